@@ -1,0 +1,352 @@
+/* agent.c — startup, the batch (group commit) and the outbox at start. */
+#include "agent.h"
+
+#include <stdio.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "polku/clock.h"
+#include "polku/error.h"
+#include "polku/id.h"
+#include "polku/log.h"
+
+static void after_free(after_action *x)
+{
+    json_decref(x->json);
+    free(x->data);
+}
+
+static int after_push(agent *a, after_action x)
+{
+    if (a->n_after == a->cap_after) {
+        size_t cap = a->cap_after ? a->cap_after * 2 : 256;
+        after_action *n = realloc(a->after, cap * sizeof *n);
+        if (!n) {
+            after_free(&x);
+            return POLKU_ENOMEM;
+        }
+        a->after = n;
+        a->cap_after = cap;
+    }
+    a->after[a->n_after++] = x;
+    return POLKU_OK;
+}
+
+void agent_after_reply(agent *a, polku_http_req *req, unsigned status,
+                       json_t *json)
+{
+    after_push(a, (after_action){.kind = AFTER_REPLY, .req = req,
+                                 .status = status, .json = json});
+}
+
+void agent_after_send(agent *a, uint8_t *data, size_t len)
+{
+    after_push(a, (after_action){.kind = AFTER_SEND, .data = data, .len = len});
+}
+
+void agent_after_outbox_ack(agent *a, uint64_t seq, const char *dest)
+{
+    after_action x = {.kind = AFTER_OUTBOX_ACK, .seq = seq};
+    snprintf(x.dest, sizeof x.dest, "%s", dest);
+    after_push(a, x);
+}
+
+static void run_after(agent *a, after_action *x, bool committed)
+{
+    switch (x->kind) {
+    case AFTER_REPLY:
+        if (committed)
+            polku_http_respond_json(x->req, x->status, x->json);
+        else
+            polku_http_respond_error(x->req, 507, "store_full",
+                                     "the store could not save this; "
+                                     "nothing was changed, try again");
+        x->json = NULL;
+        break;
+    case AFTER_SEND:
+        if (committed && agent_send_now(a, x->data, x->len) == 0 &&
+            x->len > 0)
+            a->counters.acks_sent++;
+        break;
+    case AFTER_OUTBOX_ADD:
+        if (committed) {
+            outbox_add(&a->ob, x->seq, x->dest, x->data, x->len);
+            x->data = NULL;
+        }
+        break;
+    case AFTER_OUTBOX_ACK:
+        if (committed)
+            outbox_ack(&a->ob, x->seq, x->dest);
+        break;
+    }
+    after_free(x);
+}
+
+static void commit_batch(agent *a)
+{
+    int rc = mdb_txn_commit(a->txn); /* a failed commit has aborted */
+    a->txn = NULL;
+    bool ok = rc == MDB_SUCCESS;
+    if (ok) {
+        a->committed_seq = a->last_seq;
+        a->counters.commits++;
+    } else {
+        log_error("batch commit failed: %s", mdb_strerror(rc));
+        a->counters.commit_failures++;
+        a->last_seq = a->committed_seq;
+        if (store_err(rc) == POLKU_EFULL)
+            a->map_full = true;
+    }
+    /* Actions may start a new batch (none do today); take the list first. */
+    after_action *list = a->after;
+    size_t n = a->n_after;
+    a->after = NULL;
+    a->n_after = a->cap_after = 0;
+    for (size_t i = 0; i < n; i++)
+        run_after(a, &list[i], ok);
+    free(list);
+    if (a->map_full) {
+        a->map_full = false;
+        if (store_grow(&a->st) == POLKU_EFULL)
+            log_error("store full at its maximum map size (%llu MiB)",
+                      (unsigned long long)(a->st.map_max >> 20));
+    }
+    if (a->welcomed)
+        outbox_pump(&a->ob, polku_mono_ms());
+}
+
+static void on_commit_idle(uv_idle_t *h)
+{
+    agent *a = h->data;
+    uv_idle_stop(h);
+    if (a->txn)
+        commit_batch(a);
+}
+
+static int batch_txn(agent *a, MDB_txn **out)
+{
+    if (!a->txn) {
+        int rc = mdb_txn_begin(a->st.env, NULL, 0, &a->txn);
+        if (rc) {
+            a->txn = NULL;
+            log_error("cannot begin a write transaction: %s",
+                      mdb_strerror(rc));
+            return store_err(rc);
+        }
+        uv_idle_start(&a->commit_idle, on_commit_idle);
+    }
+    *out = a->txn;
+    return POLKU_OK;
+}
+
+int agent_run_item(agent *a, agent_item_fn fn, void *ctx)
+{
+    MDB_txn *parent = NULL, *child = NULL;
+    int rc = batch_txn(a, &parent);
+    if (rc)
+        return rc;
+    rc = store_err(mdb_txn_begin(a->st.env, parent, 0, &child));
+    if (rc)
+        return rc;
+    uint64_t seq_before = a->last_seq;
+    size_t after_before = a->n_after;
+    a->counters.items++;
+    rc = fn(a, child, ctx);
+    if (rc == POLKU_OK)
+        rc = store_err(mdb_txn_commit(child));
+    else
+        mdb_txn_abort(child);
+    if (rc) {
+        a->last_seq = seq_before;
+        while (a->n_after > after_before)
+            after_free(&a->after[--a->n_after]);
+        if (rc == POLKU_EFULL) {
+            a->map_full = true;
+            a->counters.store_full++;
+        }
+    }
+    return rc;
+}
+
+void agent_header(agent *a, polku_envelope *env, uint8_t msg_id[16])
+{
+    uint64_t now = polku_now_ms();
+    polku_id id = polku_id_new(now);
+    memcpy(msg_id, id.b, 16);
+    env->version = POLKU_PROTOCOL_VERSION;
+    env->msg_id.data = msg_id;
+    env->msg_id.len = 16;
+    env->origin_org = a->cfg->org;
+    env->time_ms = now;
+}
+
+int agent_emit(agent *a, MDB_txn *txn, polku_envelope *env, uint64_t *seq_out)
+{
+    uint8_t msg_id[16];
+    uint64_t seq = a->last_seq + 1;
+    agent_header(a, env, msg_id);
+    env->origin_seq = seq;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = polku_envelope_encode(env, &buf, &len);
+    if (!rc)
+        rc = store_event_put(&a->st, txn, seq, buf, len);
+    uint64_t now = polku_now_ms();
+    for (size_t i = 0; !rc && i < env->n_to; i++) {
+        rc = store_outbox_put(&a->st, txn, seq, env->to[i], now);
+        if (rc)
+            break;
+        after_action x = {.kind = AFTER_OUTBOX_ADD, .seq = seq, .len = len};
+        snprintf(x.dest, sizeof x.dest, "%s", env->to[i]);
+        x.data = malloc(len);
+        if (!x.data) {
+            rc = POLKU_ENOMEM;
+            break;
+        }
+        memcpy(x.data, buf, len);
+        rc = after_push(a, x);
+    }
+    free(buf);
+    env->msg_id.data = NULL; /* msg_id lived on this stack frame */
+    env->msg_id.len = 0;
+    if (rc)
+        return rc;
+    a->last_seq = seq;
+    if (seq_out)
+        *seq_out = seq;
+    return POLKU_OK;
+}
+
+int agent_send_now(agent *a, const uint8_t *data, size_t len)
+{
+    if (zmq_send(a->dealer, data, len, ZMQ_DONTWAIT) < 0)
+        return zmq_errno() ? zmq_errno() : EIO;
+    return 0;
+}
+
+static int outbox_send(void *arg, const uint8_t *data, size_t len)
+{
+    return agent_send_now(arg, data, len);
+}
+
+/* Rebuilds the in-memory outbox from the store's outbox database. */
+static int load_outbox(agent *a)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *c = NULL;
+    MDB_val k, v, ev;
+    int rc = mdb_txn_begin(a->st.env, NULL, MDB_RDONLY, &txn);
+    if (!rc)
+        rc = mdb_cursor_open(txn, a->st.outbox, &c);
+    if (rc) {
+        if (txn)
+            mdb_txn_abort(txn);
+        return store_err(rc);
+    }
+    int prc = POLKU_OK;
+    while (!prc && (rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+        if (k.mv_size <= 8 || k.mv_size > 40)
+            continue;
+        uint64_t seq = store_seq_from_key(k.mv_data);
+        char dest[33];
+        snprintf(dest, sizeof dest, "%.*s", (int)(k.mv_size - 8),
+                 (const char *)k.mv_data + 8);
+        if (store_event_get(&a->st, txn, seq, &ev)) {
+            log_warn("outbox entry %llu for %s has no event; skipped",
+                     (unsigned long long)seq, dest);
+            continue;
+        }
+        uint8_t *copy = malloc(ev.mv_size);
+        if (!copy) {
+            prc = POLKU_ENOMEM;
+            break;
+        }
+        memcpy(copy, ev.mv_data, ev.mv_size);
+        prc = outbox_add(&a->ob, seq, dest, copy, ev.mv_size);
+    }
+    uint64_t last = 0;
+    if (!prc)
+        prc = store_last_seq(&a->st, txn, &last);
+    a->last_seq = a->committed_seq = last;
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    return prc;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    agent_link_tick(t->data);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    agent *a = s->data;
+    log_info("signal %d: stopping", signum);
+    uv_stop(a->loop);
+}
+
+int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg)
+{
+    memset(a, 0, sizeof *a);
+    a->loop = loop;
+    a->cfg = cfg;
+    uv_idle_init(loop, &a->commit_idle);
+    uv_idle_init(loop, &a->replay_idle);
+    uv_timer_init(loop, &a->tick);
+    a->commit_idle.data = a->replay_idle.data = a->tick.data = a;
+    outbox_init(&a->ob, cfg->window, cfg->retry_min_ms, cfg->retry_max_ms,
+                cfg->ack_timeout_ms, outbox_send, a);
+    int rc = store_open(&a->st, cfg->store, cfg->map_size, cfg->map_max,
+                        cfg->org);
+    if (!rc)
+        rc = load_outbox(a);
+    if (rc)
+        return rc;
+    log_info("store %s: last seq %llu, %zu messages awaiting acknowledgement",
+             cfg->store, (unsigned long long)a->last_seq,
+             outbox_pending(&a->ob));
+    rc = agent_link_start(a);
+    if (!rc)
+        rc = agent_api_start(a);
+    if (rc)
+        return rc;
+    uint64_t tick = cfg->heartbeat_ms / 4 ? cfg->heartbeat_ms / 4 : 1;
+    if (tick > 100)
+        tick = 100;
+    uv_timer_start(&a->tick, on_tick, tick, tick);
+    uv_signal_init(loop, &a->sigterm);
+    uv_signal_init(loop, &a->sigint);
+    a->sigterm.data = a->sigint.data = a;
+    uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&a->sigint, on_signal, SIGINT);
+    return POLKU_OK;
+}
+
+static void close_if_open(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void agent_fini(agent *a)
+{
+    if (a->txn)
+        commit_batch(a); /* answer what is pending with what is durable */
+    polku_http_stop(&a->http);
+    polku_zwatch_close(&a->watch);
+    close_if_open((uv_handle_t *)&a->commit_idle);
+    close_if_open((uv_handle_t *)&a->replay_idle);
+    close_if_open((uv_handle_t *)&a->tick);
+    close_if_open((uv_handle_t *)&a->sigterm);
+    close_if_open((uv_handle_t *)&a->sigint);
+    if (a->dealer)
+        zmq_close(a->dealer);
+    if (a->zctx)
+        zmq_ctx_term(a->zctx);
+    outbox_fini(&a->ob);
+    if (a->directory)
+        polku__welcome__free_unpacked(a->directory, NULL);
+    store_close(&a->st);
+}

@@ -1,0 +1,130 @@
+/* agent.h — polku-agent's state and its group commit.
+ *
+ * Everything that arrives in one loop turn — API calls, inbound messages,
+ * acks — is applied inside one LMDB write transaction (the batch). Each item
+ * runs in a nested transaction, so an item that fails changes nothing while
+ * the rest of the batch stands. Replies, acks and first sends are queued as
+ * after-commit actions and happen only once the batch has committed; an idle
+ * handle started with the batch commits it on the next loop turn, so at low
+ * load a message costs one commit and under load batches grow by themselves. */
+#ifndef POLKU_AGENT_H
+#define POLKU_AGENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "agent_config.h"
+#include "outbox.h"
+#include "polku/codec.h"
+#include "polku/http.h"
+#include "polku/zwatch.h"
+#include "store.h"
+
+typedef enum after_kind {
+    AFTER_REPLY,      /* HTTP answer */
+    AFTER_SEND,       /* a frame to the broker (acks) */
+    AFTER_OUTBOX_ADD, /* a new event enters the in-memory outbox */
+    AFTER_OUTBOX_ACK, /* an outbox entry was acknowledged or failed */
+} after_kind;
+
+typedef struct after_action {
+    after_kind kind;
+    polku_http_req *req;
+    unsigned status;
+    json_t *json;
+    uint8_t *data;
+    size_t len;
+    uint64_t seq;
+    char dest[33];
+} after_action;
+
+typedef struct agent_counters {
+    unsigned long long commits, commit_failures, items, inbound, duplicates,
+        acks_sent, acks_received, nacks_received, failed_deliveries,
+        store_full, replayed;
+} agent_counters;
+
+typedef struct agent {
+    uv_loop_t *loop;
+    agent_config *cfg;
+    store st;
+    void *zctx;
+    void *dealer;
+    polku_zwatch *watch;
+    polku_http *http;
+    uv_idle_t commit_idle;
+    uv_idle_t replay_idle;
+    uv_timer_t tick;
+    uv_signal_t sigterm, sigint;
+
+    /* batch */
+    MDB_txn *txn;
+    after_action *after;
+    size_t n_after, cap_after;
+    bool map_full;
+    uint64_t last_seq;      /* highest seq assigned, in the open batch too */
+    uint64_t committed_seq; /* highest seq durably stored */
+
+    /* broker link */
+    uint64_t epoch;
+    bool welcomed;
+    uint64_t last_heard_ms, last_hello_ms, last_beat_ms; /* monotonic */
+    Polku__Welcome *directory; /* last Welcome (org ids, keys, services) */
+
+    outbox ob;
+
+    /* replay on the broker's request */
+    bool replaying;
+    uint64_t replay_next, replay_last;
+
+    agent_counters counters;
+} agent;
+
+int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg);
+void agent_fini(agent *a);
+
+/* An item of the batch: runs fn in a nested transaction of the batch.
+ * fn returns POLKU_OK to keep its changes, anything else to drop them
+ * (and the after-actions it queued). POLKU_EFULL marks the map for growth
+ * after the commit. Returns fn's result, or the store error. */
+typedef int (*agent_item_fn)(agent *a, MDB_txn *txn, void *ctx);
+int agent_run_item(agent *a, agent_item_fn fn, void *ctx);
+
+/* Queues an after-commit action (takes json / data). */
+void agent_after_reply(agent *a, polku_http_req *req, unsigned status,
+                       json_t *json);
+void agent_after_send(agent *a, uint8_t *data, size_t len);
+void agent_after_outbox_ack(agent *a, uint64_t seq, const char *dest);
+
+/* Appends an event: assigns the next sequence, fills the header (origin,
+ * msg id, time), stores it and, for each destination in env->to, an outbox
+ * entry. env->to may be empty (a local event: kept in the log, replayed to
+ * the broker, sent to nobody). */
+int agent_emit(agent *a, MDB_txn *txn, polku_envelope *env, uint64_t *seq);
+
+/* Sends a frame to the broker now (ZMQ_DONTWAIT). 0 or errno. */
+int agent_send_now(agent *a, const uint8_t *data, size_t len);
+
+/* Fills a message header that is not an event (acks, hello, heartbeat). */
+void agent_header(agent *a, polku_envelope *env, uint8_t msg_id[16]);
+
+/* link.c */
+int agent_link_start(agent *a);
+void agent_link_tick(agent *a);
+void agent_send_hello(agent *a);
+bool agent_broker_connected(const agent *a);
+void agent_replay_step(agent *a);
+
+/* The directory org offering service: POLKU_OK with *org,
+ * POLKU_ENOTFOUND (none), POLKU_EEXIST (several; *org = NULL),
+ * POLKU_EAGAIN (no directory yet). */
+int agent_resolve_service(const agent *a, const char *service,
+                          const char **org);
+bool agent_knows_org(const agent *a, const char *org);
+
+/* api.c */
+int agent_api_start(agent *a);
+
+#endif

@@ -1,0 +1,463 @@
+/* link.c — the agent's one connection to the broker.
+ *
+ * A DEALER socket, CURVE client with the organisation's key. The agent
+ * says Hello with its last event sequence, learns the broker's epoch and the
+ * directory from Welcome, sends heartbeats, and watches the broker's: a new
+ * epoch (broker restarted) means Hello again and resend everything not yet
+ * acknowledged. Inbound events are applied in the batch and acked after the
+ * commit; Nacks either pause a destination ("retry later") or end the event
+ * as a visible failure. */
+#include <stdio.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "agent.h"
+#include "polku/clock.h"
+#include "polku/error.h"
+#include "polku/log.h"
+#include "referrals.h"
+
+static void send_envelope(agent *a, polku_envelope *env)
+{
+    uint8_t msg_id[16];
+    agent_header(a, env, msg_id);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (polku_envelope_encode(env, &buf, &len) == 0)
+        agent_send_now(a, buf, len);
+    free(buf);
+}
+
+void agent_send_hello(agent *a)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Hello hello = POLKU__HELLO__INIT;
+    hello.org = a->cfg->org;
+    hello.last_seq = a->committed_seq;
+    hello.protocol_version = POLKU_PROTOCOL_VERSION;
+    env.body_case = POLKU__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    a->last_hello_ms = polku_mono_ms();
+    send_envelope(a, &env);
+}
+
+static void send_heartbeat(agent *a)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Heartbeat hb = POLKU__HEARTBEAT__INIT;
+    hb.epoch = a->epoch;
+    env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    a->last_beat_ms = polku_mono_ms();
+    send_envelope(a, &env);
+}
+
+bool agent_broker_connected(const agent *a)
+{
+    return a->welcomed &&
+           polku_mono_ms() - a->last_heard_ms < 4 * a->cfg->heartbeat_ms + 1000;
+}
+
+void agent_link_tick(agent *a)
+{
+    uint64_t now = polku_mono_ms();
+    if (a->welcomed && !agent_broker_connected(a)) {
+        log_warn("broker silent for %llu ms: disconnected",
+                 (unsigned long long)(now - a->last_heard_ms));
+        a->welcomed = false;
+    }
+    if (!a->welcomed && now - a->last_hello_ms >= a->cfg->heartbeat_ms)
+        agent_send_hello(a);
+    if (a->welcomed && now - a->last_beat_ms >= a->cfg->heartbeat_ms)
+        send_heartbeat(a);
+    if (a->welcomed)
+        outbox_pump(&a->ob, now);
+}
+
+/* ---- directory ---- */
+
+int agent_resolve_service(const agent *a, const char *service,
+                          const char **org)
+{
+    *org = NULL;
+    if (!a->directory)
+        return POLKU_EAGAIN;
+    int found = 0;
+    for (size_t i = 0; i < a->directory->n_directory; i++) {
+        const Polku__DirectoryEntry *e = a->directory->directory[i];
+        if (strcmp(e->org, a->cfg->org) == 0)
+            continue;
+        for (size_t j = 0; j < e->n_services; j++) {
+            if (strcmp(e->services[j], service) == 0) {
+                if (found++ == 0)
+                    *org = e->org;
+                break;
+            }
+        }
+    }
+    if (found > 1)
+        *org = NULL;
+    return found == 0 ? POLKU_ENOTFOUND : found > 1 ? POLKU_EEXIST : POLKU_OK;
+}
+
+bool agent_knows_org(const agent *a, const char *org)
+{
+    if (!a->directory)
+        return false;
+    for (size_t i = 0; i < a->directory->n_directory; i++)
+        if (strcmp(a->directory->directory[i]->org, org) == 0)
+            return true;
+    return false;
+}
+
+static int save_directory(agent *a, MDB_txn *txn, void *ctx)
+{
+    const Polku__Welcome *w = ctx;
+    size_t len = polku__welcome__get_packed_size(w);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return POLKU_ENOMEM;
+    polku__welcome__pack(w, buf);
+    int rc = store_meta_put(&a->st, txn, "directory", buf, len);
+    free(buf);
+    return rc;
+}
+
+static void set_directory(agent *a, const Polku__Welcome *w)
+{
+    size_t len = polku__welcome__get_packed_size(w);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return;
+    polku__welcome__pack(w, buf);
+    Polku__Welcome *copy = polku__welcome__unpack(NULL, len, buf);
+    free(buf);
+    if (!copy)
+        return;
+    if (a->directory)
+        polku__welcome__free_unpacked(a->directory, NULL);
+    a->directory = copy;
+}
+
+static void load_saved_directory(agent *a)
+{
+    MDB_txn *txn = NULL;
+    MDB_val v;
+    if (mdb_txn_begin(a->st.env, NULL, MDB_RDONLY, &txn))
+        return;
+    if (store_meta_get(&a->st, txn, "directory", &v) == POLKU_OK)
+        a->directory = polku__welcome__unpack(NULL, v.mv_size, v.mv_data);
+    mdb_txn_abort(txn);
+}
+
+static void on_welcome(agent *a, const Polku__Welcome *w)
+{
+    bool new_epoch = w->epoch != a->epoch;
+    a->epoch = w->epoch;
+    a->welcomed = true;
+    a->last_heard_ms = polku_mono_ms();
+    set_directory(a, w);
+    agent_run_item(a, save_directory, (void *)w);
+    log_info("welcomed by broker epoch %016llx (%zu organisations)%s",
+             (unsigned long long)w->epoch, w->n_directory,
+             new_epoch ? "; resending what is unacknowledged" : "");
+    outbox_rewind_all(&a->ob);
+}
+
+/* ---- inbound ---- */
+
+static int apply_ack(agent *a, MDB_txn *txn, void *ctx)
+{
+    const polku_envelope *env = ctx;
+    const Polku__Ack *ack = env->ack;
+    if (strcmp(ack->origin_org, a->cfg->org) != 0)
+        return POLKU_EINVAL;
+    int rc = store_outbox_del(&a->st, txn, ack->origin_seq, env->origin_org);
+    if (rc == POLKU_ENOTFOUND)
+        return POLKU_OK; /* a repeated ack */
+    if (!rc)
+        agent_after_outbox_ack(a, ack->origin_seq, env->origin_org);
+    return rc;
+}
+
+static void queue_ack(agent *a, const polku_envelope *event)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Ack ack = POLKU__ACK__INIT;
+    uint8_t msg_id[16];
+    char *to[1] = {event->origin_org};
+    agent_header(a, &env, msg_id);
+    env.n_to = 1;
+    env.to = to;
+    ack.origin_org = event->origin_org;
+    ack.origin_seq = event->origin_seq;
+    env.body_case = POLKU__ENVELOPE__BODY_ACK;
+    env.ack = &ack;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (polku_envelope_encode(&env, &buf, &len) == 0)
+        agent_after_send(a, buf, len);
+}
+
+/* Receipt first: a duplicate is re-acked and changes nothing. */
+static int apply_event(agent *a, MDB_txn *txn, void *ctx)
+{
+    const polku_envelope *env = ctx;
+    bool dup = false;
+    int rc = store_receipt_add(&a->st, txn, env->origin_org, env->origin_seq,
+                               polku_now_ms(), &dup);
+    if (rc)
+        return rc;
+    if (dup) {
+        a->counters.duplicates++;
+    } else {
+        rc = referrals_apply_inbound(a, txn, env);
+        if (rc == POLKU_EFULL || rc == POLKU_ESTORE || rc == POLKU_ENOMEM)
+            return rc; /* not acked: the sender retries */
+        if (rc)
+            log_warn("event %s/%llu (%s) not applicable: %s; acknowledged",
+                     env->origin_org, (unsigned long long)env->origin_seq,
+                     polku_body_name(env->body_case), polku_strerror(rc));
+    }
+    queue_ack(a, env);
+    return POLKU_OK;
+}
+
+static int apply_nack_failure(agent *a, MDB_txn *txn, void *ctx)
+{
+    const Polku__Nack *nack = ctx;
+    size_t len = 0;
+    const uint8_t *frame = outbox_find(&a->ob, nack->origin_seq,
+                                       nack->dest_org, &len);
+    if (!frame)
+        return POLKU_ENOTFOUND;
+    int rc = store_outbox_del(&a->st, txn, nack->origin_seq, nack->dest_org);
+    if (rc)
+        return rc;
+    agent_after_outbox_ack(a, nack->origin_seq, nack->dest_org);
+    return referrals_undeliverable(a, txn, frame, len,
+                                   polku_nack_code_name(nack->code));
+}
+
+static void on_nack(agent *a, const Polku__Nack *nack)
+{
+    a->counters.nacks_received++;
+    switch (nack->code) {
+    case POLKU__NACK_CODE__NACK_RETRY_LATER:
+    case POLKU__NACK_CODE__NACK_OVERLOADED:
+        outbox_retry_later(&a->ob, nack->dest_org, polku_mono_ms());
+        return;
+    case POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH:
+    case POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED:
+    case POLKU__NACK_CODE__NACK_UNSUPPORTED_VERSION:
+        log_error("broker refused us: %s (check org id, keys and versions)",
+                  polku_nack_code_name(nack->code));
+        return;
+    default:
+        break;
+    }
+    if (nack->origin_seq == 0 || !nack->dest_org[0]) {
+        log_warn("broker refused a frame: %s",
+                 polku_nack_code_name(nack->code));
+        return;
+    }
+    a->counters.failed_deliveries++;
+    log_warn("event %llu to %s refused by the broker: %s",
+             (unsigned long long)nack->origin_seq, nack->dest_org,
+             polku_nack_code_name(nack->code));
+    agent_run_item(a, apply_nack_failure, (void *)nack);
+}
+
+static void on_broker_message(agent *a, polku_envelope *env)
+{
+    a->last_heard_ms = polku_mono_ms();
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_WELCOME:
+        on_welcome(a, env->welcome);
+        break;
+    case POLKU__ENVELOPE__BODY_HEARTBEAT:
+        if (env->heartbeat->epoch != a->epoch || !a->welcomed)
+            agent_send_hello(a);
+        break;
+    case POLKU__ENVELOPE__BODY_NACK:
+        on_nack(a, env->nack);
+        break;
+    case POLKU__ENVELOPE__BODY_ACK:
+        a->counters.acks_received++;
+        agent_run_item(a, apply_ack, env);
+        break;
+    case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
+        a->replaying = true;
+        a->replay_next = env->replay_request->from_seq
+                             ? env->replay_request->from_seq
+                             : 1;
+        a->replay_last = a->committed_seq;
+        log_info("replaying events %llu..%llu for the broker",
+                 (unsigned long long)a->replay_next,
+                 (unsigned long long)a->replay_last);
+        agent_replay_step(a);
+        break;
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        a->counters.inbound++;
+        if (env->origin_seq == 0 || !env->origin_org[0])
+            break;
+        agent_run_item(a, apply_event, env);
+        break;
+    default:
+        log_debug("ignored %s from the broker", polku_body_name(env->body_case));
+        break;
+    }
+}
+
+static void on_frames(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
+{
+    agent *a = arg;
+    if (n != 1)
+        return;
+    polku_envelope *env = NULL;
+    char why[128];
+    int rc = polku_envelope_decode(zmq_msg_data(&frames[0]),
+                                   zmq_msg_size(&frames[0]),
+                                   POLKU_MAX_FRAME_DEFAULT, &env, why,
+                                   sizeof why);
+    if (rc) {
+        log_warn("undecodable frame from the broker: %s", why);
+        polku_envelope_free(&env);
+        return;
+    }
+    on_broker_message(a, env);
+    polku_envelope_free(&env);
+}
+
+static int setopt_int(void *s, int opt, int v)
+{
+    return zmq_setsockopt(s, opt, &v, sizeof v);
+}
+
+int agent_link_start(agent *a)
+{
+    load_saved_directory(a);
+    a->zctx = zmq_ctx_new();
+    void *s = a->zctx ? zmq_socket(a->zctx, ZMQ_DEALER) : NULL;
+    a->dealer = s;
+    uint8_t pub[32], sec[32], srv[32];
+    zmq_z85_decode(pub, a->cfg->key.public_z85);
+    zmq_z85_decode(sec, a->cfg->key.secret_z85);
+    zmq_z85_decode(srv, a->cfg->broker_public_z85);
+    int64_t maxmsg = POLKU_MAX_FRAME_DEFAULT * 2;
+    int rc = !s || setopt_int(s, ZMQ_LINGER, 0) ||
+             setopt_int(s, ZMQ_SNDHWM, 200000) ||
+             setopt_int(s, ZMQ_RCVHWM, 200000) ||
+             setopt_int(s, ZMQ_RECONNECT_IVL, 100) ||
+             setopt_int(s, ZMQ_RECONNECT_IVL_MAX, 2000) ||
+             zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+             zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, srv, 32) ||
+             zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 32) ||
+             zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, 32);
+    sodium_memzero(sec, sizeof sec);
+    if (rc || zmq_connect(s, a->cfg->broker)) {
+        log_error("cannot connect to the broker at %s: %s", a->cfg->broker,
+                  zmq_strerror(zmq_errno()));
+        return POLKU_EZMQ;
+    }
+    rc = polku_zwatch_start(a->loop, s, 512, on_frames, a, &a->watch);
+    if (rc)
+        return rc;
+    agent_send_hello(a);
+    return POLKU_OK;
+}
+
+/* ---- replay: many events per frame, a few frames per loop turn ---- */
+
+#define REPLAY_FRAME_BYTES (256 * 1024)
+#define REPLAY_FRAMES_PER_TURN 8
+
+static void on_replay_idle(uv_idle_t *h)
+{
+    agent_replay_step(h->data);
+}
+
+static void send_replay_done(agent *a)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ReplayDone done = POLKU__REPLAY_DONE__INIT;
+    done.last_seq = a->replay_last;
+    env.body_case = POLKU__ENVELOPE__BODY_REPLAY_DONE;
+    env.replay_done = &done;
+    send_envelope(a, &env);
+    a->replaying = false;
+    uv_idle_stop(&a->replay_idle);
+    log_info("replay done up to %llu", (unsigned long long)a->replay_last);
+}
+
+/* Sends one ReplayBatch from replay_next. 0 sent, 1 nothing left, -1 the
+ * socket is full (try next turn). */
+static int replay_one_frame(agent *a, MDB_txn *txn)
+{
+    ProtobufCBinaryData *events = NULL;
+    size_t n = 0, cap = 0, bytes = 0;
+    uint64_t seq = a->replay_next;
+    MDB_val v;
+    while (seq <= a->replay_last && bytes < REPLAY_FRAME_BYTES &&
+           store_event_get(&a->st, txn, seq, &v) == POLKU_OK) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            ProtobufCBinaryData *e = realloc(events, cap * sizeof *e);
+            if (!e)
+                break;
+            events = e;
+        }
+        events[n].data = v.mv_data;
+        events[n].len = v.mv_size;
+        bytes += v.mv_size;
+        n++;
+        seq++;
+    }
+    if (n == 0) {
+        free(events);
+        return 1;
+    }
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ReplayBatch batch = POLKU__REPLAY_BATCH__INIT;
+    uint8_t msg_id[16];
+    batch.n_events = n;
+    batch.events = events;
+    env.body_case = POLKU__ENVELOPE__BODY_REPLAY_BATCH;
+    env.replay_batch = &batch;
+    agent_header(a, &env, msg_id);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = polku_envelope_encode(&env, &buf, &len);
+    free(events);
+    if (rc)
+        return -1;
+    rc = agent_send_now(a, buf, len);
+    free(buf);
+    if (rc)
+        return -1;
+    a->counters.replayed += n;
+    a->replay_next = seq;
+    return 0;
+}
+
+void agent_replay_step(agent *a)
+{
+    if (!a->replaying)
+        return;
+    MDB_txn *txn = NULL;
+    if (mdb_txn_begin(a->st.env, NULL, MDB_RDONLY, &txn))
+        return;
+    int rc = 0;
+    for (int i = 0; i < REPLAY_FRAMES_PER_TURN && rc == 0; i++)
+        rc = replay_one_frame(a, txn);
+    mdb_txn_abort(txn);
+    if (rc == 1)
+        send_replay_done(a);
+    else
+        uv_idle_start(&a->replay_idle, on_replay_idle);
+}

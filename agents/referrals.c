@@ -1,0 +1,414 @@
+/* referrals.c — creating, receiving and moving referrals on (see .h). */
+#include "referrals.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "polku/clock.h"
+#include "polku/error.h"
+#include "polku/id.h"
+#include "polku/log.h"
+
+static char *dup_text(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* Appends a history entry (copies strings); record owns it. */
+static int history_add(Polku__ReferralRecord *r, polku_referral_state st,
+                       uint64_t at, const char *by, const char *reason,
+                       const char *outcome, uint32_t version)
+{
+    Polku__HistoryEntry *h = malloc(sizeof *h);
+    Polku__HistoryEntry **list =
+        realloc(r->history, (r->n_history + 1) * sizeof *list);
+    if (!h || !list) {
+        free(h);
+        if (list)
+            r->history = list;
+        return POLKU_ENOMEM;
+    }
+    r->history = list;
+    polku__history_entry__init(h);
+    h->status = st;
+    h->at_ms = at;
+    h->by = dup_text(by);
+    h->reason = dup_text(reason);
+    h->outcome = dup_text(outcome);
+    h->version = version;
+    /* keep the list ordered by version: resends may arrive late */
+    size_t pos = r->n_history;
+    while (pos > 0 && r->history[pos - 1]->version > version)
+        pos--;
+    memmove(&r->history[pos + 1], &r->history[pos],
+            (r->n_history - pos) * sizeof *list);
+    r->history[pos] = h;
+    r->n_history++;
+    return POLKU_OK;
+}
+
+static void set_text(char **field, const char *value)
+{
+    if (*field != protobuf_c_empty_string)
+        free(*field);
+    *field = dup_text(value);
+}
+
+/* A record made here is freed with free_unpacked, so every string in it is
+ * malloc'ed and no field points at protobuf_c_empty_string. */
+static Polku__ReferralRecord *record_new(const polku_id *id)
+{
+    Polku__ReferralRecord *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    polku__referral_record__init(r);
+    r->id.data = malloc(16);
+    r->id.len = 16;
+    memcpy(r->id.data, id->b, 16);
+    r->client_key.data = malloc(16);
+    r->client_key.len = 16;
+    r->from_org = dup_text("");
+    r->to_org = dup_text("");
+    r->service = dup_text("");
+    r->reason = dup_text("");
+    r->urgency = dup_text("");
+    r->outcome = dup_text("");
+    return r;
+}
+
+static int emit_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
+                       const char *dest)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ReferralStatus st = POLKU__REFERRAL_STATUS__INIT;
+    char *to[1] = {(char *)dest};
+    env.n_to = dest ? 1 : 0;
+    env.to = dest ? to : NULL;
+    env.client_key = r->client_key;
+    st.referral_id = r->id;
+    st.status = r->status;
+    st.version = r->version;
+    const Polku__HistoryEntry *last = r->history[r->n_history - 1];
+    st.reason = last->reason;
+    st.outcome = last->outcome;
+    st.writer_org = a->cfg->org;
+    env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_STATUS;
+    env.referral_status = &st;
+    return agent_emit(a, txn, &env, NULL);
+}
+
+int referrals_create(agent *a, MDB_txn *txn, const referral_new *n,
+                     Polku__ReferralRecord **out)
+{
+    uint64_t now = polku_now_ms();
+    polku_id id = polku_id_new(now);
+    Polku__ReferralRecord *r = record_new(&id);
+    if (!r)
+        return POLKU_ENOMEM;
+    memcpy(r->client_key.data, n->client_key, 16);
+    r->outgoing = true;
+    set_text(&r->from_org, a->cfg->org);
+    set_text(&r->to_org, n->to);
+    set_text(&r->service, n->service);
+    set_text(&r->reason, n->reason);
+    set_text(&r->urgency, n->urgency);
+    r->due_ms = n->due_ms;
+    r->transfer = n->transfer;
+    r->status = POLKU__REFERRAL_STATE__REFERRAL_REQUESTED;
+    r->created_ms = r->updated_ms = now;
+    int rc = history_add(r, r->status, now, a->cfg->org, "", "", 0);
+
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ReferralRequested req = POLKU__REFERRAL_REQUESTED__INIT;
+    char *to[1] = {(char *)n->to};
+    env.n_to = 1;
+    env.to = to;
+    env.client_key = r->client_key;
+    req.referral_id = r->id;
+    req.service = r->service;
+    req.reason = r->reason;
+    req.urgency = r->urgency;
+    req.due_ms = r->due_ms;
+    req.transfer = r->transfer;
+    env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED;
+    env.referral_requested = &req;
+    if (!rc)
+        rc = store_referral_put(&a->st, txn, r);
+    if (!rc)
+        rc = agent_emit(a, txn, &env, NULL);
+    if (rc) {
+        polku__referral_record__free_unpacked(r, NULL);
+        return rc;
+    }
+    *out = r;
+    return POLKU_OK;
+}
+
+/* Receiver side: a new referral arrives; `received` is written at once. */
+static int on_requested(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    const Polku__ReferralRequested *q = env->referral_requested;
+    Polku__ReferralRecord *existing = NULL;
+    if (env->client_key.len != 16)
+        return POLKU_EINVAL;
+    if (store_referral_get(&a->st, txn, q->referral_id.data, &existing) == 0) {
+        polku__referral_record__free_unpacked(existing, NULL);
+        return POLKU_EEXIST;
+    }
+    polku_id id;
+    memcpy(id.b, q->referral_id.data, 16);
+    Polku__ReferralRecord *r = record_new(&id);
+    if (!r)
+        return POLKU_ENOMEM;
+    uint64_t now = polku_now_ms();
+    memcpy(r->client_key.data, env->client_key.data, 16);
+    r->outgoing = false;
+    set_text(&r->from_org, env->origin_org);
+    set_text(&r->to_org, a->cfg->org);
+    set_text(&r->service, q->service);
+    set_text(&r->reason, q->reason);
+    set_text(&r->urgency, q->urgency);
+    r->due_ms = q->due_ms;
+    r->transfer = q->transfer;
+    r->created_ms = env->time_ms;
+    r->updated_ms = now;
+    r->status = POLKU__REFERRAL_STATE__REFERRAL_RECEIVED;
+    r->version = 1;
+    int rc = history_add(r, POLKU__REFERRAL_STATE__REFERRAL_REQUESTED,
+                         env->time_ms, env->origin_org, "", "", 0);
+    if (!rc)
+        rc = history_add(r, r->status, now, a->cfg->org, "", "", 1);
+    if (!rc)
+        rc = store_referral_put(&a->st, txn, r);
+    if (!rc)
+        rc = emit_status(a, txn, r, r->from_org);
+    if (!rc) {
+        char text[POLKU_ID_TEXT];
+        polku_id_format(&id, text);
+        log_info("referral %s received from %s", text, r->from_org);
+    }
+    polku__referral_record__free_unpacked(r, NULL);
+    return rc;
+}
+
+/* Sender side: the receiver's status change, applied by version. */
+static int on_status(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    const Polku__ReferralStatus *st = env->referral_status;
+    Polku__ReferralRecord *r = NULL;
+    int rc = store_referral_get(&a->st, txn, st->referral_id.data, &r);
+    if (rc)
+        return rc;
+    if (!r->outgoing || strcmp(r->to_org, env->origin_org) != 0) {
+        polku__referral_record__free_unpacked(r, NULL);
+        return POLKU_ETRANSITION; /* only its receiver writes it */
+    }
+    rc = history_add(r, st->status, env->time_ms, env->origin_org, st->reason,
+                     st->outcome, st->version);
+    if (!rc && st->version > r->version) {
+        r->version = st->version;
+        r->status = st->status;
+        r->updated_ms = env->time_ms;
+        if (st->outcome[0])
+            set_text(&r->outcome, st->outcome);
+    }
+    if (!rc)
+        rc = store_referral_put(&a->st, txn, r);
+    polku__referral_record__free_unpacked(r, NULL);
+    return rc;
+}
+
+static int change_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
+                         polku_referral_state to, const char *reason,
+                         const char *outcome)
+{
+    uint64_t now = polku_now_ms();
+    r->status = to;
+    r->version++;
+    r->updated_ms = now;
+    if (outcome && *outcome)
+        set_text(&r->outcome, outcome);
+    int rc = history_add(r, to, now, a->cfg->org, reason, outcome, r->version);
+    if (!rc)
+        rc = store_referral_put(&a->st, txn, r);
+    if (!rc)
+        rc = emit_status(a, txn, r, r->outgoing ? NULL : r->from_org);
+    return rc;
+}
+
+/* Receiver side: the sender asks to cancel; applied only while current. */
+static int on_cancel(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    const Polku__CancelRequested *c = env->cancel_requested;
+    Polku__ReferralRecord *r = NULL;
+    int rc = store_referral_get(&a->st, txn, c->referral_id.data, &r);
+    if (rc)
+        return rc;
+    if (r->outgoing || strcmp(r->from_org, env->origin_org) != 0) {
+        rc = POLKU_ETRANSITION;
+    } else if (polku_referral_state_final(r->status)) {
+        log_info("cancel request for a finished referral ignored");
+        rc = POLKU_OK;
+    } else {
+        r->cancel_requested = true;
+        rc = change_status(a, txn, r,
+                           POLKU__REFERRAL_STATE__REFERRAL_CANCELLED,
+                           c->reason[0] ? c->reason : "cancelled by sender",
+                           "");
+    }
+    polku__referral_record__free_unpacked(r, NULL);
+    return rc;
+}
+
+int referrals_apply_inbound(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        return on_requested(a, txn, env);
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        return on_status(a, txn, env);
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        return on_cancel(a, txn, env);
+    default:
+        return POLKU_EINVAL;
+    }
+}
+
+int referrals_set_status(agent *a, MDB_txn *txn, const uint8_t id[16],
+                         polku_referral_state to, const char *reason,
+                         const char *outcome, Polku__ReferralRecord **out)
+{
+    Polku__ReferralRecord *r = NULL;
+    int rc = store_referral_get(&a->st, txn, id, &r);
+    if (rc)
+        return rc;
+    rc = polku_referral_check(r->status, to,
+                              r->outgoing ? POLKU_WRITER_SENDER
+                                          : POLKU_WRITER_RECEIVER,
+                              reason && *reason);
+    /* The sender's only write (failed) belongs to undeliverable messages;
+     * through the API, the sender asks to cancel instead. */
+    if (!rc && r->outgoing)
+        rc = POLKU_ETRANSITION;
+    if (!rc)
+        rc = change_status(a, txn, r, to, reason, outcome);
+    if (rc) {
+        polku__referral_record__free_unpacked(r, NULL);
+        return rc;
+    }
+    *out = r;
+    return POLKU_OK;
+}
+
+int referrals_request_cancel(agent *a, MDB_txn *txn, const uint8_t id[16],
+                             const char *reason, Polku__ReferralRecord **out)
+{
+    Polku__ReferralRecord *r = NULL;
+    int rc = store_referral_get(&a->st, txn, id, &r);
+    if (rc)
+        return rc;
+    if (!r->outgoing || polku_referral_state_final(r->status))
+        rc = POLKU_ETRANSITION;
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__CancelRequested c = POLKU__CANCEL_REQUESTED__INIT;
+    char *to[1] = {r->to_org};
+    env.n_to = 1;
+    env.to = to;
+    env.client_key = r->client_key;
+    c.referral_id = r->id;
+    c.reason = (char *)(reason ? reason : "");
+    env.body_case = POLKU__ENVELOPE__BODY_CANCEL_REQUESTED;
+    env.cancel_requested = &c;
+    if (!rc) {
+        r->cancel_requested = true;
+        rc = store_referral_put(&a->st, txn, r);
+    }
+    if (!rc)
+        rc = agent_emit(a, txn, &env, NULL);
+    if (rc) {
+        polku__referral_record__free_unpacked(r, NULL);
+        return rc;
+    }
+    *out = r;
+    return POLKU_OK;
+}
+
+int referrals_undeliverable(agent *a, MDB_txn *txn, const uint8_t *frame,
+                            size_t len, const char *code)
+{
+    polku_envelope *env = NULL;
+    char why[64];
+    if (polku_envelope_decode(frame, len, POLKU_MAX_FRAME_DEFAULT, &env, why,
+                              sizeof why))
+        return POLKU_OK;
+    int rc = POLKU_OK;
+    if (env->body_case == POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED) {
+        Polku__ReferralRecord *r = NULL;
+        rc = store_referral_get(&a->st, txn,
+                                env->referral_requested->referral_id.data, &r);
+        if (!rc && polku_referral_check(
+                       r->status, POLKU__REFERRAL_STATE__REFERRAL_FAILED,
+                       POLKU_WRITER_SENDER, true) == POLKU_OK)
+            rc = change_status(a, txn, r,
+                               POLKU__REFERRAL_STATE__REFERRAL_FAILED, code,
+                               "");
+        else if (rc == POLKU_ENOTFOUND)
+            rc = POLKU_OK;
+        if (r)
+            polku__referral_record__free_unpacked(r, NULL);
+    }
+    polku_envelope_free(&env);
+    return rc;
+}
+
+static json_t *time_or_null(uint64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char t[POLKU_TIME_TEXT];
+    polku_time_format(ms, t, sizeof t);
+    return json_string(t);
+}
+
+static json_t *history_json(const Polku__ReferralRecord *r)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < r->n_history; i++) {
+        const Polku__HistoryEntry *h = r->history[i];
+        json_t *e = json_pack("{s:s, s:o, s:s}", "status",
+                              polku_referral_state_name(h->status), "at",
+                              time_or_null(h->at_ms), "by", h->by);
+        if (h->reason[0])
+            json_object_set_new(e, "reason", json_string(h->reason));
+        if (h->outcome[0])
+            json_object_set_new(e, "outcome", json_string(h->outcome));
+        json_array_append_new(list, e);
+    }
+    return list;
+}
+
+json_t *referrals_json(const agent *a, const Polku__ReferralRecord *r,
+                       bool with_history)
+{
+    polku_id id;
+    char idtext[POLKU_ID_TEXT], key[33];
+    memcpy(id.b, r->id.data, 16);
+    polku_id_format(&id, idtext);
+    for (size_t i = 0; i < 16 && r->client_key.len == 16; i++)
+        snprintf(key + 2 * i, 3, "%02x", r->client_key.data[i]);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:o, s:o, "
+        "s:b, s:s, s:i}",
+        "id", idtext, "direction", r->outgoing ? "out" : "in", "from",
+        r->from_org, "to", r->to_org, "client_key", key, "service", r->service,
+        "reason", r->reason, "urgency", r->urgency, "due",
+        time_or_null(r->due_ms), "transfer", r->transfer, "status",
+        polku_referral_state_name(r->status), "created",
+        time_or_null(r->created_ms), "updated", time_or_null(r->updated_ms),
+        "cancel_requested", r->cancel_requested, "outcome", r->outcome,
+        "version", (int)r->version);
+    if (with_history)
+        json_object_set_new(j, "history", history_json(r));
+    return j;
+}

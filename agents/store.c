@@ -1,0 +1,272 @@
+/* store.c — LMDB environment, named databases and typed accessors. */
+#include "store.h"
+
+#include <stdio.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "polku/error.h"
+#include "polku/log.h"
+
+int store_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return POLKU_OK;
+    case MDB_NOTFOUND:
+        return POLKU_ENOTFOUND;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+        return POLKU_EFULL;
+    default:
+        return POLKU_ESTORE;
+    }
+}
+
+void store_seq_key(uint64_t seq, uint8_t out[8])
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)(seq & 0xff);
+        seq >>= 8;
+    }
+}
+
+uint64_t store_seq_from_key(const void *key)
+{
+    const uint8_t *p = key;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return POLKU_EINVAL;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) && errno != EEXIST)
+            return POLKU_EIO;
+        *p = '/';
+    }
+    if (mkdir(path, 0700) && errno != EEXIST)
+        return POLKU_EIO;
+    return POLKU_OK;
+}
+
+static int open_dbis(store *s, const char *org)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return store_err(rc);
+    rc = mdb_dbi_open(txn, "events", MDB_CREATE, &s->events);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "outbox", MDB_CREATE, &s->outbox);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "receipts", MDB_CREATE, &s->receipts);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "referrals", MDB_CREATE, &s->referrals);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return store_err(rc);
+    }
+    MDB_val v;
+    int prc = store_meta_get(s, txn, "org", &v);
+    if (prc == POLKU_ENOTFOUND) {
+        prc = store_meta_put(s, txn, "org", org, strlen(org));
+    } else if (prc == POLKU_OK &&
+               (v.mv_size != strlen(org) || memcmp(v.mv_data, org, v.mv_size))) {
+        log_error("store belongs to organisation '%.*s', not '%s'",
+                  (int)v.mv_size, (const char *)v.mv_data, org);
+        prc = POLKU_EINVAL;
+    }
+    if (prc) {
+        mdb_txn_abort(txn);
+        return prc;
+    }
+    return store_err(mdb_txn_commit(txn));
+}
+
+int store_open(store *s, const char *dir, uint64_t map_size, uint64_t map_max,
+               const char *org)
+{
+    memset(s, 0, sizeof *s);
+    s->map_size = map_size;
+    s->map_max = map_max;
+    if (mkdir_p(dir)) {
+        log_error("cannot create store directory %s: %s", dir,
+                  strerror(errno));
+        return POLKU_EIO;
+    }
+    int rc = mdb_env_create(&s->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(s->env, 8);
+    if (!rc)
+        rc = mdb_env_set_mapsize(s->env, (size_t)map_size);
+    if (!rc)
+        rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+    if (rc) {
+        log_error("cannot open store %s: %s", dir, mdb_strerror(rc));
+        return store_err(rc);
+    }
+    /* A map grown by an earlier run is kept as it is. */
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    if (info.me_mapsize > s->map_size)
+        s->map_size = info.me_mapsize;
+    int dead = 0;
+    mdb_reader_check(s->env, &dead);
+    if (dead)
+        log_info("cleared %d stale reader slots", dead);
+    return open_dbis(s, org);
+}
+
+void store_close(store *s)
+{
+    if (s->env)
+        mdb_env_close(s->env);
+    s->env = NULL;
+}
+
+int store_grow(store *s)
+{
+    if (s->map_size >= s->map_max)
+        return POLKU_EFULL;
+    uint64_t next = s->map_size * 2;
+    if (next > s->map_max)
+        next = s->map_max;
+    int rc = mdb_env_set_mapsize(s->env, (size_t)next);
+    if (rc) {
+        log_error("cannot grow the store map: %s", mdb_strerror(rc));
+        return store_err(rc);
+    }
+    log_info("store map grown from %llu to %llu MiB",
+             (unsigned long long)(s->map_size >> 20),
+             (unsigned long long)(next >> 20));
+    s->map_size = next;
+    return POLKU_OK;
+}
+
+int store_last_seq(store *s, MDB_txn *txn, uint64_t *out)
+{
+    MDB_cursor *c = NULL;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, s->events, &c);
+    if (rc)
+        return store_err(rc);
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND) {
+        *out = 0;
+        return POLKU_OK;
+    }
+    if (rc)
+        return store_err(rc);
+    *out = store_seq_from_key(k.mv_data);
+    return POLKU_OK;
+}
+
+int store_event_put(store *s, MDB_txn *txn, uint64_t seq, const void *data,
+                    size_t len)
+{
+    uint8_t key[8];
+    store_seq_key(seq, key);
+    MDB_val k = {8, key}, v = {len, (void *)data};
+    return store_err(mdb_put(txn, s->events, &k, &v, MDB_APPEND));
+}
+
+int store_event_get(store *s, MDB_txn *txn, uint64_t seq, MDB_val *data)
+{
+    uint8_t key[8];
+    store_seq_key(seq, key);
+    MDB_val k = {8, key};
+    return store_err(mdb_get(txn, s->events, &k, data));
+}
+
+static size_t outbox_key(uint64_t seq, const char *dest, uint8_t out[48])
+{
+    size_t n = strlen(dest);
+    if (n > 32)
+        n = 32;
+    store_seq_key(seq, out);
+    memcpy(out + 8, dest, n);
+    return 8 + n;
+}
+
+int store_outbox_put(store *s, MDB_txn *txn, uint64_t seq, const char *dest,
+                     uint64_t now_ms)
+{
+    uint8_t key[48], val[8];
+    MDB_val k = {outbox_key(seq, dest, key), key}, v = {8, val};
+    store_seq_key(now_ms, val);
+    return store_err(mdb_put(txn, s->outbox, &k, &v, 0));
+}
+
+int store_outbox_del(store *s, MDB_txn *txn, uint64_t seq, const char *dest)
+{
+    uint8_t key[48];
+    MDB_val k = {outbox_key(seq, dest, key), key};
+    return store_err(mdb_del(txn, s->outbox, &k, NULL));
+}
+
+int store_receipt_add(store *s, MDB_txn *txn, const char *origin,
+                      uint64_t seq, uint64_t now_ms, bool *duplicate)
+{
+    uint8_t key[48], val[8];
+    size_t n = strlen(origin);
+    if (n > 32)
+        return POLKU_EINVAL;
+    memcpy(key, origin, n);
+    key[n] = 0;
+    store_seq_key(seq, key + n + 1);
+    store_seq_key(now_ms, val);
+    MDB_val k = {n + 9, key}, v = {8, val};
+    int rc = mdb_put(txn, s->receipts, &k, &v, MDB_NOOVERWRITE);
+    *duplicate = rc == MDB_KEYEXIST;
+    return *duplicate ? POLKU_OK : store_err(rc);
+}
+
+int store_referral_get(store *s, MDB_txn *txn, const uint8_t id[16],
+                       Polku__ReferralRecord **out)
+{
+    MDB_val k = {16, (void *)id}, v;
+    int rc = mdb_get(txn, s->referrals, &k, &v);
+    if (rc)
+        return store_err(rc);
+    *out = polku__referral_record__unpack(NULL, v.mv_size, v.mv_data);
+    return *out ? POLKU_OK : POLKU_ESTORE;
+}
+
+int store_referral_put(store *s, MDB_txn *txn, const Polku__ReferralRecord *r)
+{
+    size_t len = polku__referral_record__get_packed_size(r);
+    MDB_val k = {16, r->id.data}, v = {len, NULL};
+    /* Reserve in place and pack straight into the map. */
+    int rc = mdb_put(txn, s->referrals, &k, &v, MDB_RESERVE);
+    if (rc)
+        return store_err(rc);
+    polku__referral_record__pack(r, v.mv_data);
+    return POLKU_OK;
+}
+
+int store_meta_get(store *s, MDB_txn *txn, const char *key, MDB_val *out)
+{
+    MDB_val k = {strlen(key), (void *)key};
+    return store_err(mdb_get(txn, s->meta, &k, out));
+}
+
+int store_meta_put(store *s, MDB_txn *txn, const char *key, const void *data,
+                   size_t len)
+{
+    MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)data};
+    return store_err(mdb_put(txn, s->meta, &k, &v, 0));
+}

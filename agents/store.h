@@ -1,0 +1,72 @@
+/* store.h — the agent's LMDB environment: the only durable state in polku.
+ *
+ * Named databases:
+ *   events     seq (8 bytes BE)            -> encoded Envelope, as sent
+ *   outbox     seq (8 BE) + dest org       -> created ms (8 BE): not yet acked
+ *   receipts   origin org + 0 + seq (8 BE) -> received ms: permanent dedup
+ *   referrals  referral id (16)            -> ReferralRecord (protobuf)
+ *   meta       text key                    -> value ("org", "directory")
+ * All writes happen on the loop thread inside the agent's batch transaction;
+ * see agent.h for the group commit. LMDB errors are translated here:
+ * MDB_MAP_FULL -> POLKU_EFULL, MDB_NOTFOUND -> POLKU_ENOTFOUND, any other
+ * -> POLKU_ESTORE. */
+#ifndef POLKU_AGENT_STORE_H
+#define POLKU_AGENT_STORE_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "polku.pb-c.h"
+
+typedef struct store {
+    MDB_env *env;
+    MDB_dbi events, outbox, receipts, referrals, meta;
+    uint64_t map_size, map_max;
+} store;
+
+/* Opens (creating) the environment in dir (mkdir'ed), clears stale reader
+ * slots (mdb_reader_check) and binds it to org: a store that belongs to
+ * another org is refused with POLKU_EINVAL. */
+int store_open(store *s, const char *dir, uint64_t map_size, uint64_t map_max,
+               const char *org);
+void store_close(store *s);
+
+int store_err(int mdb_rc);
+
+/* Doubles the map up to map_max. No transaction may be open in the
+ * process. POLKU_OK, or POLKU_EFULL when already at the maximum. */
+int store_grow(store *s);
+
+void store_seq_key(uint64_t seq, uint8_t out[8]);
+uint64_t store_seq_from_key(const void *key);
+
+/* The highest event sequence (0 when empty). */
+int store_last_seq(store *s, MDB_txn *txn, uint64_t *out);
+
+int store_event_put(store *s, MDB_txn *txn, uint64_t seq, const void *data,
+                    size_t len);
+/* data points into the map: valid until txn ends. */
+int store_event_get(store *s, MDB_txn *txn, uint64_t seq, MDB_val *data);
+
+int store_outbox_put(store *s, MDB_txn *txn, uint64_t seq, const char *dest,
+                     uint64_t now_ms);
+/* POLKU_OK if removed, POLKU_ENOTFOUND if it was not there. */
+int store_outbox_del(store *s, MDB_txn *txn, uint64_t seq, const char *dest);
+
+/* Records a receipt for (origin, seq) unless present; *duplicate tells
+ * which. */
+int store_receipt_add(store *s, MDB_txn *txn, const char *origin,
+                      uint64_t seq, uint64_t now_ms, bool *duplicate);
+
+/* Caller owns *out (polku__referral_record__free_unpacked(*out, NULL)). */
+int store_referral_get(store *s, MDB_txn *txn, const uint8_t id[16],
+                       Polku__ReferralRecord **out);
+int store_referral_put(store *s, MDB_txn *txn, const Polku__ReferralRecord *r);
+
+int store_meta_get(store *s, MDB_txn *txn, const char *key, MDB_val *out);
+int store_meta_put(store *s, MDB_txn *txn, const char *key, const void *data,
+                   size_t len);
+
+#endif

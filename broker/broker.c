@@ -1,0 +1,153 @@
+/* broker.c — setting up and tearing down the broker's sockets and handles. */
+#include "broker.h"
+
+#include <sodium.h>
+#include <string.h>
+#include <uthash.h>
+#include <zmq.h>
+
+#include "polku/clock.h"
+#include "polku/error.h"
+#include "polku/log.h"
+
+#define ZMQ_ZAP_ENFORCE_DOMAIN_OPT 93 /* draft option missing from zmq.h */
+
+struct org_index {
+    char id[33];
+    int index;
+    UT_hash_handle hh;
+};
+
+int broker_org_index(const broker *b, const char *org)
+{
+    struct org_index *e = NULL;
+    HASH_FIND_STR(b->org_index, org, e);
+    return e ? e->index : -1;
+}
+
+static int build_org_index(broker *b)
+{
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
+        struct org_index *e = calloc(1, sizeof *e);
+        if (!e)
+            return POLKU_ENOMEM;
+        snprintf(e->id, sizeof e->id, "%s", b->cfg->orgs[i].id);
+        e->index = (int)i;
+        HASH_ADD_STR(b->org_index, id, e);
+    }
+    return POLKU_OK;
+}
+
+static int setopt_int(void *s, int opt, int value)
+{
+    return zmq_setsockopt(s, opt, &value, sizeof value);
+}
+
+static int router_open(broker *b)
+{
+    void *s = zmq_socket(b->zctx, ZMQ_ROUTER);
+    b->router = s;
+    int64_t maxmsg = (int64_t)b->cfg->max_frame * 2; /* between 1x and 2x: Nack */
+    uint8_t secret[32];
+    zmq_z85_decode(secret, b->cfg->key.secret_z85);
+    int rc = !s || setopt_int(s, ZMQ_LINGER, 0) ||
+             setopt_int(s, ZMQ_ROUTER_MANDATORY, 1) ||
+             setopt_int(s, ZMQ_SNDHWM, 100000) ||
+             setopt_int(s, ZMQ_RCVHWM, 100000) ||
+             zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+             setopt_int(s, ZMQ_CURVE_SERVER, 1) ||
+             zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, 32) ||
+             zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, "polku", 5) ||
+             setopt_int(s, ZMQ_ZAP_ENFORCE_DOMAIN_OPT, 1);
+    sodium_memzero(secret, sizeof secret);
+    if (rc) {
+        log_error("cannot set up the ROUTER socket: %s",
+                  zmq_strerror(zmq_errno()));
+        return POLKU_EZMQ;
+    }
+    if (zmq_bind(s, b->cfg->listen)) {
+        log_error("cannot listen on %s: %s", b->cfg->listen,
+                  zmq_strerror(zmq_errno()));
+        return POLKU_EZMQ;
+    }
+    return polku_zwatch_start(b->loop, s, 512, broker_on_router_message, b,
+                              &b->router_watch);
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+    broker_send_heartbeats(t->data);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    broker *b = s->data;
+    log_info("signal %d: stopping", signum);
+    uv_stop(b->loop);
+}
+
+int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
+{
+    memset(b, 0, sizeof *b);
+    b->loop = loop;
+    b->cfg = cfg;
+    b->started_ms = polku_now_ms();
+    do {
+        randombytes_buf(&b->epoch, sizeof b->epoch);
+    } while (b->epoch == 0);
+    b->routes = calloc(cfg->org_count ? cfg->org_count : 1, sizeof *b->routes);
+    if (!b->routes || build_org_index(b))
+        return POLKU_ENOMEM;
+    b->zctx = zmq_ctx_new();
+    if (!b->zctx)
+        return POLKU_EZMQ;
+    int rc = broker_zap_start(b); /* before the ROUTER binds (DESIGN §9) */
+    if (!rc)
+        rc = router_open(b);
+    if (!rc)
+        rc = broker_http_start(b);
+    if (rc)
+        return rc;
+    uv_timer_init(loop, &b->heartbeat_timer);
+    b->heartbeat_timer.data = b;
+    uv_timer_start(&b->heartbeat_timer, on_heartbeat, cfg->heartbeat_ms,
+                   cfg->heartbeat_ms);
+    uv_signal_init(loop, &b->sigterm);
+    uv_signal_init(loop, &b->sigint);
+    b->sigterm.data = b->sigint.data = b;
+    uv_signal_start(&b->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&b->sigint, on_signal, SIGINT);
+    log_info("listening on %s, epoch %016llx, %zu organisations",
+             cfg->listen, (unsigned long long)b->epoch, cfg->org_count);
+    return POLKU_OK;
+}
+
+static void close_if_open(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void broker_fini(broker *b)
+{
+    polku_http_stop(&b->http);
+    polku_zwatch_close(&b->router_watch);
+    polku_zwatch_close(&b->zap_watch);
+    close_if_open((uv_handle_t *)&b->heartbeat_timer);
+    close_if_open((uv_handle_t *)&b->sigterm);
+    close_if_open((uv_handle_t *)&b->sigint);
+    if (b->router)
+        zmq_close(b->router);
+    if (b->zap)
+        zmq_close(b->zap);
+    if (b->zctx)
+        zmq_ctx_term(b->zctx);
+    struct org_index *e, *tmp;
+    HASH_ITER(hh, b->org_index, e, tmp)
+    {
+        HASH_DEL(b->org_index, e);
+        free(e);
+    }
+    free(b->routes);
+    b->routes = NULL;
+}

@@ -1,0 +1,81 @@
+/* broker.h — the broker's state shared by its modules.
+ *
+ * One libuv loop thread owns everything here: the ROUTER socket (CURVE
+ * server), the ZAP handler that authenticates organisations against the
+ * directory, the route table learned from authenticated messages, and the
+ * HTTP endpoint. The broker keeps no durable state: after a restart it has a
+ * new epoch and learns routes again as agents speak. */
+#ifndef POLKU_BROKER_H
+#define POLKU_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "broker_config.h"
+#include "polku/codec.h"
+#include "polku/http.h"
+#include "polku/zwatch.h"
+
+#define BROKER_ROUTING_ID_MAX 256
+
+/* Where an organisation's agent can be reached now (index = cfg org index). */
+typedef struct broker_route {
+    bool connected;
+    uint8_t routing_id[BROKER_ROUTING_ID_MAX];
+    size_t routing_id_len;
+    uint64_t last_seen_ms; /* monotonic */
+} broker_route;
+
+typedef struct broker_counters {
+    unsigned long long frames_in;
+    unsigned long long routed;
+    unsigned long long acks_routed;
+    unsigned long long rejected; /* frames refused before routing */
+    unsigned long long send_failures;
+    unsigned long long hellos;
+    unsigned long long nacks[POLKU__NACK_CODE__NACK_RETRY_LATER + 1];
+} broker_counters;
+
+typedef struct broker {
+    uv_loop_t *loop;
+    broker_config *cfg;
+    void *zctx;
+    void *router;
+    void *zap;
+    polku_zwatch *router_watch;
+    polku_zwatch *zap_watch;
+    polku_http *http;
+    char http_token[POLKU_TOKEN_TEXT]; /* empty: no token required */
+    uv_timer_t heartbeat_timer;
+    uv_signal_t sigterm, sigint;
+    uint64_t epoch;
+    uint64_t started_ms;
+    broker_route *routes;
+    struct org_index *org_index; /* uthash: org id -> cfg index */
+    broker_counters counters;
+    unsigned long long zap_allowed, zap_denied;
+} broker;
+
+/* Sets up sockets, ZAP, HTTP and timers on loop. POLKU_OK or an error
+ * (logged). On error, broker_fini still must be called. */
+int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg);
+
+/* Closes everything (handles freed when the loop runs on). */
+void broker_fini(broker *b);
+
+/* Index of org id in cfg->orgs, or -1. */
+int broker_org_index(const broker *b, const char *org);
+
+/* zap.c: binds the ZAP handler; must run before the ROUTER binds. */
+int broker_zap_start(broker *b);
+
+/* router.c: the ROUTER message handler and the heartbeat. */
+void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
+                              size_t nframes, void *arg);
+void broker_send_heartbeats(broker *b);
+
+/* http_api.c: /healthz and /metrics. */
+int broker_http_start(broker *b);
+
+#endif

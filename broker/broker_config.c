@@ -1,0 +1,211 @@
+/* broker_config.c — loading and validating the broker's INI file. */
+#include "broker_config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "polku/codec.h"
+#include "polku/error.h"
+
+static const char *const broker_keys[] = {
+    "listen", "key_file", "feed", "http", "http_token_file", "log_level",
+    "heartbeat", "max_frame", NULL};
+static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
+                                       "rejection_followup", "handover_answer",
+                                       NULL};
+static const char *const org_keys[] = {"name", "public_key", "services", NULL};
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int load_services(const polku_ini *ini, const char *section,
+                         broker_org *org, polku_cfgerr *err)
+{
+    const polku_ini_entry *e = polku_ini_find(ini, section, "services");
+    if (!e)
+        return POLKU_OK;
+    char *copy = strdup(e->value);
+    if (!copy)
+        return POLKU_ENOMEM;
+    int rc = POLKU_OK;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        size_t n = strlen(tok);
+        while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+            tok[--n] = '\0';
+        if (n == 0)
+            continue;
+        if (n > 64 || org->service_count == BROKER_MAX_SERVICES) {
+            rc = polku_cfgerr_set(err, ini, e, section, "services",
+                                  "at most %d services of at most 64 "
+                                  "characters",
+                                  BROKER_MAX_SERVICES);
+            break;
+        }
+        org->services[org->service_count++] = strdup(tok);
+    }
+    free(copy);
+    return rc;
+}
+
+static int load_org(const polku_ini *ini, const char *section,
+                    broker_config *cfg, polku_cfgerr *err)
+{
+    const char *id = section + 4; /* after "org " */
+    const polku_ini_entry *pk = polku_ini_find(ini, section, "public_key");
+    int rc = polku_ini_check_keys(ini, section, org_keys, err);
+    if (rc)
+        return rc;
+    if (!polku_org_id_valid(id))
+        return polku_cfgerr_set(err, ini, NULL, section, "",
+                                "organisation id must match "
+                                "[a-z0-9][a-z0-9-]{1,31}");
+    if (broker_config_org(cfg, id))
+        return polku_cfgerr_set(err, ini, NULL, section, "",
+                                "organisation listed twice");
+    if (!pk || !polku_z85_key_valid(pk->value))
+        return polku_cfgerr_set(err, ini, pk, section, "public_key",
+                                "a 40-character Z85 public key is required");
+    broker_org *org = &cfg->orgs[cfg->org_count];
+    memset(org, 0, sizeof *org);
+    snprintf(org->id, sizeof org->id, "%s", id);
+    snprintf(org->public_z85, sizeof org->public_z85, "%s", pk->value);
+    zmq_z85_decode(org->public_key, org->public_z85);
+    if (broker_config_org_by_key(cfg, org->public_key))
+        return polku_cfgerr_set(err, ini, pk, section, "public_key",
+                                "the same key is listed for another "
+                                "organisation");
+    const char *name = NULL;
+    polku_ini_str(ini, section, "name", id, &name, err);
+    org->name = strdup(name);
+    cfg->org_count++;
+    return load_services(ini, section, org, err);
+}
+
+static int load_broker_section(const polku_ini *ini, broker_config *cfg,
+                               polku_cfgerr *err)
+{
+    const char *s = NULL;
+    int rc = polku_ini_check_keys(ini, "broker", broker_keys, err);
+    if (rc)
+        return rc;
+    if ((rc = polku_ini_str(ini, "broker", "listen", NULL, &s, err)))
+        return rc;
+    cfg->listen = strdup(s);
+    if ((rc = polku_ini_str(ini, "broker", "http", "127.0.0.1:8570", &s, err)))
+        return rc;
+    cfg->http = strdup(s);
+    char host[64];
+    uint16_t port;
+    if (polku_hostport_parse(cfg->http, host, sizeof host, &port))
+        return polku_cfgerr_set(err, ini, polku_ini_find(ini, "broker", "http"),
+                                "broker", "http", "expected HOST:PORT");
+    s = NULL;
+    polku_ini_str(ini, "broker", "feed", "", &s, err);
+    cfg->feed = dup_or_null(s && *s ? s : NULL);
+    polku_ini_str(ini, "broker", "http_token_file", "", &s, err);
+    cfg->http_token_file = dup_or_null(s && *s ? s : NULL);
+    if ((rc = polku_ini_str(ini, "broker", "key_file", NULL, &s, err)))
+        return rc;
+    if ((rc = polku_keyfile_read(s, &cfg->key, err)))
+        return POLKU_ECONFIG;
+    polku_ini_str(ini, "broker", "log_level", "info", &s, err);
+    if (polku_log_level_parse(s, &cfg->log_level))
+        return polku_cfgerr_set(err, ini,
+                                polku_ini_find(ini, "broker", "log_level"),
+                                "broker", "log_level",
+                                "expected debug, info, warn, error or off");
+    if ((rc = polku_ini_duration(ini, "broker", "heartbeat", 1000,
+                                 &cfg->heartbeat_ms, err)))
+        return rc;
+    return polku_ini_uint(ini, "broker", "max_frame", false,
+                          POLKU_MAX_FRAME_DEFAULT, 1024, 64u * 1024 * 1024,
+                          &cfg->max_frame, err);
+}
+
+static int load_sla(const polku_ini *ini, broker_config *cfg,
+                    polku_cfgerr *err)
+{
+    int rc = polku_ini_check_keys(ini, "sla", sla_keys, err);
+    if (!rc)
+        rc = polku_ini_duration(ini, "sla", "referral_receipt", 3600000ull,
+                                &cfg->sla.referral_receipt_ms, err);
+    if (!rc)
+        rc = polku_ini_duration(ini, "sla", "referral_answer", 3 * 86400000ull,
+                                &cfg->sla.referral_answer_ms, err);
+    if (!rc)
+        rc = polku_ini_duration(ini, "sla", "rejection_followup",
+                                2 * 86400000ull,
+                                &cfg->sla.rejection_followup_ms, err);
+    if (!rc)
+        rc = polku_ini_duration(ini, "sla", "handover_answer", 5 * 86400000ull,
+                                &cfg->sla.handover_answer_ms, err);
+    return rc;
+}
+
+int broker_config_load(const char *path, broker_config *cfg, polku_cfgerr *err)
+{
+    memset(cfg, 0, sizeof *cfg);
+    polku_ini *ini = NULL;
+    int rc = polku_ini_load(path, &ini, err);
+    if (rc)
+        return rc;
+    size_t nsec = polku_ini_section_count(ini);
+    cfg->orgs = calloc(nsec ? nsec : 1, sizeof *cfg->orgs);
+    if (!cfg->orgs) {
+        polku_ini_free(&ini);
+        return POLKU_ENOMEM;
+    }
+    rc = load_broker_section(ini, cfg, err);
+    if (!rc)
+        rc = load_sla(ini, cfg, err);
+    for (size_t i = 0; !rc && i < nsec; i++) {
+        const char *section = polku_ini_section_at(ini, i);
+        if (strncmp(section, "org ", 4) == 0)
+            rc = load_org(ini, section, cfg, err);
+        else if (strcmp(section, "broker") && strcmp(section, "sla"))
+            rc = polku_cfgerr_set(err, ini, NULL, section, "",
+                                  "unknown section (expected [broker], "
+                                  "[sla] or [org NAME])");
+    }
+    polku_ini_free(&ini);
+    return rc;
+}
+
+void broker_config_fini(broker_config *cfg)
+{
+    free(cfg->listen);
+    free(cfg->feed);
+    free(cfg->http);
+    free(cfg->http_token_file);
+    for (size_t i = 0; i < cfg->org_count; i++) {
+        free(cfg->orgs[i].name);
+        for (size_t j = 0; j < cfg->orgs[i].service_count; j++)
+            free(cfg->orgs[i].services[j]);
+    }
+    free(cfg->orgs);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+const broker_org *broker_config_org(const broker_config *cfg, const char *id)
+{
+    for (size_t i = 0; i < cfg->org_count; i++)
+        if (strcmp(cfg->orgs[i].id, id) == 0)
+            return &cfg->orgs[i];
+    return NULL;
+}
+
+const broker_org *broker_config_org_by_key(const broker_config *cfg,
+                                           const uint8_t key[32])
+{
+    for (size_t i = 0; i < cfg->org_count; i++)
+        if (memcmp(cfg->orgs[i].public_key, key, 32) == 0)
+            return &cfg->orgs[i];
+    return NULL;
+}

@@ -1,0 +1,60 @@
+/* broker_config.h — the broker's INI configuration (DESIGN §10).
+ *
+ * Loaded once at start; every error names the file, line and key so an
+ * operator can fix it (the program exits 2). The [org NAME] sections are
+ * the organisation directory: who may connect (public key), what they are
+ * called and which services they offer. */
+#ifndef POLKU_BROKER_CONFIG_H
+#define POLKU_BROKER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "polku/config.h"
+#include "polku/keys.h"
+#include "polku/log.h"
+
+#define BROKER_MAX_SERVICES 16
+
+typedef struct broker_org {
+    char id[33];
+    char *name;
+    char public_z85[POLKU_Z85_KEY];
+    uint8_t public_key[32];
+    char *services[BROKER_MAX_SERVICES];
+    size_t service_count;
+} broker_org;
+
+typedef struct broker_sla {
+    uint64_t referral_receipt_ms;
+    uint64_t referral_answer_ms;
+    uint64_t rejection_followup_ms;
+    uint64_t handover_answer_ms;
+} broker_sla;
+
+typedef struct broker_config {
+    char *listen;    /* tcp://127.0.0.1:5570 */
+    char *feed;      /* optional PUB endpoint */
+    char *http;      /* 127.0.0.1:8570 */
+    char *http_token_file;
+    polku_keypair key;
+    polku_log_level log_level;
+    uint64_t heartbeat_ms;
+    uint64_t max_frame;
+    broker_sla sla;
+    broker_org *orgs;
+    size_t org_count;
+} broker_config;
+
+/* Loads and validates path into cfg. POLKU_OK, or POLKU_ECONFIG /
+ * POLKU_ENOTFOUND with err set. cfg is zeroed first; free with
+ * broker_config_fini even on failure. */
+int broker_config_load(const char *path, broker_config *cfg, polku_cfgerr *err);
+void broker_config_fini(broker_config *cfg);
+
+/* The org with this id or public key (32 bytes), or NULL. */
+const broker_org *broker_config_org(const broker_config *cfg, const char *id);
+const broker_org *broker_config_org_by_key(const broker_config *cfg,
+                                           const uint8_t key[32]);
+
+#endif

@@ -1,0 +1,132 @@
+/* http_api.c — the broker's HTTP endpoints: liveness and Prometheus metrics.
+ *
+ * Only metadata: org ids, counts, the epoch. Bound to loopback by default;
+ * when bound elsewhere a bearer token (http_token_file) is required. */
+#include <stdio.h>
+#include <string.h>
+
+#include "broker.h"
+#include "polku/clock.h"
+#include "polku/codec.h"
+#include "polku/error.h"
+#include "polku/keys.h"
+#include "polku/log.h"
+
+static void healthz(broker *b, polku_http_req *req)
+{
+    json_t *connected = json_array();
+    for (size_t i = 0; i < b->cfg->org_count; i++)
+        if (b->routes[i].connected)
+            json_array_append_new(connected, json_string(b->cfg->orgs[i].id));
+    char epoch[17];
+    snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)b->epoch);
+    polku_http_respond_json(
+        req, 200,
+        json_pack("{s:s, s:s, s:I, s:o}", "status", "ok", "epoch", epoch,
+                  "uptime_s",
+                  (json_int_t)((polku_now_ms() - b->started_ms) / 1000),
+                  "connected", connected));
+}
+
+static void metrics(broker *b, polku_http_req *req)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        polku_http_respond_error(req, 500, "internal", "out of memory");
+        return;
+    }
+    const broker_counters *c = &b->counters;
+    size_t connected = 0;
+    for (size_t i = 0; i < b->cfg->org_count; i++)
+        connected += b->routes[i].connected;
+    fprintf(f,
+            "# HELP polku_broker_frames_total Frames received from agents.\n"
+            "# TYPE polku_broker_frames_total counter\n"
+            "polku_broker_frames_total %llu\n"
+            "# HELP polku_broker_routed_total Events forwarded to a "
+            "destination.\n"
+            "# TYPE polku_broker_routed_total counter\n"
+            "polku_broker_routed_total %llu\n"
+            "# TYPE polku_broker_acks_routed_total counter\n"
+            "polku_broker_acks_routed_total %llu\n"
+            "# HELP polku_broker_frames_rejected_total Frames refused before "
+            "routing.\n"
+            "# TYPE polku_broker_frames_rejected_total counter\n"
+            "polku_broker_frames_rejected_total %llu\n"
+            "# TYPE polku_broker_hellos_total counter\n"
+            "polku_broker_hellos_total %llu\n"
+            "# TYPE polku_broker_zap_total counter\n"
+            "polku_broker_zap_total{result=\"allowed\"} %llu\n"
+            "polku_broker_zap_total{result=\"denied\"} %llu\n"
+            "# TYPE polku_broker_orgs_connected gauge\n"
+            "polku_broker_orgs_connected %zu\n"
+            "# HELP polku_broker_nacks_total Nacks sent, by code.\n"
+            "# TYPE polku_broker_nacks_total counter\n",
+            c->frames_in, c->routed, c->acks_routed, c->rejected, c->hellos,
+            b->zap_allowed, b->zap_denied, connected);
+    for (int code = 1; code <= POLKU__NACK_CODE__NACK_RETRY_LATER; code++)
+        fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
+                polku_nack_code_name((Polku__NackCode)code), c->nacks[code]);
+    fclose(f);
+    polku_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
+    free(text);
+}
+
+static bool authorised(broker *b, polku_http_req *req)
+{
+    if (!b->http_token[0])
+        return true;
+    const char *h = polku_http_header(req, "Authorization");
+    return h && strncmp(h, "Bearer ", 7) == 0 &&
+           polku_token_equal(h + 7, b->http_token);
+}
+
+static void on_request(polku_http_req *req, void *arg)
+{
+    broker *b = arg;
+    const char *path = polku_http_path(req);
+    if (strcmp(polku_http_method(req), "GET") != 0) {
+        polku_http_respond_error(req, 405, "method_not_allowed",
+                                 "only GET is served here");
+    } else if (strcmp(path, "/healthz") == 0) {
+        healthz(b, req);
+    } else if (!authorised(b, req)) {
+        polku_http_respond_error(req, 401, "unauthorized",
+                                 "a bearer token is required");
+    } else if (strcmp(path, "/metrics") == 0) {
+        metrics(b, req);
+    } else {
+        polku_http_respond_error(req, 404, "not_found", "no such endpoint");
+    }
+}
+
+static bool is_loopback(const char *hostport)
+{
+    return strncmp(hostport, "127.", 4) == 0 ||
+           strncmp(hostport, "localhost:", 10) == 0;
+}
+
+int broker_http_start(broker *b)
+{
+    if (!is_loopback(b->cfg->http)) {
+        polku_cfgerr err;
+        if (!b->cfg->http_token_file) {
+            log_error("http = %s is not loopback: http_token_file is required",
+                      b->cfg->http);
+            return POLKU_ECONFIG;
+        }
+        if (polku_token_load(b->cfg->http_token_file, true, b->http_token,
+                             &err)) {
+            log_error("%s", err.msg);
+            return POLKU_ECONFIG;
+        }
+    }
+    int rc = polku_http_start(b->loop, b->cfg->http, 64 * 1024, on_request, b,
+                              &b->http);
+    if (rc)
+        log_error("cannot serve HTTP on %s: %s", b->cfg->http,
+                  polku_strerror(rc));
+    return rc;
+}

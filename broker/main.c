@@ -1,0 +1,72 @@
+/* main.c — polku-broker: command line, config, the loop. */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+
+#include "broker.h"
+#include "polku/error.h"
+#include "polku/log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: polku-broker --config FILE\n"
+                 "Routes referrals between polku agents (see README).\n");
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config_path) {
+        usage(stderr);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "polku-broker: libsodium failed to initialise\n");
+        return 1;
+    }
+    broker_config cfg;
+    polku_cfgerr err = {{0}};
+    int rc = broker_config_load(config_path, &cfg, &err);
+    if (rc) {
+        fprintf(stderr, "polku-broker: %s\n",
+                err.msg[0] ? err.msg : polku_strerror(rc));
+        broker_config_fini(&cfg);
+        return 2;
+    }
+    polku_log_init("broker", cfg.log_level);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    broker b;
+    rc = broker_init(&b, &loop, &cfg);
+    if (rc == POLKU_OK)
+        uv_run(&loop, UV_RUN_DEFAULT);
+    broker_fini(&b);
+    uv_walk(&loop, close_walk, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    broker_config_fini(&cfg);
+    if (rc) {
+        log_error("start failed: %s", polku_strerror(rc));
+        return rc == POLKU_ECONFIG ? 2 : 1;
+    }
+    log_info("stopped");
+    return 0;
+}

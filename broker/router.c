@@ -1,0 +1,309 @@
+/* router.c — what the broker does with each frame an agent sends.
+ *
+ * The sender is the organisation its CURVE key authenticated as (the ZAP
+ * User-Id on the frame), never what the envelope claims; an envelope whose
+ * origin differs is refused. Routes (org -> ROUTER routing id) are learned
+ * only from such authenticated frames. Domain events and acks are forwarded
+ * byte for byte to their destinations with ZMQ_DONTWAIT; a destination that
+ * is unknown, offline or full gets the sender a Nack. The broker never acks
+ * on anyone's behalf and stores nothing. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "broker.h"
+#include "polku/clock.h"
+#include "polku/error.h"
+#include "polku/id.h"
+#include "polku/log.h"
+
+/* Sends payload to a routing id without blocking. 0 or errno. */
+static int send_to(broker *b, const uint8_t *rid, size_t rid_len,
+                   const void *data, size_t len)
+{
+    if (zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return zmq_errno();
+    if (zmq_send(b->router, data, len, ZMQ_DONTWAIT) < 0)
+        return zmq_errno();
+    return 0;
+}
+
+static void fill_header(polku_envelope *env, uint8_t msg_id[16])
+{
+    polku_id id = polku_id_new(polku_now_ms());
+    memcpy(msg_id, id.b, 16);
+    env->version = POLKU_PROTOCOL_VERSION;
+    env->msg_id.data = msg_id;
+    env->msg_id.len = 16;
+    env->origin_org = "";
+    env->time_ms = polku_now_ms();
+}
+
+/* Encodes env and sends it to one connection. */
+static int send_envelope(broker *b, const uint8_t *rid, size_t rid_len,
+                         const polku_envelope *env)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (polku_envelope_encode(env, &buf, &len))
+        return ENOMEM;
+    int rc = send_to(b, rid, rid_len, buf, len);
+    free(buf);
+    return rc;
+}
+
+static void send_nack(broker *b, const uint8_t *rid, size_t rid_len,
+                      const char *to_org, Polku__NackCode code,
+                      uint64_t origin_seq, const char *dest,
+                      const char *reason)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Nack nack = POLKU__NACK__INIT;
+    uint8_t msg_id[16];
+    char *to[1] = {(char *)to_org};
+    fill_header(&env, msg_id);
+    if (to_org && *to_org) {
+        env.n_to = 1;
+        env.to = to;
+    }
+    nack.code = code;
+    nack.reason = (char *)reason;
+    nack.origin_seq = origin_seq;
+    nack.dest_org = (char *)(dest ? dest : "");
+    env.body_case = POLKU__ENVELOPE__BODY_NACK;
+    env.nack = &nack;
+    if ((unsigned)code < sizeof b->counters.nacks / sizeof b->counters.nacks[0])
+        b->counters.nacks[code]++;
+    log_debug("nack %s to %s seq %llu dest %s", polku_nack_code_name(code),
+              to_org ? to_org : "?", (unsigned long long)origin_seq,
+              dest ? dest : "-");
+    send_envelope(b, rid, rid_len, &env);
+}
+
+static void send_welcome(broker *b, const uint8_t *rid, size_t rid_len,
+                         const char *org)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Welcome welcome = POLKU__WELCOME__INIT;
+    size_t n = b->cfg->org_count;
+    Polku__DirectoryEntry *entries = calloc(n ? n : 1, sizeof *entries);
+    Polku__DirectoryEntry **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    uint8_t msg_id[16];
+    char *to[1] = {(char *)org};
+    if (!entries || !ptrs)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const broker_org *o = &b->cfg->orgs[i];
+        polku__directory_entry__init(&entries[i]);
+        entries[i].org = (char *)o->id;
+        entries[i].name = o->name;
+        entries[i].public_key = (char *)o->public_z85;
+        entries[i].n_services = o->service_count;
+        entries[i].services = (char **)o->services;
+        ptrs[i] = &entries[i];
+    }
+    fill_header(&env, msg_id);
+    env.n_to = 1;
+    env.to = to;
+    welcome.epoch = b->epoch;
+    welcome.applied_seq = 0; /* nothing folded yet: the path issue replays */
+    welcome.n_directory = n;
+    welcome.directory = ptrs;
+    env.body_case = POLKU__ENVELOPE__BODY_WELCOME;
+    env.welcome = &welcome;
+    send_envelope(b, rid, rid_len, &env);
+out:
+    free(entries);
+    free(ptrs);
+}
+
+void broker_send_heartbeats(broker *b)
+{
+    uint64_t now = polku_mono_ms();
+    uint64_t stale_after = 4 * b->cfg->heartbeat_ms + 1000;
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Heartbeat hb = POLKU__HEARTBEAT__INIT;
+    uint8_t msg_id[16];
+    fill_header(&env, msg_id);
+    hb.epoch = b->epoch;
+    env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
+        broker_route *r = &b->routes[i];
+        if (!r->connected)
+            continue;
+        if (now - r->last_seen_ms > stale_after) {
+            log_info("%s: no traffic for %llu ms, marked offline",
+                     b->cfg->orgs[i].id,
+                     (unsigned long long)(now - r->last_seen_ms));
+            r->connected = false;
+            continue;
+        }
+        send_envelope(b, r->routing_id, r->routing_id_len, &env);
+    }
+}
+
+/* Forwards payload to one destination org. Returns the Nack code to give
+ * the sender, or 0 when the frame was queued. */
+static Polku__NackCode forward(broker *b, const char *dest, zmq_msg_t *payload)
+{
+    int idx = broker_org_index(b, dest);
+    if (idx < 0)
+        return POLKU__NACK_CODE__NACK_UNKNOWN_ORG;
+    broker_route *r = &b->routes[idx];
+    if (!r->connected)
+        return POLKU__NACK_CODE__NACK_RETRY_LATER;
+    int err = send_to(b, r->routing_id, r->routing_id_len,
+                      zmq_msg_data(payload), zmq_msg_size(payload));
+    if (err == 0)
+        return 0;
+    b->counters.send_failures++;
+    if (err == EHOSTUNREACH) {
+        log_info("%s: connection gone, marked offline", dest);
+        r->connected = false;
+        return POLKU__NACK_CODE__NACK_RETRY_LATER;
+    }
+    return POLKU__NACK_CODE__NACK_OVERLOADED;
+}
+
+static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
+                        const char *sender, const polku_envelope *env,
+                        zmq_msg_t *payload)
+{
+    for (size_t i = 0; i < env->n_to; i++) {
+        const char *dest = env->to[i];
+        Polku__NackCode code = forward(b, dest, payload);
+        if (code == 0) {
+            b->counters.routed++;
+            continue;
+        }
+        char reason[96];
+        snprintf(reason, sizeof reason, "%s: %s", dest,
+                 code == POLKU__NACK_CODE__NACK_UNKNOWN_ORG
+                     ? "not in the directory"
+                 : code == POLKU__NACK_CODE__NACK_RETRY_LATER
+                     ? "offline, retry later"
+                     : "queue full, retry later");
+        send_nack(b, rid, rid_len, sender, code, env->origin_seq, dest,
+                  reason);
+    }
+}
+
+static void route_ack(broker *b, const polku_envelope *env, zmq_msg_t *payload)
+{
+    /* An ack that cannot be delivered now is dropped: the event's sender
+     * retries and the receiver re-acks the duplicate. */
+    for (size_t i = 0; i < env->n_to; i++)
+        if (forward(b, env->to[i], payload) == 0)
+            b->counters.acks_routed++;
+}
+
+static void learn_route(broker *b, int idx, zmq_msg_t *rid)
+{
+    broker_route *r = &b->routes[idx];
+    size_t len = zmq_msg_size(rid);
+    if (len > BROKER_ROUTING_ID_MAX)
+        return;
+    if (!r->connected || r->routing_id_len != len ||
+        memcmp(r->routing_id, zmq_msg_data(rid), len) != 0)
+        log_info("%s: connected", b->cfg->orgs[idx].id);
+    memcpy(r->routing_id, zmq_msg_data(rid), len);
+    r->routing_id_len = len;
+    r->connected = true;
+    r->last_seen_ms = polku_mono_ms();
+}
+
+static Polku__NackCode decode_error_code(int rc)
+{
+    if (rc == POLKU_ETOOLARGE)
+        return POLKU__NACK_CODE__NACK_TOO_LARGE;
+    if (rc == POLKU_EVERSION)
+        return POLKU__NACK_CODE__NACK_UNSUPPORTED_VERSION;
+    return POLKU__NACK_CODE__NACK_MALFORMED;
+}
+
+static void dispatch(broker *b, zmq_msg_t *rid, const char *sender,
+                     polku_envelope *env, zmq_msg_t *payload)
+{
+    const uint8_t *r = zmq_msg_data(rid);
+    size_t rl = zmq_msg_size(rid);
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_HELLO:
+        b->counters.hellos++;
+        log_info("%s: hello, last seq %llu", sender,
+                 (unsigned long long)env->hello->last_seq);
+        send_welcome(b, r, rl, sender);
+        break;
+    case POLKU__ENVELOPE__BODY_HEARTBEAT:
+    case POLKU__ENVELOPE__BODY_REPLAY_BATCH:
+    case POLKU__ENVELOPE__BODY_REPLAY_DONE:
+        break; /* the route was refreshed; replays feed the path fold later */
+    case POLKU__ENVELOPE__BODY_ACK:
+        route_ack(b, env, payload);
+        break;
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        if (env->origin_seq == 0) {
+            b->counters.rejected++;
+            send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED, 0,
+                      NULL, "an event needs an origin sequence");
+            break;
+        }
+        route_event(b, r, rl, sender, env, payload);
+        break;
+    default:
+        b->counters.rejected++;
+        send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED,
+                  env->origin_seq, NULL, "message type not accepted from an "
+                                         "agent");
+        break;
+    }
+}
+
+void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
+                              size_t nframes, void *arg)
+{
+    broker *b = arg;
+    b->counters.frames_in++;
+    if (nframes != 2) {
+        b->counters.rejected++;
+        return;
+    }
+    zmq_msg_t *rid = &frames[0], *payload = &frames[1];
+    const char *sender = zmq_msg_gets(payload, "User-Id");
+    int idx = sender ? broker_org_index(b, sender) : -1;
+    if (idx < 0) {
+        /* Cannot happen with ZAP enforced; never route it if it does. */
+        b->counters.rejected++;
+        b->counters.nacks[POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED]++;
+        return;
+    }
+    learn_route(b, idx, rid);
+    polku_envelope *env = NULL;
+    char why[128] = "";
+    int rc = polku_envelope_decode(zmq_msg_data(payload),
+                                   zmq_msg_size(payload), b->cfg->max_frame,
+                                   &env, why, sizeof why);
+    if (rc) {
+        b->counters.rejected++;
+        log_warn("%s: frame refused: %s", sender, why);
+        send_nack(b, zmq_msg_data(rid), zmq_msg_size(rid), sender,
+                  decode_error_code(rc), env ? env->origin_seq : 0, NULL, why);
+        polku_envelope_free(&env);
+        return;
+    }
+    if (strcmp(env->origin_org, sender) != 0) {
+        b->counters.rejected++;
+        log_warn("%s: envelope claims another origin, refused", sender);
+        send_nack(b, zmq_msg_data(rid), zmq_msg_size(rid), sender,
+                  POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH, env->origin_seq,
+                  NULL, "origin_org differs from the authenticated "
+                        "organisation");
+    } else {
+        dispatch(b, rid, sender, env, payload);
+    }
+    polku_envelope_free(&env);
+}

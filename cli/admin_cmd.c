@@ -1,0 +1,125 @@
+/* admin_cmd.c — the operator's commands: make an organisation's key file
+ * and the region's pseudonym secret (never overwriting one), and ask an
+ * agent how it is doing. */
+#include "cli.h"
+
+#include "polku/error.h"
+#include "polku/keys.h"
+
+#include <errno.h>
+#include <string.h>
+
+const char cli_keygen_usage[] =
+    "usage: polku keygen --out FILE\n"
+    "\n"
+    "Writes a new CURVE key pair to FILE (INI: [curve] public, secret;\n"
+    "readable only by its owner) and prints the public key (Z85). An\n"
+    "existing FILE is never overwritten.\n";
+
+const char cli_secret_usage[] =
+    "usage: polku secret --out FILE\n"
+    "\n"
+    "Writes a new regional pseudonym secret (64 hex characters, readable\n"
+    "only by its owner) to FILE. Every agent of a region uses the same\n"
+    "secret. An existing FILE is never overwritten.\n";
+
+const char cli_status_usage[] =
+    "usage: polku [--agent URL] [--json] status\n"
+    "\n"
+    "Shows the agent's organisation, its connection to the broker and how\n"
+    "many messages wait in its outbox (GET /healthz).\n";
+
+/* Explains a failed write of a secret file. */
+static int write_failed(const char *what, const char *path, int rc)
+{
+    if (rc == POLKU_EEXIST)
+        return cli_fail("%s exists; not overwriting it", path);
+    if (rc == POLKU_EIO)
+        return cli_fail("cannot write %s %s: %s", what, path, strerror(errno));
+    return cli_fail("cannot make %s: %s", what, polku_strerror(rc));
+}
+
+int cli_keygen(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    const char *out = NULL;
+    const cli_opt opts[] = {{"out", &out, NULL}, {NULL, NULL, NULL}};
+    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, self->usage);
+    if (rc != CLI_OK)
+        return rc;
+    if (out == NULL || out[0] == '\0')
+        return cli_usage_error("keygen: missing --out FILE");
+    polku_keypair kp;
+    rc = polku_keypair_generate(&kp);
+    if (rc == POLKU_OK)
+        rc = polku_keyfile_write(out, &kp);
+    if (rc != POLKU_OK)
+        return write_failed("key file", out, rc);
+    if (c->json) {
+        json_t *j =
+            json_pack("{s:s, s:s}", "public_key", kp.public_z85, "file", out);
+        if (j != NULL)
+            cli_print_json(j);
+        json_decref(j);
+    } else {
+        printf("%s\n", kp.public_z85);
+    }
+    memset(&kp, 0, sizeof kp);
+    return CLI_OK;
+}
+
+int cli_secret(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    const char *out = NULL;
+    const cli_opt opts[] = {{"out", &out, NULL}, {NULL, NULL, NULL}};
+    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, self->usage);
+    if (rc != CLI_OK)
+        return rc;
+    if (out == NULL || out[0] == '\0')
+        return cli_usage_error("secret: missing --out FILE");
+    rc = polku_secret_write(out);
+    if (rc != POLKU_OK)
+        return write_failed("secret", out, rc);
+    if (!c->json)
+        printf("wrote a regional pseudonym secret to %s\n", out);
+    return CLI_OK;
+}
+
+static void print_health(const json_t *h)
+{
+    char buf[32];
+    cli_print_field(stdout, 8, "agent:", cli_field(h, "status", buf, 32));
+    cli_print_field(stdout, 8, "org:", cli_field(h, "org", buf, 32));
+    cli_print_field(stdout, 8, "broker:", cli_field(h, "broker", buf, 32));
+    cli_print_field(stdout, 8, "epoch:", cli_field(h, "epoch", buf, 32));
+    printf("%-8s %s pending\n",
+           "outbox:", cli_field(h, "outbox_pending", buf, sizeof buf));
+}
+
+int cli_status(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    int rc = cli_parse(c, argc, argv, NULL, NULL, NULL, self->usage);
+    if (rc != CLI_OK)
+        return rc;
+    long status = 0;
+    json_t *h = NULL;
+    rc = cli_request(c, "GET", "/healthz", NULL, &status, &h);
+    if (rc != CLI_OK)
+        return rc;
+    /* an unhealthy agent may still answer with its health object */
+    bool ok = status >= 200 && status <= 299;
+    if (!json_is_object(h) || json_object_get(h, "status") == NULL) {
+        rc =
+            ok ? cli_fail("unexpected answer from the agent (HTTP %ld)", status)
+               : cli_answer_error(c, status, h);
+        json_decref(h);
+        return rc;
+    }
+    if (c->json)
+        cli_print_json(h);
+    else
+        print_health(h);
+    json_decref(h);
+    if (!ok)
+        return cli_fail("the agent is not healthy (HTTP %ld)", status);
+    return CLI_OK;
+}

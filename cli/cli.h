@@ -1,0 +1,119 @@
+/* cli.h — what the files of the polku command-line tool share: the global
+ * options, the option parser, the agent HTTP client and the printers.
+ * Not a public header: only the files in cli/ include it. */
+#ifndef POLKU_CLI_H
+#define POLKU_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <jansson.h>
+
+/* Exit codes (DESIGN.md §10). CLI_HELP is internal: help was printed. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_HELP = -1 };
+
+typedef struct cli {
+    const char *agent;      /* base URL, e.g. http://127.0.0.1:7001 */
+    const char *token_file; /* NULL: no Authorization header */
+    bool json;              /* print the agent's JSON instead of tables */
+} cli;
+
+/* One option of a command: --name VALUE (value != NULL) or --name (flag). */
+typedef struct cli_opt {
+    const char *name;
+    const char **value;
+    bool *flag;
+} cli_opt;
+
+/* A command: name, what it does in one line, usage text, handler. argv[0]
+ * is the command's own name. */
+typedef struct cli_cmd {
+    const char *name;
+    const char *summary;
+    const char *usage;
+    int (*run)(cli *c, int argc, char **argv, const struct cli_cmd *self);
+} cli_cmd;
+
+/* --- main.c --- */
+
+/* Prints "polku: <message>" and a hint to stderr; returns CLI_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "polku: <message>" to stderr; returns CLI_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parses argv[1..] against opts (NULL-name terminated) plus the global
+ * options (--agent, --token-file, --json, --help, accepted everywhere).
+ * Positional arguments must match pos_names (NULL-terminated, all required)
+ * and are stored in pos. Returns CLI_OK, CLI_USAGE (message printed) or
+ * CLI_HELP (usage printed to stdout). */
+int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts,
+              const char *const *pos_names, const char **pos,
+              const char *usage);
+
+/* Runs the command of cmds (NULL-name terminated) named argv[1] for noun
+ * argv[0]; prints the noun's help for --help or no verb. */
+int cli_dispatch(cli *c, int argc, char **argv, const cli_cmd *cmds,
+                 const char *noun_help);
+
+/* --- admin_cmd.c: keygen, secret, status --- */
+int cli_keygen(cli *c, int argc, char **argv, const cli_cmd *self);
+int cli_secret(cli *c, int argc, char **argv, const cli_cmd *self);
+int cli_status(cli *c, int argc, char **argv, const cli_cmd *self);
+extern const char cli_keygen_usage[], cli_secret_usage[], cli_status_usage[];
+
+/* --- referral_cmd.c --- */
+int cli_referral(cli *c, int argc, char **argv, const cli_cmd *self);
+extern const char cli_referral_usage[];
+
+/* --- client.c: the agent's local API over libcurl --- */
+
+/* Sends one request (body may be NULL; not consumed) to c->agent + path.
+ * On a transport failure prints "cannot reach agent at URL: why" and
+ * returns CLI_FAIL. Otherwise *status is the HTTP status and *out the
+ * parsed body (NULL when empty or not JSON; caller decrefs). */
+int cli_request(const cli *c, const char *method, const char *path,
+                json_t *body, long *status, json_t **out);
+
+/* cli_request, then: a non-2xx answer prints the agent's error code and
+ * message (and, with --json, the body on stdout) and returns CLI_FAIL. */
+int cli_call(const cli *c, const char *method, const char *path, json_t *body,
+             json_t **out);
+
+/* Prints an error answer: "polku: CODE: MESSAGE (HTTP 409)" on stderr and,
+ * with --json, body on stdout. Returns CLI_FAIL. */
+int cli_answer_error(const cli *c, long status, const json_t *body);
+
+/* Percent-encodes text for a URL path segment or query value into out.
+ * Returns false if it does not fit. */
+bool cli_url_escape(const char *text, char *out, size_t out_len);
+
+/* --- print.c --- */
+
+typedef struct cli_table cli_table;
+
+/* A table with ncols columns headed by heads. Caller owns the result. */
+cli_table *cli_table_new(size_t ncols, const char *const *heads);
+/* Appends a row of ncols cells (copied; control characters replaced). */
+void cli_table_add(cli_table *t, const char *const *cells);
+/* Prints the table with columns padded to their widest cell. */
+void cli_table_print(const cli_table *t, FILE *out);
+/* Frees t and sets it NULL; accepts NULL. */
+void cli_table_free(cli_table **t);
+
+/* The text of obj[key]: the string, "yes"/"no", a number (written into
+ * buf), or "-" when absent or null. */
+const char *cli_field(const json_t *obj, const char *key, char *buf,
+                      size_t len);
+
+/* Prints "label: value" with labels aligned to width; control characters
+ * in value are replaced. */
+void cli_print_field(FILE *out, int width, const char *label,
+                     const char *value);
+
+/* Writes text to out with control characters replaced by spaces. */
+void cli_print_clean(FILE *out, const char *text);
+
+/* Prints v as indented JSON and a newline on stdout. */
+void cli_print_json(const json_t *v);
+
+#endif

@@ -1,0 +1,158 @@
+/* print.c — how the CLI shows the agent's answers to a person: aligned
+ * tables and "label: value" lines. Text from the agent is printed with its
+ * control characters replaced, so a reason cannot break a table or send
+ * escape sequences to the terminal. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cli_table {
+    size_t ncols;
+    const char *const *heads;
+    char **cells; /* rows * ncols */
+    size_t rows, cap;
+};
+
+/* A copy of text with control characters (and DEL) as spaces. */
+static char *clean_copy(const char *text)
+{
+    char *copy = strdup(text != NULL ? text : "-");
+    if (copy == NULL)
+        return NULL;
+    for (unsigned char *p = (unsigned char *)copy; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    }
+    return copy;
+}
+
+/* Characters on screen: UTF-8 continuation bytes do not count. */
+static size_t text_width(const char *text)
+{
+    size_t w = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if ((*p & 0xc0) != 0x80)
+            w++;
+    }
+    return w;
+}
+
+cli_table *cli_table_new(size_t ncols, const char *const *heads)
+{
+    cli_table *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->ncols = ncols;
+    t->heads = heads;
+    return t;
+}
+
+void cli_table_add(cli_table *t, const char *const *cells)
+{
+    if (t == NULL)
+        return;
+    if (t->rows == t->cap) {
+        size_t cap = t->cap == 0 ? 16 : t->cap * 2;
+        char **grown = realloc(t->cells, cap * t->ncols * sizeof *grown);
+        if (grown == NULL)
+            return;
+        t->cells = grown;
+        t->cap = cap;
+    }
+    char **row = t->cells + t->rows * t->ncols;
+    for (size_t i = 0; i < t->ncols; i++)
+        row[i] = clean_copy(cells[i]);
+    t->rows++;
+}
+
+static const char *cell(const cli_table *t, size_t r, size_t col)
+{
+    const char *text = t->cells[r * t->ncols + col];
+    return text != NULL ? text : "?";
+}
+
+static void print_row(FILE *out, const cli_table *t, const size_t *widths,
+                      size_t r)
+{
+    for (size_t col = 0; col < t->ncols; col++) {
+        const char *text = r == (size_t)-1 ? t->heads[col] : cell(t, r, col);
+        fputs(text, out);
+        if (col + 1 == t->ncols)
+            break;
+        for (size_t w = text_width(text); w < widths[col] + 2; w++)
+            fputc(' ', out);
+    }
+    fputc('\n', out);
+}
+
+void cli_table_print(const cli_table *t, FILE *out)
+{
+    if (t == NULL)
+        return;
+    size_t *widths = calloc(t->ncols, sizeof *widths);
+    if (widths == NULL)
+        return;
+    for (size_t col = 0; col < t->ncols; col++) {
+        widths[col] = text_width(t->heads[col]);
+        for (size_t r = 0; r < t->rows; r++) {
+            size_t w = text_width(cell(t, r, col));
+            if (w > widths[col])
+                widths[col] = w;
+        }
+    }
+    print_row(out, t, widths, (size_t)-1);
+    for (size_t r = 0; r < t->rows; r++)
+        print_row(out, t, widths, r);
+    free(widths);
+}
+
+void cli_table_free(cli_table **t)
+{
+    if (t == NULL || *t == NULL)
+        return;
+    for (size_t i = 0; i < (*t)->rows * (*t)->ncols; i++)
+        free((*t)->cells[i]);
+    free((*t)->cells);
+    free(*t);
+    *t = NULL;
+}
+
+const char *cli_field(const json_t *obj, const char *key, char *buf, size_t len)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_true(v))
+        return "yes";
+    if (json_is_false(v))
+        return "no";
+    if (json_is_integer(v)) {
+        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return buf;
+    }
+    if (json_is_real(v)) {
+        snprintf(buf, len, "%g", json_real_value(v));
+        return buf;
+    }
+    return "-";
+}
+
+void cli_print_clean(FILE *out, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
+}
+
+void cli_print_field(FILE *out, int width, const char *label, const char *value)
+{
+    fprintf(out, "%-*s ", width, label);
+    cli_print_clean(out, value);
+    fputc('\n', out);
+}
+
+void cli_print_json(const json_t *v)
+{
+    json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+}

@@ -1,0 +1,51 @@
+/* codec.h — the wire envelope: encode, decode, validate.
+ *
+ * Every ZeroMQ message is one frame holding one polku.Envelope (proto/).
+ * Decoding checks the size limit first, then the protobuf, then the
+ * envelope's invariants (id lengths, org id syntax, a body present, body
+ * fields sane), so a caller that gets POLKU_OK can trust shapes and lengths.
+ * The free text in bodies is bounded but not interpreted here. */
+#ifndef POLKU_CODEC_H
+#define POLKU_CODEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "polku.pb-c.h"
+
+#define POLKU_PROTOCOL_VERSION 1
+#define POLKU_MAX_FRAME_DEFAULT (1024u * 1024u) /* 1 MiB */
+#define POLKU_MAX_TEXT 8192                     /* any one free-text field */
+#define POLKU_MAX_DESTS 64
+
+typedef Polku__Envelope polku_envelope;
+
+/* Decodes and validates one frame. On success *out is owned by the caller
+ * (polku_envelope_free). On failure *out is NULL, why gets a short reason
+ * with no content from the frame beyond field names, and the result is:
+ *   POLKU_ETOOLARGE   len > max_len
+ *   POLKU_EMALFORMED  not a protobuf Envelope, or a field breaks a rule
+ *   POLKU_EVERSION    version != POLKU_PROTOCOL_VERSION; in this one case
+ *                     *out IS set (so the caller can Nack by msg id;
+ *                     msg_id is checked first, so it is 16 bytes) */
+int polku_envelope_decode(const uint8_t *data, size_t len, size_t max_len,
+                          polku_envelope **out, char *why, size_t why_len);
+
+void polku_envelope_free(polku_envelope **env);
+
+/* Packs env into a new malloc'ed buffer (*out, caller frees).
+ * POLKU_OK or POLKU_ENOMEM. */
+int polku_envelope_encode(const polku_envelope *env, uint8_t **out,
+                          size_t *out_len);
+
+/* Organisation id syntax: [a-z0-9][a-z0-9-]{1,31}. */
+bool polku_org_id_valid(const char *org);
+
+/* "unknown_org", "origin_mismatch", ... ("unspecified" for 0/unknown). */
+const char *polku_nack_code_name(Polku__NackCode code);
+
+/* Body case as text ("referral_requested"), for logs and metrics. */
+const char *polku_body_name(Polku__Envelope__BodyCase body);
+
+#endif

@@ -1,0 +1,76 @@
+/* http.h — an HTTP/1.1 server on a libuv loop (libmicrohttpd underneath).
+ *
+ * libmicrohttpd runs with MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME and no
+ * thread of its own; its epoll fd is watched by a uv_poll and after every
+ * MHD_run a uv_timer is armed from MHD_get_timeout (also for 0 ms: its inner
+ * sockets are edge-triggered). The request body is collected (up to
+ * max_body; beyond it the server answers 413 {"error":{"code":"too_large"}}
+ * itself), then the handler is called once with the whole request.
+ *
+ * A handler answers with polku_http_respond* at once, or keeps the request
+ * and answers later from any loop callback (the connection is suspended
+ * meanwhile) — the agent answers only after its LMDB commit. Every request
+ * must be answered exactly once; after the answer the request is gone. */
+#ifndef POLKU_HTTP_H
+#define POLKU_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include <uv.h>
+
+typedef struct polku_http polku_http;
+typedef struct polku_http_req polku_http_req;
+
+typedef void (*polku_http_handler)(polku_http_req *req, void *arg);
+
+/* Listens on listen ("127.0.0.1:8570"; port 0 picks a free one).
+ * Returns POLKU_OK, POLKU_EINVAL (bad address), POLKU_EHTTP (cannot
+ * start, e.g. port in use), POLKU_EUV. Caller owns *out. */
+int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
+                     polku_http_handler handler, void *arg, polku_http **out);
+
+/* The bound port (useful with port 0). */
+uint16_t polku_http_port(const polku_http *srv);
+
+/* Answers every pending request with 503, stops listening, releases the
+ * server (handles freed in close callbacks). Sets *srv NULL; accepts NULL. */
+void polku_http_stop(polku_http **srv);
+
+/* Request accessors; strings live as long as the request. */
+const char *polku_http_method(const polku_http_req *req);   /* "GET" */
+const char *polku_http_path(const polku_http_req *req);     /* no query */
+const char *polku_http_query(const polku_http_req *req, const char *name);
+const char *polku_http_header(const polku_http_req *req, const char *name);
+const char *polku_http_body(const polku_http_req *req, size_t *len);
+
+/* Answers with a copy of body (len bytes). Exactly once per request. */
+void polku_http_respond(polku_http_req *req, unsigned status,
+                        const char *content_type, const char *body, size_t len);
+
+/* Answers with JSON; takes the reference to body (json_decref). */
+void polku_http_respond_json(polku_http_req *req, unsigned status,
+                             json_t *body);
+
+/* Answers {"error": {"code": code, "message": message}}. */
+void polku_http_respond_error(polku_http_req *req, unsigned status,
+                              const char *code, const char *message);
+
+/* Requests answered since start, by class, for /metrics. */
+typedef struct polku_http_stats {
+    unsigned long long requests;
+    unsigned long long responses_2xx, responses_4xx, responses_5xx;
+} polku_http_stats;
+void polku_http_get_stats(const polku_http *srv, polku_http_stats *out);
+
+/* Ownership of kept requests: a request the handler kept stays valid until
+ * it is answered, even if its client went away meanwhile (the answer is then
+ * dropped and the request freed). polku_http_stop answers the kept ones
+ * itself (503): after it, forget them without answering. Do not call
+ * polku_http_stop from inside a handler. */
+
+/* Requests now in the server: being read, with the handler or being sent
+ * (a gauge for /metrics; tests use it to see that everything was freed). */
+unsigned long long polku_http_in_flight(const polku_http *srv);
+
+#endif

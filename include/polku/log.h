@@ -1,0 +1,41 @@
+/* log.h — levelled logging to stderr.
+ *
+ * One line per record: "2026-11-22T14:00:00.123Z INFO  component: message".
+ * Filtered records cost one comparison; arguments are not formatted.
+ * Never log a personal identity code or free text: log org ids, object ids,
+ * statuses and counts. */
+#ifndef POLKU_LOG_H
+#define POLKU_LOG_H
+
+typedef enum polku_log_level {
+    POLKU_LOG_DEBUG = 0,
+    POLKU_LOG_INFO,
+    POLKU_LOG_WARN,
+    POLKU_LOG_ERROR,
+    POLKU_LOG_OFF
+} polku_log_level;
+
+extern polku_log_level polku_log_threshold;
+
+/* Sets the threshold and the component name printed on every line
+ * (e.g. "broker", "agent kela"). name is copied. */
+void polku_log_init(const char *component, polku_log_level threshold);
+
+/* Parses "debug", "info", "warn", "error", "off". Returns POLKU_EINVAL
+ * for anything else and leaves *out unchanged. */
+int polku_log_level_parse(const char *text, polku_log_level *out);
+
+void polku_log_write(polku_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define POLKU_LOG(level, ...)                                                  \
+    do {                                                                       \
+        if ((level) >= polku_log_threshold)                                    \
+            polku_log_write((level), __VA_ARGS__);                             \
+    } while (0)
+#define log_debug(...) POLKU_LOG(POLKU_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) POLKU_LOG(POLKU_LOG_INFO, __VA_ARGS__)
+#define log_warn(...) POLKU_LOG(POLKU_LOG_WARN, __VA_ARGS__)
+#define log_error(...) POLKU_LOG(POLKU_LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,46 @@
+/* zwatch.h — a libzmq socket driven by a libuv loop.
+ *
+ * ZMQ_FD is edge-triggered and only says "look at ZMQ_EVENTS": a send or a
+ * receive can consume the edge while messages are still queued. The watcher
+ * therefore keeps three handles per socket:
+ *   - uv_poll on ZMQ_FD, which only wakes the loop;
+ *   - uv_prepare, which re-reads ZMQ_EVENTS just before the loop would block
+ *     and, if input is pending, keeps an idle handle active so it does not;
+ *   - uv_check, which drains up to `budget` messages per loop turn, handing
+ *     each multipart message to on_message, then re-reads ZMQ_EVENTS.
+ * Sends made anywhere on the loop are thus always followed by a fresh look
+ * at ZMQ_EVENTS before the loop sleeps. The watcher never sends. */
+#ifndef POLKU_ZWATCH_H
+#define POLKU_ZWATCH_H
+
+#include <stddef.h>
+#include <uv.h>
+#include <zmq.h>
+
+#define POLKU_ZWATCH_MAX_FRAMES 8 /* ZAP requests have 7 */
+
+typedef struct polku_zwatch polku_zwatch;
+
+/* One received multipart message: frames[0..nframes). The frames are
+ * closed by the watcher after the callback returns; copy what you keep
+ * (or zmq_msg_move it out). Messages with more than POLKU_ZWATCH_MAX_FRAMES
+ * frames are dropped and counted. */
+typedef void (*polku_zwatch_cb)(polku_zwatch *zw, zmq_msg_t *frames,
+                                size_t nframes, void *arg);
+
+/* Starts watching zsock (not owned) on loop. budget: messages per loop
+ * turn (0 -> 256). Returns POLKU_OK, POLKU_ENOMEM, POLKU_EZMQ (cannot read
+ * ZMQ_FD), POLKU_EUV. Caller owns *out (polku_zwatch_close). */
+int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
+                       polku_zwatch_cb cb, void *arg, polku_zwatch **out);
+
+/* Stops at once and releases the watcher (memory freed in the handles'
+ * close callbacks, so the loop must run once more). Sets *zw to NULL.
+ * Accepts NULL. The zmq socket may be closed right after this returns. */
+void polku_zwatch_close(polku_zwatch **zw);
+
+/* Messages delivered and dropped (too many frames) so far. */
+unsigned long long polku_zwatch_received(const polku_zwatch *zw);
+unsigned long long polku_zwatch_dropped(const polku_zwatch *zw);
+
+#endif

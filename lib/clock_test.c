@@ -1,0 +1,226 @@
+/* clock_test.c — time text forms and durations, strict in what they take. */
+#include "polku/clock.h"
+#include "polku/error.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#define T_2026_11_22_14 UINT64_C(1795356000000)
+#define T_2026_01_01 UINT64_C(1767225600000)
+
+static void test_now_is_plausible(void **state)
+{
+    uint64_t now = polku_now_ms();
+    assert_true(now > UINT64_C(1577836800000)); /* after 2020-01-01 */
+    uint64_t a = polku_mono_ms();
+    uint64_t b = polku_mono_ms();
+    assert_true(a > 0);
+    assert_true(b >= a);
+}
+
+static void test_format(void **state)
+{
+    char out[POLKU_TIME_TEXT];
+    polku_time_format(0, out, sizeof out);
+    assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+    polku_time_format(T_2026_11_22_14 + 123, out, sizeof out);
+    assert_string_equal(out, "2026-11-22T14:00:00.123Z");
+    polku_time_format(UINT64_C(1709164800000) + 86399999, out, sizeof out);
+    assert_string_equal(out, "2024-02-29T23:59:59.999Z");
+
+    char small[11];
+    polku_time_format(T_2026_11_22_14, small, sizeof small);
+    assert_string_equal(small, "2026-11-22");     /* truncated, terminated */
+    polku_time_format(T_2026_11_22_14, small, 0); /* must not write */
+}
+
+struct format_job {
+    uint64_t ms;
+    const char *want;
+    int mismatches;
+};
+
+static void *format_many(void *arg)
+{
+    struct format_job *job = arg;
+    for (int i = 0; i < 20000; i++) {
+        char out[POLKU_TIME_TEXT];
+        polku_time_format(job->ms, out, sizeof out);
+        if (strcmp(out, job->want) != 0)
+            job->mismatches++;
+    }
+    return NULL;
+}
+
+static void test_format_thread_safe(void **state)
+{
+    struct format_job a = {0, "1970-01-01T00:00:00.000Z", 0};
+    struct format_job b = {T_2026_11_22_14 + 5, "2026-11-22T14:00:00.005Z", 0};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, format_many, &a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, format_many, &b), 0);
+    assert_int_equal(pthread_join(ta, NULL), 0);
+    assert_int_equal(pthread_join(tb, NULL), 0);
+    assert_int_equal(a.mismatches, 0);
+    assert_int_equal(b.mismatches, 0);
+}
+
+static void expect_time(const char *text, uint64_t want)
+{
+    uint64_t got = 0;
+    if (polku_time_parse(text, &got) != POLKU_OK)
+        fail_msg("rejected '%s'", text);
+    if (got != want)
+        fail_msg("'%s': got %llu, want %llu", text, (unsigned long long)got,
+                 (unsigned long long)want);
+}
+
+static void test_parse_valid(void **state)
+{
+    expect_time("2026-11-22T14:00:00Z", T_2026_11_22_14);
+    expect_time("2026-11-22T14:00:00.123Z", T_2026_11_22_14 + 123);
+    expect_time("2026-11-22t14:00:00.1z", T_2026_11_22_14 + 100);
+    expect_time("2026-11-22T14:00:00.12Z", T_2026_11_22_14 + 120);
+    expect_time("2026-11-22T14:00:00.123456789Z", T_2026_11_22_14 + 123);
+    expect_time("2026-11-22T16:00:00+02:00", T_2026_11_22_14);
+    expect_time("2026-11-22T12:30:00-01:30", T_2026_11_22_14);
+    expect_time("2026-11-22T14:00:00.007+00:00", T_2026_11_22_14 + 7);
+    expect_time("2026-01-01", T_2026_01_01);
+    expect_time("2024-02-29", UINT64_C(1709164800000));
+    expect_time("2000-02-29", UINT64_C(951782400000));
+    expect_time("1970-01-01T00:00:00Z", 0);
+    expect_time("1970-01-01T02:00:00+02:00", 0);
+}
+
+static void test_parse_round_trip(void **state)
+{
+    uint64_t samples[] = {
+        0, 1, 999, 1000, T_2026_11_22_14 + 123, UINT64_C(4102444799999)};
+    for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
+        char text[POLKU_TIME_TEXT];
+        polku_time_format(samples[i], text, sizeof text);
+        expect_time(text, samples[i]);
+    }
+}
+
+static void test_parse_rejects(void **state)
+{
+    const char *bad[] = {
+        "",
+        "garbage",
+        "2026-02-30",
+        "2026-02-29", /* not a leap year */
+        "1900-02-29", /* century, not leap */
+        "2026-13-01",
+        "2026-00-10",
+        "2026-04-31",
+        "2026-01-00",
+        "2026-1-01",
+        "26-01-01",
+        "2026/01/01",
+        "2026-01-01 ",
+        "2026-01-01x",
+        "2026-01-01T",
+        "2026-01-01T00:00:00", /* no zone */
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T23:60:00Z",
+        "2026-01-01T23:59:60Z", /* leap seconds not taken */
+        "2026-01-01T00:00Z",
+        "2026-01-01T00:00:00.Z", /* empty fraction */
+        "2026-01-01T00:00:00ZZ",
+        "2026-01-01T00:00:00Z ",
+        "2026-01-01T00:00:00+0200",
+        "2026-01-01T00:00:00+2:00",
+        "2026-01-01T00:00:00+24:00",
+        "2026-01-01T00:00:00+02:60",
+        "2026-01-01 00:00:00Z",
+        "1969-12-31T23:59:59Z", /* before the epoch */
+        "1970-01-01T00:30:00+01:00",
+        "1969-12-31",
+        "+2026-01-01",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t out = 42;
+        if (polku_time_parse(bad[i], &out) != POLKU_EINVAL)
+            fail_msg("accepted '%s'", bad[i]);
+        assert_int_equal(out, 42);
+    }
+    uint64_t out;
+    assert_int_equal(polku_time_parse(NULL, &out), POLKU_EINVAL);
+}
+
+static void expect_duration(const char *text, uint64_t want)
+{
+    uint64_t got = 0;
+    if (polku_duration_parse(text, &got) != POLKU_OK)
+        fail_msg("rejected '%s'", text);
+    if (got != want)
+        fail_msg("'%s': got %llu, want %llu", text, (unsigned long long)got,
+                 (unsigned long long)want);
+}
+
+static void test_duration_valid(void **state)
+{
+    expect_duration("500ms", 500);
+    expect_duration("30s", 30000);
+    expect_duration("15m", 900000);
+    expect_duration("36h", UINT64_C(129600000));
+    expect_duration("5d", UINT64_C(432000000));
+    expect_duration("1ms", 1);
+    expect_duration("007s", 7000);
+    expect_duration("18446744073709551615ms", UINT64_MAX);
+    expect_duration("18446744073709551s", UINT64_C(18446744073709551000));
+}
+
+static void test_duration_rejects(void **state)
+{
+    const char *bad[] = {
+        "",
+        "0s",
+        "0ms",
+        "-5s",
+        "+5s",
+        "5",
+        "s",
+        "5x",
+        "5sec",
+        "5S",
+        "5 s",
+        " 5s",
+        "5s ",
+        "1.5h",
+        "5ms5",
+        "18446744073709551616ms", /* digits overflow */
+        "99999999999999999999999s",
+        "18446744073709552s", /* multiplication overflow */
+        "213503982335d",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t out = 42;
+        if (polku_duration_parse(bad[i], &out) != POLKU_EINVAL)
+            fail_msg("accepted '%s'", bad[i]);
+        assert_int_equal(out, 42);
+    }
+    uint64_t out;
+    assert_int_equal(polku_duration_parse(NULL, &out), POLKU_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_now_is_plausible),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_thread_safe),
+        cmocka_unit_test(test_parse_valid),
+        cmocka_unit_test(test_parse_round_trip),
+        cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_duration_valid),
+        cmocka_unit_test(test_duration_rejects),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,442 @@
+/* codec.c — the one place where bytes from the network become an Envelope.
+ *
+ * protobuf-c only checks the wire format. Everything else a reader of an
+ * Envelope relies on (16-byte ids, org id syntax, a body present, bounded
+ * and valid UTF-8 text, enums in range) is checked here, once, so broker
+ * and agents never look at an unchecked frame. Reasons given in `why` name
+ * fields and rules only, never frame content. */
+#include "polku/codec.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "polku/error.h"
+
+#define ID_LEN 16 /* msg_id, referral_id, client_key */
+#define ORG_MIN 2
+#define ORG_MAX 32
+#define SERVICE_MAX 128
+#define URGENCY_MAX 32
+#define Z85_KEY_LEN 40
+
+/* Where a failed check writes its reason. */
+typedef struct check {
+    char *why;
+    size_t why_len;
+} check;
+
+static bool fail(check *c, const char *field, const char *rule)
+{
+    if (c->why_len > 0)
+        snprintf(c->why, c->why_len, "%s %s", field, rule);
+    return false;
+}
+
+/* ---- small predicates ---- */
+
+bool polku_org_id_valid(const char *org)
+{
+    if (org == NULL)
+        return false;
+    size_t n = strnlen(org, ORG_MAX + 1);
+    if (n < ORG_MIN || n > ORG_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = org[i];
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+        if (!alnum && (i == 0 || ch != '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Length of the UTF-8 sequence led by b, its payload bits and the smallest
+ * code point that may use that length; 0 for a byte that cannot lead. */
+static size_t utf8_lead(unsigned char b, uint32_t *bits, uint32_t *min)
+{
+    if (b >= 0xC2 && b <= 0xDF) {
+        *bits = b & 0x1Fu;
+        *min = 0x80;
+        return 2;
+    }
+    if (b >= 0xE0 && b <= 0xEF) {
+        *bits = b & 0x0Fu;
+        *min = 0x800;
+        return 3;
+    }
+    if (b >= 0xF0 && b <= 0xF4) {
+        *bits = b & 0x07u;
+        *min = 0x10000;
+        return 4;
+    }
+    return 0;
+}
+
+/* Well-formed UTF-8: no overlong forms, no surrogates, nothing past
+ * U+10FFFF. (protobuf-c does not check proto3 strings.) */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        uint32_t cp, min;
+        size_t len = utf8_lead(s[i], &cp, &min);
+        if (len == 0 || n - i < len)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* A NULL string reads as "" (proto3 default). */
+static bool text_ok(check *c, const char *field, const char *s, size_t max)
+{
+    if (s == NULL)
+        return true;
+    size_t n = strlen(s);
+    if (n > max)
+        return fail(c, field, "too long");
+    if (!utf8_valid((const unsigned char *)s, n))
+        return fail(c, field, "is not valid UTF-8");
+    return true;
+}
+
+static bool org_ok(check *c, const char *field, const char *org)
+{
+    if (!polku_org_id_valid(org))
+        return fail(c, field, "is not a valid org id");
+    return true;
+}
+
+static bool org_or_empty_ok(check *c, const char *field, const char *org)
+{
+    if (org == NULL || org[0] == '\0')
+        return true;
+    return org_ok(c, field, org);
+}
+
+static bool id_ok(check *c, const char *field, ProtobufCBinaryData id)
+{
+    if (id.len != ID_LEN)
+        return fail(c, field, "must be 16 bytes");
+    return true;
+}
+
+/* ---- field numbers ---- */
+
+static bool unknown_fields_ok(const ProtobufCMessage *m);
+
+static const void *member(const ProtobufCMessage *m, unsigned offset)
+{
+    return (const char *)m + offset;
+}
+
+/* Walks the sub-messages held by one field (each element if repeated;
+ * none if it is an unselected oneof member). */
+static bool field_messages_ok(const ProtobufCMessage *m,
+                              const ProtobufCFieldDescriptor *fd)
+{
+    if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+        *(const uint32_t *)member(m, fd->quantifier_offset) != fd->id)
+        return true;
+    if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+        size_t n = *(const size_t *)member(m, fd->quantifier_offset);
+        ProtobufCMessage *const *subs =
+            *(ProtobufCMessage *const *const *)member(m, fd->offset);
+        for (size_t i = 0; i < n; i++)
+            if (!unknown_fields_ok(subs[i]))
+                return false;
+        return true;
+    }
+    const ProtobufCMessage *sub =
+        *(ProtobufCMessage *const *)member(m, fd->offset);
+    return sub == NULL || unknown_fields_ok(sub);
+}
+
+/* Unknown fields are kept (a newer peer may add fields), but protobuf-c
+ * lets field number 0 through when the tag is an overlong varint, and
+ * such a field re-encodes to bytes it then refuses. */
+static bool unknown_fields_ok(const ProtobufCMessage *m)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return false;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned f = 0; f < d->n_fields; f++)
+        if (d->fields[f].type == PROTOBUF_C_TYPE_MESSAGE &&
+            !field_messages_ok(m, &d->fields[f]))
+            return false;
+    return true;
+}
+
+/* ---- envelope header ---- */
+
+static bool destinations_ok(check *c, const polku_envelope *env)
+{
+    if (env->n_to > POLKU_MAX_DESTS)
+        return fail(c, "to", "has too many destinations");
+    for (size_t i = 0; i < env->n_to; i++) {
+        if (!org_ok(c, "to", env->to[i]))
+            return false;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(env->to[i], env->to[j]) == 0)
+                return fail(c, "to", "has a duplicate destination");
+    }
+    return true;
+}
+
+static bool header_ok(check *c, const polku_envelope *env)
+{
+    if (!org_or_empty_ok(c, "origin_org", env->origin_org))
+        return false;
+    if (!destinations_ok(c, env))
+        return false;
+    if (env->client_key.len != 0 && env->client_key.len != ID_LEN)
+        return fail(c, "client_key", "must be empty or 16 bytes");
+    return true;
+}
+
+/* ---- bodies ---- */
+
+static bool hello_ok(check *c, const Polku__Hello *b)
+{
+    return org_ok(c, "hello.org", b->org);
+}
+
+static bool directory_entry_ok(check *c, const Polku__DirectoryEntry *e)
+{
+    if (!org_ok(c, "welcome.directory.org", e->org))
+        return false;
+    if (!text_ok(c, "welcome.directory.name", e->name, POLKU_MAX_TEXT))
+        return false;
+    if (e->public_key == NULL || strlen(e->public_key) != Z85_KEY_LEN)
+        return fail(c, "welcome.directory.public_key", "must be 40 chars");
+    for (size_t i = 0; i < e->n_services; i++)
+        if (!text_ok(c, "welcome.directory.services", e->services[i],
+                     SERVICE_MAX))
+            return false;
+    return true;
+}
+
+static bool welcome_ok(check *c, const Polku__Welcome *b)
+{
+    for (size_t i = 0; i < b->n_directory; i++)
+        if (!directory_entry_ok(c, b->directory[i]))
+            return false;
+    return true;
+}
+
+static bool ack_ok(check *c, const Polku__Ack *b)
+{
+    return org_ok(c, "ack.origin_org", b->origin_org);
+}
+
+static bool nack_ok(check *c, const Polku__Nack *b)
+{
+    if (b->code < POLKU__NACK_CODE__NACK_UNSPECIFIED ||
+        b->code > POLKU__NACK_CODE__NACK_RETRY_LATER)
+        return fail(c, "nack.code", "is out of range");
+    if (!text_ok(c, "nack.reason", b->reason, POLKU_MAX_TEXT))
+        return false;
+    return org_or_empty_ok(c, "nack.dest_org", b->dest_org);
+}
+
+static bool replay_batch_ok(check *c, const Polku__ReplayBatch *b)
+{
+    for (size_t i = 0; i < b->n_events; i++)
+        if (b->events[i].len == 0)
+            return fail(c, "replay_batch.events", "has an empty event");
+    return true;
+}
+
+static bool referral_requested_ok(check *c, const Polku__ReferralRequested *b)
+{
+    return id_ok(c, "referral_requested.referral_id", b->referral_id) &&
+           text_ok(c, "referral_requested.service", b->service, SERVICE_MAX) &&
+           text_ok(c, "referral_requested.urgency", b->urgency, URGENCY_MAX) &&
+           text_ok(c, "referral_requested.reason", b->reason, POLKU_MAX_TEXT);
+}
+
+static bool referral_status_ok(check *c, const Polku__ReferralStatus *b)
+{
+    if (!id_ok(c, "referral_status.referral_id", b->referral_id))
+        return false;
+    if (b->status < POLKU__REFERRAL_STATE__REFERRAL_REQUESTED ||
+        b->status > POLKU__REFERRAL_STATE__REFERRAL_CANCELLED)
+        return fail(c, "referral_status.status", "is out of range");
+    return text_ok(c, "referral_status.reason", b->reason, POLKU_MAX_TEXT) &&
+           text_ok(c, "referral_status.outcome", b->outcome, POLKU_MAX_TEXT) &&
+           org_or_empty_ok(c, "referral_status.writer_org", b->writer_org);
+}
+
+static bool cancel_requested_ok(check *c, const Polku__CancelRequested *b)
+{
+    return id_ok(c, "cancel_requested.referral_id", b->referral_id) &&
+           text_ok(c, "cancel_requested.reason", b->reason, POLKU_MAX_TEXT);
+}
+
+static bool body_ok(check *c, const polku_envelope *env)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_HELLO:
+        return hello_ok(c, env->hello);
+    case POLKU__ENVELOPE__BODY_WELCOME:
+        return welcome_ok(c, env->welcome);
+    case POLKU__ENVELOPE__BODY_ACK:
+        return ack_ok(c, env->ack);
+    case POLKU__ENVELOPE__BODY_NACK:
+        return nack_ok(c, env->nack);
+    case POLKU__ENVELOPE__BODY_REPLAY_BATCH:
+        return replay_batch_ok(c, env->replay_batch);
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        return referral_requested_ok(c, env->referral_requested);
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        return referral_status_ok(c, env->referral_status);
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        return cancel_requested_ok(c, env->cancel_requested);
+    case POLKU__ENVELOPE__BODY_HEARTBEAT:
+    case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
+    case POLKU__ENVELOPE__BODY_REPLAY_DONE:
+        return true; /* numbers only */
+    case POLKU__ENVELOPE__BODY__NOT_SET:
+    default:
+        return fail(c, "body", "is missing");
+    }
+}
+
+/* ---- public ---- */
+
+static int decode_fail(polku_envelope **out, polku_envelope *env, int err)
+{
+    if (env != NULL)
+        polku__envelope__free_unpacked(env, NULL);
+    *out = NULL;
+    return err;
+}
+
+int polku_envelope_decode(const uint8_t *data, size_t len, size_t max_len,
+                          polku_envelope **out, char *why, size_t why_len)
+{
+    assert(out != NULL);
+    assert(data != NULL || len == 0);
+    check c = {why, why != NULL ? why_len : 0};
+    if (c.why_len > 0)
+        c.why[0] = '\0';
+    *out = NULL;
+
+    if (len > max_len) {
+        fail(&c, "frame", "is over the size limit");
+        return POLKU_ETOOLARGE;
+    }
+    polku_envelope *env = polku__envelope__unpack(NULL, len, data);
+    if (env == NULL) {
+        fail(&c, "frame", "is not a protobuf Envelope");
+        return POLKU_EMALFORMED;
+    }
+    if (!unknown_fields_ok(&env->base)) {
+        fail(&c, "frame", "has field number 0");
+        return decode_fail(out, env, POLKU_EMALFORMED);
+    }
+    /* msg_id first, so that an EVERSION caller can always Nack by it. */
+    if (!id_ok(&c, "msg_id", env->msg_id))
+        return decode_fail(out, env, POLKU_EMALFORMED);
+    if (env->version != POLKU_PROTOCOL_VERSION) {
+        fail(&c, "version", "is not supported");
+        *out = env;
+        return POLKU_EVERSION;
+    }
+    if (!header_ok(&c, env) || !body_ok(&c, env))
+        return decode_fail(out, env, POLKU_EMALFORMED);
+    *out = env;
+    return POLKU_OK;
+}
+
+void polku_envelope_free(polku_envelope **env)
+{
+    if (env == NULL || *env == NULL)
+        return;
+    polku__envelope__free_unpacked(*env, NULL);
+    *env = NULL;
+}
+
+int polku_envelope_encode(const polku_envelope *env, uint8_t **out,
+                          size_t *out_len)
+{
+    assert(env != NULL && out != NULL && out_len != NULL);
+    size_t size = polku__envelope__get_packed_size(env);
+    uint8_t *buf = malloc(size > 0 ? size : 1);
+    if (buf == NULL)
+        return POLKU_ENOMEM;
+    size_t packed = polku__envelope__pack(env, buf);
+    assert(packed == size);
+    (void)packed;
+    *out = buf;
+    *out_len = size;
+    return POLKU_OK;
+}
+
+const char *polku_nack_code_name(Polku__NackCode code)
+{
+    static const char *const names[] = {
+        [POLKU__NACK_CODE__NACK_UNKNOWN_ORG] = "unknown_org",
+        [POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED] = "not_authenticated",
+        [POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH] = "origin_mismatch",
+        [POLKU__NACK_CODE__NACK_CONSENT_REQUIRED] = "consent_required",
+        [POLKU__NACK_CODE__NACK_CONSENT_REVOKED] = "consent_revoked",
+        [POLKU__NACK_CODE__NACK_NOT_COORDINATOR] = "not_coordinator",
+        [POLKU__NACK_CODE__NACK_INVALID_TRANSITION] = "invalid_transition",
+        [POLKU__NACK_CODE__NACK_MALFORMED] = "malformed",
+        [POLKU__NACK_CODE__NACK_TOO_LARGE] = "too_large",
+        [POLKU__NACK_CODE__NACK_UNSUPPORTED_VERSION] = "unsupported_version",
+        [POLKU__NACK_CODE__NACK_OVERLOADED] = "overloaded",
+        [POLKU__NACK_CODE__NACK_RETRY_LATER] = "retry_later",
+    };
+    size_t i = (size_t)code;
+    if (code < 0 || i >= sizeof names / sizeof names[0] || names[i] == NULL)
+        return "unspecified";
+    return names[i];
+}
+
+const char *polku_body_name(Polku__Envelope__BodyCase body)
+{
+    switch (body) {
+    case POLKU__ENVELOPE__BODY_HELLO:
+        return "hello";
+    case POLKU__ENVELOPE__BODY_WELCOME:
+        return "welcome";
+    case POLKU__ENVELOPE__BODY_HEARTBEAT:
+        return "heartbeat";
+    case POLKU__ENVELOPE__BODY_ACK:
+        return "ack";
+    case POLKU__ENVELOPE__BODY_NACK:
+        return "nack";
+    case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
+        return "replay_request";
+    case POLKU__ENVELOPE__BODY_REPLAY_BATCH:
+        return "replay_batch";
+    case POLKU__ENVELOPE__BODY_REPLAY_DONE:
+        return "replay_done";
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        return "referral_requested";
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        return "referral_status";
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        return "cancel_requested";
+    case POLKU__ENVELOPE__BODY__NOT_SET:
+        return "none";
+    default:
+        return "unknown";
+    }
+}

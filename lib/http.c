@@ -1,0 +1,654 @@
+/* http.c — libmicrohttpd driven by a libuv loop (see polku/http.h).
+ *
+ * Broker and agents serve their JSON API from the same single-threaded loop
+ * that runs ZeroMQ and LMDB work, so the HTTP server may not have a thread of
+ * its own. libmicrohttpd runs in "external epoll" mode: its epoll fd is one
+ * level-triggered readable fd for libuv, but the sockets inside it are
+ * edge-triggered, so after every MHD_run the timer is re-armed from
+ * MHD_get_timeout (0 ms means "work is pending, call again now").
+ *
+ * A request goes through these states (one access-handler call per arrow
+ * unless noted):
+ *
+ *   from        event                                to
+ *   (none)      headers received (1st call)          RECEIVING, or QUEUED
+ *                                                    (413 early: closes)
+ *   RECEIVING   body chunk, fits max_body            RECEIVING
+ *   RECEIVING   body chunk over max_body             DISCARDING
+ *   DISCARDING  body chunk (dropped)                 DISCARDING
+ *   DISCARDING  upload complete                      QUEUED (413)
+ *   RECEIVING   upload complete                      HANDLER (user called)
+ *   HANDLER     polku_http_respond* in the handler   ANSWERED -> QUEUED
+ *   HANDLER     handler returned unanswered          HANDLER (suspended)
+ *   HANDLER     polku_http_respond* later            ANSWERED (resumed)
+ *   ANSWERED    next access-handler call             QUEUED
+ *
+ * Ownership: MHD's completion callback frees the request, except in state
+ * HANDLER, where the handler owns it; if MHD ever drops such a connection
+ * the request is only detached (conn = NULL) and freed by the answer. */
+#include "polku/http.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "polku/error.h"
+#include "polku/log.h"
+
+#define HTTP_CONNECTION_TIMEOUT_S 60u
+#define HTTP_CONNECTION_LIMIT 512u
+#define HTTP_STOP_FLUSH_ROUNDS 16 /* MHD_run calls to send the 503s */
+
+enum req_state { REQ_RECEIVING, REQ_DISCARDING, REQ_HANDLER, REQ_ANSWERED,
+                 REQ_QUEUED };
+
+/* A string handed out by an accessor; lives as long as the request. */
+struct req_str {
+    struct req_str *next;
+    char text[];
+};
+
+struct polku_http_req {
+    polku_http *srv;              /* NULL once detached */
+    struct MHD_Connection *conn;  /* NULL once detached */
+    enum req_state state;
+    bool suspended;
+    polku_http_req *prev, *next;  /* srv->pending while suspended */
+    struct MHD_Response *response; /* stored answer, not yet queued */
+    unsigned status;
+    char *body;                    /* NUL-terminated, body_len bytes */
+    size_t body_len, body_cap, discarded;
+    char *method, *path;           /* one allocation, method first */
+    struct req_str *strings;
+};
+
+struct polku_http {
+    uv_loop_t *loop;
+    struct MHD_Daemon *daemon;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    polku_http_handler handler;
+    void *arg;
+    size_t max_body;
+    uint16_t port;
+    bool in_run;    /* inside MHD_run: the timer is armed afterwards */
+    bool need_run;  /* a connection was resumed: run again at once */
+    bool stopping;  /* complete requests get 503, not the handler */
+    int open_handles;
+    unsigned long long live; /* requests allocated and not freed */
+    polku_http_req *pending; /* suspended, waiting for an answer */
+    polku_http_stats stats;
+};
+
+/* ---- the loop side ---- */
+
+static void run(polku_http *srv);
+
+static void on_timer(uv_timer_t *timer)
+{
+    run(timer->data);
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+    (void)events;
+    if (status < 0)
+        log_warn("http: poll on the epoll fd failed: %s", uv_strerror(status));
+    run(poll->data);
+}
+
+/* Arms the timer for the next MHD_run MHD asks for (0 ms included). */
+static void arm(polku_http *srv)
+{
+    MHD_UNSIGNED_LONG_LONG ms = 0;
+    if (srv->need_run || MHD_get_timeout(srv->daemon, &ms) == MHD_YES)
+        uv_timer_start(&srv->timer, on_timer, srv->need_run ? 0 : ms, 0);
+    else
+        uv_timer_stop(&srv->timer);
+}
+
+static void run(polku_http *srv)
+{
+    srv->in_run = true;
+    srv->need_run = false;
+    MHD_run(srv->daemon);
+    srv->in_run = false;
+    arm(srv);
+}
+
+/* Makes MHD look at a resumed connection soon. */
+static void kick(polku_http *srv)
+{
+    srv->need_run = true;
+    if (!srv->in_run)
+        uv_timer_start(&srv->timer, on_timer, 0, 0);
+}
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    polku_http *srv = handle->data;
+    if (--srv->open_handles == 0)
+        free(srv);
+}
+
+/* ---- requests ---- */
+
+static polku_http_req *req_new(polku_http *srv, struct MHD_Connection *conn,
+                               const char *method, const char *url)
+{
+    polku_http_req *req = calloc(1, sizeof *req);
+    size_t mlen = strlen(method), ulen = strlen(url);
+    char *names = malloc(mlen + ulen + 2);
+    if (!req || !names) {
+        free(req);
+        free(names);
+        return NULL;
+    }
+    memcpy(names, method, mlen + 1);
+    memcpy(names + mlen + 1, url, ulen + 1);
+    req->srv = srv;
+    req->conn = conn;
+    req->state = REQ_RECEIVING;
+    req->method = names;
+    req->path = names + mlen + 1;
+    srv->live++;
+    return req;
+}
+
+static void req_free(polku_http_req *req)
+{
+    if (req->srv)
+        req->srv->live--;
+    if (req->response)
+        MHD_destroy_response(req->response);
+    while (req->strings) {
+        struct req_str *s = req->strings;
+        req->strings = s->next;
+        free(s);
+    }
+    free(req->body);
+    free(req->method);
+    free(req);
+}
+
+static void pending_unlink(polku_http_req *req)
+{
+    polku_http *srv = req->srv;
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        srv->pending = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    req->prev = req->next = NULL;
+}
+
+static void pending_link(polku_http_req *req)
+{
+    polku_http *srv = req->srv;
+    req->prev = NULL;
+    req->next = srv->pending;
+    if (srv->pending)
+        srv->pending->prev = req;
+    srv->pending = req;
+}
+
+static void count_status(polku_http *srv, unsigned status)
+{
+    if (status >= 200 && status < 300)
+        srv->stats.responses_2xx++;
+    else if (status >= 400 && status < 500)
+        srv->stats.responses_4xx++;
+    else if (status >= 500)
+        srv->stats.responses_5xx++;
+}
+
+/* Hands the stored response to MHD. A NULL response (out of memory) makes
+ * MHD_queue_response fail and MHD closes the connection. */
+static enum MHD_Result queue(polku_http_req *req)
+{
+    enum MHD_Result ret = MHD_NO;
+    if (req->response) {
+        ret = MHD_queue_response(req->conn, req->status, req->response);
+        MHD_destroy_response(req->response);
+        req->response = NULL;
+    }
+    req->state = REQ_QUEUED;
+    if (ret == MHD_YES)
+        count_status(req->srv, req->status);
+    return ret;
+}
+
+static struct MHD_Response *make_response(const char *content_type,
+                                          const char *body, size_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, (void *)(body ? body : ""), MHD_RESPMEM_MUST_COPY);
+    if (resp && content_type &&
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                content_type) != MHD_YES) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
+    return resp;
+}
+
+static struct MHD_Response *make_json(json_t *body)
+{
+    static const char fallback[] =
+        "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode\"}}";
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    if (!text)
+        return make_response("application/json", fallback,
+                             sizeof fallback - 1);
+    json_malloc_t alloc;
+    json_free_t release;
+    json_get_alloc_funcs(&alloc, &release);
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
+        strlen(text), text, release);
+    if (!resp) {
+        release(text);
+        return NULL;
+    }
+    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                "application/json") != MHD_YES) {
+        MHD_destroy_response(resp);
+        return NULL;
+    }
+    return resp;
+}
+
+static struct MHD_Response *make_error(const char *code, const char *message)
+{
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code",
+                             code ? code : "error", "message",
+                             message ? message : "");
+    struct MHD_Response *resp = make_json(body);
+    json_decref(body);
+    return resp;
+}
+
+/* Stores the answer of a request in state HANDLER; resumes it if it was
+ * suspended. A detached request is simply freed. */
+static void answer(polku_http_req *req, unsigned status,
+                   struct MHD_Response *resp)
+{
+    assert(req->state == REQ_HANDLER && "answered twice");
+    if (!req->conn) {
+        if (resp)
+            MHD_destroy_response(resp);
+        req_free(req);
+        return;
+    }
+    req->response = resp;
+    req->status = status;
+    req->state = REQ_ANSWERED;
+    if (req->suspended) {
+        pending_unlink(req);
+        req->suspended = false;
+        MHD_resume_connection(req->conn);
+        kick(req->srv);
+    }
+}
+
+/* ---- libmicrohttpd callbacks ---- */
+
+static bool body_append(polku_http_req *req, const char *data, size_t len)
+{
+    if (req->body_len + len + 1 > req->body_cap) {
+        size_t cap = req->body_cap ? req->body_cap : 256;
+        while (cap < req->body_len + len + 1)
+            cap *= 2;
+        char *grown = realloc(req->body, cap);
+        if (!grown)
+            return false;
+        req->body = grown;
+        req->body_cap = cap;
+    }
+    memcpy(req->body + req->body_len, data, len);
+    req->body_len += len;
+    req->body[req->body_len] = '\0';
+    return true;
+}
+
+/* First call: a declared body over the limit is refused before it is
+ * read (MHD then closes the connection); otherwise just remember. */
+static enum MHD_Result first_call(polku_http *srv, struct MHD_Connection *conn,
+                                  const char *method, const char *url,
+                                  void **con_cls)
+{
+    polku_http_req *req = req_new(srv, conn, method, url);
+    if (!req)
+        return MHD_NO;
+    *con_cls = req;
+    srv->stats.requests++;
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno == 0 && end != cl && *end == '\0' && n > srv->max_body) {
+            req->response = make_error("too_large", "request body too large");
+            req->status = MHD_HTTP_CONTENT_TOO_LARGE;
+            return queue(req);
+        }
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
+                                 const char *url, const char *method,
+                                 const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    polku_http *srv = cls;
+    polku_http_req *req = *con_cls;
+    if (!req)
+        return first_call(srv, conn, method, url, con_cls);
+
+    size_t len = *upload_data_size;
+    *upload_data_size = 0;
+    switch (req->state) {
+    case REQ_RECEIVING:
+        if (len > 0) {
+            if (req->body_len + len <= srv->max_body)
+                return body_append(req, upload_data, len) ? MHD_YES : MHD_NO;
+            req->state = REQ_DISCARDING;
+            req->discarded = req->body_len + len;
+            free(req->body);
+            req->body = NULL;
+            req->body_len = req->body_cap = 0;
+            return MHD_YES;
+        }
+        if (srv->stopping) {
+            req->response = make_error("unavailable", "server stopping");
+            req->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+            return queue(req);
+        }
+        req->state = REQ_HANDLER;
+        srv->handler(req, srv->arg);
+        if (req->state == REQ_ANSWERED)
+            return queue(req);
+        MHD_suspend_connection(conn);
+        req->suspended = true;
+        pending_link(req);
+        return MHD_YES;
+    case REQ_DISCARDING:
+        if (len > 0) {
+            /* Read on (to answer 413 on a usable connection) up to twice
+             * the limit; beyond it just close. */
+            req->discarded += len;
+            return req->discarded - srv->max_body > srv->max_body ? MHD_NO
+                                                                   : MHD_YES;
+        }
+        req->response = make_error("too_large", "request body too large");
+        req->status = MHD_HTTP_CONTENT_TOO_LARGE;
+        return queue(req);
+    case REQ_ANSWERED:
+        return queue(req);
+    case REQ_HANDLER: /* suspended: MHD does not call */
+    case REQ_QUEUED:  /* answered: MHD does not call */
+        break;
+    }
+    return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    polku_http_req *req = *con_cls;
+    if (!req)
+        return;
+    *con_cls = NULL;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        log_debug("http: %s request ended early (%d)", req->method, (int)toe);
+    if (req->state == REQ_HANDLER) {
+        /* The handler still owns it: detach, its answer frees it. */
+        if (req->suspended)
+            pending_unlink(req);
+        req->suspended = false;
+        req->srv->live--;
+        req->conn = NULL;
+        req->srv = NULL;
+        return;
+    }
+    req_free(req);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    if (POLKU_LOG_INFO < polku_log_threshold)
+        return;
+    char text[256];
+    vsnprintf(text, sizeof text, fmt, ap);
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    log_info("http: %s", text);
+}
+
+/* ---- public ---- */
+
+/* "HOST:PORT" with HOST an IPv4 literal, "localhost" or "[IPv6]". */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss,
+                        bool *ipv6)
+{
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    if (!colon || colon == listen || colon[1] == '\0')
+        return POLKU_EINVAL;
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    if (errno || *end != '\0' || port > 65535 || colon[1] < '0' ||
+        colon[1] > '9')
+        return POLKU_EINVAL;
+    char host[64];
+    size_t hlen = (size_t)(colon - listen);
+    if (hlen >= sizeof host)
+        return POLKU_EINVAL;
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+
+    memset(ss, 0, sizeof *ss);
+    if (host[0] == '[' && hlen > 2 && host[hlen - 1] == ']') {
+        struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)ss;
+        host[hlen - 1] = '\0';
+        if (inet_pton(AF_INET6, host + 1, &sa6->sin6_addr) != 1)
+            return POLKU_EINVAL;
+        sa6->sin6_family = AF_INET6;
+        sa6->sin6_port = htons((uint16_t)port);
+        *ipv6 = true;
+        return POLKU_OK;
+    }
+    struct sockaddr_in *sa = (struct sockaddr_in *)ss;
+    if (strcmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+        return POLKU_EINVAL;
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    *ipv6 = false;
+    return POLKU_OK;
+}
+
+int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
+                     polku_http_handler handler, void *arg, polku_http **out)
+{
+    assert(loop && handler && out);
+    struct sockaddr_storage ss;
+    bool ipv6 = false;
+    if (parse_listen(listen, &ss, &ipv6) != POLKU_OK) {
+        log_warn("http: bad listen address '%s'", listen ? listen : "");
+        return POLKU_EINVAL;
+    }
+    polku_http *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return POLKU_ENOMEM;
+    srv->loop = loop;
+    srv->handler = handler;
+    srv->arg = arg;
+    srv->max_body = max_body;
+
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_access, srv,
+        /* the logger first, or MHD logs the options before it to stderr */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        srv, MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, MHD_OPTION_END);
+    if (!srv->daemon) {
+        log_warn("http: cannot listen on %s", listen);
+        free(srv);
+        return POLKU_EHTTP;
+    }
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : 0;
+    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    int rc = info ? uv_poll_init(loop, &srv->poll, info->epoll_fd) : UV_EBADF;
+    if (rc < 0) {
+        log_warn("http: cannot watch the epoll fd: %s", uv_strerror(rc));
+        MHD_stop_daemon(srv->daemon);
+        free(srv);
+        return POLKU_EUV;
+    }
+    uv_timer_init(loop, &srv->timer);
+    srv->poll.data = srv;
+    srv->timer.data = srv;
+    srv->open_handles = 2;
+    rc = uv_poll_start(&srv->poll, UV_READABLE, on_poll);
+    if (rc < 0) {
+        log_warn("http: cannot watch the epoll fd: %s", uv_strerror(rc));
+        uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
+        uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
+        MHD_stop_daemon(srv->daemon);
+        return POLKU_EUV;
+    }
+    arm(srv);
+    *out = srv;
+    return POLKU_OK;
+}
+
+uint16_t polku_http_port(const polku_http *srv)
+{
+    return srv->port;
+}
+
+void polku_http_stop(polku_http **srvp)
+{
+    if (!srvp || !*srvp)
+        return;
+    polku_http *srv = *srvp;
+    *srvp = NULL;
+    assert(!srv->in_run && "polku_http_stop called from a handler");
+    srv->stopping = true;
+    while (srv->pending)
+        answer(srv->pending, MHD_HTTP_SERVICE_UNAVAILABLE,
+               make_error("unavailable", "server stopping"));
+    /* Let MHD take back the resumed connections and send the 503s while
+     * it still has work it can do at once. */
+    for (int i = 0; i < HTTP_STOP_FLUSH_ROUNDS; i++) {
+        MHD_UNSIGNED_LONG_LONG ms;
+        MHD_run(srv->daemon);
+        if (MHD_get_timeout(srv->daemon, &ms) != MHD_YES || ms > 0)
+            break;
+    }
+    /* libuv forgets the epoll fd before MHD closes it. */
+    uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
+    MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+}
+
+const char *polku_http_method(const polku_http_req *req)
+{
+    return req->method;
+}
+
+const char *polku_http_path(const polku_http_req *req)
+{
+    return req->path;
+}
+
+/* Copies an MHD value so it lives as long as the request. */
+static const char *keep(const polku_http_req *creq, const char *value)
+{
+    if (!value)
+        return NULL;
+    polku_http_req *req = (polku_http_req *)creq;
+    size_t len = strlen(value);
+    struct req_str *s = malloc(sizeof *s + len + 1);
+    if (!s)
+        return NULL;
+    memcpy(s->text, value, len + 1);
+    s->next = req->strings;
+    req->strings = s;
+    return s->text;
+}
+
+const char *polku_http_query(const polku_http_req *req, const char *name)
+{
+    if (!req->conn)
+        return NULL;
+    return keep(req, MHD_lookup_connection_value(req->conn,
+                                                 MHD_GET_ARGUMENT_KIND, name));
+}
+
+const char *polku_http_header(const polku_http_req *req, const char *name)
+{
+    if (!req->conn)
+        return NULL;
+    return keep(req,
+                MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name));
+}
+
+const char *polku_http_body(const polku_http_req *req, size_t *len)
+{
+    if (len)
+        *len = req->body_len;
+    return req->body ? req->body : "";
+}
+
+void polku_http_respond(polku_http_req *req, unsigned status,
+                        const char *content_type, const char *body, size_t len)
+{
+    answer(req, status, make_response(content_type, body, len));
+}
+
+void polku_http_respond_json(polku_http_req *req, unsigned status,
+                             json_t *body)
+{
+    struct MHD_Response *resp = make_json(body);
+    json_decref(body);
+    answer(req, status, resp);
+}
+
+void polku_http_respond_error(polku_http_req *req, unsigned status,
+                              const char *code, const char *message)
+{
+    answer(req, status, make_error(code, message));
+}
+
+void polku_http_get_stats(const polku_http *srv, polku_http_stats *out)
+{
+    *out = srv->stats;
+}
+
+unsigned long long polku_http_in_flight(const polku_http *srv)
+{
+    return srv->live;
+}

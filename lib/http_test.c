@@ -1,0 +1,684 @@
+/* http_test.c — the HTTP server on its libuv loop, from the client's side.
+ *
+ * The server runs on the loop in the main thread; libcurl runs in a client
+ * thread (easy or multi interface) and wakes the loop through a uv_async
+ * when it is done. Tests where the client has to misbehave (vanish, or see
+ * the server stop) use a raw socket from the main thread. Every wait is a
+ * loop run bounded by a deadline timer. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "polku/error.h"
+#include "polku/http.h"
+
+#define MAX_BODY 4096
+#define MAX_HELD 64
+#define WAIT_MS 10000
+#define CURL_TIMEOUT_MS 30000L
+
+struct buf {
+    char *data;
+    size_t len;
+};
+
+struct fx {
+    uv_loop_t loop;
+    polku_http *srv;
+    char base[64];
+    uv_async_t done;
+    uv_timer_t deadline;
+    bool client_done, timed_out;
+    void (*client)(struct fx *);
+
+    /* server side, loop thread only */
+    int handler_calls;
+    polku_http_req *held[MAX_HELD];
+    int nheld, gate;
+
+    /* client side, read by the main thread after join */
+    long status;
+    struct buf body;
+    char content_type[64];
+    long connects;
+    int ok;
+    CURLcode curl_rc;
+    double seconds;
+};
+
+/* ---- server side ---- */
+
+struct late {
+    uv_timer_t timer;
+    polku_http_req *req;
+};
+
+static void on_late_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_late(uv_timer_t *t)
+{
+    struct late *late = t->data;
+    polku_http_respond(late->req, 200, "text/plain", "late", 4);
+    uv_close((uv_handle_t *)t, on_late_closed);
+}
+
+static void put_str(json_t *obj, const char *key, const char *value)
+{
+    json_object_set_new(obj, key, value ? json_string(value) : json_null());
+}
+
+static void handler(polku_http_req *req, void *arg)
+{
+    struct fx *fx = arg;
+    const char *path = polku_http_path(req);
+    fx->handler_calls++;
+    if (strcmp(path, "/echo") == 0) {
+        size_t n;
+        const char *body = polku_http_body(req, &n);
+        char out[MAX_BODY + 32];
+        int m = snprintf(out, sizeof out, "%s:", polku_http_method(req));
+        memcpy(out + m, body, n);
+        polku_http_respond(req, 200, "text/plain", out, (size_t)m + n);
+    } else if (strcmp(path, "/async") == 0) {
+        struct late *late = malloc(sizeof *late);
+        assert_non_null(late);
+        late->req = req;
+        uv_timer_init(&fx->loop, &late->timer);
+        late->timer.data = late;
+        uv_timer_start(&late->timer, on_late, 50, 0);
+    } else if (strcmp(path, "/hold") == 0 || strcmp(path, "/gate") == 0) {
+        assert_true(fx->nheld < MAX_HELD);
+        fx->held[fx->nheld++] = req;
+        if (strcmp(path, "/gate") == 0 && fx->nheld == fx->gate) {
+            for (int i = 0; i < fx->nheld; i++)
+                polku_http_respond(fx->held[i], 200, "text/plain", "open", 4);
+            fx->nheld = 0;
+        }
+    } else if (strcmp(path, "/q") == 0) {
+        json_t *o = json_object();
+        put_str(o, "method", polku_http_method(req));
+        put_str(o, "path", path);
+        put_str(o, "a", polku_http_query(req, "a"));
+        put_str(o, "b", polku_http_query(req, "b"));
+        put_str(o, "missing", polku_http_query(req, "zz"));
+        put_str(o, "hdr", polku_http_header(req, "x-test"));
+        put_str(o, "nohdr", polku_http_header(req, "X-Absent"));
+        polku_http_respond_json(req, 200, o);
+    } else {
+        polku_http_respond_error(req, 404, "not_found", "no such path");
+    }
+}
+
+/* ---- loop helpers ---- */
+
+static void on_done(uv_async_t *a)
+{
+    ((struct fx *)a->data)->client_done = true;
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    ((struct fx *)t->data)->timed_out = true;
+}
+
+/* Runs the loop until pred holds or ms pass; returns pred. */
+static bool wait_for(struct fx *fx, bool (*pred)(struct fx *), unsigned ms)
+{
+    fx->timed_out = false;
+    uv_timer_start(&fx->deadline, on_deadline, ms, 0);
+    while (!pred(fx) && !fx->timed_out)
+        uv_run(&fx->loop, UV_RUN_ONCE);
+    uv_timer_stop(&fx->deadline);
+    return pred(fx);
+}
+
+static bool client_finished(struct fx *fx)
+{
+    return fx->client_done;
+}
+
+static bool one_held(struct fx *fx)
+{
+    return fx->nheld == 1;
+}
+
+static bool nothing_in_flight(struct fx *fx)
+{
+    return polku_http_in_flight(fx->srv) == 0;
+}
+
+static void *client_main(void *arg)
+{
+    struct fx *fx = arg;
+    fx->client(fx);
+    uv_async_send(&fx->done);
+    return NULL;
+}
+
+/* Runs fn in a client thread while the loop serves it. */
+static void run_client(struct fx *fx, void (*fn)(struct fx *))
+{
+    pthread_t th;
+    fx->client = fn;
+    fx->client_done = false;
+    assert_int_equal(pthread_create(&th, NULL, client_main, fx), 0);
+    bool finished = wait_for(fx, client_finished, WAIT_MS);
+    pthread_join(th, NULL); /* bounded by the curl timeouts */
+    assert_true(finished);
+}
+
+/* ---- curl helpers (client thread) ---- */
+
+static size_t on_write(char *p, size_t size, size_t n, void *ud)
+{
+    struct buf *b = ud;
+    char *grown = realloc(b->data, b->len + size * n + 1);
+    if (!grown)
+        return 0;
+    b->data = grown;
+    memcpy(b->data + b->len, p, size * n);
+    b->len += size * n;
+    b->data[b->len] = '\0';
+    return size * n;
+}
+
+static void buf_reset(struct buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+}
+
+static CURL *easy(struct fx *fx, const char *path, struct buf *out)
+{
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", fx->base, path);
+    CURL *c = curl_easy_init();
+    if (!c) /* client thread: cmocka asserts belong to the main thread */
+        abort();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, CURL_TIMEOUT_MS);
+    return c;
+}
+
+/* Performs one transfer on c; stores status, body, content type. */
+static void perform(struct fx *fx, CURL *c)
+{
+    buf_reset(&fx->body);
+    fx->status = 0;
+    fx->curl_rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &fx->status);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    snprintf(fx->content_type, sizeof fx->content_type, "%s", ct ? ct : "");
+    long n = 0;
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &n);
+    fx->connects += n;
+}
+
+static void get_one(struct fx *fx, const char *path)
+{
+    CURL *c = easy(fx, path, &fx->body);
+    perform(fx, c);
+    curl_easy_cleanup(c);
+}
+
+/* ---- raw socket helpers (main thread) ---- */
+
+static int raw_connect(struct fx *fx)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons(polku_http_port(fx->srv)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    assert_int_equal(send(fd, text, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* Reads until EOF, error or ms; returns the bytes read. */
+static size_t raw_read_all(int fd, char *out, size_t cap, int ms)
+{
+    size_t len = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (len + 1 < cap && poll(&p, 1, ms) == 1) {
+        ssize_t n = recv(fd, out + len, cap - 1 - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    out[len] = '\0';
+    return len;
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    assert_int_equal(uv_loop_init(&fx->loop), 0);
+    assert_int_equal(uv_async_init(&fx->loop, &fx->done, on_done), 0);
+    fx->done.data = fx;
+    uv_timer_init(&fx->loop, &fx->deadline);
+    fx->deadline.data = fx;
+    assert_int_equal(polku_http_start(&fx->loop, "127.0.0.1:0", MAX_BODY,
+                                      handler, fx, &fx->srv),
+                     POLKU_OK);
+    assert_true(polku_http_port(fx->srv) > 0);
+    snprintf(fx->base, sizeof fx->base, "http://127.0.0.1:%u",
+             (unsigned)polku_http_port(fx->srv));
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *fx = *state;
+    polku_http_stop(&fx->srv);
+    assert_null(fx->srv);
+    uv_close((uv_handle_t *)&fx->done, NULL);
+    uv_close((uv_handle_t *)&fx->deadline, NULL);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&fx->loop), 0); /* every handle closed */
+    buf_reset(&fx->body);
+    free(fx);
+    return 0;
+}
+
+/* ---- tests ---- */
+
+static void client_get_echo(struct fx *fx)
+{
+    get_one(fx, "/echo");
+}
+
+static void test_get_sync(void **state)
+{
+    struct fx *fx = *state;
+    run_client(fx, client_get_echo);
+    assert_int_equal(fx->curl_rc, CURLE_OK);
+    assert_int_equal(fx->status, 200);
+    assert_string_equal(fx->body.data, "GET:");
+    assert_string_equal(fx->content_type, "text/plain");
+    assert_int_equal(fx->handler_calls, 1);
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+    polku_http_stats st;
+    polku_http_get_stats(fx->srv, &st);
+    assert_int_equal(st.requests, 1);
+    assert_int_equal(st.responses_2xx, 1);
+    assert_int_equal(st.responses_4xx + st.responses_5xx, 0);
+}
+
+static void client_post_and_delete(struct fx *fx)
+{
+    CURL *c = easy(fx, "/echo", &fx->body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "hello, body");
+    perform(fx, c);
+    fx->ok = fx->curl_rc == CURLE_OK && fx->status == 200 &&
+             fx->body.data && strcmp(fx->body.data, "POST:hello, body") == 0;
+    curl_easy_cleanup(c);
+    c = easy(fx, "/echo", &fx->body);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    perform(fx, c);
+    curl_easy_cleanup(c);
+}
+
+static void test_post_echo(void **state)
+{
+    struct fx *fx = *state;
+    run_client(fx, client_post_and_delete);
+    assert_true(fx->ok);
+    assert_int_equal(fx->status, 200);
+    assert_string_equal(fx->body.data, "DELETE:");
+    assert_int_equal(fx->handler_calls, 2);
+}
+
+static void client_async(struct fx *fx)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    get_one(fx, "/async");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fx->seconds = (double)(t1.tv_sec - t0.tv_sec) +
+                  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+static void test_async_answer(void **state)
+{
+    struct fx *fx = *state;
+    run_client(fx, client_async);
+    assert_int_equal(fx->curl_rc, CURLE_OK);
+    assert_int_equal(fx->status, 200);
+    assert_string_equal(fx->body.data, "late");
+    assert_true(fx->seconds >= 0.045); /* answered by the 50 ms timer */
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+}
+
+static void keepalive_run(struct fx *fx, int count)
+{
+    CURL *c = easy(fx, "/echo", &fx->body);
+    struct timespec t0, t1;
+    fx->ok = 0;
+    fx->connects = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < count; i++) {
+        perform(fx, c);
+        if (fx->curl_rc == CURLE_OK && fx->status == 200 &&
+            fx->body.len == 4)
+            fx->ok++;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fx->seconds = (double)(t1.tv_sec - t0.tv_sec) +
+                  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    curl_easy_cleanup(c);
+}
+
+static void client_keepalive_200(struct fx *fx)
+{
+    keepalive_run(fx, 200);
+}
+
+static void test_keepalive_one_connection(void **state)
+{
+    struct fx *fx = *state;
+    run_client(fx, client_keepalive_200);
+    assert_int_equal(fx->ok, 200);
+    assert_int_equal(fx->connects, 1); /* no forced Connection: close */
+    assert_int_equal(fx->handler_calls, 200);
+}
+
+static void client_throughput(struct fx *fx)
+{
+    keepalive_run(fx, 20000);
+}
+
+static void test_throughput(void **state)
+{
+    struct fx *fx = *state;
+    run_client(fx, client_throughput);
+    assert_int_equal(fx->ok, 20000);
+    assert_int_equal(fx->connects, 1);
+    printf("http_test: 20000 keep-alive requests in %.2f s: %.0f requests/s"
+           " (one curl client thread)\n",
+           fx->seconds, 20000 / fx->seconds);
+}
+
+/* Reads a chunked upload of `left` bytes of 'x'. */
+static size_t on_read(char *p, size_t size, size_t n, void *ud)
+{
+    size_t *left = ud;
+    size_t k = size * n < *left ? size * n : *left;
+    memset(p, 'x', k);
+    *left -= k;
+    return k;
+}
+
+static bool is_too_large(const struct buf *b)
+{
+    json_error_t err;
+    json_t *j = b->data ? json_loads(b->data, 0, &err) : NULL;
+    const char *code = NULL;
+    json_unpack(j, "{s:{s:s}}", "error", "code", &code);
+    bool ok = code && strcmp(code, "too_large") == 0;
+    json_decref(j);
+    return ok;
+}
+
+static void client_too_large(struct fx *fx)
+{
+    static char big[MAX_BODY + 1];
+    memset(big, 'y', sizeof big);
+    fx->ok = 0;
+
+    /* declared by Content-Length: refused before the body is read */
+    CURL *c = easy(fx, "/echo", &fx->body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, big);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)sizeof big);
+    perform(fx, c);
+    if (fx->status == 413 && is_too_large(&fx->body) &&
+        strcmp(fx->content_type, "application/json") == 0)
+        fx->ok++;
+    curl_easy_cleanup(c);
+
+    /* chunked: read and dropped, 413 at the end, connection still usable */
+    fx->connects = 0;
+    size_t left = MAX_BODY + 1000;
+    c = easy(fx, "/echo", &fx->body);
+    struct curl_slist *hdr =
+        curl_slist_append(NULL, "Transfer-Encoding: chunked");
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &left);
+    perform(fx, c);
+    if (fx->status == 413 && is_too_large(&fx->body))
+        fx->ok++;
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    char url[128];
+    snprintf(url, sizeof url, "%s/nope", fx->base);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    perform(fx, c);
+    if (fx->status == 404 && fx->connects == 1)
+        fx->ok++;
+
+    /* chunked and far beyond the limit: the server hangs up */
+    left = 64 * MAX_BODY;
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    perform(fx, c);
+    if (fx->status != 200)
+        fx->ok++;
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+}
+
+static void test_too_large(void **state)
+{
+    struct fx *fx = *state;
+    run_client(fx, client_too_large);
+    assert_int_equal(fx->ok, 4);
+    assert_int_equal(fx->handler_calls, 1); /* only the 404 request */
+    polku_http_stats st;
+    polku_http_get_stats(fx->srv, &st);
+    assert_true(st.responses_4xx >= 3);
+    assert_int_equal(st.responses_2xx, 0);
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+}
+
+static void test_client_gone_while_pending(void **state)
+{
+    struct fx *fx = *state;
+    int fd = raw_connect(fx);
+    raw_send(fd, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_true(wait_for(fx, one_held, WAIT_MS));
+    close(fd); /* the client is gone; the request is still ours */
+    assert_int_equal(polku_http_in_flight(fx->srv), 1);
+    polku_http_respond(fx->held[0], 200, "text/plain", "too late", 8);
+    fx->nheld = 0;
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+    /* and the server still serves */
+    run_client(fx, client_get_echo);
+    assert_int_equal(fx->status, 200);
+}
+
+static void test_stop_with_pending(void **state)
+{
+    struct fx *fx = *state;
+    int fd = raw_connect(fx);
+    raw_send(fd, "GET /hold HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_true(wait_for(fx, one_held, WAIT_MS));
+    polku_http_stop(&fx->srv); /* answers the held request itself */
+    fx->nheld = 0;
+    assert_null(fx->srv);
+    char reply[2048];
+    size_t n = raw_read_all(fd, reply, sizeof reply, 5000);
+    close(fd);
+    assert_true(n == 0 || strncmp(reply, "HTTP/1.1 503", 12) == 0);
+    if (n > 0)
+        assert_non_null(strstr(reply, "\"unavailable\""));
+    printf("http_test: stop with a pending request: %s\n",
+           n ? "client got 503" : "connection closed");
+}
+
+static void client_query(struct fx *fx)
+{
+    CURL *c = easy(fx, "/q?a=1&b=x%20y", &fx->body);
+    struct curl_slist *hdr = curl_slist_append(NULL, "X-Test: abc");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    perform(fx, c);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+}
+
+static void test_query_and_header(void **state)
+{
+    struct fx *fx = *state;
+    run_client(fx, client_query);
+    assert_int_equal(fx->status, 200);
+    assert_string_equal(fx->content_type, "application/json");
+    json_error_t err;
+    json_t *j = json_loads(fx->body.data, 0, &err);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "method")),
+                        "GET");
+    assert_string_equal(json_string_value(json_object_get(j, "path")), "/q");
+    assert_string_equal(json_string_value(json_object_get(j, "a")), "1");
+    assert_string_equal(json_string_value(json_object_get(j, "b")), "x y");
+    assert_string_equal(json_string_value(json_object_get(j, "hdr")), "abc");
+    assert_true(json_is_null(json_object_get(j, "missing")));
+    assert_true(json_is_null(json_object_get(j, "nohdr")));
+    json_decref(j);
+}
+
+#define CONCURRENT 50
+
+static void client_concurrent(struct fx *fx)
+{
+    CURLM *m = curl_multi_init();
+    CURL *c[CONCURRENT];
+    struct buf bodies[CONCURRENT] = {{0}};
+    for (int i = 0; i < CONCURRENT; i++) {
+        c[i] = easy(fx, "/gate", &bodies[i]);
+        curl_multi_add_handle(m, c[i]);
+    }
+    int running = 1;
+    while (running) {
+        if (curl_multi_perform(m, &running) != CURLM_OK)
+            break;
+        if (running)
+            curl_multi_poll(m, NULL, 0, 1000, NULL);
+    }
+    fx->ok = 0;
+    fx->connects = 0;
+    for (int i = 0; i < CONCURRENT; i++) {
+        long status = 0, n = 0;
+        curl_easy_getinfo(c[i], CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c[i], CURLINFO_NUM_CONNECTS, &n);
+        fx->connects += n;
+        if (status == 200 && bodies[i].data &&
+            strcmp(bodies[i].data, "open") == 0)
+            fx->ok++;
+        curl_multi_remove_handle(m, c[i]);
+        curl_easy_cleanup(c[i]);
+        buf_reset(&bodies[i]);
+    }
+    curl_multi_cleanup(m);
+}
+
+static void test_concurrent(void **state)
+{
+    struct fx *fx = *state;
+    fx->gate = CONCURRENT; /* nobody is answered before all 50 wait */
+    run_client(fx, client_concurrent);
+    assert_int_equal(fx->ok, CONCURRENT);
+    assert_int_equal(fx->connects, CONCURRENT);
+    assert_int_equal(fx->handler_calls, CONCURRENT);
+}
+
+static void test_bad_addresses(void **state)
+{
+    struct fx *fx = *state;
+    static const char *const bad[] = {
+        "",          "nonsense",       "127.0.0.1",   "127.0.0.1:",
+        ":8080",     "127.0.0.1:70000", "1.2.3:80",   "127.0.0.1:80x",
+        "host:8080", "127.0.0.1:-1",   "[::1:80",     "[zz]:80",
+    };
+    polku_http *srv = NULL;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(polku_http_start(&fx->loop, bad[i], MAX_BODY, handler,
+                                          fx, &srv),
+                         POLKU_EINVAL);
+        assert_null(srv);
+    }
+    char taken[64];
+    snprintf(taken, sizeof taken, "127.0.0.1:%u",
+             (unsigned)polku_http_port(fx->srv));
+    assert_int_equal(
+        polku_http_start(&fx->loop, taken, MAX_BODY, handler, fx, &srv),
+        POLKU_EHTTP);
+    assert_null(srv);
+    assert_int_equal(polku_http_start(&fx->loop, "localhost:0", MAX_BODY,
+                                      handler, fx, &srv),
+                     POLKU_OK);
+    assert_true(polku_http_port(srv) > 0);
+    assert_int_not_equal(polku_http_port(srv), polku_http_port(fx->srv));
+    polku_http_stop(&srv);
+    assert_null(srv);
+    polku_http_stop(&srv); /* accepts NULL */
+    polku_http_stop(NULL);
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_get_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_post_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_answer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_one_connection, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_while_pending, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stop_with_pending, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_query_and_header, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
+    };
+    if (getenv("HTTP_TEST_FILTER")) /* e.g. "test_too_large" */
+        cmocka_set_test_filter(getenv("HTTP_TEST_FILTER"));
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return failed;
+}

@@ -1,0 +1,307 @@
+/* zwatch.c — a libzmq socket driven by a libuv loop (see polku/zwatch.h).
+ *
+ * Broker and agent each run one libuv loop that must serve ZeroMQ sockets,
+ * HTTP and timers together. libzmq exposes a socket to a foreign loop only
+ * through ZMQ_FD, an edge-triggered mailbox descriptor whose readiness any
+ * zmq call on the socket (send, recv, ZMQ_EVENTS) may consume while messages
+ * are still queued. Waiting on that fd alone therefore stalls; this module
+ * turns it into a level-triggered "message arrived" callback:
+ *
+ *   uv_poll    on ZMQ_FD: only wakes the loop, does no zmq work itself;
+ *   uv_prepare before the loop blocks: re-reads ZMQ_EVENTS and, with input
+ *              pending, starts the idle handle so the loop polls with a zero
+ *              timeout instead of sleeping on an edge that already went by;
+ *   uv_check   after polling: drains up to `budget` messages, then re-reads
+ *              ZMQ_EVENTS and keeps the idle handle active while input is
+ *              left over;
+ *   uv_idle    started/stopped by the two above; its callback does nothing.
+ *
+ * Memory is released only when the last of the four close callbacks ran. */
+#include "polku/zwatch.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "polku/error.h"
+#include "polku/log.h"
+
+#define ZWATCH_DEFAULT_BUDGET 256u
+#define ZWATCH_HANDLES 4
+
+struct polku_zwatch {
+    uv_poll_t poll;
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uv_idle_t idle;
+    void *zsock;
+    polku_zwatch_cb cb;
+    void *arg;
+    unsigned budget;
+    int open_handles; /* handles whose close callback has not run yet */
+    bool closing;     /* polku_zwatch_close was called: touch nothing */
+    bool dormant;     /* ZMQ_EVENTS failed: watcher stopped until closed */
+    unsigned long long received;
+    unsigned long long dropped;
+};
+
+/* What one receive attempt gave. */
+enum recv_result { RECV_OK, RECV_EMPTY, RECV_ERROR };
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    polku_zwatch *zw = handle->data;
+    if (--zw->open_handles == 0)
+        free(zw);
+}
+
+static void close_handles(polku_zwatch *zw)
+{
+    zw->closing = true;
+    uv_close((uv_handle_t *)&zw->poll, on_handle_closed);
+    uv_close((uv_handle_t *)&zw->prepare, on_handle_closed);
+    uv_close((uv_handle_t *)&zw->check, on_handle_closed);
+    uv_close((uv_handle_t *)&zw->idle, on_handle_closed);
+}
+
+static void on_idle(uv_idle_t *idle)
+{
+    /* Its being active is the point: the loop will not block. */
+    (void)idle;
+}
+
+/* Stops all activity after a failure of the socket itself (e.g. ETERM);
+ * ZMQ_FD could otherwise stay readable and spin the loop. */
+static void go_dormant(polku_zwatch *zw)
+{
+    zw->dormant = true;
+    uv_poll_stop(&zw->poll);
+    uv_idle_stop(&zw->idle);
+    uv_prepare_stop(&zw->prepare);
+    uv_check_stop(&zw->check);
+}
+
+/* Reads ZMQ_EVENTS (which also processes the socket's pending commands and
+ * so re-arms ZMQ_FD) and answers whether a message can be received. */
+static bool input_pending(polku_zwatch *zw)
+{
+    int events = 0;
+    size_t len = sizeof events;
+
+    for (;;) {
+        if (zmq_getsockopt(zw->zsock, ZMQ_EVENTS, &events, &len) == 0)
+            return (events & ZMQ_POLLIN) != 0;
+        if (errno != EINTR)
+            break;
+    }
+    log_warn("zwatch: reading ZMQ_EVENTS failed (%s); watcher stopped",
+             zmq_strerror(errno));
+    go_dormant(zw);
+    return false;
+}
+
+/* Keeps the idle handle active exactly while input is pending. */
+static void update_idle(polku_zwatch *zw)
+{
+    if (input_pending(zw))
+        uv_idle_start(&zw->idle, on_idle);
+    else if (!zw->dormant)
+        uv_idle_stop(&zw->idle);
+}
+
+static enum recv_result recv_frame(polku_zwatch *zw, zmq_msg_t *msg)
+{
+    for (;;) {
+        if (zmq_msg_recv(msg, zw->zsock, ZMQ_DONTWAIT) >= 0)
+            return RECV_OK;
+        if (errno == EAGAIN)
+            return RECV_EMPTY;
+        if (errno != EINTR)
+            break;
+    }
+    log_warn("zwatch: receive failed (%s)", zmq_strerror(errno));
+    return RECV_ERROR;
+}
+
+/* Receives a further part of a message whose first part was read: libzmq
+ * delivers multipart messages whole, so "nothing there" is an error too. */
+static bool recv_part(polku_zwatch *zw, zmq_msg_t *msg)
+{
+    enum recv_result r = recv_frame(zw, msg);
+    if (r == RECV_EMPTY)
+        log_warn("zwatch: multipart message ended early");
+    return r == RECV_OK;
+}
+
+static void close_frames(zmq_msg_t *frames, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        zmq_msg_close(&frames[i]);
+}
+
+/* Reads and throws away the rest of an over-long message. */
+static bool discard_rest(polku_zwatch *zw)
+{
+    zmq_msg_t part;
+    bool more = true;
+    bool ok = true;
+
+    zmq_msg_init(&part);
+    while (more && ok) {
+        ok = recv_part(zw, &part);
+        more = ok && zmq_msg_more(&part);
+    }
+    zmq_msg_close(&part);
+    return ok;
+}
+
+/* Receives one multipart message and hands it to the callback (or drops
+ * it). Returns RECV_OK when a message was consumed. After the callback
+ * returns, the socket is not touched again: the callback may have closed
+ * the watcher and the socket. */
+static enum recv_result drain_one(polku_zwatch *zw)
+{
+    zmq_msg_t frames[POLKU_ZWATCH_MAX_FRAMES];
+    size_t n = 0;
+    enum recv_result r;
+    bool too_many = false;
+
+    zmq_msg_init(&frames[0]);
+    r = recv_frame(zw, &frames[0]);
+    if (r != RECV_OK) {
+        zmq_msg_close(&frames[0]);
+        return r;
+    }
+    n = 1;
+    while (zmq_msg_more(&frames[n - 1])) {
+        if (n == POLKU_ZWATCH_MAX_FRAMES) {
+            too_many = true;
+            break;
+        }
+        zmq_msg_init(&frames[n]);
+        if (!recv_part(zw, &frames[n])) {
+            close_frames(frames, n + 1);
+            return RECV_ERROR;
+        }
+        n++;
+    }
+    if (too_many) {
+        bool ok = discard_rest(zw);
+        close_frames(frames, n);
+        zw->dropped++;
+        log_debug("zwatch: dropped a message of more than %d frames",
+                  POLKU_ZWATCH_MAX_FRAMES);
+        return ok ? RECV_OK : RECV_ERROR;
+    }
+    zw->received++;
+    zw->cb(zw, frames, n, zw->arg);
+    close_frames(frames, n);
+    return RECV_OK;
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+    /* Waking the loop is all this is for; uv_check does the work. */
+    (void)poll;
+    (void)events;
+    if (status < 0)
+        log_debug("zwatch: poll on ZMQ_FD: %s", uv_strerror(status));
+}
+
+static void on_prepare(uv_prepare_t *prepare)
+{
+    polku_zwatch *zw = prepare->data;
+    if (!zw->closing && !zw->dormant)
+        update_idle(zw);
+}
+
+static void on_check(uv_check_t *check)
+{
+    polku_zwatch *zw = check->data;
+
+    if (zw->closing || zw->dormant)
+        return;
+    for (unsigned i = 0; i < zw->budget; i++) {
+        enum recv_result r = drain_one(zw);
+        if (zw->closing)
+            return; /* closed by the callback; the socket may be gone */
+        if (r != RECV_OK)
+            break;
+    }
+    update_idle(zw);
+}
+
+int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
+                       polku_zwatch_cb cb, void *arg, polku_zwatch **out)
+{
+    polku_zwatch *zw;
+    uv_os_sock_t fd;
+    size_t len = sizeof fd;
+    int rc;
+
+    assert(loop && zsock && cb && out);
+    *out = NULL;
+    zw = calloc(1, sizeof *zw);
+    if (!zw)
+        return POLKU_ENOMEM;
+    zw->zsock = zsock;
+    zw->cb = cb;
+    zw->arg = arg;
+    zw->budget = budget ? budget : ZWATCH_DEFAULT_BUDGET;
+
+    if (zmq_getsockopt(zsock, ZMQ_FD, &fd, &len) != 0) {
+        log_warn("zwatch: cannot read ZMQ_FD (%s)", zmq_strerror(errno));
+        free(zw);
+        return POLKU_EZMQ;
+    }
+
+    zw->poll.data = zw->prepare.data = zw->check.data = zw->idle.data = zw;
+    rc = uv_poll_init_socket(loop, &zw->poll, fd);
+    if (rc == 0) {
+        zw->open_handles = ZWATCH_HANDLES;
+        /* The loop-watcher inits cannot fail (libuv returns 0). */
+        uv_prepare_init(loop, &zw->prepare);
+        uv_check_init(loop, &zw->check);
+        uv_idle_init(loop, &zw->idle);
+        rc = uv_poll_start(&zw->poll, UV_READABLE, on_poll);
+    }
+    if (rc == 0)
+        rc = uv_prepare_start(&zw->prepare, on_prepare);
+    if (rc == 0)
+        rc = uv_check_start(&zw->check, on_check);
+    if (rc != 0) {
+        log_warn("zwatch: cannot watch ZMQ_FD %d (%s)", (int)fd,
+                 uv_strerror(rc));
+        if (zw->open_handles == 0)
+            free(zw);
+        else
+            close_handles(zw); /* freed by the last close callback */
+        return POLKU_EUV;
+    }
+    /* The poll handle alone keeps the loop alive; the helpers follow it. */
+    uv_unref((uv_handle_t *)&zw->prepare);
+    uv_unref((uv_handle_t *)&zw->check);
+    uv_unref((uv_handle_t *)&zw->idle);
+    *out = zw;
+    return POLKU_OK;
+}
+
+void polku_zwatch_close(polku_zwatch **zw)
+{
+    if (!zw || !*zw)
+        return;
+    if (!(*zw)->closing)
+        close_handles(*zw);
+    *zw = NULL;
+}
+
+unsigned long long polku_zwatch_received(const polku_zwatch *zw)
+{
+    return zw ? zw->received : 0;
+}
+
+unsigned long long polku_zwatch_dropped(const polku_zwatch *zw)
+{
+    return zw ? zw->dropped : 0;
+}
