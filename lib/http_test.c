@@ -44,6 +44,8 @@ struct fx {
     char base[64];
     uv_async_t done;
     uv_timer_t deadline;
+    uv_prepare_t prepare;
+    bool (*pred)(struct fx *);
     bool client_done, timed_out;
     void (*client)(struct fx *);
 
@@ -137,16 +139,29 @@ static void on_done(uv_async_t *a)
 
 static void on_deadline(uv_timer_t *t)
 {
-    ((struct fx *)t->data)->timed_out = true;
+    struct fx *fx = t->data;
+    fx->timed_out = true;
+    uv_stop(&fx->loop);
+}
+
+/* Runs before the loop would block: stop once the awaited state holds. */
+static void on_prepare(uv_prepare_t *p)
+{
+    struct fx *fx = p->data;
+    if (fx->pred(fx))
+        uv_stop(&fx->loop);
 }
 
 /* Runs the loop until pred holds or ms pass; returns pred. */
 static bool wait_for(struct fx *fx, bool (*pred)(struct fx *), unsigned ms)
 {
     fx->timed_out = false;
+    fx->pred = pred;
     uv_timer_start(&fx->deadline, on_deadline, ms, 0);
+    uv_prepare_start(&fx->prepare, on_prepare);
     while (!pred(fx) && !fx->timed_out)
-        uv_run(&fx->loop, UV_RUN_ONCE);
+        uv_run(&fx->loop, UV_RUN_DEFAULT);
+    uv_prepare_stop(&fx->prepare);
     uv_timer_stop(&fx->deadline);
     return pred(fx);
 }
@@ -290,6 +305,8 @@ static int setup(void **state)
     fx->done.data = fx;
     uv_timer_init(&fx->loop, &fx->deadline);
     fx->deadline.data = fx;
+    uv_prepare_init(&fx->loop, &fx->prepare);
+    fx->prepare.data = fx;
     assert_int_equal(polku_http_start(&fx->loop, "127.0.0.1:0", MAX_BODY,
                                       handler, fx, &fx->srv),
                      POLKU_OK);
@@ -307,6 +324,7 @@ static int teardown(void **state)
     assert_null(fx->srv);
     uv_close((uv_handle_t *)&fx->done, NULL);
     uv_close((uv_handle_t *)&fx->deadline, NULL);
+    uv_close((uv_handle_t *)&fx->prepare, NULL);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&fx->loop), 0); /* every handle closed */
     buf_reset(&fx->body);

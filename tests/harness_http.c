@@ -116,8 +116,8 @@ long h_http_request(h_http *c, const char *method, const char *path,
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(hdrs);
     if (rc != CURLE_OK) {
-        snprintf(out->err, sizeof out->err, "%s %s: %s", method, url,
-                 curl_easy_strerror(rc));
+        snprintf(out->err, sizeof out->err, "%s %.60s%.120s: %s", method,
+                 c->base, path, curl_easy_strerror(rc));
         free(b.p);
         return 0;
     }

@@ -116,29 +116,31 @@ h_org *h_region_add_org(h_region *r, const char *id, const char *services)
 {
     H_REQUIRE(r->norgs < H_MAX_ORGS, "too many organisations");
     H_REQUIRE(!r->written, "add organisations before the region is written");
+    char dir[sizeof r->dir];
+    memcpy(dir, r->dir, sizeof dir);
     h_org *o = &r->orgs[r->norgs++];
     memset(o, 0, sizeof *o);
     o->region = r;
     snprintf(o->id, sizeof o->id, "%s", id);
     snprintf(o->name, sizeof o->name, "Organisation %s", id);
     snprintf(o->services, sizeof o->services, "%s", services ? services : "");
-    snprintf(o->key_file, sizeof o->key_file, "%s/%s.key", r->dir, id);
+    snprintf(o->key_file, sizeof o->key_file, "%s/%s.key", dir, id);
     make_keypair(&o->key, o->key_file);
     uint8_t raw[32];
     randombytes_buf(raw, sizeof raw);
     sodium_bin2hex(o->token, sizeof o->token, raw, sizeof raw);
-    snprintf(o->token_file, sizeof o->token_file, "%s/%s.token", r->dir, id);
+    snprintf(o->token_file, sizeof o->token_file, "%s/%s.token", dir, id);
     char line[80];
     snprintf(line, sizeof line, "%s\n", o->token);
     write_file(o->token_file, 0600, line);
-    snprintf(o->store, sizeof o->store, "%s/data/%s", r->dir, id);
+    snprintf(o->store, sizeof o->store, "%s/data/%s", dir, id);
     o->http_port = free_port();
     snprintf(o->url, sizeof o->url, "http://127.0.0.1:%d", o->http_port);
     h_proc *p = &o->proc;
     snprintf(p->name, sizeof p->name, "polku-agent %s", id);
     snprintf(p->bin, sizeof p->bin, "%s", POLKU_AGENT_BIN);
-    snprintf(p->config, sizeof p->config, "%s/%s.ini", r->dir, id);
-    snprintf(p->log, sizeof p->log, "%s/%s.log", r->dir, id);
+    snprintf(p->config, sizeof p->config, "%s/%s.ini", dir, id);
+    snprintf(p->log, sizeof p->log, "%s/%s.log", dir, id);
     o->http = h_http_new(o->url);
     return o;
 }
