@@ -149,9 +149,9 @@ int store_grow(store *s)
         log_error("cannot grow the store map: %s", mdb_strerror(rc));
         return store_err(rc);
     }
-    log_info("store map grown from %llu to %llu MiB",
-             (unsigned long long)(s->map_size >> 20),
-             (unsigned long long)(next >> 20));
+    log_info("store map grown from %llu to %llu KiB",
+             (unsigned long long)(s->map_size >> 10),
+             (unsigned long long)(next >> 10));
     s->map_size = next;
     return POLKU_OK;
 }

@@ -1,1 +1,129 @@
-int main(void){return 0;}
+/* store_test.c — the agent's LMDB store: receipts, outbox, ownership, a
+ * full map and its growth. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "polku/error.h"
+#include "store.h"
+
+static char dir[256];
+
+static int make_dir(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/polku-store-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    strncat(dir, "/kela", sizeof dir - strlen(dir) - 1);
+    return 0;
+}
+
+static int remove_dir(void **state)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%.*s'", (int)(strlen(dir) - 5), dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static MDB_txn *begin(store *s)
+{
+    MDB_txn *t = NULL;
+    assert_int_equal(mdb_txn_begin(s->env, NULL, 0, &t), 0);
+    return t;
+}
+
+static void receipts_are_permanent_and_per_origin(void **state)
+{
+    store s;
+    bool dup = true;
+    assert_int_equal(store_open(&s, dir, 1 << 20, 1 << 20, "kela"), 0);
+    MDB_txn *t = begin(&s);
+    assert_int_equal(store_receipt_add(&s, t, "typ", 7, 1, &dup), 0);
+    assert_false(dup);
+    assert_int_equal(store_receipt_add(&s, t, "typ", 7, 2, &dup), 0);
+    assert_true(dup);
+    assert_int_equal(store_receipt_add(&s, t, "typ-x", 7, 2, &dup), 0);
+    assert_false(dup); /* another origin: the org name is delimited */
+    assert_int_equal(mdb_txn_commit(t), 0);
+    store_close(&s);
+    assert_int_equal(store_open(&s, dir, 1 << 20, 1 << 20, "kela"), 0);
+    t = begin(&s);
+    assert_int_equal(store_receipt_add(&s, t, "typ", 7, 3, &dup), 0);
+    assert_true(dup); /* survives a restart */
+    mdb_txn_abort(t);
+    store_close(&s);
+}
+
+static void a_store_belongs_to_one_org(void **state)
+{
+    store s;
+    assert_int_equal(store_open(&s, dir, 1 << 20, 1 << 20, "kela"), 0);
+    store_close(&s);
+    assert_int_equal(store_open(&s, dir, 1 << 20, 1 << 20, "typ"),
+                     POLKU_EINVAL);
+    store_close(&s);
+}
+
+static void events_outbox_and_last_seq(void **state)
+{
+    store s;
+    uint64_t last = 99;
+    MDB_val v;
+    assert_int_equal(store_open(&s, dir, 1 << 20, 1 << 20, "kela"), 0);
+    MDB_txn *t = begin(&s);
+    assert_int_equal(store_last_seq(&s, t, &last), 0);
+    assert_int_equal(last, 0);
+    for (uint64_t seq = 1; seq <= 300; seq++)
+        assert_int_equal(store_event_put(&s, t, seq, "e", 1), 0);
+    assert_int_equal(store_last_seq(&s, t, &last), 0);
+    assert_int_equal(last, 300); /* 256 < 300: big-endian keys sort right */
+    assert_int_equal(store_event_get(&s, t, 256, &v), 0);
+    assert_int_equal(store_event_get(&s, t, 301, &v), POLKU_ENOTFOUND);
+    assert_int_equal(store_outbox_put(&s, t, 5, "typ", 1), 0);
+    assert_int_equal(store_outbox_del(&s, t, 5, "typ"), 0);
+    assert_int_equal(store_outbox_del(&s, t, 5, "typ"), POLKU_ENOTFOUND);
+    assert_int_equal(mdb_txn_commit(t), 0);
+    store_close(&s);
+}
+
+static void full_map_is_an_error_then_grows(void **state)
+{
+    store s;
+    char blob[4000];
+    memset(blob, 'x', sizeof blob);
+    assert_int_equal(store_open(&s, dir, 256 << 10, 1 << 20, "kela"), 0);
+    MDB_txn *t = begin(&s);
+    int rc = 0;
+    uint64_t seq = 1;
+    while (rc == 0 && seq < 10000)
+        rc = store_event_put(&s, t, seq++, blob, sizeof blob);
+    assert_int_equal(rc, POLKU_EFULL);
+    mdb_txn_abort(t);
+    assert_int_equal(store_grow(&s), 0); /* 256 KiB -> 512 KiB */
+    assert_int_equal(s.map_size, 512 << 10);
+    assert_int_equal(store_grow(&s), 0);
+    assert_int_equal(store_grow(&s), POLKU_EFULL); /* at the maximum */
+    t = begin(&s);
+    assert_int_equal(store_event_put(&s, t, 1, blob, sizeof blob), 0);
+    assert_int_equal(mdb_txn_commit(t), 0);
+    store_close(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(receipts_are_permanent_and_per_origin,
+                                        make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(a_store_belongs_to_one_org, make_dir,
+                                        remove_dir),
+        cmocka_unit_test_setup_teardown(events_outbox_and_last_seq, make_dir,
+                                        remove_dir),
+        cmocka_unit_test_setup_teardown(full_map_is_an_error_then_grows,
+                                        make_dir, remove_dir),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
