@@ -107,9 +107,13 @@ static void commit_batch(agent *a)
     for (size_t i = 0; i < n; i++)
         run_after(a, &list[i], ok);
     free(list);
-    if (a->map_full) {
+    /* Grow before the map is full: a commit that runs out of pages loses
+     * its whole batch (answered 507, not acked: nothing acknowledged is
+     * lost, but the callers must retry). */
+    if (a->map_full || store_used(&a->st) > a->st.map_size / 4 * 3) {
+        bool asked = a->map_full;
         a->map_full = false;
-        if (store_grow(&a->st) == POLKU_EFULL)
+        if (store_grow(&a->st) == POLKU_EFULL && asked)
             log_error("store full at its maximum map size (%llu MiB)",
                       (unsigned long long)(a->st.map_max >> 20));
     }
@@ -141,7 +145,7 @@ static int batch_txn(agent *a, MDB_txn **out)
     return POLKU_OK;
 }
 
-int agent_run_item(agent *a, agent_item_fn fn, void *ctx)
+static int run_item_once(agent *a, agent_item_fn fn, void *ctx)
 {
     MDB_txn *parent = NULL, *child = NULL;
     int rc = batch_txn(a, &parent);
@@ -166,6 +170,21 @@ int agent_run_item(agent *a, agent_item_fn fn, void *ctx)
             a->map_full = true;
             a->counters.store_full++;
         }
+    }
+    return rc;
+}
+
+int agent_run_item(agent *a, agent_item_fn fn, void *ctx)
+{
+    int rc = run_item_once(a, fn, ctx);
+    if (rc == POLKU_EFULL && a->st.map_size < a->st.map_max) {
+        /* Commit what the batch holds, grow the map (no transaction may be
+         * open for that), and try this item once more in a new batch. */
+        uv_idle_stop(&a->commit_idle);
+        if (a->txn)
+            commit_batch(a);
+        if (store_grow(&a->st) == POLKU_OK)
+            rc = run_item_once(a, fn, ctx);
     }
     return rc;
 }

@@ -191,7 +191,8 @@ static void replay_100k_in_order(void)
     H_REQUIRE(handshake(&c) == EVENTS, "Hello carries last seq %d", EVENTS);
     replay_and_check(&c, 1, EVENTS);
     replay_and_check(&c, EVENTS / 2 + 1, EVENTS);
-    h_agent_stop(a);
+    H_CHECK(h_agent_stop(a) == 0, "the agent stops cleanly (exit 0, no "
+            "sanitizer report)");
     zmq_close(c.sock);
 }
 

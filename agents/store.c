@@ -156,6 +156,15 @@ int store_grow(store *s)
     return POLKU_OK;
 }
 
+uint64_t store_used(store *s)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st))
+        return 0;
+    return (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+}
+
 int store_last_seq(store *s, MDB_txn *txn, uint64_t *out)
 {
     MDB_cursor *c = NULL;

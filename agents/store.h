@@ -39,6 +39,9 @@ int store_err(int mdb_rc);
  * process. POLKU_OK, or POLKU_EFULL when already at the maximum. */
 int store_grow(store *s);
 
+/* Bytes of the map in use (last page written). */
+uint64_t store_used(store *s);
+
 void store_seq_key(uint64_t seq, uint8_t out[8]);
 uint64_t store_seq_from_key(const void *key);
 

@@ -1,0 +1,83 @@
+/* store_full_test.c — a full store is a clear answer, never a crash.
+ *
+ * A real agent with a 1 MiB LMDB map that may not grow: referrals are
+ * created until the API answers 507 store_full. The agent keeps serving,
+ * nothing half-written is visible, and after the operator raises the
+ * maximum and restarts it, everything acknowledged is still there and new
+ * referrals are accepted again (the map grows). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static void set_map_limits(h_org *o, int size_mb, int max_mb)
+{
+    h_region_write(o->region); /* rewrite, then append our limits */
+    FILE *f = fopen(o->proc.config, "a");
+    H_REQUIRE(f, "open %s", o->proc.config);
+    fprintf(f, "map_size_mb = %d\nmap_max_mb = %d\n", size_mb, max_mb);
+    fclose(f);
+}
+
+static long create(h_org *a, const char *key, char *reason, char *id,
+                   h_resp *resp)
+{
+    return h_referral_create(a, key, "org-b", NULL, reason, id, resp);
+}
+
+static void full_store_answers_507_and_recovers(void)
+{
+    h_region *r = h_region_new();
+    h_org *a = h_region_add_org(r, "org-a", "");
+    h_region_add_org(r, "org-b", "");
+    set_map_limits(a, 1, 1);
+    h_broker_start(r);
+    h_agent_start_connected(a); /* org-b stays down: all stays in a's outbox */
+
+    char key[33], id[64], reason[4001];
+    memset(reason, 'r', sizeof reason - 1);
+    reason[sizeof reason - 1] = '\0';
+    h_client_key(key);
+    long created = 0, status = 0;
+    h_resp resp = {0};
+    for (int i = 0; i < 2000; i++) {
+        status = create(a, key, reason, id, &resp);
+        if (status != 201)
+            break;
+        h_resp_free(&resp);
+        created++;
+    }
+    H_REQUIRE(status == 507, "a full store answers 507 (got %ld after %ld)",
+              status, created);
+    H_CHECK(strcmp(h_resp_error_code(&resp), "store_full") == 0,
+            "error code store_full (got %s)", h_resp_error_code(&resp));
+    h_resp_free(&resp);
+    h_note("%ld referrals fitted in 1 MiB", created);
+    H_CHECK(created > 10, "the store held something before it filled");
+    H_CHECK(h_agent_connected(a), "the agent still serves /healthz");
+    H_CHECK(h_referral_list(a, "out", NULL, NULL) == created,
+            "exactly the acknowledged referrals are stored (%ld)", created);
+    H_CHECK(create(a, key, "short", id, NULL) == 507 ||
+                h_referral_list(a, "out", NULL, NULL) == created + 1,
+            "a further request is refused or fully stored, never half");
+
+    long before = h_referral_list(a, "out", NULL, NULL);
+    H_CHECK(h_agent_stop(a) == 0, "a full agent stops cleanly");
+    set_map_limits(a, 1, 16);
+    h_agent_start_connected(a);
+    H_CHECK(h_referral_list(a, "out", NULL, NULL) == before,
+            "after the restart all %ld referrals are there", before);
+    for (int i = 0; i < 50; i++)
+        H_REQUIRE(create(a, key, reason, id, NULL) == 201,
+                  "accepted again once the maximum is raised (%d)", i);
+    H_CHECK(h_agent_metric(a, "polku_agent_store_map_bytes") > (1 << 20),
+            "the map grew beyond 1 MiB");
+}
+
+int main(int argc, char **argv)
+{
+    h_init(argc, argv, "store_full_test");
+    H_CASE(full_store_answers_507_and_recovers);
+    return h_finish();
+}
