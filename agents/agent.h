@@ -123,6 +123,8 @@ void agent_replay_step(agent *a);
 int agent_resolve_service(const agent *a, const char *service,
                           const char **org);
 bool agent_knows_org(const agent *a, const char *org);
+/* The org's public key (Z85) from the directory, or NULL. */
+const char *agent_org_public_key(const agent *a, const char *org);
 
 /* api.c */
 int agent_api_start(agent *a);

@@ -55,6 +55,13 @@ static int load_strings(const polku_ini *ini, agent_config *cfg,
         return rc;
     if (polku_token_load(s, true, cfg->token, err))
         return POLKU_ECONFIG;
+    s = NULL;
+    polku_ini_str(ini, "agent", "pseudonym_secret_file", "", &s, err);
+    if (s && *s) {
+        if (polku_secret_read(s, cfg->pseudonym_secret, err))
+            return POLKU_ECONFIG;
+        cfg->has_pseudonym_secret = true;
+    }
     polku_ini_str(ini, "agent", "log_level", "info", &s, err);
     if (polku_log_level_parse(s, &cfg->log_level))
         return polku_cfgerr_set(err, ini,

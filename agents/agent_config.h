@@ -3,6 +3,7 @@
 #ifndef POLKU_AGENT_CONFIG_H
 #define POLKU_AGENT_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "polku/config.h"
@@ -17,6 +18,8 @@ typedef struct agent_config {
     char *store;              /* LMDB directory */
     char *http;               /* 127.0.0.1:7001 */
     char token[POLKU_TOKEN_TEXT];
+    uint8_t pseudonym_secret[32]; /* turns identity codes into client keys */
+    bool has_pseudonym_secret;
     polku_log_level log_level;
     uint64_t heartbeat_ms;
     uint64_t retry_min_ms, retry_max_ms;

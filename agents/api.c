@@ -9,23 +9,19 @@
 #include <sodium.h>
 
 #include "agent.h"
+#include "api.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"
 #include "polku/keys.h"
 #include "polku/log.h"
+#include "consents.h"
+#include "polku/hetu.h"
 #include "referrals.h"
 
-typedef struct api_call {
-    polku_http_req *req;
-    json_t *body;
-    polku_id id;
-    referral_new create;
-    polku_referral_state status;
-    const char *reason, *outcome;
-} api_call;
 
-static void respond_err(polku_http_req *req, int rc)
+
+void respond_err(polku_http_req *req, int rc)
 {
     switch (rc) {
     case POLKU_ENOTFOUND:
@@ -41,6 +37,15 @@ static void respond_err(polku_http_req *req, int rc)
         polku_http_respond_error(req, 400, "bad_request",
                                  "a reason is required for this status");
         break;
+    case POLKU_EFORBIDDEN:
+        polku_http_respond_error(req, 403, "consent_required",
+                                 "no active consent of this client covers "
+                                 "both organisations and this purpose");
+        break;
+    case POLKU_EEXIST:
+        polku_http_respond_error(req, 409, "conflict",
+                                 "already done: nothing was changed");
+        break;
     case POLKU_EFULL:
         polku_http_respond_error(req, 507, "store_full",
                                  "the store is full; nothing was changed");
@@ -51,7 +56,7 @@ static void respond_err(polku_http_req *req, int rc)
     }
 }
 
-static int parse_body(polku_http_req *req, json_t **out)
+int parse_body(polku_http_req *req, json_t **out)
 {
     size_t len = 0;
     const char *data = polku_http_body(req, &len);
@@ -74,7 +79,7 @@ static int parse_body(polku_http_req *req, json_t **out)
 
 /* Optional string field: NULL if absent; error if present and not a
  * string or longer than max. */
-static int opt_string(polku_http_req *req, json_t *obj, const char *name,
+int opt_string(polku_http_req *req, json_t *obj, const char *name,
                       size_t max, const char **out)
 {
     json_t *v = json_object_get(obj, name);
@@ -93,28 +98,51 @@ static int opt_string(polku_http_req *req, json_t *obj, const char *name,
     return POLKU_OK;
 }
 
-static int parse_client(polku_http_req *req, json_t *body, uint8_t key[16])
+/* The identity code becomes the region's client key; the code itself is
+ * kept in c->hetu only until the item stores it locally. */
+static int client_from_hetu(agent *a, api_call *c, const char *text,
+                            uint8_t key[16])
 {
+    polku_hetu_problem problem = POLKU_HETU_OK;
+    if (!a->cfg->has_pseudonym_secret) {
+        polku_http_respond_error(c->req, 400, "bad_request",
+                                 "this agent has no pseudonym_secret_file: "
+                                 "give client.key");
+        return POLKU_EINVAL;
+    }
+    if (polku_hetu_parse(text, c->hetu, &problem)) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "client.hetu is not a valid identity code: "
+                 "%s", polku_hetu_problem_text(problem));
+        polku_http_respond_error(c->req, 400, "invalid_hetu", msg);
+        return POLKU_EINVAL;
+    }
+    polku_client_key(a->cfg->pseudonym_secret, c->hetu, key);
+    return POLKU_OK;
+}
+
+int parse_client(agent *a, api_call *c, json_t *body, uint8_t key[16])
+{
+    polku_http_req *req = c->req;
     json_t *client = json_object_get(body, "client");
-    const char *hex = NULL;
+    const char *hex = NULL, *hetu = NULL;
     if (!json_is_object(client)) {
         polku_http_respond_error(req, 400, "bad_request",
                                  "'client' must be an object: "
-                                 "{\"key\": \"<32 hex>\"}");
+                                 "{\"hetu\": \"...\"} or {\"key\": \"<32 hex>\"}");
         return POLKU_EINVAL;
     }
-    if (json_object_get(client, "hetu")) {
+    if (opt_string(req, client, "hetu", 16, &hetu) ||
+        opt_string(req, client, "key", 32, &hex))
+        return POLKU_EINVAL;
+    if (hetu && hex) {
         polku_http_respond_error(req, 400, "bad_request",
-                                 "identity codes are not accepted by this "
-                                 "version; give client.key");
+                                 "give client.hetu or client.key, not both");
         return POLKU_EINVAL;
     }
-    if (opt_string(req, client, "key", 32, &hex))
-        return POLKU_EINVAL;
-    size_t n = 0;
-    if (!hex || strlen(hex) != 32 ||
-        sodium_hex2bin(key, 16, hex, 32, NULL, &n, NULL) != 0 || n != 16 ||
-        strspn(hex, "0123456789abcdef") != 32) {
+    if (hetu)
+        return client_from_hetu(a, c, hetu, key);
+    if (!hex || polku_client_key_parse(hex, key)) {
         polku_http_respond_error(req, 400, "bad_request",
                                  "client.key must be 32 lowercase hex "
                                  "characters");
@@ -166,7 +194,7 @@ static int parse_create(agent *a, api_call *c)
     referral_new *n = &c->create;
     const char *due = NULL;
     json_t *transfer = json_object_get(b, "transfer");
-    if (parse_client(c->req, b, n->client_key) ||
+    if (parse_client(a, c, b, n->client_key) ||
         opt_string(c->req, b, "to", 32, &n->to) ||
         opt_string(c->req, b, "service", 128, &n->service) ||
         opt_string(c->req, b, "reason", POLKU_MAX_TEXT, &n->reason) ||
@@ -196,11 +224,19 @@ static int parse_create(agent *a, api_call *c)
 
 /* ---- batch items ---- */
 
+int remember_client(agent *a, MDB_txn *txn, const api_call *c,
+                    const uint8_t key[16])
+{
+    return c->hetu[0] ? store_client_put(&a->st, txn, key, c->hetu) : POLKU_OK;
+}
+
 static int item_create(agent *a, MDB_txn *txn, void *ctx)
 {
     api_call *c = ctx;
     Polku__ReferralRecord *r = NULL;
-    int rc = referrals_create(a, txn, &c->create, &r);
+    int rc = remember_client(a, txn, c, c->create.client_key);
+    if (!rc)
+        rc = referrals_create(a, txn, &c->create, &r);
     if (rc)
         return rc;
     agent_after_reply(a, c->req, 201, referrals_json(a, r, true));
@@ -282,7 +318,7 @@ static int item_list(agent *a, MDB_txn *txn, void *ctx)
 
 /* ---- routing ---- */
 
-static void run(agent *a, api_call *c, agent_item_fn fn)
+void run(agent *a, api_call *c, agent_item_fn fn)
 {
     int rc = agent_run_item(a, fn, c);
     if (rc)
@@ -483,6 +519,9 @@ static void on_request(polku_http_req *req, void *arg)
     else if (strncmp(path, "/v1/referrals", 13) == 0 &&
              (path[13] == '\0' || path[13] == '/'))
         referral_routes(a, &c, method, path + 13);
+    else if (strncmp(path, "/v1/consents", 12) == 0 &&
+             (path[12] == '\0' || path[12] == '/'))
+        api_consent_routes(a, &c, method, path + 12);
     else
         polku_http_respond_error(req, 404, "not_found", "no such endpoint");
     json_decref(c.body);

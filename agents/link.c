@@ -18,6 +18,7 @@
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/log.h"
+#include "consents.h"
 #include "referrals.h"
 
 static void send_envelope(agent *a, polku_envelope *env)
@@ -103,14 +104,19 @@ int agent_resolve_service(const agent *a, const char *service,
     return found == 0 ? POLKU_ENOTFOUND : found > 1 ? POLKU_EEXIST : POLKU_OK;
 }
 
-bool agent_knows_org(const agent *a, const char *org)
+const char *agent_org_public_key(const agent *a, const char *org)
 {
     if (!a->directory)
-        return false;
+        return NULL;
     for (size_t i = 0; i < a->directory->n_directory; i++)
         if (strcmp(a->directory->directory[i]->org, org) == 0)
-            return true;
-    return false;
+            return a->directory->directory[i]->public_key;
+    return NULL;
+}
+
+bool agent_knows_org(const agent *a, const char *org)
+{
+    return agent_org_public_key(a, org) != NULL;
 }
 
 static int save_directory(agent *a, MDB_txn *txn, void *ctx)
@@ -214,7 +220,11 @@ static int apply_event(agent *a, MDB_txn *txn, void *ctx)
     if (dup) {
         a->counters.duplicates++;
     } else {
-        rc = referrals_apply_inbound(a, txn, env);
+        bool consent = env->body_case ==
+                           POLKU__ENVELOPE__BODY_CONSENT_GRANTED ||
+                       env->body_case == POLKU__ENVELOPE__BODY_CONSENT_REVOKED;
+        rc = consent ? consents_apply_inbound(a, txn, env)
+                     : referrals_apply_inbound(a, txn, env);
         if (rc == POLKU_EFULL || rc == POLKU_ESTORE || rc == POLKU_ENOMEM)
             return rc; /* not acked: the sender retries */
         if (rc)
@@ -246,7 +256,7 @@ static void on_nack(agent *a, const Polku__Nack *nack)
 {
     a->counters.nacks_received++;
     switch (nack->code) {
-    case POLKU__NACK_CODE__NACK_RETRY_LATER:
+    case POLKU__NACK_CODE__NACK_RETRY_LATER: /* also: broker still replaying */
     case POLKU__NACK_CODE__NACK_OVERLOADED:
         outbox_retry_later(&a->ob, nack->dest_org, polku_mono_ms());
         return;
@@ -303,6 +313,8 @@ static void on_broker_message(agent *a, polku_envelope *env)
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
     case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
     case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
         a->counters.inbound++;
         if (env->origin_seq == 0 || !env->origin_org[0])
             break;

@@ -1,7 +1,10 @@
 /* referrals.c — creating, receiving and moving referrals on (see .h). */
 #include "referrals.h"
 
+#include "consents.h"
+
 #include <stdio.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +12,7 @@
 #include "polku/error.h"
 #include "polku/id.h"
 #include "polku/log.h"
+#include "polku/seal.h"
 
 static char *dup_text(const char *s)
 {
@@ -77,6 +81,66 @@ static Polku__ReferralRecord *record_new(const polku_id *id)
     return r;
 }
 
+/* Seals reason and outcome for org (invariant 5). Leaves *out empty when
+ * there is no text, or no key for org (the broker refuses such a
+ * destination anyway). Caller frees out->data. */
+static int seal_text(agent *a, const char *org, const char *reason,
+                     const char *outcome, ProtobufCBinaryData *out)
+{
+    out->data = NULL;
+    out->len = 0;
+    const char *key = agent_org_public_key(a, org);
+    if (!key || ((!reason || !*reason) && (!outcome || !*outcome)))
+        return POLKU_OK;
+    Polku__SealedText t = POLKU__SEALED_TEXT__INIT;
+    t.reason = (char *)(reason ? reason : "");
+    t.outcome = (char *)(outcome ? outcome : "");
+    size_t len = polku__sealed_text__get_packed_size(&t);
+    uint8_t *plain = malloc(len ? len : 1);
+    if (!plain)
+        return POLKU_ENOMEM;
+    polku__sealed_text__pack(&t, plain);
+    int rc = polku_seal(plain, len, key, a->cfg->key.secret_z85, &out->data,
+                        &out->len);
+    sodium_memzero(plain, len);
+    free(plain);
+    return rc;
+}
+
+/* Opens text org sealed for us; *out NULL when nothing was sealed.
+ * POLKU_ECRYPTO when it was not sealed by org for us: the event is not
+ * applied. */
+static int unseal_text(agent *a, const char *org, ProtobufCBinaryData in,
+                       Polku__SealedText **out)
+{
+    *out = NULL;
+    if (in.len == 0)
+        return POLKU_OK;
+    const char *key = agent_org_public_key(a, org);
+    uint8_t *plain = NULL;
+    size_t len = 0;
+    if (!key || polku_unseal(in.data, in.len, key, a->cfg->key.secret_z85,
+                             &plain, &len)) {
+        log_warn("sealed content from %s could not be verified; event "
+                 "refused", org);
+        return POLKU_ECRYPTO;
+    }
+    *out = polku__sealed_text__unpack(NULL, len, plain);
+    sodium_memzero(plain, len);
+    free(plain);
+    return *out ? POLKU_OK : POLKU_ECRYPTO;
+}
+
+static const char *sealed_reason(const Polku__SealedText *t)
+{
+    return t ? t->reason : "";
+}
+
+static const char *sealed_outcome(const Polku__SealedText *t)
+{
+    return t ? t->outcome : "";
+}
+
 static int emit_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
                        const char *dest)
 {
@@ -90,18 +154,34 @@ static int emit_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
     st.status = r->status;
     st.version = r->version;
     const Polku__HistoryEntry *last = r->history[r->n_history - 1];
-    st.reason = last->reason;
-    st.outcome = last->outcome;
     st.writer_org = a->cfg->org;
     env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_STATUS;
     env.referral_status = &st;
-    return agent_emit(a, txn, &env, NULL);
+    int rc;
+    if (dest) {
+        rc = seal_text(a, dest, last->reason, last->outcome, &st.sealed);
+    } else {
+        /* a local event (the sender's own `failed`): its reason is a
+         * Nack code, not free text */
+        st.reason = last->reason;
+        rc = POLKU_OK;
+    }
+    if (!rc)
+        rc = agent_emit(a, txn, &env, NULL);
+    free(st.sealed.data);
+    return rc;
 }
 
 int referrals_create(agent *a, MDB_txn *txn, const referral_new *n,
                      Polku__ReferralRecord **out)
 {
     uint64_t now = polku_now_ms();
+    uint8_t consent_id[16];
+    char recorded_by[33];
+    int crc = consents_find_active(a, txn, n->client_key, a->cfg->org, n->to,
+                                   "referral", now, consent_id, recorded_by);
+    if (crc)
+        return crc; /* POLKU_EFORBIDDEN: nothing stored, nothing sent */
     polku_id id = polku_id_new(now);
     Polku__ReferralRecord *r = record_new(&id);
     if (!r)
@@ -127,16 +207,23 @@ int referrals_create(agent *a, MDB_txn *txn, const referral_new *n,
     env.client_key = r->client_key;
     req.referral_id = r->id;
     req.service = r->service;
-    req.reason = r->reason;
     req.urgency = r->urgency;
     req.due_ms = r->due_ms;
     req.transfer = r->transfer;
+    r->consent_id.data = malloc(16);
+    r->consent_id.len = 16;
+    memcpy(r->consent_id.data, consent_id, 16);
+    req.consent_id = r->consent_id;
+    req.consent_recorded_by = recorded_by;
     env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED;
     env.referral_requested = &req;
+    if (!rc)
+        rc = seal_text(a, n->to, r->reason, NULL, &req.sealed);
     if (!rc)
         rc = store_referral_put(&a->st, txn, r);
     if (!rc)
         rc = agent_emit(a, txn, &env, NULL);
+    free(req.sealed.data);
     if (rc) {
         polku__referral_record__free_unpacked(r, NULL);
         return rc;
@@ -156,21 +243,33 @@ static int on_requested(agent *a, MDB_txn *txn, const polku_envelope *env)
         polku__referral_record__free_unpacked(existing, NULL);
         return POLKU_EEXIST;
     }
+    Polku__SealedText *text = NULL;
+    int urc = unseal_text(a, env->origin_org, q->sealed, &text);
+    if (urc)
+        return urc;
     polku_id id;
     memcpy(id.b, q->referral_id.data, 16);
     Polku__ReferralRecord *r = record_new(&id);
-    if (!r)
+    if (!r) {
+        polku__sealed_text__free_unpacked(text, NULL);
         return POLKU_ENOMEM;
+    }
     uint64_t now = polku_now_ms();
     memcpy(r->client_key.data, env->client_key.data, 16);
     r->outgoing = false;
     set_text(&r->from_org, env->origin_org);
     set_text(&r->to_org, a->cfg->org);
     set_text(&r->service, q->service);
-    set_text(&r->reason, q->reason);
+    set_text(&r->reason, sealed_reason(text));
+    polku__sealed_text__free_unpacked(text, NULL);
     set_text(&r->urgency, q->urgency);
     r->due_ms = q->due_ms;
     r->transfer = q->transfer;
+    if (q->consent_id.len == 16) {
+        r->consent_id.data = malloc(16);
+        r->consent_id.len = 16;
+        memcpy(r->consent_id.data, q->consent_id.data, 16);
+    }
     r->created_ms = env->time_ms;
     r->updated_ms = now;
     r->status = POLKU__REFERRAL_STATE__REFERRAL_RECEIVED;
@@ -184,9 +283,9 @@ static int on_requested(agent *a, MDB_txn *txn, const polku_envelope *env)
     if (!rc)
         rc = emit_status(a, txn, r, r->from_org);
     if (!rc) {
-        char text[POLKU_ID_TEXT];
-        polku_id_format(&id, text);
-        log_info("referral %s received from %s", text, r->from_org);
+        char idtext[POLKU_ID_TEXT];
+        polku_id_format(&id, idtext);
+        log_info("referral %s received from %s", idtext, r->from_org);
     }
     polku__referral_record__free_unpacked(r, NULL);
     return rc;
@@ -204,17 +303,22 @@ static int on_status(agent *a, MDB_txn *txn, const polku_envelope *env)
         polku__referral_record__free_unpacked(r, NULL);
         return POLKU_ETRANSITION; /* only its receiver writes it */
     }
-    rc = history_add(r, st->status, env->time_ms, env->origin_org, st->reason,
-                     st->outcome, st->version);
+    Polku__SealedText *text = NULL;
+    rc = unseal_text(a, env->origin_org, st->sealed, &text);
+    if (!rc)
+        rc = history_add(r, st->status, env->time_ms, env->origin_org,
+                         sealed_reason(text), sealed_outcome(text),
+                         st->version);
     if (!rc && st->version > r->version) {
         r->version = st->version;
         r->status = st->status;
         r->updated_ms = env->time_ms;
-        if (st->outcome[0])
-            set_text(&r->outcome, st->outcome);
+        if (sealed_outcome(text)[0])
+            set_text(&r->outcome, sealed_outcome(text));
     }
     if (!rc)
         rc = store_referral_put(&a->st, txn, r);
+    polku__sealed_text__free_unpacked(text, NULL);
     polku__referral_record__free_unpacked(r, NULL);
     return rc;
 }
@@ -251,11 +355,15 @@ static int on_cancel(agent *a, MDB_txn *txn, const polku_envelope *env)
         log_info("cancel request for a finished referral ignored");
         rc = POLKU_OK;
     } else {
+        Polku__SealedText *text = NULL;
+        rc = unseal_text(a, env->origin_org, c->sealed, &text);
+        const char *reason = sealed_reason(text);
         r->cancel_requested = true;
-        rc = change_status(a, txn, r,
-                           POLKU__REFERRAL_STATE__REFERRAL_CANCELLED,
-                           c->reason[0] ? c->reason : "cancelled by sender",
-                           "");
+        if (!rc)
+            rc = change_status(a, txn, r,
+                               POLKU__REFERRAL_STATE__REFERRAL_CANCELLED,
+                               reason[0] ? reason : "cancelled by sender", "");
+        polku__sealed_text__free_unpacked(text, NULL);
     }
     polku__referral_record__free_unpacked(r, NULL);
     return rc;
@@ -317,15 +425,17 @@ int referrals_request_cancel(agent *a, MDB_txn *txn, const uint8_t id[16],
     env.to = to;
     env.client_key = r->client_key;
     c.referral_id = r->id;
-    c.reason = (char *)(reason ? reason : "");
     env.body_case = POLKU__ENVELOPE__BODY_CANCEL_REQUESTED;
     env.cancel_requested = &c;
+    if (!rc)
+        rc = seal_text(a, r->to_org, reason, NULL, &c.sealed);
     if (!rc) {
         r->cancel_requested = true;
         rc = store_referral_put(&a->st, txn, r);
     }
     if (!rc)
         rc = agent_emit(a, txn, &env, NULL);
+    free(c.sealed.data);
     if (rc) {
         polku__referral_record__free_unpacked(r, NULL);
         return rc;

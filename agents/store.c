@@ -74,6 +74,13 @@ static int open_dbis(store *s, const char *org)
     if (!rc)
         rc = mdb_dbi_open(txn, "referrals", MDB_CREATE, &s->referrals);
     if (!rc)
+        rc = mdb_dbi_open(txn, "consents", MDB_CREATE, &s->consents);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "consents_by_client", MDB_CREATE,
+                          &s->consents_by_client);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "clients", MDB_CREATE, &s->clients);
+    if (!rc)
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
     if (rc) {
         mdb_txn_abort(txn);
@@ -109,7 +116,7 @@ int store_open(store *s, const char *dir, uint64_t map_size, uint64_t map_max,
     }
     int rc = mdb_env_create(&s->env);
     if (!rc)
-        rc = mdb_env_set_maxdbs(s->env, 8);
+        rc = mdb_env_set_maxdbs(s->env, 16);
     if (!rc)
         rc = mdb_env_set_mapsize(s->env, (size_t)map_size);
     if (!rc)
@@ -265,6 +272,68 @@ int store_referral_put(store *s, MDB_txn *txn, const Polku__ReferralRecord *r)
         return store_err(rc);
     polku__referral_record__pack(r, v.mv_data);
     return POLKU_OK;
+}
+
+int store_consent_get(store *s, MDB_txn *txn, const uint8_t id[16],
+                      Polku__ConsentRecord **out)
+{
+    MDB_val k = {16, (void *)id}, v;
+    int rc = mdb_get(txn, s->consents, &k, &v);
+    if (rc)
+        return store_err(rc);
+    *out = polku__consent_record__unpack(NULL, v.mv_size, v.mv_data);
+    return *out ? POLKU_OK : POLKU_ESTORE;
+}
+
+int store_consent_put(store *s, MDB_txn *txn, const Polku__ConsentRecord *r)
+{
+    size_t len = polku__consent_record__get_packed_size(r);
+    MDB_val k = {16, r->id.data}, v = {len, NULL};
+    int rc = mdb_put(txn, s->consents, &k, &v, MDB_RESERVE);
+    if (rc)
+        return store_err(rc);
+    polku__consent_record__pack(r, v.mv_data);
+    if (r->client_key.len != 16)
+        return POLKU_OK; /* a revocation that arrived before its grant */
+    uint8_t ik[32];
+    memcpy(ik, r->client_key.data, 16);
+    memcpy(ik + 16, r->id.data, 16);
+    MDB_val ikv = {32, ik}, empty = {0, ""};
+    return store_err(mdb_put(txn, s->consents_by_client, &ikv, &empty, 0));
+}
+
+int store_consents_of_client(store *s, MDB_txn *txn, const uint8_t key[16],
+                             int (*fn)(Polku__ConsentRecord *r, void *arg),
+                             void *arg)
+{
+    MDB_cursor *c = NULL;
+    uint8_t start[32] = {0};
+    memcpy(start, key, 16);
+    MDB_val k = {32, start}, v;
+    int rc = mdb_cursor_open(txn, s->consents_by_client, &c);
+    if (rc)
+        return store_err(rc);
+    int stop = 0;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && !stop;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != 32 || memcmp(k.mv_data, key, 16) != 0)
+            break;
+        Polku__ConsentRecord *r = NULL;
+        if (store_consent_get(s, txn, (const uint8_t *)k.mv_data + 16, &r))
+            continue;
+        stop = fn(r, arg);
+        polku__consent_record__free_unpacked(r, NULL);
+    }
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND ? POLKU_OK : store_err(rc);
+}
+
+int store_client_put(store *s, MDB_txn *txn, const uint8_t key[16],
+                     const char *canonical_hetu)
+{
+    MDB_val k = {16, (void *)key}, v = {strlen(canonical_hetu),
+                                        (void *)canonical_hetu};
+    return store_err(mdb_put(txn, s->clients, &k, &v, 0));
 }
 
 int store_meta_get(store *s, MDB_txn *txn, const char *key, MDB_val *out)

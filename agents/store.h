@@ -5,6 +5,10 @@
  *   outbox     seq (8 BE) + dest org       -> created ms (8 BE): not yet acked
  *   receipts   origin org + 0 + seq (8 BE) -> received ms: permanent dedup
  *   referrals  referral id (16)            -> ReferralRecord (protobuf)
+ *   consents   consent id (16)             -> ConsentRecord (protobuf)
+ *   consents_by_client  client key (16) + consent id (16) -> empty
+ *   clients    client key (16)             -> canonical identity code: the
+ *              only place a henkilötunnus is kept; it never leaves here
  *   meta       text key                    -> value ("org", "directory")
  * All writes happen on the loop thread inside the agent's batch transaction;
  * see agent.h for the group commit. LMDB errors are translated here:
@@ -22,7 +26,8 @@
 
 typedef struct store {
     MDB_env *env;
-    MDB_dbi events, outbox, receipts, referrals, meta;
+    MDB_dbi events, outbox, receipts, referrals, consents, consents_by_client,
+        clients, meta;
     uint64_t map_size, map_max;
 } store;
 
@@ -67,6 +72,20 @@ int store_receipt_add(store *s, MDB_txn *txn, const char *origin,
 int store_referral_get(store *s, MDB_txn *txn, const uint8_t id[16],
                        Polku__ReferralRecord **out);
 int store_referral_put(store *s, MDB_txn *txn, const Polku__ReferralRecord *r);
+
+/* Caller owns *out (polku__consent_record__free_unpacked(*out, NULL)). */
+int store_consent_get(store *s, MDB_txn *txn, const uint8_t id[16],
+                      Polku__ConsentRecord **out);
+/* Stores the record and its client index entry. */
+int store_consent_put(store *s, MDB_txn *txn, const Polku__ConsentRecord *r);
+/* Calls fn for each consent of a client until fn returns non-zero. */
+int store_consents_of_client(store *s, MDB_txn *txn, const uint8_t key[16],
+                             int (*fn)(Polku__ConsentRecord *r, void *arg),
+                             void *arg);
+
+/* Remembers the identity code behind a client key (idempotent). */
+int store_client_put(store *s, MDB_txn *txn, const uint8_t key[16],
+                     const char *canonical_hetu);
 
 int store_meta_get(store *s, MDB_txn *txn, const char *key, MDB_val *out);
 int store_meta_put(store *s, MDB_txn *txn, const char *key, const void *data,

@@ -98,6 +98,18 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     b->routes = calloc(cfg->org_count ? cfg->org_count : 1, sizeof *b->routes);
     if (!b->routes || build_org_index(b))
         return POLKU_ENOMEM;
+    b->consents = ci_new();
+    if (!b->consents)
+        return POLKU_ENOMEM;
+    if (cfg->debug_dump_file) {
+        b->dump = fopen(cfg->debug_dump_file, "ab");
+        if (!b->dump) {
+            log_error("cannot open debug_dump_file %s", cfg->debug_dump_file);
+            return POLKU_EIO;
+        }
+        log_warn("debug_dump_file is set: every frame is written to %s",
+                 cfg->debug_dump_file);
+    }
     b->zctx = zmq_ctx_new();
     if (!b->zctx)
         return POLKU_EZMQ;
@@ -150,4 +162,8 @@ void broker_fini(broker *b)
     }
     free(b->routes);
     b->routes = NULL;
+    ci_destroy(&b->consents);
+    if (b->dump)
+        fclose(b->dump);
+    b->dump = NULL;
 }

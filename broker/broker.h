@@ -10,9 +10,11 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 #include "broker_config.h"
+#include "consent_index.h"
 #include "polku/codec.h"
 #include "polku/http.h"
 #include "polku/zwatch.h"
@@ -25,6 +27,11 @@ typedef struct broker_route {
     uint8_t routing_id[BROKER_ROUTING_ID_MAX];
     size_t routing_id_len;
     uint64_t last_seen_ms; /* monotonic */
+    /* rebuild from the agent's log, once per broker epoch */
+    bool replay_requested;
+    uint64_t replay_requested_ms; /* monotonic */
+    bool replayed;
+    unsigned long long replayed_events;
 } broker_route;
 
 typedef struct broker_counters {
@@ -55,6 +62,8 @@ typedef struct broker {
     struct org_index *org_index; /* uthash: org id -> cfg index */
     broker_counters counters;
     unsigned long long zap_allowed, zap_denied;
+    consent_index *consents;
+    FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
 } broker;
 
 /* Sets up sockets, ZAP, HTTP and timers on loop. POLKU_OK or an error

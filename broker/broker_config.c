@@ -10,7 +10,7 @@
 
 static const char *const broker_keys[] = {
     "listen", "key_file", "feed", "http", "http_token_file", "log_level",
-    "heartbeat", "max_frame", NULL};
+    "heartbeat", "max_frame", "debug_dump_file", NULL};
 static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
                                        "rejection_followup", "handover_answer",
                                        NULL};
@@ -111,6 +111,8 @@ static int load_broker_section(const polku_ini *ini, broker_config *cfg,
     cfg->feed = dup_or_null(s && *s ? s : NULL);
     polku_ini_str(ini, "broker", "http_token_file", "", &s, err);
     cfg->http_token_file = dup_or_null(s && *s ? s : NULL);
+    polku_ini_str(ini, "broker", "debug_dump_file", "", &s, err);
+    cfg->debug_dump_file = dup_or_null(s && *s ? s : NULL);
     if ((rc = polku_ini_str(ini, "broker", "key_file", NULL, &s, err)))
         return rc;
     if ((rc = polku_keyfile_read(s, &cfg->key, err)))
@@ -184,6 +186,7 @@ void broker_config_fini(broker_config *cfg)
     free(cfg->feed);
     free(cfg->http);
     free(cfg->http_token_file);
+    free(cfg->debug_dump_file);
     for (size_t i = 0; i < cfg->org_count; i++) {
         free(cfg->orgs[i].name);
         for (size_t j = 0; j < cfg->orgs[i].service_count; j++)

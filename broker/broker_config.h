@@ -37,6 +37,7 @@ typedef struct broker_config {
     char *feed;      /* optional PUB endpoint */
     char *http;      /* 127.0.0.1:8570 */
     char *http_token_file;
+    char *debug_dump_file; /* tests only: append every frame received */
     polku_keypair key;
     polku_log_level log_level;
     uint64_t heartbeat_ms;

@@ -168,24 +168,57 @@ static Polku__NackCode forward(broker *b, const char *dest, zmq_msg_t *payload)
     return POLKU__NACK_CODE__NACK_OVERLOADED;
 }
 
+static bool org_replayed(void *arg, const char *org)
+{
+    broker *b = arg;
+    int idx = broker_org_index(b, org);
+    return idx < 0 || b->routes[idx].replayed; /* gone orgs cannot block */
+}
+
+/* The gates on what may reach dest (invariant 4). 0 or a Nack code. */
+static Polku__NackCode gate(broker *b, const char *sender,
+                            const polku_envelope *env, const char *dest)
+{
+    if (broker_org_index(b, dest) < 0)
+        return POLKU__NACK_CODE__NACK_UNKNOWN_ORG;
+    if (env->body_case != POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED)
+        return 0;
+    return ci_check(b->consents, env, sender, dest, "referral",
+                    polku_now_ms(), org_replayed, b);
+}
+
+static const char *nack_reason(Polku__NackCode code)
+{
+    switch (code) {
+    case POLKU__NACK_CODE__NACK_UNKNOWN_ORG:
+        return "not in the directory";
+    case POLKU__NACK_CODE__NACK_RETRY_LATER:
+        return "offline or not yet rebuilt, retry later";
+    case POLKU__NACK_CODE__NACK_CONSENT_REQUIRED:
+        return "no consent of the client covers this";
+    case POLKU__NACK_CODE__NACK_CONSENT_REVOKED:
+        return "the consent was revoked or has expired";
+    default:
+        return "queue full, retry later";
+    }
+}
+
 static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
                         const char *sender, const polku_envelope *env,
                         zmq_msg_t *payload)
 {
+    ci_apply(b->consents, env); /* consents take effect as they pass */
     for (size_t i = 0; i < env->n_to; i++) {
         const char *dest = env->to[i];
-        Polku__NackCode code = forward(b, dest, payload);
+        Polku__NackCode code = gate(b, sender, env, dest);
+        if (code == 0)
+            code = forward(b, dest, payload);
         if (code == 0) {
             b->counters.routed++;
             continue;
         }
-        char reason[96];
-        snprintf(reason, sizeof reason, "%s: %s", dest,
-                 code == POLKU__NACK_CODE__NACK_UNKNOWN_ORG
-                     ? "not in the directory"
-                 : code == POLKU__NACK_CODE__NACK_RETRY_LATER
-                     ? "offline, retry later"
-                     : "queue full, retry later");
+        char reason[128];
+        snprintf(reason, sizeof reason, "%s: %s", dest, nack_reason(code));
         send_nack(b, rid, rid_len, sender, code, env->origin_seq, dest,
                   reason);
     }
@@ -207,12 +240,89 @@ static void learn_route(broker *b, int idx, zmq_msg_t *rid)
     if (len > BROKER_ROUTING_ID_MAX)
         return;
     if (!r->connected || r->routing_id_len != len ||
-        memcmp(r->routing_id, zmq_msg_data(rid), len) != 0)
+        memcmp(r->routing_id, zmq_msg_data(rid), len) != 0) {
         log_info("%s: connected", b->cfg->orgs[idx].id);
+        r->replay_requested = false; /* a new connection: ask again */
+    }
     memcpy(r->routing_id, zmq_msg_data(rid), len);
     r->routing_id_len = len;
     r->connected = true;
     r->last_seen_ms = polku_mono_ms();
+}
+
+#define REPLAY_REQUEST_AGAIN_MS 10000
+
+/* After a restart the broker knows nothing: each agent replays its log
+ * once per epoch, and what matters (consents) is folded from it. */
+static void request_replay(broker *b, const uint8_t *rid, size_t rid_len,
+                           int idx)
+{
+    broker_route *r = &b->routes[idx];
+    uint64_t now = polku_mono_ms();
+    if (r->replayed || (r->replay_requested &&
+                        now - r->replay_requested_ms < REPLAY_REQUEST_AGAIN_MS))
+        return; /* done, or under way (an agent says Hello again and again
+                   while it waits for Welcome) */
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ReplayRequest req = POLKU__REPLAY_REQUEST__INIT;
+    uint8_t msg_id[16];
+    char *to[1] = {b->cfg->orgs[idx].id};
+    fill_header(&env, msg_id);
+    env.n_to = 1;
+    env.to = to;
+    req.from_seq = 1;
+    env.body_case = POLKU__ENVELOPE__BODY_REPLAY_REQUEST;
+    env.replay_request = &req;
+    r->replay_requested = true;
+    r->replay_requested_ms = now;
+    r->replayed_events = 0;
+    send_envelope(b, rid, rid_len, &env);
+}
+
+static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
+{
+    const Polku__ReplayBatch *batch = env->replay_batch;
+    const char *org = b->cfg->orgs[idx].id;
+    for (size_t i = 0; i < batch->n_events; i++) {
+        polku_envelope *ev = NULL;
+        char why[128];
+        if (polku_envelope_decode(batch->events[i].data, batch->events[i].len,
+                                  b->cfg->max_frame, &ev, why, sizeof why)) {
+            polku_envelope_free(&ev);
+            continue;
+        }
+        if (strcmp(ev->origin_org, org) == 0) /* its own events only */
+            ci_apply(b->consents, ev);
+        polku_envelope_free(&ev);
+    }
+    b->routes[idx].replayed_events += batch->n_events;
+}
+
+static void on_replay_done(broker *b, int idx, const polku_envelope *env)
+{
+    broker_route *r = &b->routes[idx];
+    if (!r->replayed)
+        log_info("%s: replay done, %llu events (last seq %llu)",
+                 b->cfg->orgs[idx].id, r->replayed_events,
+                 (unsigned long long)env->replay_done->last_seq);
+    r->replayed = true;
+}
+
+/* Free text travels sealed (invariant 5): a clear reason or outcome in a
+ * frame means a misbehaving agent; it is refused, not routed. */
+static bool carries_clear_text(const polku_envelope *env)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        return env->referral_requested->reason[0] != '\0';
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        return env->referral_status->reason[0] != '\0' ||
+               env->referral_status->outcome[0] != '\0';
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        return env->cancel_requested->reason[0] != '\0';
+    default:
+        return false;
+    }
 }
 
 static Polku__NackCode decode_error_code(int rc)
@@ -224,9 +334,10 @@ static Polku__NackCode decode_error_code(int rc)
     return POLKU__NACK_CODE__NACK_MALFORMED;
 }
 
-static void dispatch(broker *b, zmq_msg_t *rid, const char *sender,
-                     polku_envelope *env, zmq_msg_t *payload)
+static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
+                     zmq_msg_t *payload)
 {
+    const char *sender = b->cfg->orgs[idx].id;
     const uint8_t *r = zmq_msg_data(rid);
     size_t rl = zmq_msg_size(rid);
     switch (env->body_case) {
@@ -235,21 +346,36 @@ static void dispatch(broker *b, zmq_msg_t *rid, const char *sender,
         log_info("%s: hello, last seq %llu", sender,
                  (unsigned long long)env->hello->last_seq);
         send_welcome(b, r, rl, sender);
+        request_replay(b, r, rl, idx);
         break;
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
+        break; /* the route was refreshed */
     case POLKU__ENVELOPE__BODY_REPLAY_BATCH:
+        on_replay_batch(b, idx, env);
+        break;
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
-        break; /* the route was refreshed; replays feed the path fold later */
+        on_replay_done(b, idx, env);
+        break;
     case POLKU__ENVELOPE__BODY_ACK:
         route_ack(b, env, payload);
         break;
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
     case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
     case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
         if (env->origin_seq == 0) {
             b->counters.rejected++;
             send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED, 0,
                       NULL, "an event needs an origin sequence");
+            break;
+        }
+        if (carries_clear_text(env)) {
+            b->counters.rejected++;
+            for (size_t i = 0; i < env->n_to; i++)
+                send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED,
+                          env->origin_seq, env->to[i],
+                          "free text must be sealed");
             break;
         }
         route_event(b, r, rl, sender, env, payload);
@@ -282,6 +408,10 @@ void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
         return;
     }
     learn_route(b, idx, rid);
+    if (b->dump) {
+        fwrite(zmq_msg_data(payload), 1, zmq_msg_size(payload), b->dump);
+        fflush(b->dump);
+    }
     polku_envelope *env = NULL;
     char why[128] = "";
     int rc = polku_envelope_decode(zmq_msg_data(payload),
@@ -303,7 +433,7 @@ void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
                   NULL, "origin_org differs from the authenticated "
                         "organisation");
     } else {
-        dispatch(b, rid, sender, env, payload);
+        dispatch(b, rid, idx, env, payload);
     }
     polku_envelope_free(&env);
 }

@@ -261,12 +261,57 @@ static bool replay_batch_ok(check *c, const Polku__ReplayBatch *b)
     return true;
 }
 
+/* Sealed SealedText: at most two texts, their framing and the box. */
+#define SEALED_MAX (2 * POLKU_MAX_TEXT + 64 + 40)
+
+static bool sealed_ok(check *c, const char *field, ProtobufCBinaryData b)
+{
+    if (b.len > SEALED_MAX)
+        return fail(c, field, "is too long");
+    if (b.len != 0 && b.len < 40)
+        return fail(c, field, "is too short to be sealed");
+    return true;
+}
+
 static bool referral_requested_ok(check *c, const Polku__ReferralRequested *b)
 {
+    if (b->consent_id.len != 0 && b->consent_id.len != 16)
+        return fail(c, "referral_requested.consent_id",
+                    "must be empty or 16 bytes");
     return id_ok(c, "referral_requested.referral_id", b->referral_id) &&
            text_ok(c, "referral_requested.service", b->service, SERVICE_MAX) &&
            text_ok(c, "referral_requested.urgency", b->urgency, URGENCY_MAX) &&
-           text_ok(c, "referral_requested.reason", b->reason, POLKU_MAX_TEXT);
+           text_ok(c, "referral_requested.reason", b->reason, POLKU_MAX_TEXT) &&
+           org_or_empty_ok(c, "referral_requested.consent_recorded_by",
+                           b->consent_recorded_by) &&
+           sealed_ok(c, "referral_requested.sealed", b->sealed);
+}
+
+static bool purpose_known(const char *p)
+{
+    return strcmp(p, "referral") == 0 || strcmp(p, "handover") == 0 ||
+           strcmp(p, "path") == 0 || strcmp(p, "plan") == 0;
+}
+
+static bool consent_granted_ok(check *c, const Polku__ConsentGranted *b)
+{
+    if (!id_ok(c, "consent_granted.consent_id", b->consent_id))
+        return false;
+    if (b->n_orgs < 2 || b->n_orgs > POLKU_MAX_DESTS)
+        return fail(c, "consent_granted.orgs", "must list 2 to 64 orgs");
+    for (size_t i = 0; i < b->n_orgs; i++) {
+        if (!org_ok(c, "consent_granted.orgs", b->orgs[i]))
+            return false;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(b->orgs[i], b->orgs[j]) == 0)
+                return fail(c, "consent_granted.orgs", "lists an org twice");
+    }
+    if (b->n_purposes < 1 || b->n_purposes > 4)
+        return fail(c, "consent_granted.purposes", "must list 1 to 4");
+    for (size_t i = 0; i < b->n_purposes; i++)
+        if (!purpose_known(b->purposes[i]))
+            return fail(c, "consent_granted.purposes", "has an unknown one");
+    return text_ok(c, "consent_granted.form", b->form, 32);
 }
 
 static bool referral_status_ok(check *c, const Polku__ReferralStatus *b)
@@ -278,13 +323,15 @@ static bool referral_status_ok(check *c, const Polku__ReferralStatus *b)
         return fail(c, "referral_status.status", "is out of range");
     return text_ok(c, "referral_status.reason", b->reason, POLKU_MAX_TEXT) &&
            text_ok(c, "referral_status.outcome", b->outcome, POLKU_MAX_TEXT) &&
-           org_or_empty_ok(c, "referral_status.writer_org", b->writer_org);
+           org_or_empty_ok(c, "referral_status.writer_org", b->writer_org) &&
+           sealed_ok(c, "referral_status.sealed", b->sealed);
 }
 
 static bool cancel_requested_ok(check *c, const Polku__CancelRequested *b)
 {
     return id_ok(c, "cancel_requested.referral_id", b->referral_id) &&
-           text_ok(c, "cancel_requested.reason", b->reason, POLKU_MAX_TEXT);
+           text_ok(c, "cancel_requested.reason", b->reason, POLKU_MAX_TEXT) &&
+           sealed_ok(c, "cancel_requested.sealed", b->sealed);
 }
 
 static bool body_ok(check *c, const polku_envelope *env)
@@ -306,6 +353,11 @@ static bool body_ok(check *c, const polku_envelope *env)
         return referral_status_ok(c, env->referral_status);
     case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
         return cancel_requested_ok(c, env->cancel_requested);
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+        return consent_granted_ok(c, env->consent_granted);
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        return id_ok(c, "consent_revoked.consent_id",
+                     env->consent_revoked->consent_id);
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
     case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
@@ -434,6 +486,10 @@ const char *polku_body_name(Polku__Envelope__BodyCase body)
         return "referral_status";
     case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
         return "cancel_requested";
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+        return "consent_granted";
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        return "consent_revoked";
     case POLKU__ENVELOPE__BODY__NOT_SET:
         return "none";
     default:

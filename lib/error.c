@@ -22,6 +22,7 @@ static const char *const messages[POLKU_ERR_COUNT] = {
     [POLKU_EUV] = "event loop error",
     [POLKU_EHTTP] = "HTTP server error",
     [POLKU_ECRYPTO] = "cryptography error",
+    [POLKU_EFORBIDDEN] = "forbidden",
 };
 
 const char *polku_strerror(polku_err err)

@@ -45,8 +45,13 @@
 #define HTTP_CONNECTION_LIMIT 512u
 #define HTTP_STOP_FLUSH_ROUNDS 16 /* MHD_run calls to send the 503s */
 
-enum req_state { REQ_RECEIVING, REQ_DISCARDING, REQ_HANDLER, REQ_ANSWERED,
-                 REQ_QUEUED };
+enum req_state {
+    REQ_RECEIVING,
+    REQ_DISCARDING,
+    REQ_HANDLER,
+    REQ_ANSWERED,
+    REQ_QUEUED
+};
 
 /* A string handed out by an accessor; lives as long as the request. */
 struct req_str {
@@ -55,16 +60,16 @@ struct req_str {
 };
 
 struct polku_http_req {
-    polku_http *srv;              /* NULL once detached */
-    struct MHD_Connection *conn;  /* NULL once detached */
+    polku_http *srv;             /* NULL once detached */
+    struct MHD_Connection *conn; /* NULL once detached */
     enum req_state state;
     bool suspended;
-    polku_http_req *prev, *next;  /* srv->pending while suspended */
+    polku_http_req *prev, *next;   /* srv->pending while suspended */
     struct MHD_Response *response; /* stored answer, not yet queued */
     unsigned status;
-    char *body;                    /* NUL-terminated, body_len bytes */
+    char *body; /* NUL-terminated, body_len bytes */
     size_t body_len, body_cap, discarded;
-    char *method, *path;           /* one allocation, method first */
+    char *method, *path; /* one allocation, method first */
     struct req_str *strings;
 };
 
@@ -77,9 +82,9 @@ struct polku_http {
     void *arg;
     size_t max_body;
     uint16_t port;
-    bool in_run;    /* inside MHD_run: the timer is armed afterwards */
-    bool need_run;  /* a connection was resumed: run again at once */
-    bool stopping;  /* complete requests get 503, not the handler */
+    bool in_run;   /* inside MHD_run: the timer is armed afterwards */
+    bool need_run; /* a connection was resumed: run again at once */
+    bool stopping; /* complete requests get 503, not the handler */
     int open_handles;
     unsigned long long live; /* requests allocated and not freed */
     polku_http_req *pending; /* suspended, waiting for an answer */
@@ -245,13 +250,13 @@ static struct MHD_Response *make_json(json_t *body)
         "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode\"}}";
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (!text)
-        return make_response("application/json", fallback,
-                             sizeof fallback - 1);
+        return make_response("application/json", fallback, sizeof fallback - 1);
     json_malloc_t alloc;
     json_free_t release;
     json_get_alloc_funcs(&alloc, &release);
-    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(
-        strlen(text), text, release);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(strlen(text), text,
+                                                           release);
     if (!resp) {
         release(text);
         return NULL;
@@ -266,9 +271,9 @@ static struct MHD_Response *make_json(json_t *body)
 
 static struct MHD_Response *make_error(const char *code, const char *message)
 {
-    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code",
-                             code ? code : "error", "message",
-                             message ? message : "");
+    json_t *body =
+        json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error",
+                  "message", message ? message : "");
     struct MHD_Response *resp = make_json(body);
     json_decref(body);
     return resp;
@@ -328,9 +333,8 @@ static enum MHD_Result first_call(polku_http *srv, struct MHD_Connection *conn,
         return MHD_NO;
     *con_cls = req;
     srv->stats.requests++;
-    const char *cl =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl = MHD_lookup_connection_value(
+        conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
         errno = 0;
@@ -388,7 +392,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
              * the limit; beyond it just close. */
             req->discarded += len;
             return req->discarded - srv->max_body > srv->max_body ? MHD_NO
-                                                                   : MHD_YES;
+                                                                  : MHD_YES;
         }
         req->response = make_error("too_large", "request body too large");
         req->status = MHD_HTTP_CONTENT_TOO_LARGE;
@@ -402,8 +406,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     return MHD_YES;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
     (void)conn;
@@ -507,8 +511,8 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
         flags, 0, NULL, NULL, on_access, srv,
         /* the logger first, or MHD logs the options before it to stderr */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        srv, MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
+        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, MHD_OPTION_END);
     if (!srv->daemon) {
         log_warn("http: cannot listen on %s", listen);
@@ -629,8 +633,7 @@ void polku_http_respond(polku_http_req *req, unsigned status,
     answer(req, status, make_response(content_type, body, len));
 }
 
-void polku_http_respond_json(polku_http_req *req, unsigned status,
-                             json_t *body)
+void polku_http_respond_json(polku_http_req *req, unsigned status, json_t *body)
 {
     struct MHD_Response *resp = make_json(body);
     json_decref(body);

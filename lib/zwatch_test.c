@@ -135,47 +135,40 @@ static uint64_t frame_u64(zmq_msg_t *frame)
 static bool frame_is(zmq_msg_t *frame, const char *text)
 {
     size_t n = strlen(text);
-    return zmq_msg_size(frame) == n && memcmp(zmq_msg_data(frame), text, n) == 0;
+    return zmq_msg_size(frame) == n &&
+           memcmp(zmq_msg_data(frame), text, n) == 0;
 }
 
-/* Fails a loop run that stops making progress: every period_ms it looks at
- * *progress and stops the loop when it has not moved for STALL_MS. */
+/* Fails a loop run that stops making progress: a one-shot timer of
+ * STALL_MS, pushed back by watchdog_kick() on every step forward. It never
+ * fires while things move, so it cannot wake the loop and hide a lost
+ * ZMQ_FD edge the way a periodic timer would. On expiry it stops the loop
+ * and the test asserts !stalled. */
 typedef struct watchdog {
     uv_timer_t timer;
-    const unsigned long long *progress;
-    unsigned long long last;
-    uint64_t last_change_ms;
     bool stalled;
 } watchdog;
 
-static void on_watchdog(uv_timer_t *timer)
+static void on_stall(uv_timer_t *timer)
 {
     watchdog *wd = timer->data;
-    uint64_t now = uv_now(timer->loop);
+    wd->stalled = true;
+    uv_stop(timer->loop);
+}
 
-    if (*wd->progress != wd->last) {
-        wd->last = *wd->progress;
-        wd->last_change_ms = now;
-    } else if (now - wd->last_change_ms >= STALL_MS) {
-        wd->stalled = true;
-        uv_stop(timer->loop);
-    }
+static void watchdog_kick(watchdog *wd)
+{
+    uv_timer_start(&wd->timer, on_stall, STALL_MS, 0);
 }
 
 /* keep_alive=false: the timer does not hold the loop open, so uv_run
  * returns once the watchers are closed. */
-static void watchdog_start(uv_loop_t *loop, watchdog *wd,
-                           const unsigned long long *progress,
-                           uint64_t period_ms, bool keep_alive)
+static void watchdog_start(uv_loop_t *loop, watchdog *wd, bool keep_alive)
 {
     memset(wd, 0, sizeof *wd);
-    wd->progress = progress;
-    wd->last = *progress;
-    wd->last_change_ms = uv_now(loop);
     assert_int_equal(uv_timer_init(loop, &wd->timer), 0);
     wd->timer.data = wd;
-    assert_int_equal(
-        uv_timer_start(&wd->timer, on_watchdog, period_ms, period_ms), 0);
+    watchdog_kick(wd);
     if (!keep_alive)
         uv_unref((uv_handle_t *)&wd->timer);
 }
@@ -193,8 +186,8 @@ static void loop_finish(uv_loop_t *loop, watchdog *wd)
 
 typedef struct basic_ctx {
     uv_loop_t *loop;
+    watchdog *wd;
     void *router;
-    unsigned long long events;
     int router_got;
     size_t router_frames;
     bool router_content_ok;
@@ -204,11 +197,11 @@ typedef struct basic_ctx {
     bool dealer_content_ok;
 } basic_ctx;
 
-static void basic_on_router(polku_zwatch *zw, zmq_msg_t *frames,
-                            size_t nframes, void *arg)
+static void basic_on_router(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
+                            void *arg)
 {
     basic_ctx *c = arg;
-    c->events++;
+    watchdog_kick(c->wd);
     c->router_got++;
     c->router_frames = nframes;
     c->router_content_ok = nframes == 3 && zmq_msg_size(&frames[0]) > 0 &&
@@ -222,11 +215,11 @@ static void basic_on_router(polku_zwatch *zw, zmq_msg_t *frames,
         c->reply_failures++;
 }
 
-static void basic_on_dealer(polku_zwatch *zw, zmq_msg_t *frames,
-                            size_t nframes, void *arg)
+static void basic_on_dealer(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
+                            void *arg)
 {
     basic_ctx *c = arg;
-    c->events++;
+    watchdog_kick(c->wd);
     c->dealer_got++;
     c->dealer_frames = nframes;
     c->dealer_content_ok = nframes == 2 && frame_is(&frames[0], "polku") &&
@@ -255,7 +248,8 @@ static void test_basic_two_frames(void **state)
     assert_int_equal(zmq_send(dealer, "hello", 5, ZMQ_SNDMORE), 5);
     assert_int_equal(zmq_send(dealer, "world", 5, 0), 5);
 
-    watchdog_start(&loop, &wd, &c.events, 100, true);
+    watchdog_start(&loop, &wd, true);
+    c.wd = &wd;
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_false(wd.stalled);
 
@@ -283,6 +277,7 @@ static void test_basic_two_frames(void **state)
 
 typedef struct frames_ctx {
     uv_loop_t *loop;
+    watchdog *wd;
     unsigned long long got;
     size_t nframes[2];
     bool first_ok;
@@ -295,9 +290,8 @@ static void send_parts(void *s, char tag, size_t n)
     for (size_t i = 0; i < n; i++) {
         char part[16];
         int len = snprintf(part, sizeof part, "%c%zu", tag, i);
-        assert_int_equal(zmq_send(s, part, (size_t)len,
-                                  i + 1 < n ? ZMQ_SNDMORE : 0),
-                         len);
+        assert_int_equal(
+            zmq_send(s, part, (size_t)len, i + 1 < n ? ZMQ_SNDMORE : 0), len);
     }
 }
 
@@ -316,6 +310,7 @@ static void frames_on_router(polku_zwatch *zw, zmq_msg_t *frames,
                              size_t nframes, void *arg)
 {
     frames_ctx *c = arg;
+    watchdog_kick(c->wd);
     if (c->got < 2)
         c->nframes[c->got] = nframes;
     if (c->got == 0)
@@ -349,7 +344,8 @@ static void test_too_many_frames_dropped(void **state)
     send_parts(dealer, 'b', POLKU_ZWATCH_MAX_FRAMES - 1);
     send_parts(dealer, 'c', 1);
 
-    watchdog_start(&loop, &wd, &c.got, 100, true);
+    watchdog_start(&loop, &wd, true);
+    c.wd = &wd;
     uv_run(&loop, UV_RUN_DEFAULT);
     received = polku_zwatch_received(zr);
     dropped = polku_zwatch_dropped(zr);
@@ -408,6 +404,7 @@ static void *sender_main(void *arg)
 
 typedef struct stress_ctx {
     uv_loop_t *loop;
+    watchdog *wd;
     unsigned long long expected; /* messages to receive */
     unsigned long long got;
     unsigned long long next_seq;
@@ -421,6 +418,7 @@ static void stress_on_message(polku_zwatch *zw, zmq_msg_t *frames,
     stress_ctx *c = arg;
     uint64_t seq = nframes == 2 ? frame_u64(&frames[1]) : UINT64_MAX;
 
+    watchdog_kick(c->wd);
     if (seq == UINT64_MAX)
         c->malformed++;
     else if (seq != c->next_seq)
@@ -456,7 +454,8 @@ static void test_stress_million(void **state)
         polku_zwatch_start(&loop, router, 0, stress_on_message, &c, &zr),
         POLKU_OK);
 
-    watchdog_start(&loop, &wd, &c.got, 500, true);
+    watchdog_start(&loop, &wd, true);
+    c.wd = &wd;
     t0 = uv_hrtime();
     assert_int_equal(pthread_create(&thread, NULL, sender_main, s), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -465,8 +464,8 @@ static void test_stress_million(void **state)
     atomic_store(&s->stop, true);
     assert_int_equal(pthread_join(thread, NULL), 0);
     secs = (double)(t1 - t0) / 1e9;
-    print_message("stress: %llu messages in %.2f s (%.0f msg/s)\n", c.got,
-                  secs, (double)c.got / secs);
+    print_message("stress: %llu messages in %.2f s (%.0f msg/s)\n", c.got, secs,
+                  (double)c.got / secs);
     if (s->sock)
         zmq_close(s->sock);
     polku_zwatch_close(&zr);
@@ -487,6 +486,7 @@ static void test_stress_million(void **state)
 
 typedef struct echo_ctx {
     uv_loop_t *loop;
+    watchdog *wd;
     void *router;
     void *dealer;
     unsigned long long total;
@@ -506,8 +506,8 @@ static void echo_send_ping(echo_ctx *c)
         c->send_failures++;
 }
 
-static void echo_on_router(polku_zwatch *zw, zmq_msg_t *frames,
-                           size_t nframes, void *arg)
+static void echo_on_router(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
+                           void *arg)
 {
     echo_ctx *c = arg;
     if (nframes != 2) {
@@ -521,12 +521,13 @@ static void echo_on_router(polku_zwatch *zw, zmq_msg_t *frames,
         c->send_failures++;
 }
 
-static void echo_on_dealer(polku_zwatch *zw, zmq_msg_t *frames,
-                           size_t nframes, void *arg)
+static void echo_on_dealer(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
+                           void *arg)
 {
     echo_ctx *c = arg;
     uint64_t seq = nframes == 1 ? frame_u64(&frames[0]) : UINT64_MAX;
 
+    watchdog_kick(c->wd);
     if (seq == UINT64_MAX)
         c->malformed++;
     else if (seq != c->round_trips)
@@ -561,7 +562,8 @@ static void run_echo(unsigned long long total, unsigned window)
     for (unsigned i = 0; i < window && c.sent < total; i++)
         echo_send_ping(&c);
 
-    watchdog_start(&loop, &wd, &c.round_trips, 500, true);
+    watchdog_start(&loop, &wd, true);
+    c.wd = &wd;
     t0 = uv_hrtime();
     uv_run(&loop, UV_RUN_DEFAULT);
     t1 = uv_hrtime();
@@ -597,6 +599,7 @@ static void test_echo_ping_pong(void **state)
 
 typedef struct budget_ctx {
     uv_loop_t *loop;
+    watchdog *wd;
     unsigned long long got;
     unsigned long long expected;
     unsigned long long out_of_order;
@@ -614,6 +617,7 @@ static void budget_on_message(polku_zwatch *zw, zmq_msg_t *frames,
                               size_t nframes, void *arg)
 {
     budget_ctx *c = arg;
+    watchdog_kick(c->wd);
     if (nframes != 1 || frame_u64(&frames[0]) != c->got)
         c->out_of_order++;
     if (++c->this_turn > c->max_per_turn)
@@ -640,13 +644,13 @@ static void test_budget_one_per_turn(void **state)
     for (uint64_t i = 0; i < c.expected; i++)
         send_u64(tx, i);
     assert_int_equal(
-        polku_zwatch_start(&loop, rx, 1, budget_on_message, &c, &zw),
-        POLKU_OK);
+        polku_zwatch_start(&loop, rx, 1, budget_on_message, &c, &zw), POLKU_OK);
     assert_int_equal(uv_prepare_init(&loop, &turn), 0);
     turn.data = &c;
     assert_int_equal(uv_prepare_start(&turn, budget_on_prepare), 0);
 
-    watchdog_start(&loop, &wd, &c.got, 100, true);
+    watchdog_start(&loop, &wd, true);
+    c.wd = &wd;
     uv_run(&loop, UV_RUN_DEFAULT);
 
     polku_zwatch_close(&zw);
@@ -659,6 +663,88 @@ static void test_budget_one_per_turn(void **state)
     assert_int_equal(c.got, 100);
     assert_int_equal(c.out_of_order, 0);
     assert_int_equal(c.max_per_turn, 1);
+}
+
+/* ---- input noticed although something else consumed ZMQ_FD's edge ---- */
+
+typedef struct edge_ctx {
+    uv_loop_t *loop;
+    void *dealer;
+    int poll_rc;
+    int got;
+    bool pong_ok;
+} edge_ctx;
+
+static void edge_on_timer(uv_timer_t *timer)
+{
+    edge_ctx *c = timer->data;
+    zmq_pollitem_t item = {.socket = c->dealer, .events = ZMQ_POLLIN};
+
+    /* Like any zmq call on the socket made outside the watcher (a send
+     * from an HTTP handler, a look at ZMQ_EVENTS), zmq_poll processes the
+     * socket's commands, so ZMQ_FD goes quiet while the reply stays
+     * queued. Only the prepare handle's fresh look at ZMQ_EVENTS keeps
+     * the loop from blocking now. */
+    c->poll_rc = zmq_poll(&item, 1, STALL_MS);
+}
+
+static void edge_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
+                            void *arg)
+{
+    edge_ctx *c = arg;
+    c->got++;
+    c->pong_ok = nframes == 1 && frame_is(&frames[0], "pong");
+    uv_stop(c->loop);
+}
+
+static void test_edge_consumed_outside_watcher(void **state)
+{
+    uv_loop_t loop;
+    uv_timer_t consumer;
+    watchdog wd;
+    edge_ctx c;
+    void *router;
+    zmq_msg_t id, body;
+    polku_zwatch *zd = NULL;
+
+    memset(&c, 0, sizeof c);
+    c.poll_rc = -1;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    c.loop = &loop;
+    tcp_pair(&router, &c.dealer);
+    sock_set_int(router, ZMQ_RCVTIMEO, STALL_MS);
+
+    /* Ping and pong, the ROUTER driven by hand (blocking, with a timeout). */
+    assert_int_equal(zmq_send(c.dealer, "ping", 4, 0), 4);
+    zmq_msg_init(&id);
+    zmq_msg_init(&body);
+    assert_true(zmq_msg_recv(&id, router, 0) > 0);
+    assert_int_equal(zmq_msg_recv(&body, router, 0), 4);
+    assert_int_equal(zmq_msg_send(&id, router, ZMQ_SNDMORE),
+                     (int)zmq_msg_size(&id));
+    assert_int_equal(zmq_send(router, "pong", 4, 0), 4);
+    zmq_msg_close(&id);
+    zmq_msg_close(&body);
+
+    assert_int_equal(
+        polku_zwatch_start(&loop, c.dealer, 0, edge_on_message, &c, &zd),
+        POLKU_OK);
+    assert_int_equal(uv_timer_init(&loop, &consumer), 0);
+    consumer.data = &c;
+    assert_int_equal(uv_timer_start(&consumer, edge_on_timer, 0, 0), 0);
+    watchdog_start(&loop, &wd, true);
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    polku_zwatch_close(&zd);
+    uv_close((uv_handle_t *)&consumer, NULL);
+    sock_close(router);
+    sock_close(c.dealer);
+    loop_finish(&loop, &wd);
+
+    assert_int_equal(c.poll_rc, 1);
+    assert_false(wd.stalled);
+    assert_int_equal(c.got, 1);
+    assert_true(c.pong_ok);
 }
 
 /* ---- closing ---- */
@@ -687,15 +773,15 @@ static void close_on_message(polku_zwatch *zw, zmq_msg_t *frames,
 
 /* Queues `count` sequence numbers on a fresh inproc pair and watches the
  * receiving end. */
-static void close_setup(uv_loop_t *loop, close_ctx *c, int i,
-                        const char *name, void **tx, uint64_t count)
+static void close_setup(uv_loop_t *loop, close_ctx *c, int i, const char *name,
+                        void **tx, uint64_t count)
 {
     inproc_pair(name, &c->rx[i], tx);
     for (uint64_t seq = 0; seq < count; seq++)
         send_u64(*tx, seq);
-    assert_int_equal(polku_zwatch_start(loop, c->rx[i], 0, close_on_message,
-                                        c, &c->zw[i]),
-                     POLKU_OK);
+    assert_int_equal(
+        polku_zwatch_start(loop, c->rx[i], 0, close_on_message, c, &c->zw[i]),
+        POLKU_OK);
 }
 
 static void test_close_in_callback(void **state)
@@ -712,7 +798,7 @@ static void test_close_in_callback(void **state)
 
     /* The watchdog does not keep the loop alive: uv_run returns once the
      * watcher's handles are closed. */
-    watchdog_start(&loop, &wd, &c.calls, 100, false);
+    watchdog_start(&loop, &wd, false);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_false(wd.stalled);
     assert_int_equal(c.calls, 1);
@@ -744,7 +830,7 @@ static void test_close_and_zmq_close_in_callback(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     close_setup(&loop, &c, 0, "close-socket", &tx, 10);
 
-    watchdog_start(&loop, &wd, &c.calls, 100, false);
+    watchdog_start(&loop, &wd, false);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_false(wd.stalled);
     assert_int_equal(c.calls, 1);
@@ -769,7 +855,7 @@ static void test_close_other_in_callback(void **state)
 
     /* Both have input; whichever is drained first closes both, so the
      * other's callback must never run. */
-    watchdog_start(&loop, &wd, &c.calls, 100, false);
+    watchdog_start(&loop, &wd, false);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_false(wd.stalled);
     assert_int_equal(c.calls, 1);
@@ -801,7 +887,7 @@ static void test_close_while_pending(void **state)
     sock_close(c.rx[0]);
     sock_close(tx);
 
-    watchdog_start(&loop, &wd, &c.calls, 100, false);
+    watchdog_start(&loop, &wd, false);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_false(wd.stalled);
     assert_int_equal(c.calls, 0);
@@ -848,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_basic_two_frames),
         cmocka_unit_test(test_too_many_frames_dropped),
         cmocka_unit_test(test_budget_one_per_turn),
+        cmocka_unit_test(test_edge_consumed_outside_watcher),
         cmocka_unit_test(test_close_in_callback),
         cmocka_unit_test(test_close_and_zmq_close_in_callback),
         cmocka_unit_test(test_close_other_in_callback),

@@ -147,14 +147,41 @@ static void end_case_cleanup(bool failed)
             h_print_log_tail(r->broker.name, r->broker.log, 40);
             for (int j = 0; j < r->norgs; j++)
                 if (r->orgs[j].proc.starts > 0)
-                    h_print_log_tail(r->orgs[j].proc.name,
-                                     r->orgs[j].proc.log, 40);
+                    h_print_log_tail(r->orgs[j].proc.name, r->orgs[j].proc.log,
+                                     40);
         }
     }
     bool keep = failed || getenv("POLKU_IT_KEEP");
     for (int i = 0; i < g_nregions; i++)
         h_region_destroy(g_regions[i], keep);
     g_nregions = 0;
+}
+
+/* At the end of a passing case every process still running must stop on
+ * SIGTERM with exit code 0 (the contract; under ASan this is also where a
+ * leak or a shutdown bug of a child shows up). */
+static void stop_all_gracefully(void)
+{
+    for (int i = 0; i < g_nregions; i++) {
+        h_region *r = g_regions[i];
+        for (int j = 0; j < r->norgs; j++) {
+            h_proc *p = &r->orgs[j].proc;
+            if (p->pid > 0) {
+                int rc = h_proc_stop(p);
+                H_CHECK(rc == 0,
+                        "%s exited with %d on SIGTERM at the end of "
+                        "the case (want 0)",
+                        p->name, rc);
+            }
+        }
+        if (r->broker.pid > 0) {
+            int rc = h_proc_stop(&r->broker);
+            H_CHECK(rc == 0,
+                    "%s exited with %d on SIGTERM at the end of the "
+                    "case (want 0)",
+                    r->broker.name, rc);
+        }
+    }
 }
 
 void h_run_case(const char *name, h_case_fn fn)
@@ -165,8 +192,11 @@ void h_run_case(const char *name, h_case_fn fn)
     uint64_t t0 = h_now_ms();
     g_case_failed = false;
     g_in_case = true;
-    if (setjmp(g_case_jmp) == 0)
+    if (setjmp(g_case_jmp) == 0) {
         fn();
+        if (!g_case_failed)
+            stop_all_gracefully();
+    }
     g_in_case = false;
     end_case_cleanup(g_case_failed);
     double secs = (double)(h_now_ms() - t0) / 1000.0;
@@ -183,6 +213,7 @@ int h_finish(void)
 {
     printf("%s: %d passed, %d failed (%.1f s)\n", g_suite, g_cases_passed,
            g_cases_failed, (double)(h_now_ms() - g_suite_start) / 1000.0);
+    end_case_cleanup(false); /* regions made outside a case, if any */
     h_raw_global_fini();
     curl_global_cleanup();
     return g_cases_failed || g_cases_passed == 0 ? 1 : 0;
@@ -458,8 +489,7 @@ void h_print_log_tail(const char *title, const char *path, int lines)
     free(buf);
 }
 
-int h_run_program(char *const argv[], const char *out_path,
-                  uint64_t timeout_ms)
+int h_run_program(char *const argv[], const char *out_path, uint64_t timeout_ms)
 {
     int err = 0;
     pid_t pid = spawn(argv, out_path, &err);

@@ -73,7 +73,7 @@ void h_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t h_now_ms(void); /* monotonic */
 /* Multiplier for deadlines: POLKU_IT_SCALE, else 3 under ASan, else 1. */
 unsigned h_scale(void);
-#define H_SEC(n) ((uint64_t)(n) * 1000u * h_scale())
+#define H_SEC(n) ((uint64_t)(n)*1000u * h_scale())
 /* Short pause between two polls of a condition (never used on its own). */
 void h_poll_pause(void);
 /* Fails the case if a process the harness started and expects to be
@@ -110,7 +110,7 @@ typedef struct h_proc {
     pid_t pid;         /* 0 when not running */
     bool expect_alive; /* h_check_processes complains if it died */
     int starts;
-    int last_status;   /* waitpid status of the last exit */
+    int last_status; /* waitpid status of the last exit */
 } h_proc;
 
 /* fork/exec bin --config config, output appended to log. */
@@ -144,9 +144,10 @@ typedef struct h_org {
     char token_file[512];
     char store[512];
     int http_port;
-    char url[64];      /* http://127.0.0.1:PORT */
+    char url[64]; /* http://127.0.0.1:PORT */
     h_proc proc;
     h_http *http;
+    bool not_in_directory; /* leave it out of the broker's [org] sections */
     struct h_region *region;
 } h_org;
 
@@ -193,10 +194,10 @@ void h_agent_kill(h_org *o);
 /* ------------------------------------------------------------------ HTTP */
 
 typedef struct h_resp {
-    long status;    /* 0: transport failure (see err) */
-    char *body;     /* NUL-terminated */
+    long status; /* 0: transport failure (see err) */
+    char *body;  /* NUL-terminated */
     size_t len;
-    json_t *json;   /* parsed body or NULL */
+    json_t *json; /* parsed body or NULL */
     char err[256];
 } h_resp;
 
@@ -229,6 +230,18 @@ bool h_broker_lists_connected(h_region *r, const char *org);
  * broker's or an agent's /metrics; -1 if absent or unavailable. */
 double h_broker_metric(h_region *r, const char *sample);
 double h_agent_metric(h_org *o, const char *sample);
+
+/* -------------------------------------------------------------- consents */
+
+/* POST /v1/consents at o: the client's consent covering o and the orgs
+ * listed (NULL-terminated) for the purposes (NULL-terminated; NULL means
+ * just "referral"), valid for 30 days, form Y100. On 201 the consent id
+ * goes into id_out (>= 64 bytes, may be NULL). Returns the HTTP status. */
+long h_consent_grant(h_org *o, const char *client_key, const char *const orgs[],
+                     const char *const purposes[], char *id_out, h_resp *resp);
+/* Records at o a referral consent of the client covering o and to; ends
+ * the case unless the agent answers 201. */
+void h_consent_ok(h_org *o, const char *client_key, const char *to);
 
 /* ------------------------------------------------------------- referrals */
 

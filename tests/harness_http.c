@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "harness_internal.h"
+#include "polku/clock.h"
 
 struct h_http {
     CURL *curl;
@@ -106,8 +107,7 @@ long h_http_request(h_http *c, const char *method, const char *path,
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     if (body) {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)body_len);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
     if (strcmp(method, "GET") == 0)
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
@@ -310,15 +310,61 @@ void h_client_key(char out[33])
     sodium_bin2hex(out, 33, raw, sizeof raw);
 }
 
+/* -------------------------------------------------------------- consents */
+
+long h_consent_grant(h_org *o, const char *client_key, const char *const orgs[],
+                     const char *const purposes[], char *id_out, h_resp *resp)
+{
+    char until[POLKU_TIME_TEXT];
+    polku_time_format(polku_now_ms() + 30ull * 86400000ull, until,
+                      sizeof until);
+    json_t *org_list = json_array(), *purpose_list = json_array();
+    for (int i = 0; orgs && orgs[i]; i++)
+        json_array_append_new(org_list, json_string(orgs[i]));
+    if (!purposes)
+        json_array_append_new(purpose_list, json_string("referral"));
+    for (int i = 0; purposes && purposes[i]; i++)
+        json_array_append_new(purpose_list, json_string(purposes[i]));
+    json_t *body =
+        json_pack("{s:{s:s}, s:o, s:o, s:s, s:s}", "client", "key", client_key,
+                  "orgs", org_list, "purposes", purpose_list, "valid_until",
+                  until, "form", "Y100");
+    h_resp local;
+    h_resp *r = resp ? resp : &local;
+    long st = h_api_json(o, "POST", "/v1/consents", body, r);
+    if (id_out) {
+        const char *id = json_string_value(json_object_get(r->json, "id"));
+        snprintf(id_out, 64, "%s", st == 201 && id ? id : "");
+    }
+    if (!resp)
+        h_resp_free(&local);
+    return st;
+}
+
+void h_consent_ok(h_org *o, const char *client_key, const char *to)
+{
+    const char *orgs[] = {o->id, to, NULL};
+    h_resp resp;
+    long st = h_consent_grant(o, client_key, orgs, NULL, NULL, &resp);
+    if (st != 201) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "%s", resp.body ? resp.body : resp.err);
+        h_resp_free(&resp);
+        H_FAIL("consent of %s for %s and %s at %s: want 201, got %ld %s",
+               client_key, o->id, to, o->id, st, msg);
+    }
+    h_resp_free(&resp);
+}
+
 /* ------------------------------------------------------------- referrals */
 
 long h_referral_create(h_org *o, const char *client_key, const char *to,
                        const char *service, const char *reason, char *id_out,
                        h_resp *resp)
 {
-    json_t *body = json_pack("{s:{s:s}, s:s, s:s, s:b}", "client", "key",
-                             client_key, "reason", reason, "urgency",
-                             "routine", "transfer", 0);
+    json_t *body =
+        json_pack("{s:{s:s}, s:s, s:s, s:b}", "client", "key", client_key,
+                  "reason", reason, "urgency", "routine", "transfer", 0);
     if (to)
         json_object_set_new(body, "to", json_string(to));
     else
@@ -423,8 +469,8 @@ void h_wait_status(h_org *o, const char *id, const char *status,
     H_WAIT_UNTIL(timeout_ms,
                  strcmp(h_referral_status(o, id, seen, sizeof seen), status) ==
                      0,
-                 "referral %s at %s to reach status '%s' (last seen: '%s')",
-                 id, o->id, status, seen[0] ? seen : "(not found)");
+                 "referral %s at %s to reach status '%s' (last seen: '%s')", id,
+                 o->id, status, seen[0] ? seen : "(not found)");
 }
 
 void h_history_statuses(json_t *referral, char *out, size_t len)
@@ -435,8 +481,8 @@ void h_history_statuses(json_t *referral, char *out, size_t len)
     json_array_foreach(json_object_get(referral, "history"), i, e)
     {
         const char *s = json_string_value(json_object_get(e, "status"));
-        int n = snprintf(out + off, len - off, "%s%s", i ? "," : "",
-                         s ? s : "?");
+        int n =
+            snprintf(out + off, len - off, "%s%s", i ? "," : "", s ? s : "?");
         if (n < 0 || (size_t)n >= len - off)
             break;
         off += (size_t)n;

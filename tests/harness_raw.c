@@ -89,8 +89,8 @@ h_raw *h_raw_new(h_region *r, const polku_keypair *kp)
     set_opt(raw->mon, ZMQ_LINGER, &zero, sizeof zero, "LINGER");
     H_REQUIRE(zmq_connect(raw->mon, ep) == 0, "monitor connect: %s",
               zmq_strerror(zmq_errno()));
-    H_REQUIRE(zmq_connect(raw->sock, r->broker_endpoint) == 0,
-              "connect %s: %s", r->broker_endpoint, zmq_strerror(zmq_errno()));
+    H_REQUIRE(zmq_connect(raw->sock, r->broker_endpoint) == 0, "connect %s: %s",
+              r->broker_endpoint, zmq_strerror(zmq_errno()));
     return raw;
 }
 
@@ -160,8 +160,8 @@ polku_envelope *h_raw_recv(h_raw *raw, int timeout_ms)
         }
         polku_envelope *env = NULL;
         char why[128];
-        polku_envelope_decode(zmq_msg_data(&msg), zmq_msg_size(&msg),
-                              64u << 20, &env, why, sizeof why);
+        polku_envelope_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), 64u << 20,
+                              &env, why, sizeof why);
         zmq_msg_close(&msg);
         if (!env) {
             h_note("raw client: undecodable frame from the broker (%s)", why);

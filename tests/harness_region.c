@@ -174,6 +174,8 @@ void h_region_write(h_region *r)
                      r->broker_http_port, log_level());
     for (int i = 0; i < r->norgs; i++) {
         h_org *o = &r->orgs[i];
+        if (o->not_in_directory)
+            continue;
         n += snprintf(buf + n, sizeof buf - (size_t)n,
                       "\n[org %s]\nname = %s\npublic_key = %s\n", o->id,
                       o->name, o->key.public_z85);

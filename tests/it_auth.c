@@ -5,7 +5,9 @@
  * (2) an organisation in the directory cannot speak for another one: an
  *     envelope whose origin_org is not the authenticated org is Nacked
  *     origin_mismatch and routed nowhere;
- * (3) a referral to an organisation that does not exist ends `failed` at
+ * (3) a referral to an organisation that does not exist is refused up
+ *     front or ends `failed`; one to an organisation that left the
+ *     directory while the referral waited in the outbox ends `failed` at
  *     the sender with unknown_org in its history.
  * "Nothing got through" is shown by sequencing: a real referral sent after
  * the forged frame arrives, and the receiver holds that one only. */
@@ -34,6 +36,7 @@ static void real_referral_only(h_org *a, h_org *b)
 {
     char key[33], id[64];
     h_client_key(key);
+    h_consent_ok(a, key, b->id);
     h_resp resp;
     long st = h_referral_create(a, key, b->id, NULL, "the real one", id, &resp);
     H_REQUIRE(st == 201, "create at %s: HTTP %ld %s", a->id, st,
@@ -43,8 +46,8 @@ static void real_referral_only(h_org *a, h_org *b)
     h_ids in = {0};
     long n = h_referral_list(b, "in", NULL, &in);
     H_CHECK(n == 1 && in.n == 1 && strcmp(in.v[0], id) == 0,
-            "%s holds exactly the real referral %s (it lists %ld: %s%s)",
-            b->id, id, n, in.n ? in.v[0] : "", in.n > 1 ? ", ..." : "");
+            "%s holds exactly the real referral %s (it lists %ld: %s%s)", b->id,
+            id, n, in.n ? in.v[0] : "", in.n > 1 ? ", ..." : "");
     h_ids_free(&in);
 }
 
@@ -114,7 +117,8 @@ static void case_origin_mismatch(void)
     H_CHECK(h_raw_hello(raw, c->id, H_SEC(10)),
             "the broker welcomes %s's Hello on %s's own key", c->id, c->id);
 
-    double before = h_broker_metric(r, "polku_broker_nacks_total{code=\"origin_mismatch\"}");
+    double before = h_broker_metric(
+        r, "polku_broker_nacks_total{code=\"origin_mismatch\"}");
     forge_referral(raw, a->id, b->id); /* c pretends to be a */
     char reason[256] = "";
     H_CHECK(h_raw_wait_nack(raw, POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH,
@@ -125,27 +129,19 @@ static void case_origin_mismatch(void)
     h_note("nack reason: %s", reason);
 
     real_referral_only(a, b);
-    double after = h_broker_metric(r, "polku_broker_nacks_total{code=\"origin_mismatch\"}");
+    double after = h_broker_metric(
+        r, "polku_broker_nacks_total{code=\"origin_mismatch\"}");
     H_CHECK(after >= 1 && after > before,
             "polku_broker_nacks_total{code=\"origin_mismatch\"} counted it "
-            "(before %g, after %g)", before, after);
+            "(before %g, after %g)",
+            before, after);
     h_raw_destroy(&raw);
 }
 
-static void case_unknown_destination(void)
+/* The referral at a ends `failed` with unknown_org in its history. */
+static void expect_failed_unknown_org(h_org *a, const char *id)
 {
-    h_org *a, *b, *c;
-    region(&a, &b, &c);
-    char key[33], id[64];
-    h_client_key(key);
-    h_resp resp;
-    long st = h_referral_create(a, key, "no-such-org", NULL, "to nobody", id,
-                                &resp);
-    H_REQUIRE(st == 201, "create to no-such-org: want 201 (sending needs no "
-              "broker), got %ld %s", st, resp.body ? resp.body : resp.err);
-    h_resp_free(&resp);
     h_wait_status(a, id, "failed", H_SEC(15));
-
     json_t *ref = h_referral_get(a, id);
     json_t *hs = json_object_get(ref, "history");
     bool found = false;
@@ -159,14 +155,80 @@ static void case_unknown_destination(void)
             found = true;
     }
     char *dump = json_dumps(hs, JSON_COMPACT);
-    H_CHECK(found, "the history at %s has a 'failed' entry whose reason "
-            "names unknown_org: %s", a->id, dump ? dump : "(none)");
+    H_CHECK(found,
+            "the history at %s has a 'failed' entry whose reason "
+            "names unknown_org: %s",
+            a->id, dump ? dump : "(none)");
     free(dump);
     json_decref(ref);
     H_WAIT_UNTIL(H_SEC(10), h_agent_outbox_pending(a) == 0,
                  "%s's outbox to give the failed message up visibly", a->id);
-    H_CHECK(h_referral_list(b, "in", NULL, NULL) == 0,
-            "%s received nothing", b->id);
+}
+
+/* An organisation nobody has heard of: refused up front (no consent can
+ * name it), or accepted and then `failed` with unknown_org. Either way
+ * nothing is left hanging and nothing reaches anyone. */
+static void case_unknown_destination(void)
+{
+    h_org *a, *b, *c;
+    region(&a, &b, &c);
+    char key[33], id[64];
+    h_client_key(key);
+    h_consent_ok(a, key, b->id);
+    long out_before = h_referral_list(a, "out", NULL, NULL);
+    h_resp resp;
+    long st =
+        h_referral_create(a, key, "no-such-org", NULL, "to nobody", id, &resp);
+    if (st == 201) {
+        h_resp_free(&resp);
+        expect_failed_unknown_org(a, id);
+    } else {
+        H_CHECK(st == 400 || st == 403 || st == 404,
+                "a referral to no-such-org is refused with 4xx or accepted "
+                "(201); got %ld %s",
+                st, resp.body ? resp.body : resp.err);
+        h_note("no-such-org refused up front: %ld %s", st,
+               resp.body ? resp.body : resp.err);
+        h_resp_free(&resp);
+        H_CHECK(h_referral_list(a, "out", NULL, NULL) == out_before,
+                "the refused referral was not stored at %s", a->id);
+    }
+    H_CHECK(h_referral_list(b, "in", NULL, NULL) == 0, "%s received nothing",
+            b->id);
+}
+
+/* An organisation that leaves the directory while a referral to it waits
+ * in the sender's outbox: the broker refuses it with unknown_org and the
+ * sender records `failed` with that reason (DESIGN §2: retries never give
+ * up silently). */
+static void case_org_left_directory(void)
+{
+    h_region *r = h_region_new();
+    h_org *a = h_region_add_org(r, "sote-keskus", "coordination");
+    h_org *d = h_region_add_org(r, "ips", "work-coaching"); /* no agent */
+    h_broker_start(r);
+    h_agent_start_connected(a);
+    char key[33], id[64];
+    h_client_key(key);
+    h_consent_ok(a, key, d->id);
+
+    int rc = h_broker_stop(r);
+    H_CHECK(rc == 0, "the broker stops on SIGTERM with 0 (got %d)", rc);
+    H_WAIT_UNTIL(H_SEC(10), !h_agent_connected(a),
+                 "%s to notice the broker is gone", a->id);
+    h_resp resp;
+    long st = h_referral_create(a, key, d->id, NULL, "to ips", id, &resp);
+    H_REQUIRE(st == 201,
+              "create to %s while the broker is down: want 201 (sending "
+              "needs no broker), got %ld %s",
+              d->id, st, resp.body ? resp.body : resp.err);
+    h_resp_free(&resp);
+
+    d->not_in_directory = true;
+    h_region_write(r);
+    h_broker_start(r);
+    h_wait_agent_connected(a, H_SEC(15));
+    expect_failed_unknown_org(a, id);
 }
 
 int main(int argc, char **argv)
@@ -175,5 +237,6 @@ int main(int argc, char **argv)
     H_CASE(case_unknown_key);
     H_CASE(case_origin_mismatch);
     H_CASE(case_unknown_destination);
+    H_CASE(case_org_left_directory);
     return h_finish();
 }

@@ -33,9 +33,10 @@ static void create_ok(h_org *a, h_org *b, char id[64])
 {
     char key[33];
     h_client_key(key);
+    h_consent_ok(a, key, b->id);
     h_resp resp;
-    long st = h_referral_create(a, key, b->id, NULL, "bad input test", id,
-                                &resp);
+    long st =
+        h_referral_create(a, key, b->id, NULL, "bad input test", id, &resp);
     H_REQUIRE(st == 201, "create at %s: HTTP %ld %s", a->id, st,
               resp.body ? resp.body : resp.err);
     h_resp_free(&resp);
@@ -86,7 +87,7 @@ static void case_wire(void)
     free(buf);
     expect_nack(raw, POLKU__NACK_CODE__NACK_MALFORMED, "a truncated envelope");
     H_CHECK(broker_up(r), "the broker answers /healthz after a truncated "
-            "envelope");
+                          "envelope");
 
     /* a protocol version the broker does not speak */
     h_env_init(&e, c->id, 1, b->id);
@@ -116,13 +117,14 @@ static void case_wire(void)
             how = "Nack too_large";
         }
         polku_envelope_free(&env);
-        if (!refused && h_raw_wait_event(raw, ZMQ_EVENT_DISCONNECTED, 1, NULL)) {
+        if (!refused &&
+            h_raw_wait_event(raw, ZMQ_EVENT_DISCONNECTED, 1, NULL)) {
             refused = true;
             how = "connection dropped";
         }
     }
     H_CHECK(refused, "a 2 MiB frame is refused (Nack too_large or the "
-            "connection dropped) within the deadline");
+                     "connection dropped) within the deadline");
     h_note("2 MiB frame -> %s", how);
     H_CHECK(broker_up(r), "the broker answers /healthz after a 2 MiB frame");
     h_raw_destroy(&raw);
@@ -138,12 +140,16 @@ static void case_wire(void)
             "%s holds exactly the one real referral", b->id);
 
     double rejected = h_broker_metric(r, "polku_broker_frames_rejected_total");
-    H_CHECK(rejected >= 3, "polku_broker_frames_rejected_total counts the "
-            "refused frames (%g, want >= 3)", rejected);
+    H_CHECK(rejected >= 3,
+            "polku_broker_frames_rejected_total counts the "
+            "refused frames (%g, want >= 3)",
+            rejected);
     double malformed =
         h_broker_metric(r, "polku_broker_nacks_total{code=\"malformed\"}");
-    H_CHECK(malformed >= 2, "polku_broker_nacks_total{code=\"malformed\"} is "
-            "%g, want >= 2", malformed);
+    H_CHECK(malformed >= 2,
+            "polku_broker_nacks_total{code=\"malformed\"} is "
+            "%g, want >= 2",
+            malformed);
     H_CHECK(h_proc_running(&r->broker), "the broker process is alive");
 }
 
@@ -205,8 +211,8 @@ static void expect_unchanged(fixture *f, const char *after)
 /* One bad request; want status and (if not NULL) error code; then the
  * stores must be as before. */
 static void bad(fixture *f, h_org *o, const char *method, const char *path,
-                const char *token, const char *body, size_t body_len,
-                long want, const char *want_code, const char *what)
+                const char *token, const char *body, size_t body_len, long want,
+                const char *want_code, const char *what)
 {
     h_resp r;
     long st = h_http_request(o->http, method, path, token, body, body_len, &r);
@@ -249,6 +255,11 @@ static void case_api(void)
 
     char key[33], body[512], path[256];
     h_client_key(key);
+    h_consent_ok(a, key, b->id); /* so only the fault under test refuses */
+    H_WAIT_UNTIL(H_SEC(10), h_agent_outbox_pending(a) == 0,
+                 "the consent to be acknowledged before the snapshot");
+    json_decref(f.snapshot);
+    f.snapshot = take_snapshot(&f);
     const char *ta = a->token, *tb = b->token;
 
     const char *badjson = "{\"client\": {\"key\": \"";
@@ -267,9 +278,17 @@ static void case_api(void)
         "bad_request", "a referral without to or service");
     snprintf(body, sizeof body,
              "{\"client\":{\"key\":\"not-a-key\"},\"to\":\"%s\","
-             "\"reason\":\"x\"}", b->id);
+             "\"reason\":\"x\"}",
+             b->id);
     bad(&f, a, "POST", "/v1/referrals", ta, body, strlen(body), 400, NULL,
         "a client key that is not 32 hex");
+    char stranger[33];
+    h_client_key(stranger);
+    snprintf(body, sizeof body,
+             "{\"client\":{\"key\":\"%s\"},\"to\":\"%s\",\"reason\":\"x\"}",
+             stranger, b->id);
+    bad(&f, a, "POST", "/v1/referrals", ta, body, strlen(body), 403,
+        "consent_required", "a referral for a client without a consent");
 
     snprintf(path, sizeof path, "/v1/referrals/%s/status", f.open);
     const char *bogus = "{\"status\":\"bogus\"}";
@@ -280,7 +299,8 @@ static void case_api(void)
         "'rejected' without the required reason");
     const char *accepted = "{\"status\":\"accepted\"}";
     bad(&f, a, "POST", path, ta, accepted, strlen(accepted), 409,
-        "invalid_transition", "the sender setting 'accepted' on its own "
+        "invalid_transition",
+        "the sender setting 'accepted' on its own "
         "outgoing referral");
     snprintf(path, sizeof path, "/v1/referrals/%s/status", f.done);
     bad(&f, b, "POST", path, tb, accepted, strlen(accepted), 409,
@@ -316,12 +336,13 @@ static void case_api(void)
     H_REQUIRE(big, "out of memory");
     int head = snprintf(big, big_len,
                         "{\"client\":{\"key\":\"%s\"},\"to\":\"%s\","
-                        "\"reason\":\"", key, b->id);
+                        "\"reason\":\"",
+                        key, b->id);
     size_t fill = (2u << 20) - (size_t)head;
     memset(big + head, 'x', fill);
     memcpy(big + head + fill, "\"}", 3);
-    bad(&f, a, "POST", "/v1/referrals", ta, big, strlen(big), 413,
-        "too_large", "a 2 MiB body");
+    bad(&f, a, "POST", "/v1/referrals", ta, big, strlen(big), 413, "too_large",
+        "a 2 MiB body");
     free(big);
 
     /* and after the dust settles: still nothing changed */

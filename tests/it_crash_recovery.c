@@ -6,7 +6,9 @@
  * the last 201 — of the receiver b, of the broker, of the sender a — and a
  * restart with the same config and ports. Afterwards every referral a
  * answered 201 for is at b exactly once, a's outbox drains to 0 and every
- * referral is `received` at a. */
+ * referral is `received` at a. Two more cases kill b and the broker in the
+ * middle of the burst and keep creating while they are down, so the
+ * restart finds a real backlog in a's outbox. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,21 +32,27 @@ static h_region *region(h_org **a, h_org **b)
     return r;
 }
 
+/* n referrals from a to b for a pool of clients who consented to both. */
+enum { CLIENTS = 10 };
 static void create_many(h_org *a, h_org *b, int n, h_ids *sent)
 {
+    char keys[CLIENTS][33];
+    for (int i = 0; i < CLIENTS; i++) {
+        h_client_key(keys[i]);
+        h_consent_ok(a, keys[i], b->id);
+    }
     uint64_t t0 = h_now_ms();
     for (int i = 0; i < n; i++) {
-        char key[33], id[64];
-        h_client_key(key);
+        char id[64];
         h_resp resp;
-        long st = h_referral_create(a, key, b->id, NULL, "crash test", id,
-                                    &resp);
+        long st = h_referral_create(a, keys[i % CLIENTS], b->id, NULL,
+                                    "crash test", id, &resp);
         if (st != 201) {
             char msg[300];
             snprintf(msg, sizeof msg, "%s", resp.body ? resp.body : resp.err);
             h_resp_free(&resp);
-            H_FAIL("referral %d of %d at %s: HTTP %ld %s", i + 1, n, a->id,
-                   st, msg);
+            H_FAIL("referral %d of %d at %s: HTTP %ld %s", i + 1, n, a->id, st,
+                   msg);
         }
         h_resp_free(&resp);
         h_ids_add(sent, id);
@@ -68,10 +76,14 @@ static void verify_delivered(h_org *a, h_org *b, const h_ids *sent)
 
     h_ids at_b = {0};
     long count = h_referral_list(b, "in", NULL, &at_b);
-    H_CHECK(count == n, "%s lists %ld incoming referrals, %s answered 201 "
-            "for %ld", b->id, count, a->id, n);
-    H_CHECK((long)at_b.n == count, "%s's list holds %zu entries, its count "
-            "says %ld", b->id, at_b.n, count);
+    H_CHECK(count == n,
+            "%s lists %ld incoming referrals, %s answered 201 "
+            "for %ld",
+            b->id, count, a->id, n);
+    H_CHECK((long)at_b.n == count,
+            "%s's list holds %zu entries, its count "
+            "says %ld",
+            b->id, at_b.n, count);
     size_t dups = h_ids_duplicates(&at_b);
     H_CHECK(dups == 0, "%zu referrals are listed twice at %s", dups, b->id);
     size_t missing = 0, extra = 0;
@@ -81,10 +93,10 @@ static void verify_delivered(h_org *a, h_org *b, const h_ids *sent)
     for (size_t i = 0; i < at_b.n; i++)
         if (!h_ids_contains(sent, at_b.v[i]) && extra++ < 5)
             h_note("unexpected at %s: %s", b->id, at_b.v[i]);
-    H_CHECK(missing == 0, "%zu acknowledged referrals missing at %s",
-            missing, b->id);
-    H_CHECK(extra == 0, "%zu referrals at %s that %s never made", extra,
-            b->id, a->id);
+    H_CHECK(missing == 0, "%zu acknowledged referrals missing at %s", missing,
+            b->id);
+    H_CHECK(extra == 0, "%zu referrals at %s that %s never made", extra, b->id,
+            a->id);
     h_ids_free(&at_b);
 
     /* a sample: received exactly once in the history on both sides */
@@ -99,14 +111,16 @@ static void verify_delivered(h_org *a, h_org *b, const h_ids *sent)
             strcmp(hist, "received") != 0 && bad++ < 5)
             h_note("history of %s at %s: %s", sent->v[i], b->id, hist);
     }
-    H_CHECK(bad == 0, "%d sampled referrals at %s have a history other than "
-            "one 'received'", bad, b->id);
+    H_CHECK(bad == 0,
+            "%d sampled referrals at %s have a history other than "
+            "one 'received'",
+            bad, b->id);
 
     long received = -1;
     H_WAIT_UNTIL(H_SEC(60),
                  (received = h_referral_list(a, "out", "received", NULL)) == n,
-                 "all %ld referrals to be 'received' at %s (now %ld)", n,
-                 a->id, received);
+                 "all %ld referrals to be 'received' at %s (now %ld)", n, a->id,
+                 received);
     H_CHECK(h_referral_list(a, "out", NULL, NULL) == n,
             "%s still lists exactly %ld outgoing referrals", a->id, n);
     H_WAIT_UNTIL(H_SEC(30), (pending = h_agent_outbox_pending(b)) == 0,
@@ -160,11 +174,54 @@ static void case_kill_sender(void)
     h_ids_free(&sent);
 }
 
+/* Kill in the middle of the burst; a keeps answering 201 meanwhile. */
+static void case_kill_receiver_mid_burst(void)
+{
+    h_org *a, *b;
+    region(&a, &b);
+    h_ids sent = {0};
+    int n = n_referrals();
+    create_many(a, b, n / 2, &sent);
+    h_agent_kill(b);
+    create_many(a, b, n - n / 2, &sent);
+    long pending = h_agent_outbox_pending(a);
+    H_CHECK(pending >= n - n / 2,
+            "with %s down its referrals wait in %s's "
+            "outbox (outbox_pending %ld, want >= %d)",
+            b->id, a->id, pending, n - n / 2);
+    h_agent_start_connected(b);
+    verify_delivered(a, b, &sent);
+    h_ids_free(&sent);
+}
+
+static void case_kill_broker_mid_burst(void)
+{
+    h_org *a, *b;
+    h_region *r = region(&a, &b);
+    h_ids sent = {0};
+    int n = n_referrals();
+    create_many(a, b, n / 2, &sent);
+    h_broker_kill(r);
+    create_many(a, b, n - n / 2, &sent);
+    long pending = h_agent_outbox_pending(a);
+    H_CHECK(pending >= n - n / 2,
+            "with the broker down the referrals wait "
+            "in %s's outbox (outbox_pending %ld, want >= %d)",
+            a->id, pending, n - n / 2);
+    h_broker_start(r);
+    h_wait_agent_connected(a, H_SEC(15));
+    h_wait_agent_connected(b, H_SEC(15));
+    verify_delivered(a, b, &sent);
+    h_ids_free(&sent);
+}
+
 int main(int argc, char **argv)
 {
     h_init(argc, argv, "it_crash_recovery");
     H_CASE(case_kill_receiver);
     H_CASE(case_kill_broker);
     H_CASE(case_kill_sender);
+    H_CASE(case_kill_receiver_mid_burst);
+    H_CASE(case_kill_broker_mid_burst);
     return h_finish();
 }

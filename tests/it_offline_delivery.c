@@ -12,6 +12,7 @@ static void create_ok(h_org *a, h_org *b, char id[64])
 {
     char key[33];
     h_client_key(key);
+    h_consent_ok(a, key, b->id);
     h_resp resp;
     long st = h_referral_create(a, key, b->id, NULL, "offline test", id, &resp);
     H_REQUIRE(st == 201, "create at %s while %s is down: want 201, got %ld %s",
@@ -28,13 +29,17 @@ static void case_receiver_never_started(void)
     h_agent_start_connected(a);
 
     char id[64], s[64];
+    long before = h_agent_outbox_pending(a);
     create_ok(a, b, id);
     H_CHECK(strcmp(h_referral_status(a, id, s, sizeof s), "requested") == 0,
             "with %s never started the referral is 'requested' at %s (is "
-            "'%s')", b->id, a->id, s);
+            "'%s')",
+            b->id, a->id, s);
     long pending = h_agent_outbox_pending(a);
-    H_CHECK(pending == 1, "%s keeps the referral in its outbox "
-            "(outbox_pending %ld, want 1)", a->id, pending);
+    H_CHECK(pending == 1,
+            "%s keeps the referral in its outbox "
+            "(outbox_pending %ld, want 1)",
+            a->id, pending);
     H_CHECK(!h_broker_lists_connected(r, b->id),
             "the broker does not list %s as connected", b->id);
 
@@ -69,10 +74,10 @@ static void case_receiver_stopped(void)
     for (int i = 0; i < N; i++)
         create_ok(a, b, ids[i]);
     for (int i = 0; i < N; i++)
-        H_CHECK(strcmp(h_referral_status(a, ids[i], s, sizeof s),
-                       "requested") == 0,
-                "with %s stopped, %s is 'requested' at %s (is '%s')", b->id,
-                ids[i], a->id, s);
+        H_CHECK(
+            strcmp(h_referral_status(a, ids[i], s, sizeof s), "requested") == 0,
+            "with %s stopped, %s is 'requested' at %s (is '%s')", b->id, ids[i],
+            a->id, s);
 
     h_agent_start_connected(b);
     for (int i = 0; i < N; i++) {

@@ -15,7 +15,8 @@ static h_region *region(h_org **a, h_org **b)
 {
     h_region *r = h_region_new();
     *a = h_region_add_org(r, "sote-keskus", "coordination");
-    *b = h_region_add_org(r, "kela", "vocational-rehab, work-ability-assessment");
+    *b = h_region_add_org(r, "kela",
+                          "vocational-rehab, work-ability-assessment");
     h_region_add_org(r, "tyokykytiimi", "work-ability-assessment");
     h_broker_start(r);
     h_agent_start_connected(*a);
@@ -33,20 +34,25 @@ static void set_status_ok(h_org *o, const char *id, const char *status,
 {
     h_resp resp;
     long st = h_referral_set_status(o, id, status, reason, outcome, &resp);
-    H_REQUIRE(is_2xx(st), "%s: set %s on %s: HTTP %ld %s %s", o->id, status,
-              id, st, resp.body ? resp.body : "", resp.err);
+    H_REQUIRE(is_2xx(st), "%s: set %s on %s: HTTP %ld %s %s", o->id, status, id,
+              st, resp.body ? resp.body : "", resp.err);
     h_resp_free(&resp);
 }
 
-static void create_ok(h_org *a, const char *to, const char *service,
+/* A referral from a for a new client who consented to a and b. */
+static void create_ok(h_org *a, h_org *b, const char *to, const char *service,
                       char id[64])
 {
     char key[33];
     h_client_key(key);
+    h_consent_ok(a, key, b->id);
     h_resp resp;
-    long st = h_referral_create(a, key, to, service, "test referral", id, &resp);
-    H_REQUIRE(st == 201 && id[0], "create at %s (to %s, service %s): HTTP %ld "
-              "%s %s", a->id, to ? to : "-", service ? service : "-", st,
+    long st =
+        h_referral_create(a, key, to, service, "test referral", id, &resp);
+    H_REQUIRE(st == 201 && id[0],
+              "create at %s (to %s, service %s): HTTP %ld "
+              "%s %s",
+              a->id, to ? to : "-", service ? service : "-", st,
               resp.body ? resp.body : "", resp.err);
     h_resp_free(&resp);
 }
@@ -60,6 +66,7 @@ static void case_api_and_cli_flow(void)
     /* through the API */
     char key[33], id1[64], id2[64] = "";
     h_client_key(key);
+    h_consent_ok(a, key, b->id);
     h_resp resp;
     long st = h_referral_create(a, key, b->id, NULL, "work ability assessment",
                                 id1, &resp);
@@ -70,24 +77,29 @@ static void case_api_and_cli_flow(void)
                    "requested") == 0,
             "a new referral is 'requested': %s", resp.body);
     H_CHECK(strcmp(json_string_value(json_object_get(o, "direction")) ?: "",
-                   "out") == 0, "direction out: %s", resp.body);
-    H_CHECK(strcmp(json_string_value(json_object_get(o, "from")) ?: "",
-                   a->id) == 0, "from %s: %s", a->id, resp.body);
-    H_CHECK(strcmp(json_string_value(json_object_get(o, "to")) ?: "",
-                   b->id) == 0, "to %s: %s", b->id, resp.body);
+                   "out") == 0,
+            "direction out: %s", resp.body);
+    H_CHECK(
+        strcmp(json_string_value(json_object_get(o, "from")) ?: "", a->id) == 0,
+        "from %s: %s", a->id, resp.body);
+    H_CHECK(strcmp(json_string_value(json_object_get(o, "to")) ?: "", b->id) ==
+                0,
+            "to %s: %s", b->id, resp.body);
     H_CHECK(strcmp(json_string_value(json_object_get(o, "client_key")) ?: "",
-                   key) == 0, "client_key echoed: %s", resp.body);
+                   key) == 0,
+            "client_key echoed: %s", resp.body);
     h_resp_free(&resp);
 
     /* through the CLI */
     char key2[33], out[8192];
     h_client_key(key2);
+    h_consent_ok(a, key2, b->id);
     h_ids before = {0}, after = {0};
     H_REQUIRE(h_referral_list(a, "out", NULL, &before) == 1,
               "a lists exactly one outgoing referral before the CLI runs");
-    const char *create_args[] = {"referral", "create", "--client", key2,
-                                 "--to", b->id, "--reason", "made by the CLI",
-                                 NULL};
+    const char *create_args[] = {
+        "referral", "create",   "--client",        key2, "--to",
+        b->id,      "--reason", "made by the CLI", NULL};
     int rc = h_cli(a, out, sizeof out, create_args);
     H_REQUIRE(rc == 0, "polku referral create exited %d:\n%s", rc, out);
     H_REQUIRE(h_referral_list(a, "out", NULL, &after) == 2,
@@ -107,9 +119,11 @@ static void case_api_and_cli_flow(void)
     h_wait_status(a, id2, "received", H_SEC(10));
     json_t *at_b = h_referral_get(b, id2);
     H_CHECK(strcmp(json_string_value(json_object_get(at_b, "direction")) ?: "",
-                   "in") == 0, "direction at b is 'in'");
+                   "in") == 0,
+            "direction at b is 'in'");
     H_CHECK(strcmp(json_string_value(json_object_get(at_b, "client_key")) ?: "",
-                   key2) == 0, "the CLI's client key arrived at b");
+                   key2) == 0,
+            "the CLI's client key arrived at b");
     json_decref(at_b);
 
     /* the receiver moves it on; the sender follows each step */
@@ -135,10 +149,11 @@ static void case_api_and_cli_flow(void)
                 "outcome at %s is the receiver's outcome", sides[i]->id);
         json_t *hs = json_object_get(ref, "history");
         json_t *last = json_array_get(hs, json_array_size(hs) - 1);
-        H_CHECK(strcmp(json_string_value(json_object_get(last, "outcome")) ?: "",
-                       outcome) == 0,
-                "the completed history entry at %s carries the outcome",
-                sides[i]->id);
+        H_CHECK(
+            strcmp(json_string_value(json_object_get(last, "outcome")) ?: "",
+                   outcome) == 0,
+            "the completed history entry at %s carries the outcome",
+            sides[i]->id);
         H_CHECK(strcmp(json_string_value(json_object_get(last, "by")) ?: "",
                        b->id) == 0,
                 "the completed entry at %s is written by %s", sides[i]->id,
@@ -169,26 +184,31 @@ static void case_by_service(void)
     h_org *a, *b;
     region(&a, &b);
     char id[64];
-    create_ok(a, NULL, "vocational-rehab", id);
+    create_ok(a, b, NULL, "vocational-rehab", id);
     json_t *ref = h_referral_get(a, id);
-    H_CHECK(strcmp(json_string_value(json_object_get(ref, "to")) ?: "",
-                   b->id) == 0,
-            "service vocational-rehab resolves to %s", b->id);
+    H_CHECK(
+        strcmp(json_string_value(json_object_get(ref, "to")) ?: "", b->id) == 0,
+        "service vocational-rehab resolves to %s", b->id);
     H_CHECK(strcmp(json_string_value(json_object_get(ref, "service")) ?: "",
-                   "vocational-rehab") == 0, "the service is kept");
+                   "vocational-rehab") == 0,
+            "the service is kept");
     json_decref(ref);
     h_wait_status(b, id, "received", H_SEC(10));
     h_wait_status(a, id, "received", H_SEC(10));
 
     char key[33];
     h_client_key(key);
+    const char *everyone[] = {a->id, b->id, "tyokykytiimi", NULL};
+    H_REQUIRE(h_consent_grant(a, key, everyone, NULL, NULL, NULL) == 201,
+              "a consent covering every organisation");
     h_resp resp;
     long st = h_referral_create(a, key, NULL, "work-ability-assessment",
                                 "which one?", NULL, &resp);
-    H_CHECK(st == 400 && strcmp(h_resp_error_code(&resp),
-                                "ambiguous_service") == 0,
+    H_CHECK(st == 400 &&
+                strcmp(h_resp_error_code(&resp), "ambiguous_service") == 0,
             "a service two organisations offer: want 400 ambiguous_service, "
-            "got %ld %s", st, resp.body ? resp.body : resp.err);
+            "got %ld %s",
+            st, resp.body ? resp.body : resp.err);
     h_resp_free(&resp);
     st = h_referral_create(a, key, NULL, "no-such-service", "nobody", NULL,
                            &resp);
@@ -211,7 +231,7 @@ static void case_cancel(void)
 
     /* a received referral: the cancel is applied at both ends */
     char r3[64];
-    create_ok(a, b->id, NULL, r3);
+    create_ok(a, b, b->id, NULL, r3);
     h_wait_status(b, r3, "received", H_SEC(10));
     h_wait_status(a, r3, "received", H_SEC(10));
     h_resp resp;
@@ -224,7 +244,7 @@ static void case_cancel(void)
 
     /* a completed referral: the request changes nothing */
     char r4[64];
-    create_ok(a, b->id, NULL, r4);
+    create_ok(a, b, b->id, NULL, r4);
     h_wait_status(b, r4, "received", H_SEC(10));
     set_status_ok(b, r4, "accepted", NULL, NULL);
     set_status_ok(b, r4, "in-progress", NULL, NULL);
@@ -238,13 +258,14 @@ static void case_cancel(void)
     st = h_referral_cancel(a, r4, "too late", &resp);
     H_CHECK(st == 202 || st == 409,
             "cancel of a completed referral: want 202 (sent) or 409, got %ld "
-            "%s", st, resp.body ? resp.body : resp.err);
+            "%s",
+            st, resp.body ? resp.body : resp.err);
     h_resp_free(&resp);
 
     /* sequence a later referral behind the cancel request and wait for it
      * and for a's outbox to drain: b has processed the request by then */
     char r5[64];
-    create_ok(a, b->id, NULL, r5);
+    create_ok(a, b, b->id, NULL, r5);
     h_wait_status(b, r5, "received", H_SEC(10));
     h_wait_status(a, r5, "received", H_SEC(10));
     H_WAIT_UNTIL(H_SEC(10), h_agent_outbox_pending(a) == 0,
@@ -253,7 +274,8 @@ static void case_cancel(void)
     char s[64];
     H_CHECK(strcmp(h_referral_status(b, r4, s, sizeof s), "completed") == 0,
             "a completed referral stays completed at %s after a cancel "
-            "request (is '%s')", b->id, s);
+            "request (is '%s')",
+            b->id, s);
     H_CHECK(strcmp(h_referral_status(a, r4, s, sizeof s), "completed") == 0,
             "a completed referral stays completed at %s (is '%s')", a->id, s);
     ref = h_referral_get(b, r4);
@@ -261,7 +283,8 @@ static void case_cancel(void)
     json_decref(ref);
     H_CHECK(strcmp(hist_before, hist_after) == 0,
             "history at %s unchanged by the cancel request: before %s, after "
-            "%s", b->id, hist_before, hist_after);
+            "%s",
+            b->id, hist_before, hist_after);
     H_CHECK(strcmp(h_referral_status(b, r3, s, sizeof s), "cancelled") == 0,
             "the cancelled referral is still cancelled (is '%s')", s);
 }

@@ -25,6 +25,7 @@ typedef enum polku_err {
     POLKU_EUV,          /* libuv failure */
     POLKU_EHTTP,        /* HTTP server failure */
     POLKU_ECRYPTO,      /* libsodium / key failure */
+    POLKU_EFORBIDDEN,   /* not allowed: no consent, not the coordinator */
     POLKU_ERR_COUNT
 } polku_err;
 

@@ -1,0 +1,324 @@
+/* consents.c — recording, distributing and checking consents (see .h). */
+#include "consents.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "polku/clock.h"
+#include "polku/error.h"
+#include "polku/hetu.h"
+#include "polku/id.h"
+#include "polku/log.h"
+
+static char **dup_list(const char *const *src, size_t n)
+{
+    char **list = calloc(n ? n : 1, sizeof *list);
+    for (size_t i = 0; list && i < n; i++)
+        list[i] = strdup(src[i]);
+    return list;
+}
+
+static Polku__ConsentRecord *record_new(const uint8_t id[16])
+{
+    Polku__ConsentRecord *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    polku__consent_record__init(r);
+    r->id.data = malloc(16);
+    r->id.len = 16;
+    memcpy(r->id.data, id, 16);
+    r->form = strdup("");
+    r->recorded_by = strdup("");
+    r->revoked_by = strdup("");
+    r->revoke_reason = strdup("");
+    return r;
+}
+
+static void set_text(char **field, const char *value)
+{
+    if (*field != protobuf_c_empty_string)
+        free(*field);
+    *field = strdup(value ? value : "");
+}
+
+static bool has(char *const *list, size_t n, const char *x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], x) == 0)
+            return true;
+    return false;
+}
+
+/* Sends body to every org in scope but this one. */
+static int emit_to_scope(agent *a, MDB_txn *txn, polku_envelope *env,
+                         const Polku__ConsentRecord *r)
+{
+    char *to[CONSENT_MAX_ORGS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_orgs && n < CONSENT_MAX_ORGS + 1; i++)
+        if (strcmp(r->orgs[i], a->cfg->org) != 0)
+            to[n++] = r->orgs[i];
+    env->to = to;
+    env->n_to = n;
+    env->client_key = r->client_key;
+    int rc = agent_emit(a, txn, env, NULL);
+    env->to = NULL;
+    env->n_to = 0;
+    return rc;
+}
+
+int consents_grant(agent *a, MDB_txn *txn, const consent_new *c,
+                   Polku__ConsentRecord **out)
+{
+    uint64_t now = polku_now_ms();
+    polku_id id = polku_id_new(now);
+    Polku__ConsentRecord *r = record_new(id.b);
+    if (!r)
+        return POLKU_ENOMEM;
+    r->client_key.data = malloc(16);
+    r->client_key.len = 16;
+    memcpy(r->client_key.data, c->client_key, 16);
+    r->orgs = dup_list(c->orgs, c->n_orgs);
+    r->n_orgs = c->n_orgs;
+    r->purposes = dup_list(c->purposes, c->n_purposes);
+    r->n_purposes = c->n_purposes;
+    r->valid_until_ms = c->valid_until_ms;
+    set_text(&r->form, c->form);
+    set_text(&r->recorded_by, a->cfg->org);
+    r->created_ms = now;
+
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ConsentGranted g = POLKU__CONSENT_GRANTED__INIT;
+    g.consent_id = r->id;
+    g.orgs = r->orgs;
+    g.n_orgs = r->n_orgs;
+    g.purposes = r->purposes;
+    g.n_purposes = r->n_purposes;
+    g.valid_until_ms = r->valid_until_ms;
+    g.form = r->form;
+    env.body_case = POLKU__ENVELOPE__BODY_CONSENT_GRANTED;
+    env.consent_granted = &g;
+    int rc = store_consent_put(&a->st, txn, r);
+    if (!rc)
+        rc = emit_to_scope(a, txn, &env, r);
+    if (rc) {
+        polku__consent_record__free_unpacked(r, NULL);
+        return rc;
+    }
+    *out = r;
+    return POLKU_OK;
+}
+
+int consents_revoke(agent *a, MDB_txn *txn, const uint8_t id[16],
+                    const char *reason, Polku__ConsentRecord **out)
+{
+    Polku__ConsentRecord *r = NULL;
+    int rc = store_consent_get(&a->st, txn, id, &r);
+    if (rc)
+        return rc;
+    if (r->revoked || r->client_key.len != 16) {
+        /* a tombstone (revocation seen, grant not yet) is not known here */
+        rc = r->client_key.len != 16 ? POLKU_ENOTFOUND : POLKU_EEXIST;
+        polku__consent_record__free_unpacked(r, NULL);
+        return rc;
+    }
+    r->revoked = true;
+    r->revoked_ms = polku_now_ms();
+    set_text(&r->revoked_by, a->cfg->org);
+    set_text(&r->revoke_reason, reason);
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ConsentRevoked rv = POLKU__CONSENT_REVOKED__INIT;
+    rv.consent_id = r->id;
+    env.body_case = POLKU__ENVELOPE__BODY_CONSENT_REVOKED;
+    env.consent_revoked = &rv;
+    rc = store_consent_put(&a->st, txn, r);
+    if (!rc)
+        rc = emit_to_scope(a, txn, &env, r);
+    if (rc) {
+        polku__consent_record__free_unpacked(r, NULL);
+        return rc;
+    }
+    *out = r;
+    return POLKU_OK;
+}
+
+static int on_granted(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    const Polku__ConsentGranted *g = env->consent_granted;
+    if (env->client_key.len != 16 || !has(g->orgs, g->n_orgs, a->cfg->org) ||
+        !has(g->orgs, g->n_orgs, env->origin_org))
+        return POLKU_EINVAL;
+    Polku__ConsentRecord *r = NULL;
+    int rc = store_consent_get(&a->st, txn, g->consent_id.data, &r);
+    if (rc == POLKU_OK && r->client_key.len == 16) {
+        polku__consent_record__free_unpacked(r, NULL);
+        return POLKU_OK; /* already known */
+    }
+    if (rc == POLKU_ENOTFOUND)
+        r = record_new(g->consent_id.data);
+    else if (rc)
+        return rc;
+    if (!r)
+        return POLKU_ENOMEM;
+    /* r may be a tombstone: a revocation that overtook its grant */
+    r->client_key.data = malloc(16);
+    r->client_key.len = 16;
+    memcpy(r->client_key.data, env->client_key.data, 16);
+    r->orgs = dup_list((const char *const *)g->orgs, g->n_orgs);
+    r->n_orgs = g->n_orgs;
+    r->purposes = dup_list((const char *const *)g->purposes, g->n_purposes);
+    r->n_purposes = g->n_purposes;
+    r->valid_until_ms = g->valid_until_ms;
+    set_text(&r->form, g->form);
+    set_text(&r->recorded_by, env->origin_org);
+    r->created_ms = env->time_ms;
+    rc = store_consent_put(&a->st, txn, r);
+    polku__consent_record__free_unpacked(r, NULL);
+    return rc;
+}
+
+static int on_revoked(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    const Polku__ConsentRevoked *rv = env->consent_revoked;
+    Polku__ConsentRecord *r = NULL;
+    int rc = store_consent_get(&a->st, txn, rv->consent_id.data, &r);
+    if (rc == POLKU_ENOTFOUND)
+        r = record_new(rv->consent_id.data);
+    else if (rc)
+        return rc;
+    if (!r)
+        return POLKU_ENOMEM;
+    if (r->client_key.len == 16 && !has(r->orgs, r->n_orgs, env->origin_org)) {
+        polku__consent_record__free_unpacked(r, NULL);
+        return POLKU_EFORBIDDEN; /* only an org in scope may revoke */
+    }
+    if (!r->revoked) {
+        r->revoked = true;
+        r->revoked_ms = env->time_ms;
+        set_text(&r->revoked_by, env->origin_org);
+        rc = store_consent_put(&a->st, txn, r);
+    }
+    polku__consent_record__free_unpacked(r, NULL);
+    return rc;
+}
+
+int consents_apply_inbound(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    if (env->body_case == POLKU__ENVELOPE__BODY_CONSENT_GRANTED)
+        return on_granted(a, txn, env);
+    if (env->body_case == POLKU__ENVELOPE__BODY_CONSENT_REVOKED)
+        return on_revoked(a, txn, env);
+    return POLKU_EINVAL;
+}
+
+typedef struct find_ctx {
+    const char *org_a, *org_b, *purpose;
+    uint64_t now;
+    bool found;
+    uint64_t best_until;
+    uint8_t id[16];
+    char recorded_by[33];
+} find_ctx;
+
+static bool active(const Polku__ConsentRecord *r, uint64_t now)
+{
+    return !r->revoked && r->client_key.len == 16 && r->valid_until_ms > now;
+}
+
+static int match(Polku__ConsentRecord *r, void *arg)
+{
+    find_ctx *f = arg;
+    if (active(r, f->now) && has(r->orgs, r->n_orgs, f->org_a) &&
+        has(r->orgs, r->n_orgs, f->org_b) &&
+        has(r->purposes, r->n_purposes, f->purpose) &&
+        (!f->found || r->valid_until_ms > f->best_until)) {
+        f->found = true;
+        f->best_until = r->valid_until_ms; /* the longest-lived one */
+        memcpy(f->id, r->id.data, 16);
+        snprintf(f->recorded_by, sizeof f->recorded_by, "%s", r->recorded_by);
+    }
+    return 0;
+}
+
+int consents_find_active(agent *a, MDB_txn *txn, const uint8_t client[16],
+                         const char *org_a, const char *org_b,
+                         const char *purpose, uint64_t now_ms, uint8_t id[16],
+                         char *recorded_by)
+{
+    find_ctx f = {.org_a = org_a, .org_b = org_b, .purpose = purpose,
+                  .now = now_ms};
+    int rc = store_consents_of_client(&a->st, txn, client, match, &f);
+    if (rc)
+        return rc;
+    if (!f.found)
+        return POLKU_EFORBIDDEN;
+    memcpy(id, f.id, 16);
+    strcpy(recorded_by, f.recorded_by);
+    return POLKU_OK;
+}
+
+static json_t *string_array(char *const *list, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(list[i]));
+    return arr;
+}
+
+static json_t *time_json(uint64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char t[POLKU_TIME_TEXT];
+    polku_time_format(ms, t, sizeof t);
+    return json_string(t);
+}
+
+json_t *consents_json(const Polku__ConsentRecord *r, uint64_t now_ms)
+{
+    polku_id id;
+    char idtext[POLKU_ID_TEXT], key[POLKU_CLIENT_KEY_HEX] = "";
+    memcpy(id.b, r->id.data, 16);
+    polku_id_format(&id, idtext);
+    if (r->client_key.len == 16)
+        polku_client_key_hex(r->client_key.data, key);
+    const char *state = r->revoked                     ? "revoked"
+                        : r->valid_until_ms <= now_ms ? "expired"
+                                                      : "active";
+    json_t *j = json_pack(
+        "{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:o, s:s, s:b}", "id", idtext,
+        "client_key", key, "orgs", string_array(r->orgs, r->n_orgs),
+        "purposes", string_array(r->purposes, r->n_purposes), "valid_until",
+        time_json(r->valid_until_ms), "form", r->form, "recorded_by",
+        r->recorded_by, "created", time_json(r->created_ms), "state", state,
+        "active", active(r, now_ms));
+    if (r->revoked) {
+        json_object_set_new(j, "revoked", time_json(r->revoked_ms));
+        json_object_set_new(j, "revoked_by", json_string(r->revoked_by));
+        if (r->revoke_reason[0])
+            json_object_set_new(j, "revoke_reason",
+                                json_string(r->revoke_reason));
+    }
+    return j;
+}
+
+typedef struct list_ctx {
+    json_t *arr;
+    uint64_t now;
+} list_ctx;
+
+static int add_json(Polku__ConsentRecord *r, void *arg)
+{
+    list_ctx *l = arg;
+    json_array_append_new(l->arr, consents_json(r, l->now));
+    return 0;
+}
+
+json_t *consents_list_json(agent *a, MDB_txn *txn, const uint8_t client[16])
+{
+    list_ctx l = {.arr = json_array(), .now = polku_now_ms()};
+    store_consents_of_client(&a->st, txn, client, add_json, &l);
+    return json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(l.arr),
+                     "consents", l.arr);
+}

@@ -1,0 +1,42 @@
+/* consent_index.h — the broker's memory of consents (invariant 4, second check).
+ *
+ * Folded from the ConsentGranted / ConsentRevoked events the broker routes
+ * and from the agents' replays after a restart; never stored. A referral
+ * names the consent it relies on; the broker routes it only if that consent
+ * is known, active, of the same client, and covers both organisations and
+ * the purpose. While the broker has not yet replayed the log of every
+ * organisation that could have recorded or revoked that consent, it says
+ * "retry later" instead of refusing: a restart must neither leak nor
+ * wrongly refuse. */
+#ifndef POLKU_BROKER_CONSENT_INDEX_H
+#define POLKU_BROKER_CONSENT_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "polku/codec.h"
+
+typedef struct consent_index consent_index;
+
+/* True when the broker has replayed org's log in this epoch. */
+typedef bool (*ci_replayed_fn)(void *arg, const char *org);
+
+consent_index *ci_new(void);
+void ci_destroy(consent_index **ci);
+
+/* Folds a consent event from origin (idempotent; a revocation that
+ * arrives before its grant is kept and wins). Other bodies are ignored. */
+void ci_apply(consent_index *ci, const polku_envelope *env);
+
+/* Decides whether env (a ReferralRequested from sender to dest) may be
+ * routed: 0 to route, else the Nack code (consent_required,
+ * consent_revoked, retry_later). */
+Polku__NackCode ci_check(const consent_index *ci, const polku_envelope *env,
+                         const char *sender, const char *dest,
+                         const char *purpose, uint64_t now_ms,
+                         ci_replayed_fn replayed, void *arg);
+
+size_t ci_count(const consent_index *ci);
+
+#endif
