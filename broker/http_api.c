@@ -14,18 +14,21 @@
 
 static void healthz(broker *b, polku_http_req *req)
 {
-    json_t *connected = json_array();
-    for (size_t i = 0; i < b->cfg->org_count; i++)
+    json_t *connected = json_array(), *replayed = json_array();
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
         if (b->routes[i].connected)
             json_array_append_new(connected, json_string(b->cfg->orgs[i].id));
+        if (b->routes[i].replayed)
+            json_array_append_new(replayed, json_string(b->cfg->orgs[i].id));
+    }
     char epoch[17];
     snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)b->epoch);
     polku_http_respond_json(
         req, 200,
-        json_pack("{s:s, s:s, s:I, s:o}", "status", "ok", "epoch", epoch,
+        json_pack("{s:s, s:s, s:I, s:o, s:o}", "status", "ok", "epoch", epoch,
                   "uptime_s",
                   (json_int_t)((polku_now_ms() - b->started_ms) / 1000),
-                  "connected", connected));
+                  "connected", connected, "replayed", replayed));
 }
 
 static void metrics(broker *b, polku_http_req *req)
@@ -69,6 +72,19 @@ static void metrics(broker *b, polku_http_req *req)
     for (int code = 1; code <= POLKU__NACK_CODE__NACK_RETRY_LATER; code++)
         fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
                 polku_nack_code_name((Polku__NackCode)code), c->nacks[code]);
+    fprintf(f, "# HELP polku_broker_consents Consents known (folded from "
+               "events).\n# TYPE polku_broker_consents gauge\n"
+               "polku_broker_consents %zu\n"
+               "# HELP polku_broker_replayed 1 when the org's log has been "
+               "replayed in this epoch.\n# TYPE polku_broker_replayed gauge\n",
+            ci_count(b->consents));
+    for (size_t i = 0; i < b->cfg->org_count; i++)
+        fprintf(f, "polku_broker_replayed{org=\"%s\"} %d\n",
+                b->cfg->orgs[i].id, b->routes[i].replayed);
+    fprintf(f, "# TYPE polku_broker_replayed_events_total counter\n");
+    for (size_t i = 0; i < b->cfg->org_count; i++)
+        fprintf(f, "polku_broker_replayed_events_total{org=\"%s\"} %llu\n",
+                b->cfg->orgs[i].id, b->routes[i].replayed_events);
     fclose(f);
     polku_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
     free(text);
