@@ -55,6 +55,13 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts,
 int cli_dispatch(cli *c, int argc, char **argv, const cli_cmd *cmds,
                  const char *noun_help);
 
+/* Whether text is one of set (NULL-terminated). */
+bool cli_one_of(const char *text, const char *const *set);
+
+/* A client key is 32 hex characters; true and the key lowercased into out
+ * if text is one. */
+bool cli_client_key(const char *text, char out[33]);
+
 /* --- admin_cmd.c: keygen, secret, status --- */
 int cli_keygen(cli *c, int argc, char **argv, const cli_cmd *self);
 int cli_secret(cli *c, int argc, char **argv, const cli_cmd *self);
@@ -64,6 +71,10 @@ extern const char cli_keygen_usage[], cli_secret_usage[], cli_status_usage[];
 /* --- referral_cmd.c --- */
 int cli_referral(cli *c, int argc, char **argv, const cli_cmd *self);
 extern const char cli_referral_usage[];
+
+/* --- consent_cmd.c --- */
+int cli_consent(cli *c, int argc, char **argv, const cli_cmd *self);
+extern const char cli_consent_usage[];
 
 /* --- client.c: the agent's local API over libcurl --- */
 
@@ -83,9 +94,17 @@ int cli_call(const cli *c, const char *method, const char *path, json_t *body,
  * with --json, body on stdout. Returns CLI_FAIL. */
 int cli_answer_error(const cli *c, long status, const json_t *body);
 
+/* Sets obj[key] to the string text when text is not NULL. Returns 0, or
+ * -1 when out of memory. */
+int cli_set_text(json_t *obj, const char *key, const char *text);
+
 /* Percent-encodes text for a URL path segment or query value into out.
  * Returns false if it does not fit. */
 bool cli_url_escape(const char *text, char *out, size_t out_len);
+
+/* Appends "?name=value" (or "&name=value"), value escaped, to the path in
+ * out when value is not NULL. Returns false if it does not fit. */
+bool cli_add_query(char *out, size_t len, const char *name, const char *value);
 
 /* --- print.c --- */
 

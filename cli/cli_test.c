@@ -1,7 +1,8 @@
 /* cli_test.c — runs the built polku program as a person or a script would:
  * exit codes and messages for usage errors, key and secret files, an agent
  * that cannot be reached, and the requests and output of every referral
- * command against a stub agent (polku_http on a libuv loop in a thread). */
+ * command against a stub agent (cli_harness.c). The consent commands'
+ * tests are in cli_consent_test.c; this file's main runs them too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,153 +10,23 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <jansson.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
-#include <uv.h>
 
+#include "cli_harness.h"
 #include "polku/error.h"
-#include "polku/http.h"
 #include "polku/keys.h"
 
-#define OUT_MAX 65536
 #define REFERRAL_ID "01JDQ3V0ZK8R4Y6T2N5M7P9B1C"
-#define CLIENT_KEY "0123456789abcdef0123456789abcdef"
-#define TOKEN "tok-123"
 
-extern char **environ;
-
-/* ---- running the program ---- */
-
-typedef struct result {
-    int code;
-    char out[OUT_MAX];
-    char err[OUT_MAX];
-} result;
-
-typedef struct fixture {
-    char dir[64];
-    char agent[64]; /* URL of the stub agent */
-    char token_file[128];
-    result r;
-} fixture;
-
-static void read_file(const char *path, char *buf)
-{
-    buf[0] = '\0';
-    FILE *fp = fopen(path, "r");
-    if (fp == NULL)
-        return;
-    size_t n = fread(buf, 1, OUT_MAX - 1, fp);
-    buf[n] = '\0';
-    fclose(fp);
-}
-
-/* The environment without POLKU_* variables, plus extra (NULL-ended). */
-static char **child_env(char **extra)
-{
-    size_t n = 0, e = 0;
-    while (environ[n] != NULL)
-        n++;
-    while (extra != NULL && extra[e] != NULL)
-        e++;
-    char **env = calloc(n + e + 1, sizeof *env);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(environ[i], "POLKU_", 6) != 0)
-            env[k++] = environ[i];
-    }
-    for (size_t i = 0; i < e; i++)
-        env[k++] = extra[i];
-    env[k] = NULL;
-    return env;
-}
-
-static void child(const fixture *f, char **argv, char **env)
-{
-    char path[160];
-    snprintf(path, sizeof path, "%s/stdout", f->dir);
-    int out = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    snprintf(path, sizeof path, "%s/stderr", f->dir);
-    int err = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-        _exit(127);
-    execve(POLKU_BIN, argv, env);
-    _exit(127);
-}
-
-/* Runs polku with args (NULL-ended) and extra environment entries. */
-static result *run_env(fixture *f, char **extra, const char *const *args)
-{
-    char *argv[32] = {(char *)"polku"};
-    size_t n = 1;
-    while (args[n - 1] != NULL && n < 31) {
-        argv[n] = (char *)args[n - 1];
-        n++;
-    }
-    argv[n] = NULL;
-    char **env = child_env(extra);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        child(f, argv, env);
-    free(env);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    f->r.code = WEXITSTATUS(status);
-    char path[160];
-    snprintf(path, sizeof path, "%s/stdout", f->dir);
-    read_file(path, f->r.out);
-    snprintf(path, sizeof path, "%s/stderr", f->dir);
-    read_file(path, f->r.err);
-    return &f->r;
-}
-
-#define RUN(f, ...) run_env((f), NULL, (const char *const[]){__VA_ARGS__, NULL})
-
-static void assert_contains(const char *text, const char *part)
-{
-    if (strstr(text, part) == NULL)
-        fail_msg("'%s' not in:\n%s", part, text);
-}
-
-static int setup(void **state)
-{
-    fixture *f = calloc(1, sizeof *f);
-    if (f == NULL)
-        return -1;
-    strcpy(f->dir, "/tmp/polku-cli-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->token_file, sizeof f->token_file, "%s/token", f->dir);
-    FILE *fp = fopen(f->token_file, "w");
-    if (fp == NULL)
-        return -1;
-    fputs(TOKEN "\n", fp);
-    fclose(fp);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
-    free(f);
-    return rc == 0 ? 0 : -1;
-}
+/* cli_consent_test.c: answers /v1/consents..., and runs its tests. */
+void consent_stub_route(polku_http_req *req, const char *method,
+                        const char *path, const json_t *body);
+int consent_tests(void);
 
 /* ---- without an agent ---- */
 
@@ -292,18 +163,6 @@ static void test_agent_unreachable(void **state)
 
 /* ---- against a stub agent ---- */
 
-typedef struct stub {
-    uv_loop_t loop;
-    uv_async_t stop;
-    polku_http *srv;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    char method[16], path[256], auth[128], query[128];
-    json_t *body; /* the last request's body */
-} stub;
-
-static stub the_stub;
-
 static json_t *referral_json(const char *status)
 {
     return json_pack(
@@ -319,29 +178,13 @@ static json_t *referral_json(const char *status)
         "2026-11-22T14:00:01.000Z", "by", "kela", "reason", "stored");
 }
 
-static void record(stub *s, polku_http_req *req)
-{
-    const char *auth = polku_http_header(req, "Authorization");
-    const char *dir = polku_http_query(req, "direction");
-    const char *st = polku_http_query(req, "status");
-    size_t len = 0;
-    const char *body = polku_http_body(req, &len);
-    pthread_mutex_lock(&s->mu);
-    snprintf(s->method, sizeof s->method, "%s", polku_http_method(req));
-    snprintf(s->path, sizeof s->path, "%s", polku_http_path(req));
-    snprintf(s->auth, sizeof s->auth, "%s", auth ? auth : "");
-    snprintf(s->query, sizeof s->query, "direction=%s status=%s",
-             dir ? dir : "-", st ? st : "-");
-    json_decref(s->body);
-    s->body = len > 0 ? json_loadb(body, len, 0, NULL) : NULL;
-    pthread_mutex_unlock(&s->mu);
-}
-
-static void route(polku_http_req *req, const char *method, const char *path,
-                  const json_t *body)
+void stub_route(polku_http_req *req, const char *method, const char *path,
+                const json_t *body)
 {
     const char *status = json_string_value(json_object_get(body, "status"));
-    if (strcmp(path, "/healthz") == 0)
+    if (strncmp(path, "/v1/consents", 12) == 0)
+        consent_stub_route(req, method, path, body);
+    else if (strcmp(path, "/healthz") == 0)
         polku_http_respond_json(req, 200,
                                 json_pack("{s:s, s:s, s:s, s:s, s:i}", "status",
                                           "ok", "org", "kela", "broker",
@@ -364,71 +207,6 @@ static void route(polku_http_req *req, const char *method, const char *path,
     else
         polku_http_respond_error(req, 404, "not_found", "no such referral");
 }
-
-static void on_request(polku_http_req *req, void *arg)
-{
-    stub *s = arg;
-    record(s, req);
-    const char *auth = polku_http_header(req, "Authorization");
-    if (strcmp(polku_http_path(req), "/healthz") != 0 &&
-        (auth == NULL || strcmp(auth, "Bearer " TOKEN) != 0)) {
-        polku_http_respond_error(req, 401, "unauthorized", "bad token");
-        return;
-    }
-    pthread_mutex_lock(&s->mu);
-    json_t *body = json_incref(s->body);
-    pthread_mutex_unlock(&s->mu);
-    route(req, polku_http_method(req), polku_http_path(req), body);
-    json_decref(body);
-}
-
-static void on_stop(uv_async_t *async)
-{
-    stub *s = async->data;
-    polku_http_stop(&s->srv);
-    uv_close((uv_handle_t *)async, NULL);
-}
-
-static void *loop_thread(void *arg)
-{
-    stub *s = arg;
-    uv_run(&s->loop, UV_RUN_DEFAULT);
-    return NULL;
-}
-
-static int stub_setup(void **state)
-{
-    if (setup(state) != 0)
-        return -1;
-    fixture *f = *state;
-    stub *s = &the_stub;
-    memset(s, 0, sizeof *s);
-    pthread_mutex_init(&s->mu, NULL);
-    if (uv_loop_init(&s->loop) != 0 ||
-        uv_async_init(&s->loop, &s->stop, on_stop) != 0)
-        return -1;
-    s->stop.data = s;
-    if (polku_http_start(&s->loop, "127.0.0.1:0", 1 << 20, on_request, s,
-                         &s->srv) != POLKU_OK)
-        return -1;
-    snprintf(f->agent, sizeof f->agent, "http://127.0.0.1:%u/",
-             polku_http_port(s->srv));
-    return pthread_create(&s->thread, NULL, loop_thread, s) == 0 ? 0 : -1;
-}
-
-static int stub_teardown(void **state)
-{
-    stub *s = &the_stub;
-    uv_async_send(&s->stop);
-    pthread_join(s->thread, NULL);
-    uv_loop_close(&s->loop);
-    json_decref(s->body);
-    pthread_mutex_destroy(&s->mu);
-    return teardown(state);
-}
-
-#define AGENT(f, ...)                                                          \
-    RUN(f, "--agent", (f)->agent, "--token-file", (f)->token_file, __VA_ARGS__)
 
 static void test_status(void **state)
 {
@@ -582,14 +360,18 @@ static void test_token(void **state)
 int main(void)
 {
     const struct CMUnitTest plain[] = {
-        cmocka_unit_test_setup_teardown(test_help, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_arguments, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_keygen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_secret, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_agent_unreachable, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_help, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_usage_errors, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_arguments, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_keygen, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_secret, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_unreachable, fixture_setup,
+                                        fixture_teardown),
     };
     const struct CMUnitTest with_agent[] = {
         cmocka_unit_test_setup_teardown(test_status, stub_setup, stub_teardown),
@@ -604,5 +386,6 @@ int main(void)
     int failed = cmocka_run_group_tests_name("cli", plain, NULL, NULL);
     failed += cmocka_run_group_tests_name("cli against a stub agent",
                                           with_agent, NULL, NULL);
+    failed += consent_tests();
     return failed;
 }

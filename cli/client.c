@@ -45,6 +45,13 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+int cli_set_text(json_t *obj, const char *key, const char *text)
+{
+    if (text == NULL)
+        return 0;
+    return json_object_set_new(obj, key, json_string(text));
+}
+
 bool cli_url_escape(const char *text, char *out, size_t out_len)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -67,6 +74,19 @@ bool cli_url_escape(const char *text, char *out, size_t out_len)
         return false;
     out[o] = '\0';
     return true;
+}
+
+bool cli_add_query(char *out, size_t len, const char *name, const char *value)
+{
+    char escaped[128];
+    if (value == NULL)
+        return true;
+    if (!cli_url_escape(value, escaped, sizeof escaped))
+        return false;
+    size_t used = strlen(out);
+    int n = snprintf(out + used, len - used, "%c%s=%s",
+                     strchr(out, '?') != NULL ? '&' : '?', name, escaped);
+    return n > 0 && (size_t)n < len - used;
 }
 
 /* The agent URL without trailing slashes, with http:// when no scheme. */

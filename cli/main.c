@@ -1,5 +1,5 @@
 /* main.c — the polku command-line tool: staff and operators talk to their
- * organisation's agent (referrals, status) and make keys and secrets.
+ * organisation's agent (referrals, consents, status) and make keys and secrets.
  * This file holds the global options, the option parser every command uses
  * and the table of nouns; the commands live in *_cmd.c. */
 #include "cli.h"
@@ -24,6 +24,7 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  referral   create, list, show, answer and cancel referrals\n"
+    "  consent    record, list and revoke a client's consents\n"
     "  status     the agent's organisation, broker connection and outbox\n"
     "  keygen     write a new CURVE key file and print its public key\n"
     "  secret     write a new regional pseudonym secret\n"
@@ -41,6 +42,7 @@ static const char usage_text[] =
 
 static const cli_cmd nouns[] = {
     {"referral", "referrals", cli_referral_usage, cli_referral},
+    {"consent", "consents", cli_consent_usage, cli_consent},
     {"status", "agent status", cli_status_usage, cli_status},
     {"keygen", "key file", cli_keygen_usage, cli_keygen},
     {"secret", "pseudonym secret", cli_secret_usage, cli_secret},
@@ -174,6 +176,28 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts,
         return CLI_HELP;
     }
     return check_positional(argc, argv, pos_names, pos);
+}
+
+bool cli_one_of(const char *text, const char *const *set)
+{
+    for (size_t i = 0; set[i] != NULL; i++) {
+        if (strcmp(text, set[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool cli_client_key(const char *text, char out[33])
+{
+    if (strlen(text) != 32)
+        return false;
+    for (size_t i = 0; i < 32; i++) {
+        if (!isxdigit((unsigned char)text[i]))
+            return false;
+        out[i] = (char)tolower((unsigned char)text[i]);
+    }
+    out[32] = '\0';
+    return true;
 }
 
 static const cli_cmd *find_cmd(const cli_cmd *cmds, const char *name)

@@ -4,7 +4,6 @@
  * checked here first so a typo is a usage error, not a round trip. */
 #include "cli.h"
 
-#include <ctype.h>
 #include <string.h>
 
 #define PATH_MAX_LEN 512
@@ -63,18 +62,9 @@ static const char *const statuses[] = {
     "requested", "received", "accepted", "in-progress", "on-hold",
     "completed", "rejected", "failed",   "cancelled",   NULL};
 
-static bool one_of(const char *text, const char *const *set)
-{
-    for (size_t i = 0; set[i] != NULL; i++) {
-        if (strcmp(text, set[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
 static int check_status(const char *status)
 {
-    if (status != NULL && !one_of(status, statuses))
+    if (status != NULL && !cli_one_of(status, statuses))
         return cli_usage_error("unknown status '%s' (one of requested, "
                                "received, accepted, in-progress, on-hold, "
                                "completed, rejected, failed, cancelled)",
@@ -93,28 +83,6 @@ static int referral_path(char *out, size_t len, const char *id,
     return CLI_OK;
 }
 
-/* Sets key to text when text is given. */
-static int set_text(json_t *obj, const char *key, const char *text)
-{
-    if (text == NULL)
-        return 0;
-    return json_object_set_new(obj, key, json_string(text));
-}
-
-/* A client key is 32 hex characters; lowercased into out. */
-static bool client_key(const char *text, char out[33])
-{
-    if (strlen(text) != 32)
-        return false;
-    for (size_t i = 0; i < 32; i++) {
-        if (!isxdigit((unsigned char)text[i]))
-            return false;
-        out[i] = (char)tolower((unsigned char)text[i]);
-    }
-    out[32] = '\0';
-    return true;
-}
-
 typedef struct create_args {
     const char *client, *hetu, *to, *service, *reason, *urgency, *due;
     bool transfer;
@@ -125,14 +93,14 @@ static int create_check(const create_args *a, char key[33])
     if ((a->client == NULL) == (a->hetu == NULL))
         return cli_usage_error("referral create: give --client KEY or "
                                "--hetu HETU");
-    if (a->client != NULL && !client_key(a->client, key))
+    if (a->client != NULL && !cli_client_key(a->client, key))
         return cli_usage_error("referral create: --client needs a client key "
                                "of 32 hex characters");
     if (a->to == NULL && a->service == NULL)
         return cli_usage_error("referral create: give --to ORG or "
                                "--service NAME");
     static const char *const urgencies[] = {"routine", "urgent", NULL};
-    if (a->urgency != NULL && !one_of(a->urgency, urgencies))
+    if (a->urgency != NULL && !cli_one_of(a->urgency, urgencies))
         return cli_usage_error("referral create: --urgency is routine or "
                                "urgent, not '%s'",
                                a->urgency);
@@ -145,15 +113,15 @@ static json_t *create_body(const create_args *a, const char *key)
     json_t *client = json_object();
     int bad = body == NULL || client == NULL;
     if (a->client != NULL)
-        bad |= set_text(client, "key", key);
+        bad |= cli_set_text(client, "key", key);
     else
-        bad |= set_text(client, "hetu", a->hetu);
+        bad |= cli_set_text(client, "hetu", a->hetu);
     bad |= json_object_set_new(body, "client", client);
-    bad |= set_text(body, "to", a->to);
-    bad |= set_text(body, "service", a->service);
-    bad |= set_text(body, "reason", a->reason);
-    bad |= set_text(body, "urgency", a->urgency);
-    bad |= set_text(body, "due", a->due);
+    bad |= cli_set_text(body, "to", a->to);
+    bad |= cli_set_text(body, "service", a->service);
+    bad |= cli_set_text(body, "reason", a->reason);
+    bad |= cli_set_text(body, "urgency", a->urgency);
+    bad |= cli_set_text(body, "due", a->due);
     if (a->transfer)
         bad |= json_object_set_new(body, "transfer", json_true());
     if (bad) {
@@ -223,21 +191,6 @@ static void print_list(const json_t *list)
     cli_table_free(&t);
 }
 
-/* Appends "?name=value" (or "&name=value") to out when value is given. */
-static bool add_query(char *out, size_t len, const char *name,
-                      const char *value)
-{
-    char escaped[128];
-    if (value == NULL)
-        return true;
-    if (!cli_url_escape(value, escaped, sizeof escaped))
-        return false;
-    size_t used = strlen(out);
-    int n = snprintf(out + used, len - used, "%c%s=%s",
-                     strchr(out, '?') != NULL ? '&' : '?', name, escaped);
-    return n > 0 && (size_t)n < len - used;
-}
-
 static int referral_list(cli *c, int argc, char **argv, const cli_cmd *self)
 {
     const char *direction = NULL, *status = NULL;
@@ -248,15 +201,15 @@ static int referral_list(cli *c, int argc, char **argv, const cli_cmd *self)
     if (rc != CLI_OK)
         return rc;
     static const char *const dirs[] = {"in", "out", NULL};
-    if (direction != NULL && !one_of(direction, dirs))
+    if (direction != NULL && !cli_one_of(direction, dirs))
         return cli_usage_error("referral list: --direction is in or out, "
                                "not '%s'",
                                direction);
     if ((rc = check_status(status)) != CLI_OK)
         return rc;
     char path[PATH_MAX_LEN] = "/v1/referrals";
-    if (!add_query(path, sizeof path, "direction", direction) ||
-        !add_query(path, sizeof path, "status", status))
+    if (!cli_add_query(path, sizeof path, "direction", direction) ||
+        !cli_add_query(path, sizeof path, "status", status))
         return cli_usage_error("referral list: argument too long");
     json_t *answer = NULL;
     rc = cli_call(c, "GET", path, NULL, &answer);
@@ -371,8 +324,9 @@ static int referral_status(cli *c, int argc, char **argv, const cli_cmd *self)
     if (rc != CLI_OK)
         return rc;
     json_t *body = json_object();
-    if (set_text(body, "status", pos[1]) || set_text(body, "reason", reason) ||
-        set_text(body, "outcome", outcome)) {
+    if (cli_set_text(body, "status", pos[1]) ||
+        cli_set_text(body, "reason", reason) ||
+        cli_set_text(body, "outcome", outcome)) {
         json_decref(body);
         body = NULL;
     }
@@ -395,7 +349,7 @@ static int referral_cancel(cli *c, int argc, char **argv, const cli_cmd *self)
     if (rc != CLI_OK)
         return rc;
     json_t *body = json_object();
-    if (set_text(body, "reason", reason)) {
+    if (cli_set_text(body, "reason", reason)) {
         json_decref(body);
         body = NULL;
     }
