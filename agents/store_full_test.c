@@ -39,6 +39,7 @@ static void full_store_answers_507_and_recovers(void)
     memset(reason, 'r', sizeof reason - 1);
     reason[sizeof reason - 1] = '\0';
     h_client_key(key);
+    h_consent_ok(a, key, "org-b");
     long created = 0, status = 0;
     h_resp resp = {0};
     for (int i = 0; i < 2000; i++) {

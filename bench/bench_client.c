@@ -259,8 +259,9 @@ static int run_loop(bc_run *r)
         if (running < 0)
             return -1;
         if (bc_now_ns() > r->p->deadline_ns) {
-            note_failure(r, 0, "deadline reached before every POST was "
-                               "answered");
+            note_failure(r, 0,
+                         "deadline reached before every POST was "
+                         "answered");
             return -1;
         }
         if (running > 0)

@@ -42,20 +42,20 @@ typedef size_t (*bc_body_fn)(size_t i, char *buf, size_t cap, void *arg);
 
 typedef struct bc_pipeline {
     const char *base_url, *token, *path;
-    size_t count;      /* POSTs to make */
-    int concurrency;   /* keep-alive connections */
-    long want_status;  /* every answer must have it (e.g. 201) */
+    size_t count;     /* POSTs to make */
+    int concurrency;  /* keep-alive connections */
+    long want_status; /* every answer must have it (e.g. 201) */
     uint64_t deadline_ns;
     bc_body_fn body;
     void *arg;
 } bc_pipeline;
 
 typedef struct bc_pipeline_result {
-    size_t answered;   /* POSTs answered with want_status */
-    size_t failed;     /* transport failures or another status */
+    size_t answered; /* POSTs answered with want_status */
+    size_t failed;   /* transport failures or another status */
     long first_bad_status;
     char first_bad[256]; /* what went wrong first (status body or error) */
-    int connections;   /* connections libcurl opened in all */
+    int connections;     /* connections libcurl opened in all */
     uint64_t last_answer_ns;
 } bc_pipeline_result;
 

@@ -81,6 +81,14 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+struct bs_lmdb {
+    MDB_env *env;
+    MDB_dbi dbi;
+    uint64_t next_key;
+    uint8_t *value;
+    size_t value_len;
+};
+
 static void key_of(uint64_t seq, uint8_t out[8])
 {
     for (int i = 7; i >= 0; i--, seq >>= 8)
@@ -88,18 +96,17 @@ static void key_of(uint64_t seq, uint8_t out[8])
 }
 
 /* One transaction with one put; its duration in *ms. LMDB code or 0. */
-static int one_commit(MDB_env *env, MDB_dbi dbi, uint64_t seq, void *value,
-                      size_t len, double *ms)
+static int one_commit(bs_lmdb *l, double *ms)
 {
     uint8_t key[8];
-    key_of(seq, key);
-    MDB_val k = {sizeof key, key}, v = {len, value};
+    key_of(++l->next_key, key);
+    MDB_val k = {sizeof key, key}, v = {l->value_len, l->value};
     MDB_txn *txn = NULL;
     double t0 = now_ms();
-    int rc = mdb_txn_begin(env, NULL, 0, &txn);
+    int rc = mdb_txn_begin(l->env, NULL, 0, &txn);
     if (rc)
         return rc;
-    rc = mdb_put(txn, dbi, &k, &v, MDB_APPEND);
+    rc = mdb_put(txn, l->dbi, &k, &v, MDB_APPEND);
     if (rc) {
         mdb_txn_abort(txn);
         return rc;
@@ -109,18 +116,18 @@ static int one_commit(MDB_env *env, MDB_dbi dbi, uint64_t seq, void *value,
     return rc;
 }
 
-static int open_env(const char *dir, MDB_env **env, MDB_dbi *dbi)
+static int open_env(bs_lmdb *l, const char *dir)
 {
     MDB_txn *txn = NULL;
-    int rc = mdb_env_create(env);
+    int rc = mdb_env_create(&l->env);
     if (!rc)
-        rc = mdb_env_set_mapsize(*env, (size_t)256 << 20);
+        rc = mdb_env_set_mapsize(l->env, (size_t)256 << 20);
     if (!rc)
-        rc = mdb_env_open(*env, dir, 0, 0600); /* durable: the default */
+        rc = mdb_env_open(l->env, dir, 0, 0600); /* durable: the default */
     if (!rc)
-        rc = mdb_txn_begin(*env, NULL, 0, &txn);
+        rc = mdb_txn_begin(l->env, NULL, 0, &txn);
     if (!rc)
-        rc = mdb_dbi_open(txn, NULL, 0, dbi);
+        rc = mdb_dbi_open(txn, NULL, 0, &l->dbi);
     if (!rc) {
         rc = mdb_txn_commit(txn);
         txn = NULL;
@@ -130,32 +137,55 @@ static int open_env(const char *dir, MDB_env **env, MDB_dbi *dbi)
     return rc;
 }
 
-int bs_lmdb_commits(const char *dir, size_t warmup, size_t n,
-                    size_t value_len, uint64_t *next_key, bs_samples *out,
-                    char *err, size_t err_len)
+bs_lmdb *bs_lmdb_open(const char *dir, size_t value_len, char *err,
+                      size_t err_len)
 {
     if (mkdir(dir, 0700) && errno != EEXIST) {
         snprintf(err, err_len, "mkdir %s: %s", dir, strerror(errno));
-        return -1;
+        return NULL;
     }
+    bs_lmdb *l = calloc(1, sizeof *l);
     uint8_t *value = malloc(value_len ? value_len : 1);
-    MDB_env *env = NULL;
-    MDB_dbi dbi = 0;
-    int rc = value ? open_env(dir, &env, &dbi) : ENOMEM;
-    if (value)
-        memset(value, 'v', value_len);
-    for (size_t i = 0; !rc && i < warmup + n; i++) {
-        double ms = 0;
-        rc = one_commit(env, dbi, ++*next_key, value, value_len, &ms);
-        if (!rc && i >= warmup && bs_add(out, ms))
-            rc = ENOMEM;
+    if (!l || !value) {
+        free(l);
+        free(value);
+        snprintf(err, err_len, "out of memory");
+        return NULL;
     }
-    if (rc)
+    memset(value, 'v', value_len);
+    l->value = value;
+    l->value_len = value_len;
+    int rc = open_env(l, dir);
+    double ms;
+    for (int i = 0; !rc && i < 20; i++) /* warm-up, untimed */
+        rc = one_commit(l, &ms);
+    if (rc) {
         snprintf(err, err_len, "LMDB in %s: %s", dir, mdb_strerror(rc));
-    if (env)
-        mdb_env_close(env);
-    free(value);
+        bs_lmdb_close(&l);
+    }
+    return l;
+}
+
+int bs_lmdb_commit(bs_lmdb *l, bs_samples *out, char *err, size_t err_len)
+{
+    double ms = 0;
+    int rc = one_commit(l, &ms);
+    if (!rc && bs_add(out, ms))
+        rc = ENOMEM;
+    if (rc)
+        snprintf(err, err_len, "LMDB commit: %s", mdb_strerror(rc));
     return rc ? -1 : 0;
+}
+
+void bs_lmdb_close(bs_lmdb **l)
+{
+    if (!l || !*l)
+        return;
+    if ((*l)->env)
+        mdb_env_close((*l)->env);
+    free((*l)->value);
+    free(*l);
+    *l = NULL;
 }
 
 /* ------------------------------------------------------------------ CPU */
@@ -173,8 +203,10 @@ double bs_proc_cpu_ms(int pid)
     /* The command name may hold spaces: fields are counted after ')'. */
     const char *p = strrchr(line, ')');
     unsigned long long utime = 0, stime = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                            "%llu %llu", &utime, &stime) != 2)
+    if (!p || sscanf(p + 2,
+                     "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                     "%llu %llu",
+                     &utime, &stime) != 2)
         return -1;
     return (double)(utime + stime) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
 }

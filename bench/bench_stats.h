@@ -29,14 +29,18 @@ double bs_pct(bs_samples *s, double q);
 double bs_mean(const bs_samples *s);
 void bs_free(bs_samples *s);
 
-/* Opens (or reopens) an LMDB environment in dir with the default, durable
- * flags — no MDB_NOSYNC, no MDB_NOMETASYNC — makes `warmup` untimed
- * commits, then `n` timed ones, each one transaction holding one put of
- * value_len bytes under the next key after *next_key. Each duration is
- * begin..commit returned. Returns 0, or -1 with a message in err. */
-int bs_lmdb_commits(const char *dir, size_t warmup, size_t n,
-                    size_t value_len, uint64_t *next_key, bs_samples *out,
-                    char *err, size_t err_len);
+/* The baseline's LMDB environment: opened in dir with the default,
+ * durable flags (no MDB_NOSYNC, no MDB_NOMETASYNC — like the agent's store)
+ * and a few untimed warm-up commits. NULL on failure, with a message in
+ * err. */
+typedef struct bs_lmdb bs_lmdb;
+bs_lmdb *bs_lmdb_open(const char *dir, size_t value_len, char *err,
+                      size_t err_len);
+/* One timed commit: a transaction holding one put of value_len bytes under
+ * the next key; begin..commit returned, in ms, added to out. 0, or -1 with
+ * a message in err. */
+int bs_lmdb_commit(bs_lmdb *l, bs_samples *out, char *err, size_t err_len);
+void bs_lmdb_close(bs_lmdb **l);
 
 /* CPU time (user + system, all threads) a process has used, in ms, from
  * /proc/PID/stat; -1 if it cannot be read. */
