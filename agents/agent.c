@@ -57,13 +57,14 @@ static void run_after(agent *a, after_action *x, bool committed)
 {
     switch (x->kind) {
     case AFTER_REPLY:
-        if (committed)
+        if (committed) {
             polku_http_respond_json(x->req, x->status, x->json);
-        else
+            x->json = NULL; /* taken by the response */
+        } else {
             polku_http_respond_error(x->req, 507, "store_full",
                                      "the store could not save this; "
                                      "nothing was changed, try again");
-        x->json = NULL;
+        }
         break;
     case AFTER_SEND:
         if (committed && agent_send_now(a, x->data, x->len) == 0 &&
