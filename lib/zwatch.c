@@ -205,8 +205,9 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     /* Waking the loop is all this is for; uv_check does the work. */
     (void)poll;
     (void)events;
-    if (status < 0)
-        log_debug("zwatch: poll on ZMQ_FD: %s", uv_strerror(status));
+    if (status < 0) /* libuv has stopped the poll handle itself */
+        log_warn("zwatch: poll on ZMQ_FD failed (%s); no more wake-ups",
+                 uv_strerror(status));
 }
 
 static void on_prepare(uv_prepare_t *prepare)
