@@ -251,48 +251,57 @@ int store_receipt_add(store *s, MDB_txn *txn, const char *origin,
     return *duplicate ? POLKU_OK : store_err(rc);
 }
 
+/* A protobuf record under a 16-byte id. The caller owns *out. */
+static int record_get(MDB_txn *txn, MDB_dbi dbi, const uint8_t id[16],
+                      const ProtobufCMessageDescriptor *desc,
+                      ProtobufCMessage **out)
+{
+    MDB_val k = {16, (void *)id}, v;
+    int rc = mdb_get(txn, dbi, &k, &v);
+    if (rc)
+        return store_err(rc);
+    *out = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
+    return *out ? POLKU_OK : POLKU_ESTORE;
+}
+
+/* Reserves the value in place and packs the record straight into the map. */
+static int record_put(MDB_txn *txn, MDB_dbi dbi, const uint8_t id[16],
+                      const ProtobufCMessage *m)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    MDB_val k = {16, (void *)id}, v = {len, NULL};
+    int rc = mdb_put(txn, dbi, &k, &v, MDB_RESERVE);
+    if (rc)
+        return store_err(rc);
+    protobuf_c_message_pack(m, v.mv_data);
+    return POLKU_OK;
+}
+
 int store_referral_get(store *s, MDB_txn *txn, const uint8_t id[16],
                        Polku__ReferralRecord **out)
 {
-    MDB_val k = {16, (void *)id}, v;
-    int rc = mdb_get(txn, s->referrals, &k, &v);
-    if (rc)
-        return store_err(rc);
-    *out = polku__referral_record__unpack(NULL, v.mv_size, v.mv_data);
-    return *out ? POLKU_OK : POLKU_ESTORE;
+    return record_get(txn, s->referrals, id,
+                      &polku__referral_record__descriptor,
+                      (ProtobufCMessage **)out);
 }
 
 int store_referral_put(store *s, MDB_txn *txn, const Polku__ReferralRecord *r)
 {
-    size_t len = polku__referral_record__get_packed_size(r);
-    MDB_val k = {16, r->id.data}, v = {len, NULL};
-    /* Reserve in place and pack straight into the map. */
-    int rc = mdb_put(txn, s->referrals, &k, &v, MDB_RESERVE);
-    if (rc)
-        return store_err(rc);
-    polku__referral_record__pack(r, v.mv_data);
-    return POLKU_OK;
+    return record_put(txn, s->referrals, r->id.data, &r->base);
 }
 
 int store_consent_get(store *s, MDB_txn *txn, const uint8_t id[16],
                       Polku__ConsentRecord **out)
 {
-    MDB_val k = {16, (void *)id}, v;
-    int rc = mdb_get(txn, s->consents, &k, &v);
-    if (rc)
-        return store_err(rc);
-    *out = polku__consent_record__unpack(NULL, v.mv_size, v.mv_data);
-    return *out ? POLKU_OK : POLKU_ESTORE;
+    return record_get(txn, s->consents, id, &polku__consent_record__descriptor,
+                      (ProtobufCMessage **)out);
 }
 
 int store_consent_put(store *s, MDB_txn *txn, const Polku__ConsentRecord *r)
 {
-    size_t len = polku__consent_record__get_packed_size(r);
-    MDB_val k = {16, r->id.data}, v = {len, NULL};
-    int rc = mdb_put(txn, s->consents, &k, &v, MDB_RESERVE);
+    int rc = record_put(txn, s->consents, r->id.data, &r->base);
     if (rc)
-        return store_err(rc);
-    polku__consent_record__pack(r, v.mv_data);
+        return rc;
     if (r->client_key.len != 16)
         return POLKU_OK; /* a revocation that arrived before its grant */
     uint8_t ik[32];

@@ -5,39 +5,18 @@
 #include <uv.h>
 
 #include "broker.h"
+#include "polku/daemon.h"
 #include "polku/error.h"
 #include "polku/log.h"
 
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: polku-broker --config FILE\n"
-                 "Routes referrals between polku agents (see README).\n");
-}
-
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
-}
+#define USAGE "polku-broker --config FILE\nRoutes referrals between polku agents (see README)."
 
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config_path = argv[++i];
-        } else {
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!config_path) {
-        usage(stderr);
-        return 2;
-    }
+    int arc = polku_daemon_args(argc, argv, USAGE, &config_path);
+    if (arc)
+        return arc == 1 ? 0 : 2;
     if (sodium_init() < 0) {
         fprintf(stderr, "polku-broker: libsodium failed to initialise\n");
         return 1;
@@ -59,9 +38,7 @@ int main(int argc, char **argv)
     if (rc == POLKU_OK)
         uv_run(&loop, UV_RUN_DEFAULT);
     broker_fini(&b);
-    uv_walk(&loop, close_walk, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    polku_loop_close(&loop);
     broker_config_fini(&cfg);
     if (rc) {
         log_error("start failed: %s", polku_strerror(rc));
