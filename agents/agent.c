@@ -190,6 +190,27 @@ int agent_run_item(agent *a, agent_item_fn fn, void *ctx)
     return rc;
 }
 
+int agent_read(agent *a, agent_item_fn fn, void *ctx)
+{
+    MDB_txn *txn = NULL;
+    int rc = store_err(mdb_txn_begin(a->st.env, NULL, MDB_RDONLY, &txn));
+    if (rc)
+        return rc;
+    size_t before = a->n_after;
+    rc = fn(a, txn, ctx);
+    mdb_txn_abort(txn);
+    /* what fn queued are replies to a read: nothing to wait for */
+    for (size_t i = before; i < a->n_after; i++)
+        run_after(a, &a->after[i], rc == POLKU_OK);
+    a->n_after = before;
+    if (a->n_after == 0 && !a->txn) { /* no batch owns the list */
+        free(a->after);
+        a->after = NULL;
+        a->cap_after = 0;
+    }
+    return rc;
+}
+
 void agent_header(agent *a, polku_envelope *env, uint8_t msg_id[16])
 {
     uint64_t now = polku_now_ms();
@@ -366,6 +387,8 @@ void agent_fini(agent *a)
     if (a->zctx)
         zmq_ctx_term(a->zctx);
     outbox_fini(&a->ob);
+    free(a->after);
+    a->after = NULL;
     if (a->directory)
         polku__welcome__free_unpacked(a->directory, NULL);
     store_close(&a->st);

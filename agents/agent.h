@@ -92,6 +92,11 @@ void agent_fini(agent *a);
 typedef int (*agent_item_fn)(agent *a, MDB_txn *txn, void *ctx);
 int agent_run_item(agent *a, agent_item_fn fn, void *ctx);
 
+/* A read: runs fn in a read-only transaction of its own (it does not wait
+ * for the open batch, and sees only what is committed); the replies fn
+ * queues are sent at once. Returns fn's result. */
+int agent_read(agent *a, agent_item_fn fn, void *ctx);
+
 /* Queues an after-commit action (takes json / data). */
 void agent_after_reply(agent *a, polku_http_req *req, unsigned status,
                        json_t *json);

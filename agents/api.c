@@ -239,7 +239,7 @@ static int item_create(agent *a, MDB_txn *txn, void *ctx)
         rc = referrals_create(a, txn, &c->create, &r);
     if (rc)
         return rc;
-    agent_after_reply(a, c->req, 201, referrals_json(a, r, true));
+    agent_after_reply(a, c->req, 201, referrals_json(a, r, false));
     polku__referral_record__free_unpacked(r, NULL);
     return POLKU_OK;
 }
@@ -252,7 +252,7 @@ static int item_status(agent *a, MDB_txn *txn, void *ctx)
                                   c->outcome, &r);
     if (rc)
         return rc;
-    agent_after_reply(a, c->req, 200, referrals_json(a, r, true));
+    agent_after_reply(a, c->req, 200, referrals_json(a, r, false));
     polku__referral_record__free_unpacked(r, NULL);
     return POLKU_OK;
 }
@@ -264,7 +264,7 @@ static int item_cancel(agent *a, MDB_txn *txn, void *ctx)
     int rc = referrals_request_cancel(a, txn, c->id.b, c->reason, &r);
     if (rc)
         return rc;
-    agent_after_reply(a, c->req, 202, referrals_json(a, r, true));
+    agent_after_reply(a, c->req, 202, referrals_json(a, r, false));
     polku__referral_record__free_unpacked(r, NULL);
     return POLKU_OK;
 }
@@ -325,6 +325,13 @@ void run(agent *a, api_call *c, agent_item_fn fn)
         respond_err(c->req, rc);
 }
 
+void run_read(agent *a, api_call *c, agent_item_fn fn)
+{
+    int rc = agent_read(a, fn, c);
+    if (rc)
+        respond_err(c->req, rc);
+}
+
 static void list_referrals(agent *a, api_call *c)
 {
     list_filter f = {.call = c, .direction = -1, .status = -1,
@@ -358,7 +365,7 @@ static void list_referrals(agent *a, api_call *c)
         }
         f.limit = n;
     }
-    int rc = agent_run_item(a, item_list, &f);
+    int rc = agent_read(a, item_list, &f);
     if (rc)
         respond_err(c->req, rc);
 }
@@ -426,7 +433,7 @@ static void referral_routes(agent *a, api_call *c, const char *method,
     }
     const char *verb = slash ? slash : "";
     if (get && !*verb)
-        run(a, c, item_show);
+        run_read(a, c, item_show);
     else if (post && strcmp(verb, "/status") == 0)
         post_status(a, c);
     else if (post && strcmp(verb, "/cancel") == 0)

@@ -41,6 +41,9 @@ int parse_client(agent *a, api_call *c, json_t *body, uint8_t key[16]);
 /* Runs fn as a batch item; answers the error if it fails. */
 void run(agent *a, api_call *c, agent_item_fn fn);
 
+/* Runs fn as a read (agent_read); answers the error if it fails. */
+void run_read(agent *a, api_call *c, agent_item_fn fn);
+
 /* Stores the identity code behind the call's client, if it came as one. */
 int remember_client(agent *a, MDB_txn *txn, const api_call *c,
                     const uint8_t key[16]);

@@ -148,7 +148,7 @@ static void list_consents(agent *a, api_call *c)
                                  "?client= must be a 32-hex client key");
         return;
     }
-    run(a, c, item_list);
+    run_read(a, c, item_list);
 }
 
 static void revoke_consent(agent *a, api_call *c, const char *idtext)
