@@ -37,8 +37,10 @@ static int after_push(agent *a, after_action x)
 void agent_after_reply(agent *a, polku_http_req *req, unsigned status,
                        json_t *json)
 {
-    after_push(a, (after_action){.kind = AFTER_REPLY, .req = req,
-                                 .status = status, .json = json});
+    after_push(a, (after_action){.kind = AFTER_REPLY,
+                                 .req = req,
+                                 .status = status,
+                                 .json = json});
 }
 
 void agent_after_send(agent *a, uint8_t *data, size_t len)
@@ -67,8 +69,7 @@ static void run_after(agent *a, after_action *x, bool committed)
         }
         break;
     case AFTER_SEND:
-        if (committed && agent_send_now(a, x->data, x->len) == 0 &&
-            x->len > 0)
+        if (committed && agent_send_now(a, x->data, x->len) == 0 && x->len > 0)
             a->counters.acks_sent++;
         break;
     case AFTER_OUTBOX_ADD:
@@ -136,8 +137,7 @@ static int batch_txn(agent *a, MDB_txn **out)
         int rc = mdb_txn_begin(a->st.env, NULL, 0, &a->txn);
         if (rc) {
             a->txn = NULL;
-            log_error("cannot begin a write transaction: %s",
-                      mdb_strerror(rc));
+            log_error("cannot begin a write transaction: %s", mdb_strerror(rc));
             return store_err(rc);
         }
         uv_idle_start(&a->commit_idle, on_commit_idle);
@@ -339,8 +339,8 @@ int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg)
     a->commit_idle.data = a->replay_idle.data = a->tick.data = a;
     outbox_init(&a->ob, cfg->window, cfg->retry_min_ms, cfg->retry_max_ms,
                 cfg->ack_timeout_ms, outbox_send, a);
-    int rc = store_open(&a->st, cfg->store, cfg->map_size, cfg->map_max,
-                        cfg->org);
+    int rc =
+        store_open(&a->st, cfg->store, cfg->map_size, cfg->map_max, cfg->org);
     if (!rc)
         rc = load_outbox(a);
     if (rc)

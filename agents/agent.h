@@ -42,8 +42,8 @@ typedef struct after_action {
 
 typedef struct agent_counters {
     unsigned long long commits, commit_failures, items, inbound, duplicates,
-        acks_sent, acks_received, nacks_received, failed_deliveries,
-        store_full, replayed;
+        acks_sent, acks_received, nacks_received, failed_deliveries, store_full,
+        replayed;
 } agent_counters;
 
 typedef struct agent {

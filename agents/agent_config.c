@@ -9,10 +9,11 @@
 #include "polku/error.h"
 
 static const char *const agent_keys[] = {
-    "org", "broker", "broker_public_key", "key_file", "store", "http",
-    "http_token_file", "pseudonym_secret_file", "log_level", "heartbeat",
-    "retry_min", "retry_max", "ack_timeout", "window", "map_size_mb",
-    "map_max_mb", "max_body", NULL};
+    "org",         "broker",    "broker_public_key", "key_file",
+    "store",       "http",      "http_token_file",   "pseudonym_secret_file",
+    "log_level",   "heartbeat", "retry_min",         "retry_max",
+    "ack_timeout", "window",    "map_size_mb",       "map_max_mb",
+    "max_body",    NULL};
 
 static int load_strings(const polku_ini *ini, agent_config *cfg,
                         polku_cfgerr *err)
@@ -64,10 +65,9 @@ static int load_strings(const polku_ini *ini, agent_config *cfg,
     }
     polku_ini_str(ini, "agent", "log_level", "info", &s, err);
     if (polku_log_level_parse(s, &cfg->log_level))
-        return polku_cfgerr_set(err, ini,
-                                polku_ini_find(ini, "agent", "log_level"),
-                                "agent", "log_level",
-                                "expected debug, info, warn, error or off");
+        return polku_cfgerr_set(
+            err, ini, polku_ini_find(ini, "agent", "log_level"), "agent",
+            "log_level", "expected debug, info, warn, error or off");
     return POLKU_OK;
 }
 
@@ -90,8 +90,8 @@ static int load_numbers(const polku_ini *ini, agent_config *cfg,
         rc = polku_ini_uint(ini, "agent", "window", false, 1000, 1, 100000,
                             &cfg->window, err);
     if (!rc)
-        rc = polku_ini_uint(ini, "agent", "map_size_mb", false, 64, 1,
-                            1u << 20, &mb, err);
+        rc = polku_ini_uint(ini, "agent", "map_size_mb", false, 64, 1, 1u << 20,
+                            &mb, err);
     cfg->map_size = mb << 20;
     if (!rc)
         rc = polku_ini_uint(ini, "agent", "map_max_mb", false, 16384, 1,

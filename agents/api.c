@@ -19,8 +19,6 @@
 #include "polku/hetu.h"
 #include "referrals.h"
 
-
-
 void respond_err(polku_http_req *req, int rc)
 {
     switch (rc) {
@@ -79,8 +77,8 @@ int parse_body(polku_http_req *req, json_t **out)
 
 /* Optional string field: NULL if absent; error if present and not a
  * string or longer than max. */
-int opt_string(polku_http_req *req, json_t *obj, const char *name,
-                      size_t max, const char **out)
+int opt_string(polku_http_req *req, json_t *obj, const char *name, size_t max,
+               const char **out)
 {
     json_t *v = json_object_get(obj, name);
     *out = NULL;
@@ -89,8 +87,8 @@ int opt_string(polku_http_req *req, json_t *obj, const char *name,
     if (!json_is_string(v) || json_string_length(v) > max ||
         strlen(json_string_value(v)) != json_string_length(v)) {
         char msg[128];
-        snprintf(msg, sizeof msg,
-                 "'%s' must be a string of at most %zu bytes", name, max);
+        snprintf(msg, sizeof msg, "'%s' must be a string of at most %zu bytes",
+                 name, max);
         polku_http_respond_error(req, 400, "bad_request", msg);
         return POLKU_EINVAL;
     }
@@ -112,8 +110,10 @@ static int client_from_hetu(agent *a, api_call *c, const char *text,
     }
     if (polku_hetu_parse(text, c->hetu, &problem)) {
         char msg[160];
-        snprintf(msg, sizeof msg, "client.hetu is not a valid identity code: "
-                 "%s", polku_hetu_problem_text(problem));
+        snprintf(msg, sizeof msg,
+                 "client.hetu is not a valid identity code: "
+                 "%s",
+                 polku_hetu_problem_text(problem));
         polku_http_respond_error(c->req, 400, "invalid_hetu", msg);
         return POLKU_EINVAL;
     }
@@ -127,9 +127,10 @@ int parse_client(agent *a, api_call *c, json_t *body, uint8_t key[16])
     json_t *client = json_object_get(body, "client");
     const char *hex = NULL, *hetu = NULL;
     if (!json_is_object(client)) {
-        polku_http_respond_error(req, 400, "bad_request",
-                                 "'client' must be an object: "
-                                 "{\"hetu\": \"...\"} or {\"key\": \"<32 hex>\"}");
+        polku_http_respond_error(
+            req, 400, "bad_request",
+            "'client' must be an object: "
+            "{\"hetu\": \"...\"} or {\"key\": \"<32 hex>\"}");
         return POLKU_EINVAL;
     }
     if (opt_string(req, client, "hetu", 16, &hetu) ||
@@ -311,8 +312,8 @@ static int item_list(agent *a, MDB_txn *txn, void *ctx)
     mdb_cursor_close(cur);
     agent_after_reply(a, f->call->req, 200,
                       json_pack("{s:I, s:o}", "count",
-                                (json_int_t)json_array_size(list),
-                                "referrals", list));
+                                (json_int_t)json_array_size(list), "referrals",
+                                list));
     return POLKU_OK;
 }
 
@@ -334,8 +335,7 @@ void run_read(agent *a, api_call *c, agent_item_fn fn)
 
 static void list_referrals(agent *a, api_call *c)
 {
-    list_filter f = {.call = c, .direction = -1, .status = -1,
-                     .limit = 100000};
+    list_filter f = {.call = c, .direction = -1, .status = -1, .limit = 100000};
     const char *dir = polku_http_query(c->req, "direction");
     const char *st = polku_http_query(c->req, "status");
     const char *limit = polku_http_query(c->req, "limit");

@@ -34,8 +34,9 @@ static int parse_orgs(agent *a, api_call *c, json_t *orgs)
     size_t i;
     json_t *v;
     if (!json_is_array(orgs) || json_array_size(orgs) == 0)
-        return bad(c, "bad_request", "'orgs' must be a non-empty list of "
-                                     "organisation ids");
+        return bad(c, "bad_request",
+                   "'orgs' must be a non-empty list of "
+                   "organisation ids");
     if (json_array_size(orgs) > CONSENT_MAX_ORGS)
         return bad(c, "bad_request", "'orgs' lists too many organisations");
     if (!a->directory) {
@@ -60,8 +61,9 @@ static int parse_orgs(agent *a, api_call *c, json_t *orgs)
     if (!listed(n->orgs, n->n_orgs, a->cfg->org))
         n->orgs[n->n_orgs++] = a->cfg->org;
     if (n->n_orgs < 2)
-        return bad(c, "bad_request", "a consent needs at least one other "
-                                     "organisation");
+        return bad(c, "bad_request",
+                   "a consent needs at least one other "
+                   "organisation");
     return POLKU_OK;
 }
 
@@ -72,14 +74,16 @@ static int parse_purposes(api_call *c, json_t *purposes)
     json_t *v;
     if (!json_is_array(purposes) || json_array_size(purposes) == 0 ||
         json_array_size(purposes) > 4)
-        return bad(c, "bad_request", "'purposes' must list some of referral, "
-                                     "handover, path, plan");
+        return bad(c, "bad_request",
+                   "'purposes' must list some of referral, "
+                   "handover, path, plan");
     json_array_foreach(purposes, i, v)
     {
         const char *p = json_string_value(v);
         if (!p || !listed(known_purposes, 4, p))
-            return bad(c, "unknown_purpose", "purposes are referral, "
-                                             "handover, path and plan");
+            return bad(c, "unknown_purpose",
+                       "purposes are referral, "
+                       "handover, path and plan");
         if (!listed(n->purposes, n->n_purposes, p))
             n->purposes[n->n_purposes++] = p;
     }
@@ -98,8 +102,9 @@ static int parse_grant(agent *a, api_call *c)
         opt_string(c->req, b, "form", 32, &form))
         return POLKU_EINVAL;
     if (!until || polku_time_parse(until, &n->valid_until_ms))
-        return bad(c, "bad_request", "'valid_until' must be an RFC 3339 time "
-                                     "or a date");
+        return bad(c, "bad_request",
+                   "'valid_until' must be an RFC 3339 time "
+                   "or a date");
     if (n->valid_until_ms <= polku_now_ms())
         return bad(c, "invalid_validity", "'valid_until' is in the past");
     n->form = form && *form ? form : "written";

@@ -246,8 +246,8 @@ int consents_find_active(agent *a, MDB_txn *txn, const uint8_t client[16],
                          const char *purpose, uint64_t now_ms, uint8_t id[16],
                          char *recorded_by)
 {
-    find_ctx f = {.org_a = org_a, .org_b = org_b, .purpose = purpose,
-                  .now = now_ms};
+    find_ctx f = {
+        .org_a = org_a, .org_b = org_b, .purpose = purpose, .now = now_ms};
     int rc = store_consents_of_client(&a->st, txn, client, match, &f);
     if (rc)
         return rc;
@@ -283,13 +283,13 @@ json_t *consents_json(const Polku__ConsentRecord *r, uint64_t now_ms)
     polku_id_format(&id, idtext);
     if (r->client_key.len == 16)
         polku_client_key_hex(r->client_key.data, key);
-    const char *state = r->revoked                     ? "revoked"
+    const char *state = r->revoked                    ? "revoked"
                         : r->valid_until_ms <= now_ms ? "expired"
                                                       : "active";
     json_t *j = json_pack(
         "{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:o, s:s, s:b}", "id", idtext,
-        "client_key", key, "orgs", string_array(r->orgs, r->n_orgs),
-        "purposes", string_array(r->purposes, r->n_purposes), "valid_until",
+        "client_key", key, "orgs", string_array(r->orgs, r->n_orgs), "purposes",
+        string_array(r->purposes, r->n_purposes), "valid_until",
         time_json(r->valid_until_ms), "form", r->form, "recorded_by",
         r->recorded_by, "created", time_json(r->created_ms), "state", state,
         "active", active(r, now_ms));

@@ -80,8 +80,7 @@ void agent_link_tick(agent *a)
 
 /* ---- directory ---- */
 
-int agent_resolve_service(const agent *a, const char *service,
-                          const char **org)
+int agent_resolve_service(const agent *a, const char *service, const char **org)
 {
     *org = NULL;
     if (!a->directory)
@@ -220,9 +219,9 @@ static int apply_event(agent *a, MDB_txn *txn, void *ctx)
     if (dup) {
         a->counters.duplicates++;
     } else {
-        bool consent = env->body_case ==
-                           POLKU__ENVELOPE__BODY_CONSENT_GRANTED ||
-                       env->body_case == POLKU__ENVELOPE__BODY_CONSENT_REVOKED;
+        bool consent =
+            env->body_case == POLKU__ENVELOPE__BODY_CONSENT_GRANTED ||
+            env->body_case == POLKU__ENVELOPE__BODY_CONSENT_REVOKED;
         rc = consent ? consents_apply_inbound(a, txn, env)
                      : referrals_apply_inbound(a, txn, env);
         if (rc == POLKU_EFULL || rc == POLKU_ESTORE || rc == POLKU_ENOMEM)
@@ -240,8 +239,8 @@ static int apply_nack_failure(agent *a, MDB_txn *txn, void *ctx)
 {
     const Polku__Nack *nack = ctx;
     size_t len = 0;
-    const uint8_t *frame = outbox_find(&a->ob, nack->origin_seq,
-                                       nack->dest_org, &len);
+    const uint8_t *frame =
+        outbox_find(&a->ob, nack->origin_seq, nack->dest_org, &len);
     if (!frame)
         return POLKU_ENOTFOUND;
     int rc = store_outbox_del(&a->st, txn, nack->origin_seq, nack->dest_org);
@@ -301,9 +300,8 @@ static void on_broker_message(agent *a, polku_envelope *env)
         break;
     case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
         a->replaying = true;
-        a->replay_next = env->replay_request->from_seq
-                             ? env->replay_request->from_seq
-                             : 1;
+        a->replay_next =
+            env->replay_request->from_seq ? env->replay_request->from_seq : 1;
         a->replay_last = a->committed_seq;
         log_info("replaying events %llu..%llu for the broker",
                  (unsigned long long)a->replay_next,
@@ -321,7 +319,8 @@ static void on_broker_message(agent *a, polku_envelope *env)
         agent_run_item(a, apply_event, env);
         break;
     default:
-        log_debug("ignored %s from the broker", polku_body_name(env->body_case));
+        log_debug("ignored %s from the broker",
+                  polku_body_name(env->body_case));
         break;
     }
 }
@@ -333,10 +332,9 @@ static void on_frames(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
         return;
     polku_envelope *env = NULL;
     char why[128];
-    int rc = polku_envelope_decode(zmq_msg_data(&frames[0]),
-                                   zmq_msg_size(&frames[0]),
-                                   POLKU_MAX_FRAME_DEFAULT, &env, why,
-                                   sizeof why);
+    int rc = polku_envelope_decode(
+        zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
+        POLKU_MAX_FRAME_DEFAULT, &env, why, sizeof why);
     if (rc) {
         log_warn("undecodable frame from the broker: %s", why);
         polku_envelope_free(&env);

@@ -9,7 +9,9 @@
 #include "polku/error.h"
 #include "polku/log.h"
 
-#define USAGE "polku-agent --config FILE\nOne organisation's polku agent: its store, its API and its link to the broker (see README)."
+#define USAGE                                                                  \
+    "polku-agent --config FILE\nOne organisation's polku agent: its store, "   \
+    "its API and its link to the broker (see README)."
 
 int main(int argc, char **argv)
 {

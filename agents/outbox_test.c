@@ -1,4 +1,5 @@
-/* outbox_test.c — windows, acks, backoff and resends of the in-memory outbox. */
+/* outbox_test.c — windows, acks, backoff and resends of the in-memory outbox.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

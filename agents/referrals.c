@@ -122,7 +122,8 @@ static int unseal_text(agent *a, const char *org, ProtobufCBinaryData in,
     if (!key || polku_unseal(in.data, in.len, key, a->cfg->key.secret_z85,
                              &plain, &len)) {
         log_warn("sealed content from %s could not be verified; event "
-                 "refused", org);
+                 "refused",
+                 org);
         return POLKU_ECRYPTO;
     }
     *out = polku__sealed_text__unpack(NULL, len, plain);
@@ -306,9 +307,9 @@ static int on_status(agent *a, MDB_txn *txn, const polku_envelope *env)
     Polku__SealedText *text = NULL;
     rc = unseal_text(a, env->origin_org, st->sealed, &text);
     if (!rc)
-        rc = history_add(r, st->status, env->time_ms, env->origin_org,
-                         sealed_reason(text), sealed_outcome(text),
-                         st->version);
+        rc =
+            history_add(r, st->status, env->time_ms, env->origin_org,
+                        sealed_reason(text), sealed_outcome(text), st->version);
     if (!rc && st->version > r->version) {
         r->version = st->version;
         r->status = st->status;
@@ -457,12 +458,11 @@ int referrals_undeliverable(agent *a, MDB_txn *txn, const uint8_t *frame,
         Polku__ReferralRecord *r = NULL;
         rc = store_referral_get(&a->st, txn,
                                 env->referral_requested->referral_id.data, &r);
-        if (!rc && polku_referral_check(
-                       r->status, POLKU__REFERRAL_STATE__REFERRAL_FAILED,
-                       POLKU_WRITER_SENDER, true) == POLKU_OK)
-            rc = change_status(a, txn, r,
-                               POLKU__REFERRAL_STATE__REFERRAL_FAILED, code,
-                               "");
+        if (!rc && polku_referral_check(r->status,
+                                        POLKU__REFERRAL_STATE__REFERRAL_FAILED,
+                                        POLKU_WRITER_SENDER, true) == POLKU_OK)
+            rc = change_status(
+                a, txn, r, POLKU__REFERRAL_STATE__REFERRAL_FAILED, code, "");
         else if (rc == POLKU_ENOTFOUND)
             rc = POLKU_OK;
         if (r)

@@ -157,21 +157,22 @@ static void replay_and_check(conn *c, uint64_t from, uint64_t last)
             polku_envelope *ev = NULL;
             char why[128];
             ProtobufCBinaryData *b = &env->replay_batch->events[i];
-            H_REQUIRE(polku_envelope_decode(b->data, b->len, 1u << 20, &ev,
-                                            why, sizeof why) == 0,
+            H_REQUIRE(polku_envelope_decode(b->data, b->len, 1u << 20, &ev, why,
+                                            sizeof why) == 0,
                       "replayed event decodes: %s", why);
-            H_REQUIRE(ev->origin_seq == expect,
-                      "event %llu in order (got %llu)",
-                      (unsigned long long)expect,
-                      (unsigned long long)ev->origin_seq);
+            H_REQUIRE(
+                ev->origin_seq == expect, "event %llu in order (got %llu)",
+                (unsigned long long)expect, (unsigned long long)ev->origin_seq);
             polku_envelope_free(&ev);
             expect++;
         }
         polku_envelope_free(&env);
     }
-    H_CHECK(expect == last + 1, "every event from %llu to %llu came back "
-            "(next expected %llu)", (unsigned long long)from,
-            (unsigned long long)last, (unsigned long long)expect);
+    H_CHECK(expect == last + 1,
+            "every event from %llu to %llu came back "
+            "(next expected %llu)",
+            (unsigned long long)from, (unsigned long long)last,
+            (unsigned long long)expect);
     H_CHECK(frames > 1 && frames < (last - from + 1) / 10,
             "many events per frame (%llu frames)", (unsigned long long)frames);
     h_note("replayed %llu events from %llu in %llu frames",
@@ -192,7 +193,7 @@ static void replay_100k_in_order(void)
     replay_and_check(&c, 1, EVENTS);
     replay_and_check(&c, EVENTS / 2 + 1, EVENTS);
     H_CHECK(h_agent_stop(a) == 0, "the agent stops cleanly (exit 0, no "
-            "sanitizer report)");
+                                  "sanitizer report)");
     zmq_close(c.sock);
 }
 

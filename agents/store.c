@@ -90,8 +90,8 @@ static int open_dbis(store *s, const char *org)
     int prc = store_meta_get(s, txn, "org", &v);
     if (prc == POLKU_ENOTFOUND) {
         prc = store_meta_put(s, txn, "org", org, strlen(org));
-    } else if (prc == POLKU_OK &&
-               (v.mv_size != strlen(org) || memcmp(v.mv_data, org, v.mv_size))) {
+    } else if (prc == POLKU_OK && (v.mv_size != strlen(org) ||
+                                   memcmp(v.mv_data, org, v.mv_size))) {
         log_error("store belongs to organisation '%.*s', not '%s'",
                   (int)v.mv_size, (const char *)v.mv_data, org);
         prc = POLKU_EINVAL;
@@ -110,8 +110,7 @@ int store_open(store *s, const char *dir, uint64_t map_size, uint64_t map_max,
     s->map_size = map_size;
     s->map_max = map_max;
     if (mkdir_p(dir)) {
-        log_error("cannot create store directory %s: %s", dir,
-                  strerror(errno));
+        log_error("cannot create store directory %s: %s", dir, strerror(errno));
         return POLKU_EIO;
     }
     int rc = mdb_env_create(&s->env);
@@ -234,8 +233,8 @@ int store_outbox_del(store *s, MDB_txn *txn, uint64_t seq, const char *dest)
     return store_err(mdb_del(txn, s->outbox, &k, NULL));
 }
 
-int store_receipt_add(store *s, MDB_txn *txn, const char *origin,
-                      uint64_t seq, uint64_t now_ms, bool *duplicate)
+int store_receipt_add(store *s, MDB_txn *txn, const char *origin, uint64_t seq,
+                      uint64_t now_ms, bool *duplicate)
 {
     uint8_t key[48], val[8];
     size_t n = strlen(origin);
@@ -340,8 +339,8 @@ int store_consents_of_client(store *s, MDB_txn *txn, const uint8_t key[16],
 int store_client_put(store *s, MDB_txn *txn, const uint8_t key[16],
                      const char *canonical_hetu)
 {
-    MDB_val k = {16, (void *)key}, v = {strlen(canonical_hetu),
-                                        (void *)canonical_hetu};
+    MDB_val k = {16, (void *)key},
+            v = {strlen(canonical_hetu), (void *)canonical_hetu};
     return store_err(mdb_put(txn, s->clients, &k, &v, 0));
 }
 

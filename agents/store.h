@@ -65,8 +65,8 @@ int store_outbox_del(store *s, MDB_txn *txn, uint64_t seq, const char *dest);
 
 /* Records a receipt for (origin, seq) unless present; *duplicate tells
  * which. */
-int store_receipt_add(store *s, MDB_txn *txn, const char *origin,
-                      uint64_t seq, uint64_t now_ms, bool *duplicate);
+int store_receipt_add(store *s, MDB_txn *txn, const char *origin, uint64_t seq,
+                      uint64_t now_ms, bool *duplicate);
 
 /* Caller owns *out (polku__referral_record__free_unpacked(*out, NULL)). */
 int store_referral_get(store *s, MDB_txn *txn, const uint8_t id[16],

@@ -47,7 +47,8 @@ static int router_open(broker *b)
 {
     void *s = zmq_socket(b->zctx, ZMQ_ROUTER);
     b->router = s;
-    int64_t maxmsg = (int64_t)b->cfg->max_frame * 2; /* between 1x and 2x: Nack */
+    int64_t maxmsg =
+        (int64_t)b->cfg->max_frame * 2; /* between 1x and 2x: Nack */
     uint8_t secret[32];
     zmq_z85_decode(secret, b->cfg->key.secret_z85);
     int rc = !s || setopt_int(s, ZMQ_LINGER, 0) ||
@@ -129,8 +130,8 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     b->sigterm.data = b->sigint.data = b;
     uv_signal_start(&b->sigterm, on_signal, SIGTERM);
     uv_signal_start(&b->sigint, on_signal, SIGINT);
-    log_info("listening on %s, epoch %016llx, %zu organisations",
-             cfg->listen, (unsigned long long)b->epoch, cfg->org_count);
+    log_info("listening on %s, epoch %016llx, %zu organisations", cfg->listen,
+             (unsigned long long)b->epoch, cfg->org_count);
     return POLKU_OK;
 }
 

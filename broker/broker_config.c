@@ -9,8 +9,9 @@
 #include "polku/error.h"
 
 static const char *const broker_keys[] = {
-    "listen", "key_file", "feed", "http", "http_token_file", "log_level",
-    "heartbeat", "max_frame", "debug_dump_file", NULL};
+    "listen",          "key_file",  "feed",      "http",
+    "http_token_file", "log_level", "heartbeat", "max_frame",
+    "debug_dump_file", NULL};
 static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
                                        "rejection_followup", "handover_answer",
                                        NULL};
@@ -119,10 +120,9 @@ static int load_broker_section(const polku_ini *ini, broker_config *cfg,
         return POLKU_ECONFIG;
     polku_ini_str(ini, "broker", "log_level", "info", &s, err);
     if (polku_log_level_parse(s, &cfg->log_level))
-        return polku_cfgerr_set(err, ini,
-                                polku_ini_find(ini, "broker", "log_level"),
-                                "broker", "log_level",
-                                "expected debug, info, warn, error or off");
+        return polku_cfgerr_set(
+            err, ini, polku_ini_find(ini, "broker", "log_level"), "broker",
+            "log_level", "expected debug, info, warn, error or off");
     if ((rc = polku_ini_duration(ini, "broker", "heartbeat", 1000,
                                  &cfg->heartbeat_ms, err)))
         return rc;
@@ -131,8 +131,7 @@ static int load_broker_section(const polku_ini *ini, broker_config *cfg,
                           &cfg->max_frame, err);
 }
 
-static int load_sla(const polku_ini *ini, broker_config *cfg,
-                    polku_cfgerr *err)
+static int load_sla(const polku_ini *ini, broker_config *cfg, polku_cfgerr *err)
 {
     int rc = polku_ini_check_keys(ini, "sla", sla_keys, err);
     if (!rc)

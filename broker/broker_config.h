@@ -33,9 +33,9 @@ typedef struct broker_sla {
 } broker_sla;
 
 typedef struct broker_config {
-    char *listen;    /* tcp://127.0.0.1:5570 */
-    char *feed;      /* optional PUB endpoint */
-    char *http;      /* 127.0.0.1:8570 */
+    char *listen; /* tcp://127.0.0.1:5570 */
+    char *feed;   /* optional PUB endpoint */
+    char *http;   /* 127.0.0.1:8570 */
     char *http_token_file;
     char *debug_dump_file; /* tests only: append every frame received */
     polku_keypair key;

@@ -1,4 +1,5 @@
-/* consent_index.h — the broker's memory of consents (invariant 4, second check).
+/* consent_index.h — the broker's memory of consents (invariant 4, second
+ * check).
  *
  * Folded from the ConsentGranted / ConsentRevoked events the broker routes
  * and from the agents' replays after a restart; never stored. A referral

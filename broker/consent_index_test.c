@@ -84,20 +84,23 @@ static void covers_both_orgs_and_the_purpose(void **state)
     fixture f = {{"sote", "kela", "typ"}};
     consent_index *ci = ci_new();
     granted(ci, "sote", consent_1, client_a, "sote,typ", "referral", 1000);
-    assert_int_equal(check(ci, &f, client_a, consent_1, "sote", "sote", "typ",
-                           10), OK);
+    assert_int_equal(
+        check(ci, &f, client_a, consent_1, "sote", "sote", "typ", 10), OK);
     /* A and C consented, not B */
-    assert_int_equal(check(ci, &f, client_a, consent_1, "sote", "sote", "kela",
-                           10), REQUIRED);
+    assert_int_equal(
+        check(ci, &f, client_a, consent_1, "sote", "sote", "kela", 10),
+        REQUIRED);
     /* another client's key with this consent */
-    assert_int_equal(check(ci, &f, client_b, consent_1, "sote", "sote", "typ",
-                           10), REQUIRED);
+    assert_int_equal(
+        check(ci, &f, client_b, consent_1, "sote", "sote", "typ", 10),
+        REQUIRED);
     /* no consent named at all */
     assert_int_equal(check(ci, &f, client_a, NULL, "", "sote", "typ", 10),
                      REQUIRED);
     granted(ci, "sote", consent_2, client_a, "sote,typ", "plan", 1000);
-    assert_int_equal(check(ci, &f, client_a, consent_2, "sote", "sote", "typ",
-                           10), REQUIRED); /* purpose is not referral */
+    assert_int_equal(
+        check(ci, &f, client_a, consent_2, "sote", "sote", "typ", 10),
+        REQUIRED); /* purpose is not referral */
     ci_destroy(&ci);
     assert_null(ci);
 }
@@ -107,15 +110,16 @@ static void revoked_or_expired_is_refused(void **state)
     fixture f = {{"sote", "kela", "typ"}};
     consent_index *ci = ci_new();
     granted(ci, "sote", consent_1, client_a, "sote,typ,kela", "referral", 1000);
-    assert_int_equal(check(ci, &f, client_a, consent_1, "sote", "sote", "typ",
-                           1000), REVOKED); /* expired at its validity */
+    assert_int_equal(
+        check(ci, &f, client_a, consent_1, "sote", "sote", "typ", 1000),
+        REVOKED);                   /* expired at its validity */
     revoked(ci, "kela", consent_1); /* a third org in scope revokes */
-    assert_int_equal(check(ci, &f, client_a, consent_1, "sote", "sote", "typ",
-                           10), REVOKED);
+    assert_int_equal(
+        check(ci, &f, client_a, consent_1, "sote", "sote", "typ", 10), REVOKED);
     granted(ci, "sote", consent_1, client_a, "sote,typ,kela", "referral",
             1000); /* a repeated grant does not undo it */
-    assert_int_equal(check(ci, &f, client_a, consent_1, "sote", "sote", "typ",
-                           10), REVOKED);
+    assert_int_equal(
+        check(ci, &f, client_a, consent_1, "sote", "sote", "typ", 10), REVOKED);
     ci_destroy(&ci);
 }
 
@@ -125,12 +129,12 @@ static void outsider_cannot_revoke_but_early_revocation_wins(void **state)
     consent_index *ci = ci_new();
     granted(ci, "sote", consent_1, client_a, "sote,typ", "referral", 1000);
     revoked(ci, "ngo", consent_1); /* not in scope: ignored */
-    assert_int_equal(check(ci, &f, client_a, consent_1, "sote", "sote", "typ",
-                           10), OK);
+    assert_int_equal(
+        check(ci, &f, client_a, consent_1, "sote", "sote", "typ", 10), OK);
     revoked(ci, "typ", consent_2); /* replay order: revocation first */
     granted(ci, "sote", consent_2, client_a, "sote,typ", "referral", 1000);
-    assert_int_equal(check(ci, &f, client_a, consent_2, "sote", "sote", "typ",
-                           10), REVOKED);
+    assert_int_equal(
+        check(ci, &f, client_a, consent_2, "sote", "sote", "typ", 10), REVOKED);
     ci_destroy(&ci);
 }
 
@@ -139,19 +143,20 @@ static void before_replay_says_retry_later(void **state)
     fixture f = {{NULL}};
     consent_index *ci = ci_new();
     /* unknown consent, recorder not replayed yet: it may be in its log */
-    assert_int_equal(check(ci, &f, client_a, consent_1, "sote", "sote", "typ",
-                           10), LATER);
+    assert_int_equal(
+        check(ci, &f, client_a, consent_1, "sote", "sote", "typ", 10), LATER);
     f.replayed[0] = "sote";
-    assert_int_equal(check(ci, &f, client_a, consent_1, "sote", "sote", "typ",
-                           10), REQUIRED); /* replayed: it does not exist */
+    assert_int_equal(
+        check(ci, &f, client_a, consent_1, "sote", "sote", "typ", 10),
+        REQUIRED); /* replayed: it does not exist */
     granted(ci, "sote", consent_1, client_a, "sote,typ,kela", "referral", 1000);
     /* known, but kela (in scope) may have recorded a revocation */
-    assert_int_equal(check(ci, &f, client_a, consent_1, "sote", "sote", "typ",
-                           10), LATER);
+    assert_int_equal(
+        check(ci, &f, client_a, consent_1, "sote", "sote", "typ", 10), LATER);
     f.replayed[1] = "typ";
     f.replayed[2] = "kela";
-    assert_int_equal(check(ci, &f, client_a, consent_1, "sote", "sote", "typ",
-                           10), OK);
+    assert_int_equal(
+        check(ci, &f, client_a, consent_1, "sote", "sote", "typ", 10), OK);
     assert_int_equal(ci_count(ci), 1);
     ci_destroy(&ci);
 }

@@ -72,15 +72,16 @@ static void metrics(broker *b, polku_http_req *req)
     for (int code = 1; code <= POLKU__NACK_CODE__NACK_RETRY_LATER; code++)
         fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
                 polku_nack_code_name((Polku__NackCode)code), c->nacks[code]);
-    fprintf(f, "# HELP polku_broker_consents Consents known (folded from "
-               "events).\n# TYPE polku_broker_consents gauge\n"
-               "polku_broker_consents %zu\n"
-               "# HELP polku_broker_replayed 1 when the org's log has been "
-               "replayed in this epoch.\n# TYPE polku_broker_replayed gauge\n",
+    fprintf(f,
+            "# HELP polku_broker_consents Consents known (folded from "
+            "events).\n# TYPE polku_broker_consents gauge\n"
+            "polku_broker_consents %zu\n"
+            "# HELP polku_broker_replayed 1 when the org's log has been "
+            "replayed in this epoch.\n# TYPE polku_broker_replayed gauge\n",
             ci_count(b->consents));
     for (size_t i = 0; i < b->cfg->org_count; i++)
-        fprintf(f, "polku_broker_replayed{org=\"%s\"} %d\n",
-                b->cfg->orgs[i].id, b->routes[i].replayed);
+        fprintf(f, "polku_broker_replayed{org=\"%s\"} %d\n", b->cfg->orgs[i].id,
+                b->routes[i].replayed);
     fprintf(f, "# TYPE polku_broker_replayed_events_total counter\n");
     for (size_t i = 0; i < b->cfg->org_count; i++)
         fprintf(f, "polku_broker_replayed_events_total{org=\"%s\"} %llu\n",

@@ -9,7 +9,9 @@
 #include "polku/error.h"
 #include "polku/log.h"
 
-#define USAGE "polku-broker --config FILE\nRoutes referrals between polku agents (see README)."
+#define USAGE                                                                  \
+    "polku-broker --config FILE\nRoutes referrals between polku agents (see "  \
+    "README)."
 
 int main(int argc, char **argv)
 {

@@ -56,8 +56,7 @@ static int send_envelope(broker *b, const uint8_t *rid, size_t rid_len,
 
 static void send_nack(broker *b, const uint8_t *rid, size_t rid_len,
                       const char *to_org, Polku__NackCode code,
-                      uint64_t origin_seq, const char *dest,
-                      const char *reason)
+                      uint64_t origin_seq, const char *dest, const char *reason)
 {
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__Nack nack = POLKU__NACK__INIT;
@@ -183,8 +182,8 @@ static Polku__NackCode gate(broker *b, const char *sender,
         return POLKU__NACK_CODE__NACK_UNKNOWN_ORG;
     if (env->body_case != POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED)
         return 0;
-    return ci_check(b->consents, env, sender, dest, "referral",
-                    polku_now_ms(), org_replayed, b);
+    return ci_check(b->consents, env, sender, dest, "referral", polku_now_ms(),
+                    org_replayed, b);
 }
 
 static const char *nack_reason(Polku__NackCode code)
@@ -219,8 +218,7 @@ static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
         }
         char reason[128];
         snprintf(reason, sizeof reason, "%s: %s", dest, nack_reason(code));
-        send_nack(b, rid, rid_len, sender, code, env->origin_seq, dest,
-                  reason);
+        send_nack(b, rid, rid_len, sender, code, env->origin_seq, dest, reason);
     }
 }
 
@@ -383,8 +381,9 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
     default:
         b->counters.rejected++;
         send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED,
-                  env->origin_seq, NULL, "message type not accepted from an "
-                                         "agent");
+                  env->origin_seq, NULL,
+                  "message type not accepted from an "
+                  "agent");
         break;
     }
 }
@@ -414,9 +413,8 @@ void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
     }
     polku_envelope *env = NULL;
     char why[128] = "";
-    int rc = polku_envelope_decode(zmq_msg_data(payload),
-                                   zmq_msg_size(payload), b->cfg->max_frame,
-                                   &env, why, sizeof why);
+    int rc = polku_envelope_decode(zmq_msg_data(payload), zmq_msg_size(payload),
+                                   b->cfg->max_frame, &env, why, sizeof why);
     if (rc) {
         b->counters.rejected++;
         log_warn("%s: frame refused: %s", sender, why);
@@ -429,9 +427,9 @@ void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
         b->counters.rejected++;
         log_warn("%s: envelope claims another origin, refused", sender);
         send_nack(b, zmq_msg_data(rid), zmq_msg_size(rid), sender,
-                  POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH, env->origin_seq,
-                  NULL, "origin_org differs from the authenticated "
-                        "organisation");
+                  POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH, env->origin_seq, NULL,
+                  "origin_org differs from the authenticated "
+                  "organisation");
     } else {
         dispatch(b, rid, idx, env, payload);
     }

@@ -22,8 +22,8 @@ int polku_daemon_args(int argc, char **argv, const char *usage,
         return 2;
     }
     if (!*config) {
-        fprintf(stderr, "%s: --config FILE is required\nusage: %s\n",
-                argv[0], usage);
+        fprintf(stderr, "%s: --config FILE is required\nusage: %s\n", argv[0],
+                usage);
         return 2;
     }
     return 0;

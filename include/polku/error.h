@@ -8,24 +8,24 @@
 
 typedef enum polku_err {
     POLKU_OK = 0,
-    POLKU_ENOMEM,       /* allocation failed */
-    POLKU_EINVAL,       /* invalid argument or value */
-    POLKU_EMALFORMED,   /* bytes that do not decode */
-    POLKU_ETOOLARGE,    /* over a size limit */
-    POLKU_EVERSION,     /* unsupported protocol version */
-    POLKU_ENOTFOUND,    /* no such object or file */
-    POLKU_EEXIST,       /* already exists */
-    POLKU_EIO,          /* read/write/system call failed (see errno in the log) */
-    POLKU_ECONFIG,      /* configuration error (message names file, line, key) */
-    POLKU_ESTORE,       /* LMDB failure other than a full map */
-    POLKU_EFULL,        /* LMDB map (or disk) full */
-    POLKU_ETRANSITION,  /* illegal state transition */
-    POLKU_EAGAIN,       /* would block / try again later */
-    POLKU_EZMQ,         /* libzmq failure */
-    POLKU_EUV,          /* libuv failure */
-    POLKU_EHTTP,        /* HTTP server failure */
-    POLKU_ECRYPTO,      /* libsodium / key failure */
-    POLKU_EFORBIDDEN,   /* not allowed: no consent, not the coordinator */
+    POLKU_ENOMEM,     /* allocation failed */
+    POLKU_EINVAL,     /* invalid argument or value */
+    POLKU_EMALFORMED, /* bytes that do not decode */
+    POLKU_ETOOLARGE,  /* over a size limit */
+    POLKU_EVERSION,   /* unsupported protocol version */
+    POLKU_ENOTFOUND,  /* no such object or file */
+    POLKU_EEXIST,     /* already exists */
+    POLKU_EIO,        /* read/write/system call failed (see errno in the log) */
+    POLKU_ECONFIG,    /* configuration error (message names file, line, key) */
+    POLKU_ESTORE,     /* LMDB failure other than a full map */
+    POLKU_EFULL,      /* LMDB map (or disk) full */
+    POLKU_ETRANSITION, /* illegal state transition */
+    POLKU_EAGAIN,      /* would block / try again later */
+    POLKU_EZMQ,        /* libzmq failure */
+    POLKU_EUV,         /* libuv failure */
+    POLKU_EHTTP,       /* HTTP server failure */
+    POLKU_ECRYPTO,     /* libsodium / key failure */
+    POLKU_EFORBIDDEN,  /* not allowed: no consent, not the coordinator */
     POLKU_ERR_COUNT
 } polku_err;
 

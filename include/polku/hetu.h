@@ -49,6 +49,7 @@ void polku_client_key_hex(const uint8_t key[POLKU_CLIENT_KEY_BYTES],
                           char out[POLKU_CLIENT_KEY_HEX]);
 
 /* Parses 32 lowercase hex. POLKU_OK or POLKU_EINVAL. */
-int polku_client_key_parse(const char *hex, uint8_t key[POLKU_CLIENT_KEY_BYTES]);
+int polku_client_key_parse(const char *hex,
+                           uint8_t key[POLKU_CLIENT_KEY_BYTES]);
 
 #endif

@@ -38,8 +38,8 @@ uint16_t polku_http_port(const polku_http *srv);
 void polku_http_stop(polku_http **srv);
 
 /* Request accessors; strings live as long as the request. */
-const char *polku_http_method(const polku_http_req *req);   /* "GET" */
-const char *polku_http_path(const polku_http_req *req);     /* no query */
+const char *polku_http_method(const polku_http_req *req); /* "GET" */
+const char *polku_http_path(const polku_http_req *req);   /* no query */
 const char *polku_http_query(const polku_http_req *req, const char *name);
 const char *polku_http_header(const polku_http_req *req, const char *name);
 const char *polku_http_body(const polku_http_req *req, size_t *len);

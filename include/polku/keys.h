@@ -1,4 +1,5 @@
-/* keys.h — organisation key files, the regional pseudonym secret and API tokens.
+/* keys.h — organisation key files, the regional pseudonym secret and API
+ * tokens.
  *
  * Key file (INI, mode 0600):  [curve] public = <Z85 40>  secret = <Z85 40>
  * The same Curve25519 keys serve CURVE and (later) content sealing.
@@ -13,7 +14,7 @@
 
 #include "polku/config.h"
 
-#define POLKU_Z85_KEY 41 /* 40 characters + NUL */
+#define POLKU_Z85_KEY 41    /* 40 characters + NUL */
 #define POLKU_TOKEN_TEXT 65 /* 64 hex + NUL */
 
 typedef struct polku_keypair {
