@@ -74,7 +74,7 @@ static void run_after(agent *a, after_action *x, bool committed)
         break;
     case AFTER_OUTBOX_ADD:
         if (committed) {
-            outbox_add(&a->ob, x->seq, x->dest, x->data, x->len);
+            outbox_add(&a->ob, x->seq, x->dest, x->at_ms, x->data, x->len);
             x->data = NULL;
         }
         break;
@@ -239,7 +239,8 @@ int agent_emit(agent *a, MDB_txn *txn, polku_envelope *env, uint64_t *seq_out)
         rc = store_outbox_put(&a->st, txn, seq, env->to[i], now);
         if (rc)
             break;
-        after_action x = {.kind = AFTER_OUTBOX_ADD, .seq = seq, .len = len};
+        after_action x = {
+            .kind = AFTER_OUTBOX_ADD, .seq = seq, .at_ms = now, .len = len};
         snprintf(x.dest, sizeof x.dest, "%s", env->to[i]);
         x.data = malloc(len);
         if (!x.data) {
@@ -305,7 +306,9 @@ static int load_outbox(agent *a)
             break;
         }
         memcpy(copy, ev.mv_data, ev.mv_size);
-        prc = outbox_add(&a->ob, seq, dest, copy, ev.mv_size);
+        prc = outbox_add(&a->ob, seq, dest,
+                         v.mv_size == 8 ? store_seq_from_key(v.mv_data) : 0,
+                         copy, ev.mv_size);
     }
     uint64_t last = 0;
     if (!prc)

@@ -37,6 +37,7 @@ typedef struct after_action {
     uint8_t *data;
     size_t len;
     uint64_t seq;
+    uint64_t at_ms;
     char dest[33];
 } after_action;
 

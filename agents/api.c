@@ -456,6 +456,39 @@ static void healthz(agent *a, polku_http_req *req)
                   (json_int_t)a->committed_seq));
 }
 
+typedef struct dest_metrics {
+    FILE *f;
+    uint64_t now_ms;
+    bool ages; /* second pass: ages instead of counts */
+} dest_metrics;
+
+static void metric_dest(const char *dest, size_t pending, uint64_t oldest,
+                        void *arg)
+{
+    dest_metrics *m = arg;
+    if (m->ages)
+        fprintf(
+            m->f, "polku_agent_outbox_oldest_seconds{dest=\"%s\"} %.3f\n", dest,
+            oldest && oldest < m->now_ms ? (m->now_ms - oldest) / 1e3 : 0.0);
+    else
+        fprintf(m->f, "polku_agent_outbox_pending_by_dest{dest=\"%s\"} %zu\n",
+                dest, pending);
+}
+
+static void metrics_outbox(agent *a, FILE *f)
+{
+    dest_metrics m = {.f = f, .now_ms = polku_now_ms()};
+    fprintf(f, "# HELP polku_agent_outbox_pending_by_dest Events not yet "
+               "acknowledged, by destination.\n"
+               "# TYPE polku_agent_outbox_pending_by_dest gauge\n");
+    outbox_each_dest(&a->ob, metric_dest, &m);
+    m.ages = true;
+    fprintf(f, "# HELP polku_agent_outbox_oldest_seconds Age of the oldest "
+               "unacknowledged event, by destination.\n"
+               "# TYPE polku_agent_outbox_oldest_seconds gauge\n");
+    outbox_each_dest(&a->ob, metric_dest, &m);
+}
+
 static void metrics(agent *a, polku_http_req *req)
 {
     char *text = NULL;
@@ -494,6 +527,7 @@ static void metrics(agent *a, polku_http_req *req)
             c->acks_sent, c->acks_received, c->nacks_received,
             c->failed_deliveries, c->store_full, c->replayed,
             (unsigned long long)a->st.map_size);
+    metrics_outbox(a, f);
     fclose(f);
     polku_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
     free(text);

@@ -15,6 +15,7 @@
 
 typedef struct ob_entry {
     uint64_t seq;
+    uint64_t created_ms;
     uint8_t *data;
     size_t len;
     bool done;
@@ -25,6 +26,7 @@ struct ob_dest {
     ob_entry *e;
     size_t head, sent, n, cap;
     size_t in_flight;
+    size_t pending;
     uint64_t paused_until, backoff_ms, last_progress_ms;
     bool progressed; /* an ack arrived since the last pump */
     UT_hash_handle hh;
@@ -89,8 +91,8 @@ static void dest_trim(ob_dest *d)
     }
 }
 
-int outbox_add(outbox *ob, uint64_t seq, const char *dest, uint8_t *data,
-               size_t len)
+int outbox_add(outbox *ob, uint64_t seq, const char *dest, uint64_t created_ms,
+               uint8_t *data, size_t len)
 {
     ob_dest *d = dest_get(ob, dest, true);
     if (!d) {
@@ -107,8 +109,10 @@ int outbox_add(outbox *ob, uint64_t seq, const char *dest, uint8_t *data,
         d->e = e;
         d->cap = cap;
     }
-    d->e[d->n++] = (ob_entry){.seq = seq, .data = data, .len = len};
+    d->e[d->n++] = (ob_entry){
+        .seq = seq, .created_ms = created_ms, .data = data, .len = len};
     ob->pending++;
+    d->pending++;
     return POLKU_OK;
 }
 
@@ -137,6 +141,7 @@ bool outbox_ack(outbox *ob, uint64_t seq, const char *dest)
     if ((size_t)(e - d->e) < d->sent && d->in_flight > 0)
         d->in_flight--;
     ob->pending--;
+    d->pending--;
     d->backoff_ms = ob->retry_min_ms;
     d->paused_until = 0;
     d->progressed = true;
@@ -216,4 +221,11 @@ void outbox_pump(outbox *ob, uint64_t now_ms)
 size_t outbox_pending(const outbox *ob)
 {
     return ob->pending;
+}
+
+void outbox_each_dest(const outbox *ob, outbox_dest_fn fn, void *arg)
+{
+    for (const ob_dest *d = ob->dests; d; d = d->hh.next)
+        if (d->pending > 0) /* trimmed: the head is the oldest pending */
+            fn(d->org, d->pending, d->e[d->head].created_ms, arg);
 }

@@ -31,10 +31,11 @@ void outbox_init(outbox *ob, uint64_t window, uint64_t retry_min_ms,
                  outbox_send_fn send, void *arg);
 void outbox_fini(outbox *ob);
 
-/* Adds an entry (takes data, malloc'ed). Sequences must arrive in
- * increasing order per destination. POLKU_OK or POLKU_ENOMEM. */
-int outbox_add(outbox *ob, uint64_t seq, const char *dest, uint8_t *data,
-               size_t len);
+/* Adds an entry (takes data, malloc'ed); created_ms is when the event was
+ * stored (Unix ms). Sequences must arrive in increasing order per
+ * destination. POLKU_OK or POLKU_ENOMEM. */
+int outbox_add(outbox *ob, uint64_t seq, const char *dest, uint64_t created_ms,
+               uint8_t *data, size_t len);
 
 /* Marks (seq, dest) done. True if it was pending. */
 bool outbox_ack(outbox *ob, uint64_t seq, const char *dest);
@@ -54,5 +55,12 @@ void outbox_rewind_all(outbox *ob);
 void outbox_pump(outbox *ob, uint64_t now_ms);
 
 size_t outbox_pending(const outbox *ob);
+
+/* For each destination with something pending: how much, and when the
+ * oldest of it was created (for /metrics: a destination that has been
+ * unreachable for long shows a growing age, never a silent drop). */
+typedef void (*outbox_dest_fn)(const char *dest, size_t pending,
+                               uint64_t oldest_created_ms, void *arg);
+void outbox_each_dest(const outbox *ob, outbox_dest_fn fn, void *arg);
 
 #endif

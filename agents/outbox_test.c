@@ -36,7 +36,18 @@ static void add(outbox *ob, uint64_t seq, const char *dest)
 {
     uint8_t *f = malloc(sizeof seq);
     memcpy(f, &seq, sizeof seq);
-    assert_int_equal(outbox_add(ob, seq, dest, f, sizeof seq), 0);
+    assert_int_equal(outbox_add(ob, seq, dest, 1000 + seq, f, sizeof seq), 0);
+}
+
+/* Checks the one destination with pending entries: kela, 2 pending, the
+ * oldest created at 1000 + its seq (see add). */
+static void count_dests(const char *dest, size_t pending, uint64_t oldest,
+                        void *arg)
+{
+    assert_string_equal(dest, "kela");
+    assert_int_equal(pending, 2);
+    assert_int_equal(oldest, 1001);
+    (*(size_t *)arg)++;
 }
 
 static void window_limits_unacknowledged_sends(void **state)
@@ -73,6 +84,9 @@ static void destinations_are_independent(void **state)
     outbox_pump(&ob, 20); /* kela paused, typ has nothing left */
     assert_int_equal(s.n, 2);
     assert_int_equal(outbox_pending(&ob), 2);
+    size_t calls = 0;
+    outbox_each_dest(&ob, count_dests, &calls);
+    assert_int_equal(calls, 1); /* typ has nothing pending any more */
     outbox_fini(&ob);
 }
 

@@ -57,6 +57,14 @@ static void full_store_answers_507_and_recovers(void)
     h_note("%ld referrals fitted in 1 MiB", created);
     H_CHECK(created > 10, "the store held something before it filled");
     H_CHECK(h_agent_connected(a), "the agent still serves /healthz");
+    /* org-b is down: every referral and the consent wait for it, visibly */
+    H_CHECK(h_agent_metric(
+                a, "polku_agent_outbox_pending_by_dest{dest=\"org-b\"}") ==
+                created + 1,
+            "org-a shows %ld events pending for org-b", created + 1);
+    H_CHECK(h_agent_metric(
+                a, "polku_agent_outbox_oldest_seconds{dest=\"org-b\"}") > 0,
+            "and how long the oldest has waited");
     H_CHECK(h_referral_list(a, "out", NULL, NULL) == created,
             "exactly the acknowledged referrals are stored (%ld)", created);
     H_CHECK(create(a, key, "short", id, NULL) == 507 ||
