@@ -330,4 +330,43 @@ void h_env_init(h_env *e, const char *origin_org, uint64_t origin_seq,
                 const char *to);
 void h_env_referral(h_env *e, const char *service, const char *reason);
 
+
+/* ---------------------------------------- consent and privacy helpers
+ * (harness_consent.c) */
+
+/* The whole file (NUL-terminated, binary-safe with *len) or NULL; free it. */
+char *h_read_file(const char *path, size_t *len);
+bool h_mem_contains(const void *hay, size_t hay_len, const void *needle,
+                    size_t needle_len);
+/* Inserts a line after the [broker] / [agent] header of the written config
+ * (writes the region first if needed; a line already there is kept once).
+ * Call again after every h_region_write. */
+void h_broker_config_add(h_region *r, const char *line);
+void h_agent_config_add(h_org *o, const char *line);
+/* Writes DIR/region.secret (64 hex + newline, mode 0600) once and adds
+ * pseudonym_secret_file to every agent config. */
+void h_region_use_secret(h_region *r);
+void h_region_secret_path(h_region *r, char *out, size_t len);
+/* Adds debug_dump_file = DIR/broker-frames.dump to the broker config and
+ * gives its path. */
+void h_broker_use_dump(h_region *r, char *path_out, size_t len);
+/* GET /v1/consents?client=KEY: the "consents" array (caller decrefs), NULL
+ * on failure; its size, -1 on failure. */
+json_t *h_consent_list(h_org *o, const char *client_key);
+long h_consent_count(h_org *o, const char *client_key);
+/* "active", "revoked", "expired", or "" if o does not list the consent. */
+const char *h_consent_state(h_org *o, const char *client_key,
+                            const char *consent_id, char *buf, size_t len);
+bool h_consent_state_is(h_org *o, const char *client_key,
+                        const char *consent_id, const char *state);
+/* POST /v1/consents/ID/revoke {"reason"}; returns the HTTP status. */
+long h_consent_revoke(h_org *o, const char *consent_id, const char *reason,
+                      h_resp *resp);
+/* True if the referral's history at o has an entry with status whose
+ * reason contains reason_part (NULL: any reason). */
+bool h_referral_history_has(h_org *o, const char *id, const char *status,
+                            const char *reason_part);
+/* HTTP status of GET /v1/referrals/ID at o (200, 404, 0 if unreachable). */
+long h_referral_lookup(h_org *o, const char *id);
+
 #endif
