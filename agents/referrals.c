@@ -233,6 +233,10 @@ int referrals_create(agent *a, MDB_txn *txn, const referral_new *n,
     return POLKU_OK;
 }
 
+static int change_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
+                         polku_referral_state to, const char *reason,
+                         const char *outcome);
+
 /* Receiver side: a new referral arrives; `received` is written at once. */
 static int on_requested(agent *a, MDB_txn *txn, const polku_envelope *env)
 {
@@ -246,8 +250,12 @@ static int on_requested(agent *a, MDB_txn *txn, const polku_envelope *env)
     }
     Polku__SealedText *text = NULL;
     int urc = unseal_text(a, env->origin_org, q->sealed, &text);
-    if (urc)
+    if (urc && urc != POLKU_ECRYPTO)
         return urc;
+    /* The broker vouches for the origin; only the content is unreadable
+     * (keys rotated?). Keep the referral and fail it visibly at both ends
+     * rather than drop it. */
+    bool unreadable = urc == POLKU_ECRYPTO;
     polku_id id;
     memcpy(id.b, q->referral_id.data, 16);
     Polku__ReferralRecord *r = record_new(&id);
@@ -283,10 +291,16 @@ static int on_requested(agent *a, MDB_txn *txn, const polku_envelope *env)
         rc = store_referral_put(&a->st, txn, r);
     if (!rc)
         rc = emit_status(a, txn, r, r->from_org);
+    if (!rc && unreadable)
+        rc = change_status(a, txn, r, POLKU__REFERRAL_STATE__REFERRAL_FAILED,
+                           "unverifiable_content: the sealed text could not "
+                           "be opened with the sender's key",
+                           "");
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         polku_id_format(&id, idtext);
-        log_info("referral %s received from %s", idtext, r->from_org);
+        log_info("referral %s received from %s%s", idtext, r->from_org,
+                 unreadable ? " (content unreadable: failed)" : "");
     }
     polku__referral_record__free_unpacked(r, NULL);
     return rc;
