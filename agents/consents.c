@@ -106,6 +106,9 @@ int consents_grant(agent *a, MDB_txn *txn, const consent_new *c,
         polku__consent_record__free_unpacked(r, NULL);
         return rc;
     }
+    char idtext[POLKU_ID_TEXT];
+    polku_id_format(&id, idtext);
+    log_info("consent %s recorded for %zu organisations", idtext, r->n_orgs);
     *out = r;
     return POLKU_OK;
 }
@@ -139,6 +142,11 @@ int consents_revoke(agent *a, MDB_txn *txn, const uint8_t id[16],
         polku__consent_record__free_unpacked(r, NULL);
         return rc;
     }
+    polku_id cid;
+    char idtext[POLKU_ID_TEXT];
+    memcpy(cid.b, id, 16);
+    polku_id_format(&cid, idtext);
+    log_info("consent %s revoked here", idtext);
     *out = r;
     return POLKU_OK;
 }

@@ -132,6 +132,16 @@ static int unseal_text(agent *a, const char *org, ProtobufCBinaryData in,
     return *out ? POLKU_OK : POLKU_ECRYPTO;
 }
 
+/* The referral's id as text, for logs (ids and org ids only, never text). */
+static const char *id_text(const Polku__ReferralRecord *r,
+                           char out[POLKU_ID_TEXT])
+{
+    polku_id id;
+    memcpy(id.b, r->id.data, 16);
+    polku_id_format(&id, out);
+    return out;
+}
+
 static const char *sealed_reason(const Polku__SealedText *t)
 {
     return t ? t->reason : "";
@@ -333,6 +343,12 @@ static int on_status(agent *a, MDB_txn *txn, const polku_envelope *env)
     }
     if (!rc)
         rc = store_referral_put(&a->st, txn, r);
+    if (!rc) {
+        char idtext[POLKU_ID_TEXT];
+        log_info("referral %s %s at %s (v%u)", id_text(r, idtext),
+                 polku_referral_state_name(st->status), env->origin_org,
+                 st->version);
+    }
     polku__sealed_text__free_unpacked(text, NULL);
     polku__referral_record__free_unpacked(r, NULL);
     return rc;
@@ -353,6 +369,12 @@ static int change_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
         rc = store_referral_put(&a->st, txn, r);
     if (!rc)
         rc = emit_status(a, txn, r, r->outgoing ? NULL : r->from_org);
+    if (!rc) {
+        char idtext[POLKU_ID_TEXT];
+        log_info("referral %s %s (v%u, %s)", id_text(r, idtext),
+                 polku_referral_state_name(to), r->version,
+                 r->outgoing ? "local" : r->from_org);
+    }
     return rc;
 }
 
