@@ -286,7 +286,7 @@ typedef struct frames_ctx {
 static void send_parts(void *s, char tag, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        char part[16];
+        char part[24];
         int len = snprintf(part, sizeof part, "%c%zu", tag, i);
         assert_int_equal(
             zmq_send(s, part, (size_t)len, i + 1 < n ? ZMQ_SNDMORE : 0), len);
@@ -296,7 +296,7 @@ static void send_parts(void *s, char tag, size_t n)
 static bool parts_are(zmq_msg_t *frames, size_t n, char tag)
 {
     for (size_t i = 0; i < n; i++) {
-        char part[16];
+        char part[24];
         snprintf(part, sizeof part, "%c%zu", tag, i);
         if (!frame_is(&frames[i], part))
             return false;
