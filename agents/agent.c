@@ -1,6 +1,7 @@
 /* agent.c — startup, the batch (group commit) and the outbox at start. */
 #include "agent.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -55,6 +56,98 @@ void agent_after_outbox_ack(agent *a, uint64_t seq, const char *dest)
     after_push(a, x);
 }
 
+int agent_refuse(agent_refusal *why, unsigned status, const char *code,
+                 const char *fmt, ...)
+{
+    if (why) {
+        why->status = status;
+        why->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why->message, sizeof why->message, fmt, ap);
+        va_end(ap);
+    }
+    return POLKU_EREFUSED;
+}
+
+#define CLAIM_WAIT_MS 5000
+
+void agent_after_wait_claim(agent *a, polku_http_req *req,
+                            const uint8_t claim_id[16],
+                            const uint8_t client_key[16])
+{
+    after_action x = {.kind = AFTER_WAIT_CLAIM, .req = req};
+    x.data = malloc(32);
+    if (!x.data) {
+        polku_http_respond_error(req, 503, "overloaded",
+                                 "out of memory; the claim is queued");
+        return;
+    }
+    memcpy(x.data, claim_id, 16);
+    memcpy(x.data + 16, client_key, 16);
+    x.len = 32;
+    after_push(a, x);
+}
+
+static void add_waiter(agent *a, polku_http_req *req, const uint8_t *ids)
+{
+    if (a->n_waiters == a->cap_waiters) {
+        size_t cap = a->cap_waiters ? 2 * a->cap_waiters : 16;
+        claim_waiter *w = realloc(a->waiters, cap * sizeof *w);
+        if (!w) {
+            polku_http_respond_error(req, 503, "overloaded",
+                                     "out of memory; the claim is queued");
+            return;
+        }
+        a->waiters = w;
+        a->cap_waiters = cap;
+    }
+    claim_waiter *w = &a->waiters[a->n_waiters++];
+    memcpy(w->claim_id, ids, 16);
+    memcpy(w->client_key, ids + 16, 16);
+    w->req = req;
+    w->deadline_ms = polku_mono_ms() + CLAIM_WAIT_MS;
+}
+
+void agent_wake_claim(agent *a, const uint8_t claim_id[16], unsigned status,
+                      const json_t *json)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < a->n_waiters; i++) {
+        claim_waiter *w = &a->waiters[i];
+        if (memcmp(w->claim_id, claim_id, 16) == 0)
+            agent_after_reply(a, w->req, status, json_deep_copy(json));
+        else
+            a->waiters[kept++] = *w;
+    }
+    a->n_waiters = kept;
+}
+
+void agent_expire_claims(agent *a, uint64_t now)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < a->n_waiters; i++) {
+        claim_waiter *w = &a->waiters[i];
+        if (now < w->deadline_ms) {
+            a->waiters[kept++] = *w;
+            continue;
+        }
+        polku_id id;
+        char idtext[POLKU_ID_TEXT], key[33];
+        memcpy(id.b, w->claim_id, 16);
+        polku_id_format(&id, idtext);
+        for (int k = 0; k < 16; k++)
+            snprintf(key + 2 * k, 3, "%02x", w->client_key[k]);
+        polku_http_respond_json(
+            w->req, 202,
+            json_pack("{s:s, s:s, s:s, s:s}", "status", "pending", "claim_id",
+                      idtext, "client_key", key, "message",
+                      "the broker has not answered yet; the claim stays "
+                      "queued and is decided when it does"));
+    }
+    a->n_waiters = kept;
+}
+
 static void run_after(agent *a, after_action *x, bool committed)
 {
     switch (x->kind) {
@@ -81,6 +174,14 @@ static void run_after(agent *a, after_action *x, bool committed)
     case AFTER_OUTBOX_ACK:
         if (committed)
             outbox_ack(&a->ob, x->seq, x->dest);
+        break;
+    case AFTER_WAIT_CLAIM:
+        if (committed)
+            add_waiter(a, x->req, x->data);
+        else
+            polku_http_respond_error(x->req, 507, "store_full",
+                                     "the store could not save this; "
+                                     "nothing was changed, try again");
         break;
     }
     after_free(x);
@@ -235,13 +336,16 @@ int agent_emit(agent *a, MDB_txn *txn, polku_envelope *env, uint64_t *seq_out)
     if (!rc)
         rc = store_event_put(&a->st, txn, seq, buf, len);
     uint64_t now = polku_now_ms();
-    for (size_t i = 0; !rc && i < env->n_to; i++) {
-        rc = store_outbox_put(&a->st, txn, seq, env->to[i], now);
+    /* no destination: the event is for the broker alone (dest "") */
+    size_t n_dest = env->n_to ? env->n_to : 1;
+    for (size_t i = 0; !rc && i < n_dest; i++) {
+        const char *dest = env->n_to ? env->to[i] : AGENT_DEST_BROKER;
+        rc = store_outbox_put(&a->st, txn, seq, dest, now);
         if (rc)
             break;
         after_action x = {
             .kind = AFTER_OUTBOX_ADD, .seq = seq, .at_ms = now, .len = len};
-        snprintf(x.dest, sizeof x.dest, "%s", env->to[i]);
+        snprintf(x.dest, sizeof x.dest, "%s", dest);
         x.data = malloc(len);
         if (!x.data) {
             rc = POLKU_ENOMEM;
@@ -289,7 +393,7 @@ static int load_outbox(agent *a)
     }
     int prc = POLKU_OK;
     while (!prc && (rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
-        if (k.mv_size <= 8 || k.mv_size > 40)
+        if (k.mv_size < 8 || k.mv_size > 40) /* 8: for the broker */
             continue;
         uint64_t seq = store_seq_from_key(k.mv_data);
         char dest[33];
@@ -378,7 +482,10 @@ void agent_fini(agent *a)
 {
     if (a->txn)
         commit_batch(a); /* answer what is pending with what is durable */
-    polku_http_stop(&a->http);
+    polku_http_stop(&a->http); /* answers the waiting claims too */
+    free(a->waiters);
+    a->waiters = NULL;
+    a->n_waiters = a->cap_waiters = 0;
     polku_zwatch_close(&a->watch);
     close_if_open((uv_handle_t *)&a->commit_idle);
     close_if_open((uv_handle_t *)&a->replay_idle);

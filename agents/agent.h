@@ -27,6 +27,7 @@ typedef enum after_kind {
     AFTER_SEND,       /* a frame to the broker (acks) */
     AFTER_OUTBOX_ADD, /* a new event enters the in-memory outbox */
     AFTER_OUTBOX_ACK, /* an outbox entry was acknowledged or failed */
+    AFTER_WAIT_CLAIM, /* an HTTP request waits for the broker's answer */
 } after_kind;
 
 typedef struct after_action {
@@ -40,6 +41,26 @@ typedef struct after_action {
     uint64_t at_ms;
     char dest[33];
 } after_action;
+
+/* A claim's HTTP request, kept until the broker answers (or a deadline). */
+typedef struct claim_waiter {
+    uint8_t claim_id[16];
+    uint8_t client_key[16];
+    polku_http_req *req;
+    uint64_t deadline_ms; /* monotonic */
+} claim_waiter;
+
+/* Why an item refused, in the terms the API answers with. */
+typedef struct agent_refusal {
+    unsigned status;  /* HTTP status */
+    const char *code; /* "not_coordinator", "handover_open", ... */
+    char message[200];
+    json_t *extra;    /* fields added to the error answer (owned) */
+} agent_refusal;
+
+/* Fills why (if not NULL) and returns POLKU_EREFUSED. */
+int agent_refuse(agent_refusal *why, unsigned status, const char *code,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 typedef struct agent_counters {
     unsigned long long commits, commit_failures, items, inbound, duplicates,
@@ -80,6 +101,10 @@ typedef struct agent {
     bool replaying;
     uint64_t replay_next, replay_last;
 
+    /* claims waiting for the broker's answer */
+    claim_waiter *waiters;
+    size_t n_waiters, cap_waiters;
+
     agent_counters counters;
 } agent;
 
@@ -103,11 +128,26 @@ void agent_after_reply(agent *a, polku_http_req *req, unsigned status,
                        json_t *json);
 void agent_after_send(agent *a, uint8_t *data, size_t len);
 void agent_after_outbox_ack(agent *a, uint64_t seq, const char *dest);
+/* After the commit, req waits (up to wait_ms) for the answer to claim_id;
+ * paths_claim_answered wakes it. */
+void agent_after_wait_claim(agent *a, polku_http_req *req,
+                            const uint8_t claim_id[16],
+                            const uint8_t client_key[16]);
+/* Answers (after the commit) every request waiting for claim_id with
+ * status and a copy of json (json itself is not taken). */
+void agent_wake_claim(agent *a, const uint8_t claim_id[16], unsigned status,
+                      const json_t *json);
+/* Answers waiters whose deadline has passed: 202 pending. */
+void agent_expire_claims(agent *a, uint64_t now_mono_ms);
+
+/* The outbox destination of events for the broker alone. */
+#define AGENT_DEST_BROKER ""
 
 /* Appends an event: assigns the next sequence, fills the header (origin,
  * msg id, time), stores it and, for each destination in env->to, an outbox
- * entry. env->to may be empty (a local event: kept in the log, replayed to
- * the broker, sent to nobody). */
+ * entry. env->to may be empty: an event for the broker alone (a claim, a
+ * close, the sender's own `failed`), delivered and acknowledged by the
+ * broker like any other. */
 int agent_emit(agent *a, MDB_txn *txn, polku_envelope *env, uint64_t *seq);
 
 /* Sends a frame to the broker now (ZMQ_DONTWAIT). 0 or errno. */
@@ -129,6 +169,9 @@ void agent_replay_step(agent *a);
 int agent_resolve_service(const agent *a, const char *service,
                           const char **org);
 bool agent_knows_org(const agent *a, const char *org);
+/* The directory's own copy of org's id (lives as long as the directory
+ * does: until the next Welcome), or NULL. */
+const char *agent_directory_org_name(const agent *a, const char *org);
 /* The org's public key (Z85) from the directory, or NULL. */
 const char *agent_org_public_key(const agent *a, const char *org);
 

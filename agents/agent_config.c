@@ -1,6 +1,8 @@
 /* agent_config.c — loading and validating an agent's INI file. */
 #include "agent_config.h"
 
+#include <assert.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,9 +107,175 @@ static int load_numbers(const polku_ini *ini, agent_config *cfg,
     return rc;
 }
 
+/* ---- [rule NAME]: automatic handovers ---- */
+
+static const char *const rule_keys[] = {"on", "service", "offer_to",
+                                        "supporter", NULL};
+
+#define SHOWN 64 /* characters of a bad value quoted back */
+
+static bool is_rule_section(const char *section)
+{
+    return strcmp(section, "rule") == 0 || strncmp(section, "rule ", 5) == 0;
+}
+
+static bool rule_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 63)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* The value of section/key with its entry, or NULL when absent or empty
+ * (an empty value counts as absent, as for the typed getters). */
+static const char *value_of(const polku_ini *ini, const char *section,
+                            const char *key, const polku_ini_entry **entry)
+{
+    *entry = polku_ini_find(ini, section, key);
+    return *entry && (*entry)->value[0] ? (*entry)->value : NULL;
+}
+
+static int load_trigger(const polku_ini *ini, const char *section,
+                        const polku_ini_entry *header, agent_rule *r,
+                        polku_cfgerr *err)
+{
+    const polku_ini_entry *e;
+    const char *on = value_of(ini, section, "on", &e);
+    if (on == NULL)
+        return polku_cfgerr_set(err, ini, header, section, "on",
+                                "is required (referral_accepted or "
+                                "service_ended)");
+    if (strcmp(on, "referral_accepted") == 0)
+        r->on = RULE_REFERRAL_ACCEPTED;
+    else if (strcmp(on, "service_ended") == 0)
+        r->on = RULE_SERVICE_ENDED;
+    else
+        return polku_cfgerr_set(err, ini, e, section, "on",
+                                "unknown trigger '%.*s' (expected "
+                                "referral_accepted or service_ended)",
+                                SHOWN, on);
+    const char *service = value_of(ini, section, "service", &e);
+    if (service != NULL && strlen(service) >= sizeof r->service)
+        return polku_cfgerr_set(err, ini, e, section, "service",
+                                "longer than %zu bytes", sizeof r->service - 1);
+    snprintf(r->service, sizeof r->service, "%s", service ? service : "");
+    return POLKU_OK;
+}
+
+static int load_offer_to(const polku_ini *ini, const char *section,
+                         const polku_ini_entry *header, const char *own_org,
+                         agent_rule *r, polku_cfgerr *err)
+{
+    const polku_ini_entry *e;
+    const char *to = value_of(ini, section, "offer_to", &e);
+    if (to == NULL)
+        return r->on == RULE_SERVICE_ENDED
+                   ? polku_cfgerr_set(err, ini, header, section, "offer_to",
+                                      "is required with on = service_ended")
+                   : POLKU_OK;
+    if (r->on == RULE_REFERRAL_ACCEPTED)
+        return polku_cfgerr_set(err, ini, e, section, "offer_to",
+                                "not allowed with on = referral_accepted "
+                                "(the referral's receiver is offered the "
+                                "handover)");
+    if (strcmp(to, "self") == 0 || strcmp(to, own_org) == 0)
+        return polku_cfgerr_set(err, ini, e, section, "offer_to",
+                                "'%s' is this organisation; a handover goes "
+                                "to another",
+                                to);
+    if (strcmp(to, "none") == 0 || !polku_org_id_valid(to))
+        return polku_cfgerr_set(err, ini, e, section, "offer_to",
+                                "'%.*s' is not an organisation id (expected "
+                                "[a-z0-9][a-z0-9-]{1,31})",
+                                SHOWN, to);
+    snprintf(r->offer_to, sizeof r->offer_to, "%s", to);
+    r->offer_to_line = e->line;
+    return POLKU_OK;
+}
+
+/* supporter: absent or "none" -> "", "self" or our own id -> "self". */
+static int load_supporter(const polku_ini *ini, const char *section,
+                          const char *own_org, agent_rule *r, polku_cfgerr *err)
+{
+    const polku_ini_entry *e;
+    const char *who = value_of(ini, section, "supporter", &e);
+    if (who == NULL || strcmp(who, "none") == 0)
+        return POLKU_OK;
+    if (strcmp(who, "self") != 0 && strcmp(who, own_org) != 0 &&
+        !polku_org_id_valid(who))
+        return polku_cfgerr_set(err, ini, e, section, "supporter",
+                                "'%.*s' is not an organisation id (expected "
+                                "self, none or [a-z0-9][a-z0-9-]{1,31})",
+                                SHOWN, who);
+    snprintf(r->supporter, sizeof r->supporter, "%s",
+             strcmp(who, own_org) == 0 ? "self" : who);
+    r->supporter_line = e->line;
+    return POLKU_OK;
+}
+
+static int load_rule(const polku_ini *ini, const char *section,
+                     const char *own_org, agent_rule *r, polku_cfgerr *err)
+{
+    /* Errors about the section as a whole point at its header. */
+    polku_ini_entry header = {section, "", "",
+                              polku_ini_section_line(ini, section)};
+    const char *name = section[4] == ' ' ? section + 5 : "";
+    if (!rule_name_valid(name))
+        return polku_cfgerr_set(err, ini, &header, section, "",
+                                "a rule's name is 1 to 63 characters of "
+                                "a-z, 0-9, '_' and '-'");
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->line = header.line;
+    int rc = polku_ini_check_keys(ini, section, rule_keys, err);
+    if (!rc)
+        rc = load_trigger(ini, section, &header, r, err);
+    if (!rc)
+        rc = load_offer_to(ini, section, &header, own_org, r, err);
+    if (!rc)
+        rc = load_supporter(ini, section, own_org, r, err);
+    return rc;
+}
+
+/* Every section is [agent] or a rule; rules are kept in file order. */
+static int load_rules(const polku_ini *ini, agent_config *cfg,
+                      polku_cfgerr *err)
+{
+    size_t sections = polku_ini_section_count(ini), count = 0;
+    for (size_t i = 0; i < sections; i++)
+        count += is_rule_section(polku_ini_section_at(ini, i));
+    if (count > 0 && (cfg->rules = calloc(count, sizeof *cfg->rules)) == NULL)
+        return POLKU_ENOMEM;
+    for (size_t i = 0; i < sections; i++) {
+        const char *section = polku_ini_section_at(ini, i);
+        if (strcmp(section, "agent") == 0)
+            continue;
+        if (!is_rule_section(section)) {
+            polku_ini_entry header = {section, "", "",
+                                      polku_ini_section_line(ini, section)};
+            return polku_cfgerr_set(err, ini, &header, section, "",
+                                    "unknown section (expected [agent] or "
+                                    "[rule NAME])");
+        }
+        int rc = load_rule(ini, section, cfg->org, &cfg->rules[cfg->rule_count],
+                           err);
+        if (rc)
+            return rc;
+        cfg->rule_count++;
+    }
+    return POLKU_OK;
+}
+
 int agent_config_load(const char *path, agent_config *cfg, polku_cfgerr *err)
 {
     memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->path, sizeof cfg->path, "%s", path);
     polku_ini *ini = NULL;
     int rc = polku_ini_load(path, &ini, err);
     if (rc)
@@ -117,13 +285,8 @@ int agent_config_load(const char *path, agent_config *cfg, polku_cfgerr *err)
         rc = load_strings(ini, cfg, err);
     if (!rc)
         rc = load_numbers(ini, cfg, err);
-    for (size_t i = 0; !rc && i < polku_ini_section_count(ini); i++) {
-        const char *section = polku_ini_section_at(ini, i);
-        if (strcmp(section, "agent") && strncmp(section, "rule ", 5))
-            rc = polku_cfgerr_set(err, ini, NULL, section, "",
-                                  "unknown section (expected [agent] or "
-                                  "[rule NAME])");
-    }
+    if (!rc)
+        rc = load_rules(ini, cfg, err);
     polku_ini_free(&ini);
     return rc;
 }
@@ -133,5 +296,74 @@ void agent_config_fini(agent_config *cfg)
     free(cfg->broker);
     free(cfg->store);
     free(cfg->http);
+    free(cfg->rules);
     memset(cfg, 0, sizeof *cfg);
+}
+
+static void set_msg(polku_cfgerr *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A message cut short if it does not fit (a very long path). */
+static void set_msg(polku_cfgerr *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+}
+
+/* Formats like polku_cfgerr_set, from what the rule kept of the file. */
+static int unknown_org(const agent_config *cfg, const agent_rule *r,
+                       const char *key, int line, const char *org,
+                       polku_cfgerr *err)
+{
+    if (err != NULL)
+        set_msg(err,
+                "%s:%d: [rule %s] %s: '%s' is not an organisation in the "
+                "directory",
+                cfg->path, line > 0 ? line : r->line, r->name, key, org);
+    return POLKU_ECONFIG;
+}
+
+int agent_rules_check_orgs(const agent_config *cfg,
+                           bool (*known)(void *arg, const char *org), void *arg,
+                           polku_cfgerr *err)
+{
+    assert(cfg != NULL && known != NULL);
+    for (size_t i = 0; i < cfg->rule_count; i++) {
+        const agent_rule *r = &cfg->rules[i];
+        if (r->offer_to[0] && !known(arg, r->offer_to))
+            return unknown_org(cfg, r, "offer_to", r->offer_to_line,
+                               r->offer_to, err);
+        if (r->supporter[0] && strcmp(r->supporter, "self") != 0 &&
+            !known(arg, r->supporter))
+            return unknown_org(cfg, r, "supporter", r->supporter_line,
+                               r->supporter, err);
+    }
+    return POLKU_OK;
+}
+
+static const agent_rule *first_rule(const agent_config *cfg, rule_trigger on,
+                                    const char *service)
+{
+    for (size_t i = 0; i < cfg->rule_count; i++) {
+        const agent_rule *r = &cfg->rules[i];
+        if (r->on == on &&
+            (r->service[0] == '\0' ||
+             (service != NULL && strcmp(r->service, service) == 0)))
+            return r;
+    }
+    return NULL;
+}
+
+const agent_rule *agent_rule_for_referral(const agent_config *cfg,
+                                          const char *service)
+{
+    return first_rule(cfg, RULE_REFERRAL_ACCEPTED, service);
+}
+
+const agent_rule *agent_rule_for_service_end(const agent_config *cfg,
+                                             const char *service)
+{
+    return first_rule(cfg, RULE_SERVICE_ENDED, service);
 }

@@ -1,5 +1,16 @@
 /* agent_config.h — an agent's INI configuration (DESIGN §10).
- * Errors name the file, line and key; the program exits 2 on them. */
+ * Errors name the file, line and key; the program exits 2 on them.
+ *
+ * Besides [agent], the file may hold [rule NAME] sections: automatic
+ * handovers (notes/coord_spec.md, "Agent config: automatic handovers").
+ *   on        = referral_accepted | service_ended      (required)
+ *   service   = SERVICE        only this service; absent = any
+ *   offer_to  = ORG            required for service_ended, not allowed for
+ *                              referral_accepted (the referral's receiver
+ *                              gets the offer); never this organisation
+ *   supporter = self | ORG | none                      (default none)
+ * agent_config_load checks their syntax; whether the orgs exist is known
+ * only once the agent has the broker's directory: agent_rules_check_orgs. */
 #ifndef POLKU_AGENT_CONFIG_H
 #define POLKU_AGENT_CONFIG_H
 
@@ -10,7 +21,26 @@
 #include "polku/keys.h"
 #include "polku/log.h"
 
+typedef enum rule_trigger {
+    RULE_REFERRAL_ACCEPTED = 1, /* a referral we sent with transfer accepted */
+    RULE_SERVICE_ENDED          /* our service for a client we coordinate */
+} rule_trigger;
+
+typedef struct agent_rule {
+    char name[64]; /* [a-z0-9_-]{1,63} */
+    rule_trigger on;
+    char service[129];  /* "" any */
+    char offer_to[33];  /* "" none (always "" for referral_accepted) */
+    char supporter[33]; /* "" none, "self" = this org, else an org id */
+    int line;           /* line of the [rule NAME] header */
+    int offer_to_line;  /* line of offer_to, 0 if absent */
+    int supporter_line; /* line of supporter, 0 if absent */
+} agent_rule;
+
+#define AGENT_CONFIG_PATH_MAX 4096
+
 typedef struct agent_config {
+    char path[AGENT_CONFIG_PATH_MAX]; /* the file loaded, for messages */
     char org[33];
     char *broker; /* tcp://127.0.0.1:5570 */
     char broker_public_z85[POLKU_Z85_KEY];
@@ -28,9 +58,34 @@ typedef struct agent_config {
     uint64_t map_size;       /* initial LMDB map size, bytes */
     uint64_t map_max;        /* the map grows up to this */
     uint64_t max_body;       /* largest API request body */
+    agent_rule *rules;       /* in file order; owned, freed by _fini */
+    size_t rule_count;
 } agent_config;
 
+/* Loads and validates path into *cfg (zeroed first). Call agent_config_fini
+ * afterwards whatever the result. Returns POLKU_OK, POLKU_ENOTFOUND (path
+ * cannot be opened), POLKU_ECONFIG (err says "FILE:LINE: [section] key:
+ * why"; also for unreadable key, token or secret files), POLKU_ENOMEM. */
 int agent_config_load(const char *path, agent_config *cfg, polku_cfgerr *err);
+
+/* Frees what load allocated (rules included) and zeroes cfg. */
 void agent_config_fini(agent_config *cfg);
+
+/* Checks that every org a rule names (offer_to, and supporter unless it is
+ * "self") is one known(arg, org) accepts, e.g. one in the directory of the
+ * broker's last Welcome. Needs only cfg, not the file. Returns POLKU_OK or
+ * POLKU_ECONFIG with "FILE:LINE: [rule NAME] offer_to: 'x' is not an
+ * organisation in the directory" (supporter likewise) for the first miss. */
+int agent_rules_check_orgs(const agent_config *cfg,
+                           bool (*known)(void *arg, const char *org), void *arg,
+                           polku_cfgerr *err);
+
+/* The first referral_accepted (resp. service_ended) rule, in file order,
+ * whose service is "" or equals service; NULL if none. A NULL service
+ * matches only rules for any service. The pointer lives as long as cfg. */
+const agent_rule *agent_rule_for_referral(const agent_config *cfg,
+                                          const char *service);
+const agent_rule *agent_rule_for_service_end(const agent_config *cfg,
+                                             const char *service);
 
 #endif

@@ -319,18 +319,55 @@ static int item_list(agent *a, MDB_txn *txn, void *ctx)
 
 /* ---- routing ---- */
 
+void respond_refusal(polku_http_req *req, agent_refusal *why)
+{
+    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code",
+                             why->code ? why->code : "refused", "message",
+                             why->message);
+    if (body && why->extra)
+        json_object_update(body, why->extra);
+    json_decref(why->extra);
+    why->extra = NULL;
+    if (body)
+        polku_http_respond_json(req, why->status ? why->status : 409, body);
+    else
+        polku_http_respond_error(req, 500, "internal", "out of memory");
+}
+
+static void answer_failure(api_call *c, int rc)
+{
+    if (rc == POLKU_EREFUSED)
+        respond_refusal(c->req, &c->why);
+    else
+        respond_err(c->req, rc);
+}
+
 void run(agent *a, api_call *c, agent_item_fn fn)
 {
     int rc = agent_run_item(a, fn, c);
     if (rc)
-        respond_err(c->req, rc);
+        answer_failure(c, rc);
 }
 
 void run_read(agent *a, api_call *c, agent_item_fn fn)
 {
     int rc = agent_read(a, fn, c);
     if (rc)
-        respond_err(c->req, rc);
+        answer_failure(c, rc);
+}
+
+bool route_id(const char *rest, polku_id *id, const char **after)
+{
+    char text[POLKU_ID_TEXT];
+    if (rest[0] != '/' || strlen(rest) < 27 ||
+        (rest[27] != '\0' && rest[27] != '/'))
+        return false;
+    memcpy(text, rest + 1, 26);
+    text[26] = '\0';
+    if (polku_id_parse(text, id))
+        return false;
+    *after = rest + 27;
+    return true;
 }
 
 static void list_referrals(agent *a, api_call *c)
@@ -466,6 +503,8 @@ static void metric_dest(const char *dest, size_t pending, uint64_t oldest,
                         void *arg)
 {
     dest_metrics *m = arg;
+    if (!dest[0])
+        dest = "@broker";
     if (m->ages)
         fprintf(
             m->f, "polku_agent_outbox_oldest_seconds{dest=\"%s\"} %.3f\n", dest,
@@ -563,6 +602,12 @@ static void on_request(polku_http_req *req, void *arg)
     else if (strncmp(path, "/v1/consents", 12) == 0 &&
              (path[12] == '\0' || path[12] == '/'))
         api_consent_routes(a, &c, method, path + 12);
+    else if (strncmp(path, "/v1/paths", 9) == 0 &&
+             (path[9] == '\0' || path[9] == '/'))
+        api_path_routes(a, &c, method, path + 9);
+    else if (strncmp(path, "/v1/handovers", 13) == 0 &&
+             (path[13] == '\0' || path[13] == '/'))
+        api_handover_routes(a, &c, method, path + 13);
     else
         polku_http_respond_error(req, 404, "not_found", "no such endpoint");
     json_decref(c.body);

@@ -10,6 +10,7 @@
 #include "consents.h"
 #include "polku/hetu.h"
 #include "polku/id.h"
+#include "handovers.h"
 #include "referrals.h"
 
 typedef struct api_call {
@@ -21,6 +22,15 @@ typedef struct api_call {
     referral_new create;
     polku_referral_state status;
     const char *reason, *outcome;
+    /* paths and handovers */
+    agent_refusal why;   /* filled when an item returns POLKU_EREFUSED */
+    uint8_t key[16];     /* the client */
+    const char *text, *service, *plan_id;
+    uint32_t version;
+    uint64_t review_due_ms;
+    bool flag;           /* service ended / handover accepted */
+    Polku__PlanPointer plan;
+    handover_new offer;
 } api_call;
 
 /* Answers the error that matches a polku_err from an item. */
@@ -38,7 +48,11 @@ int opt_string(polku_http_req *req, json_t *obj, const char *name, size_t max,
 /* body.client as {"hetu"} or {"key"} into key; answers 400 on error. */
 int parse_client(agent *a, api_call *c, json_t *body, uint8_t key[16]);
 
-/* Runs fn as a batch item; answers the error if it fails. */
+/* Answers an item's refusal (why): its status, code and message, plus any
+ * extra fields; frees why->extra. */
+void respond_refusal(polku_http_req *req, agent_refusal *why);
+
+/* Runs fn as a batch item; answers the error (or refusal) if it fails. */
 void run(agent *a, api_call *c, agent_item_fn fn);
 
 /* Runs fn as a read (agent_read); answers the error if it fails. */
@@ -51,5 +65,15 @@ int remember_client(agent *a, MDB_txn *txn, const api_call *c,
 /* /v1/consents[...]: rest is the path after "/v1/consents". */
 void api_consent_routes(agent *a, api_call *c, const char *method,
                         const char *rest);
+
+/* /v1/paths[...] and /v1/handovers[...]: rest follows the prefix. */
+void api_path_routes(agent *a, api_call *c, const char *method,
+                     const char *rest);
+void api_handover_routes(agent *a, api_call *c, const char *method,
+                         const char *rest);
+
+/* The 26-character id after "/" at the start of rest (then '\0' or '/'),
+ * into id; *after points past it. false if rest does not start so. */
+bool route_id(const char *rest, polku_id *id, const char **after);
 
 #endif

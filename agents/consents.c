@@ -239,7 +239,7 @@ static int match(Polku__ConsentRecord *r, void *arg)
     find_ctx *f = arg;
     if (active(r, f->now) && has(r->orgs, r->n_orgs, f->org_a) &&
         has(r->orgs, r->n_orgs, f->org_b) &&
-        has(r->purposes, r->n_purposes, f->purpose) &&
+        (!f->purpose || has(r->purposes, r->n_purposes, f->purpose)) &&
         (!f->found || r->valid_until_ms > f->best_until)) {
         f->found = true;
         f->best_until = r->valid_until_ms; /* the longest-lived one */
@@ -329,4 +329,35 @@ json_t *consents_list_json(agent *a, MDB_txn *txn, const uint8_t client[16])
     store_consents_of_client(&a->st, txn, client, add_json, &l);
     return json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(l.arr),
                      "consents", l.arr);
+}
+
+int consents_scope(agent *a, MDB_txn *txn, const uint8_t client[16],
+                   const char *org, const char *purpose, uint64_t now_ms,
+                   uint8_t id[16], char *recorded_by, const char **others,
+                   size_t *n_others, size_t max)
+{
+    find_ctx f = {
+        .org_a = org, .org_b = org, .purpose = purpose, .now = now_ms};
+    int rc = store_consents_of_client(&a->st, txn, client, match, &f);
+    if (rc)
+        return rc;
+    if (!f.found)
+        return POLKU_EFORBIDDEN;
+    Polku__ConsentRecord *r = NULL;
+    rc = store_consent_get(&a->st, txn, f.id, &r);
+    if (rc)
+        return rc;
+    *n_others = 0;
+    for (size_t i = 0; i < r->n_orgs && *n_others < max; i++) {
+        if (strcmp(r->orgs[i], org) == 0)
+            continue;
+        /* names must outlive r: point at the directory's copy */
+        const char *name = agent_directory_org_name(a, r->orgs[i]);
+        if (name)
+            others[(*n_others)++] = name;
+    }
+    polku__consent_record__free_unpacked(r, NULL);
+    memcpy(id, f.id, 16);
+    strcpy(recorded_by, f.recorded_by);
+    return POLKU_OK;
 }

@@ -40,13 +40,23 @@ int consents_revoke(agent *a, MDB_txn *txn, const uint8_t id[16],
 /* Applies ConsentGranted / ConsentRevoked from another organisation. */
 int consents_apply_inbound(agent *a, MDB_txn *txn, const polku_envelope *env);
 
-/* The active consent of client covering orgs a and b and purpose at now:
+/* The active consent of client covering orgs a and b and purpose (NULL:
+ * any) at now:
  * POLKU_OK with its id and recorder in id/recorded_by (>= 33 bytes);
  * POLKU_EFORBIDDEN if none. */
 int consents_find_active(agent *a, MDB_txn *txn, const uint8_t client[16],
                          const char *org_a, const char *org_b,
                          const char *purpose, uint64_t now_ms, uint8_t id[16],
                          char *recorded_by);
+
+/* The longest-lived active consent of client naming org with purpose:
+ * its id, recorder, and the other organisations in it (at most max, as
+ * pointers into the directory: an org not in the directory is left out).
+ * POLKU_EFORBIDDEN if there is none. */
+int consents_scope(agent *a, MDB_txn *txn, const uint8_t client[16],
+                   const char *org, const char *purpose, uint64_t now_ms,
+                   uint8_t id[16], char *recorded_by, const char **others,
+                   size_t *n_others, size_t max);
 
 /* JSON list of a client's consents. */
 json_t *consents_list_json(agent *a, MDB_txn *txn, const uint8_t client[16]);

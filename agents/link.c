@@ -19,6 +19,8 @@
 #include "polku/error.h"
 #include "polku/log.h"
 #include "consents.h"
+#include "handovers.h"
+#include "paths.h"
 #include "referrals.h"
 
 static void send_envelope(agent *a, polku_envelope *env)
@@ -74,6 +76,7 @@ void agent_link_tick(agent *a)
         agent_send_hello(a);
     if (a->welcomed && now - a->last_beat_ms >= a->cfg->heartbeat_ms)
         send_heartbeat(a);
+    agent_expire_claims(a, now);
     if (a->welcomed)
         outbox_pump(&a->ob, now);
 }
@@ -110,6 +113,16 @@ const char *agent_org_public_key(const agent *a, const char *org)
     for (size_t i = 0; i < a->directory->n_directory; i++)
         if (strcmp(a->directory->directory[i]->org, org) == 0)
             return a->directory->directory[i]->public_key;
+    return NULL;
+}
+
+const char *agent_directory_org_name(const agent *a, const char *org)
+{
+    if (!a->directory)
+        return NULL;
+    for (size_t i = 0; i < a->directory->n_directory; i++)
+        if (strcmp(a->directory->directory[i]->org, org) == 0)
+            return a->directory->directory[i]->org;
     return NULL;
 }
 
@@ -158,6 +171,29 @@ static void load_saved_directory(agent *a)
     mdb_txn_abort(txn);
 }
 
+static bool directory_has(void *arg, const char *org)
+{
+    return agent_knows_org(arg, org);
+}
+
+/* Rules naming organisations the directory does not have: at start (the
+ * directory saved from the last Welcome) the agent refuses to run; later
+ * (the directory changed under a running agent) it says so loudly. */
+static int check_rule_orgs(agent *a, bool at_start)
+{
+    polku_cfgerr err = {{0}};
+    if (!a->directory ||
+        agent_rules_check_orgs(a->cfg, directory_has, a, &err) == POLKU_OK)
+        return POLKU_OK;
+    if (at_start) {
+        fprintf(stderr, "polku-agent: %s\n", err.msg);
+        log_error("%s", err.msg);
+        return POLKU_ECONFIG;
+    }
+    log_error("%s (the rule cannot offer to it)", err.msg);
+    return POLKU_OK;
+}
+
 static void on_welcome(agent *a, const Polku__Welcome *w)
 {
     bool new_epoch = w->epoch != a->epoch;
@@ -166,6 +202,7 @@ static void on_welcome(agent *a, const Polku__Welcome *w)
     a->last_heard_ms = polku_mono_ms();
     set_directory(a, w);
     agent_run_item(a, save_directory, (void *)w);
+    check_rule_orgs(a, false);
     log_info("welcomed by broker epoch %016llx (%zu organisations)%s",
              (unsigned long long)w->epoch, w->n_directory,
              new_epoch ? "; resending what is unacknowledged" : "");
@@ -207,6 +244,27 @@ static void queue_ack(agent *a, const polku_envelope *event)
         agent_after_send(a, buf, len);
 }
 
+static int apply_inbound(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        return consents_apply_inbound(a, txn, env);
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        return referrals_apply_inbound(a, txn, env);
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return handovers_apply_inbound(a, txn, env);
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        return paths_apply_inbound(a, txn, env);
+    default:
+        return POLKU_EINVAL; /* not for an agent: acknowledged, ignored */
+    }
+}
+
 /* Receipt first: a duplicate is re-acked and changes nothing. */
 static int apply_event(agent *a, MDB_txn *txn, void *ctx)
 {
@@ -219,11 +277,7 @@ static int apply_event(agent *a, MDB_txn *txn, void *ctx)
     if (dup) {
         a->counters.duplicates++;
     } else {
-        bool consent =
-            env->body_case == POLKU__ENVELOPE__BODY_CONSENT_GRANTED ||
-            env->body_case == POLKU__ENVELOPE__BODY_CONSENT_REVOKED;
-        rc = consent ? consents_apply_inbound(a, txn, env)
-                     : referrals_apply_inbound(a, txn, env);
+        rc = apply_inbound(a, txn, env);
         if (rc == POLKU_EFULL || rc == POLKU_ESTORE || rc == POLKU_ENOMEM)
             return rc; /* not acked: the sender retries */
         if (rc)
@@ -233,6 +287,11 @@ static int apply_event(agent *a, MDB_txn *txn, void *ctx)
     }
     queue_ack(a, env);
     return POLKU_OK;
+}
+
+static int apply_claim_answer(agent *a, MDB_txn *txn, void *ctx)
+{
+    return paths_claim_answered(a, txn, ctx);
 }
 
 static int apply_nack_failure(agent *a, MDB_txn *txn, void *ctx)
@@ -247,8 +306,31 @@ static int apply_nack_failure(agent *a, MDB_txn *txn, void *ctx)
     if (rc)
         return rc;
     agent_after_outbox_ack(a, nack->origin_seq, nack->dest_org);
-    return referrals_undeliverable(a, txn, frame, len,
-                                   polku_nack_code_name(nack->code));
+    polku_envelope *env = NULL;
+    char why[64];
+    if (polku_envelope_decode(frame, len, POLKU_MAX_FRAME_DEFAULT, &env, why,
+                              sizeof why))
+        return POLKU_OK; /* our own frame: cannot happen */
+    const char *code = polku_nack_code_name(nack->code);
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        rc = referrals_undeliverable(a, txn, env, code);
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        rc = handovers_undeliverable(a, txn, env, code);
+        break;
+    case POLKU__ENVELOPE__BODY_PATH_CLAIMED:
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+        rc = paths_undeliverable(a, txn, env, code);
+        break;
+    default:
+        log_warn("%s %llu to %s refused: %s", polku_body_name(env->body_case),
+                 (unsigned long long)nack->origin_seq,
+                 nack->dest_org[0] ? nack->dest_org : "the broker", code);
+        break;
+    }
+    polku_envelope_free(&env);
+    return rc;
 }
 
 static void on_nack(agent *a, const Polku__Nack *nack)
@@ -268,14 +350,15 @@ static void on_nack(agent *a, const Polku__Nack *nack)
     default:
         break;
     }
-    if (nack->origin_seq == 0 || !nack->dest_org[0]) {
+    if (nack->origin_seq == 0) {
         log_warn("broker refused a frame: %s",
                  polku_nack_code_name(nack->code));
         return;
     }
     a->counters.failed_deliveries++;
     log_warn("event %llu to %s refused by the broker: %s",
-             (unsigned long long)nack->origin_seq, nack->dest_org,
+             (unsigned long long)nack->origin_seq,
+             nack->dest_org[0] ? nack->dest_org : "the broker",
              polku_nack_code_name(nack->code));
     agent_run_item(a, apply_nack_failure, (void *)nack);
 }
@@ -308,19 +391,19 @@ static void on_broker_message(agent *a, polku_envelope *env)
                  (unsigned long long)a->replay_last);
         agent_replay_step(a);
         break;
-    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
-    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
-    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
-    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
-        a->counters.inbound++;
-        if (env->origin_seq == 0 || !env->origin_org[0])
-            break;
-        agent_run_item(a, apply_event, env);
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+        if (env->origin_org[0] == '\0') /* the broker's decision */
+            agent_run_item(a, apply_claim_answer, env);
         break;
     default:
-        log_debug("ignored %s from the broker",
-                  polku_body_name(env->body_case));
+        if (!polku_body_is_event(env->body_case) || env->origin_seq == 0 ||
+            !env->origin_org[0]) {
+            log_debug("ignored %s from the broker",
+                      polku_body_name(env->body_case));
+            break;
+        }
+        a->counters.inbound++;
+        agent_run_item(a, apply_event, env);
         break;
     }
 }
@@ -352,6 +435,8 @@ static int setopt_int(void *s, int opt, int v)
 int agent_link_start(agent *a)
 {
     load_saved_directory(a);
+    if (check_rule_orgs(a, true))
+        return POLKU_ECONFIG;
     a->zctx = zmq_ctx_new();
     void *s = a->zctx ? zmq_socket(a->zctx, ZMQ_DEALER) : NULL;
     a->dealer = s;

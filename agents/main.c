@@ -46,6 +46,8 @@ int main(int argc, char **argv)
     agent_fini(&a);
     polku_loop_close(&loop);
     agent_config_fini(&cfg);
+    if (rc == POLKU_ECONFIG)
+        return 2; /* logged with the file and line */
     if (rc) {
         log_error("start failed: %s", polku_strerror(rc));
         return 1;

@@ -2,6 +2,8 @@
 #include "referrals.h"
 
 #include "consents.h"
+#include "rules.h"
+#include "sealed.h"
 
 #include <stdio.h>
 #include <sodium.h>
@@ -81,57 +83,6 @@ static Polku__ReferralRecord *record_new(const polku_id *id)
     return r;
 }
 
-/* Seals reason and outcome for org (invariant 5). Leaves *out empty when
- * there is no text, or no key for org (the broker refuses such a
- * destination anyway). Caller frees out->data. */
-static int seal_text(agent *a, const char *org, const char *reason,
-                     const char *outcome, ProtobufCBinaryData *out)
-{
-    out->data = NULL;
-    out->len = 0;
-    const char *key = agent_org_public_key(a, org);
-    if (!key || ((!reason || !*reason) && (!outcome || !*outcome)))
-        return POLKU_OK;
-    Polku__SealedText t = POLKU__SEALED_TEXT__INIT;
-    t.reason = (char *)(reason ? reason : "");
-    t.outcome = (char *)(outcome ? outcome : "");
-    size_t len = polku__sealed_text__get_packed_size(&t);
-    uint8_t *plain = malloc(len ? len : 1);
-    if (!plain)
-        return POLKU_ENOMEM;
-    polku__sealed_text__pack(&t, plain);
-    int rc = polku_seal(plain, len, key, a->cfg->key.secret_z85, &out->data,
-                        &out->len);
-    sodium_memzero(plain, len);
-    free(plain);
-    return rc;
-}
-
-/* Opens text org sealed for us; *out NULL when nothing was sealed.
- * POLKU_ECRYPTO when it was not sealed by org for us: the event is not
- * applied. */
-static int unseal_text(agent *a, const char *org, ProtobufCBinaryData in,
-                       Polku__SealedText **out)
-{
-    *out = NULL;
-    if (in.len == 0)
-        return POLKU_OK;
-    const char *key = agent_org_public_key(a, org);
-    uint8_t *plain = NULL;
-    size_t len = 0;
-    if (!key || polku_unseal(in.data, in.len, key, a->cfg->key.secret_z85,
-                             &plain, &len)) {
-        log_warn("sealed content from %s could not be verified; event "
-                 "refused",
-                 org);
-        return POLKU_ECRYPTO;
-    }
-    *out = polku__sealed_text__unpack(NULL, len, plain);
-    sodium_memzero(plain, len);
-    free(plain);
-    return *out ? POLKU_OK : POLKU_ECRYPTO;
-}
-
 /* The referral's id as text, for logs (ids and org ids only, never text). */
 static const char *id_text(const Polku__ReferralRecord *r,
                            char out[POLKU_ID_TEXT])
@@ -140,16 +91,6 @@ static const char *id_text(const Polku__ReferralRecord *r,
     memcpy(id.b, r->id.data, 16);
     polku_id_format(&id, out);
     return out;
-}
-
-static const char *sealed_reason(const Polku__SealedText *t)
-{
-    return t ? t->reason : "";
-}
-
-static const char *sealed_outcome(const Polku__SealedText *t)
-{
-    return t ? t->outcome : "";
 }
 
 static int emit_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
@@ -170,7 +111,7 @@ static int emit_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
     env.referral_status = &st;
     int rc;
     if (dest) {
-        rc = seal_text(a, dest, last->reason, last->outcome, &st.sealed);
+        rc = agent_seal_text(a, dest, last->reason, last->outcome, &st.sealed);
     } else {
         /* a local event (the sender's own `failed`): its reason is a
          * Nack code, not free text */
@@ -229,7 +170,7 @@ int referrals_create(agent *a, MDB_txn *txn, const referral_new *n,
     env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED;
     env.referral_requested = &req;
     if (!rc)
-        rc = seal_text(a, n->to, r->reason, NULL, &req.sealed);
+        rc = agent_seal_text(a, n->to, r->reason, NULL, &req.sealed);
     if (!rc)
         rc = store_referral_put(&a->st, txn, r);
     if (!rc)
@@ -259,7 +200,7 @@ static int on_requested(agent *a, MDB_txn *txn, const polku_envelope *env)
         return POLKU_EEXIST;
     }
     Polku__SealedText *text = NULL;
-    int urc = unseal_text(a, env->origin_org, q->sealed, &text);
+    int urc = agent_unseal_text(a, env->origin_org, q->sealed, &text);
     if (urc && urc != POLKU_ECRYPTO)
         return urc;
     /* The broker vouches for the origin; only the content is unreadable
@@ -329,7 +270,7 @@ static int on_status(agent *a, MDB_txn *txn, const polku_envelope *env)
         return POLKU_ETRANSITION; /* only its receiver writes it */
     }
     Polku__SealedText *text = NULL;
-    rc = unseal_text(a, env->origin_org, st->sealed, &text);
+    rc = agent_unseal_text(a, env->origin_org, st->sealed, &text);
     if (!rc)
         rc =
             history_add(r, st->status, env->time_ms, env->origin_org,
@@ -341,6 +282,8 @@ static int on_status(agent *a, MDB_txn *txn, const polku_envelope *env)
         if (sealed_outcome(text)[0])
             set_text(&r->outcome, sealed_outcome(text));
     }
+    if (!rc && st->status == POLKU__REFERRAL_STATE__REFERRAL_ACCEPTED)
+        rc = rules_referral_accepted(a, txn, r);
     if (!rc)
         rc = store_referral_put(&a->st, txn, r);
     if (!rc) {
@@ -393,7 +336,7 @@ static int on_cancel(agent *a, MDB_txn *txn, const polku_envelope *env)
         rc = POLKU_OK;
     } else {
         Polku__SealedText *text = NULL;
-        rc = unseal_text(a, env->origin_org, c->sealed, &text);
+        rc = agent_unseal_text(a, env->origin_org, c->sealed, &text);
         const char *reason = sealed_reason(text);
         r->cancel_requested = true;
         if (!rc)
@@ -465,7 +408,7 @@ int referrals_request_cancel(agent *a, MDB_txn *txn, const uint8_t id[16],
     env.body_case = POLKU__ENVELOPE__BODY_CANCEL_REQUESTED;
     env.cancel_requested = &c;
     if (!rc)
-        rc = seal_text(a, r->to_org, reason, NULL, &c.sealed);
+        rc = agent_seal_text(a, r->to_org, reason, NULL, &c.sealed);
     if (!rc) {
         r->cancel_requested = true;
         rc = store_referral_put(&a->st, txn, r);
@@ -481,30 +424,23 @@ int referrals_request_cancel(agent *a, MDB_txn *txn, const uint8_t id[16],
     return POLKU_OK;
 }
 
-int referrals_undeliverable(agent *a, MDB_txn *txn, const uint8_t *frame,
-                            size_t len, const char *code)
+int referrals_undeliverable(agent *a, MDB_txn *txn, const polku_envelope *env,
+                            const char *code)
 {
-    polku_envelope *env = NULL;
-    char why[64];
-    if (polku_envelope_decode(frame, len, POLKU_MAX_FRAME_DEFAULT, &env, why,
-                              sizeof why))
+    if (env->body_case != POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED)
         return POLKU_OK;
-    int rc = POLKU_OK;
-    if (env->body_case == POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED) {
-        Polku__ReferralRecord *r = NULL;
-        rc = store_referral_get(&a->st, txn,
+    Polku__ReferralRecord *r = NULL;
+    int rc = store_referral_get(&a->st, txn,
                                 env->referral_requested->referral_id.data, &r);
-        if (!rc && polku_referral_check(r->status,
-                                        POLKU__REFERRAL_STATE__REFERRAL_FAILED,
-                                        POLKU_WRITER_SENDER, true) == POLKU_OK)
-            rc = change_status(
-                a, txn, r, POLKU__REFERRAL_STATE__REFERRAL_FAILED, code, "");
-        else if (rc == POLKU_ENOTFOUND)
-            rc = POLKU_OK;
-        if (r)
-            polku__referral_record__free_unpacked(r, NULL);
-    }
-    polku_envelope_free(&env);
+    if (!rc && polku_referral_check(r->status,
+                                    POLKU__REFERRAL_STATE__REFERRAL_FAILED,
+                                    POLKU_WRITER_SENDER, true) == POLKU_OK)
+        rc = change_status(a, txn, r, POLKU__REFERRAL_STATE__REFERRAL_FAILED,
+                           code, "");
+    else if (rc == POLKU_ENOTFOUND)
+        rc = POLKU_OK;
+    if (r)
+        polku__referral_record__free_unpacked(r, NULL);
     return rc;
 }
 

@@ -44,10 +44,10 @@ int referrals_request_cancel(agent *a, MDB_txn *txn, const uint8_t id[16],
 /* Applies an inbound referral event (already deduplicated by receipt). */
 int referrals_apply_inbound(agent *a, MDB_txn *txn, const polku_envelope *env);
 
-/* The event in frame could not be delivered (code): a referral request
+/* The event env could not be delivered (code): a referral request
  * becomes `failed` at the sender, with the code as reason. */
-int referrals_undeliverable(agent *a, MDB_txn *txn, const uint8_t *frame,
-                            size_t len, const char *code);
+int referrals_undeliverable(agent *a, MDB_txn *txn, const polku_envelope *env,
+                            const char *code);
 
 /* JSON of a record (contract in DESIGN §10). */
 json_t *referrals_json(const agent *a, const Polku__ReferralRecord *r,

@@ -82,6 +82,10 @@ static int open_dbis(store *s, const char *org)
         rc = mdb_dbi_open(txn, "clients", MDB_CREATE, &s->clients);
     if (!rc)
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "paths", MDB_CREATE, &s->paths);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "handovers", MDB_CREATE, &s->handovers);
     if (rc) {
         mdb_txn_abort(txn);
         return store_err(rc);
@@ -287,6 +291,31 @@ int store_referral_get(store *s, MDB_txn *txn, const uint8_t id[16],
 int store_referral_put(store *s, MDB_txn *txn, const Polku__ReferralRecord *r)
 {
     return record_put(txn, s->referrals, r->id.data, &r->base);
+}
+
+int store_path_get(store *s, MDB_txn *txn, const uint8_t key[16],
+                   Polku__PathRecord **out)
+{
+    return record_get(txn, s->paths, key, &polku__path_record__descriptor,
+                      (ProtobufCMessage **)out);
+}
+
+int store_path_put(store *s, MDB_txn *txn, const Polku__PathRecord *p)
+{
+    return record_put(txn, s->paths, p->client_key.data, &p->base);
+}
+
+int store_handover_get(store *s, MDB_txn *txn, const uint8_t id[16],
+                       Polku__HandoverRecord **out)
+{
+    return record_get(txn, s->handovers, id,
+                      &polku__handover_record__descriptor,
+                      (ProtobufCMessage **)out);
+}
+
+int store_handover_put(store *s, MDB_txn *txn, const Polku__HandoverRecord *h)
+{
+    return record_put(txn, s->handovers, h->id.data, &h->base);
 }
 
 int store_consent_get(store *s, MDB_txn *txn, const uint8_t id[16],

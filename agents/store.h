@@ -10,6 +10,9 @@
  *   clients    client key (16)             -> canonical identity code: the
  *              only place a henkilötunnus is kept; it never leaves here
  *   meta       text key                    -> value ("org", "directory")
+ *   paths      client key (16)             -> PathRecord: who coordinates,
+ *              as far as this organisation knows
+ *   handovers  handover id (16)            -> HandoverRecord (protobuf)
  * All writes happen on the loop thread inside the agent's batch transaction;
  * see agent.h for the group commit. LMDB errors are translated here:
  * MDB_MAP_FULL -> POLKU_EFULL, MDB_NOTFOUND -> POLKU_ENOTFOUND, any other
@@ -27,7 +30,7 @@
 typedef struct store {
     MDB_env *env;
     MDB_dbi events, outbox, receipts, referrals, consents, consents_by_client,
-        clients, meta;
+        clients, meta, paths, handovers;
     uint64_t map_size, map_max;
 } store;
 
@@ -72,6 +75,14 @@ int store_receipt_add(store *s, MDB_txn *txn, const char *origin, uint64_t seq,
 int store_referral_get(store *s, MDB_txn *txn, const uint8_t id[16],
                        Polku__ReferralRecord **out);
 int store_referral_put(store *s, MDB_txn *txn, const Polku__ReferralRecord *r);
+
+/* Caller owns *out (free_unpacked). */
+int store_path_get(store *s, MDB_txn *txn, const uint8_t key[16],
+                   Polku__PathRecord **out);
+int store_path_put(store *s, MDB_txn *txn, const Polku__PathRecord *p);
+int store_handover_get(store *s, MDB_txn *txn, const uint8_t id[16],
+                       Polku__HandoverRecord **out);
+int store_handover_put(store *s, MDB_txn *txn, const Polku__HandoverRecord *h);
 
 /* Caller owns *out (polku__consent_record__free_unpacked(*out, NULL)). */
 int store_consent_get(store *s, MDB_txn *txn, const uint8_t id[16],

@@ -100,7 +100,8 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     if (!b->routes || build_org_index(b))
         return POLKU_ENOMEM;
     b->consents = ci_new();
-    if (!b->consents)
+    b->paths = pi_new();
+    if (!b->consents || !b->paths)
         return POLKU_ENOMEM;
     if (cfg->debug_dump_file) {
         b->dump = fopen(cfg->debug_dump_file, "ab");
@@ -164,6 +165,7 @@ void broker_fini(broker *b)
     free(b->routes);
     b->routes = NULL;
     ci_destroy(&b->consents);
+    pi_destroy(&b->paths);
     if (b->dump)
         fclose(b->dump);
     b->dump = NULL;

@@ -15,6 +15,7 @@
 
 #include "broker_config.h"
 #include "consent_index.h"
+#include "paths.h"
 #include "polku/codec.h"
 #include "polku/http.h"
 #include "polku/zwatch.h"
@@ -42,6 +43,8 @@ typedef struct broker_counters {
     unsigned long long send_failures;
     unsigned long long hellos;
     unsigned long long nacks[POLKU__NACK_CODE__NACK_RETRY_LATER + 1];
+    unsigned long long claims_won, claims_lost, claims_refused;
+    unsigned long long events_folded;
 } broker_counters;
 
 typedef struct broker {
@@ -63,6 +66,7 @@ typedef struct broker {
     broker_counters counters;
     unsigned long long zap_allowed, zap_denied;
     consent_index *consents;
+    path_index *paths;
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
 } broker;
 
@@ -84,7 +88,7 @@ void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
                               size_t nframes, void *arg);
 void broker_send_heartbeats(broker *b);
 
-/* http_api.c: /healthz and /metrics. */
+/* http_api.c: /healthz, /metrics and the /api/v1 JSON. */
 int broker_http_start(broker *b);
 
 #endif

@@ -20,8 +20,18 @@ typedef struct ci_entry {
     UT_hash_handle hh;
 } ci_entry;
 
+/* The consents of one client (for "has every org that could know about
+ * this client been replayed?"). */
+typedef struct ci_client {
+    uint8_t key[16];
+    ci_entry **entries;
+    size_t n, cap;
+    UT_hash_handle hh;
+} ci_client;
+
 struct consent_index {
     ci_entry *entries;
+    ci_client *clients;
 };
 
 static const char *const purpose_names[] = {"referral", "handover", "path",
@@ -50,6 +60,13 @@ void ci_destroy(consent_index **ci)
         HASH_DEL((*ci)->entries, e);
         free(e);
     }
+    ci_client *c, *ctmp;
+    HASH_ITER(hh, (*ci)->clients, c, ctmp)
+    {
+        HASH_DEL((*ci)->clients, c);
+        free(c->entries);
+        free(c);
+    }
     free(*ci);
     *ci = NULL;
 }
@@ -76,6 +93,28 @@ static bool in_scope(const ci_entry *e, const char *org)
     return false;
 }
 
+static void index_by_client(consent_index *ci, ci_entry *e)
+{
+    ci_client *c = NULL;
+    HASH_FIND(hh, ci->clients, e->client_key, 16, c);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return;
+        memcpy(c->key, e->client_key, 16);
+        HASH_ADD(hh, ci->clients, key, 16, c);
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 4;
+        ci_entry **list = realloc(c->entries, cap * sizeof *list);
+        if (!list)
+            return;
+        c->entries = list;
+        c->cap = cap;
+    }
+    c->entries[c->n++] = e;
+}
+
 static void apply_granted(consent_index *ci, const polku_envelope *env)
 {
     const Polku__ConsentGranted *g = env->consent_granted;
@@ -93,6 +132,7 @@ static void apply_granted(consent_index *ci, const polku_envelope *env)
     e->valid_until_ms = g->valid_until_ms;
     if (!in_scope(e, env->origin_org))
         e->revoked = true; /* recorded by an org outside it: never valid */
+    index_by_client(ci, e);
 }
 
 void ci_apply(consent_index *ci, const polku_envelope *env)
@@ -118,20 +158,47 @@ static bool scope_replayed(const ci_entry *e, ci_replayed_fn replayed,
     return true;
 }
 
+/* The consent an event relies on, by body. */
+static bool consent_ref(const polku_envelope *env, ProtobufCBinaryData *id,
+                        const char **recorded_by)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        *id = env->referral_requested->consent_id;
+        *recorded_by = env->referral_requested->consent_recorded_by;
+        return true;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        *id = env->handover_offered->consent_id;
+        *recorded_by = env->handover_offered->consent_recorded_by;
+        return true;
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        *id = env->plan_updated->consent_id;
+        *recorded_by = env->plan_updated->consent_recorded_by;
+        return true;
+    case POLKU__ENVELOPE__BODY_PATH_CLAIMED:
+        *id = env->path_claimed->consent_id;
+        *recorded_by = env->path_claimed->consent_recorded_by;
+        return true;
+    default:
+        return false;
+    }
+}
+
 Polku__NackCode ci_check(const consent_index *ci, const polku_envelope *env,
                          const char *sender, const char *dest,
                          const char *purpose, uint64_t now_ms,
                          ci_replayed_fn replayed, void *arg)
 {
-    const Polku__ReferralRequested *q = env->referral_requested;
-    if (q->consent_id.len != 16 || env->client_key.len != 16)
+    ProtobufCBinaryData consent_id = {0, NULL};
+    const char *rec = "";
+    if (!consent_ref(env, &consent_id, &rec) || consent_id.len != 16 ||
+        env->client_key.len != 16)
         return POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
-    ci_entry *e = entry_get((consent_index *)ci, q->consent_id.data, false);
+    ci_entry *e = entry_get((consent_index *)ci, consent_id.data, false);
     if (!e || !e->granted) {
         if (e && e->revoked)
             return POLKU__NACK_CODE__NACK_CONSENT_REVOKED;
-        const char *rec = q->consent_recorded_by;
-        return *rec && replayed(arg, rec)
+        return rec && *rec && replayed(arg, rec)
                    ? POLKU__NACK_CODE__NACK_CONSENT_REQUIRED
                    : POLKU__NACK_CODE__NACK_RETRY_LATER;
     }
@@ -141,9 +208,20 @@ Polku__NackCode ci_check(const consent_index *ci, const polku_envelope *env,
         return POLKU__NACK_CODE__NACK_CONSENT_REVOKED;
     if (memcmp(e->client_key, env->client_key.data, 16) != 0 ||
         !in_scope(e, sender) || !in_scope(e, dest) ||
-        !(e->purposes & purpose_bit(purpose)))
+        (purpose && !(e->purposes & purpose_bit(purpose))))
         return POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
     return 0;
+}
+
+bool ci_client_replayed(const consent_index *ci, const uint8_t key[16],
+                        ci_replayed_fn replayed, void *arg)
+{
+    ci_client *c = NULL;
+    HASH_FIND(hh, ci->clients, key, 16, c);
+    for (size_t i = 0; c && i < c->n; i++)
+        if (!scope_replayed(c->entries[i], replayed, arg))
+            return false;
+    return true;
 }
 
 size_t ci_count(const consent_index *ci)

@@ -30,13 +30,20 @@ void ci_destroy(consent_index **ci);
  * arrives before its grant is kept and wins). Other bodies are ignored. */
 void ci_apply(consent_index *ci, const polku_envelope *env);
 
-/* Decides whether env (a ReferralRequested from sender to dest) may be
- * routed: 0 to route, else the Nack code (consent_required,
- * consent_revoked, retry_later). */
+/* Decides whether env (a ReferralRequested, HandoverOffered, PlanUpdated or
+ * PathClaimed, which name the consent they rely on) from sender to dest may
+ * be routed for purpose (NULL: any purpose): 0 to route, else the Nack code
+ * (consent_required, consent_revoked, retry_later). */
 Polku__NackCode ci_check(const consent_index *ci, const polku_envelope *env,
                          const char *sender, const char *dest,
                          const char *purpose, uint64_t now_ms,
                          ci_replayed_fn replayed, void *arg);
+
+/* True when every organisation named in any known consent of the client
+ * has been replayed: nothing the broker has yet to learn from the logs can
+ * concern this client (coordination decisions wait for it). */
+bool ci_client_replayed(const consent_index *ci, const uint8_t key[16],
+                        ci_replayed_fn replayed, void *arg);
 
 size_t ci_count(const consent_index *ci);
 

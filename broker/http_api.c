@@ -1,4 +1,5 @@
-/* http_api.c — the broker's HTTP endpoints: liveness and Prometheus metrics.
+/* http_api.c — the broker's HTTP endpoints: liveness, Prometheus metrics
+ * and the JSON API over the client paths.
  *
  * Only metadata: org ids, counts, the epoch. Bound to loopback by default;
  * when bound elsewhere a bearer token (http_token_file) is required. */
@@ -9,6 +10,7 @@
 #include "polku/clock.h"
 #include "polku/codec.h"
 #include "polku/error.h"
+#include "polku/hetu.h"
 #include "polku/keys.h"
 #include "polku/log.h"
 
@@ -86,9 +88,62 @@ static void metrics(broker *b, polku_http_req *req)
     for (size_t i = 0; i < b->cfg->org_count; i++)
         fprintf(f, "polku_broker_replayed_events_total{org=\"%s\"} %llu\n",
                 b->cfg->orgs[i].id, b->routes[i].replayed_events);
+    fprintf(f,
+            "# HELP polku_broker_paths Client paths known.\n"
+            "# TYPE polku_broker_paths gauge\npolku_broker_paths %zu\n"
+            "# TYPE polku_broker_paths_coordinated gauge\n"
+            "polku_broker_paths_coordinated %zu\n"
+            "# HELP polku_broker_claims_total Coordination claims decided.\n"
+            "# TYPE polku_broker_claims_total counter\n"
+            "polku_broker_claims_total{outcome=\"won\"} %llu\n"
+            "polku_broker_claims_total{outcome=\"lost\"} %llu\n"
+            "polku_broker_claims_total{outcome=\"refused\"} %llu\n"
+            "# HELP polku_broker_path_conflicts_total Events that disagreed "
+            "about a coordination term (should stay 0).\n"
+            "# TYPE polku_broker_path_conflicts_total counter\n"
+            "polku_broker_path_conflicts_total %llu\n",
+            pi_count(b->paths), pi_coordinated(b->paths), c->claims_won,
+            c->claims_lost, c->claims_refused, pi_conflicts(b->paths));
     fclose(f);
     polku_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
     free(text);
+}
+
+static void stats(broker *b, polku_http_req *req)
+{
+    char epoch[17], digest[65];
+    snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)b->epoch);
+    pi_digest(b->paths, digest);
+    size_t replayed = 0;
+    for (size_t i = 0; i < b->cfg->org_count; i++)
+        replayed += b->routes[i].replayed;
+    polku_http_respond_json(
+        req, 200,
+        json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I}", "epoch", epoch,
+                  "paths", (json_int_t)pi_count(b->paths), "coordinated",
+                  (json_int_t)pi_coordinated(b->paths), "digest", digest,
+                  "consents", (json_int_t)ci_count(b->consents), "orgs",
+                  (json_int_t)b->cfg->org_count, "orgs_replayed",
+                  (json_int_t)replayed));
+}
+
+static void path_one(broker *b, polku_http_req *req, const char *keyhex)
+{
+    uint8_t key[16];
+    json_t *j = NULL;
+    if (polku_client_key_parse(keyhex, key)) {
+        polku_http_respond_error(req, 400, "bad_request",
+                                 "a client key is 32 lowercase hex "
+                                 "characters");
+        return;
+    }
+    j = pi_json(b->paths, key);
+    if (!j) {
+        polku_http_respond_error(req, 404, "not_found",
+                                 "no path known for this client");
+        return;
+    }
+    polku_http_respond_json(req, 200, j);
 }
 
 static bool authorised(broker *b, polku_http_req *req)
@@ -114,6 +169,10 @@ static void on_request(polku_http_req *req, void *arg)
                                  "a bearer token is required");
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(b, req);
+    } else if (strcmp(path, "/api/v1/stats") == 0) {
+        stats(b, req);
+    } else if (strncmp(path, "/api/v1/paths/", 14) == 0) {
+        path_one(b, req, path + 14);
     } else {
         polku_http_respond_error(req, 404, "not_found", "no such endpoint");
     }

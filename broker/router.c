@@ -174,16 +174,73 @@ static bool org_replayed(void *arg, const char *org)
     return idx < 0 || b->routes[idx].replayed; /* gone orgs cannot block */
 }
 
-/* The gates on what may reach dest (invariant 4). 0 or a Nack code. */
+/* Coordination decisions wait until every organisation that could know
+ * something of this client (any consent of it names them) has replayed. */
+static bool client_ready(broker *b, const polku_envelope *env)
+{
+    return env->client_key.len == 16 &&
+           ci_client_replayed(b->consents, env->client_key.data, org_replayed,
+                              b);
+}
+
+/* The coordinator gate on an offer: from the coordinator, at its term. */
+static Polku__NackCode gate_offer(broker *b, const char *sender,
+                                  const polku_envelope *env, const char *dest)
+{
+    Polku__NackCode code = ci_check(b->consents, env, sender, dest, "handover",
+                                    polku_now_ms(), org_replayed, b);
+    if (code)
+        return code;
+    if (!client_ready(b, env))
+        return POLKU__NACK_CODE__NACK_RETRY_LATER;
+    path_handover_view h;
+    if (pi_handover(b->paths, env->client_key.data,
+                    env->handover_offered->handover_id.data, &h) &&
+        h.status != POLKU__HANDOVER_STATE__HANDOVER_OFFERED &&
+        h.status != POLKU__HANDOVER_STATE__HANDOVER_UNSPECIFIED)
+        return 0; /* answered already: a resend, let the receiver re-ack */
+    return pi_check_coordinator(b->paths, env->client_key.data, sender,
+                                env->handover_offered->term);
+}
+
+/* Only an offer's receiver answers it (the offerer may only fail it,
+ * locally). */
+static Polku__NackCode gate_answer(broker *b, const char *sender,
+                                   const polku_envelope *env)
+{
+    const Polku__HandoverAnswered *a = env->handover_answered;
+    path_handover_view h;
+    if (env->client_key.len != 16)
+        return POLKU__NACK_CODE__NACK_MALFORMED;
+    if (pi_handover(b->paths, env->client_key.data, a->handover_id.data, &h) &&
+        h.to[0])
+        return strcmp(h.to, sender) == 0
+                   ? 0
+                   : POLKU__NACK_CODE__NACK_INVALID_TRANSITION;
+    return client_ready(b, env) ? 0 : POLKU__NACK_CODE__NACK_RETRY_LATER;
+}
+
+/* The gates on what may reach dest (invariant 4 and 3). 0 or a Nack
+ * code. */
 static Polku__NackCode gate(broker *b, const char *sender,
                             const polku_envelope *env, const char *dest)
 {
     if (broker_org_index(b, dest) < 0)
         return POLKU__NACK_CODE__NACK_UNKNOWN_ORG;
-    if (env->body_case != POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED)
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        return ci_check(b->consents, env, sender, dest, "referral",
+                        polku_now_ms(), org_replayed, b);
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        return gate_offer(b, sender, env, dest);
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        return gate_answer(b, sender, env);
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        return ci_check(b->consents, env, sender, dest, "plan",
+                        polku_now_ms(), org_replayed, b);
+    default:
         return 0;
-    return ci_check(b->consents, env, sender, dest, "referral", polku_now_ms(),
-                    org_replayed, b);
+    }
 }
 
 static const char *nack_reason(Polku__NackCode code)
@@ -197,19 +254,35 @@ static const char *nack_reason(Polku__NackCode code)
         return "no consent of the client covers this";
     case POLKU__NACK_CODE__NACK_CONSENT_REVOKED:
         return "the consent was revoked or has expired";
+    case POLKU__NACK_CODE__NACK_NOT_COORDINATOR:
+        return "the sender does not coordinate this client's path";
+    case POLKU__NACK_CODE__NACK_INVALID_TRANSITION:
+        return "only the handover's receiver answers it";
     default:
         return "queue full, retry later";
     }
+}
+
+/* What the broker learns from an event, live or replayed (invariant 1:
+ * the same whatever the order). */
+static void fold(broker *b, const polku_envelope *env)
+{
+    ci_apply(b->consents, env);
+    if (pi_apply(b->paths, env))
+        b->counters.events_folded++;
 }
 
 static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
                         const char *sender, const polku_envelope *env,
                         zmq_msg_t *payload)
 {
-    ci_apply(b->consents, env); /* consents take effect as they pass */
-    for (size_t i = 0; i < env->n_to; i++) {
+    Polku__NackCode codes[POLKU_MAX_DESTS];
+    for (size_t i = 0; i < env->n_to && i < POLKU_MAX_DESTS; i++)
+        codes[i] = gate(b, sender, env, env->to[i]);
+    fold(b, env); /* consents take effect as they pass; gates saw before */
+    for (size_t i = 0; i < env->n_to && i < POLKU_MAX_DESTS; i++) {
         const char *dest = env->to[i];
-        Polku__NackCode code = gate(b, sender, env, dest);
+        Polku__NackCode code = codes[i];
         if (code == 0)
             code = forward(b, dest, payload);
         if (code == 0) {
@@ -220,6 +293,129 @@ static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
         snprintf(reason, sizeof reason, "%s: %s", dest, nack_reason(code));
         send_nack(b, rid, rid_len, sender, code, env->origin_seq, dest, reason);
     }
+}
+
+static void send_ack(broker *b, const uint8_t *rid, size_t rid_len,
+                     const char *to_org, uint64_t origin_seq)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Ack ack = POLKU__ACK__INIT;
+    uint8_t msg_id[16];
+    char *to[1] = {(char *)to_org};
+    fill_header(&env, msg_id);
+    env.n_to = 1;
+    env.to = to;
+    ack.origin_org = (char *)to_org;
+    ack.origin_seq = origin_seq;
+    env.body_case = POLKU__ENVELOPE__BODY_ACK;
+    env.ack = &ack;
+    send_envelope(b, rid, rid_len, &env);
+}
+
+static void send_claim_answer(broker *b, const uint8_t *rid, size_t rid_len,
+                              const char *claimant, const polku_envelope *claim,
+                              Polku__ClaimOutcome outcome,
+                              const path_view *view, const char *refusal)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__PathClaimAnswered a = POLKU__PATH_CLAIM_ANSWERED__INIT;
+    uint8_t msg_id[16];
+    char *to[1] = {(char *)claimant};
+    fill_header(&env, msg_id);
+    env.n_to = 1;
+    env.to = to;
+    env.client_key = claim->client_key;
+    a.claim_id = claim->path_claimed->claim_id;
+    a.outcome = outcome;
+    a.claim_seq = claim->origin_seq;
+    a.refusal = (char *)(refusal ? refusal : "");
+    if (view) {
+        a.coordinator = (char *)view->coordinator;
+        a.term = view->term;
+        a.since_ms = view->since_ms;
+    }
+    env.body_case = POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED;
+    env.path_claim_answered = &a;
+    send_envelope(b, rid, rid_len, &env);
+}
+
+/* The broker arbitrates claims: the first it sees for a path without a
+ * coordinator wins. The answer goes into the claimant's log (it sends it
+ * back as its own event), so a broker restart cannot change it. */
+static void on_claim(broker *b, const uint8_t *rid, size_t rid_len,
+                     const char *sender, const polku_envelope *env)
+{
+    Polku__NackCode code = ci_check(b->consents, env, sender, sender, NULL,
+                                    polku_now_ms(), org_replayed, b);
+    if (code == 0 && !client_ready(b, env))
+        code = POLKU__NACK_CODE__NACK_RETRY_LATER;
+    if (code == POLKU__NACK_CODE__NACK_RETRY_LATER) {
+        send_nack(b, rid, rid_len, sender, code, env->origin_seq, "",
+                  "not yet rebuilt, retry later");
+        return;
+    }
+    if (code) {
+        b->counters.claims_refused++;
+        send_claim_answer(b, rid, rid_len, sender, env,
+                          POLKU__CLAIM_OUTCOME__CLAIM_REFUSED, NULL,
+                          polku_nack_code_name(code));
+        return;
+    }
+    path_view view;
+    Polku__ClaimOutcome outcome = pi_decide_claim(
+        b->paths, env->client_key.data, sender, polku_now_ms(), &view);
+    if (outcome == POLKU__CLAIM_OUTCOME__CLAIM_UNSPECIFIED) {
+        send_nack(b, rid, rid_len, sender, POLKU__NACK_CODE__NACK_OVERLOADED,
+                  env->origin_seq, "", "out of memory, retry later");
+        return;
+    }
+    if (outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON)
+        b->counters.claims_won++;
+    else
+        b->counters.claims_lost++;
+    log_info("%s: claim %s (coordinator %s, term %u)", sender,
+             outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON ? "won" : "lost",
+             view.coordinator, view.term);
+    send_claim_answer(b, rid, rid_len, sender, env, outcome, &view, NULL);
+}
+
+/* An event for the broker alone (no destination): folded, then acked —
+ * except a claim, which its answer settles. */
+static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
+                            const char *sender, const polku_envelope *env)
+{
+    if (env->body_case == POLKU__ENVELOPE__BODY_PATH_CLAIMED) {
+        if (env->client_key.len != 16) {
+            send_nack(b, rid, rid_len, sender,
+                      POLKU__NACK_CODE__NACK_MALFORMED, env->origin_seq, "",
+                      "a claim needs a client key");
+            return;
+        }
+        if (pi_seen(b->paths, sender, env->origin_seq))
+            return; /* its answer is on the way or logged */
+        on_claim(b, rid, rid_len, sender, env);
+        return;
+    }
+    if (env->body_case == POLKU__ENVELOPE__BODY_PATH_CLOSED &&
+        env->client_key.len == 16 &&
+        !pi_seen(b->paths, sender, env->origin_seq)) {
+        if (!client_ready(b, env)) {
+            send_nack(b, rid, rid_len, sender,
+                      POLKU__NACK_CODE__NACK_RETRY_LATER, env->origin_seq, "",
+                      "not yet rebuilt, retry later");
+            return;
+        }
+        Polku__NackCode code =
+            pi_check_coordinator(b->paths, env->client_key.data, sender,
+                                 env->path_closed->term);
+        if (code) { /* the agent ends it as a visible failure */
+            send_nack(b, rid, rid_len, sender, code, env->origin_seq, "",
+                      nack_reason(code));
+            return;
+        }
+    }
+    fold(b, env);
+    send_ack(b, rid, rid_len, sender, env->origin_seq);
 }
 
 static void route_ack(broker *b, const polku_envelope *env, zmq_msg_t *payload)
@@ -290,7 +486,7 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
             continue;
         }
         if (strcmp(ev->origin_org, org) == 0) /* its own events only */
-            ci_apply(b->consents, ev);
+            fold(b, ev);
         polku_envelope_free(&ev);
     }
     b->routes[idx].replayed_events += batch->n_events;
@@ -308,16 +504,38 @@ static void on_replay_done(broker *b, int idx, const polku_envelope *env)
 
 /* Free text travels sealed (invariant 5): a clear reason or outcome in a
  * frame means a misbehaving agent; it is refused, not routed. */
+/* A sender's own `failed` (a referral or handover the broker refused) names
+ * the Nack code as its reason: a code, not free text. */
+static bool is_nack_code_name(const char *s)
+{
+    const ProtobufCEnumDescriptor *d = &polku__nack_code__descriptor;
+    for (unsigned i = 0; i < d->n_values; i++)
+        if (strcmp(s, polku_nack_code_name(d->values[i].value)) == 0)
+            return true;
+    return false;
+}
+
 static bool carries_clear_text(const polku_envelope *env)
 {
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
         return env->referral_requested->reason[0] != '\0';
     case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        if (env->n_to == 0 &&
+            env->referral_status->status ==
+                POLKU__REFERRAL_STATE__REFERRAL_FAILED &&
+            env->referral_status->outcome[0] == '\0' &&
+            is_nack_code_name(env->referral_status->reason))
+            return false;
         return env->referral_status->reason[0] != '\0' ||
                env->referral_status->outcome[0] != '\0';
     case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
         return env->cancel_requested->reason[0] != '\0';
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED: /* failed: a Nack code */
+        return env->handover_answered->reason[0] != '\0' &&
+               !(env->handover_answered->status ==
+                     POLKU__HANDOVER_STATE__HANDOVER_FAILED &&
+                 is_nack_code_name(env->handover_answered->reason));
     default:
         return false;
     }
@@ -330,6 +548,32 @@ static Polku__NackCode decode_error_code(int rc)
     if (rc == POLKU_EVERSION)
         return POLKU__NACK_CODE__NACK_UNSUPPORTED_VERSION;
     return POLKU__NACK_CODE__NACK_MALFORMED;
+}
+
+static void on_event(broker *b, const uint8_t *r, size_t rl,
+                     const char *sender, const polku_envelope *env,
+                     zmq_msg_t *payload)
+{
+    if (env->origin_seq == 0) {
+        b->counters.rejected++;
+        send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED, 0, NULL,
+                  "an event needs an origin sequence");
+        return;
+    }
+    if (carries_clear_text(env)) {
+        b->counters.rejected++;
+        for (size_t i = 0; i < env->n_to; i++)
+            send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED,
+                      env->origin_seq, env->to[i], "free text must be sealed");
+        if (env->n_to == 0)
+            send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED,
+                      env->origin_seq, "", "free text must be sealed");
+        return;
+    }
+    if (env->n_to == 0)
+        on_broker_event(b, r, rl, sender, env);
+    else
+        route_event(b, r, rl, sender, env, payload);
 }
 
 static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
@@ -357,33 +601,15 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
     case POLKU__ENVELOPE__BODY_ACK:
         route_ack(b, env, payload);
         break;
-    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
-    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
-    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
-    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
-        if (env->origin_seq == 0) {
-            b->counters.rejected++;
-            send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED, 0,
-                      NULL, "an event needs an origin sequence");
-            break;
-        }
-        if (carries_clear_text(env)) {
-            b->counters.rejected++;
-            for (size_t i = 0; i < env->n_to; i++)
-                send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED,
-                          env->origin_seq, env->to[i],
-                          "free text must be sealed");
-            break;
-        }
-        route_event(b, r, rl, sender, env, payload);
-        break;
     default:
+        if (polku_body_is_event(env->body_case)) {
+            on_event(b, r, rl, sender, env, payload);
+            break;
+        }
         b->counters.rejected++;
         send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED,
                   env->origin_seq, NULL,
-                  "message type not accepted from an "
-                  "agent");
+                  "message type not accepted from an agent");
         break;
     }
 }

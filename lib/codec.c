@@ -19,6 +19,7 @@
 #define ORG_MAX 32
 #define SERVICE_MAX 128
 #define URGENCY_MAX 32
+#define PLAN_ID_MAX 64
 #define Z85_KEY_LEN 40
 
 /* Where a failed check writes its reason. */
@@ -334,6 +335,73 @@ static bool cancel_requested_ok(check *c, const Polku__CancelRequested *b)
            sealed_ok(c, "cancel_requested.sealed", b->sealed);
 }
 
+static bool opt_id_ok(check *c, const char *field, ProtobufCBinaryData id)
+{
+    if (id.len != 0 && id.len != ID_LEN)
+        return fail(c, field, "must be empty or 16 bytes");
+    return true;
+}
+
+static bool plan_ok(check *c, const char *field, const Polku__PlanPointer *p)
+{
+    if (p == NULL)
+        return true;
+    if (!org_or_empty_ok(c, field, p->org))
+        return false;
+    return text_ok(c, field, p->plan_id, PLAN_ID_MAX);
+}
+
+static bool path_claimed_ok(check *c, const Polku__PathClaimed *b)
+{
+    return id_ok(c, "path_claimed.claim_id", b->claim_id) &&
+           opt_id_ok(c, "path_claimed.consent_id", b->consent_id) &&
+           org_or_empty_ok(c, "path_claimed.consent_recorded_by",
+                           b->consent_recorded_by);
+}
+
+static bool path_claim_answered_ok(check *c, const Polku__PathClaimAnswered *b)
+{
+    if (b->outcome < POLKU__CLAIM_OUTCOME__CLAIM_WON ||
+        b->outcome > POLKU__CLAIM_OUTCOME__CLAIM_REFUSED)
+        return fail(c, "path_claim_answered.outcome", "is out of range");
+    return id_ok(c, "path_claim_answered.claim_id", b->claim_id) &&
+           org_or_empty_ok(c, "path_claim_answered.coordinator",
+                           b->coordinator) &&
+           text_ok(c, "path_claim_answered.refusal", b->refusal, 32);
+}
+
+static bool close_reason_ok(const char *r)
+{
+    return r && (strcmp(r, "no_longer_needed") == 0 ||
+                 strcmp(r, "client_declined") == 0 ||
+                 strcmp(r, "moved_away") == 0 || strcmp(r, "other") == 0);
+}
+
+static bool handover_offered_ok(check *c, const Polku__HandoverOffered *b)
+{
+    return id_ok(c, "handover_offered.handover_id", b->handover_id) &&
+           org_or_empty_ok(c, "handover_offered.supporter", b->supporter) &&
+           plan_ok(c, "handover_offered.plan", b->plan) &&
+           opt_id_ok(c, "handover_offered.consent_id", b->consent_id) &&
+           org_or_empty_ok(c, "handover_offered.consent_recorded_by",
+                           b->consent_recorded_by) &&
+           sealed_ok(c, "handover_offered.sealed", b->sealed) &&
+           text_ok(c, "handover_offered.rule", b->rule, 64) &&
+           opt_id_ok(c, "handover_offered.referral_id", b->referral_id);
+}
+
+static bool handover_answered_ok(check *c, const Polku__HandoverAnswered *b)
+{
+    if (b->status < POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED ||
+        b->status > POLKU__HANDOVER_STATE__HANDOVER_FAILED)
+        return fail(c, "handover_answered.status", "is out of range");
+    return id_ok(c, "handover_answered.handover_id", b->handover_id) &&
+           org_or_empty_ok(c, "handover_answered.offered_by", b->offered_by) &&
+           org_or_empty_ok(c, "handover_answered.offered_to", b->offered_to) &&
+           text_ok(c, "handover_answered.reason", b->reason, 32) &&
+           sealed_ok(c, "handover_answered.sealed", b->sealed);
+}
+
 static bool body_ok(check *c, const polku_envelope *env)
 {
     switch (env->body_case) {
@@ -358,6 +426,35 @@ static bool body_ok(check *c, const polku_envelope *env)
     case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
         return id_ok(c, "consent_revoked.consent_id",
                      env->consent_revoked->consent_id);
+    case POLKU__ENVELOPE__BODY_PATH_CLAIMED:
+        return path_claimed_ok(c, env->path_claimed);
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+        return path_claim_answered_ok(c, env->path_claim_answered);
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+        if (!close_reason_ok(env->path_closed->reason))
+            return fail(c, "path_closed.reason", "is not a known reason");
+        return true;
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        if (env->plan_updated->plan == NULL)
+            return fail(c, "plan_updated.plan", "is missing");
+        return plan_ok(c, "plan_updated.plan", env->plan_updated->plan) &&
+               opt_id_ok(c, "plan_updated.consent_id",
+                         env->plan_updated->consent_id) &&
+               org_or_empty_ok(c, "plan_updated.consent_recorded_by",
+                               env->plan_updated->consent_recorded_by);
+    case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
+        return text_ok(c, "service_started.service",
+                       env->service_started->service, SERVICE_MAX);
+    case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
+        return text_ok(c, "service_ended.service", env->service_ended->service,
+                       SERVICE_MAX);
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        return handover_offered_ok(c, env->handover_offered);
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        return handover_answered_ok(c, env->handover_answered);
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return id_ok(c, "withdraw_requested.handover_id",
+                     env->withdraw_requested->handover_id);
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
     case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
@@ -490,9 +587,50 @@ const char *polku_body_name(Polku__Envelope__BodyCase body)
         return "consent_granted";
     case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
         return "consent_revoked";
+    case POLKU__ENVELOPE__BODY_PATH_CLAIMED:
+        return "path_claimed";
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+        return "path_claim_answered";
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+        return "path_closed";
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        return "plan_updated";
+    case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
+        return "service_started";
+    case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
+        return "service_ended";
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        return "handover_offered";
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        return "handover_answered";
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return "withdraw_requested";
     case POLKU__ENVELOPE__BODY__NOT_SET:
         return "none";
     default:
         return "unknown";
+    }
+}
+
+bool polku_body_is_event(Polku__Envelope__BodyCase body)
+{
+    switch (body) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+    case POLKU__ENVELOPE__BODY_PATH_CLAIMED:
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+    case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
+    case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return true;
+    default:
+        return false;
     }
 }

@@ -23,6 +23,7 @@ static const char *const messages[POLKU_ERR_COUNT] = {
     [POLKU_EHTTP] = "HTTP server error",
     [POLKU_ECRYPTO] = "cryptography error",
     [POLKU_EFORBIDDEN] = "forbidden",
+    [POLKU_EREFUSED] = "refused",
 };
 
 const char *polku_strerror(polku_err err)

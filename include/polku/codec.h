@@ -48,4 +48,8 @@ const char *polku_nack_code_name(Polku__NackCode code);
 /* Body case as text ("referral_requested"), for logs and metrics. */
 const char *polku_body_name(Polku__Envelope__BodyCase body);
 
+/* True for the domain bodies: events in their origin agent's log, with an
+ * origin sequence, routed to env->to or (to empty) for the broker alone. */
+bool polku_body_is_event(Polku__Envelope__BodyCase body);
+
 #endif

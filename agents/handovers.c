@@ -1,0 +1,592 @@
+/* handovers.c — offering, answering and withdrawing handovers (see .h). */
+#include "handovers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "consents.h"
+#include "paths.h"
+#include "polku/clock.h"
+#include "polku/error.h"
+#include "polku/id.h"
+#include "polku/keys.h"
+#include "polku/log.h"
+#include "records.h"
+#include "sealed.h"
+
+static const char *const state_names[] = {
+    [POLKU__HANDOVER_STATE__HANDOVER_OFFERED] = "offered",
+    [POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED] = "accepted",
+    [POLKU__HANDOVER_STATE__HANDOVER_DECLINED] = "declined",
+    [POLKU__HANDOVER_STATE__HANDOVER_WITHDRAWN] = "withdrawn",
+    [POLKU__HANDOVER_STATE__HANDOVER_FAILED] = "failed",
+};
+
+const char *handover_state_name(Polku__HandoverState s)
+{
+    size_t i = (size_t)s;
+    if (i < sizeof state_names / sizeof state_names[0] && state_names[i])
+        return state_names[i];
+    return "unknown";
+}
+
+int handover_state_parse(const char *name)
+{
+    for (size_t i = 0; i < sizeof state_names / sizeof state_names[0]; i++)
+        if (state_names[i] && strcmp(state_names[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static const char *id_text(const ProtobufCBinaryData *b,
+                           char out[POLKU_ID_TEXT])
+{
+    polku_id id;
+    memcpy(id.b, b->data, 16);
+    polku_id_format(&id, out);
+    return out;
+}
+
+static Polku__HandoverRecord *record_new(const uint8_t id[16])
+{
+    Polku__HandoverRecord *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    polku__handover_record__init(h);
+    if (record_own_strings(&h->base) || record_set_bytes(&h->id, id, 16)) {
+        polku__handover_record__free_unpacked(h, NULL);
+        return NULL;
+    }
+    return h;
+}
+
+static int history_add(Polku__HandoverRecord *h, Polku__HandoverState st,
+                       uint64_t at, const char *by, const char *reason)
+{
+    Polku__HandoverHistoryEntry *e = malloc(sizeof *e);
+    Polku__HandoverHistoryEntry **list =
+        realloc(h->history, (h->n_history + 1) * sizeof *list);
+    if (list)
+        h->history = list;
+    if (!e || !list) {
+        free(e);
+        return POLKU_ENOMEM;
+    }
+    polku__handover_history_entry__init(e);
+    e->status = st;
+    e->at_ms = at;
+    e->by = strdup(by ? by : "");
+    e->reason = strdup(reason ? reason : "");
+    h->history[h->n_history++] = e;
+    return e->by && e->reason ? POLKU_OK : POLKU_ENOMEM;
+}
+
+/* A status change of the record, with history. */
+static int set_status(Polku__HandoverRecord *h, Polku__HandoverState st,
+                      uint64_t at, const char *by, const char *reason)
+{
+    h->status = st;
+    h->updated_ms = at;
+    int rc = record_set_text(&h->reason, reason);
+    return rc ? rc : history_add(h, st, at, by, reason);
+}
+
+/* ---- offering ---- */
+
+static int check_offer(agent *a, MDB_txn *txn, const handover_new *n,
+                       agent_refusal *why, Polku__PathRecord **path,
+                       uint8_t consent_id[16], char recorded_by[33])
+{
+    if (!n->to || !polku_org_id_valid(n->to) ||
+        strcmp(n->to, a->cfg->org) == 0)
+        return agent_refuse(why, 400, "bad_request",
+                            "'to' must be another organisation's id");
+    if (n->supporter && !polku_org_id_valid(n->supporter))
+        return agent_refuse(why, 400, "bad_request",
+                            "'supporter' must be an organisation id");
+    int rc = paths_load(a, txn, n->client_key, path);
+    if (rc && rc != POLKU_ENOTFOUND)
+        return rc;
+    if (rc || !paths_i_coordinate(a, *path))
+        return agent_refuse(why, 403, "not_coordinator",
+                            "only the client's coordinator offers a "
+                            "handover, and this organisation is not it");
+    if ((*path)->open_handover.len == 16)
+        return agent_refuse(why, 409, "handover_open",
+                            "this client already has an open handover offer: "
+                            "wait for its answer or withdraw it");
+    if (consents_find_active(a, txn, n->client_key, a->cfg->org, n->to,
+                             "handover", polku_now_ms(), consent_id,
+                             recorded_by))
+        return agent_refuse(why, 403, "consent_required",
+                            "no active consent of this client covers both "
+                            "organisations for handover");
+    return POLKU_OK;
+}
+
+/* The offer's record, before it is sent. */
+static int fill_offer(agent *a, Polku__HandoverRecord *h,
+                      const handover_new *n, const Polku__PathRecord *path,
+                      uint64_t now, const uint8_t consent_id[16])
+{
+    h->outgoing = true;
+    h->term = path->term;
+    h->plan_current = n->plan_current;
+    h->status = POLKU__HANDOVER_STATE__HANDOVER_OFFERED;
+    h->created_ms = h->updated_ms = now;
+    const Polku__PlanPointer *plan = n->plan ? n->plan : path->plan;
+    if (plan && !(h->plan = record_plan_copy(plan)))
+        return POLKU_ENOMEM;
+    int rc = record_set_text(&h->from_org, a->cfg->org);
+    if (!rc)
+        rc = record_set_text(&h->to_org, n->to);
+    if (!rc)
+        rc = record_set_bytes(&h->client_key, n->client_key, 16);
+    if (!rc)
+        rc = record_set_text(&h->supporter, n->supporter);
+    if (!rc)
+        rc = record_set_text(&h->note, n->note);
+    if (!rc)
+        rc = record_set_text(&h->rule, n->rule);
+    if (!rc && n->referral_id)
+        rc = record_set_bytes(&h->referral_id, n->referral_id, 16);
+    if (!rc)
+        rc = record_set_bytes(&h->consent_id, consent_id, 16);
+    if (!rc)
+        rc = history_add(h, h->status, now, a->cfg->org, "");
+    return rc;
+}
+
+static int emit_offer(agent *a, MDB_txn *txn, const Polku__HandoverRecord *h,
+                      const char *recorded_by)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__HandoverOffered o = POLKU__HANDOVER_OFFERED__INIT;
+    char *to[1] = {h->to_org};
+    env.n_to = 1;
+    env.to = to;
+    env.client_key = h->client_key;
+    o.handover_id = h->id;
+    o.term = h->term;
+    o.supporter = h->supporter;
+    o.plan = h->plan;
+    o.plan_current = h->plan_current;
+    o.consent_id = h->consent_id;
+    o.consent_recorded_by = (char *)recorded_by;
+    o.rule = h->rule;
+    o.referral_id = h->referral_id;
+    env.body_case = POLKU__ENVELOPE__BODY_HANDOVER_OFFERED;
+    env.handover_offered = &o;
+    int rc = agent_seal_text(a, h->to_org, h->note, NULL, &o.sealed);
+    if (!rc)
+        rc = agent_emit(a, txn, &env, NULL);
+    free(o.sealed.data);
+    return rc;
+}
+
+int handovers_offer(agent *a, MDB_txn *txn, const handover_new *n,
+                    agent_refusal *why, Polku__HandoverRecord **out)
+{
+    uint8_t consent_id[16];
+    char recorded_by[33];
+    Polku__PathRecord *path = NULL;
+    int rc = check_offer(a, txn, n, why, &path, consent_id, recorded_by);
+    if (rc) {
+        if (path)
+            polku__path_record__free_unpacked(path, NULL);
+        return rc;
+    }
+    uint64_t now = polku_now_ms();
+    polku_id id = polku_id_new(now);
+    Polku__HandoverRecord *h = record_new(id.b);
+    rc = h ? fill_offer(a, h, n, path, now, consent_id) : POLKU_ENOMEM;
+    polku__path_record__free_unpacked(path, NULL);
+    if (!rc)
+        rc = store_handover_put(&a->st, txn, h);
+    if (!rc)
+        rc = emit_offer(a, txn, h, recorded_by);
+    if (!rc)
+        rc = paths_set_open_handover(a, txn, n->client_key, id.b);
+    if (rc) {
+        if (h)
+            polku__handover_record__free_unpacked(h, NULL);
+        return rc;
+    }
+    char idtext[POLKU_ID_TEXT];
+    log_info("handover %s offered to %s (term %u%s%s)", id_text(&h->id, idtext),
+             h->to_org, h->term, h->rule[0] ? ", rule " : "", h->rule);
+    *out = h;
+    return POLKU_OK;
+}
+
+/* ---- answering (the receiver writes the outcome) ---- */
+
+static int emit_answer(agent *a, MDB_txn *txn, const Polku__HandoverRecord *h,
+                       const char *reason)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__HandoverAnswered ans = POLKU__HANDOVER_ANSWERED__INIT;
+    char *to[1] = {h->from_org};
+    bool local = h->outgoing; /* the offerer's own `failed` */
+    env.n_to = local ? 0 : 1;
+    env.to = local ? NULL : to;
+    env.client_key = h->client_key;
+    ans.handover_id = h->id;
+    ans.status = h->status;
+    ans.term = h->status == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED
+                   ? h->term + 1
+                   : h->term;
+    ans.offered_by = h->from_org;
+    ans.offered_to = h->to_org;
+    env.body_case = POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED;
+    env.handover_answered = &ans;
+    int rc = POLKU_OK;
+    if (local)
+        ans.reason = (char *)reason; /* a Nack code, not free text */
+    else
+        rc = agent_seal_text(a, h->from_org, reason, NULL, &ans.sealed);
+    if (!rc)
+        rc = agent_emit(a, txn, &env, NULL);
+    free(ans.sealed.data);
+    return rc;
+}
+
+/* Receiver side: the offer's outcome, written once. */
+static int conclude(agent *a, MDB_txn *txn, Polku__HandoverRecord *h,
+                    Polku__HandoverState st, const char *reason)
+{
+    uint64_t now = polku_now_ms();
+    int rc = set_status(h, st, now, a->cfg->org, reason);
+    if (!rc)
+        rc = store_handover_put(&a->st, txn, h);
+    if (!rc)
+        rc = emit_answer(a, txn, h, reason);
+    if (!rc && st == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED)
+        rc = paths_set_coordinator(a, txn, h->client_key.data, a->cfg->org,
+                                   h->term + 1, now);
+    if (!rc) {
+        char idtext[POLKU_ID_TEXT];
+        log_info("handover %s %s (from %s)", id_text(&h->id, idtext),
+                 handover_state_name(st), h->from_org);
+    }
+    return rc;
+}
+
+static int load(agent *a, MDB_txn *txn, const uint8_t id[16],
+                agent_refusal *why, Polku__HandoverRecord **out)
+{
+    int rc = store_handover_get(&a->st, txn, id, out);
+    if (rc == POLKU_ENOTFOUND)
+        return agent_refuse(why, 404, "not_found", "no such handover");
+    return rc;
+}
+
+int handovers_answer(agent *a, MDB_txn *txn, const uint8_t id[16],
+                     bool accept, const char *reason, agent_refusal *why,
+                     Polku__HandoverRecord **out)
+{
+    if (!accept && (!reason || !*reason))
+        return agent_refuse(why, 400, "bad_request",
+                            "declining needs a 'reason'");
+    Polku__HandoverRecord *h = NULL;
+    int rc = load(a, txn, id, why, &h);
+    if (rc)
+        return rc;
+    if (h->outgoing)
+        rc = agent_refuse(why, 409, "invalid_transition",
+                          "only the receiver answers an offer");
+    else if (h->status != POLKU__HANDOVER_STATE__HANDOVER_OFFERED)
+        rc = agent_refuse(why, 409, "invalid_transition",
+                          "the offer is no longer open (it is %s)",
+                          handover_state_name(h->status));
+    if (!rc)
+        rc = conclude(a, txn, h,
+                      accept ? POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED
+                             : POLKU__HANDOVER_STATE__HANDOVER_DECLINED,
+                      accept ? "" : reason);
+    if (rc) {
+        polku__handover_record__free_unpacked(h, NULL);
+        return rc;
+    }
+    *out = h;
+    return POLKU_OK;
+}
+
+int handovers_withdraw(agent *a, MDB_txn *txn, const uint8_t id[16],
+                       agent_refusal *why, Polku__HandoverRecord **out)
+{
+    Polku__HandoverRecord *h = NULL;
+    int rc = load(a, txn, id, why, &h);
+    if (rc)
+        return rc;
+    if (!h->outgoing)
+        rc = agent_refuse(why, 409, "invalid_transition",
+                          "only the offerer withdraws an offer");
+    else if (h->status != POLKU__HANDOVER_STATE__HANDOVER_OFFERED)
+        rc = agent_refuse(why, 409, "invalid_transition",
+                          "the offer is no longer open (it is %s)",
+                          handover_state_name(h->status));
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__WithdrawRequested w = POLKU__WITHDRAW_REQUESTED__INIT;
+    char *to[1] = {h->to_org};
+    env.n_to = 1;
+    env.to = to;
+    env.client_key = h->client_key;
+    w.handover_id = h->id;
+    env.body_case = POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED;
+    env.withdraw_requested = &w;
+    if (!rc) {
+        h->withdraw_requested = true;
+        h->updated_ms = polku_now_ms();
+        rc = store_handover_put(&a->st, txn, h);
+    }
+    if (!rc)
+        rc = agent_emit(a, txn, &env, NULL);
+    if (rc) {
+        polku__handover_record__free_unpacked(h, NULL);
+        return rc;
+    }
+    *out = h;
+    return POLKU_OK;
+}
+
+/* ---- inbound ---- */
+
+static int on_offered(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    const Polku__HandoverOffered *o = env->handover_offered;
+    Polku__HandoverRecord *h = NULL;
+    if (env->client_key.len != 16 || env->n_to != 1 ||
+        strcmp(env->to[0], a->cfg->org) != 0)
+        return POLKU_EINVAL;
+    if (store_handover_get(&a->st, txn, o->handover_id.data, &h) == 0) {
+        polku__handover_record__free_unpacked(h, NULL);
+        return POLKU_EEXIST;
+    }
+    Polku__SealedText *text = NULL;
+    int rc = agent_unseal_text(a, env->origin_org, o->sealed, &text);
+    if (rc && rc != POLKU_ECRYPTO)
+        return rc;
+    bool unreadable = rc == POLKU_ECRYPTO;
+    h = record_new(o->handover_id.data);
+    if (!h) {
+        polku__sealed_text__free_unpacked(text, NULL);
+        return POLKU_ENOMEM;
+    }
+    uint64_t now = polku_now_ms();
+    h->outgoing = false;
+    h->term = o->term;
+    h->plan_current = o->plan_current;
+    h->status = POLKU__HANDOVER_STATE__HANDOVER_OFFERED;
+    h->created_ms = env->time_ms;
+    h->updated_ms = now;
+    rc = record_set_text(&h->from_org, env->origin_org);
+    if (!rc)
+        rc = record_set_text(&h->to_org, a->cfg->org);
+    if (!rc)
+        rc = record_set_bytes(&h->client_key, env->client_key.data, 16);
+    if (!rc)
+        rc = record_set_text(&h->supporter, o->supporter);
+    if (!rc)
+        rc = record_set_text(&h->note, sealed_reason(text));
+    if (!rc)
+        rc = record_set_text(&h->rule, o->rule);
+    if (!rc)
+        rc = record_set_bytes(&h->referral_id, o->referral_id.data,
+                              o->referral_id.len);
+    if (!rc)
+        rc = record_set_bytes(&h->consent_id, o->consent_id.data,
+                              o->consent_id.len);
+    if (!rc && o->plan && !(h->plan = record_plan_copy(o->plan)))
+        rc = POLKU_ENOMEM;
+    if (!rc)
+        rc = history_add(h, h->status, env->time_ms, env->origin_org, "");
+    if (!rc)
+        rc = store_handover_put(&a->st, txn, h);
+    /* the offer tells us who coordinates, at which term */
+    if (!rc)
+        rc = paths_set_coordinator(a, txn, h->client_key.data,
+                                   env->origin_org, o->term, 0);
+    /* content we cannot open: declined visibly, never silently dropped */
+    if (!rc && unreadable)
+        rc = conclude(a, txn, h, POLKU__HANDOVER_STATE__HANDOVER_DECLINED,
+                      "unverifiable_content: the sealed note could not be "
+                      "opened with the sender's key");
+    if (!rc) {
+        char idtext[POLKU_ID_TEXT];
+        log_info("handover %s offered by %s", id_text(&h->id, idtext),
+                 h->from_org);
+    }
+    polku__sealed_text__free_unpacked(text, NULL);
+    polku__handover_record__free_unpacked(h, NULL);
+    return rc;
+}
+
+/* Offerer side: the receiver's outcome. */
+static int on_answered(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    const Polku__HandoverAnswered *ans = env->handover_answered;
+    Polku__HandoverRecord *h = NULL;
+    int rc = store_handover_get(&a->st, txn, ans->handover_id.data, &h);
+    if (rc)
+        return rc;
+    if (!h->outgoing || strcmp(h->to_org, env->origin_org) != 0) {
+        polku__handover_record__free_unpacked(h, NULL);
+        return POLKU_ETRANSITION; /* only its receiver answers it */
+    }
+    if (h->status != POLKU__HANDOVER_STATE__HANDOVER_OFFERED) {
+        polku__handover_record__free_unpacked(h, NULL);
+        return POLKU_OK; /* already concluded (our own `failed`) */
+    }
+    Polku__SealedText *text = NULL;
+    rc = agent_unseal_text(a, env->origin_org, ans->sealed, &text);
+    if (rc == POLKU_ECRYPTO)
+        rc = POLKU_OK; /* the outcome stands; only its reason is unreadable */
+    if (!rc)
+        rc = set_status(h, ans->status, env->time_ms, env->origin_org,
+                        sealed_reason(text));
+    polku__sealed_text__free_unpacked(text, NULL);
+    if (!rc)
+        rc = store_handover_put(&a->st, txn, h);
+    if (!rc)
+        rc = paths_set_open_handover(a, txn, h->client_key.data, NULL);
+    if (!rc && ans->status == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED)
+        rc = paths_set_coordinator(a, txn, h->client_key.data, h->to_org,
+                                   ans->term, env->time_ms);
+    if (!rc) {
+        char idtext[POLKU_ID_TEXT];
+        log_info("handover %s %s by %s", id_text(&h->id, idtext),
+                 handover_state_name(ans->status), h->to_org);
+    }
+    polku__handover_record__free_unpacked(h, NULL);
+    return rc;
+}
+
+/* Receiver side: withdrawn only while the offer is open. */
+static int on_withdraw(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    Polku__HandoverRecord *h = NULL;
+    int rc = store_handover_get(&a->st, txn,
+                                env->withdraw_requested->handover_id.data, &h);
+    if (rc)
+        return rc;
+    if (h->outgoing || strcmp(h->from_org, env->origin_org) != 0)
+        rc = POLKU_ETRANSITION;
+    else if (h->status != POLKU__HANDOVER_STATE__HANDOVER_OFFERED)
+        log_info("withdraw request for a concluded handover ignored");
+    else
+        rc = conclude(a, txn, h, POLKU__HANDOVER_STATE__HANDOVER_WITHDRAWN,
+                      "withdrawn by the offerer");
+    polku__handover_record__free_unpacked(h, NULL);
+    return rc;
+}
+
+int handovers_apply_inbound(agent *a, MDB_txn *txn, const polku_envelope *env)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        return on_offered(a, txn, env);
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        return on_answered(a, txn, env);
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return on_withdraw(a, txn, env);
+    default:
+        return POLKU_EINVAL;
+    }
+}
+
+int handovers_undeliverable(agent *a, MDB_txn *txn, const polku_envelope *env,
+                            const char *code)
+{
+    if (env->body_case != POLKU__ENVELOPE__BODY_HANDOVER_OFFERED)
+        return POLKU_OK;
+    Polku__HandoverRecord *h = NULL;
+    int rc = store_handover_get(&a->st, txn,
+                                env->handover_offered->handover_id.data, &h);
+    if (rc)
+        return rc == POLKU_ENOTFOUND ? POLKU_OK : rc;
+    if (h->outgoing && h->status == POLKU__HANDOVER_STATE__HANDOVER_OFFERED) {
+        rc = set_status(h, POLKU__HANDOVER_STATE__HANDOVER_FAILED,
+                        polku_now_ms(), a->cfg->org, code);
+        if (!rc)
+            rc = store_handover_put(&a->st, txn, h);
+        if (!rc)
+            rc = emit_answer(a, txn, h, code);
+        if (!rc)
+            rc = paths_set_open_handover(a, txn, h->client_key.data, NULL);
+        if (!rc) {
+            char idtext[POLKU_ID_TEXT];
+            log_warn("handover %s to %s failed: %s", id_text(&h->id, idtext),
+                     h->to_org, code);
+        }
+    }
+    polku__handover_record__free_unpacked(h, NULL);
+    return rc;
+}
+
+/* ---- JSON ---- */
+
+static json_t *time_or_null(uint64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char t[POLKU_TIME_TEXT];
+    polku_time_format(ms, t, sizeof t);
+    return json_string(t);
+}
+
+static json_t *text_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
+                       bool with_history)
+{
+    (void)a;
+    char idtext[POLKU_ID_TEXT], key[33] = "";
+    for (size_t i = 0; i < 16 && h->client_key.len == 16; i++)
+        snprintf(key + 2 * i, 3, "%02x", h->client_key.data[i]);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:i, s:o, s:o, s:b, "
+        "s:o, s:o}",
+        "id", id_text(&h->id, idtext), "direction", h->outgoing ? "out" : "in",
+        "from", h->from_org, "to", h->to_org, "client_key", key, "supporter",
+        text_or_null(h->supporter), "plan_current", h->plan_current, "note",
+        h->note, "status", handover_state_name(h->status), "term",
+        (json_int_t)h->term, "created", time_or_null(h->created_ms),
+        "updated", time_or_null(h->updated_ms), "withdraw_requested",
+        h->withdraw_requested, "rule", text_or_null(h->rule), "reason",
+        text_or_null(h->reason));
+    if (h->referral_id.len == 16) {
+        char rid[POLKU_ID_TEXT];
+        json_object_set_new(j, "referral_id",
+                            json_string(id_text(&h->referral_id, rid)));
+    } else {
+        json_object_set_new(j, "referral_id", json_null());
+    }
+    if (h->plan)
+        json_object_set_new(
+            j, "plan",
+            json_pack("{s:s, s:s, s:i, s:o}", "org", h->plan->org, "plan_id",
+                      h->plan->plan_id, "version",
+                      (json_int_t)h->plan->version, "review_due",
+                      time_or_null(h->plan->review_due_ms)));
+    else
+        json_object_set_new(j, "plan", json_null());
+    if (with_history) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < h->n_history; i++) {
+            const Polku__HandoverHistoryEntry *e = h->history[i];
+            json_t *x = json_pack("{s:s, s:o, s:s}", "status",
+                                  handover_state_name(e->status), "at",
+                                  time_or_null(e->at_ms), "by", e->by);
+            if (e->reason[0])
+                json_object_set_new(x, "reason", json_string(e->reason));
+            json_array_append_new(list, x);
+        }
+        json_object_set_new(j, "history", list);
+    }
+    return j;
+}

@@ -1,0 +1,29 @@
+/* sealed.h — free text travels sealed from agent to agent (invariant 5).
+ *
+ * A SealedText (reason, outcome) is sealed with crypto_box for the
+ * receiving organisation's public key from the broker's directory and our
+ * secret key; the receiver opens it with the sender's public key, which
+ * also proves the sender. The broker routes it without being able to read
+ * it. Used by referrals and handovers alike. */
+#ifndef POLKU_AGENT_SEALED_H
+#define POLKU_AGENT_SEALED_H
+
+#include "agent.h"
+
+/* Seals reason and outcome for org. Leaves *out empty when there is no
+ * text, or no key for org (the broker refuses such a destination anyway).
+ * Caller frees out->data. */
+int agent_seal_text(agent *a, const char *org, const char *reason,
+                    const char *outcome, ProtobufCBinaryData *out);
+
+/* Opens text org sealed for us; *out NULL when nothing was sealed.
+ * POLKU_ECRYPTO when it was not sealed by org for us. Caller frees *out
+ * (polku__sealed_text__free_unpacked). */
+int agent_unseal_text(agent *a, const char *org, ProtobufCBinaryData in,
+                      Polku__SealedText **out);
+
+/* The texts of a possibly NULL SealedText ("" when absent). */
+const char *sealed_reason(const Polku__SealedText *t);
+const char *sealed_outcome(const Polku__SealedText *t);
+
+#endif

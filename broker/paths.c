@@ -1,0 +1,586 @@
+/* paths.c — client paths folded from events (see paths.h). */
+#include "paths.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "polku/clock.h"
+#include "polku/id.h"
+
+/* ---- applied events, per origin: a contiguous prefix and the rest ---- */
+
+typedef struct seq_entry {
+    uint64_t seq;
+    UT_hash_handle hh;
+} seq_entry;
+
+typedef struct origin_seen {
+    char org[33];
+    uint64_t contig; /* every seq <= contig is applied */
+    seq_entry *above;
+    UT_hash_handle hh;
+} origin_seen;
+
+typedef struct handover_entry {
+    uint8_t id[16];
+    char from[33], to[33];
+    uint32_t term;
+    Polku__HandoverState status;
+    uint64_t offered_ms, answered_ms;
+    UT_hash_handle hh;
+} handover_entry;
+
+typedef struct path_state {
+    uint8_t key[16];
+    char coordinator[33];
+    uint32_t term;
+    uint64_t since_ms;
+    bool closed;
+    char closed_reason[24];
+    bool has_plan;
+    char plan_org[33];
+    char plan_id[65];
+    uint32_t plan_version, plan_term;
+    uint64_t plan_review_due_ms;
+    handover_entry *handovers;
+    UT_hash_handle hh;
+} path_state;
+
+struct path_index {
+    path_state *paths;
+    origin_seen *origins;
+    unsigned long long conflicts;
+};
+
+path_index *pi_new(void)
+{
+    return calloc(1, sizeof(path_index));
+}
+
+void pi_destroy(path_index **pi)
+{
+    if (!pi || !*pi)
+        return;
+    path_state *p, *ptmp;
+    HASH_ITER(hh, (*pi)->paths, p, ptmp)
+    {
+        handover_entry *h, *htmp;
+        HASH_ITER(hh, p->handovers, h, htmp)
+        {
+            HASH_DEL(p->handovers, h);
+            free(h);
+        }
+        HASH_DEL((*pi)->paths, p);
+        free(p);
+    }
+    origin_seen *o, *otmp;
+    HASH_ITER(hh, (*pi)->origins, o, otmp)
+    {
+        seq_entry *s, *stmp;
+        HASH_ITER(hh, o->above, s, stmp)
+        {
+            HASH_DEL(o->above, s);
+            free(s);
+        }
+        HASH_DEL((*pi)->origins, o);
+        free(o);
+    }
+    free(*pi);
+    *pi = NULL;
+}
+
+static origin_seen *origin_get(const path_index *pi, const char *org)
+{
+    origin_seen *o = NULL;
+    HASH_FIND_STR(pi->origins, org, o);
+    return o;
+}
+
+bool pi_seen(const path_index *pi, const char *org, uint64_t seq)
+{
+    origin_seen *o = origin_get(pi, org);
+    if (!o)
+        return false;
+    if (seq <= o->contig)
+        return true;
+    seq_entry *s = NULL;
+    HASH_FIND(hh, o->above, &seq, sizeof seq, s);
+    return s != NULL;
+}
+
+/* Records (org, seq) as applied; false if it already was. */
+static bool mark_seen(path_index *pi, const char *org, uint64_t seq)
+{
+    origin_seen *o = origin_get(pi, org);
+    if (!o) {
+        o = calloc(1, sizeof *o);
+        if (!o)
+            return false;
+        snprintf(o->org, sizeof o->org, "%s", org);
+        HASH_ADD_STR(pi->origins, org, o);
+    }
+    if (pi_seen(pi, org, seq))
+        return false;
+    if (seq == o->contig + 1) {
+        o->contig = seq;
+        for (;;) { /* absorb what had arrived ahead of the gap */
+            uint64_t next = o->contig + 1;
+            seq_entry *s = NULL;
+            HASH_FIND(hh, o->above, &next, sizeof next, s);
+            if (!s)
+                break;
+            HASH_DEL(o->above, s);
+            free(s);
+            o->contig = next;
+        }
+        return true;
+    }
+    seq_entry *s = calloc(1, sizeof *s);
+    if (!s)
+        return false;
+    s->seq = seq;
+    HASH_ADD(hh, o->above, seq, sizeof s->seq, s);
+    return true;
+}
+
+/* ---- paths ---- */
+
+static path_state *path_find(const path_index *pi, const uint8_t key[16])
+{
+    path_state *p = NULL;
+    HASH_FIND(hh, pi->paths, key, 16, p);
+    return p;
+}
+
+static path_state *path_get(path_index *pi, const uint8_t key[16])
+{
+    path_state *p = path_find(pi, key);
+    if (p)
+        return p;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    memcpy(p->key, key, 16);
+    HASH_ADD(hh, pi->paths, key, 16, p);
+    return p;
+}
+
+/* A term begins: coordinator ("" with closed) from since. The highest term
+ * wins; the same term told twice must agree (else a conflict, settled the
+ * same way whatever the order: the smaller coordinator id). */
+static void begin_term(path_index *pi, path_state *p, uint32_t term,
+                       const char *coordinator, uint64_t since_ms, bool closed,
+                       const char *reason)
+{
+    if (term == 0 || term < p->term)
+        return;
+    if (term == p->term) {
+        bool same = closed == p->closed &&
+                    strcmp(coordinator, p->coordinator) == 0;
+        if (same) {
+            if (since_ms && (!p->since_ms || since_ms < p->since_ms))
+                p->since_ms = since_ms;
+            return;
+        }
+        pi->conflicts++;
+        if (strcmp(coordinator, p->coordinator) >= 0)
+            return;
+    }
+    p->term = term;
+    snprintf(p->coordinator, sizeof p->coordinator, "%s", coordinator);
+    p->since_ms = since_ms;
+    p->closed = closed;
+    snprintf(p->closed_reason, sizeof p->closed_reason, "%s",
+             closed && reason ? reason : "");
+}
+
+static handover_entry *handover_get(path_state *p, const uint8_t id[16],
+                                    bool create)
+{
+    handover_entry *h = NULL;
+    HASH_FIND(hh, p->handovers, id, 16, h);
+    if (h || !create)
+        return h;
+    h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    memcpy(h->id, id, 16);
+    HASH_ADD(hh, p->handovers, id, 16, h);
+    return h;
+}
+
+static void on_claim_answered(path_index *pi, path_state *p,
+                              const polku_envelope *env)
+{
+    const Polku__PathClaimAnswered *a = env->path_claim_answered;
+    if (a->outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON)
+        begin_term(pi, p, a->term, env->origin_org, a->since_ms, false, NULL);
+    else if (a->outcome == POLKU__CLAIM_OUTCOME__CLAIM_LOST &&
+             a->coordinator[0])
+        begin_term(pi, p, a->term, a->coordinator, a->since_ms, false, NULL);
+}
+
+static void on_offered(path_state *p, const polku_envelope *env)
+{
+    const Polku__HandoverOffered *o = env->handover_offered;
+    if (env->n_to != 1)
+        return;
+    handover_entry *h = handover_get(p, o->handover_id.data, true);
+    if (!h)
+        return;
+    snprintf(h->from, sizeof h->from, "%s", env->origin_org);
+    snprintf(h->to, sizeof h->to, "%s", env->to[0]);
+    h->term = o->term;
+    h->offered_ms = env->time_ms;
+    if (h->status == POLKU__HANDOVER_STATE__HANDOVER_UNSPECIFIED)
+        h->status = POLKU__HANDOVER_STATE__HANDOVER_OFFERED;
+}
+
+static void on_answered(path_index *pi, path_state *p,
+                        const polku_envelope *env)
+{
+    const Polku__HandoverAnswered *a = env->handover_answered;
+    handover_entry *h = handover_get(p, a->handover_id.data, true);
+    if (!h)
+        return;
+    if (!h->from[0])
+        snprintf(h->from, sizeof h->from, "%s", a->offered_by);
+    if (!h->to[0])
+        snprintf(h->to, sizeof h->to, "%s", a->offered_to);
+    if (h->status == POLKU__HANDOVER_STATE__HANDOVER_UNSPECIFIED ||
+        h->status == POLKU__HANDOVER_STATE__HANDOVER_OFFERED) {
+        h->status = a->status;
+        h->answered_ms = env->time_ms;
+    } else if (h->status != a->status) {
+        pi->conflicts++;
+    }
+    if (a->status == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED)
+        begin_term(pi, p, a->term, env->origin_org, env->time_ms, false, NULL);
+}
+
+static void on_plan(path_state *p, const polku_envelope *env)
+{
+    const Polku__PlanUpdated *u = env->plan_updated;
+    const Polku__PlanPointer *plan = u->plan;
+    if (!plan)
+        return;
+    if (p->has_plan &&
+        (u->term < p->plan_term ||
+         (u->term == p->plan_term && plan->version <= p->plan_version)))
+        return;
+    p->has_plan = true;
+    p->plan_term = u->term;
+    p->plan_version = plan->version;
+    p->plan_review_due_ms = plan->review_due_ms;
+    snprintf(p->plan_org, sizeof p->plan_org, "%s",
+             plan->org[0] ? plan->org : env->origin_org);
+    snprintf(p->plan_id, sizeof p->plan_id, "%s", plan->plan_id);
+}
+
+static bool affects_paths(Polku__Envelope__BodyCase body)
+{
+    switch (body) {
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool pi_apply(path_index *pi, const polku_envelope *env)
+{
+    if (!affects_paths(env->body_case) || env->client_key.len != 16 ||
+        !env->origin_org || !env->origin_org[0] || env->origin_seq == 0)
+        return false;
+    if (!mark_seen(pi, env->origin_org, env->origin_seq))
+        return false;
+    path_state *p = path_get(pi, env->client_key.data);
+    if (!p)
+        return false;
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+        on_claim_answered(pi, p, env);
+        break;
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+        /* only its coordinator closes a term (the broker refuses others;
+         * this keeps a refused close in a log from counting at replay) */
+        if (env->path_closed->term > p->term ||
+            (env->path_closed->term == p->term && !p->closed &&
+             strcmp(p->coordinator, env->origin_org) == 0))
+            begin_term(pi, p, env->path_closed->term + 1, "", env->time_ms,
+                       true, env->path_closed->reason);
+        break;
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        on_plan(p, env);
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        on_offered(p, env);
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        on_answered(pi, p, env);
+        break;
+    default:
+        break;
+    }
+    return true;
+}
+
+static const handover_entry *open_handover(const path_state *p)
+{
+    const handover_entry *h, *tmp, *best = NULL;
+    HASH_ITER(hh, p->handovers, h, tmp)
+    {
+        if (h->status == POLKU__HANDOVER_STATE__HANDOVER_OFFERED &&
+            (!best || memcmp(h->id, best->id, 16) > 0))
+            best = h; /* the newest, if ever more than one */
+    }
+    return best;
+}
+
+static void handover_view(const handover_entry *h, path_handover_view *out)
+{
+    memcpy(out->id, h->id, 16);
+    memcpy(out->from, h->from, sizeof out->from);
+    memcpy(out->to, h->to, sizeof out->to);
+    out->term = h->term;
+    out->status = h->status;
+    out->offered_ms = h->offered_ms;
+    out->answered_ms = h->answered_ms;
+}
+
+static void fill_view(const path_state *p, path_view *out)
+{
+    memset(out, 0, sizeof *out);
+    memcpy(out->coordinator, p->coordinator, sizeof out->coordinator);
+    out->term = p->term;
+    out->since_ms = p->since_ms;
+    out->closed = p->closed;
+    const handover_entry *h = open_handover(p);
+    if (h) {
+        out->has_open_handover = true;
+        handover_view(h, &out->open_handover);
+    }
+}
+
+bool pi_view(const path_index *pi, const uint8_t key[16], path_view *out)
+{
+    const path_state *p = path_find(pi, key);
+    if (!p)
+        return false;
+    fill_view(p, out);
+    return true;
+}
+
+Polku__ClaimOutcome pi_decide_claim(path_index *pi, const uint8_t key[16],
+                                    const char *claimant, uint64_t now_ms,
+                                    path_view *out)
+{
+    path_state *p = path_get(pi, key);
+    if (!p) {
+        memset(out, 0, sizeof *out);
+        return POLKU__CLAIM_OUTCOME__CLAIM_UNSPECIFIED;
+    }
+    Polku__ClaimOutcome outcome = POLKU__CLAIM_OUTCOME__CLAIM_WON;
+    if (p->coordinator[0] && !p->closed) {
+        if (strcmp(p->coordinator, claimant) != 0)
+            outcome = POLKU__CLAIM_OUTCOME__CLAIM_LOST;
+    } else {
+        begin_term(pi, p, p->term + 1, claimant, now_ms, false, NULL);
+    }
+    fill_view(p, out);
+    return outcome;
+}
+
+Polku__NackCode pi_check_coordinator(const path_index *pi,
+                                     const uint8_t key[16], const char *org,
+                                     uint32_t term)
+{
+    const path_state *p = path_find(pi, key);
+    uint32_t current = p ? p->term : 0;
+    if (term > current)
+        return POLKU__NACK_CODE__NACK_RETRY_LATER;
+    if (term == current && p && !p->closed &&
+        strcmp(p->coordinator, org) == 0)
+        return 0;
+    return POLKU__NACK_CODE__NACK_NOT_COORDINATOR;
+}
+
+bool pi_handover(const path_index *pi, const uint8_t key[16],
+                 const uint8_t id[16], path_handover_view *out)
+{
+    path_state *p = path_find(pi, key);
+    handover_entry *h = p ? handover_get(p, id, false) : NULL;
+    if (!h)
+        return false;
+    handover_view(h, out);
+    return true;
+}
+
+size_t pi_count(const path_index *pi)
+{
+    return HASH_COUNT(pi->paths);
+}
+
+size_t pi_coordinated(const path_index *pi)
+{
+    size_t n = 0;
+    const path_state *p, *tmp;
+    HASH_ITER(hh, pi->paths, p, tmp)
+    {
+        if (p->coordinator[0] && !p->closed)
+            n++;
+    }
+    return n;
+}
+
+unsigned long long pi_conflicts(const path_index *pi)
+{
+    return pi->conflicts;
+}
+
+/* ---- digest ---- */
+
+static int by_key(const void *a, const void *b)
+{
+    const path_state *x = *(const path_state *const *)a;
+    const path_state *y = *(const path_state *const *)b;
+    return memcmp(x->key, y->key, 16);
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const handover_entry *x = *(const handover_entry *const *)a;
+    const handover_entry *y = *(const handover_entry *const *)b;
+    return memcmp(x->id, y->id, 16);
+}
+
+static void hash_text(crypto_hash_sha256_state *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void hash_text(crypto_hash_sha256_state *st, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        crypto_hash_sha256_update(st, (const unsigned char *)buf,
+                                  (size_t)n < sizeof buf ? (size_t)n
+                                                         : sizeof buf - 1);
+}
+
+static void hash_path(crypto_hash_sha256_state *st, const path_state *p)
+{
+    char key[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(key + 2 * i, 3, "%02x", p->key[i]);
+    hash_text(st, "path %s|%s|%u|%llu|%d|%s\n", key, p->coordinator, p->term,
+              (unsigned long long)p->since_ms, p->closed, p->closed_reason);
+    if (p->has_plan)
+        hash_text(st, "plan %s|%s|%u|%u|%llu\n", p->plan_org, p->plan_id,
+                  p->plan_version, p->plan_term,
+                  (unsigned long long)p->plan_review_due_ms);
+    size_t n = HASH_COUNT(p->handovers), i = 0;
+    if (n == 0)
+        return;
+    handover_entry **list = malloc(n * sizeof *list);
+    if (!list)
+        return;
+    handover_entry *h, *tmp;
+    HASH_ITER(hh, p->handovers, h, tmp)
+    list[i++] = h;
+    qsort(list, n, sizeof *list, by_id);
+    for (i = 0; i < n; i++) {
+        char id[POLKU_ID_TEXT];
+        polku_id hid;
+        memcpy(hid.b, list[i]->id, 16);
+        polku_id_format(&hid, id);
+        hash_text(st, "handover %s|%s|%s|%u|%d|%llu|%llu\n", id, list[i]->from,
+                  list[i]->to, list[i]->term, (int)list[i]->status,
+                  (unsigned long long)list[i]->offered_ms,
+                  (unsigned long long)list[i]->answered_ms);
+    }
+    free(list);
+}
+
+void pi_digest(const path_index *pi, char out[65])
+{
+    crypto_hash_sha256_state st;
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_init(&st);
+    size_t n = HASH_COUNT(pi->paths), i = 0;
+    path_state **list = malloc((n ? n : 1) * sizeof *list);
+    if (list) {
+        path_state *p, *tmp;
+        HASH_ITER(hh, pi->paths, p, tmp)
+        list[i++] = p;
+        qsort(list, n, sizeof *list, by_key);
+        for (i = 0; i < n; i++)
+            hash_path(&st, list[i]);
+        free(list);
+    }
+    crypto_hash_sha256_final(&st, hash);
+    for (size_t j = 0; j < sizeof hash; j++)
+        snprintf(out + 2 * j, 3, "%02x", hash[j]);
+}
+
+/* ---- JSON ---- */
+
+static json_t *time_or_null(uint64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char t[POLKU_TIME_TEXT];
+    polku_time_format(ms, t, sizeof t);
+    return json_string(t);
+}
+
+json_t *pi_json(const path_index *pi, const uint8_t key[16])
+{
+    const path_state *p = path_find(pi, key);
+    if (!p)
+        return NULL;
+    char keyhex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(keyhex + 2 * i, 3, "%02x", p->key[i]);
+    json_t *j = json_pack(
+        "{s:s, s:o, s:i, s:o, s:b, s:o}", "client_key", keyhex, "coordinator",
+        p->coordinator[0] ? json_string(p->coordinator) : json_null(), "term",
+        (json_int_t)p->term, "since", time_or_null(p->since_ms), "closed",
+        p->closed, "closed_reason",
+        p->closed ? json_string(p->closed_reason) : json_null());
+    const handover_entry *h = open_handover(p);
+    if (h) {
+        char id[POLKU_ID_TEXT];
+        polku_id hid;
+        memcpy(hid.b, h->id, 16);
+        polku_id_format(&hid, id);
+        json_object_set_new(
+            j, "open_handover",
+            json_pack("{s:s, s:s, s:s, s:i, s:o}", "id", id, "from", h->from,
+                      "to", h->to, "term", (json_int_t)h->term, "offered",
+                      time_or_null(h->offered_ms)));
+    } else {
+        json_object_set_new(j, "open_handover", json_null());
+    }
+    if (p->has_plan)
+        json_object_set_new(
+            j, "plan",
+            json_pack("{s:s, s:s, s:i, s:o}", "org", p->plan_org, "plan_id",
+                      p->plan_id, "version", (json_int_t)p->plan_version,
+                      "review_due", time_or_null(p->plan_review_due_ms)));
+    else
+        json_object_set_new(j, "plan", json_null());
+    json_object_set_new(j, "handovers",
+                        json_integer((json_int_t)HASH_COUNT(p->handovers)));
+    return j;
+}

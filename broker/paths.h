@@ -1,0 +1,91 @@
+/* paths.h — the broker's client paths, folded from the agents' events.
+ *
+ * No sockets here: events go in (live as they pass the broker, or replayed
+ * from an agent's log after a restart), paths come out. Each event is
+ * applied once, by (origin org, origin seq), whatever the order.
+ *
+ * Coordination (invariant 3) is kept as terms: a path's term grows by one
+ * at each change of coordinator, and each term is begun by one event
+ * written by one organisation — a won or lost claim answer (the claimant's
+ * log holds the broker's decision), an accepted handover (the receiver's
+ * log) or a close (the coordinator's log). A path is its highest term, so
+ * any interleaving of the same logs gives the same coordinator
+ * (invariant 1). The broker decides claims here too: the first claim it
+ * sees for a path without a coordinator begins the next term. */
+#ifndef POLKU_BROKER_PATHS_H
+#define POLKU_BROKER_PATHS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "polku/codec.h"
+
+typedef struct path_index path_index;
+
+typedef struct path_handover_view {
+    uint8_t id[16];
+    char from[33], to[33];
+    uint32_t term;
+    Polku__HandoverState status;
+    uint64_t offered_ms, answered_ms;
+} path_handover_view;
+
+/* What the broker knows of one client's coordination. */
+typedef struct path_view {
+    char coordinator[33]; /* "" none */
+    uint32_t term;
+    uint64_t since_ms;
+    bool closed;
+    bool has_open_handover;
+    path_handover_view open_handover;
+} path_view;
+
+path_index *pi_new(void);
+void pi_destroy(path_index **pi);
+
+/* Folds one event of origin (env->origin_org, env->origin_seq). Returns
+ * true if it was new, false for a duplicate or a body without effect on
+ * paths. Never fails on content: what it cannot use it ignores. */
+bool pi_apply(path_index *pi, const polku_envelope *env);
+
+/* True once (org, seq) has been applied. */
+bool pi_seen(const path_index *pi, const char *org, uint64_t seq);
+
+/* The client's coordination now; false if the broker knows nothing. */
+bool pi_view(const path_index *pi, const uint8_t key[16], path_view *out);
+
+/* Decides a claim by claimant at now: the coordinator stays if there is
+ * one (CLAIM_LOST, or CLAIM_WON when it is the claimant); otherwise the
+ * claimant begins the next term (CLAIM_WON) and the path says so at once.
+ * out gets the coordinator, term and since. */
+Polku__ClaimOutcome pi_decide_claim(path_index *pi, const uint8_t key[16],
+                                    const char *claimant, uint64_t now_ms,
+                                    path_view *out);
+
+/* The coordinator gate for an offer (or a close) from org at term:
+ * 0 if org coordinates at term; NACK_RETRY_LATER if term is ahead of what
+ * the broker has seen (the event that began it is still on its way);
+ * NACK_NOT_COORDINATOR otherwise. */
+Polku__NackCode pi_check_coordinator(const path_index *pi,
+                                     const uint8_t key[16], const char *org,
+                                     uint32_t term);
+
+/* The handover id's offerer and receiver, if known. */
+bool pi_handover(const path_index *pi, const uint8_t key[16],
+                 const uint8_t id[16], path_handover_view *out);
+
+size_t pi_count(const path_index *pi);
+size_t pi_coordinated(const path_index *pi);
+unsigned long long pi_conflicts(const path_index *pi);
+
+/* SHA-256 over the canonical form of every path (sorted by client key),
+ * as 64 hex characters: equal for equal states, whatever the order the
+ * events came in. */
+void pi_digest(const path_index *pi, char out[65]);
+
+/* A path as JSON (metadata only), or NULL if unknown. */
+json_t *pi_json(const path_index *pi, const uint8_t key[16]);
+
+#endif
