@@ -62,6 +62,13 @@ bool cli_one_of(const char *text, const char *const *set);
  * if text is one. */
 bool cli_client_key(const char *text, char out[33]);
 
+/* The request's "client" object from --client KEY or --hetu HETU (exactly
+ * one; the key is lowercased). cmd ("path claim") prefixes messages.
+ * Returns CLI_OK with *out set (caller decrefs), or CLI_USAGE / CLI_FAIL
+ * with a message printed and *out NULL. */
+int cli_client_arg(const char *cmd, const char *key, const char *hetu,
+                   json_t **out);
+
 /* --- admin_cmd.c: keygen, secret, status --- */
 int cli_keygen(cli *c, int argc, char **argv, const cli_cmd *self);
 int cli_secret(cli *c, int argc, char **argv, const cli_cmd *self);
@@ -75,6 +82,20 @@ extern const char cli_referral_usage[];
 /* --- consent_cmd.c --- */
 int cli_consent(cli *c, int argc, char **argv, const cli_cmd *self);
 extern const char cli_consent_usage[];
+
+/* --- path_cmd.c --- */
+int cli_path(cli *c, int argc, char **argv, const cli_cmd *self);
+extern const char cli_path_usage[];
+/* A plan pointer {org, plan_id, version, review_due} as one line of text
+ * ("-" when plan is not an object) in buf. Returns buf. */
+const char *cli_plan_text(const json_t *plan, char *buf, size_t len);
+/* A plan --version (a whole number from 1 to 2^32 - 1) into *out; else a
+ * usage error prefixed with cmd. Returns CLI_OK or CLI_USAGE. */
+int cli_plan_version(const char *cmd, const char *text, json_int_t *out);
+
+/* --- handover_cmd.c --- */
+int cli_handover(cli *c, int argc, char **argv, const cli_cmd *self);
+extern const char cli_handover_usage[];
 
 /* --- client.c: the agent's local API over libcurl --- */
 

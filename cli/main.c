@@ -1,5 +1,6 @@
 /* main.c — the polku command-line tool: staff and operators talk to their
- * organisation's agent (referrals, consents, status) and make keys and secrets.
+ * organisation's agent (referrals, consents, paths, handovers, status) and
+ * make keys and secrets.
  * This file holds the global options, the option parser every command uses
  * and the table of nouns; the commands live in *_cmd.c. */
 #include "cli.h"
@@ -25,6 +26,8 @@ static const char usage_text[] =
     "commands:\n"
     "  referral   create, list, show, answer and cancel referrals\n"
     "  consent    record, list and revoke a client's consents\n"
+    "  path       claim, show and close the coordination of a client's path\n"
+    "  handover   offer, answer, list and show coordination handovers\n"
     "  status     the agent's organisation, broker connection and outbox\n"
     "  keygen     write a new CURVE key file and print its public key\n"
     "  secret     write a new regional pseudonym secret\n"
@@ -43,6 +46,8 @@ static const char usage_text[] =
 static const cli_cmd nouns[] = {
     {"referral", "referrals", cli_referral_usage, cli_referral},
     {"consent", "consents", cli_consent_usage, cli_consent},
+    {"path", "paths", cli_path_usage, cli_path},
+    {"handover", "handovers", cli_handover_usage, cli_handover},
     {"status", "agent status", cli_status_usage, cli_status},
     {"keygen", "key file", cli_keygen_usage, cli_keygen},
     {"secret", "pseudonym secret", cli_secret_usage, cli_secret},
@@ -198,6 +203,27 @@ bool cli_client_key(const char *text, char out[33])
     }
     out[32] = '\0';
     return true;
+}
+
+int cli_client_arg(const char *cmd, const char *key, const char *hetu,
+                   json_t **out)
+{
+    char lower[33];
+    *out = NULL;
+    if ((key == NULL) == (hetu == NULL))
+        return cli_usage_error("%s: give --client KEY or --hetu HETU", cmd);
+    if (key != NULL && !cli_client_key(key, lower))
+        return cli_usage_error("%s: --client needs a client key of 32 hex "
+                               "characters",
+                               cmd);
+    json_t *client = json_object();
+    if (client == NULL || cli_set_text(client, key != NULL ? "key" : "hetu",
+                                       key != NULL ? lower : hetu) != 0) {
+        json_decref(client);
+        return cli_fail("out of memory");
+    }
+    *out = client;
+    return CLI_OK;
 }
 
 static const cli_cmd *find_cmd(const cli_cmd *cmds, const char *name)

@@ -1,0 +1,418 @@
+/* path_cmd.c — `polku path ...`: staff claim the coordination of a
+ * client's path, read it, keep its plan pointer and this organisation's
+ * services up to date, and close it, through their agent's /v1/paths API.
+ * Exactly one organisation coordinates a client (DESIGN.md invariant 1):
+ * when a claim loses, the answer names the coordinator so the person knows
+ * whom to talk to. Shapes are checked here; which close reasons are valid
+ * is the agent's to say. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATH_MAX_LEN 512
+#define WIDTH 14 /* "open handover:" */
+
+const char cli_path_usage[] =
+    "usage: polku path COMMAND ...\n"
+    "\n"
+    "commands:\n"
+    "  claim    (--client KEY | --hetu HETU)\n"
+    "  show     KEY\n"
+    "  list\n"
+    "  plan     KEY --plan-id ID --version N --review-due DATE\n"
+    "  service  KEY --service NAME (--started | --ended)\n"
+    "  close    KEY --reason REASON [--text TEXT]\n"
+    "\n"
+    "A client's path names the one organisation that coordinates their\n"
+    "services. KEY is a client key (32 hex characters); HETU an identity\n"
+    "code, which the agent turns into the key. --json prints the agent's\n"
+    "answer. 'polku path COMMAND --help' shows one command.\n";
+
+static const char claim_usage[] =
+    "usage: polku path claim (--client KEY | --hetu HETU)\n"
+    "\n"
+    "Claims the coordination of the client's path for this organisation\n"
+    "(needs the client's consent). The broker decides between claims: if\n"
+    "another organisation coordinates the path, the claim fails (exit 1)\n"
+    "naming it. If the broker has not answered yet the claim stays queued\n"
+    "and 'polku path show KEY' tells the outcome.\n";
+
+static const char show_usage[] =
+    "usage: polku path show KEY\n"
+    "\n"
+    "Shows the client's path as this organisation knows it: coordinator,\n"
+    "plan pointer, services and any open handover.\n";
+
+static const char list_usage[] = "usage: polku path list\n"
+                                 "\n"
+                                 "Lists the paths this organisation knows.\n";
+
+static const char plan_usage[] =
+    "usage: polku path plan KEY --plan-id ID --version N --review-due DATE\n"
+    "\n"
+    "Points the path at version N of plan ID held here, to be reviewed by\n"
+    "DATE (YYYY-MM-DD or RFC 3339). Coordinator only.\n";
+
+static const char service_usage[] =
+    "usage: polku path service KEY --service NAME (--started | --ended)\n"
+    "\n"
+    "Records that this organisation's service for the client started or\n"
+    "ended. When the coordinator's service ends, a rule may offer the\n"
+    "handover to a successor; without one the end is refused.\n";
+
+static const char close_usage[] =
+    "usage: polku path close KEY --reason REASON [--text TEXT]\n"
+    "\n"
+    "Closes the path without a successor. Coordinator only. REASON is\n"
+    "no_longer_needed, client_declined, moved_away or other (with --text).\n";
+
+/* "/v1/paths/KEY" + suffix, the key checked and lowercased. */
+static int key_path(const char *cmd, const char *text, const char *suffix,
+                    char *out, size_t len)
+{
+    char key[33];
+    if (!cli_client_key(text, key))
+        return cli_usage_error("%s: not a client key (32 hex characters): "
+                               "'%s'",
+                               cmd, text);
+    snprintf(out, len, "/v1/paths/%s%s", key, suffix);
+    return CLI_OK;
+}
+
+const char *cli_plan_text(const json_t *plan, char *buf, size_t len)
+{
+    char b[4][32];
+    if (!json_is_object(plan)) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    snprintf(buf, len, "%s version %s by %s, review due %s",
+             cli_field(plan, "plan_id", b[0], sizeof b[0]),
+             cli_field(plan, "version", b[1], sizeof b[1]),
+             cli_field(plan, "org", b[2], sizeof b[2]),
+             cli_field(plan, "review_due", b[3], sizeof b[3]));
+    return buf;
+}
+
+static void print_path(const json_t *p)
+{
+    static const char *const rows[][2] = {{"client key:", "client_key"},
+                                          {"coordinator:", "coordinator"},
+                                          {"term:", "term"},
+                                          {"since:", "since"},
+                                          {"i coordinate:", "i_coordinate"},
+                                          {"closed:", "closed"},
+                                          {"closed reason:", "closed_reason"}};
+    char buf[256], b1[32], b2[32];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        cli_print_field(stdout, WIDTH, rows[i][0],
+                        cli_field(p, rows[i][1], buf, sizeof buf));
+    const json_t *claim = json_object_get(p, "claim");
+    snprintf(buf, sizeof buf, "-");
+    if (json_is_object(claim))
+        snprintf(buf, sizeof buf, "%s (%s)",
+                 cli_field(claim, "id", b1, sizeof b1),
+                 cli_field(claim, "outcome", b2, sizeof b2));
+    cli_print_field(stdout, WIDTH, "claim:", buf);
+    cli_print_field(stdout, WIDTH, "open handover:",
+                    cli_field(p, "open_handover", buf, sizeof buf));
+    cli_print_field(stdout, WIDTH, "plan:",
+                    cli_plan_text(json_object_get(p, "plan"), buf, sizeof buf));
+    size_t i, used = 0;
+    const json_t *s;
+    buf[0] = '\0';
+    json_array_foreach(json_object_get(p, "services"), i, s)
+    {
+        const char *name = json_string_value(s);
+        int n = snprintf(buf + used, sizeof buf - used, "%s%s",
+                         i > 0 ? "," : "", name != NULL ? name : "?");
+        if (n < 0 || (size_t)n >= sizeof buf - used)
+            break;
+        used += (size_t)n;
+    }
+    cli_print_field(stdout, WIDTH, "services:", buf[0] ? buf : "-");
+    cli_print_field(stdout, WIDTH,
+                    "updated:", cli_field(p, "updated", buf, sizeof buf));
+}
+
+/* The claim's answer as a line: won, already here, or queued. */
+static void print_claimed(long status, const json_t *a)
+{
+    char b1[40], b2[40], b3[32];
+    const char *key = cli_field(a, "client_key", b1, sizeof b1);
+    if (status == 202) {
+        printf("path %s: claim pending, the broker has not answered yet; "
+               "'polku path show %s' tells the outcome\n",
+               key, key);
+        return;
+    }
+    printf("path %s %s: coordinator %s (term %s)\n", key,
+           status == 201 ? "claimed" : "already coordinated here",
+           cli_field(a, "coordinator", b2, sizeof b2),
+           cli_field(a, "term", b3, sizeof b3));
+}
+
+static int path_claim(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    const char *key = NULL, *hetu = NULL;
+    const cli_opt opts[] = {
+        {"client", &key, NULL}, {"hetu", &hetu, NULL}, {NULL, NULL, NULL}};
+    int rc = cli_parse(c, argc, argv, opts, NULL, NULL, self->usage);
+    json_t *client = NULL;
+    if (rc == CLI_OK)
+        rc = cli_client_arg("path claim", key, hetu, &client);
+    if (rc != CLI_OK)
+        return rc;
+    json_t *body = json_pack("{s:o}", "client", client);
+    if (body == NULL)
+        return cli_fail("out of memory");
+    long status = 0;
+    json_t *answer = NULL;
+    rc = cli_request(c, "POST", "/v1/paths", body, &status, &answer);
+    json_decref(body);
+    const char *coordinator =
+        json_string_value(json_object_get(answer, "coordinator"));
+    if (rc == CLI_OK && (status < 200 || status > 299)) {
+        rc = cli_answer_error(c, status, answer);
+        if (coordinator != NULL && !c->json) {
+            fputs("polku: the client's path is coordinated by ", stderr);
+            cli_print_clean(stderr, coordinator);
+            fputc('\n', stderr);
+        }
+    } else if (rc == CLI_OK && answer == NULL) {
+        rc = cli_fail("the agent's answer is not JSON (HTTP %ld)", status);
+    } else if (rc == CLI_OK && c->json) {
+        cli_print_json(answer);
+    } else if (rc == CLI_OK) {
+        print_claimed(status, answer);
+    }
+    json_decref(answer);
+    return rc;
+}
+
+static int path_show(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    static const char *const names[] = {"KEY", NULL};
+    const char *pos[1];
+    char path[PATH_MAX_LEN];
+    int rc = cli_parse(c, argc, argv, NULL, names, pos, self->usage);
+    if (rc == CLI_OK)
+        rc = key_path("path show", pos[0], "", path, sizeof path);
+    if (rc != CLI_OK)
+        return rc;
+    json_t *answer = NULL;
+    rc = cli_call(c, "GET", path, NULL, &answer);
+    if (rc == CLI_OK && c->json)
+        cli_print_json(answer);
+    else if (rc == CLI_OK)
+        print_path(answer);
+    json_decref(answer);
+    return rc;
+}
+
+static void print_list(const json_t *list)
+{
+    static const char *const heads[] = {
+        "CLIENT KEY", "COORDINATOR",   "TERM",   "MINE",
+        "CLOSED",     "OPEN HANDOVER", "UPDATED"};
+    static const char *const keys[] = {
+        "client_key", "coordinator",   "term",   "i_coordinate",
+        "closed",     "open_handover", "updated"};
+    cli_table *t = cli_table_new(7, heads);
+    size_t i;
+    const json_t *p;
+    json_array_foreach(list, i, p)
+    {
+        char bufs[7][40];
+        const char *cells[7];
+        for (size_t k = 0; k < 7; k++)
+            cells[k] = cli_field(p, keys[k], bufs[k], sizeof bufs[k]);
+        cli_table_add(t, cells);
+    }
+    if (json_array_size(list) == 0)
+        printf("no paths\n");
+    else
+        cli_table_print(t, stdout);
+    cli_table_free(&t);
+}
+
+static int path_list(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    int rc = cli_parse(c, argc, argv, NULL, NULL, NULL, self->usage);
+    if (rc != CLI_OK)
+        return rc;
+    json_t *answer = NULL;
+    rc = cli_call(c, "GET", "/v1/paths", NULL, &answer);
+    const json_t *list = json_object_get(answer, "paths");
+    if (rc == CLI_OK && !json_is_array(list))
+        rc = cli_fail("unexpected answer from the agent: no paths");
+    else if (rc == CLI_OK && c->json)
+        cli_print_json(answer);
+    else if (rc == CLI_OK)
+        print_list(list);
+    json_decref(answer);
+    return rc;
+}
+
+/* POSTs body (taken; NULL: out of memory) to path; prints the answer with
+ * --json, else what(answer, arg). */
+static int post_change(cli *c, const char *path, json_t *body,
+                       void (*what)(const json_t *, const void *),
+                       const void *arg)
+{
+    if (body == NULL)
+        return cli_fail("out of memory");
+    json_t *answer = NULL;
+    int rc = cli_call(c, "POST", path, body, &answer);
+    json_decref(body);
+    if (rc == CLI_OK && c->json)
+        cli_print_json(answer);
+    else if (rc == CLI_OK)
+        what(answer, arg);
+    json_decref(answer);
+    return rc;
+}
+
+int cli_plan_version(const char *cmd, const char *text, json_int_t *out)
+{
+    if (text == NULL)
+        return cli_usage_error("%s: missing --version N", cmd);
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || errno != 0 || v < 1 ||
+        v > (long long)UINT32_MAX)
+        return cli_usage_error("%s: --version is a whole number from 1, not "
+                               "'%s'",
+                               cmd, text);
+    *out = (json_int_t)v;
+    return CLI_OK;
+}
+
+static void print_plan(const json_t *p, const void *unused)
+{
+    char b1[40], buf[256];
+    printf("path %s plan: %s\n", cli_field(p, "client_key", b1, sizeof b1),
+           cli_plan_text(json_object_get(p, "plan"), buf, sizeof buf));
+}
+
+static int path_plan(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    static const char *const names[] = {"KEY", NULL};
+    const char *pos[1], *plan_id = NULL, *version = NULL, *due = NULL;
+    const cli_opt opts[] = {{"plan-id", &plan_id, NULL},
+                            {"version", &version, NULL},
+                            {"review-due", &due, NULL},
+                            {NULL, NULL, NULL}};
+    char path[PATH_MAX_LEN];
+    json_int_t v = 0;
+    int rc = cli_parse(c, argc, argv, opts, names, pos, self->usage);
+    if (rc == CLI_OK && (plan_id == NULL || plan_id[0] == '\0'))
+        rc = cli_usage_error("path plan: missing --plan-id ID");
+    if (rc == CLI_OK && (due == NULL || due[0] == '\0'))
+        rc = cli_usage_error("path plan: missing --review-due DATE");
+    if (rc == CLI_OK)
+        rc = cli_plan_version("path plan", version, &v);
+    if (rc == CLI_OK)
+        rc = key_path("path plan", pos[0], "/plan", path, sizeof path);
+    if (rc != CLI_OK)
+        return rc;
+    return post_change(c, path,
+                       json_pack("{s:s, s:I, s:s}", "plan_id", plan_id,
+                                 "version", v, "review_due", due),
+                       print_plan, NULL);
+}
+
+typedef struct service_args {
+    const char *service, *state;
+} service_args;
+
+/* "path KEY: service NAME started|ended", and the handover an end
+ * offered by rule, if any. */
+static void print_service(const json_t *a, const void *arg)
+{
+    const service_args *sa = arg;
+    const json_t *p = json_object_get(a, "path");
+    const json_t *h = json_object_get(a, "handover");
+    char b[4][40];
+    printf("path %s: service ", cli_field(p, "client_key", b[0], 40));
+    cli_print_clean(stdout, sa->service);
+    printf(" %s\n", sa->state);
+    if (json_is_object(h))
+        printf("handover %s offered to %s (rule %s)\n",
+               cli_field(h, "id", b[1], 40), cli_field(h, "to", b[2], 40),
+               cli_field(h, "rule", b[3], 40));
+}
+
+static int path_service(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    static const char *const names[] = {"KEY", NULL};
+    const char *pos[1], *service = NULL;
+    bool started = false, ended = false;
+    const cli_opt opts[] = {{"service", &service, NULL},
+                            {"started", NULL, &started},
+                            {"ended", NULL, &ended},
+                            {NULL, NULL, NULL}};
+    char path[PATH_MAX_LEN];
+    int rc = cli_parse(c, argc, argv, opts, names, pos, self->usage);
+    if (rc == CLI_OK && (service == NULL || service[0] == '\0'))
+        rc = cli_usage_error("path service: missing --service NAME");
+    if (rc == CLI_OK && started == ended)
+        rc = cli_usage_error("path service: give --started or --ended");
+    if (rc == CLI_OK)
+        rc = key_path("path service", pos[0], "/services", path, sizeof path);
+    if (rc != CLI_OK)
+        return rc;
+    service_args sa = {service, started ? "started" : "ended"};
+    return post_change(
+        c, path,
+        json_pack("{s:s, s:s}", "service", sa.service, "state", sa.state),
+        print_service, &sa);
+}
+
+static void print_closed(const json_t *p, const void *unused)
+{
+    char b1[40], b2[40];
+    printf("path %s closed: %s\n", cli_field(p, "client_key", b1, sizeof b1),
+           cli_field(p, "closed_reason", b2, sizeof b2));
+}
+
+static int path_close(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    static const char *const names[] = {"KEY", NULL};
+    const char *pos[1], *reason = NULL, *text = NULL;
+    const cli_opt opts[] = {
+        {"reason", &reason, NULL}, {"text", &text, NULL}, {NULL, NULL, NULL}};
+    char path[PATH_MAX_LEN];
+    int rc = cli_parse(c, argc, argv, opts, names, pos, self->usage);
+    if (rc == CLI_OK && (reason == NULL || reason[0] == '\0'))
+        rc = cli_usage_error("path close: missing --reason REASON");
+    if (rc == CLI_OK)
+        rc = key_path("path close", pos[0], "/close", path, sizeof path);
+    if (rc != CLI_OK)
+        return rc;
+    json_t *body = json_object();
+    if (cli_set_text(body, "reason", reason) ||
+        cli_set_text(body, "text", text)) {
+        json_decref(body);
+        body = NULL;
+    }
+    return post_change(c, path, body, print_closed, NULL);
+}
+
+static const cli_cmd verbs[] = {
+    {"claim", "claim coordination", claim_usage, path_claim},
+    {"show", "one path", show_usage, path_show},
+    {"list", "list", list_usage, path_list},
+    {"plan", "plan pointer", plan_usage, path_plan},
+    {"service", "service started or ended", service_usage, path_service},
+    {"close", "close without a successor", close_usage, path_close},
+    {NULL, NULL, NULL, NULL}};
+
+int cli_path(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    return cli_dispatch(c, argc, argv, verbs, self->usage);
+}
