@@ -171,7 +171,8 @@ static path_state *path_get(path_index *pi, const uint8_t key[16])
 
 /* A term begins: coordinator ("" with closed) from since. The highest term
  * wins; the same term told twice must agree (else a conflict, settled the
- * same way whatever the order: the smaller coordinator id). */
+ * same way whatever the order: a coordinator over a close, since a close
+ * arriving after its term was taken is dropped; else the smaller id). */
 static void begin_term(path_index *pi, path_state *p, uint32_t term,
                        const char *coordinator, uint64_t since_ms, bool closed,
                        const char *reason)
@@ -187,7 +188,7 @@ static void begin_term(path_index *pi, path_state *p, uint32_t term,
             return;
         }
         pi->conflicts++;
-        if (strcmp(coordinator, p->coordinator) >= 0)
+        if (closed || (!p->closed && strcmp(coordinator, p->coordinator) >= 0))
             return;
     }
     p->term = term;
@@ -232,6 +233,10 @@ static void on_offered(path_state *p, const polku_envelope *env)
     handover_entry *h = handover_get(p, o->handover_id.data, true);
     if (!h)
         return;
+    /* an answer came first and named other parties: not this offer's */
+    if ((h->from[0] && strcmp(h->from, env->origin_org) != 0) ||
+        (h->to[0] && strcmp(h->to, env->to[0]) != 0))
+        return;
     snprintf(h->from, sizeof h->from, "%s", env->origin_org);
     snprintf(h->to, sizeof h->to, "%s", env->to[0]);
     h->term = o->term;
@@ -244,8 +249,16 @@ static void on_answered(path_index *pi, path_state *p,
                         const polku_envelope *env)
 {
     const Polku__HandoverAnswered *a = env->handover_answered;
+    /* one writer per outcome: the receiver answers, the offerer only fails
+     * its own offer; anything else is not folded, in any order */
+    bool failed = a->status == POLKU__HANDOVER_STATE__HANDOVER_FAILED;
+    if (strcmp(env->origin_org, failed ? a->offered_by : a->offered_to) != 0)
+        return;
     handover_entry *h = handover_get(p, a->handover_id.data, true);
     if (!h)
+        return;
+    if ((h->from[0] && strcmp(h->from, a->offered_by) != 0) ||
+        (h->to[0] && strcmp(h->to, a->offered_to) != 0))
         return;
     if (!h->from[0])
         snprintf(h->from, sizeof h->from, "%s", a->offered_by);
@@ -257,6 +270,12 @@ static void on_answered(path_index *pi, path_state *p,
         h->answered_ms = env->time_ms;
     } else if (h->status != a->status) {
         pi->conflicts++;
+        /* the receiver's answer outranks the offerer's own failed, in
+         * either order (a resend refused after the offer got through) */
+        if (h->status == POLKU__HANDOVER_STATE__HANDOVER_FAILED) {
+            h->status = a->status;
+            h->answered_ms = env->time_ms;
+        }
     }
     if (a->status == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED)
         begin_term(pi, p, a->term, env->origin_org, env->time_ms, false, NULL);
@@ -297,10 +316,12 @@ static bool affects_paths(Polku__Envelope__BodyCase body)
 
 bool pi_apply(path_index *pi, const polku_envelope *env)
 {
-    if (!affects_paths(env->body_case) || env->client_key.len != 16 ||
-        !env->origin_org || !env->origin_org[0] || env->origin_seq == 0)
+    if (!env->origin_org || !env->origin_org[0] || env->origin_seq == 0)
         return false;
+    /* every event is marked, so each origin's seen set stays a prefix */
     if (!mark_seen(pi, env->origin_org, env->origin_seq))
+        return false;
+    if (!affects_paths(env->body_case) || env->client_key.len != 16)
         return false;
     path_state *p = path_get(pi, env->client_key.data);
     if (!p)

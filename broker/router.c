@@ -391,9 +391,10 @@ static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
                       "a claim needs a client key");
             return;
         }
-        if (pi_seen(b->paths, sender, env->origin_seq))
-            return; /* its answer is on the way or logged */
+        /* a resent claim is decided again: the same answer (the winner
+         * stays), so an answer lost on the way is never lost for good */
         on_claim(b, rid, rid_len, sender, env);
+        fold(b, env); /* marks its seq seen: nothing else to learn */
         return;
     }
     if (env->body_case == POLKU__ENVELOPE__BODY_PATH_CLOSED &&
