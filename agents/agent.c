@@ -1,5 +1,6 @@
 /* agent.c — startup, the batch (group commit) and the outbox at start. */
 #include "agent.h"
+#include "path_query.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -483,6 +484,7 @@ void agent_fini(agent *a)
     if (a->txn)
         commit_batch(a); /* answer what is pending with what is durable */
     polku_http_stop(&a->http); /* answers the waiting claims too */
+    path_query_fini(a);
     free(a->waiters);
     a->waiters = NULL;
     a->n_waiters = a->cap_waiters = 0;

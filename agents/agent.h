@@ -105,6 +105,9 @@ typedef struct agent {
     claim_waiter *waiters;
     size_t n_waiters, cap_waiters;
 
+    /* shared-path queries waiting for the broker (path_query.c) */
+    struct path_queries *queries;
+
     agent_counters counters;
 } agent;
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "path_query.h"
 #include "paths.h"
 #include "polku/clock.h"
 #include "polku/codec.h"
@@ -228,8 +229,14 @@ void api_path_routes(agent *a, api_call *c, const char *method,
         return;
     }
     const char *tail = rest + 33;
-    if (*tail == '\0' && get)
+    const char *view = polku_http_query(c->req, "view");
+    if (*tail == '\0' && get && view && strcmp(view, "local") == 0)
         run_read(a, c, item_show);
+    else if (*tail == '\0' && get && view && strcmp(view, "shared") != 0)
+        polku_http_respond_error(c->req, 400, "bad_request",
+                                 "view must be shared (default) or local");
+    else if (*tail == '\0' && get)
+        path_query_start(a, c->req, c->key);
     else if (strcmp(tail, "/close") == 0 && post)
         close_path(a, c);
     else if (strcmp(tail, "/plan") == 0 && post)

@@ -20,6 +20,7 @@
 #include "polku/log.h"
 #include "consents.h"
 #include "handovers.h"
+#include "path_query.h"
 #include "paths.h"
 #include "referrals.h"
 
@@ -77,6 +78,7 @@ void agent_link_tick(agent *a)
     if (a->welcomed && now - a->last_beat_ms >= a->cfg->heartbeat_ms)
         send_heartbeat(a);
     agent_expire_claims(a, now);
+    path_query_expire(a, now);
     if (a->welcomed)
         outbox_pump(&a->ob, now);
 }
@@ -390,6 +392,10 @@ static void on_broker_message(agent *a, polku_envelope *env)
                  (unsigned long long)a->replay_next,
                  (unsigned long long)a->replay_last);
         agent_replay_step(a);
+        break;
+    case POLKU__ENVELOPE__BODY_PATH_ANSWER:
+        if (env->origin_org[0] == '\0')
+            path_query_answered(a, env);
         break;
     case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
         if (env->origin_org[0] == '\0') /* the broker's decision */

@@ -80,6 +80,32 @@ static void on_heartbeat(uv_timer_t *t)
     broker_send_heartbeats(t->data);
 }
 
+static void on_alert_change(const char *topic, const json_t *alert, void *arg)
+{
+    broker *b = arg;
+    feed_publish(b->feed, topic, json_deep_copy(alert));
+}
+
+void broker_evaluate_alerts(broker *b)
+{
+    alert_inputs in = {b->clients, b->paths, b->consents, &b->cfg->sla};
+    alerts_evaluate(b->alerts, &in, polku_now_ms(), on_alert_change, b);
+}
+
+#define ALERT_TICK_MS 500
+#define KEEPALIVE_MS 15000
+
+static void on_alert_tick(uv_timer_t *t)
+{
+    broker *b = t->data;
+    broker_evaluate_alerts(b);
+    uint64_t now = polku_mono_ms();
+    if (now - b->last_keepalive_ms >= KEEPALIVE_MS) {
+        b->last_keepalive_ms = now;
+        feed_keepalive(b->feed);
+    }
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     broker *b = s->data;
@@ -101,7 +127,9 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
         return POLKU_ENOMEM;
     b->consents = ci_new();
     b->paths = pi_new();
-    if (!b->consents || !b->paths)
+    b->clients = cl_new();
+    b->alerts = alerts_new();
+    if (!b->consents || !b->paths || !b->clients || !b->alerts)
         return POLKU_ENOMEM;
     if (cfg->debug_dump_file) {
         b->dump = fopen(cfg->debug_dump_file, "ab");
@@ -119,6 +147,8 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     if (!rc)
         rc = router_open(b);
     if (!rc)
+        rc = feed_open(b->zctx, cfg->feed, b->epoch, &b->feed);
+    if (!rc)
         rc = broker_http_start(b);
     if (rc)
         return rc;
@@ -126,6 +156,11 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     b->heartbeat_timer.data = b;
     uv_timer_start(&b->heartbeat_timer, on_heartbeat, cfg->heartbeat_ms,
                    cfg->heartbeat_ms);
+    uv_timer_init(loop, &b->alert_timer);
+    b->alert_timer.data = b;
+    b->last_keepalive_ms = polku_mono_ms();
+    uv_timer_start(&b->alert_timer, on_alert_tick, ALERT_TICK_MS,
+                   ALERT_TICK_MS);
     uv_signal_init(loop, &b->sigterm);
     uv_signal_init(loop, &b->sigint);
     b->sigterm.data = b->sigint.data = b;
@@ -144,10 +179,12 @@ static void close_if_open(uv_handle_t *h)
 
 void broker_fini(broker *b)
 {
+    feed_close(&b->feed); /* its SSE streams end before the server does */
     polku_http_stop(&b->http);
     polku_zwatch_close(&b->router_watch);
     polku_zwatch_close(&b->zap_watch);
     close_if_open((uv_handle_t *)&b->heartbeat_timer);
+    close_if_open((uv_handle_t *)&b->alert_timer);
     close_if_open((uv_handle_t *)&b->sigterm);
     close_if_open((uv_handle_t *)&b->sigint);
     if (b->router)
@@ -166,6 +203,8 @@ void broker_fini(broker *b)
     b->routes = NULL;
     ci_destroy(&b->consents);
     pi_destroy(&b->paths);
+    cl_destroy(&b->clients);
+    alerts_free(&b->alerts);
     if (b->dump)
         fclose(b->dump);
     b->dump = NULL;

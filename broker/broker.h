@@ -13,8 +13,11 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "alerts.h"
 #include "broker_config.h"
+#include "clients.h"
 #include "consent_index.h"
+#include "feed.h"
 #include "paths.h"
 #include "polku/codec.h"
 #include "polku/http.h"
@@ -33,6 +36,10 @@ typedef struct broker_route {
     uint64_t replay_requested_ms; /* monotonic */
     bool replayed;
     unsigned long long replayed_events;
+    uint64_t replay_from;   /* first seq asked for */
+    uint64_t last_seq;      /* the agent's last seq, as it told us */
+    unsigned gap_retries;
+    unsigned long long gaps_detected;
 } broker_route;
 
 typedef struct broker_counters {
@@ -45,6 +52,7 @@ typedef struct broker_counters {
     unsigned long long nacks[POLKU__NACK_CODE__NACK_RETRY_LATER + 1];
     unsigned long long claims_won, claims_lost, claims_refused;
     unsigned long long events_folded;
+    unsigned long long path_queries;
 } broker_counters;
 
 typedef struct broker {
@@ -58,6 +66,8 @@ typedef struct broker {
     polku_http *http;
     char http_token[POLKU_TOKEN_TEXT]; /* empty: no token required */
     uv_timer_t heartbeat_timer;
+    uv_timer_t alert_timer; /* alerts evaluated, SSE kept alive */
+    uint64_t last_keepalive_ms;
     uv_signal_t sigterm, sigint;
     uint64_t epoch;
     uint64_t started_ms;
@@ -67,6 +77,9 @@ typedef struct broker {
     unsigned long long zap_allowed, zap_denied;
     consent_index *consents;
     path_index *paths;
+    client_index *clients; /* referrals, services, timelines */
+    alert_set *alerts;
+    feed *feed;
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
 } broker;
 
@@ -87,6 +100,9 @@ int broker_zap_start(broker *b);
 void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
                               size_t nframes, void *arg);
 void broker_send_heartbeats(broker *b);
+
+/* Evaluates the alerts now; raised and cleared ones go to the feed. */
+void broker_evaluate_alerts(broker *b);
 
 /* http_api.c: /healthz, /metrics and the /api/v1 JSON. */
 int broker_http_start(broker *b);

@@ -14,7 +14,7 @@ static const char *const broker_keys[] = {
     "debug_dump_file", NULL};
 static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
                                        "rejection_followup", "handover_answer",
-                                       NULL};
+                                       "path_coordinator", NULL};
 static const char *const org_keys[] = {"name", "public_key", "services", NULL};
 
 static char *dup_or_null(const char *s)
@@ -147,6 +147,9 @@ static int load_sla(const polku_ini *ini, broker_config *cfg, polku_cfgerr *err)
     if (!rc)
         rc = polku_ini_duration(ini, "sla", "handover_answer", 5 * 86400000ull,
                                 &cfg->sla.handover_answer_ms, err);
+    if (!rc)
+        rc = polku_ini_duration(ini, "sla", "path_coordinator", 86400000ull,
+                                &cfg->sla.path_coordinator_ms, err);
     return rc;
 }
 

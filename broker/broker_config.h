@@ -30,6 +30,7 @@ typedef struct broker_sla {
     uint64_t referral_answer_ms;
     uint64_t rejection_followup_ms;
     uint64_t handover_answer_ms;
+    uint64_t path_coordinator_ms; /* open referrals, nobody coordinating */
 } broker_sla;
 
 typedef struct broker_config {

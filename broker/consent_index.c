@@ -6,6 +6,8 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "polku/id.h"
+
 #define CI_MAX_ORGS 64
 
 typedef struct ci_entry {
@@ -227,4 +229,61 @@ bool ci_client_replayed(const consent_index *ci, const uint8_t key[16],
 size_t ci_count(const consent_index *ci)
 {
     return HASH_COUNT(ci->entries);
+}
+
+static bool entry_active(const ci_entry *e, uint64_t now_ms)
+{
+    return e->granted && !e->revoked && e->valid_until_ms > now_ms;
+}
+
+int ci_consent_active(const consent_index *ci, const uint8_t id[16],
+                      uint64_t now_ms)
+{
+    ci_entry *e = entry_get((consent_index *)ci, id, false);
+    if (!e || (!e->granted && !e->revoked))
+        return -1;
+    return entry_active(e, now_ms) ? 1 : 0;
+}
+
+bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,
+               const char *purpose, uint64_t now_ms)
+{
+    ci_client *c = NULL;
+    HASH_FIND(hh, ci->clients, key, 16, c);
+    unsigned bit = purpose ? purpose_bit(purpose) : ~0u;
+    for (size_t i = 0; c && i < c->n; i++) {
+        const ci_entry *e = c->entries[i];
+        if (entry_active(e, now_ms) && (e->purposes & bit) &&
+            in_scope(e, org))
+            return true;
+    }
+    return false;
+}
+
+json_t *ci_client_json(const consent_index *ci, const uint8_t key[16],
+                       uint64_t now_ms)
+{
+    ci_client *c = NULL;
+    HASH_FIND(hh, ci->clients, key, 16, c);
+    json_t *list = json_array();
+    for (size_t i = 0; c && i < c->n; i++) {
+        const ci_entry *e = c->entries[i];
+        char id[POLKU_ID_TEXT];
+        polku_id pid;
+        memcpy(pid.b, e->id, 16);
+        polku_id_format(&pid, id);
+        json_t *orgs = json_array(), *purposes = json_array();
+        for (size_t k = 0; k < e->n_orgs; k++)
+            json_array_append_new(orgs, json_string(e->orgs[k]));
+        for (unsigned k = 0; k < 4; k++)
+            if (e->purposes & (1u << k))
+                json_array_append_new(purposes,
+                                      json_string(purpose_names[k]));
+        json_array_append_new(
+            list, json_pack("{s:s, s:o, s:o, s:I, s:b}", "id", id, "orgs",
+                            orgs, "purposes", purposes, "valid_until_ms",
+                            (json_int_t)e->valid_until_ms, "active",
+                            entry_active(e, now_ms)));
+    }
+    return list;
 }

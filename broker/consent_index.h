@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "polku/codec.h"
 
 typedef struct consent_index consent_index;
@@ -46,5 +48,19 @@ bool ci_client_replayed(const consent_index *ci, const uint8_t key[16],
                         ci_replayed_fn replayed, void *arg);
 
 size_t ci_count(const consent_index *ci);
+
+/* The consent id at now: 1 active, 0 revoked or expired, -1 unknown. */
+int ci_consent_active(const consent_index *ci, const uint8_t id[16],
+                      uint64_t now_ms);
+
+/* True when an active consent of the client names org for purpose
+ * (NULL: any purpose). */
+bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,
+               const char *purpose, uint64_t now_ms);
+
+/* The client's consents as JSON (metadata: id, orgs, purposes, valid
+ * until, active at now). */
+json_t *ci_client_json(const consent_index *ci, const uint8_t key[16],
+                       uint64_t now_ms);
 
 #endif

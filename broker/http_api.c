@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "broker.h"
+#include "views.h"
+#include "web_assets.h"
 #include "polku/clock.h"
 #include "polku/codec.h"
 #include "polku/error.h"
@@ -104,40 +106,31 @@ static void metrics(broker *b, polku_http_req *req)
             "polku_broker_path_conflicts_total %llu\n",
             pi_count(b->paths), pi_coordinated(b->paths), c->claims_won,
             c->claims_lost, c->claims_refused, pi_conflicts(b->paths));
+    fprintf(f,
+            "# TYPE polku_broker_referrals_open gauge\n"
+            "polku_broker_referrals_open %zu\n"
+            "# TYPE polku_broker_alerts gauge\npolku_broker_alerts %zu\n"
+            "# TYPE polku_broker_feed_events_total counter\n"
+            "polku_broker_feed_events_total %llu\n"
+            "# TYPE polku_broker_feed_clients gauge\n"
+            "polku_broker_feed_clients %zu\n",
+            cl_count_open(b->clients), alerts_count(b->alerts),
+            (unsigned long long)feed_seq(b->feed), feed_clients(b->feed));
     fclose(f);
     polku_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
     free(text);
 }
 
-static void stats(broker *b, polku_http_req *req)
-{
-    char epoch[17], digest[65];
-    snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)b->epoch);
-    pi_digest(b->paths, digest);
-    size_t replayed = 0;
-    for (size_t i = 0; i < b->cfg->org_count; i++)
-        replayed += b->routes[i].replayed;
-    polku_http_respond_json(
-        req, 200,
-        json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I}", "epoch", epoch,
-                  "paths", (json_int_t)pi_count(b->paths), "coordinated",
-                  (json_int_t)pi_coordinated(b->paths), "digest", digest,
-                  "consents", (json_int_t)ci_count(b->consents), "orgs",
-                  (json_int_t)b->cfg->org_count, "orgs_replayed",
-                  (json_int_t)replayed));
-}
-
 static void path_one(broker *b, polku_http_req *req, const char *keyhex)
 {
     uint8_t key[16];
-    json_t *j = NULL;
     if (polku_client_key_parse(keyhex, key)) {
         polku_http_respond_error(req, 400, "bad_request",
                                  "a client key is 32 lowercase hex "
                                  "characters");
         return;
     }
-    j = pi_json(b->paths, key);
+    json_t *j = broker_path_json(b, key, polku_now_ms());
     if (!j) {
         polku_http_respond_error(req, 404, "not_found",
                                  "no path known for this client");
@@ -146,13 +139,31 @@ static void path_one(broker *b, polku_http_req *req, const char *keyhex)
     polku_http_respond_json(req, 200, j);
 }
 
+static void asset(polku_http_req *req, const char *path)
+{
+    if (strcmp(path, "/") == 0)
+        path = "/index.html";
+    for (const web_asset *a = web_assets; a->path; a++) {
+        if (strcmp(a->path, path) == 0) {
+            polku_http_respond(req, 200, a->content_type,
+                               (const char *)a->data, a->len);
+            return;
+        }
+    }
+    polku_http_respond_error(req, 404, "not_found", "no such endpoint");
+}
+
+/* The token as a header, or (for a browser's EventSource and page, which
+ * cannot set headers) as ?access_token=. */
 static bool authorised(broker *b, polku_http_req *req)
 {
     if (!b->http_token[0])
         return true;
     const char *h = polku_http_header(req, "Authorization");
-    return h && strncmp(h, "Bearer ", 7) == 0 &&
-           polku_token_equal(h + 7, b->http_token);
+    if (h && strncmp(h, "Bearer ", 7) == 0)
+        return polku_token_equal(h + 7, b->http_token);
+    const char *q = polku_http_query(req, "access_token");
+    return q && polku_token_equal(q, b->http_token);
 }
 
 static void on_request(polku_http_req *req, void *arg)
@@ -164,15 +175,25 @@ static void on_request(polku_http_req *req, void *arg)
                                  "only GET is served here");
     } else if (strcmp(path, "/healthz") == 0) {
         healthz(b, req);
+    } else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0 ||
+               strcmp(path, "/app.js") == 0 || strcmp(path, "/style.css") == 0) {
+        asset(req, path); /* the page holds no data: the API calls do */
     } else if (!authorised(b, req)) {
         polku_http_respond_error(req, 401, "unauthorized",
                                  "a bearer token is required");
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(b, req);
     } else if (strcmp(path, "/api/v1/stats") == 0) {
-        stats(b, req);
+        polku_http_respond_json(req, 200, broker_stats_json(b));
+    } else if (strcmp(path, "/api/v1/pending") == 0) {
+        polku_http_respond_json(req, 200,
+                                broker_pending_json(b, polku_now_ms()));
+    } else if (strcmp(path, "/api/v1/alerts") == 0) {
+        polku_http_respond_json(req, 200, alerts_json(b->alerts));
     } else if (strncmp(path, "/api/v1/paths/", 14) == 0) {
         path_one(b, req, path + 14);
+    } else if (strcmp(path, "/events") == 0) {
+        feed_attach(b->feed, req);
     } else {
         polku_http_respond_error(req, 404, "not_found", "no such endpoint");
     }

@@ -100,6 +100,12 @@ static origin_seen *origin_get(const path_index *pi, const char *org)
     return o;
 }
 
+uint64_t pi_contiguous(const path_index *pi, const char *org)
+{
+    origin_seen *o = origin_get(pi, org);
+    return o ? o->contig : 0;
+}
+
 bool pi_seen(const path_index *pi, const char *org, uint64_t seq)
 {
     origin_seen *o = origin_get(pi, org);
@@ -384,10 +390,21 @@ static void fill_view(const path_state *p, path_view *out)
     out->term = p->term;
     out->since_ms = p->since_ms;
     out->closed = p->closed;
+    out->has_plan = p->has_plan;
+    out->plan_review_due_ms = p->plan_review_due_ms;
     const handover_entry *h = open_handover(p);
     if (h) {
         out->has_open_handover = true;
         handover_view(h, &out->open_handover);
+    }
+}
+
+void pi_each(const path_index *pi, pi_path_fn fn, void *arg)
+{
+    path_view v;
+    for (const path_state *p = pi->paths; p; p = p->hh.next) {
+        fill_view(p, &v);
+        fn(p->key, &v, arg);
     }
 }
 

@@ -38,6 +38,8 @@ typedef struct path_view {
     uint32_t term;
     uint64_t since_ms;
     bool closed;
+    bool has_plan;
+    uint64_t plan_review_due_ms;
     bool has_open_handover;
     path_handover_view open_handover;
 } path_view;
@@ -50,11 +52,19 @@ void pi_destroy(path_index **pi);
  * paths. Never fails on content: what it cannot use it ignores. */
 bool pi_apply(path_index *pi, const polku_envelope *env);
 
+/* The highest seq of org up to which every event has been applied. */
+uint64_t pi_contiguous(const path_index *pi, const char *org);
+
 /* True once (org, seq) has been applied. */
 bool pi_seen(const path_index *pi, const char *org, uint64_t seq);
 
 /* The client's coordination now; false if the broker knows nothing. */
 bool pi_view(const path_index *pi, const uint8_t key[16], path_view *out);
+
+/* Every path, in no particular order; fn may not change the index. */
+typedef void (*pi_path_fn)(const uint8_t key[16], const path_view *v,
+                           void *arg);
+void pi_each(const path_index *pi, pi_path_fn fn, void *arg);
 
 /* Decides a claim by claimant at now: the coordinator stays if there is
  * one (CLAIM_LOST, or CLAIM_WON when it is the claimant); otherwise the

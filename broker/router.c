@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "broker.h"
+#include "views.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"
@@ -265,11 +266,19 @@ static const char *nack_reason(Polku__NackCode code)
 
 /* What the broker learns from an event, live or replayed (invariant 1:
  * the same whatever the order). */
-static void fold(broker *b, const polku_envelope *env)
+static void fold(broker *b, const polku_envelope *env, bool live)
 {
+    bool fresh = env->origin_org && env->origin_org[0] && env->origin_seq &&
+                 !pi_seen(b->paths, env->origin_org, env->origin_seq);
     ci_apply(b->consents, env);
     if (pi_apply(b->paths, env))
         b->counters.events_folded++;
+    if (!fresh || !cl_apply(b->clients, env) || !live)
+        return;
+    const char *topic = NULL;
+    json_t *ev = feed_event_of(env, b->clients, b->paths, &topic);
+    if (ev)
+        feed_publish(b->feed, topic, ev);
 }
 
 static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
@@ -279,7 +288,7 @@ static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
     Polku__NackCode codes[POLKU_MAX_DESTS];
     for (size_t i = 0; i < env->n_to && i < POLKU_MAX_DESTS; i++)
         codes[i] = gate(b, sender, env, env->to[i]);
-    fold(b, env); /* consents take effect as they pass; gates saw before */
+    fold(b, env, true); /* consents take effect as they pass; gates saw before */
     for (size_t i = 0; i < env->n_to && i < POLKU_MAX_DESTS; i++) {
         const char *dest = env->to[i];
         Polku__NackCode code = codes[i];
@@ -394,7 +403,7 @@ static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
         /* a resent claim is decided again: the same answer (the winner
          * stays), so an answer lost on the way is never lost for good */
         on_claim(b, rid, rid_len, sender, env);
-        fold(b, env); /* marks its seq seen: nothing else to learn */
+        fold(b, env, true); /* marks its seq seen: nothing else to learn */
         return;
     }
     if (env->body_case == POLKU__ENVELOPE__BODY_PATH_CLOSED &&
@@ -415,7 +424,7 @@ static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
             return;
         }
     }
-    fold(b, env);
+    fold(b, env, true);
     send_ack(b, rid, rid_len, sender, env->origin_seq);
 }
 
@@ -449,6 +458,46 @@ static void learn_route(broker *b, int idx, zmq_msg_t *rid)
 
 /* After a restart the broker knows nothing: each agent replays its log
  * once per epoch, and what matters (consents) is folded from it. */
+/* The shared path for an org the client's consent names with purpose
+ * `path` (metadata only); refused otherwise. Answered at once. */
+static void on_path_query(broker *b, const uint8_t *rid, size_t rid_len,
+                          const char *sender, const polku_envelope *env)
+{
+    polku_envelope out = POLKU__ENVELOPE__INIT;
+    Polku__PathAnswer ans = POLKU__PATH_ANSWER__INIT;
+    uint8_t msg_id[16];
+    char *to[1] = {(char *)sender};
+    uint64_t now = polku_now_ms();
+    char *text = NULL;
+    fill_header(&out, msg_id);
+    out.n_to = 1;
+    out.to = to;
+    out.client_key = env->client_key;
+    ans.query_id = env->path_query->query_id;
+    if (env->client_key.len != 16) {
+        ans.status = 400;
+        ans.error_code = "bad_request";
+    } else if (!ci_allows(b->consents, env->client_key.data, sender, "path",
+                          now)) {
+        bool ready = client_ready(b, env);
+        ans.status = ready ? 403 : 503;
+        ans.error_code = ready ? "consent_required" : "broker_rebuilding";
+    } else {
+        json_t *j = broker_path_json(b, env->client_key.data, now);
+        text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        ans.status = text ? 200 : 404;
+        ans.error_code = text ? "" : "not_found";
+        ans.json = text ? text : "";
+    }
+    out.body_case = POLKU__ENVELOPE__BODY_PATH_ANSWER;
+    out.path_answer = &ans;
+    b->counters.path_queries++;
+    send_envelope(b, rid, rid_len, &out);
+    free(text);
+}
+
+/* Asks the agent for its log from the first seq not yet applied here. */
 static void request_replay(broker *b, const uint8_t *rid, size_t rid_len,
                            int idx)
 {
@@ -465,11 +514,12 @@ static void request_replay(broker *b, const uint8_t *rid, size_t rid_len,
     fill_header(&env, msg_id);
     env.n_to = 1;
     env.to = to;
-    req.from_seq = 1;
+    req.from_seq = pi_contiguous(b->paths, b->cfg->orgs[idx].id) + 1;
     env.body_case = POLKU__ENVELOPE__BODY_REPLAY_REQUEST;
     env.replay_request = &req;
     r->replay_requested = true;
     r->replay_requested_ms = now;
+    r->replay_from = req.from_seq;
     r->replayed_events = 0;
     send_envelope(b, rid, rid_len, &env);
 }
@@ -487,19 +537,41 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
             continue;
         }
         if (strcmp(ev->origin_org, org) == 0) /* its own events only */
-            fold(b, ev);
+            fold(b, ev, false);
         polku_envelope_free(&ev);
     }
     b->routes[idx].replayed_events += batch->n_events;
 }
 
-static void on_replay_done(broker *b, int idx, const polku_envelope *env)
+#define REPLAY_GAP_RETRIES 3
+
+/* The replay ends; a gap in what was applied (a batch lost or unreadable)
+ * is asked for again from its first seq. */
+static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
+                           int idx, const polku_envelope *env)
 {
     broker_route *r = &b->routes[idx];
-    if (!r->replayed)
-        log_info("%s: replay done, %llu events (last seq %llu)",
-                 b->cfg->orgs[idx].id, r->replayed_events,
-                 (unsigned long long)env->replay_done->last_seq);
+    const char *org = b->cfg->orgs[idx].id;
+    uint64_t last = env->replay_done->last_seq;
+    uint64_t have = pi_contiguous(b->paths, org);
+    if (last > r->last_seq)
+        r->last_seq = last;
+    if (r->replayed)
+        return;
+    if (have < last && r->gap_retries < REPLAY_GAP_RETRIES) {
+        r->gap_retries++;
+        r->gaps_detected++;
+        log_warn("%s: replay left a gap after seq %llu (last %llu): asking "
+                 "again from %llu",
+                 org, (unsigned long long)have, (unsigned long long)last,
+                 (unsigned long long)(have + 1));
+        r->replay_requested = false;
+        request_replay(b, rid, rid_len, idx);
+        return;
+    }
+    log_info("%s: replay done, %llu events from seq %llu (last seq %llu)",
+             org, r->replayed_events, (unsigned long long)r->replay_from,
+             (unsigned long long)last);
     r->replayed = true;
 }
 
@@ -589,6 +661,8 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         log_info("%s: hello, last seq %llu", sender,
                  (unsigned long long)env->hello->last_seq);
         send_welcome(b, r, rl, sender);
+        if (env->hello->last_seq > b->routes[idx].last_seq)
+            b->routes[idx].last_seq = env->hello->last_seq;
         request_replay(b, r, rl, idx);
         break;
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
@@ -597,10 +671,13 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         on_replay_batch(b, idx, env);
         break;
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
-        on_replay_done(b, idx, env);
+        on_replay_done(b, r, rl, idx, env);
         break;
     case POLKU__ENVELOPE__BODY_ACK:
         route_ack(b, env, payload);
+        break;
+    case POLKU__ENVELOPE__BODY_PATH_QUERY:
+        on_path_query(b, r, rl, sender, env);
         break;
     default:
         if (polku_body_is_event(env->body_case)) {

@@ -200,7 +200,7 @@ static int path_show(cli *c, int argc, char **argv, const cli_cmd *self)
     char path[PATH_MAX_LEN];
     int rc = cli_parse(c, argc, argv, NULL, names, pos, self->usage);
     if (rc == CLI_OK)
-        rc = key_path("path show", pos[0], "", path, sizeof path);
+        rc = key_path("path show", pos[0], "?view=local", path, sizeof path);
     if (rc != CLI_OK)
         return rc;
     json_t *answer = NULL;

@@ -455,6 +455,12 @@ static bool body_ok(check *c, const polku_envelope *env)
     case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
         return id_ok(c, "withdraw_requested.handover_id",
                      env->withdraw_requested->handover_id);
+    case POLKU__ENVELOPE__BODY_PATH_QUERY:
+        return id_ok(c, "path_query.query_id", env->path_query->query_id);
+    case POLKU__ENVELOPE__BODY_PATH_ANSWER:
+        return id_ok(c, "path_answer.query_id", env->path_answer->query_id) &&
+               text_ok(c, "path_answer.error_code",
+                       env->path_answer->error_code, 32);
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
     case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
@@ -605,6 +611,10 @@ const char *polku_body_name(Polku__Envelope__BodyCase body)
         return "handover_answered";
     case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
         return "withdraw_requested";
+    case POLKU__ENVELOPE__BODY_PATH_QUERY:
+        return "path_query";
+    case POLKU__ENVELOPE__BODY_PATH_ANSWER:
+        return "path_answer";
     case POLKU__ENVELOPE__BODY__NOT_SET:
         return "none";
     default:

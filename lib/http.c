@@ -25,7 +25,23 @@
  *
  * Ownership: MHD's completion callback frees the request, except in state
  * HANDLER, where the handler owns it; if MHD ever drops such a connection
- * the request is only detached (conn = NULL) and freed by the answer. */
+ * the request is only detached (conn = NULL) and freed by the answer.
+ *
+ * A stream is a request answered with a content-reader response. Its
+ * reader copies queued bytes; with none it suspends the connection and
+ * returns 0 (MHD would call it again at once: a busy loop), and a write
+ * resumes it. A suspended connection is invisible to MHD, so a uv_poll on
+ * its socket (UV_DISCONNECT) notices a client that hangs up meanwhile.
+ *
+ *   event                          reader returns         then
+ *   bytes queued                   the bytes              -
+ *   nothing queued, open           0 (suspended)          write/hang-up resumes
+ *   nothing queued, ending         END_OF_STREAM          request completes
+ *   client hung up / dropped       END_WITH_ERROR         connection closed
+ *
+ * The request completion callback finishes the stream: on_closed if the
+ * owner still holds it, then the stream is freed (in the uv_poll's close
+ * callback when it has one). */
 #include "polku/http.h"
 
 #include <arpa/inet.h>
@@ -37,13 +53,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #include "polku/error.h"
 #include "polku/log.h"
 
 #define HTTP_CONNECTION_TIMEOUT_S 60u
 #define HTTP_CONNECTION_LIMIT 512u
-#define HTTP_STOP_FLUSH_ROUNDS 16 /* MHD_run calls to send the 503s */
+#define HTTP_STOP_FLUSH_ROUNDS 16       /* MHD_run calls to send the 503s */
+#define STREAM_BLOCK_SIZE (16u * 1024u) /* advisory reader block size */
+#define STREAM_KEEP_CAP (64u * 1024u)   /* drained buffers above it freed */
+#define STREAM_DROP_TIMEOUT_S 1u        /* closing an overflowed stream */
 
 enum req_state {
     REQ_RECEIVING,
@@ -71,6 +91,24 @@ struct polku_http_req {
     size_t body_len, body_cap, discarded;
     char *method, *path; /* one allocation, method first */
     struct req_str *strings;
+    polku_http_stream *stream; /* answered as a stream */
+};
+
+struct polku_http_stream {
+    polku_http *srv;
+    polku_http_req *req;            /* NULL once finished */
+    polku_http_stream *prev, *next; /* srv->streams */
+    polku_http_stream_closed on_closed;
+    void *arg;
+    char *buf; /* queued bytes are buf[off, len) */
+    size_t off, len, cap;
+    bool owned;      /* the owner holds it: not closed, not told */
+    bool ending;     /* end the body once the queue is sent */
+    bool abort;      /* end with an error: client gone or too slow */
+    bool overflowed; /* a write was refused with POLKU_EFULL */
+    bool suspended;  /* the reader found nothing and suspended */
+    bool has_watch;  /* watch initialised: freed in its close callback */
+    uv_poll_t watch; /* UV_DISCONNECT on the socket while suspended */
 };
 
 struct polku_http {
@@ -86,8 +124,9 @@ struct polku_http {
     bool need_run; /* a connection was resumed: run again at once */
     bool stopping; /* complete requests get 503, not the handler */
     int open_handles;
-    unsigned long long live; /* requests allocated and not freed */
-    polku_http_req *pending; /* suspended, waiting for an answer */
+    unsigned long long live;    /* requests allocated and not freed */
+    polku_http_req *pending;    /* suspended, waiting for an answer */
+    polku_http_stream *streams; /* answered as streams, not finished */
     polku_http_stats stats;
 };
 
@@ -302,6 +341,115 @@ static void answer(polku_http_req *req, unsigned status,
     }
 }
 
+/* ---- streams ---- */
+
+static void stream_unlink(polku_http_stream *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->srv->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+static void on_watch_closed(uv_handle_t *handle)
+{
+    polku_http_stream *s = handle->data;
+    free(s->buf);
+    free(s);
+}
+
+static void stream_free(polku_http_stream *s)
+{
+    if (s->has_watch) {
+        uv_close((uv_handle_t *)&s->watch, on_watch_closed);
+        return;
+    }
+    free(s->buf);
+    free(s);
+}
+
+/* Lets MHD call the reader again (after a write, a hang-up or the end). */
+static void stream_wake(polku_http_stream *s)
+{
+    if (!s->suspended)
+        return;
+    s->suspended = false;
+    if (s->has_watch)
+        uv_poll_stop(&s->watch);
+    MHD_resume_connection(s->req->conn);
+    kick(s->srv);
+}
+
+/* The client hung up (or its socket failed) while the stream was idle. */
+static void on_hangup(uv_poll_t *watch, int status, int events)
+{
+    (void)status;
+    (void)events;
+    polku_http_stream *s = watch->data;
+    s->ending = true; /* a clean end: no error logged for a normal exit */
+    stream_wake(s);
+}
+
+static void stream_suspend(polku_http_stream *s)
+{
+    MHD_suspend_connection(s->req->conn);
+    s->suspended = true;
+    if (s->has_watch) {
+        int rc = uv_poll_start(&s->watch, UV_DISCONNECT, on_hangup);
+        if (rc < 0)
+            log_debug("http: cannot watch a stream's socket: %s",
+                      uv_strerror(rc));
+    }
+}
+
+/* MHD's content reader: queued bytes, or suspend, or the end. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    polku_http_stream *s = cls;
+    if (s->abort)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t queued = s->len - s->off;
+    if (queued > 0) {
+        size_t n = queued < max ? queued : max;
+        memcpy(buf, s->buf + s->off, n);
+        s->off += n;
+        if (s->off == s->len) {
+            s->off = s->len = 0;
+            if (s->cap > STREAM_KEEP_CAP) {
+                free(s->buf);
+                s->buf = NULL;
+                s->cap = 0;
+            }
+        }
+        return (ssize_t)n;
+    }
+    if (s->ending)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    stream_suspend(s);
+    return 0;
+}
+
+/* The stream's connection is finished (from the completion callback or
+ * MHD_stop_daemon): tell the owner if it still holds it, then free. */
+static void stream_finished(polku_http_stream *s)
+{
+    stream_unlink(s);
+    s->req->stream = NULL;
+    s->req = NULL;
+    if (s->has_watch)
+        uv_poll_stop(&s->watch); /* before MHD closes the socket */
+    if (s->owned) {
+        s->owned = false;
+        if (s->on_closed)
+            s->on_closed(s, s->arg);
+    }
+    stream_free(s);
+}
+
 /* ---- libmicrohttpd callbacks ---- */
 
 static bool body_append(polku_http_req *req, const char *data, size_t len)
@@ -427,6 +575,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         req->srv = NULL;
         return;
     }
+    if (req->stream)
+        stream_finished(req->stream);
     req_free(req);
 }
 
@@ -563,8 +713,23 @@ void polku_http_stop(polku_http **srvp)
     while (srv->pending)
         answer(srv->pending, MHD_HTTP_SERVICE_UNAVAILABLE,
                make_error("unavailable", "server stopping"));
-    /* Let MHD take back the resumed connections and send the 503s while
-     * it still has work it can do at once. */
+    /* Streams: tell every owner first (one may still write to or close
+     * another), then end them all. Nothing is freed before MHD_run. */
+    for (polku_http_stream *s = srv->streams, *next; s; s = next) {
+        next = s->next;
+        if (s->owned) {
+            s->owned = false;
+            if (s->on_closed)
+                s->on_closed(s, s->arg);
+        }
+    }
+    for (polku_http_stream *s = srv->streams; s; s = s->next) {
+        s->ending = true;
+        stream_wake(s); /* MHD_stop_daemon must see none suspended */
+    }
+    /* Let MHD take back the resumed connections and send the 503s (and
+     * the ends of the streams) while it still has work it can do at
+     * once. */
     for (int i = 0; i < HTTP_STOP_FLUSH_ROUNDS; i++) {
         MHD_UNSIGNED_LONG_LONG ms;
         MHD_run(srv->daemon);
@@ -574,8 +739,9 @@ void polku_http_stop(polku_http **srvp)
     /* libuv forgets the epoll fd before MHD closes it. */
     uv_close((uv_handle_t *)&srv->poll, on_handle_closed);
     uv_close((uv_handle_t *)&srv->timer, on_handle_closed);
-    MHD_stop_daemon(srv->daemon);
+    MHD_stop_daemon(srv->daemon); /* finishes the remaining streams */
     srv->daemon = NULL;
+    assert(!srv->streams);
 }
 
 const char *polku_http_method(const polku_http_req *req)
@@ -654,4 +820,116 @@ void polku_http_get_stats(const polku_http *srv, polku_http_stats *out)
 unsigned long long polku_http_in_flight(const polku_http *srv)
 {
     return srv->live;
+}
+
+/* ---- streams: public ---- */
+
+polku_http_stream *polku_http_stream_open(polku_http_req *req,
+                                          const char *content_type,
+                                          polku_http_stream_closed on_closed,
+                                          void *arg)
+{
+    assert(req && req->state == REQ_HANDLER && "stream on an answered request");
+    if (!req->conn) { /* the client is gone: this frees the request */
+        answer(req, MHD_HTTP_OK, NULL);
+        return NULL;
+    }
+    polku_http *srv = req->srv;
+    polku_http_stream *s = calloc(1, sizeof *s);
+    struct MHD_Response *resp =
+        s ? MHD_create_response_from_callback(
+                MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE, stream_read, s, NULL)
+          : NULL;
+    if (resp &&
+        ((content_type &&
+          MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                  content_type) != MHD_YES) ||
+         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                 "no-cache") != MHD_YES ||
+         MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES)) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
+    if (!resp) { /* a NULL answer makes MHD close the connection */
+        log_warn("http: out of memory opening a stream");
+        free(s);
+        answer(req, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL);
+        return NULL;
+    }
+    s->srv = srv;
+    s->req = req;
+    s->on_closed = on_closed;
+    s->arg = arg;
+    s->owned = true;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int rc = info ? uv_poll_init_socket(srv->loop, &s->watch, info->connect_fd)
+                  : UV_EBADF;
+    if (rc == 0) {
+        s->has_watch = true;
+        s->watch.data = s;
+    } else {
+        log_debug("http: stream without hang-up watch: %s", uv_strerror(rc));
+    }
+    s->next = srv->streams;
+    if (srv->streams)
+        srv->streams->prev = s;
+    srv->streams = s;
+    req->stream = s;
+    answer(req, MHD_HTTP_OK, resp);
+    return s;
+}
+
+int polku_http_stream_write(polku_http_stream *s, const char *data, size_t len)
+{
+    assert(s);
+    if (!s->owned)
+        return POLKU_EINVAL;
+    size_t queued = s->len - s->off;
+    if (len > POLKU_HTTP_STREAM_MAX_QUEUED - queued) {
+        s->overflowed = true;
+        return POLKU_EFULL;
+    }
+    if (len == 0)
+        return POLKU_OK;
+    if (s->len + len > s->cap) {
+        if (s->off > 0) {
+            memmove(s->buf, s->buf + s->off, queued);
+            s->off = 0;
+            s->len = queued;
+        }
+        if (queued + len > s->cap) {
+            size_t cap = s->cap ? s->cap : 4096;
+            while (cap < queued + len)
+                cap *= 2;
+            char *grown = realloc(s->buf, cap);
+            if (!grown)
+                return POLKU_ENOMEM;
+            s->buf = grown;
+            s->cap = cap;
+        }
+    }
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    stream_wake(s);
+    return POLKU_OK;
+}
+
+void polku_http_stream_close(polku_http_stream *s)
+{
+    if (!s || !s->owned)
+        return;
+    s->owned = false;
+    s->ending = true;
+    if (s->overflowed) {
+        /* Its client reads too slowly to take the queue: a send-side
+         * timeout drops the connection even while MHD waits to write. */
+        s->abort = true;
+        MHD_set_connection_option(s->req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                  STREAM_DROP_TIMEOUT_S);
+    }
+    if (s->suspended)
+        stream_wake(s);
+    else
+        kick(s->srv); /* re-arm the timer from MHD's (new) timeout */
 }

@@ -3,8 +3,9 @@
  * The server runs on the loop in the main thread; libcurl runs in a client
  * thread (easy or multi interface) and wakes the loop through a uv_async
  * when it is done. Tests where the client has to misbehave (vanish, or see
- * the server stop) use a raw socket from the main thread. Every wait is a
- * loop run bounded by a deadline timer. */
+ * the server stop) use a raw socket from the main thread; stream tests
+ * read theirs through a uv_poll on the same loop. Every wait is a loop run
+ * bounded by a deadline timer. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -32,10 +34,22 @@
 #define MAX_HELD 64
 #define WAIT_MS 10000
 #define CURL_TIMEOUT_MS 30000L
+#define MAX_STREAMS 4
+#define MAX_RAW 4
+#define TICK_LINES 3  /* lines written per tick by /ticks */
+#define TICK_COUNT 20 /* ticks before /ticks closes its stream */
 
 struct buf {
     char *data;
     size_t len;
+};
+
+/* A raw client read on the loop (main thread): bytes append to data. */
+struct rawc {
+    int fd;
+    uv_poll_t poll;
+    bool eof;
+    struct buf in;
 };
 
 struct fx {
@@ -53,11 +67,19 @@ struct fx {
     int handler_calls;
     polku_http_req *held[MAX_HELD];
     int nheld, gate;
+    polku_http_stream *streams[MAX_STREAMS]; /* NULL once on_closed ran */
+    int nstreams, stream_closed_calls;
+    polku_http_stream *ticking; /* the /ticks stream */
+    uv_timer_t tick;
+    int ticks;
+    struct rawc *raw[MAX_RAW];
+    const char *want; /* raw_sees: text awaited in raw[0] */
 
     /* client side, read by the main thread after join */
     long status;
     struct buf body;
     char content_type[64];
+    char cache_control[64];
     long connects;
     int ok;
     CURLcode curl_rc;
@@ -88,6 +110,40 @@ static void put_str(json_t *obj, const char *key, const char *value)
     json_object_set_new(obj, key, value ? json_string(value) : json_null());
 }
 
+static void on_stream_closed(polku_http_stream *st, void *arg)
+{
+    struct fx *fx = arg;
+    fx->stream_closed_calls++;
+    for (int i = 0; i < fx->nstreams; i++)
+        if (fx->streams[i] == st)
+            fx->streams[i] = NULL;
+    if (fx->ticking == st)
+        fx->ticking = NULL;
+}
+
+/* /ticks: TICK_LINES numbered lines per tick, the stream closed after
+ * TICK_COUNT ticks; between ticks the stream is idle (suspended). */
+static void on_tick(uv_timer_t *t)
+{
+    struct fx *fx = t->data;
+    if (!fx->ticking) { /* the client went away */
+        uv_timer_stop(t);
+        return;
+    }
+    for (int i = 0; i < TICK_LINES; i++) {
+        char line[32];
+        int n = snprintf(line, sizeof line, "line %d\n",
+                         fx->ticks * TICK_LINES + i);
+        assert_int_equal(polku_http_stream_write(fx->ticking, line, (size_t)n),
+                         POLKU_OK);
+    }
+    if (++fx->ticks == TICK_COUNT) {
+        polku_http_stream_close(fx->ticking);
+        fx->ticking = NULL;
+        uv_timer_stop(t);
+    }
+}
+
 static void handler(polku_http_req *req, void *arg)
 {
     struct fx *fx = arg;
@@ -115,6 +171,18 @@ static void handler(polku_http_req *req, void *arg)
                 polku_http_respond(fx->held[i], 200, "text/plain", "open", 4);
             fx->nheld = 0;
         }
+    } else if (strcmp(path, "/stream") == 0) {
+        assert_true(fx->nstreams < MAX_STREAMS);
+        polku_http_stream *st = polku_http_stream_open(req, "text/event-stream",
+                                                       on_stream_closed, fx);
+        assert_non_null(st);
+        fx->streams[fx->nstreams++] = st;
+    } else if (strcmp(path, "/ticks") == 0) {
+        fx->ticking =
+            polku_http_stream_open(req, "text/plain", on_stream_closed, fx);
+        assert_non_null(fx->ticking);
+        fx->ticks = 0;
+        uv_timer_start(&fx->tick, on_tick, 1, 2);
     } else if (strcmp(path, "/q") == 0) {
         json_t *o = json_object();
         put_str(o, "method", polku_http_method(req));
@@ -223,6 +291,25 @@ static void buf_reset(struct buf *b)
     b->len = 0;
 }
 
+/* Keeps the Cache-Control header of the last response in fx. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct fx *fx = ud;
+    size_t len = size * n;
+    static const char name[] = "cache-control:";
+    if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+        size_t i = sizeof name - 1;
+        while (i < len && p[i] == ' ')
+            i++;
+        size_t end = len;
+        while (end > i && (p[end - 1] == '\r' || p[end - 1] == '\n'))
+            end--;
+        snprintf(fx->cache_control, sizeof fx->cache_control, "%.*s",
+                 (int)(end - i), p + i);
+    }
+    return len;
+}
+
 static CURL *easy(struct fx *fx, const char *path, struct buf *out)
 {
     char url[256];
@@ -235,6 +322,8 @@ static CURL *easy(struct fx *fx, const char *path, struct buf *out)
     curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, CURL_TIMEOUT_MS);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, fx);
     return c;
 }
 
@@ -294,6 +383,69 @@ static size_t raw_read_all(int fd, char *out, size_t cap, int ms)
     return len;
 }
 
+static void on_rawc_readable(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    struct rawc *c = p->data;
+    char tmp[16384];
+    ssize_t n = status < 0 ? -1 : recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (n > 0) {
+        assert_int_equal(on_write(tmp, 1, (size_t)n, &c->in), (size_t)n);
+    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        c->eof = true;
+        uv_poll_stop(p);
+    }
+}
+
+/* Connects, sends request; reads on the loop unless reading is false (a
+ * client too slow to read anything). */
+static struct rawc *rawc_open(struct fx *fx, const char *request, bool reading)
+{
+    struct rawc *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->fd = raw_connect(fx);
+    raw_send(c->fd, request);
+    assert_int_equal(uv_poll_init_socket(&fx->loop, &c->poll, c->fd), 0);
+    c->poll.data = c;
+    if (reading)
+        assert_int_equal(uv_poll_start(&c->poll, UV_READABLE, on_rawc_readable),
+                         0);
+    for (int i = 0; i < MAX_RAW; i++)
+        if (!fx->raw[i]) {
+            fx->raw[i] = c;
+            return c;
+        }
+    fail_msg("too many raw clients");
+    return NULL;
+}
+
+static void on_rawc_closed(uv_handle_t *h)
+{
+    struct rawc *c = h->data;
+    buf_reset(&c->in);
+    free(c);
+}
+
+/* The client goes away now (its socket closed at once). */
+static void rawc_close(struct fx *fx, struct rawc *c)
+{
+    for (int i = 0; i < MAX_RAW; i++)
+        if (fx->raw[i] == c)
+            fx->raw[i] = NULL;
+    uv_close((uv_handle_t *)&c->poll, on_rawc_closed); /* stops watching */
+    close(c->fd);
+}
+
+static bool raw_sees(struct fx *fx)
+{
+    return fx->raw[0]->in.data && strstr(fx->raw[0]->in.data, fx->want);
+}
+
+static bool raw_eof(struct fx *fx)
+{
+    return fx->raw[0]->eof;
+}
+
 /* ---- fixture ---- */
 
 static int setup(void **state)
@@ -307,6 +459,8 @@ static int setup(void **state)
     fx->deadline.data = fx;
     uv_prepare_init(&fx->loop, &fx->prepare);
     fx->prepare.data = fx;
+    uv_timer_init(&fx->loop, &fx->tick);
+    fx->tick.data = fx;
     assert_int_equal(polku_http_start(&fx->loop, "127.0.0.1:0", MAX_BODY,
                                       handler, fx, &fx->srv),
                      POLKU_OK);
@@ -325,6 +479,10 @@ static int teardown(void **state)
     uv_close((uv_handle_t *)&fx->done, NULL);
     uv_close((uv_handle_t *)&fx->deadline, NULL);
     uv_close((uv_handle_t *)&fx->prepare, NULL);
+    uv_close((uv_handle_t *)&fx->tick, NULL);
+    for (int i = 0; i < MAX_RAW; i++)
+        if (fx->raw[i])
+            rawc_close(fx, fx->raw[i]);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&fx->loop), 0); /* every handle closed */
     buf_reset(&fx->body);
@@ -690,6 +848,188 @@ static void test_bad_addresses(void **state)
     polku_http_stop(NULL);
 }
 
+/* ---- streams ---- */
+
+/* /ticks then /echo on one keep-alive connection. */
+static void client_ticks(struct fx *fx)
+{
+    CURL *c = easy(fx, "/ticks", &fx->body);
+    fx->connects = 0;
+    perform(fx, c);
+    fx->ok = fx->curl_rc == CURLE_OK && fx->status == 200;
+    struct buf ticks = fx->body;
+    fx->body.data = NULL;
+    fx->body.len = 0;
+    char url[128];
+    snprintf(url, sizeof url, "%s/echo", fx->base);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    char ct[64];
+    snprintf(ct, sizeof ct, "%s", fx->content_type);
+    perform(fx, c); /* the stream ended cleanly: same connection */
+    if (!(fx->curl_rc == CURLE_OK && fx->status == 200))
+        fx->ok = 0;
+    snprintf(fx->content_type, sizeof fx->content_type, "%s", ct);
+    buf_reset(&fx->body);
+    fx->body = ticks;
+    curl_easy_cleanup(c);
+}
+
+static void test_stream_writes_in_order(void **state)
+{
+    struct fx *fx = *state;
+    run_client(fx, client_ticks);
+    assert_true(fx->ok);
+    assert_string_equal(fx->content_type, "text/plain");
+    assert_string_equal(fx->cache_control, "no-cache");
+    assert_int_equal(fx->connects, 1);
+    char want[TICK_COUNT * TICK_LINES * 16] = "";
+    size_t n = 0;
+    for (int i = 0; i < TICK_COUNT * TICK_LINES; i++)
+        n += (size_t)snprintf(want + n, sizeof want - n, "line %d\n", i);
+    assert_non_null(fx->body.data);
+    assert_string_equal(fx->body.data, want);
+    assert_int_equal(fx->stream_closed_calls, 0); /* closed by its owner */
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+    polku_http_stats st;
+    polku_http_get_stats(fx->srv, &st);
+    assert_int_equal(st.responses_2xx, 2);
+}
+
+static bool one_stream(struct fx *fx)
+{
+    return fx->nstreams == 1;
+}
+
+static bool two_streams(struct fx *fx)
+{
+    return fx->nstreams == 2;
+}
+
+static bool stream_closed_once(struct fx *fx)
+{
+    return fx->stream_closed_calls == 1;
+}
+
+static bool stream_closed_twice(struct fx *fx)
+{
+    return fx->stream_closed_calls == 2;
+}
+
+static void test_stream_client_gone(void **state)
+{
+    struct fx *fx = *state;
+    struct rawc *c =
+        rawc_open(fx, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n", true);
+    assert_true(wait_for(fx, one_stream, WAIT_MS));
+    assert_int_equal(polku_http_stream_write(fx->streams[0], "hello", 5),
+                     POLKU_OK);
+    fx->want = "hello";
+    assert_true(wait_for(fx, raw_sees, WAIT_MS));
+    assert_non_null(strstr(c->in.data, "HTTP/1.1 200"));
+    assert_non_null(strstr(c->in.data, "text/event-stream"));
+    assert_non_null(strstr(c->in.data, "chunked"));
+    assert_int_equal(polku_http_in_flight(fx->srv), 1);
+    /* The stream is idle (suspended) when the client goes away: only the
+     * hang-up watch can notice, nothing is written any more. */
+    rawc_close(fx, c);
+    assert_true(wait_for(fx, stream_closed_once, WAIT_MS));
+    assert_null(fx->streams[0]);
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+    run_client(fx, client_get_echo); /* and the server still serves */
+    assert_int_equal(fx->status, 200);
+    assert_int_equal(fx->stream_closed_calls, 1);
+
+    /* A client that goes away with bytes still on their way to it. */
+    c = rawc_open(fx, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n", false);
+    assert_true(wait_for(fx, two_streams, WAIT_MS));
+    static char big[POLKU_HTTP_STREAM_MAX_QUEUED];
+    memset(big, 'g', sizeof big);
+    assert_int_equal(polku_http_stream_write(fx->streams[1], big, sizeof big),
+                     POLKU_OK);
+    uv_run(&fx->loop, UV_RUN_NOWAIT); /* some of it sent */
+    rawc_close(fx, c);                /* unread data: a reset */
+    assert_true(wait_for(fx, stream_closed_twice, WAIT_MS));
+    assert_null(fx->streams[1]);
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+}
+
+static bool three_streams(struct fx *fx)
+{
+    return fx->nstreams == 3;
+}
+
+static void test_stream_stop(void **state)
+{
+    struct fx *fx = *state;
+    static const char get[] = "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n";
+    struct rawc *idle = rawc_open(fx, get, true);
+    assert_true(wait_for(fx, one_stream, WAIT_MS));
+    rawc_open(fx, get, false); /* never reads */
+    assert_true(wait_for(fx, two_streams, WAIT_MS));
+    rawc_open(fx, get, false);
+    assert_true(wait_for(fx, three_streams, WAIT_MS));
+    static char big[256 * 1024];
+    memset(big, 'z', sizeof big);
+    for (int i = 1; i < 3; i++)
+        assert_int_equal(
+            polku_http_stream_write(fx->streams[i], big, sizeof big), POLKU_OK);
+    assert_int_equal(polku_http_stream_write(fx->streams[0], "idle", 4),
+                     POLKU_OK);
+    fx->want = "idle";
+    assert_true(wait_for(fx, raw_sees, WAIT_MS)); /* and idle again */
+    polku_http_stream_close(fx->streams[2]);      /* closed, still sending */
+    fx->streams[2] = NULL;
+    assert_int_equal(polku_http_in_flight(fx->srv), 3);
+
+    polku_http_stop(&fx->srv);
+    assert_null(fx->srv);
+    assert_int_equal(fx->stream_closed_calls, 2); /* not the closed one */
+    assert_null(fx->streams[0]);
+    assert_null(fx->streams[1]);
+    /* the idle client sees its body end (or the connection go) */
+    assert_true(wait_for(fx, raw_eof, WAIT_MS));
+    assert_non_null(strstr(idle->in.data, "idle"));
+    /* teardown: every handle closed (uv_loop_close), no leak under ASan */
+}
+
+static void test_stream_full(void **state)
+{
+    struct fx *fx = *state;
+    rawc_open(fx, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n", false);
+    assert_true(wait_for(fx, one_stream, WAIT_MS));
+    polku_http_stream *st = fx->streams[0];
+    static char big[POLKU_HTTP_STREAM_MAX_QUEUED + 1];
+    memset(big, 'f', sizeof big);
+    assert_int_equal(polku_http_stream_write(st, big, sizeof big),
+                     POLKU_EFULL); /* more than the limit at once */
+    /* The client reads nothing: the kernel's buffers fill, then ours. */
+    enum { PIECE = 64 * 1024 };
+    size_t total = 0;
+    int rc = POLKU_OK;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double waited = 0;
+    while (rc == POLKU_OK && waited < WAIT_MS / 1000.0) {
+        rc = polku_http_stream_write(st, big, PIECE);
+        if (rc == POLKU_OK)
+            total += PIECE;
+        uv_run(&fx->loop, UV_RUN_NOWAIT); /* MHD sends what it can */
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        waited = (double)(t1.tv_sec - t0.tv_sec) +
+                 (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    }
+    assert_int_equal(rc, POLKU_EFULL);
+    assert_true(total >= POLKU_HTTP_STREAM_MAX_QUEUED);
+    printf("http_test: stream full after %zu KiB for a client that reads"
+           " nothing\n",
+           total / 1024);
+    /* Closing an overflowed stream drops its client (no on_closed). */
+    polku_http_stream_close(st);
+    fx->streams[0] = NULL;
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+    assert_int_equal(fx->stream_closed_calls, 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -707,6 +1047,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_and_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_writes_in_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stream_client_gone, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stream_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
     };
     if (getenv("HTTP_TEST_FILTER")) /* e.g. "test_too_large" */

@@ -93,7 +93,7 @@ static json_t *get_json(h_http *c, const char *token, const char *path)
 json_t *hc_path(h_org *o, const char *key)
 {
     char path[128];
-    snprintf(path, sizeof path, "/v1/paths/%s", key);
+    snprintf(path, sizeof path, "/v1/paths/%s?view=local", key);
     return get_json(o->http, o->token, path);
 }
 

@@ -10,7 +10,9 @@
  * A handler answers with polku_http_respond* at once, or keeps the request
  * and answers later from any loop callback (the connection is suspended
  * meanwhile) — the agent answers only after its LMDB commit. Every request
- * must be answered exactly once; after the answer the request is gone. */
+ * must be answered exactly once; after the answer the request is gone.
+ * Or the handler turns the request into a stream (polku_http_stream_open,
+ * below) for Server-Sent Events. */
 #ifndef POLKU_HTTP_H
 #define POLKU_HTTP_H
 
@@ -33,8 +35,10 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
 /* The bound port (useful with port 0). */
 uint16_t polku_http_port(const polku_http *srv);
 
-/* Answers every pending request with 503, stops listening, releases the
- * server (handles freed in close callbacks). Sets *srv NULL; accepts NULL. */
+/* Answers every pending request with 503, calls on_closed of every open
+ * stream and ends it, stops listening, releases the server (handles freed
+ * in close callbacks: run the loop afterwards). Sets *srv NULL; accepts
+ * NULL. */
 void polku_http_stop(polku_http **srv);
 
 /* Request accessors; strings live as long as the request. */
@@ -72,5 +76,57 @@ void polku_http_get_stats(const polku_http *srv, polku_http_stats *out);
 /* Requests now in the server: being read, with the handler or being sent
  * (a gauge for /metrics; tests use it to see that everything was freed). */
 unsigned long long polku_http_in_flight(const polku_http *srv);
+
+/* ---- streaming responses (Server-Sent Events) ----
+ *
+ * A stream answers a request 200 with a body of unknown length (chunked on
+ * HTTP/1.1) that is written piece by piece from any loop callback. While
+ * nothing is queued the connection is suspended, so an idle stream costs
+ * no MHD_run work; meanwhile a uv_poll on its socket notices the client
+ * hanging up (libmicrohttpd itself does not watch a suspended connection).
+ * A stream's request stays in polku_http_in_flight until its connection is
+ * finished.
+ *
+ *   from      event                                  to        on_closed
+ *   OPEN      polku_http_stream_write                OPEN      -
+ *   OPEN      client gone, or send failed/timed out  (gone)    called
+ *   OPEN      polku_http_stop                        (gone)    called
+ *   OPEN      polku_http_stream_close                CLOSING   never
+ *   CLOSING   queued bytes sent, body ended          (gone)    never
+ *
+ * After on_closed, or after polku_http_stream_close, the stream handle is
+ * gone: do not use it again (not even from inside on_closed). */
+
+typedef struct polku_http_stream polku_http_stream;
+typedef void (*polku_http_stream_closed)(polku_http_stream *s, void *arg);
+
+/* Bytes a stream may hold unsent before writes fail with POLKU_EFULL. */
+#define POLKU_HTTP_STREAM_MAX_QUEUED ((size_t)1024 * 1024)
+
+/* Answers req (unanswered: in the handler or kept) 200 with content_type
+ * plus "Cache-Control: no-cache" and "X-Accel-Buffering: no", and keeps
+ * the connection open for polku_http_stream_write. on_closed (may be NULL)
+ * is called once, from a loop callback, when the client goes away or the
+ * server stops; after it the stream is gone. The request is consumed in
+ * every case: returns NULL (and the client sees its connection closed) if
+ * its client went away already or memory ran out. */
+polku_http_stream *polku_http_stream_open(polku_http_req *req,
+                                          const char *content_type,
+                                          polku_http_stream_closed on_closed,
+                                          void *arg);
+
+/* Queues a copy of len bytes (all or nothing). Returns POLKU_OK;
+ * POLKU_EFULL when more than POLKU_HTTP_STREAM_MAX_QUEUED bytes would be
+ * waiting for a slow client (nothing queued: the caller then closes the
+ * stream); POLKU_ENOMEM; POLKU_EINVAL from inside its own on_closed.
+ * Never calls on_closed. */
+int polku_http_stream_write(polku_http_stream *s, const char *data, size_t len);
+
+/* Ends the response: the bytes queued so far are still sent, then the body
+ * ends (the connection may serve the next request). After a POLKU_EFULL the
+ * client is too slow for that: its connection is dropped within about a
+ * second instead. on_closed is not called after an explicit close. Accepts
+ * NULL. */
+void polku_http_stream_close(polku_http_stream *s);
 
 #endif

@@ -1,0 +1,158 @@
+/* path_query.c — GET /v1/paths/{key}: the broker's shared path. */
+#include "path_query.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "polku/clock.h"
+#include "polku/error.h"
+#include "polku/id.h"
+#include "polku/log.h"
+
+#define QUERY_WAIT_MS 5000
+
+typedef struct path_query_waiter {
+    uint8_t query_id[16];
+    polku_http_req *req;
+    uint64_t deadline_ms; /* monotonic */
+} path_query_waiter;
+
+struct path_queries {
+    path_query_waiter *w;
+    size_t n, cap;
+};
+
+static struct path_queries *queries(agent *a)
+{
+    if (!a->queries)
+        a->queries = calloc(1, sizeof *a->queries);
+    return a->queries;
+}
+
+void path_query_start(agent *a, polku_http_req *req, const uint8_t key[16])
+{
+    struct path_queries *q = queries(a);
+    if (!agent_broker_connected(a)) {
+        polku_http_respond_error(req, 503, "broker_unreachable",
+                                 "the shared path is the broker's and it is "
+                                 "not connected; try again");
+        return;
+    }
+    if (!q || (q->n == q->cap && q->cap >= 4096)) {
+        polku_http_respond_error(req, 503, "overloaded",
+                                 "too many path queries waiting");
+        return;
+    }
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? 2 * q->cap : 8;
+        path_query_waiter *w = realloc(q->w, cap * sizeof *w);
+        if (!w) {
+            polku_http_respond_error(req, 503, "overloaded", "out of memory");
+            return;
+        }
+        q->w = w;
+        q->cap = cap;
+    }
+    polku_id id = polku_id_new(polku_now_ms());
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__PathQuery pq = POLKU__PATH_QUERY__INIT;
+    uint8_t msg_id[16];
+    agent_header(a, &env, msg_id);
+    env.client_key.data = (uint8_t *)key;
+    env.client_key.len = 16;
+    pq.query_id.data = id.b;
+    pq.query_id.len = 16;
+    env.body_case = POLKU__ENVELOPE__BODY_PATH_QUERY;
+    env.path_query = &pq;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (polku_envelope_encode(&env, &buf, &len) ||
+        agent_send_now(a, buf, len) != 0) {
+        free(buf);
+        polku_http_respond_error(req, 503, "broker_unreachable",
+                                 "the query could not be sent to the broker");
+        return;
+    }
+    free(buf);
+    path_query_waiter *w = &q->w[q->n++];
+    memcpy(w->query_id, id.b, 16);
+    w->req = req;
+    w->deadline_ms = polku_mono_ms() + QUERY_WAIT_MS;
+}
+
+static void answer(agent *a, polku_http_req *req, const Polku__PathAnswer *ans)
+{
+    if (ans->status != 200) {
+        const char *code = ans->error_code[0] ? ans->error_code : "refused";
+        const char *msg =
+            strcmp(code, "consent_required") == 0
+                ? "no active consent of this client names this organisation "
+                  "with purpose 'path'"
+            : strcmp(code, "not_found") == 0
+                ? "the broker knows nothing of this client's path"
+            : strcmp(code, "broker_rebuilding") == 0
+                ? "the broker is still rebuilding this client's path from "
+                  "the agents' logs; try again shortly"
+                : "the broker refused the query";
+        unsigned status = ans->status >= 400 && ans->status < 600
+                              ? ans->status
+                              : 502;
+        polku_http_respond_error(req, status, code, msg);
+        return;
+    }
+    json_error_t err;
+    json_t *j = json_loads(ans->json, 0, &err);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        polku_http_respond_error(req, 502, "bad_gateway",
+                                 "the broker's answer was not a path");
+        return;
+    }
+    const char *coordinator = json_string_value(json_object_get(j, "coordinator"));
+    json_object_set_new(j, "i_coordinate",
+                        json_boolean(coordinator &&
+                                     strcmp(coordinator, a->cfg->org) == 0));
+    polku_http_respond_json(req, 200, j);
+}
+
+void path_query_answered(agent *a, const polku_envelope *env)
+{
+    struct path_queries *q = a->queries;
+    const Polku__PathAnswer *ans = env->path_answer;
+    if (!q || ans->query_id.len != 16)
+        return;
+    for (size_t i = 0; i < q->n; i++) {
+        if (memcmp(q->w[i].query_id, ans->query_id.data, 16) != 0)
+            continue;
+        polku_http_req *req = q->w[i].req;
+        q->w[i] = q->w[--q->n];
+        answer(a, req, ans);
+        return;
+    }
+}
+
+void path_query_expire(agent *a, uint64_t now)
+{
+    struct path_queries *q = a->queries;
+    size_t kept = 0;
+    for (size_t i = 0; q && i < q->n; i++) {
+        if (now < q->w[i].deadline_ms) {
+            q->w[kept++] = q->w[i];
+            continue;
+        }
+        polku_http_respond_error(q->w[i].req, 504, "broker_timeout",
+                                 "the broker did not answer in time");
+    }
+    if (q)
+        q->n = kept;
+}
+
+void path_query_fini(agent *a)
+{
+    struct path_queries *q = a->queries;
+    if (!q)
+        return;
+    free(q->w); /* polku_http_stop answers the kept requests itself */
+    free(q);
+    a->queries = NULL;
+}

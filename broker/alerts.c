@@ -1,0 +1,257 @@
+/* alerts.c — alerts recomputed from the folded state, diffed against the
+ * last evaluation. */
+#include "alerts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "polku/clock.h"
+#include "polku/id.h"
+
+enum alert_kind {
+    ALERT_REFERRAL_NOT_RECEIVED,
+    ALERT_REFERRAL_NOT_ANSWERED,
+    ALERT_REJECTION_NO_FOLLOWUP,
+    ALERT_HANDOVER_UNANSWERED,
+    ALERT_CONSENT_EXPIRED_OPEN,
+    ALERT_PATH_NO_COORDINATOR,
+    ALERT_KINDS
+};
+
+static const char *const kind_names[ALERT_KINDS] = {
+    "referral_not_received", "referral_not_answered", "rejection_no_followup",
+    "handover_unanswered",   "consent_expired_open",  "path_no_coordinator",
+};
+
+static const char *const kind_subjects[ALERT_KINDS] = {
+    "referral", "referral", "referral", "handover", "referral", "path",
+};
+
+typedef struct alert {
+    char id[80]; /* kind:subject */
+    unsigned kind;
+    const char *subject; /* "referral", "handover", "path" */
+    char subject_id[33];
+    uint8_t client_key[16];
+    char org[33]; /* "" nobody */
+    uint64_t since_ms;
+    unsigned gen;
+    UT_hash_handle hh;
+} alert;
+
+struct alert_set {
+    alert *alerts;
+    unsigned gen;
+};
+
+const char *alert_kind_name(unsigned kind)
+{
+    return kind < ALERT_KINDS ? kind_names[kind] : "";
+}
+
+alert_set *alerts_new(void)
+{
+    return calloc(1, sizeof(alert_set));
+}
+
+void alerts_free(alert_set **set)
+{
+    if (!set || !*set)
+        return;
+    alert *a, *tmp;
+    HASH_ITER(hh, (*set)->alerts, a, tmp)
+    {
+        HASH_DEL((*set)->alerts, a);
+        free(a);
+    }
+    free(*set);
+    *set = NULL;
+}
+
+size_t alerts_count(const alert_set *set)
+{
+    return HASH_COUNT(set->alerts);
+}
+
+static void key_hex(const uint8_t key[16], char out[33])
+{
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", key[i]);
+}
+
+static void id_text(const uint8_t id[16], char out[33])
+{
+    polku_id pid;
+    char text[POLKU_ID_TEXT];
+    memcpy(pid.b, id, 16);
+    polku_id_format(&pid, text);
+    snprintf(out, 33, "%s", text);
+}
+
+static json_t *alert_json(const alert *a)
+{
+    char key[33], since[POLKU_TIME_TEXT];
+    key_hex(a->client_key, key);
+    polku_time_format(a->since_ms, since, sizeof since);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "id", a->id,
+                     "kind", kind_names[a->kind], "client_key", key,
+                     "subject", a->subject, "subject_id", a->subject_id,
+                     "org", a->org[0] ? json_string(a->org) : json_null(),
+                     "since", since);
+}
+
+/* ---- one evaluation ---- */
+
+typedef struct eval {
+    alert_set *set;
+    const alert_inputs *in;
+    uint64_t now;
+    alert_change_fn change;
+    void *arg;
+} eval;
+
+/* The alert holds at this evaluation: kept, or raised if new. An existing
+ * alert keeps its since; for path alerts the earliest candidate wins. */
+static void hold(eval *ev, unsigned kind, const char *subject_id,
+                 const uint8_t client_key[16], const char *org,
+                 uint64_t since_ms)
+{
+    char id[80];
+    snprintf(id, sizeof id, "%s:%s", kind_names[kind], subject_id);
+    alert *a = NULL;
+    HASH_FIND_STR(ev->set->alerts, id, a);
+    if (a) {
+        if (a->gen != ev->set->gen) {
+            a->gen = ev->set->gen;
+        } else if (since_ms < a->since_ms) {
+            a->since_ms = since_ms; /* several candidates this round */
+        }
+        return;
+    }
+    a = calloc(1, sizeof *a);
+    if (!a)
+        return;
+    snprintf(a->id, sizeof a->id, "%s", id);
+    a->kind = kind;
+    a->subject = kind_subjects[kind];
+    snprintf(a->subject_id, sizeof a->subject_id, "%s", subject_id);
+    memcpy(a->client_key, client_key, 16);
+    snprintf(a->org, sizeof a->org, "%s", org ? org : "");
+    a->since_ms = since_ms;
+    a->gen = ev->set->gen;
+    HASH_ADD_STR(ev->set->alerts, id, a);
+    json_t *j = alert_json(a);
+    if (j && ev->change)
+        ev->change("alert.raised", j, ev->arg);
+    json_decref(j);
+}
+
+static bool coordinated(const eval *ev, const uint8_t key[16])
+{
+    path_view v;
+    return pi_view(ev->in->paths, key, &v) && (v.coordinator[0] || v.closed);
+}
+
+static void on_referral(const cl_referral *r, void *arg)
+{
+    eval *ev = arg;
+    const broker_sla *sla = ev->in->sla;
+    const client_index *cl = ev->in->clients;
+    char rid[33];
+    id_text(r->id, rid);
+    uint64_t now = ev->now;
+    if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REQUESTED &&
+        r->requested && now >= r->created_ms + sla->referral_receipt_ms)
+        hold(ev, ALERT_REFERRAL_NOT_RECEIVED, rid, r->client_key,
+             cl_name(cl, r->to), r->created_ms + sla->referral_receipt_ms);
+    if (r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED &&
+        r->received_ms && now >= r->received_ms + sla->referral_answer_ms)
+        hold(ev, ALERT_REFERRAL_NOT_ANSWERED, rid, r->client_key,
+             cl_name(cl, r->to), r->received_ms + sla->referral_answer_ms);
+    if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REJECTED &&
+        r->status_ms && now >= r->status_ms + sla->rejection_followup_ms &&
+        !cl_followed_up(cl, r->client_key, r->status_ms)) {
+        path_view v;
+        bool closed = pi_view(ev->in->paths, r->client_key, &v) && v.closed;
+        if (!closed)
+            hold(ev, ALERT_REJECTION_NO_FOLLOWUP, rid, r->client_key,
+                 cl_name(cl, r->from),
+                 r->status_ms + sla->rejection_followup_ms);
+    }
+    if (!cl_referral_open(r))
+        return;
+    static const uint8_t zero[16];
+    if (memcmp(r->consent_id, zero, 16) != 0 &&
+        ci_consent_active(ev->in->consents, r->consent_id, now) == 0)
+        hold(ev, ALERT_CONSENT_EXPIRED_OPEN, rid, r->client_key,
+             cl_name(cl, r->from), now);
+    if (r->requested && now >= r->created_ms + sla->path_coordinator_ms &&
+        !coordinated(ev, r->client_key)) {
+        char key[33];
+        key_hex(r->client_key, key);
+        hold(ev, ALERT_PATH_NO_COORDINATOR, key, r->client_key, NULL,
+             r->created_ms + sla->path_coordinator_ms);
+    }
+}
+
+static void on_path(const uint8_t key[16], const path_view *v, void *arg)
+{
+    eval *ev = arg;
+    if (!v->has_open_handover)
+        return;
+    const path_handover_view *h = &v->open_handover;
+    char hid[33];
+    id_text(h->id, hid);
+    uint64_t due = h->offered_ms + ev->in->sla->handover_answer_ms;
+    if (h->offered_ms && ev->now >= due)
+        hold(ev, ALERT_HANDOVER_UNANSWERED, hid, key, h->to, due);
+    if (h->to[0] &&
+        !ci_allows(ev->in->consents, key, h->to, "handover", ev->now))
+        hold(ev, ALERT_CONSENT_EXPIRED_OPEN, hid, key, h->from, ev->now);
+}
+
+void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
+                     alert_change_fn change, void *arg)
+{
+    eval ev = {set, in, now_ms, change, arg};
+    set->gen++;
+    cl_each_referral(in->clients, on_referral, &ev);
+    pi_each(in->paths, on_path, &ev);
+    alert *a, *tmp;
+    HASH_ITER(hh, set->alerts, a, tmp)
+    {
+        if (a->gen == set->gen)
+            continue;
+        HASH_DEL(set->alerts, a);
+        json_t *j = alert_json(a);
+        if (j && change)
+            change("alert.cleared", j, arg);
+        json_decref(j);
+        free(a);
+    }
+}
+
+static int since_cmp(const void *x, const void *y)
+{
+    const alert *a = *(const alert *const *)x, *b = *(const alert *const *)y;
+    if (a->since_ms != b->since_ms)
+        return a->since_ms < b->since_ms ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+json_t *alerts_json(const alert_set *set)
+{
+    size_t n = HASH_COUNT(set->alerts), k = 0;
+    alert **all = n ? malloc(n * sizeof *all) : NULL;
+    for (alert *a = set->alerts; all && a; a = a->hh.next)
+        all[k++] = a;
+    if (all)
+        qsort(all, n, sizeof *all, since_cmp);
+    json_t *list = json_array();
+    for (size_t i = 0; all && i < n; i++)
+        json_array_append_new(list, alert_json(all[i]));
+    free(all);
+    return json_pack("{s:o}", "alerts", list);
+}

@@ -1,0 +1,60 @@
+/* alerts.h — clients falling between services, as alerts.
+ *
+ * The alerts are a function of the folded state and the time: evaluating
+ * them again says which are new (raised) and which no longer hold
+ * (cleared), and each of those becomes a feed event. Nothing here is
+ * stored: after a restart the broker rebuilds the state and the alerts
+ * come back by themselves. No sockets here.
+ *
+ * Kinds (who must act in "org"):
+ *   referral_not_received   requested, not received within referral_receipt (receiver)
+ *   referral_not_answered   received, not answered within referral_answer (receiver)
+ *   rejection_no_followup   rejected, no newer referral for the client within
+ *                           rejection_followup (the sender)
+ *   handover_unanswered     an offer open longer than handover_answer (receiver)
+ *   consent_expired_open    the consent an open referral or handover relies on
+ *                           is no longer active (the sender / offerer)
+ *   path_no_coordinator     open referrals but nobody coordinates, for longer
+ *                           than path_coordinator (nobody: null) */
+#ifndef POLKU_BROKER_ALERTS_H
+#define POLKU_BROKER_ALERTS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker_config.h"
+#include "clients.h"
+#include "consent_index.h"
+#include "paths.h"
+
+typedef struct alert_set alert_set;
+
+typedef struct alert_inputs {
+    const client_index *clients;
+    const path_index *paths;
+    const consent_index *consents;
+    const broker_sla *sla;
+} alert_inputs;
+
+/* A change: topic "alert.raised" or "alert.cleared" and the alert's JSON
+ * (borrowed: copy what you keep). */
+typedef void (*alert_change_fn)(const char *topic, const json_t *alert,
+                                void *arg);
+
+alert_set *alerts_new(void);
+void alerts_free(alert_set **set);
+
+/* Recomputes the alerts at now; calls change for each difference. */
+void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
+                     alert_change_fn change, void *arg);
+
+size_t alerts_count(const alert_set *set);
+
+/* {"alerts":[...]} oldest first. */
+json_t *alerts_json(const alert_set *set);
+
+/* The kind's name; "" if out of range. */
+const char *alert_kind_name(unsigned kind);
+
+#endif

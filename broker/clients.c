@@ -1,0 +1,749 @@
+/* clients.c — referrals, services and timelines folded per client. */
+#include "clients.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "polku/clock.h"
+#include "polku/id.h"
+#include "polku/referral.h"
+
+#define CL_MAX_NAMES 65535
+
+typedef struct referral_entry {
+    cl_referral r;
+    struct referral_entry *next_of_client;
+    UT_hash_handle hh;
+} referral_entry;
+
+/* One organisation's service for the client: its latest start or end. */
+typedef struct service_entry {
+    uint16_t org, service;
+    bool running;
+    uint64_t at_ms, seq;
+} service_entry;
+
+typedef struct timeline_entry {
+    uint64_t at_ms, seq;
+    uint16_t org;
+    uint8_t event; /* index into event_names */
+    uint8_t id[16];
+    bool has_id;
+} timeline_entry;
+
+typedef struct client_entry {
+    uint8_t key[16];
+    uint64_t first_ms;
+    referral_entry *referrals; /* list by next_of_client */
+    service_entry *services;
+    uint8_t n_services, cap_services;
+    uint8_t n_timeline;
+    timeline_entry *timeline; /* sorted oldest first, CL_TIMELINE_MAX */
+    UT_hash_handle hh;
+} client_entry;
+
+typedef struct name_entry {
+    uint16_t idx;
+    UT_hash_handle hh;
+    char name[];
+} name_entry;
+
+struct client_index {
+    client_entry *clients;
+    referral_entry *referrals; /* by id */
+    name_entry *names;         /* by name */
+    char **by_idx;             /* idx -> name; [0] unused */
+    size_t n_names, cap_names;
+    size_t open;
+};
+
+/* ---- event names ---- */
+
+static const char *const event_names[] = {
+    "",
+    "referral.requested",
+    "referral.received",
+    "referral.accepted",
+    "referral.rejected",
+    "referral.in-progress",
+    "referral.on-hold",
+    "referral.completed",
+    "referral.failed",
+    "referral.cancelled",
+    "referral.cancel_requested",
+    "consent.granted",
+    "consent.revoked",
+    "path.claim_won",
+    "path.claim_lost",
+    "path.closed",
+    "path.plan",
+    "service.started",
+    "service.ended",
+    "handover.offered",
+    "handover.accepted",
+    "handover.declined",
+    "handover.withdrawn",
+    "handover.failed",
+    "handover.withdraw_requested",
+};
+#define N_EVENT_NAMES (sizeof event_names / sizeof event_names[0])
+
+static uint8_t event_index(const polku_envelope *env)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        return 1;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS: {
+        unsigned s = env->referral_status->status;
+        return s >= 1 && s <= 9 ? (uint8_t)s : 0;
+    }
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        return 10;
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+        return 11;
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        return 12;
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+        switch (env->path_claim_answered->outcome) {
+        case POLKU__CLAIM_OUTCOME__CLAIM_WON:
+            return 13;
+        case POLKU__CLAIM_OUTCOME__CLAIM_LOST:
+            return 14;
+        default:
+            return 0;
+        }
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+        return 15;
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        return 16;
+    case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
+        return 17;
+    case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
+        return 18;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        return 19;
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED: {
+        unsigned s = env->handover_answered->status;
+        return s >= 2 && s <= 5 ? (uint8_t)(18 + s) : 0;
+    }
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return 24;
+    default:
+        return 0;
+    }
+}
+
+const char *cl_event_name(const polku_envelope *env)
+{
+    uint8_t i = event_index(env);
+    return i ? event_names[i] : NULL;
+}
+
+/* The object an event is about (referral, handover, consent id). */
+static bool event_object(const polku_envelope *env, uint8_t out[16])
+{
+    const ProtobufCBinaryData *b = NULL;
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        b = &env->referral_requested->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        b = &env->referral_status->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        b = &env->cancel_requested->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+        b = &env->consent_granted->consent_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        b = &env->consent_revoked->consent_id;
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        b = &env->handover_offered->handover_id;
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        b = &env->handover_answered->handover_id;
+        break;
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        b = &env->withdraw_requested->handover_id;
+        break;
+    default:
+        return false;
+    }
+    if (b->len != 16)
+        return false;
+    memcpy(out, b->data, 16);
+    return true;
+}
+
+/* ---- names ---- */
+
+static uint16_t intern(client_index *cl, const char *name)
+{
+    if (!name || !*name)
+        return 0;
+    name_entry *n = NULL;
+    HASH_FIND_STR(cl->names, name, n);
+    if (n)
+        return n->idx;
+    if (cl->n_names + 1 >= CL_MAX_NAMES)
+        return 0;
+    if (cl->n_names + 1 >= cl->cap_names) {
+        size_t cap = cl->cap_names ? 2 * cl->cap_names : 16;
+        char **by = realloc(cl->by_idx, cap * sizeof *by);
+        if (!by)
+            return 0;
+        cl->by_idx = by;
+        cl->cap_names = cap;
+    }
+    size_t len = strlen(name);
+    n = calloc(1, sizeof *n + len + 1);
+    if (!n)
+        return 0;
+    memcpy(n->name, name, len + 1);
+    n->idx = (uint16_t)++cl->n_names;
+    cl->by_idx[n->idx] = n->name;
+    HASH_ADD_STR(cl->names, name, n);
+    return n->idx;
+}
+
+const char *cl_name(const client_index *cl, uint16_t idx)
+{
+    return idx && idx <= cl->n_names ? cl->by_idx[idx] : "";
+}
+
+/* ---- life ---- */
+
+client_index *cl_new(void)
+{
+    return calloc(1, sizeof(client_index));
+}
+
+void cl_destroy(client_index **clp)
+{
+    if (!clp || !*clp)
+        return;
+    client_index *cl = *clp;
+    referral_entry *r, *rtmp;
+    HASH_ITER(hh, cl->referrals, r, rtmp)
+    {
+        HASH_DEL(cl->referrals, r);
+        free(r);
+    }
+    client_entry *c, *ctmp;
+    HASH_ITER(hh, cl->clients, c, ctmp)
+    {
+        HASH_DEL(cl->clients, c);
+        free(c->services);
+        free(c->timeline);
+        free(c);
+    }
+    name_entry *n, *ntmp;
+    HASH_ITER(hh, cl->names, n, ntmp)
+    {
+        HASH_DEL(cl->names, n);
+        free(n);
+    }
+    free(cl->by_idx);
+    free(cl);
+    *clp = NULL;
+}
+
+static client_entry *client_find(const client_index *cl, const uint8_t key[16])
+{
+    client_entry *c = NULL;
+    HASH_FIND(hh, cl->clients, key, 16, c);
+    return c;
+}
+
+static client_entry *client_get(client_index *cl, const uint8_t key[16])
+{
+    client_entry *c = client_find(cl, key);
+    if (c)
+        return c;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    memcpy(c->key, key, 16);
+    HASH_ADD(hh, cl->clients, key, 16, c);
+    return c;
+}
+
+/* ---- referrals ---- */
+
+bool cl_referral_pending(const cl_referral *r)
+{
+    return r->status == POLKU__REFERRAL_STATE__REFERRAL_REQUESTED ||
+           r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED;
+}
+
+bool cl_referral_open(const cl_referral *r)
+{
+    return r->status != 0 &&
+           !polku_referral_state_final((polku_referral_state)r->status);
+}
+
+static referral_entry *referral_get(client_index *cl, client_entry *c,
+                                    const uint8_t id[16])
+{
+    referral_entry *e = NULL;
+    HASH_FIND(hh, cl->referrals, id, 16, e);
+    if (e)
+        return e;
+    e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    memcpy(e->r.id, id, 16);
+    memcpy(e->r.client_key, c->key, 16);
+    HASH_ADD(hh, cl->referrals, r.id, 16, e);
+    e->next_of_client = c->referrals;
+    c->referrals = e;
+    return e;
+}
+
+static void set_open(client_index *cl, cl_referral *r, bool was_open)
+{
+    bool open = cl_referral_open(r);
+    if (open && !was_open)
+        cl->open++;
+    else if (!open && was_open)
+        cl->open--;
+}
+
+static void on_requested(client_index *cl, client_entry *c,
+                         const polku_envelope *env)
+{
+    const Polku__ReferralRequested *q = env->referral_requested;
+    if (q->referral_id.len != 16 || env->n_to != 1)
+        return;
+    referral_entry *e = referral_get(cl, c, q->referral_id.data);
+    if (!e || e->r.requested)
+        return;
+    cl_referral *r = &e->r;
+    bool was_open = cl_referral_open(r);
+    r->requested = true;
+    r->from = intern(cl, env->origin_org);
+    r->to = intern(cl, env->to[0]);
+    r->service = intern(cl, q->service);
+    r->created_ms = env->time_ms;
+    r->due_ms = q->due_ms;
+    if (q->consent_id.len == 16)
+        memcpy(r->consent_id, q->consent_id.data, 16);
+    if (r->status == 0) {
+        r->status = POLKU__REFERRAL_STATE__REFERRAL_REQUESTED;
+        r->status_ms = env->time_ms;
+    }
+    set_open(cl, r, was_open);
+}
+
+static uint64_t earliest(uint64_t have, uint64_t t)
+{
+    return have == 0 || t < have ? t : have;
+}
+
+static void on_status(client_index *cl, client_entry *c,
+                      const polku_envelope *env)
+{
+    const Polku__ReferralStatus *st = env->referral_status;
+    if (st->referral_id.len != 16 || st->status < 1 || st->status > 9)
+        return;
+    referral_entry *e = referral_get(cl, c, st->referral_id.data);
+    if (!e)
+        return;
+    cl_referral *r = &e->r;
+    bool was_open = cl_referral_open(r);
+    bool by_sender = st->status == POLKU__REFERRAL_STATE__REFERRAL_FAILED &&
+                     env->n_to == 0; /* its own `failed` */
+    if (!r->requested) { /* the request is still to come: parties now */
+        if (by_sender && !r->from)
+            r->from = intern(cl, env->origin_org);
+        if (!by_sender && !r->to)
+            r->to = intern(cl, env->origin_org);
+        if (!by_sender && !r->from && env->n_to == 1)
+            r->from = intern(cl, env->to[0]);
+    }
+    if (st->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED)
+        r->received_ms = earliest(r->received_ms, env->time_ms);
+    else if (st->status != POLKU__REFERRAL_STATE__REFERRAL_REQUESTED)
+        r->answered_ms = earliest(r->answered_ms, env->time_ms);
+    /* the writer's highest version wins; ties: the later state */
+    if (st->version > r->version ||
+        (st->version == r->version && st->status > r->status)) {
+        r->version = st->version;
+        r->status = (uint8_t)st->status;
+        r->status_ms = env->time_ms;
+    }
+    set_open(cl, r, was_open);
+}
+
+/* ---- services ---- */
+
+static void on_service(client_entry *c, client_index *cl,
+                       const polku_envelope *env, const char *service,
+                       bool running)
+{
+    uint16_t org = intern(cl, env->origin_org), svc = intern(cl, service);
+    if (!org || !svc)
+        return;
+    service_entry *s = NULL;
+    for (size_t i = 0; i < c->n_services; i++)
+        if (c->services[i].org == org && c->services[i].service == svc)
+            s = &c->services[i];
+    if (!s) {
+        if (c->n_services == UINT8_MAX)
+            return;
+        if (c->n_services == c->cap_services) {
+            size_t cap = c->cap_services ? 2u * c->cap_services : 2u;
+            if (cap > UINT8_MAX)
+                cap = UINT8_MAX;
+            service_entry *list = realloc(c->services, cap * sizeof *list);
+            if (!list)
+                return;
+            c->services = list;
+            c->cap_services = (uint8_t)cap;
+        }
+        s = &c->services[c->n_services++];
+        s->org = org;
+        s->service = svc;
+        s->at_ms = 0;
+        s->seq = 0;
+        s->running = false;
+    }
+    /* the latest by (time, seq) of the same org's log wins */
+    if (env->time_ms > s->at_ms ||
+        (env->time_ms == s->at_ms && env->origin_seq > s->seq)) {
+        s->at_ms = env->time_ms;
+        s->seq = env->origin_seq;
+        s->running = running;
+    }
+}
+
+/* ---- timeline ---- */
+
+/* Orders entries by (time, org name, seq): the same whatever the order
+ * they were added in. */
+static int timeline_cmp(const client_index *cl, const timeline_entry *a,
+                        const timeline_entry *b)
+{
+    if (a->at_ms != b->at_ms)
+        return a->at_ms < b->at_ms ? -1 : 1;
+    int c = strcmp(cl_name(cl, a->org), cl_name(cl, b->org));
+    if (c)
+        return c;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static void timeline_add(client_index *cl, client_entry *c,
+                         const polku_envelope *env, uint8_t event)
+{
+    timeline_entry t = {.at_ms = env->time_ms,
+                        .seq = env->origin_seq,
+                        .org = intern(cl, env->origin_org),
+                        .event = event};
+    t.has_id = event_object(env, t.id);
+    if (!c->timeline) {
+        c->timeline = calloc(CL_TIMELINE_MAX, sizeof *c->timeline);
+        if (!c->timeline)
+            return;
+    }
+    size_t n = c->n_timeline, at = n;
+    while (at > 0 && timeline_cmp(cl, &c->timeline[at - 1], &t) > 0)
+        at--;
+    if (n == CL_TIMELINE_MAX) { /* full: the oldest goes */
+        if (at == 0)
+            return; /* older than everything kept */
+        memmove(&c->timeline[0], &c->timeline[1],
+                (at - 1) * sizeof *c->timeline);
+        c->timeline[at - 1] = t;
+        return;
+    }
+    memmove(&c->timeline[at + 1], &c->timeline[at],
+            (n - at) * sizeof *c->timeline);
+    c->timeline[at] = t;
+    c->n_timeline++;
+}
+
+/* ---- apply ---- */
+
+bool cl_apply(client_index *cl, const polku_envelope *env)
+{
+    uint8_t event = event_index(env);
+    if (!event || env->client_key.len != 16 || !env->origin_org ||
+        !env->origin_org[0])
+        return false;
+    client_entry *c = client_get(cl, env->client_key.data);
+    if (!c)
+        return false;
+    c->first_ms = earliest(c->first_ms, env->time_ms);
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        on_requested(cl, c, env);
+        break;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        on_status(cl, c, env);
+        break;
+    case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
+        on_service(c, cl, env, env->service_started->service, true);
+        break;
+    case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
+        on_service(c, cl, env, env->service_ended->service, false);
+        break;
+    default:
+        break;
+    }
+    timeline_add(cl, c, env, event);
+    return true;
+}
+
+/* ---- queries ---- */
+
+const cl_referral *cl_referral_find(const client_index *cl,
+                                    const uint8_t id[16])
+{
+    referral_entry *e = NULL;
+    HASH_FIND(hh, cl->referrals, id, 16, e);
+    return e ? &e->r : NULL;
+}
+
+void cl_each_referral(const client_index *cl, cl_referral_fn fn, void *arg)
+{
+    for (referral_entry *e = cl->referrals; e; e = e->hh.next)
+        fn(&e->r, arg);
+}
+
+bool cl_followed_up(const client_index *cl, const uint8_t key[16],
+                    uint64_t after_ms)
+{
+    const client_entry *c = client_find(cl, key);
+    for (referral_entry *e = c ? c->referrals : NULL; e; e = e->next_of_client)
+        if (e->r.requested && e->r.created_ms > after_ms)
+            return true;
+    return false;
+}
+
+void cl_each_client(const client_index *cl, cl_client_fn fn, void *arg)
+{
+    for (client_entry *c = cl->clients; c; c = c->hh.next)
+        fn(c->key, c->first_ms, arg);
+}
+
+bool cl_in_services(const client_index *cl, const uint8_t key[16])
+{
+    const client_entry *c = client_find(cl, key);
+    if (!c)
+        return false;
+    for (size_t i = 0; i < c->n_services; i++)
+        if (c->services[i].running)
+            return true;
+    for (referral_entry *e = c->referrals; e; e = e->next_of_client)
+        if (e->r.status == POLKU__REFERRAL_STATE__REFERRAL_ACCEPTED ||
+            e->r.status == POLKU__REFERRAL_STATE__REFERRAL_IN_PROGRESS ||
+            e->r.status == POLKU__REFERRAL_STATE__REFERRAL_ON_HOLD)
+            return true;
+    return false;
+}
+
+bool cl_known(const client_index *cl, const uint8_t key[16])
+{
+    return client_find(cl, key) != NULL;
+}
+
+size_t cl_count_clients(const client_index *cl)
+{
+    return HASH_COUNT(cl->clients);
+}
+
+size_t cl_count_referrals(const client_index *cl)
+{
+    return HASH_COUNT(cl->referrals);
+}
+
+size_t cl_count_open(const client_index *cl)
+{
+    return cl->open;
+}
+
+/* ---- JSON ---- */
+
+static json_t *time_or_null(uint64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char t[POLKU_TIME_TEXT];
+    polku_time_format(ms, t, sizeof t);
+    return json_string(t);
+}
+
+static json_t *id_json(const uint8_t id[16])
+{
+    polku_id pid;
+    char text[POLKU_ID_TEXT];
+    memcpy(pid.b, id, 16);
+    polku_id_format(&pid, text);
+    return json_string(text);
+}
+
+static void key_hex(const uint8_t key[16], char out[33])
+{
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", key[i]);
+}
+
+json_t *cl_referral_json(const client_index *cl, const cl_referral *r,
+                         uint64_t now_ms)
+{
+    char key[33];
+    key_hex(r->client_key, key);
+    uint64_t since = r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED
+                         ? r->received_ms
+                         : r->created_ms;
+    return json_pack(
+        "{s:o, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:I}", "id",
+        id_json(r->id), "client_key", key, "from", cl_name(cl, r->from), "to",
+        cl_name(cl, r->to), "service", cl_name(cl, r->service), "status",
+        r->status ? polku_referral_state_name(r->status) : "unknown",
+        "version", (json_int_t)r->version, "created",
+        time_or_null(r->created_ms), "received", time_or_null(r->received_ms),
+        "answered", time_or_null(r->answered_ms), "due",
+        time_or_null(r->due_ms), "age_s",
+        (json_int_t)(since && now_ms > since ? (now_ms - since) / 1000 : 0));
+}
+
+json_t *cl_client_json(const client_index *cl, const uint8_t key[16],
+                       uint64_t now_ms)
+{
+    const client_entry *c = client_find(cl, key);
+    if (!c)
+        return NULL;
+    json_t *refs = json_array(), *services = json_array(),
+           *timeline = json_array();
+    for (referral_entry *e = c->referrals; e; e = e->next_of_client)
+        json_array_append_new(refs, cl_referral_json(cl, &e->r, now_ms));
+    for (size_t i = 0; i < c->n_services; i++) {
+        const service_entry *s = &c->services[i];
+        if (s->running)
+            json_array_append_new(
+                services, json_pack("{s:s, s:s, s:o}", "org",
+                                    cl_name(cl, s->org), "service",
+                                    cl_name(cl, s->service), "since",
+                                    time_or_null(s->at_ms)));
+    }
+    for (size_t i = 0; i < c->n_timeline; i++) {
+        const timeline_entry *t = &c->timeline[i];
+        json_t *j = json_pack("{s:o, s:s, s:s}", "at", time_or_null(t->at_ms),
+                              "org", cl_name(cl, t->org), "event",
+                              event_names[t->event]);
+        if (t->has_id)
+            json_object_set_new(j, "id", id_json(t->id));
+        json_array_append_new(timeline, j);
+    }
+    return json_pack("{s:o, s:o, s:o, s:o}", "first_seen",
+                     time_or_null(c->first_ms), "referrals", refs, "services",
+                     services, "timeline", timeline);
+}
+
+/* ---- digest ---- */
+
+static int key_cmp(const void *a, const void *b)
+{
+    const client_entry *x = *(client_entry *const *)a;
+    const client_entry *y = *(client_entry *const *)b;
+    return memcmp(x->key, y->key, 16);
+}
+
+static int ref_cmp(const void *a, const void *b)
+{
+    const cl_referral *x = *(const cl_referral *const *)a;
+    const cl_referral *y = *(const cl_referral *const *)b;
+    return memcmp(x->id, y->id, 16);
+}
+
+static void feed_u64(crypto_hash_sha256_state *h, uint64_t v)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (56 - 8 * i));
+    crypto_hash_sha256_update(h, b, 8);
+}
+
+static void feed_str(crypto_hash_sha256_state *h, const char *s)
+{
+    crypto_hash_sha256_update(h, (const uint8_t *)s, strlen(s) + 1);
+}
+
+static void digest_client(const client_index *cl, const client_entry *c,
+                          crypto_hash_sha256_state *h)
+{
+    crypto_hash_sha256_update(h, c->key, 16);
+    feed_u64(h, c->first_ms);
+    size_t n = 0;
+    for (referral_entry *e = c->referrals; e; e = e->next_of_client)
+        n++;
+    const cl_referral **refs = n ? malloc(n * sizeof *refs) : NULL;
+    size_t k = 0;
+    for (referral_entry *e = c->referrals; refs && e; e = e->next_of_client)
+        refs[k++] = &e->r;
+    if (refs)
+        qsort(refs, n, sizeof *refs, ref_cmp);
+    feed_u64(h, n);
+    for (size_t i = 0; refs && i < n; i++) {
+        const cl_referral *r = refs[i];
+        crypto_hash_sha256_update(h, r->id, 16);
+        feed_str(h, cl_name(cl, r->from));
+        feed_str(h, cl_name(cl, r->to));
+        feed_str(h, cl_name(cl, r->service));
+        feed_u64(h, r->status);
+        feed_u64(h, r->version);
+        feed_u64(h, r->created_ms);
+        feed_u64(h, r->received_ms);
+        feed_u64(h, r->answered_ms);
+        feed_u64(h, r->status_ms);
+    }
+    free(refs);
+    /* services in (org name, service name) order */
+    const service_entry **svc =
+        c->n_services ? malloc(c->n_services * sizeof *svc) : NULL;
+    for (size_t i = 0; svc && i < c->n_services; i++)
+        svc[i] = &c->services[i];
+    for (size_t i = 1; svc && i < c->n_services; i++) /* few: insertion */
+        for (size_t j = i; j > 0; j--) {
+            const service_entry *a = svc[j - 1], *b = svc[j];
+            int o = strcmp(cl_name(cl, a->org), cl_name(cl, b->org));
+            if (o == 0)
+                o = strcmp(cl_name(cl, a->service), cl_name(cl, b->service));
+            if (o <= 0)
+                break;
+            svc[j - 1] = b;
+            svc[j] = a;
+        }
+    for (size_t i = 0; svc && i < c->n_services; i++) {
+        feed_str(h, cl_name(cl, svc[i]->org));
+        feed_str(h, cl_name(cl, svc[i]->service));
+        feed_u64(h, svc[i]->running);
+        feed_u64(h, svc[i]->at_ms);
+    }
+    free(svc);
+    for (size_t i = 0; i < c->n_timeline; i++) {
+        const timeline_entry *t = &c->timeline[i];
+        feed_u64(h, t->at_ms);
+        feed_str(h, cl_name(cl, t->org));
+        feed_u64(h, t->seq);
+        feed_u64(h, t->event);
+    }
+}
+
+void cl_digest_update(const client_index *cl, crypto_hash_sha256_state *h)
+{
+    size_t n = HASH_COUNT(cl->clients), k = 0;
+    client_entry **all = n ? malloc(n * sizeof *all) : NULL;
+    for (client_entry *c = cl->clients; all && c; c = c->hh.next)
+        all[k++] = c;
+    if (all)
+        qsort(all, n, sizeof *all, key_cmp);
+    for (size_t i = 0; all && i < n; i++)
+        digest_client(cl, all[i], h);
+    free(all);
+}

@@ -1,0 +1,225 @@
+/* feed.c — feed events out on PUB and SSE. */
+#include "feed.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "polku/clock.h"
+#include "polku/error.h"
+#include "polku/id.h"
+#include "polku/log.h"
+#include "polku/referral.h"
+#include "polku/sse.h"
+
+#define FEED_RING 4096
+#define FEED_PUB_HWM 10000
+
+struct feed {
+    void *pub;
+    polku_sse_hub *hub;
+};
+
+int feed_open(void *zctx, const char *endpoint, uint64_t epoch, feed **out)
+{
+    feed *f = calloc(1, sizeof *f);
+    if (!f)
+        return POLKU_ENOMEM;
+    f->hub = polku_sse_hub_new(epoch, FEED_RING);
+    if (!f->hub) {
+        free(f);
+        return POLKU_ENOMEM;
+    }
+    if (endpoint && *endpoint) {
+        int linger = 0, hwm = FEED_PUB_HWM;
+        f->pub = zmq_socket(zctx, ZMQ_PUB);
+        if (!f->pub ||
+            zmq_setsockopt(f->pub, ZMQ_LINGER, &linger, sizeof linger) ||
+            zmq_setsockopt(f->pub, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+            zmq_bind(f->pub, endpoint)) {
+            log_error("feed: cannot bind PUB on %s: %s", endpoint,
+                      zmq_strerror(zmq_errno()));
+            feed_close(&f);
+            return POLKU_ECONFIG;
+        }
+        log_info("feed: publishing on %s", endpoint);
+    }
+    *out = f;
+    return POLKU_OK;
+}
+
+void feed_close(feed **fp)
+{
+    if (!fp || !*fp)
+        return;
+    feed *f = *fp;
+    if (f->pub)
+        zmq_close(f->pub);
+    polku_sse_hub_free(&f->hub);
+    free(f);
+    *fp = NULL;
+}
+
+uint64_t feed_publish(feed *f, const char *topic, json_t *body)
+{
+    if (!body)
+        return 0;
+    char at[POLKU_TIME_TEXT];
+    polku_time_format(polku_now_ms(), at, sizeof at);
+    uint64_t seq = polku_sse_last_seq(f->hub) + 1;
+    json_object_set_new(body, "seq", json_integer((json_int_t)seq));
+    json_object_set_new(body, "topic", json_string(topic));
+    json_object_set_new(body, "at", json_string(at));
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text)
+        return 0;
+    seq = polku_sse_publish(f->hub, topic, text);
+    if (f->pub) {
+        /* a full PUB queue drops: watchers are not waited for */
+        if (zmq_send(f->pub, topic, strlen(topic),
+                     ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+            zmq_send(f->pub, text, strlen(text), ZMQ_DONTWAIT);
+    }
+    free(text);
+    return seq;
+}
+
+static json_t *id_json(const ProtobufCBinaryData *b)
+{
+    if (b->len != 16)
+        return json_null();
+    polku_id id;
+    char text[POLKU_ID_TEXT];
+    memcpy(id.b, b->data, 16);
+    polku_id_format(&id, text);
+    return json_string(text);
+}
+
+static json_t *referral_body(const ProtobufCBinaryData *rid,
+                             const client_index *cl)
+{
+    const cl_referral *r =
+        rid->len == 16 ? cl_referral_find(cl, rid->data) : NULL;
+    if (!r)
+        return json_pack("{s:o}", "id", id_json(rid));
+    return cl_referral_json(cl, r, polku_now_ms());
+}
+
+static json_t *handover_body(const polku_envelope *env)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        return json_pack("{s:o, s:s, s:s, s:i, s:s}", "id",
+                         id_json(&env->handover_offered->handover_id), "from",
+                         env->origin_org, "to", env->n_to ? env->to[0] : "",
+                         "term", (json_int_t)env->handover_offered->term,
+                         "status", "offered");
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED: {
+        const Polku__HandoverAnswered *a = env->handover_answered;
+        static const char *const names[] = {"", "offered", "accepted",
+                                            "declined", "withdrawn", "failed"};
+        unsigned s = a->status <= 5 ? a->status : 0;
+        return json_pack("{s:o, s:s, s:s, s:i, s:s}", "id",
+                         id_json(&a->handover_id), "from", a->offered_by, "to",
+                         a->offered_to, "term", (json_int_t)a->term, "status",
+                         names[s]);
+    }
+    default: /* withdraw requested */
+        return json_pack("{s:o, s:s}", "id",
+                         id_json(&env->withdraw_requested->handover_id),
+                         "from", env->origin_org);
+    }
+}
+
+json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
+                      const path_index *pi, const char **topic)
+{
+    const char *name = cl_event_name(env);
+    if (!name || env->client_key.len != 16)
+        return NULL;
+    json_t *body = NULL;
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        body = referral_body(&env->referral_requested->referral_id, cl);
+        break;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        body = referral_body(&env->referral_status->referral_id, cl);
+        break;
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        body = referral_body(&env->cancel_requested->referral_id, cl);
+        break;
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED: {
+        const Polku__ConsentGranted *g = env->consent_granted;
+        json_t *orgs = json_array(), *purposes = json_array();
+        for (size_t i = 0; i < g->n_orgs; i++)
+            json_array_append_new(orgs, json_string(g->orgs[i]));
+        for (size_t i = 0; i < g->n_purposes; i++)
+            json_array_append_new(purposes, json_string(g->purposes[i]));
+        char until[POLKU_TIME_TEXT];
+        polku_time_format(g->valid_until_ms, until, sizeof until);
+        body = json_pack("{s:o, s:o, s:o, s:s}", "id", id_json(&g->consent_id),
+                         "orgs", orgs, "purposes", purposes, "valid_until",
+                         until);
+        break;
+    }
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        body = json_pack("{s:o, s:s}", "id",
+                         id_json(&env->consent_revoked->consent_id), "by",
+                         env->origin_org);
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        body = handover_body(env);
+        break;
+    case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
+        body = json_pack("{s:s, s:s}", "org", env->origin_org, "service",
+                         env->service_started->service);
+        break;
+    case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
+        body = json_pack("{s:s, s:s}", "org", env->origin_org, "service",
+                         env->service_ended->service);
+        break;
+    default: { /* path.*: the coordination as it stands now */
+        path_view v;
+        bool known = pi_view(pi, env->client_key.data, &v);
+        body = json_pack("{s:s, s:o, s:i, s:b}", "by", env->origin_org,
+                         "coordinator",
+                         known && v.coordinator[0] ? json_string(v.coordinator)
+                                                   : json_null(),
+                         "term", (json_int_t)(known ? v.term : 0), "closed",
+                         known && v.closed);
+        break;
+    }
+    }
+    if (!body)
+        return NULL;
+    char key[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(key + 2 * i, 3, "%02x", env->client_key.data[i]);
+    json_object_set_new(body, "client_key", json_string(key));
+    *topic = name;
+    return body;
+}
+
+void feed_attach(feed *f, polku_http_req *req)
+{
+    polku_sse_attach(f->hub, req);
+}
+
+void feed_keepalive(feed *f)
+{
+    polku_sse_keepalive(f->hub);
+}
+
+uint64_t feed_seq(const feed *f)
+{
+    return polku_sse_last_seq(f->hub);
+}
+
+size_t feed_clients(const feed *f)
+{
+    return polku_sse_clients(f->hub);
+}

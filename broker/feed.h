@@ -1,0 +1,45 @@
+/* feed.h — the dashboard feed: what changed, as metadata, to whoever
+ * watches.
+ *
+ * Every event the broker folds live, and every alert raised or cleared,
+ * becomes one feed event: a topic ("referral.received", "handover.offered",
+ * "consent.granted", "path.closed", "alert.raised", ...) and one line of
+ * JSON without identity codes or free text. It goes out on the ZeroMQ PUB
+ * socket (frames [topic][json], when `feed =` is configured) and to the
+ * Server-Sent Events clients of /events, which resume with Last-Event-ID
+ * (ids are epoch-seq). */
+#ifndef POLKU_BROKER_FEED_H
+#define POLKU_BROKER_FEED_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "clients.h"
+#include "paths.h"
+#include "polku/codec.h"
+#include "polku/http.h"
+
+typedef struct feed feed;
+
+/* endpoint: the PUB bind address or NULL/"" for none. */
+int feed_open(void *zctx, const char *endpoint, uint64_t epoch, feed **out);
+void feed_close(feed **f);
+
+/* Publishes body (a JSON object, taken) under topic; adds "seq", "topic"
+ * and "at". Returns the event's seq. */
+uint64_t feed_publish(feed *f, const char *topic, json_t *body);
+
+/* The feed event of a folded client event (after it was applied), or NULL
+ * for bodies the feed does not show. *topic points at a static string. */
+json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
+                      const path_index *pi, const char **topic);
+
+/* /events: takes over req as an SSE client. */
+void feed_attach(feed *f, polku_http_req *req);
+/* Keeps SSE connections alive (call every 15 s). */
+void feed_keepalive(feed *f);
+
+uint64_t feed_seq(const feed *f);
+size_t feed_clients(const feed *f);
+
+#endif

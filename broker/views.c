@@ -1,0 +1,256 @@
+/* views.c — the broker's JSON views over the folded state: the shared
+ * client path, what is pending, the stats with the state digest.
+ *
+ * Metadata only: client keys, organisation ids, statuses, times. */
+#include "views.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "polku/clock.h"
+#include "polku/id.h"
+
+void broker_digest(const broker *b, char out[65])
+{
+    char paths[65];
+    uint8_t h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state st;
+    pi_digest(b->paths, paths);
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)paths, 64);
+    cl_digest_update(b->clients, &st);
+    crypto_hash_sha256_final(&st, h);
+    for (size_t i = 0; i < sizeof h; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+const char *broker_path_stage(const broker *b, const uint8_t key[16],
+                              uint64_t now_ms)
+{
+    path_view v;
+    bool known = pi_view(b->paths, key, &v);
+    if (known && v.closed)
+        return "closed";
+    if (cl_in_services(b->clients, key))
+        return "in_services";
+    if (known && v.has_plan)
+        return "planned";
+    if (known && v.coordinator[0])
+        return "coordinated";
+    json_t *consents = ci_client_json(b->consents, key, now_ms);
+    bool consented = false;
+    size_t i;
+    json_t *c;
+    json_array_foreach(consents, i, c)
+    consented |= json_is_true(json_object_get(c, "active"));
+    json_decref(consents);
+    return consented ? "consented" : "identified";
+}
+
+static json_t *time_or_null(uint64_t ms)
+{
+    if (!ms)
+        return json_null();
+    char t[POLKU_TIME_TEXT];
+    polku_time_format(ms, t, sizeof t);
+    return json_string(t);
+}
+
+json_t *broker_path_json(const broker *b, const uint8_t key[16],
+                         uint64_t now_ms)
+{
+    json_t *j = pi_json(b->paths, key);
+    json_t *more = cl_client_json(b->clients, key, now_ms);
+    json_t *consents = ci_client_json(b->consents, key, now_ms);
+    if (!j && !more && json_array_size(consents) == 0) {
+        json_decref(consents);
+        return NULL;
+    }
+    if (!j) {
+        char hex[33];
+        for (int i = 0; i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        j = json_pack("{s:s, s:n, s:i, s:n, s:b, s:n, s:n, s:n}",
+                      "client_key", hex, "coordinator", "term", 0, "since",
+                      "closed", 0, "closed_reason", "open_handover", "plan");
+    }
+    path_view v;
+    if (pi_view(b->paths, key, &v) && v.has_plan) {
+        json_t *plan = json_object_get(j, "plan");
+        if (json_is_object(plan))
+            json_object_set_new(plan, "overdue",
+                                json_boolean(v.plan_review_due_ms &&
+                                             v.plan_review_due_ms < now_ms));
+    }
+    json_object_set_new(j, "stage",
+                        json_string(broker_path_stage(b, key, now_ms)));
+    json_object_set_new(j, "consents", consents);
+    if (more) {
+        json_object_update(j, more);
+        json_decref(more);
+    } else {
+        json_object_set_new(j, "first_seen", json_null());
+        json_object_set_new(j, "referrals", json_array());
+        json_object_set_new(j, "services", json_array());
+        json_object_set_new(j, "timeline", json_array());
+    }
+    return j;
+}
+
+/* ---- pending ---- */
+
+typedef struct pending_ctx {
+    const broker *b;
+    uint64_t now;
+    json_t *referrals, *handovers, *by_org;
+    size_t overdue;
+} pending_ctx;
+
+typedef struct pending_ref {
+    uint64_t since;
+    json_t *j;
+} pending_ref;
+
+static void add_referral(const cl_referral *r, void *arg)
+{
+    pending_ctx *p = arg;
+    if (!cl_referral_pending(r) || !r->requested)
+        return;
+    const broker_sla *sla = &p->b->cfg->sla;
+    const char *reason = NULL;
+    if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REQUESTED &&
+        p->now >= r->created_ms + sla->referral_receipt_ms)
+        reason = "not_received";
+    else if (r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED &&
+             r->received_ms && p->now >= r->received_ms + sla->referral_answer_ms)
+        reason = "not_answered";
+    json_t *j = cl_referral_json(p->b->clients, r, p->now);
+    json_object_set_new(j, "overdue", json_boolean(reason != NULL));
+    json_object_set_new(j, "overdue_reason",
+                        reason ? json_string(reason) : json_null());
+    p->overdue += reason != NULL;
+    json_array_append_new(p->referrals, j);
+    const char *to = cl_name(p->b->clients, r->to);
+    json_t *n = json_object_get(p->by_org, to);
+    json_object_set_new(p->by_org, to,
+                        json_integer(n ? json_integer_value(n) + 1 : 1));
+}
+
+static void add_handover(const uint8_t key[16], const path_view *v, void *arg)
+{
+    pending_ctx *p = arg;
+    if (!v->has_open_handover)
+        return;
+    const path_handover_view *h = &v->open_handover;
+    char hex[33], id[POLKU_ID_TEXT];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    polku_id pid;
+    memcpy(pid.b, h->id, 16);
+    polku_id_format(&pid, id);
+    bool overdue =
+        h->offered_ms &&
+        p->now >= h->offered_ms + p->b->cfg->sla.handover_answer_ms;
+    p->overdue += overdue;
+    json_array_append_new(
+        p->handovers,
+        json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:I, s:b}", "id", id,
+                  "client_key", hex, "from", h->from, "to", h->to, "term",
+                  (json_int_t)h->term, "offered", time_or_null(h->offered_ms),
+                  "age_s",
+                  (json_int_t)(h->offered_ms && p->now > h->offered_ms
+                                   ? (p->now - h->offered_ms) / 1000
+                                   : 0),
+                  "overdue", overdue));
+}
+
+/* Oldest first: by "created" (referrals) or "offered" (handovers), then
+ * id, both as text (RFC 3339 UTC and ULIDs sort as text). */
+static int by_time(const void *x, const void *y)
+{
+    json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
+    const char *ta = json_string_value(json_object_get(a, "created"));
+    const char *tb = json_string_value(json_object_get(b, "created"));
+    if (!ta)
+        ta = json_string_value(json_object_get(a, "offered"));
+    if (!tb)
+        tb = json_string_value(json_object_get(b, "offered"));
+    int c = strcmp(ta ? ta : "", tb ? tb : "");
+    if (c)
+        return c;
+    return strcmp(json_string_value(json_object_get(a, "id")),
+                  json_string_value(json_object_get(b, "id")));
+}
+
+static json_t *sorted(json_t *list)
+{
+    size_t n = json_array_size(list);
+    json_t **items = n ? malloc(n * sizeof *items) : NULL;
+    if (!items)
+        return list;
+    for (size_t i = 0; i < n; i++)
+        items[i] = json_incref(json_array_get(list, i));
+    qsort(items, n, sizeof *items, by_time);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(out, items[i]);
+    free(items);
+    json_decref(list);
+    return out;
+}
+
+json_t *broker_pending_json(const broker *b, uint64_t now_ms)
+{
+    pending_ctx p = {b, now_ms, json_array(), json_array(), json_object(), 0};
+    cl_each_referral(b->clients, add_referral, &p);
+    pi_each(b->paths, add_handover, &p);
+    char now[POLKU_TIME_TEXT];
+    polku_time_format(now_ms, now, sizeof now);
+    size_t handovers = json_array_size(p.handovers);
+    return json_pack("{s:s, s:o, s:o, s:{s:o, s:I, s:I, s:I}}", "now", now,
+                     "referrals", sorted(p.referrals), "handovers",
+                     sorted(p.handovers), "tiles", "pending_by_org", p.by_org,
+                     "overdue", (json_int_t)p.overdue, "handovers_open",
+                     (json_int_t)handovers, "alerts",
+                     (json_int_t)alerts_count(b->alerts));
+}
+
+json_t *broker_stats_json(const broker *b)
+{
+    char epoch[17], digest[65], paths_digest[65];
+    snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)b->epoch);
+    broker_digest(b, digest);
+    pi_digest(b->paths, paths_digest);
+    size_t replayed = 0;
+    json_t *replay = json_object();
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
+        const broker_route *r = &b->routes[i];
+        replayed += r->replayed;
+        uint64_t expected =
+            r->last_seq >= r->replay_from && r->replay_from
+                ? r->last_seq - r->replay_from + 1
+                : 0;
+        json_object_set_new(
+            replay, b->cfg->orgs[i].id,
+            json_pack("{s:I, s:I, s:I, s:I, s:b, s:I}", "events",
+                      (json_int_t)r->replayed_events, "expected",
+                      (json_int_t)expected, "from_seq",
+                      (json_int_t)r->replay_from, "last_seq",
+                      (json_int_t)r->last_seq, "done", r->replayed, "gaps",
+                      (json_int_t)r->gaps_detected));
+    }
+    return json_pack(
+        "{s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:o}",
+        "epoch", epoch, "paths", (json_int_t)pi_count(b->paths), "coordinated",
+        (json_int_t)pi_coordinated(b->paths), "digest", digest, "paths_digest",
+        paths_digest, "clients", (json_int_t)cl_count_clients(b->clients), "referrals",
+        (json_int_t)cl_count_referrals(b->clients), "referrals_open",
+        (json_int_t)cl_count_open(b->clients), "consents",
+        (json_int_t)ci_count(b->consents), "alerts",
+        (json_int_t)alerts_count(b->alerts), "orgs",
+        (json_int_t)b->cfg->org_count, "orgs_replayed", (json_int_t)replayed,
+        "feed_seq", (json_int_t)feed_seq(b->feed), "replay", replay);
+}

@@ -1,0 +1,304 @@
+/* sse.c — the Server-Sent Events hub (see polku/sse.h).
+ *
+ * Each event is formatted once, into its wire text, and that text is both
+ * written to every client and kept in the ring: event seq n lives in slot
+ * (n - 1) % capacity, so the ring holds seq last - count + 1 .. last.
+ *
+ * A client is one polku_http_stream. It leaves the hub in one of three
+ * ways, each freeing it exactly once:
+ *
+ *   event                              who                 stream
+ *   connection closed / server stops   on_client_closed    already gone
+ *   write refused (too slow, no mem)   drop_client         closed by us
+ *   hub freed                          polku_sse_hub_free  closed by us
+ *
+ * polku_http_stream_write and _close never call on_closed, so a client
+ * list walked while writing cannot change under the walk except by our own
+ * drop_client. */
+#include "polku/sse.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <utlist.h>
+
+#include "polku/error.h"
+#include "polku/log.h"
+
+#define SSE_ID_FMT "%016" PRIx64 "-%" PRIu64
+#define SSE_PREAMBLE_MAX 256 /* bytes before the backlog, at most */
+
+struct sse_client {
+    polku_sse_hub *hub;
+    polku_http_stream *stream;
+    struct sse_client *prev, *next;
+};
+
+struct sse_event {
+    char *text; /* the wire text, NUL-terminated */
+    size_t len;
+};
+
+struct polku_sse_hub {
+    uint64_t epoch;
+    uint64_t seq; /* last published */
+    size_t capacity, count;
+    struct sse_event *ring;
+    struct sse_client *clients;
+    size_t nclients;
+};
+
+enum sse_plan { PLAN_FRESH, PLAN_RESUME, PLAN_RESET };
+
+polku_sse_hub *polku_sse_hub_new(uint64_t epoch, size_t ring_capacity)
+{
+    polku_sse_hub *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    if (ring_capacity > 0) {
+        h->ring = calloc(ring_capacity, sizeof *h->ring);
+        if (!h->ring) {
+            free(h);
+            return NULL;
+        }
+    }
+    h->epoch = epoch;
+    h->capacity = ring_capacity;
+    return h;
+}
+
+static void client_remove(polku_sse_hub *h, struct sse_client *c)
+{
+    DL_DELETE(h->clients, c);
+    h->nclients--;
+    free(c);
+}
+
+/* The stream's connection closed (client gone, server stopping). */
+static void on_client_closed(polku_http_stream *s, void *arg)
+{
+    (void)s;
+    struct sse_client *c = arg;
+    log_debug("sse: client gone (%zu left)", c->hub->nclients - 1);
+    client_remove(c->hub, c);
+}
+
+static void drop_client(polku_sse_hub *h, struct sse_client *c, int err)
+{
+    if (err == POLKU_EFULL)
+        log_info("sse: dropping a client too slow to read (%zu MiB queued)",
+                 POLKU_HTTP_STREAM_MAX_QUEUED >> 20);
+    else
+        log_warn("sse: dropping a client: %s", polku_strerror(err));
+    polku_http_stream_close(c->stream);
+    client_remove(h, c);
+}
+
+void polku_sse_hub_free(polku_sse_hub **hp)
+{
+    if (!hp || !*hp)
+        return;
+    polku_sse_hub *h = *hp;
+    *hp = NULL;
+    struct sse_client *c, *tmp;
+    DL_FOREACH_SAFE(h->clients, c, tmp)
+    {
+        polku_http_stream_close(c->stream);
+        client_remove(h, c);
+    }
+    for (size_t i = 0; i < h->capacity; i++)
+        free(h->ring[i].text);
+    free(h->ring);
+    free(h);
+}
+
+/* Writes text to every client, dropping those that refuse it. */
+static void broadcast(polku_sse_hub *h, const char *text, size_t len)
+{
+    struct sse_client *c, *tmp;
+    DL_FOREACH_SAFE(h->clients, c, tmp)
+    {
+        int rc = polku_http_stream_write(c->stream, text, len);
+        if (rc != POLKU_OK)
+            drop_client(h, c, rc);
+    }
+}
+
+static struct sse_event *ring_slot(polku_sse_hub *h, uint64_t seq)
+{
+    return &h->ring[(seq - 1) % h->capacity];
+}
+
+uint64_t polku_sse_publish(polku_sse_hub *h, const char *topic,
+                           const char *json)
+{
+    assert(h && topic && json);
+    if (!*topic || strpbrk(topic, "\r\n") || strpbrk(json, "\r\n")) {
+        log_warn("sse: not published: topic or data not one line");
+        return 0;
+    }
+    uint64_t seq = h->seq + 1;
+    int n = snprintf(NULL, 0, "id: " SSE_ID_FMT "\nevent: %s\ndata: %s\n\n",
+                     h->epoch, seq, topic, json);
+    char *text = n > 0 ? malloc((size_t)n + 1) : NULL;
+    if (!text) {
+        log_warn("sse: not published: out of memory");
+        return 0;
+    }
+    snprintf(text, (size_t)n + 1, "id: " SSE_ID_FMT "\nevent: %s\ndata: %s\n\n",
+             h->epoch, seq, topic, json);
+    h->seq = seq;
+    broadcast(h, text, (size_t)n);
+    if (h->capacity == 0) {
+        free(text);
+        return seq;
+    }
+    struct sse_event *slot = ring_slot(h, seq);
+    free(slot->text);
+    slot->text = text;
+    slot->len = (size_t)n;
+    if (h->count < h->capacity)
+        h->count++;
+    return seq;
+}
+
+/* "<1..16 hex>-<1..20 decimal>", nothing else. */
+static bool parse_last_id(const char *text, uint64_t *epoch, uint64_t *seq)
+{
+    uint64_t e = 0, s = 0;
+    size_t i = 0;
+    for (; i < 16 && text[i] && text[i] != '-'; i++) {
+        char ch = text[i];
+        unsigned d;
+        if (ch >= '0' && ch <= '9')
+            d = (unsigned)(ch - '0');
+        else if (ch >= 'a' && ch <= 'f')
+            d = (unsigned)(ch - 'a' + 10);
+        else if (ch >= 'A' && ch <= 'F')
+            d = (unsigned)(ch - 'A' + 10);
+        else
+            return false;
+        e = e << 4 | d;
+    }
+    if (i == 0 || text[i] != '-')
+        return false;
+    const char *p = text + i + 1;
+    if (*p == '\0')
+        return false;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (s > (UINT64_MAX - d) / 10)
+            return false;
+        s = s * 10 + d;
+    }
+    *epoch = e;
+    *seq = s;
+    return true;
+}
+
+/* Whether a client that saw (epoch, seq) can get exactly what it missed
+ * from the ring within one stream's queue. */
+static bool can_resume(const polku_sse_hub *h, uint64_t epoch, uint64_t seq)
+{
+    if (epoch != h->epoch || seq > h->seq)
+        return false;
+    uint64_t missed = h->seq - seq;
+    if (missed > h->count)
+        return false;
+    size_t bytes = SSE_PREAMBLE_MAX;
+    for (uint64_t n = seq + 1; n <= h->seq; n++) {
+        bytes += ring_slot((polku_sse_hub *)h, n)->len;
+        if (bytes > POLKU_HTTP_STREAM_MAX_QUEUED)
+            return false;
+    }
+    return true;
+}
+
+/* retry, then the id / backlog / reset of the plan. */
+static int send_start(polku_sse_hub *h, struct sse_client *c,
+                      enum sse_plan plan, uint64_t seq)
+{
+    char text[SSE_PREAMBLE_MAX];
+    int n;
+    switch (plan) {
+    case PLAN_FRESH:
+        n = snprintf(text, sizeof text, "retry: %d\nid: " SSE_ID_FMT "\n\n",
+                     POLKU_SSE_RETRY_MS, h->epoch, h->seq);
+        return polku_http_stream_write(c->stream, text, (size_t)n);
+    case PLAN_RESET:
+        n = snprintf(text, sizeof text,
+                     "retry: %d\n\nid: " SSE_ID_FMT
+                     "\nevent: reset\ndata: {\"epoch\":\"%016" PRIx64
+                     "\",\"seq\":%" PRIu64 "}\n\n",
+                     POLKU_SSE_RETRY_MS, h->epoch, h->seq, h->epoch, h->seq);
+        return polku_http_stream_write(c->stream, text, (size_t)n);
+    case PLAN_RESUME:
+        break;
+    }
+    n = snprintf(text, sizeof text, "retry: %d\n\n", POLKU_SSE_RETRY_MS);
+    int rc = polku_http_stream_write(c->stream, text, (size_t)n);
+    for (uint64_t s = seq + 1; rc == POLKU_OK && s <= h->seq; s++) {
+        const struct sse_event *ev = ring_slot(h, s);
+        rc = polku_http_stream_write(c->stream, ev->text, ev->len);
+    }
+    return rc;
+}
+
+void polku_sse_attach(polku_sse_hub *h, polku_http_req *req)
+{
+    assert(h && req);
+    /* Read everything from req before the stream consumes it. */
+    const char *last = polku_http_header(req, "Last-Event-ID");
+    if (!last || !*last)
+        last = polku_http_query(req, "last_event_id");
+    enum sse_plan plan = PLAN_FRESH;
+    uint64_t epoch = 0, seq = 0;
+    if (last && *last)
+        plan = parse_last_id(last, &epoch, &seq) && can_resume(h, epoch, seq)
+                   ? PLAN_RESUME
+                   : PLAN_RESET;
+
+    struct sse_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        polku_http_respond_error(req, 503, "unavailable", "out of memory");
+        return;
+    }
+    c->hub = h;
+    c->stream =
+        polku_http_stream_open(req, "text/event-stream", on_client_closed, c);
+    if (!c->stream) {
+        free(c);
+        return;
+    }
+    DL_APPEND(h->clients, c);
+    h->nclients++;
+    log_debug("sse: client attached (%s; %zu now)",
+              plan == PLAN_FRESH    ? "new"
+              : plan == PLAN_RESUME ? "resumed"
+                                    : "reset",
+              h->nclients);
+    int rc = send_start(h, c, plan, seq);
+    if (rc != POLKU_OK)
+        drop_client(h, c, rc);
+}
+
+void polku_sse_keepalive(polku_sse_hub *h)
+{
+    static const char text[] = ": keepalive\n\n";
+    broadcast(h, text, sizeof text - 1);
+}
+
+size_t polku_sse_clients(const polku_sse_hub *h)
+{
+    return h->nclients;
+}
+
+uint64_t polku_sse_last_seq(const polku_sse_hub *h)
+{
+    return h->seq;
+}
