@@ -7,12 +7,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <zmq.h>
 
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"
 #include "polku/log.h"
+#include "polku/sse.h"
 
 static void after_free(after_action *x)
 {
@@ -149,6 +151,71 @@ void agent_expire_claims(agent *a, uint64_t now)
     a->n_waiters = kept;
 }
 
+void agent_after_publish(agent *a, const polku_envelope *env)
+{
+    const char *topic = polku_event_topic(env);
+    if (!topic || !a->events)
+        return;
+    char key[33] = "", at[POLKU_TIME_TEXT];
+    for (size_t i = 0; i < 16 && env->client_key.len == 16; i++)
+        snprintf(key + 2 * i, 3, "%02x", env->client_key.data[i]);
+    polku_time_format(env->time_ms, at, sizeof at);
+    json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:s}", "topic", topic, "from",
+                          env->origin_org, "origin_seq",
+                          (json_int_t)env->origin_seq, "client_key", key,
+                          "at", at);
+    const ProtobufCBinaryData *id = NULL;
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        id = &env->referral_requested->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        id = &env->referral_status->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        id = &env->cancel_requested->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+        id = &env->consent_granted->consent_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        id = &env->consent_revoked->consent_id;
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        id = &env->handover_offered->handover_id;
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        id = &env->handover_answered->handover_id;
+        break;
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        id = &env->withdraw_requested->handover_id;
+        break;
+    default:
+        break;
+    }
+    if (j && id && id->len == 16) {
+        polku_id pid;
+        char text[POLKU_ID_TEXT];
+        memcpy(pid.b, id->data, 16);
+        polku_id_format(&pid, text);
+        json_object_set_new(j, "id", json_string(text));
+    }
+    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!body)
+        return;
+    size_t tl = strlen(topic), bl = strlen(body);
+    after_action x = {.kind = AFTER_PUBLISH};
+    x.data = malloc(tl + 1 + bl + 1);
+    if (x.data) {
+        memcpy(x.data, topic, tl + 1);
+        memcpy(x.data + tl + 1, body, bl + 1);
+        x.len = tl + 1 + bl + 1;
+        after_push(a, x);
+    }
+    free(body);
+}
+
 static void run_after(agent *a, after_action *x, bool committed)
 {
     switch (x->kind) {
@@ -175,6 +242,12 @@ static void run_after(agent *a, after_action *x, bool committed)
     case AFTER_OUTBOX_ACK:
         if (committed)
             outbox_ack(&a->ob, x->seq, x->dest);
+        break;
+    case AFTER_PUBLISH:
+        if (committed) {
+            const char *topic = (const char *)x->data;
+            polku_sse_publish(a->events, topic, topic + strlen(topic) + 1);
+        }
         break;
     case AFTER_WAIT_CLAIM:
         if (committed)
@@ -456,6 +529,11 @@ int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg)
     log_info("store %s: last seq %llu, %zu messages awaiting acknowledgement",
              cfg->store, (unsigned long long)a->last_seq,
              outbox_pending(&a->ob));
+    uint64_t epoch = 0;
+    randombytes_buf(&epoch, sizeof epoch); /* a new feed each start */
+    a->events = polku_sse_hub_new(epoch | 1, 1024);
+    if (!a->events)
+        return POLKU_ENOMEM;
     rc = agent_link_start(a);
     if (!rc)
         rc = agent_api_start(a);
@@ -483,6 +561,7 @@ void agent_fini(agent *a)
 {
     if (a->txn)
         commit_batch(a); /* answer what is pending with what is durable */
+    polku_sse_hub_free(&a->events); /* its streams end before the server */
     polku_http_stop(&a->http); /* answers the waiting claims too */
     path_query_fini(a);
     free(a->waiters);

@@ -28,6 +28,7 @@ typedef enum after_kind {
     AFTER_OUTBOX_ADD, /* a new event enters the in-memory outbox */
     AFTER_OUTBOX_ACK, /* an outbox entry was acknowledged or failed */
     AFTER_WAIT_CLAIM, /* an HTTP request waits for the broker's answer */
+    AFTER_PUBLISH,    /* an event for /v1/events (data: topic NUL json) */
 } after_kind;
 
 typedef struct after_action {
@@ -105,6 +106,10 @@ typedef struct agent {
     claim_waiter *waiters;
     size_t n_waiters, cap_waiters;
 
+    /* /v1/events: what arrived here, for this org's own systems */
+    struct polku_sse_hub *events;
+    uint64_t last_keepalive_ms;
+
     /* shared-path queries waiting for the broker (path_query.c) */
     struct path_queries *queries;
 
@@ -136,6 +141,11 @@ void agent_after_outbox_ack(agent *a, uint64_t seq, const char *dest);
 void agent_after_wait_claim(agent *a, polku_http_req *req,
                             const uint8_t claim_id[16],
                             const uint8_t client_key[16]);
+/* After the commit, env (an event that arrived from another org) is
+ * published on /v1/events as metadata: topic, from, client key, object id,
+ * origin seq, time. */
+void agent_after_publish(agent *a, const polku_envelope *env);
+
 /* Answers (after the commit) every request waiting for claim_id with
  * status and a copy of json (json itself is not taken). */
 void agent_wake_claim(agent *a, const uint8_t claim_id[16], unsigned status,

@@ -15,6 +15,7 @@
 #include "polku/id.h"
 #include "polku/keys.h"
 #include "polku/log.h"
+#include "polku/sse.h"
 #include "consents.h"
 #include "polku/hetu.h"
 #include "referrals.h"
@@ -602,6 +603,8 @@ static void on_request(polku_http_req *req, void *arg)
     else if (strncmp(path, "/v1/consents", 12) == 0 &&
              (path[12] == '\0' || path[12] == '/'))
         api_consent_routes(a, &c, method, path + 12);
+    else if (strcmp(path, "/v1/events") == 0 && strcmp(method, "GET") == 0)
+        polku_sse_attach(a->events, req);
     else if (strncmp(path, "/v1/paths", 9) == 0 &&
              (path[9] == '\0' || path[9] == '/'))
         api_path_routes(a, &c, method, path + 9);

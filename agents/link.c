@@ -18,6 +18,7 @@
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/log.h"
+#include "polku/sse.h"
 #include "consents.h"
 #include "handovers.h"
 #include "path_query.h"
@@ -79,6 +80,10 @@ void agent_link_tick(agent *a)
         send_heartbeat(a);
     agent_expire_claims(a, now);
     path_query_expire(a, now);
+    if (now - a->last_keepalive_ms >= 15000) {
+        a->last_keepalive_ms = now;
+        polku_sse_keepalive(a->events);
+    }
     if (a->welcomed)
         outbox_pump(&a->ob, now);
 }
@@ -282,6 +287,8 @@ static int apply_event(agent *a, MDB_txn *txn, void *ctx)
         rc = apply_inbound(a, txn, env);
         if (rc == POLKU_EFULL || rc == POLKU_ESTORE || rc == POLKU_ENOMEM)
             return rc; /* not acked: the sender retries */
+        if (!rc)
+            agent_after_publish(a, env);
         if (rc)
             log_warn("event %s/%llu (%s) not applicable: %s; acknowledged",
                      env->origin_org, (unsigned long long)env->origin_seq,

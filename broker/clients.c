@@ -90,49 +90,15 @@ static const char *const event_names[] = {
 };
 #define N_EVENT_NAMES (sizeof event_names / sizeof event_names[0])
 
+/* The index of the event's topic in event_names (0: not a client event):
+ * a byte per timeline entry instead of a pointer. */
 static uint8_t event_index(const polku_envelope *env)
 {
-    switch (env->body_case) {
-    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-        return 1;
-    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS: {
-        unsigned s = env->referral_status->status;
-        return s >= 1 && s <= 9 ? (uint8_t)s : 0;
-    }
-    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
-        return 10;
-    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
-        return 11;
-    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
-        return 12;
-    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
-        switch (env->path_claim_answered->outcome) {
-        case POLKU__CLAIM_OUTCOME__CLAIM_WON:
-            return 13;
-        case POLKU__CLAIM_OUTCOME__CLAIM_LOST:
-            return 14;
-        default:
-            return 0;
-        }
-    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
-        return 15;
-    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
-        return 16;
-    case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
-        return 17;
-    case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
-        return 18;
-    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
-        return 19;
-    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED: {
-        unsigned s = env->handover_answered->status;
-        return s >= 2 && s <= 5 ? (uint8_t)(18 + s) : 0;
-    }
-    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
-        return 24;
-    default:
-        return 0;
-    }
+    const char *topic = polku_event_topic(env);
+    for (size_t i = 1; topic && i < N_EVENT_NAMES; i++)
+        if (strcmp(event_names[i], topic) == 0)
+            return (uint8_t)i;
+    return 0;
 }
 
 const char *cl_event_name(const polku_envelope *env)

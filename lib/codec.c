@@ -622,6 +622,68 @@ const char *polku_body_name(Polku__Envelope__BodyCase body)
     }
 }
 
+const char *polku_event_topic(const polku_envelope *env)
+{
+    static const char *const referral[] = {
+        NULL,
+        "referral.requested",
+        "referral.received",
+        "referral.accepted",
+        "referral.rejected",
+        "referral.in-progress",
+        "referral.on-hold",
+        "referral.completed",
+        "referral.failed",
+        "referral.cancelled"};
+    static const char *const handover[] = {NULL,
+                                           "handover.offered",
+                                           "handover.accepted",
+                                           "handover.declined",
+                                           "handover.withdrawn",
+                                           "handover.failed"};
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        return referral[1];
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS: {
+        unsigned s = env->referral_status->status;
+        return s < 10 ? referral[s] : NULL;
+    }
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        return "referral.cancel_requested";
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+        return "consent.granted";
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        return "consent.revoked";
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+        switch (env->path_claim_answered->outcome) {
+        case POLKU__CLAIM_OUTCOME__CLAIM_WON:
+            return "path.claim_won";
+        case POLKU__CLAIM_OUTCOME__CLAIM_LOST:
+            return "path.claim_lost";
+        default:
+            return NULL;
+        }
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+        return "path.closed";
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        return "path.plan";
+    case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
+        return "service.started";
+    case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
+        return "service.ended";
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        return handover[1];
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED: {
+        unsigned s = env->handover_answered->status;
+        return s >= 2 && s <= 5 ? handover[s] : NULL;
+    }
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return "handover.withdraw_requested";
+    default:
+        return NULL;
+    }
+}
+
 bool polku_body_is_event(Polku__Envelope__BodyCase body)
 {
     switch (body) {

@@ -48,6 +48,11 @@ const char *polku_nack_code_name(Polku__NackCode code);
 /* Body case as text ("referral_requested"), for logs and metrics. */
 const char *polku_body_name(Polku__Envelope__BodyCase body);
 
+/* The feed and timeline name of a client event: "referral.accepted",
+ * "handover.offered", "consent.granted", "path.claim_won", "path.closed",
+ * "path.plan", "service.started", ... ; NULL for anything else. */
+const char *polku_event_topic(const polku_envelope *env);
+
 /* True for the domain bodies: events in their origin agent's log, with an
  * origin sequence, routed to env->to or (to empty) for the broker alone. */
 bool polku_body_is_event(Polku__Envelope__BodyCase body);
