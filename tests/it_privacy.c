@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include <sodium.h>
 #include <zmq.h>
 
@@ -158,6 +160,62 @@ static void expect_clean_http(h_region *r, const char *path,
     h_resp_free(&resp);
 }
 
+typedef struct sse_buf {
+    char *data;
+    size_t len;
+} sse_buf;
+
+static size_t sse_collect(char *p, size_t size, size_t n, void *arg)
+{
+    sse_buf *b = arg;
+    char *grown = realloc(b->data, b->len + size * n + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, p, size * n);
+    b->len += size * n;
+    grown[b->len] = '\0';
+    b->data = grown;
+    return size * n;
+}
+
+/* The broker's SSE feed from the start of this epoch (Last-Event-ID
+ * EPOCH-0), read for a moment: it holds the scenario's events, and none of
+ * the secret words. */
+static void expect_clean_feed(h_region *r, const secret_words *w)
+{
+    json_t *stats = NULL;
+    h_resp resp;
+    long st = h_http_request(r->broker_http, "GET", "/api/v1/stats", NULL,
+                             NULL, 0, &resp);
+    H_REQUIRE(st == 200 && resp.json, "broker GET /api/v1/stats: HTTP %ld",
+              st);
+    stats = json_incref(resp.json);
+    h_resp_free(&resp);
+    char url[256], last[96];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/events", r->broker_http_port);
+    snprintf(last, sizeof last, "Last-Event-ID: %s-0",
+             json_string_value(json_object_get(stats, "epoch")));
+    json_decref(stats);
+    CURL *c = curl_easy_init();
+    H_REQUIRE(c, "curl_easy_init");
+    struct curl_slist *hdr = curl_slist_append(NULL, last);
+    sse_buf b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sse_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1500L); /* a stream: cut it */
+    curl_easy_perform(c);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    H_CHECK(b.data && strstr(b.data, "event: referral.requested") &&
+                strstr(b.data, "event: referral.completed") &&
+                strstr(b.data, "event: consent.revoked"),
+            "the feed replays the scenario's events (%zu bytes)", b.len);
+    expect_clean("the broker's SSE feed", b.data ? b.data : "", b.len, w);
+    free(b.data);
+}
+
 static void case_no_personal_data_leaves(void)
 {
     h_region *r = h_region_new();
@@ -250,6 +308,13 @@ static void case_no_personal_data_leaves(void)
     expect_clean_file("tyokykytiimi's log", b->proc.log, &w, NULL);
     expect_clean_http(r, "/healthz", &w);
     expect_clean_http(r, "/metrics", &w);
+    expect_clean_http(r, "/api/v1/pending", &w);
+    expect_clean_http(r, "/api/v1/alerts", &w);
+    expect_clean_http(r, "/api/v1/stats", &w);
+    char path_url[96];
+    snprintf(path_url, sizeof path_url, "/api/v1/paths/%s", k1);
+    expect_clean_http(r, path_url, &w);
+    expect_clean_feed(r, &w);
 
     /* the dump is real: it holds the frames with the client keys */
     size_t len = 0;
