@@ -1,6 +1,7 @@
 /* agent.c — startup, the batch (group commit) and the outbox at start. */
 #include "agent.h"
 #include "path_query.h"
+#include "sealed.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -562,6 +563,7 @@ void agent_fini(agent *a)
     if (a->txn)
         commit_batch(a); /* answer what is pending with what is durable */
     polku_sse_hub_free(&a->events); /* its streams end before the server */
+    agent_seal_keys_free(a);
     polku_http_stop(&a->http); /* answers the waiting claims too */
     path_query_fini(a);
     free(a->waiters);

@@ -113,6 +113,10 @@ typedef struct agent {
     /* shared-path queries waiting for the broker (path_query.c) */
     struct path_queries *queries;
 
+    /* sealing keys derived per peer organisation (sealed.c) */
+    struct seal_peer *seal_peers;
+    size_t n_seal_peers;
+
     agent_counters counters;
 } agent;
 

@@ -2,11 +2,68 @@
 #include "sealed.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "polku/error.h"
 #include "polku/log.h"
 #include "polku/seal.h"
+
+struct seal_peer {
+    char *org;
+    char public_z85[41]; /* the key the shared key was derived from */
+    polku_seal_key key;
+};
+
+/* The shared key with org, derived on first use: POLKU_OK with *out,
+ * POLKU_ENOTFOUND when the directory has no key for org, or the error
+ * deriving it (a bad key, no memory). */
+static int peer_key(agent *a, const char *org, const polku_seal_key **out)
+{
+    *out = NULL;
+    const char *pub = agent_org_public_key(a, org);
+    if (!pub)
+        return POLKU_ENOTFOUND;
+    struct seal_peer *p = NULL;
+    for (size_t i = 0; i < a->n_seal_peers && !p; i++)
+        if (strcmp(a->seal_peers[i].org, org) == 0)
+            p = &a->seal_peers[i];
+    if (p && strcmp(p->public_z85, pub) == 0) {
+        *out = &p->key;
+        return POLKU_OK;
+    }
+    if (!p) {
+        struct seal_peer *grown = realloc(
+            a->seal_peers, (a->n_seal_peers + 1) * sizeof *a->seal_peers);
+        if (!grown)
+            return POLKU_ENOMEM;
+        a->seal_peers = grown;
+        p = &a->seal_peers[a->n_seal_peers];
+        memset(p, 0, sizeof *p);
+        if (!(p->org = strdup(org)))
+            return POLKU_ENOMEM;
+        a->n_seal_peers++;
+    }
+    p->public_z85[0] = '\0'; /* derived again below, or unusable */
+    int rc = polku_seal_key_derive(pub, a->cfg->key.secret_z85, &p->key);
+    if (rc != POLKU_OK)
+        return rc;
+    snprintf(p->public_z85, sizeof p->public_z85, "%s", pub);
+    *out = &p->key;
+    return POLKU_OK;
+}
+
+void agent_seal_keys_free(agent *a)
+{
+    for (size_t i = 0; i < a->n_seal_peers; i++) {
+        free(a->seal_peers[i].org);
+        sodium_memzero(&a->seal_peers[i].key, sizeof a->seal_peers[i].key);
+    }
+    free(a->seal_peers);
+    a->seal_peers = NULL;
+    a->n_seal_peers = 0;
+}
 
 /* Seals reason and outcome for org (invariant 5). Leaves *out empty when
  * there is no text, or no key for org (the broker refuses such a
@@ -16,9 +73,14 @@ int agent_seal_text(agent *a, const char *org, const char *reason,
 {
     out->data = NULL;
     out->len = 0;
-    const char *key = agent_org_public_key(a, org);
-    if (!key || ((!reason || !*reason) && (!outcome || !*outcome)))
+    if ((!reason || !*reason) && (!outcome || !*outcome))
         return POLKU_OK;
+    const polku_seal_key *key;
+    int rc = peer_key(a, org, &key);
+    if (rc == POLKU_ENOTFOUND)
+        return POLKU_OK;
+    if (rc != POLKU_OK)
+        return rc;
     Polku__SealedText t = POLKU__SEALED_TEXT__INIT;
     t.reason = (char *)(reason ? reason : "");
     t.outcome = (char *)(outcome ? outcome : "");
@@ -27,8 +89,7 @@ int agent_seal_text(agent *a, const char *org, const char *reason,
     if (!plain)
         return POLKU_ENOMEM;
     polku__sealed_text__pack(&t, plain);
-    int rc = polku_seal(plain, len, key, a->cfg->key.secret_z85, &out->data,
-                        &out->len);
+    rc = polku_seal_with(key, plain, len, &out->data, &out->len);
     sodium_memzero(plain, len);
     free(plain);
     return rc;
@@ -43,11 +104,11 @@ int agent_unseal_text(agent *a, const char *org, ProtobufCBinaryData in,
     *out = NULL;
     if (in.len == 0)
         return POLKU_OK;
-    const char *key = agent_org_public_key(a, org);
+    const polku_seal_key *key;
     uint8_t *plain = NULL;
     size_t len = 0;
-    if (!key || polku_unseal(in.data, in.len, key, a->cfg->key.secret_z85,
-                             &plain, &len)) {
+    if (peer_key(a, org, &key) != POLKU_OK ||
+        polku_unseal_with(key, in.data, in.len, &plain, &len)) {
         log_warn("sealed content from %s could not be verified; event "
                  "refused",
                  org);

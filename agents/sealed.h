@@ -4,7 +4,11 @@
  * receiving organisation's public key from the broker's directory and our
  * secret key; the receiver opens it with the sender's public key, which
  * also proves the sender. The broker routes it without being able to read
- * it. Used by referrals and handovers alike. */
+ * it. Used by referrals and handovers alike.
+ *
+ * The X25519 shared key of each peer is derived once and kept (deriving
+ * it is a scalar multiplication, most of what sealing costs); it is
+ * derived again when the directory gives the peer another public key. */
 #ifndef POLKU_AGENT_SEALED_H
 #define POLKU_AGENT_SEALED_H
 
@@ -21,6 +25,9 @@ int agent_seal_text(agent *a, const char *org, const char *reason,
  * (polku__sealed_text__free_unpacked). */
 int agent_unseal_text(agent *a, const char *org, ProtobufCBinaryData in,
                       Polku__SealedText **out);
+
+/* Wipes and frees the derived keys (agent_fini). */
+void agent_seal_keys_free(agent *a);
 
 /* The texts of a possibly NULL SealedText ("" when absent). */
 const char *sealed_reason(const Polku__SealedText *t);

@@ -37,14 +37,75 @@ static int decode_key(const char *z85, uint8_t out[32])
     return POLKU_OK;
 }
 
-/* Both keys, or POLKU_EINVAL with nothing left in memory. */
-static int decode_pair(const char *public_z85, const char *secret_z85,
-                       uint8_t pk[32], uint8_t sk[32])
+int polku_seal_key_derive(const char *peer_public_z85,
+                          const char *own_secret_z85, polku_seal_key *out)
 {
-    if (decode_key(public_z85, pk) != POLKU_OK)
+    assert(out != NULL);
+    sodium_memzero(out, sizeof *out);
+    if (sodium_init() < 0)
+        return POLKU_ECRYPTO;
+    uint8_t pk[32], sk[32];
+    int rc = decode_key(peer_public_z85, pk);
+    if (rc == POLKU_OK)
+        rc = decode_key(own_secret_z85, sk);
+    if (rc == POLKU_OK && crypto_box_beforenm(out->k, pk, sk) != 0)
+        rc = POLKU_ECRYPTO; /* e.g. a public key that is a low-order point */
+    sodium_memzero(sk, sizeof sk);
+    if (rc != POLKU_OK)
+        sodium_memzero(out, sizeof *out);
+    return rc;
+}
+
+int polku_seal_with(const polku_seal_key *key, const void *plain, size_t len,
+                    uint8_t **out, size_t *out_len)
+{
+    assert(key != NULL && out != NULL && out_len != NULL);
+    assert(plain != NULL || len == 0);
+    *out = NULL;
+    *out_len = 0;
+    if (len > SIZE_MAX - POLKU_SEAL_OVERHEAD ||
+        len > crypto_box_MESSAGEBYTES_MAX)
         return POLKU_EINVAL;
-    if (decode_key(secret_z85, sk) != POLKU_OK)
-        return POLKU_EINVAL;
+    size_t total = len + POLKU_SEAL_OVERHEAD;
+    uint8_t *buf = malloc(total);
+    if (buf == NULL)
+        return POLKU_ENOMEM;
+    randombytes_buf(buf, crypto_box_NONCEBYTES);
+    /* libsodium wants a non-NULL message pointer even for 0 bytes. */
+    static const uint8_t empty[1];
+    const uint8_t *m = len > 0 ? plain : empty;
+    if (crypto_box_easy_afternm(buf + crypto_box_NONCEBYTES, m, len, buf,
+                                key->k) != 0) {
+        free(buf);
+        return POLKU_ECRYPTO;
+    }
+    *out = buf;
+    *out_len = total;
+    return POLKU_OK;
+}
+
+int polku_unseal_with(const polku_seal_key *key, const void *sealed,
+                      size_t len, uint8_t **out, size_t *out_len)
+{
+    assert(key != NULL && out != NULL && out_len != NULL);
+    *out = NULL;
+    *out_len = 0;
+    if (sealed == NULL || len < POLKU_SEAL_OVERHEAD)
+        return POLKU_EMALFORMED;
+    const uint8_t *nonce = sealed;
+    const uint8_t *cipher = nonce + crypto_box_NONCEBYTES;
+    size_t plain_len = len - POLKU_SEAL_OVERHEAD;
+    uint8_t *buf = malloc(plain_len + 1);
+    if (buf == NULL)
+        return POLKU_ENOMEM;
+    if (crypto_box_open_easy_afternm(buf, cipher, len - crypto_box_NONCEBYTES,
+                                     nonce, key->k) != 0) {
+        free(buf);
+        return POLKU_ECRYPTO;
+    }
+    buf[plain_len] = '\0';
+    *out = buf;
+    *out_len = plain_len;
     return POLKU_OK;
 }
 
@@ -55,40 +116,13 @@ int polku_seal(const void *plain, size_t len, const char *recipient_public_z85,
     assert(plain != NULL || len == 0);
     *out = NULL;
     *out_len = 0;
-    if (sodium_init() < 0)
-        return POLKU_ECRYPTO;
-    if (len > SIZE_MAX - POLKU_SEAL_OVERHEAD ||
-        len > crypto_box_MESSAGEBYTES_MAX)
-        return POLKU_EINVAL;
-
-    uint8_t pk[32], sk[32];
-    int rc = decode_pair(recipient_public_z85, sender_secret_z85, pk, sk);
-    if (rc != POLKU_OK) {
-        sodium_memzero(sk, sizeof sk);
-        return rc;
-    }
-
-    size_t total = len + POLKU_SEAL_OVERHEAD;
-    uint8_t *buf = malloc(total);
-    if (buf == NULL) {
-        sodium_memzero(sk, sizeof sk);
-        return POLKU_ENOMEM;
-    }
-    randombytes_buf(buf, crypto_box_NONCEBYTES);
-    /* libsodium wants a non-NULL message pointer even for 0 bytes. */
-    static const uint8_t empty[1];
-    const uint8_t *m = len > 0 ? plain : empty;
-    if (crypto_box_easy(buf + crypto_box_NONCEBYTES, m, len, buf, pk, sk) !=
-        0) {
-        /* e.g. a public key that is a low-order point */
-        sodium_memzero(sk, sizeof sk);
-        free(buf);
-        return POLKU_ECRYPTO;
-    }
-    sodium_memzero(sk, sizeof sk);
-    *out = buf;
-    *out_len = total;
-    return POLKU_OK;
+    polku_seal_key key;
+    int rc = polku_seal_key_derive(recipient_public_z85, sender_secret_z85,
+                                   &key);
+    if (rc == POLKU_OK)
+        rc = polku_seal_with(&key, plain, len, out, out_len);
+    sodium_memzero(&key, sizeof key);
+    return rc;
 }
 
 int polku_unseal(const void *sealed, size_t len, const char *sender_public_z85,
@@ -100,33 +134,11 @@ int polku_unseal(const void *sealed, size_t len, const char *sender_public_z85,
     *out_len = 0;
     if (sealed == NULL || len < POLKU_SEAL_OVERHEAD)
         return POLKU_EMALFORMED;
-    if (sodium_init() < 0)
-        return POLKU_ECRYPTO;
-
-    uint8_t pk[32], sk[32];
-    int rc = decode_pair(sender_public_z85, recipient_secret_z85, pk, sk);
-    if (rc != POLKU_OK) {
-        sodium_memzero(sk, sizeof sk);
-        return rc;
-    }
-
-    const uint8_t *nonce = sealed;
-    const uint8_t *cipher = nonce + crypto_box_NONCEBYTES;
-    size_t plain_len = len - POLKU_SEAL_OVERHEAD;
-    uint8_t *buf = malloc(plain_len + 1);
-    if (buf == NULL) {
-        sodium_memzero(sk, sizeof sk);
-        return POLKU_ENOMEM;
-    }
-    rc = crypto_box_open_easy(buf, cipher, len - crypto_box_NONCEBYTES, nonce,
-                              pk, sk);
-    sodium_memzero(sk, sizeof sk);
-    if (rc != 0) {
-        free(buf);
-        return POLKU_ECRYPTO;
-    }
-    buf[plain_len] = '\0';
-    *out = buf;
-    *out_len = plain_len;
-    return POLKU_OK;
+    polku_seal_key key;
+    int rc = polku_seal_key_derive(sender_public_z85, recipient_secret_z85,
+                                   &key);
+    if (rc == POLKU_OK)
+        rc = polku_unseal_with(&key, sealed, len, out, out_len);
+    sodium_memzero(&key, sizeof key);
+    return rc;
 }

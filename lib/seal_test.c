@@ -275,6 +275,56 @@ static void test_degenerate_public_key(void **state)
     assert_null(out);
 }
 
+/* A derived key seals the same way both sides: bob's key for alice opens
+ * what alice sealed with hers for bob, and the one-shot calls interoperate
+ * with the derived-key calls; a key derived for carol opens nothing. */
+static void test_derived_key(void **state)
+{
+    orgs *k = *state;
+    polku_seal_key a_to_b, b_from_a, c_from_a;
+    assert_int_equal(polku_seal_key_derive(k->bob.pub, k->alice.sec, &a_to_b),
+                     POLKU_OK);
+    assert_int_equal(
+        polku_seal_key_derive(k->alice.pub, k->bob.sec, &b_from_a), POLKU_OK);
+    assert_int_equal(
+        polku_seal_key_derive(k->alice.pub, k->carol.sec, &c_from_a),
+        POLKU_OK);
+    assert_memory_equal(a_to_b.k, b_from_a.k, sizeof a_to_b.k);
+    assert_memory_not_equal(a_to_b.k, c_from_a.k, sizeof a_to_b.k);
+
+    uint8_t *sealed = NULL, *plain = NULL;
+    size_t len = 0, plain_len = 0;
+    assert_int_equal(polku_seal_with(&a_to_b, note, sizeof note, &sealed, &len),
+                     POLKU_OK);
+    assert_int_equal(len, sizeof note + POLKU_SEAL_OVERHEAD);
+    assert_null(memmem(sealed, len, note, 16));
+    open_expect(sealed, len, &k->alice, &k->bob, POLKU_OK);  /* one-shot */
+    open_expect(sealed, len, &k->alice, &k->carol, POLKU_ECRYPTO);
+    assert_int_equal(polku_unseal_with(&c_from_a, sealed, len, &plain,
+                                       &plain_len),
+                     POLKU_ECRYPTO);
+    assert_null(plain);
+    free(sealed);
+
+    sealed = seal_or_fail(&k->alice, &k->bob, note, sizeof note, &len);
+    assert_int_equal(
+        polku_unseal_with(&b_from_a, sealed, len, &plain, &plain_len),
+        POLKU_OK);
+    assert_int_equal(plain_len, sizeof note);
+    assert_string_equal((char *)plain, note);
+    free(plain);
+    free(sealed);
+
+    char zero_pub[41];
+    uint8_t zeros[32] = {0};
+    polku_seal_key bad;
+    assert_non_null(zmq_z85_encode(zero_pub, zeros, sizeof zeros));
+    assert_int_equal(polku_seal_key_derive(zero_pub, k->alice.sec, &bad),
+                     POLKU_ECRYPTO);
+    assert_int_equal(polku_seal_key_derive("short", k->alice.sec, &bad),
+                     POLKU_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_empty_plaintext),
         cmocka_unit_test(test_bad_z85),
         cmocka_unit_test(test_degenerate_public_key),
+        cmocka_unit_test(test_derived_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

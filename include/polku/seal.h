@@ -15,6 +15,27 @@
 
 #define POLKU_SEAL_OVERHEAD 40 /* crypto_box_NONCEBYTES + MACBYTES */
 
+/* The X25519 shared key of two organisations (crypto_box_beforenm).
+ * Deriving it is the expensive part of sealing (a scalar multiplication,
+ * tens of microseconds); an agent derives it once per peer and keeps it.
+ * Sealing with it gives exactly the bytes polku_seal gives. Wipe it with
+ * sodium_memzero when done. */
+typedef struct polku_seal_key {
+    uint8_t k[32];
+} polku_seal_key;
+
+/* The shared key between peer (public, Z85) and us (secret, Z85).
+ * POLKU_EINVAL (a key that is not Z85 of 32 bytes), POLKU_ECRYPTO (a
+ * low-order public key). */
+int polku_seal_key_derive(const char *peer_public_z85,
+                          const char *own_secret_z85, polku_seal_key *out);
+
+/* polku_seal and polku_unseal with a derived key. */
+int polku_seal_with(const polku_seal_key *key, const void *plain, size_t len,
+                    uint8_t **out, size_t *out_len);
+int polku_unseal_with(const polku_seal_key *key, const void *sealed,
+                      size_t len, uint8_t **out, size_t *out_len);
+
 /* Seals len bytes for recipient. *out is malloc'ed (caller frees),
  * *out_len = len + POLKU_SEAL_OVERHEAD. POLKU_OK, POLKU_EINVAL (a key that
  * is not Z85 of 32 bytes), POLKU_ENOMEM, POLKU_ECRYPTO. */
