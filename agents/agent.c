@@ -11,6 +11,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
+#include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"
@@ -140,8 +141,7 @@ void agent_expire_claims(agent *a, uint64_t now)
         char idtext[POLKU_ID_TEXT], key[33];
         memcpy(id.b, w->claim_id, 16);
         polku_id_format(&id, idtext);
-        for (int k = 0; k < 16; k++)
-            snprintf(key + 2 * k, 3, "%02x", w->client_key[k]);
+        polku_client_key_hex(w->client_key, key);
         polku_http_respond_json(
             w->req, 202,
             json_pack("{s:s, s:s, s:s, s:s}", "status", "pending", "claim_id",
@@ -158,8 +158,8 @@ void agent_after_publish(agent *a, const polku_envelope *env)
     if (!topic || !a->events)
         return;
     char key[33] = "", at[POLKU_TIME_TEXT];
-    for (size_t i = 0; i < 16 && env->client_key.len == 16; i++)
-        snprintf(key + 2 * i, 3, "%02x", env->client_key.data[i]);
+    if (env->client_key.len == 16)
+        polku_client_key_hex(env->client_key.data, key);
     polku_time_format(env->time_ms, at, sizeof at);
     json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:s}", "topic", topic, "from",
                           env->origin_org, "origin_seq",

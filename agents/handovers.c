@@ -7,6 +7,7 @@
 
 #include "consents.h"
 #include "paths.h"
+#include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"
@@ -546,8 +547,8 @@ json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
 {
     (void)a;
     char idtext[POLKU_ID_TEXT], key[33] = "";
-    for (size_t i = 0; i < 16 && h->client_key.len == 16; i++)
-        snprintf(key + 2 * i, 3, "%02x", h->client_key.data[i]);
+    if (h->client_key.len == 16)
+        polku_client_key_hex(h->client_key.data, key);
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:i, s:o, s:o, s:b, "
         "s:o, s:o}",

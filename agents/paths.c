@@ -16,8 +16,7 @@
 
 static void key_hex(const uint8_t key[16], char out[33])
 {
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", key[i]);
+    polku_client_key_hex(key, out);
 }
 
 static Polku__PathRecord *record_new(const uint8_t key[16])

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"
@@ -477,8 +478,9 @@ json_t *referrals_json(const agent *a, const Polku__ReferralRecord *r,
     char idtext[POLKU_ID_TEXT], key[33];
     memcpy(id.b, r->id.data, 16);
     polku_id_format(&id, idtext);
-    for (size_t i = 0; i < 16 && r->client_key.len == 16; i++)
-        snprintf(key + 2 * i, 3, "%02x", r->client_key.data[i]);
+    key[0] = '\0';
+    if (r->client_key.len == 16)
+        polku_client_key_hex(r->client_key.data, key);
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:o, s:o, "
         "s:b, s:s, s:i}",

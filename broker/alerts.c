@@ -7,6 +7,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
 
@@ -77,8 +78,7 @@ size_t alerts_count(const alert_set *set)
 
 static void key_hex(const uint8_t key[16], char out[33])
 {
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", key[i]);
+    polku_client_key_hex(key, out);
 }
 
 static void id_text(const uint8_t id[16], char out[33])

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
 #include "polku/referral.h"
@@ -554,8 +555,7 @@ static json_t *id_json(const uint8_t id[16])
 
 static void key_hex(const uint8_t key[16], char out[33])
 {
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", key[i]);
+    polku_client_key_hex(key, out);
 }
 
 json_t *cl_referral_json(const client_index *cl, const cl_referral *r,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"
@@ -196,9 +197,8 @@ json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
     }
     if (!body)
         return NULL;
-    char key[33];
-    for (int i = 0; i < 16; i++)
-        snprintf(key + 2 * i, 3, "%02x", env->client_key.data[i]);
+    char key[POLKU_CLIENT_KEY_HEX];
+    polku_client_key_hex(env->client_key.data, key);
     json_object_set_new(body, "client_key", json_string(key));
     *topic = name;
     return body;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
 
@@ -518,9 +519,8 @@ static void hash_text(crypto_hash_sha256_state *st, const char *fmt, ...)
 
 static void hash_path(crypto_hash_sha256_state *st, const path_state *p)
 {
-    char key[33];
-    for (int i = 0; i < 16; i++)
-        snprintf(key + 2 * i, 3, "%02x", p->key[i]);
+    char key[POLKU_CLIENT_KEY_HEX];
+    polku_client_key_hex(p->key, key);
     hash_text(st, "path %s|%s|%u|%llu|%d|%s\n", key, p->coordinator, p->term,
               (unsigned long long)p->since_ms, p->closed, p->closed_reason);
     if (p->has_plan)
@@ -567,8 +567,7 @@ void pi_digest(const path_index *pi, char out[65])
         free(list);
     }
     crypto_hash_sha256_final(&st, hash);
-    for (size_t j = 0; j < sizeof hash; j++)
-        snprintf(out + 2 * j, 3, "%02x", hash[j]);
+    sodium_bin2hex(out, 65, hash, sizeof hash);
 }
 
 /* ---- JSON ---- */
@@ -587,9 +586,8 @@ json_t *pi_json(const path_index *pi, const uint8_t key[16])
     const path_state *p = path_find(pi, key);
     if (!p)
         return NULL;
-    char keyhex[33];
-    for (int i = 0; i < 16; i++)
-        snprintf(keyhex + 2 * i, 3, "%02x", p->key[i]);
+    char keyhex[POLKU_CLIENT_KEY_HEX];
+    polku_client_key_hex(p->key, keyhex);
     json_t *j = json_pack(
         "{s:s, s:o, s:i, s:o, s:b, s:o}", "client_key", keyhex, "coordinator",
         p->coordinator[0] ? json_string(p->coordinator) : json_null(), "term",

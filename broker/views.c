@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
 
@@ -22,8 +23,7 @@ void broker_digest(const broker *b, char out[65])
     crypto_hash_sha256_update(&st, (const uint8_t *)paths, 64);
     cl_digest_update(b->clients, &st);
     crypto_hash_sha256_final(&st, h);
-    for (size_t i = 0; i < sizeof h; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    sodium_bin2hex(out, 65, h, sizeof h);
 }
 
 const char *broker_path_stage(const broker *b, const uint8_t key[16],
@@ -69,9 +69,8 @@ json_t *broker_path_json(const broker *b, const uint8_t key[16],
         return NULL;
     }
     if (!j) {
-        char hex[33];
-        for (int i = 0; i < 16; i++)
-            snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        char hex[POLKU_CLIENT_KEY_HEX];
+        polku_client_key_hex(key, hex);
         j = json_pack("{s:s, s:n, s:i, s:n, s:b, s:n, s:n, s:n}",
                       "client_key", hex, "coordinator", "term", 0, "since",
                       "closed", 0, "closed_reason", "open_handover", "plan");
@@ -144,9 +143,8 @@ static void add_handover(const uint8_t key[16], const path_view *v, void *arg)
     if (!v->has_open_handover)
         return;
     const path_handover_view *h = &v->open_handover;
-    char hex[33], id[POLKU_ID_TEXT];
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    char hex[POLKU_CLIENT_KEY_HEX], id[POLKU_ID_TEXT];
+    polku_client_key_hex(key, hex);
     polku_id pid;
     memcpy(pid.b, h->id, 16);
     polku_id_format(&pid, id);
