@@ -84,9 +84,84 @@ static void full_store_answers_507_and_recovers(void)
             "the map grew beyond 1 MiB");
 }
 
+/* A receiver whose map has grown to its maximum stores what fits and
+ * acknowledges only that: the rest waits in the sender's outbox, and
+ * arrives exactly once after the operator raises the maximum. */
+static void full_receiver_does_not_acknowledge(void)
+{
+    h_region *r = h_region_new();
+    h_org *a = h_region_add_org(r, "org-a", "");
+    h_org *b = h_region_add_org(r, "org-b", "");
+    set_map_limits(b, 1, 2); /* may grow once, to 2 MiB */
+    h_broker_start(r);
+    h_agent_start_connected(a);
+    h_agent_start_connected(b);
+
+    char key[33], id[64], reason[4001];
+    memset(reason, 'q', sizeof reason - 1);
+    reason[sizeof reason - 1] = '\0';
+    h_client_key(key);
+    h_consent_ok(a, key, "org-b");
+    h_ids sent = {0};
+    enum { N = 800 }; /* ~3.5 MiB of referrals for a 2 MiB receiver */
+    for (int i = 0; i < N; i++) {
+        H_REQUIRE(create(a, key, reason, id, NULL) == 201,
+                  "org-a (not full) accepts referral %d", i);
+        h_ids_add(&sent, id);
+    }
+    H_WAIT_UNTIL(H_SEC(30), h_agent_metric(b, "polku_agent_store_full_total") > 0,
+                 "org-b to run out of room");
+    H_CHECK(h_agent_metric(b, "polku_agent_store_map_bytes") > (1 << 20),
+            "org-b's map grew beyond 1 MiB before it was full");
+    H_CHECK(h_agent_metric(b, "polku_agent_store_map_bytes") <= (2 << 20),
+            "but not beyond its maximum of 2 MiB");
+    long held = h_referral_list(b, "in", NULL, NULL);
+    H_CHECK(held > 0 && held < N, "org-b holds part of them (%ld of %d)", held,
+            N);
+    long pending = -1;
+    H_WAIT_UNTIL(H_SEC(30),
+                 (pending = h_agent_outbox_pending(a)) >= N - held,
+                 "org-a to keep the %ld org-b did not acknowledge (pending "
+                 "%ld)",
+                 N - held, pending);
+    /* Its own API: small writes may still fit in the last pages; then 507. */
+    h_resp resp = {0};
+    long st = 201;
+    int small = 0;
+    for (; small < 500 && st == 201; small++) {
+        char other[33];
+        h_client_key(other);
+        h_resp_free(&resp);
+        st = h_consent_grant(b, other, (const char *const[]){"org-a", NULL},
+                             NULL, NULL, &resp);
+    }
+    H_CHECK(st == 507 && strcmp(h_resp_error_code(&resp), "store_full") == 0,
+            "org-b's API answers 507 store_full (got %ld %s after %d)", st,
+            h_resp_error_code(&resp), small);
+    h_resp_free(&resp);
+
+    H_CHECK(h_agent_stop(b) == 0, "a full agent stops cleanly");
+    set_map_limits(b, 1, 64);
+    h_agent_start_connected(b);
+    H_WAIT_UNTIL(H_SEC(60), (pending = h_agent_outbox_pending(a)) == 0,
+                 "org-a's outbox to drain once org-b has room (pending %ld)",
+                 pending);
+    h_ids at_b = {0};
+    H_CHECK(h_referral_list(b, "in", NULL, &at_b) == N,
+            "org-b holds all %d referrals (%zu)", N, at_b.n);
+    H_CHECK(h_ids_duplicates(&at_b) == 0, "none of them twice");
+    size_t missing = 0;
+    for (size_t i = 0; i < sent.n; i++)
+        missing += !h_ids_contains(&at_b, sent.v[i]);
+    H_CHECK(missing == 0, "%zu referrals org-a accepted are missing", missing);
+    h_ids_free(&at_b);
+    h_ids_free(&sent);
+}
+
 int main(int argc, char **argv)
 {
     h_init(argc, argv, "store_full_test");
     H_CASE(full_store_answers_507_and_recovers);
+    H_CASE(full_receiver_does_not_acknowledge);
     return h_finish();
 }
