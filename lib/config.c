@@ -379,33 +379,44 @@ static int parse_text(struct load *ld, polku_cfgerr *err)
     return POLKU_OK;
 }
 
-int polku_ini_load(const char *path, polku_ini **out, polku_cfgerr *err)
+int polku_ini_parse(const char *name, const char *text, size_t len,
+                    polku_ini **out, polku_cfgerr *err)
 {
-    assert(path != NULL && out != NULL);
+    assert(name != NULL && (text != NULL || len == 0) && out != NULL);
     *out = NULL;
+    if (len > MAX_FILE_BYTES)
+        return error_at(err, name, 0, NULL, NULL, "file larger than %d bytes",
+                        MAX_FILE_BYTES);
     polku_ini *ini = calloc(1, sizeof *ini);
-    if (ini == NULL || (ini->path = strdup(path)) == NULL) {
+    if (ini == NULL || (ini->path = strdup(name)) == NULL) {
         free(ini);
         if (err != NULL)
-            snprintf(err->msg, sizeof err->msg, "%s: out of memory", path);
+            snprintf(err->msg, sizeof err->msg, "%s: out of memory", name);
         return POLKU_ENOMEM;
     }
-    struct load ld = {.ini = ini};
-    char *text = NULL;
-    int rc = read_file(path, &text, &ld.len, err);
-    if (rc == POLKU_OK) {
-        ld.text = text;
-        rc = parse_text(&ld, err);
-    }
-    free(text);
+    struct load ld = {.ini = ini, .text = text ? text : "", .len = len};
+    int rc = parse_text(&ld, err);
     if (rc != POLKU_OK) {
         if (rc == POLKU_ENOMEM && err != NULL)
-            snprintf(err->msg, sizeof err->msg, "%s: out of memory", path);
+            snprintf(err->msg, sizeof err->msg, "%s: out of memory", name);
         polku_ini_free(&ini);
         return rc;
     }
     *out = ini;
     return POLKU_OK;
+}
+
+int polku_ini_load(const char *path, polku_ini **out, polku_cfgerr *err)
+{
+    assert(path != NULL && out != NULL);
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_file(path, &text, &len, err);
+    if (rc == POLKU_OK)
+        rc = polku_ini_parse(path, text, len, out, err);
+    free(text);
+    return rc;
 }
 
 void polku_ini_free(polku_ini **ini)

@@ -475,6 +475,41 @@ static void test_hostport(void **state)
                      POLKU_OK);
     assert_string_equal(tiny, "hell");
 }
+/* Text in memory parses as the same text in a file does, named as asked,
+ * and need not end in a NUL. */
+static void test_parse_from_memory(void **state)
+{
+    struct fixture *f = *state;
+    polku_ini *from_file = load_ok(f, broker_ini);
+    polku_ini *ini = NULL;
+    polku_cfgerr err = {{0}};
+    char copy[sizeof broker_ini - 1]; /* no NUL */
+    memcpy(copy, broker_ini, sizeof copy);
+    assert_int_equal(
+        polku_ini_parse("mem.ini", copy, sizeof copy, &ini, &err), POLKU_OK);
+    assert_string_equal(polku_ini_path(ini), "mem.ini");
+    assert_int_equal(polku_ini_count(ini), polku_ini_count(from_file));
+    for (size_t i = 0; i < polku_ini_count(ini); i++) {
+        const polku_ini_entry *a = polku_ini_at(ini, i);
+        const polku_ini_entry *b = polku_ini_at(from_file, i);
+        assert_string_equal(a->section, b->section);
+        assert_string_equal(a->key, b->key);
+        assert_string_equal(a->value, b->value);
+        assert_int_equal(a->line, b->line);
+    }
+    polku_ini_free(&ini);
+    polku_ini_free(&from_file);
+
+    assert_int_equal(polku_ini_parse("mem.ini", "[a]\nnot a pair\n", 15, &ini,
+                                     &err),
+                     POLKU_ECONFIG);
+    assert_null(ini);
+    assert_non_null(strstr(err.msg, "mem.ini:2:"));
+    assert_int_equal(polku_ini_parse("empty.ini", NULL, 0, &ini, &err),
+                     POLKU_OK);
+    assert_int_equal(polku_ini_count(ini), 0);
+    polku_ini_free(&ini);
+}
 
 int main(void)
 {
@@ -494,6 +529,7 @@ int main(void)
         T(test_check_keys),
         T(test_cfgerr_set),
         T(test_hostport),
+        T(test_parse_from_memory),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,6 +30,11 @@ typedef struct polku_ini_entry {
  * error or a key given twice in one section: message names the line). */
 int polku_ini_load(const char *path, polku_ini **out, polku_cfgerr *err);
 
+/* The same for text already in memory (len bytes, need not end in NUL);
+ * name stands for the file in messages. */
+int polku_ini_parse(const char *name, const char *text, size_t len,
+                    polku_ini **out, polku_cfgerr *err);
+
 /* Frees ini and sets *ini to NULL. Accepts NULL. */
 void polku_ini_free(polku_ini **ini);
 
