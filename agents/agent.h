@@ -194,5 +194,8 @@ const char *agent_org_public_key(const agent *a, const char *org);
 
 /* api.c */
 int agent_api_start(agent *a);
+/* Routes one request of the local API (the server's handler; the API fuzz
+ * target hands it local requests). */
+void agent_api_handle(agent *a, polku_http_req *req);
 
 #endif

@@ -580,9 +580,8 @@ static bool authorised(agent *a, polku_http_req *req)
            polku_token_equal(h + 7, a->cfg->token);
 }
 
-static void on_request(polku_http_req *req, void *arg)
+void agent_api_handle(agent *a, polku_http_req *req)
 {
-    agent *a = arg;
     const char *path = polku_http_path(req);
     const char *method = polku_http_method(req);
     if (strcmp(path, "/healthz") == 0) {
@@ -614,6 +613,11 @@ static void on_request(polku_http_req *req, void *arg)
     else
         polku_http_respond_error(req, 404, "not_found", "no such endpoint");
     json_decref(c.body);
+}
+
+static void on_request(polku_http_req *req, void *arg)
+{
+    agent_api_handle(arg, req);
 }
 
 int agent_api_start(agent *a)

@@ -53,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/types.h>
 
 #include "polku/error.h"
@@ -92,6 +93,8 @@ struct polku_http_req {
     char *method, *path; /* one allocation, method first */
     struct req_str *strings;
     polku_http_stream *stream; /* answered as a stream */
+    polku_http_local *local;   /* a local request: the answer goes here */
+    const char *const *local_query, *const *local_headers;
 };
 
 struct polku_http_stream {
@@ -201,7 +204,8 @@ static polku_http_req *req_new(polku_http *srv, struct MHD_Connection *conn,
     req->state = REQ_RECEIVING;
     req->method = names;
     req->path = names + mlen + 1;
-    srv->live++;
+    if (srv)
+        srv->live++;
     return req;
 }
 
@@ -324,6 +328,8 @@ static void answer(polku_http_req *req, unsigned status,
                    struct MHD_Response *resp)
 {
     assert(req->state == REQ_HANDLER && "answered twice");
+    if (req->local)
+        req->local->status = status;
     if (!req->conn) {
         if (resp)
             MHD_destroy_response(resp);
@@ -770,8 +776,21 @@ static const char *keep(const polku_http_req *creq, const char *value)
     return s->text;
 }
 
+/* The value after name in a NULL-terminated name, value, ... list. */
+static const char *local_lookup(const char *const *pairs, const char *name,
+                                bool fold_case)
+{
+    for (size_t i = 0; pairs && pairs[i] && pairs[i + 1]; i += 2)
+        if (fold_case ? strcasecmp(pairs[i], name) == 0
+                      : strcmp(pairs[i], name) == 0)
+            return pairs[i + 1];
+    return NULL;
+}
+
 const char *polku_http_query(const polku_http_req *req, const char *name)
 {
+    if (req->local)
+        return local_lookup(req->local_query, name, false);
     if (!req->conn)
         return NULL;
     return keep(req, MHD_lookup_connection_value(req->conn,
@@ -780,6 +799,8 @@ const char *polku_http_query(const polku_http_req *req, const char *name)
 
 const char *polku_http_header(const polku_http_req *req, const char *name)
 {
+    if (req->local)
+        return local_lookup(req->local_headers, name, true);
     if (!req->conn)
         return NULL;
     return keep(req,
@@ -793,14 +814,39 @@ const char *polku_http_body(const polku_http_req *req, size_t *len)
     return req->body ? req->body : "";
 }
 
+/* A local request keeps a copy of the body, then is answered (freed). */
+static void answer_local(polku_http_req *req, unsigned status,
+                         const char *body, size_t len)
+{
+    polku_http_local *out = req->local;
+    free(out->body);
+    out->body = malloc(len + 1);
+    if (out->body) {
+        memcpy(out->body, body ? body : "", len);
+        out->body[len] = '\0';
+    }
+    out->len = out->body ? len : 0;
+    answer(req, status, NULL);
+}
+
 void polku_http_respond(polku_http_req *req, unsigned status,
                         const char *content_type, const char *body, size_t len)
 {
-    answer(req, status, make_response(content_type, body, len));
+    if (req->local)
+        answer_local(req, status, body, len);
+    else
+        answer(req, status, make_response(content_type, body, len));
 }
 
 void polku_http_respond_json(polku_http_req *req, unsigned status, json_t *body)
 {
+    if (req->local) {
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        answer_local(req, status, text, text ? strlen(text) : 0);
+        free(text);
+        json_decref(body);
+        return;
+    }
     struct MHD_Response *resp = make_json(body);
     json_decref(body);
     answer(req, status, resp);
@@ -809,7 +855,41 @@ void polku_http_respond_json(polku_http_req *req, unsigned status, json_t *body)
 void polku_http_respond_error(polku_http_req *req, unsigned status,
                               const char *code, const char *message)
 {
+    if (req->local) {
+        polku_http_respond_json(
+            req, status,
+            json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error",
+                      "message", message ? message : ""));
+        return;
+    }
     answer(req, status, make_error(code, message));
+}
+
+polku_http_req *polku_http_local_req(const char *method, const char *path,
+                                     const char *const *query,
+                                     const char *const *headers,
+                                     const void *body, size_t len,
+                                     polku_http_local *out)
+{
+    assert(method && path && out && (body || len == 0));
+    memset(out, 0, sizeof *out);
+    polku_http_req *req = req_new(NULL, NULL, method, path);
+    if (!req)
+        return NULL;
+    req->body = malloc(len + 1);
+    if (!req->body) {
+        req_free(req);
+        return NULL;
+    }
+    if (len)
+        memcpy(req->body, body, len);
+    req->body[len] = '\0';
+    req->body_len = req->body_cap = len;
+    req->state = REQ_HANDLER;
+    req->local = out;
+    req->local_query = query;
+    req->local_headers = headers;
+    return req;
 }
 
 void polku_http_get_stats(const polku_http *srv, polku_http_stats *out)

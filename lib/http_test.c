@@ -1030,6 +1030,76 @@ static void test_stream_full(void **state)
     assert_int_equal(fx->stream_closed_calls, 0);
 }
 
+/* A local request: the handler reads method, path, query, headers (any
+ * case) and body as from a socket; JSON, error and plain answers land in
+ * polku_http_local; a stream ends at once with 200. */
+static void local_handler(polku_http_req *req, void *arg)
+{
+    (void)arg;
+    size_t len = 0;
+    const char *body = polku_http_body(req, &len);
+    const char *kind = polku_http_query(req, "kind");
+    if (kind && strcmp(kind, "error") == 0)
+        polku_http_respond_error(req, 409, "conflict", "already there");
+    else if (kind && strcmp(kind, "stream") == 0)
+        assert_null(polku_http_stream_open(req, "text/event-stream", NULL,
+                                           NULL));
+    else if (kind && strcmp(kind, "plain") == 0)
+        polku_http_respond(req, 200, "text/plain", body, len);
+    else
+        polku_http_respond_json(
+            req, 201,
+            json_pack("{s:s, s:s, s:s?, s:s%}", "method",
+                      polku_http_method(req), "path", polku_http_path(req),
+                      "auth", polku_http_header(req, "authorization"), "body",
+                      body, len));
+}
+
+static void test_local_request(void **state)
+{
+    (void)state;
+    const char *const headers[] = {"Authorization", "Bearer t", NULL};
+    const char *const q_error[] = {"kind", "error", NULL};
+    const char *const q_stream[] = {"kind", "stream", NULL};
+    const char *const q_plain[] = {"kind", "plain", NULL};
+    polku_http_local out;
+
+    polku_http_req *req = polku_http_local_req("POST", "/v1/x", NULL, headers,
+                                               "{\"a\":1}", 7, &out);
+    assert_non_null(req);
+    assert_int_equal(out.status, 0);
+    local_handler(req, NULL);
+    assert_int_equal(out.status, 201);
+    json_t *j = json_loads(out.body, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "POST");
+    assert_string_equal(json_string_value(json_object_get(j, "path")), "/v1/x");
+    assert_string_equal(json_string_value(json_object_get(j, "auth")),
+                        "Bearer t");
+    assert_string_equal(json_string_value(json_object_get(j, "body")),
+                        "{\"a\":1}");
+    json_decref(j);
+    free(out.body);
+
+    req = polku_http_local_req("GET", "/", q_error, NULL, NULL, 0, &out);
+    local_handler(req, NULL);
+    assert_int_equal(out.status, 409);
+    assert_non_null(strstr(out.body, "\"code\":\"conflict\""));
+    free(out.body);
+
+    req = polku_http_local_req("GET", "/", q_plain, NULL, "a\0b", 3, &out);
+    local_handler(req, NULL);
+    assert_int_equal(out.status, 200);
+    assert_int_equal(out.len, 3);
+    assert_memory_equal(out.body, "a\0b", 3);
+    free(out.body);
+
+    req = polku_http_local_req("GET", "/", q_stream, NULL, NULL, 0, &out);
+    local_handler(req, NULL);
+    assert_int_equal(out.status, 200);
+    assert_null(out.body);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1054,6 +1124,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
+        cmocka_unit_test(test_local_request),
     };
     if (getenv("HTTP_TEST_FILTER")) /* e.g. "test_too_large" */
         cmocka_set_test_filter(getenv("HTTP_TEST_FILTER"));

@@ -60,6 +60,27 @@ void polku_http_respond_json(polku_http_req *req, unsigned status,
 void polku_http_respond_error(polku_http_req *req, unsigned status,
                               const char *code, const char *message);
 
+/* ---- requests that did not come over a socket ----
+ *
+ * For fuzzing and testing a handler in-process: the handler gets a request
+ * like any other, and its answer lands in *out instead of on a connection.
+ * query and headers are NULL-terminated name, value, ... lists (NULL for
+ * none; header names match without case), borrowed until the answer. The
+ * request is freed when it is answered, as any other: the handler may
+ * answer at once or keep it and answer from a later loop callback (run the
+ * loop until out->status is set). A stream opened on it ends at once with
+ * status 200. NULL when memory ran out. */
+typedef struct polku_http_local {
+    unsigned status; /* 0 until answered */
+    char *body;      /* the answer's body, NUL-terminated (caller frees) */
+    size_t len;
+} polku_http_local;
+polku_http_req *polku_http_local_req(const char *method, const char *path,
+                                     const char *const *query,
+                                     const char *const *headers,
+                                     const void *body, size_t len,
+                                     polku_http_local *out);
+
 /* Requests answered since start, by class, for /metrics. */
 typedef struct polku_http_stats {
     unsigned long long requests;
