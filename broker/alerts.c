@@ -113,10 +113,11 @@ typedef struct eval {
 } eval;
 
 /* The alert holds at this evaluation: kept, or raised if new. An existing
- * alert keeps its since; for path alerts the earliest candidate wins. */
-static void hold(eval *ev, unsigned kind, const char *subject_id,
-                 const uint8_t client_key[16], const char *org,
-                 uint64_t since_ms)
+ * alert keeps its since; for path alerts the earliest candidate wins.
+ * subject NULL: the kind's usual subject. */
+static void hold(eval *ev, unsigned kind, const char *subject,
+                 const char *subject_id, const uint8_t client_key[16],
+                 const char *org, uint64_t since_ms)
 {
     char id[80];
     snprintf(id, sizeof id, "%s:%s", kind_names[kind], subject_id);
@@ -135,7 +136,7 @@ static void hold(eval *ev, unsigned kind, const char *subject_id,
         return;
     snprintf(a->id, sizeof a->id, "%s", id);
     a->kind = kind;
-    a->subject = kind_subjects[kind];
+    a->subject = subject ? subject : kind_subjects[kind];
     snprintf(a->subject_id, sizeof a->subject_id, "%s", subject_id);
     memcpy(a->client_key, client_key, 16);
     snprintf(a->org, sizeof a->org, "%s", org ? org : "");
@@ -164,11 +165,11 @@ static void on_referral(const cl_referral *r, void *arg)
     uint64_t now = ev->now;
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REQUESTED &&
         r->requested && now >= r->created_ms + sla->referral_receipt_ms)
-        hold(ev, ALERT_REFERRAL_NOT_RECEIVED, rid, r->client_key,
+        hold(ev, ALERT_REFERRAL_NOT_RECEIVED, NULL, rid, r->client_key,
              cl_name(cl, r->to), r->created_ms + sla->referral_receipt_ms);
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED &&
         r->received_ms && now >= r->received_ms + sla->referral_answer_ms)
-        hold(ev, ALERT_REFERRAL_NOT_ANSWERED, rid, r->client_key,
+        hold(ev, ALERT_REFERRAL_NOT_ANSWERED, NULL, rid, r->client_key,
              cl_name(cl, r->to), r->received_ms + sla->referral_answer_ms);
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REJECTED &&
         r->status_ms && now >= r->status_ms + sla->rejection_followup_ms &&
@@ -176,7 +177,7 @@ static void on_referral(const cl_referral *r, void *arg)
         path_view v;
         bool closed = pi_view(ev->in->paths, r->client_key, &v) && v.closed;
         if (!closed)
-            hold(ev, ALERT_REJECTION_NO_FOLLOWUP, rid, r->client_key,
+            hold(ev, ALERT_REJECTION_NO_FOLLOWUP, NULL, rid, r->client_key,
                  cl_name(cl, r->from),
                  r->status_ms + sla->rejection_followup_ms);
     }
@@ -185,13 +186,13 @@ static void on_referral(const cl_referral *r, void *arg)
     static const uint8_t zero[16];
     if (memcmp(r->consent_id, zero, 16) != 0 &&
         ci_consent_active(ev->in->consents, r->consent_id, now) == 0)
-        hold(ev, ALERT_CONSENT_EXPIRED_OPEN, rid, r->client_key,
+        hold(ev, ALERT_CONSENT_EXPIRED_OPEN, NULL, rid, r->client_key,
              cl_name(cl, r->from), now);
     if (r->requested && now >= r->created_ms + sla->path_coordinator_ms &&
         !coordinated(ev, r->client_key)) {
         char key[33];
         key_hex(r->client_key, key);
-        hold(ev, ALERT_PATH_NO_COORDINATOR, key, r->client_key, NULL,
+        hold(ev, ALERT_PATH_NO_COORDINATOR, NULL, key, r->client_key, NULL,
              r->created_ms + sla->path_coordinator_ms);
     }
 }
@@ -206,10 +207,11 @@ static void on_path(const uint8_t key[16], const path_view *v, void *arg)
     id_text(h->id, hid);
     uint64_t due = h->offered_ms + ev->in->sla->handover_answer_ms;
     if (h->offered_ms && ev->now >= due)
-        hold(ev, ALERT_HANDOVER_UNANSWERED, hid, key, h->to, due);
+        hold(ev, ALERT_HANDOVER_UNANSWERED, NULL, hid, key, h->to, due);
     if (h->to[0] &&
         !ci_allows(ev->in->consents, key, h->to, "handover", ev->now))
-        hold(ev, ALERT_CONSENT_EXPIRED_OPEN, hid, key, h->from, ev->now);
+        hold(ev, ALERT_CONSENT_EXPIRED_OPEN, "handover", hid, key, h->from,
+             ev->now);
 }
 
 void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,

@@ -1,0 +1,435 @@
+/* alerts_test.c — every alert kind raised on time, once, and cleared.
+ *
+ * Alerts are a function of the folded state and the time. For each kind
+ * this folds the history that leads to it, evaluates one ms before the
+ * SLA runs out (nothing), at it (raised, with the right kind, org and
+ * subject), again (nothing new), then folds what it was waiting for and
+ * evaluates once more (cleared). The SLAs are small and the ones not under
+ * test far away, so each case sees only its own kind. */
+#include "test_events.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "alerts.h"
+#include "polku/clock.h"
+#include "polku/hetu.h"
+#include "polku/id.h"
+
+#define SOTE "sote-keskus"
+#define TK "tyokykytiimi"
+#define TYP "typ"
+#define KELA "kela"
+
+#define RECEIVED POLKU__REFERRAL_STATE__REFERRAL_RECEIVED
+#define ACCEPTED POLKU__REFERRAL_STATE__REFERRAL_ACCEPTED
+#define REJECTED POLKU__REFERRAL_STATE__REFERRAL_REJECTED
+#define CANCELLED POLKU__REFERRAL_STATE__REFERRAL_CANCELLED
+#define HO_ACCEPTED POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED
+
+static const uint8_t KEY_A[16] = {0xa0, 1}, KEY_B[16] = {0xb0, 2},
+                     KEY_C[16] = {0xc0, 3};
+
+#define T0 1700000000000ull
+#define FAR 1000000000ull /* an SLA never reached in these cases */
+
+/* ---- what the callback saw ---- */
+
+#define MAX_CHANGES 16
+
+typedef struct change {
+    char topic[32];
+    json_t *alert;
+} change;
+
+typedef struct fixture {
+    path_index *pi;
+    consent_index *ci;
+    client_index *cl;
+    alert_set *set;
+    broker_sla sla;
+    org_log sote, tk, typ, kela;
+    change seen[MAX_CHANGES];
+    size_t n_seen;
+} fixture;
+
+static void record(const char *topic, const json_t *alert, void *arg)
+{
+    fixture *f = arg;
+    assert_true(f->n_seen < MAX_CHANGES);
+    change *c = &f->seen[f->n_seen++];
+    snprintf(c->topic, sizeof c->topic, "%s", topic);
+    c->alert = json_deep_copy(alert);
+}
+
+static void forget(fixture *f)
+{
+    for (size_t i = 0; i < f->n_seen; i++)
+        json_decref(f->seen[i].alert);
+    f->n_seen = 0;
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    f->pi = pi_new();
+    f->ci = ci_new();
+    f->cl = cl_new();
+    f->set = alerts_new();
+    if (!f->pi || !f->ci || !f->cl || !f->set)
+        return -1;
+    f->sla = (broker_sla){FAR, FAR, FAR, FAR, FAR};
+    f->sote.org = SOTE;
+    f->tk.org = TK;
+    f->typ.org = TYP;
+    f->kela.org = KELA;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    forget(f);
+    alerts_free(&f->set);
+    assert_null(f->set);
+    alerts_free(&f->set); /* NULL is fine */
+    cl_destroy(&f->cl);
+    ci_destroy(&f->ci);
+    pi_destroy(&f->pi);
+    free(f);
+    return 0;
+}
+
+/* As router.c folds. */
+static void fold(fixture *f, const polku_envelope *env)
+{
+    bool fresh =
+        env->origin_seq && !pi_seen(f->pi, env->origin_org, env->origin_seq);
+    ci_apply(f->ci, env);
+    pi_apply(f->pi, env);
+    if (fresh)
+        cl_apply(f->cl, env);
+}
+
+static void evaluate(fixture *f, uint64_t now)
+{
+    forget(f);
+    alert_inputs in = {f->cl, f->pi, f->ci, &f->sla};
+    alerts_evaluate(f->set, &in, now, record, f);
+}
+
+static void nothing_changes(fixture *f, uint64_t now)
+{
+    size_t before = alerts_count(f->set);
+    evaluate(f, now);
+    if (f->n_seen)
+        fail_msg("at +%llu: unexpected %s of %s",
+                 (unsigned long long)(now - T0), f->seen[0].topic,
+                 json_string_value(json_object_get(f->seen[0].alert, "id")));
+    assert_int_equal(alerts_count(f->set), before);
+}
+
+static void referral_text(unsigned rid, char out[POLKU_ID_TEXT])
+{
+    polku_id id;
+    test_id(0x5e, rid, id.b);
+    polku_id_format(&id, out);
+}
+
+static void handover_text(unsigned hid, char out[POLKU_ID_TEXT])
+{
+    polku_id id;
+    test_id(0x01, hid, id.b);
+    polku_id_format(&id, out);
+}
+
+/* The one change of the last evaluation is topic for this alert. */
+static void assert_one(fixture *f, const char *topic, const char *kind,
+                       const uint8_t key[16], const char *subject,
+                       const char *subject_id, const char *org, uint64_t since)
+{
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(f->seen[0].topic, topic);
+    const json_t *a = f->seen[0].alert;
+    assert_non_null(a);
+    char key_hex[33], since_text[POLKU_TIME_TEXT], id[80];
+    polku_client_key_hex(key, key_hex);
+    polku_time_format(since, since_text, sizeof since_text);
+    snprintf(id, sizeof id, "%s:%s", kind, subject_id);
+    assert_string_equal(json_string_value(json_object_get(a, "kind")), kind);
+    assert_string_equal(json_string_value(json_object_get(a, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(a, "client_key")),
+                        key_hex);
+    assert_string_equal(json_string_value(json_object_get(a, "subject")),
+                        subject);
+    assert_string_equal(json_string_value(json_object_get(a, "subject_id")),
+                        subject_id);
+    if (org)
+        assert_string_equal(json_string_value(json_object_get(a, "org")), org);
+    else
+        assert_true(json_is_null(json_object_get(a, "org")));
+    assert_string_equal(json_string_value(json_object_get(a, "since")),
+                        since_text);
+}
+
+/* sote coordinates KEY_A (no path alert) and refers it to tk at t. */
+static void sote_refers_a_to_tk(fixture *f, unsigned consent, uint64_t t)
+{
+    fold(f, ev_won(&f->sote, KEY_A, 1, t - 500));
+    fold(f, ev_requested(&f->sote, KEY_A, 1, TK, "tyokyky", consent, t));
+}
+
+/* ---- one case per kind ---- */
+
+static void referral_not_received(void **state)
+{
+    fixture *f = *state;
+    char rid[POLKU_ID_TEXT];
+    referral_text(1, rid);
+    f->sla.referral_receipt_ms = 1000;
+    sote_refers_a_to_tk(f, 0, T0);
+    nothing_changes(f, T0 + 999);
+    evaluate(f, T0 + 1000);
+    assert_one(f, "alert.raised", "referral_not_received", KEY_A, "referral",
+               rid, TK, T0 + 1000);
+    assert_int_equal(alerts_count(f->set), 1);
+    nothing_changes(f, T0 + 1001);
+    nothing_changes(f, T0 + 50000);
+    fold(f, ev_status(&f->tk, KEY_A, 1, SOTE, RECEIVED, 1, T0 + 60000));
+    evaluate(f, T0 + 60001);
+    assert_one(f, "alert.cleared", "referral_not_received", KEY_A, "referral",
+               rid, TK, T0 + 1000);
+    assert_int_equal(alerts_count(f->set), 0);
+    nothing_changes(f, T0 + 60002);
+}
+
+static void referral_not_answered(void **state)
+{
+    fixture *f = *state;
+    char rid[POLKU_ID_TEXT];
+    referral_text(1, rid);
+    f->sla.referral_answer_ms = 2000;
+    sote_refers_a_to_tk(f, 0, T0);
+    fold(f, ev_status(&f->tk, KEY_A, 1, SOTE, RECEIVED, 1, T0 + 300));
+    nothing_changes(f, T0 + 2299);
+    evaluate(f, T0 + 2300);
+    assert_one(f, "alert.raised", "referral_not_answered", KEY_A, "referral",
+               rid, TK, T0 + 2300);
+    nothing_changes(f, T0 + 2400);
+    fold(f, ev_status(&f->tk, KEY_A, 1, SOTE, ACCEPTED, 2, T0 + 3000));
+    evaluate(f, T0 + 3001);
+    assert_one(f, "alert.cleared", "referral_not_answered", KEY_A, "referral",
+               rid, TK, T0 + 2300);
+    assert_int_equal(alerts_count(f->set), 0);
+}
+
+static void rejection_no_followup(void **state)
+{
+    fixture *f = *state;
+    char rid[POLKU_ID_TEXT];
+    referral_text(1, rid);
+    f->sla.rejection_followup_ms = 3000;
+    sote_refers_a_to_tk(f, 0, T0);
+    fold(f, ev_status(&f->tk, KEY_A, 1, SOTE, REJECTED, 1, T0 + 100));
+    nothing_changes(f, T0 + 3099);
+    evaluate(f, T0 + 3100);
+    /* the sender must act */
+    assert_one(f, "alert.raised", "rejection_no_followup", KEY_A, "referral",
+               rid, SOTE, T0 + 3100);
+    nothing_changes(f, T0 + 4000);
+    /* a request for another client is no follow-up */
+    fold(f, ev_requested(&f->sote, KEY_B, 2, TYP, "ohjaus", 0, T0 + 4100));
+    nothing_changes(f, T0 + 4200);
+    fold(f, ev_requested(&f->sote, KEY_A, 3, TYP, "ohjaus", 0, T0 + 4300));
+    evaluate(f, T0 + 4400);
+    assert_one(f, "alert.cleared", "rejection_no_followup", KEY_A, "referral",
+               rid, SOTE, T0 + 3100);
+}
+
+static void rejection_on_a_closed_path_needs_no_followup(void **state)
+{
+    fixture *f = *state;
+    char rid[POLKU_ID_TEXT];
+    referral_text(1, rid);
+    f->sla.rejection_followup_ms = 3000;
+    sote_refers_a_to_tk(f, 0, T0);
+    fold(f, ev_status(&f->tk, KEY_A, 1, SOTE, REJECTED, 1, T0 + 100));
+    evaluate(f, T0 + 3100);
+    assert_one(f, "alert.raised", "rejection_no_followup", KEY_A, "referral",
+               rid, SOTE, T0 + 3100);
+    fold(f, ev_closed(&f->sote, KEY_A, 1, T0 + 3200));
+    evaluate(f, T0 + 3300);
+    assert_one(f, "alert.cleared", "rejection_no_followup", KEY_A, "referral",
+               rid, SOTE, T0 + 3100);
+}
+
+static void handover_unanswered(void **state)
+{
+    fixture *f = *state;
+    char hid[POLKU_ID_TEXT];
+    handover_text(1, hid);
+    f->sla.handover_answer_ms = 4000;
+    fold(f, ev_won(&f->sote, KEY_A, 1, T0));
+    fold(f, ev_granted(&f->sote, KEY_A, 1, TYP, "handover", T0 + FAR, T0 + 10));
+    fold(f, ev_offered(&f->sote, KEY_A, TYP, 1, 1, T0 + 100));
+    nothing_changes(f, T0 + 4099);
+    evaluate(f, T0 + 4100);
+    assert_one(f, "alert.raised", "handover_unanswered", KEY_A, "handover", hid,
+               TYP, T0 + 4100);
+    nothing_changes(f, T0 + 5000);
+    fold(f, ev_answered(&f->typ, KEY_A, 1, HO_ACCEPTED, 2, SOTE, T0 + 5100));
+    evaluate(f, T0 + 5200);
+    assert_one(f, "alert.cleared", "handover_unanswered", KEY_A, "handover",
+               hid, TYP, T0 + 4100);
+    assert_int_equal(alerts_count(f->set), 0);
+}
+
+static void consent_expired_open_referral(void **state)
+{
+    fixture *f = *state;
+    char rid[POLKU_ID_TEXT];
+    referral_text(1, rid);
+    fold(f,
+         ev_granted(&f->sote, KEY_A, 7, TK, "referral", T0 + 5000, T0 - 100));
+    sote_refers_a_to_tk(f, 7, T0);
+    fold(f, ev_status(&f->tk, KEY_A, 1, SOTE, ACCEPTED, 1, T0 + 100));
+    nothing_changes(f, T0 + 4999); /* the consent holds until 5000 */
+    evaluate(f, T0 + 5000);
+    assert_one(f, "alert.raised", "consent_expired_open", KEY_A, "referral",
+               rid, SOTE, T0 + 5000);
+    nothing_changes(f, T0 + 6000);
+    fold(f, ev_status(&f->tk, KEY_A, 1, SOTE, CANCELLED, 2, T0 + 7000));
+    evaluate(f, T0 + 7001);
+    assert_one(f, "alert.cleared", "consent_expired_open", KEY_A, "referral",
+               rid, SOTE, T0 + 5000);
+}
+
+static void consent_revoked_under_an_open_handover(void **state)
+{
+    fixture *f = *state;
+    char hid[POLKU_ID_TEXT];
+    handover_text(1, hid);
+    fold(f, ev_won(&f->sote, KEY_A, 1, T0));
+    fold(f, ev_granted(&f->sote, KEY_A, 1, TYP, "handover", T0 + FAR, T0 + 10));
+    fold(f, ev_offered(&f->sote, KEY_A, TYP, 1, 1, T0 + 100));
+    nothing_changes(f, T0 + 200);
+    fold(f, ev_revoked(&f->typ, KEY_A, 1, T0 + 300));
+    evaluate(f, T0 + 400);
+    /* the offerer must act */
+    assert_one(f, "alert.raised", "consent_expired_open", KEY_A, "handover",
+               hid, SOTE, T0 + 400);
+    nothing_changes(f, T0 + 500);
+    fold(f, ev_answered(&f->typ, KEY_A, 1,
+                        POLKU__HANDOVER_STATE__HANDOVER_DECLINED, 0, SOTE,
+                        T0 + 600));
+    evaluate(f, T0 + 700);
+    assert_one(f, "alert.cleared", "consent_expired_open", KEY_A, "handover",
+               hid, SOTE, T0 + 400);
+}
+
+static void path_no_coordinator(void **state)
+{
+    fixture *f = *state;
+    char key[33];
+    polku_client_key_hex(KEY_A, key);
+    f->sla.path_coordinator_ms = 5000;
+    fold(f, ev_requested(&f->sote, KEY_A, 1, TK, "tyokyky", 0, T0));
+    fold(f, ev_requested(&f->sote, KEY_A, 2, KELA, "kuntoutus", 0, T0 + 50));
+    nothing_changes(f, T0 + 4999);
+    evaluate(f, T0 + 5000);
+    /* the earliest open referral sets since; nobody must act */
+    assert_one(f, "alert.raised", "path_no_coordinator", KEY_A, "path", key,
+               NULL, T0 + 5000);
+    assert_int_equal(alerts_count(f->set), 1);
+    nothing_changes(f, T0 + 5100);
+    fold(f, ev_won(&f->kela, KEY_A, 1, T0 + 6000));
+    evaluate(f, T0 + 6001);
+    assert_one(f, "alert.cleared", "path_no_coordinator", KEY_A, "path", key,
+               NULL, T0 + 5000);
+    assert_int_equal(alerts_count(f->set), 0);
+}
+
+/* ---- the set as JSON ---- */
+
+static void json_lists_oldest_first(void **state)
+{
+    fixture *f = *state;
+    f->sla.referral_receipt_ms = 1000;
+    /* folded newest first: the set's own order is not the answer */
+    const uint8_t *keys[3] = {KEY_A, KEY_B, KEY_C};
+    for (unsigned i = 0; i < 3; i++) {
+        fold(f, ev_won(&f->sote, keys[i], 1, T0));
+        fold(f, ev_requested(&f->sote, keys[i], i + 1, TK, "s", 0,
+                             T0 + 3000 - 1000 * i));
+    }
+    evaluate(f, T0 + 10000);
+    assert_int_equal(f->n_seen, 3);
+    assert_int_equal(alerts_count(f->set), 3);
+    json_t *j = alerts_json(f->set);
+    json_t *list = json_object_get(j, "alerts");
+    assert_int_equal(json_array_size(list), 3);
+    for (unsigned k = 0; k < 3; k++) {
+        char rid[POLKU_ID_TEXT], since[POLKU_TIME_TEXT];
+        referral_text(3 - k, rid);
+        polku_time_format(T0 + 2000 + 1000 * k, since, sizeof since);
+        json_t *a = json_array_get(list, k);
+        assert_string_equal(json_string_value(json_object_get(a, "subject_id")),
+                            rid);
+        assert_string_equal(json_string_value(json_object_get(a, "since")),
+                            since);
+    }
+    json_decref(j);
+    /* receiving the middle one leaves two, still in order */
+    fold(f, ev_status(&f->tk, KEY_B, 2, SOTE, RECEIVED, 1, T0 + 11000));
+    evaluate(f, T0 + 11001);
+    assert_int_equal(f->n_seen, 1);
+    assert_int_equal(alerts_count(f->set), 2);
+    j = alerts_json(f->set);
+    list = json_object_get(j, "alerts");
+    assert_int_equal(json_array_size(list), 2);
+    char r3[POLKU_ID_TEXT], r1[POLKU_ID_TEXT];
+    referral_text(3, r3);
+    referral_text(1, r1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(list, 0), "subject_id")),
+                        r3);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(list, 1), "subject_id")),
+                        r1);
+    json_decref(j);
+}
+
+static void empty_set(void **state)
+{
+    fixture *f = *state;
+    nothing_changes(f, T0);
+    assert_int_equal(alerts_count(f->set), 0);
+    json_t *j = alerts_json(f->set);
+    assert_int_equal(json_array_size(json_object_get(j, "alerts")), 0);
+    json_decref(j);
+    assert_string_equal(alert_kind_name(0), "referral_not_received");
+    assert_string_equal(alert_kind_name(5), "path_no_coordinator");
+    assert_string_equal(alert_kind_name(6), "");
+}
+
+#define CASE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        CASE(referral_not_received),
+        CASE(referral_not_answered),
+        CASE(rejection_no_followup),
+        CASE(rejection_on_a_closed_path_needs_no_followup),
+        CASE(handover_unanswered),
+        CASE(consent_expired_open_referral),
+        CASE(consent_revoked_under_an_open_handover),
+        CASE(path_no_coordinator),
+        CASE(json_lists_oldest_first),
+        CASE(empty_set),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
