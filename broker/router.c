@@ -569,9 +569,15 @@ static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
         request_replay(b, rid, rid_len, idx);
         return;
     }
-    log_info("%s: replay done, %llu events from seq %llu (last seq %llu)",
-             org, r->replayed_events, (unsigned long long)r->replay_from,
-             (unsigned long long)last);
+    if (have < last) /* the retries ran out: say so, do not block */
+        log_warn("%s: replay done with a gap after seq %llu (last %llu) "
+                 "after %u retries",
+                 org, (unsigned long long)have, (unsigned long long)last,
+                 r->gap_retries);
+    else
+        log_info("%s: replay done, %llu events from seq %llu (last seq %llu)",
+                 org, r->replayed_events, (unsigned long long)r->replay_from,
+                 (unsigned long long)last);
     r->replayed = true;
 }
 

@@ -230,14 +230,17 @@ json_t *broker_stats_json(const broker *b)
             r->last_seq >= r->replay_from && r->replay_from
                 ? r->last_seq - r->replay_from + 1
                 : 0;
+        /* applied_seq < last_seq once done: a gap that stayed open */
         json_object_set_new(
             replay, b->cfg->orgs[i].id,
-            json_pack("{s:I, s:I, s:I, s:I, s:b, s:I}", "events",
+            json_pack("{s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "events",
                       (json_int_t)r->replayed_events, "expected",
                       (json_int_t)expected, "from_seq",
                       (json_int_t)r->replay_from, "last_seq",
                       (json_int_t)r->last_seq, "done", r->replayed, "gaps",
-                      (json_int_t)r->gaps_detected));
+                      (json_int_t)r->gaps_detected, "applied_seq",
+                      (json_int_t)pi_contiguous(b->paths,
+                                                b->cfg->orgs[i].id)));
     }
     return json_pack(
         "{s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
