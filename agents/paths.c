@@ -377,19 +377,30 @@ static int emit_service(agent *a, MDB_txn *txn, Polku__PathRecord *p,
     return agent_emit(a, txn, &env, NULL);
 }
 
-/* The end of a service of the coordinator: a successor by rule. */
-static int offer_successor(agent *a, MDB_txn *txn, Polku__PathRecord *p,
-                           const char *service, agent_refusal *why,
-                           Polku__HandoverRecord **handover)
+/* The rule that names the successor when the coordinator's service ends;
+ * NULL with nothing to do when a successor is already being arranged. */
+static int successor_rule(agent *a, const Polku__PathRecord *p,
+                          const char *service, agent_refusal *why,
+                          const agent_rule **rule)
 {
+    *rule = NULL;
     if (p->open_handover.len == 16)
         return POLKU_OK; /* a successor is already being arranged */
-    const agent_rule *rule = agent_rule_for_service_end(a->cfg, service);
-    if (!rule)
+    *rule = agent_rule_for_service_end(a->cfg, service);
+    if (!*rule)
         return agent_refuse(why, 409, "successor_required",
                             "this organisation coordinates the client: name "
                             "a successor with a handover (or a [rule] with "
                             "on = service_ended) before the service ends");
+    return POLKU_OK;
+}
+
+/* Offers the coordination to the rule's successor, after the service end
+ * is in the log so the timeline reads in the order things happened. */
+static int offer_successor(agent *a, MDB_txn *txn, Polku__PathRecord *p,
+                           const agent_rule *rule, agent_refusal *why,
+                           Polku__HandoverRecord **handover)
+{
     handover_new n = {.to = rule->offer_to, .rule = rule->name};
     memcpy(n.client_key, p->client_key.data, 16);
     if (strcmp(rule->supporter, "self") == 0)
@@ -413,10 +424,13 @@ int paths_service(agent *a, MDB_txn *txn, const uint8_t key[16],
         return rc;
     size_t at = 0;
     bool running = has_service(p, service, &at);
+    const agent_rule *rule = NULL;
     if (ended && paths_i_coordinate(a, p))
-        rc = offer_successor(a, txn, p, service, why, handover);
+        rc = successor_rule(a, p, service, why, &rule);
     if (!rc)
         rc = emit_service(a, txn, p, service, ended);
+    if (!rc && rule)
+        rc = offer_successor(a, txn, p, rule, why, handover);
     if (!rc && ended && running) {
         free(p->services[at]);
         memmove(&p->services[at], &p->services[at + 1],

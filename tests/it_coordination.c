@@ -868,6 +868,21 @@ static void case_service_ended_rule(void)
                   strcmp(hc_str(json_object_get(bp, "open_handover"), "to"),
                          c->id) == 0),
                  "the broker to show the offer to %s open for %s", c->id, key);
+    /* the timeline reads as it happened: the service ended, then the
+     * rule offered a successor */
+    long ended_at = -1, offered_at = -1;
+    json_t *tl = json_object_get(bp, "timeline");
+    for (size_t i = 0; i < json_array_size(tl); i++) {
+        const char *e = hc_str(json_array_get(tl, i), "event");
+        if (strcmp(e, "service.ended") == 0 && ended_at < 0)
+            ended_at = (long)i;
+        if (strcmp(e, "handover.offered") == 0 && offered_at < 0)
+            offered_at = (long)i;
+    }
+    H_CHECK(ended_at >= 0 && offered_at > ended_at,
+            "service.ended (at %ld) before the rule's handover.offered (at "
+            "%ld) in the broker's timeline",
+            ended_at, offered_at);
     json_decref(bp);
 
     /* b has no rule: the end of its service is refused */
