@@ -86,12 +86,18 @@ extern const char cli_consent_usage[];
 /* --- path_cmd.c --- */
 int cli_path(cli *c, int argc, char **argv, const cli_cmd *self);
 extern const char cli_path_usage[];
-/* A plan pointer {org, plan_id, version, review_due} as one line of text
- * ("-" when plan is not an object) in buf. Returns buf. */
-const char *cli_plan_text(const json_t *plan, char *buf, size_t len);
 /* A plan --version (a whole number from 1 to 2^32 - 1) into *out; else a
  * usage error prefixed with cmd. Returns CLI_OK or CLI_USAGE. */
 int cli_plan_version(const char *cmd, const char *text, json_int_t *out);
+
+/* --- path_print.c --- */
+/* A plan pointer {org, plan_id, version, review_due} as one line of text
+ * ("-" when plan is not an object) in buf. Returns buf. */
+const char *cli_plan_text(const json_t *plan, char *buf, size_t len);
+/* This agent's own record of a path (GET /v1/paths/KEY?local=1). */
+void cli_print_local_path(const json_t *p);
+/* The broker's shared path: header, open referrals, timeline. */
+void cli_print_shared_path(const json_t *p);
 
 /* --- handover_cmd.c --- */
 int cli_handover(cli *c, int argc, char **argv, const cli_cmd *self);
@@ -152,6 +158,14 @@ void cli_print_field(FILE *out, int width, const char *label,
 
 /* Writes text to out with control characters replaced by spaces. */
 void cli_print_clean(FILE *out, const char *text);
+
+/* An RFC 3339 time as "YYYY-MM-DD HH:MM" (UTC) in buf; other text as it
+ * is, "-" for NULL. Returns buf. */
+const char *cli_short_time(const char *rfc3339, char *buf, size_t len);
+
+/* An age in seconds as "42 s", "5 min", "3 h" or "2 d" (rounded down) in
+ * buf. Returns buf. */
+const char *cli_age_text(long long seconds, char *buf, size_t len);
 
 /* Prints v as indented JSON and a newline on stdout. */
 void cli_print_json(const json_t *v);

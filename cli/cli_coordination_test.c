@@ -237,6 +237,12 @@ static void case_help(void)
     CHECK_CODE(x, 0);
     CHECK_HAS(x->out, "claim    (--client KEY | --hetu HETU)");
     CHECK_HAS(x->out, "close    KEY --reason REASON [--text TEXT]");
+    CHECK_HAS(x->out, "show     KEY [--local]");
+    x = polku_at(dir, "http://127.0.0.1:1", tf,
+                 (const char *const[]){"path", "show", "--help", NULL});
+    CHECK_CODE(x, 0);
+    CHECK_HAS(x->out, "usage: polku path show KEY [--local]");
+    CHECK_HAS(x->out, "purpose 'path'");
     x = polku_at(dir, "http://127.0.0.1:1", tf,
                  (const char *const[]){"handover", "decline", "--help", NULL});
     CHECK_CODE(x, 0);
@@ -292,11 +298,11 @@ static void case_claim(void)
             "--json names code, coordinator %s and term: %s", a->id, x->out);
     json_decref(j);
 
-    x = POLKU(b, "path", "show", key);
+    x = POLKU(b, "path", "show", key, "--local");
     CHECK_CODE(x, 0);
     check_field(x->out, "coordinator:", a->id);
     check_field(x->out, "i coordinate:", "no");
-    x = POLKU(a, "path", "show", key);
+    x = POLKU(a, "path", "show", "--local", key);
     check_field(x->out, "client key:", key);
     check_field(x->out, "coordinator:", a->id);
     check_field(x->out, "i coordinate:", "yes");
@@ -312,9 +318,15 @@ static void case_claim(void)
     CHECK_HAS(line, want);
     CHECK_HAS(line, " yes ");
 
-    x = POLKU(a, "path", "show", "ffffffffffffffffffffffffffffffff");
+    x = POLKU(a, "path", "show", "--local", "ffffffffffffffffffffffffffffffff");
     CHECK_CODE(x, 1);
     CHECK_HAS(x->err, "not_found");
+    /* the shared view of a client without consent is the broker's refusal */
+    x = POLKU(a, "path", "show", "ffffffffffffffffffffffffffffffff");
+    CHECK_CODE(x, 1);
+    H_CHECK(x->out[0] == '\0', "nothing on stdout, got: %s", x->out);
+    CHECK_HAS(x->err, "polku: consent_required: ");
+    CHECK_HAS(x->err, "(HTTP 403)");
     x = POLKU(a, "path", "show", "not-a-key");
     CHECK_CODE(x, 2);
     CHECK_HAS(x->err, "not a client key");
@@ -405,12 +417,12 @@ static void case_handover(void)
     CHECK_CODE(x, 0);
     snprintf(want, sizeof want, "handover %s accepted\n", id);
     H_CHECK(strcmp(x->out, want) == 0, "want '%s', got '%s'", want, x->out);
-    x = POLKU(b, "path", "show", key);
+    x = POLKU(b, "path", "show", key, "--local");
     check_field(x->out, "coordinator:", b->id);
     check_field(x->out, "i coordinate:", "yes");
     wait_handover_status(a, id, "accepted");
     wait_coordinator(a, key, b->id);
-    x = POLKU(a, "path", "show", key);
+    x = POLKU(a, "path", "show", key, "--local");
     CHECK_CODE(x, 0);
     check_field(x->out, "coordinator:", b->id);
     check_field(x->out, "i coordinate:", "no");
@@ -453,7 +465,7 @@ static void case_decline_withdraw(void)
     wait_handover_status(a, id, "declined");
     x = POLKU(a, "handover", "show", id);
     check_field(x->out, "reason:", "no capacity");
-    x = POLKU(a, "path", "show", key);
+    x = POLKU(a, "path", "show", key, "--local");
     check_field(x->out, "coordinator:", a->id);
     x = POLKU(b, "handover", "accept", id);
     CHECK_CODE(x, 1);
@@ -509,7 +521,7 @@ static void case_plan_service_close(void)
     CHECK_CODE(x, 0);
     snprintf(want, sizeof want, "path %s: service coordination started\n", key);
     H_CHECK(strcmp(x->out, want) == 0, "want '%s', got '%s'", want, x->out);
-    x = POLKU(a, "path", "show", key);
+    x = POLKU(a, "path", "show", key, "--local");
     check_field(x->out, "services:", "coordination");
     x = POLKU(a, "path", "service", key, "--service", "coordination",
               "--ended");
@@ -545,6 +557,166 @@ static void case_plan_service_close(void)
     json_decref(p);
 }
 
+/* Where part starts in text (a line with part when it starts with a
+ * newline), or -1: for checking the order of timeline lines. */
+static long where(const char *text, const char *part)
+{
+    const char *hit = strstr(text, part);
+    return hit != NULL ? (long)(hit - text) : -1;
+}
+
+/* The status of referral id in the broker's path of key (copied into
+ * seen, "" when absent). */
+static const char *broker_referral(h_region *r, const char *key, const char *id,
+                                   char seen[32])
+{
+    json_t *p = hc_broker_path(r, key);
+    size_t i;
+    const json_t *ref;
+    seen[0] = '\0';
+    json_array_foreach(json_object_get(p, "referrals"), i, ref)
+    {
+        if (strcmp(hc_str(ref, "id"), id) == 0)
+            snprintf(seen, 32, "%s", hc_str(ref, "status"));
+    }
+    json_decref(p);
+    return seen;
+}
+
+/* Whether the broker has a path of key (with a plan pointer if plan). */
+static bool broker_has(h_region *r, const char *key, bool plan)
+{
+    json_t *p = hc_broker_path(r, key);
+    bool yes =
+        p != NULL && (!plan || json_is_object(json_object_get(p, "plan")));
+    json_decref(p);
+    return yes;
+}
+
+/* The shared view (the default): the broker's fold printed as a header,
+ * open referrals with ages, and the timeline in order; --local is the
+ * agent's own record; --json the answer; a consent without purpose 'path'
+ * is refused with a hint. */
+static void case_shared_view(void)
+{
+    h_org *a, *b;
+    h_region *r = region2(&a, &b);
+    char key[33], want[256], line[512], rid[64] = "";
+    new_client(a, b, key);
+    hc_claim_ok(a, key);
+    run *x = POLKU(a, "path", "plan", key, "--plan-id", "care-5", "--version",
+                   "1", "--review-due", "2026-01-15");
+    CHECK_CODE(x, 0);
+    h_resp resp = {0};
+    long st = h_referral_create(a, key, b->id, NULL, "assessment", rid, &resp);
+    H_REQUIRE(st == 201 && rid[0], "referral: HTTP %ld %s", st, hc_body(&resp));
+    h_resp_free(&resp);
+    h_wait_status(a, rid, "received", H_SEC(10));
+    char seen[32] = "";
+    H_WAIT_UNTIL(
+        H_SEC(10), strcmp(broker_referral(r, key, rid, seen), "received") == 0,
+        "the broker to show referral %s received (now '%s')", rid, seen);
+    H_WAIT_UNTIL(H_SEC(10), broker_has(r, key, true),
+                 "the broker to hold the plan pointer of %s", key);
+
+    x = POLKU(b, "path", "show", key);
+    CHECK_CODE(x, 0);
+    check_field(x->out, "client key:", key);
+    check_field(x->out, "stage:", "planned");
+    check_field(x->out, "i coordinate:", "no");
+    snprintf(want, sizeof want, "coordinator:   %s (term 1) since 20", a->id);
+    CHECK_HAS(x->out, want);
+    check_field(x->out, "open handover:", "-");
+    snprintf(want, sizeof want,
+             "care-5 version 1 by %s, review due 2026-01-15 (review OVERDUE)",
+             a->id);
+    check_field(x->out, "plan:", want);
+    /* the open referral, with its age */
+    CHECK_HAS(x->out, "\nopen referrals:\n  ID ");
+    line_with(x->out, rid, line, sizeof line);
+    snprintf(want, sizeof want, "  %s  %s", rid, a->id);
+    H_CHECK(strncmp(line, want, strlen(want)) == 0 &&
+                strstr(line, " received ") != NULL &&
+                (strstr(line, " s") != NULL || strstr(line, " min") != NULL),
+            "want the open referral row with status and age in:\n%s", x->out);
+    /* the timeline, oldest first, one event a line */
+    long t0 = where(x->out, "\ntimeline:\n");
+    H_CHECK(t0 > 0, "no timeline in:\n%s", x->out);
+    const char *tl = x->out + t0;
+    long consent = where(tl, "consent.granted");
+    long claim = where(tl, "path.claim_won");
+    long plan = where(tl, "path.plan");
+    long sent = where(tl, "referral.requested");
+    long got = where(tl, "referral.received");
+    H_CHECK(consent > 0 && consent < claim && claim < plan && plan < sent &&
+                sent < got,
+            "timeline out of order or incomplete:\n%s", tl);
+    line_with(tl, "referral.requested", line, sizeof line);
+    H_CHECK(strlen(line) > 18 && line[4] == '-' && line[10] == ' ' &&
+                line[13] == ':' &&
+                strncmp(line + 18, a->id, strlen(a->id)) == 0 &&
+                strstr(line, rid) != NULL,
+            "want 'YYYY-MM-DD HH:MM  %s  referral.requested  %s', got '%s'",
+            a->id, rid, line);
+    H_CHECK(strstr(x->out, "\nterm:") == NULL,
+            "the shared view is not the local one:\n%s", x->out);
+
+    /* --local: the agent's own record, no broker fold */
+    x = POLKU(a, "path", "show", key, "--local");
+    CHECK_CODE(x, 0);
+    check_field(x->out, "coordinator:", a->id);
+    check_field(x->out, "term:", "1");
+    check_field(x->out, "i coordinate:", "yes");
+    H_CHECK(strstr(x->out, "timeline:") == NULL &&
+                strstr(x->out, "stage:") == NULL,
+            "--local is this agent's view:\n%s", x->out);
+
+    /* --json: the broker's answer as it is */
+    x = POLKU(a, "--json", "path", "show", key);
+    CHECK_CODE(x, 0);
+    json_t *j = json_loads(x->out, 0, NULL);
+    H_CHECK(j != NULL && strcmp(hc_str(j, "stage"), "planned") == 0 &&
+                json_is_true(json_object_get(j, "i_coordinate")) &&
+                json_array_size(json_object_get(j, "timeline")) >= 5 &&
+                json_is_true(
+                    json_object_get(json_object_get(j, "plan"), "overdue")),
+            "--json prints the shared path: %s", x->out);
+    json_decref(j);
+
+    /* consent without purpose 'path': refused, with what to do */
+    char key2[33], cid[64];
+    static const char *const no_path[] = {"referral", "handover", NULL};
+    h_org *const with[] = {b};
+    h_client_key(key2);
+    hc_consent(a, key2, with, 1, no_path, cid);
+    H_WAIT_UNTIL(H_SEC(10), broker_has(r, key2, false),
+                 "the broker to hold the consent of %s", key2);
+    x = POLKU(a, "path", "show", key2);
+    CHECK_CODE(x, 1);
+    H_CHECK(x->out[0] == '\0', "nothing on stdout, got: %s", x->out);
+    CHECK_HAS(x->err, "polku: consent_required: ");
+    CHECK_HAS(x->err, "(HTTP 403)");
+    CHECK_HAS(x->err, "with purpose 'path'; '--local' shows");
+
+    /* a broker that does not answer (stopped): the agent gives up (504, or
+     * 503 once it sees the link down) and the CLI says what to do; the
+     * local view needs no broker */
+    H_REQUIRE(r->broker.pid > 0 && kill(r->broker.pid, SIGSTOP) == 0,
+              "cannot stop the broker");
+    static run shared; /* polku_at reuses its result */
+    shared = *POLKU(b, "path", "show", key);
+    x = POLKU(a, "path", "show", key, "--local");
+    kill(r->broker.pid, SIGCONT);
+    CHECK_CODE(&shared, 1);
+    H_CHECK(strstr(shared.err, "(HTTP 504)") != NULL ||
+                strstr(shared.err, "(HTTP 503)") != NULL,
+            "want HTTP 504 or 503: %s", shared.err);
+    CHECK_HAS(shared.err,
+              "\npolku: the broker did not answer; '--local' shows");
+    CHECK_CODE(x, 0);
+    check_field(x->out, "i coordinate:", "yes");
+}
+
 int main(int argc, char **argv)
 {
     h_init(argc, argv, "cli_coordination_test");
@@ -553,5 +725,6 @@ int main(int argc, char **argv)
     H_CASE(case_handover);
     H_CASE(case_decline_withdraw);
     H_CASE(case_plan_service_close);
+    H_CASE(case_shared_view);
     return h_finish();
 }

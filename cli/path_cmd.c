@@ -1,6 +1,9 @@
 /* path_cmd.c — `polku path ...`: staff claim the coordination of a
  * client's path, read it, keep its plan pointer and this organisation's
  * services up to date, and close it, through their agent's /v1/paths API.
+ * `path show` reads the shared path by default (printed by path_print.c):
+ * the broker's fold of every organisation's events; `--local`
+ * shows what this organisation's agent holds itself.
  * Exactly one organisation coordinates a client (DESIGN.md invariant 1):
  * when a claim loses, the answer names the coordinator so the person knows
  * whom to talk to. Shapes are checked here; which close reasons are valid
@@ -13,14 +16,13 @@
 #include <string.h>
 
 #define PATH_MAX_LEN 512
-#define WIDTH 14 /* "open handover:" */
 
 const char cli_path_usage[] =
     "usage: polku path COMMAND ...\n"
     "\n"
     "commands:\n"
     "  claim    (--client KEY | --hetu HETU)\n"
-    "  show     KEY\n"
+    "  show     KEY [--local]\n"
     "  list\n"
     "  plan     KEY --plan-id ID --version N --review-due DATE\n"
     "  service  KEY --service NAME (--started | --ended)\n"
@@ -41,10 +43,18 @@ static const char claim_usage[] =
     "and 'polku path show KEY' tells the outcome.\n";
 
 static const char show_usage[] =
-    "usage: polku path show KEY\n"
+    "usage: polku path show KEY [--local]\n"
     "\n"
-    "Shows the client's path as this organisation knows it: coordinator,\n"
-    "plan pointer, services and any open handover.\n";
+    "Shows the client's shared path, assembled by the broker from every\n"
+    "organisation's events: stage, coordinator and since when, any open\n"
+    "handover, the plan pointer and whether its review is overdue, open\n"
+    "referrals with their ages, then the timeline. Needs an active consent\n"
+    "of the client naming this organisation with purpose 'path'.\n"
+    "\n"
+    "  --local   this organisation's own view instead (no broker needed):\n"
+    "            coordinator, plan pointer, its services, open handover\n"
+    "\n"
+    "--json prints the agent's answer as it is.\n";
 
 static const char list_usage[] = "usage: polku path list\n"
                                  "\n"
@@ -80,62 +90,6 @@ static int key_path(const char *cmd, const char *text, const char *suffix,
                                cmd, text);
     snprintf(out, len, "/v1/paths/%s%s", key, suffix);
     return CLI_OK;
-}
-
-const char *cli_plan_text(const json_t *plan, char *buf, size_t len)
-{
-    char b[4][32];
-    if (!json_is_object(plan)) {
-        snprintf(buf, len, "-");
-        return buf;
-    }
-    snprintf(buf, len, "%s version %s by %s, review due %s",
-             cli_field(plan, "plan_id", b[0], sizeof b[0]),
-             cli_field(plan, "version", b[1], sizeof b[1]),
-             cli_field(plan, "org", b[2], sizeof b[2]),
-             cli_field(plan, "review_due", b[3], sizeof b[3]));
-    return buf;
-}
-
-static void print_path(const json_t *p)
-{
-    static const char *const rows[][2] = {{"client key:", "client_key"},
-                                          {"coordinator:", "coordinator"},
-                                          {"term:", "term"},
-                                          {"since:", "since"},
-                                          {"i coordinate:", "i_coordinate"},
-                                          {"closed:", "closed"},
-                                          {"closed reason:", "closed_reason"}};
-    char buf[256], b1[32], b2[32];
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        cli_print_field(stdout, WIDTH, rows[i][0],
-                        cli_field(p, rows[i][1], buf, sizeof buf));
-    const json_t *claim = json_object_get(p, "claim");
-    snprintf(buf, sizeof buf, "-");
-    if (json_is_object(claim))
-        snprintf(buf, sizeof buf, "%s (%s)",
-                 cli_field(claim, "id", b1, sizeof b1),
-                 cli_field(claim, "outcome", b2, sizeof b2));
-    cli_print_field(stdout, WIDTH, "claim:", buf);
-    cli_print_field(stdout, WIDTH, "open handover:",
-                    cli_field(p, "open_handover", buf, sizeof buf));
-    cli_print_field(stdout, WIDTH, "plan:",
-                    cli_plan_text(json_object_get(p, "plan"), buf, sizeof buf));
-    size_t i, used = 0;
-    const json_t *s;
-    buf[0] = '\0';
-    json_array_foreach(json_object_get(p, "services"), i, s)
-    {
-        const char *name = json_string_value(s);
-        int n = snprintf(buf + used, sizeof buf - used, "%s%s",
-                         i > 0 ? "," : "", name != NULL ? name : "?");
-        if (n < 0 || (size_t)n >= sizeof buf - used)
-            break;
-        used += (size_t)n;
-    }
-    cli_print_field(stdout, WIDTH, "services:", buf[0] ? buf : "-");
-    cli_print_field(stdout, WIDTH,
-                    "updated:", cli_field(p, "updated", buf, sizeof buf));
 }
 
 /* The claim's answer as a line: won, already here, or queued. */
@@ -193,22 +147,47 @@ static int path_claim(cli *c, int argc, char **argv, const cli_cmd *self)
     return rc;
 }
 
+/* What a person can do about a refused shared view. */
+static void show_hint(long status)
+{
+    if (status == 403)
+        fputs("polku: the shared path needs an active consent of the client "
+              "naming this organisation with purpose 'path'; "
+              "'--local' shows this organisation's own view\n",
+              stderr);
+    else if (status == 503 || status == 504)
+        fputs("polku: the broker did not answer; '--local' shows this "
+              "organisation's own view without it\n",
+              stderr);
+}
+
 static int path_show(cli *c, int argc, char **argv, const cli_cmd *self)
 {
     static const char *const names[] = {"KEY", NULL};
     const char *pos[1];
+    bool local = false;
+    const cli_opt opts[] = {{"local", NULL, &local}, {NULL, NULL, NULL}};
     char path[PATH_MAX_LEN];
-    int rc = cli_parse(c, argc, argv, NULL, names, pos, self->usage);
+    int rc = cli_parse(c, argc, argv, opts, names, pos, self->usage);
     if (rc == CLI_OK)
-        rc = key_path("path show", pos[0], "?view=local", path, sizeof path);
+        rc = key_path("path show", pos[0], local ? "?view=local" : "", path,
+                      sizeof path);
     if (rc != CLI_OK)
         return rc;
+    long status = 0;
     json_t *answer = NULL;
-    rc = cli_call(c, "GET", path, NULL, &answer);
-    if (rc == CLI_OK && c->json)
+    rc = cli_request(c, "GET", path, NULL, &status, &answer);
+    if (rc == CLI_OK && (status < 200 || status > 299)) {
+        rc = cli_answer_error(c, status, answer);
+        if (!local)
+            show_hint(status);
+    } else if (rc == CLI_OK && !json_is_object(answer)) {
+        rc = cli_fail("the agent's answer is not a path (HTTP %ld)", status);
+    } else if (rc == CLI_OK && c->json) {
         cli_print_json(answer);
-    else if (rc == CLI_OK)
-        print_path(answer);
+    } else if (rc == CLI_OK) {
+        (local ? cli_print_local_path : cli_print_shared_path)(answer);
+    }
     json_decref(answer);
     return rc;
 }
@@ -405,7 +384,7 @@ static int path_close(cli *c, int argc, char **argv, const cli_cmd *self)
 
 static const cli_cmd verbs[] = {
     {"claim", "claim coordination", claim_usage, path_claim},
-    {"show", "one path", show_usage, path_show},
+    {"show", "one path as a timeline", show_usage, path_show},
     {"list", "list", list_usage, path_list},
     {"plan", "plan pointer", plan_usage, path_plan},
     {"service", "service started or ended", service_usage, path_service},

@@ -156,3 +156,29 @@ void cli_print_json(const json_t *v)
     json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', stdout);
 }
+
+const char *cli_short_time(const char *rfc3339, char *buf, size_t len)
+{
+    size_t n = rfc3339 != NULL ? strlen(rfc3339) : 0;
+    if (n < 16 || rfc3339[10] != 'T') {
+        snprintf(buf, len, "%s", n > 0 ? rfc3339 : "-");
+        return buf;
+    }
+    snprintf(buf, len, "%.10s %.5s", rfc3339, rfc3339 + 11);
+    return buf;
+}
+
+const char *cli_age_text(long long seconds, char *buf, size_t len)
+{
+    static const struct {
+        long long secs;
+        const char *unit;
+    } units[] = {{86400, "d"}, {3600, "h"}, {60, "min"}, {1, "s"}};
+    if (seconds < 0)
+        seconds = 0;
+    size_t i = 0;
+    while (i + 1 < sizeof units / sizeof units[0] && seconds < units[i].secs)
+        i++;
+    snprintf(buf, len, "%lld %s", seconds / units[i].secs, units[i].unit);
+    return buf;
+}

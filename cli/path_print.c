@@ -1,0 +1,224 @@
+/* path_print.c — how `polku path show` prints a path: this agent's own
+ * record (--local) as a few fields, or the shared path the broker folded
+ * from every organisation's events as a header, the open referrals with
+ * their ages and a timeline. Printing only: path_cmd.c asks the agent.
+ * Everything printed is metadata (DESIGN.md invariant 5). */
+#include "cli.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define WIDTH 14 /* "open handover:" */
+
+const char *cli_plan_text(const json_t *plan, char *buf, size_t len)
+{
+    char b[4][32], due[32];
+    if (!json_is_object(plan)) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    /* a review date given as a day reads as that day */
+    const char *at = cli_field(plan, "review_due", b[3], sizeof b[3]);
+    cli_short_time(at, due, sizeof due);
+    if (strlen(at) > 10 && strcmp(at + 10, "T00:00:00.000Z") == 0)
+        due[10] = '\0';
+    snprintf(buf, len, "%s version %s by %s, review due %s",
+             cli_field(plan, "plan_id", b[0], sizeof b[0]),
+             cli_field(plan, "version", b[1], sizeof b[1]),
+             cli_field(plan, "org", b[2], sizeof b[2]), due);
+    return buf;
+}
+
+/* The services as "a, b": names (this agent's view) or {org, service}
+ * objects (the broker's), "-" when none. */
+static const char *services_text(const json_t *list, char *buf, size_t len)
+{
+    size_t i, used = 0;
+    const json_t *s;
+    buf[0] = '\0';
+    json_array_foreach(list, i, s)
+    {
+        const char *name =
+            json_is_string(s)
+                ? json_string_value(s)
+                : json_string_value(json_object_get(s, "service"));
+        const char *org = json_string_value(json_object_get(s, "org"));
+        int n = snprintf(buf + used, len - used, "%s%s%s%s", i > 0 ? ", " : "",
+                         org != NULL ? org : "", org != NULL ? " " : "",
+                         name != NULL ? name : "?");
+        if (n < 0 || (size_t)n >= len - used)
+            break;
+        used += (size_t)n;
+    }
+    if (buf[0] == '\0')
+        snprintf(buf, len, "-");
+    return buf;
+}
+
+void cli_print_local_path(const json_t *p)
+{
+    static const char *const rows[][2] = {{"client key:", "client_key"},
+                                          {"coordinator:", "coordinator"},
+                                          {"term:", "term"},
+                                          {"since:", "since"},
+                                          {"i coordinate:", "i_coordinate"},
+                                          {"closed:", "closed"},
+                                          {"closed reason:", "closed_reason"}};
+    char buf[256], b1[32], b2[32];
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        cli_print_field(stdout, WIDTH, rows[i][0],
+                        cli_field(p, rows[i][1], buf, sizeof buf));
+    const json_t *claim = json_object_get(p, "claim");
+    snprintf(buf, sizeof buf, "-");
+    if (json_is_object(claim))
+        snprintf(buf, sizeof buf, "%s (%s)",
+                 cli_field(claim, "id", b1, sizeof b1),
+                 cli_field(claim, "outcome", b2, sizeof b2));
+    cli_print_field(stdout, WIDTH, "claim:", buf);
+    cli_print_field(stdout, WIDTH, "open handover:",
+                    cli_field(p, "open_handover", buf, sizeof buf));
+    cli_print_field(stdout, WIDTH, "plan:",
+                    cli_plan_text(json_object_get(p, "plan"), buf, sizeof buf));
+    cli_print_field(
+        stdout, WIDTH, "services:",
+        services_text(json_object_get(p, "services"), buf, sizeof buf));
+    cli_print_field(stdout, WIDTH,
+                    "updated:", cli_field(p, "updated", buf, sizeof buf));
+}
+
+/* ---- the shared path, from the broker ---- */
+
+/* "coordinator (term N) since YYYY-MM-DD HH:MM", or "none". */
+static const char *coordinator_text(const json_t *p, char *buf, size_t len)
+{
+    char b[2][40], t[32];
+    const char *who = json_string_value(json_object_get(p, "coordinator"));
+    if (who == NULL) {
+        snprintf(buf, len, "none");
+        return buf;
+    }
+    snprintf(
+        buf, len, "%s (term %s) since %s", who,
+        cli_field(p, "term", b[0], sizeof b[0]),
+        cli_short_time(cli_field(p, "since", b[1], sizeof b[1]), t, sizeof t));
+    return buf;
+}
+
+/* "ID from A to B, offered YYYY-MM-DD HH:MM", or "-". */
+static const char *handover_text(const json_t *h, char *buf, size_t len)
+{
+    char b[4][40], t[32];
+    if (!json_is_object(h)) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    snprintf(buf, len, "%s from %s to %s, offered %s",
+             cli_field(h, "id", b[0], sizeof b[0]),
+             cli_field(h, "from", b[1], sizeof b[1]),
+             cli_field(h, "to", b[2], sizeof b[2]),
+             cli_short_time(cli_field(h, "offered", b[3], sizeof b[3]), t,
+                            sizeof t));
+    return buf;
+}
+
+/* Referrals not yet in a final state, with their ages (since received,
+ * else since sent, as the broker counts them). */
+static void print_open_referrals(const json_t *list)
+{
+    static const char *const final[] = {"rejected", "completed", "failed",
+                                        "cancelled", NULL};
+    static const char *const heads[] = {"  ID",    "FROM",   "TO",
+                                        "SERVICE", "STATUS", "AGE"};
+    static const char *const keys[] = {"id", "from", "to", "service", "status"};
+    cli_table *t = cli_table_new(6, heads);
+    size_t i, open = 0;
+    const json_t *r;
+    json_array_foreach(list, i, r)
+    {
+        char bufs[5][48], id[52], age[32];
+        const char *cells[6];
+        const char *status = json_string_value(json_object_get(r, "status"));
+        if (status != NULL && cli_one_of(status, final))
+            continue;
+        for (size_t k = 0; k < 5; k++)
+            cells[k] = cli_field(r, keys[k], bufs[k], sizeof bufs[k]);
+        snprintf(id, sizeof id, "  %s", cells[0]);
+        cells[0] = id;
+        cells[5] = cli_age_text(json_integer_value(json_object_get(r, "age_s")),
+                                age, sizeof age);
+        cli_table_add(t, cells);
+        open++;
+    }
+    if (open == 0) {
+        cli_print_field(stdout, WIDTH, "open referrals:", "none");
+    } else {
+        printf("open referrals:\n");
+        cli_table_print(t, stdout);
+    }
+    cli_table_free(&t);
+}
+
+/* "YYYY-MM-DD HH:MM  ORG  EVENT  ID", the columns aligned. */
+static void print_timeline(const json_t *list)
+{
+    size_t i, w_org = 0, w_event = 0;
+    const json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        char b[2][48];
+        size_t o = strlen(cli_field(e, "org", b[0], sizeof b[0]));
+        size_t v = strlen(cli_field(e, "event", b[1], sizeof b[1]));
+        w_org = o > w_org ? o : w_org;
+        w_event = v > w_event ? v : w_event;
+    }
+    printf("timeline:%s\n", json_array_size(list) == 0 ? " empty" : "");
+    json_array_foreach(list, i, e)
+    {
+        char b[4][48], t[32], line[256];
+        const char *id = cli_field(e, "id", b[3], sizeof b[3]);
+        snprintf(
+            line, sizeof line, "%s  %-*s  %-*s  %s",
+            cli_short_time(cli_field(e, "at", b[0], sizeof b[0]), t, sizeof t),
+            (int)w_org, cli_field(e, "org", b[1], sizeof b[1]), (int)w_event,
+            cli_field(e, "event", b[2], sizeof b[2]),
+            strcmp(id, "-") != 0 ? id : "");
+        size_t n = strlen(line);
+        while (n > 0 && line[n - 1] == ' ')
+            line[--n] = '\0';
+        cli_print_clean(stdout, line);
+        fputc('\n', stdout);
+    }
+}
+
+void cli_print_shared_path(const json_t *p)
+{
+    char buf[512];
+    const json_t *plan = json_object_get(p, "plan");
+    cli_print_field(stdout, WIDTH,
+                    "client key:", cli_field(p, "client_key", buf, sizeof buf));
+    cli_print_field(stdout, WIDTH,
+                    "stage:", cli_field(p, "stage", buf, sizeof buf));
+    cli_print_field(stdout, WIDTH,
+                    "coordinator:", coordinator_text(p, buf, sizeof buf));
+    cli_print_field(stdout, WIDTH, "i coordinate:",
+                    cli_field(p, "i_coordinate", buf, sizeof buf));
+    if (json_is_true(json_object_get(p, "closed")))
+        cli_print_field(stdout, WIDTH, "closed:",
+                        cli_field(p, "closed_reason", buf, sizeof buf));
+    cli_print_field(
+        stdout, WIDTH, "open handover:",
+        handover_text(json_object_get(p, "open_handover"), buf, sizeof buf));
+    cli_plan_text(plan, buf, sizeof buf);
+    if (json_is_object(plan))
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " (%s)",
+                 json_is_true(json_object_get(plan, "overdue"))
+                     ? "review OVERDUE"
+                     : "not yet due");
+    cli_print_field(stdout, WIDTH, "plan:", buf);
+    cli_print_field(
+        stdout, WIDTH, "services:",
+        services_text(json_object_get(p, "services"), buf, sizeof buf));
+    print_open_referrals(json_object_get(p, "referrals"));
+    print_timeline(json_object_get(p, "timeline"));
+}
