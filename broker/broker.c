@@ -129,7 +129,8 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     b->paths = pi_new();
     b->clients = cl_new();
     b->alerts = alerts_new();
-    if (!b->consents || !b->paths || !b->clients || !b->alerts)
+    if (!b->consents || !b->paths || !b->clients || !b->alerts ||
+        polku_arena_new(64 * 1024, &b->replay_arena))
         return POLKU_ENOMEM;
     if (cfg->debug_dump_file) {
         b->dump = fopen(cfg->debug_dump_file, "ab");
@@ -205,6 +206,7 @@ void broker_fini(broker *b)
     pi_destroy(&b->paths);
     cl_destroy(&b->clients);
     alerts_free(&b->alerts);
+    polku_arena_free(&b->replay_arena);
     if (b->dump)
         fclose(b->dump);
     b->dump = NULL;

@@ -36,8 +36,8 @@ typedef struct broker_route {
     uint64_t replay_requested_ms; /* monotonic */
     bool replayed;
     unsigned long long replayed_events;
-    uint64_t replay_from;   /* first seq asked for */
-    uint64_t last_seq;      /* the agent's last seq, as it told us */
+    uint64_t replay_from; /* first seq asked for */
+    uint64_t last_seq;    /* the agent's last seq, as it told us */
     unsigned gap_retries;
     unsigned long long gaps_detected;
 } broker_route;
@@ -80,6 +80,7 @@ typedef struct broker {
     client_index *clients; /* referrals, services, timelines */
     alert_set *alerts;
     feed *feed;
+    polku_arena *replay_arena; /* replayed events decode here, one by one */
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
 } broker;
 

@@ -237,8 +237,8 @@ static Polku__NackCode gate(broker *b, const char *sender,
     case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
         return gate_answer(b, sender, env);
     case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
-        return ci_check(b->consents, env, sender, dest, "plan",
-                        polku_now_ms(), org_replayed, b);
+        return ci_check(b->consents, env, sender, dest, "plan", polku_now_ms(),
+                        org_replayed, b);
     default:
         return 0;
     }
@@ -288,7 +288,8 @@ static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
     Polku__NackCode codes[POLKU_MAX_DESTS];
     for (size_t i = 0; i < env->n_to && i < POLKU_MAX_DESTS; i++)
         codes[i] = gate(b, sender, env, env->to[i]);
-    fold(b, env, true); /* consents take effect as they pass; gates saw before */
+    fold(b, env,
+         true); /* consents take effect as they pass; gates saw before */
     for (size_t i = 0; i < env->n_to && i < POLKU_MAX_DESTS; i++) {
         const char *dest = env->to[i];
         Polku__NackCode code = codes[i];
@@ -395,9 +396,8 @@ static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
 {
     if (env->body_case == POLKU__ENVELOPE__BODY_PATH_CLAIMED) {
         if (env->client_key.len != 16) {
-            send_nack(b, rid, rid_len, sender,
-                      POLKU__NACK_CODE__NACK_MALFORMED, env->origin_seq, "",
-                      "a claim needs a client key");
+            send_nack(b, rid, rid_len, sender, POLKU__NACK_CODE__NACK_MALFORMED,
+                      env->origin_seq, "", "a claim needs a client key");
             return;
         }
         /* a resent claim is decided again: the same answer (the winner
@@ -415,9 +415,8 @@ static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
                       "not yet rebuilt, retry later");
             return;
         }
-        Polku__NackCode code =
-            pi_check_coordinator(b->paths, env->client_key.data, sender,
-                                 env->path_closed->term);
+        Polku__NackCode code = pi_check_coordinator(
+            b->paths, env->client_key.data, sender, env->path_closed->term);
         if (code) { /* the agent ends it as a visible failure */
             send_nack(b, rid, rid_len, sender, code, env->origin_seq, "",
                       nack_reason(code));
@@ -528,17 +527,17 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
 {
     const Polku__ReplayBatch *batch = env->replay_batch;
     const char *org = b->cfg->orgs[idx].id;
+    /* thousands of events a frame: each decodes into the arena, is folded
+     * (the indexes copy what they keep) and is forgotten */
     for (size_t i = 0; i < batch->n_events; i++) {
         polku_envelope *ev = NULL;
         char why[128];
-        if (polku_envelope_decode(batch->events[i].data, batch->events[i].len,
-                                  b->cfg->max_frame, &ev, why, sizeof why)) {
-            polku_envelope_free(&ev);
-            continue;
-        }
-        if (strcmp(ev->origin_org, org) == 0) /* its own events only */
-            fold(b, ev, false);
-        polku_envelope_free(&ev);
+        int rc = polku_envelope_decode_in(
+            b->replay_arena, batch->events[i].data, batch->events[i].len,
+            b->cfg->max_frame, &ev, why, sizeof why);
+        if (rc == POLKU_OK && strcmp(ev->origin_org, org) == 0)
+            fold(b, ev, false); /* its own events only */
+        polku_arena_reset(b->replay_arena);
     }
     b->routes[idx].replayed_events += batch->n_events;
 }
@@ -629,9 +628,8 @@ static Polku__NackCode decode_error_code(int rc)
     return POLKU__NACK_CODE__NACK_MALFORMED;
 }
 
-static void on_event(broker *b, const uint8_t *r, size_t rl,
-                     const char *sender, const polku_envelope *env,
-                     zmq_msg_t *payload)
+static void on_event(broker *b, const uint8_t *r, size_t rl, const char *sender,
+                     const polku_envelope *env, zmq_msg_t *payload)
 {
     if (env->origin_seq == 0) {
         b->counters.rejected++;

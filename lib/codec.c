@@ -473,16 +473,104 @@ static bool body_ok(check *c, const polku_envelope *env)
 
 /* ---- public ---- */
 
-static int decode_fail(polku_envelope **out, polku_envelope *env, int err)
+/* ---- arena ---- */
+
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t size, used;
+    max_align_t data[]; /* size bytes */
+} arena_block;
+
+struct polku_arena {
+    size_t chunk;
+    arena_block *blocks; /* newest first; the last one is kept on reset */
+    ProtobufCAllocator allocator;
+};
+
+static arena_block *arena_block_new(size_t size)
+{
+    arena_block *b = malloc(sizeof *b + size);
+    if (b) {
+        b->next = NULL;
+        b->size = size;
+        b->used = 0;
+    }
+    return b;
+}
+
+static void *arena_alloc(void *ctx, size_t size)
+{
+    polku_arena *a = ctx;
+    size = (size + _Alignof(max_align_t) - 1) &
+           ~(size_t)(_Alignof(max_align_t) - 1);
+    arena_block *b = a->blocks;
+    if (b == NULL || b->size - b->used < size) {
+        arena_block *nb = arena_block_new(size > a->chunk ? size : a->chunk);
+        if (nb == NULL)
+            return NULL;
+        nb->next = a->blocks;
+        a->blocks = b = nb;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+static void arena_release(void *ctx, void *p)
+{
+    (void)ctx; /* freed all at once by polku_arena_reset */
+    (void)p;
+}
+
+int polku_arena_new(size_t chunk, polku_arena **out)
+{
+    polku_arena *a = calloc(1, sizeof *a);
+    *out = NULL;
+    if (a == NULL)
+        return POLKU_ENOMEM;
+    a->chunk = chunk > 0 ? chunk : 64 * 1024;
+    a->allocator.alloc = arena_alloc;
+    a->allocator.free = arena_release;
+    a->allocator.allocator_data = a;
+    *out = a;
+    return POLKU_OK;
+}
+
+void polku_arena_reset(polku_arena *a)
+{
+    while (a->blocks != NULL && a->blocks->next != NULL) {
+        arena_block *b = a->blocks;
+        a->blocks = b->next;
+        free(b);
+    }
+    if (a->blocks != NULL)
+        a->blocks->used = 0;
+}
+
+void polku_arena_free(polku_arena **a)
+{
+    if (a == NULL || *a == NULL)
+        return;
+    polku_arena_reset(*a);
+    free((*a)->blocks);
+    free(*a);
+    *a = NULL;
+}
+
+/* ---- public ---- */
+
+static int decode_fail(polku_envelope **out, polku_envelope *env,
+                       ProtobufCAllocator *alloc, int err)
 {
     if (env != NULL)
-        polku__envelope__free_unpacked(env, NULL);
+        polku__envelope__free_unpacked(env, alloc);
     *out = NULL;
     return err;
 }
 
-int polku_envelope_decode(const uint8_t *data, size_t len, size_t max_len,
-                          polku_envelope **out, char *why, size_t why_len)
+static int decode(ProtobufCAllocator *alloc, const uint8_t *data, size_t len,
+                  size_t max_len, polku_envelope **out, char *why,
+                  size_t why_len)
 {
     assert(out != NULL);
     assert(data != NULL || len == 0);
@@ -495,27 +583,40 @@ int polku_envelope_decode(const uint8_t *data, size_t len, size_t max_len,
         fail(&c, "frame", "is over the size limit");
         return POLKU_ETOOLARGE;
     }
-    polku_envelope *env = polku__envelope__unpack(NULL, len, data);
+    polku_envelope *env = polku__envelope__unpack(alloc, len, data);
     if (env == NULL) {
         fail(&c, "frame", "is not a protobuf Envelope");
         return POLKU_EMALFORMED;
     }
     if (!unknown_fields_ok(&env->base)) {
         fail(&c, "frame", "has field number 0");
-        return decode_fail(out, env, POLKU_EMALFORMED);
+        return decode_fail(out, env, alloc, POLKU_EMALFORMED);
     }
     /* msg_id first, so that an EVERSION caller can always Nack by it. */
     if (!id_ok(&c, "msg_id", env->msg_id))
-        return decode_fail(out, env, POLKU_EMALFORMED);
+        return decode_fail(out, env, alloc, POLKU_EMALFORMED);
     if (env->version != POLKU_PROTOCOL_VERSION) {
         fail(&c, "version", "is not supported");
         *out = env;
         return POLKU_EVERSION;
     }
     if (!header_ok(&c, env) || !body_ok(&c, env))
-        return decode_fail(out, env, POLKU_EMALFORMED);
+        return decode_fail(out, env, alloc, POLKU_EMALFORMED);
     *out = env;
     return POLKU_OK;
+}
+
+int polku_envelope_decode(const uint8_t *data, size_t len, size_t max_len,
+                          polku_envelope **out, char *why, size_t why_len)
+{
+    return decode(NULL, data, len, max_len, out, why, why_len);
+}
+
+int polku_envelope_decode_in(polku_arena *a, const uint8_t *data, size_t len,
+                             size_t max_len, polku_envelope **out, char *why,
+                             size_t why_len)
+{
+    return decode(&a->allocator, data, len, max_len, out, why, why_len);
 }
 
 void polku_envelope_free(polku_envelope **env)
@@ -624,17 +725,16 @@ const char *polku_body_name(Polku__Envelope__BodyCase body)
 
 const char *polku_event_topic(const polku_envelope *env)
 {
-    static const char *const referral[] = {
-        NULL,
-        "referral.requested",
-        "referral.received",
-        "referral.accepted",
-        "referral.rejected",
-        "referral.in-progress",
-        "referral.on-hold",
-        "referral.completed",
-        "referral.failed",
-        "referral.cancelled"};
+    static const char *const referral[] = {NULL,
+                                           "referral.requested",
+                                           "referral.received",
+                                           "referral.accepted",
+                                           "referral.rejected",
+                                           "referral.in-progress",
+                                           "referral.on-hold",
+                                           "referral.completed",
+                                           "referral.failed",
+                                           "referral.cancelled"};
     static const char *const handover[] = {NULL,
                                            "handover.offered",
                                            "handover.accepted",

@@ -303,6 +303,53 @@ static void test_round_trip_fields(void **state)
     free(buf);
 }
 
+/* Decoding in an arena gives what plain decoding gives, for every body,
+ * many times over one arena with a small block (so blocks are added and
+ * dropped), and refuses what plain decoding refuses. */
+static void test_decode_in_arena(void **state)
+{
+    (void)state;
+    polku_arena *a = NULL;
+    assert_int_equal(polku_arena_new(256, &a), POLKU_OK);
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < N_BODIES; i++) {
+            fixture f;
+            fixture_init(&f, all_bodies[i]);
+            uint8_t *buf, *again;
+            size_t len, again_len;
+            encode(&f.env, &buf, &len);
+            polku_envelope *out = NULL;
+            char why[128];
+            assert_int_equal(polku_envelope_decode_in(a, buf, len,
+                                                      POLKU_MAX_FRAME_DEFAULT,
+                                                      &out, why, sizeof why),
+                             POLKU_OK);
+            assert_sane(out);
+            assert_int_equal(out->body_case, all_bodies[i]);
+            encode(out, &again, &again_len);
+            assert_int_equal(again_len, len);
+            assert_memory_equal(again, buf, len);
+            free(again);
+            if (i % 2 == 0) /* and some kept across decodes */
+                polku_arena_reset(a);
+            /* a refusal in the arena: cut short, then too long */
+            assert_int_equal(polku_envelope_decode_in(
+                                 a, buf, len / 2, POLKU_MAX_FRAME_DEFAULT, &out,
+                                 why, sizeof why) == POLKU_OK,
+                             false);
+            assert_null(out);
+            assert_int_equal(polku_envelope_decode_in(a, buf, len, len - 1,
+                                                      &out, why, sizeof why),
+                             POLKU_ETOOLARGE);
+            free(buf);
+        }
+        polku_arena_reset(a);
+    }
+    polku_arena_free(&a);
+    assert_null(a);
+    polku_arena_free(&a); /* twice is harmless */
+}
+
 static void test_broker_envelope_minimal(void **state)
 {
     (void)state;
@@ -944,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_org_id_syntax),
         cmocka_unit_test(test_nack_code_names),
         cmocka_unit_test(test_body_names),
+        cmocka_unit_test(test_decode_in_arena),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,25 @@ int polku_envelope_decode(const uint8_t *data, size_t len, size_t max_len,
 
 void polku_envelope_free(polku_envelope **env);
 
+/* A scratch arena for decoding many envelopes one after another (a replay
+ * batch holds thousands): allocation is a pointer bump and freeing is
+ * polku_arena_reset, instead of one malloc and free per protobuf field.
+ * An envelope decoded in an arena is never passed to polku_envelope_free;
+ * it is gone at the next polku_arena_reset. Not thread-safe. */
+typedef struct polku_arena polku_arena;
+
+/* chunk: bytes per block (requests larger than that get their own).
+ * POLKU_OK or POLKU_ENOMEM. */
+int polku_arena_new(size_t chunk, polku_arena **out);
+void polku_arena_free(polku_arena **a);
+/* Forgets everything allocated in a; keeps its first block for reuse. */
+void polku_arena_reset(polku_arena *a);
+
+/* polku_envelope_decode with every allocation in a (see above). */
+int polku_envelope_decode_in(polku_arena *a, const uint8_t *data, size_t len,
+                             size_t max_len, polku_envelope **out, char *why,
+                             size_t why_len);
+
 /* Packs env into a new malloc'ed buffer (*out, caller frees).
  * POLKU_OK or POLKU_ENOMEM. */
 int polku_envelope_encode(const polku_envelope *env, uint8_t **out,
