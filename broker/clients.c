@@ -40,7 +40,7 @@ typedef struct client_entry {
     referral_entry *referrals; /* list by next_of_client */
     service_entry *services;
     uint8_t n_services, cap_services;
-    uint8_t n_timeline;
+    uint8_t n_timeline, cap_timeline;
     timeline_entry *timeline; /* sorted oldest first, CL_TIMELINE_MAX */
     UT_hash_handle hh;
 } client_entry;
@@ -411,10 +411,15 @@ static void timeline_add(client_index *cl, client_entry *c,
                         .org = intern(cl, env->origin_org),
                         .event = event};
     t.has_id = event_object(env, t.id);
-    if (!c->timeline) {
-        c->timeline = calloc(CL_TIMELINE_MAX, sizeof *c->timeline);
-        if (!c->timeline)
+    if (c->n_timeline == c->cap_timeline && c->cap_timeline < CL_TIMELINE_MAX) {
+        size_t cap = c->cap_timeline ? 2u * c->cap_timeline : 4u;
+        if (cap > CL_TIMELINE_MAX)
+            cap = CL_TIMELINE_MAX;
+        timeline_entry *tl = realloc(c->timeline, cap * sizeof *tl);
+        if (!tl)
             return;
+        c->timeline = tl;
+        c->cap_timeline = (uint8_t)cap;
     }
     size_t n = c->n_timeline, at = n;
     while (at > 0 && timeline_cmp(cl, &c->timeline[at - 1], &t) > 0)
@@ -570,11 +575,10 @@ json_t *cl_referral_json(const client_index *cl, const cl_referral *r,
         "{s:o, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:I}", "id",
         id_json(r->id), "client_key", key, "from", cl_name(cl, r->from), "to",
         cl_name(cl, r->to), "service", cl_name(cl, r->service), "status",
-        r->status ? polku_referral_state_name(r->status) : "unknown",
-        "version", (json_int_t)r->version, "created",
-        time_or_null(r->created_ms), "received", time_or_null(r->received_ms),
-        "answered", time_or_null(r->answered_ms), "due",
-        time_or_null(r->due_ms), "age_s",
+        r->status ? polku_referral_state_name(r->status) : "unknown", "version",
+        (json_int_t)r->version, "created", time_or_null(r->created_ms),
+        "received", time_or_null(r->received_ms), "answered",
+        time_or_null(r->answered_ms), "due", time_or_null(r->due_ms), "age_s",
         (json_int_t)(since && now_ms > since ? (now_ms - since) / 1000 : 0));
 }
 
@@ -591,17 +595,17 @@ json_t *cl_client_json(const client_index *cl, const uint8_t key[16],
     for (size_t i = 0; i < c->n_services; i++) {
         const service_entry *s = &c->services[i];
         if (s->running)
-            json_array_append_new(
-                services, json_pack("{s:s, s:s, s:o}", "org",
-                                    cl_name(cl, s->org), "service",
-                                    cl_name(cl, s->service), "since",
-                                    time_or_null(s->at_ms)));
+            json_array_append_new(services,
+                                  json_pack("{s:s, s:s, s:o}", "org",
+                                            cl_name(cl, s->org), "service",
+                                            cl_name(cl, s->service), "since",
+                                            time_or_null(s->at_ms)));
     }
     for (size_t i = 0; i < c->n_timeline; i++) {
         const timeline_entry *t = &c->timeline[i];
-        json_t *j = json_pack("{s:o, s:s, s:s}", "at", time_or_null(t->at_ms),
-                              "org", cl_name(cl, t->org), "event",
-                              event_names[t->event]);
+        json_t *j =
+            json_pack("{s:o, s:s, s:s}", "at", time_or_null(t->at_ms), "org",
+                      cl_name(cl, t->org), "event", event_names[t->event]);
         if (t->has_id)
             json_object_set_new(j, "id", id_json(t->id));
         json_array_append_new(timeline, j);

@@ -15,7 +15,7 @@ typedef struct ci_entry {
     bool granted; /* false: only a revocation has been seen */
     bool revoked;
     uint8_t client_key[16];
-    char orgs[CI_MAX_ORGS][33];
+    char (*orgs)[33]; /* n_orgs of them */
     size_t n_orgs;
     unsigned purposes; /* bit per purpose */
     uint64_t valid_until_ms;
@@ -60,6 +60,7 @@ void ci_destroy(consent_index **ci)
     HASH_ITER(hh, (*ci)->entries, e, tmp)
     {
         HASH_DEL((*ci)->entries, e);
+        free(e->orgs);
         free(e);
     }
     ci_client *c, *ctmp;
@@ -124,6 +125,9 @@ static void apply_granted(consent_index *ci, const polku_envelope *env)
         return;
     ci_entry *e = entry_get(ci, g->consent_id.data, true);
     if (!e || e->granted)
+        return;
+    e->orgs = calloc(g->n_orgs ? g->n_orgs : 1, sizeof *e->orgs);
+    if (!e->orgs)
         return;
     e->granted = true;
     memcpy(e->client_key, env->client_key.data, 16);
@@ -253,8 +257,7 @@ bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,
     unsigned bit = purpose ? purpose_bit(purpose) : ~0u;
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
-        if (entry_active(e, now_ms) && (e->purposes & bit) &&
-            in_scope(e, org))
+        if (entry_active(e, now_ms) && (e->purposes & bit) && in_scope(e, org))
             return true;
     }
     return false;
@@ -277,11 +280,10 @@ json_t *ci_client_json(const consent_index *ci, const uint8_t key[16],
             json_array_append_new(orgs, json_string(e->orgs[k]));
         for (unsigned k = 0; k < 4; k++)
             if (e->purposes & (1u << k))
-                json_array_append_new(purposes,
-                                      json_string(purpose_names[k]));
+                json_array_append_new(purposes, json_string(purpose_names[k]));
         json_array_append_new(
-            list, json_pack("{s:s, s:o, s:o, s:I, s:b}", "id", id, "orgs",
-                            orgs, "purposes", purposes, "valid_until_ms",
+            list, json_pack("{s:s, s:o, s:o, s:I, s:b}", "id", id, "orgs", orgs,
+                            "purposes", purposes, "valid_until_ms",
                             (json_int_t)e->valid_until_ms, "active",
                             entry_active(e, now_ms)));
     }
