@@ -23,7 +23,9 @@
  *      is detected), with both agents' commits and every process's CPU.
  *
  * This file: options, the run and the printed table. Not a ctest entry:
- * benchmarks are not tests. */
+ * benchmarks are not tests. --machine adds key=value lines after the
+ * table, for bench/compare (which also wants the disks' flushes during
+ * the pipelined phase). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +33,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "peers/disk_flushes.h"
 #include "referral_bench.h"
 
 typedef struct opts {
     bool keep;
+    bool machine;      /* key=value lines after the table */
     size_t serial;     /* one-at-a-time referrals */
     size_t count;      /* pipelined referrals */
     int concurrency;   /* pipelined connections */
@@ -59,6 +63,7 @@ typedef struct results {
     bs_samples rtt, create, e2e, reads;
     double read_commits;
     rb_pipe_result pipe;
+    long long pipe_flushes; /* disks' flushes in the pipelined phase */
 } results;
 
 static void row(const char *what, bs_samples *s)
@@ -146,6 +151,26 @@ static void print_ratios(results *x)
            (p->commits_a + p->commits_b) / (double)p->n);
 }
 
+/* The figures bench/compare reads, as key=value lines (names as in
+ * bench/peers' clients). */
+static void print_machine(results *x)
+{
+    const rb_pipe_result *p = &x->pipe;
+    printf("system=polku\npayload_bytes=%d\n", RB_REASON_BYTES);
+    printf("serial_n=%zu\nserial_p50_ms=%.3f\nserial_p99_ms=%.3f\n"
+           "serial_mean_ms=%.3f\n",
+           x->e2e.n, bs_pct(&x->e2e, 0.50), bs_pct(&x->e2e, 0.99),
+           bs_mean(&x->e2e));
+    printf("create_p50_ms=%.3f\ncommit_p50_ms=%.3f\n", bs_pct(&x->create, 0.50),
+           bs_pct(&x->commit, 0.50));
+    printf("tput_n=%zu\ntput_window=%d\ntput_confirmed_s=%.3f\n"
+           "tput_s=%.3f\ntput_per_s=%.0f\ntput_flushes=%lld\n",
+           p->n, p->concurrency, p->created_s, p->received_s,
+           (double)p->n / p->received_s, x->pipe_flushes);
+    printf("tput_commits_per_msg=%.3f\n",
+           (p->commits_a + p->commits_b) / (double)p->n);
+}
+
 static void results_free(results *x)
 {
     bs_free(&x->commit);
@@ -194,7 +219,9 @@ static void bench_case(void)
 
     h_note("pipelined: %zu referrals over %d connections", g_opt.count,
            g_opt.concurrency);
+    long long f0 = df_flushes();
     rb_run_pipelined(r, a, b, g_opt.count, g_opt.concurrency, &x.pipe);
+    x.pipe_flushes = df_delta(f0, df_flushes());
 
     h_note("baseline: %zu more durable LMDB commits",
            g_opt.commits - g_opt.commits / 2);
@@ -207,6 +234,8 @@ static void bench_case(void)
     print_latencies(&x);
     print_pipelined(&x.pipe);
     print_ratios(&x);
+    if (g_opt.machine)
+        print_machine(&x);
     results_free(&x);
 }
 
@@ -214,13 +243,14 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: referral_bench [--short] [--serial N] [--count N]\n"
-            "                      [--concurrency N] [--keep]\n"
+            "                      [--concurrency N] [--keep] [--machine]\n"
             "  --short          300 one-at-a-time, 10000 pipelined (< 1 min)\n"
             "  --serial N       one-at-a-time referrals (default 2000)\n"
             "  --count N        pipelined referrals (default 50000)\n"
             "  --concurrency N  pipelined keep-alive connections (default "
             "32)\n"
-            "  --keep           keep the region directory (logs, stores)\n");
+            "  --keep           keep the region directory (logs, stores)\n"
+            "  --machine        key=value lines too (for bench/compare)\n");
 }
 
 /* A positive number argument; 0 if it is not one. */
@@ -242,6 +272,8 @@ static int parse_opts(int argc, char **argv)
             g_opt.rtts = 500, g_opt.label = "--short";
         } else if (strcmp(arg, "--keep") == 0) {
             g_opt.keep = true;
+        } else if (strcmp(arg, "--machine") == 0) {
+            g_opt.machine = true;
         } else if (strcmp(arg, "--serial") == 0 && number_arg(val)) {
             serial = number_arg(argv[++i]);
         } else if (strcmp(arg, "--count") == 0 && number_arg(val)) {
