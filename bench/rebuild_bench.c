@@ -22,10 +22,11 @@
  *      up front as the ReplayBatch frames a replay sends, then read in
  *      rounds, the passes interleaved: the decode floor (protobuf-c unpack
  *      and free of every frame and event, nothing else), decode + validate
- *      (polku_envelope_decode, what the broker calls), and the fold — what
- *      broker_on_router_message and on_replay_batch do for each frame and
- *      fold(b, ev, false) for each event (broker/router.c), the agents'
- *      frames taken round robin into fresh indexes. The state digest of
+ *      (polku_envelope_decode and, per event, polku_envelope_decode_in,
+ *      what the broker calls), and the fold — what broker_on_router_message
+ *      and on_replay_batch do for each frame and broker_fold
+ *      (broker/fold.c) for each event, the agents' frames taken round robin
+ *      into fresh indexes. The state digest of
  *      /api/v1/stats is checked equal in every round and after a fold of
  *      the same logs agent by agent; counts are checked against what the
  *      logs hold. A wrong fold prints no figures and exits 1.
@@ -44,6 +45,7 @@
 
 #include "clients.h"
 #include "consent_index.h"
+#include "fold.h"
 #include "paths.h"
 #include "polku/codec.h"
 #include "rebuild_logs.h"
@@ -96,16 +98,11 @@ static void idx_free(fold_idx *x)
     polku_arena_free(&x->arena);
 }
 
-/* broker/router.c fold(b, env, false): a replayed event, line for line
- * (the counter aside; a replay publishes nothing to the feed). */
+/* A replayed event, folded as the broker folds it (broker/fold.c). */
 static void fold_event(fold_idx *x, const polku_envelope *env)
 {
-    bool fresh = env->origin_org && env->origin_org[0] && env->origin_seq &&
-                 !pi_seen(x->pi, env->origin_org, env->origin_seq);
-    ci_apply(x->ci, env);
-    pi_apply(x->pi, env);
-    if (fresh)
-        cl_apply(x->cl, env);
+    const broker_indexes ix = {x->ci, x->pi, x->cl};
+    broker_fold(&ix, env);
 }
 
 typedef enum pass { PASS_RAW, PASS_DECODE, PASS_FOLD, N_PASSES } pass;
@@ -194,19 +191,11 @@ static void replay(const rb_logs *l, const size_t *from, const size_t *to,
         }
 }
 
-/* views.c broker_digest: SHA-256 over the paths digest and every client;
- * paths gets pi_digest. What /api/v1/stats shows as digest and
- * paths_digest. */
+/* What /api/v1/stats shows as digest and paths_digest. */
 static void state_digest(const fold_idx *x, char out[65], char paths[65])
 {
-    uint8_t h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_state st;
-    pi_digest(x->pi, paths);
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)paths, 64);
-    cl_digest_update(x->cl, &st);
-    crypto_hash_sha256_final(&st, h);
-    sodium_bin2hex(out, 65, h, sizeof h);
+    const broker_indexes ix = {x->ci, x->pi, x->cl};
+    broker_indexes_digest(&ix, out, paths);
 }
 
 /* Every client and referral of the logs against the folded state: the

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "alerts.h"
+#include "fold.h"
 #include "polku/clock.h"
 #include "polku/hetu.h"
 #include "polku/id.h"
@@ -103,15 +104,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* As router.c folds. */
+/* As the router folds (fold.c). */
 static void fold(fixture *f, const polku_envelope *env)
 {
-    bool fresh =
-        env->origin_seq && !pi_seen(f->pi, env->origin_org, env->origin_seq);
-    ci_apply(f->ci, env);
-    pi_apply(f->pi, env);
-    if (fresh)
-        cl_apply(f->cl, env);
+    const broker_indexes x = {f->ci, f->pi, f->cl};
+    broker_fold(&x, env);
 }
 
 static void evaluate(fixture *f, uint64_t now)

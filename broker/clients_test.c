@@ -17,6 +17,7 @@
 
 #include "clients.h"
 #include "consent_index.h"
+#include "fold.h"
 #include "paths.h"
 #include "polku/clock.h"
 #include "polku/referral.h"
@@ -384,15 +385,11 @@ static void bstate_fini(bstate *b)
     cl_destroy(&b->cl);
 }
 
-/* router.c fold(): dedupe by (origin org, seq) with the path index. */
+/* As the router folds (fold.c). */
 static void fold(bstate *b, const polku_envelope *env)
 {
-    bool fresh = env->origin_org && env->origin_org[0] && env->origin_seq &&
-                 !pi_seen(b->pi, env->origin_org, env->origin_seq);
-    ci_apply(b->ci, env);
-    pi_apply(b->pi, env);
-    if (fresh)
-        cl_apply(b->cl, env);
+    const broker_indexes x = {b->ci, b->pi, b->cl};
+    broker_fold(&x, env);
 }
 
 #define N_CONSENTS 3

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "broker.h"
+#include "fold.h"
 #include "views.h"
 #include "polku/clock.h"
 #include "polku/error.h"
@@ -268,12 +269,11 @@ static const char *nack_reason(Polku__NackCode code)
  * the same whatever the order). */
 static void fold(broker *b, const polku_envelope *env, bool live)
 {
-    bool fresh = env->origin_org && env->origin_org[0] && env->origin_seq &&
-                 !pi_seen(b->paths, env->origin_org, env->origin_seq);
-    ci_apply(b->consents, env);
-    if (pi_apply(b->paths, env))
+    const broker_indexes x = {b->consents, b->paths, b->clients};
+    unsigned done = broker_fold(&x, env);
+    if (done & FOLD_PATH)
         b->counters.events_folded++;
-    if (!fresh || !cl_apply(b->clients, env) || !live)
+    if (!(done & FOLD_CLIENT) || !live)
         return;
     const char *topic = NULL;
     json_t *ev = feed_event_of(env, b->clients, b->paths, &topic);

@@ -2,6 +2,7 @@
  * client path, what is pending, the stats with the state digest.
  *
  * Metadata only: client keys, organisation ids, statuses, times. */
+#include "fold.h"
 #include "views.h"
 
 #include <sodium.h>
@@ -15,15 +16,8 @@
 
 void broker_digest(const broker *b, char out[65])
 {
-    char paths[65];
-    uint8_t h[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_state st;
-    pi_digest(b->paths, paths);
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)paths, 64);
-    cl_digest_update(b->clients, &st);
-    crypto_hash_sha256_final(&st, h);
-    sodium_bin2hex(out, 65, h, sizeof h);
+    const broker_indexes x = {b->consents, b->paths, b->clients};
+    broker_indexes_digest(&x, out, NULL);
 }
 
 const char *broker_path_stage(const broker *b, const uint8_t key[16],
@@ -43,8 +37,8 @@ const char *broker_path_stage(const broker *b, const uint8_t key[16],
     bool consented = false;
     size_t i;
     json_t *c;
-    json_array_foreach(consents, i, c)
-    consented |= json_is_true(json_object_get(c, "active"));
+    json_array_foreach(consents, i, c) consented |=
+        json_is_true(json_object_get(c, "active"));
     json_decref(consents);
     return consented ? "consented" : "identified";
 }
@@ -71,9 +65,9 @@ json_t *broker_path_json(const broker *b, const uint8_t key[16],
     if (!j) {
         char hex[POLKU_CLIENT_KEY_HEX];
         polku_client_key_hex(key, hex);
-        j = json_pack("{s:s, s:n, s:i, s:n, s:b, s:n, s:n, s:n}",
-                      "client_key", hex, "coordinator", "term", 0, "since",
-                      "closed", 0, "closed_reason", "open_handover", "plan");
+        j = json_pack("{s:s, s:n, s:i, s:n, s:b, s:n, s:n, s:n}", "client_key",
+                      hex, "coordinator", "term", 0, "since", "closed", 0,
+                      "closed_reason", "open_handover", "plan");
     }
     path_view v;
     if (pi_view(b->paths, key, &v) && v.has_plan) {
@@ -123,7 +117,8 @@ static void add_referral(const cl_referral *r, void *arg)
         p->now >= r->created_ms + sla->referral_receipt_ms)
         reason = "not_received";
     else if (r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED &&
-             r->received_ms && p->now >= r->received_ms + sla->referral_answer_ms)
+             r->received_ms &&
+             p->now >= r->received_ms + sla->referral_answer_ms)
         reason = "not_answered";
     json_t *j = cl_referral_json(p->b->clients, r, p->now);
     json_object_set_new(j, "overdue", json_boolean(reason != NULL));
@@ -148,9 +143,8 @@ static void add_handover(const uint8_t key[16], const path_view *v, void *arg)
     polku_id pid;
     memcpy(pid.b, h->id, 16);
     polku_id_format(&pid, id);
-    bool overdue =
-        h->offered_ms &&
-        p->now >= h->offered_ms + p->b->cfg->sla.handover_answer_ms;
+    bool overdue = h->offered_ms &&
+                   p->now >= h->offered_ms + p->b->cfg->sla.handover_answer_ms;
     p->overdue += overdue;
     json_array_append_new(
         p->handovers,
@@ -226,10 +220,9 @@ json_t *broker_stats_json(const broker *b)
     for (size_t i = 0; i < b->cfg->org_count; i++) {
         const broker_route *r = &b->routes[i];
         replayed += r->replayed;
-        uint64_t expected =
-            r->last_seq >= r->replay_from && r->replay_from
-                ? r->last_seq - r->replay_from + 1
-                : 0;
+        uint64_t expected = r->last_seq >= r->replay_from && r->replay_from
+                                ? r->last_seq - r->replay_from + 1
+                                : 0;
         /* applied_seq < last_seq once done: a gap that stayed open */
         json_object_set_new(
             replay, b->cfg->orgs[i].id,
@@ -239,17 +232,16 @@ json_t *broker_stats_json(const broker *b)
                       (json_int_t)r->replay_from, "last_seq",
                       (json_int_t)r->last_seq, "done", r->replayed, "gaps",
                       (json_int_t)r->gaps_detected, "applied_seq",
-                      (json_int_t)pi_contiguous(b->paths,
-                                                b->cfg->orgs[i].id)));
+                      (json_int_t)pi_contiguous(b->paths, b->cfg->orgs[i].id)));
     }
     return json_pack(
         "{s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:o}",
         "epoch", epoch, "paths", (json_int_t)pi_count(b->paths), "coordinated",
         (json_int_t)pi_coordinated(b->paths), "digest", digest, "paths_digest",
-        paths_digest, "clients", (json_int_t)cl_count_clients(b->clients), "referrals",
-        (json_int_t)cl_count_referrals(b->clients), "referrals_open",
-        (json_int_t)cl_count_open(b->clients), "consents",
+        paths_digest, "clients", (json_int_t)cl_count_clients(b->clients),
+        "referrals", (json_int_t)cl_count_referrals(b->clients),
+        "referrals_open", (json_int_t)cl_count_open(b->clients), "consents",
         (json_int_t)ci_count(b->consents), "alerts",
         (json_int_t)alerts_count(b->alerts), "orgs",
         (json_int_t)b->cfg->org_count, "orgs_replayed", (json_int_t)replayed,

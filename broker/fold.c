@@ -1,0 +1,36 @@
+/* fold.c — see fold.h. */
+#include "fold.h"
+
+#include <sodium.h>
+#include <string.h>
+
+unsigned broker_fold(const broker_indexes *x, const polku_envelope *env)
+{
+    /* the path index remembers every (origin, seq) it saw: it decides
+     * whether the client index has seen this event before */
+    bool fresh = env->origin_org && env->origin_org[0] && env->origin_seq &&
+                 !pi_seen(x->paths, env->origin_org, env->origin_seq);
+    unsigned done = 0;
+    ci_apply(x->consents, env);
+    if (pi_apply(x->paths, env))
+        done |= FOLD_PATH;
+    if (fresh && cl_apply(x->clients, env))
+        done |= FOLD_CLIENT;
+    return done;
+}
+
+void broker_indexes_digest(const broker_indexes *x, char out[65],
+                           char paths[65])
+{
+    char pd[65];
+    uint8_t h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_state st;
+    pi_digest(x->paths, pd);
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)pd, 64);
+    cl_digest_update(x->clients, &st);
+    crypto_hash_sha256_final(&st, h);
+    sodium_bin2hex(out, 65, h, sizeof h);
+    if (paths)
+        memcpy(paths, pd, 65);
+}

@@ -1,0 +1,36 @@
+/* fold.h — what the broker learns from one event, in one place.
+ *
+ * An event, live as it passes or replayed from an agent's log, goes into
+ * the consent index, the path index and the client index, applied once by
+ * (origin org, origin seq) whatever the order (invariant 1). The router,
+ * the unit tests and bench/rebuild_bench all fold through here, so none of
+ * them can drift from what the broker does. No sockets, no feed: the
+ * caller publishes what broker_fold says is new. */
+#ifndef POLKU_BROKER_FOLD_H
+#define POLKU_BROKER_FOLD_H
+
+#include "clients.h"
+#include "consent_index.h"
+#include "paths.h"
+#include "polku/codec.h"
+
+typedef struct broker_indexes {
+    consent_index *consents;
+    path_index *paths;
+    client_index *clients;
+} broker_indexes;
+
+enum {
+    FOLD_PATH = 1u,  /* the path index applied it (an event folded) */
+    FOLD_CLIENT = 2u /* new to the client index: a live one is news */
+};
+
+/* Applies env to the three indexes; returns FOLD_* bits. */
+unsigned broker_fold(const broker_indexes *x, const polku_envelope *env);
+
+/* The state digest /api/v1/stats shows: SHA-256 (hex) over the paths
+ * digest and every client; paths (if not NULL) gets the paths digest. */
+void broker_indexes_digest(const broker_indexes *x, char out[65],
+                           char paths[65]);
+
+#endif
