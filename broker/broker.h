@@ -36,8 +36,9 @@ typedef struct broker_route {
     uint64_t replay_requested_ms; /* monotonic */
     bool replayed;
     unsigned long long replayed_events;
-    uint64_t replay_from; /* first seq asked for */
-    uint64_t last_seq;    /* the agent's last seq, as it told us */
+    uint64_t replay_from;        /* first seq asked for */
+    uint64_t last_seq;           /* the agent's last seq, as it told us */
+    uint64_t progress_logged_ms; /* monotonic: a long replay says how far */
     unsigned gap_retries;
     unsigned long long gaps_detected;
 } broker_route;

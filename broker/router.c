@@ -520,8 +520,16 @@ static void request_replay(broker *b, const uint8_t *rid, size_t rid_len,
     r->replay_requested_ms = now;
     r->replay_from = req.from_seq;
     r->replayed_events = 0;
+    r->progress_logged_ms = now;
+    if (r->last_seq >= req.from_seq)
+        log_info("%s: asking for its log from seq %llu (%llu events to "
+                 "rebuild from)",
+                 b->cfg->orgs[idx].id, (unsigned long long)req.from_seq,
+                 (unsigned long long)(r->last_seq - req.from_seq + 1));
     send_envelope(b, rid, rid_len, &env);
 }
+
+#define REPLAY_PROGRESS_MS 5000 /* a progress line this often */
 
 static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
 {
@@ -539,7 +547,17 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
             fold(b, ev, false); /* its own events only */
         polku_arena_reset(b->replay_arena);
     }
-    b->routes[idx].replayed_events += batch->n_events;
+    broker_route *r = &b->routes[idx];
+    r->replayed_events += batch->n_events;
+    uint64_t now = polku_mono_ms();
+    if (now - r->progress_logged_ms >= REPLAY_PROGRESS_MS) {
+        r->progress_logged_ms = now;
+        uint64_t expected = r->last_seq >= r->replay_from
+                                ? r->last_seq - r->replay_from + 1
+                                : 0;
+        log_info("%s: replayed %llu of %llu events", org, r->replayed_events,
+                 (unsigned long long)expected);
+    }
 }
 
 #define REPLAY_GAP_RETRIES 3
