@@ -38,28 +38,19 @@
 #include <nats/nats.h>
 
 #include "disk_flushes.h"
+#include "peer_common.h"
 
-#define PAYLOAD_MAX 65536
 #define STREAM "POLKU_BENCH"
 #define SUBJECT "polku.bench"
 
 typedef struct opts {
     const char *url;
-    int window, max_ack_pending, size, timeout_s;
-    size_t serial, count, warmup;
+    int max_ack_pending;
 } opts;
 
-static opts g = {.url = "nats://127.0.0.1:4222",
-                 .window = 32,
-                 .max_ack_pending = 1000,
-                 .size = 500,
-                 .timeout_s = 300,
-                 .serial = 300,
-                 .count = 10000,
-                 .warmup = 50};
+/* What only NATS has; the rest is peer_common.h's. */
+static opts g = {.url = "nats://127.0.0.1:4222", .max_ack_pending = 1000};
 
-static char g_payload[PAYLOAD_MAX];
-static double g_deadline; /* monotonic seconds */
 static atomic_size_t g_puback_ok, g_puback_err;
 
 static void die(const char *what, natsStatus s, jsErrCode jerr)
@@ -70,22 +61,10 @@ static void die(const char *what, natsStatus s, jsErrCode jerr)
     exit(1);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Milliseconds left of the run's deadline. */
 static int64_t ms_left(void)
 {
-    double left = g_deadline - now_s();
-    if (left <= 0) {
-        fprintf(stderr, "nats_bench: the run took longer than --timeout\n");
-        exit(1);
-    }
-    return (int64_t)(left * 1e3) + 1;
+    return (int64_t)(peer_left_s() * 1e3) + 1;
 }
 
 typedef struct side {
@@ -114,7 +93,7 @@ static void side_open(side *x, bool publisher)
     jsOptions_Init(&o);
     o.Wait = 10000;
     if (publisher) {
-        o.PublishAsync.MaxPending = g.window;
+        o.PublishAsync.MaxPending = peer.window;
         o.PublishAsync.AckHandler = on_puback;
         o.PublishAsync.StallWait = 60000;
     }
@@ -164,7 +143,7 @@ static void consume_one(side *k)
     natsStatus s = natsSubscription_NextMsg(&m, k->sub, ms_left());
     if (s != NATS_OK)
         die("next message", s, 0);
-    if (natsMsg_GetDataLength(m) != g.size) {
+    if (natsMsg_GetDataLength(m) != peer.size) {
         fprintf(stderr, "nats_bench: a message of the wrong size\n");
         exit(1);
     }
@@ -178,70 +157,50 @@ static void consume_one(side *k)
 static void *consumer_thread(void *arg)
 {
     side *k = arg;
-    while (k->received < g.count)
+    while (k->received < peer.count)
         consume_one(k);
     return NULL;
 }
 
 /* ---------------------------------------------------------------- phases */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+/* One at a time: publish and wait for the PubAck, receive and ack. */
+typedef struct pair {
+    side *p, *k;
+} pair;
 
-/* Nearest rank, as bench_stats.c's bs_pct. */
-static double pct(const double *v, size_t n, double q)
+static void one_at_a_time(void *arg)
 {
-    size_t rank = (size_t)ceil(q * (double)n);
-    rank = rank < 1 ? 1 : rank > n ? n : rank;
-    return v[rank - 1];
+    pair *x = arg;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_Publish(&pa, x->p->js, SUBJECT, peer_payload, peer.size,
+                              NULL, &jerr);
+    if (s != NATS_OK)
+        die("publish", s, jerr);
+    jsPubAck_Destroy(pa);
+    consume_one(x->k);
 }
 
 static void run_serial(side *p, side *k)
 {
-    size_t n = g.warmup + g.serial;
-    double *ms = calloc(g.serial ? g.serial : 1, sizeof *ms), sum = 0;
-    if (!ms) {
-        fprintf(stderr, "nats_bench: out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++) {
-        jsPubAck *pa = NULL;
-        jsErrCode jerr = 0;
-        double t0 = now_s();
-        natsStatus s =
-            js_Publish(&pa, p->js, SUBJECT, g_payload, g.size, NULL, &jerr);
-        if (s != NATS_OK)
-            die("publish", s, jerr);
-        jsPubAck_Destroy(pa);
-        consume_one(k);
-        double t = (now_s() - t0) * 1e3;
-        if (i >= g.warmup)
-            ms[i - g.warmup] = t, sum += t;
-    }
-    qsort(ms, g.serial, sizeof *ms, cmp_double);
-    printf("serial_n=%zu\nserial_p50_ms=%.3f\nserial_p99_ms=%.3f\n"
-           "serial_mean_ms=%.3f\n",
-           g.serial, g.serial ? pct(ms, g.serial, 0.5) : 0,
-           g.serial ? pct(ms, g.serial, 0.99) : 0,
-           g.serial ? sum / (double)g.serial : 0);
-    free(ms);
+    pair x = {p, k};
+    peer_run_serial(one_at_a_time, &x);
 }
 
 static void run_throughput(side *p, side *k)
 {
     k->received = 0;
     long long f0 = df_flushes();
-    double t0 = now_s();
+    double t0 = peer_now_s();
     pthread_t th;
     if (pthread_create(&th, NULL, consumer_thread, k) != 0) {
         fprintf(stderr, "nats_bench: cannot start the consumer thread\n");
         exit(1);
     }
-    for (size_t i = 0; i < g.count; i++) {
-        natsStatus s = js_PublishAsync(p->js, SUBJECT, g_payload, g.size, NULL);
+    for (size_t i = 0; i < peer.count; i++) {
+        natsStatus s =
+            js_PublishAsync(p->js, SUBJECT, peer_payload, peer.size, NULL);
         if (s != NATS_OK)
             die("publish async", s, 0);
     }
@@ -251,18 +210,17 @@ static void run_throughput(side *p, side *k)
     natsStatus s = js_PublishAsyncComplete(p->js, &po);
     if (s != NATS_OK)
         die("waiting for the PubAcks", s, 0);
-    double acked_s = now_s() - t0;
+    double acked_s = peer_now_s() - t0;
     pthread_join(th, NULL);
-    double secs = now_s() - t0;
+    double secs = peer_now_s() - t0;
     long long flushes = df_delta(f0, df_flushes());
-    if (atomic_load(&g_puback_err) || atomic_load(&g_puback_ok) != g.count) {
+    if (atomic_load(&g_puback_err) || atomic_load(&g_puback_ok) != peer.count) {
         fprintf(stderr, "nats_bench: %zu PubAcks, %zu errors for %zu\n",
-                atomic_load(&g_puback_ok), atomic_load(&g_puback_err), g.count);
+                atomic_load(&g_puback_ok), atomic_load(&g_puback_err),
+                peer.count);
         exit(1);
     }
-    printf("tput_n=%zu\ntput_window=%d\ntput_confirmed_s=%.3f\ntput_s=%.3f\n"
-           "tput_per_s=%.0f\ntput_flushes=%lld\n",
-           g.count, g.window, acked_s, secs, (double)g.count / secs, flushes);
+    peer_print_throughput(acked_s, secs, flushes);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -274,34 +232,17 @@ static void usage(FILE *f)
                "         [--size B] [--timeout S]\n");
 }
 
-static long num(const char *s)
-{
-    char *end = NULL;
-    long v = s ? strtol(s, &end, 10) : -1;
-    return s && *s && end && !*end && v >= 0 ? v : -1;
-}
-
 static void parse(int argc, char **argv)
 {
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n = num(v);
+        long n = peer_num(v);
+        if (v && peer_option(a, v))
+            continue;
         if (strcmp(a, "--url") == 0 && v)
             g.url = v;
-        else if (strcmp(a, "--serial") == 0 && n >= 0)
-            g.serial = (size_t)n;
-        else if (strcmp(a, "--count") == 0 && n > 0)
-            g.count = (size_t)n;
-        else if (strcmp(a, "--window") == 0 && n > 0)
-            g.window = (int)n;
-        else if (strcmp(a, "--warmup") == 0 && n >= 0)
-            g.warmup = (size_t)n;
         else if (strcmp(a, "--max-ack-pending") == 0 && n > 0)
             g.max_ack_pending = (int)n;
-        else if (strcmp(a, "--size") == 0 && n > 0 && n <= PAYLOAD_MAX)
-            g.size = (int)n;
-        else if (strcmp(a, "--timeout") == 0 && n > 0)
-            g.timeout_s = (int)n;
         else {
             usage(stderr);
             exit(2);
@@ -311,10 +252,9 @@ static void parse(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    peer.name = "nats_bench";
     parse(argc, argv);
-    g_deadline = now_s() + g.timeout_s;
-    for (int i = 0; i < g.size; i++)
-        g_payload[i] = (char)('a' + i % 26);
+    peer_start();
     natsStatus s = nats_Open(-1);
     if (s != NATS_OK)
         die("nats_Open", s, 0);
@@ -324,7 +264,7 @@ int main(int argc, char **argv)
     stream_add(&p);
     consumer_subscribe(&k);
     printf("system=nats\nstorage=file\npayload_bytes=%d\nmax_ack_pending=%d\n",
-           g.size, g.max_ack_pending);
+           peer.size, g.max_ack_pending);
     run_serial(&p, &k);
     fflush(stdout);
     run_throughput(&p, &k);

@@ -38,48 +38,23 @@
 #include <amqp_tcp_socket.h>
 
 #include "disk_flushes.h"
-
-#define PAYLOAD_MAX 65536
+#include "peer_common.h"
 
 typedef struct opts {
     const char *host, *queue;
-    int port, window, prefetch, size, timeout_s;
-    size_t serial, count, warmup;
+    int port, prefetch;
 } opts;
 
+/* What only RabbitMQ has; the rest is peer_common.h's. */
 static opts g = {.host = "127.0.0.1",
                  .queue = "polku-bench",
                  .port = 5672,
-                 .window = 32,
-                 .prefetch = 1000,
-                 .size = 500,
-                 .timeout_s = 300,
-                 .serial = 300,
-                 .count = 10000,
-                 .warmup = 50};
-
-static char g_payload[PAYLOAD_MAX];
-static double g_deadline; /* monotonic seconds */
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "rabbit_bench: %s: %s\n", what, why);
-    exit(1);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+                 .prefetch = 1000};
 
 /* What is left of the run's deadline, as a timeval for librabbitmq. */
 static struct timeval time_left(void)
 {
-    double left = g_deadline - now_s();
-    if (left <= 0)
-        die("deadline", "the run took longer than --timeout");
+    double left = peer_left_s();
     struct timeval tv = {.tv_sec = (time_t)left,
                          .tv_usec = (suseconds_t)((left - floor(left)) * 1e6)};
     return tv;
@@ -92,10 +67,10 @@ static void check_reply(amqp_rpc_reply_t r, const char *what)
     case AMQP_RESPONSE_NORMAL:
         return;
     case AMQP_RESPONSE_NONE:
-        die(what, "missing RPC reply");
+        peer_die(what, "missing RPC reply");
         break;
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-        die(what, amqp_error_string2(r.library_error));
+        peer_die(what, amqp_error_string2(r.library_error));
         break;
     case AMQP_RESPONSE_SERVER_EXCEPTION:
         if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
@@ -110,7 +85,7 @@ static void check_reply(amqp_rpc_reply_t r, const char *what)
         } else {
             snprintf(buf, sizeof buf, "server method 0x%08X", r.reply.id);
         }
-        die(what, buf);
+        peer_die(what, buf);
         break;
     }
 }
@@ -120,11 +95,11 @@ static amqp_connection_state_t connect_channel(const char *who)
     amqp_connection_state_t c = amqp_new_connection();
     amqp_socket_t *s = amqp_tcp_socket_new(c);
     if (!s)
-        die(who, "cannot create a TCP socket");
+        peer_die(who, "cannot create a TCP socket");
     struct timeval tv = time_left();
     int rc = amqp_socket_open_noblock(s, g.host, g.port, &tv);
     if (rc != AMQP_STATUS_OK)
-        die(who, amqp_error_string2(rc));
+        peer_die(who, amqp_error_string2(rc));
     check_reply(amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
                            "guest", "guest"),
                 who);
@@ -156,19 +131,19 @@ static void publish_one(publisher *p)
     memset(&props, 0, sizeof props);
     props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
     props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
-    amqp_bytes_t body = {.len = (size_t)g.size, .bytes = g_payload};
+    amqp_bytes_t body = {.len = (size_t)peer.size, .bytes = peer_payload};
     int rc =
         amqp_basic_publish(p->c, 1, amqp_empty_bytes,
                            amqp_cstring_bytes(g.queue), 0, 0, &props, body);
     if (rc != AMQP_STATUS_OK)
-        die("basic.publish", amqp_error_string2(rc));
+        peer_die("basic.publish", amqp_error_string2(rc));
     p->published++;
 }
 
 static void mark_confirmed(publisher *p, uint64_t tag, bool multiple)
 {
     if (tag > p->published || tag >= p->acked_cap)
-        die("confirm", "delivery tag never published");
+        peer_die("confirm", "delivery tag never published");
     if (multiple) {
         for (uint64_t t = p->confirmed_upto + 1; t <= tag; t++)
             if (!p->acked[t])
@@ -189,21 +164,21 @@ static void read_confirm(publisher *p)
     struct timeval tv = time_left();
     int rc = amqp_simple_wait_frame_noblock(p->c, &f, &tv);
     if (rc != AMQP_STATUS_OK)
-        die("waiting for a confirm", amqp_error_string2(rc));
+        peer_die("waiting for a confirm", amqp_error_string2(rc));
     if (f.frame_type != AMQP_FRAME_METHOD)
-        die("waiting for a confirm", "unexpected frame");
+        peer_die("waiting for a confirm", "unexpected frame");
     if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
         amqp_basic_ack_t *a = f.payload.method.decoded;
         mark_confirmed(p, a->delivery_tag, a->multiple);
     } else if (f.payload.method.id == AMQP_BASIC_NACK_METHOD) {
-        die("confirm", "the broker nacked a publish");
+        peer_die("confirm", "the broker nacked a publish");
     } else if (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
         amqp_channel_close_t *m = f.payload.method.decoded;
         fprintf(stderr, "rabbit_bench: channel closed: %.*s\n",
                 (int)m->reply_text.len, (const char *)m->reply_text.bytes);
         exit(1);
     } else {
-        die("waiting for a confirm", "unexpected method");
+        peer_die("waiting for a confirm", "unexpected method");
     }
     amqp_maybe_release_buffers(p->c);
 }
@@ -222,7 +197,7 @@ static void publisher_open(publisher *p, size_t total)
     p->acked_cap = total + 2;
     p->acked = calloc(p->acked_cap, sizeof *p->acked);
     if (!p->acked)
-        die("publisher", "out of memory");
+        peer_die("publisher", "out of memory");
 }
 
 /* ------------------------------------------------------------- consumer */
@@ -249,10 +224,10 @@ static void consume_one(consumer *k)
     struct timeval tv = time_left();
     amqp_maybe_release_buffers(k->c);
     check_reply(amqp_consume_message(k->c, &env, &tv, 0), "consume");
-    if (env.message.body.len != (size_t)g.size)
-        die("consume", "a message of the wrong size");
+    if (env.message.body.len != (size_t)peer.size)
+        peer_die("consume", "a message of the wrong size");
     if (amqp_basic_ack(k->c, 1, env.delivery_tag, 0) != AMQP_STATUS_OK)
-        die("basic.ack", "cannot send");
+        peer_die("basic.ack", "cannot send");
     amqp_destroy_envelope(&env);
     k->received++;
 }
@@ -260,50 +235,32 @@ static void consume_one(consumer *k)
 static void *consumer_thread(void *arg)
 {
     consumer *k = arg;
-    while (k->received < g.count)
+    while (k->received < peer.count)
         consume_one(k);
     return NULL;
 }
 
 /* ---------------------------------------------------------------- phases */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+/* One at a time: publish, wait for the confirm, receive and ack. */
+typedef struct pair {
+    publisher *p;
+    consumer *k;
+} pair;
 
-/* Nearest rank, as bench_stats.c's bs_pct. */
-static double pct(const double *v, size_t n, double q)
+static void one_at_a_time(void *arg)
 {
-    size_t rank = (size_t)ceil(q * (double)n);
-    rank = rank < 1 ? 1 : rank > n ? n : rank;
-    return v[rank - 1];
+    pair *x = arg;
+    publish_one(x->p);
+    while (x->p->confirmed < x->p->published)
+        read_confirm(x->p);
+    consume_one(x->k);
 }
 
 static void run_serial(publisher *p, consumer *k)
 {
-    size_t n = g.warmup + g.serial;
-    double *ms = calloc(g.serial ? g.serial : 1, sizeof *ms), sum = 0;
-    if (!ms)
-        die("serial", "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        double t0 = now_s();
-        publish_one(p);
-        while (p->confirmed < p->published)
-            read_confirm(p);
-        consume_one(k);
-        double t = (now_s() - t0) * 1e3;
-        if (i >= g.warmup)
-            ms[i - g.warmup] = t, sum += t;
-    }
-    qsort(ms, g.serial, sizeof *ms, cmp_double);
-    printf("serial_n=%zu\nserial_p50_ms=%.3f\nserial_p99_ms=%.3f\n"
-           "serial_mean_ms=%.3f\n",
-           g.serial, g.serial ? pct(ms, g.serial, 0.5) : 0,
-           g.serial ? pct(ms, g.serial, 0.99) : 0,
-           g.serial ? sum / (double)g.serial : 0);
-    free(ms);
+    pair x = {p, k};
+    peer_run_serial(one_at_a_time, &x);
 }
 
 static void run_throughput(publisher *p, consumer *k)
@@ -311,23 +268,21 @@ static void run_throughput(publisher *p, consumer *k)
     uint64_t base = p->published;
     k->received = 0;
     long long f0 = df_flushes();
-    double t0 = now_s();
+    double t0 = peer_now_s();
     pthread_t th;
     if (pthread_create(&th, NULL, consumer_thread, k) != 0)
-        die("consumer thread", strerror(errno));
-    while (p->confirmed < base + g.count) {
-        while (p->published < base + g.count &&
-               p->published - p->confirmed < (uint64_t)g.window)
+        peer_die("consumer thread", strerror(errno));
+    while (p->confirmed < base + peer.count) {
+        while (p->published < base + peer.count &&
+               p->published - p->confirmed < (uint64_t)peer.window)
             publish_one(p);
         read_confirm(p);
     }
-    double confirmed_s = now_s() - t0;
+    double confirmed_s = peer_now_s() - t0;
     pthread_join(th, NULL);
-    double s = now_s() - t0;
+    double s = peer_now_s() - t0;
     long long flushes = df_delta(f0, df_flushes());
-    printf("tput_n=%zu\ntput_window=%d\ntput_confirmed_s=%.3f\ntput_s=%.3f\n"
-           "tput_per_s=%.0f\ntput_flushes=%lld\n",
-           g.count, g.window, confirmed_s, s, (double)g.count / s, flushes);
+    peer_print_throughput(confirmed_s, s, flushes);
 }
 
 /* ---------------------------------------------------------------- main */
@@ -339,38 +294,21 @@ static void usage(FILE *f)
                "         [--prefetch N] [--size B] [--timeout S]\n");
 }
 
-static long num(const char *s)
-{
-    char *end = NULL;
-    long v = s ? strtol(s, &end, 10) : -1;
-    return s && *s && end && !*end && v >= 0 ? v : -1;
-}
-
 static void parse(int argc, char **argv)
 {
     for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n = num(v);
+        long n = peer_num(v);
+        if (v && peer_option(a, v))
+            continue;
         if (strcmp(a, "--host") == 0 && v)
             g.host = v;
         else if (strcmp(a, "--queue") == 0 && v)
             g.queue = v;
         else if (strcmp(a, "--port") == 0 && n > 0 && n < 65536)
             g.port = (int)n;
-        else if (strcmp(a, "--serial") == 0 && n >= 0)
-            g.serial = (size_t)n;
-        else if (strcmp(a, "--count") == 0 && n > 0)
-            g.count = (size_t)n;
-        else if (strcmp(a, "--window") == 0 && n > 0)
-            g.window = (int)n;
-        else if (strcmp(a, "--warmup") == 0 && n >= 0)
-            g.warmup = (size_t)n;
         else if (strcmp(a, "--prefetch") == 0 && n > 0 && n < 65536)
             g.prefetch = (int)n;
-        else if (strcmp(a, "--size") == 0 && n > 0 && n <= PAYLOAD_MAX)
-            g.size = (int)n;
-        else if (strcmp(a, "--timeout") == 0 && n > 0)
-            g.timeout_s = (int)n;
         else {
             usage(stderr);
             exit(2);
@@ -380,16 +318,15 @@ static void parse(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    peer.name = "rabbit_bench";
     parse(argc, argv);
-    g_deadline = now_s() + g.timeout_s;
-    for (int i = 0; i < g.size; i++)
-        g_payload[i] = (char)('a' + i % 26);
+    peer_start();
     publisher p = {0};
     consumer k = {0};
-    publisher_open(&p, g.warmup + g.serial + g.count);
+    publisher_open(&p, peer.warmup + peer.serial + peer.count);
     consumer_open(&k);
     printf("system=rabbitmq\nqueue=quorum\npayload_bytes=%d\nprefetch=%d\n",
-           g.size, g.prefetch);
+           peer.size, g.prefetch);
     run_serial(&p, &k);
     fflush(stdout);
     run_throughput(&p, &k);
