@@ -55,6 +55,20 @@ void respond_err(polku_http_req *req, int rc)
     }
 }
 
+/* jansson's parse error without the "near '...'" that quotes the body:
+ * the body may hold an identity code or free text, and need not be UTF-8.
+ * What is left is the library's own ASCII wording. */
+static void json_error_text(const json_error_t *err, char *out, size_t len)
+{
+    const char *near = strstr(err->text, " near ");
+    size_t n = near ? (size_t)(near - err->text) : strlen(err->text);
+    snprintf(out, len, "invalid JSON at line %d column %d: %.*s", err->line,
+             err->column, (int)n, err->text);
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+            *p = '?';
+}
+
 int parse_body(polku_http_req *req, json_t **out)
 {
     size_t len = 0;
@@ -66,8 +80,7 @@ int parse_body(polku_http_req *req, json_t **out)
         if (*out)
             snprintf(msg, sizeof msg, "the body must be a JSON object");
         else
-            snprintf(msg, sizeof msg, "invalid JSON at line %d column %d: %s",
-                     err.line, err.column, err.text);
+            json_error_text(&err, msg, sizeof msg);
         json_decref(*out);
         *out = NULL;
         polku_http_respond_error(req, 400, "invalid_json", msg);
@@ -322,9 +335,9 @@ static int item_list(agent *a, MDB_txn *txn, void *ctx)
 
 void respond_refusal(polku_http_req *req, agent_refusal *why)
 {
-    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code",
-                             why->code ? why->code : "refused", "message",
-                             why->message);
+    json_t *body =
+        json_pack("{s:{s:s, s:s}}", "error", "code",
+                  why->code ? why->code : "refused", "message", why->message);
     if (body && why->extra)
         json_object_update(body, why->extra);
     json_decref(why->extra);

@@ -312,11 +312,23 @@ static struct MHD_Response *make_json(json_t *body)
     return resp;
 }
 
+/* {"error": {"code", "message"}}; a message that is not valid UTF-8 (a
+ * library's text quoting the caller's bytes) is replaced, so the caller
+ * still gets the right code rather than an encoding failure. */
+static json_t *error_body(const char *code, const char *message)
+{
+    const char *c = code ? code : "error";
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", c, "message",
+                             message ? message : "");
+    if (!body)
+        body = json_pack("{s:{s:s,s:s}}", "error", "code", c, "message",
+                         "(message not valid UTF-8)");
+    return body;
+}
+
 static struct MHD_Response *make_error(const char *code, const char *message)
 {
-    json_t *body =
-        json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error",
-                  "message", message ? message : "");
+    json_t *body = error_body(code, message);
     struct MHD_Response *resp = make_json(body);
     json_decref(body);
     return resp;
@@ -815,8 +827,8 @@ const char *polku_http_body(const polku_http_req *req, size_t *len)
 }
 
 /* A local request keeps a copy of the body, then is answered (freed). */
-static void answer_local(polku_http_req *req, unsigned status,
-                         const char *body, size_t len)
+static void answer_local(polku_http_req *req, unsigned status, const char *body,
+                         size_t len)
 {
     polku_http_local *out = req->local;
     free(out->body);
@@ -856,10 +868,7 @@ void polku_http_respond_error(polku_http_req *req, unsigned status,
                               const char *code, const char *message)
 {
     if (req->local) {
-        polku_http_respond_json(
-            req, status,
-            json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "error",
-                      "message", message ? message : ""));
+        polku_http_respond_json(req, status, error_body(code, message));
         return;
     }
     answer(req, status, make_error(code, message));

@@ -265,6 +265,21 @@ static void case_api(void)
     const char *badjson = "{\"client\": {\"key\": \"";
     bad(&f, a, "POST", "/v1/referrals", ta, badjson, strlen(badjson), 400,
         "invalid_json", "bad JSON");
+    /* bad JSON that breaks off inside an identity code, in bytes that are
+     * not UTF-8: refused as invalid_json, and the answer quotes neither
+     * (jansson's error text would: "near '...'") */
+    const char cut[] = "{\"client\": {\"hetu\": \"131052-308T\xdd\x9a";
+    h_resp cr;
+    long cst = h_http_request(a->http, "POST", "/v1/referrals", ta, cut,
+                              sizeof cut - 1, &cr);
+    H_CHECK(cst == 400 && strcmp(h_resp_error_code(&cr), "invalid_json") == 0 &&
+                cr.body && !strstr(cr.body, "131052") &&
+                !strstr(cr.body, "\xdd"),
+            "bad JSON cut inside an identity code: want 400 invalid_json "
+            "quoting nothing of the body, got %ld %.300s",
+            cst, cr.body ? cr.body : cr.err);
+    h_resp_free(&cr);
+    expect_unchanged(&f, "bad JSON cut inside an identity code");
     const char *notobj = "[1, 2, 3]";
     bad(&f, a, "POST", "/v1/referrals", ta, notobj, strlen(notobj), 400, NULL,
         "a JSON array instead of an object");
