@@ -18,16 +18,19 @@ enum alert_kind {
     ALERT_HANDOVER_UNANSWERED,
     ALERT_CONSENT_EXPIRED_OPEN,
     ALERT_PATH_NO_COORDINATOR,
+    ALERT_EVENTS_REFUSED,
     ALERT_KINDS
 };
 
 static const char *const kind_names[ALERT_KINDS] = {
     "referral_not_received", "referral_not_answered", "rejection_no_followup",
     "handover_unanswered",   "consent_expired_open",  "path_no_coordinator",
+    "events_refused",
 };
 
 static const char *const kind_subjects[ALERT_KINDS] = {
     "referral", "referral", "referral", "handover", "referral", "path",
+    "org",
 };
 
 typedef struct alert {
@@ -93,10 +96,13 @@ static void id_text(const uint8_t id[16], char out[33])
 static json_t *alert_json(const alert *a)
 {
     char key[33], since[POLKU_TIME_TEXT];
+    static const uint8_t none[16];
     key_hex(a->client_key, key);
     polku_time_format(a->since_ms, since, sizeof since);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "id", a->id,
-                     "kind", kind_names[a->kind], "client_key", key,
+    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:s}", "id", a->id,
+                     "kind", kind_names[a->kind], "client_key",
+                     memcmp(a->client_key, none, 16) ? json_string(key)
+                                                     : json_null(),
                      "subject", a->subject, "subject_id", a->subject_id,
                      "org", a->org[0] ? json_string(a->org) : json_null(),
                      "since", since);
@@ -221,6 +227,11 @@ void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
     set->gen++;
     cl_each_referral(in->clients, on_referral, &ev);
     pi_each(in->paths, on_path, &ev);
+    static const uint8_t no_client[16];
+    for (size_t i = 0; i < in->n_refused; i++)
+        if (in->refused[i].events > 0)
+            hold(&ev, ALERT_EVENTS_REFUSED, NULL, in->refused[i].org,
+                 no_client, in->refused[i].org, in->refused[i].since_ms);
     alert *a, *tmp;
     HASH_ITER(hh, set->alerts, a, tmp)
     {

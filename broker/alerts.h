@@ -15,7 +15,10 @@
  *   consent_expired_open    the consent an open referral or handover relies on
  *                           is no longer active (the sender / offerer)
  *   path_no_coordinator     open referrals but nobody coordinates, for longer
- *                           than path_coordinator (nobody: null) */
+ *                           than path_coordinator (nobody: null)
+ *   events_refused          the org's log holds events the writer rules refused
+ *                           at replay (gate.h): a faulty or forged log (that
+ *                           org; subject "org", no client key) */
 #ifndef POLKU_BROKER_ALERTS_H
 #define POLKU_BROKER_ALERTS_H
 
@@ -30,11 +33,20 @@
 
 typedef struct alert_set alert_set;
 
+/* An org whose replayed log held refused events, and since when. */
+typedef struct alert_refusals {
+    const char *org;
+    unsigned long long events;
+    uint64_t since_ms;
+} alert_refusals;
+
 typedef struct alert_inputs {
     const client_index *clients;
     const path_index *paths;
     const consent_index *consents;
     const broker_sla *sla;
+    const alert_refusals *refused; /* n_refused of them, may be NULL */
+    size_t n_refused;
 } alert_inputs;
 
 /* A change: topic "alert.raised" or "alert.cleared" and the alert's JSON

@@ -52,6 +52,8 @@ typedef struct fixture {
     org_log sote, tk, typ, kela;
     change seen[MAX_CHANGES];
     size_t n_seen;
+    alert_refusals refused[2];
+    size_t n_refused;
 } fixture;
 
 static void record(const char *topic, const json_t *alert, void *arg)
@@ -114,7 +116,7 @@ static void fold(fixture *f, const polku_envelope *env)
 static void evaluate(fixture *f, uint64_t now)
 {
     forget(f);
-    alert_inputs in = {f->cl, f->pi, f->ci, &f->sla};
+    alert_inputs in = {f->cl, f->pi, f->ci, &f->sla, f->refused, f->n_refused};
     alerts_evaluate(f->set, &in, now, record, f);
 }
 
@@ -409,7 +411,34 @@ static void empty_set(void **state)
     json_decref(j);
     assert_string_equal(alert_kind_name(0), "referral_not_received");
     assert_string_equal(alert_kind_name(5), "path_no_coordinator");
-    assert_string_equal(alert_kind_name(6), "");
+    assert_string_equal(alert_kind_name(6), "events_refused");
+    assert_string_equal(alert_kind_name(7), "");
+}
+
+/* An org whose replayed log held refused events is named, without a
+ * client; an org with none is not. */
+static void events_refused(void **state)
+{
+    fixture *f = *state;
+    f->refused[0] = (alert_refusals){"evil-org", 3, T0 + 5};
+    f->refused[1] = (alert_refusals){KELA, 0, 0};
+    f->n_refused = 2;
+    evaluate(f, T0 + 10);
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(f->seen[0].topic, "alert.raised");
+    const json_t *a = f->seen[0].alert;
+    assert_string_equal(json_string_value(json_object_get(a, "kind")),
+                        "events_refused");
+    assert_string_equal(json_string_value(json_object_get(a, "org")),
+                        "evil-org");
+    assert_string_equal(json_string_value(json_object_get(a, "subject")),
+                        "org");
+    assert_true(json_is_null(json_object_get(a, "client_key")));
+    nothing_changes(f, T0 + 20);
+    f->n_refused = 0;
+    evaluate(f, T0 + 30);
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(f->seen[0].topic, "alert.cleared");
 }
 
 #define CASE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -427,6 +456,7 @@ int main(void)
         CASE(path_no_coordinator),
         CASE(json_lists_oldest_first),
         CASE(empty_set),
+        CASE(events_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

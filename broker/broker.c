@@ -1,6 +1,8 @@
 /* broker.c — setting up and tearing down the broker's sockets and handles. */
 #include "broker.h"
 
+#include "claim_auth.h"
+
 #include <sodium.h>
 #include <string.h>
 #include <uthash.h>
@@ -51,6 +53,7 @@ static int router_open(broker *b)
         (int64_t)b->cfg->max_frame * 2; /* between 1x and 2x: Nack */
     uint8_t secret[32];
     zmq_z85_decode(secret, b->cfg->key.secret_z85);
+    claim_auth_key(secret, b->claim_key);
     int rc = !s || setopt_int(s, ZMQ_LINGER, 0) ||
              setopt_int(s, ZMQ_ROUTER_MANDATORY, 1) ||
              setopt_int(s, ZMQ_SNDHWM, 100000) ||
@@ -88,7 +91,17 @@ static void on_alert_change(const char *topic, const json_t *alert, void *arg)
 
 void broker_evaluate_alerts(broker *b)
 {
-    alert_inputs in = {b->clients, b->paths, b->consents, &b->cfg->sla};
+    alert_refusals refused[b->cfg->org_count ? b->cfg->org_count : 1];
+    size_t n = 0;
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
+        const broker_route *r = &b->routes[i];
+        if (r->events_refused && r->replayed) /* summed up at replay end */
+            refused[n++] = (alert_refusals){b->cfg->orgs[i].id,
+                                            r->events_refused,
+                                            r->first_refused_ms};
+    }
+    alert_inputs in = {b->clients, b->paths,  b->consents,
+                       &b->cfg->sla, refused, n};
     alerts_evaluate(b->alerts, &in, polku_now_ms(), on_alert_change, b);
 }
 
@@ -98,6 +111,7 @@ void broker_evaluate_alerts(broker *b)
 static void on_alert_tick(uv_timer_t *t)
 {
     broker *b = t->data;
+    broker_decide_held(b); /* live events may have settled some */
     broker_evaluate_alerts(b);
     uint64_t now = polku_mono_ms();
     if (now - b->last_keepalive_ms >= KEEPALIVE_MS) {
@@ -112,6 +126,10 @@ static void on_signal(uv_signal_t *s, int signum)
     log_info("signal %d: stopping", signum);
     uv_stop(b->loop);
 }
+
+/* Replayed events held back for other logs, at most (holdback.h): a few
+ * hundred bytes each. */
+#define HELD_EVENTS_MAX 100000
 
 int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
 {
@@ -129,7 +147,8 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     b->paths = pi_new();
     b->clients = cl_new();
     b->alerts = alerts_new();
-    if (!b->consents || !b->paths || !b->clients || !b->alerts ||
+    b->held = hb_new(HELD_EVENTS_MAX);
+    if (!b->consents || !b->paths || !b->clients || !b->alerts || !b->held ||
         polku_arena_new(64 * 1024, &b->replay_arena))
         return POLKU_ENOMEM;
     if (cfg->debug_dump_file) {
@@ -206,6 +225,8 @@ void broker_fini(broker *b)
     pi_destroy(&b->paths);
     cl_destroy(&b->clients);
     alerts_free(&b->alerts);
+    hb_destroy(&b->held);
+    sodium_memzero(b->claim_key, sizeof b->claim_key);
     polku_arena_free(&b->replay_arena);
     if (b->dump)
         fclose(b->dump);

@@ -18,6 +18,7 @@
 #include "clients.h"
 #include "consent_index.h"
 #include "feed.h"
+#include "holdback.h"
 #include "paths.h"
 #include "polku/codec.h"
 #include "polku/http.h"
@@ -41,6 +42,9 @@ typedef struct broker_route {
     uint64_t progress_logged_ms; /* monotonic: a long replay says how far */
     unsigned gap_retries;
     unsigned long long gaps_detected;
+    /* replayed events the writer rules refused (alert events_refused) */
+    unsigned long long events_refused;
+    uint64_t first_refused_ms;
 } broker_route;
 
 typedef struct broker_counters {
@@ -54,6 +58,8 @@ typedef struct broker_counters {
     unsigned long long claims_won, claims_lost, claims_refused;
     unsigned long long events_folded;
     unsigned long long path_queries;
+    unsigned long long events_refused; /* by the writer rules (gate.h) */
+    unsigned long long events_held;    /* replayed, held back (holdback.h) */
 } broker_counters;
 
 typedef struct broker {
@@ -82,6 +88,12 @@ typedef struct broker {
     alert_set *alerts;
     feed *feed;
     polku_arena *replay_arena; /* replayed events decode here, one by one */
+    holdback *held;            /* replayed events waiting for other logs */
+    uint8_t claim_key[32];     /* claim_auth.h: from the broker's secret */
+    /* refused-event log lines: at most a few a second */
+    uint64_t refusal_log_window_ms;
+    unsigned refusal_log_lines;
+    unsigned long long refusal_log_suppressed;
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
 } broker;
 
@@ -102,6 +114,9 @@ int broker_zap_start(broker *b);
 void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
                               size_t nframes, void *arg);
 void broker_send_heartbeats(broker *b);
+
+/* Decides again the replayed events held back for other logs. */
+void broker_decide_held(broker *b);
 
 /* Evaluates the alerts now; raised and cleared ones go to the feed. */
 void broker_evaluate_alerts(broker *b);

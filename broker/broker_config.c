@@ -49,6 +49,13 @@ static int load_services(const polku_ini *ini, const char *section,
                                   BROKER_MAX_SERVICES);
             break;
         }
+        if (!polku_token_valid(tok)) {
+            rc = polku_cfgerr_set(err, ini, e, section, "services",
+                                  "'%s' is not a service name: expected "
+                                  "[A-Za-z0-9._:-], comma-separated",
+                                  tok);
+            break;
+        }
         org->services[org->service_count++] = strdup(tok);
     }
     free(copy);

@@ -19,6 +19,8 @@ typedef struct ci_entry {
     size_t n_orgs;
     unsigned purposes; /* bit per purpose */
     uint64_t valid_until_ms;
+    uint64_t delivered; /* bit per org of orgs the grant was routed to */
+    bool distributed;   /* routed to every org of the scope (or replayed) */
     UT_hash_handle hh;
 } ci_entry;
 
@@ -155,6 +157,11 @@ void ci_apply(consent_index *ci, const polku_envelope *env)
     }
 }
 
+static bool entry_active(const ci_entry *e, uint64_t now_ms)
+{
+    return e->granted && !e->revoked && e->valid_until_ms > now_ms;
+}
+
 static bool scope_replayed(const ci_entry *e, ci_replayed_fn replayed,
                            void *arg)
 {
@@ -219,6 +226,89 @@ Polku__NackCode ci_check(const consent_index *ci, const polku_envelope *env,
     return 0;
 }
 
+Polku__NackCode ci_check_scope(const consent_index *ci,
+                               const polku_envelope *env, const char *sender,
+                               const char *dest, const char *purpose,
+                               ci_replayed_fn replayed, void *arg)
+{
+    ProtobufCBinaryData consent_id = {0, NULL};
+    const char *rec = "";
+    if (!consent_ref(env, &consent_id, &rec) || consent_id.len != 16 ||
+        env->client_key.len != 16)
+        return POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
+    ci_entry *e = entry_get((consent_index *)ci, consent_id.data, false);
+    if (!e || !e->granted)
+        return rec && *rec && replayed(arg, rec)
+                   ? POLKU__NACK_CODE__NACK_CONSENT_REQUIRED
+                   : POLKU__NACK_CODE__NACK_RETRY_LATER;
+    if (memcmp(e->client_key, env->client_key.data, 16) != 0 ||
+        !in_scope(e, sender) || (dest && !in_scope(e, dest)) ||
+        (purpose && !(e->purposes & purpose_bit(purpose))))
+        return POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
+    return 0;
+}
+
+int ci_grant_scope(const consent_index *ci, const uint8_t id[16],
+                   const char *org)
+{
+    ci_entry *e = entry_get((consent_index *)ci, id, false);
+    if (!e || !e->granted)
+        return -1;
+    return in_scope(e, org) ? 1 : 0;
+}
+
+bool ci_grant_matches(const consent_index *ci, const polku_envelope *env)
+{
+    const Polku__ConsentGranted *g = env->consent_granted;
+    ci_entry *e = entry_get((consent_index *)ci, g->consent_id.data, false);
+    if (!e || !e->granted)
+        return true; /* nothing to contradict */
+    if (env->client_key.len != 16 ||
+        memcmp(e->client_key, env->client_key.data, 16) != 0 ||
+        e->n_orgs != g->n_orgs || e->valid_until_ms != g->valid_until_ms)
+        return false;
+    for (size_t i = 0; i < g->n_orgs; i++)
+        if (!in_scope(e, g->orgs[i]))
+            return false;
+    return true;
+}
+
+void ci_mark_delivered(consent_index *ci, const uint8_t id[16],
+                       const char *org)
+{
+    ci_entry *e = entry_get(ci, id, false);
+    if (!e || !e->granted)
+        return;
+    for (size_t i = 0; i < e->n_orgs; i++)
+        if (strcmp(e->orgs[i], org) == 0)
+            e->delivered |= 1ull << i;
+    uint64_t all = e->n_orgs >= 64 ? ~0ull : (1ull << e->n_orgs) - 1;
+    if ((e->delivered & all) == all)
+        e->distributed = true;
+}
+
+void ci_mark_distributed(consent_index *ci, const uint8_t id[16])
+{
+    ci_entry *e = entry_get(ci, id, false);
+    if (e && e->granted)
+        e->distributed = true;
+}
+
+bool ci_allows_shared(const consent_index *ci, const uint8_t key[16],
+                      const char *org, const char *purpose, uint64_t now_ms)
+{
+    ci_client *c = NULL;
+    HASH_FIND(hh, ci->clients, key, 16, c);
+    unsigned bit = purpose ? purpose_bit(purpose) : ~0u;
+    for (size_t i = 0; c && i < c->n; i++) {
+        const ci_entry *e = c->entries[i];
+        if (e->distributed && entry_active(e, now_ms) &&
+            (e->purposes & bit) && in_scope(e, org))
+            return true;
+    }
+    return false;
+}
+
 bool ci_client_replayed(const consent_index *ci, const uint8_t key[16],
                         ci_replayed_fn replayed, void *arg)
 {
@@ -233,11 +323,6 @@ bool ci_client_replayed(const consent_index *ci, const uint8_t key[16],
 size_t ci_count(const consent_index *ci)
 {
     return HASH_COUNT(ci->entries);
-}
-
-static bool entry_active(const ci_entry *e, uint64_t now_ms)
-{
-    return e->granted && !e->revoked && e->valid_until_ms > now_ms;
 }
 
 int ci_consent_active(const consent_index *ci, const uint8_t id[16],

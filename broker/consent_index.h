@@ -41,6 +41,37 @@ Polku__NackCode ci_check(const consent_index *ci, const polku_envelope *env,
                          const char *purpose, uint64_t now_ms,
                          ci_replayed_fn replayed, void *arg);
 
+/* ci_check without time: whether the consent env relies on exists, is
+ * the client's and covers sender, dest (NULL: any) and purpose, whatever
+ * became of it since (the gate's writer rule, the same at replay as
+ * live). 0, NACK_CONSENT_REQUIRED or NACK_RETRY_LATER (the grant is not
+ * known yet and its recorder has not been replayed). */
+Polku__NackCode ci_check_scope(const consent_index *ci,
+                               const polku_envelope *env, const char *sender,
+                               const char *dest, const char *purpose,
+                               ci_replayed_fn replayed, void *arg);
+
+/* The grant id: -1 not known, 1 org is in its scope, 0 it is not. */
+int ci_grant_scope(const consent_index *ci, const uint8_t id[16],
+                   const char *org);
+
+/* False if env (a ConsentGranted) reuses a known consent id for another
+ * client, scope or validity. */
+bool ci_grant_matches(const consent_index *ci, const polku_envelope *env);
+
+/* The grant was routed to org (live); once every org of its scope has it,
+ * it is distributed. A grant replayed from its recorder's log is marked
+ * distributed outright: its outbox delivers it until acknowledged. */
+void ci_mark_delivered(consent_index *ci, const uint8_t id[16],
+                       const char *org);
+void ci_mark_distributed(consent_index *ci, const uint8_t id[16]);
+
+/* ci_allows, counting only consents distributed to their whole scope:
+ * nobody sees a path under a consent the other organisations never
+ * heard of. */
+bool ci_allows_shared(const consent_index *ci, const uint8_t key[16],
+                      const char *org, const char *purpose, uint64_t now_ms);
+
 /* True when every organisation named in any known consent of the client
  * has been replayed: nothing the broker has yet to learn from the logs can
  * concern this client (coordination decisions wait for it). */

@@ -19,6 +19,18 @@ unsigned broker_fold(const broker_indexes *x, const polku_envelope *env)
     return done;
 }
 
+unsigned broker_fold_marked(const broker_indexes *x,
+                            const polku_envelope *env)
+{
+    unsigned done = 0;
+    ci_apply(x->consents, env);
+    if (pi_apply_marked(x->paths, env))
+        done |= FOLD_PATH;
+    if (cl_apply(x->clients, env))
+        done |= FOLD_CLIENT;
+    return done;
+}
+
 void broker_indexes_digest(const broker_indexes *x, char out[65],
                            char paths[65])
 {

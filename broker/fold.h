@@ -28,6 +28,11 @@ enum {
 /* Applies env to the three indexes; returns FOLD_* bits. */
 unsigned broker_fold(const broker_indexes *x, const polku_envelope *env);
 
+/* broker_fold for an event whose (origin, seq) was already marked seen
+ * (pi_mark) when the gate held it back: applied as new. */
+unsigned broker_fold_marked(const broker_indexes *x,
+                            const polku_envelope *env);
+
 /* The state digest /api/v1/stats shows: SHA-256 (hex) over the paths
  * digest and every client; paths (if not NULL) gets the paths digest. */
 void broker_indexes_digest(const broker_indexes *x, char out[65],

@@ -107,6 +107,22 @@ static void metrics(broker *b, polku_http_req *req)
             pi_count(b->paths), pi_coordinated(b->paths), c->claims_won,
             c->claims_lost, c->claims_refused, pi_conflicts(b->paths));
     fprintf(f,
+            "# HELP polku_broker_events_refused_total Events the writer rules "
+            "refused (gate.h), live and replayed.\n"
+            "# TYPE polku_broker_events_refused_total counter\n"
+            "polku_broker_events_refused_total %llu\n"
+            "# HELP polku_broker_events_held Replayed events waiting for "
+            "other organisations' logs.\n"
+            "# TYPE polku_broker_events_held gauge\n"
+            "polku_broker_events_held %zu\n"
+            "# TYPE polku_broker_replayed_events_refused_total counter\n",
+            c->events_refused, hb_count(b->held));
+    for (size_t i = 0; i < b->cfg->org_count; i++)
+        fprintf(f,
+                "polku_broker_replayed_events_refused_total{org=\"%s\"} "
+                "%llu\n",
+                b->cfg->orgs[i].id, b->routes[i].events_refused);
+    fprintf(f,
             "# TYPE polku_broker_referrals_open gauge\n"
             "polku_broker_referrals_open %zu\n"
             "# TYPE polku_broker_alerts gauge\npolku_broker_alerts %zu\n"

@@ -32,11 +32,22 @@ typedef struct handover_entry {
     uint32_t term;
     Polku__HandoverState status;
     uint64_t offered_ms, answered_ms;
+    bool offered;
     UT_hash_handle hh;
 } handover_entry;
 
+/* Who held one term: the gate asks "did org coordinate at term t?" for
+ * events folded late (an old offer replayed after a later term). */
+typedef struct term_entry {
+    uint32_t term;
+    bool closed;
+    char coordinator[33];
+} term_entry;
+
 typedef struct path_state {
     uint8_t key[16];
+    term_entry *terms; /* sorted by term */
+    uint32_t n_terms, cap_terms;
     char coordinator[33];
     uint32_t term;
     uint64_t since_ms;
@@ -76,6 +87,7 @@ void pi_destroy(path_index **pi)
             free(h);
         }
         HASH_DEL((*pi)->paths, p);
+        free(p->terms);
         free(p);
     }
     origin_seen *o, *otmp;
@@ -176,6 +188,43 @@ static path_state *path_get(path_index *pi, const uint8_t key[16])
     return p;
 }
 
+/* Records who began term, whatever the current term: the gate asks about
+ * old terms too (an offer replayed after a later claim). Two events that
+ * begin the same term and disagree are settled as begin_term settles
+ * them: a coordinator over a close, else the smaller org id. */
+static void remember_term(path_state *p, uint32_t term, const char *who,
+                          bool closed)
+{
+    uint32_t at = p->n_terms;
+    while (at > 0 && p->terms[at - 1].term > term)
+        at--;
+    if (at > 0 && p->terms[at - 1].term == term) {
+        term_entry *e = &p->terms[at - 1];
+        bool same = e->closed == closed && strcmp(e->coordinator, who) == 0;
+        if (same || closed ||
+            (!e->closed && strcmp(who, e->coordinator) >= 0))
+            return;
+        e->closed = closed;
+        snprintf(e->coordinator, sizeof e->coordinator, "%s", who);
+        return;
+    }
+    if (p->n_terms == p->cap_terms) {
+        uint32_t cap = p->cap_terms ? 2 * p->cap_terms : 2;
+        term_entry *t = realloc(p->terms, cap * sizeof *t);
+        if (!t)
+            return;
+        p->terms = t;
+        p->cap_terms = cap;
+    }
+    memmove(&p->terms[at + 1], &p->terms[at],
+            (p->n_terms - at) * sizeof *p->terms);
+    p->n_terms++;
+    term_entry *e = &p->terms[at];
+    e->term = term;
+    e->closed = closed;
+    snprintf(e->coordinator, sizeof e->coordinator, "%s", who);
+}
+
 /* A term begins: coordinator ("" with closed) from since. The highest term
  * wins; the same term told twice must agree (else a conflict, settled the
  * same way whatever the order: a coordinator over a close, since a close
@@ -184,7 +233,10 @@ static void begin_term(path_index *pi, path_state *p, uint32_t term,
                        const char *coordinator, uint64_t since_ms, bool closed,
                        const char *reason)
 {
-    if (term == 0 || term < p->term)
+    if (term == 0)
+        return;
+    remember_term(p, term, coordinator, closed);
+    if (term < p->term)
         return;
     if (term == p->term) {
         bool same = closed == p->closed &&
@@ -248,6 +300,7 @@ static void on_offered(path_state *p, const polku_envelope *env)
     snprintf(h->to, sizeof h->to, "%s", env->to[0]);
     h->term = o->term;
     h->offered_ms = env->time_ms;
+    h->offered = true;
     if (h->status == POLKU__HANDOVER_STATE__HANDOVER_UNSPECIFIED)
         h->status = POLKU__HANDOVER_STATE__HANDOVER_OFFERED;
 }
@@ -321,13 +374,23 @@ static bool affects_paths(Polku__Envelope__BodyCase body)
     }
 }
 
+bool pi_mark(path_index *pi, const char *org, uint64_t seq)
+{
+    if (!org || !org[0] || seq == 0)
+        return false;
+    return mark_seen(pi, org, seq);
+}
+
 bool pi_apply(path_index *pi, const polku_envelope *env)
 {
-    if (!env->origin_org || !env->origin_org[0] || env->origin_seq == 0)
-        return false;
     /* every event is marked, so each origin's seen set stays a prefix */
-    if (!mark_seen(pi, env->origin_org, env->origin_seq))
+    if (!pi_mark(pi, env->origin_org, env->origin_seq))
         return false;
+    return pi_apply_marked(pi, env);
+}
+
+bool pi_apply_marked(path_index *pi, const polku_envelope *env)
+{
     if (!affects_paths(env->body_case) || env->client_key.len != 16)
         return false;
     path_state *p = path_get(pi, env->client_key.data);
@@ -382,6 +445,7 @@ static void handover_view(const handover_entry *h, path_handover_view *out)
     out->status = h->status;
     out->offered_ms = h->offered_ms;
     out->answered_ms = h->answered_ms;
+    out->offered = h->offered;
 }
 
 static void fill_view(const path_state *p, path_view *out)
@@ -450,6 +514,20 @@ Polku__NackCode pi_check_coordinator(const path_index *pi,
         strcmp(p->coordinator, org) == 0)
         return 0;
     return POLKU__NACK_CODE__NACK_NOT_COORDINATOR;
+}
+
+bool pi_term_holder(const path_index *pi, const uint8_t key[16],
+                    uint32_t term, char who[33], bool *closed)
+{
+    const path_state *p = path_find(pi, key);
+    for (uint32_t i = 0; p && i < p->n_terms; i++) {
+        if (p->terms[i].term != term)
+            continue;
+        memcpy(who, p->terms[i].coordinator, 33);
+        *closed = p->terms[i].closed;
+        return true;
+    }
+    return false;
 }
 
 bool pi_handover(const path_index *pi, const uint8_t key[16],

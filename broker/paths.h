@@ -30,6 +30,7 @@ typedef struct path_handover_view {
     uint32_t term;
     Polku__HandoverState status;
     uint64_t offered_ms, answered_ms;
+    bool offered; /* the offer itself has been folded */
 } path_handover_view;
 
 /* What the broker knows of one client's coordination. */
@@ -51,6 +52,17 @@ void pi_destroy(path_index **pi);
  * true if it was new, false for a duplicate or a body without effect on
  * paths. Never fails on content: what it cannot use it ignores. */
 bool pi_apply(path_index *pi, const polku_envelope *env);
+
+/* Marks (org, seq) as seen without folding anything: an event the gate
+ * refused, or one it holds back to fold later with pi_apply_marked. True
+ * if it was new. pi_apply is pi_mark then pi_apply_marked. */
+bool pi_mark(path_index *pi, const char *org, uint64_t seq);
+bool pi_apply_marked(path_index *pi, const polku_envelope *env);
+
+/* Who began term of the client's path: true with who ("" and closed for a
+ * close) if the broker has seen that term begin. */
+bool pi_term_holder(const path_index *pi, const uint8_t key[16],
+                    uint32_t term, char who[33], bool *closed);
 
 /* The highest seq of org up to which every event has been applied. */
 uint64_t pi_contiguous(const path_index *pi, const char *org);

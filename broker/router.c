@@ -8,13 +8,17 @@
  * is unknown, offline or full gets the sender a Nack. The broker never acks
  * on anyone's behalf and stores nothing. */
 #include <errno.h>
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
 
 #include "broker.h"
+#include "admit.h"
+#include "claim_auth.h"
 #include "fold.h"
+#include "gate.h"
 #include "views.h"
 #include "polku/clock.h"
 #include "polku/error.h"
@@ -176,104 +180,49 @@ static bool org_replayed(void *arg, const char *org)
     return idx < 0 || b->routes[idx].replayed; /* gone orgs cannot block */
 }
 
-/* Coordination decisions wait until every organisation that could know
- * something of this client (any consent of it names them) has replayed. */
-static bool client_ready(broker *b, const polku_envelope *env)
+/* What the gate may consult: valid while b and x are. */
+static gate_env gate_of(broker *b, const broker_indexes *x)
 {
-    return env->client_key.len == 16 &&
-           ci_client_replayed(b->consents, env->client_key.data, org_replayed,
-                              b);
+    gate_env g = {b->cfg, x, b->held, org_replayed, b, b->claim_key, true};
+    return g;
 }
 
-/* The coordinator gate on an offer: from the coordinator, at its term. */
-static Polku__NackCode gate_offer(broker *b, const char *sender,
-                                  const polku_envelope *env, const char *dest)
-{
-    Polku__NackCode code = ci_check(b->consents, env, sender, dest, "handover",
-                                    polku_now_ms(), org_replayed, b);
-    if (code)
-        return code;
-    if (!client_ready(b, env))
-        return POLKU__NACK_CODE__NACK_RETRY_LATER;
-    path_handover_view h;
-    if (pi_handover(b->paths, env->client_key.data,
-                    env->handover_offered->handover_id.data, &h) &&
-        h.status != POLKU__HANDOVER_STATE__HANDOVER_OFFERED &&
-        h.status != POLKU__HANDOVER_STATE__HANDOVER_UNSPECIFIED)
-        return 0; /* answered already: a resend, let the receiver re-ack */
-    return pi_check_coordinator(b->paths, env->client_key.data, sender,
-                                env->handover_offered->term);
-}
+/* Refused events are logged at most this often (metrics keep totals). */
+#define REFUSAL_LOG_PER_S 10
 
-/* Only an offer's receiver answers it (the offerer may only fail it,
- * locally). */
-static Polku__NackCode gate_answer(broker *b, const char *sender,
-                                   const polku_envelope *env)
+static void log_refusal(broker *b, const char *sender,
+                        const polku_envelope *env, const char *why,
+                        bool replayed)
 {
-    const Polku__HandoverAnswered *a = env->handover_answered;
-    path_handover_view h;
-    if (env->client_key.len != 16)
-        return POLKU__NACK_CODE__NACK_MALFORMED;
-    if (pi_handover(b->paths, env->client_key.data, a->handover_id.data, &h) &&
-        h.to[0])
-        return strcmp(h.to, sender) == 0
-                   ? 0
-                   : POLKU__NACK_CODE__NACK_INVALID_TRANSITION;
-    return client_ready(b, env) ? 0 : POLKU__NACK_CODE__NACK_RETRY_LATER;
-}
-
-/* The gates on what may reach dest (invariant 4 and 3). 0 or a Nack
- * code. */
-static Polku__NackCode gate(broker *b, const char *sender,
-                            const polku_envelope *env, const char *dest)
-{
-    if (broker_org_index(b, dest) < 0)
-        return POLKU__NACK_CODE__NACK_UNKNOWN_ORG;
-    switch (env->body_case) {
-    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-        return ci_check(b->consents, env, sender, dest, "referral",
-                        polku_now_ms(), org_replayed, b);
-    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
-        return gate_offer(b, sender, env, dest);
-    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
-        return gate_answer(b, sender, env);
-    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
-        return ci_check(b->consents, env, sender, dest, "plan", polku_now_ms(),
-                        org_replayed, b);
-    default:
-        return 0;
+    uint64_t now = polku_mono_ms();
+    if (now - b->refusal_log_window_ms >= 1000) {
+        if (b->refusal_log_suppressed)
+            log_warn("%llu more refused events not logged "
+                     "(polku_broker_events_refused_total counts them all)",
+                     b->refusal_log_suppressed);
+        b->refusal_log_window_ms = now;
+        b->refusal_log_lines = 0;
+        b->refusal_log_suppressed = 0;
     }
-}
-
-static const char *nack_reason(Polku__NackCode code)
-{
-    switch (code) {
-    case POLKU__NACK_CODE__NACK_UNKNOWN_ORG:
-        return "not in the directory";
-    case POLKU__NACK_CODE__NACK_RETRY_LATER:
-        return "offline or not yet rebuilt, retry later";
-    case POLKU__NACK_CODE__NACK_CONSENT_REQUIRED:
-        return "no consent of the client covers this";
-    case POLKU__NACK_CODE__NACK_CONSENT_REVOKED:
-        return "the consent was revoked or has expired";
-    case POLKU__NACK_CODE__NACK_NOT_COORDINATOR:
-        return "the sender does not coordinate this client's path";
-    case POLKU__NACK_CODE__NACK_INVALID_TRANSITION:
-        return "only the handover's receiver answers it";
-    default:
-        return "queue full, retry later";
+    if (b->refusal_log_lines >= REFUSAL_LOG_PER_S) {
+        b->refusal_log_suppressed++;
+        return;
     }
+    b->refusal_log_lines++;
+    log_warn("%s: %s %s seq %llu refused: %s", sender,
+             replayed ? "replayed" : "live", polku_body_name(env->body_case),
+             (unsigned long long)env->origin_seq, why ? why : "refused");
 }
 
-/* What the broker learns from an event, live or replayed (invariant 1:
- * the same whatever the order). */
-static void fold(broker *b, const polku_envelope *env, bool live)
+/* What the broker learns from a live event the gate accepted; news goes
+ * to the feed (replayed events go through admit.h). */
+static void fold_event(broker *b, const polku_envelope *env)
 {
     const broker_indexes x = {b->consents, b->paths, b->clients};
     unsigned done = broker_fold(&x, env);
     if (done & FOLD_PATH)
         b->counters.events_folded++;
-    if (!(done & FOLD_CLIENT) || !live)
+    if (!(done & FOLD_CLIENT))
         return;
     const char *topic = NULL;
     json_t *ev = feed_event_of(env, b->clients, b->paths, &topic);
@@ -281,15 +230,54 @@ static void fold(broker *b, const polku_envelope *env, bool live)
         feed_publish(b->feed, topic, ev);
 }
 
+/* The writer rules refused (or cannot yet decide) a live event: every
+ * destination hears why, nothing is folded. */
+static void refuse_live(broker *b, const uint8_t *rid, size_t rid_len,
+                        const char *sender, const polku_envelope *env,
+                        gate_result w)
+{
+    Polku__NackCode code = w.verdict == GATE_WAIT
+                               ? POLKU__NACK_CODE__NACK_RETRY_LATER
+                               : w.code;
+    const char *why = w.verdict == GATE_WAIT ? gate_nack_reason(code) : w.why;
+    if (w.verdict == GATE_REFUSE) {
+        b->counters.events_refused++;
+        log_refusal(b, sender, env, why, false);
+    }
+    for (size_t i = 0; i < env->n_to; i++)
+        send_nack(b, rid, rid_len, sender, code, env->origin_seq, env->to[i],
+                  why);
+    if (env->n_to == 0)
+        send_nack(b, rid, rid_len, sender, code, env->origin_seq, "", why);
+}
+
 static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
                         const char *sender, const polku_envelope *env,
                         zmq_msg_t *payload)
 {
+    const broker_indexes x = {b->consents, b->paths, b->clients};
+    gate_env g = gate_of(b, &x);
+    gate_result w = gate_writer(&g, env);
+    if (w.verdict != GATE_ACCEPT) {
+        refuse_live(b, rid, rid_len, sender, env, w);
+        return;
+    }
     Polku__NackCode codes[POLKU_MAX_DESTS];
-    for (size_t i = 0; i < env->n_to && i < POLKU_MAX_DESTS; i++)
-        codes[i] = gate(b, sender, env, env->to[i]);
-    fold(b, env,
-         true); /* consents take effect as they pass; gates saw before */
+    bool any = false;
+    uint64_t now = polku_now_ms();
+    for (size_t i = 0; i < env->n_to && i < POLKU_MAX_DESTS; i++) {
+        codes[i] = gate_route(&g, env, env->to[i], now);
+        any |= codes[i] == 0;
+    }
+    /* folded only if it may go somewhere: a refused event is the sender's
+     * failure to record, not news (consents take effect as they pass; the
+     * gates saw the state before) */
+    if (any)
+        fold_event(b, env);
+    bool consent = env->body_case == POLKU__ENVELOPE__BODY_CONSENT_GRANTED;
+    if (consent && any)
+        ci_mark_delivered(b->consents, env->consent_granted->consent_id.data,
+                          sender);
     for (size_t i = 0; i < env->n_to && i < POLKU_MAX_DESTS; i++) {
         const char *dest = env->to[i];
         Polku__NackCode code = codes[i];
@@ -297,10 +285,14 @@ static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
             code = forward(b, dest, payload);
         if (code == 0) {
             b->counters.routed++;
+            if (consent)
+                ci_mark_delivered(b->consents,
+                                  env->consent_granted->consent_id.data, dest);
             continue;
         }
         char reason[128];
-        snprintf(reason, sizeof reason, "%s: %s", dest, nack_reason(code));
+        snprintf(reason, sizeof reason, "%s: %s", dest,
+                 gate_nack_reason(code));
         send_nack(b, rid, rid_len, sender, code, env->origin_seq, dest, reason);
     }
 }
@@ -339,10 +331,15 @@ static void send_claim_answer(broker *b, const uint8_t *rid, size_t rid_len,
     a.outcome = outcome;
     a.claim_seq = claim->origin_seq;
     a.refusal = (char *)(refusal ? refusal : "");
+    uint8_t mac[CLAIM_AUTH_BYTES];
     if (view) {
         a.coordinator = (char *)view->coordinator;
         a.term = view->term;
         a.since_ms = view->since_ms;
+        claim_auth_mac(b->claim_key, claim->client_key.data, claimant, &a,
+                       mac);
+        a.authenticator.data = mac;
+        a.authenticator.len = sizeof mac;
     }
     env.body_case = POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED;
     env.path_claim_answered = &a;
@@ -355,9 +352,11 @@ static void send_claim_answer(broker *b, const uint8_t *rid, size_t rid_len,
 static void on_claim(broker *b, const uint8_t *rid, size_t rid_len,
                      const char *sender, const polku_envelope *env)
 {
+    const broker_indexes x = {b->consents, b->paths, b->clients};
+    gate_env g = gate_of(b, &x);
     Polku__NackCode code = ci_check(b->consents, env, sender, sender, NULL,
                                     polku_now_ms(), org_replayed, b);
-    if (code == 0 && !client_ready(b, env))
+    if (code == 0 && !gate_client_ready(&g, env))
         code = POLKU__NACK_CODE__NACK_RETRY_LATER;
     if (code == POLKU__NACK_CODE__NACK_RETRY_LATER) {
         send_nack(b, rid, rid_len, sender, code, env->origin_seq, "",
@@ -374,7 +373,8 @@ static void on_claim(broker *b, const uint8_t *rid, size_t rid_len,
     path_view view;
     Polku__ClaimOutcome outcome = pi_decide_claim(
         b->paths, env->client_key.data, sender, polku_now_ms(), &view);
-    if (outcome == POLKU__CLAIM_OUTCOME__CLAIM_UNSPECIFIED) {
+    if (outcome == POLKU__CLAIM_OUTCOME__CLAIM_UNSPECIFIED ||
+        view.term == UINT32_MAX) {
         send_nack(b, rid, rid_len, sender, POLKU__NACK_CODE__NACK_OVERLOADED,
                   env->origin_seq, "", "out of memory, retry later");
         return;
@@ -383,7 +383,7 @@ static void on_claim(broker *b, const uint8_t *rid, size_t rid_len,
         b->counters.claims_won++;
     else
         b->counters.claims_lost++;
-    log_info("%s: claim %s (coordinator %s, term %u)", sender,
+    log_info("%s: claim %s (coordinator %s, term %" PRIu32 ")", sender,
              outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON ? "won" : "lost",
              view.coordinator, view.term);
     send_claim_answer(b, rid, rid_len, sender, env, outcome, &view, NULL);
@@ -403,13 +403,19 @@ static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
         /* a resent claim is decided again: the same answer (the winner
          * stays), so an answer lost on the way is never lost for good */
         on_claim(b, rid, rid_len, sender, env);
-        fold(b, env, true); /* marks its seq seen: nothing else to learn */
+        fold_event(b, env); /* marks its seq seen */
+        return;
+    }
+    const broker_indexes x = {b->consents, b->paths, b->clients};
+    gate_env g = gate_of(b, &x);
+    gate_result w = gate_writer(&g, env);
+    if (w.verdict != GATE_ACCEPT) {
+        refuse_live(b, rid, rid_len, sender, env, w);
         return;
     }
     if (env->body_case == POLKU__ENVELOPE__BODY_PATH_CLOSED &&
-        env->client_key.len == 16 &&
         !pi_seen(b->paths, sender, env->origin_seq)) {
-        if (!client_ready(b, env)) {
+        if (!gate_client_ready(&g, env)) {
             send_nack(b, rid, rid_len, sender,
                       POLKU__NACK_CODE__NACK_RETRY_LATER, env->origin_seq, "",
                       "not yet rebuilt, retry later");
@@ -419,11 +425,11 @@ static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
             b->paths, env->client_key.data, sender, env->path_closed->term);
         if (code) { /* the agent ends it as a visible failure */
             send_nack(b, rid, rid_len, sender, code, env->origin_seq, "",
-                      nack_reason(code));
+                      gate_nack_reason(code));
             return;
         }
     }
-    fold(b, env, true);
+    fold_event(b, env);
     send_ack(b, rid, rid_len, sender, env->origin_seq);
 }
 
@@ -476,9 +482,11 @@ static void on_path_query(broker *b, const uint8_t *rid, size_t rid_len,
     if (env->client_key.len != 16) {
         ans.status = 400;
         ans.error_code = "bad_request";
-    } else if (!ci_allows(b->consents, env->client_key.data, sender, "path",
-                          now)) {
-        bool ready = client_ready(b, env);
+    } else if (!ci_allows_shared(b->consents, env->client_key.data, sender,
+                                 "path", now)) {
+        const broker_indexes x = {b->consents, b->paths, b->clients};
+        gate_env g = gate_of(b, &x);
+        bool ready = gate_client_ready(&g, env);
         ans.status = ready ? 403 : 503;
         ans.error_code = ready ? "consent_required" : "broker_rebuilding";
     } else {
@@ -531,6 +539,58 @@ static void request_replay(broker *b, const uint8_t *rid, size_t rid_len,
 
 #define REPLAY_PROGRESS_MS 5000 /* a progress line this often */
 
+/* A replayed event the writer rules refused: nothing folded, the org's
+ * count grows (an alert names it), the log says so, rate-limited. */
+static void on_replay_refused(const polku_envelope *env, gate_result w,
+                              void *arg)
+{
+    broker *b = arg;
+    int idx = broker_org_index(b, env->origin_org);
+    b->counters.events_refused++;
+    if (idx >= 0) {
+        broker_route *r = &b->routes[idx];
+        if (r->events_refused++ == 0)
+            r->first_refused_ms = polku_now_ms();
+    }
+    log_refusal(b, env->origin_org, env, w.why, true);
+}
+
+static void on_replay_folded(const polku_envelope *env, unsigned done,
+                             void *arg)
+{
+    broker *b = arg;
+    (void)env;
+    if (done & FOLD_PATH)
+        b->counters.events_folded++;
+}
+
+static void replay_event(broker *b, const polku_envelope *ev,
+                         const uint8_t *data, size_t len)
+{
+    const broker_indexes x = {b->consents, b->paths, b->clients};
+    gate_env g = gate_of(b, &x);
+    g.live = false;
+    admit_report report = {on_replay_refused, on_replay_folded, b};
+    if (admit_replayed(&g, b->held, ev, data, len, &report) == ADMIT_HELD)
+        b->counters.events_held++;
+}
+
+void broker_decide_held(broker *b)
+{
+    if (hb_count(b->held) == 0)
+        return;
+    const broker_indexes x = {b->consents, b->paths, b->clients};
+    gate_env g = gate_of(b, &x);
+    g.live = false;
+    admit_report report = {on_replay_refused, on_replay_folded, b};
+    size_t settled =
+        admit_held(&g, b->held, b->replay_arena, b->cfg->max_frame, &report);
+    if (settled)
+        log_info("%zu held-back events decided, %zu still wait for other "
+                 "logs",
+                 settled, hb_count(b->held));
+}
+
 static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
 {
     const Polku__ReplayBatch *batch = env->replay_batch;
@@ -543,8 +603,9 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
         int rc = polku_envelope_decode_in(
             b->replay_arena, batch->events[i].data, batch->events[i].len,
             b->cfg->max_frame, &ev, why, sizeof why);
-        if (rc == POLKU_OK && strcmp(ev->origin_org, org) == 0)
-            fold(b, ev, false); /* its own events only */
+        if (rc == POLKU_OK && strcmp(ev->origin_org, org) == 0 &&
+            polku_body_is_event(ev->body_case)) /* its own events only */
+            replay_event(b, ev, batch->events[i].data, batch->events[i].len);
         polku_arena_reset(b->replay_arena);
     }
     broker_route *r = &b->routes[idx];
@@ -596,45 +657,11 @@ static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
                  org, r->replayed_events, (unsigned long long)r->replay_from,
                  (unsigned long long)last);
     r->replayed = true;
-}
-
-/* Free text travels sealed (invariant 5): a clear reason or outcome in a
- * frame means a misbehaving agent; it is refused, not routed. */
-/* A sender's own `failed` (a referral or handover the broker refused) names
- * the Nack code as its reason: a code, not free text. */
-static bool is_nack_code_name(const char *s)
-{
-    const ProtobufCEnumDescriptor *d = &polku__nack_code__descriptor;
-    for (unsigned i = 0; i < d->n_values; i++)
-        if (strcmp(s, polku_nack_code_name(d->values[i].value)) == 0)
-            return true;
-    return false;
-}
-
-static bool carries_clear_text(const polku_envelope *env)
-{
-    switch (env->body_case) {
-    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-        return env->referral_requested->reason[0] != '\0';
-    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
-        if (env->n_to == 0 &&
-            env->referral_status->status ==
-                POLKU__REFERRAL_STATE__REFERRAL_FAILED &&
-            env->referral_status->outcome[0] == '\0' &&
-            is_nack_code_name(env->referral_status->reason))
-            return false;
-        return env->referral_status->reason[0] != '\0' ||
-               env->referral_status->outcome[0] != '\0';
-    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
-        return env->cancel_requested->reason[0] != '\0';
-    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED: /* failed: a Nack code */
-        return env->handover_answered->reason[0] != '\0' &&
-               !(env->handover_answered->status ==
-                     POLKU__HANDOVER_STATE__HANDOVER_FAILED &&
-                 is_nack_code_name(env->handover_answered->reason));
-    default:
-        return false;
-    }
+    broker_decide_held(b);
+    if (r->events_refused)
+        log_warn("%s: %llu events of its log refused by the writer rules "
+                 "(alert events_refused)",
+                 org, r->events_refused);
 }
 
 static Polku__NackCode decode_error_code(int rc)
@@ -655,7 +682,7 @@ static void on_event(broker *b, const uint8_t *r, size_t rl, const char *sender,
                   "an event needs an origin sequence");
         return;
     }
-    if (carries_clear_text(env)) {
+    if (gate_carries_clear_text(env)) {
         b->counters.rejected++;
         for (size_t i = 0; i < env->n_to; i++)
             send_nack(b, r, rl, sender, POLKU__NACK_CODE__NACK_MALFORMED,

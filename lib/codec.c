@@ -13,13 +13,11 @@
 #include <string.h>
 
 #include "polku/error.h"
+#include "polku/hetu.h"
 
 #define ID_LEN 16 /* msg_id, referral_id, client_key */
 #define ORG_MIN 2
 #define ORG_MAX 32
-#define SERVICE_MAX 128
-#define URGENCY_MAX 32
-#define PLAN_ID_MAX 64
 #define Z85_KEY_LEN 40
 
 /* Where a failed check writes its reason. */
@@ -112,6 +110,79 @@ static bool text_ok(check *c, const char *field, const char *s, size_t max)
     if (!utf8_valid((const unsigned char *)s, n))
         return fail(c, field, "is not valid UTF-8");
     return true;
+}
+
+bool polku_token_valid(const char *s)
+{
+    size_t n = 0;
+    if (!s)
+        return false;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        if (n >= POLKU_TOKEN_MAX ||
+            !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+              ch == ':' || ch == '-'))
+            return false;
+    }
+    /* the characters of an identity code are all token characters: a
+     * token that holds one is refused (they never leave their agent) */
+    for (size_t i = 0; i + POLKU_HETU_LEN <= n; i++) {
+        char window[POLKU_HETU_LEN + 1], canonical[POLKU_HETU_LEN + 1];
+        memcpy(window, s + i, POLKU_HETU_LEN);
+        window[POLKU_HETU_LEN] = '\0';
+        if (polku_hetu_parse(window, canonical, NULL) == POLKU_OK)
+            return false;
+    }
+    return n > 0;
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0)
+            return true;
+    return false;
+}
+
+bool polku_consent_form_valid(const char *form)
+{
+    static const char *const forms[] = {"Y100", "written", "verbal", NULL};
+    return form && in_list(form, forms);
+}
+
+bool polku_urgency_valid(const char *urgency)
+{
+    static const char *const levels[] = {"routine", "urgent", NULL};
+    return urgency && in_list(urgency, levels);
+}
+
+/* An identifier field ("" allowed when optional): never words. */
+static bool token_ok(check *c, const char *field, const char *s, bool optional)
+{
+    if ((s == NULL || s[0] == '\0') && optional)
+        return true;
+    if (!polku_token_valid(s))
+        return fail(c, field, "must be 1 to 64 of [A-Za-z0-9._:-]");
+    return true;
+}
+
+/* "" or a closed list: the unsealed fields carry codes, never words. */
+static bool code_ok(check *c, const char *field, const char *s,
+                    bool (*valid)(const char *))
+{
+    if (s == NULL || s[0] == '\0' || valid(s))
+        return true;
+    return fail(c, field, "is not one of its known values");
+}
+
+static bool nack_name_valid(const char *s)
+{
+    const ProtobufCEnumDescriptor *d = &polku__nack_code__descriptor;
+    for (unsigned i = 0; i < d->n_values; i++)
+        if (strcmp(s, polku_nack_code_name(d->values[i].value)) == 0)
+            return true;
+    return false;
 }
 
 static bool org_ok(check *c, const char *field, const char *org)
@@ -225,8 +296,8 @@ static bool directory_entry_ok(check *c, const Polku__DirectoryEntry *e)
     if (e->public_key == NULL || strlen(e->public_key) != Z85_KEY_LEN)
         return fail(c, "welcome.directory.public_key", "must be 40 chars");
     for (size_t i = 0; i < e->n_services; i++)
-        if (!text_ok(c, "welcome.directory.services", e->services[i],
-                     SERVICE_MAX))
+        if (!token_ok(c, "welcome.directory.services", e->services[i],
+                      false))
             return false;
     return true;
 }
@@ -280,8 +351,9 @@ static bool referral_requested_ok(check *c, const Polku__ReferralRequested *b)
         return fail(c, "referral_requested.consent_id",
                     "must be empty or 16 bytes");
     return id_ok(c, "referral_requested.referral_id", b->referral_id) &&
-           text_ok(c, "referral_requested.service", b->service, SERVICE_MAX) &&
-           text_ok(c, "referral_requested.urgency", b->urgency, URGENCY_MAX) &&
+           token_ok(c, "referral_requested.service", b->service, true) &&
+           code_ok(c, "referral_requested.urgency", b->urgency,
+                   polku_urgency_valid) &&
            text_ok(c, "referral_requested.reason", b->reason, POLKU_MAX_TEXT) &&
            org_or_empty_ok(c, "referral_requested.consent_recorded_by",
                            b->consent_recorded_by) &&
@@ -312,7 +384,8 @@ static bool consent_granted_ok(check *c, const Polku__ConsentGranted *b)
     for (size_t i = 0; i < b->n_purposes; i++)
         if (!purpose_known(b->purposes[i]))
             return fail(c, "consent_granted.purposes", "has an unknown one");
-    return text_ok(c, "consent_granted.form", b->form, 32);
+    return code_ok(c, "consent_granted.form", b->form,
+                   polku_consent_form_valid);
 }
 
 static bool referral_status_ok(check *c, const Polku__ReferralStatus *b)
@@ -335,6 +408,14 @@ static bool cancel_requested_ok(check *c, const Polku__CancelRequested *b)
            sealed_ok(c, "cancel_requested.sealed", b->sealed);
 }
 
+static bool opt_bytes_ok(check *c, const char *field, ProtobufCBinaryData b,
+                         size_t len)
+{
+    if (b.len != 0 && b.len != len)
+        return fail(c, field, "has the wrong length");
+    return true;
+}
+
 static bool opt_id_ok(check *c, const char *field, ProtobufCBinaryData id)
 {
     if (id.len != 0 && id.len != ID_LEN)
@@ -348,7 +429,7 @@ static bool plan_ok(check *c, const char *field, const Polku__PlanPointer *p)
         return true;
     if (!org_or_empty_ok(c, field, p->org))
         return false;
-    return text_ok(c, field, p->plan_id, PLAN_ID_MAX);
+    return token_ok(c, field, p->plan_id, false);
 }
 
 static bool path_claimed_ok(check *c, const Polku__PathClaimed *b)
@@ -367,7 +448,10 @@ static bool path_claim_answered_ok(check *c, const Polku__PathClaimAnswered *b)
     return id_ok(c, "path_claim_answered.claim_id", b->claim_id) &&
            org_or_empty_ok(c, "path_claim_answered.coordinator",
                            b->coordinator) &&
-           text_ok(c, "path_claim_answered.refusal", b->refusal, 32);
+           code_ok(c, "path_claim_answered.refusal", b->refusal,
+                   nack_name_valid) &&
+           opt_bytes_ok(c, "path_claim_answered.authenticator",
+                        b->authenticator, 32);
 }
 
 static bool close_reason_ok(const char *r)
@@ -386,7 +470,7 @@ static bool handover_offered_ok(check *c, const Polku__HandoverOffered *b)
            org_or_empty_ok(c, "handover_offered.consent_recorded_by",
                            b->consent_recorded_by) &&
            sealed_ok(c, "handover_offered.sealed", b->sealed) &&
-           text_ok(c, "handover_offered.rule", b->rule, 64) &&
+           token_ok(c, "handover_offered.rule", b->rule, true) &&
            opt_id_ok(c, "handover_offered.referral_id", b->referral_id);
 }
 
@@ -398,7 +482,8 @@ static bool handover_answered_ok(check *c, const Polku__HandoverAnswered *b)
     return id_ok(c, "handover_answered.handover_id", b->handover_id) &&
            org_or_empty_ok(c, "handover_answered.offered_by", b->offered_by) &&
            org_or_empty_ok(c, "handover_answered.offered_to", b->offered_to) &&
-           text_ok(c, "handover_answered.reason", b->reason, 32) &&
+           code_ok(c, "handover_answered.reason", b->reason,
+                   nack_name_valid) &&
            sealed_ok(c, "handover_answered.sealed", b->sealed);
 }
 
@@ -443,11 +528,11 @@ static bool body_ok(check *c, const polku_envelope *env)
                org_or_empty_ok(c, "plan_updated.consent_recorded_by",
                                env->plan_updated->consent_recorded_by);
     case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
-        return text_ok(c, "service_started.service",
-                       env->service_started->service, SERVICE_MAX);
+        return token_ok(c, "service_started.service",
+                        env->service_started->service, false);
     case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
-        return text_ok(c, "service_ended.service", env->service_ended->service,
-                       SERVICE_MAX);
+        return token_ok(c, "service_ended.service",
+                        env->service_ended->service, false);
     case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
         return handover_offered_ok(c, env->handover_offered);
     case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:

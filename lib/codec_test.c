@@ -69,8 +69,8 @@ static void init_bodies(fixture *f)
     f->entry.org = "hva-pirkanmaa";
     f->entry.name = "Pirkanmaan hyvinvointialue";
     f->entry.public_key = PUBKEY;
-    f->services[0] = "sosiaalityö";
-    f->services[1] = "päihdepalvelut";
+    f->services[0] = "social-work";
+    f->services[1] = "substance-services";
     f->entry.services = f->services;
     f->entry.n_services = 2;
     f->entries[0] = &f->entry;
@@ -108,9 +108,9 @@ static void init_referral_bodies(fixture *f)
     f->referral_requested =
         (Polku__ReferralRequested)POLKU__REFERRAL_REQUESTED__INIT;
     f->referral_requested.referral_id = rid;
-    f->referral_requested.service = "sosiaalityö";
+    f->referral_requested.service = "social-work";
     f->referral_requested.reason = "asiakas tarvitsee tukea";
-    f->referral_requested.urgency = "kiireellinen";
+    f->referral_requested.urgency = "urgent";
     f->referral_requested.due_ms = 1700000000000u;
     f->referral_requested.transfer = 1;
     f->referral_status = (Polku__ReferralStatus)POLKU__REFERRAL_STATUS__INIT;
@@ -285,8 +285,8 @@ static void test_round_trip_fields(void **state)
     assert_int_equal(decode(buf, len, &out, NULL, 0), POLKU_OK);
     const Polku__ReferralRequested *r = out->referral_requested;
     assert_memory_equal(r->referral_id.data, f.referral_id, 16);
-    assert_string_equal(r->service, "sosiaalityö");
-    assert_string_equal(r->urgency, "kiireellinen");
+    assert_string_equal(r->service, "social-work");
+    assert_string_equal(r->urgency, "urgent");
     assert_int_equal(r->due_ms, 1700000000000u);
     assert_true(r->transfer);
     polku_envelope_free(&out);
@@ -298,7 +298,7 @@ static void test_round_trip_fields(void **state)
     assert_int_equal(out->welcome->n_directory, 1);
     assert_string_equal(out->welcome->directory[0]->public_key, PUBKEY);
     assert_string_equal(out->welcome->directory[0]->services[1],
-                        "päihdepalvelut");
+                        "substance-services");
     polku_envelope_free(&out);
     free(buf);
 }
@@ -489,11 +489,11 @@ static void rr_id_short(fixture *f)
 }
 static void rr_service_long(fixture *f)
 {
-    f->referral_requested.service = long_text + POLKU_MAX_TEXT - 128;
+    f->referral_requested.service = long_text + POLKU_MAX_TEXT - 65;
 }
 static void rr_urgency_long(fixture *f)
 {
-    f->referral_requested.urgency = long_text + POLKU_MAX_TEXT - 32;
+    f->referral_requested.urgency = "kiireellinen"; /* words, not a code */
 }
 static void rr_reason_long(fixture *f)
 {
@@ -584,15 +584,16 @@ static const rule_case rules[] = {
     {"rr id", B(REFERRAL_REQUESTED), rr_id_short, POLKU_EMALFORMED,
      "referral_requested.referral_id must be 16 bytes"},
     {"rr service", B(REFERRAL_REQUESTED), rr_service_long, POLKU_EMALFORMED,
-     "referral_requested.service too long"},
+     "referral_requested.service must be 1 to 64 of [A-Za-z0-9._:-]"},
     {"rr urgency", B(REFERRAL_REQUESTED), rr_urgency_long, POLKU_EMALFORMED,
-     "referral_requested.urgency too long"},
+     "referral_requested.urgency is not one of its known values"},
     {"rr reason", B(REFERRAL_REQUESTED), rr_reason_long, POLKU_EMALFORMED,
      "referral_requested.reason too long"},
     {"rr overlong", B(REFERRAL_REQUESTED), rr_reason_overlong_utf8,
      POLKU_EMALFORMED, "referral_requested.reason is not valid UTF-8"},
     {"rr surrogate", B(REFERRAL_REQUESTED), rr_service_surrogate,
-     POLKU_EMALFORMED, "referral_requested.service is not valid UTF-8"},
+     POLKU_EMALFORMED,
+     "referral_requested.service must be 1 to 64 of [A-Za-z0-9._:-]"},
     {"rs id", B(REFERRAL_STATUS), rs_id_long, POLKU_EMALFORMED,
      "referral_status.referral_id"},
     {"rs unspecified", B(REFERRAL_STATUS), rs_status_unspecified,
@@ -633,8 +634,7 @@ static void test_limits_inclusive(void **state)
     fixture f;
     fixture_init(&f, B(REFERRAL_REQUESTED));
     f.referral_requested.reason = long_text + 1; /* POLKU_MAX_TEXT chars */
-    f.referral_requested.service = long_text + POLKU_MAX_TEXT + 1 - 128;
-    f.referral_requested.urgency = long_text + POLKU_MAX_TEXT + 1 - 32;
+    f.referral_requested.service = long_text + POLKU_MAX_TEXT + 1 - 64;
     static char names[POLKU_MAX_DESTS][8];
     for (int i = 0; i < POLKU_MAX_DESTS; i++) {
         snprintf(names[i], sizeof names[i], "org%d", i);
@@ -971,6 +971,81 @@ static void test_body_names(void **state)
                         "unknown");
 }
 
+/* The unsealed fields are closed vocabularies: words and identity codes
+ * cannot travel in them. */
+static void test_closed_vocabularies(void **state)
+{
+    (void)state;
+    assert_true(polku_token_valid("vocational-rehab"));
+    assert_true(polku_token_valid("plan:2026.v3_final"));
+    assert_false(polku_token_valid(""));
+    assert_false(polku_token_valid("two words"));
+    assert_false(polku_token_valid("sosiaalityö"));
+    assert_false(polku_token_valid("131052-308T"));      /* a valid code */
+    assert_false(polku_token_valid("plan-131052-308T")); /* inside one */
+    assert_true(polku_token_valid("131052-308X")); /* wrong check char */
+    char longest[POLKU_TOKEN_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[POLKU_TOKEN_MAX] = '\0';
+    assert_true(polku_token_valid(longest));
+    longest[POLKU_TOKEN_MAX] = 'a';
+    longest[POLKU_TOKEN_MAX + 1] = '\0';
+    assert_false(polku_token_valid(longest));
+    assert_true(polku_consent_form_valid("Y100"));
+    assert_false(polku_consent_form_valid("Matti Meikäläinen"));
+    assert_true(polku_urgency_valid("urgent"));
+    assert_false(polku_urgency_valid("asap"));
+
+    /* on the wire: one body of each kind with a bad unsealed field */
+    uint8_t id[16] = {1}, key[16] = {2}, msg[16] = {3};
+    char *orgs[] = {"kela", "typ"}, *purposes[] = {"referral"};
+    Polku__ConsentGranted g = POLKU__CONSENT_GRANTED__INIT;
+    g.consent_id = (ProtobufCBinaryData){16, id};
+    g.n_orgs = 2;
+    g.orgs = orgs;
+    g.n_purposes = 1;
+    g.purposes = purposes;
+    g.form = "131052-308T";
+    Polku__ServiceStarted st = POLKU__SERVICE_STARTED__INIT;
+    st.service = "kotikäynti 131052-308T";
+    Polku__HandoverOffered o = POLKU__HANDOVER_OFFERED__INIT;
+    o.handover_id = (ProtobufCBinaryData){16, id};
+    o.rule = "marker-131052-308T";
+    struct {
+        Polku__Envelope__BodyCase body;
+        void *msg;
+        const char *why;
+    } cases[] = {
+        {B(CONSENT_GRANTED), &g,
+         "consent_granted.form is not one of its known values"},
+        {B(SERVICE_STARTED), &st,
+         "service_started.service must be 1 to 64 of [A-Za-z0-9._:-]"},
+        {B(HANDOVER_OFFERED), &o,
+         "handover_offered.rule must be 1 to 64 of [A-Za-z0-9._:-]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        polku_envelope env = POLKU__ENVELOPE__INIT;
+        env.version = POLKU_PROTOCOL_VERSION;
+        env.msg_id = (ProtobufCBinaryData){16, msg};
+        env.origin_org = "kela";
+        env.origin_seq = 1;
+        env.client_key = (ProtobufCBinaryData){16, key};
+        env.body_case = cases[i].body;
+        env.consent_granted = cases[i].msg; /* one member of the union */
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        assert_int_equal(polku_envelope_encode(&env, &buf, &len), POLKU_OK);
+        polku_envelope *out = NULL;
+        char why[128] = "";
+        assert_int_equal(polku_envelope_decode(buf, len, 1u << 20, &out, why,
+                                               sizeof why),
+                         POLKU_EMALFORMED);
+        assert_null(out);
+        assert_string_equal(why, cases[i].why);
+        free(buf);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -992,6 +1067,7 @@ int main(void)
         cmocka_unit_test(test_nack_code_names),
         cmocka_unit_test(test_body_names),
         cmocka_unit_test(test_decode_in_arena),
+        cmocka_unit_test(test_closed_vocabularies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

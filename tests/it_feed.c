@@ -447,7 +447,10 @@ static bool answered_until_done(h_region *r, h_peer *p, const char *org,
 static void case_replay_gap(void)
 {
     h_region *r = h_region_new();
-    h_org *o = h_region_add_org(r, "kela", "vocational-rehab");
+    /* the replayed events start services the directory lists */
+    h_org *o = h_region_add_org(r, "kela",
+                                "vocational-rehab, svc-1, svc-2, svc-3, "
+                                "svc-4, svc-5");
     h_org *u = h_region_add_org(r, "typ", "joint-service");
     h_broker_start(r);
 

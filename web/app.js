@@ -45,7 +45,8 @@
     handover_unanswered: "Handover offer unanswered",
     consent_expired_open: "Consent expired with open items",
     path_no_coordinator: "Path with no coordinator",
-    coordinator_conflict: "Coordinator conflict"
+    coordinator_conflict: "Coordinator conflict",
+    events_refused: "An organisation's log holds refused events"
   };
 
   var OVERDUE_REASONS = {
@@ -332,8 +333,10 @@
       var detail = el("span", { "class": "alert-detail" });
       detail.appendChild(document.createTextNode((x.subject || "item") + " "));
       detail.appendChild(el("code", { title: x.subject_id || "" }, shortId(x.subject_id)));
-      detail.appendChild(document.createTextNode(" · client "));
-      detail.appendChild(el("code", { title: "client key " + (x.client_key || "") }, shortKey(x.client_key)));
+      if (x.client_key) {
+        detail.appendChild(document.createTextNode(" · client "));
+        detail.appendChild(el("code", { title: "client key " + x.client_key }, shortKey(x.client_key)));
+      }
       if (x.org) detail.appendChild(document.createTextNode(" · waiting on " + x.org));
       li.appendChild(detail);
       var since = ageSince(x.since);

@@ -58,6 +58,15 @@ int polku_envelope_decode_in(polku_arena *a, const uint8_t *data, size_t len,
 int polku_envelope_encode(const polku_envelope *env, uint8_t **out,
                           size_t *out_len);
 
+/* The unsealed fields are closed vocabularies (no words can travel in
+ * them): identifiers such as services, plan ids and rule names are tokens
+ * of [A-Za-z0-9._:-]{1,64} that hold no valid identity code; consent forms are Y100, written or verbal;
+ * urgency is routine or urgent. */
+#define POLKU_TOKEN_MAX 64
+bool polku_token_valid(const char *s);
+bool polku_consent_form_valid(const char *form);
+bool polku_urgency_valid(const char *urgency);
+
 /* Organisation id syntax: [a-z0-9][a-z0-9-]{1,31}. */
 bool polku_org_id_valid(const char *org);
 

@@ -1,0 +1,95 @@
+/* admit.c — see admit.h. */
+#include "admit.h"
+
+#include "polku/error.h"
+
+static void fold_replayed(const gate_env *g, const polku_envelope *env,
+                          bool marked, const admit_report *report)
+{
+    unsigned done =
+        marked ? broker_fold_marked(g->x, env) : broker_fold(g->x, env);
+    /* its recorder's outbox delivers it to the whole scope until acked */
+    if (env->body_case == POLKU__ENVELOPE__BODY_CONSENT_GRANTED)
+        ci_mark_distributed(g->x->consents,
+                            env->consent_granted->consent_id.data);
+    if (report && report->folded)
+        report->folded(env, done, report->arg);
+}
+
+static void refused(const polku_envelope *env, gate_result w,
+                    const admit_report *report)
+{
+    if (report && report->refused)
+        report->refused(env, w, report->arg);
+}
+
+admit_outcome admit_replayed(const gate_env *g, holdback *hb,
+                             const polku_envelope *env, const uint8_t *data,
+                             size_t len, const admit_report *report)
+{
+    if (pi_seen(g->x->paths, env->origin_org, env->origin_seq))
+        return ADMIT_DUPLICATE;
+    gate_result w;
+    if (gate_carries_clear_text(env)) {
+        w = (gate_result){GATE_REFUSE, POLKU__NACK_CODE__NACK_MALFORMED,
+                          "free text must be sealed"};
+    } else {
+        w = gate_writer(g, env);
+        if (w.verdict == GATE_ACCEPT) {
+            fold_replayed(g, env, false, report);
+            return ADMIT_FOLDED;
+        }
+    }
+    /* the log has no gap here, whatever becomes of the event */
+    pi_mark(g->x->paths, env->origin_org, env->origin_seq);
+    if (w.verdict == GATE_WAIT) {
+        int rc = hb_hold(hb, env, data, len);
+        if (rc == POLKU_OK || rc == POLKU_EEXIST)
+            return ADMIT_HELD;
+        w = (gate_result){GATE_REFUSE, POLKU__NACK_CODE__NACK_OVERLOADED,
+                          "too many events waiting for other logs"};
+    }
+    refused(env, w, report);
+    return ADMIT_REFUSED;
+}
+
+typedef struct sweep_ctx {
+    const gate_env *g;
+    polku_arena *arena;
+    size_t max_frame;
+    const admit_report *report;
+} sweep_ctx;
+
+static bool decide(const uint8_t *data, size_t len, void *arg)
+{
+    sweep_ctx *c = arg;
+    polku_envelope *env = NULL;
+    if (polku_envelope_decode_in(c->arena, data, len, c->max_frame, &env, NULL,
+                                 0) != POLKU_OK) {
+        /* cannot happen (it decoded when it was held): never silently */
+        polku_arena_reset(c->arena);
+        polku_envelope none = POLKU__ENVELOPE__INIT;
+        none.origin_org = "";
+        refused(&none,
+                (gate_result){GATE_REFUSE, POLKU__NACK_CODE__NACK_MALFORMED,
+                              "a held event no longer decodes"},
+                c->report);
+        return true;
+    }
+    gate_result w = gate_writer(c->g, env);
+    if (w.verdict == GATE_ACCEPT)
+        fold_replayed(c->g, env, true, c->report);
+    else if (w.verdict == GATE_REFUSE)
+        refused(env, w, c->report);
+    polku_arena_reset(c->arena);
+    return w.verdict != GATE_WAIT;
+}
+
+size_t admit_held(const gate_env *g, holdback *hb, polku_arena *arena,
+                  size_t max_frame, const admit_report *report)
+{
+    if (hb_count(hb) == 0)
+        return 0;
+    sweep_ctx c = {g, arena, max_frame, report};
+    return hb_sweep(hb, decide, &c);
+}

@@ -1,0 +1,45 @@
+/* admit.h — a replayed event through the gate into the indexes.
+ *
+ * After a restart every agent replays its log, and each event is admitted
+ * here: folded if the writer rules accept it, refused (its seq counted as
+ * seen, nothing folded) if they refuse it, or held back (holdback.h) when
+ * it depends on an event of a log still to come, and decided again with
+ * admit_held when more logs are in. The router and the unit tests both
+ * rebuild through here, so a test's interleavings are the broker's. No
+ * sockets, no feed. */
+#ifndef POLKU_BROKER_ADMIT_H
+#define POLKU_BROKER_ADMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gate.h"
+#include "holdback.h"
+
+typedef enum admit_outcome {
+    ADMIT_FOLDED,
+    ADMIT_REFUSED,
+    ADMIT_HELD,
+    ADMIT_DUPLICATE /* (origin, seq) seen before: nothing done */
+} admit_outcome;
+
+/* What became of each event: a refusal with its reason, and FOLD_* bits of
+ * what a fold changed. Either may be NULL. */
+typedef struct admit_report {
+    void (*refused)(const polku_envelope *env, gate_result why, void *arg);
+    void (*folded)(const polku_envelope *env, unsigned done, void *arg);
+    void *arg;
+} admit_report;
+
+/* Admits one replayed event env of its origin's log; data/len are its
+ * encoded bytes (kept if it is held back). g->held must be hb. */
+admit_outcome admit_replayed(const gate_env *g, holdback *hb,
+                             const polku_envelope *env, const uint8_t *data,
+                             size_t len, const admit_report *report);
+
+/* Decides the held events again (hb_sweep), decoding each into arena.
+ * Returns how many were folded or refused. */
+size_t admit_held(const gate_env *g, holdback *hb, polku_arena *arena,
+                  size_t max_frame, const admit_report *report);
+
+#endif

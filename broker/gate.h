@@ -1,0 +1,108 @@
+/* gate.h — what the broker believes: who may write which event.
+ *
+ * The broker folds every authenticated organisation's events into the
+ * shared client paths, so an event is only as good as the right of its
+ * origin to write it. CURVE tells the broker who sent a frame; the gate
+ * tells it whether that organisation may say what the frame says about
+ * somebody else's object. The same writer rules apply to an event routed
+ * live and to the same event replayed from the origin's log after a
+ * restart, so a refused event can never slip in later (invariant 1: the
+ * broker is a pure function of the logs).
+ *
+ * Writer rules (the object is the referral, consent, handover or path the
+ * event names; "settled" = the org's log has been replayed in this epoch
+ * and none of its events is held back):
+ *
+ *   event                 who may write it                  refused when
+ *   referral_requested    any org, to one other org of the  service not one the
+ * receiver offers (if it directory                         lists any); the id
+ * names another referral referral_status       the referral's receiver, to its
+ * another writer; the referral unknown once sender; its sender only `failed`
+ * its sender is settled for the broker cancel_requested      the referral's
+ * sender, to its     another writer; unknown referral (as above) receiver
+ *   consent_granted       an org in its scope, to every     origin outside the
+ * scope; destinations other other org of the scope            than the scope;
+ * the id reused with another scope consent_revoked       an org in the
+ * consent's scope     origin outside it; the grant unknown once every org is
+ * settled path_claim_answered   the claimant, carrying the        no
+ * authenticator, or not the broker's; won broker's authenticator            by
+ * anyone but the claimant path_closed           the coordinator at its term not
+ * the coordinator at that term plan_updated          the coordinator at its
+ * term       not the coordinator at that term service_started/ended the org
+ * itself                    not a service the org lists in the directory (if it
+ * lists any) handover_offered      the coordinator at its term, to   not the
+ * coordinator at that term; to itself one other org of the directory    or
+ * outside the directory handover_answered     the offer's receiver (accepted at
+ * another writer; parties other than the the offer's term + 1, declined,
+ * offer's; another term; unknown offer once withdrawn); its offerer only its
+ * offerer is settled `failed`, for the broker withdraw_requested    the offer's
+ * offerer, to its       another writer; unknown offer (as above) receiver
+ *
+ * A rule that depends on an event not yet folded (the referral a status
+ * names, the term an offer was made at) answers GATE_WAIT: live, the
+ * sender is told to retry later; replayed, the event is held back
+ * (holdback.h) and decided again when the logs it waits for are in.
+ *
+ * No sockets here: the gate reads the broker's indexes and directory and
+ * is unit-tested beside them (gate_test.c). */
+#ifndef POLKU_BROKER_GATE_H
+#define POLKU_BROKER_GATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker_config.h"
+#include "fold.h"
+#include "holdback.h"
+#include "polku/codec.h"
+
+typedef enum gate_verdict {
+    GATE_ACCEPT = 0,
+    GATE_REFUSE, /* code and why say what is wrong */
+    GATE_WAIT    /* undecidable until more logs are folded */
+} gate_verdict;
+
+typedef struct gate_result {
+    gate_verdict verdict;
+    Polku__NackCode code; /* GATE_REFUSE: the Nack code */
+    const char *why;      /* GATE_REFUSE: a static sentence, no content */
+} gate_result;
+
+/* True when the broker has replayed org's log in this epoch. */
+typedef bool (*gate_replayed_fn)(void *arg, const char *org);
+
+/* What the gate may consult. claim_key: the 32-byte key of the broker's
+ * claim authenticator (claim_auth.h). */
+typedef struct gate_env {
+    const broker_config *cfg;
+    const broker_indexes *x;
+    const holdback *held;
+    gate_replayed_fn replayed;
+    void *arg;
+    const uint8_t *claim_key;
+    /* live: the event passes now; its origin may be a step ahead of the
+     * broker (its acceptance of an offer still on its way) */
+    bool live;
+} gate_env;
+
+/* The writer rule for an event of env->origin_org (already authenticated):
+ * the same verdict live and replayed. */
+gate_result gate_writer(const gate_env *g, const polku_envelope *env);
+
+/* Live only, per destination, after gate_writer accepted: the consent and
+ * coordinator gates at this moment (invariants 3 and 4). 0 to route, else
+ * the Nack code (retry_later while the broker is still rebuilding). */
+Polku__NackCode gate_route(const gate_env *g, const polku_envelope *env,
+                           const char *dest, uint64_t now_ms);
+
+/* True when the client's coordination can be decided now: every org named
+ * in a consent of the client has been replayed. */
+bool gate_client_ready(const gate_env *g, const polku_envelope *env);
+
+/* True if the frame fills a field that must travel sealed (invariant 5). */
+bool gate_carries_clear_text(const polku_envelope *env);
+
+/* A sentence for the sender's Nack. */
+const char *gate_nack_reason(Polku__NackCode code);
+
+#endif

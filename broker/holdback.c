@@ -1,0 +1,281 @@
+/* holdback.c — see holdback.h. Held events sit in a list (oldest first);
+ * counters per object, per org and per client's term-beginning events let
+ * the gate ask its questions without walking the list. */
+#include "holdback.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "polku/error.h"
+
+typedef struct held_event {
+    struct held_event *prev, *next;
+    char org[33];
+    uint64_t seq;
+    bool has_object;
+    uint8_t object[16];
+    bool begins_term;
+    uint8_t client_key[16];
+    uint32_t term;
+    size_t len;
+    uint8_t data[];
+} held_event;
+
+typedef struct count_entry { /* keyed by 16 bytes, or an org id */
+    char key[33];
+    unsigned long count;
+    UT_hash_handle hh;
+} count_entry;
+
+struct holdback {
+    held_event *head, *tail;
+    size_t count, max;
+    count_entry *objects, *orgs, *terms; /* terms: by client key */
+};
+
+holdback *hb_new(size_t max_events)
+{
+    holdback *hb = calloc(1, sizeof *hb);
+    if (hb)
+        hb->max = max_events;
+    return hb;
+}
+
+static void counts_free(count_entry **set)
+{
+    count_entry *e, *tmp;
+    HASH_ITER(hh, *set, e, tmp)
+    {
+        HASH_DEL(*set, e);
+        free(e);
+    }
+}
+
+void hb_destroy(holdback **hb)
+{
+    if (!hb || !*hb)
+        return;
+    for (held_event *e = (*hb)->head, *next; e; e = next) {
+        next = e->next;
+        free(e);
+    }
+    counts_free(&(*hb)->objects);
+    counts_free(&(*hb)->orgs);
+    counts_free(&(*hb)->terms);
+    free(*hb);
+    *hb = NULL;
+}
+
+/* Keys: org ids as they are; 16-byte ids as 32 hex characters. */
+static void bytes_key(const uint8_t id[16], char out[33])
+{
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", id[i]);
+}
+
+static void count_add(count_entry **set, const char *key, int delta)
+{
+    count_entry *e = NULL;
+    HASH_FIND_STR(*set, key, e);
+    if (!e) {
+        if (delta < 0)
+            return;
+        e = calloc(1, sizeof *e);
+        if (!e)
+            return; /* a count lost only makes a question answer "no" */
+        snprintf(e->key, sizeof e->key, "%s", key);
+        HASH_ADD_STR(*set, key, e);
+    }
+    if (delta > 0) {
+        e->count++;
+    } else if (--e->count == 0) {
+        HASH_DEL(*set, e);
+        free(e);
+    }
+}
+
+static unsigned long count_of(count_entry *set, const char *key)
+{
+    count_entry *e = NULL;
+    HASH_FIND_STR(set, key, e);
+    return e ? e->count : 0;
+}
+
+/* The object an event is about, if any. */
+static bool event_object(const polku_envelope *env, uint8_t out[16])
+{
+    const ProtobufCBinaryData *id = NULL;
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        id = &env->referral_requested->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        id = &env->referral_status->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        id = &env->cancel_requested->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+        id = &env->consent_granted->consent_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        id = &env->consent_revoked->consent_id;
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        id = &env->handover_offered->handover_id;
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        id = &env->handover_answered->handover_id;
+        break;
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        id = &env->withdraw_requested->handover_id;
+        break;
+    default:
+        return false;
+    }
+    if (id->len != 16)
+        return false;
+    memcpy(out, id->data, 16);
+    return true;
+}
+
+/* The term an event begins, if it may begin one. */
+static bool event_term(const polku_envelope *env, uint32_t *term)
+{
+    if (env->client_key.len != 16)
+        return false;
+    if (env->body_case == POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED &&
+        env->handover_answered->status ==
+            POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED) {
+        *term = env->handover_answered->term;
+        return true;
+    }
+    if (env->body_case == POLKU__ENVELOPE__BODY_PATH_CLOSED) {
+        *term = env->path_closed->term + 1;
+        return true;
+    }
+    return false;
+}
+
+static void index_event(holdback *hb, const held_event *e, int delta)
+{
+    char key[33];
+    if (e->has_object) {
+        bytes_key(e->object, key);
+        count_add(&hb->objects, key, delta);
+    }
+    count_add(&hb->orgs, e->org, delta);
+    if (e->begins_term) {
+        bytes_key(e->client_key, key);
+        count_add(&hb->terms, key, delta);
+    }
+}
+
+static void list_remove(holdback *hb, held_event *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        hb->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        hb->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void list_append(holdback *hb, held_event *e)
+{
+    e->prev = hb->tail;
+    e->next = NULL;
+    if (hb->tail)
+        hb->tail->next = e;
+    else
+        hb->head = e;
+    hb->tail = e;
+}
+
+int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
+            size_t len)
+{
+    for (const held_event *e = hb->head; e; e = e->next)
+        if (e->seq == env->origin_seq && strcmp(e->org, env->origin_org) == 0)
+            return POLKU_EEXIST;
+    if (hb->count >= hb->max)
+        return POLKU_EFULL;
+    held_event *e = calloc(1, sizeof *e + len);
+    if (!e)
+        return POLKU_ENOMEM;
+    snprintf(e->org, sizeof e->org, "%s", env->origin_org);
+    e->seq = env->origin_seq;
+    e->has_object = event_object(env, e->object);
+    e->begins_term = event_term(env, &e->term);
+    if (e->begins_term)
+        memcpy(e->client_key, env->client_key.data, 16);
+    e->len = len;
+    memcpy(e->data, data, len);
+    list_append(hb, e);
+    index_event(hb, e, +1);
+    hb->count++;
+    return POLKU_OK;
+}
+
+bool hb_holds_object(const holdback *hb, const uint8_t id[16])
+{
+    char key[33];
+    bytes_key(id, key);
+    return count_of(hb->objects, key) > 0;
+}
+
+bool hb_holds_org(const holdback *hb, const char *org)
+{
+    return count_of(hb->orgs, org) > 0;
+}
+
+bool hb_holds_term(const holdback *hb, const uint8_t key[16], uint32_t term)
+{
+    char hex[33];
+    bytes_key(key, hex);
+    if (count_of(hb->terms, hex) == 0)
+        return false;
+    for (const held_event *e = hb->head; e; e = e->next)
+        if (e->begins_term && e->term <= term &&
+            memcmp(e->client_key, key, 16) == 0)
+            return true;
+    return false;
+}
+
+size_t hb_count(const holdback *hb)
+{
+    return hb->count;
+}
+
+size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
+{
+    size_t settled = 0, before;
+    do {
+        before = settled;
+        held_event *e = hb->head, *next;
+        /* events held during this round go to the tail: seen next round */
+        held_event *last = hb->tail;
+        while (e) {
+            next = e->next;
+            bool end = e == last;
+            index_event(hb, e, -1);
+            if (fn(e->data, e->len, arg)) {
+                list_remove(hb, e);
+                hb->count--;
+                free(e);
+                settled++;
+            } else {
+                index_event(hb, e, +1);
+            }
+            if (end)
+                break;
+            e = next;
+        }
+    } while (settled > before && hb->count > 0);
+    return settled;
+}
