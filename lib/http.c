@@ -5,7 +5,8 @@
  * its own. libmicrohttpd runs in "external epoll" mode: its epoll fd is one
  * level-triggered readable fd for libuv, but the sockets inside it are
  * edge-triggered, so after every MHD_run the timer is re-armed from
- * MHD_get_timeout (0 ms means "work is pending, call again now").
+ * MHD_get_timeout (0 ms means "work is pending, call again now"), and for
+ * at most a second when MHD names no timeout (see arm).
  *
  * A request goes through these states (one access-handler call per arrow
  * unless noted):
@@ -60,7 +61,8 @@
 #include "polku/log.h"
 
 #define HTTP_CONNECTION_TIMEOUT_S 60u
-#define HTTP_CONNECTION_LIMIT 512u
+/* At most this often MHD_run, whatever MHD_get_timeout says (see arm). */
+#define HTTP_MAX_IDLE_MS 1000u
 #define HTTP_STOP_FLUSH_ROUNDS 16       /* MHD_run calls to send the 503s */
 #define STREAM_BLOCK_SIZE (16u * 1024u) /* advisory reader block size */
 #define STREAM_KEEP_CAP (64u * 1024u)   /* drained buffers above it freed */
@@ -127,6 +129,7 @@ struct polku_http {
     bool need_run; /* a connection was resumed: run again at once */
     bool stopping; /* complete requests get 503, not the handler */
     int open_handles;
+    unsigned connections;       /* MHD's count after the last run */
     unsigned long long live;    /* requests allocated and not freed */
     polku_http_req *pending;    /* suspended, waiting for an answer */
     polku_http_stream *streams; /* answered as streams, not finished */
@@ -150,22 +153,44 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     run(poll->data);
 }
 
-/* Arms the timer for the next MHD_run MHD asks for (0 ms included). */
+/* Arms the timer for the next MHD_run MHD asks for (0 ms included), and
+ * never for later than HTTP_MAX_IDLE_MS. MHD_get_timeout only knows the
+ * connections' timeouts: "no timeout" does not mean that MHD needs no
+ * run. At its connection limit (or out of descriptors) MHD takes its
+ * listen socket out of its epoll set, and puts it back only at the start
+ * of a later MHD_run; with no connection left to time out, nothing would
+ * ever make that run happen and the server would stop accepting for good.
+ * run() asks for that run at once when connections went away; the
+ * bounded wait covers whatever else MHD keeps to itself. */
 static void arm(polku_http *srv)
 {
     MHD_UNSIGNED_LONG_LONG ms = 0;
-    if (srv->need_run || MHD_get_timeout(srv->daemon, &ms) == MHD_YES)
-        uv_timer_start(&srv->timer, on_timer, srv->need_run ? 0 : ms, 0);
-    else
-        uv_timer_stop(&srv->timer);
+    if (!srv->need_run &&
+        (MHD_get_timeout(srv->daemon, &ms) != MHD_YES || ms > HTTP_MAX_IDLE_MS))
+        ms = HTTP_MAX_IDLE_MS;
+    uv_timer_start(&srv->timer, on_timer, srv->need_run ? 0 : ms, 0);
+}
+
+/* Connections MHD holds (suspended ones included); releases the closed. */
+static unsigned connections(polku_http *srv)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(
+        srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
 }
 
 static void run(polku_http *srv)
 {
+    unsigned before = connections(srv);
     srv->in_run = true;
     srv->need_run = false;
     MHD_run(srv->daemon);
     srv->in_run = false;
+    /* A connection released at the limit: the listen socket goes back
+     * into the epoll set only in the next MHD_run, so run again now. */
+    srv->connections = connections(srv);
+    if (srv->connections < before)
+        srv->need_run = true;
     arm(srv);
 }
 
@@ -681,7 +706,8 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, POLKU_HTTP_CONNECTION_LIMIT,
+        MHD_OPTION_END);
     if (!srv->daemon) {
         log_warn("http: cannot listen on %s", listen);
         free(srv);
@@ -909,6 +935,11 @@ void polku_http_get_stats(const polku_http *srv, polku_http_stats *out)
 unsigned long long polku_http_in_flight(const polku_http *srv)
 {
     return srv->live;
+}
+
+unsigned polku_http_connections(const polku_http *srv)
+{
+    return srv->connections;
 }
 
 /* ---- streams: public ---- */
