@@ -60,7 +60,12 @@
 #include "polku/error.h"
 #include "polku/log.h"
 
-#define HTTP_CONNECTION_TIMEOUT_S 60u
+/* A connection that sends or takes nothing for this long is closed: a
+ * request's headers and body, an answer the client does not read, an idle
+ * keep-alive. Suspended connections (a kept request, an idle stream) are
+ * outside MHD's timeouts; a stream's connection gets its own, longer one. */
+#define HTTP_CONNECTION_TIMEOUT_S 10u
+#define HTTP_STREAM_TIMEOUT_S 60u /* a stream's reader pausing mid-answer */
 /* At most this often MHD_run, whatever MHD_get_timeout says (see arm). */
 #define HTTP_MAX_IDLE_MS 1000u
 #define HTTP_STOP_FLUSH_ROUNDS 16       /* MHD_run calls to send the 503s */
@@ -707,6 +712,7 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, POLKU_HTTP_CONNECTION_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, POLKU_HTTP_PER_IP_LIMIT,
         MHD_OPTION_END);
     if (!srv->daemon) {
         log_warn("http: cannot listen on %s", listen);
@@ -991,6 +997,10 @@ polku_http_stream *polku_http_stream_open(polku_http_req *req,
     } else {
         log_debug("http: stream without hang-up watch: %s", uv_strerror(rc));
     }
+    /* The reader may pause longer than a request may (an idle stream is
+     * suspended and has no timeout at all). */
+    MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                              HTTP_STREAM_TIMEOUT_S);
     s->next = srv->streams;
     if (srv->streams)
         srv->streams->prev = s;

@@ -1187,7 +1187,7 @@ static void trickle_close(int *fds, int n)
     free(fds);
 }
 
-#define STALL_HOSTS 4 /* client addresses */
+#define STALL_HOSTS 4 /* client addresses, each under the per-IP limit */
 #define STALL_CONNS                                                            \
     ((int)(POLKU_HTTP_CONNECTION_LIMIT + POLKU_HTTP_CONNECTION_LIMIT / 8))
 #define STALL_ANSWER_MS 1000
@@ -1223,6 +1223,63 @@ static void test_stall_at_connection_limit(void **state)
     assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
 }
 
+/* One client address holds at most POLKU_HTTP_PER_IP_LIMIT connections;
+ * the server stays open to the others. */
+static void test_per_ip_limit(void **state)
+{
+    struct fx *fx = *state;
+    const int n = (int)POLKU_HTTP_PER_IP_LIMIT;
+    need_descriptors(2 * (rlim_t)n + 64);
+    int *fds = trickle_open(fx, n, 1, 1);
+    awaited_connections = POLKU_HTTP_PER_IP_LIMIT;
+    assert_true(wait_for(fx, holds_awaited_connections, WAIT_MS));
+
+    static const char get[] = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
+    struct rawc *over = rawc_open_from(fx, 1, get, true);
+    assert_true(wait_for(fx, raw_eof, WAIT_MS)); /* closed, unanswered */
+    assert_int_equal(over->in.len, 0);
+    rawc_close(fx, over);
+
+    struct rawc *other = rawc_open_from(fx, 2, get, true);
+    fx->want = "GET:";
+    assert_true(wait_for(fx, raw_sees, WAIT_MS));
+    assert_non_null(strstr(other->in.data, "HTTP/1.1 200"));
+    rawc_close(fx, other);
+    assert_int_equal(fx->handler_calls, 1);
+    trickle_close(fds, n);
+    awaited_connections = 0;
+    assert_true(wait_for(fx, holds_awaited_connections, WAIT_MS));
+}
+
+static bool second_raw_eof(struct fx *fx)
+{
+    return fx->raw[1]->eof;
+}
+
+/* A connection that stops sending its request is closed after the
+ * connection timeout (10 s); an idle stream outlives it. */
+static void test_idle_timeout_spares_streams(void **state)
+{
+    struct fx *fx = *state;
+    rawc_open(fx, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n", true);
+    assert_true(wait_for(fx, one_stream, WAIT_MS));
+    uint64_t t0 = now_ms();
+    struct rawc *slow = rawc_open(fx, "GET /echo HTTP/1.1\r\nHo", true);
+    assert_true(wait_for(fx, second_raw_eof, 10000 + WAIT_MS));
+    uint64_t waited = now_ms() - t0;
+    printf("http_test: a stalled request closed after %llu ms\n",
+           (unsigned long long)waited);
+    assert_true(waited >= 9000);
+    assert_int_equal(slow->in.len, 0);
+    rawc_close(fx, slow);
+    assert_non_null(fx->streams[0]);
+    assert_int_equal(polku_http_stream_write(fx->streams[0], "still", 5),
+                     POLKU_OK);
+    fx->want = "still";
+    assert_true(wait_for(fx, raw_sees, WAIT_MS));
+    assert_int_equal(fx->stream_closed_calls, 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1250,6 +1307,9 @@ int main(void)
         cmocka_unit_test(test_local_request),
         cmocka_unit_test_setup_teardown(test_stall_at_connection_limit, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_per_ip_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout_spares_streams,
+                                        setup, teardown),
     };
     if (getenv("HTTP_TEST_FILTER")) /* e.g. "test_too_large" */
         cmocka_set_test_filter(getenv("HTTP_TEST_FILTER"));

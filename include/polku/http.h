@@ -6,7 +6,8 @@
  * sockets are edge-triggered), and never for later than a second. The
  * request body is collected (up to max_body; beyond it the server answers
  * 413 {"error":{"code":"too_large"}} itself), then the handler is called
- * once with the whole request.
+ * once with the whole request. A connection idle for 10 s while a request is read or
+ * answered is closed; a kept request and an idle stream do not count.
  *
  * A handler answers with polku_http_respond* at once, or keeps the request
  * and answers later from any loop callback (the connection is suspended
@@ -22,8 +23,13 @@
 #include <jansson.h>
 #include <uv.h>
 
-/* Connections the server holds at once; beyond it new ones wait. */
+/* Connections the server holds at once, and from one client address (a
+ * proxy counts as one); a connection over either limit is closed at once.
+ * One address can never take the whole server, yet it may still open as
+ * many keep-alive connections as the benchmark's widest window (256,
+ * bench/README.md). */
 #define POLKU_HTTP_CONNECTION_LIMIT 512u
+#define POLKU_HTTP_PER_IP_LIMIT (POLKU_HTTP_CONNECTION_LIMIT / 2)
 
 typedef struct polku_http polku_http;
 typedef struct polku_http_req polku_http_req;
