@@ -518,10 +518,69 @@ static bool body_append(polku_http_req *req, const char *data, size_t len)
     return true;
 }
 
-/* First call: a declared body over the limit is refused before it is
- * read (MHD then closes the connection); otherwise just remember. */
+/* Why a request target is refused before any handler sees it. MHD
+ * decodes %XX in place: "%00" would end the path (or a query value) where
+ * the handler reads it, and other control characters have no business in
+ * a path, a query or the log. */
+struct refusal {
+    const char *message;
+};
+static struct refusal refusals[] = {
+    {"the request path contains a NUL byte (%00)"},
+    {"the request path contains a control character"},
+    {"the query string contains a NUL byte (%00)"},
+    {"the query string contains a control character"},
+};
+#define REFUSALS (sizeof refusals / sizeof refusals[0])
+
+static const struct refusal *as_refusal(const void *p)
+{
+    for (size_t i = 0; i < REFUSALS; i++)
+        if (p == &refusals[i])
+            return &refusals[i];
+    return NULL;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* MHD's URI log callback: the request target as sent (not yet decoded,
+ * query included). Its result becomes the request's *con_cls: NULL, or
+ * the refusal the first access-handler call answers with 400. (A raw NUL
+ * byte ends the line's text before MHD or this callback can see past it.) */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    bool query = false;
+    for (const char *p = uri; p && *p; p++) {
+        int c = (unsigned char)*p;
+        if (c == '?')
+            query = true;
+        if (c == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0) {
+            c = hex_digit(p[1]) * 16 + hex_digit(p[2]);
+            p += 2;
+        }
+        if (c < 0x20 || c == 0x7f)
+            return &refusals[(query ? 2 : 0) + (c == 0 ? 0 : 1)];
+    }
+    return NULL;
+}
+
+/* First call: a refused target, or a declared body over the limit, is
+ * answered at once (MHD then closes the connection); otherwise just
+ * remember. */
 static enum MHD_Result first_call(polku_http *srv, struct MHD_Connection *conn,
                                   const char *method, const char *url,
+                                  const struct refusal *refusal,
                                   void **con_cls)
 {
     polku_http_req *req = req_new(srv, conn, method, url);
@@ -529,6 +588,12 @@ static enum MHD_Result first_call(polku_http *srv, struct MHD_Connection *conn,
         return MHD_NO;
     *con_cls = req;
     srv->stats.requests++;
+    if (refusal) {
+        log_debug("http: request refused: %s", refusal->message);
+        req->response = make_error("bad_request", refusal->message);
+        req->status = MHD_HTTP_BAD_REQUEST;
+        return queue(req);
+    }
     const char *cl = MHD_lookup_connection_value(
         conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -552,8 +617,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     (void)version;
     polku_http *srv = cls;
     polku_http_req *req = *con_cls;
-    if (!req)
-        return first_call(srv, conn, method, url, con_cls);
+    const struct refusal *refusal = as_refusal(req);
+    if (!req || refusal)
+        return first_call(srv, conn, method, url, refusal, con_cls);
 
     size_t len = *upload_data_size;
     *upload_data_size = 0;
@@ -608,9 +674,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     polku_http_req *req = *con_cls;
-    if (!req)
-        return;
     *con_cls = NULL;
+    if (!req || as_refusal(req)) /* the access handler never ran */
+        return;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         log_debug("http: %s request ended early (%d)", req->method, (int)toe);
     if (req->state == REQ_HANDLER) {
@@ -710,6 +776,7 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
         /* the logger first, or MHD logs the options before it to stderr */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, POLKU_HTTP_CONNECTION_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, POLKU_HTTP_PER_IP_LIMIT,

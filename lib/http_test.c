@@ -1251,6 +1251,99 @@ static void test_per_ip_limit(void **state)
     assert_true(wait_for(fx, holds_awaited_connections, WAIT_MS));
 }
 
+/* The answer of a raw request: status and error code and message. */
+struct raw_answer {
+    int status;
+    char code[32];
+    char message[128];
+};
+
+/* Headers and Content-Length bytes of body in raw[0], or its end. */
+static bool raw_answer_complete(struct fx *fx)
+{
+    const char *d = fx->raw[0]->in.data;
+    const char *end = d ? strstr(d, "\r\n\r\n") : NULL;
+    const char *cl = d ? strcasestr(d, "\r\nContent-Length:") : NULL;
+    if (fx->raw[0]->eof)
+        return true;
+    if (!end || !cl || cl > end)
+        return false;
+    size_t want = strtoul(cl + 17, NULL, 10);
+    return fx->raw[0]->in.len - (size_t)(end + 4 - d) >= want;
+}
+
+static struct raw_answer raw_request(struct fx *fx, const char *request)
+{
+    struct raw_answer a = {0};
+    struct rawc *c = rawc_open(fx, request, true);
+    assert_true(wait_for(fx, raw_answer_complete, WAIT_MS));
+    const char *d = c->in.data ? c->in.data : "";
+    sscanf(d, "HTTP/1.1 %d", &a.status);
+    const char *body = strstr(d, "\r\n\r\n");
+    json_t *j = body ? json_loads(body + 4, 0, NULL) : NULL;
+    const char *code = "", *message = "";
+    json_unpack(j, "{s:{s:s,s:s}}", "error", "code", &code, "message",
+                &message);
+    snprintf(a.code, sizeof a.code, "%s", code);
+    snprintf(a.message, sizeof a.message, "%s", message);
+    json_decref(j);
+    rawc_close(fx, c);
+    return a;
+}
+
+/* A control character anywhere in the path or the query, raw or
+ * percent-encoded, is answered 400 bad_request naming where it was; the
+ * handler never sees the request. */
+static void test_control_characters(void **state)
+{
+    struct fx *fx = *state;
+    static const struct {
+        const char *target;
+        const char *says; /* in the message */
+    } bad[] = {
+        {"/echo%00", "path contains a NUL byte (%00)"},
+        {"/q%00/x?a=1", "path contains a NUL byte (%00)"},
+        {"/echo%0a", "path contains a control character"},
+        {"/echo%0D%0AX-Injected:%201", "path contains a control character"},
+        {"/echo%7F", "path contains a control character"},
+        {"/echo%1f", "path contains a control character"},
+        {"/ec\x01ho", "path contains a control character"},
+        {"/echo\t", "path contains a control character"},
+        {"/ec\x7fho", "path contains a control character"},
+        {"/q?a=1%00", "query string contains a NUL byte (%00)"},
+        {"/q?a%00=1", "query string contains a NUL byte (%00)"},
+        {"/q?a=%1b[31m", "query string contains a control character"},
+        {"/q?a=x&b=%09", "query string contains a control character"},
+        {"/q?a=\x02", "query string contains a control character"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char request[256];
+        snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n",
+                 bad[i].target);
+        struct raw_answer a = raw_request(fx, request);
+        if (a.status != 400 || strcmp(a.code, "bad_request") != 0 ||
+            !strstr(a.message, bad[i].says))
+            fail_msg("target %zu: %d %s '%s', want 400 bad_request '%s'", i,
+                     a.status, a.code, a.message, bad[i].says);
+    }
+    assert_int_equal(fx->handler_calls, 0);
+    polku_http_stats st;
+    polku_http_get_stats(fx->srv, &st);
+    assert_int_equal(st.responses_4xx, sizeof bad / sizeof bad[0]);
+
+    /* Escapes of anything else still reach the handler decoded. */
+    struct rawc *c = rawc_open(
+        fx, "GET /q?a=%41%20b&b=%7e HTTP/1.1\r\nHost: t\r\n\r\n", true);
+    fx->want = "}";
+    assert_true(wait_for(fx, raw_sees, WAIT_MS));
+    assert_non_null(strstr(c->in.data, "HTTP/1.1 200"));
+    assert_non_null(strstr(c->in.data, "\"a\":\"A b\""));
+    assert_non_null(strstr(c->in.data, "\"b\":\"~\""));
+    rawc_close(fx, c);
+    assert_int_equal(fx->handler_calls, 1);
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+}
+
 static bool second_raw_eof(struct fx *fx)
 {
     return fx->raw[1]->eof;
@@ -1308,6 +1401,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stall_at_connection_limit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_per_ip_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_control_characters, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout_spares_streams,
                                         setup, teardown),
     };

@@ -6,7 +6,10 @@
  * sockets are edge-triggered), and never for later than a second. The
  * request body is collected (up to max_body; beyond it the server answers
  * 413 {"error":{"code":"too_large"}} itself), then the handler is called
- * once with the whole request. A connection idle for 10 s while a request is read or
+ * once with the whole request. A request whose path or query string holds
+ * a control character (a byte below 0x20 or 0x7f, raw or percent-encoded,
+ * %00 included) is answered 400 {"error":{"code":"bad_request"}} without
+ * the handler. A connection idle for 10 s while a request is read or
  * answered is closed; a kept request and an idle stream do not count.
  *
  * A handler answers with polku_http_respond* at once, or keeps the request
