@@ -113,7 +113,7 @@ unsigned long long polku_http_in_flight(const polku_http *srv);
 
 /* Client connections the server held after its last run (idle keep-alive
  * and suspended ones included), at most POLKU_HTTP_CONNECTION_LIMIT. A
- * gauge for /metrics; tests watch the limits with it. */
+ * gauge (not yet on /metrics); tests watch the limits with it. */
 unsigned polku_http_connections(const polku_http *srv);
 
 /* ---- streaming responses (Server-Sent Events) ----
