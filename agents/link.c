@@ -463,6 +463,7 @@ int agent_link_start(agent *a)
              setopt_int(s, ZMQ_RCVHWM, 200000) ||
              setopt_int(s, ZMQ_RECONNECT_IVL, 100) ||
              setopt_int(s, ZMQ_RECONNECT_IVL_MAX, 2000) ||
+             setopt_int(s, ZMQ_HANDSHAKE_IVL, POLKU_ZMQ_HANDSHAKE_IVL_MS) ||
              zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
              zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, srv, 32) ||
              zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 32) ||

@@ -35,6 +35,7 @@ int main(int argc, char **argv)
     char component[64];
     snprintf(component, sizeof component, "agent %s", cfg.org);
     polku_log_init(component, cfg.log_level);
+    polku_raise_nofile_limit();
     uv_loop_t loop;
     uv_loop_init(&loop);
     agent a;

@@ -58,6 +58,7 @@ static int router_open(broker *b)
              setopt_int(s, ZMQ_ROUTER_MANDATORY, 1) ||
              setopt_int(s, ZMQ_SNDHWM, 100000) ||
              setopt_int(s, ZMQ_RCVHWM, 100000) ||
+             setopt_int(s, ZMQ_HANDSHAKE_IVL, POLKU_ZMQ_HANDSHAKE_IVL_MS) ||
              zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
              setopt_int(s, ZMQ_CURVE_SERVER, 1) ||
              zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, secret, 32) ||

@@ -1,8 +1,14 @@
-/* daemon.c — command line and loop teardown shared by the two daemons. */
+/* daemon.c — command line, descriptor limit and loop teardown shared by
+ * the two daemons. */
 #include "polku/daemon.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+
+#include "polku/error.h"
+#include "polku/log.h"
 
 int polku_daemon_args(int argc, char **argv, const char *usage,
                       const char **config)
@@ -27,6 +33,29 @@ int polku_daemon_args(int argc, char **argv, const char *usage,
         return 2;
     }
     return 0;
+}
+
+int polku_raise_nofile_limit(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        log_warn("cannot read the descriptor limit: %s", strerror(errno));
+        return POLKU_EIO;
+    }
+    unsigned long long old = lim.rlim_cur;
+    if (lim.rlim_cur == lim.rlim_max) {
+        log_info("descriptor limit %llu (already the hard limit)", old);
+        return POLKU_OK;
+    }
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        log_warn("cannot raise the descriptor limit from %llu to %llu: %s",
+                 old, (unsigned long long)lim.rlim_max, strerror(errno));
+        return POLKU_EIO;
+    }
+    log_info("descriptor limit raised from %llu to %llu", old,
+             (unsigned long long)lim.rlim_max);
+    return POLKU_OK;
 }
 
 static void close_one(uv_handle_t *h, void *arg)

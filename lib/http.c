@@ -5,7 +5,8 @@
  * its own. libmicrohttpd runs in "external epoll" mode: its epoll fd is one
  * level-triggered readable fd for libuv, but the sockets inside it are
  * edge-triggered, so after every MHD_run the timer is re-armed from
- * MHD_get_timeout (0 ms means "work is pending, call again now").
+ * MHD_get_timeout (0 ms means "work is pending, call again now"), and for
+ * at most a second when MHD names no timeout (see arm).
  *
  * A request goes through these states (one access-handler call per arrow
  * unless noted):
@@ -59,8 +60,14 @@
 #include "polku/error.h"
 #include "polku/log.h"
 
-#define HTTP_CONNECTION_TIMEOUT_S 60u
-#define HTTP_CONNECTION_LIMIT 512u
+/* A connection that sends or takes nothing for this long is closed: a
+ * request's headers and body, an answer the client does not read, an idle
+ * keep-alive. Suspended connections (a kept request, an idle stream) are
+ * outside MHD's timeouts; a stream's connection gets its own, longer one. */
+#define HTTP_CONNECTION_TIMEOUT_S 10u
+#define HTTP_STREAM_TIMEOUT_S 60u /* a stream's reader pausing mid-answer */
+/* At most this often MHD_run, whatever MHD_get_timeout says (see arm). */
+#define HTTP_MAX_IDLE_MS 1000u
 #define HTTP_STOP_FLUSH_ROUNDS 16       /* MHD_run calls to send the 503s */
 #define STREAM_BLOCK_SIZE (16u * 1024u) /* advisory reader block size */
 #define STREAM_KEEP_CAP (64u * 1024u)   /* drained buffers above it freed */
@@ -127,6 +134,7 @@ struct polku_http {
     bool need_run; /* a connection was resumed: run again at once */
     bool stopping; /* complete requests get 503, not the handler */
     int open_handles;
+    unsigned connections;       /* MHD's count after the last run */
     unsigned long long live;    /* requests allocated and not freed */
     polku_http_req *pending;    /* suspended, waiting for an answer */
     polku_http_stream *streams; /* answered as streams, not finished */
@@ -150,22 +158,44 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     run(poll->data);
 }
 
-/* Arms the timer for the next MHD_run MHD asks for (0 ms included). */
+/* Arms the timer for the next MHD_run MHD asks for (0 ms included), and
+ * never for later than HTTP_MAX_IDLE_MS. MHD_get_timeout only knows the
+ * connections' timeouts: "no timeout" does not mean that MHD needs no
+ * run. At its connection limit (or out of descriptors) MHD takes its
+ * listen socket out of its epoll set, and puts it back only at the start
+ * of a later MHD_run; with no connection left to time out, nothing would
+ * ever make that run happen and the server would stop accepting for good.
+ * run() asks for that run at once when connections went away; the
+ * bounded wait covers whatever else MHD keeps to itself. */
 static void arm(polku_http *srv)
 {
     MHD_UNSIGNED_LONG_LONG ms = 0;
-    if (srv->need_run || MHD_get_timeout(srv->daemon, &ms) == MHD_YES)
-        uv_timer_start(&srv->timer, on_timer, srv->need_run ? 0 : ms, 0);
-    else
-        uv_timer_stop(&srv->timer);
+    if (!srv->need_run &&
+        (MHD_get_timeout(srv->daemon, &ms) != MHD_YES || ms > HTTP_MAX_IDLE_MS))
+        ms = HTTP_MAX_IDLE_MS;
+    uv_timer_start(&srv->timer, on_timer, srv->need_run ? 0 : ms, 0);
+}
+
+/* Connections MHD holds (suspended ones included); releases the closed. */
+static unsigned connections(polku_http *srv)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(
+        srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
 }
 
 static void run(polku_http *srv)
 {
+    unsigned before = connections(srv);
     srv->in_run = true;
     srv->need_run = false;
     MHD_run(srv->daemon);
     srv->in_run = false;
+    /* A connection released at the limit: the listen socket goes back
+     * into the epoll set only in the next MHD_run, so run again now. */
+    srv->connections = connections(srv);
+    if (srv->connections < before)
+        srv->need_run = true;
     arm(srv);
 }
 
@@ -488,10 +518,69 @@ static bool body_append(polku_http_req *req, const char *data, size_t len)
     return true;
 }
 
-/* First call: a declared body over the limit is refused before it is
- * read (MHD then closes the connection); otherwise just remember. */
+/* Why a request target is refused before any handler sees it. MHD
+ * decodes %XX in place: "%00" would end the path (or a query value) where
+ * the handler reads it, and other control characters have no business in
+ * a path, a query or the log. */
+struct refusal {
+    const char *message;
+};
+static struct refusal refusals[] = {
+    {"the request path contains a NUL byte (%00)"},
+    {"the request path contains a control character"},
+    {"the query string contains a NUL byte (%00)"},
+    {"the query string contains a control character"},
+};
+#define REFUSALS (sizeof refusals / sizeof refusals[0])
+
+static const struct refusal *as_refusal(const void *p)
+{
+    for (size_t i = 0; i < REFUSALS; i++)
+        if (p == &refusals[i])
+            return &refusals[i];
+    return NULL;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* MHD's URI log callback: the request target as sent (not yet decoded,
+ * query included). Its result becomes the request's *con_cls: NULL, or
+ * the refusal the first access-handler call answers with 400. (A raw NUL
+ * byte ends the line's text before MHD or this callback can see past it.) */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    bool query = false;
+    for (const char *p = uri; p && *p; p++) {
+        int c = (unsigned char)*p;
+        if (c == '?')
+            query = true;
+        if (c == '%' && hex_digit(p[1]) >= 0 && hex_digit(p[2]) >= 0) {
+            c = hex_digit(p[1]) * 16 + hex_digit(p[2]);
+            p += 2;
+        }
+        if (c < 0x20 || c == 0x7f)
+            return &refusals[(query ? 2 : 0) + (c == 0 ? 0 : 1)];
+    }
+    return NULL;
+}
+
+/* First call: a refused target, or a declared body over the limit, is
+ * answered at once (MHD then closes the connection); otherwise just
+ * remember. */
 static enum MHD_Result first_call(polku_http *srv, struct MHD_Connection *conn,
                                   const char *method, const char *url,
+                                  const struct refusal *refusal,
                                   void **con_cls)
 {
     polku_http_req *req = req_new(srv, conn, method, url);
@@ -499,6 +588,12 @@ static enum MHD_Result first_call(polku_http *srv, struct MHD_Connection *conn,
         return MHD_NO;
     *con_cls = req;
     srv->stats.requests++;
+    if (refusal) {
+        log_debug("http: request refused: %s", refusal->message);
+        req->response = make_error("bad_request", refusal->message);
+        req->status = MHD_HTTP_BAD_REQUEST;
+        return queue(req);
+    }
     const char *cl = MHD_lookup_connection_value(
         conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
@@ -522,8 +617,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
     (void)version;
     polku_http *srv = cls;
     polku_http_req *req = *con_cls;
-    if (!req)
-        return first_call(srv, conn, method, url, con_cls);
+    const struct refusal *refusal = as_refusal(req);
+    if (!req || refusal)
+        return first_call(srv, conn, method, url, refusal, con_cls);
 
     size_t len = *upload_data_size;
     *upload_data_size = 0;
@@ -578,9 +674,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     polku_http_req *req = *con_cls;
-    if (!req)
-        return;
     *con_cls = NULL;
+    if (!req || as_refusal(req)) /* the access handler never ran */
+        return;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         log_debug("http: %s request ended early (%d)", req->method, (int)toe);
     if (req->state == REQ_HANDLER) {
@@ -680,8 +776,11 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
         /* the logger first, or MHD logs the options before it to stderr */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, POLKU_HTTP_CONNECTION_LIMIT,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, POLKU_HTTP_PER_IP_LIMIT,
+        MHD_OPTION_END);
     if (!srv->daemon) {
         log_warn("http: cannot listen on %s", listen);
         free(srv);
@@ -911,6 +1010,11 @@ unsigned long long polku_http_in_flight(const polku_http *srv)
     return srv->live;
 }
 
+unsigned polku_http_connections(const polku_http *srv)
+{
+    return srv->connections;
+}
+
 /* ---- streams: public ---- */
 
 polku_http_stream *polku_http_stream_open(polku_http_req *req,
@@ -960,6 +1064,10 @@ polku_http_stream *polku_http_stream_open(polku_http_req *req,
     } else {
         log_debug("http: stream without hang-up watch: %s", uv_strerror(rc));
     }
+    /* The reader may pause longer than a request may (an idle stream is
+     * suspended and has no timeout at all). */
+    MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                              HTTP_STREAM_TIMEOUT_S);
     s->next = srv->streams;
     if (srv->streams)
         srv->streams->prev = s;

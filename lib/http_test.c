@@ -23,10 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "polku/daemon.h"
 #include "polku/error.h"
 #include "polku/http.h"
 
@@ -351,15 +353,27 @@ static void get_one(struct fx *fx, const char *path)
 
 /* ---- raw socket helpers (main thread) ---- */
 
-static int raw_connect(struct fx *fx)
+/* Connects from 127.0.0.<host> (0: any): all of 127/8 is this machine,
+ * so one test can be many client addresses. */
+static int raw_connect_from(struct fx *fx, unsigned host)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    if (host) {
+        struct sockaddr_in src = {.sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(0x7f000000u | host)};
+        assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
+    }
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons(polku_http_port(fx->srv)),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return fd;
+}
+
+static int raw_connect(struct fx *fx)
+{
+    return raw_connect_from(fx, 0);
 }
 
 static void raw_send(int fd, const char *text)
@@ -391,7 +405,8 @@ static void on_rawc_readable(uv_poll_t *p, int status, int events)
     ssize_t n = status < 0 ? -1 : recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
     if (n > 0) {
         assert_int_equal(on_write(tmp, 1, (size_t)n, &c->in), (size_t)n);
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+    } else if (status < 0 || n == 0 || (errno != EAGAIN && errno != EINTR)) {
+        /* a reset comes as an error status (libuv stops the handle) */
         c->eof = true;
         uv_poll_stop(p);
     }
@@ -399,11 +414,12 @@ static void on_rawc_readable(uv_poll_t *p, int status, int events)
 
 /* Connects, sends request; reads on the loop unless reading is false (a
  * client too slow to read anything). */
-static struct rawc *rawc_open(struct fx *fx, const char *request, bool reading)
+static struct rawc *rawc_open_from(struct fx *fx, unsigned host,
+                                   const char *request, bool reading)
 {
     struct rawc *c = calloc(1, sizeof *c);
     assert_non_null(c);
-    c->fd = raw_connect(fx);
+    c->fd = raw_connect_from(fx, host);
     raw_send(c->fd, request);
     assert_int_equal(uv_poll_init_socket(&fx->loop, &c->poll, c->fd), 0);
     c->poll.data = c;
@@ -417,6 +433,11 @@ static struct rawc *rawc_open(struct fx *fx, const char *request, bool reading)
         }
     fail_msg("too many raw clients");
     return NULL;
+}
+
+static struct rawc *rawc_open(struct fx *fx, const char *request, bool reading)
+{
+    return rawc_open_from(fx, 0, request, reading);
 }
 
 static void on_rawc_closed(uv_handle_t *h)
@@ -1100,6 +1121,258 @@ static void test_local_request(void **state)
     assert_null(out.body);
 }
 
+/* ---- limits and hostile clients ---- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Skips the test unless this process may hold n descriptors. */
+static void need_descriptors(rlim_t n)
+{
+    polku_raise_nofile_limit();
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur < n) {
+        printf("http_test: skipped, fewer than %lu descriptors allowed\n",
+               (unsigned long)n);
+        skip();
+    }
+}
+
+static bool never(struct fx *fx)
+{
+    (void)fx;
+    return false;
+}
+
+static unsigned awaited_connections;
+
+static bool holds_awaited_connections(struct fx *fx)
+{
+    return polku_http_connections(fx->srv) == awaited_connections;
+}
+
+/* Opens n connections from 127.0.0.<first_host>... (host cycling over
+ * hosts addresses), each sending the first byte of an unfinished request. */
+#define TRICKLE_HEAD "GET /echo HTTP/1.1\r\nHost: t\r\nX-Slow: "
+static int *trickle_open(struct fx *fx, int n, unsigned first_host,
+                         unsigned hosts)
+{
+    int *fds = calloc((size_t)n, sizeof *fds);
+    assert_non_null(fds);
+    for (int i = 0; i < n; i++) {
+        fds[i] = raw_connect_from(fx, first_host + (unsigned)i % hosts);
+        assert_int_equal(send(fds[i], TRICKLE_HEAD, 1, MSG_NOSIGNAL), 1);
+    }
+    return fds;
+}
+
+/* One more header byte on every connection, about every 200 ms. */
+static void trickle(struct fx *fx, int *fds, int n, int rounds)
+{
+    for (int r = 1; r <= rounds; r++) {
+        for (int i = 0; i < n; i++)
+            (void)send(fds[i], TRICKLE_HEAD + r, 1, MSG_NOSIGNAL);
+        wait_for(fx, never, 200); /* the trickle's pace, not a check */
+    }
+}
+
+static void trickle_close(int *fds, int n)
+{
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    free(fds);
+}
+
+#define STALL_HOSTS 4 /* client addresses, each under the per-IP limit */
+#define STALL_CONNS                                                            \
+    ((int)(POLKU_HTTP_CONNECTION_LIMIT + POLKU_HTTP_CONNECTION_LIMIT / 8))
+#define STALL_ANSWER_MS 1000
+
+/* More slow clients than the connection limit, then all of them gone:
+ * MHD took its listen socket out of its epoll set at the limit, and the
+ * next request must still be answered at once. */
+static void test_stall_at_connection_limit(void **state)
+{
+    struct fx *fx = *state;
+    need_descriptors(2 * STALL_CONNS + 64);
+    int *fds = trickle_open(fx, STALL_CONNS, 2, STALL_HOSTS);
+    awaited_connections = POLKU_HTTP_CONNECTION_LIMIT;
+    assert_true(wait_for(fx, holds_awaited_connections, WAIT_MS));
+    trickle(fx, fds, STALL_CONNS, 5);
+    assert_int_equal(polku_http_connections(fx->srv),
+                     POLKU_HTTP_CONNECTION_LIMIT);
+    assert_int_equal(fx->handler_calls, 0);
+    trickle_close(fds, STALL_CONNS);
+
+    uint64_t t0 = now_ms();
+    struct rawc *c =
+        rawc_open(fx, "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n", true);
+    fx->want = "GET:";
+    bool answered = wait_for(fx, raw_sees, STALL_ANSWER_MS);
+    printf("http_test: %d slow connections closed, the next request %s"
+           " after %llu ms\n",
+           STALL_CONNS, answered ? "answered" : "still unanswered",
+           (unsigned long long)(now_ms() - t0));
+    assert_true(answered);
+    assert_non_null(strstr(c->in.data, "HTTP/1.1 200"));
+    rawc_close(fx, c);
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+}
+
+/* One client address holds at most POLKU_HTTP_PER_IP_LIMIT connections;
+ * the server stays open to the others. */
+static void test_per_ip_limit(void **state)
+{
+    struct fx *fx = *state;
+    const int n = (int)POLKU_HTTP_PER_IP_LIMIT;
+    need_descriptors(2 * (rlim_t)n + 64);
+    int *fds = trickle_open(fx, n, 1, 1);
+    awaited_connections = POLKU_HTTP_PER_IP_LIMIT;
+    assert_true(wait_for(fx, holds_awaited_connections, WAIT_MS));
+
+    static const char get[] = "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n";
+    struct rawc *over = rawc_open_from(fx, 1, get, true);
+    assert_true(wait_for(fx, raw_eof, WAIT_MS)); /* closed, unanswered */
+    assert_int_equal(over->in.len, 0);
+    rawc_close(fx, over);
+
+    struct rawc *other = rawc_open_from(fx, 2, get, true);
+    fx->want = "GET:";
+    assert_true(wait_for(fx, raw_sees, WAIT_MS));
+    assert_non_null(strstr(other->in.data, "HTTP/1.1 200"));
+    rawc_close(fx, other);
+    assert_int_equal(fx->handler_calls, 1);
+    trickle_close(fds, n);
+    awaited_connections = 0;
+    assert_true(wait_for(fx, holds_awaited_connections, WAIT_MS));
+}
+
+/* The answer of a raw request: status and error code and message. */
+struct raw_answer {
+    int status;
+    char code[32];
+    char message[128];
+};
+
+/* Headers and Content-Length bytes of body in raw[0], or its end. */
+static bool raw_answer_complete(struct fx *fx)
+{
+    const char *d = fx->raw[0]->in.data;
+    const char *end = d ? strstr(d, "\r\n\r\n") : NULL;
+    const char *cl = d ? strcasestr(d, "\r\nContent-Length:") : NULL;
+    if (fx->raw[0]->eof)
+        return true;
+    if (!end || !cl || cl > end)
+        return false;
+    size_t want = strtoul(cl + 17, NULL, 10);
+    return fx->raw[0]->in.len - (size_t)(end + 4 - d) >= want;
+}
+
+static struct raw_answer raw_request(struct fx *fx, const char *request)
+{
+    struct raw_answer a = {0};
+    struct rawc *c = rawc_open(fx, request, true);
+    assert_true(wait_for(fx, raw_answer_complete, WAIT_MS));
+    const char *d = c->in.data ? c->in.data : "";
+    sscanf(d, "HTTP/1.1 %d", &a.status);
+    const char *body = strstr(d, "\r\n\r\n");
+    json_t *j = body ? json_loads(body + 4, 0, NULL) : NULL;
+    const char *code = "", *message = "";
+    json_unpack(j, "{s:{s:s,s:s}}", "error", "code", &code, "message",
+                &message);
+    snprintf(a.code, sizeof a.code, "%s", code);
+    snprintf(a.message, sizeof a.message, "%s", message);
+    json_decref(j);
+    rawc_close(fx, c);
+    return a;
+}
+
+/* A control character anywhere in the path or the query, raw or
+ * percent-encoded, is answered 400 bad_request naming where it was; the
+ * handler never sees the request. */
+static void test_control_characters(void **state)
+{
+    struct fx *fx = *state;
+    static const struct {
+        const char *target;
+        const char *says; /* in the message */
+    } bad[] = {
+        {"/echo%00", "path contains a NUL byte (%00)"},
+        {"/q%00/x?a=1", "path contains a NUL byte (%00)"},
+        {"/echo%0a", "path contains a control character"},
+        {"/echo%0D%0AX-Injected:%201", "path contains a control character"},
+        {"/echo%7F", "path contains a control character"},
+        {"/echo%1f", "path contains a control character"},
+        {"/ec\x01ho", "path contains a control character"},
+        {"/echo\t", "path contains a control character"},
+        {"/ec\x7fho", "path contains a control character"},
+        {"/q?a=1%00", "query string contains a NUL byte (%00)"},
+        {"/q?a%00=1", "query string contains a NUL byte (%00)"},
+        {"/q?a=%1b[31m", "query string contains a control character"},
+        {"/q?a=x&b=%09", "query string contains a control character"},
+        {"/q?a=\x02", "query string contains a control character"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char request[256];
+        snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n",
+                 bad[i].target);
+        struct raw_answer a = raw_request(fx, request);
+        if (a.status != 400 || strcmp(a.code, "bad_request") != 0 ||
+            !strstr(a.message, bad[i].says))
+            fail_msg("target %zu: %d %s '%s', want 400 bad_request '%s'", i,
+                     a.status, a.code, a.message, bad[i].says);
+    }
+    assert_int_equal(fx->handler_calls, 0);
+    polku_http_stats st;
+    polku_http_get_stats(fx->srv, &st);
+    assert_int_equal(st.responses_4xx, sizeof bad / sizeof bad[0]);
+
+    /* Escapes of anything else still reach the handler decoded. */
+    struct rawc *c = rawc_open(
+        fx, "GET /q?a=%41%20b&b=%7e HTTP/1.1\r\nHost: t\r\n\r\n", true);
+    fx->want = "}";
+    assert_true(wait_for(fx, raw_sees, WAIT_MS));
+    assert_non_null(strstr(c->in.data, "HTTP/1.1 200"));
+    assert_non_null(strstr(c->in.data, "\"a\":\"A b\""));
+    assert_non_null(strstr(c->in.data, "\"b\":\"~\""));
+    rawc_close(fx, c);
+    assert_int_equal(fx->handler_calls, 1);
+    assert_true(wait_for(fx, nothing_in_flight, WAIT_MS));
+}
+
+static bool second_raw_eof(struct fx *fx)
+{
+    return fx->raw[1]->eof;
+}
+
+/* A connection that stops sending its request is closed after the
+ * connection timeout (10 s); an idle stream outlives it. */
+static void test_idle_timeout_spares_streams(void **state)
+{
+    struct fx *fx = *state;
+    rawc_open(fx, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n", true);
+    assert_true(wait_for(fx, one_stream, WAIT_MS));
+    uint64_t t0 = now_ms();
+    struct rawc *slow = rawc_open(fx, "GET /echo HTTP/1.1\r\nHo", true);
+    assert_true(wait_for(fx, second_raw_eof, 10000 + WAIT_MS));
+    uint64_t waited = now_ms() - t0;
+    printf("http_test: a stalled request closed after %llu ms\n",
+           (unsigned long long)waited);
+    assert_true(waited >= 9000);
+    assert_int_equal(slow->in.len, 0);
+    rawc_close(fx, slow);
+    assert_non_null(fx->streams[0]);
+    assert_int_equal(polku_http_stream_write(fx->streams[0], "still", 5),
+                     POLKU_OK);
+    fx->want = "still";
+    assert_true(wait_for(fx, raw_sees, WAIT_MS));
+    assert_int_equal(fx->stream_closed_calls, 0);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1125,6 +1398,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
         cmocka_unit_test(test_local_request),
+        cmocka_unit_test_setup_teardown(test_stall_at_connection_limit, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_per_ip_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_control_characters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout_spares_streams,
+                                        setup, teardown),
     };
     if (getenv("HTTP_TEST_FILTER")) /* e.g. "test_too_large" */
         cmocka_set_test_filter(getenv("HTTP_TEST_FILTER"));

@@ -1,5 +1,6 @@
 /* daemon.h — what polku-broker and polku-agent share as programs:
- * the command line (`--config FILE`, `--help`) and closing the loop. */
+ * the command line (`--config FILE`, `--help`), the descriptor limit and
+ * closing the loop. */
 #ifndef POLKU_DAEMON_H
 #define POLKU_DAEMON_H
 
@@ -10,6 +11,14 @@
  * (exit 2, DESIGN §10). usage is the text after "usage: ". */
 int polku_daemon_args(int argc, char **argv, const char *usage,
                       const char **config);
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit, so that a flood of
+ * connections (each one a descriptor until it is authenticated or timed
+ * out) runs into the limits the daemons set themselves rather than into
+ * the 1 024 a shell usually gives. Logs the old and new limit at info.
+ * Returns POLKU_OK, or POLKU_EIO if the limit cannot be read or raised
+ * (logged; the daemon goes on with what it has). */
+int polku_raise_nofile_limit(void);
 
 /* Closes every handle still open on loop, runs it until all close
  * callbacks have run, and closes the loop. */

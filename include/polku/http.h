@@ -3,9 +3,14 @@
  * libmicrohttpd runs with MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME and no
  * thread of its own; its epoll fd is watched by a uv_poll and after every
  * MHD_run a uv_timer is armed from MHD_get_timeout (also for 0 ms: its inner
- * sockets are edge-triggered). The request body is collected (up to
- * max_body; beyond it the server answers 413 {"error":{"code":"too_large"}}
- * itself), then the handler is called once with the whole request.
+ * sockets are edge-triggered), and never for later than a second. The
+ * request body is collected (up to max_body; beyond it the server answers
+ * 413 {"error":{"code":"too_large"}} itself), then the handler is called
+ * once with the whole request. A request whose path or query string holds
+ * a control character (a byte below 0x20 or 0x7f, raw or percent-encoded,
+ * %00 included) is answered 400 {"error":{"code":"bad_request"}} without
+ * the handler. A connection idle for 10 s while a request is read or
+ * answered is closed; a kept request and an idle stream do not count.
  *
  * A handler answers with polku_http_respond* at once, or keeps the request
  * and answers later from any loop callback (the connection is suspended
@@ -20,6 +25,14 @@
 #include <stdint.h>
 #include <jansson.h>
 #include <uv.h>
+
+/* Connections the server holds at once, and from one client address (a
+ * proxy counts as one); a connection over either limit is closed at once.
+ * One address can never take the whole server, yet it may still open as
+ * many keep-alive connections as the benchmark's widest window (256,
+ * bench/README.md). */
+#define POLKU_HTTP_CONNECTION_LIMIT 512u
+#define POLKU_HTTP_PER_IP_LIMIT (POLKU_HTTP_CONNECTION_LIMIT / 2)
 
 typedef struct polku_http polku_http;
 typedef struct polku_http_req polku_http_req;
@@ -97,6 +110,11 @@ void polku_http_get_stats(const polku_http *srv, polku_http_stats *out);
 /* Requests now in the server: being read, with the handler or being sent
  * (a gauge for /metrics; tests use it to see that everything was freed). */
 unsigned long long polku_http_in_flight(const polku_http *srv);
+
+/* Client connections the server held after its last run (idle keep-alive
+ * and suspended ones included), at most POLKU_HTTP_CONNECTION_LIMIT. A
+ * gauge (not yet on /metrics); tests watch the limits with it. */
+unsigned polku_http_connections(const polku_http *srv);
 
 /* ---- streaming responses (Server-Sent Events) ----
  *

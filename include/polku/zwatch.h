@@ -19,6 +19,13 @@
 
 #define POLKU_ZWATCH_MAX_FRAMES 8 /* ZAP requests have 7 */
 
+/* ZMQ_HANDSHAKE_IVL of the broker's ROUTER and the agents' DEALER: a
+ * connection that has not finished its ZMTP/CURVE handshake by then is
+ * dropped. libzmq's default (30 s) lets a flood of half-open connections
+ * hold the broker's descriptors long enough to keep real organisations
+ * out; a handshake on a working network takes milliseconds. */
+#define POLKU_ZMQ_HANDSHAKE_IVL_MS 5000
+
 typedef struct polku_zwatch polku_zwatch;
 
 /* One received multipart message: frames[0..nframes). The frames are
