@@ -569,14 +569,12 @@ void agent_fini(agent *a)
     free(a->waiters);
     a->waiters = NULL;
     a->n_waiters = a->cap_waiters = 0;
-    polku_zwatch_close(&a->watch);
+    agent_link_close(a);
     close_if_open((uv_handle_t *)&a->commit_idle);
     close_if_open((uv_handle_t *)&a->replay_idle);
     close_if_open((uv_handle_t *)&a->tick);
     close_if_open((uv_handle_t *)&a->sigterm);
     close_if_open((uv_handle_t *)&a->sigint);
-    if (a->dealer)
-        zmq_close(a->dealer);
     if (a->zctx)
         zmq_ctx_term(a->zctx);
     outbox_fini(&a->ob);

@@ -91,6 +91,11 @@ typedef struct agent {
     uint64_t committed_seq; /* highest seq durably stored */
 
     /* broker link */
+    void *monitor; /* PAIR reading the DEALER's handshake events */
+    polku_zwatch *monitor_watch;
+    unsigned link_generation;    /* a new DEALER after each refusal */
+    uint64_t refused_backoff_ms; /* next wait after a refused handshake */
+    uint64_t reconnect_at_ms;    /* monotonic; 0: no reconnect due */
     uint64_t epoch;
     bool welcomed;
     uint64_t last_heard_ms, last_hello_ms, last_beat_ms; /* monotonic */
@@ -175,6 +180,8 @@ void agent_header(agent *a, polku_envelope *env, uint8_t msg_id[16]);
 
 /* link.c */
 int agent_link_start(agent *a);
+/* Closes the DEALER, its monitor and their watchers (agent_fini). */
+void agent_link_close(agent *a);
 void agent_link_tick(agent *a);
 void agent_send_hello(agent *a);
 bool agent_broker_connected(const agent *a);
