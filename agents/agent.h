@@ -29,6 +29,7 @@ typedef enum after_kind {
     AFTER_OUTBOX_ACK, /* an outbox entry was acknowledged or failed */
     AFTER_WAIT_CLAIM, /* an HTTP request waits for the broker's answer */
     AFTER_PUBLISH,    /* an event for /v1/events (data: topic NUL json) */
+    AFTER_LOG,        /* a log line (data: text, status: level) */
 } after_kind;
 
 typedef struct after_action {
@@ -154,6 +155,13 @@ void agent_after_wait_claim(agent *a, polku_http_req *req,
  * published on /v1/events as metadata: topic, from, client key, object id,
  * origin seq, time. */
 void agent_after_publish(agent *a, const polku_envelope *env);
+
+/* After the commit, a log line: a state change ("received", "accepted",
+ * "consent revoked"...) is announced only once it is durable; the line
+ * goes with the item or the batch if they fail. Formatted now (nothing
+ * when the level is filtered). */
+void agent_after_log(agent *a, polku_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Answers (after the commit) every request waiting for claim_id with
  * status and a copy of json (json itself is not taken). */

@@ -215,8 +215,10 @@ int handovers_offer(agent *a, MDB_txn *txn, const handover_new *n,
         return rc;
     }
     char idtext[POLKU_ID_TEXT];
-    log_info("handover %s offered to %s (term %u%s%s)", id_text(&h->id, idtext),
-             h->to_org, h->term, h->rule[0] ? ", rule " : "", h->rule);
+    agent_after_log(a, POLKU_LOG_INFO,
+                    "handover %s offered to %s (term %u%s%s)",
+                    id_text(&h->id, idtext), h->to_org, h->term,
+                    h->rule[0] ? ", rule " : "", h->rule);
     *out = h;
     return POLKU_OK;
 }
@@ -268,8 +270,9 @@ static int conclude(agent *a, MDB_txn *txn, Polku__HandoverRecord *h,
                                    h->term + 1, now);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        log_info("handover %s %s (from %s)", id_text(&h->id, idtext),
-                 handover_state_name(st), h->from_org);
+        agent_after_log(a, POLKU_LOG_INFO, "handover %s %s (from %s)",
+                        id_text(&h->id, idtext), handover_state_name(st),
+                        h->from_org);
     }
     return rc;
 }
@@ -416,8 +419,8 @@ static int on_offered(agent *a, MDB_txn *txn, const polku_envelope *env)
                       "opened with the sender's key");
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        log_info("handover %s offered by %s", id_text(&h->id, idtext),
-                 h->from_org);
+        agent_after_log(a, POLKU_LOG_INFO, "handover %s offered by %s",
+                        id_text(&h->id, idtext), h->from_org);
     }
     polku__sealed_text__free_unpacked(text, NULL);
     polku__handover_record__free_unpacked(h, NULL);
@@ -457,8 +460,9 @@ static int on_answered(agent *a, MDB_txn *txn, const polku_envelope *env)
                                    ans->term, env->time_ms);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        log_info("handover %s %s by %s", id_text(&h->id, idtext),
-                 handover_state_name(ans->status), h->to_org);
+        agent_after_log(a, POLKU_LOG_INFO, "handover %s %s by %s",
+                        id_text(&h->id, idtext),
+                        handover_state_name(ans->status), h->to_org);
     }
     polku__handover_record__free_unpacked(h, NULL);
     return rc;
@@ -518,8 +522,8 @@ int handovers_undeliverable(agent *a, MDB_txn *txn, const polku_envelope *env,
             rc = paths_set_open_handover(a, txn, h->client_key.data, NULL);
         if (!rc) {
             char idtext[POLKU_ID_TEXT];
-            log_warn("handover %s to %s failed: %s", id_text(&h->id, idtext),
-                     h->to_org, code);
+            agent_after_log(a, POLKU_LOG_WARN, "handover %s to %s failed: %s",
+                            id_text(&h->id, idtext), h->to_org, code);
         }
     }
     polku__handover_record__free_unpacked(h, NULL);

@@ -127,7 +127,7 @@ int paths_claim(agent *a, MDB_txn *txn, const uint8_t key[16],
     }
     char idtext[POLKU_ID_TEXT];
     polku_id_format(&claim, idtext);
-    log_info("claim %s sent to the broker", idtext);
+    agent_after_log(a, POLKU_LOG_INFO, "claim %s sent to the broker", idtext);
     *out = p;
     return POLKU_OK;
 }
@@ -210,11 +210,12 @@ int paths_claim_answered(agent *a, MDB_txn *txn, const polku_envelope *env)
     if (!rc)
         rc = record_claim_outcome(a, txn, p, ans);
     if (!rc)
-        log_info("claim %s: coordinator %s (term %u)",
-                 ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON    ? "won"
-                 : ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_LOST ? "lost"
-                                                                    : "refused",
-                 p->coordinator[0] ? p->coordinator : "none", p->term);
+        agent_after_log(a, POLKU_LOG_INFO, "claim %s: coordinator %s (term %u)",
+                        ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON ? "won"
+                        : ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_LOST
+                            ? "lost"
+                            : "refused",
+                        p->coordinator[0] ? p->coordinator : "none", p->term);
     polku__path_record__free_unpacked(p, NULL);
     return rc;
 }
@@ -286,7 +287,8 @@ int paths_close(agent *a, MDB_txn *txn, const uint8_t key[16],
         polku__path_record__free_unpacked(p, NULL);
         return rc;
     }
-    log_info("path closed (%s, term %u)", reason, p->term);
+    agent_after_log(a, POLKU_LOG_INFO, "path closed (%s, term %u)", reason,
+                    p->term);
     *out = p;
     return POLKU_OK;
 }

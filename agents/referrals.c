@@ -251,8 +251,9 @@ static int on_requested(agent *a, MDB_txn *txn, const polku_envelope *env)
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         polku_id_format(&id, idtext);
-        log_info("referral %s received from %s%s", idtext, r->from_org,
-                 unreadable ? " (content unreadable: failed)" : "");
+        agent_after_log(a, POLKU_LOG_INFO, "referral %s received from %s%s",
+                        idtext, r->from_org,
+                        unreadable ? " (content unreadable: failed)" : "");
     }
     polku__referral_record__free_unpacked(r, NULL);
     return rc;
@@ -289,9 +290,10 @@ static int on_status(agent *a, MDB_txn *txn, const polku_envelope *env)
         rc = store_referral_put(&a->st, txn, r);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        log_info("referral %s %s at %s (v%u)", id_text(r, idtext),
-                 polku_referral_state_name(st->status), env->origin_org,
-                 st->version);
+        agent_after_log(a, POLKU_LOG_INFO, "referral %s %s at %s (v%u)",
+                        id_text(r, idtext),
+                        polku_referral_state_name(st->status), env->origin_org,
+                        st->version);
     }
     polku__sealed_text__free_unpacked(text, NULL);
     polku__referral_record__free_unpacked(r, NULL);
@@ -315,9 +317,9 @@ static int change_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
         rc = emit_status(a, txn, r, r->outgoing ? NULL : r->from_org);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        log_info("referral %s %s (v%u, %s)", id_text(r, idtext),
-                 polku_referral_state_name(to), r->version,
-                 r->outgoing ? "local" : r->from_org);
+        agent_after_log(a, POLKU_LOG_INFO, "referral %s %s (v%u, %s)",
+                        id_text(r, idtext), polku_referral_state_name(to),
+                        r->version, r->outgoing ? "local" : r->from_org);
     }
     return rc;
 }
