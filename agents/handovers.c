@@ -554,14 +554,14 @@ json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
     if (h->client_key.len == 16)
         polku_client_key_hex(h->client_key.data, key);
     json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:i, s:o, s:o, s:b, "
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:I, s:o, s:o, s:b, "
         "s:o, s:o}",
         "id", id_text(&h->id, idtext), "direction", h->outgoing ? "out" : "in",
         "from", h->from_org, "to", h->to_org, "client_key", key, "supporter",
         text_or_null(h->supporter), "plan_current", h->plan_current, "note",
         h->note, "status", handover_state_name(h->status), "term",
-        (json_int_t)h->term, "created", time_or_null(h->created_ms),
-        "updated", time_or_null(h->updated_ms), "withdraw_requested",
+        (json_int_t)h->term, "created", time_or_null(h->created_ms), "updated",
+        time_or_null(h->updated_ms), "withdraw_requested",
         h->withdraw_requested, "rule", text_or_null(h->rule), "reason",
         text_or_null(h->reason));
     if (h->referral_id.len == 16) {
@@ -574,10 +574,9 @@ json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
     if (h->plan)
         json_object_set_new(
             j, "plan",
-            json_pack("{s:s, s:s, s:i, s:o}", "org", h->plan->org, "plan_id",
-                      h->plan->plan_id, "version",
-                      (json_int_t)h->plan->version, "review_due",
-                      time_or_null(h->plan->review_due_ms)));
+            json_pack("{s:s, s:s, s:I, s:o}", "org", h->plan->org, "plan_id",
+                      h->plan->plan_id, "version", (json_int_t)h->plan->version,
+                      "review_due", time_or_null(h->plan->review_due_ms)));
     else
         json_object_set_new(j, "plan", json_null());
     if (with_history) {

@@ -485,7 +485,7 @@ json_t *referrals_json(const agent *a, const Polku__ReferralRecord *r,
         polku_client_key_hex(r->client_key.data, key);
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:o, s:o, "
-        "s:b, s:s, s:i}",
+        "s:b, s:s, s:I}",
         "id", idtext, "direction", r->outgoing ? "out" : "in", "from",
         r->from_org, "to", r->to_org, "client_key", key, "service", r->service,
         "reason", r->reason, "urgency", r->urgency, "due",
@@ -493,7 +493,7 @@ json_t *referrals_json(const agent *a, const Polku__ReferralRecord *r,
         polku_referral_state_name(r->status), "created",
         time_or_null(r->created_ms), "updated", time_or_null(r->updated_ms),
         "cancel_requested", r->cancel_requested, "outcome", r->outcome,
-        "version", (int)r->version);
+        "version", (json_int_t)r->version);
     if (with_history)
         json_object_set_new(j, "history", history_json(r));
     return j;
