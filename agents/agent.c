@@ -61,6 +61,24 @@ void agent_after_outbox_ack(agent *a, uint64_t seq, const char *dest)
     after_push(a, x);
 }
 
+void agent_after_log(agent *a, polku_log_level level, const char *fmt, ...)
+{
+    if (level < polku_log_threshold)
+        return;
+    after_action x = {.kind = AFTER_LOG, .status = level};
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !(x.data = malloc((size_t)n + 1)))
+        return;
+    va_start(ap, fmt);
+    vsnprintf((char *)x.data, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    x.len = (size_t)n;
+    after_push(a, x);
+}
+
 int agent_refuse(agent_refusal *why, unsigned status, const char *code,
                  const char *fmt, ...)
 {
@@ -249,6 +267,11 @@ static void run_after(agent *a, after_action *x, bool committed)
             const char *topic = (const char *)x->data;
             polku_sse_publish(a->events, topic, topic + strlen(topic) + 1);
         }
+        break;
+    case AFTER_LOG:
+        if (committed)
+            polku_log_write((polku_log_level)x->status, "%s",
+                            (const char *)x->data);
         break;
     case AFTER_WAIT_CLAIM:
         if (committed)
@@ -569,14 +592,12 @@ void agent_fini(agent *a)
     free(a->waiters);
     a->waiters = NULL;
     a->n_waiters = a->cap_waiters = 0;
-    polku_zwatch_close(&a->watch);
+    agent_link_close(a);
     close_if_open((uv_handle_t *)&a->commit_idle);
     close_if_open((uv_handle_t *)&a->replay_idle);
     close_if_open((uv_handle_t *)&a->tick);
     close_if_open((uv_handle_t *)&a->sigterm);
     close_if_open((uv_handle_t *)&a->sigint);
-    if (a->dealer)
-        zmq_close(a->dealer);
     if (a->zctx)
         zmq_ctx_term(a->zctx);
     outbox_fini(&a->ob);

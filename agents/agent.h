@@ -29,6 +29,7 @@ typedef enum after_kind {
     AFTER_OUTBOX_ACK, /* an outbox entry was acknowledged or failed */
     AFTER_WAIT_CLAIM, /* an HTTP request waits for the broker's answer */
     AFTER_PUBLISH,    /* an event for /v1/events (data: topic NUL json) */
+    AFTER_LOG,        /* a log line (data: text, status: level) */
 } after_kind;
 
 typedef struct after_action {
@@ -91,6 +92,11 @@ typedef struct agent {
     uint64_t committed_seq; /* highest seq durably stored */
 
     /* broker link */
+    void *monitor; /* PAIR reading the DEALER's handshake events */
+    polku_zwatch *monitor_watch;
+    unsigned link_generation;    /* a new DEALER after each refusal */
+    uint64_t refused_backoff_ms; /* next wait after a refused handshake */
+    uint64_t reconnect_at_ms;    /* monotonic; 0: no reconnect due */
     uint64_t epoch;
     bool welcomed;
     uint64_t last_heard_ms, last_hello_ms, last_beat_ms; /* monotonic */
@@ -150,6 +156,13 @@ void agent_after_wait_claim(agent *a, polku_http_req *req,
  * origin seq, time. */
 void agent_after_publish(agent *a, const polku_envelope *env);
 
+/* After the commit, a log line: a state change ("received", "accepted",
+ * "consent revoked"...) is announced only once it is durable; the line
+ * goes with the item or the batch if they fail. Formatted now (nothing
+ * when the level is filtered). */
+void agent_after_log(agent *a, polku_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Answers (after the commit) every request waiting for claim_id with
  * status and a copy of json (json itself is not taken). */
 void agent_wake_claim(agent *a, const uint8_t claim_id[16], unsigned status,
@@ -175,6 +188,8 @@ void agent_header(agent *a, polku_envelope *env, uint8_t msg_id[16]);
 
 /* link.c */
 int agent_link_start(agent *a);
+/* Closes the DEALER, its monitor and their watchers (agent_fini). */
+void agent_link_close(agent *a);
 void agent_link_tick(agent *a);
 void agent_send_hello(agent *a);
 bool agent_broker_connected(const agent *a);

@@ -108,7 +108,9 @@ int consents_grant(agent *a, MDB_txn *txn, const consent_new *c,
     }
     char idtext[POLKU_ID_TEXT];
     polku_id_format(&id, idtext);
-    log_info("consent %s recorded for %zu organisations", idtext, r->n_orgs);
+    agent_after_log(a, POLKU_LOG_INFO,
+                    "consent %s recorded for %zu organisations", idtext,
+                    r->n_orgs);
     *out = r;
     return POLKU_OK;
 }
@@ -146,7 +148,7 @@ int consents_revoke(agent *a, MDB_txn *txn, const uint8_t id[16],
     char idtext[POLKU_ID_TEXT];
     memcpy(cid.b, id, 16);
     polku_id_format(&cid, idtext);
-    log_info("consent %s revoked here", idtext);
+    agent_after_log(a, POLKU_LOG_INFO, "consent %s revoked here", idtext);
     *out = r;
     return POLKU_OK;
 }

@@ -215,8 +215,10 @@ int handovers_offer(agent *a, MDB_txn *txn, const handover_new *n,
         return rc;
     }
     char idtext[POLKU_ID_TEXT];
-    log_info("handover %s offered to %s (term %u%s%s)", id_text(&h->id, idtext),
-             h->to_org, h->term, h->rule[0] ? ", rule " : "", h->rule);
+    agent_after_log(a, POLKU_LOG_INFO,
+                    "handover %s offered to %s (term %u%s%s)",
+                    id_text(&h->id, idtext), h->to_org, h->term,
+                    h->rule[0] ? ", rule " : "", h->rule);
     *out = h;
     return POLKU_OK;
 }
@@ -268,8 +270,9 @@ static int conclude(agent *a, MDB_txn *txn, Polku__HandoverRecord *h,
                                    h->term + 1, now);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        log_info("handover %s %s (from %s)", id_text(&h->id, idtext),
-                 handover_state_name(st), h->from_org);
+        agent_after_log(a, POLKU_LOG_INFO, "handover %s %s (from %s)",
+                        id_text(&h->id, idtext), handover_state_name(st),
+                        h->from_org);
     }
     return rc;
 }
@@ -416,8 +419,8 @@ static int on_offered(agent *a, MDB_txn *txn, const polku_envelope *env)
                       "opened with the sender's key");
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        log_info("handover %s offered by %s", id_text(&h->id, idtext),
-                 h->from_org);
+        agent_after_log(a, POLKU_LOG_INFO, "handover %s offered by %s",
+                        id_text(&h->id, idtext), h->from_org);
     }
     polku__sealed_text__free_unpacked(text, NULL);
     polku__handover_record__free_unpacked(h, NULL);
@@ -457,8 +460,9 @@ static int on_answered(agent *a, MDB_txn *txn, const polku_envelope *env)
                                    ans->term, env->time_ms);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        log_info("handover %s %s by %s", id_text(&h->id, idtext),
-                 handover_state_name(ans->status), h->to_org);
+        agent_after_log(a, POLKU_LOG_INFO, "handover %s %s by %s",
+                        id_text(&h->id, idtext),
+                        handover_state_name(ans->status), h->to_org);
     }
     polku__handover_record__free_unpacked(h, NULL);
     return rc;
@@ -518,8 +522,8 @@ int handovers_undeliverable(agent *a, MDB_txn *txn, const polku_envelope *env,
             rc = paths_set_open_handover(a, txn, h->client_key.data, NULL);
         if (!rc) {
             char idtext[POLKU_ID_TEXT];
-            log_warn("handover %s to %s failed: %s", id_text(&h->id, idtext),
-                     h->to_org, code);
+            agent_after_log(a, POLKU_LOG_WARN, "handover %s to %s failed: %s",
+                            id_text(&h->id, idtext), h->to_org, code);
         }
     }
     polku__handover_record__free_unpacked(h, NULL);
@@ -550,14 +554,14 @@ json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
     if (h->client_key.len == 16)
         polku_client_key_hex(h->client_key.data, key);
     json_t *j = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:i, s:o, s:o, s:b, "
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:I, s:o, s:o, s:b, "
         "s:o, s:o}",
         "id", id_text(&h->id, idtext), "direction", h->outgoing ? "out" : "in",
         "from", h->from_org, "to", h->to_org, "client_key", key, "supporter",
         text_or_null(h->supporter), "plan_current", h->plan_current, "note",
         h->note, "status", handover_state_name(h->status), "term",
-        (json_int_t)h->term, "created", time_or_null(h->created_ms),
-        "updated", time_or_null(h->updated_ms), "withdraw_requested",
+        (json_int_t)h->term, "created", time_or_null(h->created_ms), "updated",
+        time_or_null(h->updated_ms), "withdraw_requested",
         h->withdraw_requested, "rule", text_or_null(h->rule), "reason",
         text_or_null(h->reason));
     if (h->referral_id.len == 16) {
@@ -570,10 +574,9 @@ json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
     if (h->plan)
         json_object_set_new(
             j, "plan",
-            json_pack("{s:s, s:s, s:i, s:o}", "org", h->plan->org, "plan_id",
-                      h->plan->plan_id, "version",
-                      (json_int_t)h->plan->version, "review_due",
-                      time_or_null(h->plan->review_due_ms)));
+            json_pack("{s:s, s:s, s:I, s:o}", "org", h->plan->org, "plan_id",
+                      h->plan->plan_id, "version", (json_int_t)h->plan->version,
+                      "review_due", time_or_null(h->plan->review_due_ms)));
     else
         json_object_set_new(j, "plan", json_null());
     if (with_history) {

@@ -66,9 +66,13 @@ bool agent_broker_connected(const agent *a)
            polku_mono_ms() - a->last_heard_ms < 4 * a->cfg->heartbeat_ms + 1000;
 }
 
+static void link_reconnect(agent *a);
+
 void agent_link_tick(agent *a)
 {
     uint64_t now = polku_mono_ms();
+    if (a->reconnect_at_ms && now >= a->reconnect_at_ms)
+        link_reconnect(a);
     if (a->welcomed && !agent_broker_connected(a)) {
         log_warn("broker silent for %llu ms: disconnected",
                  (unsigned long long)(now - a->last_heard_ms));
@@ -440,18 +444,80 @@ static void on_frames(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
     polku_envelope_free(&env);
 }
 
+/* ---- the socket, and a new one after the broker refused us ----
+ *
+ * libzmq (4.3.4) treats a refused CURVE handshake as a protocol error: the
+ * session ends and it never reconnects, so an agent whose organisation was
+ * missing from the broker's directory for a moment would stay away for
+ * good. A monitor on the DEALER reports the refusal
+ * (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, with the ZAP status); the agent says
+ * why and, after a backoff that doubles from 1 s up to 60 s, replaces the
+ * DEALER with a new one. A handshake that succeeds resets the backoff. */
+
+#define REFUSED_BACKOFF_MIN_MS 1000
+#define REFUSED_BACKOFF_MAX_MS 60000
+#define MONITOR_EVENTS                                                         \
+    (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |   \
+     ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+
+static void link_refused(agent *a, uint16_t event, uint32_t value)
+{
+    uint64_t wait = a->refused_backoff_ms;
+    a->refused_backoff_ms =
+        wait * 2 < REFUSED_BACKOFF_MAX_MS ? wait * 2 : REFUSED_BACKOFF_MAX_MS;
+    a->reconnect_at_ms = polku_mono_ms() + wait;
+    a->welcomed = false;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        log_warn("the broker refused this organisation's key (ZAP status "
+                 "%u): is org %s with public key %s in the broker's "
+                 "directory? trying again in %llu s",
+                 (unsigned)value, a->cfg->org, a->cfg->key.public_z85,
+                 (unsigned long long)(wait / 1000));
+    else
+        log_warn("the CURVE handshake with the broker at %s failed "
+                 "(protocol error 0x%x): is broker_public_key the broker's "
+                 "key? trying again in %llu s",
+                 a->cfg->broker, (unsigned)value,
+                 (unsigned long long)(wait / 1000));
+}
+
+static void on_monitor(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
+{
+    (void)zw;
+    agent *a = arg;
+    if (n < 1 || zmq_msg_size(&frames[0]) != 6)
+        return;
+    const uint8_t *d = zmq_msg_data(&frames[0]);
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, d, 2);
+    memcpy(&value, d + 2, 4);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        a->refused_backoff_ms = REFUSED_BACKOFF_MIN_MS;
+    else if (a->reconnect_at_ms == 0)
+        link_refused(a, event, value);
+}
+
 static int setopt_int(void *s, int opt, int v)
 {
     return zmq_setsockopt(s, opt, &v, sizeof v);
 }
 
-int agent_link_start(agent *a)
+void agent_link_close(agent *a)
 {
-    load_saved_directory(a);
-    if (check_rule_orgs(a, true))
-        return POLKU_ECONFIG;
-    a->zctx = zmq_ctx_new();
-    void *s = a->zctx ? zmq_socket(a->zctx, ZMQ_DEALER) : NULL;
+    polku_zwatch_close(&a->watch);
+    polku_zwatch_close(&a->monitor_watch);
+    if (a->monitor)
+        zmq_close(a->monitor);
+    if (a->dealer)
+        zmq_close(a->dealer);
+    a->monitor = a->dealer = NULL;
+}
+
+/* A new DEALER (and its monitor) connected to the broker; says Hello. */
+static int link_connect(agent *a)
+{
+    void *s = zmq_socket(a->zctx, ZMQ_DEALER);
     a->dealer = s;
     uint8_t pub[32], sec[32], srv[32];
     zmq_z85_decode(pub, a->cfg->key.public_z85);
@@ -469,16 +535,50 @@ int agent_link_start(agent *a)
              zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 32) ||
              zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, 32);
     sodium_memzero(sec, sizeof sec);
+    char mon[64];
+    snprintf(mon, sizeof mon, "inproc://polku-agent-link-%u",
+             ++a->link_generation);
+    if (!rc &&
+        (zmq_socket_monitor(s, mon, MONITOR_EVENTS) ||
+         !(a->monitor = zmq_socket(a->zctx, ZMQ_PAIR)) ||
+         setopt_int(a->monitor, ZMQ_LINGER, 0) || zmq_connect(a->monitor, mon)))
+        rc = -1;
     if (rc || zmq_connect(s, a->cfg->broker)) {
         log_error("cannot connect to the broker at %s: %s", a->cfg->broker,
                   zmq_strerror(zmq_errno()));
         return POLKU_EZMQ;
     }
     rc = polku_zwatch_start(a->loop, s, 512, on_frames, a, &a->watch);
+    if (!rc)
+        rc = polku_zwatch_start(a->loop, a->monitor, 16, on_monitor, a,
+                                &a->monitor_watch);
     if (rc)
         return rc;
     agent_send_hello(a);
     return POLKU_OK;
+}
+
+static void link_reconnect(agent *a)
+{
+    a->reconnect_at_ms = 0;
+    agent_link_close(a);
+    log_info("connecting to the broker at %s again", a->cfg->broker);
+    if (link_connect(a)) /* resources only: try again later */
+        a->reconnect_at_ms = polku_mono_ms() + a->refused_backoff_ms;
+}
+
+int agent_link_start(agent *a)
+{
+    load_saved_directory(a);
+    if (check_rule_orgs(a, true))
+        return POLKU_ECONFIG;
+    a->refused_backoff_ms = REFUSED_BACKOFF_MIN_MS;
+    a->zctx = zmq_ctx_new();
+    if (!a->zctx) {
+        log_error("cannot create a zmq context: %s", zmq_strerror(zmq_errno()));
+        return POLKU_EZMQ;
+    }
+    return link_connect(a);
 }
 
 /* ---- replay: many events per frame, a few frames per loop turn ---- */

@@ -5,18 +5,24 @@
 #include <uv.h>
 
 #include "agent.h"
+#include "store_check.h"
 #include "polku/daemon.h"
 #include "polku/error.h"
 #include "polku/log.h"
 
 #define USAGE                                                                  \
-    "polku-agent --config FILE\nOne organisation's polku agent: its store, "   \
-    "its API and its link to the broker (see README)."
+    "polku-agent [--check] --config FILE\nOne organisation's polku agent: "    \
+    "its store, its API and its link to the broker (see README).\n"            \
+    "--check: check the store (every page of every database), print a "        \
+    "summary and exit 0 if it is sound, 1 if it is damaged."
 
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
-    int arc = polku_daemon_args(argc, argv, USAGE, &config_path);
+    unsigned opts = 0;
+    int arc = polku_daemon_args_flags(argc, argv, USAGE,
+                                      (const char *const[]){"--check", NULL},
+                                      &config_path, &opts);
     if (arc)
         return arc == 1 ? 0 : 2;
     if (sodium_init() < 0) {
@@ -31,6 +37,12 @@ int main(int argc, char **argv)
                 err.msg[0] ? err.msg : polku_strerror(rc));
         agent_config_fini(&cfg);
         return 2;
+    }
+    if (opts & 1) { /* --check */
+        polku_log_init("agent --check", cfg.log_level);
+        rc = store_check_dir(cfg.store, stdout);
+        agent_config_fini(&cfg);
+        return rc;
     }
     char component[64];
     snprintf(component, sizeof component, "agent %s", cfg.org);

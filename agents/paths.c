@@ -127,7 +127,7 @@ int paths_claim(agent *a, MDB_txn *txn, const uint8_t key[16],
     }
     char idtext[POLKU_ID_TEXT];
     polku_id_format(&claim, idtext);
-    log_info("claim %s sent to the broker", idtext);
+    agent_after_log(a, POLKU_LOG_INFO, "claim %s sent to the broker", idtext);
     *out = p;
     return POLKU_OK;
 }
@@ -145,7 +145,7 @@ json_t *paths_claim_reply(const agent *a, const Polku__PathRecord *p,
                  "this client's path is already coordinated by %s",
                  p->coordinator);
         *status = 409;
-        return json_pack("{s:{s:s, s:s}, s:s, s:i}", "error", "code",
+        return json_pack("{s:{s:s, s:s}, s:s, s:I}", "error", "code",
                          "already_coordinated", "message", msg, "coordinator",
                          p->coordinator, "term", (json_int_t)p->term);
     }
@@ -210,11 +210,12 @@ int paths_claim_answered(agent *a, MDB_txn *txn, const polku_envelope *env)
     if (!rc)
         rc = record_claim_outcome(a, txn, p, ans);
     if (!rc)
-        log_info("claim %s: coordinator %s (term %u)",
-                 ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON    ? "won"
-                 : ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_LOST ? "lost"
-                                                                    : "refused",
-                 p->coordinator[0] ? p->coordinator : "none", p->term);
+        agent_after_log(a, POLKU_LOG_INFO, "claim %s: coordinator %s (term %u)",
+                        ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON ? "won"
+                        : ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_LOST
+                            ? "lost"
+                            : "refused",
+                        p->coordinator[0] ? p->coordinator : "none", p->term);
     polku__path_record__free_unpacked(p, NULL);
     return rc;
 }
@@ -286,7 +287,8 @@ int paths_close(agent *a, MDB_txn *txn, const uint8_t key[16],
         polku__path_record__free_unpacked(p, NULL);
         return rc;
     }
-    log_info("path closed (%s, term %u)", reason, p->term);
+    agent_after_log(a, POLKU_LOG_INFO, "path closed (%s, term %u)", reason,
+                    p->term);
     *out = p;
     return POLKU_OK;
 }
@@ -582,12 +584,11 @@ json_t *paths_json(const agent *a, const Polku__PathRecord *p)
     for (size_t i = 0; i < p->n_services; i++)
         json_array_append_new(services, json_string(p->services[i]));
     json_t *j = json_pack(
-        "{s:s, s:o, s:i, s:o, s:b, s:b, s:o, s:o, s:o, s:o}", "client_key",
-        key, "coordinator",
+        "{s:s, s:o, s:I, s:o, s:b, s:b, s:o, s:o, s:o, s:o}", "client_key", key,
+        "coordinator",
         p->coordinator[0] ? json_string(p->coordinator) : json_null(), "term",
-        (json_int_t)p->term, "since", time_or_null(p->since_ms),
-        "i_coordinate", paths_i_coordinate(a, p), "closed", p->closed,
-        "closed_reason",
+        (json_int_t)p->term, "since", time_or_null(p->since_ms), "i_coordinate",
+        paths_i_coordinate(a, p), "closed", p->closed, "closed_reason",
         p->closed && p->closed_reason[0] ? json_string(p->closed_reason)
                                          : json_null(),
         "open_handover", id_or_null(p->open_handover), "services", services,
@@ -602,10 +603,9 @@ json_t *paths_json(const agent *a, const Polku__PathRecord *p)
     if (p->plan)
         json_object_set_new(
             j, "plan",
-            json_pack("{s:s, s:s, s:i, s:o}", "org", p->plan->org, "plan_id",
-                      p->plan->plan_id, "version",
-                      (json_int_t)p->plan->version, "review_due",
-                      time_or_null(p->plan->review_due_ms)));
+            json_pack("{s:s, s:s, s:I, s:o}", "org", p->plan->org, "plan_id",
+                      p->plan->plan_id, "version", (json_int_t)p->plan->version,
+                      "review_due", time_or_null(p->plan->review_due_ms)));
     else
         json_object_set_new(j, "plan", json_null());
     return j;

@@ -251,8 +251,9 @@ static int on_requested(agent *a, MDB_txn *txn, const polku_envelope *env)
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         polku_id_format(&id, idtext);
-        log_info("referral %s received from %s%s", idtext, r->from_org,
-                 unreadable ? " (content unreadable: failed)" : "");
+        agent_after_log(a, POLKU_LOG_INFO, "referral %s received from %s%s",
+                        idtext, r->from_org,
+                        unreadable ? " (content unreadable: failed)" : "");
     }
     polku__referral_record__free_unpacked(r, NULL);
     return rc;
@@ -289,9 +290,10 @@ static int on_status(agent *a, MDB_txn *txn, const polku_envelope *env)
         rc = store_referral_put(&a->st, txn, r);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        log_info("referral %s %s at %s (v%u)", id_text(r, idtext),
-                 polku_referral_state_name(st->status), env->origin_org,
-                 st->version);
+        agent_after_log(a, POLKU_LOG_INFO, "referral %s %s at %s (v%u)",
+                        id_text(r, idtext),
+                        polku_referral_state_name(st->status), env->origin_org,
+                        st->version);
     }
     polku__sealed_text__free_unpacked(text, NULL);
     polku__referral_record__free_unpacked(r, NULL);
@@ -315,9 +317,9 @@ static int change_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
         rc = emit_status(a, txn, r, r->outgoing ? NULL : r->from_org);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        log_info("referral %s %s (v%u, %s)", id_text(r, idtext),
-                 polku_referral_state_name(to), r->version,
-                 r->outgoing ? "local" : r->from_org);
+        agent_after_log(a, POLKU_LOG_INFO, "referral %s %s (v%u, %s)",
+                        id_text(r, idtext), polku_referral_state_name(to),
+                        r->version, r->outgoing ? "local" : r->from_org);
     }
     return rc;
 }
@@ -483,7 +485,7 @@ json_t *referrals_json(const agent *a, const Polku__ReferralRecord *r,
         polku_client_key_hex(r->client_key.data, key);
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:o, s:o, "
-        "s:b, s:s, s:i}",
+        "s:b, s:s, s:I}",
         "id", idtext, "direction", r->outgoing ? "out" : "in", "from",
         r->from_org, "to", r->to_org, "client_key", key, "service", r->service,
         "reason", r->reason, "urgency", r->urgency, "due",
@@ -491,7 +493,7 @@ json_t *referrals_json(const agent *a, const Polku__ReferralRecord *r,
         polku_referral_state_name(r->status), "created",
         time_or_null(r->created_ms), "updated", time_or_null(r->updated_ms),
         "cancel_requested", r->cancel_requested, "outcome", r->outcome,
-        "version", (int)r->version);
+        "version", (json_int_t)r->version);
     if (with_history)
         json_object_set_new(j, "history", history_json(r));
     return j;

@@ -45,15 +45,18 @@ int rules_referral_accepted(agent *a, MDB_txn *txn, Polku__ReferralRecord *r)
     memcpy(rid.b, r->id.data, 16);
     polku_id_format(&rid, idtext);
     if (rc == POLKU_EREFUSED) {
-        log_info("rule %s: referral %s accepted, no handover offered: %s",
-                 rule->name, idtext, why.code);
+        agent_after_log(
+            a, POLKU_LOG_INFO,
+            "rule %s: referral %s accepted, no handover offered: %s",
+            rule->name, idtext, why.code);
         json_decref(why.extra);
         return record_set_text(&r->transfer_note, why.code);
     }
     if (rc)
         return rc;
-    log_info("rule %s: referral %s accepted, handover offered to %s",
-             rule->name, idtext, r->to_org);
+    agent_after_log(a, POLKU_LOG_INFO,
+                    "rule %s: referral %s accepted, handover offered to %s",
+                    rule->name, idtext, r->to_org);
     rc = record_set_bytes(&r->transfer_handover, h->id.data, 16);
     polku__handover_record__free_unpacked(h, NULL);
     return rc;

@@ -9,6 +9,7 @@
 
 #include "polku/error.h"
 #include "polku/log.h"
+#include "store_check.h"
 
 int store_err(int rc)
 {
@@ -20,6 +21,9 @@ int store_err(int rc)
     case MDB_MAP_FULL:
     case ENOSPC:
         return POLKU_EFULL;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+        return POLKU_ECORRUPT;
     default:
         return POLKU_ESTORE;
     }
@@ -124,9 +128,30 @@ int store_open(store *s, const char *dir, uint64_t map_size, uint64_t map_max,
         rc = mdb_env_set_mapsize(s->env, (size_t)map_size);
     if (!rc)
         rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+    store_check_report rep;
+    memset(&rep, 0, sizeof rep);
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+        snprintf(rep.problem, sizeof rep.problem,
+                 "data.mdb is not a readable LMDB file, its meta pages are "
+                 "damaged (%s)",
+                 mdb_strerror(rc));
+        store_check_log_damage(dir, &rep);
+        return POLKU_ECORRUPT;
+    }
     if (rc) {
         log_error("cannot open store %s: %s", dir, mdb_strerror(rc));
         return store_err(rc);
+    }
+    /* Before anything reads a page: a file cut short would be a SIGBUS. */
+    rc = store_check_size(s->env, dir, &rep);
+    if (!rc)
+        rc = store_check_walk(s->env, false, &rep);
+    if (rc) {
+        if (rc == POLKU_ECORRUPT)
+            store_check_log_damage(dir, &rep);
+        else
+            log_error("cannot check store %s: %s", dir, rep.problem);
+        return rc;
     }
     /* A map grown by an earlier run is kept as it is. */
     MDB_envinfo info;

@@ -15,7 +15,8 @@
  *   handovers  handover id (16)            -> HandoverRecord (protobuf)
  * All writes happen on the loop thread inside the agent's batch transaction;
  * see agent.h for the group commit. LMDB errors are translated here:
- * MDB_MAP_FULL -> POLKU_EFULL, MDB_NOTFOUND -> POLKU_ENOTFOUND, any other
+ * MDB_MAP_FULL -> POLKU_EFULL, MDB_NOTFOUND -> POLKU_ENOTFOUND,
+ * MDB_CORRUPTED and MDB_PAGE_NOTFOUND -> POLKU_ECORRUPT, any other
  * -> POLKU_ESTORE. */
 #ifndef POLKU_AGENT_STORE_H
 #define POLKU_AGENT_STORE_H
@@ -35,8 +36,11 @@ typedef struct store {
 } store;
 
 /* Opens (creating) the environment in dir (mkdir'ed), clears stale reader
- * slots (mdb_reader_check) and binds it to org: a store that belongs to
- * another org is refused with POLKU_EINVAL. */
+ * slots (mdb_reader_check), checks it (store_check.h: its size, then a walk
+ * of its databases, bounded on big stores) and binds it to org: a store
+ * that belongs to another org is refused with POLKU_EINVAL, a damaged one
+ * with POLKU_ECORRUPT after one log line naming dir, the damage and what
+ * the operator can do. */
 int store_open(store *s, const char *dir, uint64_t map_size, uint64_t map_max,
                const char *org);
 void store_close(store *s);

@@ -86,7 +86,9 @@ static void full_store_answers_507_and_recovers(void)
 
 /* A receiver whose map has grown to its maximum stores what fits and
  * acknowledges only that: the rest waits in the sender's outbox, and
- * arrives exactly once after the operator raises the maximum. */
+ * arrives exactly once after the operator raises the maximum. Its log
+ * says "received" once per referral: never for one whose commit failed
+ * (that one is received again later, and a second line would show it). */
 static void full_receiver_does_not_acknowledge(void)
 {
     h_region *r = h_region_new();
@@ -140,6 +142,8 @@ static void full_receiver_does_not_acknowledge(void)
             h_resp_error_code(&resp), small);
     h_resp_free(&resp);
 
+    double failed_commits =
+        h_agent_metric(b, "polku_agent_commit_failures_total");
     H_CHECK(h_agent_stop(b) == 0, "a full agent stops cleanly");
     set_map_limits(b, 1, 64);
     h_agent_start_connected(b);
@@ -155,6 +159,23 @@ static void full_receiver_does_not_acknowledge(void)
         missing += !h_ids_contains(&at_b, sent.v[i]);
     H_CHECK(missing == 0, "%zu referrals org-a accepted are missing", missing);
     h_ids_free(&at_b);
+
+    char *log = h_read_file(b->proc.log, NULL);
+    size_t twice = 0, never = 0;
+    for (size_t i = 0; log && i < sent.n; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "referral %s received from org-a",
+                 sent.v[i]);
+        const char *first = strstr(log, line);
+        never += first == NULL;
+        twice += first && strstr(first + 1, line);
+    }
+    h_note("org-b: %.0f batch commits failed while full", failed_commits);
+    H_CHECK(log && twice == 0 && never == 0,
+            "org-b logs each referral received once, after its commit (%zu "
+            "twice, %zu never)",
+            twice, never);
+    free(log);
     h_ids_free(&sent);
 }
 

@@ -10,10 +10,21 @@
 #include "polku/error.h"
 #include "polku/log.h"
 
-int polku_daemon_args(int argc, char **argv, const char *usage,
-                      const char **config)
+static int flag_index(const char *const flags[], const char *arg)
+{
+    for (int i = 0; flags && flags[i]; i++)
+        if (strcmp(flags[i], arg) == 0)
+            return i;
+    return -1;
+}
+
+int polku_daemon_args_flags(int argc, char **argv, const char *usage,
+                            const char *const flags[], const char **config,
+                            unsigned *set)
 {
     *config = NULL;
+    if (set)
+        *set = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: %s\n", usage);
@@ -21,6 +32,11 @@ int polku_daemon_args(int argc, char **argv, const char *usage,
         }
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             *config = argv[++i];
+            continue;
+        }
+        int f = set ? flag_index(flags, argv[i]) : -1;
+        if (f >= 0 && f < 32) {
+            *set |= 1u << f;
             continue;
         }
         fprintf(stderr, "%s: unknown argument '%s'\nusage: %s\n", argv[0],
@@ -56,6 +72,12 @@ int polku_raise_nofile_limit(void)
     log_info("descriptor limit raised from %llu to %llu", old,
              (unsigned long long)lim.rlim_max);
     return POLKU_OK;
+}
+
+int polku_daemon_args(int argc, char **argv, const char *usage,
+                      const char **config)
+{
+    return polku_daemon_args_flags(argc, argv, usage, NULL, config, NULL);
 }
 
 static void close_one(uv_handle_t *h, void *arg)

@@ -24,6 +24,7 @@ static const char *const messages[POLKU_ERR_COUNT] = {
     [POLKU_ECRYPTO] = "cryptography error",
     [POLKU_EFORBIDDEN] = "forbidden",
     [POLKU_EREFUSED] = "refused",
+    [POLKU_ECORRUPT] = "store damaged",
 };
 
 const char *polku_strerror(polku_err err)

@@ -9,6 +9,10 @@
  *     front or ends `failed`; one to an organisation that left the
  *     directory while the referral waited in the outbox ends `failed` at
  *     the sender with unknown_org in its history.
+ * (4) an agent whose organisation is missing from the broker's directory
+ *     is refused at the handshake, says so, and keeps trying (libzmq gives
+ *     up after a refused handshake): once the broker knows the
+ *     organisation, the agent connects within its backoff cap.
  * "Nothing got through" is shown by sequencing: a real referral sent after
  * the forged frame arrives, and the receiver holds that one only. */
 #include <stdio.h>
@@ -231,6 +235,42 @@ static void case_org_left_directory(void)
     expect_failed_unknown_org(a, id);
 }
 
+/* (4): refused while its org is not in the directory, then let in. */
+static void case_refused_org_reconnects(void)
+{
+    h_region *r = h_region_new();
+    h_org *a = h_region_add_org(r, "kela", "vocational-rehab");
+    a->not_in_directory = true;
+    h_broker_start(r);
+    h_agent_start(a);
+    H_WAIT_UNTIL(
+        H_SEC(10),
+        h_broker_metric(r, "polku_broker_zap_total{result=\"denied\"}") >= 1,
+        "the broker to refuse %s's key", a->id);
+    H_CHECK(!h_agent_connected(a), "a refused agent is not connected");
+
+    H_REQUIRE(h_broker_stop(r) == 0, "the broker stops");
+    a->not_in_directory = false;
+    h_region_write(r);
+    h_broker_start(r);
+    uint64_t t0 = h_now_ms();
+    /* the backoff after refusals is capped at 60 s */
+    h_wait_agent_connected(a, H_SEC(65));
+    h_note("connected %llu ms after the broker came back with %s",
+           (unsigned long long)(h_now_ms() - t0), a->id);
+    H_CHECK(h_broker_lists_connected(r, a->id), "the broker lists %s", a->id);
+
+    char *log = h_read_file(a->proc.log, NULL);
+    char want[160];
+    snprintf(want, sizeof want,
+             "is org %s with public key %s in the broker's "
+             "directory?",
+             a->id, a->key.public_z85);
+    H_CHECK(log && strstr(log, "WARN") && strstr(log, want),
+            "the agent's log says why it was refused: '%s'", want);
+    free(log);
+}
+
 int main(int argc, char **argv)
 {
     h_init(argc, argv, "it_auth");
@@ -238,5 +278,6 @@ int main(int argc, char **argv)
     H_CASE(case_origin_mismatch);
     H_CASE(case_unknown_destination);
     H_CASE(case_org_left_directory);
+    H_CASE(case_refused_org_reconnects);
     return h_finish();
 }

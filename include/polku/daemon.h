@@ -1,6 +1,7 @@
 /* daemon.h — what polku-broker and polku-agent share as programs:
- * the command line (`--config FILE`, `--help`), the descriptor limit and
- * closing the loop. */
+ * the command line (`--config FILE`, `--help`, a program's own options
+ * such as the agent's `--check`), the descriptor limit and closing the
+ * loop. */
 #ifndef POLKU_DAEMON_H
 #define POLKU_DAEMON_H
 
@@ -19,6 +20,13 @@ int polku_daemon_args(int argc, char **argv, const char *usage,
  * Returns POLKU_OK, or POLKU_EIO if the limit cannot be read or raised
  * (logged; the daemon goes on with what it has). */
 int polku_raise_nofile_limit(void);
+
+/* polku_daemon_args that also accepts the options listed in flags
+ * (NULL-terminated, at most 32, e.g. {"--check", NULL}): bit i of *set
+ * says whether flags[i] was given. */
+int polku_daemon_args_flags(int argc, char **argv, const char *usage,
+                            const char *const flags[], const char **config,
+                            unsigned *set);
 
 /* Closes every handle still open on loop, runs it until all close
  * callbacks have run, and closes the loop. */

@@ -27,6 +27,7 @@ typedef enum polku_err {
     POLKU_ECRYPTO,     /* libsodium / key failure */
     POLKU_EFORBIDDEN,  /* not allowed: no consent, not the coordinator */
     POLKU_EREFUSED,    /* refused for a reason the caller was told in detail */
+    POLKU_ECORRUPT,    /* a store damaged on disk (truncated, bad pages) */
     POLKU_ERR_COUNT
 } polku_err;
 
