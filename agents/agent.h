@@ -200,6 +200,10 @@ void agent_replay_step(agent *a);
  * POLKU_EAGAIN (no directory yet). */
 int agent_resolve_service(const agent *a, const char *service,
                           const char **org);
+
+/* True if the broker's directory lists service for this organisation, or
+ * no directory has come yet (the broker's gate decides then). */
+bool agent_offers_service(const agent *a, const char *service);
 bool agent_knows_org(const agent *a, const char *org);
 /* The directory's own copy of org's id (lives as long as the directory
  * does: until the next Welcome), or NULL. */

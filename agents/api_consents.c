@@ -107,6 +107,9 @@ static int parse_grant(agent *a, api_call *c)
                    "or a date");
     if (n->valid_until_ms <= polku_now_ms())
         return bad(c, "invalid_validity", "'valid_until' is in the past");
+    if (form && *form && !polku_consent_form_valid(form))
+        return bad(c, "bad_request",
+                   "'form' must be Y100, written or verbal");
     n->form = form && *form ? form : "written";
     return POLKU_OK;
 }

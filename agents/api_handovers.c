@@ -128,6 +128,11 @@ static int parse_plan(agent *a, api_call *c, json_t *plan)
         bad(c, "'plan.plan_id' is required");
         return POLKU_EINVAL;
     }
+    if (!polku_token_valid(plan_id)) {
+        bad(c, "'plan.plan_id' must be 1 to 64 of A-Z a-z 0-9 . _ : - (an "
+               "identifier, never words or an identity code)");
+        return POLKU_EINVAL;
+    }
     if (!json_is_integer(version) || json_integer_value(version) < 1 ||
         json_integer_value(version) > UINT32_MAX) {
         bad(c, "'plan.version' must be a positive integer");

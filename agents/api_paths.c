@@ -166,6 +166,11 @@ static void set_plan(agent *a, api_call *c)
         bad(c, "'plan_id' is required");
         return;
     }
+    if (!polku_token_valid(c->plan_id)) {
+        bad(c, "'plan_id' must be 1 to 64 of A-Z a-z 0-9 . _ : - (an "
+               "identifier, never words or an identity code)");
+        return;
+    }
     if (!json_is_integer(version) || json_integer_value(version) < 1 ||
         json_integer_value(version) > UINT32_MAX) {
         bad(c, "'version' must be a positive integer");
@@ -188,6 +193,17 @@ static void set_service(agent *a, api_call *c)
         return;
     if (!c->service || !*c->service) {
         bad(c, "'service' is required");
+        return;
+    }
+    if (!polku_token_valid(c->service)) {
+        bad(c, "'service' must be a service name of the directory (1 to 64 "
+               "of A-Z a-z 0-9 . _ : -)");
+        return;
+    }
+    if (!agent_offers_service(a, c->service)) {
+        polku_http_respond_error(c->req, 400, "unknown_service",
+                                 "the broker's directory does not list that "
+                                 "service for this organisation");
         return;
     }
     if (!state || (strcmp(state, "started") && strcmp(state, "ended"))) {

@@ -117,6 +117,22 @@ int agent_resolve_service(const agent *a, const char *service, const char **org)
     return found == 0 ? POLKU_ENOTFOUND : found > 1 ? POLKU_EEXIST : POLKU_OK;
 }
 
+bool agent_offers_service(const agent *a, const char *service)
+{
+    if (!a->directory)
+        return true; /* not known yet: the broker's gate decides */
+    for (size_t i = 0; i < a->directory->n_directory; i++) {
+        const Polku__DirectoryEntry *e = a->directory->directory[i];
+        if (strcmp(e->org, a->cfg->org) != 0)
+            continue;
+        for (size_t j = 0; j < e->n_services; j++)
+            if (strcmp(e->services[j], service) == 0)
+                return true;
+        return false;
+    }
+    return true;
+}
+
 const char *agent_org_public_key(const agent *a, const char *org)
 {
     if (!a->directory)

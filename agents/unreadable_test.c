@@ -84,7 +84,7 @@ static void unreadable_content_fails_visibly(void)
 {
     h_region *r = h_region_new();
     h_org *a = h_region_add_org(r, "org-a", "");
-    h_org *b = h_region_add_org(r, "org-b", "");
+    h_org *b = h_region_add_org(r, "org-b", "svc"); /* the service referred to */
     h_broker_start(r);
     h_agent_start_connected(b);
     h_raw *raw = h_raw_new(r, &a->key);

@@ -96,7 +96,7 @@ void broker_evaluate_alerts(broker *b)
     size_t n = 0;
     for (size_t i = 0; i < b->cfg->org_count; i++) {
         const broker_route *r = &b->routes[i];
-        if (r->events_refused && r->replayed) /* summed up at replay end */
+        if (r->events_refused) /* final decisions: held ones are not counted */
             refused[n++] = (alert_refusals){b->cfg->orgs[i].id,
                                             r->events_refused,
                                             r->first_refused_ms};

@@ -30,13 +30,9 @@ static const broker_org *directory_org(const gate_env *g, const char *org)
     return org && *org ? broker_config_org(g->cfg, org) : NULL;
 }
 
-/* A service the org lists in the directory; an org that lists none may
- * name any token (the codec has checked it holds no words and no identity
- * code). */
+/* A service the org lists in the directory. */
 static bool offers_service(const broker_org *o, const char *service)
 {
-    if (o && o->service_count == 0)
-        return true;
     for (size_t i = 0; o && i < o->service_count; i++)
         if (strcmp(o->services[i], service) == 0)
             return true;

@@ -443,9 +443,9 @@ static void test_services_from_the_directory(void **state)
     assert_int_equal(
         refusal(&r, ev_service(&kela, KEY, "social-work", true, T0)),
         POLKU__NACK_CODE__NACK_MALFORMED);
-    /* an org that lists no services names its own */
+    /* an org that lists no services starts none */
     assert_int_equal(verdict(&r, ev_service(&typ, KEY, "svc-1", true, T0)),
-                     GATE_ACCEPT);
+                     GATE_REFUSE);
     region_fini(&r);
 }
 

@@ -516,3 +516,20 @@ int h_run_program(char *const argv[], const char *out_path, uint64_t timeout_ms)
     h_unregister_proc(&tmp);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+long h_proc_rss_kb(const h_proc *p)
+{
+    if (p->pid <= 0)
+        return -1;
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)p->pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}

@@ -120,6 +120,8 @@ int h_proc_stop(h_proc *p);
 /* SIGKILL and reap. */
 void h_proc_kill(h_proc *p);
 bool h_proc_running(h_proc *p);
+/* Resident memory of a running process in KiB (VmRSS), -1 if unknown. */
+long h_proc_rss_kb(const h_proc *p);
 /* Last lines of a log file to stderr. */
 void h_print_log_tail(const char *title, const char *path, int lines);
 
