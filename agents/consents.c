@@ -303,6 +303,18 @@ json_t *consents_json(const Polku__ConsentRecord *r, uint64_t now_ms)
         time_json(r->valid_until_ms), "form", r->form, "recorded_by",
         r->recorded_by, "created", time_json(r->created_ms), "state", state,
         "active", active(r, now_ms));
+    if (r->n_undelivered) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < r->n_undelivered; i++) {
+            const char *colon = strchr(r->undelivered[i], ':');
+            size_t n = colon ? (size_t)(colon - r->undelivered[i])
+                             : strlen(r->undelivered[i]);
+            json_array_append_new(
+                list, json_pack("{s:s%, s:s}", "org", r->undelivered[i], n,
+                                "code", colon ? colon + 1 : ""));
+        }
+        json_object_set_new(j, "undelivered", list);
+    }
     if (r->revoked) {
         json_object_set_new(j, "revoked", time_json(r->revoked_ms));
         json_object_set_new(j, "revoked_by", json_string(r->revoked_by));
@@ -311,6 +323,50 @@ json_t *consents_json(const Polku__ConsentRecord *r, uint64_t now_ms)
                                 json_string(r->revoke_reason));
     }
     return j;
+}
+
+int consents_undeliverable(agent *a, MDB_txn *txn, const polku_envelope *env,
+                           const char *dest, const char *code)
+{
+    const ProtobufCBinaryData *id =
+        env->body_case == POLKU__ENVELOPE__BODY_CONSENT_GRANTED
+            ? &env->consent_granted->consent_id
+            : &env->consent_revoked->consent_id;
+    if (id->len != 16)
+        return POLKU_OK;
+    Polku__ConsentRecord *r = NULL;
+    int rc = store_consent_get(&a->st, txn, id->data, &r);
+    if (rc)
+        return rc == POLKU_ENOTFOUND ? POLKU_OK : rc;
+    char entry[80];
+    snprintf(entry, sizeof entry, "%s:%s", dest && *dest ? dest : "broker",
+             code);
+    if (!has(r->undelivered, r->n_undelivered, entry)) {
+        char **list = realloc(r->undelivered,
+                              (r->n_undelivered + 1) * sizeof *list);
+        char *copy = strdup(entry);
+        if (!list || !copy) {
+            if (list)
+                r->undelivered = list;
+            free(copy);
+            polku__consent_record__free_unpacked(r, NULL);
+            return POLKU_ENOMEM;
+        }
+        r->undelivered = list;
+        r->undelivered[r->n_undelivered++] = copy;
+        rc = store_consent_put(&a->st, txn, r);
+    }
+    if (!rc) {
+        polku_id cid;
+        char idtext[POLKU_ID_TEXT];
+        memcpy(cid.b, id->data, 16);
+        polku_id_format(&cid, idtext);
+        agent_after_log(a, POLKU_LOG_WARN,
+                        "consent %s could not be delivered to %s: %s", idtext,
+                        dest && *dest ? dest : "the broker", code);
+    }
+    polku__consent_record__free_unpacked(r, NULL);
+    return rc;
 }
 
 typedef struct list_ctx {

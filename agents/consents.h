@@ -59,6 +59,12 @@ int consents_scope(agent *a, MDB_txn *txn, const uint8_t client[16],
                    size_t *n_others, size_t max);
 
 /* JSON list of a client's consents. */
+/* The broker refused a ConsentGranted or ConsentRevoked (env, our own)
+ * for dest with code: recorded on the consent (its JSON lists it under
+ * "undelivered") and logged, never dropped silently. */
+int consents_undeliverable(agent *a, MDB_txn *txn, const polku_envelope *env,
+                           const char *dest, const char *code);
+
 json_t *consents_list_json(agent *a, MDB_txn *txn, const uint8_t client[16]);
 json_t *consents_json(const Polku__ConsentRecord *r, uint64_t now_ms);
 

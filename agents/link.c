@@ -352,6 +352,10 @@ static int apply_nack_failure(agent *a, MDB_txn *txn, void *ctx)
     case POLKU__ENVELOPE__BODY_PATH_CLOSED:
         rc = paths_undeliverable(a, txn, env, code);
         break;
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        rc = consents_undeliverable(a, txn, env, nack->dest_org, code);
+        break;
     default:
         log_warn("%s %llu to %s refused: %s", polku_body_name(env->body_case),
                  (unsigned long long)nack->origin_seq,

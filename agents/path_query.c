@@ -8,6 +8,7 @@
 #include "polku/error.h"
 #include "polku/id.h"
 #include "polku/log.h"
+#include "paths.h"
 
 #define QUERY_WAIT_MS 5000
 
@@ -80,8 +81,34 @@ void path_query_start(agent *a, polku_http_req *req, const uint8_t key[16])
     w->deadline_ms = polku_mono_ms() + QUERY_WAIT_MS;
 }
 
-static void answer(agent *a, polku_http_req *req, const Polku__PathAnswer *ans)
+typedef struct plan_fill {
+    const uint8_t *key;
+    json_t *plan; /* the broker's {org, version, review_due} */
+} plan_fill;
+
+/* The broker's shared path names no plan id (its dashboard must not show
+ * identifiers the coordinator chose); this organisation got the id with
+ * the PlanUpdated if the consent lets it see the plan, and adds it. */
+static int fill_plan_id(agent *a, MDB_txn *txn, void *ctx)
 {
+    plan_fill *f = ctx;
+    Polku__PathRecord *p = NULL;
+    if (paths_load(a, txn, f->key, &p) != POLKU_OK)
+        return POLKU_OK;
+    const char *org = json_string_value(json_object_get(f->plan, "org"));
+    json_int_t version = json_integer_value(json_object_get(f->plan,
+                                                            "version"));
+    if (p->plan && org && strcmp(p->plan->org, org) == 0 &&
+        (json_int_t)p->plan->version == version)
+        json_object_set_new(f->plan, "plan_id",
+                            json_string(p->plan->plan_id));
+    polku__path_record__free_unpacked(p, NULL);
+    return POLKU_OK;
+}
+
+static void answer(agent *a, polku_http_req *req, const polku_envelope *env)
+{
+    const Polku__PathAnswer *ans = env->path_answer;
     if (ans->status != 200) {
         const char *code = ans->error_code[0] ? ans->error_code : "refused";
         const char *msg =
@@ -108,6 +135,11 @@ static void answer(agent *a, polku_http_req *req, const Polku__PathAnswer *ans)
                                  "the broker's answer was not a path");
         return;
     }
+    json_t *plan = json_object_get(j, "plan");
+    if (json_is_object(plan) && env->client_key.len == 16) {
+        plan_fill f = {env->client_key.data, plan};
+        agent_read(a, fill_plan_id, &f);
+    }
     const char *coordinator = json_string_value(json_object_get(j, "coordinator"));
     json_object_set_new(j, "i_coordinate",
                         json_boolean(coordinator &&
@@ -126,7 +158,7 @@ void path_query_answered(agent *a, const polku_envelope *env)
             continue;
         polku_http_req *req = q->w[i].req;
         q->w[i] = q->w[--q->n];
-        answer(a, req, ans);
+        answer(a, req, env);
         return;
     }
 }

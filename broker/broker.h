@@ -90,10 +90,8 @@ typedef struct broker {
     polku_arena *replay_arena; /* replayed events decode here, one by one */
     holdback *held;            /* replayed events waiting for other logs */
     uint8_t claim_key[32];     /* claim_auth.h: from the broker's secret */
-    /* refused-event log lines: at most a few a second */
-    uint64_t refusal_log_window_ms;
-    unsigned refusal_log_lines;
-    unsigned long long refusal_log_suppressed;
+    /* lines a peer can provoke: at most a few a second */
+    polku_log_limit refusal_log, frame_log;
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
 } broker;
 

@@ -572,7 +572,7 @@ json_t *cl_referral_json(const client_index *cl, const cl_referral *r,
                          ? r->received_ms
                          : r->created_ms;
     return json_pack(
-        "{s:o, s:s, s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:I}", "id",
+        "{s:o, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:I}", "id",
         id_json(r->id), "client_key", key, "from", cl_name(cl, r->from), "to",
         cl_name(cl, r->to), "service", cl_name(cl, r->service), "status",
         r->status ? polku_referral_state_name(r->status) : "unknown", "version",

@@ -112,7 +112,7 @@ static json_t *handover_body(const polku_envelope *env)
 {
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
-        return json_pack("{s:o, s:s, s:s, s:i, s:s}", "id",
+        return json_pack("{s:o, s:s, s:s, s:I, s:s}", "id",
                          id_json(&env->handover_offered->handover_id), "from",
                          env->origin_org, "to", env->n_to ? env->to[0] : "",
                          "term", (json_int_t)env->handover_offered->term,
@@ -122,7 +122,7 @@ static json_t *handover_body(const polku_envelope *env)
         static const char *const names[] = {"", "offered", "accepted",
                                             "declined", "withdrawn", "failed"};
         unsigned s = a->status <= 5 ? a->status : 0;
-        return json_pack("{s:o, s:s, s:s, s:i, s:s}", "id",
+        return json_pack("{s:o, s:s, s:s, s:I, s:s}", "id",
                          id_json(&a->handover_id), "from", a->offered_by, "to",
                          a->offered_to, "term", (json_int_t)a->term, "status",
                          names[s]);
@@ -186,7 +186,7 @@ json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
     default: { /* path.*: the coordination as it stands now */
         path_view v;
         bool known = pi_view(pi, env->client_key.data, &v);
-        body = json_pack("{s:s, s:o, s:i, s:b}", "by", env->origin_org,
+        body = json_pack("{s:s, s:o, s:I, s:b}", "by", env->origin_org,
                          "coordinator",
                          known && v.coordinator[0] ? json_string(v.coordinator)
                                                    : json_null(),

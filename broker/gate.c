@@ -5,9 +5,10 @@
 
 #include "claim_auth.h"
 
-static const gate_result accept = {GATE_ACCEPT, 0, NULL};
-static const gate_result wait = {GATE_WAIT, POLKU__NACK_CODE__NACK_RETRY_LATER,
-                                 "waits for an event not yet folded"};
+static const gate_result ok = {GATE_ACCEPT, 0, NULL};
+static const gate_result undecided = {GATE_WAIT,
+                                      POLKU__NACK_CODE__NACK_RETRY_LATER,
+                                      "waits for an event not yet folded"};
 
 static gate_result refuse(Polku__NackCode code, const char *why)
 {
@@ -100,10 +101,10 @@ static gate_result referral_requested(const gate_env *g,
         ci_check_scope(g->x->consents, env, env->origin_org, env->to[0],
                        "referral", gate_org_replayed, (void *)g);
     if (code == POLKU__NACK_CODE__NACK_RETRY_LATER)
-        return wait;
+        return undecided;
     if (code)
         return refuse(code, "no consent of the client covers this referral");
-    return accept;
+    return ok;
 }
 
 /* The referral an event names: known (its request folded), held back, or
@@ -113,11 +114,11 @@ static gate_result referral_known(const gate_env *g, const uint8_t id[16],
 {
     *out = cl_referral_find(g->x->clients, id);
     if (*out && (*out)->requested)
-        return accept;
+        return ok;
     if (!directory_org(g, sender))
         return not_writer("the referral is not known");
     if (hb_holds_object(g->held, id) || !settled(g, sender))
-        return wait;
+        return undecided;
     return not_writer("the referral is not known");
 }
 
@@ -137,18 +138,18 @@ static gate_result referral_status(const gate_env *g, const polku_envelope *env)
         referral_known(g, st->referral_id.data,
                        own_failure ? env->origin_org : env->to[0], &r);
     if (k.verdict == GATE_REFUSE && own_failure)
-        return accept; /* its own failure of a referral the broker refused */
+        return ok; /* its own failure of a referral the broker refused */
     if (k.verdict != GATE_ACCEPT)
         return k;
     const char *from = cl_name(g->x->clients, r->from);
     const char *to = cl_name(g->x->clients, r->to);
     if (own_failure)
         return strcmp(from, env->origin_org) == 0
-                   ? accept
+                   ? ok
                    : not_writer("only the referral's sender fails it");
     if (strcmp(to, env->origin_org) != 0 || strcmp(from, env->to[0]) != 0)
         return not_writer("only the referral's receiver changes its status");
-    return accept;
+    return ok;
 }
 
 static gate_result cancel_requested(const gate_env *g,
@@ -165,7 +166,7 @@ static gate_result cancel_requested(const gate_env *g,
         strcmp(cl_name(g->x->clients, r->to), env->to[0]) != 0)
         return not_writer("only the referral's sender asks its receiver to "
                           "cancel");
-    return accept;
+    return ok;
 }
 
 /* ---- consents ---- */
@@ -186,9 +187,12 @@ static gate_result consent_granted(const gate_env *g, const polku_envelope *env)
     if (!names(c->orgs, c->n_orgs, env->origin_org))
         return not_writer("only an organisation in the consent's scope "
                           "records it");
-    /* an org outside the directory is answered unknown_org as a
-     * destination (gate_route); the consent is then never distributed to
-     * its whole scope, so no path view relies on it */
+    /* org ids are shown with the consent: only the directory's */
+    for (size_t i = 0; i < c->n_orgs; i++)
+        if (!directory_org(g, c->orgs[i]))
+            return refuse(POLKU__NACK_CODE__NACK_UNKNOWN_ORG,
+                          "the consent names an organisation outside the "
+                          "directory");
     /* it goes to every other org of its scope, and nowhere else */
     if (env->n_to != c->n_orgs - 1)
         return malformed("a consent goes to every other organisation of its "
@@ -200,7 +204,7 @@ static gate_result consent_granted(const gate_env *g, const polku_envelope *env)
                              "its scope");
     if (!ci_grant_matches(g->x->consents, env))
         return not_writer("the consent id names another consent");
-    return accept;
+    return ok;
 }
 
 static gate_result consent_revoked(const gate_env *g, const polku_envelope *env)
@@ -208,20 +212,20 @@ static gate_result consent_revoked(const gate_env *g, const polku_envelope *env)
     int scope = ci_grant_scope(
         g->x->consents, env->consent_revoked->consent_id.data, env->origin_org);
     if (scope == 1)
-        return accept;
+        return ok;
     if (scope == 0)
         return not_writer("only an organisation in the consent's scope "
                           "revokes it");
     /* the grant is not known: it may be in a log still to come */
     if (hb_holds_object(g->held, env->consent_revoked->consent_id.data) ||
         !every_org_settled(g))
-        return wait;
+        return undecided;
     return not_writer("the consent is not known");
 }
 
 /* ---- coordination ---- */
 
-/* Whether org held term of the client's path: accept, refuse, or wait
+/* Whether org held term of the client's path: ok, refuse, or undecided
  * while the event that began the term may still come. */
 static gate_result coordinated_at(const gate_env *g, const polku_envelope *env,
                                   uint32_t term)
@@ -232,19 +236,19 @@ static gate_result coordinated_at(const gate_env *g, const polku_envelope *env,
         return malformed("a path event needs a client key");
     if (pi_term_holder(g->x->paths, env->client_key.data, term, who, &closed))
         return !closed && strcmp(who, env->origin_org) == 0
-                   ? accept
+                   ? ok
                    : refuse(POLKU__NACK_CODE__NACK_NOT_COORDINATOR,
                             "the sender did not coordinate at that term");
     if (term > 0 && (!gate_client_ready(g, env) ||
                      hb_holds_term(g->held, env->client_key.data, term)))
-        return wait;
+        return undecided;
     /* live, the term just after the broker's: the acceptance that began
      * it is committed at its sender and on its way (retried) */
     path_view v;
     uint32_t current =
         pi_view(g->x->paths, env->client_key.data, &v) ? v.term : 0;
     if (g->live && current < UINT32_MAX && term == current + 1)
-        return wait;
+        return undecided;
     return refuse(POLKU__NACK_CODE__NACK_NOT_COORDINATOR,
                   "no coordination began at that term");
 }
@@ -256,7 +260,7 @@ static gate_result claim_answered(const gate_env *g, const polku_envelope *env)
         return malformed("a claim answer is for the broker, with a client "
                          "key");
     if (a->outcome == POLKU__CLAIM_OUTCOME__CLAIM_REFUSED)
-        return accept; /* decides nothing */
+        return ok; /* decides nothing */
     if (a->outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON &&
         strcmp(a->coordinator, env->origin_org) != 0 && a->coordinator[0])
         return not_writer("a won claim names its claimant");
@@ -264,7 +268,7 @@ static gate_result claim_answered(const gate_env *g, const polku_envelope *env)
                            a))
         return not_writer("the claim answer does not carry the broker's "
                           "authenticator");
-    return accept;
+    return ok;
 }
 
 static gate_result handover_offered(const gate_env *g,
@@ -303,9 +307,9 @@ static gate_result handover_answered(const gate_env *g,
         const char *offerer = a->offered_by;
         if (hb_holds_object(g->held, a->handover_id.data) ||
             (directory_org(g, offerer) && !settled(g, offerer)))
-            return wait;
+            return undecided;
         /* its own failure of an offer the broker refused: nothing to fold */
-        return own_failure ? accept : not_writer("the offer is not known");
+        return own_failure ? ok : not_writer("the offer is not known");
     }
     if (strcmp(h.from, a->offered_by) != 0 || strcmp(h.to, a->offered_to) != 0)
         return not_writer("the answer names other parties than the offer");
@@ -314,7 +318,7 @@ static gate_result handover_answered(const gate_env *g,
     if (a->status == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED &&
         (h.term == UINT32_MAX || a->term != h.term + 1))
         return not_writer("an accepted offer begins the offer's term + 1");
-    return accept;
+    return ok;
 }
 
 static gate_result withdraw_requested(const gate_env *g,
@@ -326,12 +330,12 @@ static gate_result withdraw_requested(const gate_env *g,
     const uint8_t *id = env->withdraw_requested->handover_id.data;
     if (!pi_handover(g->x->paths, env->client_key.data, id, &h) || !h.offered) {
         if (hb_holds_object(g->held, id) || !settled(g, env->origin_org))
-            return wait;
+            return undecided;
         return not_writer("the offer is not known");
     }
     if (strcmp(h.from, env->origin_org) != 0 || strcmp(h.to, env->to[0]) != 0)
         return not_writer("only the offerer withdraws its offer");
-    return accept;
+    return ok;
 }
 
 static gate_result path_closed(const gate_env *g, const polku_envelope *env)
@@ -351,7 +355,7 @@ static gate_result service_event(const gate_env *g, const polku_envelope *env,
     if (!offers_service(directory_org(g, env->origin_org), service))
         return malformed("the service is not one this organisation offers "
                          "in the directory");
-    return accept;
+    return ok;
 }
 
 static gate_result plan_updated(const gate_env *g, const polku_envelope *env)
@@ -366,8 +370,60 @@ static gate_result plan_updated(const gate_env *g, const polku_envelope *env)
     return coordinated_at(g, env, env->plan_updated->term);
 }
 
+/* The org id fields every body may name beyond its destinations: each one
+ * "" or an organisation of the directory (an org id's syntax admits a
+ * lower-case identity code; the directory does not). */
+static bool named_orgs_known(const gate_env *g, const polku_envelope *env)
+{
+    const char *names[3] = {NULL, NULL, NULL};
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        names[0] = env->referral_requested->consent_recorded_by;
+        break;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        names[0] = env->referral_status->writer_org;
+        break;
+    case POLKU__ENVELOPE__BODY_PATH_CLAIMED:
+        names[0] = env->path_claimed->consent_recorded_by;
+        break;
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        names[0] = env->plan_updated->consent_recorded_by;
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        names[0] = env->handover_offered->consent_recorded_by;
+        names[1] = env->handover_offered->supporter;
+        if (env->handover_offered->plan)
+            names[2] = env->handover_offered->plan->org;
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        names[0] = env->handover_answered->offered_by;
+        names[1] = env->handover_answered->offered_to;
+        break;
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+        names[0] = env->path_claim_answered->coordinator;
+        break;
+    default:
+        break;
+    }
+    for (int i = 0; i < 3; i++)
+        if (names[i] && names[i][0] && !directory_org(g, names[i]))
+            return false;
+    for (size_t i = 0; i < env->n_to; i++)
+        if (!directory_org(g, env->to[i]) &&
+            env->body_case != POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED &&
+            env->body_case != POLKU__ENVELOPE__BODY_HANDOVER_OFFERED &&
+            env->body_case != POLKU__ENVELOPE__BODY_PLAN_UPDATED &&
+            env->body_case != POLKU__ENVELOPE__BODY_CONSENT_REVOKED)
+            return false; /* those answer unknown_org per destination */
+    return true;
+}
+
 gate_result gate_writer(const gate_env *g, const polku_envelope *env)
 {
+    if (!named_orgs_known(g, env))
+        return refuse(POLKU__NACK_CODE__NACK_UNKNOWN_ORG,
+                      "the event names an organisation outside the "
+                      "directory");
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
         return referral_requested(g, env);
@@ -382,7 +438,7 @@ gate_result gate_writer(const gate_env *g, const polku_envelope *env)
     case POLKU__ENVELOPE__BODY_PATH_CLAIMED:
         if (env->n_to != 0 || env->client_key.len != 16)
             return malformed("a claim is for the broker, with a client key");
-        return accept;
+        return ok;
     case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
         return claim_answered(g, env);
     case POLKU__ENVELOPE__BODY_PATH_CLOSED:

@@ -667,7 +667,7 @@ json_t *pi_json(const path_index *pi, const uint8_t key[16])
     char keyhex[POLKU_CLIENT_KEY_HEX];
     polku_client_key_hex(p->key, keyhex);
     json_t *j = json_pack(
-        "{s:s, s:o, s:i, s:o, s:b, s:o}", "client_key", keyhex, "coordinator",
+        "{s:s, s:o, s:I, s:o, s:b, s:o}", "client_key", keyhex, "coordinator",
         p->coordinator[0] ? json_string(p->coordinator) : json_null(), "term",
         (json_int_t)p->term, "since", time_or_null(p->since_ms), "closed",
         p->closed, "closed_reason",
@@ -680,7 +680,7 @@ json_t *pi_json(const path_index *pi, const uint8_t key[16])
         polku_id_format(&hid, id);
         json_object_set_new(
             j, "open_handover",
-            json_pack("{s:s, s:s, s:s, s:i, s:o}", "id", id, "from", h->from,
+            json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", id, "from", h->from,
                       "to", h->to, "term", (json_int_t)h->term, "offered",
                       time_or_null(h->offered_ms)));
     } else {
@@ -689,9 +689,12 @@ json_t *pi_json(const path_index *pi, const uint8_t key[16])
     if (p->has_plan)
         json_object_set_new(
             j, "plan",
-            json_pack("{s:s, s:s, s:i, s:o}", "org", p->plan_org, "plan_id",
-                      p->plan_id, "version", (json_int_t)p->plan_version,
-                      "review_due", time_or_null(p->plan_review_due_ms)));
+            /* no plan_id: an identifier the coordinator chose is for the
+             * organisations in the consent (they get the PlanUpdated),
+             * not for the broker's dashboard */
+            json_pack("{s:s, s:I, s:o}", "org", p->plan_org, "version",
+                      (json_int_t)p->plan_version, "review_due",
+                      time_or_null(p->plan_review_due_ms)));
     else
         json_object_set_new(j, "plan", json_null());
     json_object_set_new(j, "handovers",

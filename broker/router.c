@@ -81,9 +81,12 @@ static void send_nack(broker *b, const uint8_t *rid, size_t rid_len,
     env.nack = &nack;
     if ((unsigned)code < sizeof b->counters.nacks / sizeof b->counters.nacks[0])
         b->counters.nacks[code]++;
+    /* a destination outside the directory is the sender's text: not logged */
     log_debug("nack %s to %s seq %llu dest %s", polku_nack_code_name(code),
               to_org ? to_org : "?", (unsigned long long)origin_seq,
-              dest ? dest : "-");
+              !dest || !*dest                     ? "-"
+              : broker_org_index(b, dest) >= 0 ? dest
+                                                  : "(not in the directory)");
     send_envelope(b, rid, rid_len, &env);
 }
 
@@ -194,21 +197,9 @@ static void log_refusal(broker *b, const char *sender,
                         const polku_envelope *env, const char *why,
                         bool replayed)
 {
-    uint64_t now = polku_mono_ms();
-    if (now - b->refusal_log_window_ms >= 1000) {
-        if (b->refusal_log_suppressed)
-            log_warn("%llu more refused events not logged "
-                     "(polku_broker_events_refused_total counts them all)",
-                     b->refusal_log_suppressed);
-        b->refusal_log_window_ms = now;
-        b->refusal_log_lines = 0;
-        b->refusal_log_suppressed = 0;
-    }
-    if (b->refusal_log_lines >= REFUSAL_LOG_PER_S) {
-        b->refusal_log_suppressed++;
+    if (!polku_log_limit_allow(&b->refusal_log, REFUSAL_LOG_PER_S,
+                               "refused events"))
         return;
-    }
-    b->refusal_log_lines++;
     log_warn("%s: %s %s seq %llu refused: %s", sender,
              replayed ? "replayed" : "live", polku_body_name(env->body_case),
              (unsigned long long)env->origin_seq, why ? why : "refused");
@@ -770,7 +761,9 @@ void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
                                    b->cfg->max_frame, &env, why, sizeof why);
     if (rc) {
         b->counters.rejected++;
-        log_warn("%s: frame refused: %s", sender, why);
+        if (polku_log_limit_allow(&b->frame_log, REFUSAL_LOG_PER_S,
+                                  "refused frames"))
+            log_warn("%s: frame refused: %s", sender, why);
         send_nack(b, zmq_msg_data(rid), zmq_msg_size(rid), sender,
                   decode_error_code(rc), env ? env->origin_seq : 0, NULL, why);
         polku_envelope_free(&env);
@@ -778,7 +771,9 @@ void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
     }
     if (strcmp(env->origin_org, sender) != 0) {
         b->counters.rejected++;
-        log_warn("%s: envelope claims another origin, refused", sender);
+        if (polku_log_limit_allow(&b->frame_log, REFUSAL_LOG_PER_S,
+                                  "refused frames"))
+            log_warn("%s: envelope claims another origin, refused", sender);
         send_nack(b, zmq_msg_data(rid), zmq_msg_size(rid), sender,
                   POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH, env->origin_seq, NULL,
                   "origin_org differs from the authenticated "

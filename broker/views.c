@@ -148,7 +148,7 @@ static void add_handover(const uint8_t key[16], const path_view *v, void *arg)
     p->overdue += overdue;
     json_array_append_new(
         p->handovers,
-        json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:I, s:b}", "id", id,
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:b}", "id", id,
                   "client_key", hex, "from", h->from, "to", h->to, "term",
                   (json_int_t)h->term, "offered", time_or_null(h->offered_ms),
                   "age_s",

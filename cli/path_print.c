@@ -23,10 +23,16 @@ const char *cli_plan_text(const json_t *plan, char *buf, size_t len)
     cli_short_time(at, due, sizeof due);
     if (strlen(at) > 10 && strcmp(at + 10, "T00:00:00.000Z") == 0)
         due[10] = '\0';
-    snprintf(buf, len, "%s version %s by %s, review due %s",
-             cli_field(plan, "plan_id", b[0], sizeof b[0]),
-             cli_field(plan, "version", b[1], sizeof b[1]),
-             cli_field(plan, "org", b[2], sizeof b[2]), due);
+    /* the broker's shared path names no plan id (this agent's view does) */
+    if (!json_object_get(plan, "plan_id"))
+        snprintf(buf, len, "version %s by %s, review due %s",
+                 cli_field(plan, "version", b[1], sizeof b[1]),
+                 cli_field(plan, "org", b[2], sizeof b[2]), due);
+    else
+        snprintf(buf, len, "%s version %s by %s, review due %s",
+                 cli_field(plan, "plan_id", b[0], sizeof b[0]),
+                 cli_field(plan, "version", b[1], sizeof b[1]),
+                 cli_field(plan, "org", b[2], sizeof b[2]), due);
     return buf;
 }
 

@@ -52,3 +52,22 @@ void polku_log_write(polku_log_level level, const char *fmt, ...)
     /* One write per record so lines from several processes do not mix. */
     fprintf(stderr, "%s\n", line);
 }
+
+int polku_log_limit_allow(polku_log_limit *l, unsigned per_s, const char *what)
+{
+    uint64_t now = polku_mono_ms();
+    if (now - l->window_ms >= 1000) {
+        if (l->suppressed)
+            log_warn("%llu more %s not logged in the last %llu ms", l->suppressed,
+                     what, (unsigned long long)(now - l->window_ms));
+        l->window_ms = now;
+        l->lines = 0;
+        l->suppressed = 0;
+    }
+    if (l->lines >= per_s) {
+        l->suppressed++;
+        return 0;
+    }
+    l->lines++;
+    return 1;
+}

@@ -233,6 +233,26 @@ static void case_org_left_directory(void)
     h_broker_start(r);
     h_wait_agent_connected(a, H_SEC(15));
     expect_failed_unknown_org(a, id);
+
+    /* the consent still queued for ips is not dropped: it says so */
+    bool listed = false;
+    H_WAIT_UNTIL(H_SEC(10),
+                 ({
+                     json_t *list = h_consent_list(a, key);
+                     json_t *und = json_object_get(json_array_get(list, 0),
+                                                   "undelivered");
+                     json_t *first = json_array_get(und, 0);
+                     const char *org =
+                         json_string_value(json_object_get(first, "org"));
+                     const char *code =
+                         json_string_value(json_object_get(first, "code"));
+                     listed = org && code && strcmp(org, "ips") == 0 &&
+                              strcmp(code, "unknown_org") == 0;
+                     json_decref(list);
+                     listed;
+                 }),
+                 "%s's consent to list ips as undelivered (unknown_org)",
+                 a->id);
 }
 
 /* (4): refused while its org is not in the directory, then let in. */

@@ -28,6 +28,21 @@ int polku_log_level_parse(const char *text, polku_log_level *out);
 void polku_log_write(polku_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A budget for lines a peer can provoke (refused frames and events): at
+ * most per_s lines a second are allowed; the rest are counted, and the
+ * first call of a later second logs one warning with how many were left
+ * out and what they were (e.g. "refused frames"). Metrics keep the totals.
+ * Zero-initialise. */
+typedef struct polku_log_limit {
+    unsigned long long window_ms; /* monotonic start of the current second */
+    unsigned lines;
+    unsigned long long suppressed;
+} polku_log_limit;
+
+/* True if one more line may be logged now (the caller logs it). */
+int polku_log_limit_allow(polku_log_limit *l, unsigned per_s,
+                          const char *what);
+
 #define POLKU_LOG(level, ...)                                                  \
     do {                                                                       \
         if ((level) >= polku_log_threshold)                                    \

@@ -44,6 +44,7 @@ typedef struct forged {
         Polku__ConsentRevoked revoke;
         Polku__ReferralStatus status;
         Polku__ReferralRequested request;
+        Polku__CancelRequested cancel;
         Polku__PathClosed close;
         Polku__ServiceStarted service;
         Polku__PathQuery query;
@@ -88,8 +89,9 @@ static Polku__NackCode answer_to(h_raw *raw, uint64_t seq, char *why,
             continue;
         Polku__NackCode code = 0;
         bool mine = false;
+        /* a frame that does not decode is answered with seq 0 */
         if (env->body_case == POLKU__ENVELOPE__BODY_NACK &&
-            env->nack->origin_seq == seq) {
+            (env->nack->origin_seq == seq || env->nack->origin_seq == 0)) {
             mine = true;
             code = env->nack->code;
             snprintf(why, why_len, "%s", env->nack->reason);
@@ -470,6 +472,9 @@ static void refused_referral(h_raw *raw, world *w)
 static void flood(h_raw *raw, world *w, unsigned n)
 {
     long before_kb = h_proc_rss_kb(&w->r->broker);
+    json_t *st0 = hc_broker_stats(w->r);
+    long long referrals_before = hc_int(st0, "referrals");
+    json_decref(st0);
     uint64_t t0 = h_now_ms();
     unsigned sent = 0, refused = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -512,9 +517,21 @@ static void flood(h_raw *raw, world *w, unsigned n)
            sent, refused, took, before_kb, after_kb, health_ms);
     H_CHECK(refused == sent, "every forged referral is refused (%u of %u)",
             refused, sent);
-    H_CHECK(after_kb > 0 && after_kb - before_kb < 16 * 1024,
-            "the broker grows by less than 16 MiB (%ld -> %ld KiB)", before_kb,
+    json_t *st1 = hc_broker_stats(w->r);
+    long long referrals_after = hc_int(st1, "referrals");
+    json_decref(st1);
+    H_CHECK(referrals_before >= 1 && referrals_after == referrals_before,
+            "the broker knows %lld referrals, as before the flood (%lld)",
+            referrals_after, referrals_before);
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan's quarantine keeps freed memory: the size says nothing here */
+    h_note("(memory growth not checked under AddressSanitizer)");
+#else
+    /* folded, 20 000 referrals cost ~12 MiB (the flood the rules stop) */
+    H_CHECK(after_kb > 0 && after_kb - before_kb < 4 * 1024,
+            "the broker grows by less than 4 MiB (%ld -> %ld KiB)", before_kb,
             after_kb);
+#endif
     H_CHECK(health_ms < 1000,
             "/healthz answers within a second (%" PRIu64 " ms)", health_ms);
 }
@@ -630,9 +647,297 @@ static void case_malicious_organisation(void)
     h_raw_destroy(&raw);
 }
 
+/* ---- privacy: every unsealed field ---- */
+
+static char g_words[64]; /* a marker and an identity code, with spaces */
+static char g_token[32]; /* the marker alone: a valid identifier */
+static const char *g_hetu_org = "131052-308t"; /* an org id's syntax */
+
+/* Sends one planted event and waits for the broker's answer to it. */
+static void plant(h_raw *raw, forged *f, const char *field)
+{
+    H_REQUIRE(h_raw_send_env(raw, &f->env) == 0, "send %s", field);
+    char why[160] = "";
+    Polku__NackCode code = answer_to(raw, f->env.origin_seq, why, sizeof why);
+    H_CHECK(code != 0, "words or a code planted in %s are refused (%s)", field,
+            why);
+    h_note("planted in %s: %s (%s)", field, polku_nack_code_name(code), why);
+}
+
+static void plant_referral(h_raw *raw, world *w)
+{
+    const char *fields[] = {"service", "urgency", "reason",
+                            "consent_recorded_by"};
+    for (int i = 0; i < 4; i++) {
+        forged f;
+        forge(&f, w->key_bytes, "sote-keskus");
+        Polku__ReferralRequested *q = &f.body.request;
+        polku__referral_requested__init(q);
+        q->referral_id = (ProtobufCBinaryData){16, f.id};
+        polku_id cid;
+        H_REQUIRE(polku_id_parse(w->cid, &cid) == 0, "consent id");
+        memcpy(f.other, cid.b, 16);
+        q->consent_id = (ProtobufCBinaryData){16, f.other};
+        q->consent_recorded_by = "sote-keskus";
+        q->service = i == 0 ? g_token : "";
+        q->urgency = i == 1 ? g_words : "routine";
+        q->reason = i == 2 ? g_words : "";
+        if (i == 3)
+            q->consent_recorded_by = (char *)g_hetu_org;
+        f.env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED;
+        f.env.referral_requested = q;
+        char what[64];
+        snprintf(what, sizeof what, "referral_requested.%s", fields[i]);
+        plant(raw, &f, what);
+    }
+}
+
+static void plant_status_and_cancel(h_raw *raw, world *w)
+{
+    polku_id rid;
+    H_REQUIRE(polku_id_parse(w->rid, &rid) == 0, "referral id");
+    for (int i = 0; i < 4; i++) {
+        forged f;
+        forge(&f, w->key_bytes, "sote-keskus");
+        memcpy(f.other, rid.b, 16);
+        if (i == 3) {
+            Polku__CancelRequested *c = &f.body.cancel;
+            polku__cancel_requested__init(c);
+            c->referral_id = (ProtobufCBinaryData){16, f.other};
+            c->reason = g_words;
+            f.env.body_case = POLKU__ENVELOPE__BODY_CANCEL_REQUESTED;
+            f.env.cancel_requested = c;
+            plant(raw, &f, "cancel_requested.reason");
+            continue;
+        }
+        Polku__ReferralStatus *st = &f.body.status;
+        polku__referral_status__init(st);
+        st->referral_id = (ProtobufCBinaryData){16, f.other};
+        st->status = POLKU__REFERRAL_STATE__REFERRAL_ACCEPTED;
+        st->version = 5;
+        st->reason = i == 0 ? g_words : "";
+        st->outcome = i == 1 ? g_words : "";
+        st->writer_org = i == 2 ? (char *)g_hetu_org : "";
+        f.env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_STATUS;
+        f.env.referral_status = st;
+        const char *names[] = {"reason", "outcome", "writer_org"};
+        char what[64];
+        snprintf(what, sizeof what, "referral_status.%s", names[i]);
+        plant(raw, &f, what);
+    }
+}
+
+static void plant_consents(h_raw *raw, world *w)
+{
+    for (int i = 0; i < 3; i++) {
+        forged f;
+        forge(&f, w->key_bytes, NULL);
+        Polku__ConsentGranted *g = &f.body.grant;
+        polku__consent_granted__init(g);
+        g->consent_id = (ProtobufCBinaryData){16, f.id};
+        f.orgs[0] = EVIL;
+        f.orgs[1] = i == 0 ? (char *)g_hetu_org : "kela";
+        g->orgs = f.orgs;
+        g->n_orgs = 2;
+        f.purposes[0] = i == 1 ? g_words : "path";
+        g->purposes = f.purposes;
+        g->n_purposes = 1;
+        g->valid_until_ms = polku_now_ms() + 86400000ull;
+        g->form = i == 2 ? g_words : "Y100";
+        f.to[0] = f.orgs[1];
+        f.env.to = f.to;
+        f.env.n_to = 1;
+        f.env.body_case = POLKU__ENVELOPE__BODY_CONSENT_GRANTED;
+        f.env.consent_granted = g;
+        const char *names[] = {"orgs", "purposes", "form"};
+        char what[64];
+        snprintf(what, sizeof what, "consent_granted.%s", names[i]);
+        plant(raw, &f, what);
+    }
+}
+
+static void plant_paths(h_raw *raw, world *w)
+{
+    forged f;
+    /* claim answers and closes with words where codes belong */
+    won_claim(&f, w, 1, NULL);
+    f.body.claim.coordinator = (char *)g_hetu_org;
+    plant(raw, &f, "path_claim_answered.coordinator");
+    won_claim(&f, w, 1, NULL);
+    f.body.claim.outcome = POLKU__CLAIM_OUTCOME__CLAIM_REFUSED;
+    f.body.claim.coordinator = "";
+    f.body.claim.refusal = g_words;
+    plant(raw, &f, "path_claim_answered.refusal");
+    forge(&f, w->key_bytes, NULL);
+    polku__path_closed__init(&f.body.close);
+    f.body.close.reason = g_words;
+    f.env.body_case = POLKU__ENVELOPE__BODY_PATH_CLOSED;
+    f.env.path_closed = &f.body.close;
+    plant(raw, &f, "path_closed.reason");
+    for (int ended = 0; ended < 2; ended++) {
+        forge(&f, w->key_bytes, NULL);
+        polku__service_started__init(&f.body.service);
+        f.body.service.service = ended ? g_words : g_token;
+        f.env.body_case = POLKU__ENVELOPE__BODY_SERVICE_STARTED;
+        f.env.service_started = &f.body.service;
+        plant(raw, &f,
+              ended ? "service_started.service (words)"
+                    : "service_started.service (token)");
+    }
+}
+
+static void plant_handovers(h_raw *raw, world *w)
+{
+    for (int i = 0; i < 5; i++) {
+        forged f;
+        forge(&f, w->key_bytes, i < 3 ? "typ" : "sote-keskus");
+        if (i < 3) {
+            Polku__HandoverOffered *o = &f.body.offer;
+            polku__handover_offered__init(o);
+            o->handover_id = (ProtobufCBinaryData){16, f.id};
+            o->term = 1;
+            o->supporter = i == 0 ? (char *)g_hetu_org : "";
+            o->rule = i == 1 ? g_words : "";
+            static Polku__PlanPointer plan = POLKU__PLAN_POINTER__INIT;
+            plan.plan_id = g_words;
+            o->plan = i == 2 ? &plan : NULL;
+            f.env.body_case = POLKU__ENVELOPE__BODY_HANDOVER_OFFERED;
+            f.env.handover_offered = o;
+            const char *names[] = {"supporter", "rule", "plan.plan_id"};
+            char what[64];
+            snprintf(what, sizeof what, "handover_offered.%s", names[i]);
+            plant(raw, &f, what);
+            continue;
+        }
+        Polku__HandoverAnswered *a = &f.body.answer;
+        polku__handover_answered__init(a);
+        a->handover_id = (ProtobufCBinaryData){16, f.id};
+        a->status = POLKU__HANDOVER_STATE__HANDOVER_DECLINED;
+        a->offered_by = i == 3 ? (char *)g_hetu_org : "sote-keskus";
+        a->offered_to = EVIL;
+        a->reason = i == 4 ? g_words : "";
+        f.env.body_case = POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED;
+        f.env.handover_answered = a;
+        plant(raw, &f,
+              i == 3 ? "handover_answered.offered_by"
+                     : "handover_answered.reason");
+    }
+    /* and an envelope addressed to an identity code */
+    forged f;
+    forge(&f, w->key_bytes, g_hetu_org);
+    polku__referral_requested__init(&f.body.request);
+    f.body.request.referral_id = (ProtobufCBinaryData){16, f.id};
+    f.env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED;
+    f.env.referral_requested = &f.body.request;
+    plant(raw, &f, "envelope.to");
+}
+
+static bool leaks(const char *text, size_t len)
+{
+    const char *needles[] = {g_token, "131052-308", "131052-308t", "Kuukkeli"};
+    for (size_t i = 0; text && i < sizeof needles / sizeof needles[0]; i++)
+        if (h_mem_contains(text, len, needles[i], strlen(needles[i])))
+            return true;
+    return false;
+}
+
+static void expect_clean_http(h_region *r, const char *path)
+{
+    h_resp resp = {0};
+    long st = h_http_request(r->broker_http, "GET", path, NULL, NULL, 0, &resp);
+    H_CHECK(st == 200, "broker GET %s: HTTP %ld", path, st);
+    H_CHECK(!leaks(resp.body, resp.len),
+            "nothing planted appears in the broker's %s (%zu bytes)", path,
+            resp.len);
+    h_resp_free(&resp);
+}
+
+/* The coordinator itself puts identifiers it chose (a plan id) on the
+ * path; they are for the consent's organisations, not the dashboard. */
+static void plan_by_the_coordinator(world *w)
+{
+    char path[128], due[POLKU_TIME_TEXT];
+    snprintf(path, sizeof path, "/v1/paths/%s/plan", w->key);
+    polku_time_format(polku_now_ms() + 30ull * 86400000ull, due, sizeof due);
+    h_resp resp;
+    long st = h_api_json(w->sote, "POST", path,
+                         json_pack("{s:s, s:i, s:s}", "plan_id", g_token,
+                                   "version", 2, "review_due", due),
+                         &resp);
+    H_REQUIRE(st == 200, "the coordinator's plan pointer: HTTP %ld %s", st,
+              resp.body ? resp.body : resp.err);
+    h_resp_free(&resp);
+    st = h_api_json(w->sote, "POST", path,
+                    json_pack("{s:s, s:i, s:s}", "plan_id", g_words, "version",
+                              3, "review_due", due),
+                    &resp);
+    H_CHECK(st == 400 && strcmp(h_resp_error_code(&resp), "bad_request") == 0,
+            "a plan id with words and an identity code is refused 400 at the "
+            "agent (got %ld)",
+            st);
+    h_resp_free(&resp);
+    H_WAIT_UNTIL(H_SEC(10), ({
+                     json_t *p = hc_broker_path(w->r, w->key);
+                     bool has =
+                         hc_int(json_object_get(p, "plan"), "version") == 2;
+                     json_decref(p);
+                     has;
+                 }),
+                 "the broker to know the plan pointer's version 2");
+}
+
+static void case_no_words_in_unsealed_fields(void)
+{
+    uint8_t rnd[4];
+    randombytes_buf(rnd, sizeof rnd);
+    snprintf(g_token, sizeof g_token, "Kuukkeli%02x%02x%02x%02x", rnd[0],
+             rnd[1], rnd[2], rnd[3]);
+    snprintf(g_words, sizeof g_words, "%s 131052-308T", g_token);
+    world w;
+    build(&w);
+    h_raw *raw = attacker(w.r);
+    plan_by_the_coordinator(&w);
+    plant_referral(raw, &w);
+    plant_status_and_cancel(raw, &w);
+    plant_consents(raw, &w);
+    plant_paths(raw, &w);
+    plant_handovers(raw, &w);
+
+    expect_clean_http(w.r, "/api/v1/pending");
+    expect_clean_http(w.r, "/api/v1/alerts");
+    expect_clean_http(w.r, "/api/v1/stats");
+    expect_clean_http(w.r, "/metrics");
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/paths/%s", w.key);
+    expect_clean_http(w.r, path);
+    json_t *st = hc_broker_stats(w.r);
+    char last[96];
+    snprintf(last, sizeof last, "%s-0", hc_str(st, "epoch"));
+    json_decref(st);
+    h_sse *sse = h_sse_open_broker(w.r, last);
+    uint64_t until = h_now_ms() + 1000;
+    while (h_now_ms() < until)
+        h_sse_pump(sse, 100);
+    const char *feed = h_sse_text(sse);
+    H_CHECK(strstr(feed, "referral.requested") != NULL,
+            "the feed replays the region's events");
+    H_CHECK(!leaks(feed, strlen(feed)),
+            "nothing planted appears in the broker's SSE feed");
+    h_sse_close(&sse);
+    size_t len = 0;
+    char *log = h_read_file(w.r->broker.log, &len);
+    H_CHECK(log && !leaks(log, len),
+            "nothing planted appears in the broker's log (%zu bytes)", len);
+    free(log);
+    h_raw_destroy(&raw);
+}
+
 int main(int argc, char **argv)
 {
+    /* the most talkative logs are the strictest test of what they hold */
+    setenv("POLKU_IT_LOG_LEVEL", "debug", 0);
     h_init(argc, argv, "adversary");
     H_CASE(case_malicious_organisation);
+    H_CASE(case_no_words_in_unsealed_fields);
     return h_finish();
 }
