@@ -155,6 +155,23 @@ static void hold(eval *ev, unsigned kind, const char *subject,
     json_decref(j);
 }
 
+/* The broker's now on org's clock (event times are its writer's). */
+static uint64_t now_at(const eval *ev, const char *org)
+{
+    int64_t off = ev->in->clock_offset && org && *org
+                      ? ev->in->clock_offset(ev->in->clock_arg, org)
+                      : 0;
+    if (off < 0 && (uint64_t)-off > ev->now)
+        return 0;
+    return ev->now + (uint64_t)off;
+}
+
+/* A time on org's clock, on the broker's (for an alert's "since"). */
+static uint64_t on_broker_clock(const eval *ev, const char *org, uint64_t t)
+{
+    return t + (ev->now - now_at(ev, org));
+}
+
 static bool coordinated(const eval *ev, const uint8_t key[16])
 {
     path_view v;
@@ -168,38 +185,43 @@ static void on_referral(const cl_referral *r, void *arg)
     const client_index *cl = ev->in->clients;
     char rid[33];
     id_text(r->id, rid);
-    uint64_t now = ev->now;
+    const char *from = cl_name(cl, r->from), *to = cl_name(cl, r->to);
+    uint64_t now_from = now_at(ev, from), now_to = now_at(ev, to);
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REQUESTED &&
-        r->requested && now >= r->created_ms + sla->referral_receipt_ms)
-        hold(ev, ALERT_REFERRAL_NOT_RECEIVED, NULL, rid, r->client_key,
-             cl_name(cl, r->to), r->created_ms + sla->referral_receipt_ms);
+        r->requested && now_from >= r->created_ms + sla->referral_receipt_ms)
+        hold(ev, ALERT_REFERRAL_NOT_RECEIVED, NULL, rid, r->client_key, to,
+             on_broker_clock(ev, from,
+                             r->created_ms + sla->referral_receipt_ms));
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED &&
-        r->received_ms && now >= r->received_ms + sla->referral_answer_ms)
-        hold(ev, ALERT_REFERRAL_NOT_ANSWERED, NULL, rid, r->client_key,
-             cl_name(cl, r->to), r->received_ms + sla->referral_answer_ms);
+        r->received_ms && now_to >= r->received_ms + sla->referral_answer_ms)
+        hold(ev, ALERT_REFERRAL_NOT_ANSWERED, NULL, rid, r->client_key, to,
+             on_broker_clock(ev, to,
+                             r->received_ms + sla->referral_answer_ms));
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REJECTED &&
-        r->status_ms && now >= r->status_ms + sla->rejection_followup_ms &&
+        r->status_ms && now_to >= r->status_ms + sla->rejection_followup_ms &&
         !cl_followed_up(cl, r->client_key, r->status_ms)) {
         path_view v;
         bool closed = pi_view(ev->in->paths, r->client_key, &v) && v.closed;
         if (!closed)
             hold(ev, ALERT_REJECTION_NO_FOLLOWUP, NULL, rid, r->client_key,
-                 cl_name(cl, r->from),
-                 r->status_ms + sla->rejection_followup_ms);
+                 from,
+                 on_broker_clock(ev, to,
+                                 r->status_ms + sla->rejection_followup_ms));
     }
     if (!cl_referral_open(r))
         return;
     static const uint8_t zero[16];
     if (memcmp(r->consent_id, zero, 16) != 0 &&
-        ci_consent_active(ev->in->consents, r->consent_id, now) == 0)
-        hold(ev, ALERT_CONSENT_EXPIRED_OPEN, NULL, rid, r->client_key,
-             cl_name(cl, r->from), now);
-    if (r->requested && now >= r->created_ms + sla->path_coordinator_ms &&
+        ci_consent_active(ev->in->consents, r->consent_id, ev->now) == 0)
+        hold(ev, ALERT_CONSENT_EXPIRED_OPEN, NULL, rid, r->client_key, from,
+             ev->now);
+    if (r->requested && now_from >= r->created_ms + sla->path_coordinator_ms &&
         !coordinated(ev, r->client_key)) {
         char key[33];
         key_hex(r->client_key, key);
         hold(ev, ALERT_PATH_NO_COORDINATOR, NULL, key, r->client_key, NULL,
-             r->created_ms + sla->path_coordinator_ms);
+             on_broker_clock(ev, from,
+                             r->created_ms + sla->path_coordinator_ms));
     }
 }
 
@@ -212,8 +234,9 @@ static void on_path(const uint8_t key[16], const path_view *v, void *arg)
     char hid[33];
     id_text(h->id, hid);
     uint64_t due = h->offered_ms + ev->in->sla->handover_answer_ms;
-    if (h->offered_ms && ev->now >= due)
-        hold(ev, ALERT_HANDOVER_UNANSWERED, NULL, hid, key, h->to, due);
+    if (h->offered_ms && now_at(ev, h->from) >= due)
+        hold(ev, ALERT_HANDOVER_UNANSWERED, NULL, hid, key, h->to,
+             on_broker_clock(ev, h->from, due));
     if (h->to[0] &&
         !ci_allows(ev->in->consents, key, h->to, "handover", ev->now))
         hold(ev, ALERT_CONSENT_EXPIRED_OPEN, "handover", hid, key, h->from,

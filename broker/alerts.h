@@ -47,6 +47,11 @@ typedef struct alert_inputs {
     const broker_sla *sla;
     const alert_refusals *refused; /* n_refused of them, may be NULL */
     size_t n_refused;
+    /* org's clock minus the broker's (NULL: all agree). An event's time is
+     * its writer's clock; ages are read on that clock, so an agent whose
+     * clock is wrong neither makes everything overdue nor nothing. */
+    int64_t (*clock_offset)(void *arg, const char *org);
+    void *clock_arg;
 } alert_inputs;
 
 /* A change: topic "alert.raised" or "alert.cleared" and the alert's JSON

@@ -54,6 +54,9 @@ typedef struct fixture {
     size_t n_seen;
     alert_refusals refused[2];
     size_t n_refused;
+    const char *skewed_org[2]; /* an org's clock ahead (+) or behind (-) */
+    int64_t skew_ms[2];
+    size_t n_skews;
 } fixture;
 
 static void record(const char *topic, const json_t *alert, void *arg)
@@ -113,10 +116,21 @@ static void fold(fixture *f, const polku_envelope *env)
     broker_fold(&x, env);
 }
 
+static int64_t skew_of(void *arg, const char *org)
+{
+    fixture *f = arg;
+    for (size_t i = 0; i < f->n_skews; i++)
+        if (strcmp(f->skewed_org[i], org) == 0)
+            return f->skew_ms[i];
+    return 0;
+}
+
 static void evaluate(fixture *f, uint64_t now)
 {
     forget(f);
-    alert_inputs in = {f->cl, f->pi, f->ci, &f->sla, f->refused, f->n_refused};
+    alert_inputs in = {f->cl,      f->pi,        f->ci,
+                       &f->sla,    f->refused,   f->n_refused,
+                       f->n_skews ? skew_of : NULL, f};
     alerts_evaluate(f->set, &in, now, record, f);
 }
 
@@ -415,6 +429,41 @@ static void empty_set(void **state)
     assert_string_equal(alert_kind_name(7), "");
 }
 
+/* A sender 400 days behind stamps its referral 400 days ago: read on its
+ * own clock the referral is new, not overdue; a receiver 400 days ahead
+ * does not make its receipts overdue either. Its real lateness still
+ * counts. */
+static void skewed_clocks(void **state)
+{
+    fixture *f = *state;
+    const uint64_t behind = 400ull * 86400000ull;
+    f->sla.referral_receipt_ms = 3600000; /* 1 h */
+    f->skewed_org[0] = SOTE;
+    f->skew_ms[0] = -(int64_t)behind;
+    f->n_skews = 1;
+    fold(f, ev_requested(&f->sote, KEY_A, 1, KELA, "benefits", 0,
+                         T0 - behind));
+    nothing_changes(f, T0 + 60000); /* a minute old on sote's clock */
+    assert_int_equal(alerts_count(f->set), 0);
+    evaluate(f, T0 + 2 * 3600000); /* two hours old: overdue */
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(json_string_value(json_object_get(f->seen[0].alert,
+                                                          "kind")),
+                        "referral_not_received");
+    /* "since" is on the broker's clock: an hour after T0 */
+    const char *since =
+        json_string_value(json_object_get(f->seen[0].alert, "since"));
+    char want[POLKU_TIME_TEXT];
+    polku_time_format(T0 + 3600000, want, sizeof want);
+    assert_string_equal(since, want);
+    /* without the correction the same referral is 400 days overdue */
+    f->n_skews = 0;
+    alerts_free(&f->set);
+    f->set = alerts_new();
+    evaluate(f, T0 + 60000);
+    assert_int_equal(f->n_seen, 2); /* not received; and no coordinator */
+}
+
 /* An org whose replayed log held refused events is named, without a
  * client; an org with none is not. */
 static void events_refused(void **state)
@@ -457,6 +506,7 @@ int main(void)
         CASE(json_lists_oldest_first),
         CASE(empty_set),
         CASE(events_refused),
+        CASE(skewed_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

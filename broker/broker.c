@@ -90,6 +90,11 @@ static void on_alert_change(const char *topic, const json_t *alert, void *arg)
     feed_publish(b->feed, topic, json_deep_copy(alert));
 }
 
+static int64_t clock_offset(void *arg, const char *org)
+{
+    return broker_clock_offset(arg, org);
+}
+
 void broker_evaluate_alerts(broker *b)
 {
     alert_refusals refused[b->cfg->org_count ? b->cfg->org_count : 1];
@@ -101,8 +106,8 @@ void broker_evaluate_alerts(broker *b)
                                             r->events_refused,
                                             r->first_refused_ms};
     }
-    alert_inputs in = {b->clients, b->paths,  b->consents,
-                       &b->cfg->sla, refused, n};
+    alert_inputs in = {b->clients, b->paths,  b->consents, &b->cfg->sla,
+                       refused,    n,        clock_offset, b};
     alerts_evaluate(b->alerts, &in, polku_now_ms(), on_alert_change, b);
 }
 

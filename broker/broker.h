@@ -42,6 +42,10 @@ typedef struct broker_route {
     uint64_t progress_logged_ms; /* monotonic: a long replay says how far */
     unsigned gap_retries;
     unsigned long long gaps_detected;
+    /* the agent's clock minus the broker's, from its Hello and heartbeats:
+     * SLA ages of its events are read on the broker's clock */
+    int64_t clock_offset_ms;
+    bool clock_skew_logged;
     /* replayed events the writer rules refused (alert events_refused) */
     unsigned long long events_refused;
     uint64_t first_refused_ms;
@@ -112,6 +116,10 @@ int broker_zap_start(broker *b);
 void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
                               size_t nframes, void *arg);
 void broker_send_heartbeats(broker *b);
+
+/* How far org's clock is ahead of the broker's (negative: behind), as
+ * its last Hello or heartbeat told; 0 if unknown. */
+int64_t broker_clock_offset(const broker *b, const char *org);
 
 /* Decides again the replayed events held back for other logs. */
 void broker_decide_held(broker *b);

@@ -689,6 +689,36 @@ static void on_event(broker *b, const uint8_t *r, size_t rl, const char *sender,
         route_event(b, r, rl, sender, env, payload);
 }
 
+#define CLOCK_SKEW_WARN_MS 60000 /* an agent's clock this far off is said */
+
+int64_t broker_clock_offset(const broker *b, const char *org)
+{
+    int idx = broker_org_index(b, org);
+    return idx < 0 ? 0 : b->routes[idx].clock_offset_ms;
+}
+
+/* A Hello or heartbeat is sent when it is stamped: its time against ours
+ * is the agent's clock offset (loopback or LAN: the transit is noise). */
+static void note_clock(broker *b, int idx, const polku_envelope *env)
+{
+    if (!env->time_ms)
+        return;
+    broker_route *r = &b->routes[idx];
+    int64_t offset = (int64_t)env->time_ms - (int64_t)polku_now_ms();
+    r->clock_offset_ms = offset;
+    bool skewed = offset > CLOCK_SKEW_WARN_MS || offset < -CLOCK_SKEW_WARN_MS;
+    if (skewed && !r->clock_skew_logged)
+        log_warn("%s: its clock is %lld s %s the broker's; SLA ages of its "
+                 "events are corrected by it",
+                 b->cfg->orgs[idx].id,
+                 (long long)(offset < 0 ? -offset : offset) / 1000,
+                 offset < 0 ? "behind" : "ahead of");
+    else if (!skewed && r->clock_skew_logged)
+        log_info("%s: its clock agrees with the broker's again",
+                 b->cfg->orgs[idx].id);
+    r->clock_skew_logged = skewed;
+}
+
 static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
                      zmq_msg_t *payload)
 {
@@ -697,6 +727,7 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
     size_t rl = zmq_msg_size(rid);
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_HELLO:
+        note_clock(b, idx, env);
         b->counters.hellos++;
         log_info("%s: hello, last seq %llu", sender,
                  (unsigned long long)env->hello->last_seq);
@@ -706,7 +737,8 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         request_replay(b, r, rl, idx);
         break;
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
-        break; /* the route was refreshed */
+        note_clock(b, idx, env); /* and the route was refreshed */
+        break;
     case POLKU__ENVELOPE__BODY_REPLAY_BATCH:
         on_replay_batch(b, idx, env);
         break;

@@ -106,6 +106,15 @@ typedef struct pending_ref {
     json_t *j;
 } pending_ref;
 
+/* now on org's clock (event times are their writers'). */
+static uint64_t now_on(const broker *b, const char *org, uint64_t now)
+{
+    int64_t off = broker_clock_offset(b, org);
+    if (off < 0 && (uint64_t)-off > now)
+        return 0;
+    return now + (uint64_t)off;
+}
+
 static void add_referral(const cl_referral *r, void *arg)
 {
     pending_ctx *p = arg;
@@ -113,20 +122,25 @@ static void add_referral(const cl_referral *r, void *arg)
         return;
     const broker_sla *sla = &p->b->cfg->sla;
     const char *reason = NULL;
+    /* times are their writers' clocks: ages are read on those */
+    const char *from = cl_name(p->b->clients, r->from);
+    const char *to = cl_name(p->b->clients, r->to);
+    uint64_t now_from = now_on(p->b, from, p->now);
+    uint64_t now_to = now_on(p->b, to, p->now);
+    bool received = r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED;
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REQUESTED &&
-        p->now >= r->created_ms + sla->referral_receipt_ms)
+        now_from >= r->created_ms + sla->referral_receipt_ms)
         reason = "not_received";
-    else if (r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED &&
-             r->received_ms &&
-             p->now >= r->received_ms + sla->referral_answer_ms)
+    else if (received && r->received_ms &&
+             now_to >= r->received_ms + sla->referral_answer_ms)
         reason = "not_answered";
-    json_t *j = cl_referral_json(p->b->clients, r, p->now);
+    json_t *j =
+        cl_referral_json(p->b->clients, r, received ? now_to : now_from);
     json_object_set_new(j, "overdue", json_boolean(reason != NULL));
     json_object_set_new(j, "overdue_reason",
                         reason ? json_string(reason) : json_null());
     p->overdue += reason != NULL;
     json_array_append_new(p->referrals, j);
-    const char *to = cl_name(p->b->clients, r->to);
     json_t *n = json_object_get(p->by_org, to);
     json_object_set_new(p->by_org, to,
                         json_integer(n ? json_integer_value(n) + 1 : 1));
@@ -143,8 +157,9 @@ static void add_handover(const uint8_t key[16], const path_view *v, void *arg)
     polku_id pid;
     memcpy(pid.b, h->id, 16);
     polku_id_format(&pid, id);
+    uint64_t now = now_on(p->b, h->from, p->now);
     bool overdue = h->offered_ms &&
-                   p->now >= h->offered_ms + p->b->cfg->sla.handover_answer_ms;
+                   now >= h->offered_ms + p->b->cfg->sla.handover_answer_ms;
     p->overdue += overdue;
     json_array_append_new(
         p->handovers,
@@ -152,8 +167,8 @@ static void add_handover(const uint8_t key[16], const path_view *v, void *arg)
                   "client_key", hex, "from", h->from, "to", h->to, "term",
                   (json_int_t)h->term, "offered", time_or_null(h->offered_ms),
                   "age_s",
-                  (json_int_t)(h->offered_ms && p->now > h->offered_ms
-                                   ? (p->now - h->offered_ms) / 1000
+                  (json_int_t)(h->offered_ms && now > h->offered_ms
+                                   ? (now - h->offered_ms) / 1000
                                    : 0),
                   "overdue", overdue));
 }

@@ -150,6 +150,16 @@ static const char *consent_state_at_broker(h_region *r, const char *key,
     return out;
 }
 
+static json_t *get_pending(h_region *r)
+{
+    h_resp resp = {0};
+    long st = h_http_request(r->broker_http, "GET", "/api/v1/pending", NULL,
+                             NULL, 0, &resp);
+    json_t *j = st == 200 && resp.json ? json_incref(resp.json) : NULL;
+    h_resp_free(&resp);
+    return j;
+}
+
 static long long pending_count(h_region *r)
 {
     h_resp resp = {0};
@@ -932,6 +942,122 @@ static void case_no_words_in_unsealed_fields(void)
     h_raw_destroy(&raw);
 }
 
+/* ---- a clock that is wrong ---- */
+
+/* Lets the raw client answer what came (a ReplayRequest with ReplayDone),
+ * then asks whether the broker has org's log. */
+static bool pump_replayed(h_raw *raw, h_region *r, const char *org)
+{
+    polku_envelope *env = h_raw_recv(raw, 50);
+    polku_envelope_free(&env);
+    return hc_broker_replayed(r, org);
+}
+
+/* An organisation's clock 400 days behind stamps every event 400 days
+ * old. The broker reads ages on the writer's clock (its offset from the
+ * Hello and heartbeats), so a new referral is not instantly overdue, and
+ * becomes overdue when it really is. */
+static void case_clock_far_behind(void)
+{
+    const uint64_t behind = 400ull * 86400000ull;
+    h_region *r = h_region_new();
+    h_org *kela = h_region_add_org(r, "kela", "vocational-rehab");
+    h_org *late = h_region_add_org(r, "late-org", "");
+    h_broker_sla(r, "4s", "1h", "1h", "1h");
+    h_broker_start(r);
+    h_agent_start_connected(kela);
+    h_raw *raw = h_raw_new(r, &late->key);
+    uint8_t key[16];
+    randombytes_buf(key, sizeof key);
+
+    H_REQUIRE(h_raw_hello(raw, late->id, H_SEC(10)), "welcomed");
+    forged f; /* then a Hello stamped on its clock, 400 days behind */
+    forge(&f, key, NULL);
+    f.env.origin_org = (char *)late->id;
+    f.env.origin_seq = 0;
+    evil_seq--;
+    f.env.client_key.len = 0;
+    f.env.time_ms -= behind;
+    Polku__Hello hello = POLKU__HELLO__INIT;
+    hello.org = (char *)late->id;
+    hello.protocol_version = POLKU_PROTOCOL_VERSION;
+    f.env.body_case = POLKU__ENVELOPE__BODY_HELLO;
+    f.env.hello = &hello;
+    H_REQUIRE(h_raw_send_env(raw, &f.env) == 0, "hello");
+    H_WAIT_UNTIL(H_SEC(10), pump_replayed(raw, r, late->id),
+                 "the broker to have %s's (empty) log", late->id);
+
+    /* a consent to kela, then a referral while kela is away */
+    forge(&f, key, "kela");
+    f.env.origin_org = (char *)late->id;
+    f.env.time_ms -= behind;
+    Polku__ConsentGranted *g = &f.body.grant;
+    polku__consent_granted__init(g);
+    g->consent_id = (ProtobufCBinaryData){16, f.id};
+    f.orgs[0] = (char *)late->id;
+    f.orgs[1] = "kela";
+    g->orgs = f.orgs;
+    g->n_orgs = 2;
+    f.purposes[0] = "referral";
+    g->purposes = f.purposes;
+    g->n_purposes = 1;
+    g->valid_until_ms = polku_now_ms() + 86400000ull;
+    g->form = "Y100";
+    f.env.body_case = POLKU__ENVELOPE__BODY_CONSENT_GRANTED;
+    f.env.consent_granted = g;
+    uint8_t consent_id[16];
+    memcpy(consent_id, f.id, 16);
+    H_REQUIRE(h_raw_send_env(raw, &f.env) == 0, "consent");
+    char why[160];
+    H_CHECK(answer_to(raw, f.env.origin_seq, why, sizeof why) == 0,
+            "kela acknowledges the consent (%s)", why);
+    h_agent_stop(kela);
+
+    forge(&f, key, "kela");
+    f.env.origin_org = (char *)late->id;
+    f.env.time_ms -= behind;
+    Polku__ReferralRequested *q = &f.body.request;
+    polku__referral_requested__init(q);
+    q->referral_id = (ProtobufCBinaryData){16, f.id};
+    q->consent_id = (ProtobufCBinaryData){16, consent_id};
+    q->consent_recorded_by = (char *)late->id;
+    q->urgency = "routine";
+    f.env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED;
+    f.env.referral_requested = q;
+    H_REQUIRE(h_raw_send_env(raw, &f.env) == 0, "referral");
+    H_CHECK(answer_to(raw, f.env.origin_seq, why, sizeof why) ==
+                POLKU__NACK_CODE__NACK_RETRY_LATER,
+            "kela is away: retry later (%s)", why);
+
+    json_t *pending = NULL;
+    H_WAIT_UNTIL(H_SEC(5),
+                 (json_decref(pending), pending = get_pending(r),
+                  json_array_size(json_object_get(pending, "referrals")) == 1),
+                 "the broker to list the referral as pending");
+    json_t *ref = json_array_get(json_object_get(pending, "referrals"), 0);
+    long long age = hc_int(ref, "age_s");
+    H_CHECK(!json_is_true(json_object_get(ref, "overdue")) && age >= 0 &&
+                age < 4,
+            "a new referral from a clock 400 days behind is not overdue "
+            "(age %lld s)",
+            age);
+    json_decref(pending);
+    pending = NULL;
+    H_WAIT_UNTIL(H_SEC(15),
+                 (json_decref(pending), pending = get_pending(r),
+                  json_is_true(json_object_get(
+                      json_array_get(json_object_get(pending, "referrals"), 0),
+                      "overdue"))),
+                 "the referral to turn overdue after the 4 s SLA");
+    json_decref(pending);
+    size_t len = 0;
+    char *log = h_read_file(r->broker.log, &len);
+    H_CHECK(log && strstr(log, "late-org: its clock is 34560000 s behind"),
+            "the broker says late-org's clock is 400 days behind");
+    free(log);
+    h_raw_destroy(&raw);
+}
+
 int main(int argc, char **argv)
 {
     /* the most talkative logs are the strictest test of what they hold */
@@ -939,5 +1065,6 @@ int main(int argc, char **argv)
     h_init(argc, argv, "adversary");
     H_CASE(case_malicious_organisation);
     H_CASE(case_no_words_in_unsealed_fields);
+    H_CASE(case_clock_far_behind);
     return h_finish();
 }
