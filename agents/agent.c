@@ -183,39 +183,9 @@ void agent_after_publish(agent *a, const polku_envelope *env)
                           env->origin_org, "origin_seq",
                           (json_int_t)env->origin_seq, "client_key", key,
                           "at", at);
-    const ProtobufCBinaryData *id = NULL;
-    switch (env->body_case) {
-    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-        id = &env->referral_requested->referral_id;
-        break;
-    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
-        id = &env->referral_status->referral_id;
-        break;
-    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
-        id = &env->cancel_requested->referral_id;
-        break;
-    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
-        id = &env->consent_granted->consent_id;
-        break;
-    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
-        id = &env->consent_revoked->consent_id;
-        break;
-    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
-        id = &env->handover_offered->handover_id;
-        break;
-    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
-        id = &env->handover_answered->handover_id;
-        break;
-    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
-        id = &env->withdraw_requested->handover_id;
-        break;
-    default:
-        break;
-    }
-    if (j && id && id->len == 16) {
-        polku_id pid;
+    polku_id pid;
+    if (j && polku_event_object_id(env, pid.b)) {
         char text[POLKU_ID_TEXT];
-        memcpy(pid.b, id->data, 16);
         polku_id_format(&pid, text);
         json_object_set_new(j, "id", json_string(text));
     }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/json.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/hetu.h"
@@ -276,15 +277,6 @@ static json_t *string_array(char *const *list, size_t n)
     return arr;
 }
 
-static json_t *time_json(uint64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[POLKU_TIME_TEXT];
-    polku_time_format(ms, t, sizeof t);
-    return json_string(t);
-}
-
 json_t *consents_json(const Polku__ConsentRecord *r, uint64_t now_ms)
 {
     polku_id id;
@@ -300,8 +292,8 @@ json_t *consents_json(const Polku__ConsentRecord *r, uint64_t now_ms)
         "{s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:o, s:s, s:b}", "id", idtext,
         "client_key", key, "orgs", string_array(r->orgs, r->n_orgs), "purposes",
         string_array(r->purposes, r->n_purposes), "valid_until",
-        time_json(r->valid_until_ms), "form", r->form, "recorded_by",
-        r->recorded_by, "created", time_json(r->created_ms), "state", state,
+        polku_json_time(r->valid_until_ms), "form", r->form, "recorded_by",
+        r->recorded_by, "created", polku_json_time(r->created_ms), "state", state,
         "active", active(r, now_ms));
     if (r->n_undelivered) {
         json_t *list = json_array();
@@ -316,7 +308,7 @@ json_t *consents_json(const Polku__ConsentRecord *r, uint64_t now_ms)
         json_object_set_new(j, "undelivered", list);
     }
     if (r->revoked) {
-        json_object_set_new(j, "revoked", time_json(r->revoked_ms));
+        json_object_set_new(j, "revoked", polku_json_time(r->revoked_ms));
         json_object_set_new(j, "revoked_by", json_string(r->revoked_by));
         if (r->revoke_reason[0])
             json_object_set_new(j, "revoke_reason",

@@ -7,6 +7,7 @@
 
 #include "consents.h"
 #include "paths.h"
+#include "polku/json.h"
 #include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/error.h"
@@ -532,15 +533,6 @@ int handovers_undeliverable(agent *a, MDB_txn *txn, const polku_envelope *env,
 
 /* ---- JSON ---- */
 
-static json_t *time_or_null(uint64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[POLKU_TIME_TEXT];
-    polku_time_format(ms, t, sizeof t);
-    return json_string(t);
-}
-
 static json_t *text_or_null(const char *s)
 {
     return s && *s ? json_string(s) : json_null();
@@ -560,8 +552,8 @@ json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
         "from", h->from_org, "to", h->to_org, "client_key", key, "supporter",
         text_or_null(h->supporter), "plan_current", h->plan_current, "note",
         h->note, "status", handover_state_name(h->status), "term",
-        (json_int_t)h->term, "created", time_or_null(h->created_ms), "updated",
-        time_or_null(h->updated_ms), "withdraw_requested",
+        (json_int_t)h->term, "created", polku_json_time(h->created_ms), "updated",
+        polku_json_time(h->updated_ms), "withdraw_requested",
         h->withdraw_requested, "rule", text_or_null(h->rule), "reason",
         text_or_null(h->reason));
     if (h->referral_id.len == 16) {
@@ -576,7 +568,7 @@ json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
             j, "plan",
             json_pack("{s:s, s:s, s:I, s:o}", "org", h->plan->org, "plan_id",
                       h->plan->plan_id, "version", (json_int_t)h->plan->version,
-                      "review_due", time_or_null(h->plan->review_due_ms)));
+                      "review_due", polku_json_time(h->plan->review_due_ms)));
     else
         json_object_set_new(j, "plan", json_null());
     if (with_history) {
@@ -585,7 +577,7 @@ json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
             const Polku__HandoverHistoryEntry *e = h->history[i];
             json_t *x = json_pack("{s:s, s:o, s:s}", "status",
                                   handover_state_name(e->status), "at",
-                                  time_or_null(e->at_ms), "by", e->by);
+                                  polku_json_time(e->at_ms), "by", e->by);
             if (e->reason[0])
                 json_object_set_new(x, "reason", json_string(e->reason));
             json_array_append_new(list, x);

@@ -7,6 +7,7 @@
 
 #include "consents.h"
 #include "handovers.h"
+#include "polku/json.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/hetu.h"
@@ -542,15 +543,6 @@ int paths_set_open_handover(agent *a, MDB_txn *txn, const uint8_t key[16],
 
 /* ---- JSON ---- */
 
-static json_t *time_or_null(uint64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[POLKU_TIME_TEXT];
-    polku_time_format(ms, t, sizeof t);
-    return json_string(t);
-}
-
 static json_t *id_or_null(ProtobufCBinaryData b)
 {
     if (b.len != 16)
@@ -587,12 +579,12 @@ json_t *paths_json(const agent *a, const Polku__PathRecord *p)
         "{s:s, s:o, s:I, s:o, s:b, s:b, s:o, s:o, s:o, s:o}", "client_key", key,
         "coordinator",
         p->coordinator[0] ? json_string(p->coordinator) : json_null(), "term",
-        (json_int_t)p->term, "since", time_or_null(p->since_ms), "i_coordinate",
+        (json_int_t)p->term, "since", polku_json_time(p->since_ms), "i_coordinate",
         paths_i_coordinate(a, p), "closed", p->closed, "closed_reason",
         p->closed && p->closed_reason[0] ? json_string(p->closed_reason)
                                          : json_null(),
         "open_handover", id_or_null(p->open_handover), "services", services,
-        "updated", time_or_null(p->updated_ms));
+        "updated", polku_json_time(p->updated_ms));
     if (p->claim_id.len == 16)
         json_object_set_new(j, "claim",
                             json_pack("{s:o, s:s}", "id",
@@ -605,7 +597,7 @@ json_t *paths_json(const agent *a, const Polku__PathRecord *p)
             j, "plan",
             json_pack("{s:s, s:s, s:I, s:o}", "org", p->plan->org, "plan_id",
                       p->plan->plan_id, "version", (json_int_t)p->plan->version,
-                      "review_due", time_or_null(p->plan->review_due_ms)));
+                      "review_due", polku_json_time(p->plan->review_due_ms)));
     else
         json_object_set_new(j, "plan", json_null());
     return j;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/json.h"
 #include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/error.h"
@@ -447,15 +448,6 @@ int referrals_undeliverable(agent *a, MDB_txn *txn, const polku_envelope *env,
     return rc;
 }
 
-static json_t *time_or_null(uint64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[POLKU_TIME_TEXT];
-    polku_time_format(ms, t, sizeof t);
-    return json_string(t);
-}
-
 static json_t *history_json(const Polku__ReferralRecord *r)
 {
     json_t *list = json_array();
@@ -463,7 +455,7 @@ static json_t *history_json(const Polku__ReferralRecord *r)
         const Polku__HistoryEntry *h = r->history[i];
         json_t *e = json_pack("{s:s, s:o, s:s}", "status",
                               polku_referral_state_name(h->status), "at",
-                              time_or_null(h->at_ms), "by", h->by);
+                              polku_json_time(h->at_ms), "by", h->by);
         if (h->reason[0])
             json_object_set_new(e, "reason", json_string(h->reason));
         if (h->outcome[0])
@@ -489,9 +481,9 @@ json_t *referrals_json(const agent *a, const Polku__ReferralRecord *r,
         "id", idtext, "direction", r->outgoing ? "out" : "in", "from",
         r->from_org, "to", r->to_org, "client_key", key, "service", r->service,
         "reason", r->reason, "urgency", r->urgency, "due",
-        time_or_null(r->due_ms), "transfer", r->transfer, "status",
+        polku_json_time(r->due_ms), "transfer", r->transfer, "status",
         polku_referral_state_name(r->status), "created",
-        time_or_null(r->created_ms), "updated", time_or_null(r->updated_ms),
+        polku_json_time(r->created_ms), "updated", polku_json_time(r->updated_ms),
         "cancel_requested", r->cancel_requested, "outcome", r->outcome,
         "version", (json_int_t)r->version);
     if (with_history)

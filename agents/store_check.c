@@ -344,6 +344,15 @@ int store_check_walk(MDB_env *env, bool full, store_check_report *rep)
                      "database %s: LMDB found its tree inconsistent (%s)",
                      w.where ? w.where : "?", assert_text);
         rc = POLKU_ECORRUPT;
+        /* the jump skipped the walk's own cleanup: free its cursor and
+         * read transaction (plain frees and a reader slot reset, no page
+         * is read) so that nothing leaks on the way out */
+        if (w.cur)
+            mdb_cursor_close(w.cur);
+        if (w.txn)
+            mdb_txn_abort(w.txn);
+        w.cur = NULL;
+        w.txn = NULL;
     }
     fault_jmp = NULL;
     mdb_env_set_assert(env, NULL);

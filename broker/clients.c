@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "polku/json.h"
 #include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
@@ -106,44 +107,6 @@ const char *cl_event_name(const polku_envelope *env)
 {
     uint8_t i = event_index(env);
     return i ? event_names[i] : NULL;
-}
-
-/* The object an event is about (referral, handover, consent id). */
-static bool event_object(const polku_envelope *env, uint8_t out[16])
-{
-    const ProtobufCBinaryData *b = NULL;
-    switch (env->body_case) {
-    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-        b = &env->referral_requested->referral_id;
-        break;
-    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
-        b = &env->referral_status->referral_id;
-        break;
-    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
-        b = &env->cancel_requested->referral_id;
-        break;
-    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
-        b = &env->consent_granted->consent_id;
-        break;
-    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
-        b = &env->consent_revoked->consent_id;
-        break;
-    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
-        b = &env->handover_offered->handover_id;
-        break;
-    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
-        b = &env->handover_answered->handover_id;
-        break;
-    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
-        b = &env->withdraw_requested->handover_id;
-        break;
-    default:
-        return false;
-    }
-    if (b->len != 16)
-        return false;
-    memcpy(out, b->data, 16);
-    return true;
 }
 
 /* ---- names ---- */
@@ -410,7 +373,7 @@ static void timeline_add(client_index *cl, client_entry *c,
                         .seq = env->origin_seq,
                         .org = intern(cl, env->origin_org),
                         .event = event};
-    t.has_id = event_object(env, t.id);
+    t.has_id = polku_event_object_id(env, t.id);
     if (c->n_timeline == c->cap_timeline && c->cap_timeline < CL_TIMELINE_MAX) {
         size_t cap = c->cap_timeline ? 2u * c->cap_timeline : 4u;
         if (cap > CL_TIMELINE_MAX)
@@ -540,15 +503,6 @@ size_t cl_count_open(const client_index *cl)
 
 /* ---- JSON ---- */
 
-static json_t *time_or_null(uint64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[POLKU_TIME_TEXT];
-    polku_time_format(ms, t, sizeof t);
-    return json_string(t);
-}
-
 static json_t *id_json(const uint8_t id[16])
 {
     polku_id pid;
@@ -576,9 +530,9 @@ json_t *cl_referral_json(const client_index *cl, const cl_referral *r,
         id_json(r->id), "client_key", key, "from", cl_name(cl, r->from), "to",
         cl_name(cl, r->to), "service", cl_name(cl, r->service), "status",
         r->status ? polku_referral_state_name(r->status) : "unknown", "version",
-        (json_int_t)r->version, "created", time_or_null(r->created_ms),
-        "received", time_or_null(r->received_ms), "answered",
-        time_or_null(r->answered_ms), "due", time_or_null(r->due_ms), "age_s",
+        (json_int_t)r->version, "created", polku_json_time(r->created_ms),
+        "received", polku_json_time(r->received_ms), "answered",
+        polku_json_time(r->answered_ms), "due", polku_json_time(r->due_ms), "age_s",
         (json_int_t)(since && now_ms > since ? (now_ms - since) / 1000 : 0));
 }
 
@@ -599,19 +553,19 @@ json_t *cl_client_json(const client_index *cl, const uint8_t key[16],
                                   json_pack("{s:s, s:s, s:o}", "org",
                                             cl_name(cl, s->org), "service",
                                             cl_name(cl, s->service), "since",
-                                            time_or_null(s->at_ms)));
+                                            polku_json_time(s->at_ms)));
     }
     for (size_t i = 0; i < c->n_timeline; i++) {
         const timeline_entry *t = &c->timeline[i];
         json_t *j =
-            json_pack("{s:o, s:s, s:s}", "at", time_or_null(t->at_ms), "org",
+            json_pack("{s:o, s:s, s:s}", "at", polku_json_time(t->at_ms), "org",
                       cl_name(cl, t->org), "event", event_names[t->event]);
         if (t->has_id)
             json_object_set_new(j, "id", id_json(t->id));
         json_array_append_new(timeline, j);
     }
     return json_pack("{s:o, s:o, s:o, s:o}", "first_seen",
-                     time_or_null(c->first_ms), "referrals", refs, "services",
+                     polku_json_time(c->first_ms), "referrals", refs, "services",
                      services, "timeline", timeline);
 }
 

@@ -103,44 +103,6 @@ static unsigned long count_of(count_entry *set, const char *key)
     return e ? e->count : 0;
 }
 
-/* The object an event is about, if any. */
-static bool event_object(const polku_envelope *env, uint8_t out[16])
-{
-    const ProtobufCBinaryData *id = NULL;
-    switch (env->body_case) {
-    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-        id = &env->referral_requested->referral_id;
-        break;
-    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
-        id = &env->referral_status->referral_id;
-        break;
-    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
-        id = &env->cancel_requested->referral_id;
-        break;
-    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
-        id = &env->consent_granted->consent_id;
-        break;
-    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
-        id = &env->consent_revoked->consent_id;
-        break;
-    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
-        id = &env->handover_offered->handover_id;
-        break;
-    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
-        id = &env->handover_answered->handover_id;
-        break;
-    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
-        id = &env->withdraw_requested->handover_id;
-        break;
-    default:
-        return false;
-    }
-    if (id->len != 16)
-        return false;
-    memcpy(out, id->data, 16);
-    return true;
-}
-
 /* The term an event begins, if it may begin one. */
 static bool event_term(const polku_envelope *env, uint32_t *term)
 {
@@ -210,7 +172,7 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
         return POLKU_ENOMEM;
     snprintf(e->org, sizeof e->org, "%s", env->origin_org);
     e->seq = env->origin_seq;
-    e->has_object = event_object(env, e->object);
+    e->has_object = polku_event_object_id(env, e->object);
     e->begins_term = event_term(env, &e->term);
     if (e->begins_term)
         memcpy(e->client_key, env->client_key.data, 16);

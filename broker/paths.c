@@ -8,6 +8,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "polku/json.h"
 #include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
@@ -650,15 +651,6 @@ void pi_digest(const path_index *pi, char out[65])
 
 /* ---- JSON ---- */
 
-static json_t *time_or_null(uint64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[POLKU_TIME_TEXT];
-    polku_time_format(ms, t, sizeof t);
-    return json_string(t);
-}
-
 json_t *pi_json(const path_index *pi, const uint8_t key[16])
 {
     const path_state *p = path_find(pi, key);
@@ -669,7 +661,7 @@ json_t *pi_json(const path_index *pi, const uint8_t key[16])
     json_t *j = json_pack(
         "{s:s, s:o, s:I, s:o, s:b, s:o}", "client_key", keyhex, "coordinator",
         p->coordinator[0] ? json_string(p->coordinator) : json_null(), "term",
-        (json_int_t)p->term, "since", time_or_null(p->since_ms), "closed",
+        (json_int_t)p->term, "since", polku_json_time(p->since_ms), "closed",
         p->closed, "closed_reason",
         p->closed ? json_string(p->closed_reason) : json_null());
     const handover_entry *h = open_handover(p);
@@ -682,7 +674,7 @@ json_t *pi_json(const path_index *pi, const uint8_t key[16])
             j, "open_handover",
             json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", id, "from", h->from,
                       "to", h->to, "term", (json_int_t)h->term, "offered",
-                      time_or_null(h->offered_ms)));
+                      polku_json_time(h->offered_ms)));
     } else {
         json_object_set_new(j, "open_handover", json_null());
     }
@@ -694,7 +686,7 @@ json_t *pi_json(const path_index *pi, const uint8_t key[16])
              * not for the broker's dashboard */
             json_pack("{s:s, s:I, s:o}", "org", p->plan_org, "version",
                       (json_int_t)p->plan_version, "review_due",
-                      time_or_null(p->plan_review_due_ms)));
+                      polku_json_time(p->plan_review_due_ms)));
     else
         json_object_set_new(j, "plan", json_null());
     json_object_set_new(j, "handovers",

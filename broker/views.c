@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/json.h"
 #include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
@@ -41,15 +42,6 @@ const char *broker_path_stage(const broker *b, const uint8_t key[16],
         json_is_true(json_object_get(c, "active"));
     json_decref(consents);
     return consented ? "consented" : "identified";
-}
-
-static json_t *time_or_null(uint64_t ms)
-{
-    if (!ms)
-        return json_null();
-    char t[POLKU_TIME_TEXT];
-    polku_time_format(ms, t, sizeof t);
-    return json_string(t);
 }
 
 json_t *broker_path_json(const broker *b, const uint8_t key[16],
@@ -165,7 +157,7 @@ static void add_handover(const uint8_t key[16], const path_view *v, void *arg)
         p->handovers,
         json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:b}", "id", id,
                   "client_key", hex, "from", h->from, "to", h->to, "term",
-                  (json_int_t)h->term, "offered", time_or_null(h->offered_ms),
+                  (json_int_t)h->term, "offered", polku_json_time(h->offered_ms),
                   "age_s",
                   (json_int_t)(h->offered_ms && now > h->offered_ms
                                    ? (now - h->offered_ms) / 1000

@@ -750,6 +750,43 @@ const char *polku_nack_code_name(Polku__NackCode code)
     return names[i];
 }
 
+bool polku_event_object_id(const polku_envelope *env, uint8_t out[16])
+{
+    const ProtobufCBinaryData *id = NULL;
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        id = &env->referral_requested->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        id = &env->referral_status->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        id = &env->cancel_requested->referral_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+        id = &env->consent_granted->consent_id;
+        break;
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        id = &env->consent_revoked->consent_id;
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        id = &env->handover_offered->handover_id;
+        break;
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+        id = &env->handover_answered->handover_id;
+        break;
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        id = &env->withdraw_requested->handover_id;
+        break;
+    default:
+        return false;
+    }
+    if (id->len != ID_LEN)
+        return false;
+    memcpy(out, id->data, ID_LEN);
+    return true;
+}
+
 const char *polku_body_name(Polku__Envelope__BodyCase body)
 {
     switch (body) {

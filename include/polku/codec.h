@@ -81,6 +81,11 @@ const char *polku_body_name(Polku__Envelope__BodyCase body);
  * "path.plan", "service.started", ... ; NULL for anything else. */
 const char *polku_event_topic(const polku_envelope *env);
 
+/* The object an event is about: the referral id of a referral event, the
+ * consent id of a consent event, the handover id of a handover event.
+ * True with its 16 bytes in out; false for other bodies or a bad length. */
+bool polku_event_object_id(const polku_envelope *env, uint8_t out[16]);
+
 /* True for the domain bodies: events in their origin agent's log, with an
  * origin sequence, routed to env->to or (to empty) for the broker alone. */
 bool polku_body_is_event(Polku__Envelope__BodyCase body);
