@@ -100,10 +100,15 @@ static gate_result referral_requested(const gate_env *g,
     Polku__NackCode code =
         ci_check_scope(g->x->consents, env, env->origin_org, env->to[0],
                        "referral", gate_org_replayed, (void *)g);
-    if (code == POLKU__NACK_CODE__NACK_RETRY_LATER)
+    /* the grant is not known yet: it waits for its recorder's log (for
+     * every log when the referral names no recorder), then is refused */
+    const char *rec = q->consent_recorded_by;
+    if (code == POLKU__NACK_CODE__NACK_RETRY_LATER &&
+        (rec[0] ? !settled(g, rec) : !every_org_settled(g)))
         return undecided;
     if (code)
-        return refuse(code, "no consent of the client covers this referral");
+        return refuse(POLKU__NACK_CODE__NACK_CONSENT_REQUIRED,
+                      "no consent of the client covers this referral");
     return ok;
 }
 

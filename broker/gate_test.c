@@ -373,6 +373,11 @@ static void test_referral_writers(void **state)
     nocons->referral_requested->consent_recorded_by = SOTE;
     assert_int_equal(refusal(&r, nocons),
                      POLKU__NACK_CODE__NACK_CONSENT_REQUIRED);
+    /* a consent nobody recorded, once every log is in: refused, not held */
+    polku_envelope *unknown =
+        sealed_only(ev_requested(&sote, KEY, 4, KELA, "", 9, T0 + 5));
+    assert_int_equal(refusal(&r, unknown),
+                     POLKU__NACK_CODE__NACK_CONSENT_REQUIRED);
     /* a receiver outside the directory */
     polku_envelope *nowhere =
         sealed_only(ev_requested(&sote, KEY, 3, "ips", "", 1, T0 + 6));
