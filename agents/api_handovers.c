@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "polku/handover.h"
 #include "polku/clock.h"
 #include "polku/codec.h"
 #include "polku/error.h"
@@ -215,7 +216,10 @@ static void list(agent *a, api_call *c)
     }
     if (dir)
         f.direction = strcmp(dir, "out") == 0;
-    if (st && (f.status = handover_state_parse(st)) < 0) {
+    polku_handover_state parsed;
+    if (st && polku_handover_state_parse(st, &parsed) == POLKU_OK)
+        f.status = (int)parsed;
+    else if (st) {
         bad(c, "status must be offered, accepted, declined, withdrawn or "
                "failed");
         return;

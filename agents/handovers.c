@@ -12,34 +12,11 @@
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"
+#include "polku/handover.h"
 #include "polku/keys.h"
 #include "polku/log.h"
 #include "records.h"
 #include "sealed.h"
-
-static const char *const state_names[] = {
-    [POLKU__HANDOVER_STATE__HANDOVER_OFFERED] = "offered",
-    [POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED] = "accepted",
-    [POLKU__HANDOVER_STATE__HANDOVER_DECLINED] = "declined",
-    [POLKU__HANDOVER_STATE__HANDOVER_WITHDRAWN] = "withdrawn",
-    [POLKU__HANDOVER_STATE__HANDOVER_FAILED] = "failed",
-};
-
-const char *handover_state_name(Polku__HandoverState s)
-{
-    size_t i = (size_t)s;
-    if (i < sizeof state_names / sizeof state_names[0] && state_names[i])
-        return state_names[i];
-    return "unknown";
-}
-
-int handover_state_parse(const char *name)
-{
-    for (size_t i = 0; i < sizeof state_names / sizeof state_names[0]; i++)
-        if (state_names[i] && strcmp(state_names[i], name) == 0)
-            return (int)i;
-    return -1;
-}
 
 static const char *id_text(const ProtobufCBinaryData *b,
                            char out[POLKU_ID_TEXT])
@@ -272,7 +249,7 @@ static int conclude(agent *a, MDB_txn *txn, Polku__HandoverRecord *h,
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         agent_after_log(a, POLKU_LOG_INFO, "handover %s %s (from %s)",
-                        id_text(&h->id, idtext), handover_state_name(st),
+                        id_text(&h->id, idtext), polku_handover_state_name(st),
                         h->from_org);
     }
     return rc;
@@ -301,10 +278,14 @@ int handovers_answer(agent *a, MDB_txn *txn, const uint8_t id[16],
     if (h->outgoing)
         rc = agent_refuse(why, 409, "invalid_transition",
                           "only the receiver answers an offer");
-    else if (h->status != POLKU__HANDOVER_STATE__HANDOVER_OFFERED)
+    else if (polku_handover_check(h->status,
+                                  accept
+                                      ? POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED
+                                      : POLKU__HANDOVER_STATE__HANDOVER_DECLINED,
+                                  POLKU_HANDOVER_RECEIVER))
         rc = agent_refuse(why, 409, "invalid_transition",
                           "the offer is no longer open (it is %s)",
-                          handover_state_name(h->status));
+                          polku_handover_state_name(h->status));
     if (!rc)
         rc = conclude(a, txn, h,
                       accept ? POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED
@@ -331,7 +312,7 @@ int handovers_withdraw(agent *a, MDB_txn *txn, const uint8_t id[16],
     else if (h->status != POLKU__HANDOVER_STATE__HANDOVER_OFFERED)
         rc = agent_refuse(why, 409, "invalid_transition",
                           "the offer is no longer open (it is %s)",
-                          handover_state_name(h->status));
+                          polku_handover_state_name(h->status));
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__WithdrawRequested w = POLKU__WITHDRAW_REQUESTED__INIT;
     char *to[1] = {h->to_org};
@@ -463,7 +444,7 @@ static int on_answered(agent *a, MDB_txn *txn, const polku_envelope *env)
         char idtext[POLKU_ID_TEXT];
         agent_after_log(a, POLKU_LOG_INFO, "handover %s %s by %s",
                         id_text(&h->id, idtext),
-                        handover_state_name(ans->status), h->to_org);
+                        polku_handover_state_name(ans->status), h->to_org);
     }
     polku__handover_record__free_unpacked(h, NULL);
     return rc;
@@ -551,7 +532,7 @@ json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
         "id", id_text(&h->id, idtext), "direction", h->outgoing ? "out" : "in",
         "from", h->from_org, "to", h->to_org, "client_key", key, "supporter",
         text_or_null(h->supporter), "plan_current", h->plan_current, "note",
-        h->note, "status", handover_state_name(h->status), "term",
+        h->note, "status", polku_handover_state_name(h->status), "term",
         (json_int_t)h->term, "created", polku_json_time(h->created_ms), "updated",
         polku_json_time(h->updated_ms), "withdraw_requested",
         h->withdraw_requested, "rule", text_or_null(h->rule), "reason",
@@ -576,7 +557,7 @@ json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
         for (size_t i = 0; i < h->n_history; i++) {
             const Polku__HandoverHistoryEntry *e = h->history[i];
             json_t *x = json_pack("{s:s, s:o, s:s}", "status",
-                                  handover_state_name(e->status), "at",
+                                  polku_handover_state_name(e->status), "at",
                                   polku_json_time(e->at_ms), "by", e->by);
             if (e->reason[0])
                 json_object_set_new(x, "reason", json_string(e->reason));

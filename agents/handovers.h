@@ -50,10 +50,6 @@ int handovers_apply_inbound(agent *a, MDB_txn *txn, const polku_envelope *env);
 int handovers_undeliverable(agent *a, MDB_txn *txn, const polku_envelope *env,
                             const char *code);
 
-const char *handover_state_name(Polku__HandoverState s);
-/* -1 if unknown. */
-int handover_state_parse(const char *name);
-
 json_t *handovers_json(const agent *a, const Polku__HandoverRecord *h,
                        bool with_history);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "polku/handover.h"
 #include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/error.h"
@@ -119,13 +120,10 @@ static json_t *handover_body(const polku_envelope *env)
                          "status", "offered");
     case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED: {
         const Polku__HandoverAnswered *a = env->handover_answered;
-        static const char *const names[] = {"", "offered", "accepted",
-                                            "declined", "withdrawn", "failed"};
-        unsigned s = a->status <= 5 ? a->status : 0;
         return json_pack("{s:o, s:s, s:s, s:I, s:s}", "id",
                          id_json(&a->handover_id), "from", a->offered_by, "to",
                          a->offered_to, "term", (json_int_t)a->term, "status",
-                         names[s]);
+                         polku_handover_state_name(a->status));
     }
     default: /* withdraw requested */
         return json_pack("{s:o, s:s}", "id",

@@ -9,6 +9,8 @@
 #include <uthash.h>
 
 #include "polku/json.h"
+#include "polku/error.h"
+#include "polku/handover.h"
 #include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
@@ -325,18 +327,22 @@ static void on_answered(path_index *pi, path_state *p,
         snprintf(h->from, sizeof h->from, "%s", a->offered_by);
     if (!h->to[0])
         snprintf(h->to, sizeof h->to, "%s", a->offered_to);
-    if (h->status == POLKU__HANDOVER_STATE__HANDOVER_UNSPECIFIED ||
-        h->status == POLKU__HANDOVER_STATE__HANDOVER_OFFERED) {
+    /* the lifecycle's rows (polku/handover.h), in either order: an answer
+     * folded before its offer finds the entry not yet offered */
+    polku_handover_state from =
+        h->status == POLKU__HANDOVER_STATE__HANDOVER_UNSPECIFIED
+            ? POLKU__HANDOVER_STATE__HANDOVER_OFFERED
+            : h->status;
+    polku_handover_writer writer =
+        failed ? POLKU_HANDOVER_OFFERER : POLKU_HANDOVER_RECEIVER;
+    if (h->status != a->status &&
+        from == POLKU__HANDOVER_STATE__HANDOVER_FAILED)
+        pi->conflicts++; /* a resend refused after the offer got through */
+    if (polku_handover_check(from, a->status, writer) == POLKU_OK) {
         h->status = a->status;
         h->answered_ms = env->time_ms;
     } else if (h->status != a->status) {
         pi->conflicts++;
-        /* the receiver's answer outranks the offerer's own failed, in
-         * either order (a resend refused after the offer got through) */
-        if (h->status == POLKU__HANDOVER_STATE__HANDOVER_FAILED) {
-            h->status = a->status;
-            h->answered_ms = env->time_ms;
-        }
     }
     if (a->status == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED)
         begin_term(pi, p, a->term, env->origin_org, env->time_ms, false, NULL);
