@@ -42,6 +42,8 @@ admit_outcome admit_replayed(const gate_env *g, holdback *hb,
     }
     /* the log has no gap here, whatever becomes of the event */
     pi_mark(g->x->paths, env->origin_org, env->origin_seq);
+    if (w.verdict == GATE_IGNORE)
+        return ADMIT_IGNORED;
     if (w.verdict == GATE_WAIT) {
         int rc = hb_hold(hb, env, data, len);
         if (rc == POLKU_OK || rc == POLKU_EEXIST)
@@ -81,6 +83,7 @@ static bool decide(const uint8_t *data, size_t len, void *arg)
         fold_replayed(c->g, env, true, c->report);
     else if (w.verdict == GATE_REFUSE)
         refused(env, w, c->report);
+    /* GATE_IGNORE: its seq was marked when it was held */
     polku_arena_reset(c->arena);
     return w.verdict != GATE_WAIT;
 }

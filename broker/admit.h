@@ -20,6 +20,7 @@ typedef enum admit_outcome {
     ADMIT_FOLDED,
     ADMIT_REFUSED,
     ADMIT_HELD,
+    ADMIT_IGNORED,  /* rightful but about nothing folded: seen, not folded */
     ADMIT_DUPLICATE /* (origin, seq) seen before: nothing done */
 } admit_outcome;
 

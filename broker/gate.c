@@ -6,6 +6,7 @@
 #include "claim_auth.h"
 
 static const gate_result ok = {GATE_ACCEPT, 0, NULL};
+static const gate_result ignore = {GATE_IGNORE, 0, NULL};
 static const gate_result undecided = {GATE_WAIT,
                                       POLKU__NACK_CODE__NACK_RETRY_LATER,
                                       "waits for an event not yet folded"};
@@ -143,7 +144,7 @@ static gate_result referral_status(const gate_env *g, const polku_envelope *env)
         referral_known(g, st->referral_id.data,
                        own_failure ? env->origin_org : env->to[0], &r);
     if (k.verdict == GATE_REFUSE && own_failure)
-        return ok; /* its own failure of a referral the broker refused */
+        return ignore; /* its own failure of a referral the broker refused */
     if (k.verdict != GATE_ACCEPT)
         return k;
     const char *from = cl_name(g->x->clients, r->from);
@@ -314,7 +315,7 @@ static gate_result handover_answered(const gate_env *g,
             (directory_org(g, offerer) && !settled(g, offerer)))
             return undecided;
         /* its own failure of an offer the broker refused: nothing to fold */
-        return own_failure ? ok : not_writer("the offer is not known");
+        return own_failure ? ignore : not_writer("the offer is not known");
     }
     if (strcmp(h.from, a->offered_by) != 0 || strcmp(h.to, a->offered_to) != 0)
         return not_writer("the answer names other parties than the offer");

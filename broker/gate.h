@@ -38,6 +38,10 @@
  * offerer is settled `failed`, for the broker withdraw_requested    the offer's
  * offerer, to its       another writer; unknown offer (as above) receiver
  *
+ * An organisation's own `failed` for a referral or offer the broker never
+ * folded (it refused it) is GATE_IGNORE: acknowledged, marked seen, folded
+ * nowhere, so such records cannot fill the broker either.
+ *
  * A rule that depends on an event not yet folded (the referral a status
  * names, the term an offer was made at) answers GATE_WAIT: live, the
  * sender is told to retry later; replayed, the event is held back
@@ -59,7 +63,9 @@
 typedef enum gate_verdict {
     GATE_ACCEPT = 0,
     GATE_REFUSE, /* code and why say what is wrong */
-    GATE_WAIT    /* undecidable until more logs are folded */
+    GATE_WAIT,   /* undecidable until more logs are folded */
+    GATE_IGNORE  /* rightful, but about nothing the broker folded: the
+                    sender's own failure of an object the broker refused */
 } gate_verdict;
 
 typedef struct gate_result {

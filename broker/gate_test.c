@@ -256,7 +256,11 @@ static void test_answers_and_terms(void **state)
         &evil, KEY, 8, POLKU__HANDOVER_STATE__HANDOVER_FAILED, 0, EVIL, T0);
     failed->handover_answered->offered_by = EVIL;
     failed->n_to = 0;
-    assert_int_equal(replay(&r, failed), ADMIT_FOLDED); /* folds nothing */
+    assert_int_equal(replay(&r, failed), ADMIT_IGNORED); /* folds nothing */
+    assert_false(pi_view(r.x.paths, KEY, &(path_view){0}) &&
+                 pi_handover(r.x.paths, KEY,
+                             failed->handover_answered->handover_id.data,
+                             &(path_handover_view){0}));
     polku_envelope *self = ev_answered(
         &evil, KEY, 8, POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED, 1, EVIL, T0);
     self->handover_answered->offered_by = EVIL;
@@ -373,6 +377,15 @@ static void test_referral_writers(void **state)
     nocons->referral_requested->consent_recorded_by = SOTE;
     assert_int_equal(refusal(&r, nocons),
                      POLKU__NACK_CODE__NACK_CONSENT_REQUIRED);
+    /* its own failure of a referral the broker never folded: ignored,
+     * nothing of it is kept (a flood of them fills nothing) */
+    polku_envelope *own = sealed_only(
+        ev_status(&evil, KEY, 77, NULL, POLKU__REFERRAL_STATE__REFERRAL_FAILED,
+                  1, T0 + 5));
+    own->referral_status->reason = "consent_required";
+    size_t before = cl_count_referrals(r.x.clients);
+    assert_int_equal(replay(&r, own), ADMIT_IGNORED);
+    assert_int_equal(cl_count_referrals(r.x.clients), before);
     /* a consent nobody recorded, once every log is in: refused, not held */
     polku_envelope *unknown =
         sealed_only(ev_requested(&sote, KEY, 4, KELA, "", 9, T0 + 5));

@@ -400,6 +400,11 @@ static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
     const broker_indexes x = {b->consents, b->paths, b->clients};
     gate_env g = gate_of(b, &x);
     gate_result w = gate_writer(&g, env);
+    if (w.verdict == GATE_IGNORE) { /* its own failure of a refused event */
+        pi_mark(b->paths, sender, env->origin_seq);
+        send_ack(b, rid, rid_len, sender, env->origin_seq);
+        return;
+    }
     if (w.verdict != GATE_ACCEPT) {
         refuse_live(b, rid, rid_len, sender, env, w);
         return;

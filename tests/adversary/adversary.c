@@ -546,6 +546,44 @@ static void flood(h_raw *raw, world *w, unsigned n)
             "/healthz answers within a second (%" PRIu64 " ms)", health_ms);
 }
 
+/* Its own `failed` for referrals nobody made: rightful to write, about
+ * nothing the broker keeps; acknowledged, and the broker holds no more
+ * referrals than before. */
+static void own_failures(h_raw *raw, world *w, unsigned n)
+{
+    json_t *st = hc_broker_stats(w->r);
+    long long before = hc_int(st, "referrals");
+    json_decref(st);
+    unsigned acked = 0;
+    for (unsigned i = 0; i < n; i++) {
+        forged f;
+        uint8_t key[16];
+        randombytes_buf(key, sizeof key);
+        forge(&f, key, NULL);
+        Polku__ReferralStatus *s = &f.body.status;
+        polku__referral_status__init(s);
+        s->referral_id = (ProtobufCBinaryData){16, f.id};
+        s->status = POLKU__REFERRAL_STATE__REFERRAL_FAILED;
+        s->version = 1;
+        s->reason = "consent_required";
+        f.env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_STATUS;
+        f.env.referral_status = s;
+        H_REQUIRE(h_raw_send_env(raw, &f.env) == 0, "send");
+        char why[64];
+        if (answer_to(raw, f.env.origin_seq, why, sizeof why) == 0 &&
+            strcmp(why, "acknowledged") == 0)
+            acked++;
+    }
+    st = hc_broker_stats(w->r);
+    long long after = hc_int(st, "referrals");
+    json_decref(st);
+    H_CHECK(acked == n, "its own failures are acknowledged (%u of %u)", acked,
+            n);
+    H_CHECK(after == before,
+            "the broker keeps nothing of them: %lld referrals (was %lld)",
+            after, before);
+}
+
 /* After a restart, the attacker replays its forgeries into the rebuild. */
 static void forged_replay(h_raw *raw, world *w, const char *digest_before)
 {
@@ -636,6 +674,8 @@ static void case_malicious_organisation(void)
     const char *n = getenv("POLKU_ADVERSARY_FLOOD");
     flood(raw, &w, n && atoi(n) > 0 ? (unsigned)atoi(n) : 20000);
     unchanged(&w, &before, "a flood of forged referrals");
+    own_failures(raw, &w, 500);
+    unchanged(&w, &before, "failures of referrals nobody made");
 
     /* the broker dies; the attacker is first in line after the restart */
     h_broker_kill(w.r);
