@@ -90,6 +90,12 @@ static void on_alert_change(const char *topic, const json_t *alert, void *arg)
     feed_publish(b->feed, topic, json_deep_copy(alert));
 }
 
+int64_t broker_clock_offset(const broker *b, const char *org)
+{
+    int idx = broker_org_index(b, org);
+    return idx < 0 ? 0 : b->routes[idx].clock_offset_ms;
+}
+
 static int64_t clock_offset(void *arg, const char *org)
 {
     return broker_clock_offset(arg, org);

@@ -696,12 +696,6 @@ static void on_event(broker *b, const uint8_t *r, size_t rl, const char *sender,
 
 #define CLOCK_SKEW_WARN_MS 60000 /* an agent's clock this far off is said */
 
-int64_t broker_clock_offset(const broker *b, const char *org)
-{
-    int idx = broker_org_index(b, org);
-    return idx < 0 ? 0 : b->routes[idx].clock_offset_ms;
-}
-
 /* A Hello or heartbeat is sent when it is stamped: its time against ours
  * is the agent's clock offset (loopback or LAN: the transit is noise). */
 static void note_clock(broker *b, int idx, const polku_envelope *env)
