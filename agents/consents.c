@@ -1,6 +1,8 @@
 /* consents.c — recording, distributing and checking consents (see .h). */
 #include "consents.h"
 
+#include "records.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +36,6 @@ static Polku__ConsentRecord *record_new(const uint8_t id[16])
     r->revoked_by = strdup("");
     r->revoke_reason = strdup("");
     return r;
-}
-
-static void set_text(char **field, const char *value)
-{
-    if (*field != protobuf_c_empty_string)
-        free(*field);
-    *field = strdup(value ? value : "");
 }
 
 static bool has(char *const *list, size_t n, const char *x)
@@ -85,8 +80,13 @@ int consents_grant(agent *a, MDB_txn *txn, const consent_new *c,
     r->purposes = dup_list(c->purposes, c->n_purposes);
     r->n_purposes = c->n_purposes;
     r->valid_until_ms = c->valid_until_ms;
-    set_text(&r->form, c->form);
-    set_text(&r->recorded_by, a->cfg->org);
+    int trc = record_set_text(&r->form, c->form);
+    if (!trc)
+        trc = record_set_text(&r->recorded_by, a->cfg->org);
+    if (trc || !r->orgs || !r->purposes) {
+        polku__consent_record__free_unpacked(r, NULL);
+        return POLKU_ENOMEM;
+    }
     r->created_ms = now;
 
     polku_envelope env = POLKU__ENVELOPE__INIT;
@@ -131,8 +131,13 @@ int consents_revoke(agent *a, MDB_txn *txn, const uint8_t id[16],
     }
     r->revoked = true;
     r->revoked_ms = polku_now_ms();
-    set_text(&r->revoked_by, a->cfg->org);
-    set_text(&r->revoke_reason, reason);
+    rc = record_set_text(&r->revoked_by, a->cfg->org);
+    if (!rc)
+        rc = record_set_text(&r->revoke_reason, reason);
+    if (rc) {
+        polku__consent_record__free_unpacked(r, NULL);
+        return rc;
+    }
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__ConsentRevoked rv = POLKU__CONSENT_REVOKED__INIT;
     rv.consent_id = r->id;
@@ -181,10 +186,12 @@ static int on_granted(agent *a, MDB_txn *txn, const polku_envelope *env)
     r->purposes = dup_list((const char *const *)g->purposes, g->n_purposes);
     r->n_purposes = g->n_purposes;
     r->valid_until_ms = g->valid_until_ms;
-    set_text(&r->form, g->form);
-    set_text(&r->recorded_by, env->origin_org);
+    rc = record_set_text(&r->form, g->form);
+    if (!rc)
+        rc = record_set_text(&r->recorded_by, env->origin_org);
     r->created_ms = env->time_ms;
-    rc = store_consent_put(&a->st, txn, r);
+    if (!rc)
+        rc = store_consent_put(&a->st, txn, r);
     polku__consent_record__free_unpacked(r, NULL);
     return rc;
 }
@@ -207,8 +214,9 @@ static int on_revoked(agent *a, MDB_txn *txn, const polku_envelope *env)
     if (!r->revoked) {
         r->revoked = true;
         r->revoked_ms = env->time_ms;
-        set_text(&r->revoked_by, env->origin_org);
-        rc = store_consent_put(&a->st, txn, r);
+        rc = record_set_text(&r->revoked_by, env->origin_org);
+        if (!rc)
+            rc = store_consent_put(&a->st, txn, r);
     }
     polku__consent_record__free_unpacked(r, NULL);
     return rc;

@@ -2,6 +2,7 @@
 #include "referrals.h"
 
 #include "consents.h"
+#include "records.h"
 #include "rules.h"
 #include "sealed.h"
 
@@ -54,13 +55,6 @@ static int history_add(Polku__ReferralRecord *r, polku_referral_state st,
     r->history[pos] = h;
     r->n_history++;
     return POLKU_OK;
-}
-
-static void set_text(char **field, const char *value)
-{
-    if (*field != protobuf_c_empty_string)
-        free(*field);
-    *field = dup_text(value);
 }
 
 /* A record made here is freed with free_unpacked, so every string in it is
@@ -142,16 +136,21 @@ int referrals_create(agent *a, MDB_txn *txn, const referral_new *n,
         return POLKU_ENOMEM;
     memcpy(r->client_key.data, n->client_key, 16);
     r->outgoing = true;
-    set_text(&r->from_org, a->cfg->org);
-    set_text(&r->to_org, n->to);
-    set_text(&r->service, n->service);
-    set_text(&r->reason, n->reason);
-    set_text(&r->urgency, n->urgency);
+    int rc = record_set_text(&r->from_org, a->cfg->org);
+    if (!rc)
+        rc = record_set_text(&r->to_org, n->to);
+    if (!rc)
+        rc = record_set_text(&r->service, n->service);
+    if (!rc)
+        rc = record_set_text(&r->reason, n->reason);
+    if (!rc)
+        rc = record_set_text(&r->urgency, n->urgency);
     r->due_ms = n->due_ms;
     r->transfer = n->transfer;
     r->status = POLKU__REFERRAL_STATE__REFERRAL_REQUESTED;
     r->created_ms = r->updated_ms = now;
-    int rc = history_add(r, r->status, now, a->cfg->org, "", "", 0);
+    if (!rc)
+        rc = history_add(r, r->status, now, a->cfg->org, "", "", 0);
 
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__ReferralRequested req = POLKU__REFERRAL_REQUESTED__INIT;
@@ -219,12 +218,20 @@ static int on_requested(agent *a, MDB_txn *txn, const polku_envelope *env)
     uint64_t now = polku_now_ms();
     memcpy(r->client_key.data, env->client_key.data, 16);
     r->outgoing = false;
-    set_text(&r->from_org, env->origin_org);
-    set_text(&r->to_org, a->cfg->org);
-    set_text(&r->service, q->service);
-    set_text(&r->reason, sealed_reason(text));
+    int trc = record_set_text(&r->from_org, env->origin_org);
+    if (!trc)
+        trc = record_set_text(&r->to_org, a->cfg->org);
+    if (!trc)
+        trc = record_set_text(&r->service, q->service);
+    if (!trc)
+        trc = record_set_text(&r->reason, sealed_reason(text));
     polku__sealed_text__free_unpacked(text, NULL);
-    set_text(&r->urgency, q->urgency);
+    if (!trc)
+        trc = record_set_text(&r->urgency, q->urgency);
+    if (trc) {
+        polku__referral_record__free_unpacked(r, NULL);
+        return trc;
+    }
     r->due_ms = q->due_ms;
     r->transfer = q->transfer;
     if (q->consent_id.len == 16) {
@@ -283,7 +290,7 @@ static int on_status(agent *a, MDB_txn *txn, const polku_envelope *env)
         r->status = st->status;
         r->updated_ms = env->time_ms;
         if (sealed_outcome(text)[0])
-            set_text(&r->outcome, sealed_outcome(text));
+            rc = record_set_text(&r->outcome, sealed_outcome(text));
     }
     if (!rc && st->status == POLKU__REFERRAL_STATE__REFERRAL_ACCEPTED)
         rc = rules_referral_accepted(a, txn, r);
@@ -309,9 +316,11 @@ static int change_status(agent *a, MDB_txn *txn, Polku__ReferralRecord *r,
     r->status = to;
     r->version++;
     r->updated_ms = now;
-    if (outcome && *outcome)
-        set_text(&r->outcome, outcome);
-    int rc = history_add(r, to, now, a->cfg->org, reason, outcome, r->version);
+    int rc = outcome && *outcome ? record_set_text(&r->outcome, outcome)
+                                 : POLKU_OK;
+    if (!rc)
+        rc = history_add(r, to, now, a->cfg->org, reason, outcome,
+                         r->version);
     if (!rc)
         rc = store_referral_put(&a->st, txn, r);
     if (!rc)
