@@ -161,9 +161,7 @@ static uint64_t now_at(const eval *ev, const char *org)
     int64_t off = ev->in->clock_offset && org && *org
                       ? ev->in->clock_offset(ev->in->clock_arg, org)
                       : 0;
-    if (off < 0 && (uint64_t)-off > ev->now)
-        return 0;
-    return ev->now + (uint64_t)off;
+    return polku_ms_shift(ev->now, off);
 }
 
 /* A time on org's clock, on the broker's (for an alert's "since"). */

@@ -63,7 +63,6 @@ typedef struct broker_counters {
     unsigned long long events_folded;
     unsigned long long path_queries;
     unsigned long long events_refused; /* by the writer rules (gate.h) */
-    unsigned long long events_held;    /* replayed, held back (holdback.h) */
 } broker_counters;
 
 typedef struct broker {

@@ -197,33 +197,54 @@ static bool consent_ref(const polku_envelope *env, ProtobufCBinaryData *id,
     }
 }
 
+/* The grant env relies on: 0 with *grant, or why there is none yet —
+ * NACK_RETRY_LATER while its recorder's log may still hold it. *seen gets
+ * the entry even when only a revocation of it has been seen. */
+static Polku__NackCode grant_of(const consent_index *ci,
+                                const polku_envelope *env,
+                                ci_replayed_fn replayed, void *arg,
+                                ci_entry **seen)
+{
+    ProtobufCBinaryData consent_id = {0, NULL};
+    const char *rec = "";
+    *seen = NULL;
+    if (!consent_ref(env, &consent_id, &rec) || consent_id.len != 16 ||
+        env->client_key.len != 16)
+        return POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
+    *seen = entry_get((consent_index *)ci, consent_id.data, false);
+    if (*seen && (*seen)->granted)
+        return 0;
+    return rec && *rec && replayed(arg, rec)
+               ? POLKU__NACK_CODE__NACK_CONSENT_REQUIRED
+               : POLKU__NACK_CODE__NACK_RETRY_LATER;
+}
+
+/* The grant is the client's and covers sender, dest (NULL: any) and
+ * purpose (NULL: any). */
+static bool covers(const ci_entry *e, const polku_envelope *env,
+                   const char *sender, const char *dest, const char *purpose)
+{
+    return memcmp(e->client_key, env->client_key.data, 16) == 0 &&
+           in_scope(e, sender) && (!dest || in_scope(e, dest)) &&
+           (!purpose || (e->purposes & purpose_bit(purpose)));
+}
+
 Polku__NackCode ci_check(const consent_index *ci, const polku_envelope *env,
                          const char *sender, const char *dest,
                          const char *purpose, uint64_t now_ms,
                          ci_replayed_fn replayed, void *arg)
 {
-    ProtobufCBinaryData consent_id = {0, NULL};
-    const char *rec = "";
-    if (!consent_ref(env, &consent_id, &rec) || consent_id.len != 16 ||
-        env->client_key.len != 16)
-        return POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
-    ci_entry *e = entry_get((consent_index *)ci, consent_id.data, false);
-    if (!e || !e->granted) {
-        if (e && e->revoked)
-            return POLKU__NACK_CODE__NACK_CONSENT_REVOKED;
-        return rec && *rec && replayed(arg, rec)
-                   ? POLKU__NACK_CODE__NACK_CONSENT_REQUIRED
-                   : POLKU__NACK_CODE__NACK_RETRY_LATER;
-    }
+    ci_entry *e = NULL;
+    Polku__NackCode code = grant_of(ci, env, replayed, arg, &e);
+    if (code)
+        return e && e->revoked ? POLKU__NACK_CODE__NACK_CONSENT_REVOKED : code;
     if (!e->revoked && !scope_replayed(e, replayed, arg))
         return POLKU__NACK_CODE__NACK_RETRY_LATER; /* a revocation may wait */
     if (e->revoked || e->valid_until_ms <= now_ms)
         return POLKU__NACK_CODE__NACK_CONSENT_REVOKED;
-    if (memcmp(e->client_key, env->client_key.data, 16) != 0 ||
-        !in_scope(e, sender) || !in_scope(e, dest) ||
-        (purpose && !(e->purposes & purpose_bit(purpose))))
-        return POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
-    return 0;
+    return covers(e, env, sender, dest, purpose)
+               ? 0
+               : POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
 }
 
 Polku__NackCode ci_check_scope(const consent_index *ci,
@@ -231,21 +252,13 @@ Polku__NackCode ci_check_scope(const consent_index *ci,
                                const char *dest, const char *purpose,
                                ci_replayed_fn replayed, void *arg)
 {
-    ProtobufCBinaryData consent_id = {0, NULL};
-    const char *rec = "";
-    if (!consent_ref(env, &consent_id, &rec) || consent_id.len != 16 ||
-        env->client_key.len != 16)
-        return POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
-    ci_entry *e = entry_get((consent_index *)ci, consent_id.data, false);
-    if (!e || !e->granted)
-        return rec && *rec && replayed(arg, rec)
-                   ? POLKU__NACK_CODE__NACK_CONSENT_REQUIRED
-                   : POLKU__NACK_CODE__NACK_RETRY_LATER;
-    if (memcmp(e->client_key, env->client_key.data, 16) != 0 ||
-        !in_scope(e, sender) || (dest && !in_scope(e, dest)) ||
-        (purpose && !(e->purposes & purpose_bit(purpose))))
-        return POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
-    return 0;
+    ci_entry *e = NULL;
+    Polku__NackCode code = grant_of(ci, env, replayed, arg, &e);
+    if (code)
+        return code;
+    return covers(e, env, sender, dest, purpose)
+               ? 0
+               : POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
 }
 
 int ci_grant_scope(const consent_index *ci, const uint8_t id[16],
@@ -273,8 +286,7 @@ bool ci_grant_matches(const consent_index *ci, const polku_envelope *env)
     return true;
 }
 
-void ci_mark_delivered(consent_index *ci, const uint8_t id[16],
-                       const char *org)
+void ci_mark_delivered(consent_index *ci, const uint8_t id[16], const char *org)
 {
     ci_entry *e = entry_get(ci, id, false);
     if (!e || !e->granted)
@@ -302,8 +314,8 @@ bool ci_allows_shared(const consent_index *ci, const uint8_t key[16],
     unsigned bit = purpose ? purpose_bit(purpose) : ~0u;
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
-        if (e->distributed && entry_active(e, now_ms) &&
-            (e->purposes & bit) && in_scope(e, org))
+        if (e->distributed && entry_active(e, now_ms) && (e->purposes & bit) &&
+            in_scope(e, org))
             return true;
     }
     return false;

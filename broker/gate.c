@@ -468,17 +468,12 @@ gate_result gate_writer(const gate_env *g, const polku_envelope *env)
 
 /* ---- live routing ---- */
 
-static bool replayed_cb(void *arg, const char *org)
-{
-    return gate_org_replayed(arg, org);
-}
-
 /* The coordinator gate on an offer: from the coordinator, at its term. */
 static Polku__NackCode route_offer(const gate_env *g, const polku_envelope *env,
                                    const char *dest, uint64_t now_ms)
 {
     Polku__NackCode code = ci_check(g->x->consents, env, env->origin_org, dest,
-                                    "handover", now_ms, replayed_cb, (void *)g);
+                                    "handover", now_ms, gate_org_replayed, (void *)g);
     if (code)
         return code;
     if (!gate_client_ready(g, env))
@@ -501,12 +496,12 @@ Polku__NackCode gate_route(const gate_env *g, const polku_envelope *env,
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
         return ci_check(g->x->consents, env, env->origin_org, dest, "referral",
-                        now_ms, replayed_cb, (void *)g);
+                        now_ms, gate_org_replayed, (void *)g);
     case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
         return route_offer(g, env, dest, now_ms);
     case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
         return ci_check(g->x->consents, env, env->origin_org, dest, "plan",
-                        now_ms, replayed_cb, (void *)g);
+                        now_ms, gate_org_replayed, (void *)g);
     default:
         return 0;
     }
@@ -536,15 +531,6 @@ const char *gate_nack_reason(Polku__NackCode code)
 
 /* A sender's own `failed` (a referral or handover the broker refused) names
  * the Nack code as its reason: a code, not free text. */
-static bool is_nack_code_name(const char *s)
-{
-    const ProtobufCEnumDescriptor *d = &polku__nack_code__descriptor;
-    for (unsigned i = 0; i < d->n_values; i++)
-        if (strcmp(s, polku_nack_code_name(d->values[i].value)) == 0)
-            return true;
-    return false;
-}
-
 bool gate_carries_clear_text(const polku_envelope *env)
 {
     switch (env->body_case) {
@@ -555,7 +541,7 @@ bool gate_carries_clear_text(const polku_envelope *env)
             env->referral_status->status ==
                 POLKU__REFERRAL_STATE__REFERRAL_FAILED &&
             env->referral_status->outcome[0] == '\0' &&
-            is_nack_code_name(env->referral_status->reason))
+            polku_nack_code_known(env->referral_status->reason))
             return false;
         return env->referral_status->reason[0] != '\0' ||
                env->referral_status->outcome[0] != '\0';
@@ -565,7 +551,7 @@ bool gate_carries_clear_text(const polku_envelope *env)
         return env->handover_answered->reason[0] != '\0' &&
                !(env->handover_answered->status ==
                      POLKU__HANDOVER_STATE__HANDOVER_FAILED &&
-                 is_nack_code_name(env->handover_answered->reason));
+                 polku_nack_code_known(env->handover_answered->reason));
     default:
         return false;
     }

@@ -10,10 +10,16 @@
 
 #include "polku/error.h"
 
-typedef struct held_event {
-    struct held_event *prev, *next;
+/* (origin, seq): zeroed whole, so it hashes as bytes */
+typedef struct held_key {
     char org[33];
     uint64_t seq;
+} held_key;
+
+typedef struct held_event {
+    struct held_event *prev, *next;
+    held_key key;
+    UT_hash_handle hh; /* holdback.by_key */
     bool has_object;
     uint8_t object[16];
     bool begins_term;
@@ -31,6 +37,7 @@ typedef struct count_entry { /* keyed by 16 bytes, or an org id */
 
 struct holdback {
     held_event *head, *tail;
+    held_event *by_key; /* the same events, by (origin, seq) */
     size_t count, max;
     count_entry *objects, *orgs, *terms; /* terms: by client key */
 };
@@ -57,6 +64,7 @@ void hb_destroy(holdback **hb)
 {
     if (!hb || !*hb)
         return;
+    HASH_CLEAR(hh, (*hb)->by_key);
     for (held_event *e = (*hb)->head, *next; e; e = next) {
         next = e->next;
         free(e);
@@ -128,7 +136,7 @@ static void index_event(holdback *hb, const held_event *e, int delta)
         bytes_key(e->object, key);
         count_add(&hb->objects, key, delta);
     }
-    count_add(&hb->orgs, e->org, delta);
+    count_add(&hb->orgs, e->key.org, delta);
     if (e->begins_term) {
         bytes_key(e->client_key, key);
         count_add(&hb->terms, key, delta);
@@ -162,16 +170,20 @@ static void list_append(holdback *hb, held_event *e)
 int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
             size_t len)
 {
-    for (const held_event *e = hb->head; e; e = e->next)
-        if (e->seq == env->origin_seq && strcmp(e->org, env->origin_org) == 0)
-            return POLKU_EEXIST;
+    held_key k;
+    memset(&k, 0, sizeof k);
+    snprintf(k.org, sizeof k.org, "%s", env->origin_org);
+    k.seq = env->origin_seq;
+    held_event *found = NULL;
+    HASH_FIND(hh, hb->by_key, &k, sizeof k, found);
+    if (found)
+        return POLKU_EEXIST;
     if (hb->count >= hb->max)
         return POLKU_EFULL;
     held_event *e = calloc(1, sizeof *e + len);
     if (!e)
         return POLKU_ENOMEM;
-    snprintf(e->org, sizeof e->org, "%s", env->origin_org);
-    e->seq = env->origin_seq;
+    e->key = k;
     e->has_object = polku_event_object_id(env, e->object);
     e->begins_term = event_term(env, &e->term);
     if (e->begins_term)
@@ -179,6 +191,7 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
     e->len = len;
     memcpy(e->data, data, len);
     list_append(hb, e);
+    HASH_ADD(hh, hb->by_key, key, sizeof e->key, e);
     index_event(hb, e, +1);
     hb->count++;
     return POLKU_OK;
@@ -228,6 +241,7 @@ size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
             index_event(hb, e, -1);
             if (fn(e->data, e->len, arg)) {
                 list_remove(hb, e);
+                HASH_DEL(hb->by_key, e);
                 hb->count--;
                 free(e);
                 settled++;

@@ -191,6 +191,15 @@ static path_state *path_get(path_index *pi, const uint8_t key[16])
     return p;
 }
 
+/* Two events begin the same term and disagree: the one held stays if the
+ * newcomer is a close (a coordinator over a close) or a coordinator whose
+ * id does not sort before it (the smaller id), whatever the order. */
+static bool held_stays(bool held_closed, const char *held, bool closed,
+                       const char *who)
+{
+    return closed || (!held_closed && strcmp(who, held) >= 0);
+}
+
 /* Records who began term, whatever the current term: the gate asks about
  * old terms too (an offer replayed after a later claim). Two events that
  * begin the same term and disagree are settled as begin_term settles
@@ -204,8 +213,7 @@ static void remember_term(path_state *p, uint32_t term, const char *who,
     if (at > 0 && p->terms[at - 1].term == term) {
         term_entry *e = &p->terms[at - 1];
         bool same = e->closed == closed && strcmp(e->coordinator, who) == 0;
-        if (same || closed ||
-            (!e->closed && strcmp(who, e->coordinator) >= 0))
+        if (same || held_stays(e->closed, e->coordinator, closed, who))
             return;
         e->closed = closed;
         snprintf(e->coordinator, sizeof e->coordinator, "%s", who);
@@ -250,7 +258,7 @@ static void begin_term(path_index *pi, path_state *p, uint32_t term,
             return;
         }
         pi->conflicts++;
-        if (closed || (!p->closed && strcmp(coordinator, p->coordinator) >= 0))
+        if (held_stays(p->closed, p->coordinator, closed, coordinator))
             return;
     }
     p->term = term;

@@ -567,8 +567,7 @@ static void replay_event(broker *b, const polku_envelope *ev,
     gate_env g = gate_of(b, &x);
     g.live = false;
     admit_report report = {on_replay_refused, on_replay_folded, b};
-    if (admit_replayed(&g, b->held, ev, data, len, &report) == ADMIT_HELD)
-        b->counters.events_held++;
+    admit_replayed(&g, b->held, ev, data, len, &report);
 }
 
 void broker_decide_held(broker *b)

@@ -101,10 +101,7 @@ typedef struct pending_ref {
 /* now on org's clock (event times are their writers'). */
 static uint64_t now_on(const broker *b, const char *org, uint64_t now)
 {
-    int64_t off = broker_clock_offset(b, org);
-    if (off < 0 && (uint64_t)-off > now)
-        return 0;
-    return now + (uint64_t)off;
+    return polku_ms_shift(now, broker_clock_offset(b, org));
 }
 
 static void add_referral(const cl_referral *r, void *arg)

@@ -23,6 +23,13 @@ static uint64_t read_clock(clockid_t id)
     return (uint64_t)ts.tv_sec * MS_PER_S + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t polku_ms_shift(uint64_t t, int64_t delta)
+{
+    if (delta < 0 && (uint64_t)-(delta + 1) + 1 > t)
+        return 0;
+    return delta < 0 ? t - ((uint64_t)-(delta + 1) + 1) : t + (uint64_t)delta;
+}
+
 uint64_t polku_now_ms(void)
 {
     return read_clock(CLOCK_REALTIME);

@@ -210,6 +210,18 @@ static void test_duration_rejects(void **state)
     assert_int_equal(polku_duration_parse(NULL, &out), POLKU_EINVAL);
 }
 
+/* A clock offset moves a time either way, never below 0. */
+static void test_ms_shift(void **state)
+{
+    (void)state;
+    assert_int_equal(polku_ms_shift(1000, 500), 1500);
+    assert_int_equal(polku_ms_shift(1000, -400), 600);
+    assert_int_equal(polku_ms_shift(1000, -1000), 0);
+    assert_int_equal(polku_ms_shift(1000, -1001), 0);
+    assert_int_equal(polku_ms_shift(5, INT64_MIN), 0);
+    assert_true(polku_ms_shift(UINT64_MAX - 1, -1) == UINT64_MAX - 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_duration_valid),
         cmocka_unit_test(test_duration_rejects),
+        cmocka_unit_test(test_ms_shift),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,7 +176,7 @@ static bool code_ok(check *c, const char *field, const char *s,
     return fail(c, field, "is not one of its known values");
 }
 
-static bool nack_name_valid(const char *s)
+bool polku_nack_code_known(const char *s)
 {
     const ProtobufCEnumDescriptor *d = &polku__nack_code__descriptor;
     for (unsigned i = 0; i < d->n_values; i++)
@@ -449,7 +449,7 @@ static bool path_claim_answered_ok(check *c, const Polku__PathClaimAnswered *b)
            org_or_empty_ok(c, "path_claim_answered.coordinator",
                            b->coordinator) &&
            code_ok(c, "path_claim_answered.refusal", b->refusal,
-                   nack_name_valid) &&
+                   polku_nack_code_known) &&
            opt_bytes_ok(c, "path_claim_answered.authenticator",
                         b->authenticator, 32);
 }
@@ -483,7 +483,7 @@ static bool handover_answered_ok(check *c, const Polku__HandoverAnswered *b)
            org_or_empty_ok(c, "handover_answered.offered_by", b->offered_by) &&
            org_or_empty_ok(c, "handover_answered.offered_to", b->offered_to) &&
            code_ok(c, "handover_answered.reason", b->reason,
-                   nack_name_valid) &&
+                   polku_nack_code_known) &&
            sealed_ok(c, "handover_answered.sealed", b->sealed);
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "polku/error.h"
+#include "state_names.h"
 
 #define REQUESTED POLKU__REFERRAL_STATE__REFERRAL_REQUESTED
 #define RECEIVED POLKU__REFERRAL_STATE__REFERRAL_RECEIVED
@@ -64,22 +65,17 @@ static const char *const state_names[] = {
 
 const char *polku_referral_state_name(polku_referral_state s)
 {
-    if (s < 0 || (size_t)s >= N_STATES || state_names[s] == NULL)
-        return "unknown";
-    return state_names[s];
+    return state_name_of(state_names, N_STATES, (int)s);
 }
 
 int polku_referral_state_parse(const char *text, polku_referral_state *out)
 {
-    if (text == NULL || out == NULL)
-        return POLKU_EINVAL;
-    for (size_t i = 0; i < N_STATES; i++) {
-        if (state_names[i] != NULL && strcmp(text, state_names[i]) == 0) {
-            *out = (polku_referral_state)i;
-            return POLKU_OK;
-        }
-    }
-    return POLKU_EINVAL;
+    int s = 0;
+    int rc = out ? state_named(state_names, N_STATES, text, &s)
+                 : POLKU_EINVAL;
+    if (rc == POLKU_OK)
+        *out = (polku_referral_state)s;
+    return rc;
 }
 
 bool polku_referral_state_final(polku_referral_state s)

@@ -17,6 +17,9 @@ uint64_t polku_now_ms(void);
 /* Monotonic milliseconds (CLOCK_MONOTONIC), for deadlines and timers. */
 uint64_t polku_mono_ms(void);
 
+/* t moved by delta milliseconds (a clock offset), 0 rather than below. */
+uint64_t polku_ms_shift(uint64_t t, int64_t delta);
+
 /* "2026-11-22T14:00:00.123Z" into out (>= POLKU_TIME_TEXT bytes). */
 void polku_time_format(uint64_t unix_ms, char *out, size_t out_len);
 

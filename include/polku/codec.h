@@ -73,6 +73,10 @@ bool polku_org_id_valid(const char *org);
 /* "unknown_org", "origin_mismatch", ... ("unspecified" for 0/unknown). */
 const char *polku_nack_code_name(Polku__NackCode code);
 
+/* True if s is the name of a Nack code ("consent_required", ...): the one
+ * code, never words, that an organisation's own `failed` carries. */
+bool polku_nack_code_known(const char *s);
+
 /* Body case as text ("referral_requested"), for logs and metrics. */
 const char *polku_body_name(Polku__Envelope__BodyCase body);
 
