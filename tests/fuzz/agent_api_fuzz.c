@@ -112,16 +112,7 @@ static void give_directory(void)
     Polku__Welcome w = POLKU__WELCOME__INIT;
     w.n_directory = 3;
     w.directory = list;
-    size_t len = polku__welcome__get_packed_size(&w);
-    uint8_t *buf = malloc(len);
-    if (!buf)
-        die("memory");
-    polku__welcome__pack(&w, buf);
-    if (fz.a.directory)
-        polku__welcome__free_unpacked(fz.a.directory, NULL);
-    fz.a.directory = polku__welcome__unpack(NULL, len, buf);
-    free(buf);
-    if (!fz.a.directory)
+    if (directory_set(&fz.a.dir, &w))
         die("directory");
 }
 
@@ -249,8 +240,9 @@ static void route_path(enum route r, char *out, size_t len)
     case R_DECLINE:
     case R_WITHDRAW:
         snprintf(out, len, "/v1/handovers/%s/%s", id_or_fake(fz.handover),
-                 r == R_ACCEPT ? "accept" : r == R_DECLINE ? "decline"
-                                                           : "withdraw");
+                 r == R_ACCEPT    ? "accept"
+                 : r == R_DECLINE ? "decline"
+                                  : "withdraw");
         break;
     case R_COUNT:
         break;
@@ -268,9 +260,17 @@ static bool is_list(enum route r)
 static bool documented(unsigned status)
 {
     switch (status) {
-    case 200: case 201: case 202:
-    case 400: case 403: case 404: case 409: case 413:
-    case 503: case 504: case 507:
+    case 200:
+    case 201:
+    case 202:
+    case 400:
+    case 403:
+    case 404:
+    case 409:
+    case 413:
+    case 503:
+    case 504:
+    case 507:
         return true;
     default:
         return false;
@@ -298,8 +298,8 @@ static void check_answer(const polku_http_local *out)
 /* Keeps the id a 201 handed out, for the endpoints that take one. */
 static void learn_id(enum route r, const polku_http_local *out)
 {
-    char *slot = r == R_REFERRAL  ? fz.referral
-                 : r == R_CONSENT ? fz.consent
+    char *slot = r == R_REFERRAL   ? fz.referral
+                 : r == R_CONSENT  ? fz.consent
                  : r == R_HANDOVER ? fz.handover
                                    : NULL;
     if (!slot || out->status != 201)
@@ -355,25 +355,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len = 0;
     }
 
-    uint64_t seq_before = fz.a.last_seq;
-    polku_http_req *req = polku_http_local_req(
-        method, p->path, p->query, fz.headers, body, len, &p->out);
+    uint64_t seq_before = fz.a.b.last_seq;
+    polku_http_req *req = polku_http_local_req(method, p->path, p->query,
+                                               fz.headers, body, len, &p->out);
     if (!req)
         die("memory");
-    agent_api_handle(&fz.a, req);
+    api_handle(&fz.a.api, req);
     for (int i = 0; i < 50 && !p->out.status; i++)
         uv_run(&fz.loop, UV_RUN_NOWAIT);
 
     if (getenv("POLKU_FUZZ_VERBOSE"))
-        fprintf(stderr, "%s %s -> %u %.160s\n", method, p->path,
-                p->out.status, p->out.body ? p->out.body : "(waiting)");
+        fprintf(stderr, "%s %s -> %u %.160s\n", method, p->path, p->out.status,
+                p->out.body ? p->out.body : "(waiting)");
     if (p->out.status) {
         check_answer(&p->out);
-        if (p->out.status >= 400 && fz.a.last_seq != seq_before) {
-            fprintf(stderr, "agent_api_fuzz: a %u refusal moved the event "
-                            "sequence from %llu to %llu\n",
+        if (p->out.status >= 400 && fz.a.b.last_seq != seq_before) {
+            fprintf(stderr,
+                    "agent_api_fuzz: a %u refusal moved the event "
+                    "sequence from %llu to %llu\n",
                     p->out.status, (unsigned long long)seq_before,
-                    (unsigned long long)fz.a.last_seq);
+                    (unsigned long long)fz.a.b.last_seq);
             abort();
         }
         learn_id(r, &p->out);

@@ -1,0 +1,103 @@
+/* batch.h — the agent's group commit: one LMDB write transaction per loop
+ * turn, each item in a nested transaction of it.
+ *
+ * Everything that arrives in one loop turn — API calls, inbound messages,
+ * acks — is applied inside one write transaction (the batch). Each item
+ * runs in a nested transaction, so an item that fails changes nothing
+ * while the rest of the batch stands. What must wait until the batch is
+ * durable (an HTTP answer, an ack, a frame entering the in-memory outbox, a
+ * log line) is queued with batch_after and runs after the commit.
+ *
+ * The batch knows nothing of HTTP, ZeroMQ or the loop: whoever owns it
+ * says, through `opened`, how to get batch_commit called soon (the agent
+ * starts an idle handle, a test commits by hand).
+ *
+ * Lifecycle of the batch:
+ *
+ *   | state  | event                     | next   | what happens            |
+ *   |--------|---------------------------|--------|-------------------------|
+ *   | closed | batch_run_item            | open   | write txn begun; opened |
+ *   | open   | batch_run_item ok         | open   | item's changes kept     |
+ *   | open   | batch_run_item fails      | open   | item's changes and its  |
+ *   |        |                           |        | after-actions dropped   |
+ *   | open   | batch_commit ok           | closed | after-actions run with  |
+ *   |        |                           |        | committed = true        |
+ *   | open   | batch_commit fails        | closed | after-actions run with  |
+ *   |        |                           |        | committed = false       |
+ *
+ * The event sequence lives here too (last_seq, committed_seq): it is the
+ * one counter that must roll back with an item or a failed commit. */
+#ifndef POLKU_AGENT_BATCH_H
+#define POLKU_AGENT_BATCH_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "polku/log.h"
+#include "store.h"
+
+/* An after-commit action: fn(arg, committed) once the batch has committed
+ * (or failed to), then free_fn(arg). An action of an item that failed is
+ * only freed. */
+typedef void (*batch_after_fn)(void *arg, bool committed);
+typedef void (*batch_free_fn)(void *arg);
+
+typedef struct batch_action {
+    batch_after_fn fn;
+    void *arg;
+    batch_free_fn free_fn;
+} batch_action;
+
+typedef struct batch_counters {
+    unsigned long long commits, commit_failures, items, store_full;
+} batch_counters;
+
+typedef struct batch {
+    store *st;
+    MDB_txn *txn; /* the open batch, or NULL */
+    batch_action *after;
+    size_t n_after, cap_after;
+    bool map_full;
+    uint64_t last_seq;      /* highest seq assigned, in the open batch too */
+    uint64_t committed_seq; /* highest seq durably stored */
+    /* called when a batch opens: arrange for batch_commit to run soon */
+    void (*opened)(void *arg);
+    /* called after each commit (ok or not), after the actions ran */
+    void (*committed)(void *arg, bool ok);
+    void *hook_arg;
+    batch_counters counters;
+} batch;
+
+void batch_init(batch *b, store *st);
+/* Commits what is open (answering what waits with what is durable). */
+void batch_fini(batch *b);
+
+/* An item: fn(txn, ctx) in a nested transaction of the batch. fn returns
+ * POLKU_OK to keep its changes, anything else to drop them and the
+ * after-actions it queued. A full map is grown and the item tried once
+ * more in a new batch. Returns fn's result, or the store's error. */
+typedef int (*batch_item_fn)(MDB_txn *txn, void *ctx);
+int batch_run_item(batch *b, batch_item_fn fn, void *ctx);
+
+/* A read: fn in a read-only transaction of its own (it sees only what is
+ * committed); the actions fn queued run at once. Returns fn's result. */
+int batch_read(batch *b, batch_item_fn fn, void *ctx);
+
+/* Commits the open batch, runs its actions, grows the map if it is
+ * getting full. Nothing to do when no batch is open. */
+void batch_commit(batch *b);
+
+/* Queues an action of the item now running (or of the read). POLKU_OK, or
+ * POLKU_ENOMEM after free_fn(arg) (fn never runs). */
+int batch_after(batch *b, batch_after_fn fn, void *arg, batch_free_fn free_fn);
+
+/* A log line written once the batch is durable: a state change is
+ * announced only when it is true; the line goes with the item or the
+ * batch if they fail. Formatted now (nothing when the level is
+ * filtered). */
+void batch_after_log(batch *b, polku_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

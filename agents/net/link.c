@@ -1,0 +1,580 @@
+/* link.c — the agent's one connection to the broker (see link.h). */
+#include <stdio.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "link.h"
+#include "inbox.h"
+#include "polku/clock.h"
+#include "polku/error.h"
+#include "polku/log.h"
+
+int link_send_now(broker_link *l, const uint8_t *data, size_t len)
+{
+    if (!l->dealer)
+        return ENOTCONN;
+    if (zmq_send(l->dealer, data, len, ZMQ_DONTWAIT) < 0)
+        return zmq_errno() ? zmq_errno() : EIO;
+    return 0;
+}
+
+int link_outbox_send(void *arg, const uint8_t *data, size_t len)
+{
+    return link_send_now(arg, data, len);
+}
+
+int link_send_envelope(broker_link *l, polku_envelope *env)
+{
+    uint8_t msg_id[16];
+    eventlog_header(l->cfg->org, env, msg_id);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = polku_envelope_encode(env, &buf, &len);
+    if (rc == 0)
+        rc = link_send_now(l, buf, len);
+    free(buf);
+    env->msg_id.data = NULL; /* msg_id lived on this stack frame */
+    env->msg_id.len = 0;
+    return rc;
+}
+
+static void send_hello(broker_link *l)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Hello hello = POLKU__HELLO__INIT;
+    hello.org = (char *)l->cfg->org;
+    hello.last_seq = l->d->b->committed_seq;
+    hello.protocol_version = POLKU_PROTOCOL_VERSION;
+    env.body_case = POLKU__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    l->last_hello_ms = polku_mono_ms();
+    link_send_envelope(l, &env);
+}
+
+static void send_heartbeat(broker_link *l)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Heartbeat hb = POLKU__HEARTBEAT__INIT;
+    hb.epoch = l->epoch;
+    env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    l->last_beat_ms = polku_mono_ms();
+    link_send_envelope(l, &env);
+}
+
+bool link_connected(const broker_link *l)
+{
+    return l->welcomed &&
+           polku_mono_ms() - l->last_heard_ms < 4 * l->cfg->heartbeat_ms + 1000;
+}
+
+static void link_reconnect(broker_link *l);
+
+void link_tick(broker_link *l)
+{
+    uint64_t now = polku_mono_ms();
+    if (l->reconnect_at_ms && now >= l->reconnect_at_ms)
+        link_reconnect(l);
+    if (l->welcomed && !link_connected(l)) {
+        log_warn("broker silent for %llu ms: disconnected",
+                 (unsigned long long)(now - l->last_heard_ms));
+        l->welcomed = false;
+    }
+    if (!l->welcomed && now - l->last_hello_ms >= l->cfg->heartbeat_ms)
+        send_hello(l);
+    if (l->welcomed && now - l->last_beat_ms >= l->cfg->heartbeat_ms)
+        send_heartbeat(l);
+    if (l->welcomed)
+        outbox_pump(l->ob, now);
+}
+
+/* ---- directory ---- */
+
+static bool directory_has(void *arg, const char *org)
+{
+    return directory_knows_org(arg, org);
+}
+
+/* Rules naming organisations the directory does not have: at start (the
+ * directory saved from the last Welcome) the agent refuses to run; later
+ * (the directory changed under a running agent) it says so loudly. */
+static int check_rule_orgs(broker_link *l, bool at_start)
+{
+    polku_cfgerr err = {{0}};
+    if (!directory_known(l->dir) ||
+        agent_rules_check_orgs(l->cfg, directory_has, l->dir, &err) == POLKU_OK)
+        return POLKU_OK;
+    if (at_start) {
+        fprintf(stderr, "polku-agent: %s\n", err.msg);
+        log_error("%s", err.msg);
+        return POLKU_ECONFIG;
+    }
+    log_error("%s (the rule cannot offer to it)", err.msg);
+    return POLKU_OK;
+}
+
+/* A batch item of the link: fn with the domain and what arrived. */
+typedef struct link_item {
+    broker_link *l;
+    const void *what;
+    int (*fn)(broker_link *l, MDB_txn *txn, const void *what);
+} link_item;
+
+static int run_link_item(MDB_txn *txn, void *ctx)
+{
+    link_item *it = ctx;
+    return it->fn(it->l, txn, it->what);
+}
+
+static int link_run(broker_link *l,
+                    int (*fn)(broker_link *l, MDB_txn *txn, const void *what),
+                    const void *what)
+{
+    link_item it = {l, what, fn};
+    return batch_run_item(l->d->b, run_link_item, &it);
+}
+
+static int save_directory(broker_link *l, MDB_txn *txn, const void *what)
+{
+    (void)what;
+    return directory_save(l->dir, l->d->st, txn);
+}
+
+static void on_welcome(broker_link *l, const Polku__Welcome *w)
+{
+    bool new_epoch = w->epoch != l->epoch;
+    l->epoch = w->epoch;
+    l->welcomed = true;
+    l->last_heard_ms = polku_mono_ms();
+    if (directory_set(l->dir, w) == POLKU_OK)
+        link_run(l, save_directory, NULL);
+    check_rule_orgs(l, false);
+    log_info("welcomed by broker epoch %016llx (%zu organisations)%s",
+             (unsigned long long)w->epoch, w->n_directory,
+             new_epoch ? "; resending what is unacknowledged" : "");
+    outbox_rewind_all(l->ob);
+}
+
+/* ---- inbound ---- */
+
+typedef struct ack_frame {
+    broker_link *l;
+    size_t len;
+    uint8_t data[];
+} ack_frame;
+
+static void send_ack(void *arg, bool committed)
+{
+    ack_frame *f = arg;
+    if (committed && link_send_now(f->l, f->data, f->len) == 0)
+        f->l->counters.acks_sent++;
+}
+
+/* After the commit, the Ack of event (so it is acked once it is durable). */
+static int queue_ack(broker_link *l, const polku_envelope *event)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Ack ack = POLKU__ACK__INIT;
+    uint8_t msg_id[16];
+    char *to[1] = {event->origin_org};
+    eventlog_header(l->cfg->org, &env, msg_id);
+    env.n_to = 1;
+    env.to = to;
+    ack.origin_org = event->origin_org;
+    ack.origin_seq = event->origin_seq;
+    env.body_case = POLKU__ENVELOPE__BODY_ACK;
+    env.ack = &ack;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = polku_envelope_encode(&env, &buf, &len);
+    ack_frame *f = rc ? NULL : malloc(sizeof *f + len);
+    if (f) {
+        f->l = l;
+        f->len = len;
+        memcpy(f->data, buf, len);
+    }
+    free(buf);
+    if (!f)
+        return rc ? rc : POLKU_ENOMEM;
+    return batch_after(l->d->b, send_ack, f, free);
+}
+
+static int apply_event(broker_link *l, MDB_txn *txn, const void *what)
+{
+    const polku_envelope *env = what;
+    inbox_outcome outcome = INBOX_NOT_APPLICABLE;
+    int rc = inbox_event(l->d, txn, env, &outcome);
+    if (rc)
+        return rc; /* not acked: the sender retries */
+    if (outcome == INBOX_DUPLICATE)
+        l->counters.duplicates++;
+    else if (outcome == INBOX_APPLIED && l->hooks.event_applied)
+        l->hooks.event_applied(l->hooks.arg, env);
+    return queue_ack(l, env);
+}
+
+static int apply_ack(broker_link *l, MDB_txn *txn, const void *what)
+{
+    return inbox_ack(l->d, txn, what);
+}
+
+static int apply_claim_answer(broker_link *l, MDB_txn *txn, const void *what)
+{
+    return inbox_claim_answered(l->d, txn, what);
+}
+
+static int apply_nack_failure(broker_link *l, MDB_txn *txn, const void *what)
+{
+    return inbox_undeliverable(l->d, txn, what);
+}
+
+static void on_nack(broker_link *l, const Polku__Nack *nack)
+{
+    l->counters.nacks_received++;
+    switch (nack->code) {
+    case POLKU__NACK_CODE__NACK_RETRY_LATER: /* also: broker still replaying */
+    case POLKU__NACK_CODE__NACK_OVERLOADED:
+        outbox_retry_later(l->ob, nack->dest_org, polku_mono_ms());
+        return;
+    case POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH:
+    case POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED:
+    case POLKU__NACK_CODE__NACK_UNSUPPORTED_VERSION:
+        log_error("broker refused us: %s (check org id, keys and versions)",
+                  polku_nack_code_name(nack->code));
+        return;
+    default:
+        break;
+    }
+    if (nack->origin_seq == 0) {
+        log_warn("broker refused a frame: %s",
+                 polku_nack_code_name(nack->code));
+        return;
+    }
+    l->counters.failed_deliveries++;
+    log_warn("event %llu to %s refused by the broker: %s",
+             (unsigned long long)nack->origin_seq,
+             nack->dest_org[0] ? nack->dest_org : "the broker",
+             polku_nack_code_name(nack->code));
+    link_run(l, apply_nack_failure, nack);
+}
+
+static void link_replay_step(broker_link *l);
+
+static void on_broker_message(broker_link *l, polku_envelope *env)
+{
+    l->last_heard_ms = polku_mono_ms();
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_WELCOME:
+        on_welcome(l, env->welcome);
+        break;
+    case POLKU__ENVELOPE__BODY_HEARTBEAT:
+        if (env->heartbeat->epoch != l->epoch || !l->welcomed)
+            send_hello(l);
+        break;
+    case POLKU__ENVELOPE__BODY_NACK:
+        on_nack(l, env->nack);
+        break;
+    case POLKU__ENVELOPE__BODY_ACK:
+        l->counters.acks_received++;
+        link_run(l, apply_ack, env);
+        break;
+    case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
+        l->replaying = true;
+        l->replay_next =
+            env->replay_request->from_seq ? env->replay_request->from_seq : 1;
+        l->replay_last = l->d->b->committed_seq;
+        log_info("replaying events %llu..%llu for the broker",
+                 (unsigned long long)l->replay_next,
+                 (unsigned long long)l->replay_last);
+        link_replay_step(l);
+        break;
+    case POLKU__ENVELOPE__BODY_PATH_ANSWER:
+        if (env->origin_org[0] == '\0' && l->hooks.path_answered)
+            l->hooks.path_answered(l->hooks.arg, env);
+        break;
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+        if (env->origin_org[0] == '\0') /* the broker's decision */
+            link_run(l, apply_claim_answer, env);
+        break;
+    default:
+        if (!polku_body_is_event(env->body_case) || env->origin_seq == 0 ||
+            !env->origin_org[0]) {
+            log_debug("ignored %s from the broker",
+                      polku_body_name(env->body_case));
+            break;
+        }
+        l->counters.inbound++;
+        link_run(l, apply_event, env);
+        break;
+    }
+}
+
+static void on_frames(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
+{
+    (void)zw;
+    broker_link *l = arg;
+    if (n != 1)
+        return;
+    polku_envelope *env = NULL;
+    char why[128];
+    int rc = polku_envelope_decode(
+        zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
+        POLKU_MAX_FRAME_DEFAULT, &env, why, sizeof why);
+    if (rc) {
+        log_warn("undecodable frame from the broker: %s", why);
+        polku_envelope_free(&env);
+        return;
+    }
+    on_broker_message(l, env);
+    polku_envelope_free(&env);
+}
+
+/* ---- the socket, and a new one after the broker refused us ----
+ *
+ * libzmq (4.3.4) treats a refused CURVE handshake as a protocol error: the
+ * session ends and it never reconnects, so an agent whose organisation was
+ * missing from the broker's directory for a moment would stay away for
+ * good. A monitor on the DEALER reports the refusal
+ * (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, with the ZAP status); the agent says
+ * why and, after a backoff that doubles from 1 s up to 60 s, replaces the
+ * DEALER with a new one. A handshake that succeeds resets the backoff. */
+
+#define REFUSED_BACKOFF_MIN_MS 1000
+#define REFUSED_BACKOFF_MAX_MS 60000
+#define MONITOR_EVENTS                                                         \
+    (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |   \
+     ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+
+static void link_refused(broker_link *l, uint16_t event, uint32_t value)
+{
+    uint64_t wait = l->refused_backoff_ms;
+    l->refused_backoff_ms =
+        wait * 2 < REFUSED_BACKOFF_MAX_MS ? wait * 2 : REFUSED_BACKOFF_MAX_MS;
+    l->reconnect_at_ms = polku_mono_ms() + wait;
+    l->welcomed = false;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        log_warn("the broker refused this organisation's key (ZAP status "
+                 "%u): is org %s with public key %s in the broker's "
+                 "directory? trying again in %llu s",
+                 (unsigned)value, l->cfg->org, l->cfg->key.public_z85,
+                 (unsigned long long)(wait / 1000));
+    else
+        log_warn("the CURVE handshake with the broker at %s failed "
+                 "(protocol error 0x%x): is broker_public_key the broker's "
+                 "key? trying again in %llu s",
+                 l->cfg->broker, (unsigned)value,
+                 (unsigned long long)(wait / 1000));
+}
+
+static void on_monitor(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
+{
+    (void)zw;
+    broker_link *l = arg;
+    if (n < 1 || zmq_msg_size(&frames[0]) != 6)
+        return;
+    const uint8_t *d = zmq_msg_data(&frames[0]);
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, d, 2);
+    memcpy(&value, d + 2, 4);
+    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        l->refused_backoff_ms = REFUSED_BACKOFF_MIN_MS;
+    else if (l->reconnect_at_ms == 0)
+        link_refused(l, event, value);
+}
+
+static int setopt_int(void *s, int opt, int v)
+{
+    return zmq_setsockopt(s, opt, &v, sizeof v);
+}
+
+static void close_sockets(broker_link *l)
+{
+    polku_zwatch_close(&l->watch);
+    polku_zwatch_close(&l->monitor_watch);
+    if (l->monitor)
+        zmq_close(l->monitor);
+    if (l->dealer)
+        zmq_close(l->dealer);
+    l->monitor = l->dealer = NULL;
+}
+
+/* A new DEALER (and its monitor) connected to the broker; says Hello. */
+static int link_connect(broker_link *l)
+{
+    void *s = zmq_socket(l->zctx, ZMQ_DEALER);
+    l->dealer = s;
+    uint8_t pub[32], sec[32], srv[32];
+    zmq_z85_decode(pub, l->cfg->key.public_z85);
+    zmq_z85_decode(sec, l->cfg->key.secret_z85);
+    zmq_z85_decode(srv, l->cfg->broker_public_z85);
+    int64_t maxmsg = POLKU_MAX_FRAME_DEFAULT * 2;
+    int rc = !s || setopt_int(s, ZMQ_LINGER, 0) ||
+             setopt_int(s, ZMQ_SNDHWM, 200000) ||
+             setopt_int(s, ZMQ_RCVHWM, 200000) ||
+             setopt_int(s, ZMQ_RECONNECT_IVL, 100) ||
+             setopt_int(s, ZMQ_RECONNECT_IVL_MAX, 2000) ||
+             setopt_int(s, ZMQ_HANDSHAKE_IVL, POLKU_ZMQ_HANDSHAKE_IVL_MS) ||
+             zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+             zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, srv, 32) ||
+             zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 32) ||
+             zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, 32);
+    sodium_memzero(sec, sizeof sec);
+    char mon[64];
+    snprintf(mon, sizeof mon, "inproc://polku-agent-link-%u", ++l->generation);
+    if (!rc &&
+        (zmq_socket_monitor(s, mon, MONITOR_EVENTS) ||
+         !(l->monitor = zmq_socket(l->zctx, ZMQ_PAIR)) ||
+         setopt_int(l->monitor, ZMQ_LINGER, 0) || zmq_connect(l->monitor, mon)))
+        rc = -1;
+    if (rc || zmq_connect(s, l->cfg->broker)) {
+        log_error("cannot connect to the broker at %s: %s", l->cfg->broker,
+                  zmq_strerror(zmq_errno()));
+        return POLKU_EZMQ;
+    }
+    rc = polku_zwatch_start(l->loop, s, 512, on_frames, l, &l->watch);
+    if (!rc)
+        rc = polku_zwatch_start(l->loop, l->monitor, 16, on_monitor, l,
+                                &l->monitor_watch);
+    if (rc)
+        return rc;
+    send_hello(l);
+    return POLKU_OK;
+}
+
+static void link_reconnect(broker_link *l)
+{
+    l->reconnect_at_ms = 0;
+    close_sockets(l);
+    log_info("connecting to the broker at %s again", l->cfg->broker);
+    if (link_connect(l)) /* resources only: try again later */
+        l->reconnect_at_ms = polku_mono_ms() + l->refused_backoff_ms;
+}
+
+int link_start(broker_link *l, uv_loop_t *loop, const agent_config *cfg,
+               domain *d, directory *dir, outbox *ob, link_hooks hooks)
+{
+    l->loop = loop;
+    l->cfg = cfg;
+    l->d = d;
+    l->dir = dir;
+    l->ob = ob;
+    l->hooks = hooks;
+    uv_idle_init(loop, &l->replay_idle);
+    l->replay_idle.data = l;
+    if (directory_load(dir, d->st))
+        log_warn("the saved directory could not be read; waiting for the "
+                 "broker's");
+    if (check_rule_orgs(l, true))
+        return POLKU_ECONFIG;
+    l->refused_backoff_ms = REFUSED_BACKOFF_MIN_MS;
+    l->zctx = zmq_ctx_new();
+    if (!l->zctx) {
+        log_error("cannot create a zmq context: %s", zmq_strerror(zmq_errno()));
+        return POLKU_EZMQ;
+    }
+    return link_connect(l);
+}
+
+/* ---- replay: many events per frame, a few frames per loop turn ---- */
+
+#define REPLAY_FRAME_BYTES (256 * 1024)
+#define REPLAY_FRAMES_PER_TURN 8
+
+static void on_replay_idle(uv_idle_t *h)
+{
+    link_replay_step(h->data);
+}
+
+static void send_replay_done(broker_link *l)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ReplayDone done = POLKU__REPLAY_DONE__INIT;
+    done.last_seq = l->replay_last;
+    env.body_case = POLKU__ENVELOPE__BODY_REPLAY_DONE;
+    env.replay_done = &done;
+    link_send_envelope(l, &env);
+    l->replaying = false;
+    uv_idle_stop(&l->replay_idle);
+    log_info("replay done up to %llu", (unsigned long long)l->replay_last);
+}
+
+/* Sends one ReplayBatch from replay_next. 0 sent, 1 nothing left, -1 the
+ * socket is full (try next turn). */
+static int replay_one_frame(broker_link *l, MDB_txn *txn)
+{
+    ProtobufCBinaryData *events = NULL;
+    size_t n = 0, cap = 0, bytes = 0;
+    uint64_t seq = l->replay_next;
+    MDB_val v;
+    while (seq <= l->replay_last && bytes < REPLAY_FRAME_BYTES &&
+           store_event_get(l->d->st, txn, seq, &v) == POLKU_OK) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            ProtobufCBinaryData *e = realloc(events, cap * sizeof *e);
+            if (!e)
+                break;
+            events = e;
+        }
+        events[n].data = v.mv_data;
+        events[n].len = v.mv_size;
+        bytes += v.mv_size;
+        n++;
+        seq++;
+    }
+    if (n == 0) {
+        free(events);
+        return 1;
+    }
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ReplayBatch replay = POLKU__REPLAY_BATCH__INIT;
+    uint8_t msg_id[16];
+    replay.n_events = n;
+    replay.events = events;
+    env.body_case = POLKU__ENVELOPE__BODY_REPLAY_BATCH;
+    env.replay_batch = &replay;
+    eventlog_header(l->cfg->org, &env, msg_id);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = polku_envelope_encode(&env, &buf, &len);
+    free(events);
+    if (rc)
+        return -1;
+    rc = link_send_now(l, buf, len);
+    free(buf);
+    if (rc)
+        return -1;
+    l->counters.replayed += n;
+    l->replay_next = seq;
+    return 0;
+}
+
+static void link_replay_step(broker_link *l)
+{
+    if (!l->replaying)
+        return;
+    MDB_txn *txn = NULL;
+    if (mdb_txn_begin(l->d->st->env, NULL, MDB_RDONLY, &txn))
+        return;
+    int rc = 0;
+    for (int i = 0; i < REPLAY_FRAMES_PER_TURN && rc == 0; i++)
+        rc = replay_one_frame(l, txn);
+    mdb_txn_abort(txn);
+    if (rc == 1)
+        send_replay_done(l);
+    else
+        uv_idle_start(&l->replay_idle, on_replay_idle);
+}
+
+void link_close(broker_link *l)
+{
+    close_sockets(l);
+    if (l->replay_idle.loop && !uv_is_closing((uv_handle_t *)&l->replay_idle))
+        uv_close((uv_handle_t *)&l->replay_idle, NULL);
+    if (l->zctx)
+        zmq_ctx_term(l->zctx);
+    l->zctx = NULL;
+}

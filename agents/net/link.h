@@ -1,0 +1,102 @@
+/* link.h — the agent's one connection to the broker.
+ *
+ * A DEALER socket, CURVE client with the organisation's key. The link says
+ * Hello with the last event sequence, learns the broker's epoch and the
+ * directory from Welcome, sends heartbeats, and watches the broker's: a new
+ * epoch (the broker restarted) means Hello again and resend everything not
+ * yet acknowledged. What arrives is handed to the domain's inbox in a batch
+ * item and acknowledged after the commit; Nacks pause a destination ("retry
+ * later") or end a delivery as a visible failure. On the broker's request
+ * the link replays the event log, many events per frame.
+ *
+ * Lifecycle of the link:
+ *
+ *   | state        | event                         | next         |
+ *   |--------------|-------------------------------|--------------|
+ *   | connecting   | Welcome                       | welcomed     |
+ *   | connecting   | no Welcome for a heartbeat    | connecting   |
+ *   |              | (Hello again)                 |              |
+ *   | welcomed     | silence > 4 heartbeats + 1 s  | connecting   |
+ *   | welcomed     | heartbeat with another epoch  | connecting   |
+ *   | any          | handshake refused (ZAP/CURVE) | refused      |
+ *   | refused      | backoff (1 s doubling to 60 s)| connecting   |
+ *   |              | (a new DEALER)                |              |
+ *
+ * It knows the domain (to apply what arrives) and nothing of HTTP: what
+ * the API wants to hear — an event applied, a path answer — it is told
+ * through hooks. */
+#ifndef POLKU_AGENT_LINK_H
+#define POLKU_AGENT_LINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "domain.h"
+#include "polku/codec.h"
+#include "polku/zwatch.h"
+
+typedef struct link_counters {
+    unsigned long long inbound, duplicates, acks_sent, acks_received,
+        nacks_received, failed_deliveries, replayed;
+} link_counters;
+
+typedef struct link_hooks {
+    /* an event from another organisation was applied (inside its item:
+     * act after the commit) */
+    void (*event_applied)(void *arg, const polku_envelope *env);
+    /* the broker answered a path query (env->path_answer) */
+    void (*path_answered)(void *arg, const polku_envelope *env);
+    void *arg;
+} link_hooks;
+
+typedef struct broker_link {
+    uv_loop_t *loop;
+    const agent_config *cfg;
+    domain *d;
+    directory *dir; /* the link updates it from Welcome */
+    outbox *ob;
+    link_hooks hooks;
+    link_counters counters;
+
+    void *zctx;
+    void *dealer;
+    polku_zwatch *watch;
+    void *monitor; /* PAIR reading the DEALER's handshake events */
+    polku_zwatch *monitor_watch;
+    unsigned generation;         /* a new DEALER after each refusal */
+    uint64_t refused_backoff_ms; /* next wait after a refused handshake */
+    uint64_t reconnect_at_ms;    /* monotonic; 0: no reconnect due */
+    uint64_t epoch;
+    bool welcomed;
+    uint64_t last_heard_ms, last_hello_ms, last_beat_ms; /* monotonic */
+
+    /* replay on the broker's request */
+    uv_idle_t replay_idle;
+    bool replaying;
+    uint64_t replay_next, replay_last;
+} broker_link;
+
+/* Loads the saved directory, checks the rules' organisations against it
+ * (POLKU_ECONFIG when one is missing), connects and says Hello. */
+int link_start(broker_link *l, uv_loop_t *loop, const agent_config *cfg,
+               domain *d, directory *dir, outbox *ob, link_hooks hooks);
+/* Closes the sockets and their watchers. */
+void link_close(broker_link *l);
+
+/* Every tick: reconnect, notice silence, Hello or heartbeat, pump. */
+void link_tick(broker_link *l);
+
+/* Welcomed and heard from within 4 heartbeats + 1 s. */
+bool link_connected(const broker_link *l);
+
+/* Sends a frame to the broker now (ZMQ_DONTWAIT): 0 or errno. */
+int link_send_now(broker_link *l, const uint8_t *data, size_t len);
+
+/* Fills the header of a message that is not an event and sends it. */
+int link_send_envelope(broker_link *l, polku_envelope *env);
+
+/* The outbox's sender (outbox_init's send, arg: the link). */
+int link_outbox_send(void *arg, const uint8_t *data, size_t len);
+
+#endif
