@@ -5,7 +5,6 @@
 
 #include <sodium.h>
 #include <string.h>
-#include <uthash.h>
 #include <zmq.h>
 
 #include "polku/clock.h"
@@ -13,32 +12,6 @@
 #include "polku/log.h"
 
 #define ZMQ_ZAP_ENFORCE_DOMAIN_OPT 93 /* draft option missing from zmq.h */
-
-struct org_index {
-    char id[33];
-    int index;
-    UT_hash_handle hh;
-};
-
-int broker_org_index(const broker *b, const char *org)
-{
-    struct org_index *e = NULL;
-    HASH_FIND_STR(b->org_index, org, e);
-    return e ? e->index : -1;
-}
-
-static int build_org_index(broker *b)
-{
-    for (size_t i = 0; i < b->cfg->org_count; i++) {
-        struct org_index *e = calloc(1, sizeof *e);
-        if (!e)
-            return POLKU_ENOMEM;
-        snprintf(e->id, sizeof e->id, "%s", b->cfg->orgs[i].id);
-        e->index = (int)i;
-        HASH_ADD_STR(b->org_index, id, e);
-    }
-    return POLKU_OK;
-}
 
 static int setopt_int(void *s, int opt, int value)
 {
@@ -90,15 +63,10 @@ static void on_alert_change(const char *topic, const json_t *alert, void *arg)
     feed_publish(b->feed, topic, json_deep_copy(alert));
 }
 
-int64_t broker_clock_offset(const broker *b, const char *org)
-{
-    int idx = broker_org_index(b, org);
-    return idx < 0 ? 0 : b->routes[idx].clock_offset_ms;
-}
-
 static int64_t clock_offset(void *arg, const char *org)
 {
-    return broker_clock_offset(arg, org);
+    const broker *b = arg;
+    return routes_clock_offset(&b->routes, org);
 }
 
 void broker_evaluate_alerts(broker *b)
@@ -106,7 +74,7 @@ void broker_evaluate_alerts(broker *b)
     alert_refusals refused[b->cfg->org_count ? b->cfg->org_count : 1];
     size_t n = 0;
     for (size_t i = 0; i < b->cfg->org_count; i++) {
-        const broker_route *r = &b->routes[i];
+        const route *r = &b->routes.by_org[i];
         if (r->events_refused) /* final decisions: held ones are not counted */
             refused[n++] = (alert_refusals){b->cfg->orgs[i].id,
                                             r->events_refused,
@@ -152,8 +120,7 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     do {
         randombytes_buf(&b->epoch, sizeof b->epoch);
     } while (b->epoch == 0);
-    b->routes = calloc(cfg->org_count ? cfg->org_count : 1, sizeof *b->routes);
-    if (!b->routes || build_org_index(b))
+    if (routes_init(&b->routes, cfg))
         return POLKU_ENOMEM;
     b->consents = ci_new();
     b->paths = pi_new();
@@ -225,14 +192,7 @@ void broker_fini(broker *b)
         zmq_close(b->zap);
     if (b->zctx)
         zmq_ctx_term(b->zctx);
-    struct org_index *e, *tmp;
-    HASH_ITER(hh, b->org_index, e, tmp)
-    {
-        HASH_DEL(b->org_index, e);
-        free(e);
-    }
-    free(b->routes);
-    b->routes = NULL;
+    routes_fini(&b->routes);
     ci_destroy(&b->consents);
     pi_destroy(&b->paths);
     cl_destroy(&b->clients);

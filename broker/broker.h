@@ -20,36 +20,10 @@
 #include "feed.h"
 #include "holdback.h"
 #include "paths.h"
+#include "routes.h"
 #include "polku/codec.h"
 #include "polku/http.h"
 #include "polku/zwatch.h"
-
-#define BROKER_ROUTING_ID_MAX 256
-
-/* Where an organisation's agent can be reached now (index = cfg org index). */
-typedef struct broker_route {
-    bool connected;
-    uint8_t routing_id[BROKER_ROUTING_ID_MAX];
-    size_t routing_id_len;
-    uint64_t last_seen_ms; /* monotonic */
-    /* rebuild from the agent's log, once per broker epoch */
-    bool replay_requested;
-    uint64_t replay_requested_ms; /* monotonic */
-    bool replayed;
-    unsigned long long replayed_events;
-    uint64_t replay_from;        /* first seq asked for */
-    uint64_t last_seq;           /* the agent's last seq, as it told us */
-    uint64_t progress_logged_ms; /* monotonic: a long replay says how far */
-    unsigned gap_retries;
-    unsigned long long gaps_detected;
-    /* the agent's clock minus the broker's, from its Hello and heartbeats:
-     * SLA ages of its events are read on the broker's clock */
-    int64_t clock_offset_ms;
-    bool clock_skew_logged;
-    /* replayed events the writer rules refused (alert events_refused) */
-    unsigned long long events_refused;
-    uint64_t first_refused_ms;
-} broker_route;
 
 typedef struct broker_counters {
     unsigned long long frames_in;
@@ -81,8 +55,7 @@ typedef struct broker {
     uv_signal_t sigterm, sigint;
     uint64_t epoch;
     uint64_t started_ms;
-    broker_route *routes;
-    struct org_index *org_index; /* uthash: org id -> cfg index */
+    routes routes; /* where each org is reached, its replay and clock */
     broker_counters counters;
     unsigned long long zap_allowed, zap_denied;
     consent_index *consents;
@@ -105,9 +78,6 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg);
 /* Closes everything (handles freed when the loop runs on). */
 void broker_fini(broker *b);
 
-/* Index of org id in cfg->orgs, or -1. */
-int broker_org_index(const broker *b, const char *org);
-
 /* zap.c: binds the ZAP handler; must run before the ROUTER binds. */
 int broker_zap_start(broker *b);
 
@@ -115,10 +85,6 @@ int broker_zap_start(broker *b);
 void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
                               size_t nframes, void *arg);
 void broker_send_heartbeats(broker *b);
-
-/* How far org's clock is ahead of the broker's (negative: behind), as
- * its last Hello or heartbeat told; 0 if unknown. */
-int64_t broker_clock_offset(const broker *b, const char *org);
 
 /* Decides again the replayed events held back for other logs. */
 void broker_decide_held(broker *b);

@@ -20,9 +20,9 @@ static void healthz(broker *b, polku_http_req *req)
 {
     json_t *connected = json_array(), *replayed = json_array();
     for (size_t i = 0; i < b->cfg->org_count; i++) {
-        if (b->routes[i].connected)
+        if (b->routes.by_org[i].connected)
             json_array_append_new(connected, json_string(b->cfg->orgs[i].id));
-        if (b->routes[i].replayed)
+        if (b->routes.by_org[i].replayed)
             json_array_append_new(replayed, json_string(b->cfg->orgs[i].id));
     }
     char epoch[17];
@@ -47,7 +47,7 @@ static void metrics(broker *b, polku_http_req *req)
     const broker_counters *c = &b->counters;
     size_t connected = 0;
     for (size_t i = 0; i < b->cfg->org_count; i++)
-        connected += b->routes[i].connected;
+        connected += b->routes.by_org[i].connected;
     fprintf(f,
             "# HELP polku_broker_frames_total Frames received from agents.\n"
             "# TYPE polku_broker_frames_total counter\n"
@@ -85,11 +85,11 @@ static void metrics(broker *b, polku_http_req *req)
             ci_count(b->consents));
     for (size_t i = 0; i < b->cfg->org_count; i++)
         fprintf(f, "polku_broker_replayed{org=\"%s\"} %d\n", b->cfg->orgs[i].id,
-                b->routes[i].replayed);
+                b->routes.by_org[i].replayed);
     fprintf(f, "# TYPE polku_broker_replayed_events_total counter\n");
     for (size_t i = 0; i < b->cfg->org_count; i++)
         fprintf(f, "polku_broker_replayed_events_total{org=\"%s\"} %llu\n",
-                b->cfg->orgs[i].id, b->routes[i].replayed_events);
+                b->cfg->orgs[i].id, b->routes.by_org[i].replayed_events);
     fprintf(f,
             "# HELP polku_broker_paths Client paths known.\n"
             "# TYPE polku_broker_paths gauge\npolku_broker_paths %zu\n"
@@ -121,7 +121,7 @@ static void metrics(broker *b, polku_http_req *req)
         fprintf(f,
                 "polku_broker_replayed_events_refused_total{org=\"%s\"} "
                 "%llu\n",
-                b->cfg->orgs[i].id, b->routes[i].events_refused);
+                b->cfg->orgs[i].id, b->routes.by_org[i].events_refused);
     fprintf(f,
             "# TYPE polku_broker_referrals_open gauge\n"
             "polku_broker_referrals_open %zu\n"

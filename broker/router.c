@@ -82,11 +82,13 @@ static void send_nack(broker *b, const uint8_t *rid, size_t rid_len,
     if ((unsigned)code < sizeof b->counters.nacks / sizeof b->counters.nacks[0])
         b->counters.nacks[code]++;
     /* a destination outside the directory is the sender's text: not logged */
+    const char *shown = "-";
+    if (dest && *dest)
+        shown = routes_org_index(&b->routes, dest) >= 0
+                    ? dest
+                    : "(not in the directory)";
     log_debug("nack %s to %s seq %llu dest %s", polku_nack_code_name(code),
-              to_org ? to_org : "?", (unsigned long long)origin_seq,
-              !dest || !*dest                     ? "-"
-              : broker_org_index(b, dest) >= 0 ? dest
-                                                  : "(not in the directory)");
+              to_org ? to_org : "?", (unsigned long long)origin_seq, shown);
     send_envelope(b, rid, rid_len, &env);
 }
 
@@ -139,7 +141,7 @@ void broker_send_heartbeats(broker *b)
     env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     for (size_t i = 0; i < b->cfg->org_count; i++) {
-        broker_route *r = &b->routes[i];
+        route *r = &b->routes.by_org[i];
         if (!r->connected)
             continue;
         if (now - r->last_seen_ms > stale_after) {
@@ -157,10 +159,10 @@ void broker_send_heartbeats(broker *b)
  * the sender, or 0 when the frame was queued. */
 static Polku__NackCode forward(broker *b, const char *dest, zmq_msg_t *payload)
 {
-    int idx = broker_org_index(b, dest);
+    int idx = routes_org_index(&b->routes, dest);
     if (idx < 0)
         return POLKU__NACK_CODE__NACK_UNKNOWN_ORG;
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     if (!r->connected)
         return POLKU__NACK_CODE__NACK_RETRY_LATER;
     int err = send_to(b, r->routing_id, r->routing_id_len,
@@ -179,8 +181,9 @@ static Polku__NackCode forward(broker *b, const char *dest, zmq_msg_t *payload)
 static bool org_replayed(void *arg, const char *org)
 {
     broker *b = arg;
-    int idx = broker_org_index(b, org);
-    return idx < 0 || b->routes[idx].replayed; /* gone orgs cannot block */
+    int idx = routes_org_index(&b->routes, org);
+    /* gone orgs cannot block */
+    return idx < 0 || b->routes.by_org[idx].replayed;
 }
 
 /* What the gate may consult: valid while b and x are. */
@@ -440,9 +443,9 @@ static void route_ack(broker *b, const polku_envelope *env, zmq_msg_t *payload)
 
 static void learn_route(broker *b, int idx, zmq_msg_t *rid)
 {
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     size_t len = zmq_msg_size(rid);
-    if (len > BROKER_ROUTING_ID_MAX)
+    if (len > ROUTES_ROUTING_ID_MAX)
         return;
     if (!r->connected || r->routing_id_len != len ||
         memcmp(r->routing_id, zmq_msg_data(rid), len) != 0) {
@@ -504,7 +507,7 @@ static void on_path_query(broker *b, const uint8_t *rid, size_t rid_len,
 static void request_replay(broker *b, const uint8_t *rid, size_t rid_len,
                            int idx)
 {
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     uint64_t now = polku_mono_ms();
     if (r->replayed || (r->replay_requested &&
                         now - r->replay_requested_ms < REPLAY_REQUEST_AGAIN_MS))
@@ -541,10 +544,10 @@ static void on_replay_refused(const polku_envelope *env, gate_result w,
                               void *arg)
 {
     broker *b = arg;
-    int idx = broker_org_index(b, env->origin_org);
+    int idx = routes_org_index(&b->routes, env->origin_org);
     b->counters.events_refused++;
     if (idx >= 0) {
-        broker_route *r = &b->routes[idx];
+        route *r = &b->routes.by_org[idx];
         if (r->events_refused++ == 0)
             r->first_refused_ms = polku_now_ms();
     }
@@ -603,7 +606,7 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
             replay_event(b, ev, batch->events[i].data, batch->events[i].len);
         polku_arena_reset(b->replay_arena);
     }
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     r->replayed_events += batch->n_events;
     uint64_t now = polku_mono_ms();
     if (now - r->progress_logged_ms >= REPLAY_PROGRESS_MS) {
@@ -623,7 +626,7 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
 static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
                            int idx, const polku_envelope *env)
 {
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     const char *org = b->cfg->orgs[idx].id;
     uint64_t last = env->replay_done->last_seq;
     uint64_t have = pi_contiguous(b->paths, org);
@@ -701,7 +704,7 @@ static void note_clock(broker *b, int idx, const polku_envelope *env)
 {
     if (!env->time_ms)
         return;
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     int64_t offset = (int64_t)env->time_ms - (int64_t)polku_now_ms();
     r->clock_offset_ms = offset;
     bool skewed = offset > CLOCK_SKEW_WARN_MS || offset < -CLOCK_SKEW_WARN_MS;
@@ -730,8 +733,8 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         log_info("%s: hello, last seq %llu", sender,
                  (unsigned long long)env->hello->last_seq);
         send_welcome(b, r, rl, sender);
-        if (env->hello->last_seq > b->routes[idx].last_seq)
-            b->routes[idx].last_seq = env->hello->last_seq;
+        if (env->hello->last_seq > b->routes.by_org[idx].last_seq)
+            b->routes.by_org[idx].last_seq = env->hello->last_seq;
         request_replay(b, r, rl, idx);
         break;
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
@@ -773,7 +776,7 @@ void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
     }
     zmq_msg_t *rid = &frames[0], *payload = &frames[1];
     const char *sender = zmq_msg_gets(payload, "User-Id");
-    int idx = sender ? broker_org_index(b, sender) : -1;
+    int idx = sender ? routes_org_index(&b->routes, sender) : -1;
     if (idx < 0) {
         /* Cannot happen with ZAP enforced; never route it if it does. */
         b->counters.rejected++;

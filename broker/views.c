@@ -101,7 +101,7 @@ typedef struct pending_ref {
 /* now on org's clock (event times are their writers'). */
 static uint64_t now_on(const broker *b, const char *org, uint64_t now)
 {
-    return polku_ms_shift(now, broker_clock_offset(b, org));
+    return polku_ms_shift(now, routes_clock_offset(&b->routes, org));
 }
 
 static void add_referral(const cl_referral *r, void *arg)
@@ -222,7 +222,7 @@ json_t *broker_stats_json(const broker *b)
     size_t replayed = 0;
     json_t *replay = json_object();
     for (size_t i = 0; i < b->cfg->org_count; i++) {
-        const broker_route *r = &b->routes[i];
+        const route *r = &b->routes.by_org[i];
         replayed += r->replayed;
         uint64_t expected = r->last_seq >= r->replay_from && r->replay_from
                                 ? r->last_seq - r->replay_from + 1
