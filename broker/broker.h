@@ -21,6 +21,7 @@
 #include "holdback.h"
 #include "paths.h"
 #include "routes.h"
+#include "views.h"
 #include "polku/codec.h"
 #include "polku/http.h"
 #include "polku/zwatch.h"
@@ -70,6 +71,15 @@ typedef struct broker {
     polku_log_limit refusal_log, frame_log;
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
 } broker;
+
+/* What the views (views.h) read of b, for one call. */
+static inline views_state broker_views(const broker *b)
+{
+    views_state v = {b->cfg,     {b->consents, b->paths, b->clients},
+                     &b->routes, b->alerts,
+                     b->epoch,   feed_seq(b->feed)};
+    return v;
+}
 
 /* Sets up sockets, ZAP, HTTP and timers on loop. POLKU_OK or an error
  * (logged). On error, broker_fini still must be called. */

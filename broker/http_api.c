@@ -146,7 +146,8 @@ static void path_one(broker *b, polku_http_req *req, const char *keyhex)
                                  "characters");
         return;
     }
-    json_t *j = broker_path_json(b, key, polku_now_ms());
+    const views_state v = broker_views(b);
+    json_t *j = views_path_json(&v, key, polku_now_ms());
     if (!j) {
         polku_http_respond_error(req, 404, "not_found",
                                  "no path known for this client");
@@ -200,10 +201,12 @@ static void on_request(polku_http_req *req, void *arg)
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(b, req);
     } else if (strcmp(path, "/api/v1/stats") == 0) {
-        polku_http_respond_json(req, 200, broker_stats_json(b));
+        const views_state v = broker_views(b);
+        polku_http_respond_json(req, 200, views_stats_json(&v));
     } else if (strcmp(path, "/api/v1/pending") == 0) {
+        const views_state v = broker_views(b);
         polku_http_respond_json(req, 200,
-                                broker_pending_json(b, polku_now_ms()));
+                                views_pending_json(&v, polku_now_ms()));
     } else if (strcmp(path, "/api/v1/alerts") == 0) {
         polku_http_respond_json(req, 200, alerts_json(b->alerts));
     } else if (strncmp(path, "/api/v1/paths/", 14) == 0) {

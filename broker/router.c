@@ -489,7 +489,8 @@ static void on_path_query(broker *b, const uint8_t *rid, size_t rid_len,
         ans.status = ready ? 403 : 503;
         ans.error_code = ready ? "consent_required" : "broker_rebuilding";
     } else {
-        json_t *j = broker_path_json(b, env->client_key.data, now);
+        const views_state v = broker_views(b);
+        json_t *j = views_path_json(&v, env->client_key.data, now);
         text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         ans.status = text ? 200 : 404;
