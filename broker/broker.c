@@ -2,6 +2,10 @@
 #include "broker.h"
 
 #include "claim_auth.h"
+#include "http_api.h"
+#include "router.h"
+#include "routes.h"
+#include "zap.h"
 
 #include <sodium.h>
 #include <string.h>
@@ -18,7 +22,7 @@ static int setopt_int(void *s, int opt, int value)
     return zmq_setsockopt(s, opt, &value, sizeof value);
 }
 
-static int router_open(broker *b)
+static int open_router(broker *b)
 {
     void *s = zmq_socket(b->zctx, ZMQ_ROUTER);
     b->router = s;
@@ -48,13 +52,13 @@ static int router_open(broker *b)
                   zmq_strerror(zmq_errno()));
         return POLKU_EZMQ;
     }
-    return polku_zwatch_start(b->loop, s, 512, broker_on_router_message, b,
+    return polku_zwatch_start(b->loop, s, 512, router_on_message, b,
                               &b->router_watch);
 }
 
 static void on_heartbeat(uv_timer_t *t)
 {
-    broker_send_heartbeats(t->data);
+    router_send_heartbeats(t->data);
 }
 
 static void on_alert_change(const char *topic, const json_t *alert, void *arg)
@@ -69,7 +73,8 @@ static int64_t clock_offset(void *arg, const char *org)
     return routes_clock_offset(&b->routes, org);
 }
 
-void broker_evaluate_alerts(broker *b)
+/* Evaluates the alerts now; raised and cleared ones go to the feed. */
+static void evaluate_alerts(broker *b)
 {
     alert_refusals refused[b->cfg->org_count ? b->cfg->org_count : 1];
     size_t n = 0;
@@ -91,8 +96,8 @@ void broker_evaluate_alerts(broker *b)
 static void on_alert_tick(uv_timer_t *t)
 {
     broker *b = t->data;
-    broker_decide_held(b); /* live events may have settled some */
-    broker_evaluate_alerts(b);
+    router_decide_held(b); /* live events may have settled some */
+    evaluate_alerts(b);
     uint64_t now = polku_mono_ms();
     if (now - b->last_keepalive_ms >= KEEPALIVE_MS) {
         b->last_keepalive_ms = now;
@@ -142,13 +147,13 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     b->zctx = zmq_ctx_new();
     if (!b->zctx)
         return POLKU_EZMQ;
-    int rc = broker_zap_start(b); /* before the ROUTER binds (DESIGN §9) */
+    int rc = zap_start(b); /* before the ROUTER binds (DESIGN §9) */
     if (!rc)
-        rc = router_open(b);
+        rc = open_router(b);
     if (!rc)
         rc = feed_open(b->zctx, cfg->feed, b->epoch, &b->feed);
     if (!rc)
-        rc = broker_http_start(b);
+        rc = http_api_start(b);
     if (rc)
         return rc;
     uv_timer_init(loop, &b->heartbeat_timer);

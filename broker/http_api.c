@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker.h"
+#include "http_api.h"
+#include "routes.h"
 #include "views.h"
 #include "web_assets.h"
 #include "polku/clock.h"
@@ -146,7 +147,7 @@ static void path_one(broker *b, polku_http_req *req, const char *keyhex)
                                  "characters");
         return;
     }
-    const views_state v = broker_views(b);
+    const views_state v = broker_state_views(b);
     json_t *j = views_path_json(&v, key, polku_now_ms());
     if (!j) {
         polku_http_respond_error(req, 404, "not_found",
@@ -201,10 +202,10 @@ static void on_request(polku_http_req *req, void *arg)
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(b, req);
     } else if (strcmp(path, "/api/v1/stats") == 0) {
-        const views_state v = broker_views(b);
+        const views_state v = broker_state_views(b);
         polku_http_respond_json(req, 200, views_stats_json(&v));
     } else if (strcmp(path, "/api/v1/pending") == 0) {
-        const views_state v = broker_views(b);
+        const views_state v = broker_state_views(b);
         polku_http_respond_json(req, 200,
                                 views_pending_json(&v, polku_now_ms()));
     } else if (strcmp(path, "/api/v1/alerts") == 0) {
@@ -224,7 +225,7 @@ static bool is_loopback(const char *hostport)
            strncmp(hostport, "localhost:", 10) == 0;
 }
 
-int broker_http_start(broker *b)
+int http_api_start(broker *b)
 {
     if (!is_loopback(b->cfg->http)) {
         polku_cfgerr err;

@@ -14,7 +14,8 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "broker.h"
+#include "router.h"
+#include "routes.h"
 #include "admit.h"
 #include "claim_auth.h"
 #include "fold.h"
@@ -129,7 +130,7 @@ out:
     free(ptrs);
 }
 
-void broker_send_heartbeats(broker *b)
+void router_send_heartbeats(broker *b)
 {
     uint64_t now = polku_mono_ms();
     uint64_t stale_after = 4 * b->cfg->heartbeat_ms + 1000;
@@ -489,7 +490,7 @@ static void on_path_query(broker *b, const uint8_t *rid, size_t rid_len,
         ans.status = ready ? 403 : 503;
         ans.error_code = ready ? "consent_required" : "broker_rebuilding";
     } else {
-        const views_state v = broker_views(b);
+        const views_state v = broker_state_views(b);
         json_t *j = views_path_json(&v, env->client_key.data, now);
         text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
@@ -574,7 +575,7 @@ static void replay_event(broker *b, const polku_envelope *ev,
     admit_replayed(&g, b->held, ev, data, len, &report);
 }
 
-void broker_decide_held(broker *b)
+void router_decide_held(broker *b)
 {
     if (hb_count(b->held) == 0)
         return;
@@ -656,7 +657,7 @@ static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
                  org, r->replayed_events, (unsigned long long)r->replay_from,
                  (unsigned long long)last);
     r->replayed = true;
-    broker_decide_held(b);
+    router_decide_held(b);
     if (r->events_refused)
         log_warn("%s: %llu events of its log refused by the writer rules "
                  "(alert events_refused)",
@@ -766,8 +767,8 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
     }
 }
 
-void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
-                              size_t nframes, void *arg)
+void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
+                       void *arg)
 {
     broker *b = arg;
     b->counters.frames_in++;
