@@ -214,7 +214,7 @@ static void log_refusal(broker *b, const char *sender,
 static void fold_event(broker *b, const polku_envelope *env)
 {
     const broker_indexes x = {b->consents, b->paths, b->clients};
-    unsigned done = broker_fold(&x, env);
+    unsigned done = fold_apply(&x, env);
     if (done & FOLD_PATH)
         b->counters.events_folded++;
     if (!(done & FOLD_CLIENT))

@@ -17,7 +17,7 @@
 
 void views_digest(const views_state *vs, char out[65])
 {
-    broker_indexes_digest(&vs->x, out, NULL);
+    fold_digest(&vs->x, out, NULL);
 }
 
 const char *views_path_stage(const views_state *vs, const uint8_t key[16],
