@@ -23,8 +23,8 @@
  *      rounds, the passes interleaved: the decode floor (protobuf-c unpack
  *      and free of every frame and event, nothing else), decode + validate
  *      (polku_envelope_decode and, per event, polku_envelope_decode_in,
- *      what the broker calls), and the fold — what broker_on_router_message
- *      and on_replay_batch do for each frame and broker_fold
+ *      what the broker calls), and the fold — what router_on_message
+ *      and on_replay_batch do for each frame and fold_apply
  *      (broker/fold.c) for each event, the agents' frames taken round robin
  *      into fresh indexes. The state digest of
  *      /api/v1/stats is checked equal in every round and after a fold of
@@ -102,7 +102,7 @@ static void idx_free(fold_idx *x)
 static void fold_event(fold_idx *x, const polku_envelope *env)
 {
     const broker_indexes ix = {x->ci, x->pi, x->cl};
-    broker_fold(&ix, env);
+    fold_apply(&ix, env);
 }
 
 typedef enum pass { PASS_RAW, PASS_DECODE, PASS_FOLD, N_PASSES } pass;
@@ -136,7 +136,7 @@ static void read_raw(fold_idx *x, const rb_frame *f)
     polku__envelope__free_unpacked(env, NULL);
 }
 
-/* One frame as broker_on_router_message and on_replay_batch take it
+/* One frame as router_on_message and on_replay_batch take it
  * (max_frame at its default), folded or only decoded. */
 static void read_frame(fold_idx *x, const char *org, const rb_frame *f,
                        bool fold)
@@ -195,7 +195,7 @@ static void replay(const rb_logs *l, const size_t *from, const size_t *to,
 static void state_digest(const fold_idx *x, char out[65], char paths[65])
 {
     const broker_indexes ix = {x->ci, x->pi, x->cl};
-    broker_indexes_digest(&ix, out, paths);
+    fold_digest(&ix, out, paths);
 }
 
 /* Every client and referral of the logs against the folded state: the

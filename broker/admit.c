@@ -7,7 +7,7 @@ static void fold_replayed(const gate_env *g, const polku_envelope *env,
                           bool marked, const admit_report *report)
 {
     unsigned done =
-        marked ? broker_fold_marked(g->x, env) : broker_fold(g->x, env);
+        marked ? fold_apply_marked(g->x, env) : fold_apply(g->x, env);
     /* its recorder's outbox delivers it to the whole scope until acked */
     if (env->body_case == POLKU__ENVELOPE__BODY_CONSENT_GRANTED)
         ci_mark_distributed(g->x->consents,

@@ -50,7 +50,7 @@ struct alert_set {
     unsigned gen;
 };
 
-const char *alert_kind_name(unsigned kind)
+const char *alerts_kind_name(unsigned kind)
 {
     return kind < ALERT_KINDS ? kind_names[kind] : "";
 }

@@ -72,6 +72,6 @@ size_t alerts_count(const alert_set *set);
 json_t *alerts_json(const alert_set *set);
 
 /* The kind's name; "" if out of range. */
-const char *alert_kind_name(unsigned kind);
+const char *alerts_kind_name(unsigned kind);
 
 #endif

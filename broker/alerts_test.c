@@ -113,7 +113,7 @@ static int teardown(void **state)
 static void fold(fixture *f, const polku_envelope *env)
 {
     const broker_indexes x = {f->ci, f->pi, f->cl};
-    broker_fold(&x, env);
+    fold_apply(&x, env);
 }
 
 static int64_t skew_of(void *arg, const char *org)
@@ -423,10 +423,10 @@ static void empty_set(void **state)
     json_t *j = alerts_json(f->set);
     assert_int_equal(json_array_size(json_object_get(j, "alerts")), 0);
     json_decref(j);
-    assert_string_equal(alert_kind_name(0), "referral_not_received");
-    assert_string_equal(alert_kind_name(5), "path_no_coordinator");
-    assert_string_equal(alert_kind_name(6), "events_refused");
-    assert_string_equal(alert_kind_name(7), "");
+    assert_string_equal(alerts_kind_name(0), "referral_not_received");
+    assert_string_equal(alerts_kind_name(5), "path_no_coordinator");
+    assert_string_equal(alerts_kind_name(6), "events_refused");
+    assert_string_equal(alerts_kind_name(7), "");
 }
 
 /* A sender 400 days behind stamps its referral 400 days ago: read on its

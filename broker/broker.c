@@ -2,10 +2,13 @@
 #include "broker.h"
 
 #include "claim_auth.h"
+#include "http_api.h"
+#include "router.h"
+#include "routes.h"
+#include "zap.h"
 
 #include <sodium.h>
 #include <string.h>
-#include <uthash.h>
 #include <zmq.h>
 
 #include "polku/clock.h"
@@ -14,38 +17,12 @@
 
 #define ZMQ_ZAP_ENFORCE_DOMAIN_OPT 93 /* draft option missing from zmq.h */
 
-struct org_index {
-    char id[33];
-    int index;
-    UT_hash_handle hh;
-};
-
-int broker_org_index(const broker *b, const char *org)
-{
-    struct org_index *e = NULL;
-    HASH_FIND_STR(b->org_index, org, e);
-    return e ? e->index : -1;
-}
-
-static int build_org_index(broker *b)
-{
-    for (size_t i = 0; i < b->cfg->org_count; i++) {
-        struct org_index *e = calloc(1, sizeof *e);
-        if (!e)
-            return POLKU_ENOMEM;
-        snprintf(e->id, sizeof e->id, "%s", b->cfg->orgs[i].id);
-        e->index = (int)i;
-        HASH_ADD_STR(b->org_index, id, e);
-    }
-    return POLKU_OK;
-}
-
 static int setopt_int(void *s, int opt, int value)
 {
     return zmq_setsockopt(s, opt, &value, sizeof value);
 }
 
-static int router_open(broker *b)
+static int open_router(broker *b)
 {
     void *s = zmq_socket(b->zctx, ZMQ_ROUTER);
     b->router = s;
@@ -75,13 +52,13 @@ static int router_open(broker *b)
                   zmq_strerror(zmq_errno()));
         return POLKU_EZMQ;
     }
-    return polku_zwatch_start(b->loop, s, 512, broker_on_router_message, b,
+    return polku_zwatch_start(b->loop, s, 512, router_on_message, b,
                               &b->router_watch);
 }
 
 static void on_heartbeat(uv_timer_t *t)
 {
-    broker_send_heartbeats(t->data);
+    router_send_heartbeats(t->data);
 }
 
 static void on_alert_change(const char *topic, const json_t *alert, void *arg)
@@ -90,23 +67,19 @@ static void on_alert_change(const char *topic, const json_t *alert, void *arg)
     feed_publish(b->feed, topic, json_deep_copy(alert));
 }
 
-int64_t broker_clock_offset(const broker *b, const char *org)
-{
-    int idx = broker_org_index(b, org);
-    return idx < 0 ? 0 : b->routes[idx].clock_offset_ms;
-}
-
 static int64_t clock_offset(void *arg, const char *org)
 {
-    return broker_clock_offset(arg, org);
+    const broker *b = arg;
+    return routes_clock_offset(&b->routes, org);
 }
 
-void broker_evaluate_alerts(broker *b)
+/* Evaluates the alerts now; raised and cleared ones go to the feed. */
+static void evaluate_alerts(broker *b)
 {
     alert_refusals refused[b->cfg->org_count ? b->cfg->org_count : 1];
     size_t n = 0;
     for (size_t i = 0; i < b->cfg->org_count; i++) {
-        const broker_route *r = &b->routes[i];
+        const route *r = &b->routes.by_org[i];
         if (r->events_refused) /* final decisions: held ones are not counted */
             refused[n++] = (alert_refusals){b->cfg->orgs[i].id,
                                             r->events_refused,
@@ -123,8 +96,8 @@ void broker_evaluate_alerts(broker *b)
 static void on_alert_tick(uv_timer_t *t)
 {
     broker *b = t->data;
-    broker_decide_held(b); /* live events may have settled some */
-    broker_evaluate_alerts(b);
+    router_decide_held(b); /* live events may have settled some */
+    evaluate_alerts(b);
     uint64_t now = polku_mono_ms();
     if (now - b->last_keepalive_ms >= KEEPALIVE_MS) {
         b->last_keepalive_ms = now;
@@ -152,8 +125,7 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     do {
         randombytes_buf(&b->epoch, sizeof b->epoch);
     } while (b->epoch == 0);
-    b->routes = calloc(cfg->org_count ? cfg->org_count : 1, sizeof *b->routes);
-    if (!b->routes || build_org_index(b))
+    if (routes_init(&b->routes, cfg))
         return POLKU_ENOMEM;
     b->consents = ci_new();
     b->paths = pi_new();
@@ -175,13 +147,13 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
     b->zctx = zmq_ctx_new();
     if (!b->zctx)
         return POLKU_EZMQ;
-    int rc = broker_zap_start(b); /* before the ROUTER binds (DESIGN §9) */
+    int rc = zap_start(b); /* before the ROUTER binds (DESIGN §9) */
     if (!rc)
-        rc = router_open(b);
+        rc = open_router(b);
     if (!rc)
         rc = feed_open(b->zctx, cfg->feed, b->epoch, &b->feed);
     if (!rc)
-        rc = broker_http_start(b);
+        rc = http_api_start(b);
     if (rc)
         return rc;
     uv_timer_init(loop, &b->heartbeat_timer);
@@ -225,14 +197,7 @@ void broker_fini(broker *b)
         zmq_close(b->zap);
     if (b->zctx)
         zmq_ctx_term(b->zctx);
-    struct org_index *e, *tmp;
-    HASH_ITER(hh, b->org_index, e, tmp)
-    {
-        HASH_DEL(b->org_index, e);
-        free(e);
-    }
-    free(b->routes);
-    b->routes = NULL;
+    routes_fini(&b->routes);
     ci_destroy(&b->consents);
     pi_destroy(&b->paths);
     cl_destroy(&b->clients);

@@ -389,7 +389,7 @@ static void bstate_fini(bstate *b)
 static void fold(bstate *b, const polku_envelope *env)
 {
     const broker_indexes x = {b->ci, b->pi, b->cl};
-    broker_fold(&x, env);
+    fold_apply(&x, env);
 }
 
 #define N_CONSENTS 3

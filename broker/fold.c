@@ -4,7 +4,7 @@
 #include <sodium.h>
 #include <string.h>
 
-unsigned broker_fold(const broker_indexes *x, const polku_envelope *env)
+unsigned fold_apply(const broker_indexes *x, const polku_envelope *env)
 {
     /* the path index remembers every (origin, seq) it saw: it decides
      * whether the client index has seen this event before */
@@ -19,8 +19,7 @@ unsigned broker_fold(const broker_indexes *x, const polku_envelope *env)
     return done;
 }
 
-unsigned broker_fold_marked(const broker_indexes *x,
-                            const polku_envelope *env)
+unsigned fold_apply_marked(const broker_indexes *x, const polku_envelope *env)
 {
     unsigned done = 0;
     ci_apply(x->consents, env);
@@ -31,8 +30,7 @@ unsigned broker_fold_marked(const broker_indexes *x,
     return done;
 }
 
-void broker_indexes_digest(const broker_indexes *x, char out[65],
-                           char paths[65])
+void fold_digest(const broker_indexes *x, char out[65], char paths[65])
 {
     char pd[65];
     uint8_t h[crypto_hash_sha256_BYTES];

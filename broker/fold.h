@@ -5,7 +5,7 @@
  * (origin org, origin seq) whatever the order (invariant 1). The router,
  * the unit tests and bench/rebuild_bench all fold through here, so none of
  * them can drift from what the broker does. No sockets, no feed: the
- * caller publishes what broker_fold says is new. */
+ * caller publishes what fold_apply says is new. */
 #ifndef POLKU_BROKER_FOLD_H
 #define POLKU_BROKER_FOLD_H
 
@@ -26,16 +26,14 @@ enum {
 };
 
 /* Applies env to the three indexes; returns FOLD_* bits. */
-unsigned broker_fold(const broker_indexes *x, const polku_envelope *env);
+unsigned fold_apply(const broker_indexes *x, const polku_envelope *env);
 
-/* broker_fold for an event whose (origin, seq) was already marked seen
+/* fold_apply for an event whose (origin, seq) was already marked seen
  * (pi_mark) when the gate held it back: applied as new. */
-unsigned broker_fold_marked(const broker_indexes *x,
-                            const polku_envelope *env);
+unsigned fold_apply_marked(const broker_indexes *x, const polku_envelope *env);
 
 /* The state digest /api/v1/stats shows: SHA-256 (hex) over the paths
  * digest and every client; paths (if not NULL) gets the paths digest. */
-void broker_indexes_digest(const broker_indexes *x, char out[65],
-                           char paths[65]);
+void fold_digest(const broker_indexes *x, char out[65], char paths[65]);
 
 #endif

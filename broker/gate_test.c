@@ -548,7 +548,7 @@ static void rebuild(region *r, logs *l, char digest[65])
         if (next[k] == all[k]->n)
             org_done(r, all[k]->org);
     }
-    broker_indexes_digest(&r->x, digest, NULL);
+    fold_digest(&r->x, digest, NULL);
 }
 
 static void test_rebuild_in_any_order(void **state)

@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "broker.h"
+#include "http_api.h"
+#include "routes.h"
 #include "views.h"
 #include "web_assets.h"
 #include "polku/clock.h"
@@ -20,9 +21,9 @@ static void healthz(broker *b, polku_http_req *req)
 {
     json_t *connected = json_array(), *replayed = json_array();
     for (size_t i = 0; i < b->cfg->org_count; i++) {
-        if (b->routes[i].connected)
+        if (b->routes.by_org[i].connected)
             json_array_append_new(connected, json_string(b->cfg->orgs[i].id));
-        if (b->routes[i].replayed)
+        if (b->routes.by_org[i].replayed)
             json_array_append_new(replayed, json_string(b->cfg->orgs[i].id));
     }
     char epoch[17];
@@ -47,7 +48,7 @@ static void metrics(broker *b, polku_http_req *req)
     const broker_counters *c = &b->counters;
     size_t connected = 0;
     for (size_t i = 0; i < b->cfg->org_count; i++)
-        connected += b->routes[i].connected;
+        connected += b->routes.by_org[i].connected;
     fprintf(f,
             "# HELP polku_broker_frames_total Frames received from agents.\n"
             "# TYPE polku_broker_frames_total counter\n"
@@ -85,11 +86,11 @@ static void metrics(broker *b, polku_http_req *req)
             ci_count(b->consents));
     for (size_t i = 0; i < b->cfg->org_count; i++)
         fprintf(f, "polku_broker_replayed{org=\"%s\"} %d\n", b->cfg->orgs[i].id,
-                b->routes[i].replayed);
+                b->routes.by_org[i].replayed);
     fprintf(f, "# TYPE polku_broker_replayed_events_total counter\n");
     for (size_t i = 0; i < b->cfg->org_count; i++)
         fprintf(f, "polku_broker_replayed_events_total{org=\"%s\"} %llu\n",
-                b->cfg->orgs[i].id, b->routes[i].replayed_events);
+                b->cfg->orgs[i].id, b->routes.by_org[i].replayed_events);
     fprintf(f,
             "# HELP polku_broker_paths Client paths known.\n"
             "# TYPE polku_broker_paths gauge\npolku_broker_paths %zu\n"
@@ -121,7 +122,7 @@ static void metrics(broker *b, polku_http_req *req)
         fprintf(f,
                 "polku_broker_replayed_events_refused_total{org=\"%s\"} "
                 "%llu\n",
-                b->cfg->orgs[i].id, b->routes[i].events_refused);
+                b->cfg->orgs[i].id, b->routes.by_org[i].events_refused);
     fprintf(f,
             "# TYPE polku_broker_referrals_open gauge\n"
             "polku_broker_referrals_open %zu\n"
@@ -146,7 +147,8 @@ static void path_one(broker *b, polku_http_req *req, const char *keyhex)
                                  "characters");
         return;
     }
-    json_t *j = broker_path_json(b, key, polku_now_ms());
+    const views_state v = broker_state_views(b);
+    json_t *j = views_path_json(&v, key, polku_now_ms());
     if (!j) {
         polku_http_respond_error(req, 404, "not_found",
                                  "no path known for this client");
@@ -200,10 +202,12 @@ static void on_request(polku_http_req *req, void *arg)
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(b, req);
     } else if (strcmp(path, "/api/v1/stats") == 0) {
-        polku_http_respond_json(req, 200, broker_stats_json(b));
+        const views_state v = broker_state_views(b);
+        polku_http_respond_json(req, 200, views_stats_json(&v));
     } else if (strcmp(path, "/api/v1/pending") == 0) {
+        const views_state v = broker_state_views(b);
         polku_http_respond_json(req, 200,
-                                broker_pending_json(b, polku_now_ms()));
+                                views_pending_json(&v, polku_now_ms()));
     } else if (strcmp(path, "/api/v1/alerts") == 0) {
         polku_http_respond_json(req, 200, alerts_json(b->alerts));
     } else if (strncmp(path, "/api/v1/paths/", 14) == 0) {
@@ -221,7 +225,7 @@ static bool is_loopback(const char *hostport)
            strncmp(hostport, "localhost:", 10) == 0;
 }
 
-int broker_http_start(broker *b)
+int http_api_start(broker *b)
 {
     if (!is_loopback(b->cfg->http)) {
         polku_cfgerr err;

@@ -14,7 +14,8 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "broker.h"
+#include "router.h"
+#include "routes.h"
 #include "admit.h"
 #include "claim_auth.h"
 #include "fold.h"
@@ -82,11 +83,13 @@ static void send_nack(broker *b, const uint8_t *rid, size_t rid_len,
     if ((unsigned)code < sizeof b->counters.nacks / sizeof b->counters.nacks[0])
         b->counters.nacks[code]++;
     /* a destination outside the directory is the sender's text: not logged */
+    const char *shown = "-";
+    if (dest && *dest)
+        shown = routes_org_index(&b->routes, dest) >= 0
+                    ? dest
+                    : "(not in the directory)";
     log_debug("nack %s to %s seq %llu dest %s", polku_nack_code_name(code),
-              to_org ? to_org : "?", (unsigned long long)origin_seq,
-              !dest || !*dest                     ? "-"
-              : broker_org_index(b, dest) >= 0 ? dest
-                                                  : "(not in the directory)");
+              to_org ? to_org : "?", (unsigned long long)origin_seq, shown);
     send_envelope(b, rid, rid_len, &env);
 }
 
@@ -127,7 +130,7 @@ out:
     free(ptrs);
 }
 
-void broker_send_heartbeats(broker *b)
+void router_send_heartbeats(broker *b)
 {
     uint64_t now = polku_mono_ms();
     uint64_t stale_after = 4 * b->cfg->heartbeat_ms + 1000;
@@ -139,7 +142,7 @@ void broker_send_heartbeats(broker *b)
     env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     for (size_t i = 0; i < b->cfg->org_count; i++) {
-        broker_route *r = &b->routes[i];
+        route *r = &b->routes.by_org[i];
         if (!r->connected)
             continue;
         if (now - r->last_seen_ms > stale_after) {
@@ -157,10 +160,10 @@ void broker_send_heartbeats(broker *b)
  * the sender, or 0 when the frame was queued. */
 static Polku__NackCode forward(broker *b, const char *dest, zmq_msg_t *payload)
 {
-    int idx = broker_org_index(b, dest);
+    int idx = routes_org_index(&b->routes, dest);
     if (idx < 0)
         return POLKU__NACK_CODE__NACK_UNKNOWN_ORG;
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     if (!r->connected)
         return POLKU__NACK_CODE__NACK_RETRY_LATER;
     int err = send_to(b, r->routing_id, r->routing_id_len,
@@ -179,8 +182,9 @@ static Polku__NackCode forward(broker *b, const char *dest, zmq_msg_t *payload)
 static bool org_replayed(void *arg, const char *org)
 {
     broker *b = arg;
-    int idx = broker_org_index(b, org);
-    return idx < 0 || b->routes[idx].replayed; /* gone orgs cannot block */
+    int idx = routes_org_index(&b->routes, org);
+    /* gone orgs cannot block */
+    return idx < 0 || b->routes.by_org[idx].replayed;
 }
 
 /* What the gate may consult: valid while b and x are. */
@@ -210,7 +214,7 @@ static void log_refusal(broker *b, const char *sender,
 static void fold_event(broker *b, const polku_envelope *env)
 {
     const broker_indexes x = {b->consents, b->paths, b->clients};
-    unsigned done = broker_fold(&x, env);
+    unsigned done = fold_apply(&x, env);
     if (done & FOLD_PATH)
         b->counters.events_folded++;
     if (!(done & FOLD_CLIENT))
@@ -440,9 +444,9 @@ static void route_ack(broker *b, const polku_envelope *env, zmq_msg_t *payload)
 
 static void learn_route(broker *b, int idx, zmq_msg_t *rid)
 {
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     size_t len = zmq_msg_size(rid);
-    if (len > BROKER_ROUTING_ID_MAX)
+    if (len > ROUTES_ROUTING_ID_MAX)
         return;
     if (!r->connected || r->routing_id_len != len ||
         memcmp(r->routing_id, zmq_msg_data(rid), len) != 0) {
@@ -486,7 +490,8 @@ static void on_path_query(broker *b, const uint8_t *rid, size_t rid_len,
         ans.status = ready ? 403 : 503;
         ans.error_code = ready ? "consent_required" : "broker_rebuilding";
     } else {
-        json_t *j = broker_path_json(b, env->client_key.data, now);
+        const views_state v = broker_state_views(b);
+        json_t *j = views_path_json(&v, env->client_key.data, now);
         text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         ans.status = text ? 200 : 404;
@@ -504,7 +509,7 @@ static void on_path_query(broker *b, const uint8_t *rid, size_t rid_len,
 static void request_replay(broker *b, const uint8_t *rid, size_t rid_len,
                            int idx)
 {
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     uint64_t now = polku_mono_ms();
     if (r->replayed || (r->replay_requested &&
                         now - r->replay_requested_ms < REPLAY_REQUEST_AGAIN_MS))
@@ -541,10 +546,10 @@ static void on_replay_refused(const polku_envelope *env, gate_result w,
                               void *arg)
 {
     broker *b = arg;
-    int idx = broker_org_index(b, env->origin_org);
+    int idx = routes_org_index(&b->routes, env->origin_org);
     b->counters.events_refused++;
     if (idx >= 0) {
-        broker_route *r = &b->routes[idx];
+        route *r = &b->routes.by_org[idx];
         if (r->events_refused++ == 0)
             r->first_refused_ms = polku_now_ms();
     }
@@ -570,7 +575,7 @@ static void replay_event(broker *b, const polku_envelope *ev,
     admit_replayed(&g, b->held, ev, data, len, &report);
 }
 
-void broker_decide_held(broker *b)
+void router_decide_held(broker *b)
 {
     if (hb_count(b->held) == 0)
         return;
@@ -603,7 +608,7 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
             replay_event(b, ev, batch->events[i].data, batch->events[i].len);
         polku_arena_reset(b->replay_arena);
     }
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     r->replayed_events += batch->n_events;
     uint64_t now = polku_mono_ms();
     if (now - r->progress_logged_ms >= REPLAY_PROGRESS_MS) {
@@ -623,7 +628,7 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
 static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
                            int idx, const polku_envelope *env)
 {
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     const char *org = b->cfg->orgs[idx].id;
     uint64_t last = env->replay_done->last_seq;
     uint64_t have = pi_contiguous(b->paths, org);
@@ -652,7 +657,7 @@ static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
                  org, r->replayed_events, (unsigned long long)r->replay_from,
                  (unsigned long long)last);
     r->replayed = true;
-    broker_decide_held(b);
+    router_decide_held(b);
     if (r->events_refused)
         log_warn("%s: %llu events of its log refused by the writer rules "
                  "(alert events_refused)",
@@ -701,7 +706,7 @@ static void note_clock(broker *b, int idx, const polku_envelope *env)
 {
     if (!env->time_ms)
         return;
-    broker_route *r = &b->routes[idx];
+    route *r = &b->routes.by_org[idx];
     int64_t offset = (int64_t)env->time_ms - (int64_t)polku_now_ms();
     r->clock_offset_ms = offset;
     bool skewed = offset > CLOCK_SKEW_WARN_MS || offset < -CLOCK_SKEW_WARN_MS;
@@ -730,8 +735,8 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         log_info("%s: hello, last seq %llu", sender,
                  (unsigned long long)env->hello->last_seq);
         send_welcome(b, r, rl, sender);
-        if (env->hello->last_seq > b->routes[idx].last_seq)
-            b->routes[idx].last_seq = env->hello->last_seq;
+        if (env->hello->last_seq > b->routes.by_org[idx].last_seq)
+            b->routes.by_org[idx].last_seq = env->hello->last_seq;
         request_replay(b, r, rl, idx);
         break;
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
@@ -762,8 +767,8 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
     }
 }
 
-void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
-                              size_t nframes, void *arg)
+void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
+                       void *arg)
 {
     broker *b = arg;
     b->counters.frames_in++;
@@ -773,7 +778,7 @@ void broker_on_router_message(polku_zwatch *zw, zmq_msg_t *frames,
     }
     zmq_msg_t *rid = &frames[0], *payload = &frames[1];
     const char *sender = zmq_msg_gets(payload, "User-Id");
-    int idx = sender ? broker_org_index(b, sender) : -1;
+    int idx = sender ? routes_org_index(&b->routes, sender) : -1;
     if (idx < 0) {
         /* Cannot happen with ZAP enforced; never route it if it does. */
         b->counters.rejected++;

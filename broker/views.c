@@ -15,26 +15,25 @@
 #include "polku/clock.h"
 #include "polku/id.h"
 
-void broker_digest(const broker *b, char out[65])
+void views_digest(const views_state *vs, char out[65])
 {
-    const broker_indexes x = {b->consents, b->paths, b->clients};
-    broker_indexes_digest(&x, out, NULL);
+    fold_digest(&vs->x, out, NULL);
 }
 
-const char *broker_path_stage(const broker *b, const uint8_t key[16],
-                              uint64_t now_ms)
+const char *views_path_stage(const views_state *vs, const uint8_t key[16],
+                             uint64_t now_ms)
 {
     path_view v;
-    bool known = pi_view(b->paths, key, &v);
+    bool known = pi_view(vs->x.paths, key, &v);
     if (known && v.closed)
         return "closed";
-    if (cl_in_services(b->clients, key))
+    if (cl_in_services(vs->x.clients, key))
         return "in_services";
     if (known && v.has_plan)
         return "planned";
     if (known && v.coordinator[0])
         return "coordinated";
-    json_t *consents = ci_client_json(b->consents, key, now_ms);
+    json_t *consents = ci_client_json(vs->x.consents, key, now_ms);
     bool consented = false;
     size_t i;
     json_t *c;
@@ -44,12 +43,12 @@ const char *broker_path_stage(const broker *b, const uint8_t key[16],
     return consented ? "consented" : "identified";
 }
 
-json_t *broker_path_json(const broker *b, const uint8_t key[16],
-                         uint64_t now_ms)
+json_t *views_path_json(const views_state *vs, const uint8_t key[16],
+                        uint64_t now_ms)
 {
-    json_t *j = pi_json(b->paths, key);
-    json_t *more = cl_client_json(b->clients, key, now_ms);
-    json_t *consents = ci_client_json(b->consents, key, now_ms);
+    json_t *j = pi_json(vs->x.paths, key);
+    json_t *more = cl_client_json(vs->x.clients, key, now_ms);
+    json_t *consents = ci_client_json(vs->x.consents, key, now_ms);
     if (!j && !more && json_array_size(consents) == 0) {
         json_decref(consents);
         return NULL;
@@ -62,7 +61,7 @@ json_t *broker_path_json(const broker *b, const uint8_t key[16],
                       "closed_reason", "open_handover", "plan");
     }
     path_view v;
-    if (pi_view(b->paths, key, &v) && v.has_plan) {
+    if (pi_view(vs->x.paths, key, &v) && v.has_plan) {
         json_t *plan = json_object_get(j, "plan");
         if (json_is_object(plan))
             json_object_set_new(plan, "overdue",
@@ -70,7 +69,7 @@ json_t *broker_path_json(const broker *b, const uint8_t key[16],
                                              v.plan_review_due_ms < now_ms));
     }
     json_object_set_new(j, "stage",
-                        json_string(broker_path_stage(b, key, now_ms)));
+                        json_string(views_path_stage(vs, key, now_ms)));
     json_object_set_new(j, "consents", consents);
     if (more) {
         json_object_update(j, more);
@@ -87,7 +86,7 @@ json_t *broker_path_json(const broker *b, const uint8_t key[16],
 /* ---- pending ---- */
 
 typedef struct pending_ctx {
-    const broker *b;
+    const views_state *vs;
     uint64_t now;
     json_t *referrals, *handovers, *by_org;
     size_t overdue;
@@ -99,9 +98,9 @@ typedef struct pending_ref {
 } pending_ref;
 
 /* now on org's clock (event times are their writers'). */
-static uint64_t now_on(const broker *b, const char *org, uint64_t now)
+static uint64_t now_on(const views_state *vs, const char *org, uint64_t now)
 {
-    return polku_ms_shift(now, broker_clock_offset(b, org));
+    return polku_ms_shift(now, routes_clock_offset(vs->routes, org));
 }
 
 static void add_referral(const cl_referral *r, void *arg)
@@ -109,13 +108,13 @@ static void add_referral(const cl_referral *r, void *arg)
     pending_ctx *p = arg;
     if (!cl_referral_pending(r) || !r->requested)
         return;
-    const broker_sla *sla = &p->b->cfg->sla;
+    const broker_sla *sla = &p->vs->cfg->sla;
     const char *reason = NULL;
     /* times are their writers' clocks: ages are read on those */
-    const char *from = cl_name(p->b->clients, r->from);
-    const char *to = cl_name(p->b->clients, r->to);
-    uint64_t now_from = now_on(p->b, from, p->now);
-    uint64_t now_to = now_on(p->b, to, p->now);
+    const char *from = cl_name(p->vs->x.clients, r->from);
+    const char *to = cl_name(p->vs->x.clients, r->to);
+    uint64_t now_from = now_on(p->vs, from, p->now);
+    uint64_t now_to = now_on(p->vs, to, p->now);
     bool received = r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED;
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REQUESTED &&
         now_from >= r->created_ms + sla->referral_receipt_ms)
@@ -124,7 +123,7 @@ static void add_referral(const cl_referral *r, void *arg)
              now_to >= r->received_ms + sla->referral_answer_ms)
         reason = "not_answered";
     json_t *j =
-        cl_referral_json(p->b->clients, r, received ? now_to : now_from);
+        cl_referral_json(p->vs->x.clients, r, received ? now_to : now_from);
     json_object_set_new(j, "overdue", json_boolean(reason != NULL));
     json_object_set_new(j, "overdue_reason",
                         reason ? json_string(reason) : json_null());
@@ -146,9 +145,9 @@ static void add_handover(const uint8_t key[16], const path_view *v, void *arg)
     polku_id pid;
     memcpy(pid.b, h->id, 16);
     polku_id_format(&pid, id);
-    uint64_t now = now_on(p->b, h->from, p->now);
+    uint64_t now = now_on(p->vs, h->from, p->now);
     bool overdue = h->offered_ms &&
-                   now >= h->offered_ms + p->b->cfg->sla.handover_answer_ms;
+                   now >= h->offered_ms + p->vs->cfg->sla.handover_answer_ms;
     p->overdue += overdue;
     json_array_append_new(
         p->handovers,
@@ -197,11 +196,11 @@ static json_t *sorted(json_t *list)
     return out;
 }
 
-json_t *broker_pending_json(const broker *b, uint64_t now_ms)
+json_t *views_pending_json(const views_state *vs, uint64_t now_ms)
 {
-    pending_ctx p = {b, now_ms, json_array(), json_array(), json_object(), 0};
-    cl_each_referral(b->clients, add_referral, &p);
-    pi_each(b->paths, add_handover, &p);
+    pending_ctx p = {vs, now_ms, json_array(), json_array(), json_object(), 0};
+    cl_each_referral(vs->x.clients, add_referral, &p);
+    pi_each(vs->x.paths, add_handover, &p);
     char now[POLKU_TIME_TEXT];
     polku_time_format(now_ms, now, sizeof now);
     size_t handovers = json_array_size(p.handovers);
@@ -210,44 +209,45 @@ json_t *broker_pending_json(const broker *b, uint64_t now_ms)
                      sorted(p.handovers), "tiles", "pending_by_org", p.by_org,
                      "overdue", (json_int_t)p.overdue, "handovers_open",
                      (json_int_t)handovers, "alerts",
-                     (json_int_t)alerts_count(b->alerts));
+                     (json_int_t)alerts_count(vs->alerts));
 }
 
-json_t *broker_stats_json(const broker *b)
+json_t *views_stats_json(const views_state *vs)
 {
     char epoch[17], digest[65], paths_digest[65];
-    snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)b->epoch);
-    broker_digest(b, digest);
-    pi_digest(b->paths, paths_digest);
+    snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)vs->epoch);
+    views_digest(vs, digest);
+    pi_digest(vs->x.paths, paths_digest);
     size_t replayed = 0;
     json_t *replay = json_object();
-    for (size_t i = 0; i < b->cfg->org_count; i++) {
-        const broker_route *r = &b->routes[i];
+    for (size_t i = 0; i < vs->cfg->org_count; i++) {
+        const route *r = &vs->routes->by_org[i];
         replayed += r->replayed;
         uint64_t expected = r->last_seq >= r->replay_from && r->replay_from
                                 ? r->last_seq - r->replay_from + 1
                                 : 0;
         /* applied_seq < last_seq once done: a gap that stayed open */
         json_object_set_new(
-            replay, b->cfg->orgs[i].id,
-            json_pack("{s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "events",
-                      (json_int_t)r->replayed_events, "expected",
-                      (json_int_t)expected, "from_seq",
-                      (json_int_t)r->replay_from, "last_seq",
-                      (json_int_t)r->last_seq, "done", r->replayed, "gaps",
-                      (json_int_t)r->gaps_detected, "applied_seq",
-                      (json_int_t)pi_contiguous(b->paths, b->cfg->orgs[i].id)));
+            replay, vs->cfg->orgs[i].id,
+            json_pack(
+                "{s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "events",
+                (json_int_t)r->replayed_events, "expected",
+                (json_int_t)expected, "from_seq", (json_int_t)r->replay_from,
+                "last_seq", (json_int_t)r->last_seq, "done", r->replayed,
+                "gaps", (json_int_t)r->gaps_detected, "applied_seq",
+                (json_int_t)pi_contiguous(vs->x.paths, vs->cfg->orgs[i].id)));
     }
     return json_pack(
         "{s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:o}",
-        "epoch", epoch, "paths", (json_int_t)pi_count(b->paths), "coordinated",
-        (json_int_t)pi_coordinated(b->paths), "digest", digest, "paths_digest",
-        paths_digest, "clients", (json_int_t)cl_count_clients(b->clients),
-        "referrals", (json_int_t)cl_count_referrals(b->clients),
-        "referrals_open", (json_int_t)cl_count_open(b->clients), "consents",
-        (json_int_t)ci_count(b->consents), "alerts",
-        (json_int_t)alerts_count(b->alerts), "orgs",
-        (json_int_t)b->cfg->org_count, "orgs_replayed", (json_int_t)replayed,
-        "feed_seq", (json_int_t)feed_seq(b->feed), "replay", replay);
+        "epoch", epoch, "paths", (json_int_t)pi_count(vs->x.paths),
+        "coordinated", (json_int_t)pi_coordinated(vs->x.paths), "digest",
+        digest, "paths_digest", paths_digest, "clients",
+        (json_int_t)cl_count_clients(vs->x.clients), "referrals",
+        (json_int_t)cl_count_referrals(vs->x.clients), "referrals_open",
+        (json_int_t)cl_count_open(vs->x.clients), "consents",
+        (json_int_t)ci_count(vs->x.consents), "alerts",
+        (json_int_t)alerts_count(vs->alerts), "orgs",
+        (json_int_t)vs->cfg->org_count, "orgs_replayed", (json_int_t)replayed,
+        "feed_seq", (json_int_t)vs->feed_seq, "replay", replay);
 }

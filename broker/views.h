@@ -1,32 +1,48 @@
 /* views.h — JSON views over the broker's folded state (http_api.c and the
- * path queries of agents use them). */
+ * path queries of agents use them).
+ *
+ * They read only what views_state hands them, never the broker itself,
+ * so they sit in polku_broker_core below the router and the HTTP API. */
 #ifndef POLKU_BROKER_VIEWS_H
 #define POLKU_BROKER_VIEWS_H
 
 #include <jansson.h>
 #include <stdint.h>
 
-#include "broker.h"
+#include "alerts.h"
+#include "broker_config.h"
+#include "fold.h"
+#include "routes.h"
+
+/* What the views read; borrowed, valid for the call. */
+typedef struct views_state {
+    const broker_config *cfg; /* directory and SLA */
+    broker_indexes x;         /* consents, paths, clients */
+    const routes *routes;     /* replay progress, clock offsets */
+    const alert_set *alerts;  /* counted */
+    uint64_t epoch;           /* the broker's, shown in stats */
+    uint64_t feed_seq;        /* the dashboard feed's last seq */
+} views_state;
 
 /* SHA-256 over the canonical form of every path, referral, service and
  * timeline, as 64 hex: equal before and after a rebuild. */
-void broker_digest(const broker *b, char out[65]);
+void views_digest(const views_state *v, char out[65]);
 
 /* identified, consented, coordinated, planned, in_services or closed. */
-const char *broker_path_stage(const broker *b, const uint8_t key[16],
-                              uint64_t now_ms);
+const char *views_path_stage(const views_state *v, const uint8_t key[16],
+                             uint64_t now_ms);
 
 /* The shared path of a client: coordination, open handover, plan pointer
  * (with "overdue"), stage, consents, referrals, services, timeline; NULL
  * if the broker knows nothing of the client. */
-json_t *broker_path_json(const broker *b, const uint8_t key[16],
-                         uint64_t now_ms);
+json_t *views_path_json(const views_state *v, const uint8_t key[16],
+                        uint64_t now_ms);
 
 /* /api/v1/pending: pending referrals and open handovers, oldest first,
  * with ages, overdue flags and the dashboard's tiles. */
-json_t *broker_pending_json(const broker *b, uint64_t now_ms);
+json_t *views_pending_json(const views_state *v, uint64_t now_ms);
 
 /* /api/v1/stats. */
-json_t *broker_stats_json(const broker *b);
+json_t *views_stats_json(const views_state *v);
 
 #endif

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "broker.h"
+#include "zap.h"
 #include "polku/error.h"
 #include "polku/log.h"
 
@@ -61,7 +61,7 @@ static void on_zap_request(polku_zwatch *zw, zmq_msg_t *frames, size_t n,
     }
 }
 
-int broker_zap_start(broker *b)
+int zap_start(broker *b)
 {
     b->zap = zmq_socket(b->zctx, ZMQ_REP);
     int zero = 0;
