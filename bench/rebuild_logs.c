@@ -75,7 +75,7 @@ void rb_logs_fini(rb_logs *l)
 }
 
 /* Packs the agent's pending events into one ReplayBatch frame, as
- * agents/link.c replay_one_frame does. */
+ * agents/net/link.c replay_one_frame does. */
 static int pack(rb_logs *l, rb_agent *a)
 {
     if (a->n_pend == 0)

@@ -6,7 +6,7 @@
  * events an agent writes (consents, claims and their answers, referrals
  * and their statuses, handovers, plans, services), with sealed blobs of
  * realistic sizes where an agent would seal text. As they are written
- * the events are packed into frames the way agents/link.c replays a log:
+ * the events are packed into frames the way agents/net/link.c replays a log:
  * one Envelope with a ReplayBatch body per frame, events added until the
  * frame holds at least RB_FRAME_BYTES. Everything is encoded up front, so
  * only reading the frames is timed. Client keys are random 16 bytes. */
@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define RB_ORGS 10
-#define RB_FRAME_BYTES (256 * 1024) /* agents/link.c REPLAY_FRAME_BYTES */
+#define RB_FRAME_BYTES (256 * 1024) /* agents/net/link.c REPLAY_FRAME_BYTES */
 
 /* One encoded replay frame (an Envelope holding a ReplayBatch). */
 typedef struct rb_frame {

@@ -75,17 +75,6 @@ int cli_usage_error(const char *fmt, ...)
     return CLI_USAGE;
 }
 
-int cli_fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("polku: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return CLI_FAIL;
-}
-
 /* The getopt error for the option just seen. */
 static int option_error(int ch, char **argv)
 {

@@ -1,9 +1,12 @@
 /* print.c — how the CLI shows the agent's answers to a person: aligned
  * tables and "label: value" lines. Text from the agent is printed with its
  * control characters replaced, so a reason cannot break a table or send
- * escape sequences to the terminal. */
+ * escape sequences to the terminal. Errors go to stderr as "polku: ..."
+ * (cli_fail), the one way every command reports what went wrong. */
 #include "cli.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -181,4 +184,15 @@ const char *cli_age_text(long long seconds, char *buf, size_t len)
         i++;
     snprintf(buf, len, "%lld %s", seconds / units[i].secs, units[i].unit);
     return buf;
+}
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("polku: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return CLI_FAIL;
 }
