@@ -104,6 +104,14 @@ void polku_id_format(const polku_id *id, char out[POLKU_ID_TEXT])
     out[TEXT_CHARS] = '\0';
 }
 
+const char *polku_id_text(const uint8_t bytes[16], char out[POLKU_ID_TEXT])
+{
+    polku_id id;
+    memcpy(id.b, bytes, 16);
+    polku_id_format(&id, out);
+    return out;
+}
+
 /* Value of one Crockford character, or -1. */
 static int char_value(char ch)
 {

@@ -52,6 +52,20 @@ static void test_round_trip(void **state)
     }
 }
 
+/* An id held as bytes formats as the same text as the id itself. */
+static void test_text_of_bytes(void **state)
+{
+    (void)state;
+    polku_id id = polku_id_new(1796000000000ull);
+    char a[POLKU_ID_TEXT], b[POLKU_ID_TEXT];
+    polku_id_format(&id, a);
+    assert_ptr_equal(polku_id_text(id.b, b), b);
+    assert_string_equal(a, b);
+    polku_id back;
+    assert_int_equal(polku_id_parse(b, &back), POLKU_OK);
+    assert_memory_equal(back.b, id.b, 16);
+}
+
 static void test_sort_order_is_time_order(void **state)
 {
     uint64_t times[] = {0,
@@ -202,6 +216,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_known_text),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_text_of_bytes),
         cmocka_unit_test(test_sort_order_is_time_order),
         cmocka_unit_test(test_time_beyond_48_bits_is_clamped),
         cmocka_unit_test(test_monotonic_in_same_ms),

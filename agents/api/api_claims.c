@@ -110,10 +110,8 @@ void api_claims_expire(agent_api *api, uint64_t now)
             api->waiters[kept++] = *w;
             continue;
         }
-        polku_id id;
         char idtext[POLKU_ID_TEXT], key[33];
-        memcpy(id.b, w->claim_id, 16);
-        polku_id_format(&id, idtext);
+        polku_id_text(w->claim_id, idtext);
         polku_client_key_hex(w->client_key, key);
         polku_http_respond_json(
             w->req, 202,

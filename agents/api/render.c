@@ -12,16 +12,6 @@
 #include "polku/referral.h"
 #include "polku/handover.h"
 
-/* A 16-byte id as its 26-character text. */
-static const char *id_text(const ProtobufCBinaryData *b,
-                           char out[POLKU_ID_TEXT])
-{
-    polku_id id;
-    memcpy(id.b, b->data, 16);
-    polku_id_format(&id, out);
-    return out;
-}
-
 static json_t *history_json(const Polku__ReferralRecord *r)
 {
     json_t *list = json_array();
@@ -41,10 +31,8 @@ static json_t *history_json(const Polku__ReferralRecord *r)
 
 json_t *render_referral(const Polku__ReferralRecord *r, bool with_history)
 {
-    polku_id id;
     char idtext[POLKU_ID_TEXT], key[33];
-    memcpy(id.b, r->id.data, 16);
-    polku_id_format(&id, idtext);
+    polku_id_text(r->id.data, idtext);
     key[0] = '\0';
     if (r->client_key.len == 16)
         polku_client_key_hex(r->client_key.data, key);
@@ -74,10 +62,8 @@ static json_t *string_array(char *const *list, size_t n)
 
 json_t *render_consent(const Polku__ConsentRecord *r, uint64_t now_ms)
 {
-    polku_id id;
     char idtext[POLKU_ID_TEXT], key[POLKU_CLIENT_KEY_HEX] = "";
-    memcpy(id.b, r->id.data, 16);
-    polku_id_format(&id, idtext);
+    polku_id_text(r->id.data, idtext);
     if (r->client_key.len == 16)
         polku_client_key_hex(r->client_key.data, key);
     const char *state = r->revoked                    ? "revoked"
@@ -148,18 +134,20 @@ json_t *render_handover(const Polku__HandoverRecord *h, bool with_history)
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:I, s:o, s:o, s:b, "
         "s:o, s:o}",
-        "id", id_text(&h->id, idtext), "direction", h->outgoing ? "out" : "in",
-        "from", h->from_org, "to", h->to_org, "client_key", key, "supporter",
-        text_or_null(h->supporter), "plan_current", h->plan_current, "note",
-        h->note, "status", polku_handover_state_name(h->status), "term",
-        (json_int_t)h->term, "created", polku_json_time(h->created_ms),
-        "updated", polku_json_time(h->updated_ms), "withdraw_requested",
+        "id", polku_id_text(h->id.data, idtext), "direction",
+        h->outgoing ? "out" : "in", "from", h->from_org, "to", h->to_org,
+        "client_key", key, "supporter", text_or_null(h->supporter),
+        "plan_current", h->plan_current, "note", h->note, "status",
+        polku_handover_state_name(h->status), "term", (json_int_t)h->term,
+        "created", polku_json_time(h->created_ms), "updated",
+        polku_json_time(h->updated_ms), "withdraw_requested",
         h->withdraw_requested, "rule", text_or_null(h->rule), "reason",
         text_or_null(h->reason));
     if (h->referral_id.len == 16) {
         char rid[POLKU_ID_TEXT];
-        json_object_set_new(j, "referral_id",
-                            json_string(id_text(&h->referral_id, rid)));
+        json_object_set_new(
+            j, "referral_id",
+            json_string(polku_id_text(h->referral_id.data, rid)));
     } else {
         json_object_set_new(j, "referral_id", json_null());
     }
@@ -193,11 +181,8 @@ static json_t *id_or_null(ProtobufCBinaryData b)
 {
     if (b.len != 16)
         return json_null();
-    polku_id id;
     char text[POLKU_ID_TEXT];
-    memcpy(id.b, b.data, 16);
-    polku_id_format(&id, text);
-    return json_string(text);
+    return json_string(polku_id_text(b.data, text));
 }
 
 static const char *claim_outcome_name(Polku__ClaimOutcome o)

@@ -149,11 +149,9 @@ int consents_revoke(domain *d, MDB_txn *txn, const uint8_t id[16],
         polku__consent_record__free_unpacked(r, NULL);
         return rc;
     }
-    polku_id cid;
     char idtext[POLKU_ID_TEXT];
-    memcpy(cid.b, id, 16);
-    polku_id_format(&cid, idtext);
-    batch_after_log(d->b, POLKU_LOG_INFO, "consent %s revoked here", idtext);
+    batch_after_log(d->b, POLKU_LOG_INFO, "consent %s revoked here",
+                    polku_id_text(id, idtext));
     *out = r;
     return POLKU_OK;
 }
@@ -308,10 +306,8 @@ int consents_undeliverable(domain *d, MDB_txn *txn, const polku_envelope *env,
         rc = store_consent_put(d->st, txn, r);
     }
     if (!rc) {
-        polku_id cid;
         char idtext[POLKU_ID_TEXT];
-        memcpy(cid.b, id->data, 16);
-        polku_id_format(&cid, idtext);
+        polku_id_text(id->data, idtext);
         batch_after_log(d->b, POLKU_LOG_WARN,
                         "consent %s could not be delivered to %s: %s", idtext,
                         dest && *dest ? dest : "the broker", code);

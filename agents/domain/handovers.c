@@ -17,15 +17,6 @@
 #include "records.h"
 #include "sealing.h"
 
-static const char *id_text(const ProtobufCBinaryData *b,
-                           char out[POLKU_ID_TEXT])
-{
-    polku_id id;
-    memcpy(id.b, b->data, 16);
-    polku_id_format(&id, out);
-    return out;
-}
-
 static Polku__HandoverRecord *record_new(const uint8_t id[16])
 {
     Polku__HandoverRecord *h = calloc(1, sizeof *h);
@@ -192,7 +183,7 @@ int handovers_offer(domain *d, MDB_txn *txn, const handover_new *n,
     char idtext[POLKU_ID_TEXT];
     batch_after_log(d->b, POLKU_LOG_INFO,
                     "handover %s offered to %s (term %u%s%s)",
-                    id_text(&h->id, idtext), h->to_org, h->term,
+                    polku_id_text(h->id.data, idtext), h->to_org, h->term,
                     h->rule[0] ? ", rule " : "", h->rule);
     *out = h;
     return POLKU_OK;
@@ -246,8 +237,8 @@ static int conclude(domain *d, MDB_txn *txn, Polku__HandoverRecord *h,
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         batch_after_log(d->b, POLKU_LOG_INFO, "handover %s %s (from %s)",
-                        id_text(&h->id, idtext), polku_handover_state_name(st),
-                        h->from_org);
+                        polku_id_text(h->id.data, idtext),
+                        polku_handover_state_name(st), h->from_org);
     }
     return rc;
 }
@@ -399,7 +390,7 @@ static int on_offered(domain *d, MDB_txn *txn, const polku_envelope *env)
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         batch_after_log(d->b, POLKU_LOG_INFO, "handover %s offered by %s",
-                        id_text(&h->id, idtext), h->from_org);
+                        polku_id_text(h->id.data, idtext), h->from_org);
     }
     polku__sealed_text__free_unpacked(text, NULL);
     polku__handover_record__free_unpacked(h, NULL);
@@ -440,7 +431,7 @@ static int on_answered(domain *d, MDB_txn *txn, const polku_envelope *env)
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         batch_after_log(d->b, POLKU_LOG_INFO, "handover %s %s by %s",
-                        id_text(&h->id, idtext),
+                        polku_id_text(h->id.data, idtext),
                         polku_handover_state_name(ans->status), h->to_org);
     }
     polku__handover_record__free_unpacked(h, NULL);
@@ -503,7 +494,7 @@ int handovers_undeliverable(domain *d, MDB_txn *txn, const polku_envelope *env,
             char idtext[POLKU_ID_TEXT];
             batch_after_log(d->b, POLKU_LOG_WARN,
                             "handover %s to %s failed: %s",
-                            id_text(&h->id, idtext), h->to_org, code);
+                            polku_id_text(h->id.data, idtext), h->to_org, code);
         }
     }
     polku__handover_record__free_unpacked(h, NULL);

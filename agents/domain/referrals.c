@@ -78,16 +78,6 @@ static Polku__ReferralRecord *record_new(const polku_id *id)
     return r;
 }
 
-/* The referral's id as text, for logs (ids and org ids only, never text). */
-static const char *id_text(const Polku__ReferralRecord *r,
-                           char out[POLKU_ID_TEXT])
-{
-    polku_id id;
-    memcpy(id.b, r->id.data, 16);
-    polku_id_format(&id, out);
-    return out;
-}
-
 static int emit_status(domain *d, MDB_txn *txn, Polku__ReferralRecord *r,
                        const char *dest)
 {
@@ -299,7 +289,7 @@ static int on_status(domain *d, MDB_txn *txn, const polku_envelope *env)
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         batch_after_log(d->b, POLKU_LOG_INFO, "referral %s %s at %s (v%u)",
-                        id_text(r, idtext),
+                        polku_id_text(r->id.data, idtext),
                         polku_referral_state_name(st->status), env->origin_org,
                         st->version);
     }
@@ -327,8 +317,9 @@ static int change_status(domain *d, MDB_txn *txn, Polku__ReferralRecord *r,
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         batch_after_log(d->b, POLKU_LOG_INFO, "referral %s %s (v%u, %s)",
-                        id_text(r, idtext), polku_referral_state_name(to),
-                        r->version, r->outgoing ? "local" : r->from_org);
+                        polku_id_text(r->id.data, idtext),
+                        polku_referral_state_name(to), r->version,
+                        r->outgoing ? "local" : r->from_org);
     }
     return rc;
 }

@@ -54,9 +54,7 @@ int rules_referral_accepted(domain *d, MDB_txn *txn, Polku__ReferralRecord *r)
     int rc = rule_offer(d, txn, rule, r->client_key.data, r->to_org, r->id.data,
                         &why, &h);
     char idtext[POLKU_ID_TEXT];
-    polku_id rid;
-    memcpy(rid.b, r->id.data, 16);
-    polku_id_format(&rid, idtext);
+    polku_id_text(r->id.data, idtext);
     if (rc == POLKU_EREFUSED) {
         const char *code = domain_reason_code(why.reason);
         batch_after_log(

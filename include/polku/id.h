@@ -27,6 +27,10 @@ uint64_t polku_id_time_ms(const polku_id *id);
 /* Writes the 26-character text and a NUL into out. */
 void polku_id_format(const polku_id *id, char out[POLKU_ID_TEXT]);
 
+/* The same for an id held as 16 bytes (a record's or a message's field);
+ * returns out, so it can stand in a log line's arguments. */
+const char *polku_id_text(const uint8_t bytes[16], char out[POLKU_ID_TEXT]);
+
 /* Parses 26 Crockford base32 characters (case-insensitive; I, L -> 1,
  * O -> 0). Returns POLKU_OK or POLKU_EINVAL (wrong length, bad character,
  * overflow of the first character). */
