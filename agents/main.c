@@ -5,21 +5,87 @@
 #include <uv.h>
 
 #include "agent.h"
+#include "backup.h"
 #include "store_check.h"
 #include "polku/daemon.h"
 #include "polku/error.h"
 #include "polku/log.h"
 
 #define USAGE                                                                  \
-    "polku-agent [--check] --config FILE\nOne organisation's polku agent: "    \
-    "its store, its API and its link to the broker (see README).\n"            \
+    "polku-agent [--check | --backup DIR | --restore DIR] --config FILE\n"     \
+    "One organisation's polku agent: its store, its API and its link to the "  \
+    "broker (see README).\n"                                                   \
     "--check: check the store (every page of every database), print a "        \
-    "summary and exit 0 if it is sound, 1 if it is damaged."
+    "summary and exit 0 if it is sound, 1 if it is damaged.\n"                 \
+    "--backup DIR: a consistent, compacted copy of the store into the new or " \
+    "empty DIR, while the agent runs or not.\n"                                \
+    "--restore DIR: put the copy in DIR back as the store (stop the agent "    \
+    "first); it starts a new incarnation (docs/operations.md)."
+
+/* --backup DIR and --restore DIR, taken out of argv (the rest is
+ * polku_daemon_args_flags'). 0, or 2 after a usage message. */
+static int take_dir_option(int *argc, char **argv, const char *name,
+                           const char **out)
+{
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], name) != 0)
+            continue;
+        if (i + 1 >= *argc || argv[i + 1][0] == '\0' || argv[i + 1][0] == '-') {
+            fprintf(stderr, "polku-agent: %s needs a directory\nusage: %s\n",
+                    name, USAGE);
+            return 2;
+        }
+        if (*out) {
+            fprintf(stderr, "polku-agent: %s given twice\n", name);
+            return 2;
+        }
+        *out = argv[i + 1];
+        memmove(&argv[i], &argv[i + 2], (size_t)(*argc - i - 2) * sizeof *argv);
+        *argc -= 2;
+        i--;
+    }
+    return 0;
+}
+
+static int run_backup(const agent_config *cfg, const char *dir)
+{
+    uint64_t last = 0;
+    int rc = backup_make(cfg->store, dir, &last);
+    if (rc) {
+        fprintf(stderr, "polku-agent: backup failed: %s (see the log)\n",
+                polku_strerror(rc));
+        return 1;
+    }
+    printf("backup of %s (organisation %s, last seq %llu) written to %s\n",
+           cfg->store, cfg->org, (unsigned long long)last, dir);
+    return 0;
+}
+
+static int run_restore(const agent_config *cfg, const char *dir)
+{
+    uint64_t last = 0, inc = 0;
+    int rc = backup_restore(dir, cfg->store, cfg->org, &last, &inc);
+    if (rc) {
+        fprintf(stderr,
+                "polku-agent: restore failed: %s (see the log); the "
+                "store was not changed unless the log says so\n",
+                polku_strerror(rc));
+        return 1;
+    }
+    printf("store %s restored from %s: last seq %llu, new incarnation "
+           "%016llx. Start the agent: the broker tells it how far the other "
+           "organisations had seen its log, and it continues after that.\n",
+           cfg->store, dir, (unsigned long long)last, (unsigned long long)inc);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
-    const char *config_path = NULL;
+    const char *config_path = NULL, *backup_dir = NULL, *restore_dir = NULL;
     unsigned opts = 0;
+    if (take_dir_option(&argc, argv, "--backup", &backup_dir) ||
+        take_dir_option(&argc, argv, "--restore", &restore_dir))
+        return 2;
     int arc = polku_daemon_args_flags(argc, argv, USAGE,
                                       (const char *const[]){"--check", NULL},
                                       &config_path, &opts);
@@ -37,6 +103,20 @@ int main(int argc, char **argv)
                 err.msg[0] ? err.msg : polku_strerror(rc));
         agent_config_fini(&cfg);
         return 2;
+    }
+    if ((opts & 1) + !!backup_dir + !!restore_dir > 1) {
+        fprintf(stderr, "polku-agent: --check, --backup and --restore go "
+                        "one at a time\n");
+        agent_config_fini(&cfg);
+        return 2;
+    }
+    if (backup_dir || restore_dir) {
+        polku_log_init(backup_dir ? "agent --backup" : "agent --restore",
+                       cfg.log_level);
+        rc = backup_dir ? run_backup(&cfg, backup_dir)
+                        : run_restore(&cfg, restore_dir);
+        agent_config_fini(&cfg);
+        return rc;
     }
     if (opts & 1) { /* --check */
         polku_log_init("agent --check", cfg.log_level);

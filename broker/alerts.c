@@ -19,18 +19,19 @@ enum alert_kind {
     ALERT_CONSENT_EXPIRED_OPEN,
     ALERT_PATH_NO_COORDINATOR,
     ALERT_EVENTS_REFUSED,
+    ALERT_STORE_REGRESSED,
     ALERT_KINDS
 };
 
 static const char *const kind_names[ALERT_KINDS] = {
     "referral_not_received", "referral_not_answered", "rejection_no_followup",
     "handover_unanswered",   "consent_expired_open",  "path_no_coordinator",
-    "events_refused",
+    "events_refused",        "store_regressed",
 };
 
 static const char *const kind_subjects[ALERT_KINDS] = {
-    "referral", "referral", "referral", "handover", "referral", "path",
-    "org",
+    "referral", "referral", "referral", "handover",
+    "referral", "path",     "org",      "org",
 };
 
 typedef struct alert {
@@ -39,7 +40,8 @@ typedef struct alert {
     const char *subject; /* "referral", "handover", "path" */
     char subject_id[33];
     uint8_t client_key[16];
-    char org[33]; /* "" nobody */
+    char org[33];    /* "" nobody */
+    char detail[48]; /* numbers only, e.g. "seq 2 < 3"; "" none */
     uint64_t since_ms;
     unsigned gen;
     UT_hash_handle hh;
@@ -99,13 +101,15 @@ static json_t *alert_json(const alert *a)
     static const uint8_t none[16];
     key_hex(a->client_key, key);
     polku_time_format(a->since_ms, since, sizeof since);
-    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:s}", "id", a->id,
-                     "kind", kind_names[a->kind], "client_key",
-                     memcmp(a->client_key, none, 16) ? json_string(key)
-                                                     : json_null(),
-                     "subject", a->subject, "subject_id", a->subject_id,
-                     "org", a->org[0] ? json_string(a->org) : json_null(),
-                     "since", since);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:o, s:s, s:s, s:o, s:s}", "id", a->id, "kind",
+        kind_names[a->kind], "client_key",
+        memcmp(a->client_key, none, 16) ? json_string(key) : json_null(),
+        "subject", a->subject, "subject_id", a->subject_id, "org",
+        a->org[0] ? json_string(a->org) : json_null(), "since", since);
+    if (j && a->detail[0])
+        json_object_set_new(j, "detail", json_string(a->detail));
+    return j;
 }
 
 /* ---- one evaluation ---- */
@@ -121,9 +125,9 @@ typedef struct eval {
 /* The alert holds at this evaluation: kept, or raised if new. An existing
  * alert keeps its since; for path alerts the earliest candidate wins.
  * subject NULL: the kind's usual subject. */
-static void hold(eval *ev, unsigned kind, const char *subject,
-                 const char *subject_id, const uint8_t client_key[16],
-                 const char *org, uint64_t since_ms)
+static void hold_detail(eval *ev, unsigned kind, const char *subject,
+                        const char *subject_id, const uint8_t client_key[16],
+                        const char *org, uint64_t since_ms, const char *detail)
 {
     char id[80];
     snprintf(id, sizeof id, "%s:%s", kind_names[kind], subject_id);
@@ -135,6 +139,8 @@ static void hold(eval *ev, unsigned kind, const char *subject,
         } else if (since_ms < a->since_ms) {
             a->since_ms = since_ms; /* several candidates this round */
         }
+        if (detail)
+            snprintf(a->detail, sizeof a->detail, "%s", detail);
         return;
     }
     a = calloc(1, sizeof *a);
@@ -146,6 +152,7 @@ static void hold(eval *ev, unsigned kind, const char *subject,
     snprintf(a->subject_id, sizeof a->subject_id, "%s", subject_id);
     memcpy(a->client_key, client_key, 16);
     snprintf(a->org, sizeof a->org, "%s", org ? org : "");
+    snprintf(a->detail, sizeof a->detail, "%s", detail ? detail : "");
     a->since_ms = since_ms;
     a->gen = ev->set->gen;
     HASH_ADD_STR(ev->set->alerts, id, a);
@@ -153,6 +160,13 @@ static void hold(eval *ev, unsigned kind, const char *subject,
     if (j && ev->change)
         ev->change("alert.raised", j, ev->arg);
     json_decref(j);
+}
+
+static void hold(eval *ev, unsigned kind, const char *subject,
+                 const char *subject_id, const uint8_t client_key[16],
+                 const char *org, uint64_t since_ms)
+{
+    hold_detail(ev, kind, subject, subject_id, client_key, org, since_ms, NULL);
 }
 
 /* The broker's now on org's clock (event times are its writer's). */
@@ -193,10 +207,9 @@ static void on_referral(const cl_referral *r, void *arg)
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED &&
         r->received_ms && now_to >= r->received_ms + sla->referral_answer_ms)
         hold(ev, ALERT_REFERRAL_NOT_ANSWERED, NULL, rid, r->client_key, to,
-             on_broker_clock(ev, to,
-                             r->received_ms + sla->referral_answer_ms));
-    if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REJECTED &&
-        r->status_ms && now_to >= r->status_ms + sla->rejection_followup_ms &&
+             on_broker_clock(ev, to, r->received_ms + sla->referral_answer_ms));
+    if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REJECTED && r->status_ms &&
+        now_to >= r->status_ms + sla->rejection_followup_ms &&
         !cl_followed_up(cl, r->client_key, r->status_ms)) {
         path_view v;
         bool closed = pi_view(ev->in->paths, r->client_key, &v) && v.closed;
@@ -251,8 +264,17 @@ void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
     static const uint8_t no_client[16];
     for (size_t i = 0; i < in->n_refused; i++)
         if (in->refused[i].events > 0)
-            hold(&ev, ALERT_EVENTS_REFUSED, NULL, in->refused[i].org,
-                 no_client, in->refused[i].org, in->refused[i].since_ms);
+            hold(&ev, ALERT_EVENTS_REFUSED, NULL, in->refused[i].org, no_client,
+                 in->refused[i].org, in->refused[i].since_ms);
+    for (size_t i = 0; i < in->n_regressed; i++) {
+        const alert_regression *g = &in->regressed[i];
+        char detail[48];
+        snprintf(detail, sizeof detail, "seq %llu < %llu",
+                 (unsigned long long)g->agent_seq,
+                 (unsigned long long)g->broker_seq);
+        hold_detail(&ev, ALERT_STORE_REGRESSED, NULL, g->org, no_client, g->org,
+                    g->since_ms, detail);
+    }
     alert *a, *tmp;
     HASH_ITER(hh, set->alerts, a, tmp)
     {

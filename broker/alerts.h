@@ -7,18 +7,20 @@
  * come back by themselves. No sockets here.
  *
  * Kinds (who must act in "org"):
- *   referral_not_received   requested, not received within referral_receipt (receiver)
- *   referral_not_answered   received, not answered within referral_answer (receiver)
- *   rejection_no_followup   rejected, no newer referral for the client within
- *                           rejection_followup (the sender)
- *   handover_unanswered     an offer open longer than handover_answer (receiver)
- *   consent_expired_open    the consent an open referral or handover relies on
- *                           is no longer active (the sender / offerer)
- *   path_no_coordinator     open referrals but nobody coordinates, for longer
- *                           than path_coordinator (nobody: null)
- *   events_refused          the org's log holds events the writer rules refused
- *                           at replay (gate.h): a faulty or forged log (that
- *                           org; subject "org", no client key) */
+ *   referral_not_received   requested, not received within referral_receipt
+ * (receiver) referral_not_answered   received, not answered within
+ * referral_answer (receiver) rejection_no_followup   rejected, no newer
+ * referral for the client within rejection_followup (the sender)
+ *   handover_unanswered     an offer open longer than handover_answer
+ * (receiver) consent_expired_open    the consent an open referral or handover
+ * relies on is no longer active (the sender / offerer) path_no_coordinator open
+ * referrals but nobody coordinates, for longer than path_coordinator (nobody:
+ * null) events_refused          the org's log holds events the writer rules
+ * refused at replay (gate.h): a faulty or forged log (that org; subject "org",
+ * no client key) store_regressed         the org's agent said Hello below the
+ * sequence the broker had seen from it: its store was restored from an older
+ * copy; until its log passes that sequence again (that org; subject "org";
+ * detail "seq A < B": the agent's and the broker's) */
 #ifndef POLKU_BROKER_ALERTS_H
 #define POLKU_BROKER_ALERTS_H
 
@@ -40,6 +42,13 @@ typedef struct alert_refusals {
     uint64_t since_ms;
 } alert_refusals;
 
+/* An org whose store went back in time (routes.h), and since when. */
+typedef struct alert_regression {
+    const char *org;
+    uint64_t agent_seq, broker_seq;
+    uint64_t since_ms;
+} alert_regression;
+
 typedef struct alert_inputs {
     const client_index *clients;
     const path_index *paths;
@@ -47,6 +56,8 @@ typedef struct alert_inputs {
     const broker_sla *sla;
     const alert_refusals *refused; /* n_refused of them, may be NULL */
     size_t n_refused;
+    const alert_regression *regressed; /* n_regressed, may be NULL */
+    size_t n_regressed;
     /* org's clock minus the broker's (NULL: all agree). An event's time is
      * its writer's clock; ages are read on that clock, so an agent whose
      * clock is wrong neither makes everything overdue nor nothing. */

@@ -54,6 +54,8 @@ typedef struct fixture {
     size_t n_seen;
     alert_refusals refused[2];
     size_t n_refused;
+    alert_regression regressed[1];
+    size_t n_regressed;
     const char *skewed_org[2]; /* an org's clock ahead (+) or behind (-) */
     int64_t skew_ms[2];
     size_t n_skews;
@@ -128,9 +130,16 @@ static int64_t skew_of(void *arg, const char *org)
 static void evaluate(fixture *f, uint64_t now)
 {
     forget(f);
-    alert_inputs in = {f->cl,      f->pi,        f->ci,
-                       &f->sla,    f->refused,   f->n_refused,
-                       f->n_skews ? skew_of : NULL, f};
+    alert_inputs in = {.clients = f->cl,
+                       .paths = f->pi,
+                       .consents = f->ci,
+                       .sla = &f->sla,
+                       .refused = f->refused,
+                       .n_refused = f->n_refused,
+                       .regressed = f->regressed,
+                       .n_regressed = f->n_regressed,
+                       .clock_offset = f->n_skews ? skew_of : NULL,
+                       .clock_arg = f};
     alerts_evaluate(f->set, &in, now, record, f);
 }
 
@@ -426,7 +435,8 @@ static void empty_set(void **state)
     assert_string_equal(alerts_kind_name(0), "referral_not_received");
     assert_string_equal(alerts_kind_name(5), "path_no_coordinator");
     assert_string_equal(alerts_kind_name(6), "events_refused");
-    assert_string_equal(alerts_kind_name(7), "");
+    assert_string_equal(alerts_kind_name(7), "store_regressed");
+    assert_string_equal(alerts_kind_name(8), "");
 }
 
 /* A sender 400 days behind stamps its referral 400 days ago: read on its
@@ -441,15 +451,14 @@ static void skewed_clocks(void **state)
     f->skewed_org[0] = SOTE;
     f->skew_ms[0] = -(int64_t)behind;
     f->n_skews = 1;
-    fold(f, ev_requested(&f->sote, KEY_A, 1, KELA, "benefits", 0,
-                         T0 - behind));
+    fold(f, ev_requested(&f->sote, KEY_A, 1, KELA, "benefits", 0, T0 - behind));
     nothing_changes(f, T0 + 60000); /* a minute old on sote's clock */
     assert_int_equal(alerts_count(f->set), 0);
     evaluate(f, T0 + 2 * 3600000); /* two hours old: overdue */
     assert_int_equal(f->n_seen, 1);
-    assert_string_equal(json_string_value(json_object_get(f->seen[0].alert,
-                                                          "kind")),
-                        "referral_not_received");
+    assert_string_equal(
+        json_string_value(json_object_get(f->seen[0].alert, "kind")),
+        "referral_not_received");
     /* "since" is on the broker's clock: an hour after T0 */
     const char *since =
         json_string_value(json_object_get(f->seen[0].alert, "since"));
@@ -490,6 +499,30 @@ static void events_refused(void **state)
     assert_string_equal(f->seen[0].topic, "alert.cleared");
 }
 
+/* An org whose store went back in time is named with both sequences
+ * (numbers only) until its log passes what the broker had seen. */
+static void store_regressed(void **state)
+{
+    fixture *f = *state;
+    f->regressed[0] = (alert_regression){KELA, 2, 3, T0 + 5};
+    f->n_regressed = 1;
+    evaluate(f, T0 + 10);
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(f->seen[0].topic, "alert.raised");
+    const json_t *a = f->seen[0].alert;
+    assert_string_equal(json_string_value(json_object_get(a, "kind")),
+                        "store_regressed");
+    assert_string_equal(json_string_value(json_object_get(a, "org")), KELA);
+    assert_string_equal(json_string_value(json_object_get(a, "detail")),
+                        "seq 2 < 3");
+    assert_true(json_is_null(json_object_get(a, "client_key")));
+    nothing_changes(f, T0 + 20);
+    f->n_regressed = 0;
+    evaluate(f, T0 + 30);
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(f->seen[0].topic, "alert.cleared");
+}
+
 #define CASE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -506,6 +539,7 @@ int main(void)
         CASE(json_lists_oldest_first),
         CASE(empty_set),
         CASE(events_refused),
+        CASE(store_regressed),
         CASE(skewed_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,12 +81,34 @@ static void evaluate_alerts(broker *b)
     for (size_t i = 0; i < b->cfg->org_count; i++) {
         const route *r = &b->routes.by_org[i];
         if (r->events_refused) /* final decisions: held ones are not counted */
-            refused[n++] = (alert_refusals){b->cfg->orgs[i].id,
-                                            r->events_refused,
-                                            r->first_refused_ms};
+            refused[n++] = (alert_refusals){
+                b->cfg->orgs[i].id, r->events_refused, r->first_refused_ms};
     }
-    alert_inputs in = {b->clients, b->paths,  b->consents, &b->cfg->sla,
-                       refused,    n,        clock_offset, b};
+    alert_regression regressed[b->cfg->org_count ? b->cfg->org_count : 1];
+    size_t n_regressed = 0;
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
+        route *r = &b->routes.by_org[i];
+        if (!r->regressed_to)
+            continue;
+        if (r->regression_over && r->regression_reported) {
+            r->regressed_to = 0; /* raised before; cleared now */
+            continue;
+        }
+        r->regression_reported = true; /* a short regression is seen too */
+        regressed[n_regressed++] =
+            (alert_regression){b->cfg->orgs[i].id, r->regressed_from,
+                               r->regressed_to, r->regressed_since_ms};
+    }
+    alert_inputs in = {.clients = b->clients,
+                       .paths = b->paths,
+                       .consents = b->consents,
+                       .sla = &b->cfg->sla,
+                       .refused = refused,
+                       .n_refused = n,
+                       .regressed = regressed,
+                       .n_regressed = n_regressed,
+                       .clock_offset = clock_offset,
+                       .clock_arg = b};
     alerts_evaluate(b->alerts, &in, polku_now_ms(), on_alert_change, b);
 }
 

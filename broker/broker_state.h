@@ -43,6 +43,7 @@ typedef struct broker_counters {
     unsigned long long events_folded;
     unsigned long long path_queries;
     unsigned long long events_refused; /* by the writer rules (gate.h) */
+    unsigned long long store_regressions; /* Hellos below what was seen */
 } broker_counters;
 
 typedef struct broker {

@@ -461,6 +461,10 @@ gate_result gate_writer(const gate_env *g, const polku_envelope *env)
         return handover_answered(g, env);
     case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
         return withdraw_requested(g, env);
+    case POLKU__ENVELOPE__BODY_SEQ_LOST: /* its own log's hole, nothing more */
+        if (env->n_to != 0)
+            return malformed("seq_lost is for the broker alone");
+        return ok;
     default:
         return malformed("not an event");
     }

@@ -1,3 +1,4 @@
+// clang-format off
 /* gate.h — what the broker believes: who may write which event.
  *
  * The broker folds every authenticated organisation's events into the
@@ -13,30 +14,42 @@
  * event names; "settled" = the org's log has been replayed in this epoch
  * and none of its events is held back):
  *
- *   event                 who may write it                  refused when
- *   referral_requested    any org, to one other org of the  service not one the
- * receiver offers (if it directory                         lists any); the id
- * names another referral referral_status       the referral's receiver, to its
- * another writer; the referral unknown once sender; its sender only `failed`
- * its sender is settled for the broker cancel_requested      the referral's
- * sender, to its     another writer; unknown referral (as above) receiver
- *   consent_granted       an org in its scope, to every     origin outside the
- * scope; destinations other other org of the scope            than the scope;
- * the id reused with another scope consent_revoked       an org in the
- * consent's scope     origin outside it; the grant unknown once every org is
- * settled path_claim_answered   the claimant, carrying the        no
- * authenticator, or not the broker's; won broker's authenticator            by
- * anyone but the claimant path_closed           the coordinator at its term not
- * the coordinator at that term plan_updated          the coordinator at its
- * term       not the coordinator at that term service_started/ended the org
- * itself                    not a service the org lists in the directory (if it
- * lists any) handover_offered      the coordinator at its term, to   not the
- * coordinator at that term; to itself one other org of the directory    or
- * outside the directory handover_answered     the offer's receiver (accepted at
- * another writer; parties other than the the offer's term + 1, declined,
- * offer's; another term; unknown offer once withdrawn); its offerer only its
- * offerer is settled `failed`, for the broker withdraw_requested    the offer's
- * offerer, to its       another writer; unknown offer (as above) receiver
+ *   referral_requested   any org, to one other org of the directory.
+ *                        Refused: a service the receiver does not list (if
+ *                        it lists any); the id names another referral.
+ *   referral_status      the referral's receiver, to its sender; its sender
+ *                        only `failed`, for the broker. Refused: another
+ *                        writer; the referral unknown once its sender is
+ *                        settled.
+ *   cancel_requested     the referral's sender, to its receiver. Refused:
+ *                        another writer; an unknown referral (as above).
+ *   consent_granted      an org in its scope, to every other org of the
+ *                        scope. Refused: origin outside the scope;
+ *                        destinations other than the scope; the id reused
+ *                        with another scope.
+ *   consent_revoked      an org in the consent's scope. Refused: origin
+ *                        outside it; the grant unknown once every org is
+ *                        settled.
+ *   path_claim_answered  the claimant, carrying the broker's authenticator.
+ *                        Refused: no authenticator, or not the broker's;
+ *                        won by anyone but the claimant.
+ *   path_closed,         the coordinator at its term. Refused: not the
+ *   plan_updated         coordinator at that term.
+ *   service_started,     the org itself. Refused: a service the org does
+ *   service_ended        not list in the directory (if it lists any).
+ *   handover_offered     the coordinator at its term, to one other org of
+ *                        the directory. Refused: not the coordinator at
+ *                        that term; to itself or outside the directory.
+ *   handover_answered    the offer's receiver (accepted at the offer's term
+ *                        + 1, declined, withdrawn); its offerer only its
+ *                        `failed`, for the broker. Refused: another writer;
+ *                        parties other than the offer's; another term; an
+ *                        unknown offer once the offerer is settled.
+ *   withdraw_requested   the offer's offerer, to its receiver. Refused:
+ *                        another writer; an unknown offer (as above).
+ *   seq_lost             the org itself, of its own log, for the broker
+ *                        alone (a restored store's lost sequence). Refused:
+ *                        any destination.
  *
  * An organisation's own `failed` for a referral or offer the broker never
  * folded (it refused it) is GATE_IGNORE: acknowledged, marked seen, folded
@@ -49,6 +62,7 @@
  *
  * No sockets here: the gate reads the broker's indexes and directory and
  * is unit-tested beside them (gate_test.c). */
+// clang-format on
 #ifndef POLKU_BROKER_GATE_H
 #define POLKU_BROKER_GATE_H
 

@@ -124,6 +124,13 @@ static void metrics(broker *b, polku_http_req *req)
                 "%llu\n",
                 b->cfg->orgs[i].id, b->routes.by_org[i].events_refused);
     fprintf(f,
+            "# HELP polku_broker_store_regressions_total Hellos from an "
+            "agent whose store had gone back in time (a restored backup or "
+            "snapshot) in this epoch.\n"
+            "# TYPE polku_broker_store_regressions_total counter\n"
+            "polku_broker_store_regressions_total %llu\n",
+            c->store_regressions);
+    fprintf(f,
             "# TYPE polku_broker_referrals_open gauge\n"
             "polku_broker_referrals_open %zu\n"
             "# TYPE polku_broker_alerts gauge\npolku_broker_alerts %zu\n"
@@ -163,8 +170,8 @@ static void asset(polku_http_req *req, const char *path)
         path = "/index.html";
     for (const web_asset *a = web_assets; a->path; a++) {
         if (strcmp(a->path, path) == 0) {
-            polku_http_respond(req, 200, a->content_type,
-                               (const char *)a->data, a->len);
+            polku_http_respond(req, 200, a->content_type, (const char *)a->data,
+                               a->len);
             return;
         }
     }
@@ -194,7 +201,8 @@ static void on_request(polku_http_req *req, void *arg)
     } else if (strcmp(path, "/healthz") == 0) {
         healthz(b, req);
     } else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0 ||
-               strcmp(path, "/app.js") == 0 || strcmp(path, "/style.css") == 0) {
+               strcmp(path, "/app.js") == 0 ||
+               strcmp(path, "/style.css") == 0) {
         asset(req, path); /* the page holds no data: the API calls do */
     } else if (!authorised(b, req)) {
         polku_http_respond_error(req, 401, "unauthorized",

@@ -94,7 +94,7 @@ static void send_nack(broker *b, const uint8_t *rid, size_t rid_len,
 }
 
 static void send_welcome(broker *b, const uint8_t *rid, size_t rid_len,
-                         const char *org)
+                         const char *org, uint64_t known_seq)
 {
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__Welcome welcome = POLKU__WELCOME__INIT;
@@ -120,6 +120,7 @@ static void send_welcome(broker *b, const uint8_t *rid, size_t rid_len,
     env.to = to;
     welcome.epoch = b->epoch;
     welcome.applied_seq = 0; /* nothing folded yet: the path issue replays */
+    welcome.known_seq = known_seq;
     welcome.n_directory = n;
     welcome.directory = ptrs;
     env.body_case = POLKU__ENVELOPE__BODY_WELCOME;
@@ -231,9 +232,8 @@ static void refuse_live(broker *b, const uint8_t *rid, size_t rid_len,
                         const char *sender, const polku_envelope *env,
                         gate_result w)
 {
-    Polku__NackCode code = w.verdict == GATE_WAIT
-                               ? POLKU__NACK_CODE__NACK_RETRY_LATER
-                               : w.code;
+    Polku__NackCode code =
+        w.verdict == GATE_WAIT ? POLKU__NACK_CODE__NACK_RETRY_LATER : w.code;
     const char *why = w.verdict == GATE_WAIT ? gate_nack_reason(code) : w.why;
     if (w.verdict == GATE_REFUSE) {
         b->counters.events_refused++;
@@ -286,8 +286,7 @@ static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
             continue;
         }
         char reason[128];
-        snprintf(reason, sizeof reason, "%s: %s", dest,
-                 gate_nack_reason(code));
+        snprintf(reason, sizeof reason, "%s: %s", dest, gate_nack_reason(code));
         send_nack(b, rid, rid_len, sender, code, env->origin_seq, dest, reason);
     }
 }
@@ -331,8 +330,7 @@ static void send_claim_answer(broker *b, const uint8_t *rid, size_t rid_len,
         a.coordinator = (char *)view->coordinator;
         a.term = view->term;
         a.since_ms = view->since_ms;
-        claim_auth_mac(b->claim_key, claim->client_key.data, claimant, &a,
-                       mac);
+        claim_auth_mac(b->claim_key, claim->client_key.data, claimant, &a, mac);
         a.authenticator.data = mac;
         a.authenticator.len = sizeof mac;
     }
@@ -591,6 +589,8 @@ void router_decide_held(broker *b)
                  settled, hb_count(b->held));
 }
 
+static void note_seen(broker *b, int idx, uint64_t seq);
+
 static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
 {
     const Polku__ReplayBatch *batch = env->replay_batch;
@@ -604,8 +604,10 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
             b->replay_arena, batch->events[i].data, batch->events[i].len,
             b->cfg->max_frame, &ev, why, sizeof why);
         if (rc == POLKU_OK && strcmp(ev->origin_org, org) == 0 &&
-            polku_body_is_event(ev->body_case)) /* its own events only */
+            polku_body_is_event(ev->body_case)) { /* its own events only */
+            note_seen(b, idx, ev->origin_seq);
             replay_event(b, ev, batch->events[i].data, batch->events[i].len);
+        }
         polku_arena_reset(b->replay_arena);
     }
     route *r = &b->routes.by_org[idx];
@@ -722,6 +724,57 @@ static void note_clock(broker *b, int idx, const polku_envelope *env)
     r->clock_skew_logged = skewed;
 }
 
+/* The highest seq the broker has seen from the org in this epoch; an
+ * event at or past what a regressed store was told ends the regression. */
+static void note_seen(broker *b, int idx, uint64_t seq)
+{
+    route *rt = &b->routes.by_org[idx];
+    if (seq > rt->seen_seq)
+        rt->seen_seq = seq;
+    if (rt->regressed_to && !rt->regression_over && seq >= rt->regressed_to) {
+        log_info("%s: its log is past seq %llu again (new incarnation "
+                 "%016llx): the store is in step",
+                 b->cfg->orgs[idx].id, (unsigned long long)rt->regressed_to,
+                 (unsigned long long)rt->incarnation);
+        rt->regression_over = true;
+    }
+}
+
+/* A Hello below what the broker has seen from the org in this epoch: its
+ * store went back in time (a restored backup or VM snapshot). Welcomed all
+ * the same, told how far the broker has seen, so the agent continues after
+ * that and never reuses a sequence its receivers hold; alerted until it
+ * does. Returns the known seq the Welcome carries. */
+static uint64_t note_hello(broker *b, int idx, const Polku__Hello *hello)
+{
+    route *rt = &b->routes.by_org[idx];
+    const char *org = b->cfg->orgs[idx].id;
+    uint64_t known = rt->seen_seq;
+    uint64_t applied = pi_contiguous(b->paths, org);
+    if (applied > known)
+        known = applied;
+    rt->incarnation = hello->incarnation;
+    if (hello->last_seq >= known)
+        return hello->last_seq;
+    if (!rt->regressed_to) {
+        rt->regressions++;
+        rt->regressed_since_ms = polku_now_ms();
+    }
+    rt->regressed_from = hello->last_seq;
+    rt->regressed_to = known;
+    rt->regression_over = rt->regression_reported = false;
+    b->counters.store_regressions++;
+    log_error("%s: its store has gone back in time: hello at seq %llu, the "
+              "broker has seen up to %llu from it in this epoch; events "
+              "%llu..%llu are not in its log any more (its receivers and "
+              "the broker hold them); it continues after %llu",
+              org, (unsigned long long)hello->last_seq,
+              (unsigned long long)known,
+              (unsigned long long)hello->last_seq + 1,
+              (unsigned long long)known, (unsigned long long)known);
+    return known;
+}
+
 static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
                      zmq_msg_t *payload)
 {
@@ -732,9 +785,10 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
     case POLKU__ENVELOPE__BODY_HELLO:
         note_clock(b, idx, env);
         b->counters.hellos++;
-        log_info("%s: hello, last seq %llu", sender,
-                 (unsigned long long)env->hello->last_seq);
-        send_welcome(b, r, rl, sender);
+        log_info("%s: hello, last seq %llu, incarnation %016llx", sender,
+                 (unsigned long long)env->hello->last_seq,
+                 (unsigned long long)env->hello->incarnation);
+        send_welcome(b, r, rl, sender, note_hello(b, idx, env->hello));
         if (env->hello->last_seq > b->routes.by_org[idx].last_seq)
             b->routes.by_org[idx].last_seq = env->hello->last_seq;
         request_replay(b, r, rl, idx);
@@ -756,6 +810,7 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         break;
     default:
         if (polku_body_is_event(env->body_case)) {
+            note_seen(b, idx, env->origin_seq);
             on_event(b, r, rl, sender, env, payload);
             break;
         }

@@ -23,6 +23,15 @@
  *   asked          no answer for 10 s, or a gap            asked (again)
  *   asked          ReplayDone                              replayed
  *   replayed       -                                       (for the epoch)
+ *
+ *   store          event                                   next
+ *   in step        Hello with last_seq >= seen_seq         in step
+ *   in step        Hello with last_seq < seen_seq          regressed
+ *                  (Welcome says known_seq = seen_seq)
+ *   regressed      an event of the org at seq >= the       over
+ *                  known_seq it was told (its SeqLost)
+ *   over           the alerts have seen it (raised, then   in step
+ *                  cleared at the next evaluation)
  */
 #ifndef POLKU_BROKER_ROUTES_H
 #define POLKU_BROKER_ROUTES_H
@@ -55,6 +64,18 @@ typedef struct route {
      * SLA ages of its events are read on the broker's clock */
     int64_t clock_offset_ms;
     bool clock_skew_logged;
+    /* the store behind the agent: its incarnation (from Hello) and the
+     * highest seq the broker has seen from it in this epoch (live or
+     * replayed). A Hello below seen_seq means the store went back in time
+     * (a restored backup or snapshot): alert store_regressed until the
+     * agent's log passes regressed_to again (it continues after it). */
+    uint64_t incarnation;
+    uint64_t seen_seq;
+    uint64_t regressed_from, regressed_to; /* 0: not regressed */
+    uint64_t regressed_since_ms;           /* Unix ms */
+    bool regression_over;                  /* its log has passed regressed_to */
+    bool regression_reported;              /* an alert evaluation has seen it */
+    unsigned long long regressions;
     /* replayed events the writer rules refused (alert events_refused) */
     unsigned long long events_refused;
     uint64_t first_refused_ms;

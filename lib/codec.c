@@ -121,8 +121,8 @@ bool polku_token_valid(const char *s)
         char ch = s[n];
         if (n >= POLKU_TOKEN_MAX ||
             !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
-              ch == ':' || ch == '-'))
+              (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == ':' ||
+              ch == '-'))
             return false;
     }
     /* the characters of an identity code are all token characters: a
@@ -296,8 +296,7 @@ static bool directory_entry_ok(check *c, const Polku__DirectoryEntry *e)
     if (e->public_key == NULL || strlen(e->public_key) != Z85_KEY_LEN)
         return fail(c, "welcome.directory.public_key", "must be 40 chars");
     for (size_t i = 0; i < e->n_services; i++)
-        if (!token_ok(c, "welcome.directory.services", e->services[i],
-                      false))
+        if (!token_ok(c, "welcome.directory.services", e->services[i], false))
             return false;
     return true;
 }
@@ -531,8 +530,8 @@ static bool body_ok(check *c, const polku_envelope *env)
         return token_ok(c, "service_started.service",
                         env->service_started->service, false);
     case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
-        return token_ok(c, "service_ended.service",
-                        env->service_ended->service, false);
+        return token_ok(c, "service_ended.service", env->service_ended->service,
+                        false);
     case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
         return handover_offered_ok(c, env->handover_offered);
     case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
@@ -546,6 +545,10 @@ static bool body_ok(check *c, const polku_envelope *env)
         return id_ok(c, "path_answer.query_id", env->path_answer->query_id) &&
                text_ok(c, "path_answer.error_code",
                        env->path_answer->error_code, 32);
+    case POLKU__ENVELOPE__BODY_SEQ_LOST:
+        if (env->n_to != 0)
+            return fail(c, "seq_lost", "is for the broker alone (no 'to')");
+        return true; /* numbers only */
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
     case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
@@ -838,6 +841,8 @@ const char *polku_body_name(Polku__Envelope__BodyCase body)
         return "path_query";
     case POLKU__ENVELOPE__BODY_PATH_ANSWER:
         return "path_answer";
+    case POLKU__ENVELOPE__BODY_SEQ_LOST:
+        return "seq_lost";
     case POLKU__ENVELOPE__BODY__NOT_SET:
         return "none";
     default:
@@ -923,6 +928,7 @@ bool polku_body_is_event(Polku__Envelope__BodyCase body)
     case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
     case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
     case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+    case POLKU__ENVELOPE__BODY_SEQ_LOST:
         return true;
     default:
         return false;

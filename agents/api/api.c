@@ -142,17 +142,20 @@ int api_remember_client(api_call *c, MDB_txn *txn, const uint8_t key[16])
 static void healthz(agent_api *api, api_call *c)
 {
     polku_http_req *req = c->req;
-    char epoch[17];
+    char epoch[17], incarnation[17];
     snprintf(epoch, sizeof epoch, "%016llx",
              (unsigned long long)api->link->epoch);
+    snprintf(incarnation, sizeof incarnation, "%016llx",
+             (unsigned long long)api->d->log->incarnation);
     polku_http_respond_json(
         req, 200,
-        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "status", "ok", "org",
+        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "status", "ok", "org",
                   api->cfg->org, "broker",
                   link_connected(api->link) ? "connected" : "disconnected",
                   "epoch", epoch, "outbox_pending",
                   (json_int_t)outbox_pending(api->ob), "last_seq",
-                  (json_int_t)api->d->b->committed_seq));
+                  (json_int_t)api->d->b->committed_seq, "incarnation",
+                  incarnation));
 }
 
 typedef struct dest_metrics {

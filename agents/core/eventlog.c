@@ -1,6 +1,7 @@
 /* eventlog.c — writing events and their outbox entries (see eventlog.h). */
 #include "eventlog.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ int eventlog_emit(eventlog *log, MDB_txn *txn, polku_envelope *env,
     uint64_t seq = log->b->last_seq + 1;
     eventlog_header(log->org, env, msg_id);
     env->origin_seq = seq;
+    env->origin_incarnation = log->incarnation;
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = polku_envelope_encode(env, &buf, &len);
@@ -127,8 +129,86 @@ int eventlog_acknowledged(eventlog *log, MDB_txn *txn, uint64_t seq,
     return batch_after(log->b, done_ack, d, free);
 }
 
+#define INCARNATION_KEY "incarnation"
+
+int eventlog_read_incarnation(store *st, MDB_txn *txn, uint64_t *out)
+{
+    MDB_val v;
+    int rc = store_meta_get(st, txn, INCARNATION_KEY, &v);
+    if (rc)
+        return rc;
+    if (v.mv_size != 8)
+        return POLKU_ESTORE;
+    *out = store_seq_from_key(v.mv_data);
+    return POLKU_OK;
+}
+
+int eventlog_new_incarnation(eventlog *log, MDB_txn *txn, uint64_t *old)
+{
+    uint64_t inc = 0;
+    while (inc == 0) /* 0 means "from before incarnations" */
+        randombytes_buf(&inc, sizeof inc);
+    uint8_t key[8];
+    store_seq_key(inc, key);
+    int rc = store_meta_put(log->st, txn, INCARNATION_KEY, key, 8);
+    if (rc)
+        return rc;
+    if (old)
+        *old = log->incarnation;
+    log->incarnation = inc;
+    return POLKU_OK;
+}
+
+/* The stored incarnation, or a new one stored now (a new store, or one
+ * from before incarnations). */
+static int load_incarnation(eventlog *log)
+{
+    MDB_txn *txn = NULL;
+    int rc = store_err(mdb_txn_begin(log->st->env, NULL, 0, &txn));
+    if (rc)
+        return rc;
+    rc = eventlog_read_incarnation(log->st, txn, &log->incarnation);
+    if (rc == POLKU_ENOTFOUND) {
+        rc = eventlog_new_incarnation(log, txn, NULL);
+        if (!rc)
+            rc = store_err(mdb_txn_commit(txn));
+        else
+            mdb_txn_abort(txn);
+        return rc;
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int eventlog_continue_after(eventlog *log, MDB_txn *txn, uint64_t known_seq,
+                            uint64_t *lost)
+{
+    *lost = 0;
+    if (known_seq <= log->b->last_seq)
+        return POLKU_OK;
+    uint64_t old = 0;
+    int rc = eventlog_new_incarnation(log, txn, &old);
+    while (!rc && log->b->last_seq < known_seq) {
+        polku_envelope env = POLKU__ENVELOPE__INIT;
+        Polku__SeqLost sl = POLKU__SEQ_LOST__INIT;
+        sl.known_seq = known_seq;
+        sl.lost_incarnation = old;
+        env.body_case = POLKU__ENVELOPE__BODY_SEQ_LOST;
+        env.seq_lost = &sl;
+        rc = eventlog_emit(log, txn, &env, NULL);
+        if (!rc)
+            (*lost)++;
+    }
+    if (rc)
+        log->incarnation = old;
+    return rc;
+}
+
 int eventlog_load(eventlog *log)
 {
+    int irc = load_incarnation(log);
+    if (irc)
+        return irc;
     MDB_txn *txn = NULL;
     MDB_cursor *c = NULL;
     MDB_val k, v, ev;

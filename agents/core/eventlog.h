@@ -26,6 +26,10 @@ typedef struct eventlog {
     batch *b;
     outbox *ob;
     const char *org;
+    /* the store's incarnation: random, made when the store is first
+     * opened, new after a restore or when the broker says the store went
+     * back in time; every event carries it (origin_incarnation) */
+    uint64_t incarnation;
 } eventlog;
 
 void eventlog_init(eventlog *log, store *st, batch *b, outbox *ob,
@@ -48,8 +52,27 @@ int eventlog_acknowledged(eventlog *log, MDB_txn *txn, uint64_t seq,
  * version, a new message id in msg_id, origin org and time. */
 void eventlog_header(const char *org, polku_envelope *env, uint8_t msg_id[16]);
 
-/* At start: the in-memory outbox from the store's outbox database, and the
- * batch's sequence from the last stored event. */
+/* At start: the in-memory outbox from the store's outbox database, the
+ * batch's sequence from the last stored event, and the incarnation (made
+ * and stored if the store has none yet). */
 int eventlog_load(eventlog *log);
+
+/* A new incarnation, stored in txn (log->incarnation changes now: the
+ * caller restores *old if the item fails). */
+int eventlog_new_incarnation(eventlog *log, MDB_txn *txn, uint64_t *old);
+
+/* The broker has seen this organisation's log up to known_seq, past this
+ * store's own log: the store went back in time (a restored backup or
+ * snapshot). A new incarnation begins and each lost sequence gets a
+ * SeqLost event for the broker alone, so the log continues after
+ * known_seq and no sequence is ever used twice. *lost: how many. Nothing
+ * to do (POLKU_OK, *lost 0) when the log is already there. On failure the
+ * item must fail (the incarnation is restored). */
+int eventlog_continue_after(eventlog *log, MDB_txn *txn, uint64_t known_seq,
+                            uint64_t *lost);
+
+/* The incarnation as stored in a store opened elsewhere (for --restore and
+ * tests): POLKU_ENOTFOUND if it has none. */
+int eventlog_read_incarnation(store *st, MDB_txn *txn, uint64_t *out);
 
 #endif

@@ -47,6 +47,7 @@ static void send_hello(broker_link *l)
     Polku__Hello hello = POLKU__HELLO__INIT;
     hello.org = (char *)l->cfg->org;
     hello.last_seq = l->d->b->committed_seq;
+    hello.incarnation = l->d->log->incarnation;
     hello.protocol_version = POLKU_PROTOCOL_VERSION;
     env.body_case = POLKU__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
@@ -143,6 +144,28 @@ static int save_directory(broker_link *l, MDB_txn *txn, const void *what)
     return directory_save(l->dir, l->d->st, txn);
 }
 
+/* The broker has seen more of this organisation's log than the store
+ * holds: the store went back in time (eventlog_continue_after). */
+static int continue_after(broker_link *l, MDB_txn *txn, const void *what)
+{
+    const Polku__Welcome *w = what;
+    uint64_t from = l->d->b->last_seq, lost = 0;
+    int rc = eventlog_continue_after(l->d->log, txn, w->known_seq, &lost);
+    if (!rc && lost)
+        batch_after_log(
+            l->d->b, POLKU_LOG_ERROR,
+            "the broker has seen this organisation's log up to seq %llu, "
+            "past this store's last seq %llu: the store was restored from "
+            "an older copy. Events %llu..%llu are not in this store (their "
+            "receivers and the broker hold them); a new incarnation "
+            "%016llx continues after seq %llu",
+            (unsigned long long)w->known_seq, (unsigned long long)from,
+            (unsigned long long)from + 1, (unsigned long long)w->known_seq,
+            (unsigned long long)l->d->log->incarnation,
+            (unsigned long long)w->known_seq);
+    return rc;
+}
+
 static void on_welcome(broker_link *l, const Polku__Welcome *w)
 {
     bool new_epoch = w->epoch != l->epoch;
@@ -151,6 +174,14 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
     l->last_heard_ms = polku_mono_ms();
     if (directory_set(l->dir, w) == POLKU_OK)
         link_run(l, save_directory, NULL);
+    if (w->known_seq > l->d->b->last_seq &&
+        link_run(l, continue_after, w) != POLKU_OK) {
+        log_error("cannot continue the log after seq %llu; nothing is sent "
+                  "until it can (the next Welcome tries again)",
+                  (unsigned long long)w->known_seq);
+        l->welcomed = false; /* no outbox pump; Hello again */
+        return;
+    }
     check_rule_orgs(l, false);
     log_info("welcomed by broker epoch %016llx (%zu organisations)%s",
              (unsigned long long)w->epoch, w->n_directory,

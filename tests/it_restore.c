@@ -1,0 +1,203 @@
+/* it_restore — an agent's store restored from an older copy loses nothing
+ * that others hold and reuses no sequence (issue: a store that goes back
+ * in time).
+ *
+ * sote-keskus sends referrals to typ; a backup is taken while it runs
+ * (polku-agent --backup); more referrals follow and are received; then
+ * sote-keskus is killed with SIGKILL and its store restored from the copy
+ * (polku-agent --restore), which starts a new incarnation. On its first
+ * Hello the broker, which has seen the newer events, says how far
+ * (Welcome.known_seq) and raises store_regressed; the agent marks the
+ * sequences its store lost (SeqLost) and continues after them. Referrals
+ * made after the restore must then reach typ exactly once — before this,
+ * they took the lost sequences again and typ dropped them as duplicates,
+ * silently — and the alert must clear once the log is in step. The broker
+ * and typ stay up throughout (a broker restarted meanwhile has no memory
+ * of the lost sequences: not covered yet). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "harness_coord.h"
+
+enum { CLIENTS = 4, EACH = 5 };
+
+static void create(h_org *a, h_org *b, char keys[][33], h_ids *sent,
+                   const char *why)
+{
+    for (int i = 0; i < EACH; i++) {
+        char id[64];
+        h_resp resp;
+        long st = h_referral_create(a, keys[i % CLIENTS], b->id, NULL, why, id,
+                                    &resp);
+        H_REQUIRE(st == 201, "referral %d (%s) at %s: HTTP %ld %s", i + 1, why,
+                  a->id, st, resp.body ? resp.body : resp.err);
+        h_resp_free(&resp);
+        h_ids_add(sent, id);
+    }
+}
+
+static void wait_received(h_org *a, const h_ids *ids)
+{
+    for (size_t i = 0; i < ids->n; i++)
+        h_wait_status(a, ids->v[i], "received", H_SEC(20));
+}
+
+static int agent_tool(h_org *o, const char *option, const char *dir,
+                      const char *out)
+{
+    char *argv[] = {(char *)POLKU_AGENT_BIN,
+                    (char *)option,
+                    (char *)dir,
+                    "--config",
+                    o->proc.config,
+                    NULL};
+    return h_run_program(argv, out, H_SEC(30));
+}
+
+/* The store_regressed alert of org as /api/v1/alerts lists it now (a new
+ * reference), or NULL. */
+static json_t *regression_alert(h_region *r, const char *org)
+{
+    h_resp resp;
+    long st = h_http_request(r->broker_http, "GET", "/api/v1/alerts", NULL,
+                             NULL, 0, &resp);
+    json_t *found = NULL, *list = json_object_get(resp.json, "alerts");
+    for (size_t i = 0; st == 200 && i < json_array_size(list); i++) {
+        json_t *a = json_array_get(list, i);
+        if (strcmp(hc_str(a, "kind"), "store_regressed") == 0 &&
+            strcmp(hc_str(a, "org"), org) == 0)
+            found = json_incref(a);
+    }
+    h_resp_free(&resp);
+    return found;
+}
+
+static bool file_contains(const char *path, const char *text)
+{
+    size_t len = 0;
+    char *data = h_read_file(path, &len);
+    bool found = data && h_mem_contains(data, len, text, strlen(text));
+    free(data);
+    return found;
+}
+
+static void restore_with_broker_and_receiver_up(void)
+{
+    h_region *r = h_region_new();
+    h_org *a = h_region_add_org(r, "sote-keskus", "coordination");
+    h_org *b = h_region_add_org(r, "typ", "joint-service");
+    h_broker_start(r);
+    h_agent_start_connected(a);
+    h_agent_start_connected(b);
+    char keys[CLIENTS][33];
+    for (int i = 0; i < CLIENTS; i++) {
+        h_client_key(keys[i]);
+        h_consent_ok(a, keys[i], b->id);
+    }
+    h_ids before = {0}, lost = {0}, after = {0};
+    create(a, b, keys, &before, "before the backup");
+    wait_received(a, &before);
+
+    char backup[600], out[600];
+    snprintf(backup, sizeof backup, "%s/backup-a", r->dir);
+    snprintf(out, sizeof out, "%s/backup-a.out", r->dir);
+    H_REQUIRE(agent_tool(a, "--backup", backup, out) == 0,
+              "polku-agent --backup exits 0 while the agent runs (see %s)",
+              out);
+    json_t *h = h_agent_health(a);
+    long seq_at_backup =
+        (long)json_integer_value(json_object_get(h, "last_seq"));
+    char incarnation_before[17];
+    snprintf(incarnation_before, sizeof incarnation_before, "%s",
+             hc_str(h, "incarnation"));
+    json_decref(h);
+
+    create(a, b, keys, &lost, "after the backup, lost with the disk");
+    wait_received(a, &lost);
+    h_agent_kill(a);
+
+    snprintf(out, sizeof out, "%s/restore-a.out", r->dir);
+    H_REQUIRE(agent_tool(a, "--restore", backup, out) == 0,
+              "polku-agent --restore exits 0 (see %s)", out);
+    H_CHECK(file_contains(out, "new incarnation"),
+            "--restore says it started a new incarnation");
+    h_agent_start_connected(a);
+    h = h_agent_health(a);
+    H_CHECK(strcmp(hc_str(h, "incarnation"), incarnation_before) != 0,
+            "the restored store has a new incarnation (was %s, now %s)",
+            incarnation_before, hc_str(h, "incarnation"));
+    json_decref(h);
+
+    /* the broker had seen the lost events: it says so, as an alert */
+    json_t *alert = NULL;
+    H_WAIT_UNTIL(H_SEC(10), (alert = regression_alert(r, a->id)) != NULL,
+                 "a store_regressed alert for %s", a->id);
+    char want[64];
+    snprintf(want, sizeof want, "seq %ld < ", seq_at_backup);
+    H_CHECK(strncmp(hc_str(alert, "detail"), want, strlen(want)) == 0,
+            "the alert names both sequences: '%s' (want '%s<known>')",
+            hc_str(alert, "detail"), want);
+    json_decref(alert);
+    H_CHECK(h_broker_metric(r, "polku_broker_store_regressions_total") >= 1,
+            "the broker counts the regression");
+    H_CHECK(file_contains(a->proc.log, "are not in this store"),
+            "%s's log tells the operator which sequences it lost", a->id);
+
+    create(a, b, keys, &after, "after the restore");
+    wait_received(a, &after);
+    H_WAIT_UNTIL(H_SEC(10), !(alert = regression_alert(r, a->id)),
+                 "the store_regressed alert of %s to clear", a->id);
+
+    /* typ holds every referral exactly once: none made after the restore
+     * was taken for a duplicate of a lost one */
+    h_ids at_b = {0};
+    long count = h_referral_list(b, "in", NULL, &at_b);
+    H_CHECK(count == 3 * EACH, "%s lists %ld referrals, want %d", b->id, count,
+            3 * EACH);
+    H_CHECK(h_ids_duplicates(&at_b) == 0, "no referral is listed twice");
+    const h_ids *groups[] = {&before, &lost, &after};
+    for (int g = 0; g < 3; g++)
+        for (size_t i = 0; i < groups[g]->n; i++)
+            H_CHECK(h_ids_contains(&at_b, groups[g]->v[i]),
+                    "%s holds %s (group %d)", b->id, groups[g]->v[i], g);
+    /* the restored sender knows what it kept and what it made since */
+    long at_a = h_referral_list(a, "out", NULL, NULL);
+    H_CHECK(at_a == 2 * EACH, "%s lists %ld outgoing referrals, want %d", a->id,
+            at_a, 2 * EACH);
+    long pending = -1;
+    H_WAIT_UNTIL(H_SEC(20), (pending = h_agent_outbox_pending(a)) == 0,
+                 "%s's outbox to drain (now %ld)", a->id, pending);
+    h_ids_free(&at_b);
+    h_ids_free(&before);
+    h_ids_free(&lost);
+    h_ids_free(&after);
+}
+
+/* --restore refuses a copy that is not there, and a backup will not write
+ * into a directory that already holds something. */
+static void bad_directories(void)
+{
+    h_region *r = h_region_new();
+    h_org *a = h_region_add_org(r, "sote-keskus", "coordination");
+    h_region_write(r);
+    char dir[600], out[600];
+    snprintf(dir, sizeof dir, "%s/no-such-backup", r->dir);
+    snprintf(out, sizeof out, "%s/restore.out", r->dir);
+    H_CHECK(agent_tool(a, "--restore", dir, out) == 1,
+            "--restore from a missing copy exits 1");
+    H_CHECK(file_contains(out, "restore failed"), "and says so");
+    snprintf(out, sizeof out, "%s/backup.out", r->dir);
+    H_CHECK(agent_tool(a, "--backup", r->dir, out) != 0,
+            "--backup into a directory that holds files fails");
+}
+
+int main(int argc, char **argv)
+{
+    h_init(argc, argv, "it_restore");
+    h_run_case("restore_with_broker_and_receiver_up",
+               restore_with_broker_and_receiver_up);
+    h_run_case("bad_directories", bad_directories);
+    return h_finish();
+}
