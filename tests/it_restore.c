@@ -175,6 +175,65 @@ static void restore_with_broker_and_receiver_up(void)
     h_ids_free(&after);
 }
 
+/* The broker restarted while the store was away has no memory of the
+ * lost sequences, so the restored agent reuses them. Not yet repaired
+ * (docs/operations.md), but no longer silent: the receiver sees another
+ * event at a sequence it has a receipt for, does not take it for a
+ * duplicate, does not acknowledge it and says so; the sender keeps it
+ * pending. */
+static void restore_behind_a_restarted_broker_is_not_silent(void)
+{
+    h_region *r = h_region_new();
+    h_org *a = h_region_add_org(r, "sote-keskus", "coordination");
+    h_org *b = h_region_add_org(r, "typ", "joint-service");
+    h_broker_start(r);
+    h_agent_start_connected(a);
+    h_agent_start_connected(b);
+    char keys[CLIENTS][33];
+    for (int i = 0; i < CLIENTS; i++) {
+        h_client_key(keys[i]);
+        h_consent_ok(a, keys[i], b->id);
+    }
+    h_ids before = {0}, lost = {0};
+    create(a, b, keys, &before, "before the backup");
+    wait_received(a, &before);
+    char backup[600], out[600];
+    snprintf(backup, sizeof backup, "%s/backup-a", r->dir);
+    snprintf(out, sizeof out, "%s/backup-a.out", r->dir);
+    H_REQUIRE(agent_tool(a, "--backup", backup, out) == 0,
+              "polku-agent --backup exits 0");
+    create(a, b, keys, &lost, "after the backup");
+    wait_received(a, &lost);
+    h_agent_kill(a);
+    h_broker_kill(r);
+    snprintf(out, sizeof out, "%s/restore-a.out", r->dir);
+    H_REQUIRE(agent_tool(a, "--restore", backup, out) == 0,
+              "polku-agent --restore exits 0");
+    h_broker_start(r);
+    h_agent_start_connected(a);
+    h_wait_agent_connected(b, H_SEC(20));
+
+    char id[64];
+    h_resp resp;
+    long st =
+        h_referral_create(a, keys[0], b->id, NULL, "reusing a seq", id, &resp);
+    h_resp_free(&resp);
+    H_REQUIRE(st == 201, "a referral after the restore: HTTP %ld", st);
+    H_WAIT_UNTIL(H_SEC(20),
+                 h_agent_metric(b, "polku_agent_sequence_conflicts_total") >= 1,
+                 "%s to count a sequence conflict", b->id);
+    H_CHECK(file_contains(b->proc.log, "has gone back in time"),
+            "%s's log says the sender's store went back in time", b->id);
+    json_t *ref = h_referral_get(b, id);
+    H_CHECK(ref == NULL || json_object_get(ref, "id") == NULL,
+            "%s did not apply the conflicting event", b->id);
+    json_decref(ref);
+    H_CHECK(h_agent_outbox_pending(a) >= 1,
+            "the referral stays pending at %s, not lost as a duplicate", a->id);
+    h_ids_free(&before);
+    h_ids_free(&lost);
+}
+
 /* --restore refuses a copy that is not there, and a backup will not write
  * into a directory that already holds something. */
 static void bad_directories(void)
@@ -198,6 +257,8 @@ int main(int argc, char **argv)
     h_init(argc, argv, "it_restore");
     h_run_case("restore_with_broker_and_receiver_up",
                restore_with_broker_and_receiver_up);
+    h_run_case("restore_behind_a_restarted_broker_is_not_silent",
+               restore_behind_a_restarted_broker_is_not_silent);
     h_run_case("bad_directories", bad_directories);
     return h_finish();
 }

@@ -225,6 +225,11 @@ static void metrics(agent_api *api, api_call *c)
             "polku_agent_failed_deliveries_total %llu\n"
             "polku_agent_store_full_total %llu\n"
             "polku_agent_replayed_events_total %llu\n"
+            "# HELP polku_agent_sequence_conflicts_total Events from another "
+            "organisation at a sequence already received for another event "
+            "(its store went back in time); not acknowledged.\n"
+            "# TYPE polku_agent_sequence_conflicts_total counter\n"
+            "polku_agent_sequence_conflicts_total %llu\n"
             "# TYPE polku_agent_store_map_bytes gauge\n"
             "polku_agent_store_map_bytes %llu\n",
             link_connected(api->link), outbox_pending(api->ob),
@@ -232,7 +237,7 @@ static void metrics(agent_api *api, api_call *c)
             b->commit_failures, b->items, l->inbound, l->duplicates,
             l->acks_sent, l->acks_received, l->nacks_received,
             l->failed_deliveries, b->store_full, l->replayed,
-            (unsigned long long)api->d->st->map_size);
+            l->sequence_conflicts, (unsigned long long)api->d->st->map_size);
     metrics_outbox(api, f);
     fclose(f);
     polku_http_respond(req, 200, "text/plain; version=0.0.4", text, len);

@@ -263,9 +263,10 @@ int store_outbox_del(store *s, MDB_txn *txn, uint64_t seq, const char *dest)
 }
 
 int store_receipt_add(store *s, MDB_txn *txn, const char *origin, uint64_t seq,
-                      uint64_t now_ms, bool *duplicate)
+                      uint64_t now_ms, const uint8_t *msg_id,
+                      store_receipt *out)
 {
-    uint8_t key[48], val[8];
+    uint8_t key[48], val[24];
     size_t n = strlen(origin);
     if (n > 32)
         return POLKU_EINVAL;
@@ -273,10 +274,18 @@ int store_receipt_add(store *s, MDB_txn *txn, const char *origin, uint64_t seq,
     key[n] = 0;
     store_seq_key(seq, key + n + 1);
     store_seq_key(now_ms, val);
-    MDB_val k = {n + 9, key}, v = {8, val};
+    if (msg_id)
+        memcpy(val + 8, msg_id, 16);
+    MDB_val k = {n + 9, key}, v = {msg_id ? 24 : 8, val};
     int rc = mdb_put(txn, s->receipts, &k, &v, MDB_NOOVERWRITE);
-    *duplicate = rc == MDB_KEYEXIST;
-    return *duplicate ? POLKU_OK : store_err(rc);
+    *out = STORE_RECEIPT_NEW;
+    if (rc != MDB_KEYEXIST)
+        return store_err(rc);
+    /* on MDB_KEYEXIST, v holds the stored receipt */
+    bool other = msg_id && v.mv_size == 24 &&
+                 memcmp((const uint8_t *)v.mv_data + 8, msg_id, 16) != 0;
+    *out = other ? STORE_RECEIPT_CONFLICT : STORE_RECEIPT_DUPLICATE;
+    return POLKU_OK;
 }
 
 /* A protobuf record under a 16-byte id. The caller owns *out. */

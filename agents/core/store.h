@@ -70,10 +70,20 @@ int store_outbox_put(store *s, MDB_txn *txn, uint64_t seq, const char *dest,
 /* POLKU_OK if removed, POLKU_ENOTFOUND if it was not there. */
 int store_outbox_del(store *s, MDB_txn *txn, uint64_t seq, const char *dest);
 
-/* Records a receipt for (origin, seq) unless present; *duplicate tells
- * which. */
+/* What a receipt says of an event that arrives. */
+typedef enum store_receipt {
+    STORE_RECEIPT_NEW,       /* recorded now: apply the event */
+    STORE_RECEIPT_DUPLICATE, /* the same event again (same message id) */
+    STORE_RECEIPT_CONFLICT,  /* another event at a sequence already used:
+                                the origin's store went back in time */
+} store_receipt;
+
+/* Records a receipt for (origin, seq) and the event's message id (16
+ * bytes, or NULL) unless one is there, and says which. Receipts from
+ * before message ids were kept never conflict. */
 int store_receipt_add(store *s, MDB_txn *txn, const char *origin, uint64_t seq,
-                      uint64_t now_ms, bool *duplicate);
+                      uint64_t now_ms, const uint8_t *msg_id,
+                      store_receipt *out);
 
 /* Caller owns *out (polku__referral_record__free_unpacked(*out, NULL)). */
 int store_referral_get(store *s, MDB_txn *txn, const uint8_t id[16],

@@ -29,7 +29,7 @@ typedef struct db_shape {
 static const db_shape shapes[] = {
     {"events", 8, 8, 1, SIZE_MAX, &polku__envelope__descriptor},
     {"outbox", 8, 40, 8, 8, NULL},
-    {"receipts", 9, 41, 8, 8, NULL},
+    {"receipts", 9, 41, 8, 24, NULL}, /* time, then the message id */
     {"referrals", 16, 16, ANY, &polku__referral_record__descriptor},
     {"consents", 16, 16, ANY, &polku__consent_record__descriptor},
     {"consents_by_client", 32, 32, 0, 0, NULL},

@@ -39,21 +39,44 @@ static MDB_txn *begin(store *s)
 static void receipts_are_permanent_and_per_origin(void **state)
 {
     store s;
-    bool dup = true;
+    store_receipt r = STORE_RECEIPT_CONFLICT;
+    static const uint8_t m1[16] = {1};
     assert_int_equal(store_open(&s, dir, 1 << 20, 1 << 20, "kela"), 0);
     MDB_txn *t = begin(&s);
-    assert_int_equal(store_receipt_add(&s, t, "typ", 7, 1, &dup), 0);
-    assert_false(dup);
-    assert_int_equal(store_receipt_add(&s, t, "typ", 7, 2, &dup), 0);
-    assert_true(dup);
-    assert_int_equal(store_receipt_add(&s, t, "typ-x", 7, 2, &dup), 0);
-    assert_false(dup); /* another origin: the org name is delimited */
+    assert_int_equal(store_receipt_add(&s, t, "typ", 7, 1, m1, &r), 0);
+    assert_int_equal(r, STORE_RECEIPT_NEW);
+    assert_int_equal(store_receipt_add(&s, t, "typ", 7, 2, m1, &r), 0);
+    assert_int_equal(r, STORE_RECEIPT_DUPLICATE);
+    assert_int_equal(store_receipt_add(&s, t, "typ-x", 7, 2, m1, &r), 0);
+    assert_int_equal(r, STORE_RECEIPT_NEW); /* the org name is delimited */
     assert_int_equal(mdb_txn_commit(t), 0);
     store_close(&s);
     assert_int_equal(store_open(&s, dir, 1 << 20, 1 << 20, "kela"), 0);
     t = begin(&s);
-    assert_int_equal(store_receipt_add(&s, t, "typ", 7, 3, &dup), 0);
-    assert_true(dup); /* survives a restart */
+    assert_int_equal(store_receipt_add(&s, t, "typ", 7, 3, m1, &r), 0);
+    assert_int_equal(r, STORE_RECEIPT_DUPLICATE); /* survives a restart */
+    mdb_txn_abort(t);
+    store_close(&s);
+}
+
+/* Another event at a sequence already received is not a duplicate: the
+ * origin's store went back in time and reused it. A receipt without a
+ * message id (from before they were kept) never conflicts. */
+static void a_reused_sequence_is_a_conflict(void **state)
+{
+    store s;
+    store_receipt r = STORE_RECEIPT_NEW;
+    static const uint8_t m1[16] = {1}, m2[16] = {2};
+    assert_int_equal(store_open(&s, dir, 1 << 20, 1 << 20, "kela"), 0);
+    MDB_txn *t = begin(&s);
+    assert_int_equal(store_receipt_add(&s, t, "typ", 3, 1, m1, &r), 0);
+    assert_int_equal(store_receipt_add(&s, t, "typ", 3, 2, m2, &r), 0);
+    assert_int_equal(r, STORE_RECEIPT_CONFLICT);
+    assert_int_equal(store_receipt_add(&s, t, "typ", 3, 3, m1, &r), 0);
+    assert_int_equal(r, STORE_RECEIPT_DUPLICATE); /* the first one stays */
+    assert_int_equal(store_receipt_add(&s, t, "typ", 4, 1, NULL, &r), 0);
+    assert_int_equal(store_receipt_add(&s, t, "typ", 4, 2, m2, &r), 0);
+    assert_int_equal(r, STORE_RECEIPT_DUPLICATE);
     mdb_txn_abort(t);
     store_close(&s);
 }
@@ -116,6 +139,8 @@ static void full_map_is_an_error_then_grows(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_reused_sequence_is_a_conflict,
+                                        make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(receipts_are_permanent_and_per_origin,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(a_store_belongs_to_one_org, make_dir,

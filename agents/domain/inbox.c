@@ -41,13 +41,15 @@ static int apply(domain *d, MDB_txn *txn, const polku_envelope *env)
 int inbox_event(domain *d, MDB_txn *txn, const polku_envelope *env,
                 inbox_outcome *outcome)
 {
-    bool dup = false;
-    int rc = store_receipt_add(d->st, txn, env->origin_org, env->origin_seq,
-                               domain_now(d), &dup);
+    store_receipt receipt = STORE_RECEIPT_NEW;
+    int rc = store_receipt_add(
+        d->st, txn, env->origin_org, env->origin_seq, domain_now(d),
+        env->msg_id.len == 16 ? env->msg_id.data : NULL, &receipt);
     if (rc)
         return rc;
-    if (dup) {
-        *outcome = INBOX_DUPLICATE;
+    if (receipt != STORE_RECEIPT_NEW) {
+        *outcome = receipt == STORE_RECEIPT_CONFLICT ? INBOX_CONFLICT
+                                                     : INBOX_DUPLICATE;
         return POLKU_OK;
     }
     rc = apply(d, txn, env);

@@ -21,14 +21,21 @@
 #include "polku/codec.h"
 
 typedef enum inbox_outcome {
-    INBOX_APPLIED,       /* new, and applied */
-    INBOX_DUPLICATE,     /* seen before: nothing changed */
-    INBOX_NOT_APPLICABLE /* new, but not applicable here: nothing changed */
+    INBOX_APPLIED,        /* new, and applied */
+    INBOX_DUPLICATE,      /* seen before: nothing changed */
+    INBOX_NOT_APPLICABLE, /* new, but not applicable here: nothing changed */
+    INBOX_CONFLICT        /* another event at a sequence already received:
+                             the origin's store went back in time. Nothing
+                             changed, and it must NOT be acknowledged: the
+                             sender keeps it pending (visible in its outbox
+                             and the broker's alerts) instead of losing it
+                             as a duplicate */
 } inbox_outcome;
 
 /* An event from another organisation (env->origin_org, env->origin_seq).
- * POLKU_OK: acknowledge it (*outcome says what happened); a store error
- * (POLKU_EFULL, POLKU_ESTORE, POLKU_ENOMEM): do not, the sender resends. */
+ * POLKU_OK: acknowledge it unless *outcome is INBOX_CONFLICT; a store
+ * error (POLKU_EFULL, POLKU_ESTORE, POLKU_ENOMEM): do not, the sender
+ * resends. */
 int inbox_event(domain *d, MDB_txn *txn, const polku_envelope *env,
                 inbox_outcome *outcome);
 

@@ -384,6 +384,35 @@ static void the_same_event_twice_is_a_duplicate(void **state)
     polku__referral_record__free_unpacked(after, NULL);
 }
 
+/* Another event at a sequence already received (the sender's store went
+ * back in time and reused it) is neither applied nor taken for a
+ * duplicate: a conflict, which the link leaves unacknowledged. */
+static void another_event_at_a_received_seq_is_a_conflict(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    uint64_t seq = refer(w, id);
+    assert_int_equal(pass(w->sote, seq, w->kela), INBOX_APPLIED);
+    uint64_t kela_seq = fx_last_seq(w->kela);
+    polku_envelope *ev = fx_event(w->sote, seq);
+    assert_non_null(ev);
+    uint8_t other_id[16];
+    memcpy(other_id, ev->msg_id.data, 16);
+    other_id[15] ^= 0xff; /* another message at the same (origin, seq) */
+    memcpy(ev->msg_id.data, other_id, 16);
+    ev->referral_requested->referral_id.data[15] ^= 0xff; /* a new referral */
+    inbox_outcome out = INBOX_APPLIED;
+    assert_int_equal(fx_inbox(w->kela, ev, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_CONFLICT);
+    Polku__ReferralRecord *r =
+        fx_referral(w->kela, ev->referral_requested->referral_id.data);
+    assert_null(r); /* not applied */
+    assert_int_equal(fx_last_seq(w->kela), kela_seq);
+    polku_envelope_free(&ev);
+    /* the original event again is still a plain duplicate */
+    assert_int_equal(pass(w->sote, seq, w->kela), INBOX_DUPLICATE);
+}
+
 static void the_same_seq_from_another_origin_is_not_a_duplicate(void **state)
 {
     world *w = *state;
@@ -558,6 +587,7 @@ int main(void)
         CASE(a_nack_of_nothing_pending_is_not_found),
         CASE(a_refused_handover_offer_fails_the_handover),
         CASE(a_refused_claim_ends_refused),
+        CASE(another_event_at_a_received_seq_is_a_conflict),
         FRESH(a_refused_consent_is_marked_undelivered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

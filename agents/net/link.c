@@ -240,6 +240,18 @@ static int apply_event(broker_link *l, MDB_txn *txn, const void *what)
     int rc = inbox_event(l->d, txn, env, &outcome);
     if (rc)
         return rc; /* not acked: the sender retries */
+    if (outcome == INBOX_CONFLICT) {
+        l->counters.sequence_conflicts++;
+        if (polku_log_limit_allow(&l->conflict_log, 5, "sequence conflicts"))
+            log_error("%s sent another event at its seq %llu than the one "
+                      "received before: its store has gone back in time "
+                      "(a restored copy?) and reuses sequences. Not "
+                      "acknowledged: it stays pending at %s until its log "
+                      "continues after what was received",
+                      env->origin_org, (unsigned long long)env->origin_seq,
+                      env->origin_org);
+        return POLKU_OK; /* nothing applied, nothing acked */
+    }
     if (outcome == INBOX_DUPLICATE)
         l->counters.duplicates++;
     else if (outcome == INBOX_APPLIED && l->hooks.event_applied)

@@ -34,11 +34,12 @@
 
 #include "domain.h"
 #include "polku/codec.h"
+#include "polku/log.h"
 #include "polku/zwatch.h"
 
 typedef struct link_counters {
     unsigned long long inbound, duplicates, acks_sent, acks_received,
-        nacks_received, failed_deliveries, replayed;
+        nacks_received, failed_deliveries, replayed, sequence_conflicts;
 } link_counters;
 
 typedef struct link_hooks {
@@ -58,6 +59,7 @@ typedef struct broker_link {
     outbox *ob;
     link_hooks hooks;
     link_counters counters;
+    polku_log_limit conflict_log;
 
     void *zctx;
     void *dealer;
