@@ -19,18 +19,19 @@ enum alert_kind {
     ALERT_CONSENT_EXPIRED_OPEN,
     ALERT_PATH_NO_COORDINATOR,
     ALERT_EVENTS_REFUSED,
+    ALERT_DUPLICATE_SESSION,
     ALERT_KINDS
 };
 
 static const char *const kind_names[ALERT_KINDS] = {
     "referral_not_received", "referral_not_answered", "rejection_no_followup",
     "handover_unanswered",   "consent_expired_open",  "path_no_coordinator",
-    "events_refused",
+    "events_refused",        "duplicate_session",
 };
 
 static const char *const kind_subjects[ALERT_KINDS] = {
     "referral", "referral", "referral", "handover", "referral", "path",
-    "org",
+    "org",      "org",
 };
 
 typedef struct alert {
@@ -41,6 +42,7 @@ typedef struct alert {
     uint8_t client_key[16];
     char org[33]; /* "" nobody */
     uint64_t since_ms;
+    char peers[2][64]; /* duplicate_session: the live, the refused */
     unsigned gen;
     UT_hash_handle hh;
 } alert;
@@ -99,13 +101,16 @@ static json_t *alert_json(const alert *a)
     static const uint8_t none[16];
     key_hex(a->client_key, key);
     polku_time_format(a->since_ms, since, sizeof since);
-    return json_pack("{s:s, s:s, s:o, s:s, s:s, s:o, s:s}", "id", a->id,
-                     "kind", kind_names[a->kind], "client_key",
-                     memcmp(a->client_key, none, 16) ? json_string(key)
-                                                     : json_null(),
-                     "subject", a->subject, "subject_id", a->subject_id,
-                     "org", a->org[0] ? json_string(a->org) : json_null(),
-                     "since", since);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:o, s:s, s:s, s:o, s:s}", "id", a->id, "kind",
+        kind_names[a->kind], "client_key",
+        memcmp(a->client_key, none, 16) ? json_string(key) : json_null(),
+        "subject", a->subject, "subject_id", a->subject_id, "org",
+        a->org[0] ? json_string(a->org) : json_null(), "since", since);
+    if (j && a->kind == ALERT_DUPLICATE_SESSION)
+        json_object_set_new(j, "peers",
+                            json_pack("[s,s]", a->peers[0], a->peers[1]));
+    return j;
 }
 
 /* ---- one evaluation ---- */
@@ -116,6 +121,7 @@ typedef struct eval {
     uint64_t now;
     alert_change_fn change;
     void *arg;
+    const char *peers[2]; /* for the next hold (NULL: none) */
 } eval;
 
 /* The alert holds at this evaluation: kept, or raised if new. An existing
@@ -129,6 +135,9 @@ static void hold(eval *ev, unsigned kind, const char *subject,
     snprintf(id, sizeof id, "%s:%s", kind_names[kind], subject_id);
     alert *a = NULL;
     HASH_FIND_STR(ev->set->alerts, id, a);
+    if (a && ev->peers[0]) /* the addresses now (a new refused one) */
+        for (int i = 0; i < 2; i++)
+            snprintf(a->peers[i], sizeof a->peers[i], "%s", ev->peers[i]);
     if (a) {
         if (a->gen != ev->set->gen) {
             a->gen = ev->set->gen;
@@ -147,6 +156,8 @@ static void hold(eval *ev, unsigned kind, const char *subject,
     memcpy(a->client_key, client_key, 16);
     snprintf(a->org, sizeof a->org, "%s", org ? org : "");
     a->since_ms = since_ms;
+    for (int i = 0; i < 2 && ev->peers[0]; i++)
+        snprintf(a->peers[i], sizeof a->peers[i], "%s", ev->peers[i]);
     a->gen = ev->set->gen;
     HASH_ADD_STR(ev->set->alerts, id, a);
     json_t *j = alert_json(a);
@@ -244,7 +255,7 @@ static void on_path(const uint8_t key[16], const path_view *v, void *arg)
 void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
                      alert_change_fn change, void *arg)
 {
-    eval ev = {set, in, now_ms, change, arg};
+    eval ev = {set, in, now_ms, change, arg, {NULL, NULL}};
     set->gen++;
     cl_each_referral(in->clients, on_referral, &ev);
     pi_each(in->paths, on_path, &ev);
@@ -253,6 +264,14 @@ void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
         if (in->refused[i].events > 0)
             hold(&ev, ALERT_EVENTS_REFUSED, NULL, in->refused[i].org,
                  no_client, in->refused[i].org, in->refused[i].since_ms);
+    for (size_t i = 0; i < in->n_duplicates; i++) {
+        const alert_session *d = &in->duplicates[i];
+        ev.peers[0] = d->peer ? d->peer : "";
+        ev.peers[1] = d->other_peer ? d->other_peer : "";
+        hold(&ev, ALERT_DUPLICATE_SESSION, NULL, d->org, no_client, d->org,
+             d->since_ms);
+        ev.peers[0] = ev.peers[1] = NULL;
+    }
     alert *a, *tmp;
     HASH_ITER(hh, set->alerts, a, tmp)
     {

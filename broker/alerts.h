@@ -18,7 +18,12 @@
  *                           than path_coordinator (nobody: null)
  *   events_refused          the org's log holds events the writer rules refused
  *                           at replay (gate.h): a faulty or forged log (that
- *                           org; subject "org", no client key) */
+ *                           org; subject "org", no client key)
+ *   duplicate_session       a second connection with the org's key was refused
+ *                           while its session is live (routes.h): two
+ *                           processes share a key (that org; subject "org";
+ *                           "peers": the live and the refused connection's
+ *                           addresses) */
 #ifndef POLKU_BROKER_ALERTS_H
 #define POLKU_BROKER_ALERTS_H
 
@@ -40,6 +45,14 @@ typedef struct alert_refusals {
     uint64_t since_ms;
 } alert_refusals;
 
+/* An org with a refused second connection, both still heard from. */
+typedef struct alert_session {
+    const char *org;
+    const char *peer;       /* the live session's address ("" unknown) */
+    const char *other_peer; /* the refused connection's */
+    uint64_t since_ms;      /* first refused */
+} alert_session;
+
 typedef struct alert_inputs {
     const client_index *clients;
     const path_index *paths;
@@ -47,6 +60,8 @@ typedef struct alert_inputs {
     const broker_sla *sla;
     const alert_refusals *refused; /* n_refused of them, may be NULL */
     size_t n_refused;
+    const alert_session *duplicates; /* n_duplicates of them, may be NULL */
+    size_t n_duplicates;
     /* org's clock minus the broker's (NULL: all agree). An event's time is
      * its writer's clock; ages are read on that clock, so an agent whose
      * clock is wrong neither makes everything overdue nor nothing. */

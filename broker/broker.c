@@ -85,8 +85,26 @@ static void evaluate_alerts(broker *b)
                                             r->events_refused,
                                             r->first_refused_ms};
     }
-    alert_inputs in = {b->clients, b->paths,  b->consents, &b->cfg->sla,
-                       refused,    n,        clock_offset, b};
+    alert_session dup[b->cfg->org_count ? b->cfg->org_count : 1];
+    size_t n_dup = 0;
+    uint64_t now = polku_mono_ms();
+    uint64_t stale = routes_stale_after_ms(b->cfg->heartbeat_ms);
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
+        const route *r = &b->routes.by_org[i];
+        if (routes_duplicate_live(r, now, stale)) /* two sessions */
+            dup[n_dup++] = (alert_session){b->cfg->orgs[i].id, r->peer,
+                                           r->dup_peer, r->dup_since_ms};
+    }
+    alert_inputs in = {.clients = b->clients,
+                       .paths = b->paths,
+                       .consents = b->consents,
+                       .sla = &b->cfg->sla,
+                       .refused = refused,
+                       .n_refused = n,
+                       .duplicates = dup,
+                       .n_duplicates = n_dup,
+                       .clock_offset = clock_offset,
+                       .clock_arg = b};
     alerts_evaluate(b->alerts, &in, polku_now_ms(), on_alert_change, b);
 }
 
