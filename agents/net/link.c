@@ -164,8 +164,8 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
              new_epoch ? "; resending what is unacknowledged" : "");
     if (l->duplicate)
         log_warn("this agent now holds org %s's session at the broker: the "
-                 "other process (from %s) went silent. If it comes back it "
-                 "is refused; stop one of them for good",
+                 "other process (from %s) went silent or stopped. If it comes "
+                 "back it is refused; stop one of them for good",
                  l->cfg->org, l->duplicate_peer);
     l->duplicate = false;
     outbox_rewind_all(l->ob);
