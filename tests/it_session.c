@@ -120,8 +120,8 @@ static void refer(h_org *a, h_org *b, const char *key, int n, h_ids *sent)
     for (int i = 0; i < n; i++) {
         char id[64];
         h_resp resp;
-        long st = h_referral_create(a, key, b->id, NULL, "one session", id,
-                                    &resp);
+        long st =
+            h_referral_create(a, key, b->id, NULL, "one session", id, &resp);
         H_REQUIRE(st == 201, "referral %d at %s: HTTP %ld %s", i, a->id, st,
                   resp.body ? resp.body : resp.err);
         h_resp_free(&resp);
@@ -159,10 +159,10 @@ static void case_second_process_refused(void)
     h_agent_start(twin);
     H_WAIT_UNTIL(H_SEC(10), broker_state_is(twin, REFUSED),
                  "the second %s agent's /healthz to say %s", SOTE, REFUSED);
-    H_WAIT_UNTIL(
-        H_SEC(5),
-        h_broker_metric(r, "polku_broker_duplicate_sessions_total") == 1,
-        "polku_broker_duplicate_sessions_total to be 1");
+    H_WAIT_UNTIL(H_SEC(5),
+                 h_broker_metric(r, "polku_broker_duplicate_sessions_total") ==
+                     1,
+                 "polku_broker_duplicate_sessions_total to be 1");
     H_WAIT_UNTIL(H_SEC(5), alert_listed(r, SOTE),
                  "a duplicate_session alert naming %s", SOTE);
     check_alert(r, SOTE);

@@ -244,8 +244,8 @@ static int apply_nack_failure(broker_link *l, MDB_txn *txn, const void *what)
     return inbox_undeliverable(l->d, txn, what);
 }
 
-#define DUPLICATE_LOG_AGAIN_MS 60000 /* while refused, a reminder this often   \
-                                      */
+/* while refused, a reminder this often */
+#define DUPLICATE_LOG_AGAIN_MS 60000
 
 /* The broker holds another live session of this organisation: nothing is
  * sent but Hello (each heartbeat, from link_tick) until it welcomes us. */
