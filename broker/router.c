@@ -445,9 +445,12 @@ static void route_ack(broker *b, const polku_envelope *env, zmq_msg_t *payload)
 /* Whether the connection holding r is still open. A heartbeat (which the
  * agent expects anyway) fails with EHOSTUNREACH once ZeroMQ has seen that
  * connection close: a killed or restarted agent's successor need not wait
- * for the silence. */
-static bool connection_open(broker *b, const route *r)
+ * for the silence. Asked at most twice a heartbeat, however fast the
+ * second connection speaks. */
+static bool connection_open(broker *b, route *r, uint64_t now)
 {
+    if (now - r->open_checked_ms < b->cfg->heartbeat_ms / 2)
+        return true;
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__Heartbeat hb = POLKU__HEARTBEAT__INIT;
     uint8_t msg_id[16];
@@ -455,8 +458,11 @@ static bool connection_open(broker *b, const route *r)
     hb.epoch = b->epoch;
     env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
-    return send_envelope(b, r->routing_id, r->routing_id_len, &env) !=
-           EHOSTUNREACH;
+    if (send_envelope(b, r->routing_id, r->routing_id_len, &env) ==
+        EHOSTUNREACH)
+        return false;
+    r->open_checked_ms = now;
+    return true;
 }
 
 /* A second connection of an organisation whose session is live: refused
@@ -503,7 +509,7 @@ static bool learn_route(broker *b, int idx, zmq_msg_t *rid, zmq_msg_t *payload)
     routes_session s =
         routes_session_of(r, zmq_msg_data(rid), len, now,
                           routes_stale_after_ms(b->cfg->heartbeat_ms));
-    if (s == ROUTES_DUPLICATE && connection_open(b, r)) {
+    if (s == ROUTES_DUPLICATE && connection_open(b, r, now)) {
         refuse_second_session(b, idx, rid, peer);
         return false;
     }

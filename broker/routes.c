@@ -105,6 +105,7 @@ void routes_take(route *r, const uint8_t *rid, size_t len, const char *peer,
         r->dup_peer[0] = '\0';
         r->dup_last_seen_ms = 0;
         r->dup_since_ms = 0;
+        r->open_checked_ms = 0;
     }
     r->connected = true;
     r->last_seen_ms = now_ms;

@@ -72,6 +72,7 @@ typedef struct route {
     char dup_peer[ROUTES_PEER_MAX];
     uint64_t dup_last_seen_ms; /* monotonic */
     uint64_t dup_since_ms;     /* wall clock: refused first (the alert's) */
+    uint64_t open_checked_ms;  /* monotonic: the connection last found open */
     /* rebuild from the agent's log, once per broker epoch */
     bool replay_requested;
     uint64_t replay_requested_ms; /* monotonic */
