@@ -19,6 +19,7 @@ enum alert_kind {
     ALERT_CONSENT_EXPIRED_OPEN,
     ALERT_PATH_NO_COORDINATOR,
     ALERT_EVENTS_REFUSED,
+    ALERT_DUPLICATE_SESSION,
     ALERT_STORE_REGRESSED,
     ALERT_KINDS
 };
@@ -26,12 +27,12 @@ enum alert_kind {
 static const char *const kind_names[ALERT_KINDS] = {
     "referral_not_received", "referral_not_answered", "rejection_no_followup",
     "handover_unanswered",   "consent_expired_open",  "path_no_coordinator",
-    "events_refused",        "store_regressed",
+    "events_refused",        "duplicate_session",     "store_regressed",
 };
 
 static const char *const kind_subjects[ALERT_KINDS] = {
-    "referral", "referral", "referral", "handover",
-    "referral", "path",     "org",      "org",
+    "referral", "referral", "referral", "handover", "referral", "path",
+    "org",      "org",      "org",
 };
 
 typedef struct alert {
@@ -43,6 +44,7 @@ typedef struct alert {
     char org[33];    /* "" nobody */
     char detail[48]; /* numbers only, e.g. "seq 2 < 3"; "" none */
     uint64_t since_ms;
+    char peers[2][64]; /* duplicate_session: the live, the refused */
     unsigned gen;
     UT_hash_handle hh;
 } alert;
@@ -109,6 +111,9 @@ static json_t *alert_json(const alert *a)
         a->org[0] ? json_string(a->org) : json_null(), "since", since);
     if (j && a->detail[0])
         json_object_set_new(j, "detail", json_string(a->detail));
+    if (j && a->kind == ALERT_DUPLICATE_SESSION)
+        json_object_set_new(j, "peers",
+                            json_pack("[s,s]", a->peers[0], a->peers[1]));
     return j;
 }
 
@@ -120,6 +125,7 @@ typedef struct eval {
     uint64_t now;
     alert_change_fn change;
     void *arg;
+    const char *peers[2]; /* for the next hold (NULL: none) */
 } eval;
 
 /* The alert holds at this evaluation: kept, or raised if new. An existing
@@ -133,6 +139,9 @@ static void hold_detail(eval *ev, unsigned kind, const char *subject,
     snprintf(id, sizeof id, "%s:%s", kind_names[kind], subject_id);
     alert *a = NULL;
     HASH_FIND_STR(ev->set->alerts, id, a);
+    if (a && ev->peers[0]) /* the addresses now (a new refused one) */
+        for (int i = 0; i < 2; i++)
+            snprintf(a->peers[i], sizeof a->peers[i], "%s", ev->peers[i]);
     if (a) {
         if (a->gen != ev->set->gen) {
             a->gen = ev->set->gen;
@@ -154,6 +163,8 @@ static void hold_detail(eval *ev, unsigned kind, const char *subject,
     snprintf(a->org, sizeof a->org, "%s", org ? org : "");
     snprintf(a->detail, sizeof a->detail, "%s", detail ? detail : "");
     a->since_ms = since_ms;
+    for (int i = 0; i < 2 && ev->peers[0]; i++)
+        snprintf(a->peers[i], sizeof a->peers[i], "%s", ev->peers[i]);
     a->gen = ev->set->gen;
     HASH_ADD_STR(ev->set->alerts, id, a);
     json_t *j = alert_json(a);
@@ -257,15 +268,23 @@ static void on_path(const uint8_t key[16], const path_view *v, void *arg)
 void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
                      alert_change_fn change, void *arg)
 {
-    eval ev = {set, in, now_ms, change, arg};
+    eval ev = {set, in, now_ms, change, arg, {NULL, NULL}};
     set->gen++;
     cl_each_referral(in->clients, on_referral, &ev);
     pi_each(in->paths, on_path, &ev);
     static const uint8_t no_client[16];
     for (size_t i = 0; i < in->n_refused; i++)
         if (in->refused[i].events > 0)
-            hold(&ev, ALERT_EVENTS_REFUSED, NULL, in->refused[i].org, no_client,
-                 in->refused[i].org, in->refused[i].since_ms);
+            hold(&ev, ALERT_EVENTS_REFUSED, NULL, in->refused[i].org,
+                 no_client, in->refused[i].org, in->refused[i].since_ms);
+    for (size_t i = 0; i < in->n_duplicates; i++) {
+        const alert_session *d = &in->duplicates[i];
+        ev.peers[0] = d->peer ? d->peer : "";
+        ev.peers[1] = d->other_peer ? d->other_peer : "";
+        hold(&ev, ALERT_DUPLICATE_SESSION, NULL, d->org, no_client, d->org,
+             d->since_ms);
+        ev.peers[0] = ev.peers[1] = NULL;
+    }
     for (size_t i = 0; i < in->n_regressed; i++) {
         const alert_regression *g = &in->regressed[i];
         char detail[48];

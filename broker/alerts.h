@@ -1,3 +1,4 @@
+// clang-format off
 /* alerts.h — clients falling between services, as alerts.
  *
  * The alerts are a function of the folded state and the time: evaluating
@@ -7,20 +8,29 @@
  * come back by themselves. No sockets here.
  *
  * Kinds (who must act in "org"):
- *   referral_not_received   requested, not received within referral_receipt
- * (receiver) referral_not_answered   received, not answered within
- * referral_answer (receiver) rejection_no_followup   rejected, no newer
- * referral for the client within rejection_followup (the sender)
- *   handover_unanswered     an offer open longer than handover_answer
- * (receiver) consent_expired_open    the consent an open referral or handover
- * relies on is no longer active (the sender / offerer) path_no_coordinator open
- * referrals but nobody coordinates, for longer than path_coordinator (nobody:
- * null) events_refused          the org's log holds events the writer rules
- * refused at replay (gate.h): a faulty or forged log (that org; subject "org",
- * no client key) store_regressed         the org's agent said Hello below the
- * sequence the broker had seen from it: its store was restored from an older
- * copy; until its log passes that sequence again (that org; subject "org";
- * detail "seq A < B": the agent's and the broker's) */
+ *   referral_not_received   requested, not received within referral_receipt (receiver)
+ *   referral_not_answered   received, not answered within referral_answer (receiver)
+ *   rejection_no_followup   rejected, no newer referral for the client within
+ *                           rejection_followup (the sender)
+ *   handover_unanswered     an offer open longer than handover_answer (receiver)
+ *   consent_expired_open    the consent an open referral or handover relies on
+ *                           is no longer active (the sender / offerer)
+ *   path_no_coordinator     open referrals but nobody coordinates, for longer
+ *                           than path_coordinator (nobody: null)
+ *   events_refused          the org's log holds events the writer rules refused
+ *                           at replay (gate.h): a faulty or forged log (that
+ *                           org; subject "org", no client key)
+ *   duplicate_session       a second connection with the org's key was refused
+ *                           while its session is live (routes.h): two
+ *                           processes share a key (that org; subject "org";
+ *                           "peers": the live and the refused connection's
+ *                           addresses)
+ *   store_regressed         the org's agent said Hello below the sequence the
+ *                           broker had seen from it: its store was restored
+ *                           from an older copy; until its log passes that
+ *                           sequence again (that org; subject "org"; detail
+ *                           "seq A < B": the agent's and the broker's) */
+// clang-format on
 #ifndef POLKU_BROKER_ALERTS_H
 #define POLKU_BROKER_ALERTS_H
 
@@ -49,6 +59,14 @@ typedef struct alert_regression {
     uint64_t since_ms;
 } alert_regression;
 
+/* An org with a refused second connection, both still heard from. */
+typedef struct alert_session {
+    const char *org;
+    const char *peer;       /* the live session's address ("" unknown) */
+    const char *other_peer; /* the refused connection's */
+    uint64_t since_ms;      /* first refused */
+} alert_session;
+
 typedef struct alert_inputs {
     const client_index *clients;
     const path_index *paths;
@@ -58,6 +76,8 @@ typedef struct alert_inputs {
     size_t n_refused;
     const alert_regression *regressed; /* n_regressed, may be NULL */
     size_t n_regressed;
+    const alert_session *duplicates; /* n_duplicates of them, may be NULL */
+    size_t n_duplicates;
     /* org's clock minus the broker's (NULL: all agree). An event's time is
      * its writer's clock; ages are read on that clock, so an agent whose
      * clock is wrong neither makes everything overdue nor nothing. */

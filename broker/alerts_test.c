@@ -54,6 +54,8 @@ typedef struct fixture {
     size_t n_seen;
     alert_refusals refused[2];
     size_t n_refused;
+    alert_session dups[1];
+    size_t n_dups;
     alert_regression regressed[1];
     size_t n_regressed;
     const char *skewed_org[2]; /* an org's clock ahead (+) or behind (-) */
@@ -136,6 +138,8 @@ static void evaluate(fixture *f, uint64_t now)
                        .sla = &f->sla,
                        .refused = f->refused,
                        .n_refused = f->n_refused,
+                       .duplicates = f->dups,
+                       .n_duplicates = f->n_dups,
                        .regressed = f->regressed,
                        .n_regressed = f->n_regressed,
                        .clock_offset = f->n_skews ? skew_of : NULL,
@@ -435,8 +439,9 @@ static void empty_set(void **state)
     assert_string_equal(alerts_kind_name(0), "referral_not_received");
     assert_string_equal(alerts_kind_name(5), "path_no_coordinator");
     assert_string_equal(alerts_kind_name(6), "events_refused");
-    assert_string_equal(alerts_kind_name(7), "store_regressed");
-    assert_string_equal(alerts_kind_name(8), "");
+    assert_string_equal(alerts_kind_name(7), "duplicate_session");
+    assert_string_equal(alerts_kind_name(8), "store_regressed");
+    assert_string_equal(alerts_kind_name(9), "");
 }
 
 /* A sender 400 days behind stamps its referral 400 days ago: read on its
@@ -451,14 +456,15 @@ static void skewed_clocks(void **state)
     f->skewed_org[0] = SOTE;
     f->skew_ms[0] = -(int64_t)behind;
     f->n_skews = 1;
-    fold(f, ev_requested(&f->sote, KEY_A, 1, KELA, "benefits", 0, T0 - behind));
+    fold(f, ev_requested(&f->sote, KEY_A, 1, KELA, "benefits", 0,
+                         T0 - behind));
     nothing_changes(f, T0 + 60000); /* a minute old on sote's clock */
     assert_int_equal(alerts_count(f->set), 0);
     evaluate(f, T0 + 2 * 3600000); /* two hours old: overdue */
     assert_int_equal(f->n_seen, 1);
-    assert_string_equal(
-        json_string_value(json_object_get(f->seen[0].alert, "kind")),
-        "referral_not_received");
+    assert_string_equal(json_string_value(json_object_get(f->seen[0].alert,
+                                                          "kind")),
+                        "referral_not_received");
     /* "since" is on the broker's clock: an hour after T0 */
     const char *since =
         json_string_value(json_object_get(f->seen[0].alert, "since"));
@@ -497,6 +503,46 @@ static void events_refused(void **state)
     evaluate(f, T0 + 30);
     assert_int_equal(f->n_seen, 1);
     assert_string_equal(f->seen[0].topic, "alert.cleared");
+}
+
+/* Two sessions of one org: named with both connections' addresses while
+ * the broker reports them, cleared when one remains. */
+static void duplicate_session(void **state)
+{
+    fixture *f = *state;
+    f->dups[0] = (alert_session){SOTE, "10.0.0.1", "10.0.0.2", T0 + 5};
+    f->n_dups = 1;
+    evaluate(f, T0 + 10);
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(f->seen[0].topic, "alert.raised");
+    const json_t *a = f->seen[0].alert;
+    assert_string_equal(json_string_value(json_object_get(a, "kind")),
+                        "duplicate_session");
+    assert_string_equal(json_string_value(json_object_get(a, "id")),
+                        "duplicate_session:" SOTE);
+    assert_string_equal(json_string_value(json_object_get(a, "org")), SOTE);
+    assert_string_equal(json_string_value(json_object_get(a, "subject")),
+                        "org");
+    assert_true(json_is_null(json_object_get(a, "client_key")));
+    const json_t *peers = json_object_get(a, "peers");
+    assert_int_equal(json_array_size(peers), 2);
+    assert_string_equal(json_string_value(json_array_get(peers, 0)),
+                        "10.0.0.1");
+    assert_string_equal(json_string_value(json_array_get(peers, 1)),
+                        "10.0.0.2");
+    /* a new refused connection from elsewhere: the same alert, new peers */
+    f->dups[0].other_peer = "10.0.0.3";
+    nothing_changes(f, T0 + 20);
+    json_t *j = alerts_json(f->set);
+    const json_t *now = json_object_get(
+        json_array_get(json_object_get(j, "alerts"), 0), "peers");
+    assert_string_equal(json_string_value(json_array_get(now, 1)), "10.0.0.3");
+    json_decref(j);
+    f->n_dups = 0;
+    evaluate(f, T0 + 30);
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(f->seen[0].topic, "alert.cleared");
+    assert_int_equal(alerts_count(f->set), 0);
 }
 
 /* An org whose store went back in time is named with both sequences
@@ -540,6 +586,7 @@ int main(void)
         CASE(empty_set),
         CASE(events_refused),
         CASE(store_regressed),
+        CASE(duplicate_session),
         CASE(skewed_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,6 +99,16 @@ static void evaluate_alerts(broker *b)
             (alert_regression){b->cfg->orgs[i].id, r->regressed_from,
                                r->regressed_to, r->regressed_since_ms};
     }
+    alert_session dup[b->cfg->org_count ? b->cfg->org_count : 1];
+    size_t n_dup = 0;
+    uint64_t now = polku_mono_ms();
+    uint64_t stale = routes_stale_after_ms(b->cfg->heartbeat_ms);
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
+        const route *r = &b->routes.by_org[i];
+        if (routes_duplicate_live(r, now, stale)) /* two sessions */
+            dup[n_dup++] = (alert_session){b->cfg->orgs[i].id, r->peer,
+                                           r->dup_peer, r->dup_since_ms};
+    }
     alert_inputs in = {.clients = b->clients,
                        .paths = b->paths,
                        .consents = b->consents,
@@ -107,6 +117,8 @@ static void evaluate_alerts(broker *b)
                        .n_refused = n,
                        .regressed = regressed,
                        .n_regressed = n_regressed,
+                       .duplicates = dup,
+                       .n_duplicates = n_dup,
                        .clock_offset = clock_offset,
                        .clock_arg = b};
     alerts_evaluate(b->alerts, &in, polku_now_ms(), on_alert_change, b);

@@ -38,7 +38,8 @@ typedef struct broker_counters {
     unsigned long long rejected; /* frames refused before routing */
     unsigned long long send_failures;
     unsigned long long hellos;
-    unsigned long long nacks[POLKU__NACK_CODE__NACK_RETRY_LATER + 1];
+    unsigned long long nacks[POLKU_NACK_CODE_LAST + 1];
+    unsigned long long duplicate_sessions; /* connections refused */
     unsigned long long claims_won, claims_lost, claims_refused;
     unsigned long long events_folded;
     unsigned long long path_queries;

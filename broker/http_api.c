@@ -74,9 +74,15 @@ static void metrics(broker *b, polku_http_req *req)
             "# TYPE polku_broker_nacks_total counter\n",
             c->frames_in, c->routed, c->acks_routed, c->rejected, c->hellos,
             b->zap_allowed, b->zap_denied, connected);
-    for (int code = 1; code <= POLKU__NACK_CODE__NACK_RETRY_LATER; code++)
+    for (int code = 1; code <= POLKU_NACK_CODE_LAST; code++)
         fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
                 polku_nack_code_name((Polku__NackCode)code), c->nacks[code]);
+    fprintf(f,
+            "# HELP polku_broker_duplicate_sessions_total Connections refused "
+            "because another connection of the same organisation was live.\n"
+            "# TYPE polku_broker_duplicate_sessions_total counter\n"
+            "polku_broker_duplicate_sessions_total %llu\n",
+            c->duplicate_sessions);
     fprintf(f,
             "# HELP polku_broker_consents Consents known (folded from "
             "events).\n# TYPE polku_broker_consents gauge\n"

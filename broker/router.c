@@ -440,21 +440,86 @@ static void route_ack(broker *b, const polku_envelope *env, zmq_msg_t *payload)
             b->counters.acks_routed++;
 }
 
-static void learn_route(broker *b, int idx, zmq_msg_t *rid)
+/* Whether the connection holding r is still open. A heartbeat (which the
+ * agent expects anyway) fails with EHOSTUNREACH once ZeroMQ has seen that
+ * connection close: a killed or restarted agent's successor need not wait
+ * for the silence. Asked at most twice a heartbeat, however fast the
+ * second connection speaks. */
+static bool connection_open(broker *b, route *r, uint64_t now)
+{
+    if (now - r->open_checked_ms < b->cfg->heartbeat_ms / 2)
+        return true;
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__Heartbeat hb = POLKU__HEARTBEAT__INIT;
+    uint8_t msg_id[16];
+    fill_header(&env, msg_id);
+    hb.epoch = b->epoch;
+    env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    if (send_envelope(b, r->routing_id, r->routing_id_len, &env) ==
+        EHOSTUNREACH)
+        return false;
+    r->open_checked_ms = now;
+    return true;
+}
+
+/* A second connection of an organisation whose session is live: refused
+ * (routes.h). It hears why and where the live one is; the first frame of
+ * each such connection is counted and logged (rate-limited), the alert
+ * duplicate_session names both while they last. */
+static void refuse_second_session(broker *b, int idx, zmq_msg_t *rid,
+                                  const char *peer)
+{
+    route *r = &b->routes.by_org[idx];
+    const char *org = b->cfg->orgs[idx].id;
+    const uint8_t *id = zmq_msg_data(rid);
+    size_t len = zmq_msg_size(rid);
+    b->counters.rejected++;
+    if (routes_note_duplicate(r, id, len, peer, polku_mono_ms(),
+                              polku_now_ms())) {
+        b->counters.duplicate_sessions++;
+        if (polku_log_limit_allow(&b->frame_log, REFUSAL_LOG_PER_S,
+                                  "refused frames"))
+            log_warn("%s: a second connection (from %s) refused: the "
+                     "organisation is already connected from %s. Two "
+                     "processes share its key; the second takes over only "
+                     "after the first has been silent for %llu ms",
+                     org, peer && *peer ? peer : "an unknown address",
+                     r->peer[0] ? r->peer : "an unknown address",
+                     (unsigned long long)routes_stale_after_ms(
+                         b->cfg->heartbeat_ms));
+    }
+    send_nack(b, id, len, org, POLKU__NACK_CODE__NACK_DUPLICATE_SESSION, 0,
+              NULL, r->peer[0] ? r->peer : "unknown");
+}
+
+/* Learns where org idx is reached from one of its authenticated frames.
+ * False when the frame comes from a second connection while the first is
+ * live: it was refused and goes no further. */
+static bool learn_route(broker *b, int idx, zmq_msg_t *rid, zmq_msg_t *payload)
 {
     route *r = &b->routes.by_org[idx];
     size_t len = zmq_msg_size(rid);
     if (len > ROUTES_ROUTING_ID_MAX)
-        return;
-    if (!r->connected || r->routing_id_len != len ||
-        memcmp(r->routing_id, zmq_msg_data(rid), len) != 0) {
-        log_info("%s: connected", b->cfg->orgs[idx].id);
+        return true;
+    uint64_t now = polku_mono_ms();
+    const char *peer = zmq_msg_gets(payload, "Peer-Address");
+    routes_session s =
+        routes_session_of(r, zmq_msg_data(rid), len, now,
+                          routes_stale_after_ms(b->cfg->heartbeat_ms));
+    if (s == ROUTES_DUPLICATE && connection_open(b, r, now)) {
+        refuse_second_session(b, idx, rid, peer);
+        return false;
+    }
+    if (s != ROUTES_SAME) {
+        log_info("%s: connected from %s%s", b->cfg->orgs[idx].id,
+                 peer && *peer ? peer : "an unknown address",
+                 s == ROUTES_DUPLICATE ? " (its previous connection closed)"
+                                       : "");
         r->replay_requested = false; /* a new connection: ask again */
     }
-    memcpy(r->routing_id, zmq_msg_data(rid), len);
-    r->routing_id_len = len;
-    r->connected = true;
-    r->last_seen_ms = polku_mono_ms();
+    routes_take(r, zmq_msg_data(rid), len, peer, now);
+    return true;
 }
 
 #define REPLAY_REQUEST_AGAIN_MS 10000
@@ -840,7 +905,8 @@ void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
         b->counters.nacks[POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED]++;
         return;
     }
-    learn_route(b, idx, rid);
+    if (!learn_route(b, idx, rid, payload))
+        return;
     if (b->dump) {
         fwrite(zmq_msg_data(payload), 1, zmq_msg_size(payload), b->dump);
         fflush(b->dump);

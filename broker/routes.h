@@ -9,14 +9,37 @@
  * of the directory, at the directory's index; no durable state (a new
  * epoch starts from zero).
  *
+ * One session per organisation: a connection is live while the broker has
+ * heard from it within 4 heartbeats + 1 s (routes_stale_after_ms). A
+ * second connection (another routing id: a copied key file, a second
+ * process) is refused while the first is live — Nack duplicate_session,
+ * nothing of it routed, welcomed, replayed or folded, an alert
+ * duplicate_session — so sequences of two stores never mix. Once the first
+ * is silent past the timeout, or its connection is known closed (a send
+ * to it fails: a killed or restarted agent), the next frame of the new one
+ * takes over: that is how a restarted or moved agent comes back.
+ *
  * Lifecycle of an entry (the router makes every transition):
  *
  *   state          event                                   next
  *   offline        authenticated frame from the org        connected
- *   connected      frame from another routing id           connected
- *                  (a new connection: replay asked again)
+ *   connected      frame from its routing id               connected
+ *   connected      frame from another routing id while     connected
+ *                  the session is live and its connection  (the other
+ *                  open: refused, duplicate_session        refused)
+ *   connected      frame from another routing id after     connected
+ *                  4 heartbeats + 1 s of silence, or once  (a new connection:
+ *                  the old connection is closed            replay asked again)
  *   connected      no traffic for 4 heartbeats + 1 s,      offline
  *                  or the connection gone on a send
+ *
+ *   refused second connection   event                      next
+ *   none           frame from another routing id while     refused (alert
+ *                  the session is live                     raised, counted
+ * once) refused        its frames (Hello each heartbeat)       refused (Nack
+ * again) refused        the session silent or closed: its next  none (it holds
+ * the frame takes over                        route; alert cleared) refused
+ * silent for 4 heartbeats + 1 s itself    none (alert cleared)
  *
  *   replay         event                                   next
  *   not asked      Hello (or a new connection)             asked
@@ -43,13 +66,22 @@
 #include "broker_config.h"
 
 #define ROUTES_ROUTING_ID_MAX 256
+#define ROUTES_PEER_MAX 64 /* a peer's IP address as text */
 
 /* Where an organisation's agent can be reached now (index = cfg org index). */
 typedef struct route {
     bool connected;
     uint8_t routing_id[ROUTES_ROUTING_ID_MAX];
     size_t routing_id_len;
-    uint64_t last_seen_ms; /* monotonic */
+    uint64_t last_seen_ms;      /* monotonic */
+    char peer[ROUTES_PEER_MAX]; /* the connection's address, "" unknown */
+    /* a second connection refused while this one is live */
+    uint8_t dup_routing_id[ROUTES_ROUTING_ID_MAX];
+    size_t dup_routing_id_len; /* 0: none */
+    char dup_peer[ROUTES_PEER_MAX];
+    uint64_t dup_last_seen_ms; /* monotonic */
+    uint64_t dup_since_ms;     /* wall clock: refused first (the alert's) */
+    uint64_t open_checked_ms;  /* monotonic: the connection last found open */
     /* rebuild from the agent's log, once per broker epoch */
     bool replay_requested;
     uint64_t replay_requested_ms; /* monotonic */
@@ -96,6 +128,37 @@ void routes_fini(routes *t);
 
 /* Index of org id in the directory, or -1. */
 int routes_org_index(const routes *t, const char *org);
+
+/* How long a connection stays live without a frame: 4 heartbeats + 1 s. */
+uint64_t routes_stale_after_ms(uint64_t heartbeat_ms);
+
+/* What a frame from routing id (rid, len) is to the route. */
+typedef enum routes_session {
+    ROUTES_SAME,     /* from the live connection itself */
+    ROUTES_NEW,      /* no live connection: this one may take the route */
+    ROUTES_DUPLICATE /* another connection is live: refuse this one (unless
+                        the caller knows the other closed) */
+} routes_session;
+
+/* Pure: decided from the route, the time (monotonic) and the timeout. */
+routes_session routes_session_of(const route *r, const uint8_t *rid, size_t len,
+                                 uint64_t now_ms, uint64_t stale_after_ms);
+
+/* The connection rid (len <= ROUTES_ROUTING_ID_MAX) holds the route, heard
+ * now; a new one also records its peer address (NULL: unknown) and ends
+ * any refused second connection (it took over, or is now the other). */
+void routes_take(route *r, const uint8_t *rid, size_t len, const char *peer,
+                 uint64_t now_ms);
+
+/* A frame from a second connection was refused. True the first time this
+ * connection is refused (count it, log it). */
+bool routes_note_duplicate(route *r, const uint8_t *rid, size_t len,
+                           const char *peer, uint64_t now_ms, uint64_t wall_ms);
+
+/* Two sessions now: a refused connection heard within the timeout while
+ * the route's own is live (the alert duplicate_session holds). */
+bool routes_duplicate_live(const route *r, uint64_t now_ms,
+                           uint64_t stale_after_ms);
 
 /* How far org's clock is ahead of the broker's (negative: behind), as
  * its last Hello or heartbeat told; 0 if unknown. */

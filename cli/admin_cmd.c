@@ -27,7 +27,9 @@ const char cli_status_usage[] =
     "usage: polku [--agent URL] [--json] status\n"
     "\n"
     "Shows the agent's organisation, its connection to the broker and how\n"
-    "many messages wait in its outbox (GET /healthz).\n";
+    "many messages wait in its outbox (GET /healthz). broker: \"refused:\n"
+    "duplicate_session\" means another process with this organisation's key\n"
+    "holds the broker's session; this agent takes over when it goes silent.\n";
 
 /* Explains a failed write of a secret file. */
 static int write_failed(const char *what, const char *path, int rc)
@@ -89,7 +91,12 @@ static void print_health(const json_t *h)
     char buf[32];
     cli_print_field(stdout, 8, "agent:", cli_field(h, "status", buf, 32));
     cli_print_field(stdout, 8, "org:", cli_field(h, "org", buf, 32));
-    cli_print_field(stdout, 8, "broker:", cli_field(h, "broker", buf, 32));
+    const char *broker = cli_field(h, "broker", buf, 32);
+    cli_print_field(stdout, 8, "broker:", broker);
+    if (broker && strcmp(broker, "refused: duplicate_session") == 0)
+        printf("%-8s another process with this organisation's key is "
+               "connected to the broker (see the agent's log)\n",
+               "");
     cli_print_field(stdout, 8, "epoch:", cli_field(h, "epoch", buf, 32));
     printf("%-8s %s pending\n",
            "outbox:", cli_field(h, "outbox_pending", buf, sizeof buf));

@@ -173,6 +173,12 @@ typedef struct h_region {
 h_region *h_region_new(void);
 /* Adds an organisation (keys, token, ports). services: "a, b" or "". */
 h_org *h_region_add_org(h_region *r, const char *id, const char *services);
+/* A second agent process for of's organisation: the same id and key
+ * file (a copied key), its own store (data/ID-twin), token, HTTP port,
+ * config and log. It is not another [org] of the broker's directory;
+ * h_org_get(r, id) still finds the first. Add it before the region is
+ * written. */
+h_org *h_region_add_twin(h_region *r, const h_org *of);
 h_org *h_org_get(h_region *r, const char *id);
 /* Writes the broker config and every agent config (done by the first
  * start if not yet done). */

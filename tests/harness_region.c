@@ -145,6 +145,20 @@ h_org *h_region_add_org(h_region *r, const char *id, const char *services)
     return o;
 }
 
+h_org *h_region_add_twin(h_region *r, const h_org *of)
+{
+    char twin[48];
+    snprintf(twin, sizeof twin, "%s-twin", of->id);
+    h_org *o = h_region_add_org(r, twin, of->services);
+    snprintf(o->id, sizeof o->id, "%s", of->id);
+    o->key = of->key;
+    snprintf(o->key_file, sizeof o->key_file, "%s", of->key_file);
+    o->not_in_directory = true;
+    snprintf(o->proc.name, sizeof o->proc.name, "polku-agent %.24s (2nd)",
+             of->id);
+    return o;
+}
+
 h_org *h_org_get(h_region *r, const char *id)
 {
     for (int i = 0; i < r->norgs; i++)

@@ -46,7 +46,8 @@
     consent_expired_open: "Consent expired with open items",
     path_no_coordinator: "Path with no coordinator",
     coordinator_conflict: "Coordinator conflict",
-    events_refused: "An organisation's log holds refused events"
+    events_refused: "An organisation's log holds refused events",
+    duplicate_session: "Two processes connect with one organisation's key"
   };
 
   var OVERDUE_REASONS = {
@@ -337,7 +338,12 @@
         detail.appendChild(document.createTextNode(" · client "));
         detail.appendChild(el("code", { title: "client key " + x.client_key }, shortKey(x.client_key)));
       }
-      if (x.org) detail.appendChild(document.createTextNode(" · waiting on " + x.org));
+      if (x.peers && x.peers.length === 2) {
+        detail.appendChild(document.createTextNode(" · connected from " + x.peers[0] +
+          ", refused from " + x.peers[1]));
+      } else if (x.org) {
+        detail.appendChild(document.createTextNode(" · waiting on " + x.org));
+      }
       li.appendChild(detail);
       var since = ageSince(x.since);
       li.appendChild(el("span", { "class": "alert-since", "data-since": x.since, title: formatTime(x.since) },

@@ -150,12 +150,10 @@ static void healthz(agent_api *api, api_call *c)
     polku_http_respond_json(
         req, 200,
         json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "status", "ok", "org",
-                  api->cfg->org, "broker",
-                  link_connected(api->link) ? "connected" : "disconnected",
-                  "epoch", epoch, "outbox_pending",
-                  (json_int_t)outbox_pending(api->ob), "last_seq",
-                  (json_int_t)api->d->b->committed_seq, "incarnation",
-                  incarnation));
+                  api->cfg->org, "broker", link_state_name(api->link), "epoch",
+                  epoch, "outbox_pending", (json_int_t)outbox_pending(api->ob),
+                  "last_seq", (json_int_t)api->d->b->committed_seq,
+                  "incarnation", incarnation));
 }
 
 typedef struct dest_metrics {

@@ -72,6 +72,13 @@ bool link_connected(const broker_link *l)
            polku_mono_ms() - l->last_heard_ms < 4 * l->cfg->heartbeat_ms + 1000;
 }
 
+const char *link_state_name(const broker_link *l)
+{
+    if (l->duplicate && !l->welcomed)
+        return "refused: duplicate_session";
+    return link_connected(l) ? "connected" : "disconnected";
+}
+
 static void link_reconnect(broker_link *l);
 
 void link_tick(broker_link *l)
@@ -186,6 +193,12 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
     log_info("welcomed by broker epoch %016llx (%zu organisations)%s",
              (unsigned long long)w->epoch, w->n_directory,
              new_epoch ? "; resending what is unacknowledged" : "");
+    if (l->duplicate)
+        log_warn("this agent now holds org %s's session at the broker: the "
+                 "other process (from %s) went silent or stopped. If it comes "
+                 "back it is refused; stop one of them for good",
+                 l->cfg->org, l->duplicate_peer);
+    l->duplicate = false;
     outbox_rewind_all(l->ob);
 }
 
@@ -274,10 +287,37 @@ static int apply_nack_failure(broker_link *l, MDB_txn *txn, const void *what)
     return inbox_undeliverable(l->d, txn, what);
 }
 
+/* while refused, a reminder this often */
+#define DUPLICATE_LOG_AGAIN_MS 60000
+
+/* The broker holds another live session of this organisation: nothing is
+ * sent but Hello (each heartbeat, from link_tick) until it welcomes us. */
+static void on_duplicate_session(broker_link *l, const char *peer)
+{
+    uint64_t now = polku_mono_ms();
+    bool news = !l->duplicate;
+    l->welcomed = false;
+    l->duplicate = true;
+    snprintf(l->duplicate_peer, sizeof l->duplicate_peer, "%s",
+             peer && *peer ? peer : "an unknown address");
+    if (!news && now - l->duplicate_logged_ms < DUPLICATE_LOG_AGAIN_MS)
+        return;
+    l->duplicate_logged_ms = now;
+    log_error("the broker refused this agent (duplicate_session): is another "
+              "process with organisation %s's key connected to the broker "
+              "from %s? Two agents must never share a key. This agent sends "
+              "nothing, keeps retrying and takes over when the other goes "
+              "silent",
+              l->cfg->org, l->duplicate_peer);
+}
+
 static void on_nack(broker_link *l, const Polku__Nack *nack)
 {
     l->counters.nacks_received++;
     switch (nack->code) {
+    case POLKU__NACK_CODE__NACK_DUPLICATE_SESSION:
+        on_duplicate_session(l, nack->reason);
+        return;
     case POLKU__NACK_CODE__NACK_RETRY_LATER: /* also: broker still replaying */
     case POLKU__NACK_CODE__NACK_OVERLOADED:
         outbox_retry_later(l->ob, nack->dest_org, polku_mono_ms());

@@ -21,6 +21,15 @@
  *   | any          | handshake refused (ZAP/CURVE) | refused      |
  *   | refused      | backoff (1 s doubling to 60 s)| connecting   |
  *   |              | (a new DEALER)                |              |
+ *   | any          | Nack duplicate_session        | duplicate    |
+ *   | duplicate    | every heartbeat: Hello again  | duplicate    |
+ *   |              | (outbox held back)            |              |
+ *   | duplicate    | Welcome (the other process    | welcomed     |
+ *   |              | went silent: taken over)      |              |
+ *
+ * duplicate: another connection with this organisation's key is live at
+ * the broker (a second process, a copied key file); the broker welcomes
+ * only one session per organisation (broker/routes.h).
  *
  * It knows the domain (to apply what arrives) and nothing of HTTP: what
  * the API wants to hear — an event applied, a path answer — it is told
@@ -71,6 +80,11 @@ typedef struct broker_link {
     uint64_t reconnect_at_ms;    /* monotonic; 0: no reconnect due */
     uint64_t epoch;
     bool welcomed;
+    /* refused: another session of this organisation is live at the
+     * broker, connected from duplicate_peer (as the broker saw it) */
+    bool duplicate;
+    char duplicate_peer[64];
+    uint64_t duplicate_logged_ms;                        /* monotonic */
     uint64_t last_heard_ms, last_hello_ms, last_beat_ms; /* monotonic */
 
     /* replay on the broker's request */
@@ -91,6 +105,10 @@ void link_tick(broker_link *l);
 
 /* Welcomed and heard from within 4 heartbeats + 1 s. */
 bool link_connected(const broker_link *l);
+
+/* The broker connection in a word for /healthz: "connected",
+ * "disconnected", or "refused: duplicate_session". */
+const char *link_state_name(const broker_link *l);
 
 /* Sends a frame to the broker now (ZMQ_DONTWAIT): 0 or errno. */
 int link_send_now(broker_link *l, const uint8_t *data, size_t len);

@@ -70,6 +70,10 @@ bool polku_urgency_valid(const char *urgency);
 /* Organisation id syntax: [a-z0-9][a-z0-9-]{1,31}. */
 bool polku_org_id_valid(const char *org);
 
+/* The highest Nack code: tables by code have POLKU_NACK_CODE_LAST + 1
+ * entries. */
+#define POLKU_NACK_CODE_LAST POLKU__NACK_CODE__NACK_DUPLICATE_SESSION
+
 /* "unknown_org", "origin_mismatch", ... ("unspecified" for 0/unknown). */
 const char *polku_nack_code_name(Polku__NackCode code);
 
