@@ -88,7 +88,7 @@ static void setup(fixture *f)
     h_consent_ok(f->a, f->key, f->b->id);
     h_resp r;
     long st = h_referral_create(f->a, f->key, f->b->id, NULL, "input test",
-                           f->received, &r);
+                                f->received, &r);
     H_REQUIRE(st == 201, "referral at %s: HTTP %ld %s", f->a->id, st,
               r.body ? r.body : r.err);
     h_resp_free(&r);
@@ -196,7 +196,8 @@ static void case_referral_status_and_cancel(void)
            400, "bad_request",
            "'reason' must contain something other than whitespace",
            "a rejection whose reason is spaces");
-    expect_ok(f.b, "POST", path, "{\"status\":\"accepted\"}", 200, "accept");
+    json_decref(expect_ok(f.b, "POST", path, "{\"status\":\"accepted\"}", 200,
+                          "accept"));
     expect(&f, f.b, "POST", path, "{\"status\":\"completed\"}", 400,
            "bad_request", "'outcome' is required when the status is completed",
            "completed without an outcome");
