@@ -138,7 +138,7 @@ static void test_consent_help(void **state)
     r = RUN(f, "consent", "grant", "--help");
     assert_int_equal(r->code, 0);
     assert_contains(r->out, "--valid-until DATE");
-    assert_contains(r->out, "Y100|written|verbal");
+    assert_contains(r->out, "Y100|written|oral|electronic");
     r = RUN(f, "consent");
     assert_int_equal(r->code, 2);
 }
@@ -182,7 +182,7 @@ static void test_consent_usage(void **state)
     AGENT(f, "consent", "grant", "--client", CLIENT_KEY, "--orgs", "kela",
           "--purposes", "path", "--valid-until", "2027-06-30", "--form",
           "telepathy");
-    assert_usage(f, "--form is Y100, written or verbal");
+    assert_usage(f, "--form is Y100, written, oral or electronic");
     AGENT(f, "consent", "list");
     assert_usage(f, "missing --client");
     AGENT(f, "consent", "list", "--client", HETU);

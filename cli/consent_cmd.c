@@ -21,7 +21,7 @@ const char cli_consent_usage[] =
     "commands:\n"
     "  grant   (--client KEY | --hetu HETU) --orgs ORG[,ORG...]\n"
     "          --purposes P[,P...] --valid-until DATE\n"
-    "          [--form Y100|written|verbal]\n"
+    "          [--form Y100|written|oral|electronic]\n"
     "  list    --client KEY\n"
     "  revoke  ID --reason TEXT\n"
     "\n"
@@ -33,7 +33,7 @@ const char cli_consent_usage[] =
 static const char grant_usage[] =
     "usage: polku consent grant (--client KEY | --hetu HETU)\n"
     "           --orgs ORG[,ORG...] --purposes P[,P...] --valid-until DATE\n"
-    "           [--form Y100|written|verbal]\n"
+    "           [--form Y100|written|oral|electronic]\n"
     "\n"
     "Records the client's consent to share their information with ORGs\n"
     "(this organisation is always included) for the purposes given\n"
@@ -54,7 +54,7 @@ static const char revoke_usage[] =
 
 static const char *const purposes[] = {"referral", "handover", "path", "plan",
                                        NULL};
-static const char *const forms[] = {"Y100", "written", "verbal", NULL};
+static const char *const forms[] = {POLKU_CONSENT_FORMS, NULL};
 
 /* Removes every "hetu" member under v, so --json never shows an identity
  * code even if an agent were to send one back. */
@@ -144,9 +144,9 @@ static int grant_check(const grant_args *a, char key[33])
     if (a->valid_until == NULL || a->valid_until[0] == '\0')
         return cli_usage_error("consent grant: missing --valid-until DATE");
     if (a->form != NULL && !cli_one_of(a->form, forms))
-        return cli_usage_error("consent grant: --form is Y100, written or "
-                               "verbal, not '%s'",
-                               a->form);
+        return cli_usage_error(
+            "consent grant: --form is " POLKU_CONSENT_FORMS_TEXT ", not '%s'",
+            a->form);
     return CLI_OK;
 }
 

@@ -8,6 +8,7 @@
 
 #include "polku/error.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,9 +26,9 @@ static uint64_t read_clock(clockid_t id)
 
 uint64_t polku_ms_shift(uint64_t t, int64_t delta)
 {
-    if (delta < 0 && (uint64_t)-(delta + 1) + 1 > t)
+    if (delta < 0 && (uint64_t) - (delta + 1) + 1 > t)
         return 0;
-    return delta < 0 ? t - ((uint64_t)-(delta + 1) + 1) : t + (uint64_t)delta;
+    return delta < 0 ? t - ((uint64_t) - (delta + 1) + 1) : t + (uint64_t)delta;
 }
 
 uint64_t polku_now_ms(void)
@@ -92,14 +93,39 @@ static int days_in_month(int year, int month)
     return month == 2 && is_leap(year) ? 29 : days[month - 1];
 }
 
-static bool parse_date(const char **p, struct tm *tm)
+static const char *const month_names[12] = {
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December"};
+
+#define EXPECTED "expected YYYY-MM-DD or an RFC 3339 time"
+
+/* Writes why (if given) and returns false. */
+static bool explain(char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool explain(char *why, size_t len, const char *fmt, ...)
+{
+    if (why && len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, len, fmt, ap);
+        va_end(ap);
+    }
+    return false;
+}
+
+static bool parse_date(const char **p, struct tm *tm, char *why, size_t len)
 {
     int y, m, d;
     if (!digits(p, 4, &y) || !literal(p, '-') || !digits(p, 2, &m) ||
         !literal(p, '-') || !digits(p, 2, &d))
-        return false;
-    if (m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
-        return false;
+        return explain(why, len,
+                       EXPECTED " (e.g. 2027-06-01 or "
+                                "2027-06-01T12:00:00Z)");
+    if (m < 1 || m > 12)
+        return explain(why, len, "month %d does not exist (01 to 12)", m);
+    if (d < 1 || d > days_in_month(y, m))
+        return explain(why, len, "day %d does not exist in %s %04d", d,
+                       month_names[m - 1], y);
     tm->tm_year = y - 1900;
     tm->tm_mon = m - 1;
     tm->tm_mday = d;
@@ -107,14 +133,18 @@ static bool parse_date(const char **p, struct tm *tm)
 }
 
 /* "HH:MM:SS"; leap seconds (:60) are rejected. */
-static bool parse_clock(const char **p, struct tm *tm)
+static bool parse_clock(const char **p, struct tm *tm, char *why, size_t len)
 {
     int h, m, s;
     if (!digits(p, 2, &h) || !literal(p, ':') || !digits(p, 2, &m) ||
         !literal(p, ':') || !digits(p, 2, &s))
-        return false;
-    if (h > 23 || m > 59 || s > 59)
-        return false;
+        return explain(why, len, "the time after 'T' must be HH:MM:SS");
+    if (h > 23)
+        return explain(why, len, "hour %02d does not exist (00 to 23)", h);
+    if (m > 59)
+        return explain(why, len, "minute %02d does not exist (00 to 59)", m);
+    if (s > 59)
+        return explain(why, len, "second %02d does not exist (00 to 59)", s);
     tm->tm_hour = h;
     tm->tm_min = m;
     tm->tm_sec = s;
@@ -158,28 +188,96 @@ static bool parse_offset(const char **p, long *east)
     return true;
 }
 
-int polku_time_parse(const char *text, uint64_t *unix_ms)
+int polku_time_parse_why(const char *text, uint64_t *unix_ms, bool *date_only,
+                         char *why, size_t why_len)
 {
-    if (text == NULL || unix_ms == NULL)
+    if (text == NULL || unix_ms == NULL) {
+        explain(why, why_len, EXPECTED);
         return POLKU_EINVAL;
+    }
     const char *p = text;
     struct tm tm;
     memset(&tm, 0, sizeof tm);
     int ms = 0;
     long east = 0;
-    if (!parse_date(&p, &tm))
+    if (!parse_date(&p, &tm, why, why_len))
         return POLKU_EINVAL;
-    if (*p != '\0') {
-        if (!(literal(&p, 'T') || literal(&p, 't')) || !parse_clock(&p, &tm) ||
-            !parse_fraction(&p, &ms) || !parse_offset(&p, &east) || *p != '\0')
+    bool only_date = *p == '\0';
+    if (!only_date) {
+        if (!(literal(&p, 'T') || literal(&p, 't'))) {
+            explain(why, why_len,
+                    EXPECTED " (a time follows the date after "
+                             "'T')");
             return POLKU_EINVAL;
+        }
+        if (!parse_clock(&p, &tm, why, why_len))
+            return POLKU_EINVAL;
+        if (!parse_fraction(&p, &ms)) {
+            explain(why, why_len,
+                    "a fraction of a second needs digits "
+                    "after '.'");
+            return POLKU_EINVAL;
+        }
+        if (!parse_offset(&p, &east) || *p != '\0') {
+            explain(why, why_len,
+                    "the time must end in its offset from UTC: "
+                    "Z or +HH:MM or -HH:MM");
+            return POLKU_EINVAL;
+        }
     }
     time_t secs = timegm(&tm);
     long long utc = (long long)secs - east;
-    if (utc < 0)
-        return POLKU_EINVAL; /* before 1970: not a Unix millisecond */
+    if (utc < 0) { /* before 1970: not a Unix millisecond */
+        explain(why, why_len, "times before 1970 are not accepted");
+        return POLKU_EINVAL;
+    }
     *unix_ms = (uint64_t)utc * MS_PER_S + (uint64_t)ms;
+    if (date_only)
+        *date_only = only_date;
     return POLKU_OK;
+}
+
+int polku_time_parse(const char *text, uint64_t *unix_ms)
+{
+    return polku_time_parse_why(text, unix_ms, NULL, NULL, 0);
+}
+
+/* ---- Europe/Helsinki ---- */
+
+/* Day of the month of the last Sunday of month (1..12) in year. */
+static int last_sunday(int year, int month)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = days_in_month(year, month);
+    time_t t = timegm(&tm);
+    struct tm out;
+    gmtime_r(&t, &out);
+    return out.tm_mday - out.tm_wday;
+}
+
+/* Helsinki keeps EET (UTC+2) and, under the EU rule (since 1996), EEST
+ * (UTC+3) from 01:00 UTC on the last Sunday of March to 01:00 UTC on the
+ * last Sunday of October, i.e. from 03:00 to 04:00 local time: far from
+ * midnight, so a day's end is in summer time exactly when the day is on
+ * or after the March Sunday and before the October one. */
+uint64_t polku_helsinki_end_of_day(uint64_t unix_ms)
+{
+    time_t secs = (time_t)(unix_ms / MS_PER_S);
+    struct tm day;
+    gmtime_r(&secs, &day);
+    int year = day.tm_year + 1900, month = day.tm_mon + 1;
+    int md = month * 100 + day.tm_mday;
+    bool summer =
+        md >= 300 + last_sunday(year, 3) && md < 1000 + last_sunday(year, 10);
+    day.tm_hour = 23;
+    day.tm_min = 59;
+    day.tm_sec = 59;
+    long long local = (long long)timegm(&day);
+    long long utc = local - (summer ? 3 : 2) * 3600LL;
+    return (uint64_t)utc * MS_PER_S + 999;
 }
 
 /* ---- durations ---- */

@@ -7,7 +7,10 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #define T_2026_11_22_14 UINT64_C(1795356000000)
@@ -222,6 +225,111 @@ static void test_ms_shift(void **state)
     assert_true(polku_ms_shift(UINT64_MAX - 1, -1) == UINT64_MAX - 2);
 }
 
+static void expect_why(const char *text, const char *want)
+{
+    uint64_t ms = 42;
+    char why[160] = "";
+    assert_int_equal(polku_time_parse_why(text, &ms, NULL, why, sizeof why),
+                     POLKU_EINVAL);
+    assert_int_equal(ms, 42); /* untouched */
+    if (strstr(why, want) == NULL)
+        fail_msg("'%s': got '%s', want '%s'", text, why, want);
+}
+
+static void test_parse_says_why(void **state)
+{
+    (void)state;
+    expect_why("2027-02-30", "day 30 does not exist in February 2027");
+    expect_why("2026-02-29", "day 29 does not exist in February 2026");
+    expect_why("2027-04-31", "day 31 does not exist in April 2027");
+    expect_why("2027-06-00", "day 0 does not exist in June 2027");
+    expect_why("2027-13-01", "month 13 does not exist");
+    expect_why("1.6.2027", "expected YYYY-MM-DD or an RFC 3339 time");
+    expect_why("", "expected YYYY-MM-DD or an RFC 3339 time");
+    expect_why("2027-06-01 12:00:00Z", "a time follows the date after 'T'");
+    expect_why("2027-06-01T25:00:00Z", "hour 25 does not exist");
+    expect_why("2027-06-01T12:61:00Z", "minute 61 does not exist");
+    expect_why("2027-06-01T12:00:60Z", "second 60 does not exist");
+    expect_why("2027-06-01T12:00", "the time after 'T' must be HH:MM:SS");
+    expect_why("2027-06-01T12:00:00", "Z or +HH:MM or -HH:MM");
+    expect_why("2027-06-01T12:00:00.Z", "needs digits after '.'");
+    expect_why("1969-12-31T23:00:00Z", "before 1970");
+    /* what it accepts, and whether it was a plain date */
+    uint64_t ms = 0;
+    bool date_only = false;
+    assert_int_equal(
+        polku_time_parse_why("2027-06-01", &ms, &date_only, NULL, 0), POLKU_OK);
+    assert_true(date_only);
+    assert_int_equal(ms, 1811808000000ull);
+    assert_int_equal(
+        polku_time_parse_why("2027-06-01T00:00:00Z", &ms, &date_only, NULL, 0),
+        POLKU_OK);
+    assert_false(date_only);
+}
+
+static void expect_end_of_day(const char *date, const char *want)
+{
+    uint64_t ms = 0;
+    char text[POLKU_TIME_TEXT];
+    assert_int_equal(polku_time_parse(date, &ms), POLKU_OK);
+    polku_time_format(polku_helsinki_end_of_day(ms), text, sizeof text);
+    assert_string_equal(text, want);
+}
+
+static void test_helsinki_end_of_day(void **state)
+{
+    (void)state;
+    expect_end_of_day("2027-01-15", "2027-01-15T21:59:59.999Z"); /* EET */
+    expect_end_of_day("2027-07-15", "2027-07-15T20:59:59.999Z"); /* EEST */
+    /* 2027: summer time from Sunday 28 March to Sunday 31 October */
+    expect_end_of_day("2027-03-27", "2027-03-27T21:59:59.999Z");
+    expect_end_of_day("2027-03-28", "2027-03-28T20:59:59.999Z");
+    expect_end_of_day("2027-10-30", "2027-10-30T20:59:59.999Z");
+    expect_end_of_day("2027-10-31", "2027-10-31T21:59:59.999Z");
+    expect_end_of_day("2028-02-29", "2028-02-29T21:59:59.999Z");
+    expect_end_of_day("2026-12-31", "2026-12-31T21:59:59.999Z");
+    /* any time of the day gives the same end */
+    uint64_t a = 0, b = 0;
+    assert_int_equal(polku_time_parse("2027-07-15T23:59:00Z", &a), POLKU_OK);
+    assert_int_equal(polku_time_parse("2027-07-15", &b), POLKU_OK);
+    assert_int_equal(polku_helsinki_end_of_day(a),
+                     polku_helsinki_end_of_day(b));
+}
+
+/* Against the system's time zone database, where it has Helsinki: every
+ * day of 2024..2031 ends at 23:59:59 local time. */
+static void test_helsinki_matches_tzdata(void **state)
+{
+    (void)state;
+    if (access("/usr/share/zoneinfo/Europe/Helsinki", R_OK) != 0)
+        skip();
+    char *old = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+    setenv("TZ", "Europe/Helsinki", 1);
+    tzset();
+    uint64_t day = 0;
+    assert_int_equal(polku_time_parse("2024-01-01", &day), POLKU_OK);
+    for (int i = 0; i < 8 * 366; i++, day += 86400000ull) {
+        uint64_t end = polku_helsinki_end_of_day(day);
+        time_t t = (time_t)(end / 1000);
+        struct tm local;
+        assert_non_null(localtime_r(&t, &local));
+        time_t d = (time_t)(day / 1000);
+        struct tm utc;
+        gmtime_r(&d, &utc);
+        if (local.tm_hour != 23 || local.tm_min != 59 || local.tm_sec != 59 ||
+            local.tm_mday != utc.tm_mday || end % 1000 != 999)
+            fail_msg("day %d: ends at %02d:%02d:%02d local", i, local.tm_hour,
+                     local.tm_min, local.tm_sec);
+    }
+    if (old) {
+        setenv("TZ", old, 1);
+        free(old);
+    } else {
+        unsetenv("TZ");
+    }
+    tzset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +339,9 @@ int main(void)
         cmocka_unit_test(test_parse_valid),
         cmocka_unit_test(test_parse_round_trip),
         cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_parse_says_why),
+        cmocka_unit_test(test_helsinki_end_of_day),
+        cmocka_unit_test(test_helsinki_matches_tzdata),
         cmocka_unit_test(test_duration_valid),
         cmocka_unit_test(test_duration_rejects),
         cmocka_unit_test(test_ms_shift),

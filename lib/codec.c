@@ -147,8 +147,16 @@ static bool in_list(const char *s, const char *const *list)
 
 bool polku_consent_form_valid(const char *form)
 {
-    static const char *const forms[] = {"Y100", "written", "verbal", NULL};
+    static const char *const forms[] = {POLKU_CONSENT_FORMS, NULL};
     return form && in_list(form, forms);
+}
+
+bool polku_consent_form_readable(const char *form)
+{
+    /* "verbal" was recorded before the list became the four forms above;
+     * such consents stay in the agents' logs and are replayed */
+    return polku_consent_form_valid(form) ||
+           (form && strcmp(form, "verbal") == 0);
 }
 
 bool polku_urgency_valid(const char *urgency)
@@ -384,7 +392,7 @@ static bool consent_granted_ok(check *c, const Polku__ConsentGranted *b)
         if (!purpose_known(b->purposes[i]))
             return fail(c, "consent_granted.purposes", "has an unknown one");
     return code_ok(c, "consent_granted.form", b->form,
-                   polku_consent_form_valid);
+                   polku_consent_form_readable);
 }
 
 static bool referral_status_ok(check *c, const Polku__ReferralStatus *b)

@@ -994,7 +994,16 @@ static void test_closed_vocabularies(void **state)
     longest[POLKU_TOKEN_MAX + 1] = '\0';
     assert_false(polku_token_valid(longest));
     assert_true(polku_consent_form_valid("Y100"));
+    assert_true(polku_consent_form_valid("written"));
+    assert_true(polku_consent_form_valid("oral"));
+    assert_true(polku_consent_form_valid("electronic"));
+    assert_false(polku_consent_form_valid("verbal")); /* no longer recorded */
+    assert_false(polku_consent_form_valid("y100"));
     assert_false(polku_consent_form_valid("Matti Meikäläinen"));
+    assert_true(polku_consent_form_readable("verbal")); /* but still read */
+    assert_true(polku_consent_form_readable("electronic"));
+    assert_false(polku_consent_form_readable("telepathy"));
+    assert_false(polku_consent_form_readable(NULL));
     assert_true(polku_urgency_valid("urgent"));
     assert_false(polku_urgency_valid("asap"));
 

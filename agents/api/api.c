@@ -4,6 +4,7 @@
  * writes (a batch item, answered after the commit) or reads. A pattern's
  * {id} is a 26-character id and {key} a client key of 32 hex characters;
  * a segment that is neither is answered 404 naming the object. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,39 @@ int api_opt_string(polku_http_req *req, json_t *obj, const char *name,
     }
     *out = json_string_value(v);
     return POLKU_OK;
+}
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s))
+            return false;
+    return true;
+}
+
+int api_opt_text(polku_http_req *req, json_t *obj, const char *name, size_t max,
+                 const char **out)
+{
+    int rc = api_opt_string(req, obj, name, max, out);
+    if (rc || !*out || !blank(*out))
+        return rc;
+    char msg[128];
+    snprintf(msg, sizeof msg,
+             "'%s' must contain something other than whitespace", name);
+    polku_http_respond_error(req, 400, "bad_request", msg);
+    *out = NULL;
+    return POLKU_EINVAL;
+}
+
+int api_parse_time(api_call *c, const char *name, const char *text,
+                   uint64_t *ms, bool *date_only)
+{
+    char why[160], msg[224];
+    if (polku_time_parse_why(text, ms, date_only, why, sizeof why) == 0)
+        return POLKU_OK;
+    snprintf(msg, sizeof msg, "'%s': %s", name, why);
+    polku_http_respond_error(c->req, 400, "invalid_date", msg);
+    return POLKU_EINVAL;
 }
 
 /* The identity code becomes the region's client key; the code itself is

@@ -74,6 +74,15 @@ int api_parse_body(api_call *c);
  * of at most max bytes. */
 int api_opt_string(polku_http_req *req, json_t *obj, const char *name,
                    size_t max, const char **out);
+/* Optional free text (a reason, an outcome, a note): as api_opt_string,
+ * and if present it must hold something other than whitespace (else 400
+ * bad_request naming the field). */
+int api_opt_text(polku_http_req *req, json_t *obj, const char *name, size_t max,
+                 const char **out);
+/* text as a time (polku_time_parse_why) into *ms and *date_only (may be
+ * NULL); else answers 400 invalid_date "'name': what is wrong". */
+int api_parse_time(api_call *c, const char *name, const char *text,
+                   uint64_t *ms, bool *date_only);
 /* body.client as {"hetu"} or {"key"} into key; answers 400 on error. */
 int api_parse_client(api_call *c, json_t *body, uint8_t key[16]);
 /* Stores the identity code behind the call's client, if it came as one. */

@@ -5,6 +5,7 @@
  * future; the recording organisation is always in scope. */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "api_call.h"
 #include "render.h"
@@ -91,26 +92,56 @@ static int parse_purposes(api_call *c, json_t *purposes)
     return POLKU_OK;
 }
 
+/* The latest valid_until a consent recorded now may have: the end, in
+ * Finland, of the same day consent_max_years ahead. */
+static uint64_t latest_validity(agent_api *api, char *day, size_t len)
+{
+    time_t secs = (time_t)(domain_now(api->d) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    tm.tm_year += (int)api->cfg->consent_max_years;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    time_t later = timegm(&tm); /* 29 February becomes 1 March */
+    gmtime_r(&later, &tm);
+    snprintf(day, len, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday);
+    return polku_helsinki_end_of_day((uint64_t)later * 1000);
+}
+
 static int parse_grant(agent_api *api, api_call *c)
 {
     json_t *b = c->body;
     consent_new *n = &c->consent;
     const char *until = NULL, *form = NULL;
+    bool date_only = false;
+    char msg[256], day[40];
     if (api_parse_client(c, b, n->client_key) ||
         parse_orgs(api, c, json_object_get(b, "orgs")) ||
         parse_purposes(c, json_object_get(b, "purposes")) ||
         api_opt_string(c->req, b, "valid_until", 64, &until) ||
         api_opt_string(c->req, b, "form", 32, &form))
         return POLKU_EINVAL;
-    if (!until || polku_time_parse(until, &n->valid_until_ms))
+    if (!until)
         return bad(c, "bad_request",
-                   "'valid_until' must be an RFC 3339 time "
-                   "or a date");
+                   "'valid_until' is required: YYYY-MM-DD (to the end of "
+                   "that day in Finland) or an RFC 3339 time");
+    if (api_parse_time(c, "valid_until", until, &n->valid_until_ms, &date_only))
+        return POLKU_EINVAL;
+    if (date_only) /* to the end of that day where it was given */
+        n->valid_until_ms = polku_helsinki_end_of_day(n->valid_until_ms);
     if (n->valid_until_ms <= domain_now(api->d))
         return bad(c, "invalid_validity", "'valid_until' is in the past");
-    if (form && *form && !polku_consent_form_valid(form))
-        return bad(c, "bad_request", "'form' must be Y100, written or verbal");
-    n->form = form && *form ? form : "written";
+    if (n->valid_until_ms > latest_validity(api, day, sizeof day)) {
+        snprintf(msg, sizeof msg,
+                 "'valid_until' is more than %llu years ahead "
+                 "(consent_max_years); the latest allowed is %s",
+                 (unsigned long long)api->cfg->consent_max_years, day);
+        return bad(c, "invalid_validity", msg);
+    }
+    if (form && !polku_consent_form_valid(form))
+        return bad(c, "invalid_form",
+                   "'form' must be one of " POLKU_CONSENT_FORMS_TEXT);
+    n->form = form ? form : "written";
     return POLKU_OK;
 }
 
@@ -172,7 +203,7 @@ void api_consent_grant(agent_api *api, api_call *c)
 void api_consent_revoke(agent_api *api, api_call *c)
 {
     if (api_parse_body(c) ||
-        api_opt_string(c->req, c->body, "reason", POLKU_MAX_TEXT, &c->reason))
+        api_opt_text(c->req, c->body, "reason", POLKU_MAX_TEXT, &c->reason))
         return;
     if (!c->reason || !*c->reason) {
         polku_http_respond_error(c->req, 400, "bad_request",

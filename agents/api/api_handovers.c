@@ -165,7 +165,7 @@ void api_handover_offer(agent_api *api, api_call *c)
     if (api_parse_client(c, b, n->client_key) ||
         api_opt_string(c->req, b, "to", 32, &n->to) ||
         api_opt_string(c->req, b, "supporter", 32, &n->supporter) ||
-        api_opt_string(c->req, b, "note", POLKU_MAX_TEXT, &n->note))
+        api_opt_text(c->req, b, "note", POLKU_MAX_TEXT, &n->note))
         return;
     if (!n->to || !polku_org_id_valid(n->to)) {
         bad(c, "'to' must be an organisation id");
@@ -199,8 +199,8 @@ static void answer(agent_api *api, api_call *c, bool accept)
     size_t len = 0;
     polku_http_body(c->req, &len);
     if (len > 0 || !accept) {
-        if (api_parse_body(c) || api_opt_string(c->req, c->body, "reason",
-                                                POLKU_MAX_TEXT, &c->reason))
+        if (api_parse_body(c) ||
+            api_opt_text(c->req, c->body, "reason", POLKU_MAX_TEXT, &c->reason))
             return;
     }
     if (!accept && (!c->reason || !*c->reason)) {

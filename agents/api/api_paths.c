@@ -158,7 +158,7 @@ void api_path_close(agent_api *api, api_call *c)
 {
     if (api_parse_body(c) ||
         api_opt_string(c->req, c->body, "reason", 32, &c->reason) ||
-        api_opt_string(c->req, c->body, "text", POLKU_MAX_TEXT, &c->text))
+        api_opt_text(c->req, c->body, "text", POLKU_MAX_TEXT, &c->text))
         return;
     api_run(api, c, item_close);
 }

@@ -9,45 +9,101 @@
 
 #include "api_call.h"
 #include "polku/clock.h"
+#include "polku/codec.h"
 #include "polku/error.h"
 #include "polku/keys.h"
 #include "render.h"
 
+static int bad(api_call *c, const char *code, const char *msg)
+{
+    polku_http_respond_error(c->req, 400, code, msg);
+    return POLKU_EINVAL;
+}
+
+/* A service named back to the caller only when it is a token (never
+ * words or an identity code someone typed there). */
+static const char *shown_service(const char *service)
+{
+    return polku_token_valid(service) ? service : "that service";
+}
+
+/* 'to' alone, 'service' alone (resolved in the directory), or both when
+ * 'to' offers 'service'. Checked before the consent, so an organisation
+ * that does not exist is named as such. */
 static int resolve_destination(agent_api *api, api_call *c)
 {
     referral_new *n = &c->create;
-    if (n->to && n->service) {
-        polku_http_respond_error(c->req, 400, "bad_request",
-                                 "give either 'to' or 'service', not both");
-        return POLKU_EINVAL;
-    }
+    char msg[256];
+    if (n->service && !*n->service)
+        n->service = NULL;
     if (n->to) {
-        if (!polku_org_id_valid(n->to) || strcmp(n->to, api->cfg->org) == 0) {
-            polku_http_respond_error(c->req, 400, "bad_request",
-                                     "'to' must be another organisation's "
-                                     "id");
-            return POLKU_EINVAL;
+        if (!polku_org_id_valid(n->to) || strcmp(n->to, api->cfg->org) == 0)
+            return bad(c, "bad_request",
+                       "'to' must be another organisation's id");
+        if (!directory_known(api->dir))
+            return POLKU_OK; /* the broker refuses an unknown one */
+        if (!directory_knows_org(api->dir, n->to)) {
+            snprintf(msg, sizeof msg,
+                     "'to': '%s' is not an organisation in the broker's "
+                     "directory",
+                     n->to);
+            return bad(c, "unknown_org", msg);
+        }
+        if (n->service && !directory_org_offers(api->dir, n->to, n->service)) {
+            snprintf(msg, sizeof msg,
+                     "'%s' does not offer '%s' in the broker's directory; "
+                     "leave out 'service' or 'to'",
+                     n->to, shown_service(n->service));
+            return bad(c, "service_not_offered", msg);
         }
         return POLKU_OK;
     }
-    if (!n->service || !*n->service) {
-        polku_http_respond_error(c->req, 400, "bad_request",
-                                 "'to' or 'service' is required");
-        return POLKU_EINVAL;
-    }
+    if (!n->service)
+        return bad(c, "bad_request", "'to' or 'service' is required");
     int rc = directory_resolve_service(api->dir, n->service, &n->to);
-    if (rc == POLKU_EAGAIN)
+    if (rc == POLKU_EAGAIN) {
         polku_http_respond_error(c->req, 503, "broker_unreachable",
                                  "no directory from the broker yet to "
                                  "resolve the service");
-    else if (rc == POLKU_ENOTFOUND)
-        polku_http_respond_error(c->req, 400, "unknown_service",
-                                 "no organisation offers that service");
-    else if (rc == POLKU_EEXIST)
-        polku_http_respond_error(c->req, 400, "ambiguous_service",
-                                 "several organisations offer that service; "
-                                 "name one with 'to'");
+    } else if (rc == POLKU_ENOTFOUND &&
+               directory_org_offers(api->dir, api->cfg->org, n->service)) {
+        snprintf(msg, sizeof msg,
+                 "only this organisation (%s) offers '%s'; a referral goes "
+                 "to another organisation",
+                 api->cfg->org, shown_service(n->service));
+        bad(c, "service_not_offered", msg);
+    } else if (rc == POLKU_ENOTFOUND) {
+        snprintf(msg, sizeof msg, "no organisation offers '%s'",
+                 shown_service(n->service));
+        bad(c, "unknown_service", msg);
+    } else if (rc == POLKU_EEXIST) {
+        bad(c, "ambiguous_service",
+            "several organisations offer that service; name one with 'to'");
+    }
     return rc ? POLKU_EINVAL : POLKU_OK;
+}
+
+/* transfer: true needs the rule that will offer the handover once the
+ * referral is accepted; without one the flag would do nothing. */
+static int check_transfer(agent_api *api, api_call *c)
+{
+    referral_new *n = &c->create;
+    if (!n->transfer || agent_rule_for_referral(api->cfg, n->service))
+        return POLKU_OK;
+    char msg[320];
+    if (n->service)
+        snprintf(msg, sizeof msg,
+                 "'transfer' needs a rule in this agent's config to offer "
+                 "the handover once the referral is accepted: [rule NAME] "
+                 "on = referral_accepted, service = %s",
+                 shown_service(n->service));
+    else
+        snprintf(msg, sizeof msg,
+                 "'transfer' needs a rule in this agent's config to offer "
+                 "the handover once the referral is accepted: [rule NAME] "
+                 "on = referral_accepted (without service =, as the "
+                 "referral names no service)");
+    return bad(c, "no_transfer_rule", msg);
 }
 
 static int parse_create(agent_api *api, api_call *c)
@@ -55,33 +111,35 @@ static int parse_create(agent_api *api, api_call *c)
     json_t *b = c->body;
     referral_new *n = &c->create;
     const char *due = NULL;
+    bool date_only = false;
     json_t *transfer = json_object_get(b, "transfer");
     if (api_parse_client(c, b, n->client_key) ||
         api_opt_string(c->req, b, "to", 32, &n->to) ||
         api_opt_string(c->req, b, "service", 128, &n->service) ||
-        api_opt_string(c->req, b, "reason", POLKU_MAX_TEXT, &n->reason) ||
+        api_opt_text(c->req, b, "reason", POLKU_MAX_TEXT, &n->reason) ||
         api_opt_string(c->req, b, "urgency", 32, &n->urgency) ||
         api_opt_string(c->req, b, "due", 64, &due))
         return POLKU_EINVAL;
     if (!n->urgency)
         n->urgency = "routine";
-    if (strcmp(n->urgency, "routine") && strcmp(n->urgency, "urgent")) {
-        polku_http_respond_error(c->req, 400, "bad_request",
-                                 "'urgency' must be routine or urgent");
+    if (strcmp(n->urgency, "routine") && strcmp(n->urgency, "urgent"))
+        return bad(c, "bad_request", "'urgency' must be routine or urgent");
+    if (due && api_parse_time(c, "due", due, &n->due_ms, &date_only))
         return POLKU_EINVAL;
+    /* a plain date is due until its end in Finland; stored as given */
+    if (due && (date_only ? polku_helsinki_end_of_day(n->due_ms) : n->due_ms) <
+                   domain_now(api->d)) {
+        char now[POLKU_TIME_TEXT], msg[128];
+        polku_time_format(domain_now(api->d), now, sizeof now);
+        snprintf(msg, sizeof msg, "'due' is in the past (now %s)", now);
+        return bad(c, "invalid_due", msg);
     }
-    if (due && polku_time_parse(due, &n->due_ms)) {
-        polku_http_respond_error(c->req, 400, "bad_request",
-                                 "'due' must be an RFC 3339 time or a date");
-        return POLKU_EINVAL;
-    }
-    if (transfer && !json_is_boolean(transfer)) {
-        polku_http_respond_error(c->req, 400, "bad_request",
-                                 "'transfer' must be true or false");
-        return POLKU_EINVAL;
-    }
+    if (transfer && !json_is_boolean(transfer))
+        return bad(c, "bad_request", "'transfer' must be true or false");
     n->transfer = json_is_true(transfer);
-    return resolve_destination(api, c);
+    if (resolve_destination(api, c))
+        return POLKU_EINVAL;
+    return check_transfer(api, c);
 }
 
 /* ---- batch items ---- */
@@ -229,14 +287,20 @@ void api_referral_status(agent_api *api, api_call *c)
     if (api_parse_body(c))
         return;
     if (api_opt_string(c->req, c->body, "status", 32, &status) ||
-        api_opt_string(c->req, c->body, "reason", POLKU_MAX_TEXT, &c->reason) ||
-        api_opt_string(c->req, c->body, "outcome", POLKU_MAX_TEXT, &c->outcome))
+        api_opt_text(c->req, c->body, "reason", POLKU_MAX_TEXT, &c->reason) ||
+        api_opt_text(c->req, c->body, "outcome", POLKU_MAX_TEXT, &c->outcome))
         return;
     if (!status || polku_referral_state_parse(status, &c->status)) {
         polku_http_respond_error(c->req, 400, "bad_request",
                                  "'status' must be one of received, accepted, "
                                  "rejected, in-progress, on-hold, completed, "
                                  "failed, cancelled");
+        return;
+    }
+    if (c->status == POLKU__REFERRAL_STATE__REFERRAL_COMPLETED && !c->outcome) {
+        polku_http_respond_error(c->req, 400, "bad_request",
+                                 "'outcome' is required when the status is "
+                                 "completed: what came of the referral");
         return;
     }
     api_run(api, c, item_status);
@@ -246,7 +310,7 @@ void api_referral_cancel(agent_api *api, api_call *c)
 {
     if (api_parse_body(c))
         return;
-    if (api_opt_string(c->req, c->body, "reason", POLKU_MAX_TEXT, &c->reason))
+    if (api_opt_text(c->req, c->body, "reason", POLKU_MAX_TEXT, &c->reason))
         return;
     if (!c->reason || !*c->reason) {
         polku_http_respond_error(c->req, 400, "bad_request",

@@ -10,12 +10,25 @@
 #include "polku/codec.h"
 #include "polku/error.h"
 
-static const char *const agent_keys[] = {
-    "org",         "broker",    "broker_public_key", "key_file",
-    "store",       "http",      "http_token_file",   "pseudonym_secret_file",
-    "log_level",   "heartbeat", "retry_min",         "retry_max",
-    "ack_timeout", "window",    "map_size_mb",       "map_max_mb",
-    "max_body",    NULL};
+static const char *const agent_keys[] = {"org",
+                                         "broker",
+                                         "broker_public_key",
+                                         "key_file",
+                                         "store",
+                                         "http",
+                                         "http_token_file",
+                                         "pseudonym_secret_file",
+                                         "log_level",
+                                         "heartbeat",
+                                         "retry_min",
+                                         "retry_max",
+                                         "ack_timeout",
+                                         "window",
+                                         "map_size_mb",
+                                         "map_max_mb",
+                                         "max_body",
+                                         "consent_max_years",
+                                         NULL};
 
 static int load_strings(const polku_ini *ini, agent_config *cfg,
                         polku_cfgerr *err)
@@ -104,6 +117,9 @@ static int load_numbers(const polku_ini *ini, agent_config *cfg,
     if (!rc)
         rc = polku_ini_uint(ini, "agent", "max_body", false, 64 * 1024, 1024,
                             1u << 24, &cfg->max_body, err);
+    if (!rc)
+        rc = polku_ini_uint(ini, "agent", "consent_max_years", false, 5, 1, 100,
+                            &cfg->consent_max_years, err);
     return rc;
 }
 

@@ -53,12 +53,13 @@ typedef struct agent_config {
     polku_log_level log_level;
     uint64_t heartbeat_ms;
     uint64_t retry_min_ms, retry_max_ms;
-    uint64_t ack_timeout_ms; /* resend unacknowledged messages after this */
-    uint64_t window;         /* unacknowledged messages per destination */
-    uint64_t map_size;       /* initial LMDB map size, bytes */
-    uint64_t map_max;        /* the map grows up to this */
-    uint64_t max_body;       /* largest API request body */
-    agent_rule *rules;       /* in file order; owned, freed by _fini */
+    uint64_t ack_timeout_ms;    /* resend unacknowledged messages after this */
+    uint64_t window;            /* unacknowledged messages per destination */
+    uint64_t map_size;          /* initial LMDB map size, bytes */
+    uint64_t map_max;           /* the map grows up to this */
+    uint64_t max_body;          /* largest API request body */
+    uint64_t consent_max_years; /* a consent's validity, years ahead */
+    agent_rule *rules;          /* in file order; owned, freed by _fini */
     size_t rule_count;
 } agent_config;
 

@@ -230,6 +230,21 @@ static void test_limits(void **state)
     assert_string_equal(f->cfg.rules[0].supporter, "");
 }
 
+/* How far ahead a consent may be valid: 5 years unless the [agent]
+ * section says otherwise, 1 to 100. */
+static void test_consent_max_years(void **state)
+{
+    fixture *f = *state;
+    load_ok(f, "");
+    assert_int_equal(f->cfg.consent_max_years, 5);
+    load_ok(f, "consent_max_years = 2\n");
+    assert_int_equal(f->cfg.consent_max_years, 2);
+    assert_int_equal(load(f, "consent_max_years = 0\n"), POLKU_ECONFIG);
+    assert_non_null(strstr(f->err.msg, ":8: [agent] consent_max_years"));
+    assert_int_equal(load(f, "consent_max_years = 101\n"), POLKU_ECONFIG);
+    assert_int_equal(load(f, "consent_max_years = five\n"), POLKU_ECONFIG);
+}
+
 static void test_unknown_key(void **state)
 {
     fixture *f = *state;
@@ -416,6 +431,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_valid_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consent_max_years, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unknown_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trigger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offer_to, setup, teardown),

@@ -82,6 +82,13 @@ bool directory_knows_org(const directory *d, const char *org)
     return entry(d, org) != NULL;
 }
 
+bool directory_org_offers(const directory *d, const char *org,
+                          const char *service)
+{
+    const Polku__DirectoryEntry *e = entry(d, org);
+    return e && lists(e, service);
+}
+
 /* A Welcome packed, for the store or for a copy. */
 static uint8_t *pack(const Polku__Welcome *w, size_t *len)
 {

@@ -45,6 +45,11 @@ bool directory_offers_service(const directory *d, const char *service);
 
 bool directory_knows_org(const directory *d, const char *org);
 
+/* True if the directory lists service for org (false for an org it does
+ * not know, or when no directory has come yet). */
+bool directory_org_offers(const directory *d, const char *org,
+                          const char *service);
+
 /* The directory's own copy of org's id (lives until the next
  * directory_set), or NULL. */
 const char *directory_org_name(const directory *d, const char *org);

@@ -74,8 +74,16 @@ int consents_grant(domain *d, MDB_txn *txn, const consent_new *c,
     r->client_key.data = malloc(16);
     r->client_key.len = 16;
     memcpy(r->client_key.data, c->client_key, 16);
-    r->orgs = dup_list(c->orgs, c->n_orgs);
-    r->n_orgs = c->n_orgs;
+    /* the recording organisation is always in scope */
+    const char *orgs[CONSENT_MAX_ORGS + 1];
+    size_t n_orgs = 0;
+    for (size_t i = 0; i < c->n_orgs && i < CONSENT_MAX_ORGS + 1; i++)
+        orgs[n_orgs++] = c->orgs[i];
+    if (!has((char *const *)orgs, n_orgs, d->org) &&
+        n_orgs < CONSENT_MAX_ORGS + 1)
+        orgs[n_orgs++] = d->org;
+    r->orgs = dup_list(orgs, n_orgs);
+    r->n_orgs = n_orgs;
     r->purposes = dup_list(c->purposes, c->n_purposes);
     r->n_purposes = c->n_purposes;
     r->valid_until_ms = c->valid_until_ms;
@@ -174,7 +182,24 @@ static int on_granted(domain *d, MDB_txn *txn, const polku_envelope *env)
         return rc;
     if (!r)
         return POLKU_ENOMEM;
-    /* r may be a tombstone: a revocation that overtook its grant */
+    /* r may be a tombstone: a revocation that overtook its grant. Only an
+     * organisation in the grant's scope may revoke it; a revocation from
+     * outside could not be judged before, and is dropped now. */
+    if (r->revoked && !has(g->orgs, g->n_orgs, r->revoked_by)) {
+        char idtext[POLKU_ID_TEXT];
+        batch_after_log(d->b, POLKU_LOG_WARN,
+                        "consent %s: an earlier revocation by %s, outside its "
+                        "scope, dropped",
+                        polku_id_text(g->consent_id.data, idtext),
+                        r->revoked_by);
+        r->revoked = false;
+        r->revoked_ms = 0;
+        rc = record_set_text(&r->revoked_by, "");
+        if (rc) {
+            polku__consent_record__free_unpacked(r, NULL);
+            return rc;
+        }
+    }
     r->client_key.data = malloc(16);
     r->client_key.len = 16;
     memcpy(r->client_key.data, env->client_key.data, 16);
@@ -290,7 +315,8 @@ int consents_undeliverable(domain *d, MDB_txn *txn, const polku_envelope *env,
     char entry[80];
     snprintf(entry, sizeof entry, "%s:%s", dest && *dest ? dest : "broker",
              code);
-    if (!has(r->undelivered, r->n_undelivered, entry)) {
+    bool fresh = !has(r->undelivered, r->n_undelivered, entry);
+    if (fresh) {
         char **list =
             realloc(r->undelivered, (r->n_undelivered + 1) * sizeof *list);
         char *copy = strdup(entry);
@@ -305,7 +331,7 @@ int consents_undeliverable(domain *d, MDB_txn *txn, const polku_envelope *env,
         r->undelivered[r->n_undelivered++] = copy;
         rc = store_consent_put(d->st, txn, r);
     }
-    if (!rc) {
+    if (!rc && fresh) { /* a repeated Nack changes nothing: log once */
         char idtext[POLKU_ID_TEXT];
         polku_id_text(id->data, idtext);
         batch_after_log(d->b, POLKU_LOG_WARN,

@@ -26,8 +26,8 @@ typedef struct consent_new {
     const char *form;
 } consent_new;
 
-/* Records a consent and sends it to the others in scope. *out: caller
- * owns. */
+/* Records a consent and sends it to the others in scope; this
+ * organisation is added to c->orgs if missing. *out: caller owns. */
 int consents_grant(domain *d, MDB_txn *txn, const consent_new *c,
                    Polku__ConsentRecord **out);
 

@@ -16,12 +16,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "consents.h"
 #include "domain_fixture.h"
 #include "polku/error.h"
+#include "polku/log.h"
 
 #define DAY_MS 86400000ull
 
@@ -109,7 +113,7 @@ static int revoke_fn(domain *d, MDB_txn *txn, void *ctx)
     return consents_revoke(d, txn, c->id, c->reason, &c->r);
 }
 
-static int revoke(fx_org *o, const uint8_t id[16], const char *reason)
+static int revoke_at(fx_org *o, const uint8_t id[16], const char *reason)
 {
     revoke_call c = {.id = id, .reason = reason};
     int rc = fx_run(o, revoke_fn, &c);
@@ -315,7 +319,7 @@ static void a_duplicate_grant_changes_nothing(void **state)
     inbox_outcome out;
     assert_int_equal(fx_inbox(w->kela, env, &out), POLKU_OK);
     assert_int_equal(out, INBOX_APPLIED);
-    assert_int_equal(revoke(w->kela, id, "asked by client"), POLKU_OK);
+    assert_int_equal(revoke_at(w->kela, id, "asked by client"), POLKU_OK);
 
     assert_int_equal(fx_inbox(w->kela, env, &out), POLKU_OK);
     assert_int_equal(out, INBOX_DUPLICATE);
@@ -335,7 +339,7 @@ static void a_revocation_is_recorded_and_sent_to_the_scope(void **state)
     fx_settle(&w->r);
     fx_set_clock(&w->r, w->r.now_ms + 5 * DAY_MS);
     uint64_t seq = fx_last_seq(w->sote);
-    assert_int_equal(revoke(w->sote, id, "client asked"), POLKU_OK);
+    assert_int_equal(revoke_at(w->sote, id, "client asked"), POLKU_OK);
 
     Polku__ConsentRecord *r = record(w->sote, id);
     assert_true(r->revoked);
@@ -362,7 +366,7 @@ static void the_others_learn_the_revocation_but_not_its_reason(void **state)
     uint8_t id[16];
     grant_three(w, id);
     fx_settle(&w->r);
-    assert_int_equal(revoke(w->sote, id, "client asked"), POLKU_OK);
+    assert_int_equal(revoke_at(w->sote, id, "client asked"), POLKU_OK);
     fx_settle(&w->r);
     fx_org *others[] = {w->kela, w->tk};
     for (size_t i = 0; i < 2; i++) {
@@ -382,7 +386,7 @@ static void any_org_of_the_scope_may_revoke(void **state)
     uint8_t id[16];
     grant_three(w, id);
     fx_settle(&w->r);
-    assert_int_equal(revoke(w->tk, id, "client asked tk"), POLKU_OK);
+    assert_int_equal(revoke_at(w->tk, id, "client asked tk"), POLKU_OK);
     fx_settle(&w->r);
     Polku__ConsentRecord *r = record(w->sote, id);
     assert_true(r->revoked);
@@ -399,9 +403,9 @@ static void a_consent_is_revoked_only_once(void **state)
     world *w = *state;
     uint8_t id[16];
     grant_three(w, id);
-    assert_int_equal(revoke(w->sote, id, "first"), POLKU_OK);
+    assert_int_equal(revoke_at(w->sote, id, "first"), POLKU_OK);
     uint64_t seq = fx_last_seq(w->sote);
-    assert_int_equal(revoke(w->sote, id, "second"), POLKU_EEXIST);
+    assert_int_equal(revoke_at(w->sote, id, "second"), POLKU_EEXIST);
     assert_int_equal(fx_last_seq(w->sote), seq);
     Polku__ConsentRecord *r = record(w->sote, id);
     assert_string_equal(r->revoke_reason, "first");
@@ -415,7 +419,7 @@ static void an_unknown_consent_cannot_be_revoked(void **state)
     grant_three(w, id);
     id[15] ^= 0xff;
     uint64_t seq = fx_last_seq(w->sote);
-    assert_int_equal(revoke(w->sote, id, "x"), POLKU_ENOTFOUND);
+    assert_int_equal(revoke_at(w->sote, id, "x"), POLKU_ENOTFOUND);
     assert_int_equal(fx_last_seq(w->sote), seq);
     assert_null(fx_consent(w->sote, id));
 }
@@ -427,8 +431,8 @@ static void a_second_revocation_keeps_the_first_revoker(void **state)
     grant_three(w, id);
     fx_settle(&w->r);
     /* sote and tk revoke at once; kela hears sote first */
-    assert_int_equal(revoke(w->sote, id, "a"), POLKU_OK);
-    assert_int_equal(revoke(w->tk, id, "b"), POLKU_OK);
+    assert_int_equal(revoke_at(w->sote, id, "a"), POLKU_OK);
+    assert_int_equal(revoke_at(w->tk, id, "b"), POLKU_OK);
     polku_envelope *by_sote = event(w->sote, fx_last_seq(w->sote));
     polku_envelope *by_tk = event(w->tk, fx_last_seq(w->tk));
     inbox_outcome out;
@@ -454,7 +458,7 @@ static void revocation_overtakes_grant(world *w, uint8_t id[16],
     inbox_outcome out;
     assert_int_equal(fx_inbox(w->tk, *grant_env, &out), POLKU_OK);
     assert_int_equal(out, INBOX_APPLIED);
-    assert_int_equal(revoke(w->tk, id, "client asked tk"), POLKU_OK);
+    assert_int_equal(revoke_at(w->tk, id, "client asked tk"), POLKU_OK);
     polku_envelope *rv = event(w->tk, fx_last_seq(w->tk));
     assert_int_equal(fx_inbox(w->kela, rv, &out), POLKU_OK);
     assert_int_equal(out, INBOX_APPLIED);
@@ -471,7 +475,7 @@ static void a_revocation_before_its_grant_is_no_consent_yet(void **state)
     assert_int_equal(find(w->kela, CLIENT, "kela", "sote", NULL, NULL),
                      POLKU_EFORBIDDEN);
     uint64_t seq = fx_last_seq(w->kela);
-    assert_int_equal(revoke(w->kela, id, "x"), POLKU_ENOTFOUND);
+    assert_int_equal(revoke_at(w->kela, id, "x"), POLKU_ENOTFOUND);
     assert_int_equal(fx_last_seq(w->kela), seq);
     polku_envelope_free(&grant_env);
 }
@@ -495,7 +499,7 @@ static void a_grant_after_its_revocation_stays_revoked(void **state)
     record_free(r);
     assert_int_equal(find(w->kela, CLIENT, "kela", "sote", NULL, NULL),
                      POLKU_EFORBIDDEN);
-    assert_int_equal(revoke(w->kela, id, "x"), POLKU_EEXIST);
+    assert_int_equal(revoke_at(w->kela, id, "x"), POLKU_EEXIST);
     polku_envelope_free(&grant_env);
 }
 
@@ -599,11 +603,11 @@ static void a_revoked_consent_gives_way_to_a_shorter_active_one(void **state)
     uint8_t longer[16], shorter[16], found[16];
     grant(w->sote, CLIENT, orgs, ALL_PURPOSES, 730 * DAY_MS, longer);
     grant(w->sote, CLIENT, orgs, ALL_PURPOSES, 30 * DAY_MS, shorter);
-    assert_int_equal(revoke(w->sote, longer, "client asked"), POLKU_OK);
+    assert_int_equal(revoke_at(w->sote, longer, "client asked"), POLKU_OK);
     assert_int_equal(find(w->sote, CLIENT, "sote", "kela", NULL, found),
                      POLKU_OK);
     assert_memory_equal(found, shorter, 16);
-    assert_int_equal(revoke(w->sote, shorter, "client asked"), POLKU_OK);
+    assert_int_equal(revoke_at(w->sote, shorter, "client asked"), POLKU_OK);
     assert_int_equal(find(w->sote, CLIENT, "sote", "kela", NULL, found),
                      POLKU_EFORBIDDEN);
 }
@@ -699,7 +703,7 @@ static void there_is_no_scope_without_an_active_consent(void **state)
     world *w = *state;
     uint8_t id[16];
     grant_three(w, id);
-    assert_int_equal(revoke(w->sote, id, "x"), POLKU_OK);
+    assert_int_equal(revoke_at(w->sote, id, "x"), POLKU_OK);
     scope_call s = {.org = "sote"};
     assert_int_equal(fx_run(w->sote, scope_fn, &s), POLKU_EFORBIDDEN);
     assert_int_equal(s.n_others, 0);
@@ -748,7 +752,7 @@ static void an_undeliverable_revocation_is_recorded_on_its_consent(void **state)
     world *w = *state;
     uint8_t id[16];
     grant_three(w, id);
-    assert_int_equal(revoke(w->sote, id, "x"), POLKU_OK);
+    assert_int_equal(revoke_at(w->sote, id, "x"), POLKU_OK);
     polku_envelope *env = event(w->sote, fx_last_seq(w->sote));
     assert_int_equal(env->body_case, POLKU__ENVELOPE__BODY_CONSENT_REVOKED);
     undeliverable(w->sote, env, "kela", "unknown_org");
@@ -773,6 +777,152 @@ static void an_undeliverable_unknown_consent_is_ignored(void **state)
     assert_int_equal(r->n_undelivered, 0);
     record_free(r);
     polku_envelope_free(&env);
+}
+
+/* ---- what is logged ---- */
+
+/* Log lines are written to stderr after each commit: a test sends them to
+ * a temporary file between log_start and log_stop and counts a phrase. */
+typedef struct log_capture {
+    FILE *file;
+    int saved;
+} log_capture;
+
+static void log_start(log_capture *c)
+{
+    fflush(stderr);
+    c->file = tmpfile();
+    assert_non_null(c->file);
+    c->saved = dup(fileno(stderr));
+    assert_true(c->saved >= 0);
+    assert_true(dup2(fileno(c->file), fileno(stderr)) >= 0);
+    polku_log_init("consents_test", POLKU_LOG_INFO);
+}
+
+/* Restores stderr; the number of lines holding phrase. */
+static int log_stop(log_capture *c, const char *phrase)
+{
+    fflush(stderr);
+    assert_true(dup2(c->saved, fileno(stderr)) >= 0);
+    close(c->saved);
+    rewind(c->file);
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, c->file))
+        n += strstr(line, phrase) != NULL;
+    fclose(c->file);
+    return n;
+}
+
+static void a_repeated_nack_is_logged_once(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    grant_three(w, id);
+    polku_envelope *env = event(w->sote, fx_last_seq(w->sote));
+    log_capture cap;
+    log_start(&cap);
+    undeliverable(w->sote, env, "tk", "unknown_org");
+    undeliverable(w->sote, env, "tk", "unknown_org");
+    undeliverable(w->sote, env, "tk", "unknown_org");
+    undeliverable(w->sote, env, "kela", "unknown_org");
+    assert_int_equal(log_stop(&cap, "could not be delivered to tk"), 1);
+    log_start(&cap);
+    undeliverable(w->sote, env, "kela", "unknown_org");
+    assert_int_equal(log_stop(&cap, "could not be delivered"), 0);
+    polku_envelope_free(&env);
+}
+
+/* A ConsentRevoked for consent id as org would send it (origin seq seq). */
+static polku_envelope revoked_by(const char *org, uint64_t seq,
+                                 const uint8_t id[16],
+                                 Polku__ConsentRevoked *rv, uint64_t now)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    polku__consent_revoked__init(rv);
+    rv->consent_id.data = (uint8_t *)id;
+    rv->consent_id.len = 16;
+    env.origin_org = (char *)org;
+    env.origin_seq = seq;
+    env.time_ms = now;
+    env.client_key.data = (uint8_t *)CLIENT;
+    env.client_key.len = 16;
+    env.body_case = POLKU__ENVELOPE__BODY_CONSENT_REVOKED;
+    env.consent_revoked = rv;
+    return env;
+}
+
+static void an_out_of_scope_revocation_before_its_grant_is_dropped_by_the_grant(
+    void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    grant_three(w, id); /* sote, kela, tk: typ is outside */
+    polku_envelope *grant_env = event(w->sote, fx_last_seq(w->sote));
+    Polku__ConsentRevoked rv;
+    polku_envelope forged = revoked_by("typ", 900, id, &rv, w->r.now_ms);
+    inbox_outcome out;
+    assert_int_equal(fx_inbox(w->kela, &forged, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_APPLIED); /* a tombstone: not judged yet */
+    log_capture cap;
+    log_start(&cap);
+    assert_int_equal(fx_inbox(w->kela, grant_env, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_APPLIED);
+    assert_int_equal(log_stop(&cap, "outside its scope, dropped"), 1);
+    Polku__ConsentRecord *r = record(w->kela, id);
+    assert_false(r->revoked);
+    assert_string_equal(r->revoked_by, "");
+    assert_int_equal(r->revoked_ms, 0);
+    assert_true(consents_active(r, w->r.now_ms));
+    record_free(r);
+    assert_int_equal(find(w->kela, CLIENT, "kela", "sote", "referral", NULL),
+                     POLKU_OK);
+    /* an org in scope may still revoke it */
+    assert_int_equal(revoke_at(w->kela, id, "client asked kela"), POLKU_OK);
+    polku_envelope_free(&grant_env);
+}
+
+static void
+an_in_scope_revocation_before_its_grant_is_kept_silently(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    polku_envelope *grant_env = NULL;
+    revocation_overtakes_grant(w, id, &grant_env); /* by tk, in scope */
+    log_capture cap;
+    log_start(&cap);
+    inbox_outcome out;
+    assert_int_equal(fx_inbox(w->kela, grant_env, &out), POLKU_OK);
+    assert_int_equal(log_stop(&cap, "outside its scope"), 0);
+    Polku__ConsentRecord *r = record(w->kela, id);
+    assert_true(r->revoked);
+    assert_string_equal(r->revoked_by, "tk");
+    record_free(r);
+    polku_envelope_free(&grant_env);
+}
+
+static void a_grant_always_names_the_recording_org(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    /* consents_grant called without sote in the list */
+    grant(w->sote, CLIENT, (const char *const[]){"kela", NULL}, ALL_PURPOSES,
+          365 * DAY_MS, id);
+    Polku__ConsentRecord *r = record(w->sote, id);
+    assert_int_equal(r->n_orgs, 2);
+    assert_true(listed(r->orgs, r->n_orgs, "kela"));
+    assert_true(listed(r->orgs, r->n_orgs, "sote"));
+    record_free(r);
+    polku_envelope *env = event(w->sote, fx_last_seq(w->sote));
+    assert_int_equal(env->consent_granted->n_orgs, 2);
+    assert_int_equal(env->n_to, 1);
+    assert_string_equal(env->to[0], "kela");
+    inbox_outcome out;
+    assert_int_equal(fx_inbox(w->kela, env, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_APPLIED); /* kela accepts it: sote in scope */
+    polku_envelope_free(&env);
+    assert_int_equal(find(w->kela, CLIENT, "kela", "sote", "referral", NULL),
+                     POLKU_OK);
 }
 
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -811,6 +961,11 @@ int main(void)
         TEST(each_undelivered_destination_is_recorded),
         TEST(an_undeliverable_revocation_is_recorded_on_its_consent),
         TEST(an_undeliverable_unknown_consent_is_ignored),
+        TEST(a_repeated_nack_is_logged_once),
+        TEST(
+            an_out_of_scope_revocation_before_its_grant_is_dropped_by_the_grant),
+        TEST(an_in_scope_revocation_before_its_grant_is_kept_silently),
+        TEST(a_grant_always_names_the_recording_org),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -271,10 +271,17 @@ static int on_status(domain *d, MDB_txn *txn, const polku_envelope *env)
     }
     Polku__SealedText *text = NULL;
     rc = sealing_open(d->seal, env->origin_org, st->sealed, &text);
+    /* The broker vouches for the writer and the status is metadata: only
+     * the sealed reason is unreadable (keys rotated?). The status stands,
+     * with a reason that says so, rather than being dropped for good. */
+    bool unreadable = rc == POLKU_ECRYPTO;
+    if (unreadable)
+        rc = POLKU_OK;
     if (!rc)
-        rc =
-            history_add(r, st->status, env->time_ms, env->origin_org,
-                        sealed_reason(text), sealed_outcome(text), st->version);
+        rc = history_add(r, st->status, env->time_ms, env->origin_org,
+                         unreadable ? "unverifiable_content"
+                                    : sealed_reason(text),
+                         sealed_outcome(text), st->version);
     if (!rc && st->version > r->version) {
         r->version = st->version;
         r->status = st->status;
@@ -288,10 +295,13 @@ static int on_status(domain *d, MDB_txn *txn, const polku_envelope *env)
         rc = store_referral_put(d->st, txn, r);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
-        batch_after_log(d->b, POLKU_LOG_INFO, "referral %s %s at %s (v%u)",
-                        polku_id_text(r->id.data, idtext),
-                        polku_referral_state_name(st->status), env->origin_org,
-                        st->version);
+        batch_after_log(
+            d->b, unreadable ? POLKU_LOG_WARN : POLKU_LOG_INFO,
+            "referral %s %s at %s (v%u)%s", polku_id_text(r->id.data, idtext),
+            polku_referral_state_name(st->status), env->origin_org, st->version,
+            unreadable ? " (reason unreadable: applied as "
+                         "unverifiable_content)"
+                       : "");
     }
     polku__sealed_text__free_unpacked(text, NULL);
     polku__referral_record__free_unpacked(r, NULL);
@@ -340,12 +350,27 @@ static int on_cancel(domain *d, MDB_txn *txn, const polku_envelope *env)
     } else {
         Polku__SealedText *text = NULL;
         rc = sealing_open(d->seal, env->origin_org, c->sealed, &text);
-        const char *reason = sealed_reason(text);
+        /* the sender asked: the cancel stands even if its reason cannot
+         * be read (keys rotated?); dropping it would lose it for good */
+        bool unreadable = rc == POLKU_ECRYPTO;
+        const char *reason = unreadable ? "cancelled by sender (reason "
+                                          "unreadable)"
+                             : sealed_reason(text)[0] ? sealed_reason(text)
+                                                      : "cancelled by sender";
+        if (unreadable)
+            rc = POLKU_OK;
         r->cancel_requested = true;
         if (!rc)
             rc = change_status(d, txn, r,
                                POLKU__REFERRAL_STATE__REFERRAL_CANCELLED,
-                               reason[0] ? reason : "cancelled by sender", "");
+                               reason, "");
+        if (!rc && unreadable) {
+            char idtext[POLKU_ID_TEXT];
+            batch_after_log(d->b, POLKU_LOG_WARN,
+                            "referral %s: cancel request from %s applied; "
+                            "its reason could not be opened",
+                            polku_id_text(r->id.data, idtext), env->origin_org);
+        }
         polku__sealed_text__free_unpacked(text, NULL);
     }
     polku__referral_record__free_unpacked(r, NULL);

@@ -991,6 +991,60 @@ a_request_whose_text_cannot_be_opened_is_received_then_failed(void **state)
     }
 }
 
+static void
+a_status_whose_reason_cannot_be_opened_is_applied_as_unverifiable(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    refer_received(w, id);
+    stale_key(w->sote, "kela"); /* sote cannot open what kela seals */
+    assert_int_equal(set_status(w->kela, id, REJECTED, "no capacity", ""),
+                     POLKU_OK);
+    polku_envelope *st = event(w->kela, fx_last_seq(w->kela));
+    assert_int_equal(st->body_case, POLKU__ENVELOPE__BODY_REFERRAL_STATUS);
+    inbox_outcome out;
+    assert_int_equal(fx_inbox(w->sote, st, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_APPLIED); /* not dropped as not applicable */
+    polku_envelope_free(&st);
+    Polku__ReferralRecord *r = record(w->sote, id);
+    assert_int_equal(r->status, REJECTED);
+    assert_int_equal(r->version, 2);
+    const Polku__HistoryEntry *last = r->history[r->n_history - 1];
+    assert_int_equal(last->status, REJECTED);
+    assert_string_equal(last->reason, UNVERIFIABLE);
+    assert_string_equal(last->by, "kela");
+    record_free(r);
+}
+
+static void
+a_cancel_whose_reason_cannot_be_opened_is_still_applied(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    refer_received(w, id);
+    stale_key(w->kela, "sote"); /* kela cannot open what sote seals */
+    assert_int_equal(request_cancel(w->sote, id, "client moved"), POLKU_OK);
+    polku_envelope *c = event(w->sote, fx_last_seq(w->sote));
+    assert_int_equal(c->body_case, POLKU__ENVELOPE__BODY_CANCEL_REQUESTED);
+    uint64_t seq = fx_last_seq(w->kela);
+    inbox_outcome out;
+    assert_int_equal(fx_inbox(w->kela, c, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_APPLIED);
+    polku_envelope_free(&c);
+    Polku__ReferralRecord *r = record(w->kela, id);
+    assert_int_equal(r->status, CANCELLED);
+    assert_true(r->cancel_requested);
+    assert_string_equal(r->history[r->n_history - 1]->reason,
+                        "cancelled by sender (reason unreadable)");
+    record_free(r);
+    /* and the sender hears it */
+    assert_int_equal(fx_last_seq(w->kela), seq + 1);
+    fx_settle(&w->r);
+    r = record(w->sote, id);
+    assert_int_equal(r->status, CANCELLED);
+    record_free(r);
+}
+
 /* ---- the tables ---- */
 
 /* Every row lib/referral.c gives the receiver, past `received`. */
@@ -1075,6 +1129,8 @@ int main(void)
         TEST(an_undeliverable_request_fails_with_the_code_as_reason),
         TEST(a_late_undeliverable_leaves_a_received_referral_alone),
         TEST(a_request_whose_text_cannot_be_opened_is_received_then_failed),
+        TEST(a_status_whose_reason_cannot_be_opened_is_applied_as_unverifiable),
+        TEST(a_cancel_whose_reason_cannot_be_opened_is_still_applied),
     };
     size_t n = 0;
     while (tests[n].test_func)

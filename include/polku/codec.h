@@ -60,11 +60,17 @@ int polku_envelope_encode(const polku_envelope *env, uint8_t **out,
 
 /* The unsealed fields are closed vocabularies (no words can travel in
  * them): identifiers such as services, plan ids and rule names are tokens
- * of [A-Za-z0-9._:-]{1,64} that hold no valid identity code; consent forms are Y100, written or verbal;
- * urgency is routine or urgent. */
+ * of [A-Za-z0-9._:-]{1,64} that hold no valid identity code; consent forms are
+ * Y100, written, oral or electronic (polku_consent_form_valid: what an agent
+ * records); a message may also carry the older "verbal"
+ * (polku_consent_form_readable: what every reader accepts, so logs recorded
+ * before stay replayable); urgency is routine or urgent. */
 #define POLKU_TOKEN_MAX 64
 bool polku_token_valid(const char *s);
+#define POLKU_CONSENT_FORMS "Y100", "written", "oral", "electronic"
+#define POLKU_CONSENT_FORMS_TEXT "Y100, written, oral or electronic"
 bool polku_consent_form_valid(const char *form);
+bool polku_consent_form_readable(const char *form);
 bool polku_urgency_valid(const char *urgency);
 
 /* Organisation id syntax: [a-z0-9][a-z0-9-]{1,31}. */
