@@ -318,7 +318,7 @@ static bool ack_ok(check *c, const Polku__Ack *b)
 static bool nack_ok(check *c, const Polku__Nack *b)
 {
     if (b->code < POLKU__NACK_CODE__NACK_UNSPECIFIED ||
-        b->code > POLKU__NACK_CODE__NACK_RETRY_LATER)
+        b->code > POLKU__NACK_CODE__NACK_STALE_PLAN)
         return fail(c, "nack.code", "is out of range");
     if (!text_ok(c, "nack.reason", b->reason, POLKU_MAX_TEXT))
         return false;
@@ -743,6 +743,7 @@ const char *polku_nack_code_name(Polku__NackCode code)
         [POLKU__NACK_CODE__NACK_UNSUPPORTED_VERSION] = "unsupported_version",
         [POLKU__NACK_CODE__NACK_OVERLOADED] = "overloaded",
         [POLKU__NACK_CODE__NACK_RETRY_LATER] = "retry_later",
+        [POLKU__NACK_CODE__NACK_STALE_PLAN] = "stale_plan",
     };
     size_t i = (size_t)code;
     if (code < 0 || i >= sizeof names / sizeof names[0] || names[i] == NULL)

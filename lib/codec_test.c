@@ -465,7 +465,7 @@ static void ack_origin_bad(fixture *f)
 }
 static void nack_code_high(fixture *f)
 {
-    f->nack.code = (Polku__NackCode)13;
+    f->nack.code = (Polku__NackCode)14;
 }
 static void nack_code_negative(fixture *f)
 {
@@ -573,7 +573,7 @@ static const rule_case rules[] = {
     {"directory name", B(WELCOME), welcome_name_utf8, POLKU_EMALFORMED,
      "UTF-8"},
     {"ack origin", B(ACK), ack_origin_bad, POLKU_EMALFORMED, "ack.origin_org"},
-    {"nack code 13", B(NACK), nack_code_high, POLKU_EMALFORMED, "nack.code"},
+    {"nack code 14", B(NACK), nack_code_high, POLKU_EMALFORMED, "nack.code"},
     {"nack code -1", B(NACK), nack_code_negative, POLKU_EMALFORMED,
      "nack.code"},
     {"nack reason", B(NACK), nack_reason_long, POLKU_EMALFORMED,
@@ -940,10 +940,10 @@ static void test_nack_code_names(void **state)
         "origin_mismatch", "consent_required",    "consent_revoked",
         "not_coordinator", "invalid_transition",  "malformed",
         "too_large",       "unsupported_version", "overloaded",
-        "retry_later"};
-    for (int c = 0; c <= 12; c++)
+        "retry_later",     "stale_plan"};
+    for (int c = 0; c <= 13; c++)
         assert_string_equal(polku_nack_code_name((Polku__NackCode)c), names[c]);
-    assert_string_equal(polku_nack_code_name((Polku__NackCode)13),
+    assert_string_equal(polku_nack_code_name((Polku__NackCode)14),
                         "unspecified");
     assert_string_equal(polku_nack_code_name((Polku__NackCode)-1),
                         "unspecified");
