@@ -28,7 +28,8 @@
  * authenticator, or not the broker's; won broker's authenticator            by
  * anyone but the claimant path_closed           the coordinator at its term not
  * the coordinator at that term plan_updated          the coordinator at its
- * term       not the coordinator at that term service_started/ended the org
+ * term       not the coordinator at that term; a version older than the
+ * path's plan at that term (stale_plan) service_started/ended the org
  * itself                    not a service the org lists in the directory (if it
  * lists any) handover_offered      the coordinator at its term, to   not the
  * coordinator at that term; to itself one other org of the directory    or
