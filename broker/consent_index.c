@@ -360,6 +360,26 @@ bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,
     return false;
 }
 
+const char *ci_client_ended(const consent_index *ci, const uint8_t key[16],
+                            uint64_t now_ms)
+{
+    ci_client *c = NULL;
+    HASH_FIND(hh, ci->clients, key, 16, c);
+    bool granted = false, revoked = false;
+    for (size_t i = 0; c && i < c->n; i++) {
+        const ci_entry *e = c->entries[i];
+        if (!e->granted)
+            continue;
+        if (entry_active(e, now_ms))
+            return NULL;
+        granted = true;
+        revoked |= e->revoked;
+    }
+    if (!granted)
+        return NULL;
+    return revoked ? "consent_revoked" : "consent_expired";
+}
+
 json_t *ci_client_json(const consent_index *ci, const uint8_t key[16],
                        uint64_t now_ms)
 {

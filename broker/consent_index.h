@@ -89,6 +89,12 @@ int ci_consent_active(const consent_index *ci, const uint8_t id[16],
 bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,
                const char *purpose, uint64_t now_ms);
 
+/* Why the client's consents ended: NULL while one is active at now (or the
+ * broker knows of no grant), else "consent_revoked" when one of them was
+ * revoked, "consent_expired" when they all ran out. */
+const char *ci_client_ended(const consent_index *ci, const uint8_t key[16],
+                            uint64_t now_ms);
+
 /* The client's consents as JSON (metadata: id, orgs, purposes, valid
  * until, active at now). */
 json_t *ci_client_json(const consent_index *ci, const uint8_t key[16],

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "consent_index.h"
+#include "views.h"
 
 typedef struct fixture {
     const char *replayed[8]; /* orgs whose logs the broker has replayed */
@@ -161,6 +162,53 @@ static void before_replay_says_retry_later(void **state)
     ci_destroy(&ci);
 }
 
+/* A client whose consents were all revoked or ran out: the path's stage
+ * says consent_ended (not in_services, though a service still runs), and
+ * the view says why. */
+static void ended_consents_move_the_stage(void **state)
+{
+    (void)state;
+    broker_indexes x = {ci_new(), pi_new(), cl_new()};
+    views_state vs = {.x = x};
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ServiceStarted st = POLKU__SERVICE_STARTED__INIT;
+    env.origin_org = "kela";
+    env.origin_seq = 1;
+    env.time_ms = 500;
+    env.client_key = (ProtobufCBinaryData){16, client_a};
+    st.service = "rehab";
+    env.body_case = POLKU__ENVELOPE__BODY_SERVICE_STARTED;
+    env.service_started = &st;
+    fold_apply(&x, &env);
+    granted(x.consents, "sote", consent_1, client_a, "sote,kela", "path", 1000);
+    assert_null(ci_client_ended(x.consents, client_a, 900));
+    assert_string_equal(views_path_stage(&vs, client_a, 900), "in_services");
+    /* ran out */
+    assert_string_equal(ci_client_ended(x.consents, client_a, 1000),
+                        "consent_expired");
+    json_t *j = views_path_json(&vs, client_a, 1000);
+    assert_string_equal(json_string_value(json_object_get(j, "stage")),
+                        "consent_ended");
+    assert_string_equal(json_string_value(json_object_get(j, "stage_reason")),
+                        "consent_expired");
+    json_decref(j);
+    /* a new consent holds again; revoked, it ends again, for that reason */
+    granted(x.consents, "sote", consent_2, client_a, "sote,kela", "path", 5000);
+    assert_string_equal(views_path_stage(&vs, client_a, 1000), "in_services");
+    j = views_path_json(&vs, client_a, 1000);
+    assert_true(json_is_null(json_object_get(j, "stage_reason")));
+    json_decref(j);
+    revoked(x.consents, "kela", consent_2);
+    assert_string_equal(views_path_stage(&vs, client_a, 1000), "consent_ended");
+    assert_string_equal(ci_client_ended(x.consents, client_a, 1000),
+                        "consent_revoked");
+    /* a client with no consent the broker knows of has not "ended" */
+    assert_null(ci_client_ended(x.consents, client_b, 1000));
+    ci_destroy(&x.consents);
+    pi_destroy(&x.paths);
+    cl_destroy(&x.clients);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +216,7 @@ int main(void)
         cmocka_unit_test(revoked_or_expired_is_refused),
         cmocka_unit_test(outsider_cannot_revoke_but_early_revocation_wins),
         cmocka_unit_test(before_replay_says_retry_later),
+        cmocka_unit_test(ended_consents_move_the_stage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -373,7 +373,16 @@ static gate_result plan_updated(const gate_env *g, const polku_envelope *env)
         if (!directory_org(g, env->to[i]))
             return refuse(POLKU__NACK_CODE__NACK_UNKNOWN_ORG,
                           "a destination is not in the directory");
-    return coordinated_at(g, env, env->plan_updated->term);
+    gate_result r = coordinated_at(g, env, env->plan_updated->term);
+    if (r.verdict != GATE_ACCEPT)
+        return r;
+    /* the coordinator's own agent refuses an older version (409), so a log
+     * that holds one is faulty; folded, it would change nothing anyway */
+    if (pi_plan_stale(g->x->paths, env->client_key.data,
+                      env->plan_updated->term, plan->version, NULL))
+        return refuse(POLKU__NACK_CODE__NACK_STALE_PLAN,
+                      "the plan's version is older than the path's");
+    return ok;
 }
 
 /* The org id fields every body may name beyond its destinations: each one
@@ -528,6 +537,8 @@ const char *gate_nack_reason(Polku__NackCode code)
         return "the sender may not write this event";
     case POLKU__NACK_CODE__NACK_MALFORMED:
         return "the event breaks a rule of the protocol";
+    case POLKU__NACK_CODE__NACK_STALE_PLAN:
+        return "the plan's version is older than the path's";
     default:
         return "queue full, retry later";
     }

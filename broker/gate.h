@@ -33,8 +33,11 @@
  *   path_claim_answered  the claimant, carrying the broker's authenticator.
  *                        Refused: no authenticator, or not the broker's;
  *                        won by anyone but the claimant.
- *   path_closed,         the coordinator at its term. Refused: not the
- *   plan_updated         coordinator at that term.
+ *   path_closed          the coordinator at its term. Refused: not the
+ *                        coordinator at that term.
+ *   plan_updated         the coordinator at its term. Refused: not the
+ *                        coordinator at that term; a version older than the
+ *                        path's plan at that term (stale_plan).
  *   service_started,     the org itself. Refused: a service the org does
  *   service_ended        not list in the directory (if it lists any).
  *   handover_offered     the coordinator at its term, to one other org of

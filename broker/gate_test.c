@@ -328,6 +328,70 @@ static void test_answer_waits_for_its_offer(void **state)
     region_fini(&r);
 }
 
+/* ---- plans ---- */
+
+typedef struct plan_event {
+    Polku__PlanPointer plan;
+    Polku__PlanUpdated u;
+} plan_event;
+
+/* The coordinator's PlanUpdated at term: plan p-1 at version, due. */
+static polku_envelope *plan_updated(org_log *l, plan_event *pe, uint32_t term,
+                                    uint32_t version, uint64_t due, uint64_t t)
+{
+    test_event *e = test_append(l, KEY, t, NULL);
+    polku__plan_pointer__init(&pe->plan);
+    pe->plan.org = (char *)l->org;
+    pe->plan.plan_id = "p-1";
+    pe->plan.version = version;
+    pe->plan.review_due_ms = due;
+    polku__plan_updated__init(&pe->u);
+    pe->u.plan = &pe->plan;
+    pe->u.term = term;
+    e->env.body_case = POLKU__ENVELOPE__BODY_PLAN_UPDATED;
+    e->env.plan_updated = &pe->u;
+    return &e->env;
+}
+
+/* A plan version older than the path's at the same term is refused with
+ * its own Nack (stale_plan), live and replayed (skipped, counted); the same
+ * version later (a postponement) is folded and moves the review date. */
+static void test_stale_plan_is_refused(void **state)
+{
+    (void)state;
+    region r;
+    region_init(&r, true);
+    org_log sote = {.org = SOTE};
+    plan_event pe[4];
+    assert_int_equal(replay(&r, won(&sote, 1, T0)), ADMIT_FOLDED);
+    assert_int_equal(
+        replay(&r, plan_updated(&sote, &pe[0], 1, 2, T0 + DAY, T0 + 1)),
+        ADMIT_FOLDED);
+    polku_envelope *stale =
+        plan_updated(&sote, &pe[1], 1, 1, T0 + 9 * DAY, T0 + 2);
+    assert_int_equal(refusal(&r, stale), POLKU__NACK_CODE__NACK_STALE_PLAN);
+    assert_string_equal(polku_nack_code_name(POLKU__NACK_CODE__NACK_STALE_PLAN),
+                        "stale_plan");
+    assert_non_null(
+        strstr(gate_nack_reason(POLKU__NACK_CODE__NACK_STALE_PLAN), "older"));
+    unsigned refused = r.refused;
+    assert_int_equal(replay(&r, stale), ADMIT_REFUSED);
+    assert_int_equal(r.refused, refused + 1);
+    assert_int_equal(r.last_code, POLKU__NACK_CODE__NACK_STALE_PLAN);
+    assert_true(pi_seen(r.x.paths, SOTE, stale->origin_seq));
+    path_view v;
+    assert_true(pi_view(r.x.paths, KEY, &v));
+    assert_int_equal(v.plan_version, 2);
+    assert_int_equal(v.plan_review_due_ms, T0 + DAY);
+    /* postponed on the same version */
+    assert_int_equal(
+        replay(&r, plan_updated(&sote, &pe[2], 1, 2, T0 + 30 * DAY, T0 + 3)),
+        ADMIT_FOLDED);
+    assert_true(pi_view(r.x.paths, KEY, &v));
+    assert_int_equal(v.plan_review_due_ms, T0 + 30 * DAY);
+    region_fini(&r);
+}
+
 /* ---- referrals ---- */
 
 static void test_referral_writers(void **state)
@@ -592,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_claim_answer_needs_the_brokers_authenticator),
         cmocka_unit_test(test_answers_and_terms),
         cmocka_unit_test(test_answer_waits_for_its_offer),
+        cmocka_unit_test(test_stale_plan_is_refused),
         cmocka_unit_test(test_referral_writers),
         cmocka_unit_test(test_consent_writers),
         cmocka_unit_test(test_revocation_waits_for_its_grant),

@@ -29,6 +29,46 @@ typedef struct origin_seen {
     UT_hash_handle hh;
 } origin_seen;
 
+/* Where a path's plan pointer (or supporter) came from. Every end orders
+ * the changes by (term, kind, version, seq, handover id), highest wins, so
+ * any interleaving of the same logs gives the same pointer and each agent,
+ * ordering its own record the same way (agents/domain/paths.c), agrees:
+ *   PLAN_UPDATE    a PlanUpdated of the coordinator at term: a higher
+ *                  version replaces, the same version with a later seq
+ *                  moves the review (a postponement), a lower one is stale
+ *   PLAN_CLOSE     a close of term: the path has no plan or supporter
+ *   PLAN_HANDOVER  the offer of term was accepted: its plan pointer (or
+ *                  none) and supporter become the path's; above a close of
+ *                  the same term, as its coordinator is above the close */
+enum { PLAN_UPDATE = 0, PLAN_CLOSE = 1, PLAN_HANDOVER = 2 };
+
+typedef struct plan_rank {
+    uint32_t term, kind, version;
+    uint64_t seq;
+    uint8_t id[16]; /* PLAN_HANDOVER: the handover */
+} plan_rank;
+
+static int rank_cmp(const plan_rank *a, const plan_rank *b)
+{
+    if (a->term != b->term)
+        return a->term < b->term ? -1 : 1;
+    if (a->kind != b->kind)
+        return a->kind < b->kind ? -1 : 1;
+    if (a->version != b->version)
+        return a->version < b->version ? -1 : 1;
+    if (a->seq != b->seq)
+        return a->seq < b->seq ? -1 : 1;
+    return memcmp(a->id, b->id, 16);
+}
+
+typedef struct plan_slot {
+    bool has_plan;
+    char org[33];
+    char id[65];
+    uint32_t version;
+    uint64_t review_due_ms;
+} plan_slot;
+
 typedef struct handover_entry {
     uint8_t id[16];
     char from[33], to[33];
@@ -36,6 +76,8 @@ typedef struct handover_entry {
     Polku__HandoverState status;
     uint64_t offered_ms, answered_ms;
     bool offered;
+    char supporter[33]; /* the offer's */
+    plan_slot plan;     /* the offer's plan pointer, if any */
     UT_hash_handle hh;
 } handover_entry;
 
@@ -56,11 +98,10 @@ typedef struct path_state {
     uint64_t since_ms;
     bool closed;
     char closed_reason[24];
-    bool has_plan;
-    char plan_org[33];
-    char plan_id[65];
-    uint32_t plan_version, plan_term;
-    uint64_t plan_review_due_ms;
+    plan_slot plan;
+    plan_rank plan_rank;
+    char supporter[33];
+    plan_rank supporter_rank; /* term and kind only */
     handover_entry *handovers;
     UT_hash_handle hh;
 } path_state;
@@ -295,6 +336,44 @@ static void on_claim_answered(path_index *pi, path_state *p,
         begin_term(pi, p, a->term, a->coordinator, a->since_ms, false, NULL);
 }
 
+static void set_plan(path_state *p, const plan_rank *r, const plan_slot *plan)
+{
+    if (rank_cmp(r, &p->plan_rank) <= 0)
+        return;
+    p->plan_rank = *r;
+    p->plan = *plan;
+}
+
+static void set_supporter(path_state *p, const plan_rank *r,
+                          const char *supporter)
+{
+    if (rank_cmp(r, &p->supporter_rank) <= 0)
+        return;
+    p->supporter_rank = *r;
+    snprintf(p->supporter, sizeof p->supporter, "%s", supporter);
+}
+
+/* An accepted offer, once both it and its acceptance are folded (in either
+ * order): its plan pointer (or none) and supporter become the path's. */
+static void take_over(path_state *p, const handover_entry *h)
+{
+    if (!h->offered || h->status != POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED)
+        return;
+    plan_rank r = {.term = h->term, .kind = PLAN_HANDOVER};
+    memcpy(r.id, h->id, 16);
+    set_plan(p, &r, &h->plan);
+    set_supporter(p, &r, h->supporter);
+}
+
+/* A close of term: no plan and no supporter from there on. */
+static void close_resets(path_state *p, uint32_t term)
+{
+    plan_rank r = {.term = term, .kind = PLAN_CLOSE};
+    plan_slot none = {0};
+    set_plan(p, &r, &none);
+    set_supporter(p, &r, "");
+}
+
 static void on_offered(path_state *p, const polku_envelope *env)
 {
     const Polku__HandoverOffered *o = env->handover_offered;
@@ -312,8 +391,19 @@ static void on_offered(path_state *p, const polku_envelope *env)
     h->term = o->term;
     h->offered_ms = env->time_ms;
     h->offered = true;
+    snprintf(h->supporter, sizeof h->supporter, "%s", o->supporter);
+    memset(&h->plan, 0, sizeof h->plan);
+    if (o->plan) {
+        h->plan.has_plan = true;
+        snprintf(h->plan.org, sizeof h->plan.org, "%s",
+                 o->plan->org[0] ? o->plan->org : env->origin_org);
+        snprintf(h->plan.id, sizeof h->plan.id, "%s", o->plan->plan_id);
+        h->plan.version = o->plan->version;
+        h->plan.review_due_ms = o->plan->review_due_ms;
+    }
     if (h->status == POLKU__HANDOVER_STATE__HANDOVER_UNSPECIFIED)
         h->status = POLKU__HANDOVER_STATE__HANDOVER_OFFERED;
+    take_over(p, h);
 }
 
 static void on_answered(path_index *pi, path_state *p,
@@ -352,27 +442,31 @@ static void on_answered(path_index *pi, path_state *p,
     } else if (h->status != a->status) {
         pi->conflicts++;
     }
+    take_over(p, h);
     if (a->status == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED)
         begin_term(pi, p, a->term, env->origin_org, env->time_ms, false, NULL);
 }
 
+/* A PlanUpdated: a new version replaces, the same version later in the
+ * coordinator's log moves the review date, an older one changes nothing
+ * (the gate refuses it: pi_plan_stale). */
 static void on_plan(path_state *p, const polku_envelope *env)
 {
     const Polku__PlanUpdated *u = env->plan_updated;
     const Polku__PlanPointer *plan = u->plan;
     if (!plan)
         return;
-    if (p->has_plan &&
-        (u->term < p->plan_term ||
-         (u->term == p->plan_term && plan->version <= p->plan_version)))
-        return;
-    p->has_plan = true;
-    p->plan_term = u->term;
-    p->plan_version = plan->version;
-    p->plan_review_due_ms = plan->review_due_ms;
-    snprintf(p->plan_org, sizeof p->plan_org, "%s",
+    plan_rank r = {.term = u->term,
+                   .kind = PLAN_UPDATE,
+                   .version = plan->version,
+                   .seq = env->origin_seq};
+    plan_slot slot = {.has_plan = true,
+                      .version = plan->version,
+                      .review_due_ms = plan->review_due_ms};
+    snprintf(slot.org, sizeof slot.org, "%s",
              plan->org[0] ? plan->org : env->origin_org);
-    snprintf(p->plan_id, sizeof p->plan_id, "%s", plan->plan_id);
+    snprintf(slot.id, sizeof slot.id, "%s", plan->plan_id);
+    set_plan(p, &r, &slot);
 }
 
 static bool affects_paths(Polku__Envelope__BodyCase body)
@@ -416,6 +510,9 @@ bool pi_apply_marked(path_index *pi, const polku_envelope *env)
         on_claim_answered(pi, p, env);
         break;
     case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+        /* whatever the order: an older close never outranks a later plan */
+        if (env->path_closed->term < UINT32_MAX)
+            close_resets(p, env->path_closed->term);
         /* only its coordinator closes a term (the broker refuses others;
          * this keeps a refused close in a log from counting at replay) */
         if (env->path_closed->term > p->term ||
@@ -470,8 +567,13 @@ static void fill_view(const path_state *p, path_view *out)
     out->term = p->term;
     out->since_ms = p->since_ms;
     out->closed = p->closed;
-    out->has_plan = p->has_plan;
-    out->plan_review_due_ms = p->plan_review_due_ms;
+    out->has_plan = p->plan.has_plan;
+    out->plan_review_due_ms = p->plan.review_due_ms;
+    snprintf(out->plan_org, sizeof out->plan_org, "%s", p->plan.org);
+    snprintf(out->plan_id, sizeof out->plan_id, "%s", p->plan.id);
+    out->plan_version = p->plan.version;
+    out->plan_term = p->plan_rank.term;
+    snprintf(out->supporter, sizeof out->supporter, "%s", p->supporter);
     const handover_entry *h = open_handover(p);
     if (h) {
         out->has_open_handover = true;
@@ -515,6 +617,18 @@ Polku__ClaimOutcome pi_decide_claim(path_index *pi, const uint8_t key[16],
     }
     fill_view(p, out);
     return outcome;
+}
+
+bool pi_plan_stale(const path_index *pi, const uint8_t key[16], uint32_t term,
+                   uint32_t version, uint32_t *current)
+{
+    const path_state *p = path_find(pi, key);
+    if (!p || !p->plan.has_plan || p->plan_rank.kind != PLAN_UPDATE ||
+        p->plan_rank.term != term || version >= p->plan.version)
+        return false;
+    if (current)
+        *current = p->plan.version;
+    return true;
 }
 
 Polku__NackCode pi_check_coordinator(const path_index *pi,
@@ -616,10 +730,13 @@ static void hash_path(crypto_hash_sha256_state *st, const path_state *p)
     polku_client_key_hex(p->key, key);
     hash_text(st, "path %s|%s|%u|%llu|%d|%s\n", key, p->coordinator, p->term,
               (unsigned long long)p->since_ms, p->closed, p->closed_reason);
-    if (p->has_plan)
-        hash_text(st, "plan %s|%s|%u|%u|%llu\n", p->plan_org, p->plan_id,
-                  p->plan_version, p->plan_term,
-                  (unsigned long long)p->plan_review_due_ms);
+    if (p->plan.has_plan)
+        hash_text(st, "plan %s|%s|%u|%u|%llu\n", p->plan.org, p->plan.id,
+                  p->plan.version, p->plan_rank.term,
+                  (unsigned long long)p->plan.review_due_ms);
+    if (p->supporter[0])
+        hash_text(st, "supporter %s|%u\n", p->supporter,
+                  p->supporter_rank.term);
     size_t n = HASH_COUNT(p->handovers), i = 0;
     if (n == 0)
         return;
@@ -692,17 +809,20 @@ json_t *pi_json(const path_index *pi, const uint8_t key[16])
     } else {
         json_object_set_new(j, "open_handover", json_null());
     }
-    if (p->has_plan)
+    if (p->plan.has_plan)
         json_object_set_new(
             j, "plan",
             /* no plan_id: an identifier the coordinator chose is for the
              * organisations in the consent (they get the PlanUpdated),
              * not for the broker's dashboard */
-            json_pack("{s:s, s:I, s:o}", "org", p->plan_org, "version",
-                      (json_int_t)p->plan_version, "review_due",
-                      polku_json_time(p->plan_review_due_ms)));
+            json_pack("{s:s, s:I, s:o}", "org", p->plan.org, "version",
+                      (json_int_t)p->plan.version, "review_due",
+                      polku_json_time(p->plan.review_due_ms)));
     else
         json_object_set_new(j, "plan", json_null());
+    json_object_set_new(j, "supporter",
+                        p->supporter[0] ? json_string(p->supporter)
+                                        : json_null());
     json_object_set_new(j, "handovers",
                         json_integer((json_int_t)HASH_COUNT(p->handovers)));
     return j;

@@ -41,6 +41,10 @@ typedef struct path_view {
     bool closed;
     bool has_plan;
     uint64_t plan_review_due_ms;
+    char plan_org[33];
+    char plan_id[65]; /* for tests and the broker's own checks, never shown */
+    uint32_t plan_version, plan_term;
+    char supporter[33]; /* from the accepted handover that began the term */
     bool has_open_handover;
     path_handover_view open_handover;
 } path_view;
@@ -93,6 +97,13 @@ Polku__ClaimOutcome pi_decide_claim(path_index *pi, const uint8_t key[16],
 Polku__NackCode pi_check_coordinator(const path_index *pi,
                                      const uint8_t key[16], const char *org,
                                      uint32_t term);
+
+/* True if a PlanUpdated at term with version is stale: the path's plan was
+ * set by a PlanUpdated at the same term with a higher version (*current,
+ * if not NULL). The same version is a postponement, a new term a new
+ * coordinator's plan: neither is stale. */
+bool pi_plan_stale(const path_index *pi, const uint8_t key[16], uint32_t term,
+                   uint32_t version, uint32_t *current);
 
 /* The handover id's offerer and receiver, if known. */
 bool pi_handover(const path_index *pi, const uint8_t key[16],

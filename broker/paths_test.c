@@ -862,6 +862,133 @@ static void digest_tells_histories_apart(void **state)
     assert_string_not_equal(d[0], empty);
 }
 
+/* ---- the plan pointer and supporter follow every change ---- */
+
+/* Applies list[order[i]] for i < n to a fresh index; its digest in out. */
+static void fold_in(polku_envelope *const list[], const size_t order[],
+                    size_t n, const uint8_t *key, path_view *v, char out[65])
+{
+    path_index *pi = pi_new();
+    for (size_t i = 0; i < n; i++)
+        assert_true(pi_apply(pi, list[order[i]]));
+    *v = view_of(pi, key);
+    digest(pi, out);
+    pi_destroy(&pi);
+}
+
+/* Postponing the review on the same version moves the date (the review is
+ * no longer overdue); a new version replaces; an older one changes nothing
+ * and is stale; and the order they are folded in does not matter. */
+static void plan_follows_postponement_and_versions(void **state)
+{
+    fixture *f = *state;
+    polku_envelope *list[5];
+    list[0] = won(&f->sote, KEY_A, 1, 1000);
+    list[1] = plan(&f->sote, KEY_A, 1, "p-1", 2, 5000, 2000);
+    list[2] = plan(&f->sote, KEY_A, 1, "p-1", 2, 9000, 3000); /* postponed */
+    list[3] = plan(&f->sote, KEY_A, 1, "p-1", 1, 7000, 4000); /* stale */
+    list[4] = plan(&f->sote, KEY_A, 1, "p-1", 2, 8000, 4500); /* sooner */
+    const size_t orders[][5] = {
+        {0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 4, 0, 3, 1}, {3, 1, 0, 4, 2}};
+    char first[65] = "", d[65];
+    for (size_t o = 0; o < 4; o++) {
+        path_view v;
+        fold_in(list, orders[o], 5, KEY_A, &v, d);
+        assert_true(v.has_plan);
+        assert_int_equal(v.plan_version, 2);
+        assert_int_equal(v.plan_review_due_ms, 8000);
+        if (o == 0)
+            memcpy(first, d, 65);
+        assert_string_equal(d, first);
+    }
+    for (size_t i = 0; i < 3; i++)
+        pi_apply(f->pi, list[i]);
+    assert_int_equal(view_of(f->pi, KEY_A).plan_review_due_ms, 9000);
+    uint32_t current = 0;
+    assert_true(pi_plan_stale(f->pi, KEY_A, 1, 1, &current));
+    assert_int_equal(current, 2);
+    assert_false(pi_plan_stale(f->pi, KEY_A, 1, 2, NULL)); /* postponement */
+    assert_false(pi_plan_stale(f->pi, KEY_A, 2, 1, NULL)); /* next term */
+    /* a new version replaces */
+    pi_apply(f->pi, plan(&f->sote, KEY_A, 1, "p-1", 3, 6000, 5000));
+    assert_int_equal(view_of(f->pi, KEY_A).plan_version, 3);
+    assert_int_equal(view_of(f->pi, KEY_A).plan_review_due_ms, 6000);
+}
+
+/* An accepted handover's plan pointer and supporter become the path's,
+ * whichever of the offer and the acceptance is folded first; the offerer's
+ * plan update of the old term, folded late, does not undo it; a close
+ * ends both. */
+static void accepted_handover_brings_plan_and_supporter(void **state)
+{
+    fixture *f = *state;
+    polku_envelope *list[5];
+    list[0] = won(&f->sote, KEY_A, 1, 1000);
+    list[1] = plan(&f->sote, KEY_A, 1, "p-1", 1, 5000, 2000);
+    list[2] = offered(&f->sote, KEY_A, KELA, 1, 1, 3000);
+    event *o = &f->sote.ev[f->sote.n - 1];
+    o->body.offered.supporter = (char *)TYP;
+    polku__plan_pointer__init(&o->plan);
+    o->plan.org = (char *)SOTE;
+    o->plan.plan_id = (char *)"p-1";
+    o->plan.version = 1;
+    o->plan.review_due_ms = 5000;
+    o->body.offered.plan = &o->plan;
+    /* sote postpones after offering: the offer's pointer is what kela took */
+    list[3] = plan(&f->sote, KEY_A, 1, "p-1", 1, 9000, 3500);
+    list[4] = answered(&f->kela, KEY_A, 1, ACCEPTED, 2, SOTE, KELA, 4000);
+    const size_t orders[][5] = {
+        {0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 4, 3, 0, 1}, {4, 0, 3, 1, 2}};
+    char first[65] = "", d[65];
+    for (size_t i = 0; i < 4; i++) {
+        path_view v;
+        fold_in(list, orders[i], 5, KEY_A, &v, d);
+        assert_string_equal(v.coordinator, KELA);
+        assert_int_equal(v.term, 2);
+        assert_string_equal(v.supporter, TYP);
+        assert_true(v.has_plan);
+        assert_string_equal(v.plan_org, SOTE);
+        assert_int_equal(v.plan_review_due_ms, 5000);
+        if (i == 0)
+            memcpy(first, d, 65);
+        assert_string_equal(d, first);
+    }
+    for (size_t i = 0; i < 5; i++)
+        pi_apply(f->pi, list[i]);
+    json_t *j = pi_json(f->pi, KEY_A);
+    assert_string_equal(json_string_value(json_object_get(j, "supporter")),
+                        TYP);
+    assert_non_null(json_object_get(json_object_get(j, "plan"), "org"));
+    assert_null(json_object_get(json_object_get(j, "plan"), "plan_id"));
+    json_decref(j);
+    /* kela closes: no plan, no supporter */
+    pi_apply(f->pi, closed(&f->kela, KEY_A, 2, "moved_away", 6000));
+    path_view v = view_of(f->pi, KEY_A);
+    assert_true(v.closed);
+    assert_false(v.has_plan);
+    assert_string_equal(v.supporter, "");
+    j = pi_json(f->pi, KEY_A);
+    assert_true(json_is_null(json_object_get(j, "supporter")));
+    json_decref(j);
+}
+
+/* A declined offer changes neither plan nor supporter. */
+static void declined_handover_leaves_plan_and_supporter(void **state)
+{
+    fixture *f = *state;
+    pi_apply(f->pi, won(&f->sote, KEY_A, 1, 1000));
+    pi_apply(f->pi, plan(&f->sote, KEY_A, 1, "p-1", 1, 5000, 2000));
+    polku_envelope *offer = offered(&f->sote, KEY_A, KELA, 1, 1, 3000);
+    f->sote.ev[f->sote.n - 1].body.offered.supporter = (char *)TYP;
+    pi_apply(f->pi, offer);
+    pi_apply(f->pi,
+             answered(&f->kela, KEY_A, 1, DECLINED, 1, SOTE, KELA, 4000));
+    path_view v = view_of(f->pi, KEY_A);
+    assert_string_equal(v.coordinator, SOTE);
+    assert_string_equal(v.supporter, "");
+    assert_int_equal(v.plan_review_due_ms, 5000);
+}
+
 #define CASE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -880,6 +1007,9 @@ int main(void)
         CASE(coordinator_closes_at_its_term),
         CASE(stale_close_does_not_count),
         CASE(stale_close_counts_in_no_order),
+        CASE(plan_follows_postponement_and_versions),
+        CASE(accepted_handover_brings_plan_and_supporter),
+        CASE(declined_handover_leaves_plan_and_supporter),
         cmocka_unit_test(history_same_in_any_interleaving),
         cmocka_unit_test(digest_tells_histories_apart),
     };

@@ -27,6 +27,10 @@ const char *views_path_stage(const views_state *vs, const uint8_t key[16],
     bool known = pi_view(vs->x.paths, key, &v);
     if (known && v.closed)
         return "closed";
+    /* no consent holds any more: nothing may be exchanged for the client,
+     * whatever services still run (the path says why: stage_reason) */
+    if (ci_client_ended(vs->x.consents, key, now_ms))
+        return "consent_ended";
     if (cl_in_services(vs->x.clients, key))
         return "in_services";
     if (known && v.has_plan)
@@ -56,9 +60,10 @@ json_t *views_path_json(const views_state *vs, const uint8_t key[16],
     if (!j) {
         char hex[POLKU_CLIENT_KEY_HEX];
         polku_client_key_hex(key, hex);
-        j = json_pack("{s:s, s:n, s:i, s:n, s:b, s:n, s:n, s:n}", "client_key",
-                      hex, "coordinator", "term", 0, "since", "closed", 0,
-                      "closed_reason", "open_handover", "plan");
+        j = json_pack("{s:s, s:n, s:i, s:n, s:b, s:n, s:n, s:n, s:n}",
+                      "client_key", hex, "coordinator", "term", 0, "since",
+                      "closed", 0, "closed_reason", "open_handover", "plan",
+                      "supporter");
     }
     path_view v;
     if (pi_view(vs->x.paths, key, &v) && v.has_plan) {
@@ -68,8 +73,13 @@ json_t *views_path_json(const views_state *vs, const uint8_t key[16],
                                 json_boolean(v.plan_review_due_ms &&
                                              v.plan_review_due_ms < now_ms));
     }
-    json_object_set_new(j, "stage",
-                        json_string(views_path_stage(vs, key, now_ms)));
+    const char *stage = views_path_stage(vs, key, now_ms);
+    json_object_set_new(j, "stage", json_string(stage));
+    json_object_set_new(
+        j, "stage_reason",
+        strcmp(stage, "consent_ended") == 0
+            ? json_string(ci_client_ended(vs->x.consents, key, now_ms))
+            : json_null());
     json_object_set_new(j, "consents", consents);
     if (more) {
         json_object_update(j, more);

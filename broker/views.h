@@ -28,13 +28,15 @@ typedef struct views_state {
  * timeline, as 64 hex: equal before and after a rebuild. */
 void views_digest(const views_state *v, char out[65]);
 
-/* identified, consented, coordinated, planned, in_services or closed. */
+/* identified, consented, coordinated, planned, in_services,
+ * consent_ended (every consent revoked or expired) or closed. */
 const char *views_path_stage(const views_state *v, const uint8_t key[16],
                              uint64_t now_ms);
 
 /* The shared path of a client: coordination, open handover, plan pointer
- * (with "overdue"), stage, consents, referrals, services, timeline; NULL
- * if the broker knows nothing of the client. */
+ * (with "overdue"), supporter, stage (and stage_reason for consent_ended:
+ * consent_revoked or consent_expired), consents, referrals, services, timeline;
+ * NULL if the broker knows nothing of the client. */
 json_t *views_path_json(const views_state *v, const uint8_t key[16],
                         uint64_t now_ms);
 

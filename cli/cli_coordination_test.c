@@ -365,6 +365,15 @@ static void check_offer_stored(h_org *a, const char *id, const char *key,
     json_decref(h);
 }
 
+static bool broker_supporter_is(h_region *r, const char *key, const char *org)
+{
+    json_t *p = hc_broker_path(r, key);
+    const char *s = json_string_value(json_object_get(p, "supporter"));
+    bool yes = s && strcmp(s, org) == 0;
+    json_decref(p);
+    return yes;
+}
+
 static void case_handover(void)
 {
     h_org *a, *b;
@@ -417,15 +426,28 @@ static void case_handover(void)
     CHECK_CODE(x, 0);
     snprintf(want, sizeof want, "handover %s accepted\n", id);
     H_CHECK(strcmp(x->out, want) == 0, "want '%s', got '%s'", want, x->out);
+    /* the offer's plan pointer and supporter are the path's now, at both
+     * ends and in the broker's shared path */
     x = POLKU(b, "path", "show", key, "--local");
     check_field(x->out, "coordinator:", b->id);
     check_field(x->out, "i coordinate:", "yes");
+    check_field(x->out, "supporter:", a->id);
+    snprintf(want, sizeof want, "care-7 version 2 by %s, review due 2027-01-31",
+             a->id);
+    check_field(x->out, "plan:", want);
     wait_handover_status(a, id, "accepted");
     wait_coordinator(a, key, b->id);
     x = POLKU(a, "path", "show", key, "--local");
     CHECK_CODE(x, 0);
     check_field(x->out, "coordinator:", b->id);
     check_field(x->out, "i coordinate:", "no");
+    check_field(x->out, "supporter:", a->id);
+    check_field(x->out, "plan:", want);
+    H_WAIT_UNTIL(H_SEC(10), broker_supporter_is(a->region, key, a->id),
+                 "the broker's path of %s to name supporter %s", key, a->id);
+    x = POLKU(b, "path", "show", key);
+    CHECK_CODE(x, 0);
+    check_field(x->out, "supporter:", a->id);
 
     x = POLKU(a, "handover", "show", id);
     CHECK_CODE(x, 0);
@@ -515,6 +537,21 @@ static void case_plan_service_close(void)
     x = POLKU(a, "path", "plan", key, "--plan-id", "care-9", "--version",
               "three", "--review-due", "2027-02-01");
     CHECK_CODE(x, 2);
+    /* an older version is stale: 409, naming the current one */
+    x = POLKU(a, "path", "plan", key, "--plan-id", "care-9", "--version", "2",
+              "--review-due", "2027-02-01");
+    CHECK_CODE(x, 1);
+    CHECK_HAS(x->err, "polku: stale_plan_version: the plan is at version 3");
+    CHECK_HAS(x->err, "(HTTP 409)");
+    /* the same version postpones the review */
+    x = POLKU(a, "path", "plan", key, "--plan-id", "care-9", "--version", "3",
+              "--review-due", "2027-03-01");
+    CHECK_CODE(x, 0);
+    p = hc_path(a, key);
+    H_CHECK(strncmp(hc_str(json_object_get(p, "plan"), "review_due"),
+                    "2027-03-01", 10) == 0,
+            "the agent holds the postponed review date");
+    json_decref(p);
 
     x = POLKU(a, "path", "service", key, "--service", "coordination",
               "--started");
@@ -593,6 +630,16 @@ static bool broker_has(h_region *r, const char *key, bool plan)
     return yes;
 }
 
+/* Whether the broker's path of key shows its plan's review overdue. */
+static bool broker_plan_overdue(h_region *r, const char *key)
+{
+    json_t *p = hc_broker_path(r, key);
+    bool yes =
+        json_is_true(json_object_get(json_object_get(p, "plan"), "overdue"));
+    json_decref(p);
+    return yes;
+}
+
 /* The shared view (the default): the broker's fold printed as a header,
  * open referrals with ages, and the timeline in order; --local is the
  * agent's own record; --json the answer; a consent without purpose 'path'
@@ -661,9 +708,24 @@ static void case_shared_view(void)
     H_CHECK(strstr(x->out, "\nterm:") == NULL,
             "the shared view is not the local one:\n%s", x->out);
 
+    /* the coordinator postpones the review on the same version: the shared
+     * path follows, and the review is no longer overdue */
+    x = POLKU(a, "path", "plan", key, "--plan-id", "care-5", "--version", "1",
+              "--review-due", "2099-01-15");
+    CHECK_CODE(x, 0);
+    H_WAIT_UNTIL(H_SEC(10), !broker_plan_overdue(r, key),
+                 "the broker to move the review date of %s", key);
+    x = POLKU(b, "path", "show", key);
+    snprintf(want, sizeof want,
+             "care-5 version 1 by %s, review due 2099-01-15 (not yet due)",
+             a->id);
+    check_field(x->out, "plan:", want);
+    check_field(x->out, "supporter:", "-");
+
     /* --local: the agent's own record, no broker fold */
     x = POLKU(a, "path", "show", key, "--local");
     CHECK_CODE(x, 0);
+    check_field(x->out, "supporter:", "-");
     check_field(x->out, "coordinator:", a->id);
     check_field(x->out, "term:", "1");
     check_field(x->out, "i coordinate:", "yes");
@@ -678,8 +740,10 @@ static void case_shared_view(void)
     H_CHECK(j != NULL && strcmp(hc_str(j, "stage"), "planned") == 0 &&
                 json_is_true(json_object_get(j, "i_coordinate")) &&
                 json_array_size(json_object_get(j, "timeline")) >= 5 &&
-                json_is_true(
-                    json_object_get(json_object_get(j, "plan"), "overdue")),
+                json_is_false(
+                    json_object_get(json_object_get(j, "plan"), "overdue")) &&
+                json_is_null(json_object_get(j, "supporter")) &&
+                json_is_null(json_object_get(j, "stage_reason")),
             "--json prints the shared path: %s", x->out);
     json_decref(j);
 

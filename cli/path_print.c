@@ -86,6 +86,8 @@ void cli_print_local_path(const json_t *p)
                     cli_field(p, "open_handover", buf, sizeof buf));
     cli_print_field(stdout, WIDTH, "plan:",
                     cli_plan_text(json_object_get(p, "plan"), buf, sizeof buf));
+    cli_print_field(stdout, WIDTH,
+                    "supporter:", cli_field(p, "supporter", buf, sizeof buf));
     cli_print_field(
         stdout, WIDTH, "services:",
         services_text(json_object_get(p, "services"), buf, sizeof buf));
@@ -203,8 +205,12 @@ void cli_print_shared_path(const json_t *p)
     const json_t *plan = json_object_get(p, "plan");
     cli_print_field(stdout, WIDTH,
                     "client key:", cli_field(p, "client_key", buf, sizeof buf));
-    cli_print_field(stdout, WIDTH,
-                    "stage:", cli_field(p, "stage", buf, sizeof buf));
+    char stage[64];
+    snprintf(buf, sizeof buf, "%s", cli_field(p, "stage", stage, sizeof stage));
+    const char *why = json_string_value(json_object_get(p, "stage_reason"));
+    if (why) /* consent_ended: consent_revoked or consent_expired */
+        snprintf(buf + strlen(buf), sizeof buf - strlen(buf), " (%s)", why);
+    cli_print_field(stdout, WIDTH, "stage:", buf);
     cli_print_field(stdout, WIDTH,
                     "coordinator:", coordinator_text(p, buf, sizeof buf));
     cli_print_field(stdout, WIDTH, "i coordinate:",
@@ -222,6 +228,8 @@ void cli_print_shared_path(const json_t *p)
                      ? "review OVERDUE"
                      : "not yet due");
     cli_print_field(stdout, WIDTH, "plan:", buf);
+    cli_print_field(stdout, WIDTH,
+                    "supporter:", cli_field(p, "supporter", buf, sizeof buf));
     cli_print_field(
         stdout, WIDTH, "services:",
         services_text(json_object_get(p, "services"), buf, sizeof buf));

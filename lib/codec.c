@@ -755,6 +755,7 @@ const char *polku_nack_code_name(Polku__NackCode code)
         [POLKU__NACK_CODE__NACK_OVERLOADED] = "overloaded",
         [POLKU__NACK_CODE__NACK_RETRY_LATER] = "retry_later",
         [POLKU__NACK_CODE__NACK_DUPLICATE_SESSION] = "duplicate_session",
+        [POLKU__NACK_CODE__NACK_STALE_PLAN] = "stale_plan",
     };
     size_t i = (size_t)code;
     if (code < 0 || i >= sizeof names / sizeof names[0] || names[i] == NULL)

@@ -941,11 +941,12 @@ static void test_nack_code_names(void **state)
         "origin_mismatch", "consent_required",    "consent_revoked",
         "not_coordinator", "invalid_transition",  "malformed",
         "too_large",       "unsupported_version", "overloaded",
-        "retry_later",     "duplicate_session"};
-    for (int c = 0; c <= 13; c++)
+        "retry_later",     "duplicate_session", "stale_plan"};
+    for (int c = 0; c <= 14; c++)
         assert_string_equal(polku_nack_code_name((Polku__NackCode)c), names[c]);
     assert_true(polku_nack_code_known("duplicate_session"));
-    assert_string_equal(polku_nack_code_name((Polku__NackCode)14),
+    assert_true(polku_nack_code_known("stale_plan"));
+    assert_string_equal(polku_nack_code_name((Polku__NackCode)15),
                         "unspecified");
     assert_string_equal(polku_nack_code_name((Polku__NackCode)-1),
                         "unspecified");

@@ -14,6 +14,7 @@ static const unsigned reason_status[DOMAIN_REASON_COUNT] = {
     [DOMAIN_NOT_FOUND] = 404,          [DOMAIN_NOT_COORDINATOR] = 403,
     [DOMAIN_HANDOVER_OPEN] = 409,      [DOMAIN_CONSENT_REQUIRED] = 403,
     [DOMAIN_INVALID_TRANSITION] = 409, [DOMAIN_SUCCESSOR_REQUIRED] = 409,
+    [DOMAIN_STALE_PLAN] = 409,
 };
 
 static const struct {

@@ -232,6 +232,7 @@ json_t *render_path(const domain *d, const Polku__PathRecord *p)
                       "review_due", polku_json_time(p->plan->review_due_ms)));
     else
         json_object_set_new(j, "plan", json_null());
+    json_object_set_new(j, "supporter", text_or_null(p->supporter));
     return j;
 }
 

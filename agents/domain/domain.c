@@ -31,6 +31,7 @@ const char *domain_reason_code(domain_reason reason)
         [DOMAIN_CONSENT_REQUIRED] = "consent_required",
         [DOMAIN_INVALID_TRANSITION] = "invalid_transition",
         [DOMAIN_SUCCESSOR_REQUIRED] = "successor_required",
+        [DOMAIN_STALE_PLAN] = "stale_plan_version",
     };
     return (unsigned)reason < DOMAIN_REASON_COUNT ? codes[reason] : "refused";
 }

@@ -37,6 +37,7 @@ typedef enum domain_reason {
     DOMAIN_INVALID_TRANSITION, /* not from this state, or not by us */
     DOMAIN_SUCCESSOR_REQUIRED, /* the coordinator's service would end
                                   without a successor */
+    DOMAIN_STALE_PLAN,         /* a plan version older than the path's */
     DOMAIN_REASON_COUNT
 } domain_reason;
 

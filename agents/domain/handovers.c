@@ -231,9 +231,11 @@ static int conclude(domain *d, MDB_txn *txn, Polku__HandoverRecord *h,
         rc = store_handover_put(d->st, txn, h);
     if (!rc)
         rc = emit_answer(d, txn, h, reason);
+    /* the offer's plan pointer and supporter become the path's, as they
+     * do at the offerer and the broker when the acceptance arrives */
     if (!rc && st == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED)
-        rc = paths_set_coordinator(d, txn, h->client_key.data, d->org,
-                                   h->term + 1, now);
+        rc = paths_take_over(d, txn, h->client_key.data, d->org, h->term, now,
+                             h->plan, h->from_org, h->supporter);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         batch_after_log(d->b, POLKU_LOG_INFO, "handover %s %s (from %s)",
@@ -301,6 +303,10 @@ int handovers_withdraw(domain *d, MDB_txn *txn, const uint8_t id[16],
         rc = domain_refuse(why, DOMAIN_INVALID_TRANSITION,
                            "the offer is no longer open (it is %s)",
                            polku_handover_state_name(h->status));
+    else if (h->withdraw_requested) {
+        *out = h; /* asked already: the same answer, no second request */
+        return POLKU_OK;
+    }
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__WithdrawRequested w = POLKU__WITHDRAW_REQUESTED__INIT;
     char *to[1] = {h->to_org};
@@ -409,9 +415,28 @@ static int on_answered(domain *d, MDB_txn *txn, const polku_envelope *env)
         polku__handover_record__free_unpacked(h, NULL);
         return POLKU_ETRANSITION; /* only its receiver answers it */
     }
-    if (h->status != POLKU__HANDOVER_STATE__HANDOVER_OFFERED) {
+    if (h->status == ans->status && polku_handover_state_final(h->status)) {
         polku__handover_record__free_unpacked(h, NULL);
-        return POLKU_OK; /* already concluded (our own `failed`) */
+        return POLKU_OK; /* the same answer again */
+    }
+    /* the lifecycle's rows (polku/handover.h): the receiver's answer stands
+     * over our own `failed` (a copy of the offer got through after all);
+     * an accepted one moves the coordination here as it did there and at
+     * the broker, or both of us would think we coordinate. Anything else
+     * (a second, different answer; `offered` or `failed` from the
+     * receiver) is no answer of this offer. */
+    if (polku_handover_check(h->status, ans->status, POLKU_HANDOVER_RECEIVER)) {
+        log_warn("handover answer %s after %s refused by its lifecycle",
+                 polku_handover_state_name(ans->status),
+                 polku_handover_state_name(h->status));
+        polku__handover_record__free_unpacked(h, NULL);
+        return POLKU_ETRANSITION;
+    }
+    if (ans->status == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED &&
+        (h->term == UINT32_MAX || ans->term != h->term + 1)) {
+        polku__handover_record__free_unpacked(h, NULL);
+        return POLKU_ETRANSITION; /* an acceptance begins the offer's term + 1
+                                   */
     }
     Polku__SealedText *text = NULL;
     rc = sealing_open(d->seal, env->origin_org, ans->sealed, &text);
@@ -423,11 +448,12 @@ static int on_answered(domain *d, MDB_txn *txn, const polku_envelope *env)
     polku__sealed_text__free_unpacked(text, NULL);
     if (!rc)
         rc = store_handover_put(d->st, txn, h);
+    /* only this offer: after our `failed` a newer one may be open */
     if (!rc)
-        rc = paths_set_open_handover(d, txn, h->client_key.data, NULL);
+        rc = paths_close_open_handover(d, txn, h->client_key.data, h->id.data);
     if (!rc && ans->status == POLKU__HANDOVER_STATE__HANDOVER_ACCEPTED)
-        rc = paths_set_coordinator(d, txn, h->client_key.data, h->to_org,
-                                   ans->term, env->time_ms);
+        rc = paths_take_over(d, txn, h->client_key.data, h->to_org, h->term,
+                             env->time_ms, h->plan, h->from_org, h->supporter);
     if (!rc) {
         char idtext[POLKU_ID_TEXT];
         batch_after_log(d->b, POLKU_LOG_INFO, "handover %s %s by %s",

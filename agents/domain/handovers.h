@@ -6,9 +6,12 @@
  * writer gives one outcome, identical at both ends, even when accept and
  * withdraw race. The coordinator changes at `accepted`: at the receiver
  * when it accepts, at the offerer when the answer arrives, and in the
- * broker as the answer passes. One open offer per client at a time. An
- * offer the broker refuses ends `failed` with the refusal at the offerer.
- * All functions run inside a batch item. */
+ * broker as the answer passes, and with it the offer's plan pointer and
+ * supporter become the path's. One open offer per client at a time. An
+ * offer the broker refuses ends `failed` with the refusal at the offerer;
+ * the receiver's answer to a copy that got through still stands over it
+ * (polku/handover.h). Answers are applied by that table only. All
+ * functions run inside a batch item. */
 #ifndef POLKU_AGENT_HANDOVERS_H
 #define POLKU_AGENT_HANDOVERS_H
 
@@ -37,7 +40,8 @@ int handovers_answer(domain *d, MDB_txn *txn, const uint8_t id[16], bool accept,
                      const char *reason, domain_refusal *why,
                      Polku__HandoverRecord **out);
 
-/* The offerer asks to withdraw an open offer. */
+/* The offerer asks to withdraw an open offer; asked already, the same
+ * answer and no second request. */
 int handovers_withdraw(domain *d, MDB_txn *txn, const uint8_t id[16],
                        domain_refusal *why, Polku__HandoverRecord **out);
 

@@ -10,7 +10,10 @@
  * at both ends (who coordinates, at which term, whether an offer is still
  * open), and what resends and late or raced arrivals do: an answer twice,
  * a withdrawal that arrives after the acceptance, an answer after our own
- * `failed`, an answer from someone else, a note that cannot be opened. */
+ * `failed` (it stands, per handover.h), an answer the lifecycle forbids, a
+ * second withdrawal, an answer from someone else, a note that cannot be
+ * opened; and that an accepted offer's plan and supporter become the
+ * path's at both ends. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -93,6 +96,18 @@ static int withdraw_fn(domain *d, MDB_txn *txn, void *ctx)
 {
     answer_call *c = ctx;
     return handovers_withdraw(d, txn, c->id, &c->why, &c->h);
+}
+
+typedef struct close_call {
+    const char *reason;
+    domain_refusal why;
+    Polku__PathRecord *p;
+} close_call;
+
+static int close_fn(domain *d, MDB_txn *txn, void *ctx)
+{
+    close_call *c = ctx;
+    return paths_close(d, txn, CLIENT, c->reason, NULL, &c->why, &c->p);
 }
 
 static int undeliverable_fn(domain *d, MDB_txn *txn, void *ctx)
@@ -681,31 +696,192 @@ static void refused_offer_ends_failed_at_the_offerer(void **state)
     assert_int_equal(fx_last_seq(w->sote), offer_seq + 1);
 }
 
-static void an_answer_after_our_own_failed_is_ignored(void **state)
+/* The broker refused a resend of the offer after a first copy reached
+ * kela: sote's offer is `failed`; kela's answer reaches sote afterwards. */
+static void answer_after_our_own_failed(world *w, uint8_t id[16], bool accept)
 {
-    world *w = *state;
-    uint8_t id[16];
     assert_int_equal(offer(w->sote, "kela", id, NULL), POLKU_OK);
     uint64_t offer_seq = fx_last_seq(w->sote);
-    /* one copy reached kela; the broker refused another */
     assert_int_equal(fx_deliver(&w->r, w->sote), 1);
     polku_envelope *ev = fx_event(w->sote, offer_seq);
     assert_int_equal(fx_run(w->sote, undeliverable_fn, ev), POLKU_OK);
     polku_envelope_free(&ev);
-    assert_int_equal(answer(w->kela, id, false, "no capacity", NULL), POLKU_OK);
+    assert_int_equal(status_of(w->sote, id), FAILED);
+    assert_open_handover(w->sote, NULL);
+    assert_int_equal(
+        answer(w->kela, id, accept, accept ? NULL : "no capacity", NULL),
+        POLKU_OK);
     uint64_t seq = fx_last_seq(w->sote);
     ev = fx_event(w->kela, fx_last_seq(w->kela));
     inbox_outcome out = INBOX_DUPLICATE;
     assert_int_equal(fx_inbox(w->sote, ev, &out), POLKU_OK);
     polku_envelope_free(&ev);
-    assert_int_equal(out, INBOX_APPLIED); /* acknowledged, received */
-    /* current behaviour: the offerer's `failed` stays (see the report on
-     * handover.h's FAILED -> DECLINED row); the coordination is unchanged
-     * either way */
-    assert_int_equal(status_of(w->sote, id), FAILED);
-    assert_int_equal(fx_last_seq(w->sote), seq);
+    assert_int_equal(out, INBOX_APPLIED);
+    assert_int_equal(fx_last_seq(w->sote), seq); /* nothing to tell anyone */
+}
+
+/* handover.h: the receiver's answer stands over the offerer's `failed`. */
+static void a_declined_answer_after_our_own_failed_stands(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    answer_after_our_own_failed(w, id, false);
+    assert_int_equal(status_of(w->sote, id), DECLINED);
     assert_coordinator(w->sote, "sote", 1);
     assert_open_handover(w->sote, NULL);
+}
+
+/* Accepted, it moves the coordination at sote as it did at kela: else
+ * both would think they coordinate. */
+static void
+an_accepted_answer_after_our_own_failed_moves_the_coordination(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    answer_after_our_own_failed(w, id, true);
+    assert_int_equal(status_of(w->sote, id), ACCEPTED);
+    assert_coordinator(w->kela, "kela", 2);
+    assert_coordinator(w->sote, "kela", 2);
+    Polku__PathRecord *p = fx_path(w->sote, CLIENT);
+    assert_false(paths_i_coordinate(&w->sote->d, p));
+    polku__path_record__free_unpacked(p, NULL);
+}
+
+/* The answer after our `failed` closes that offer only: a newer offer
+ * sote made meanwhile stays open. */
+static void a_late_answer_leaves_a_newer_offer_open(void **state)
+{
+    world *w = *state;
+    uint8_t id[16], newer[16];
+    assert_int_equal(offer(w->sote, "kela", id, NULL), POLKU_OK);
+    uint64_t offer_seq = fx_last_seq(w->sote);
+    assert_int_equal(fx_deliver(&w->r, w->sote), 1);
+    polku_envelope *ev = fx_event(w->sote, offer_seq);
+    assert_int_equal(fx_run(w->sote, undeliverable_fn, ev), POLKU_OK);
+    polku_envelope_free(&ev);
+    assert_int_equal(offer(w->sote, "typ", newer, NULL), POLKU_OK);
+    assert_open_handover(w->sote, newer);
+    assert_int_equal(answer(w->kela, id, false, "no capacity", NULL), POLKU_OK);
+    ev = fx_event(w->kela, fx_last_seq(w->kela));
+    assert_int_equal(fx_inbox(w->sote, ev, NULL), POLKU_OK);
+    polku_envelope_free(&ev);
+    assert_int_equal(status_of(w->sote, id), DECLINED);
+    assert_open_handover(w->sote, newer);
+}
+
+/* The lifecycle's table decides what an answer may change: a second,
+ * different answer of the receiver, or a state the receiver never writes,
+ * is not applicable and changes nothing. */
+static void an_answer_the_lifecycle_forbids_changes_nothing(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    assert_int_equal(offer(w->sote, "kela", id, NULL), POLKU_OK);
+    fx_settle(&w->r);
+    assert_int_equal(answer(w->kela, id, false, "no capacity", NULL), POLKU_OK);
+    polku_envelope *ev = fx_event(w->kela, fx_last_seq(w->kela));
+    polku_envelope forged = *ev; /* shallow: ev keeps what it owns */
+    Polku__HandoverAnswered a = *ev->handover_answered;
+    forged.handover_answered = &a;
+    forged.origin_seq = ev->origin_seq + 100;
+    inbox_outcome out = INBOX_APPLIED;
+    /* `offered` and `failed` are no answers of the receiver */
+    a.status = OFFERED;
+    assert_int_equal(fx_inbox(w->sote, &forged, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_NOT_APPLICABLE);
+    forged.origin_seq++;
+    a.status = FAILED;
+    assert_int_equal(fx_inbox(w->sote, &forged, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_NOT_APPLICABLE);
+    assert_int_equal(status_of(w->sote, id), OFFERED);
+    /* the real answer applies; another answer after it does not */
+    assert_int_equal(fx_inbox(w->sote, ev, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_APPLIED);
+    assert_int_equal(status_of(w->sote, id), DECLINED);
+    forged.origin_seq++;
+    a.status = ACCEPTED;
+    a.term = 2;
+    assert_int_equal(fx_inbox(w->sote, &forged, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_NOT_APPLICABLE);
+    polku_envelope_free(&ev);
+    assert_int_equal(status_of(w->sote, id), DECLINED);
+    assert_coordinator(w->sote, "sote", 1);
+}
+
+/* Withdrawing twice while the offer is open: the same answer, one
+ * request on its way. */
+static void withdrawing_twice_sends_one_request(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    assert_int_equal(offer(w->sote, "kela", id, NULL), POLKU_OK);
+    fx_settle(&w->r);
+    uint64_t seq = fx_last_seq(w->sote);
+    assert_int_equal(withdraw(w->sote, id, NULL), POLKU_OK);
+    assert_int_equal(fx_last_seq(w->sote), seq + 1);
+    assert_int_equal(withdraw(w->sote, id, NULL), POLKU_OK);
+    assert_int_equal(fx_last_seq(w->sote), seq + 1);
+    Polku__HandoverRecord *h = fx_handover(w->sote, id);
+    assert_int_equal(h->status, OFFERED);
+    assert_true(h->withdraw_requested);
+    polku__handover_record__free_unpacked(h, NULL);
+    fx_settle(&w->r);
+    assert_int_equal(status_of(w->sote, id), WITHDRAWN);
+}
+
+static int plan_fn(domain *d, MDB_txn *txn, void *ctx)
+{
+    domain_refusal why;
+    Polku__PathRecord *p = NULL;
+    (void)ctx;
+    int rc =
+        paths_plan(d, txn, CLIENT, "plan-7", 3, 1797000000000ull, &why, &p);
+    if (p)
+        polku__path_record__free_unpacked(p, NULL);
+    return rc;
+}
+
+/* Both ends' path: plan pointer and supporter. */
+static void assert_plan_and_supporter(fx_org *o, const char *plan_org,
+                                      uint32_t version, const char *supporter)
+{
+    Polku__PathRecord *p = fx_path(o, CLIENT);
+    assert_non_null(p);
+    if (plan_org) {
+        assert_non_null(p->plan);
+        assert_string_equal(p->plan->org, plan_org);
+        assert_string_equal(p->plan->plan_id, "plan-7");
+        assert_int_equal(p->plan->version, version);
+    } else {
+        assert_null(p->plan);
+    }
+    assert_string_equal(p->supporter, supporter);
+    polku__path_record__free_unpacked(p, NULL);
+}
+
+/* An accepted handover's plan pointer and supporter become the path's at
+ * both ends, as at the broker. */
+static void accepted_offer_brings_its_plan_and_supporter(void **state)
+{
+    world *w = *state;
+    assert_int_equal(fx_run(w->sote, plan_fn, NULL), POLKU_OK);
+    offer_call c = {.n = {.to = "kela", .supporter = "typ", .note = NOTE}};
+    memcpy(c.n.client_key, CLIENT, 16);
+    assert_int_equal(fx_run(w->sote, offer_fn, &c), POLKU_OK);
+    uint8_t id[16];
+    memcpy(id, c.h->id.data, 16);
+    polku__handover_record__free_unpacked(c.h, NULL);
+    fx_settle(&w->r);
+    assert_plan_and_supporter(w->sote, "sote", 3, "");
+    assert_int_equal(answer(w->kela, id, true, NULL, NULL), POLKU_OK);
+    assert_plan_and_supporter(w->kela, "sote", 3, "typ");
+    fx_settle(&w->r);
+    assert_plan_and_supporter(w->sote, "sote", 3, "typ");
+    /* and a close ends both */
+    close_call cc = {.reason = "no_longer_needed"};
+    assert_int_equal(fx_run(w->kela, close_fn, &cc), POLKU_OK);
+    polku__path_record__free_unpacked(cc.p, NULL);
+    assert_plan_and_supporter(w->kela, NULL, 0, "");
 }
 
 static void
@@ -799,7 +975,12 @@ int main(void)
         CASE(a_duplicate_answer_changes_nothing),
         CASE(a_duplicate_offer_changes_nothing),
         CASE(refused_offer_ends_failed_at_the_offerer),
-        CASE(an_answer_after_our_own_failed_is_ignored),
+        CASE(a_declined_answer_after_our_own_failed_stands),
+        CASE(an_accepted_answer_after_our_own_failed_moves_the_coordination),
+        CASE(a_late_answer_leaves_a_newer_offer_open),
+        CASE(an_answer_the_lifecycle_forbids_changes_nothing),
+        CASE(withdrawing_twice_sends_one_request),
+        CASE(accepted_offer_brings_its_plan_and_supporter),
         CASE(an_answer_from_anyone_but_the_receiver_is_not_applicable),
         CASE(an_unreadable_note_is_declined_visibly),
     };

@@ -66,6 +66,75 @@ static int learn_term(Polku__PathRecord *p, const char *coordinator,
     return record_set_text(&p->coordinator, coordinator);
 }
 
+/* ---- plan pointer and supporter: ordered as the broker orders them ----
+ *
+ * Every change of the path's plan pointer has a rank (term, kind, version,
+ * seq), highest wins (see PathRecord in proto/polku.proto, and
+ * broker/paths.c, which folds the same changes the same way): a
+ * PlanUpdated of the coordinator at term (a new version replaces, the same
+ * version later in its log moves the review date), a close of term (no
+ * plan), an accepted handover offered at term (its pointer, or none). The
+ * supporter follows accepted handovers and closes the same way. So the
+ * coordinator's record and the broker's shared path say the same. */
+
+enum { PLAN_UPDATE = 0, PLAN_CLOSE = 1, PLAN_HANDOVER = 2 };
+
+static bool plan_rank_above(const Polku__PathRecord *p, uint32_t term,
+                            uint32_t kind, uint32_t version, uint64_t seq)
+{
+    uint32_t have = p->plan ? p->plan->version : 0;
+    if (term != p->plan_term)
+        return term > p->plan_term;
+    if (kind != p->plan_kind)
+        return kind > p->plan_kind;
+    if (version != have)
+        return version > have;
+    return seq > p->plan_seq;
+}
+
+/* Sets the plan pointer (a copy of plan, or none) if (term, kind, version,
+ * seq) ranks above the record's. */
+static int set_plan(Polku__PathRecord *p, const Polku__PlanPointer *plan,
+                    const char *owner, uint32_t term, uint32_t kind,
+                    uint64_t seq)
+{
+    if (!plan_rank_above(p, term, kind, plan ? plan->version : 0, seq))
+        return POLKU_OK;
+    Polku__PlanPointer *copy = NULL;
+    if (plan && !(copy = record_plan_copy(plan)))
+        return POLKU_ENOMEM;
+    if (copy && !copy->org[0] && record_set_text(&copy->org, owner)) {
+        polku__plan_pointer__free_unpacked(copy, NULL);
+        return POLKU_ENOMEM;
+    }
+    if (p->plan)
+        polku__plan_pointer__free_unpacked(p->plan, NULL);
+    p->plan = copy;
+    p->plan_term = term;
+    p->plan_kind = kind;
+    p->plan_seq = seq;
+    return POLKU_OK;
+}
+
+static int set_supporter(Polku__PathRecord *p, const char *supporter,
+                         uint32_t term, uint32_t kind)
+{
+    if (term < p->supporter_term ||
+        (term == p->supporter_term && kind <= p->supporter_kind))
+        return POLKU_OK;
+    p->supporter_term = term;
+    p->supporter_kind = kind;
+    return record_set_text(&p->supporter, supporter);
+}
+
+/* A close of term (ours, or one a won claim tells of): no plan, no
+ * supporter from there on. */
+static int close_resets(Polku__PathRecord *p, uint32_t term)
+{
+    int rc = set_plan(p, NULL, "", term, PLAN_CLOSE, 0);
+    return rc ? rc : set_supporter(p, "", term, PLAN_CLOSE);
+}
+
 /* ---- claims ---- */
 
 int paths_claim(domain *d, MDB_txn *txn, const uint8_t key[16],
@@ -166,9 +235,16 @@ int paths_claim_answered(domain *d, MDB_txn *txn, const polku_envelope *env)
         return POLKU_OK; /* an answer we have already recorded */
     }
     p->claim_outcome = ans->outcome;
-    if (ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON)
+    /* a claim wins a new term only on a path without a coordinator: never
+     * claimed, or closed at the term before (a close we did not write and
+     * the broker's path already shows): what we knew of its plan and
+     * supporter ended with it */
+    if (ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON &&
+        ans->term > p->term && ans->term > 1)
+        rc = close_resets(p, ans->term - 1);
+    if (!rc && ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_WON)
         rc = learn_term(p, d->org, ans->term, ans->since_ms, false);
-    else if (ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_LOST)
+    else if (!rc && ans->outcome == POLKU__CLAIM_OUTCOME__CLAIM_LOST)
         rc = learn_term(p, ans->coordinator, ans->term, ans->since_ms, false);
     if (!rc)
         rc = save(d, txn, p);
@@ -241,6 +317,8 @@ int paths_close(domain *d, MDB_txn *txn, const uint8_t key[16],
     env.path_closed = &c;
     rc = eventlog_emit(d->log, txn, &env, NULL);
     if (!rc)
+        rc = close_resets(p, c.term);
+    if (!rc)
         rc = learn_term(p, "", p->term + 1, domain_now(d), true);
     if (!rc)
         rc = record_set_text(&p->closed_reason, reason);
@@ -266,6 +344,19 @@ int paths_plan(domain *d, MDB_txn *txn, const uint8_t key[16],
     int rc = load_coordinated(d, txn, key, why, &p);
     if (rc)
         return rc;
+    /* the same version moves the review date (postponed or brought
+     * forward), a higher one replaces; an older version than this term's
+     * would send the organisations and the broker back in time */
+    if (p->plan && p->plan_kind == PLAN_UPDATE && p->plan_term == p->term &&
+        version < p->plan->version) {
+        uint32_t current = p->plan->version;
+        polku__path_record__free_unpacked(p, NULL);
+        return domain_refuse(why, DOMAIN_STALE_PLAN,
+                             "the plan is at version %u: send version %u to "
+                             "move its review date, or a higher one to "
+                             "replace it",
+                             current, current);
+    }
     Polku__PlanPointer *plan =
         record_plan_new(d->org, plan_id, version, review_due_ms);
     if (!plan) {
@@ -295,17 +386,13 @@ int paths_plan(domain *d, MDB_txn *txn, const uint8_t key[16],
     }
     env.body_case = POLKU__ENVELOPE__BODY_PLAN_UPDATED;
     env.plan_updated = &u;
-    rc = eventlog_emit(d->log, txn, &env, NULL);
-    if (!rc) {
-        if (p->plan)
-            polku__plan_pointer__free_unpacked(p->plan, NULL);
-        p->plan = plan;
-        plan = NULL;
-        p->plan_term = p->term;
+    uint64_t seq = 0;
+    rc = eventlog_emit(d->log, txn, &env, &seq);
+    if (!rc)
+        rc = set_plan(p, plan, d->org, p->term, PLAN_UPDATE, seq);
+    if (!rc)
         rc = save(d, txn, p);
-    }
-    if (plan)
-        polku__plan_pointer__free_unpacked(plan, NULL);
+    polku__plan_pointer__free_unpacked(plan, NULL);
     if (rc) {
         polku__path_record__free_unpacked(p, NULL);
         return rc;
@@ -384,22 +471,10 @@ int paths_apply_inbound(domain *d, MDB_txn *txn, const polku_envelope *env)
     int rc = paths_load_or_new(d, txn, env->client_key.data, &p);
     if (rc)
         return rc;
-    bool newer =
-        !p->plan || u->term > p->plan_term ||
-        (u->term == p->plan_term && u->plan->version > p->plan->version);
-    if (newer) {
-        Polku__PlanPointer *plan = record_plan_copy(u->plan);
-        if (!plan) {
-            rc = POLKU_ENOMEM;
-        } else {
-            if (!plan->org[0])
-                rc = record_set_text(&plan->org, env->origin_org);
-            if (p->plan)
-                polku__plan_pointer__free_unpacked(p->plan, NULL);
-            p->plan = plan;
-            p->plan_term = u->term;
-        }
-    }
+    /* in the broker's order, whatever order the updates arrive in */
+    if (u->plan)
+        rc = set_plan(p, u->plan, env->origin_org, u->term, PLAN_UPDATE,
+                      env->origin_seq);
     if (!rc)
         rc = save(d, txn, p);
     polku__path_record__free_unpacked(p, NULL);
@@ -443,6 +518,30 @@ int paths_set_coordinator(domain *d, MDB_txn *txn, const uint8_t key[16],
     return rc;
 }
 
+int paths_take_over(domain *d, MDB_txn *txn, const uint8_t key[16],
+                    const char *coordinator, uint32_t offer_term,
+                    uint64_t since_ms, const Polku__PlanPointer *plan,
+                    const char *plan_owner, const char *supporter)
+{
+    Polku__PathRecord *p = NULL;
+    int rc = paths_load_or_new(d, txn, key, &p);
+    if (rc)
+        return rc;
+    if (offer_term == UINT32_MAX)
+        rc = POLKU_EINVAL;
+    if (!rc)
+        rc = learn_term(p, coordinator, offer_term + 1, since_ms, false);
+    if (!rc)
+        rc = set_plan(p, plan, plan_owner, offer_term, PLAN_HANDOVER, 0);
+    if (!rc)
+        rc = set_supporter(p, supporter ? supporter : "", offer_term,
+                           PLAN_HANDOVER);
+    if (!rc)
+        rc = save(d, txn, p);
+    polku__path_record__free_unpacked(p, NULL);
+    return rc;
+}
+
 int paths_set_open_handover(domain *d, MDB_txn *txn, const uint8_t key[16],
                             const uint8_t *handover_id)
 {
@@ -453,6 +552,23 @@ int paths_set_open_handover(domain *d, MDB_txn *txn, const uint8_t key[16],
     rc = record_set_bytes(&p->open_handover, handover_id, handover_id ? 16 : 0);
     if (!rc)
         rc = save(d, txn, p);
+    polku__path_record__free_unpacked(p, NULL);
+    return rc;
+}
+
+int paths_close_open_handover(domain *d, MDB_txn *txn, const uint8_t key[16],
+                              const uint8_t handover_id[16])
+{
+    Polku__PathRecord *p = NULL;
+    int rc = paths_load(d, txn, key, &p);
+    if (rc)
+        return rc == POLKU_ENOTFOUND ? POLKU_OK : rc;
+    if (p->open_handover.len == 16 &&
+        memcmp(p->open_handover.data, handover_id, 16) == 0) {
+        rc = record_set_bytes(&p->open_handover, NULL, 0);
+        if (!rc)
+            rc = save(d, txn, p);
+    }
     polku__path_record__free_unpacked(p, NULL);
     return rc;
 }

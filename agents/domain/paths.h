@@ -64,7 +64,19 @@ int paths_undeliverable(domain *d, MDB_txn *txn, const polku_envelope *env,
 int paths_set_coordinator(domain *d, MDB_txn *txn, const uint8_t key[16],
                           const char *coordinator, uint32_t term,
                           uint64_t since_ms);
+/* An offer made at offer_term was accepted: coordinator coordinates from
+ * offer_term + 1 (since), and the offer's plan pointer (NULL: none; an
+ * empty org is plan_owner's) and supporter ("" or NULL: none) become the
+ * path's, unless a later change outranks them (see paths.c). */
+int paths_take_over(domain *d, MDB_txn *txn, const uint8_t key[16],
+                    const char *coordinator, uint32_t offer_term,
+                    uint64_t since_ms, const Polku__PlanPointer *plan,
+                    const char *plan_owner, const char *supporter);
 int paths_set_open_handover(domain *d, MDB_txn *txn, const uint8_t key[16],
                             const uint8_t *handover_id);
 
+/* The open handover is handover_id no more (answered); a newer offer that
+ * is open stays. */
+int paths_close_open_handover(domain *d, MDB_txn *txn, const uint8_t key[16],
+                              const uint8_t handover_id[16]);
 #endif

@@ -83,6 +83,7 @@ static int close_fn(domain *d, MDB_txn *txn, void *ctx)
 typedef struct plan_call {
     const char *plan_id;
     uint32_t version;
+    uint64_t review_due_ms; /* 0: SINCE */
     domain_refusal why;
     Polku__PathRecord *p;
 } plan_call;
@@ -90,7 +91,8 @@ typedef struct plan_call {
 static int plan_fn(domain *d, MDB_txn *txn, void *ctx)
 {
     plan_call *c = ctx;
-    return paths_plan(d, txn, CLIENT, c->plan_id, c->version, SINCE, &c->why,
+    return paths_plan(d, txn, CLIENT, c->plan_id, c->version,
+                      c->review_due_ms ? c->review_due_ms : SINCE, &c->why,
                       &c->p);
 }
 
@@ -702,9 +704,83 @@ static void a_plan_of_a_later_term_replaces_any_version(void **state)
     assert_int_equal(plan_arrives(w->kela, "sote", 11, 1, "plan-s", 10),
                      POLKU_OK);
     assert_plan(w->kela, "plan-t", 1, 2);
-    /* nor the same version again */
-    assert_int_equal(plan_arrives(w->kela, "typ", 5, 2, "plan-x", 1), POLKU_OK);
+    /* nor the same version from earlier in its coordinator's log */
+    assert_int_equal(plan_arrives(w->kela, "typ", 3, 2, "plan-x", 1), POLKU_OK);
     assert_plan(w->kela, "plan-t", 1, 2);
+}
+
+/* The coordinator postpones the review: the same plan and version with a
+ * new review date moves the date, here and wherever it arrives (later in
+ * its log than the date it replaces). */
+static void the_same_version_moves_the_review_date(void **state)
+{
+    world *w = *state;
+    coordinate(w->sote, 1);
+    plan_call c = {
+        .plan_id = "plan-7", .version = 3, .review_due_ms = SINCE + 1000};
+    assert_int_equal(fx_run(w->sote, plan_fn, &c), POLKU_OK);
+    polku__path_record__free_unpacked(c.p, NULL);
+    c.p = NULL;
+    c.review_due_ms = SINCE + 86400000;
+    uint64_t seq = fx_last_seq(w->sote);
+    assert_int_equal(fx_run(w->sote, plan_fn, &c), POLKU_OK);
+    assert_int_equal(c.p->plan->review_due_ms, SINCE + 86400000);
+    polku__path_record__free_unpacked(c.p, NULL);
+    assert_int_equal(fx_last_seq(w->sote), seq + 1); /* it travels */
+    fx_settle(&w->r);
+    Polku__PathRecord *p = fx_path(w->kela, CLIENT);
+    assert_non_null(p);
+    assert_int_equal(p->plan->version, 3);
+    assert_int_equal(p->plan->review_due_ms, SINCE + 86400000);
+    polku__path_record__free_unpacked(p, NULL);
+}
+
+/* An older version than this term's is refused (409 stale_plan_version,
+ * naming the current version) and sends nothing. */
+static void an_older_version_is_refused_as_stale(void **state)
+{
+    world *w = *state;
+    coordinate(w->sote, 1);
+    assert_int_equal(plan(w->sote, "plan-7", 3, NULL), POLKU_OK);
+    uint64_t seq = fx_last_seq(w->sote);
+    plan_call c = {.plan_id = "plan-7", .version = 2};
+    assert_int_equal(fx_run(w->sote, plan_fn, &c), POLKU_EREFUSED);
+    assert_int_equal(c.why.reason, DOMAIN_STALE_PLAN);
+    assert_string_equal(domain_reason_code(c.why.reason), "stale_plan_version");
+    assert_non_null(strstr(c.why.message, "version 3"));
+    assert_int_equal(fx_last_seq(w->sote), seq);
+    assert_plan(w->sote, "plan-7", 3, 1);
+    /* a higher version replaces */
+    assert_int_equal(plan(w->sote, "plan-7", 4, NULL), POLKU_OK);
+    assert_plan(w->sote, "plan-7", 4, 1);
+}
+
+/* A close ends the plan pointer and the supporter; so does a claim won
+ * after a close someone else wrote (a path without coordinator). */
+static void a_close_and_a_claim_after_it_end_the_old_plan(void **state)
+{
+    world *w = *state;
+    coordinate(w->sote, 1);
+    assert_int_equal(plan(w->sote, "plan-7", 3, NULL), POLKU_OK);
+    fx_settle(&w->r);
+    assert_plan(w->kela, "plan-7", 3, 1);
+    assert_int_equal(close_path(w->sote, "moved_away", NULL, NULL), POLKU_OK);
+    Polku__PathRecord *p = fx_path(w->sote, CLIENT);
+    assert_null(p->plan);
+    polku__path_record__free_unpacked(p, NULL);
+    /* kela never saw the close (it is for the broker): its won claim at
+     * term 3 tells it the path was closed */
+    coordinate(w->kela, 3);
+    p = fx_path(w->kela, CLIENT);
+    assert_null(p->plan);
+    assert_int_equal(p->term, 3);
+    polku__path_record__free_unpacked(p, NULL);
+    /* and the old coordinator's update, late, does not bring it back */
+    assert_int_equal(plan_arrives(w->kela, "sote", 50, 1, "plan-7", 9),
+                     POLKU_OK);
+    p = fx_path(w->kela, CLIENT);
+    assert_null(p->plan);
+    polku__path_record__free_unpacked(p, NULL);
 }
 
 /* ---- services ---- */
@@ -791,6 +867,9 @@ int main(void)
             teardown),
         CASE(a_late_older_plan_does_not_replace_a_newer_one),
         CASE(a_plan_of_a_later_term_replaces_any_version),
+        CASE(the_same_version_moves_the_review_date),
+        CASE(an_older_version_is_refused_as_stale),
+        CASE(a_close_and_a_claim_after_it_end_the_old_plan),
         CASE(a_service_starts_once_and_ends),
         CASE(the_path_keeps_the_highest_term_it_heard_of),
     };

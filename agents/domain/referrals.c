@@ -345,8 +345,21 @@ static int on_cancel(domain *d, MDB_txn *txn, const polku_envelope *env)
     if (r->outgoing || strcmp(r->from_org, env->origin_org) != 0) {
         rc = POLKU_ETRANSITION;
     } else if (polku_referral_state_final(r->status)) {
-        log_info("cancel request for a finished referral ignored");
-        rc = POLKU_OK;
+        /* The request raced our final status: the referral stays what we
+         * made it, but the sender did ask, and its record keeps saying so
+         * (cancel_requested stays true there when our status arrives).
+         * Clearing the sender's flag would erase a request that was made;
+         * marking ours tells both ends the same true story: asked to
+         * cancel, finished before the request arrived. No event: the
+         * status the sender gets is the one we already sent. */
+        log_info("cancel request for a finished referral: recorded, the "
+                 "referral stays %s",
+                 polku_referral_state_name(r->status));
+        if (!r->cancel_requested) {
+            r->cancel_requested = true;
+            r->updated_ms = domain_now(d);
+            rc = store_referral_put(d->st, txn, r);
+        }
     } else {
         Polku__SealedText *text = NULL;
         rc = sealing_open(d->seal, env->origin_org, c->sealed, &text);

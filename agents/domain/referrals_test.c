@@ -796,6 +796,34 @@ static void a_finished_referral_cannot_be_asked_to_cancel(void **state)
     assert_int_equal(fx_last_seq(w->sote), seq);
 }
 
+/* The race: the sender asks to cancel while the receiver finishes the
+ * referral. The referral stays completed, and both records say the sender
+ * asked (the sender's flag stays, the receiver's is set when the late
+ * request arrives): the same story at both ends. */
+static void
+a_cancel_racing_the_final_status_is_recorded_at_both_ends(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    refer_received(w, id);
+    walk_to(w, id, IN_PROGRESS);
+    fx_settle(&w->r);
+    assert_int_equal(request_cancel(w->sote, id, "moved away"), POLKU_OK);
+    assert_int_equal(set_status(w->kela, id, COMPLETED, NULL, "done"),
+                     POLKU_OK);
+    uint64_t kela_seq = fx_last_seq(w->kela);
+    fx_settle(&w->r);
+    assert_int_equal(fx_last_seq(w->kela), kela_seq); /* nothing more sent */
+    Polku__ReferralRecord *r = record(w->kela, id);
+    assert_int_equal(r->status, COMPLETED);
+    assert_true(r->cancel_requested);
+    record_free(r);
+    r = record(w->sote, id);
+    assert_int_equal(r->status, COMPLETED);
+    assert_true(r->cancel_requested);
+    record_free(r);
+}
+
 static void an_unknown_referral_cannot_be_asked_to_cancel(void **state)
 {
     world *w = *state;
@@ -1122,6 +1150,7 @@ int main(void)
         TEST(a_cancel_without_a_reason_is_said_to_be_the_senders),
         TEST(the_receiver_cannot_request_a_cancel),
         TEST(a_finished_referral_cannot_be_asked_to_cancel),
+        TEST(a_cancel_racing_the_final_status_is_recorded_at_both_ends),
         TEST(an_unknown_referral_cannot_be_asked_to_cancel),
         TEST(a_cancel_for_a_referral_finished_meanwhile_is_ignored),
         TEST(a_cancel_not_from_the_sender_is_not_applicable),
