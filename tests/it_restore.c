@@ -83,19 +83,28 @@ static bool file_contains(const char *path, const char *text)
     return found;
 }
 
-static void restore_with_broker_and_receiver_up(void)
+/* sote-keskus and typ, connected, with CLIENTS clients who consented to
+ * referrals between them. */
+static h_region *region(h_org **a, h_org **b, char keys[][33])
 {
     h_region *r = h_region_new();
-    h_org *a = h_region_add_org(r, "sote-keskus", "coordination");
-    h_org *b = h_region_add_org(r, "typ", "joint-service");
+    *a = h_region_add_org(r, "sote-keskus", "coordination");
+    *b = h_region_add_org(r, "typ", "joint-service");
     h_broker_start(r);
-    h_agent_start_connected(a);
-    h_agent_start_connected(b);
-    char keys[CLIENTS][33];
+    h_agent_start_connected(*a);
+    h_agent_start_connected(*b);
     for (int i = 0; i < CLIENTS; i++) {
         h_client_key(keys[i]);
-        h_consent_ok(a, keys[i], b->id);
+        h_consent_ok(*a, keys[i], (*b)->id);
     }
+    return r;
+}
+
+static void restore_with_broker_and_receiver_up(void)
+{
+    h_org *a, *b;
+    char keys[CLIENTS][33];
+    h_region *r = region(&a, &b, keys);
     h_ids before = {0}, lost = {0}, after = {0};
     create(a, b, keys, &before, "before the backup");
     wait_received(a, &before);
@@ -183,17 +192,9 @@ static void restore_with_broker_and_receiver_up(void)
  * pending. */
 static void restore_behind_a_restarted_broker_is_not_silent(void)
 {
-    h_region *r = h_region_new();
-    h_org *a = h_region_add_org(r, "sote-keskus", "coordination");
-    h_org *b = h_region_add_org(r, "typ", "joint-service");
-    h_broker_start(r);
-    h_agent_start_connected(a);
-    h_agent_start_connected(b);
+    h_org *a, *b;
     char keys[CLIENTS][33];
-    for (int i = 0; i < CLIENTS; i++) {
-        h_client_key(keys[i]);
-        h_consent_ok(a, keys[i], b->id);
-    }
+    h_region *r = region(&a, &b, keys);
     h_ids before = {0}, lost = {0};
     create(a, b, keys, &before, "before the backup");
     wait_received(a, &before);
