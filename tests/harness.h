@@ -344,6 +344,9 @@ void h_env_referral(h_env *e, const char *service, const char *reason);
 
 /* The whole file (NUL-terminated, binary-safe with *len) or NULL; free it. */
 char *h_read_file(const char *path, size_t *len);
+/* Copies the file src to dst (created or truncated); ends the case on
+ * failure. */
+void h_copy_file(const char *src, const char *dst);
 bool h_mem_contains(const void *hay, size_t hay_len, const void *needle,
                     size_t needle_len);
 /* Inserts a line after the [broker] / [agent] header of the written config

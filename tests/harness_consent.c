@@ -19,6 +19,18 @@
 
 /* ------------------------------------------------------------- files */
 
+void h_copy_file(const char *src, const char *dst)
+{
+    size_t len = 0;
+    char *data = h_read_file(src, &len);
+    H_REQUIRE(data, "read %s", src);
+    FILE *f = fopen(dst, "wb");
+    bool ok = f && fwrite(data, 1, len, f) == len;
+    ok = f && fclose(f) == 0 && ok;
+    free(data);
+    H_REQUIRE(ok, "write %s", dst);
+}
+
 char *h_read_file(const char *path, size_t *len_out)
 {
     if (len_out)

@@ -246,19 +246,7 @@ static void copy_store(const h_org *from, const h_org *to)
     snprintf(dst, sizeof dst, "%s/data.mdb", to->store);
     H_REQUIRE(mkdir(to->store, 0700) == 0 || errno == EEXIST, "mkdir %s: %s",
               to->store, strerror(errno));
-    size_t len = 0;
-    char *data = h_read_file(src, &len);
-    H_REQUIRE(data, "read %s", src);
-    int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    H_REQUIRE(fd >= 0, "create %s: %s", dst, strerror(errno));
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        H_REQUIRE(w > 0, "write %s: %s", dst, strerror(errno));
-        off += (size_t)w;
-    }
-    close(fd);
-    free(data);
+    h_copy_file(src, dst);
 }
 
 static void case_silent_session_taken_over(void)
