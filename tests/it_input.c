@@ -186,6 +186,40 @@ static void case_referral_create(void)
 #undef REFER
 }
 
+/* A plan's review date, on the path and in a handover offer, is read by
+ * the same parser and says what is wrong with it. */
+static void case_plan_dates(void)
+{
+    fixture f = {0};
+    setup(&f);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/paths/%s/plan", f.key);
+    expect(&f, f.a, "POST", path,
+           "{\"plan_id\":\"p1\",\"version\":1,\"review_due\":"
+           "\"2027-02-30\"}",
+           400, "invalid_date",
+           "'review_due': day 30 does not exist in February 2027",
+           "a plan review on a day that does not exist");
+    expect(&f, f.a, "POST", path,
+           "{\"plan_id\":\"p1\",\"version\":1,\"review_due\":"
+           "\"1.6.2027\"}",
+           400, "invalid_date",
+           "'review_due': expected YYYY-MM-DD or an RFC 3339 time",
+           "a plan review in the Finnish form");
+    expect(&f, f.a, "POST", path, "{\"plan_id\":\"p1\",\"version\":1}", 400,
+           "bad_request", "'review_due' is required",
+           "a plan without a review date");
+    char body[400];
+    snprintf(body, sizeof body,
+             "{\"client\":{\"key\":\"%s\"},\"to\":\"tyokykytiimi\","
+             "\"plan\":{\"plan_id\":\"p1\",\"version\":1,"
+             "\"review_due\":\"2027-13-01\"}}",
+             f.key);
+    expect(&f, f.a, "POST", "/v1/handovers", body, 400, "invalid_date",
+           "'plan.review_due': month 13 does not exist",
+           "a handover offer whose plan review is in month 13");
+}
+
 static void case_referral_status_and_cancel(void)
 {
     fixture f = {0};
@@ -319,6 +353,7 @@ int main(int argc, char **argv)
 {
     h_init(argc, argv, "it_input");
     H_CASE(case_referral_create);
+    H_CASE(case_plan_dates);
     H_CASE(case_referral_status_and_cancel);
     H_CASE(case_consents);
     return h_finish();

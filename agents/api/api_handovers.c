@@ -144,10 +144,9 @@ static int parse_plan(agent_api *api, api_call *c, json_t *plan)
         bad(c, "'plan.version' must be a positive integer");
         return POLKU_EINVAL;
     }
-    if (due && polku_time_parse(due, &c->plan.review_due_ms)) {
-        bad(c, "'plan.review_due' must be an RFC 3339 time or a date");
+    if (due &&
+        api_parse_time(c, "plan.review_due", due, &c->plan.review_due_ms, NULL))
         return POLKU_EINVAL;
-    }
     c->plan.org = (char *)(org ? org : api->cfg->org);
     c->plan.plan_id = (char *)plan_id;
     c->plan.version = (uint32_t)json_integer_value(version);

@@ -186,10 +186,13 @@ void api_path_plan(agent_api *api, api_call *c)
         return;
     }
     c->version = (uint32_t)json_integer_value(version);
-    if (!due || polku_time_parse(due, &c->review_due_ms)) {
-        bad(c, "'review_due' must be an RFC 3339 time or a date");
+    if (!due) {
+        bad(c, "'review_due' is required: when the plan is next reviewed, "
+               "YYYY-MM-DD or an RFC 3339 time");
         return;
     }
+    if (api_parse_time(c, "review_due", due, &c->review_due_ms, NULL))
+        return;
     api_run(api, c, item_plan);
 }
 
