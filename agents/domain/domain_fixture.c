@@ -289,3 +289,54 @@ int fx_consent_grant(fx_org *o, const uint8_t client[16],
     }
     return rc;
 }
+
+static int answer_claim(domain *d, MDB_txn *txn, void *ctx)
+{
+    return inbox_claim_answered(d, txn, ctx);
+}
+
+int fx_claim_answer(fx_org *o, const uint8_t client[16],
+                    const uint8_t claim_id[16], Polku__ClaimOutcome outcome,
+                    const char *coordinator, uint32_t term, uint64_t since_ms)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__PathClaimAnswered a = POLKU__PATH_CLAIM_ANSWERED__INIT;
+    env.origin_org = (char *)""; /* the broker */
+    env.client_key = (ProtobufCBinaryData){16, (uint8_t *)client};
+    a.claim_id = (ProtobufCBinaryData){16, (uint8_t *)claim_id};
+    a.outcome = outcome;
+    a.coordinator = (char *)coordinator;
+    a.term = term;
+    a.since_ms = since_ms;
+    env.body_case = POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED;
+    env.path_claim_answered = &a;
+    return fx_run(o, answer_claim, &env);
+}
+
+typedef struct claim_call {
+    const uint8_t *client;
+    domain_refusal why;
+    Polku__PathRecord *p;
+    bool decided;
+} claim_call;
+
+static int claim(domain *d, MDB_txn *txn, void *ctx)
+{
+    claim_call *c = ctx;
+    return paths_claim(d, txn, c->client, &c->why, &c->p, &c->decided);
+}
+
+int fx_coordinate(fx_org *o, const uint8_t client[16], uint32_t term)
+{
+    claim_call c = {.client = client};
+    int rc = fx_run(o, claim, &c);
+    if (rc == POLKU_OK && c.decided)
+        rc = POLKU_EEXIST; /* it coordinates already: no claim was sent */
+    if (rc == POLKU_OK)
+        rc = fx_claim_answer(o, client, c.p->claim_id.data,
+                             POLKU__CLAIM_OUTCOME__CLAIM_WON, o->cfg.org, term,
+                             o->d.clock_ms);
+    if (c.p)
+        polku__path_record__free_unpacked(c.p, NULL);
+    return rc;
+}

@@ -85,6 +85,18 @@ Polku__HandoverRecord *fx_handover(fx_org *o, const uint8_t id[16]);
 Polku__PathRecord *fx_path(fx_org *o, const uint8_t key[16]);
 Polku__ConsentRecord *fx_consent(fx_org *o, const uint8_t id[16]);
 
+/* The broker's answer to o's claim claim_id for client (outcome, who
+ * coordinates, at which term, since when), applied through o's inbox as it
+ * arrives from the broker (origin ""). Returns the item's result. */
+int fx_claim_answer(fx_org *o, const uint8_t client[16],
+                    const uint8_t claim_id[16], Polku__ClaimOutcome outcome,
+                    const char *coordinator, uint32_t term, uint64_t since_ms);
+
+/* o claims client and the broker answers "won" at term (since o's clock):
+ * POLKU_OK; POLKU_EEXIST if o coordinates already (no claim was sent); or
+ * the first step's error. */
+int fx_coordinate(fx_org *o, const uint8_t client[16], uint32_t term);
+
 /* Records a consent of client in o covering orgs (NULL-terminated) for
  * every purpose, valid for a year; *id its id. POLKU_OK or the error. */
 int fx_consent_grant(fx_org *o, const uint8_t client[16],

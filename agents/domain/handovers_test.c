@@ -48,11 +48,6 @@ typedef struct world {
 
 /* ---- the calls, each run as one batch item ---- */
 
-static int answer_claim_fn(domain *d, MDB_txn *txn, void *ctx)
-{
-    return inbox_claim_answered(d, txn, ctx);
-}
-
 typedef struct claim_call {
     domain_refusal why;
     Polku__PathRecord *p;
@@ -120,22 +115,7 @@ static int undeliverable_fn(domain *d, MDB_txn *txn, void *ctx)
 /* o claims the client and the broker answers "won" at term. */
 static void coordinate(fx_org *o, uint32_t term)
 {
-    claim_call c = {0};
-    assert_int_equal(fx_run(o, claim_fn, &c), POLKU_OK);
-    polku_envelope env = POLKU__ENVELOPE__INIT;
-    Polku__PathClaimAnswered a = POLKU__PATH_CLAIM_ANSWERED__INIT;
-    env.origin_org = (char *)"";
-    env.client_key = (ProtobufCBinaryData){16, (uint8_t *)CLIENT};
-    a.claim_id = c.p->claim_id;
-    a.claim_seq = c.p->claim_seq;
-    a.outcome = POLKU__CLAIM_OUTCOME__CLAIM_WON;
-    a.coordinator = o->cfg.org;
-    a.term = term;
-    a.since_ms = o->d.clock_ms;
-    env.body_case = POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED;
-    env.path_claim_answered = &a;
-    assert_int_equal(fx_run(o, answer_claim_fn, &env), POLKU_OK);
-    polku__path_record__free_unpacked(c.p, NULL);
+    assert_int_equal(fx_coordinate(o, CLIENT, term), POLKU_OK);
 }
 
 /* o offers the client to `to` with NOTE; POLKU_OK and the id, or the

@@ -50,11 +50,6 @@ static int nack_fn(domain *d, MDB_txn *txn, void *ctx)
     return inbox_undeliverable(d, txn, ctx);
 }
 
-static int answer_fn(domain *d, MDB_txn *txn, void *ctx)
-{
-    return inbox_claim_answered(d, txn, ctx);
-}
-
 typedef struct claim_call {
     domain_refusal why;
     Polku__PathRecord *p;
@@ -128,21 +123,7 @@ static uint64_t claim(fx_org *o)
 /* o claims and the broker answers "won" at term 1. */
 static void coordinate(fx_org *o)
 {
-    claim(o);
-    Polku__PathRecord *p = fx_path(o, CLIENT);
-    polku_envelope env = POLKU__ENVELOPE__INIT;
-    Polku__PathClaimAnswered a = POLKU__PATH_CLAIM_ANSWERED__INIT;
-    env.origin_org = (char *)"";
-    env.client_key = (ProtobufCBinaryData){16, (uint8_t *)CLIENT};
-    a.claim_id = p->claim_id;
-    a.claim_seq = p->claim_seq;
-    a.outcome = POLKU__CLAIM_OUTCOME__CLAIM_WON;
-    a.coordinator = o->cfg.org;
-    a.term = 1;
-    env.body_case = POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED;
-    env.path_claim_answered = &a;
-    assert_int_equal(fx_run(o, answer_fn, &env), POLKU_OK);
-    polku__path_record__free_unpacked(p, NULL);
+    assert_int_equal(fx_coordinate(o, CLIENT, 1), POLKU_OK);
 }
 
 /* sote refers the client to kela: the referral's id and event seq. */

@@ -58,11 +58,6 @@ static int claim_fn(domain *d, MDB_txn *txn, void *ctx)
     return paths_claim(d, txn, CLIENT, &c->why, &c->p, &c->decided);
 }
 
-static int answer_fn(domain *d, MDB_txn *txn, void *ctx)
-{
-    return inbox_claim_answered(d, txn, ctx);
-}
-
 static int claim_refused_fn(domain *d, MDB_txn *txn, void *ctx)
 {
     return paths_undeliverable(d, txn, ctx, "consent_required");
@@ -169,18 +164,8 @@ static int broker_answers(fx_org *o, const uint8_t claim_id[16],
                           Polku__ClaimOutcome outcome, const char *coordinator,
                           uint32_t term)
 {
-    polku_envelope env = POLKU__ENVELOPE__INIT;
-    Polku__PathClaimAnswered a = POLKU__PATH_CLAIM_ANSWERED__INIT;
-    env.origin_org = (char *)"";
-    env.client_key = (ProtobufCBinaryData){16, (uint8_t *)CLIENT};
-    a.claim_id = (ProtobufCBinaryData){16, (uint8_t *)claim_id};
-    a.outcome = outcome;
-    a.coordinator = (char *)coordinator;
-    a.term = term;
-    a.since_ms = SINCE;
-    env.body_case = POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED;
-    env.path_claim_answered = &a;
-    return fx_run(o, answer_fn, &env);
+    return fx_claim_answer(o, CLIENT, claim_id, outcome, coordinator, term,
+                           SINCE);
 }
 
 /* o claims and wins at term. */

@@ -98,48 +98,9 @@ static void consent_without_handover(world *w)
 
 /* ---- coordination: a claim the broker answered won ---- */
 
-typedef struct claim_call {
-    uint8_t claim_id[16];
-    bool decided;
-} claim_call;
-
-static int claim_fn(domain *d, MDB_txn *txn, void *ctx)
-{
-    claim_call *c = ctx;
-    domain_refusal why = {0};
-    Polku__PathRecord *p = NULL;
-    int rc = paths_claim(d, txn, CLIENT, &why, &p, &c->decided);
-    if (rc == POLKU_OK) {
-        memcpy(c->claim_id, p->claim_id.data, 16);
-        polku__path_record__free_unpacked(p, NULL);
-    }
-    return rc;
-}
-
-static int answer_fn(domain *d, MDB_txn *txn, void *ctx)
-{
-    return inbox_claim_answered(d, txn, ctx);
-}
-
 static void coordinate(fx_org *o)
 {
-    claim_call c = {0};
-    assert_int_equal(fx_run(o, claim_fn, &c), POLKU_OK);
-    assert_false(c.decided);
-    Polku__PathClaimAnswered a = POLKU__PATH_CLAIM_ANSWERED__INIT;
-    a.claim_id.data = c.claim_id;
-    a.claim_id.len = 16;
-    a.outcome = POLKU__CLAIM_OUTCOME__CLAIM_WON;
-    a.coordinator = o->cfg.org;
-    a.term = 1;
-    a.since_ms = o->d.clock_ms;
-    polku_envelope env = POLKU__ENVELOPE__INIT;
-    env.origin_org = ""; /* the broker */
-    env.client_key.data = (uint8_t *)CLIENT;
-    env.client_key.len = 16;
-    env.body_case = POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED;
-    env.path_claim_answered = &a;
-    assert_int_equal(fx_run(o, answer_fn, &env), POLKU_OK);
+    assert_int_equal(fx_coordinate(o, CLIENT, 1), POLKU_OK);
     Polku__PathRecord *p = fx_path(o, CLIENT);
     assert_non_null(p);
     assert_string_equal(p->coordinator, o->cfg.org);
