@@ -96,3 +96,44 @@ size_t admit_held(const gate_env *g, holdback *hb, polku_arena *arena,
     sweep_ctx c = {g, arena, max_frame, report};
     return hb_sweep(hb, decide, &c);
 }
+
+typedef struct drop_ctx {
+    polku_arena *arena;
+    size_t max_frame;
+    const admit_report *report;
+} drop_ctx;
+
+static void refuse_dropped(const uint8_t *data, size_t len, void *arg)
+{
+    drop_ctx *c = arg;
+    polku_envelope *env = NULL;
+    polku_envelope none = POLKU__ENVELOPE__INIT;
+    none.origin_org = "";
+    if (polku_envelope_decode_in(c->arena, data, len, c->max_frame, &env, NULL,
+                                 0) != POLKU_OK)
+        env = &none;
+    refused(env,
+            (gate_result){GATE_REFUSE,
+                          POLKU__NACK_CODE__NACK_INVALID_TRANSITION,
+                          "waits for an event no log holds (lost with a "
+                          "store restored from an older copy?)"},
+            c->report);
+    polku_arena_reset(c->arena);
+}
+
+size_t admit_undecidable(const gate_env *g, holdback *hb, polku_arena *arena,
+                         size_t max_frame, const admit_report *report)
+{
+    drop_ctx c = {arena, max_frame, report};
+    size_t dropped = 0;
+    while (hb_count(hb) > 0) {
+        /* one at a time while few wait; in slices when many do, so the
+         * rounds stay bounded */
+        size_t slice = hb_count(hb) / 64 + 1;
+        for (size_t i = 0; i < slice && hb_drop_oldest(hb, refuse_dropped, &c);
+             i++)
+            dropped++;
+        admit_held(g, hb, arena, max_frame, report);
+    }
+    return dropped;
+}

@@ -43,4 +43,12 @@ admit_outcome admit_replayed(const gate_env *g, holdback *hb,
 size_t admit_held(const gate_env *g, holdback *hb, polku_arena *arena,
                   size_t max_frame, const admit_report *report);
 
+/* Every log is in (all_replayed) and events still wait: what they wait for
+ * is in no log (a store restored from an older copy lost it). The oldest
+ * is refused, then the rest decided again, until none waits; so an event
+ * that waited only on another undecidable one is still judged on its own.
+ * Returns how many were refused this way. */
+size_t admit_undecidable(const gate_env *g, holdback *hb, polku_arena *arena,
+                         size_t max_frame, const admit_report *report);
+
 #endif

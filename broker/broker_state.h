@@ -43,8 +43,9 @@ typedef struct broker_counters {
     unsigned long long claims_won, claims_lost, claims_refused;
     unsigned long long events_folded;
     unsigned long long path_queries;
-    unsigned long long events_refused; /* by the writer rules (gate.h) */
-    unsigned long long store_regressions; /* Hellos below what was seen */
+    unsigned long long events_refused;    /* by the writer rules (gate.h) */
+    unsigned long long store_regressions; /* stores found gone back */
+    unsigned long long seq_conflicts;     /* SeqConflicts passed on */
 } broker_counters;
 
 typedef struct broker {

@@ -474,6 +474,10 @@ gate_result gate_writer(const gate_env *g, const polku_envelope *env)
         if (env->n_to != 0)
             return malformed("seq_lost is for the broker alone");
         return ok;
+    case POLKU__ENVELOPE__BODY_RESEND_REQUESTED:
+        /* asks for what was addressed to the asker: nothing to check but
+         * the shape (the codec's), nothing to fold */
+        return ok;
     default:
         return malformed("not an event");
     }
@@ -485,8 +489,9 @@ gate_result gate_writer(const gate_env *g, const polku_envelope *env)
 static Polku__NackCode route_offer(const gate_env *g, const polku_envelope *env,
                                    const char *dest, uint64_t now_ms)
 {
-    Polku__NackCode code = ci_check(g->x->consents, env, env->origin_org, dest,
-                                    "handover", now_ms, gate_org_replayed, (void *)g);
+    Polku__NackCode code =
+        ci_check(g->x->consents, env, env->origin_org, dest, "handover", now_ms,
+                 gate_org_replayed, (void *)g);
     if (code)
         return code;
     if (!gate_client_ready(g, env))

@@ -53,6 +53,9 @@
  *   seq_lost             the org itself, of its own log, for the broker
  *                        alone (a restored store's lost sequence). Refused:
  *                        any destination.
+ *   resend_requested     the org itself (a restored store), to one org in
+ *                        the directory, for no client: "send me again what
+ *                        you addressed to me". Nothing to fold.
  *
  * An organisation's own `failed` for a referral or offer the broker never
  * folded (it refused it) is GATE_IGNORE: acknowledged, marked seen, folded

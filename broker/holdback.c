@@ -255,3 +255,19 @@ size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
     } while (settled > before && hb->count > 0);
     return settled;
 }
+
+bool hb_drop_oldest(holdback *hb,
+                    void (*fn)(const uint8_t *data, size_t len, void *arg),
+                    void *arg)
+{
+    held_event *e = hb->head;
+    if (!e)
+        return false;
+    index_event(hb, e, -1);
+    fn(e->data, e->len, arg);
+    list_remove(hb, e);
+    HASH_DEL(hb->by_key, e);
+    hb->count--;
+    free(e);
+    return true;
+}

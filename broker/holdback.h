@@ -51,4 +51,11 @@ size_t hb_count(const holdback *hb);
 typedef bool (*hb_decide_fn)(const uint8_t *data, size_t len, void *arg);
 size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg);
 
+/* Drops the oldest held event, handing it to fn first (to refuse it, say
+ * why). False if none is held. For an event nothing can ever decide: every
+ * log is in and it still waits. */
+bool hb_drop_oldest(holdback *hb,
+                    void (*fn)(const uint8_t *data, size_t len, void *arg),
+                    void *arg);
+
 #endif

@@ -130,12 +130,17 @@ static void metrics(broker *b, polku_http_req *req)
                 "%llu\n",
                 b->cfg->orgs[i].id, b->routes.by_org[i].events_refused);
     fprintf(f,
-            "# HELP polku_broker_store_regressions_total Hellos from an "
-            "agent whose store had gone back in time (a restored backup or "
-            "snapshot) in this epoch.\n"
+            "# HELP polku_broker_store_regressions_total Agents' stores found "
+            "gone back in time (a restored backup or snapshot) in this "
+            "epoch, by their Hello or a receiver's sequence conflict.\n"
             "# TYPE polku_broker_store_regressions_total counter\n"
-            "polku_broker_store_regressions_total %llu\n",
-            c->store_regressions);
+            "polku_broker_store_regressions_total %llu\n"
+            "# HELP polku_broker_sequence_conflicts_total Receivers' answers "
+            "that they hold another event at a sequence its origin sent "
+            "again, passed on to the origin.\n"
+            "# TYPE polku_broker_sequence_conflicts_total counter\n"
+            "polku_broker_sequence_conflicts_total %llu\n",
+            c->store_regressions, c->seq_conflicts);
     fprintf(f,
             "# TYPE polku_broker_referrals_open gauge\n"
             "polku_broker_referrals_open %zu\n"

@@ -652,9 +652,21 @@ void router_decide_held(broker *b)
         log_info("%zu held-back events decided, %zu still wait for other "
                  "logs",
                  settled, hb_count(b->held));
+    if (hb_count(b->held) == 0)
+        return;
+    for (size_t i = 0; i < b->cfg->org_count; i++)
+        if (!b->routes.by_org[i].replayed)
+            return; /* a log still to come may decide them */
+    size_t waiting = hb_count(b->held);
+    size_t dropped = admit_undecidable(&g, b->held, b->replay_arena,
+                                       b->cfg->max_frame, &report);
+    log_warn("every log is in and %zu held-back events still waited: %zu "
+             "refused as waiting for events no log holds (a store restored "
+             "from an older copy?), the rest decided",
+             waiting, dropped);
 }
 
-static void note_seen(broker *b, int idx, uint64_t seq);
+static void note_seen(broker *b, int idx, const polku_envelope *ev);
 
 static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
 {
@@ -670,7 +682,7 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
             b->cfg->max_frame, &ev, why, sizeof why);
         if (rc == POLKU_OK && strcmp(ev->origin_org, org) == 0 &&
             polku_body_is_event(ev->body_case)) { /* its own events only */
-            note_seen(b, idx, ev->origin_seq);
+            note_seen(b, idx, ev);
             replay_event(b, ev, batch->events[i].data, batch->events[i].len);
         }
         polku_arena_reset(b->replay_arena);
@@ -789,20 +801,44 @@ static void note_clock(broker *b, int idx, const polku_envelope *env)
     r->clock_skew_logged = skewed;
 }
 
-/* The highest seq the broker has seen from the org in this epoch; an
- * event at or past what a regressed store was told ends the regression. */
-static void note_seen(broker *b, int idx, uint64_t seq)
+/* The highest seq the broker has seen from the org in this epoch. A
+ * regressed store's event at or past what it was told, written by a newer
+ * incarnation than the one found regressed, ends the regression. */
+static void note_seen(broker *b, int idx, const polku_envelope *ev)
 {
     route *rt = &b->routes.by_org[idx];
+    uint64_t seq = ev->origin_seq;
     if (seq > rt->seen_seq)
         rt->seen_seq = seq;
-    if (rt->regressed_to && !rt->regression_over && seq >= rt->regressed_to) {
+    if (rt->regressed_to && !rt->regression_over && seq >= rt->regressed_to &&
+        ev->origin_incarnation != rt->regressed_incarnation) {
         log_info("%s: its log is past seq %llu again (new incarnation "
                  "%016llx): the store is in step",
                  b->cfg->orgs[idx].id, (unsigned long long)rt->regressed_to,
-                 (unsigned long long)rt->incarnation);
+                 (unsigned long long)ev->origin_incarnation);
         rt->regression_over = true;
     }
+}
+
+/* The org's store went back in time: its log is at from, others hold it
+ * up to to. Alerted (store_regressed) until the org's log is past to
+ * again, in a new incarnation. */
+static void mark_regressed(broker *b, int idx, uint64_t from, uint64_t to)
+{
+    route *rt = &b->routes.by_org[idx];
+    bool ongoing = rt->regressed_to && !rt->regression_over;
+    if (!rt->regressed_to) {
+        rt->regressions++;
+        rt->regressed_since_ms = polku_now_ms();
+    }
+    if (!ongoing || to > rt->regressed_to) {
+        rt->regressed_from = from;
+        rt->regressed_to = to;
+    }
+    rt->regressed_incarnation = rt->incarnation;
+    rt->regression_over = rt->regression_reported = false;
+    if (!ongoing)
+        b->counters.store_regressions++;
 }
 
 /* A Hello below what the broker has seen from the org in this epoch: its
@@ -821,14 +857,7 @@ static uint64_t note_hello(broker *b, int idx, const Polku__Hello *hello)
     rt->incarnation = hello->incarnation;
     if (hello->last_seq >= known)
         return hello->last_seq;
-    if (!rt->regressed_to) {
-        rt->regressions++;
-        rt->regressed_since_ms = polku_now_ms();
-    }
-    rt->regressed_from = hello->last_seq;
-    rt->regressed_to = known;
-    rt->regression_over = rt->regression_reported = false;
-    b->counters.store_regressions++;
+    mark_regressed(b, idx, hello->last_seq, known);
     log_error("%s: its store has gone back in time: hello at seq %llu, the "
               "broker has seen up to %llu from it in this epoch; events "
               "%llu..%llu are not in its log any more (its receivers and "
@@ -838,6 +867,34 @@ static uint64_t note_hello(broker *b, int idx, const Polku__Hello *hello)
               (unsigned long long)hello->last_seq + 1,
               (unsigned long long)known, (unsigned long long)known);
     return known;
+}
+
+/* A receiver holds another event of the origin at a sequence the origin
+ * sent again: the origin's store went back in time where this broker did
+ * not see it (it restarted in between, or the events were written before
+ * the first Hello). Passed on like an Ack; the origin repairs its log
+ * (continues after held_through); alerted until it has. */
+static void on_seq_conflict(broker *b, int idx, const polku_envelope *env,
+                            zmq_msg_t *payload)
+{
+    const Polku__SeqConflict *sc = env->seq_conflict;
+    int origin = routes_org_index(&b->routes, sc->origin_org);
+    if (origin < 0 || origin == idx)
+        return; /* the codec checked the name; not one of ours, or itself */
+    b->counters.seq_conflicts++;
+    route *rt = &b->routes.by_org[origin];
+    if (!rt->regressed_to || rt->regression_over)
+        log_error("%s holds another event of %s at seq %llu than the one "
+                  "%s sends now (it holds %s's log up to %llu): %s's store "
+                  "went back in time without this broker seeing it; told "
+                  "to continue after %llu",
+                  b->cfg->orgs[idx].id, sc->origin_org,
+                  (unsigned long long)sc->origin_seq, sc->origin_org,
+                  sc->origin_org, (unsigned long long)sc->held_through,
+                  sc->origin_org, (unsigned long long)sc->held_through);
+    mark_regressed(b, origin, sc->origin_seq - 1, sc->held_through + 1);
+    if (forward(b, sc->origin_org, payload) == 0)
+        b->counters.acks_routed++;
 }
 
 static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
@@ -870,12 +927,15 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
     case POLKU__ENVELOPE__BODY_ACK:
         route_ack(b, env, payload);
         break;
+    case POLKU__ENVELOPE__BODY_SEQ_CONFLICT:
+        on_seq_conflict(b, idx, env, payload);
+        break;
     case POLKU__ENVELOPE__BODY_PATH_QUERY:
         on_path_query(b, r, rl, sender, env);
         break;
     default:
         if (polku_body_is_event(env->body_case)) {
-            note_seen(b, idx, env->origin_seq);
+            note_seen(b, idx, env);
             on_event(b, r, rl, sender, env, payload);
             break;
         }

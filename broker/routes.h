@@ -51,8 +51,11 @@
  *   in step        Hello with last_seq >= seen_seq         in step
  *   in step        Hello with last_seq < seen_seq          regressed
  *                  (Welcome says known_seq = seen_seq)
+ *   in step        a receiver's SeqConflict about the org  regressed
+ *                  (passed on: the org continues after it)
  *   regressed      an event of the org at seq >= the       over
- *                  known_seq it was told (its SeqLost)
+ *                  known_seq it was told (its SeqLost), of
+ *                  a newer incarnation
  *   over           the alerts have seen it (raised, then   in step
  *                  cleared at the next evaluation)
  */
@@ -104,6 +107,7 @@ typedef struct route {
     uint64_t incarnation;
     uint64_t seen_seq;
     uint64_t regressed_from, regressed_to; /* 0: not regressed */
+    uint64_t regressed_incarnation;        /* the one found regressed */
     uint64_t regressed_since_ms;           /* Unix ms */
     bool regression_over;                  /* its log has passed regressed_to */
     bool regression_reported;              /* an alert evaluation has seen it */

@@ -31,6 +31,17 @@ const char cli_status_usage[] =
     "duplicate_session\" means another process with this organisation's key\n"
     "holds the broker's session; this agent takes over when it goes silent.\n";
 
+const char cli_reconcile_usage[] =
+    "usage: polku [--agent URL] [--json] reconcile\n"
+    "\n"
+    "Lists what this agent's store knows it lost after a restore from an\n"
+    "older copy (a backup or a VM snapshot), from what the broker and the\n"
+    "other organisations told it (GET /v1/reconcile): each repair of its\n"
+    "log (the sequences others hold that it does not, what it sent again)\n"
+    "and each object another organisation wrote about that it does not\n"
+    "hold, with who holds it. Look those up with the organisations named.\n"
+    "Exit 0 with nothing to reconcile, 3 when something is listed.\n";
+
 /* Explains a failed write of a secret file. */
 static int write_failed(const char *what, const char *path, int rc)
 {
@@ -129,4 +140,84 @@ int cli_status(cli *c, int argc, char **argv, const cli_cmd *self)
     if (!ok)
         return cli_fail("the agent is not healthy (HTTP %ld)", status);
     return CLI_OK;
+}
+
+static void print_repair(json_t *r)
+{
+    json_t *lost = json_object_get(r, "lost_seqs");
+    printf("  %s  log repaired (told by %s): ",
+           json_string_value(json_object_get(r, "at")),
+           json_string_value(json_object_get(r, "told_by")));
+    if (json_is_array(lost))
+        printf("seqs %lld..%lld are held by others, not here; ",
+               (long long)json_integer_value(json_array_get(lost, 0)),
+               (long long)json_integer_value(json_array_get(lost, 1)));
+    printf("%lld pending events sent again; incarnation %s -> %s\n",
+           (long long)json_integer_value(json_object_get(r, "resent")),
+           json_string_value(json_object_get(r, "old_incarnation")),
+           json_string_value(json_object_get(r, "new_incarnation")));
+}
+
+static void print_unknown(json_t *u)
+{
+    const char *id = json_string_value(json_object_get(u, "id"));
+    if (!id)
+        id = json_string_value(json_object_get(u, "client_key"));
+    printf("  %-8s %s  not held here; %s wrote about it (%s, seq %lld, %lld "
+           "events, last %s)\n",
+           json_string_value(json_object_get(u, "object")), id ? id : "?",
+           json_string_value(json_object_get(u, "from")),
+           json_string_value(json_object_get(u, "event")),
+           (long long)json_integer_value(json_object_get(u, "origin_seq")),
+           (long long)json_integer_value(json_object_get(u, "seen")),
+           json_string_value(json_object_get(u, "last")));
+}
+
+int cli_reconcile(cli *c, int argc, char **argv, const cli_cmd *self)
+{
+    int rc = cli_parse(c, argc, argv, NULL, NULL, NULL, self->usage);
+    if (rc != CLI_OK)
+        return rc;
+    long status = 0;
+    json_t *j = NULL;
+    rc = cli_request(c, "GET", "/v1/reconcile", NULL, &status, &j);
+    if (rc != CLI_OK)
+        return rc;
+    json_t *repairs = json_object_get(j, "repairs");
+    json_t *unknown = json_object_get(j, "unknown");
+    if (status != 200 || !json_is_array(repairs) || !json_is_array(unknown)) {
+        rc = status == 200
+                 ? cli_fail("unexpected answer from the agent (HTTP %ld)",
+                            status)
+                 : cli_answer_error(c, status, j);
+        json_decref(j);
+        return rc;
+    }
+    size_t n = json_array_size(repairs) + json_array_size(unknown);
+    if (c->json) {
+        cli_print_json(j);
+    } else if (n == 0) {
+        printf("%s: nothing to reconcile (incarnation %s, last seq %lld)\n",
+               json_string_value(json_object_get(j, "org")),
+               json_string_value(json_object_get(j, "incarnation")),
+               (long long)json_integer_value(json_object_get(j, "last_seq")));
+    } else {
+        printf("%s: incarnation %s, last seq %lld%s\n",
+               json_string_value(json_object_get(j, "org")),
+               json_string_value(json_object_get(j, "incarnation")),
+               (long long)json_integer_value(json_object_get(j, "last_seq")),
+               json_is_true(json_object_get(j, "resend_pending"))
+                   ? "; still to ask the others to send again"
+                   : "");
+        size_t i;
+        json_t *it;
+        if (json_array_size(repairs))
+            printf("repairs of this store's log:\n");
+        json_array_foreach(repairs, i, it) print_repair(it);
+        if (json_array_size(unknown))
+            printf("objects others hold that this store lost:\n");
+        json_array_foreach(unknown, i, it) print_unknown(it);
+    }
+    json_decref(j);
+    return n ? CLI_ATTENTION : CLI_OK;
 }

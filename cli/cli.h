@@ -10,7 +10,14 @@
 #include <jansson.h>
 
 /* Exit codes (DESIGN.md §10). CLI_HELP is internal: help was printed. */
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_HELP = -1 };
+/* CLI_ATTENTION: the command worked and found something to act on */
+enum {
+    CLI_OK = 0,
+    CLI_FAIL = 1,
+    CLI_USAGE = 2,
+    CLI_ATTENTION = 3,
+    CLI_HELP = -1
+};
 
 typedef struct cli {
     const char *agent;      /* base URL, e.g. http://127.0.0.1:7001 */
@@ -73,7 +80,9 @@ int cli_client_arg(const char *cmd, const char *key, const char *hetu,
 int cli_keygen(cli *c, int argc, char **argv, const cli_cmd *self);
 int cli_secret(cli *c, int argc, char **argv, const cli_cmd *self);
 int cli_status(cli *c, int argc, char **argv, const cli_cmd *self);
-extern const char cli_keygen_usage[], cli_secret_usage[], cli_status_usage[];
+int cli_reconcile(cli *c, int argc, char **argv, const cli_cmd *self);
+extern const char cli_keygen_usage[], cli_secret_usage[], cli_status_usage[],
+    cli_reconcile_usage[];
 
 /* --- referral_cmd.c --- */
 int cli_referral(cli *c, int argc, char **argv, const cli_cmd *self);

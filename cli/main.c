@@ -49,6 +49,8 @@ static const cli_cmd nouns[] = {
     {"path", "paths", cli_path_usage, cli_path},
     {"handover", "handovers", cli_handover_usage, cli_handover},
     {"status", "agent status", cli_status_usage, cli_status},
+    {"reconcile", "what a restored store lost", cli_reconcile_usage,
+     cli_reconcile},
     {"keygen", "key file", cli_keygen_usage, cli_keygen},
     {"secret", "pseudonym secret", cli_secret_usage, cli_secret},
     {NULL, NULL, NULL, NULL},

@@ -322,6 +322,20 @@ static bool ack_ok(check *c, const Polku__Ack *b)
     return org_ok(c, "ack.origin_org", b->origin_org);
 }
 
+static bool seq_conflict_ok(check *c, const polku_envelope *env)
+{
+    const Polku__SeqConflict *b = env->seq_conflict;
+    if (!org_ok(c, "seq_conflict.origin_org", b->origin_org))
+        return false;
+    if (env->n_to != 1 || strcmp(env->to[0], b->origin_org) != 0)
+        return fail(c, "seq_conflict",
+                    "goes to the origin it names, and to nobody else");
+    if (b->origin_seq == 0 || b->held_through < b->origin_seq)
+        return fail(c, "seq_conflict.held_through",
+                    "is at least origin_seq, which is at least 1");
+    return true;
+}
+
 static bool nack_ok(check *c, const Polku__Nack *b)
 {
     if (b->code < POLKU__NACK_CODE__NACK_UNSPECIFIED ||
@@ -503,6 +517,8 @@ static bool body_ok(check *c, const polku_envelope *env)
         return welcome_ok(c, env->welcome);
     case POLKU__ENVELOPE__BODY_ACK:
         return ack_ok(c, env->ack);
+    case POLKU__ENVELOPE__BODY_SEQ_CONFLICT:
+        return seq_conflict_ok(c, env);
     case POLKU__ENVELOPE__BODY_NACK:
         return nack_ok(c, env->nack);
     case POLKU__ENVELOPE__BODY_REPLAY_BATCH:
@@ -557,6 +573,13 @@ static bool body_ok(check *c, const polku_envelope *env)
         if (env->n_to != 0)
             return fail(c, "seq_lost", "is for the broker alone (no 'to')");
         return true; /* numbers only */
+    case POLKU__ENVELOPE__BODY_RESEND_REQUESTED:
+        if (env->n_to != 1 || env->client_key.len != 0)
+            return fail(c, "resend_requested",
+                        "goes to one organisation, for no client");
+        if (env->resend_requested->from_seq == 0)
+            return fail(c, "resend_requested.from_seq", "is at least 1");
+        return true;
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
     case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
@@ -853,6 +876,10 @@ const char *polku_body_name(Polku__Envelope__BodyCase body)
         return "path_answer";
     case POLKU__ENVELOPE__BODY_SEQ_LOST:
         return "seq_lost";
+    case POLKU__ENVELOPE__BODY_SEQ_CONFLICT:
+        return "seq_conflict";
+    case POLKU__ENVELOPE__BODY_RESEND_REQUESTED:
+        return "resend_requested";
     case POLKU__ENVELOPE__BODY__NOT_SET:
         return "none";
     default:
@@ -939,6 +966,7 @@ bool polku_body_is_event(Polku__Envelope__BodyCase body)
     case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
     case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
     case POLKU__ENVELOPE__BODY_SEQ_LOST:
+    case POLKU__ENVELOPE__BODY_RESEND_REQUESTED:
         return true;
     default:
         return false;

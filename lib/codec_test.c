@@ -25,6 +25,7 @@ typedef struct fixture {
     char *services[2];
     Polku__Heartbeat heartbeat;
     Polku__Ack ack;
+    Polku__SeqConflict seq_conflict;
     Polku__Nack nack;
     Polku__ReplayRequest replay_request;
     Polku__ReplayBatch replay_batch;
@@ -52,6 +53,7 @@ static const Polku__Envelope__BodyCase all_bodies[] = {
     POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED,
     POLKU__ENVELOPE__BODY_REFERRAL_STATUS,
     POLKU__ENVELOPE__BODY_CANCEL_REQUESTED,
+    POLKU__ENVELOPE__BODY_SEQ_CONFLICT,
 };
 #define N_BODIES (sizeof all_bodies / sizeof all_bodies[0])
 
@@ -85,6 +87,10 @@ static void init_bodies(fixture *f)
     f->ack = (Polku__Ack)POLKU__ACK__INIT;
     f->ack.origin_org = "kela";
     f->ack.origin_seq = 12;
+    f->seq_conflict = (Polku__SeqConflict)POLKU__SEQ_CONFLICT__INIT;
+    f->seq_conflict.origin_org = "hva-pirkanmaa";
+    f->seq_conflict.origin_seq = 12;
+    f->seq_conflict.held_through = 14;
     f->nack = (Polku__Nack)POLKU__NACK__INIT;
     f->nack.code = POLKU__NACK_CODE__NACK_CONSENT_REQUIRED;
     f->nack.reason = "no consent on record";
@@ -142,6 +148,10 @@ static void set_body(fixture *f, Polku__Envelope__BodyCase body)
         break;
     case POLKU__ENVELOPE__BODY_NACK:
         f->env.nack = &f->nack;
+        break;
+    case POLKU__ENVELOPE__BODY_SEQ_CONFLICT:
+        f->env.seq_conflict = &f->seq_conflict;
+        f->env.n_to = 1; /* to the origin it names */
         break;
     case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
         f->env.replay_request = &f->replay_request;
@@ -261,8 +271,8 @@ static void test_round_trip_every_body(void **state)
         assert_int_equal(out->body_case, all_bodies[i]);
         assert_memory_equal(out->msg_id.data, f.msg_id, 16);
         assert_string_equal(out->origin_org, "kela");
-        assert_int_equal(out->n_to, 2);
-        assert_string_equal(out->to[1], "hva-uusimaa-2");
+        assert_int_equal(out->n_to, f.env.n_to);
+        assert_string_equal(out->to[f.env.n_to - 1], f.to[f.env.n_to - 1]);
         assert_int_equal(out->time_ms, 1700000000123u);
         encode(out, &again, &again_len);
         assert_int_equal(again_len, len);
@@ -463,6 +473,23 @@ static void ack_origin_bad(fixture *f)
 {
     f->ack.origin_org = "";
 }
+static void conflict_to_another(fixture *f)
+{
+    f->seq_conflict.origin_org = "hva-uusimaa-2";
+}
+static void conflict_to_two(fixture *f)
+{
+    f->env.n_to = 2;
+}
+static void conflict_held_below(fixture *f)
+{
+    f->seq_conflict.held_through = 11;
+}
+static void conflict_seq_zero(fixture *f)
+{
+    f->seq_conflict.origin_seq = 0;
+    f->seq_conflict.held_through = 0;
+}
 static void nack_code_high(fixture *f)
 {
     f->nack.code = (Polku__NackCode)(POLKU_NACK_CODE_LAST + 1);
@@ -573,6 +600,14 @@ static const rule_case rules[] = {
     {"directory name", B(WELCOME), welcome_name_utf8, POLKU_EMALFORMED,
      "UTF-8"},
     {"ack origin", B(ACK), ack_origin_bad, POLKU_EMALFORMED, "ack.origin_org"},
+    {"conflict to another", B(SEQ_CONFLICT), conflict_to_another,
+     POLKU_EMALFORMED, "goes to the origin it names"},
+    {"conflict to two", B(SEQ_CONFLICT), conflict_to_two, POLKU_EMALFORMED,
+     "goes to the origin it names"},
+    {"conflict held below", B(SEQ_CONFLICT), conflict_held_below,
+     POLKU_EMALFORMED, "seq_conflict.held_through is at least origin_seq"},
+    {"conflict seq 0", B(SEQ_CONFLICT), conflict_seq_zero, POLKU_EMALFORMED,
+     "seq_conflict.held_through"},
     {"nack code past the last", B(NACK), nack_code_high, POLKU_EMALFORMED,
      "nack.code"},
     {"nack code -1", B(NACK), nack_code_negative, POLKU_EMALFORMED,
@@ -941,7 +976,7 @@ static void test_nack_code_names(void **state)
         "origin_mismatch", "consent_required",    "consent_revoked",
         "not_coordinator", "invalid_transition",  "malformed",
         "too_large",       "unsupported_version", "overloaded",
-        "retry_later",     "duplicate_session", "stale_plan"};
+        "retry_later",     "duplicate_session",   "stale_plan"};
     for (int c = 0; c <= 14; c++)
         assert_string_equal(polku_nack_code_name((Polku__NackCode)c), names[c]);
     assert_true(polku_nack_code_known("duplicate_session"));
@@ -965,7 +1000,9 @@ static void test_body_names(void **state)
                                         "replay_done",
                                         "referral_requested",
                                         "referral_status",
-                                        "cancel_requested"};
+                                        "cancel_requested",
+                                        "seq_conflict"};
+    assert_int_equal(sizeof names / sizeof names[0], N_BODIES);
     for (size_t i = 0; i < N_BODIES; i++)
         assert_string_equal(polku_body_name(all_bodies[i]), names[i]);
     assert_string_equal(polku_body_name(POLKU__ENVELOPE__BODY__NOT_SET),
@@ -986,7 +1023,7 @@ static void test_closed_vocabularies(void **state)
     assert_false(polku_token_valid("sosiaalityö"));
     assert_false(polku_token_valid("131052-308T"));      /* a valid code */
     assert_false(polku_token_valid("plan-131052-308T")); /* inside one */
-    assert_true(polku_token_valid("131052-308X")); /* wrong check char */
+    assert_true(polku_token_valid("131052-308X"));       /* wrong check char */
     char longest[POLKU_TOKEN_MAX + 2];
     memset(longest, 'a', sizeof longest);
     longest[POLKU_TOKEN_MAX] = '\0';
@@ -1049,9 +1086,9 @@ static void test_closed_vocabularies(void **state)
         assert_int_equal(polku_envelope_encode(&env, &buf, &len), POLKU_OK);
         polku_envelope *out = NULL;
         char why[128] = "";
-        assert_int_equal(polku_envelope_decode(buf, len, 1u << 20, &out, why,
-                                               sizeof why),
-                         POLKU_EMALFORMED);
+        assert_int_equal(
+            polku_envelope_decode(buf, len, 1u << 20, &out, why, sizeof why),
+            POLKU_EMALFORMED);
         assert_null(out);
         assert_string_equal(why, cases[i].why);
         free(buf);

@@ -177,8 +177,16 @@ static void case_referral_create(void)
              "\"reason\":\"assessment\",\"due\":\"%s\"",
              due);
     REFER(extra);
-    json_decref(expect_ok(f.a, "POST", P, body, 201,
-                          "to and a service that organisation offers"));
+    json_t *made = expect_ok(f.a, "POST", P, body, 201,
+                             "to and a service that organisation offers");
+    /* a plain date means the end of that day in Finland (summer: UTC+3) */
+    char want_due[64];
+    snprintf(want_due, sizeof want_due, "%d-06-01T20:59:59.999Z",
+             this_year() + 1);
+    H_CHECK(made && strcmp(hc_str(made, "due"), want_due) == 0,
+            "due %s is stored as the end of that day in Helsinki: '%s'", due,
+            made ? hc_str(made, "due") : "(no answer)");
+    json_decref(made);
     REFER(",\"to\":\"tyokykytiimi\",\"service\":\"rehab-plan\","
           "\"transfer\":true");
     json_decref(

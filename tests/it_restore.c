@@ -15,8 +15,8 @@
  * and typ stay up throughout. The same after a VM-style snapshot restore
  * (the store directory copied while the agent runs, put back later: no
  * command at all). Behind a restarted broker (which has no memory of the
- * lost sequences) the reuse is caught by the receiver as a conflict: not
- * silent, not yet repaired (docs/operations.md). */
+ * lost sequences) the reuse is caught by the receiver as a conflict, which
+ * it answers, and the sender repairs its log (docs/operations.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +185,32 @@ static void restore_with_broker_and_receiver_up(void)
     long at_a = h_referral_list(a, "out", NULL, NULL);
     H_CHECK(at_a == 2 * EACH, "%s lists %ld outgoing referrals, want %d", a->id,
             at_a, 2 * EACH);
+    /* typ answers a referral sote-keskus made in the lost time: its answer
+     * names a referral sote-keskus no longer holds, which it lists for the
+     * operator beside the repair of its log */
+    h_resp resp;
+    long st =
+        h_referral_set_status(b, lost.v[0], "accepted", NULL, NULL, &resp);
+    H_CHECK(st == 200, "%s accepts %s: HTTP %ld", b->id, lost.v[0], st);
+    h_resp_free(&resp);
+    const char *const reconcile_args[] = {"reconcile", NULL};
+    char listing[8192] = "";
+    int rc = -1;
+    H_WAIT_UNTIL(H_SEC(10),
+                 (rc = h_cli(a, listing, sizeof listing, reconcile_args),
+                  strstr(listing, lost.v[0]) != NULL),
+                 "polku reconcile at %s to list %s (exit %d): %s", a->id,
+                 lost.v[0], rc, listing);
+    H_CHECK(rc == 3, "polku reconcile exits 3 with something to settle: %d",
+            rc);
+    char seqs[96];
+    snprintf(seqs, sizeof seqs, "seqs %ld..", seq_at_backup + 1);
+    H_CHECK(strstr(listing, "log repaired (told by broker)") &&
+                strstr(listing, seqs),
+            "the listing names the repair and the lost sequences from %ld: %s",
+            seq_at_backup + 1, listing);
+    H_CHECK(strstr(listing, "not held here; typ wrote about it"),
+            "the listing says typ holds the referral: %s", listing);
     long pending = -1;
     H_WAIT_UNTIL(H_SEC(20), (pending = h_agent_outbox_pending(a)) == 0,
                  "%s's outbox to drain (now %ld)", a->id, pending);
@@ -195,17 +221,21 @@ static void restore_with_broker_and_receiver_up(void)
 }
 
 /* The broker restarted while the store was away has no memory of the
- * lost sequences, so the restored agent reuses them. Not yet repaired
- * (docs/operations.md), but no longer silent: the receiver sees another
- * event at a sequence it has a receipt for, does not take it for a
- * duplicate, does not acknowledge it and says so; the sender keeps it
- * pending. */
-static void restore_behind_a_restarted_broker_is_not_silent(void)
+ * lost sequences, and the restored agent writes referrals before it has
+ * even said Hello: it reuses sequences typ holds other events at, and no
+ * broker can tell it. typ can: it holds another event at that sequence
+ * (a receipt with another message id), so it applies nothing, acks
+ * nothing, and answers how far it holds sote-keskus's log (SeqConflict).
+ * sote-keskus then continues after that in a new incarnation and sends
+ * what was pending again at new sequences; the broker raises
+ * store_regressed on the answer and clears it when the log is past. Every
+ * referral made after the restore reaches typ exactly once. */
+static void restore_behind_a_restarted_broker_repairs_itself(void)
 {
     h_org *a, *b;
     char keys[CLIENTS][33];
     h_region *r = region(&a, &b, keys);
-    h_ids before = {0}, lost = {0};
+    h_ids before = {0}, lost = {0}, offline = {0}, after = {0};
     create(a, b, keys, &before, "before the backup");
     wait_received(a, &before);
     char backup[600], out[600];
@@ -220,29 +250,111 @@ static void restore_behind_a_restarted_broker_is_not_silent(void)
     snprintf(out, sizeof out, "%s/restore-a.out", r->dir);
     H_REQUIRE(agent_tool(a, "--restore", backup, out) == 0,
               "polku-agent --restore exits 0");
+    h_agent_start(a); /* no broker: what it writes waits in its outbox */
+    create(a, b, keys, &offline, "after the restore, before any Hello");
     h_broker_start(r);
-    h_agent_start_connected(a);
+    h_wait_agent_connected(a, H_SEC(20));
     h_wait_agent_connected(b, H_SEC(20));
 
-    char id[64];
-    h_resp resp;
-    long st =
-        h_referral_create(a, keys[0], b->id, NULL, "reusing a seq", id, &resp);
-    h_resp_free(&resp);
-    H_REQUIRE(st == 201, "a referral after the restore: HTTP %ld", st);
     H_WAIT_UNTIL(H_SEC(20),
                  h_agent_metric(b, "polku_agent_sequence_conflicts_total") >= 1,
-                 "%s to count a sequence conflict", b->id);
+                 "%s to see a sequence conflict", b->id);
     H_CHECK(file_contains(b->proc.log, "has gone back in time"),
             "%s's log says the sender's store went back in time", b->id);
-    json_t *ref = h_referral_get(b, id);
-    H_CHECK(ref == NULL || json_object_get(ref, "id") == NULL,
-            "%s did not apply the conflicting event", b->id);
-    json_decref(ref);
-    H_CHECK(h_agent_outbox_pending(a) >= 1,
-            "the referral stays pending at %s, not lost as a duplicate", a->id);
+    H_WAIT_UNTIL(H_SEC(20),
+                 h_agent_metric(a, "polku_agent_log_repairs_total") >= 1,
+                 "%s to repair its log", a->id);
+    H_CHECK(file_contains(a->proc.log, "sent again at new sequences"),
+            "%s's log tells the operator what it sent again", a->id);
+    H_CHECK(h_broker_metric(r, "polku_broker_sequence_conflicts_total") >= 1,
+            "the broker counts the conflict it passed on");
+    H_CHECK(h_broker_metric(r, "polku_broker_store_regressions_total") >= 1,
+            "the broker counts the regression");
+    wait_received(a, &offline);
+    create(a, b, keys, &after, "after the repair");
+    wait_received(a, &after);
+    H_WAIT_UNTIL(H_SEC(10), !regression_listed(r, a->id),
+                 "the store_regressed alert of %s to clear", a->id);
+
+    h_ids at_b = {0};
+    long count = h_referral_list(b, "in", NULL, &at_b);
+    H_CHECK(count == 4 * EACH, "%s lists %ld referrals, want %d", b->id, count,
+            4 * EACH);
+    H_CHECK(h_ids_duplicates(&at_b) == 0, "no referral is listed twice");
+    const h_ids *groups[] = {&before, &lost, &offline, &after};
+    for (int g = 0; g < 4; g++)
+        for (size_t i = 0; i < groups[g]->n; i++)
+            H_CHECK(h_ids_contains(&at_b, groups[g]->v[i]),
+                    "%s holds %s (group %d)", b->id, groups[g]->v[i], g);
+    long pending = -1;
+    H_WAIT_UNTIL(H_SEC(20), (pending = h_agent_outbox_pending(a)) == 0,
+                 "%s's outbox to drain (now %ld)", a->id, pending);
+    h_ids_free(&at_b);
     h_ids_free(&before);
     h_ids_free(&lost);
+    h_ids_free(&offline);
+    h_ids_free(&after);
+}
+
+/* The receiver's store goes back in time: typ is restored from a copy
+ * taken before sote-keskus sent it more referrals, which typ had received
+ * and acknowledged (sote-keskus's outbox forgot them). On its first
+ * Welcome typ learns its log is behind (it had sent `received` for each),
+ * repairs it, and asks sote-keskus for everything it addressed to typ
+ * after the last typ still holds (ResendRequested): every referral comes
+ * back, once, and typ's own answers go on from there. */
+static void a_restored_receiver_gets_back_what_was_sent(void)
+{
+    h_org *a, *b;
+    char keys[CLIENTS][33];
+    h_region *r = region(&a, &b, keys);
+    h_ids before = {0}, lost = {0}, after = {0};
+    create(a, b, keys, &before, "before typ's backup");
+    wait_received(a, &before);
+    char backup[600], out[600];
+    snprintf(backup, sizeof backup, "%s/backup-b", r->dir);
+    snprintf(out, sizeof out, "%s/backup-b.out", r->dir);
+    H_REQUIRE(agent_tool(b, "--backup", backup, out) == 0,
+              "polku-agent --backup of %s exits 0", b->id);
+    create(a, b, keys, &lost, "received by typ after its backup");
+    wait_received(a, &lost);
+    long pending = -1;
+    H_WAIT_UNTIL(H_SEC(20), (pending = h_agent_outbox_pending(a)) == 0,
+                 "%s's outbox to drain (now %ld)", a->id, pending);
+    h_agent_kill(b);
+    snprintf(out, sizeof out, "%s/restore-b.out", r->dir);
+    H_REQUIRE(agent_tool(b, "--restore", backup, out) == 0,
+              "polku-agent --restore of %s exits 0", b->id);
+    h_agent_start_connected(b);
+
+    h_ids at_b = {0};
+    long count = 0;
+    H_WAIT_UNTIL(H_SEC(20),
+                 (h_ids_free(&at_b),
+                  (count = h_referral_list(b, "in", NULL, &at_b)) == 2 * EACH),
+                 "%s to hold every referral again (%ld of %d)", b->id, count,
+                 2 * EACH);
+    H_CHECK(h_ids_duplicates(&at_b) == 0, "no referral is listed twice");
+    for (size_t i = 0; i < lost.n; i++)
+        H_CHECK(h_ids_contains(&at_b, lost.v[i]), "%s got %s back from %s",
+                b->id, lost.v[i], a->id);
+    H_CHECK(file_contains(a->proc.log, "asks again for what was sent to it"),
+            "%s's log says what it sent again and why", a->id);
+    create(a, b, keys, &after, "after typ's restore");
+    wait_received(a, &after);
+    h_resp resp;
+    long st =
+        h_referral_set_status(b, lost.v[0], "accepted", NULL, NULL, &resp);
+    H_CHECK(st == 200, "%s accepts %s, got back: HTTP %ld %s", b->id, lost.v[0],
+            st, resp.body ? resp.body : resp.err);
+    h_resp_free(&resp);
+    h_wait_status(a, lost.v[0], "accepted", H_SEC(20));
+    H_WAIT_UNTIL(H_SEC(10), !regression_listed(r, b->id),
+                 "the store_regressed alert of %s to clear", b->id);
+    h_ids_free(&at_b);
+    h_ids_free(&before);
+    h_ids_free(&lost);
+    h_ids_free(&after);
 }
 
 /* A VM snapshot restore: the store directory is copied while the agent
@@ -327,8 +439,10 @@ int main(int argc, char **argv)
     h_init(argc, argv, "it_restore");
     h_run_case("restore_with_broker_and_receiver_up",
                restore_with_broker_and_receiver_up);
-    h_run_case("restore_behind_a_restarted_broker_is_not_silent",
-               restore_behind_a_restarted_broker_is_not_silent);
+    h_run_case("restore_behind_a_restarted_broker_repairs_itself",
+               restore_behind_a_restarted_broker_repairs_itself);
+    h_run_case("a_restored_receiver_gets_back_what_was_sent",
+               a_restored_receiver_gets_back_what_was_sent);
     h_run_case("snapshot_restore_needs_nothing",
                snapshot_restore_needs_nothing);
     h_run_case("bad_directories", bad_directories);

@@ -262,6 +262,11 @@ static void metrics(agent_api *api, api_call *c)
             "(its store went back in time); not acknowledged.\n"
             "# TYPE polku_agent_sequence_conflicts_total counter\n"
             "polku_agent_sequence_conflicts_total %llu\n"
+            "# HELP polku_agent_log_repairs_total Times this store's log "
+            "continued after what a receiver holds (it went back in time "
+            "where no broker saw it).\n"
+            "# TYPE polku_agent_log_repairs_total counter\n"
+            "polku_agent_log_repairs_total %llu\n"
             "# TYPE polku_agent_store_map_bytes gauge\n"
             "polku_agent_store_map_bytes %llu\n",
             link_connected(api->link), outbox_pending(api->ob),
@@ -269,7 +274,8 @@ static void metrics(agent_api *api, api_call *c)
             b->commit_failures, b->items, l->inbound, l->duplicates,
             l->acks_sent, l->acks_received, l->nacks_received,
             l->failed_deliveries, b->store_full, l->replayed,
-            l->sequence_conflicts, (unsigned long long)api->d->st->map_size);
+            l->sequence_conflicts, l->log_repairs,
+            (unsigned long long)api->d->st->map_size);
     metrics_outbox(api, f);
     fclose(f);
     polku_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
@@ -291,6 +297,7 @@ static const api_route routes[] = {
     {"GET", "/healthz", healthz, false, true, API_NONE},
     {"GET", "/metrics", metrics, false, false, API_NONE},
     {"GET", "/v1/events", api_events_attach, false, false, API_NONE},
+    {"GET", "/v1/reconcile", api_reconcile_show, false, false, API_NONE},
     {"GET", "/v1/referrals", api_referral_list, false, false, API_REFERRAL},
     {"POST", "/v1/referrals", api_referral_create, true, false, API_REFERRAL},
     {"GET", "/v1/referrals/{id}", api_referral_show, false, false,

@@ -118,6 +118,8 @@ void api_handover_withdraw(agent_api *api, api_call *c);
 
 void api_events_attach(agent_api *api, api_call *c);
 
+void api_reconcile_show(agent_api *api, api_call *c);
+
 /* ---- /v1/events (api_events.c) ---- */
 
 int api_events_start(agent_api *api);

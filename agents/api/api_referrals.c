@@ -126,9 +126,12 @@ static int parse_create(agent_api *api, api_call *c)
         return bad(c, "bad_request", "'urgency' must be routine or urgent");
     if (due && api_parse_time(c, "due", due, &n->due_ms, &date_only))
         return POLKU_EINVAL;
-    /* a plain date is due until its end in Finland; stored as given */
-    if (due && (date_only ? polku_helsinki_end_of_day(n->due_ms) : n->due_ms) <
-                   domain_now(api->d)) {
+    /* a plain date is due until its end in Finland, and stored so: every
+     * reader (the receiver, the broker's SLA, the dashboard) sees the same
+     * instant */
+    if (due && date_only)
+        n->due_ms = polku_helsinki_end_of_day(n->due_ms);
+    if (due && n->due_ms < domain_now(api->d)) {
         char now[POLKU_TIME_TEXT], msg[128];
         polku_time_format(domain_now(api->d), now, sizeof now);
         snprintf(msg, sizeof msg, "'due' is in the past (now %s)", now);

@@ -261,3 +261,41 @@ json_t *render_claim_reply(const domain *d, const Polku__PathRecord *p,
                          "this client names this organisation");
     }
 }
+
+json_t *render_reconcile_note(const Polku__ReconcileRecord *r)
+{
+    char old[17], now[17];
+    if (strcmp(r->kind, "repair") == 0) {
+        snprintf(old, sizeof old, "%016llx",
+                 (unsigned long long)r->old_incarnation);
+        snprintf(now, sizeof now, "%016llx",
+                 (unsigned long long)r->new_incarnation);
+        json_t *j = json_pack(
+            "{s:s, s:o, s:I, s:I, s:s, s:s, s:s, s:I}", "kind", "repair", "at",
+            polku_json_time(r->at_ms), "from_seq", (json_int_t)r->from_seq,
+            "through_seq", (json_int_t)r->through_seq, "old_incarnation", old,
+            "new_incarnation", now, "told_by", r->told_by, "resent",
+            (json_int_t)r->resent);
+        /* the sequences others hold and this store does not */
+        if (j && r->through_seq > r->from_seq)
+            json_object_set_new(j, "lost_seqs",
+                                json_pack("[I, I]", (json_int_t)r->from_seq + 1,
+                                          (json_int_t)r->through_seq));
+        return j;
+    }
+    char idtext[33]; /* a client key's 32 hex characters, or an id's 26 */
+    if (r->object_id.len != 16)
+        return NULL;
+    /* a path is its client's: the key; anything else its 26-char id */
+    if (strcmp(r->object_kind, "path") == 0)
+        polku_client_key_hex(r->object_id.data, idtext);
+    else
+        polku_id_text(r->object_id.data, idtext);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:i, s:o, s:o}", "kind",
+                     "unknown", "object", r->object_kind,
+                     strcmp(r->object_kind, "path") == 0 ? "client_key" : "id",
+                     idtext, "from", r->from_org, "event", r->event,
+                     "origin_seq", (json_int_t)r->origin_seq, "seen",
+                     (int)r->seen, "first", polku_json_time(r->at_ms), "last",
+                     polku_json_time(r->last_ms));
+}

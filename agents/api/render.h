@@ -25,4 +25,7 @@ json_t *render_path(const domain *d, const Polku__PathRecord *p);
 json_t *render_claim_reply(const domain *d, const Polku__PathRecord *p,
                            unsigned *status);
 
+/* A note of what a restored store lost (reconcile.h). */
+json_t *render_reconcile_note(const Polku__ReconcileRecord *r);
+
 #endif

@@ -173,6 +173,10 @@ int backup_restore(const char *backup_dir, const char *store_dir,
     rc = store_err(mdb_txn_begin(st.env, NULL, 0, &txn));
     if (!rc)
         rc = eventlog_new_incarnation(&log, txn, NULL);
+    /* what others sent after the copy went with the disk: asked for again
+     * at the first Welcome */
+    if (!rc)
+        rc = eventlog_set_resend_needed(&log, txn, true);
     if (!rc)
         rc = store_last_seq(&st, txn, last_seq);
     if (!rc)

@@ -140,3 +140,13 @@ int directory_load(directory *d, store *st)
     mdb_txn_abort(txn);
     return rc == POLKU_ENOTFOUND ? POLKU_OK : rc;
 }
+
+size_t directory_count(const directory *d)
+{
+    return d->w ? d->w->n_directory : 0;
+}
+
+const char *directory_org_at(const directory *d, size_t i)
+{
+    return d->w && i < d->w->n_directory ? d->w->directory[i]->org : NULL;
+}

@@ -54,6 +54,10 @@ bool directory_org_offers(const directory *d, const char *org,
  * directory_set), or NULL. */
 const char *directory_org_name(const directory *d, const char *org);
 
+/* The organisations listed, by index (0 and NULL before any Welcome). */
+size_t directory_count(const directory *d);
+const char *directory_org_at(const directory *d, size_t i);
+
 /* The org's public key (Z85), or NULL. */
 const char *directory_public_key(const directory *d, const char *org);
 

@@ -54,6 +54,26 @@ static void entry_free(void *arg)
     free(e);
 }
 
+/* (seq, dest) owed: in the store's outbox now, in memory (a copy of the
+ * frame) after the commit. */
+static int owe(eventlog *log, MDB_txn *txn, uint64_t seq, const char *dest,
+               const void *frame, size_t len, uint64_t now)
+{
+    int rc = store_outbox_put(log->st, txn, seq, dest, now);
+    if (rc)
+        return rc;
+    outbox_entry *e = calloc(1, sizeof *e);
+    if (!e || !(e->data = malloc(len))) {
+        free(e);
+        return POLKU_ENOMEM;
+    }
+    *e = (outbox_entry){
+        .ob = log->ob, .seq = seq, .at_ms = now, .len = len, .data = e->data};
+    snprintf(e->dest, sizeof e->dest, "%s", dest);
+    memcpy(e->data, frame, len);
+    return batch_after(log->b, entry_add, e, entry_free);
+}
+
 int eventlog_emit(eventlog *log, MDB_txn *txn, polku_envelope *env,
                   uint64_t *seq_out)
 {
@@ -70,26 +90,9 @@ int eventlog_emit(eventlog *log, MDB_txn *txn, polku_envelope *env,
     uint64_t now = polku_now_ms();
     /* no destination: the event is for the broker alone (dest "") */
     size_t n_dest = env->n_to ? env->n_to : 1;
-    for (size_t i = 0; !rc && i < n_dest; i++) {
-        const char *dest = env->n_to ? env->to[i] : EVENTLOG_DEST_BROKER;
-        rc = store_outbox_put(log->st, txn, seq, dest, now);
-        if (rc)
-            break;
-        outbox_entry *e = calloc(1, sizeof *e);
-        if (!e || !(e->data = malloc(len))) {
-            free(e);
-            rc = POLKU_ENOMEM;
-            break;
-        }
-        *e = (outbox_entry){.ob = log->ob,
-                            .seq = seq,
-                            .at_ms = now,
-                            .len = len,
-                            .data = e->data};
-        snprintf(e->dest, sizeof e->dest, "%s", dest);
-        memcpy(e->data, buf, len);
-        rc = batch_after(log->b, entry_add, e, entry_free);
-    }
+    for (size_t i = 0; !rc && i < n_dest; i++)
+        rc = owe(log, txn, seq, env->n_to ? env->to[i] : EVENTLOG_DEST_BROKER,
+                 buf, len, now);
     free(buf);
     env->msg_id.data = NULL; /* msg_id lived on this stack frame */
     env->msg_id.len = 0;
@@ -99,6 +102,47 @@ int eventlog_emit(eventlog *log, MDB_txn *txn, polku_envelope *env,
     if (seq_out)
         *seq_out = seq;
     return POLKU_OK;
+}
+
+typedef struct resend_walk {
+    eventlog *log;
+    MDB_txn *txn;
+    const char *dest;
+    uint64_t now, queued;
+} resend_walk;
+
+static int resend_one(void *arg, uint64_t seq, const void *data, size_t len)
+{
+    resend_walk *w = arg;
+    polku_envelope *env = NULL;
+    char why[64];
+    if (polku_envelope_decode(data, len, SIZE_MAX, &env, why, sizeof why))
+        return POLKU_OK; /* our own event: cannot happen; not the asker's */
+    bool for_dest = false;
+    for (size_t i = 0; i < env->n_to && !for_dest; i++)
+        for_dest = strcmp(env->to[i], w->dest) == 0;
+    polku_envelope_free(&env);
+    if (!for_dest || store_outbox_has(w->log->st, w->txn, seq, w->dest))
+        return POLKU_OK;
+    /* a copy: the map page may move under the writes that follow */
+    uint8_t *frame = malloc(len);
+    if (!frame)
+        return POLKU_ENOMEM;
+    memcpy(frame, data, len);
+    int rc = owe(w->log, w->txn, seq, w->dest, frame, len, w->now);
+    free(frame);
+    if (!rc)
+        w->queued++;
+    return rc;
+}
+
+int eventlog_resend(eventlog *log, MDB_txn *txn, const char *dest,
+                    uint64_t from_seq, uint64_t *queued)
+{
+    resend_walk w = {log, txn, dest, polku_now_ms(), 0};
+    int rc = store_each_event(log->st, txn, from_seq, resend_one, &w);
+    *queued = w.queued;
+    return rc;
 }
 
 typedef struct outbox_done {
@@ -130,6 +174,16 @@ int eventlog_acknowledged(eventlog *log, MDB_txn *txn, uint64_t seq,
 }
 
 #define INCARNATION_KEY "incarnation"
+#define RESEND_KEY "resend_needed"
+
+int eventlog_set_resend_needed(eventlog *log, MDB_txn *txn, bool needed)
+{
+    uint8_t v = needed ? 1 : 0;
+    int rc = store_meta_put(log->st, txn, RESEND_KEY, &v, 1);
+    if (!rc)
+        log->resend_needed = needed;
+    return rc;
+}
 
 int eventlog_read_incarnation(store *st, MDB_txn *txn, uint64_t *out)
 {
@@ -167,6 +221,10 @@ static int load_incarnation(eventlog *log)
     int rc = store_err(mdb_txn_begin(log->st->env, NULL, 0, &txn));
     if (rc)
         return rc;
+    MDB_val flag;
+    log->resend_needed = store_meta_get(log->st, txn, RESEND_KEY, &flag) == 0 &&
+                         flag.mv_size == 1 &&
+                         *(const uint8_t *)flag.mv_data == 1;
     rc = eventlog_read_incarnation(log->st, txn, &log->incarnation);
     if (rc == POLKU_ENOTFOUND) {
         rc = eventlog_new_incarnation(log, txn, NULL);
@@ -180,28 +238,144 @@ static int load_incarnation(eventlog *log)
     return rc;
 }
 
-int eventlog_continue_after(eventlog *log, MDB_txn *txn, uint64_t known_seq,
-                            uint64_t *lost)
+/* Fills the log with SeqLost events up to through (a new incarnation has
+ * begun): the sequences others hold another event at. */
+static int skip_to(eventlog *log, MDB_txn *txn, uint64_t through,
+                   uint64_t old_incarnation, uint64_t *lost)
 {
-    *lost = 0;
-    if (known_seq <= log->b->last_seq)
-        return POLKU_OK;
-    uint64_t old = 0;
-    int rc = eventlog_new_incarnation(log, txn, &old);
-    while (!rc && log->b->last_seq < known_seq) {
+    int rc = POLKU_OK;
+    while (!rc && log->b->last_seq < through) {
         polku_envelope env = POLKU__ENVELOPE__INIT;
         Polku__SeqLost sl = POLKU__SEQ_LOST__INIT;
-        sl.known_seq = known_seq;
-        sl.lost_incarnation = old;
+        sl.known_seq = through;
+        sl.lost_incarnation = old_incarnation;
         env.body_case = POLKU__ENVELOPE__BODY_SEQ_LOST;
         env.seq_lost = &sl;
         rc = eventlog_emit(log, txn, &env, NULL);
         if (!rc)
             (*lost)++;
     }
-    if (rc)
-        log->incarnation = old;
     return rc;
+}
+
+/* The pending outbox entries a repair re-emits, gathered before the
+ * outbox changes under the cursor. */
+typedef struct pending_list {
+    const char *dest; /* NULL: every destination */
+    size_t n, cap;
+    struct pending_entry {
+        uint64_t seq;
+        char dest[33];
+    } * v;
+} pending_list;
+
+static int gather_pending(void *arg, uint64_t seq, const char *dest)
+{
+    pending_list *p = arg;
+    if (p->dest && strcmp(p->dest, dest) != 0)
+        return POLKU_OK;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 16;
+        struct pending_entry *v = realloc(p->v, cap * sizeof *v);
+        if (!v)
+            return POLKU_ENOMEM;
+        p->v = v;
+        p->cap = cap;
+    }
+    p->v[p->n].seq = seq;
+    snprintf(p->v[p->n].dest, sizeof p->v[p->n].dest, "%s", dest);
+    p->n++;
+    return POLKU_OK;
+}
+
+/* The event stored at seq again, at the next sequence, to the same
+ * destinations: its body and client unchanged, its header new. A SeqLost
+ * is not: the new ones say all it said. */
+static int reemit(eventlog *log, MDB_txn *txn, uint64_t seq, bool *emitted)
+{
+    *emitted = false;
+    MDB_val ev;
+    int rc = store_event_get(log->st, txn, seq, &ev);
+    if (rc)
+        return rc;
+    polku_envelope *env = NULL;
+    char why[64];
+    if (polku_envelope_decode(ev.mv_data, ev.mv_size, SIZE_MAX, &env, why,
+                              sizeof why))
+        return POLKU_ESTORE; /* our own event: cannot happen */
+    /* eventlog_emit writes the header in place; the decoded one is put
+     * back so that it is freed as it was allocated */
+    ProtobufCBinaryData msg_id = env->msg_id;
+    char *origin = env->origin_org;
+    if (env->body_case != POLKU__ENVELOPE__BODY_SEQ_LOST) {
+        rc = eventlog_emit(log, txn, env, NULL);
+        *emitted = rc == POLKU_OK;
+    }
+    env->msg_id = msg_id;
+    env->origin_org = origin;
+    polku_envelope_free(&env);
+    return rc;
+}
+
+/* Re-emits each event in pending (sorted by seq) once, then ends every
+ * outbox entry of the old sequence, whatever its destination: the new
+ * event goes to all of them. */
+static int reemit_pending(eventlog *log, MDB_txn *txn, pending_list *p,
+                          uint64_t *reemitted)
+{
+    int rc = POLKU_OK;
+    for (size_t i = 0; !rc && i < p->n; i++) {
+        if (i > 0 && p->v[i].seq == p->v[i - 1].seq)
+            continue;
+        bool emitted = false;
+        rc = reemit(log, txn, p->v[i].seq, &emitted);
+        if (emitted)
+            (*reemitted)++;
+    }
+    if (rc)
+        return rc;
+    /* now every destination of those sequences, not only the asked one */
+    pending_list all = {0};
+    uint64_t through = p->n ? p->v[p->n - 1].seq : 0;
+    rc = store_outbox_each(log->st, txn, through, gather_pending, &all);
+    for (size_t i = 0; !rc && i < all.n; i++) {
+        bool listed = false;
+        for (size_t j = 0; j < p->n && !listed; j++)
+            listed = p->v[j].seq == all.v[i].seq;
+        if (listed)
+            rc = eventlog_acknowledged(log, txn, all.v[i].seq, all.v[i].dest);
+    }
+    free(all.v);
+    return rc;
+}
+
+int eventlog_repair(eventlog *log, MDB_txn *txn, uint64_t held_through,
+                    const char *dest, eventlog_repair_result *out)
+{
+    *out = (eventlog_repair_result){.from_seq = log->b->last_seq};
+    pending_list p = {.dest = dest};
+    int rc = store_outbox_each(log->st, txn, held_through, gather_pending, &p);
+    if (!rc)
+        rc = eventlog_new_incarnation(log, txn, &out->old_incarnation);
+    if (!rc)
+        rc = skip_to(log, txn, held_through, out->old_incarnation, &out->lost);
+    if (!rc)
+        rc = reemit_pending(log, txn, &p, &out->reemitted);
+    if (!rc)
+        rc = eventlog_set_resend_needed(log, txn, true);
+    free(p.v);
+    if (rc && out->old_incarnation)
+        log->incarnation = out->old_incarnation;
+    return rc;
+}
+
+int eventlog_continue_after(eventlog *log, MDB_txn *txn, uint64_t known_seq,
+                            eventlog_repair_result *out)
+{
+    *out = (eventlog_repair_result){.from_seq = log->b->last_seq};
+    if (known_seq <= log->b->last_seq)
+        return POLKU_OK;
+    return eventlog_repair(log, txn, known_seq, NULL, out);
 }
 
 int eventlog_load(eventlog *log)

@@ -11,6 +11,7 @@
 #define POLKU_AGENT_EVENTLOG_H
 
 #include <lmdb.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "batch.h"
@@ -30,6 +31,10 @@ typedef struct eventlog {
      * opened, new after a restore or when the broker says the store went
      * back in time; every event carries it (origin_incarnation) */
     uint64_t incarnation;
+    /* the store went back in time (restored, or found so) and has yet to
+     * ask the others for what they sent it since its copy (a meta flag,
+     * so that it survives until the next Welcome) */
+    bool resend_needed;
 } eventlog;
 
 void eventlog_init(eventlog *log, store *st, batch *b, outbox *ob,
@@ -41,6 +46,12 @@ void eventlog_init(eventlog *log, store *st, batch *b, outbox *ob,
  * `failed`), delivered and acknowledged by the broker like any other. */
 int eventlog_emit(eventlog *log, MDB_txn *txn, polku_envelope *env,
                   uint64_t *seq);
+
+/* dest's store went back in time and asks again for what this log
+ * addressed to it from from_seq on: each such event not already owed to
+ * dest is owed again (outbox), as it was logged. *queued: how many. */
+int eventlog_resend(eventlog *log, MDB_txn *txn, const char *dest,
+                    uint64_t from_seq, uint64_t *queued);
 
 /* (seq, dest) was acknowledged or ended: its outbox entry goes, in the
  * store now and in memory after the commit. POLKU_ENOTFOUND if it was not
@@ -61,15 +72,34 @@ int eventlog_load(eventlog *log);
  * caller restores *old if the item fails). */
 int eventlog_new_incarnation(eventlog *log, MDB_txn *txn, uint64_t *old);
 
+/* What a repair of the log did: the store's last seq before it, the
+ * incarnation it ended, how many sequences it marked lost (SeqLost) and how
+ * many pending events it sent again at new sequences. */
+typedef struct eventlog_repair_result {
+    uint64_t from_seq, old_incarnation, lost, reemitted;
+} eventlog_repair_result;
+
+/* The store went back in time (a restored backup or snapshot) and others
+ * hold other events at its sequences up to held_through. A new
+ * incarnation begins; each sequence up to held_through the log lacks gets
+ * a SeqLost event for the broker alone, so the log continues after it and
+ * no sequence is used twice; and every event still pending at or below
+ * held_through (for dest, or any destination when dest is NULL) is sent
+ * again at a new sequence, to all its destinations, since its old
+ * sequence means another event to them. Receivers know an object by its
+ * id, so one they already hold is not new to them. On failure the item
+ * must fail (the incarnation is restored). */
+int eventlog_repair(eventlog *log, MDB_txn *txn, uint64_t held_through,
+                    const char *dest, eventlog_repair_result *out);
+
 /* The broker has seen this organisation's log up to known_seq, past this
- * store's own log: the store went back in time (a restored backup or
- * snapshot). A new incarnation begins and each lost sequence gets a
- * SeqLost event for the broker alone, so the log continues after
- * known_seq and no sequence is ever used twice. *lost: how many. Nothing
- * to do (POLKU_OK, *lost 0) when the log is already there. On failure the
- * item must fail (the incarnation is restored). */
+ * store's own log: eventlog_repair for every destination. Nothing to do
+ * (out->lost and out->reemitted 0) when the log is already there. */
 int eventlog_continue_after(eventlog *log, MDB_txn *txn, uint64_t known_seq,
-                            uint64_t *lost);
+                            eventlog_repair_result *out);
+
+/* Sets or clears resend_needed, in the store (txn) and in log. */
+int eventlog_set_resend_needed(eventlog *log, MDB_txn *txn, bool needed);
 
 /* The incarnation as stored in a store opened elsewhere (for --restore and
  * tests): POLKU_ENOTFOUND if it has none. */

@@ -91,6 +91,12 @@ static void dest_trim(ob_dest *d)
     }
 }
 
+static void dest_rewind(ob_dest *d)
+{
+    d->sent = d->head;
+    d->in_flight = 0;
+}
+
 int outbox_add(outbox *ob, uint64_t seq, const char *dest, uint64_t created_ms,
                uint8_t *data, size_t len)
 {
@@ -109,8 +115,34 @@ int outbox_add(outbox *ob, uint64_t seq, const char *dest, uint64_t created_ms,
         d->e = e;
         d->cap = cap;
     }
-    d->e[d->n++] = (ob_entry){
+    /* in order, almost always at the end; an older sequence owed again
+     * (a restored receiver asked for it) goes to its place, and the
+     * destination is rewound so that it is sent in order with the rest */
+    size_t at = d->n;
+    while (at > d->head && d->e[at - 1].seq > seq)
+        at--;
+    if (at > d->head && d->e[at - 1].seq == seq) {
+        /* owed again while its finished entry is still in the array: it
+         * lives again there, so there is one entry per sequence */
+        ob_entry *e = &d->e[at - 1];
+        if (!e->done) {
+            free(data); /* owed already */
+            return POLKU_OK;
+        }
+        *e = (ob_entry){
+            .seq = seq, .created_ms = created_ms, .data = data, .len = len};
+        if ((size_t)(e - d->e) < d->sent)
+            dest_rewind(d);
+        ob->pending++;
+        d->pending++;
+        return POLKU_OK;
+    }
+    memmove(d->e + at + 1, d->e + at, (d->n - at) * sizeof *d->e);
+    d->e[at] = (ob_entry){
         .seq = seq, .created_ms = created_ms, .data = data, .len = len};
+    d->n++;
+    if (at < d->sent)
+        dest_rewind(d);
     ob->pending++;
     d->pending++;
     return POLKU_OK;
@@ -159,12 +191,6 @@ const uint8_t *outbox_find(const outbox *ob, uint64_t seq, const char *dest,
         return NULL;
     *len = e->len;
     return e->data;
-}
-
-static void dest_rewind(ob_dest *d)
-{
-    d->sent = d->head;
-    d->in_flight = 0;
 }
 
 void outbox_retry_later(outbox *ob, const char *dest, uint64_t now_ms)

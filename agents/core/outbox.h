@@ -32,8 +32,10 @@ void outbox_init(outbox *ob, uint64_t window, uint64_t retry_min_ms,
 void outbox_fini(outbox *ob);
 
 /* Adds an entry (takes data, malloc'ed); created_ms is when the event was
- * stored (Unix ms). Sequences must arrive in increasing order per
- * destination. POLKU_OK or POLKU_ENOMEM. */
+ * stored (Unix ms). Sequences come in increasing order per destination,
+ * except an older event owed again (eventlog_resend): it takes its place
+ * and the destination resends from its oldest unacknowledged. POLKU_OK or
+ * POLKU_ENOMEM. */
 int outbox_add(outbox *ob, uint64_t seq, const char *dest, uint64_t created_ms,
                uint8_t *data, size_t len);
 

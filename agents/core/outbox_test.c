@@ -131,6 +131,44 @@ static void silence_resends_in_order(void **state)
     outbox_fini(&ob);
 }
 
+/* An older sequence owed again (a restored receiver asked for it) after
+ * newer ones were sent: it takes its place, is found and acked like any
+ * other, and the destination resends in order from the oldest pending. */
+static void an_older_entry_owed_again_is_sent_in_order(void **state)
+{
+    sink s = {0};
+    outbox ob;
+    outbox_init(&ob, 10, 100, 1000, 5000, sink_send, &s);
+    add(&ob, 5, "kela");
+    add(&ob, 9, "kela");
+    outbox_pump(&ob, 0);
+    assert_int_equal(s.n, 2);
+    assert_true(outbox_ack(&ob, 5, "kela"));
+    add(&ob, 2, "kela"); /* owed again */
+    add(&ob, 7, "kela");
+    size_t len = 0;
+    assert_non_null(outbox_find(&ob, 2, "kela", &len));
+    assert_non_null(outbox_find(&ob, 7, "kela", &len));
+    outbox_pump(&ob, 1);
+    assert_int_equal(s.n, 5);
+    assert_int_equal(s.seqs[2], 2);
+    assert_int_equal(s.seqs[3], 7);
+    assert_int_equal(s.seqs[4], 9); /* unacknowledged: once more */
+    assert_true(outbox_ack(&ob, 2, "kela"));
+    assert_true(outbox_ack(&ob, 9, "kela"));
+    /* 9 owed once more while 7, pending before it, keeps its finished
+     * entry in the array: found, acked, once */
+    add(&ob, 9, "kela");
+    add(&ob, 9, "kela"); /* owed already: nothing more */
+    assert_int_equal(outbox_pending(&ob), 2);
+    assert_non_null(outbox_find(&ob, 9, "kela", &len));
+    assert_true(outbox_ack(&ob, 9, "kela"));
+    assert_false(outbox_ack(&ob, 9, "kela"));
+    assert_true(outbox_ack(&ob, 7, "kela"));
+    assert_int_equal(outbox_pending(&ob), 0);
+    outbox_fini(&ob);
+}
+
 static void full_socket_stops_and_resumes(void **state)
 {
     sink s = {.refuse = true};
@@ -175,6 +213,7 @@ int main(void)
         cmocka_unit_test(destinations_are_independent),
         cmocka_unit_test(retry_later_backs_off_exponentially_then_resends),
         cmocka_unit_test(silence_resends_in_order),
+        cmocka_unit_test(an_older_entry_owed_again_is_sent_in_order),
         cmocka_unit_test(full_socket_stops_and_resumes),
         cmocka_unit_test(find_and_many_entries),
     };

@@ -90,6 +90,8 @@ static int open_dbis(store *s, const char *org)
         rc = mdb_dbi_open(txn, "paths", MDB_CREATE, &s->paths);
     if (!rc)
         rc = mdb_dbi_open(txn, "handovers", MDB_CREATE, &s->handovers);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "reconcile", MDB_CREATE, &s->reconcile);
     if (rc) {
         mdb_txn_abort(txn);
         return store_err(rc);
@@ -260,6 +262,91 @@ int store_outbox_del(store *s, MDB_txn *txn, uint64_t seq, const char *dest)
     uint8_t key[48];
     MDB_val k = {outbox_key(seq, dest, key), key};
     return store_err(mdb_del(txn, s->outbox, &k, NULL));
+}
+
+int store_each_event(store *s, MDB_txn *txn, uint64_t from_seq,
+                     int (*fn)(void *arg, uint64_t seq, const void *data,
+                               size_t len),
+                     void *arg)
+{
+    MDB_cursor *c = NULL;
+    int rc = mdb_cursor_open(txn, s->events, &c);
+    if (rc)
+        return store_err(rc);
+    uint8_t key[8];
+    store_seq_key(from_seq, key);
+    MDB_val k = {8, key}, v;
+    int out = POLKU_OK;
+    MDB_cursor_op op = MDB_SET_RANGE;
+    while (!out && (rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
+        op = MDB_NEXT;
+        if (k.mv_size == 8)
+            out = fn(arg, store_seq_from_key(k.mv_data), v.mv_data, v.mv_size);
+    }
+    mdb_cursor_close(c);
+    if (out)
+        return out;
+    return rc == MDB_NOTFOUND || rc == 0 ? POLKU_OK : store_err(rc);
+}
+
+bool store_outbox_has(store *s, MDB_txn *txn, uint64_t seq, const char *dest)
+{
+    uint8_t key[48];
+    MDB_val k = {outbox_key(seq, dest, key), key}, v;
+    return mdb_get(txn, s->outbox, &k, &v) == 0;
+}
+
+int store_outbox_each(store *s, MDB_txn *txn, uint64_t through,
+                      int (*fn)(void *arg, uint64_t seq, const char *dest),
+                      void *arg)
+{
+    MDB_cursor *c = NULL;
+    int rc = mdb_cursor_open(txn, s->outbox, &c);
+    if (rc)
+        return store_err(rc);
+    MDB_val k, v;
+    int out = POLKU_OK;
+    while (!out && (rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+        if (k.mv_size < 8 || k.mv_size > 40)
+            continue;
+        uint64_t seq = store_seq_from_key(k.mv_data);
+        if (seq > through)
+            break;
+        char dest[33];
+        snprintf(dest, sizeof dest, "%.*s", (int)(k.mv_size - 8),
+                 (const char *)k.mv_data + 8);
+        out = fn(arg, seq, dest);
+    }
+    mdb_cursor_close(c);
+    if (out)
+        return out;
+    return rc == MDB_NOTFOUND || rc == 0 ? POLKU_OK : store_err(rc);
+}
+
+int store_receipt_last(store *s, MDB_txn *txn, const char *origin,
+                       uint64_t *out)
+{
+    *out = 0;
+    size_t n = strlen(origin);
+    if (n > 32)
+        return POLKU_EINVAL;
+    /* receipts are keyed origin NUL seq: the first key past origin's is
+     * origin followed by 0x01; the one before it is origin's highest */
+    uint8_t key[48];
+    memcpy(key, origin, n);
+    key[n] = 1;
+    MDB_val k = {n + 1, key}, v;
+    MDB_cursor *c = NULL;
+    int rc = mdb_cursor_open(txn, s->receipts, &c);
+    if (rc)
+        return store_err(rc);
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    rc = mdb_cursor_get(c, &k, &v, rc == 0 ? MDB_PREV : MDB_LAST);
+    if (rc == 0 && k.mv_size == n + 9 && memcmp(k.mv_data, origin, n) == 0 &&
+        ((const uint8_t *)k.mv_data)[n] == 0)
+        *out = store_seq_from_key((const uint8_t *)k.mv_data + n + 1);
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND ? POLKU_OK : store_err(rc);
 }
 
 int store_receipt_add(store *s, MDB_txn *txn, const char *origin, uint64_t seq,
@@ -449,4 +536,55 @@ int store_meta_put(store *s, MDB_txn *txn, const char *key, const void *data,
 {
     MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)data};
     return store_err(mdb_put(txn, s->meta, &k, &v, 0));
+}
+
+int store_reconcile_get(store *s, MDB_txn *txn, const uint8_t *key,
+                        size_t key_len, Polku__ReconcileRecord **out)
+{
+    MDB_val k = {key_len, (void *)key}, v;
+    int rc = mdb_get(txn, s->reconcile, &k, &v);
+    if (rc)
+        return store_err(rc);
+    *out = polku__reconcile_record__unpack(NULL, v.mv_size, v.mv_data);
+    return *out ? POLKU_OK : POLKU_ESTORE;
+}
+
+int store_reconcile_put(store *s, MDB_txn *txn, const uint8_t *key,
+                        size_t key_len, const Polku__ReconcileRecord *r)
+{
+    size_t len = polku__reconcile_record__get_packed_size(r);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return POLKU_ENOMEM;
+    polku__reconcile_record__pack(r, buf);
+    MDB_val k = {key_len, (void *)key}, v = {len, buf};
+    int rc = store_err(mdb_put(txn, s->reconcile, &k, &v, 0));
+    free(buf);
+    return rc;
+}
+
+int store_each_reconcile(store *s, MDB_txn *txn,
+                         int (*fn)(void *arg, const Polku__ReconcileRecord *r),
+                         void *arg)
+{
+    MDB_cursor *c = NULL;
+    int rc = mdb_cursor_open(txn, s->reconcile, &c);
+    if (rc)
+        return store_err(rc);
+    MDB_val k, v;
+    int out = POLKU_OK;
+    while (!out && (rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0) {
+        Polku__ReconcileRecord *r =
+            polku__reconcile_record__unpack(NULL, v.mv_size, v.mv_data);
+        if (!r) {
+            out = POLKU_ESTORE;
+            break;
+        }
+        out = fn(arg, r);
+        polku__reconcile_record__free_unpacked(r, NULL);
+    }
+    mdb_cursor_close(c);
+    if (out)
+        return out;
+    return rc == MDB_NOTFOUND || rc == 0 ? POLKU_OK : store_err(rc);
 }

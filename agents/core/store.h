@@ -31,7 +31,7 @@
 typedef struct store {
     MDB_env *env;
     MDB_dbi events, outbox, receipts, referrals, consents, consents_by_client,
-        clients, meta, paths, handovers;
+        clients, meta, paths, handovers, reconcile;
     uint64_t map_size, map_max;
 } store;
 
@@ -65,10 +65,24 @@ int store_event_put(store *s, MDB_txn *txn, uint64_t seq, const void *data,
 /* data points into the map: valid until txn ends. */
 int store_event_get(store *s, MDB_txn *txn, uint64_t seq, MDB_val *data);
 
+/* Each stored event from from_seq on, in order, until fn returns non-zero
+ * (which is returned). data points into the map: copy what is kept. */
+int store_each_event(store *s, MDB_txn *txn, uint64_t from_seq,
+                     int (*fn)(void *arg, uint64_t seq, const void *data,
+                               size_t len),
+                     void *arg);
+
 int store_outbox_put(store *s, MDB_txn *txn, uint64_t seq, const char *dest,
                      uint64_t now_ms);
 /* POLKU_OK if removed, POLKU_ENOTFOUND if it was not there. */
 int store_outbox_del(store *s, MDB_txn *txn, uint64_t seq, const char *dest);
+/* Whether (seq, dest) is pending in txn's view of the outbox. */
+bool store_outbox_has(store *s, MDB_txn *txn, uint64_t seq, const char *dest);
+/* Each pending (seq, dest) at or below through, in sequence order, until fn
+ * returns non-zero (which is returned). dest "" is the broker. */
+int store_outbox_each(store *s, MDB_txn *txn, uint64_t through,
+                      int (*fn)(void *arg, uint64_t seq, const char *dest),
+                      void *arg);
 
 /* What a receipt says of an event that arrives. */
 typedef enum store_receipt {
@@ -84,6 +98,21 @@ typedef enum store_receipt {
 int store_receipt_add(store *s, MDB_txn *txn, const char *origin, uint64_t seq,
                       uint64_t now_ms, const uint8_t *msg_id,
                       store_receipt *out);
+
+/* The highest sequence of origin this store holds a receipt for (0 if
+ * none): how far it has received origin's log. */
+int store_receipt_last(store *s, MDB_txn *txn, const char *origin,
+                       uint64_t *out);
+
+/* The reconcile database's notes (reconcile.h) under their keys. get:
+ * POLKU_ENOTFOUND when absent; the caller owns *out. */
+int store_reconcile_get(store *s, MDB_txn *txn, const uint8_t *key,
+                        size_t key_len, Polku__ReconcileRecord **out);
+int store_reconcile_put(store *s, MDB_txn *txn, const uint8_t *key,
+                        size_t key_len, const Polku__ReconcileRecord *r);
+int store_each_reconcile(store *s, MDB_txn *txn,
+                         int (*fn)(void *arg, const Polku__ReconcileRecord *r),
+                         void *arg);
 
 /* Caller owns *out (polku__referral_record__free_unpacked(*out, NULL)). */
 int store_referral_get(store *s, MDB_txn *txn, const uint8_t id[16],

@@ -37,6 +37,8 @@ static const db_shape shapes[] = {
     {"meta", 1, 511, ANY, NULL},
     {"paths", 16, 16, ANY, &polku__path_record__descriptor},
     {"handovers", 16, 16, ANY, &polku__handover_record__descriptor},
+    /* 'R' + incarnation, or 'U' + object id */
+    {"reconcile", 9, 17, ANY, &polku__reconcile_record__descriptor},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 

@@ -81,6 +81,67 @@ static void a_reused_sequence_is_a_conflict(void **state)
     store_close(&s);
 }
 
+/* How far a receiver holds an origin's log: its highest receipt, whatever
+ * other origins share the name's beginning. */
+static void the_last_receipt_of_an_origin(void **state)
+{
+    store s;
+    store_receipt r;
+    uint64_t last = 99;
+    static const uint8_t m[16] = {1};
+    assert_int_equal(store_open(&s, dir, 1 << 20, 1 << 20, "kela"), 0);
+    MDB_txn *t = begin(&s);
+    assert_int_equal(store_receipt_last(&s, t, "sote", &last), 0);
+    assert_int_equal(last, 0); /* nothing yet */
+    uint64_t sote[] = {3, 300, 12};
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(store_receipt_add(&s, t, "sote", sote[i], 1, m, &r),
+                         0);
+    assert_int_equal(store_receipt_add(&s, t, "sote-keskus", 900, 1, m, &r), 0);
+    assert_int_equal(store_receipt_add(&s, t, "sot", 901, 1, m, &r), 0);
+    assert_int_equal(store_receipt_last(&s, t, "sote", &last), 0);
+    assert_int_equal(last, 300);
+    assert_int_equal(store_receipt_last(&s, t, "sote-keskus", &last), 0);
+    assert_int_equal(last, 900); /* the last key of all */
+    assert_int_equal(store_receipt_last(&s, t, "sot", &last), 0);
+    assert_int_equal(last, 901);
+    assert_int_equal(store_receipt_last(&s, t, "so", &last), 0);
+    assert_int_equal(last, 0);
+    mdb_txn_abort(t);
+    store_close(&s);
+}
+
+static int count_pending(void *arg, uint64_t seq, const char *dest)
+{
+    (void)seq;
+    (void)dest;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* The outbox walked in sequence order up to a bound, and one entry asked
+ * for. */
+static void the_outbox_walked_and_asked(void **state)
+{
+    store s;
+    int n = 0;
+    assert_int_equal(store_open(&s, dir, 1 << 20, 1 << 20, "kela"), 0);
+    MDB_txn *t = begin(&s);
+    assert_int_equal(store_outbox_put(&s, t, 2, "typ", 1), 0);
+    assert_int_equal(store_outbox_put(&s, t, 2, "", 1), 0);
+    assert_int_equal(store_outbox_put(&s, t, 7, "typ", 1), 0);
+    assert_int_equal(store_outbox_each(&s, t, 6, count_pending, &n), 0);
+    assert_int_equal(n, 2);
+    n = 0;
+    assert_int_equal(store_outbox_each(&s, t, UINT64_MAX, count_pending, &n),
+                     0);
+    assert_int_equal(n, 3);
+    assert_true(store_outbox_has(&s, t, 7, "typ"));
+    assert_false(store_outbox_has(&s, t, 7, ""));
+    mdb_txn_abort(t);
+    store_close(&s);
+}
+
 static void a_store_belongs_to_one_org(void **state)
 {
     store s;
@@ -143,6 +204,10 @@ int main(void)
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(receipts_are_permanent_and_per_origin,
                                         make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(the_last_receipt_of_an_origin, make_dir,
+                                        remove_dir),
+        cmocka_unit_test_setup_teardown(the_outbox_walked_and_asked, make_dir,
+                                        remove_dir),
         cmocka_unit_test_setup_teardown(a_store_belongs_to_one_org, make_dir,
                                         remove_dir),
         cmocka_unit_test_setup_teardown(events_outbox_and_last_seq, make_dir,

@@ -8,10 +8,29 @@
 #include "paths.h"
 #include "polku/error.h"
 #include "polku/log.h"
+#include "reconcile.h"
 #include "referrals.h"
 
 typedef int (*inbox_apply_fn)(domain *d, MDB_txn *txn,
                               const polku_envelope *env);
+
+/* Another organisation's store went back in time and asks for what this
+ * log addressed to it (eventlog_resend). */
+static int resend_asked(domain *d, MDB_txn *txn, const polku_envelope *env)
+{
+    uint64_t queued = 0;
+    int rc = eventlog_resend(d->log, txn, env->origin_org,
+                             env->resend_requested->from_seq, &queued);
+    if (!rc)
+        batch_after_log(d->b, POLKU_LOG_WARN,
+                        "%s's store went back in time and asks again for "
+                        "what was sent to it from seq %llu on: %llu events "
+                        "owed to it again",
+                        env->origin_org,
+                        (unsigned long long)env->resend_requested->from_seq,
+                        (unsigned long long)queued);
+    return rc;
+}
 
 /* Which module applies which event from another organisation. Anything
  * else is not for an agent: acknowledged, ignored. */
@@ -28,6 +47,7 @@ static const struct {
     {POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED, handovers_apply_inbound},
     {POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED, handovers_apply_inbound},
     {POLKU__ENVELOPE__BODY_PLAN_UPDATED, paths_apply_inbound},
+    {POLKU__ENVELOPE__BODY_RESEND_REQUESTED, resend_asked},
 };
 
 static int apply(domain *d, MDB_txn *txn, const polku_envelope *env)
@@ -55,6 +75,13 @@ int inbox_event(domain *d, MDB_txn *txn, const polku_envelope *env,
     rc = apply(d, txn, env);
     if (rc == POLKU_EFULL || rc == POLKU_ESTORE || rc == POLKU_ENOMEM)
         return rc; /* not acked: the sender retries */
+    /* about an object this store does not hold: made while a restored
+     * store's copy was old, most likely; the operator's to look up */
+    if (rc == POLKU_ENOTFOUND) {
+        int nrc = reconcile_note_unknown(d->st, txn, env, domain_now(d));
+        if (nrc)
+            return nrc;
+    }
     *outcome = rc ? INBOX_NOT_APPLICABLE : INBOX_APPLIED;
     if (rc)
         log_warn("event %s/%llu (%s) not applicable: %s; acknowledged",

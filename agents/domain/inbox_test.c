@@ -413,6 +413,97 @@ static void the_same_seq_from_another_origin_is_not_a_duplicate(void **state)
     polku__consent_record__free_unpacked(c, NULL);
 }
 
+/* ---- a store that went back in time ---- */
+
+/* kela's store went back in time and asks sote for what sote addressed to
+ * it from seq from on: each such event is owed to kela again, nothing
+ * else is. */
+static void a_resend_request_owes_again_what_was_sent_to_the_asker(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    uint64_t seq = refer(w, id);
+    assert_int_equal(ack(w->sote, "kela", "sote", w->consent_seq), POLKU_OK);
+    assert_int_equal(ack(w->sote, "kela", "sote", seq), POLKU_OK);
+    assert_false(owed(w->sote, seq, "kela"));
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__ResendRequested rr = POLKU__RESEND_REQUESTED__INIT;
+    uint8_t msg_id[16] = {0x5e, 0x4d};
+    char *to[1] = {"sote"};
+    env.origin_org = "kela";
+    env.origin_seq = 40;
+    env.msg_id = (ProtobufCBinaryData){16, msg_id};
+    env.n_to = 1;
+    env.to = to;
+    rr.from_seq = seq; /* kela holds sote's log up to seq - 1 */
+    env.body_case = POLKU__ENVELOPE__BODY_RESEND_REQUESTED;
+    env.resend_requested = &rr;
+    inbox_outcome out = INBOX_DUPLICATE;
+    assert_int_equal(fx_inbox(w->sote, &env, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_APPLIED);
+    assert_true(owed(w->sote, seq, "kela"));
+    assert_false(owed(w->sote, w->consent_seq, "kela")); /* before from */
+    assert_true(owed(w->sote, w->consent_seq, "typ"));   /* untouched */
+    /* asked twice (a duplicate): owed once, as before */
+    size_t pending = outbox_pending(&w->sote->ob);
+    assert_int_equal(fx_inbox(w->sote, &env, &out), POLKU_OK);
+    assert_int_equal(out, INBOX_DUPLICATE);
+    assert_int_equal(outbox_pending(&w->sote->ob), pending);
+}
+
+typedef struct repair_call {
+    uint64_t through;
+    eventlog_repair_result res;
+} repair_call;
+
+static int repair_fn(domain *d, MDB_txn *txn, void *ctx)
+{
+    repair_call *c = ctx;
+    return eventlog_repair(d->log, txn, c->through, "kela", &c->res);
+}
+
+/* kela holds sote's log two sequences past sote's own (sote's store went
+ * back in time where no broker saw it): sote marks those two lost, sends
+ * the referral still pending for kela again at a new sequence, in a new
+ * incarnation, and is to ask the others for what it lost. */
+static void
+a_repair_sends_what_is_pending_again_after_what_others_hold(void **state)
+{
+    world *w = *state;
+    uint8_t id[16];
+    uint64_t seq = refer(w, id);
+    assert_int_equal(ack(w->sote, "kela", "sote", w->consent_seq), POLKU_OK);
+    uint64_t incarnation = w->sote->log.incarnation;
+    repair_call c = {.through = seq + 2};
+    assert_int_equal(fx_run(w->sote, repair_fn, &c), POLKU_OK);
+    assert_int_equal(c.res.from_seq, seq);
+    assert_int_equal(c.res.lost, 2);
+    assert_int_equal(c.res.reemitted, 1);
+    assert_int_equal(c.res.old_incarnation, incarnation);
+    assert_int_not_equal(w->sote->log.incarnation, incarnation);
+    assert_true(w->sote->log.resend_needed);
+    assert_int_equal(fx_last_seq(w->sote), seq + 3);
+    for (uint64_t lost = seq + 1; lost <= seq + 2; lost++) {
+        polku_envelope *ev = fx_event(w->sote, lost);
+        assert_int_equal(ev->body_case, POLKU__ENVELOPE__BODY_SEQ_LOST);
+        assert_int_equal(ev->n_to, 0);
+        polku_envelope_free(&ev);
+    }
+    polku_envelope *again = fx_event(w->sote, seq + 3);
+    assert_int_equal(again->body_case,
+                     POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED);
+    assert_memory_equal(again->referral_requested->referral_id.data, id, 16);
+    assert_int_equal(again->origin_incarnation, w->sote->log.incarnation);
+    polku_envelope_free(&again);
+    assert_false(owed(w->sote, seq, "kela"));
+    assert_true(owed(w->sote, seq + 3, "kela"));
+    /* kela takes it once; it knew nothing of the first */
+    assert_int_equal(pass(w->sote, seq + 3, w->kela), INBOX_APPLIED);
+    Polku__ReferralRecord *r = fx_referral(w->kela, id);
+    assert_non_null(r);
+    polku__referral_record__free_unpacked(r, NULL);
+}
+
 /* ---- acks ---- */
 
 static void an_ack_ends_the_outbox_entry_it_names(void **state)
@@ -569,6 +660,8 @@ int main(void)
         CASE(a_refused_handover_offer_fails_the_handover),
         CASE(a_refused_claim_ends_refused),
         CASE(another_event_at_a_received_seq_is_a_conflict),
+        CASE(a_resend_request_owes_again_what_was_sent_to_the_asker),
+        CASE(a_repair_sends_what_is_pending_again_after_what_others_hold),
         FRESH(a_refused_consent_is_marked_undelivered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 
 #include "link.h"
 #include "inbox.h"
+#include "reconcile.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/log.h"
@@ -151,25 +152,140 @@ static int save_directory(broker_link *l, MDB_txn *txn, const void *what)
     return directory_save(l->dir, l->d->st, txn);
 }
 
+/* A store that went back in time asks every other organisation for what
+ * it addressed to the store after the last it holds from it (its
+ * receipts): that went with the disk. One ResendRequested each, an event
+ * like any other, so it survives restarts and is answered once. */
+#define RESEND_MARGIN 4096
+
+static int ask_resend(broker_link *l, MDB_txn *txn)
+{
+    if (!directory_known(l->dir))
+        return POLKU_OK; /* the flag stays: the next Welcome asks */
+    int rc = POLKU_OK;
+    size_t asked = 0;
+    for (size_t i = 0; !rc && i < directory_count(l->dir); i++) {
+        const char *org = directory_org_at(l->dir, i);
+        if (strcmp(org, l->cfg->org) == 0)
+            continue;
+        uint64_t held = 0;
+        rc = store_receipt_last(l->d->st, txn, org, &held);
+        if (rc)
+            break;
+        /* events to one organisation mostly arrive in order, but a retry
+         * after a Nack can overtake: ask from a margin before the last
+         * held (what the store has it takes for duplicates) */
+        held = held > RESEND_MARGIN ? held - RESEND_MARGIN : 0;
+        polku_envelope env = POLKU__ENVELOPE__INIT;
+        Polku__ResendRequested rr = POLKU__RESEND_REQUESTED__INIT;
+        char *to[1] = {(char *)org};
+        env.n_to = 1;
+        env.to = to;
+        rr.from_seq = held + 1;
+        env.body_case = POLKU__ENVELOPE__BODY_RESEND_REQUESTED;
+        env.resend_requested = &rr;
+        rc = eventlog_emit(l->d->log, txn, &env, NULL);
+        asked++;
+    }
+    if (!rc)
+        rc = eventlog_set_resend_needed(l->d->log, txn, false);
+    if (!rc && asked)
+        batch_after_log(l->d->b, POLKU_LOG_WARN,
+                        "this store went back in time: asked %zu "
+                        "organisations to send again what they sent it "
+                        "after the last it holds from each",
+                        asked);
+    return rc;
+}
+
 /* The broker has seen more of this organisation's log than the store
- * holds: the store went back in time (eventlog_continue_after). */
+ * holds: the store went back in time (eventlog_continue_after). And a
+ * store restored or repaired asks the others for what it lost. */
 static int continue_after(broker_link *l, MDB_txn *txn, const void *what)
 {
     const Polku__Welcome *w = what;
-    uint64_t from = l->d->b->last_seq, lost = 0;
-    int rc = eventlog_continue_after(l->d->log, txn, w->known_seq, &lost);
-    if (!rc && lost)
+    eventlog_repair_result res;
+    int rc = eventlog_continue_after(l->d->log, txn, w->known_seq, &res);
+    if (!rc && res.lost) {
+        rc = reconcile_note_repair(l->d->st, txn, &res, w->known_seq,
+                                   l->d->log->incarnation, "broker",
+                                   polku_now_ms());
         batch_after_log(
             l->d->b, POLKU_LOG_ERROR,
             "the broker has seen this organisation's log up to seq %llu, "
             "past this store's last seq %llu: the store was restored from "
             "an older copy. Events %llu..%llu are not in this store (their "
             "receivers and the broker hold them); a new incarnation "
-            "%016llx continues after seq %llu",
-            (unsigned long long)w->known_seq, (unsigned long long)from,
-            (unsigned long long)from + 1, (unsigned long long)w->known_seq,
+            "%016llx continues after seq %llu; %llu pending events sent "
+            "again at new sequences (polku reconcile lists this)",
+            (unsigned long long)w->known_seq, (unsigned long long)res.from_seq,
+            (unsigned long long)res.from_seq + 1,
+            (unsigned long long)w->known_seq,
             (unsigned long long)l->d->log->incarnation,
-            (unsigned long long)w->known_seq);
+            (unsigned long long)w->known_seq,
+            (unsigned long long)res.reemitted);
+    }
+    if (!rc && l->d->log->resend_needed)
+        rc = ask_resend(l, txn);
+    return rc;
+}
+
+/* A receiver trusts a conflict answer this far past the store's own log
+ * (one SeqLost per sequence skipped); a larger claim is logged and left
+ * to the operator (docs/operations.md). */
+#define CONFLICT_SKIP_MAX 1000000
+
+/* A receiver holds another event at one of our pending sequences: the
+ * store went back in time where no broker saw it (restored behind a
+ * restarted broker, or events written before the first Welcome after a
+ * snapshot). The log continues after what the receiver holds and the
+ * events pending for it are sent again at new sequences. */
+static int repair_after_conflict(broker_link *l, MDB_txn *txn, const void *what)
+{
+    const polku_envelope *env = what;
+    const Polku__SeqConflict *sc = env->seq_conflict;
+    /* the store's view: a repair earlier in this batch has ended it */
+    if (!store_outbox_has(l->d->st, txn, sc->origin_seq, env->origin_org))
+        return POLKU_OK; /* already repaired: a late answer */
+    uint64_t last = l->d->b->last_seq;
+    if (sc->held_through > last &&
+        sc->held_through - last > CONFLICT_SKIP_MAX) {
+        log_error("%s says it holds this organisation's log up to seq %llu, "
+                  "%llu past this store's last seq %llu: not skipped on its "
+                  "word alone; event %llu stays pending (docs/operations.md)",
+                  env->origin_org, (unsigned long long)sc->held_through,
+                  (unsigned long long)(sc->held_through - last),
+                  (unsigned long long)last, (unsigned long long)sc->origin_seq);
+        return POLKU_OK;
+    }
+    eventlog_repair_result res;
+    int rc = eventlog_repair(l->d->log, txn, sc->held_through, env->origin_org,
+                             &res);
+    if (!rc)
+        rc = reconcile_note_repair(l->d->st, txn, &res, sc->held_through,
+                                   l->d->log->incarnation, env->origin_org,
+                                   polku_now_ms());
+    if (!rc)
+        rc = ask_resend(l, txn);
+    if (!rc) {
+        l->counters.log_repairs++;
+        batch_after_log(
+            l->d->b, POLKU_LOG_ERROR,
+            "%s holds another event of this organisation at seq %llu (it "
+            "has received up to seq %llu): this store went back in time "
+            "without the broker seeing it. A new incarnation %016llx "
+            "continues after seq %llu (%llu sequences marked lost); %llu "
+            "events pending for %s sent again at new sequences (polku "
+            "reconcile lists this)",
+            env->origin_org, (unsigned long long)sc->origin_seq,
+            (unsigned long long)sc->held_through,
+            (unsigned long long)l->d->log->incarnation,
+            (unsigned long long)(sc->held_through > res.from_seq
+                                     ? sc->held_through
+                                     : res.from_seq),
+            (unsigned long long)res.lost, (unsigned long long)res.reemitted,
+            env->origin_org);
+    }
     return rc;
 }
 
@@ -181,7 +297,7 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
     l->last_heard_ms = polku_mono_ms();
     if (directory_set(l->dir, w) == POLKU_OK)
         link_run(l, save_directory, NULL);
-    if (w->known_seq > l->d->b->last_seq &&
+    if ((w->known_seq > l->d->b->last_seq || l->d->log->resend_needed) &&
         link_run(l, continue_after, w) != POLKU_OK) {
         log_error("cannot continue the log after seq %llu; nothing is sent "
                   "until it can (the next Welcome tries again)",
@@ -206,6 +322,7 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
 
 typedef struct ack_frame {
     broker_link *l;
+    bool is_ack; /* counted as sent */
     size_t len;
     uint8_t data[];
 } ack_frame;
@@ -213,8 +330,28 @@ typedef struct ack_frame {
 static void send_ack(void *arg, bool committed)
 {
     ack_frame *f = arg;
-    if (committed && link_send_now(f->l, f->data, f->len) == 0)
+    if (committed && link_send_now(f->l, f->data, f->len) == 0 && f->is_ack)
         f->l->counters.acks_sent++;
+}
+
+/* After the commit, env sent to the broker (an answer to an event, sent
+ * once what it answers is durable). */
+static int queue_frame(broker_link *l, polku_envelope *env)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = polku_envelope_encode(env, &buf, &len);
+    ack_frame *f = rc ? NULL : malloc(sizeof *f + len);
+    if (f) {
+        f->l = l;
+        f->is_ack = env->body_case == POLKU__ENVELOPE__BODY_ACK;
+        f->len = len;
+        memcpy(f->data, buf, len);
+    }
+    free(buf);
+    if (!f)
+        return rc ? rc : POLKU_ENOMEM;
+    return batch_after(l->d->b, send_ack, f, free);
 }
 
 /* After the commit, the Ack of event (so it is acked once it is durable). */
@@ -231,19 +368,33 @@ static int queue_ack(broker_link *l, const polku_envelope *event)
     ack.origin_seq = event->origin_seq;
     env.body_case = POLKU__ENVELOPE__BODY_ACK;
     env.ack = &ack;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc = polku_envelope_encode(&env, &buf, &len);
-    ack_frame *f = rc ? NULL : malloc(sizeof *f + len);
-    if (f) {
-        f->l = l;
-        f->len = len;
-        memcpy(f->data, buf, len);
-    }
-    free(buf);
-    if (!f)
-        return rc ? rc : POLKU_ENOMEM;
-    return batch_after(l->d->b, send_ack, f, free);
+    return queue_frame(l, &env);
+}
+
+/* After the commit, the answer to an event at a sequence we hold another
+ * event of its origin at: how far we hold the origin's log. */
+static int queue_conflict_answer(broker_link *l, MDB_txn *txn,
+                                 const polku_envelope *event)
+{
+    uint64_t held = 0;
+    int rc = store_receipt_last(l->d->st, txn, event->origin_org, &held);
+    if (rc)
+        return rc;
+    if (held < event->origin_seq)
+        held = event->origin_seq; /* cannot happen: it holds that one */
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__SeqConflict sc = POLKU__SEQ_CONFLICT__INIT;
+    uint8_t msg_id[16];
+    char *to[1] = {event->origin_org};
+    eventlog_header(l->cfg->org, &env, msg_id);
+    env.n_to = 1;
+    env.to = to;
+    sc.origin_org = event->origin_org;
+    sc.origin_seq = event->origin_seq;
+    sc.held_through = held;
+    env.body_case = POLKU__ENVELOPE__BODY_SEQ_CONFLICT;
+    env.seq_conflict = &sc;
+    return queue_frame(l, &env);
 }
 
 static int apply_event(broker_link *l, MDB_txn *txn, const void *what)
@@ -259,11 +410,11 @@ static int apply_event(broker_link *l, MDB_txn *txn, const void *what)
             log_error("%s sent another event at its seq %llu than the one "
                       "received before: its store has gone back in time "
                       "(a restored copy?) and reuses sequences. Not "
-                      "acknowledged: it stays pending at %s until its log "
-                      "continues after what was received",
+                      "applied, not acknowledged: %s is told how far its "
+                      "log is held here and sends it again after that",
                       env->origin_org, (unsigned long long)env->origin_seq,
                       env->origin_org);
-        return POLKU_OK; /* nothing applied, nothing acked */
+        return queue_conflict_answer(l, txn, env);
     }
     if (outcome == INBOX_DUPLICATE)
         l->counters.duplicates++;
@@ -363,6 +514,11 @@ static void on_broker_message(broker_link *l, polku_envelope *env)
     case POLKU__ENVELOPE__BODY_ACK:
         l->counters.acks_received++;
         link_run(l, apply_ack, env);
+        break;
+    case POLKU__ENVELOPE__BODY_SEQ_CONFLICT:
+        if (strcmp(env->seq_conflict->origin_org, l->cfg->org) == 0 &&
+            env->origin_org[0])
+            link_run(l, repair_after_conflict, env);
         break;
     case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
         l->replaying = true;

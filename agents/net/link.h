@@ -48,7 +48,8 @@
 
 typedef struct link_counters {
     unsigned long long inbound, duplicates, acks_sent, acks_received,
-        nacks_received, failed_deliveries, replayed, sequence_conflicts;
+        nacks_received, failed_deliveries, replayed, sequence_conflicts,
+        log_repairs;
 } link_counters;
 
 typedef struct link_hooks {
