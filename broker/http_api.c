@@ -4,9 +4,11 @@
  * Only metadata: org ids, counts, the epoch. Bound to loopback by default;
  * when bound elsewhere a bearer token (http_token_file) is required. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http_api.h"
+#include "report.h"
 #include "routes.h"
 #include "views.h"
 #include "web_assets.h"
@@ -170,6 +172,35 @@ static void path_one(broker *b, polku_http_req *req, const char *keyhex)
     polku_http_respond_json(req, 200, j);
 }
 
+/* /api/v1/reports?from=&to=[&org=][&format=csv] */
+static void reports(broker *b, polku_http_req *req)
+{
+    report_query q;
+    char why[200];
+    if (report_parse_query(b->cfg, polku_http_query(req, "from"),
+                           polku_http_query(req, "to"),
+                           polku_http_query(req, "org"),
+                           polku_http_query(req, "format"), &q, why,
+                           sizeof why)) {
+        polku_http_respond_error(req, 400, "bad_request", why);
+        return;
+    }
+    json_t *r = report_json(b->cfg, b->clients, b->paths, &q,
+                            polku_now_ms());
+    char *csv = r && q.csv ? report_csv(r) : NULL;
+    if (!r || (q.csv && !csv)) {
+        json_decref(r);
+        polku_http_respond_error(req, 500, "internal", "out of memory");
+    } else if (q.csv) {
+        polku_http_respond(req, 200, "text/csv; charset=utf-8", csv,
+                           strlen(csv));
+        json_decref(r);
+    } else {
+        polku_http_respond_json(req, 200, r);
+    }
+    free(csv);
+}
+
 static void asset(polku_http_req *req, const char *path)
 {
     if (strcmp(path, "/") == 0)
@@ -222,6 +253,11 @@ static void on_request(polku_http_req *req, void *arg)
         const views_state v = broker_state_views(b);
         polku_http_respond_json(req, 200,
                                 views_pending_json(&v, polku_now_ms()));
+    } else if (strcmp(path, "/api/v1/directory") == 0) {
+        const views_state v = broker_state_views(b);
+        polku_http_respond_json(req, 200, views_directory_json(&v));
+    } else if (strcmp(path, "/api/v1/reports") == 0) {
+        reports(b, req);
     } else if (strcmp(path, "/api/v1/alerts") == 0) {
         polku_http_respond_json(req, 200, alerts_json(b->alerts));
     } else if (strncmp(path, "/api/v1/paths/", 14) == 0) {

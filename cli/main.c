@@ -29,6 +29,7 @@ static const char usage_text[] =
     "  path       claim, show and close the coordination of a client's path\n"
     "  handover   offer, answer, list and show coordination handovers\n"
     "  status     the agent's organisation, broker connection and outbox\n"
+    "  report     the broker's coordination report (--broker URL)\n"
     "  keygen     write a new CURVE key file and print its public key\n"
     "  secret     write a new regional pseudonym secret\n"
     "\n"
@@ -49,6 +50,7 @@ static const cli_cmd nouns[] = {
     {"path", "paths", cli_path_usage, cli_path},
     {"handover", "handovers", cli_handover_usage, cli_handover},
     {"status", "agent status", cli_status_usage, cli_status},
+    {"report", "coordination report", cli_report_usage, cli_report},
     {"keygen", "key file", cli_keygen_usage, cli_keygen},
     {"secret", "pseudonym secret", cli_secret_usage, cli_secret},
     {NULL, NULL, NULL, NULL},
