@@ -201,18 +201,15 @@ static void reports(broker *b, polku_http_req *req)
     free(csv);
 }
 
-static void asset(polku_http_req *req, const char *path)
+/* The page's file at path ("/" is index.html), or NULL. */
+static const web_asset *asset_of(const char *path)
 {
     if (strcmp(path, "/") == 0)
         path = "/index.html";
-    for (const web_asset *a = web_assets; a->path; a++) {
-        if (strcmp(a->path, path) == 0) {
-            polku_http_respond(req, 200, a->content_type, (const char *)a->data,
-                               a->len);
-            return;
-        }
-    }
-    polku_http_respond_error(req, 404, "not_found", "no such endpoint");
+    for (const web_asset *a = web_assets; a->path; a++)
+        if (strcmp(a->path, path) == 0)
+            return a;
+    return NULL;
 }
 
 /* The token as a header, or (for a browser's EventSource and page, which
@@ -237,10 +234,11 @@ static void on_request(polku_http_req *req, void *arg)
                                  "only GET is served here");
     } else if (strcmp(path, "/healthz") == 0) {
         healthz(b, req);
-    } else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0 ||
-               strcmp(path, "/app.js") == 0 ||
-               strcmp(path, "/style.css") == 0) {
-        asset(req, path); /* the page holds no data: the API calls do */
+    } else if (asset_of(path)) {
+        /* the page and its words hold no data: the API calls do */
+        const web_asset *a = asset_of(path);
+        polku_http_respond(req, 200, a->content_type, (const char *)a->data,
+                           a->len);
     } else if (!authorised(b, req)) {
         polku_http_respond_error(req, 401, "unauthorized",
                                  "a bearer token is required");
