@@ -294,23 +294,30 @@
 
   var inFlight = false, again = null, debounceTimer = null;
 
-  function refresh(cause) {
+  function fetchData() {
+    return Promise.all([
+      getJSON("api/v1/pending"),
+      getJSON("api/v1/alerts"),
+      getJSON("api/v1/stats").catch(function () { return null; })
+    ]);
+  }
+
+  /* Re-fetches now (or right after the fetch in flight); the first time
+   * with the fetch start() began beside the words and the directory. */
+  function refresh(cause, started) {
     if (inFlight) {
       again = again || cause;
       return;
     }
     inFlight = true;
-    Promise.all([
-      getJSON("api/v1/pending"),
-      getJSON("api/v1/alerts"),
-      getJSON("api/v1/stats").catch(function () { return null; })
-    ]).then(function (res) {
+    (started || fetchData()).then(function (res) {
       var fetchedAt = performance.now();
       state.pending = res[0];
       state.alerts = res[1];
       if (res[2]) state.stats = res[2];
       takePending(res[0], fetchedAt, cause);
       renderDashboard();
+      document.body.setAttribute("data-render-ms", String(Math.round(performance.now() - fetchedAt)));
       state.everFetched = true;
       state.refreshCount++;
       document.body.setAttribute("data-refresh-count", String(state.refreshCount));
@@ -318,6 +325,8 @@
       var now = new Date();
       $("updated").textContent = fmtTime(now, true);
       $("updated").setAttribute("datetime", now.toISOString());
+      if (document.body.getAttribute("data-ready") !== "true")
+        document.body.setAttribute("data-ready-ms", String(Math.round(performance.now())));
       document.body.setAttribute("data-ready", "true");
       showFetchError(null);
     }).catch(function (err) {
@@ -595,7 +604,13 @@
         if (k.orgs[o].length <= 5) det.open = true;
         det.appendChild(el("summary", { title: o }, i18n("alerts.group_org", { org: o ? orgName(o) : i18n("alerts.no_org"), n: k.orgs[o].length })));
         var ol = el("ol", null);
-        k.orgs[o].forEach(function (x) { ol.appendChild(alertItem(x)); });
+        var fill = function () {
+          if (ol.firstChild) return;
+          k.orgs[o].forEach(function (x) { ol.appendChild(alertItem(x)); });
+        };
+        /* a long group's items are made when it is opened */
+        if (det.open) fill();
+        else det.addEventListener("toggle", fill);
         det.appendChild(ol);
         sec.appendChild(det);
       });
@@ -1126,6 +1141,8 @@
     $("r-from").value = params.get("rfrom") || isoDay(new Date(today.getTime() - 30 * 86400000));
     $("r-to").value = params.get("rto") || isoDay(today);
     var lang = chooseLang();
+    var data = state.view === "dashboard" ? fetchData() : null;
+    if (data) data.catch(function () { /* refresh() reports it */ });
     Promise.all([
       loadTable(lang),
       getJSON("api/v1/directory").catch(function () { return null; }),
@@ -1146,7 +1163,7 @@
         renderReport();
         loadReport();
       } else {
-        refresh("initial");
+        refresh("initial", data);
         openFeed(true);
         setInterval(function () { if (state.view === "dashboard") refresh("timer"); }, REFRESH_MS);
         setInterval(tickAges, 1000);
