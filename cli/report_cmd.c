@@ -76,29 +76,28 @@ static void print_report(const json_t *r)
     const json_t *w;
     json_array_foreach(json_object_get(r, "rows"), i, w)
     {
+        /* cli_field answers a string member with its own text, a number
+         * written into the buffer: the cells are what it returns */
         char cell[13][64];
+        const char *cells[13];
         const json_t *org = json_object_get(w, "org");
-        snprintf(cell[0], 64, "%s",
-                 json_is_string(org) ? json_string_value(org) : "REGION");
-        const char *counts[] = {"sent", "received"};
-        for (int k = 0; k < 2; k++)
-            cli_field(w, counts[k], cell[1 + k], 64);
-        times(w, "receipt", cell[3], 64);
-        times(w, "answer", cell[4], 64);
+        cells[0] = json_is_string(org) ? json_string_value(org) : "REGION";
+        cells[1] = cli_field(w, "sent", cell[1], 64);
+        cells[2] = cli_field(w, "received", cell[2], 64);
+        cells[3] = times(w, "receipt", cell[3], 64);
+        cells[4] = times(w, "answer", cell[4], 64);
         const char *more[] = {"accepted", "rejected", "rejected_no_followup",
                               "cancelled", "failed"};
         for (int k = 0; k < 5; k++)
-            cli_field(w, more[k], cell[5 + k], 64);
+            cells[5 + k] = cli_field(w, more[k], cell[5 + k], 64);
         char x[3][20];
-        cli_field(w, "handovers_offered", x[0], 20);
-        cli_field(w, "handovers_accepted", x[1], 20);
-        cli_field(w, "handovers_declined", x[2], 20);
-        snprintf(cell[10], 64, "%s / %s / %s", x[0], x[1], x[2]);
-        times(w, "handover_answer", cell[11], 64);
-        cli_field(w, "active_paths", cell[12], 64);
-        const char *cells[13];
-        for (size_t k = 0; k < n; k++)
-            cells[k] = cell[k];
+        snprintf(cell[10], 64, "%s / %s / %s",
+                 cli_field(w, "handovers_offered", x[0], 20),
+                 cli_field(w, "handovers_accepted", x[1], 20),
+                 cli_field(w, "handovers_declined", x[2], 20));
+        cells[10] = cell[10];
+        cells[11] = times(w, "handover_answer", cell[11], 64);
+        cells[12] = cli_field(w, "active_paths", cell[12], 64);
         cli_table_add(t, cells);
     }
     cli_table_print(t, stdout);
@@ -123,10 +122,8 @@ static void print_report(const json_t *r)
     {
         char cell[6][64];
         const char *cells[6];
-        for (int k = 0; k < 6; k++) {
-            cli_field(w, oheads[k], cell[k], 64);
-            cells[k] = cell[k];
-        }
+        for (int k = 0; k < 6; k++)
+            cells[k] = cli_field(w, oheads[k], cell[k], 64);
         cli_table_add(o, cells);
     }
     printf("\nOutcomes by service (referrals requested in the period):\n");

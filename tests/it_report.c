@@ -234,10 +234,16 @@ static void case_report_survives_a_broker_kill(void)
     const char *args[] = {"report", "--broker", r->broker_url, "--from", from,
                           "--to", to, NULL};
     int rc = h_cli(a, out, sizeof out, args);
-    H_CHECK(rc == 0 && strstr(out, "REGION") && strstr(out, "tyokykytiimi") &&
-                strstr(out, "rej-no-followup") &&
+    const char *region = strstr(out, "REGION");
+    H_CHECK(rc == 0 && region && !strstr(region + 1, "REGION") &&
+                strstr(out, "tyokykytiimi") && strstr(out, "rej-no-followup") &&
                 strstr(out, "Outcomes by service"),
-            "polku report prints the table (exit %d):\n%s", rc, out);
+            "polku report prints the table, the region once (exit %d):\n%s",
+            rc, out);
+    /* the region's line: 5 sent, 5 received */
+    H_CHECK(region && strncmp(region, "REGION", 6) == 0 &&
+                strstr(region, " 5 ") != NULL,
+            "the region's line counts 5: %s", region ? region : "(none)");
 
     /* kill -9, rebuild, the same report */
     char *was = stable_text(before);

@@ -1013,15 +1013,14 @@
     var orgRows = r.rows.filter(function (w) { return w.org; });
     var cats = orgRows.map(function (w) { return { id: w.org, label: orgName(w.org) }; });
     var count = function (v) { return String(v); };
-    var hours = function (v) { return (Math.round(v * 10) / 10).toLocaleString(state.lang) + " h"; };
-    var h = function (v) { return typeof v === "number" ? v / 3600 : 0; };
+    var secs = function (v) { return typeof v === "number" ? v : 0; };
     var charts = [
       barChart("received", i18n("chart.received"), i18n("chart.received_alt"), cats,
         [{ name: "received", label: i18n("rc.received"), values: orgRows.map(function (w) { return w.received; }) }], false, count),
       barChart("times", i18n("chart.times"), i18n("chart.times_alt"), cats, [
-        { name: "receipt_p50", label: i18n("rc.receipt").split(" p50")[0], values: orgRows.map(function (w) { return h(w.receipt_p50_s); }) },
-        { name: "answer_p50", label: i18n("rc.answer").split(" p50")[0], values: orgRows.map(function (w) { return h(w.answer_p50_s); }) }
-      ], false, hours)
+        { name: "receipt_p50", label: i18n("rc.receipt").split(" p50")[0], values: orgRows.map(function (w) { return secs(w.receipt_p50_s); }) },
+        { name: "answer_p50", label: i18n("rc.answer").split(" p50")[0], values: orgRows.map(function (w) { return secs(w.answer_p50_s); }) }
+      ], false, fmtDur)
     ];
     var outs = r.outcomes_by_service || [];
     var ocats = outs.map(function (o) { return { id: o.service, label: o.service }; });
