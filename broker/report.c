@@ -340,6 +340,85 @@ static void add_orphan(const cl_referral *r, void *arg)
     o->list[o->n++].since = r->created_ms;
 }
 
+/* ---- pending per day ---- */
+
+#define REPORT_MAX_DAYS 62
+
+typedef struct days {
+    const ctx *c;
+    uint64_t at[REPORT_MAX_DAYS]; /* each day's last millisecond */
+    size_t n;
+    size_t *count; /* n x (org_count + 1): the region last */
+} days;
+
+/* Pending (requested or received, not answered) at t. */
+static bool pending_at(const cl_referral *r, uint64_t t)
+{
+    return r->requested && r->created_ms <= t &&
+           (!r->answered_ms || r->answered_ms > t);
+}
+
+static void count_pending(const cl_referral *r, void *arg)
+{
+    days *d = arg;
+    size_t stride = d->c->cfg->org_count + 1;
+    const char *to = cl_name(d->c->cl, r->to);
+    size_t org = stride - 1;
+    for (size_t i = 0; i + 1 < stride; i++)
+        if (strcmp(d->c->cfg->orgs[i].id, to) == 0)
+            org = i;
+    for (size_t k = 0; k < d->n; k++) {
+        if (!pending_at(r, d->at[k]))
+            continue;
+        d->count[k * stride + stride - 1]++;
+        if (org + 1 < stride)
+            d->count[k * stride + org]++;
+    }
+}
+
+/* The pending referrals per receiving organisation at the end of each day
+ * (Europe/Helsinki) of the window, up to now: [{"day","pending":{org:n},
+ * "total"}], at most REPORT_MAX_DAYS (the last ones). */
+static json_t *pending_by_day(const ctx *c)
+{
+    days d = {.c = c};
+    uint64_t t = c->q->from_ms + DAY_MS / 2;
+    for (;;) {
+        uint64_t end = polku_helsinki_end_of_day(t);
+        if (end > c->q->to_ms || end > c->now)
+            break;
+        if (d.n == REPORT_MAX_DAYS) { /* keep the last days */
+            memmove(d.at, d.at + 1, (REPORT_MAX_DAYS - 1) * sizeof d.at[0]);
+            d.n--;
+        }
+        d.at[d.n++] = end;
+        t = end + DAY_MS / 2;
+    }
+    size_t stride = c->cfg->org_count + 1;
+    d.count = calloc(d.n * stride + 1, sizeof *d.count);
+    if (!d.count)
+        return NULL;
+    cl_each_referral(c->cl, count_pending, &d);
+    json_t *list = json_array();
+    for (size_t k = 0; k < d.n; k++) {
+        char day[POLKU_TIME_TEXT];
+        polku_time_format(d.at[k], day, sizeof day);
+        day[10] = 0; /* the Helsinki date: its last ms is still that UTC day */
+        json_t *per = json_object();
+        for (size_t i = 0; i + 1 < stride; i++)
+            if (!c->q->org || strcmp(c->q->org, c->cfg->orgs[i].id) == 0)
+                json_object_set_new(per, c->cfg->orgs[i].id,
+                                    json_integer((json_int_t)
+                                                     d.count[k * stride + i]));
+        json_array_append_new(
+            list, json_pack("{s:s, s:o, s:I}", "day", day, "pending", per,
+                            "total",
+                            (json_int_t)d.count[k * stride + stride - 1]));
+    }
+    free(d.count);
+    return list;
+}
+
 /* ---- output ---- */
 
 static const char *const columns[] = {
@@ -453,11 +532,12 @@ json_t *report_json(const broker_config *cfg, const client_index *cl,
     json_t *waiting = json_object();
     put_durations(waiting, "waiting", &c.orphan);
     json_object_set_new(waiting, "paths", json_integer((json_int_t)c.orphan.n));
-    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "from", from,
-                    "to", to, "generated", gen, "org",
+    json_t *by_day = pending_by_day(&c);
+    out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o*}", "from",
+                    from, "to", to, "generated", gen, "org",
                     q->org ? json_string(q->org) : json_null(), "columns",
                     cols, "rows", rows, "without_coordinator", waiting,
-                    "outcomes_by_service", outs);
+                    "outcomes_by_service", outs, "pending_by_day", by_day);
 done:
     for (size_t i = 0; c.rows && i <= cfg->org_count; i++) {
         free(c.rows[i].receipt.v);

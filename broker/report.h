@@ -28,7 +28,10 @@
  *     without coordinator: clients with an open referral and nobody
  *     coordinating, for how long since their oldest open referral;
  *   - outcomes by service: the status kinds of the window's referrals,
- *     never the sealed outcome text (the broker cannot read it anyway).
+ *     never the sealed outcome text (the broker cannot read it anyway);
+ *   - pending by day: referrals requested and not yet answered at the end
+ *     of each day (Europe/Helsinki) of the window up to now, per receiving
+ *     organisation (at most the last 62 days).
  * Metadata only: organisation ids and directory names, counts, seconds. */
 #ifndef POLKU_BROKER_REPORT_H
 #define POLKU_BROKER_REPORT_H
@@ -57,7 +60,8 @@ int report_parse_query(const broker_config *cfg, const char *from,
                        report_query *q, char *why, size_t why_len);
 
 /* The report: {"from","to","generated","columns":[...],"rows":[{...}],
- * "without_coordinator":{...},"outcomes_by_service":[...]}; a row per
+ * "without_coordinator":{...},"outcomes_by_service":[...],
+ * "pending_by_day":[{"day","pending":{org:n},"total"}]}; a row per
  * directory org (or the one asked for) and one for the region (scope
  * "region", org null). Caller owns the result; NULL when out of memory. */
 json_t *report_json(const broker_config *cfg, const client_index *cl,

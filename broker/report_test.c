@@ -299,6 +299,32 @@ static void followup_sla_and_one_org(void **state)
     json_decref(r);
 }
 
+/* Day ends in Helsinki (EET, UTC+2): T0 is 2023-11-14T22:13:20Z, 00:13
+ * on the 15th there. At 15th 23:59:59.999 nothing is pending (r1..r6 are
+ * answered, r3 not yet requested); at the 16th's end r3 waits at tk; at
+ * the 17th's end r3 and r8 (to sote, since 2d). The 18th ends after the
+ * window. */
+static void pending_by_day(void **state)
+{
+    fixture *f = *state;
+    json_t *r = report(f, NULL);
+    json_t *d = json_object_get(r, "pending_by_day");
+    assert_int_equal(json_array_size(d), 3);
+    const char *day[3] = {"2023-11-15", "2023-11-16", "2023-11-17"};
+    const long long want[3][5] = {{0, 0, 0, 0, 0}, /* sote tk kela typ all */
+                                  {0, 1, 0, 0, 1},
+                                  {1, 1, 0, 0, 2}};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *x = json_array_get(d, i);
+        assert_string_equal(json_string_value(json_object_get(x, "day")),
+                            day[i]);
+        expect(json_object_get(x, "pending"), day[i],
+               SOTE " " TK " " KELA " " TYP, want[i]);
+        expect(x, day[i], "total", &want[i][4]);
+    }
+    json_decref(r);
+}
+
 static void csv_has_the_same_columns(void **state)
 {
     fixture *f = *state;
@@ -376,6 +402,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(outcomes_by_service, setup, teardown),
         cmocka_unit_test_setup_teardown(followup_sla_and_one_org, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(pending_by_day, setup, teardown),
         cmocka_unit_test_setup_teardown(csv_has_the_same_columns, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(bad_queries, setup, teardown),

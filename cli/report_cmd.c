@@ -5,6 +5,7 @@
  * an agent's: the command talks to the broker's HTTP API (--broker URL)
  * and prints one line per organisation and one for the region. */
 #include "cli.h"
+#include "i18n.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 
 #define DEFAULT_BROKER "http://127.0.0.1:8570"
 
-const char cli_report_usage[] =
+const char cli_report_usage[] = N_(
     "usage: polku report [--broker URL] [--token-file FILE] [--from DATE]\n"
     "                    [--to DATE] [--org ID] [--json]\n"
     "\n"
@@ -28,7 +29,7 @@ const char cli_report_usage[] =
     "line and the region's.\n"
     "\n"
     "  --broker URL  the broker's HTTP API (default $POLKU_BROKER or\n"
-    "                " DEFAULT_BROKER ")\n";
+    "                http://127.0.0.1:8570)\n");
 
 static const char *utc_date(time_t t, char *buf, size_t len)
 {
@@ -60,18 +61,21 @@ static const char *times(const json_t *row, const char *name, char *buf,
 static void print_report(const json_t *r)
 {
     char a[64], b[64];
-    printf("Coordination report %s .. %s\n\n",
-           cli_short_time(json_string_value(json_object_get(r, "from")), a,
+    printf(_("Coordination report %s .. %s\n\n"),
+           cli_local_time(json_string_value(json_object_get(r, "from")), a,
                           sizeof a),
-           cli_short_time(json_string_value(json_object_get(r, "to")), b,
+           cli_local_time(json_string_value(json_object_get(r, "to")), b,
                           sizeof b));
     static const char *const heads[] = {
-        "org",      "sent",   "recv",     "receipt p50/p90/max",
-        "answer p50/p90/max", "acc",      "rej",    "rej-no-followup",
-        "canc",     "fail",   "ho off/acc/dec",   "ho answer p50/p90/max",
-        "coordinates"};
+        N_("org"), N_("sent"), N_("recv"), N_("receipt p50/p90/max"),
+        N_("answer p50/p90/max"), N_("acc"), N_("rej"),
+        N_("rej-no-followup"), N_("canc"), N_("fail"), N_("ho off/acc/dec"),
+        N_("ho answer p50/p90/max"), N_("coordinates")};
     const size_t n = sizeof heads / sizeof heads[0];
-    cli_table *t = cli_table_new(n, heads);
+    const char *words[sizeof heads / sizeof heads[0]];
+    for (size_t k = 0; k < n; k++)
+        words[k] = _(heads[k]);
+    cli_table *t = cli_table_new(n, words);
     size_t i;
     const json_t *w;
     json_array_foreach(json_object_get(r, "rows"), i, w)
@@ -81,7 +85,7 @@ static void print_report(const json_t *r)
         char cell[13][64];
         const char *cells[13];
         const json_t *org = json_object_get(w, "org");
-        cells[0] = json_is_string(org) ? json_string_value(org) : "REGION";
+        cells[0] = json_is_string(org) ? json_string_value(org) : _("REGION");
         cells[1] = cli_field(w, "sent", cell[1], 64);
         cells[2] = cli_field(w, "received", cell[2], 64);
         cells[3] = times(w, "receipt", cell[3], 64);
@@ -111,13 +115,15 @@ static void print_report(const json_t *r)
     if (json_is_integer(json_object_get(wc, "waiting_max_s")))
         cli_age_text(json_integer_value(json_object_get(wc, "waiting_max_s")),
                      mx, sizeof mx);
-    printf("\nPaths with open referrals and no coordinator: %s (waiting p50 "
-           "%s, longest %s)\n",
+    printf(_("\nPaths with open referrals and no coordinator: %s (waiting p50 "
+             "%s, longest %s)\n"),
            cli_field(wc, "paths", a, sizeof a), p50, mx);
 
     static const char *const oheads[] = {"service", "completed", "rejected",
                                          "failed", "cancelled", "open"};
-    cli_table *o = cli_table_new(6, oheads);
+    const char *owords[6] = {_("service"), _("completed"), _("rejected"),
+                             _("failed"), _("cancelled"), _("open")};
+    cli_table *o = cli_table_new(6, owords);
     json_array_foreach(json_object_get(r, "outcomes_by_service"), i, w)
     {
         char cell[6][64];
@@ -126,7 +132,7 @@ static void print_report(const json_t *r)
             cells[k] = cli_field(w, oheads[k], cell[k], 64);
         cli_table_add(o, cells);
     }
-    printf("\nOutcomes by service (referrals requested in the period):\n");
+    printf(_("\nOutcomes by service (referrals requested in the period):\n"));
     cli_table_print(o, stdout);
     cli_table_free(&o);
 }
@@ -155,14 +161,14 @@ int cli_report(cli *c, int argc, char **argv, const cli_cmd *self)
     if (!cli_add_query(path, sizeof path, "from", from) ||
         !cli_add_query(path, sizeof path, "to", to) ||
         !cli_add_query(path, sizeof path, "org", org))
-        return cli_usage_error("report: --from, --to or --org is too long");
+        return cli_usage_error(_("report: --from, --to or --org is too long"));
     json_t *r = NULL;
     rc = cli_call(&bc, "GET", path, NULL, &r);
     if (rc != CLI_OK)
         return rc;
     if (!json_is_object(r) || !json_is_array(json_object_get(r, "rows"))) {
         json_decref(r);
-        return cli_fail("unexpected answer from the broker at %s", bc.agent);
+        return cli_fail(_("unexpected answer from the broker at %s"), bc.agent);
     }
     if (c->json)
         cli_print_json(r);

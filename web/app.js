@@ -968,7 +968,7 @@
       series.forEach(function (s, k) {
         var v = s.values[i] || 0, w = Math.max(v > 0 ? 1 : 0, v * scale);
         var y = stacked ? y0 : y0 + k * bar;
-        var rect = svg("rect", { x: x, y: y, width: w, height: bar - 2, "class": "s" + k,
+        var rect = svg("rect", { x: x, y: y, width: w, height: bar - 2, "class": "s" + (k % 8),
           "data-series": s.name, "data-label": c.id, "data-value": v });
         rect.appendChild(svg("title", null, c.label + " · " + s.label + ": " + fmt(v)));
         root.appendChild(rect);
@@ -984,7 +984,7 @@
     var legend = el("ul", { "class": "legend" });
     series.forEach(function (s, k) {
       var li = el("li", null);
-      li.appendChild(el("span", { "class": "swatch s" + k, "aria-hidden": "true" }));
+      li.appendChild(el("span", { "class": "swatch s" + (k % 8), "aria-hidden": "true" }));
       li.appendChild(document.createTextNode(s.label));
       legend.appendChild(li);
     });
@@ -1022,6 +1022,14 @@
         { name: "answer_p50", label: i18n("rc.answer").split(" p50")[0], values: orgRows.map(function (w) { return secs(w.answer_p50_s); }) }
       ], false, fmtDur)
     ];
+    var days = (r.pending_by_day || []).slice(-14);
+    if (days.length) {
+      charts.push(barChart("pending", i18n("chart.pending"), i18n("chart.pending_alt"),
+        days.map(function (d) { return { id: d.day, label: fmtDate(d.day + "T12:00:00Z") }; }),
+        orgRows.map(function (w) {
+          return { name: w.org, label: orgName(w.org), values: days.map(function (d) { return (d.pending || {})[w.org] || 0; }) };
+        }), true, count));
+    }
     var outs = r.outcomes_by_service || [];
     var ocats = outs.map(function (o) { return { id: o.service, label: o.service }; });
     charts.push(barChart("outcomes", i18n("chart.outcomes"), i18n("chart.outcomes_alt"), ocats,
