@@ -30,9 +30,11 @@ static int bound(const char *name, const char *text, bool end, uint64_t *out,
         snprintf(why, why_len, "%s: %s", name, reason);
         return POLKU_EINVAL;
     }
-    if (date_only) /* a whole day in Finland */
-        *out = end ? polku_helsinki_end_of_day(*out)
-                   : polku_helsinki_end_of_day(*out - DAY_MS) + 1;
+    if (date_only && end) /* a whole day in Finland */
+        *out = polku_helsinki_end_of_day(*out);
+    else if (date_only) /* the day before's last ms, + 1 (none before 1970) */
+        *out = *out >= DAY_MS ? polku_helsinki_end_of_day(*out - DAY_MS) + 1
+                              : 0;
     return POLKU_OK;
 }
 
