@@ -348,7 +348,9 @@ static void add_orphan(const cl_referral *r, void *arg)
 
 typedef struct days {
     const ctx *c;
-    uint64_t at[REPORT_MAX_DAYS]; /* each day's last millisecond */
+    uint64_t at[REPORT_MAX_DAYS];  /* when counted: the day's end, or
+                                      now or the window's end if sooner */
+    uint64_t end[REPORT_MAX_DAYS]; /* the day's last millisecond */
     size_t n;
     size_t *count; /* n x (org_count + 1): the region last */
 } days;
@@ -379,21 +381,25 @@ static void count_pending(const cl_referral *r, void *arg)
 }
 
 /* The pending referrals per receiving organisation at the end of each day
- * (Europe/Helsinki) of the window, up to now: [{"day","pending":{org:n},
- * "total"}], at most REPORT_MAX_DAYS (the last ones). */
+ * (Europe/Helsinki) of the window, the last day counted at now or at the
+ * window's end if sooner: [{"day","pending":{org:n},"total"}], at most
+ * REPORT_MAX_DAYS (the last ones). */
 static json_t *pending_by_day(const ctx *c)
 {
     days d = {.c = c};
     uint64_t t = c->q->from_ms + DAY_MS / 2;
-    for (;;) {
+    uint64_t stop = c->q->to_ms < c->now ? c->q->to_ms : c->now;
+    while (c->q->from_ms <= stop) {
         uint64_t end = polku_helsinki_end_of_day(t);
-        if (end > c->q->to_ms || end > c->now)
-            break;
         if (d.n == REPORT_MAX_DAYS) { /* keep the last days */
             memmove(d.at, d.at + 1, (REPORT_MAX_DAYS - 1) * sizeof d.at[0]);
+            memmove(d.end, d.end + 1, (REPORT_MAX_DAYS - 1) * sizeof d.end[0]);
             d.n--;
         }
-        d.at[d.n++] = end;
+        d.end[d.n] = end;
+        d.at[d.n++] = end < stop ? end : stop;
+        if (end >= stop)
+            break;
         t = end + DAY_MS / 2;
     }
     size_t stride = c->cfg->org_count + 1;
@@ -404,7 +410,7 @@ static json_t *pending_by_day(const ctx *c)
     json_t *list = json_array();
     for (size_t k = 0; k < d.n; k++) {
         char day[POLKU_TIME_TEXT];
-        polku_time_format(d.at[k], day, sizeof day);
+        polku_time_format(d.end[k], day, sizeof day);
         day[10] = 0; /* the Helsinki date: its last ms is still that UTC day */
         json_t *per = json_object();
         for (size_t i = 0; i + 1 < stride; i++)

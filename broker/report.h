@@ -30,8 +30,9 @@
  *   - outcomes by service: the status kinds of the window's referrals,
  *     never the sealed outcome text (the broker cannot read it anyway);
  *   - pending by day: referrals requested and not yet answered at the end
- *     of each day (Europe/Helsinki) of the window up to now, per receiving
- *     organisation (at most the last 62 days).
+ *     of each day (Europe/Helsinki) of the window, the last day counted at
+ *     now or at the window's end if sooner, per receiving organisation (at
+ *     most the last 62 days).
  * Metadata only: organisation ids and directory names, counts, seconds. */
 #ifndef POLKU_BROKER_REPORT_H
 #define POLKU_BROKER_REPORT_H

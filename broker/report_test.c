@@ -302,19 +302,23 @@ static void followup_sla_and_one_org(void **state)
 /* Day ends in Helsinki (EET, UTC+2): T0 is 2023-11-14T22:13:20Z, 00:13
  * on the 15th there. At 15th 23:59:59.999 nothing is pending (r1..r6 are
  * answered, r3 not yet requested); at the 16th's end r3 waits at tk; at
- * the 17th's end r3 and r8 (to sote, since 2d). The 18th ends after the
- * window. */
+ * the 17th's end r3 and r8 (to sote, since 2d); the 18th began at
+ * 17th 22:00Z and is counted at the window's end, 22:13:20Z: the same.
+ * Asked at T0+2d12h (12:13 on the 17th in Helsinki), the 17th is counted
+ * at that moment: r3 and r8 (requested at T0+2d). */
 static void pending_by_day(void **state)
 {
     fixture *f = *state;
     json_t *r = report(f, NULL);
     json_t *d = json_object_get(r, "pending_by_day");
-    assert_int_equal(json_array_size(d), 3);
-    const char *day[3] = {"2023-11-15", "2023-11-16", "2023-11-17"};
-    const long long want[3][5] = {{0, 0, 0, 0, 0}, /* sote tk kela typ all */
+    assert_int_equal(json_array_size(d), 4);
+    const char *day[4] = {"2023-11-15", "2023-11-16", "2023-11-17",
+                          "2023-11-18"};
+    const long long want[4][5] = {{0, 0, 0, 0, 0}, /* sote tk kela typ all */
                                   {0, 1, 0, 0, 1},
+                                  {1, 1, 0, 0, 2},
                                   {1, 1, 0, 0, 2}};
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < 4; i++) {
         json_t *x = json_array_get(d, i);
         assert_string_equal(json_string_value(json_object_get(x, "day")),
                             day[i]);
@@ -322,6 +326,16 @@ static void pending_by_day(void **state)
                SOTE " " TK " " KELA " " TYP, want[i]);
         expect(x, day[i], "total", &want[i][4]);
     }
+    json_decref(r);
+    report_query q = {T0 - MIN, T0 + 3 * DAY, NULL, 0};
+    r = report_json(&f->cfg, f->cl, f->pi, &q, T0 + 2 * DAY + 12 * HOUR);
+    d = json_object_get(r, "pending_by_day");
+    assert_int_equal(json_array_size(d), 3);
+    json_t *last = json_array_get(d, 2);
+    assert_string_equal(json_string_value(json_object_get(last, "day")),
+                        "2023-11-17");
+    expect(json_object_get(last, "pending"), "now", SOTE " " TK,
+           (long long[]){1, 1});
     json_decref(r);
 }
 

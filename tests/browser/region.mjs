@@ -336,6 +336,16 @@ async function onePass(o, browser, lang, locale) {
     if (alt !== words["chart.received_alt"]) fail(`${lang}: the chart's text alternative is "${alt}"`);
     log(`${lang}: report in ${Date.now() - rstart} ms; chart of received: ${JSON.stringify(bars)}`);
     await page.screenshot({ path: join(o.out, `report-${lang}.png`), fullPage: true });
+    // Printable: on paper the controls go, the figures and charts stay.
+    await page.emulateMedia({ media: "print" });
+    const printed = await page.evaluate(() => ({
+      form: getComputedStyle(document.getElementById("report-form")).display,
+      table: getComputedStyle(document.querySelector('[data-testid="report-table"]')).display,
+      charts: document.querySelectorAll("#charts svg").length,
+    }));
+    await page.emulateMedia({ media: "screen" });
+    if (printed.form !== "none" || printed.table === "none" || printed.charts < 3)
+      fail(`${lang}: printed, the report page is not as it should be: ${JSON.stringify(printed)}`);
 
     const text = await page.evaluate(() => document.body.innerText);
     const m = text.match(HETU);
