@@ -387,8 +387,11 @@ static void count_pending(const cl_referral *r, void *arg)
 static json_t *pending_by_day(const ctx *c)
 {
     days d = {.c = c};
-    uint64_t t = c->q->from_ms + DAY_MS / 2;
     uint64_t stop = c->q->to_ms < c->now ? c->q->to_ms : c->now;
+    uint64_t first = c->q->from_ms; /* no more days than are kept */
+    if (stop > first + (REPORT_MAX_DAYS + 1) * DAY_MS)
+        first = stop - (REPORT_MAX_DAYS + 1) * DAY_MS;
+    uint64_t t = first + DAY_MS / 2;
     while (c->q->from_ms <= stop) {
         uint64_t end = polku_helsinki_end_of_day(t);
         if (d.n == REPORT_MAX_DAYS) { /* keep the last days */
