@@ -1017,10 +1017,10 @@
     var charts = [
       barChart("received", i18n("chart.received"), i18n("chart.received_alt"), cats,
         [{ name: "received", label: i18n("rc.received"), values: orgRows.map(function (w) { return w.received; }) }], false, count),
-      barChart("times", i18n("chart.times"), i18n("chart.times_alt"), cats, [
-        { name: "receipt_p50", label: i18n("rc.receipt").split(" p50")[0], values: orgRows.map(function (w) { return secs(w.receipt_p50_s); }) },
-        { name: "answer_p50", label: i18n("rc.answer").split(" p50")[0], values: orgRows.map(function (w) { return secs(w.answer_p50_s); }) }
-      ], false, fmtDur)
+      barChart("times", i18n("chart.times"), i18n("chart.times_alt"), cats,
+        ["receipt_p50", "receipt_p90", "answer_p50", "answer_p90"].map(function (k) {
+          return { name: k, label: i18n("chart." + k), values: orgRows.map(function (w) { return secs(w[k + "_s"]); }) };
+        }), false, fmtDur)
     ];
     var days = (r.pending_by_day || []).slice(-14);
     if (days.length) {

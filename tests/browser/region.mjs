@@ -268,6 +268,12 @@ async function onePass(o, browser, lang, locale) {
     if (htmlLang !== lang) fail(`${lang}: Accept-Language ${locale} gave the page language ${htmlLang}`);
     const tile = await page.locator("#tile-pending-label").textContent();
     if (tile !== words["tile.pending"]) fail(`${lang}: the pending tile says "${tile}", not "${words["tile.pending"]}"`);
+    // "Latest events" starts with the feed's backlog (the region is quiet
+    // now: what shows was published before the page opened).
+    await waitFor(`${lang}: latest events from the backlog`, 5000, () =>
+      page.evaluate(() => document.querySelectorAll("#events li").length > 0));
+    const firstEvent = await page.locator("#events li >> nth=0").getAttribute("data-topic");
+    if (!words[`ev.${firstEvent}`]) fail(`${lang}: the latest event has the topic ${firstEvent}, which has no words`);
     const due = await page.locator('#items td[data-col="due"]').first().textContent();
     if (!/^\d{1,2}\.\d{1,2}\.\d{4}$/.test(due)) fail(`${lang}: a due date reads "${due}", not d.M.yyyy`);
     const updated = await page.locator("#updated").textContent();
