@@ -177,16 +177,14 @@ static void reports(broker *b, polku_http_req *req)
 {
     report_query q;
     char why[200];
-    if (report_parse_query(b->cfg, polku_http_query(req, "from"),
-                           polku_http_query(req, "to"),
-                           polku_http_query(req, "org"),
-                           polku_http_query(req, "format"), &q, why,
-                           sizeof why)) {
+    if (report_parse_query(
+            b->cfg, polku_http_query(req, "from"), polku_http_query(req, "to"),
+            polku_http_query(req, "org"), polku_http_query(req, "format"), &q,
+            why, sizeof why)) {
         polku_http_respond_error(req, 400, "bad_request", why);
         return;
     }
-    json_t *r = report_json(b->cfg, b->clients, b->paths, &q,
-                            polku_now_ms());
+    json_t *r = report_json(b->cfg, b->clients, b->paths, &q, polku_now_ms());
     char *csv = r && q.csv ? report_csv(r) : NULL;
     if (!r || (q.csv && !csv)) {
         json_decref(r);

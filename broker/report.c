@@ -20,8 +20,7 @@ static int bound(const char *name, const char *text, bool end, uint64_t *out,
 {
     if (!text || !*text) {
         snprintf(why, why_len,
-                 "%s is required: a date YYYY-MM-DD or an RFC 3339 time",
-                 name);
+                 "%s is required: a date YYYY-MM-DD or an RFC 3339 time", name);
         return POLKU_EINVAL;
     }
     bool date_only = false;
@@ -33,8 +32,8 @@ static int bound(const char *name, const char *text, bool end, uint64_t *out,
     if (date_only && end) /* a whole day in Finland */
         *out = polku_helsinki_end_of_day(*out);
     else if (date_only) /* the day before's last ms, + 1 (none before 1970) */
-        *out = *out >= DAY_MS ? polku_helsinki_end_of_day(*out - DAY_MS) + 1
-                              : 0;
+        *out =
+            *out >= DAY_MS ? polku_helsinki_end_of_day(*out - DAY_MS) + 1 : 0;
     return POLKU_OK;
 }
 
@@ -108,8 +107,8 @@ static json_t *rank(const durations *d, unsigned pct)
 /* ---- rows ---- */
 
 typedef struct row {
-    size_t sent, received, accepted, rejected, rejected_no_followup,
-        cancelled, failed, completed;
+    size_t sent, received, accepted, rejected, rejected_no_followup, cancelled,
+        failed, completed;
     size_t ho_offered, ho_received, ho_accepted, ho_declined, active_paths;
     durations receipt, answer, ho_answer;
 } row;
@@ -418,13 +417,13 @@ static json_t *pending_by_day(const ctx *c)
         json_t *per = json_object();
         for (size_t i = 0; i + 1 < stride; i++)
             if (!c->q->org || strcmp(c->q->org, c->cfg->orgs[i].id) == 0)
-                json_object_set_new(per, c->cfg->orgs[i].id,
-                                    json_integer((json_int_t)
-                                                     d.count[k * stride + i]));
+                json_object_set_new(
+                    per, c->cfg->orgs[i].id,
+                    json_integer((json_int_t)d.count[k * stride + i]));
         json_array_append_new(
-            list, json_pack("{s:s, s:o, s:I}", "day", day, "pending", per,
-                            "total",
-                            (json_int_t)d.count[k * stride + stride - 1]));
+            list,
+            json_pack("{s:s, s:o, s:I}", "day", day, "pending", per, "total",
+                      (json_int_t)d.count[k * stride + stride - 1]));
     }
     free(d.count);
     return list;
@@ -432,15 +431,35 @@ static json_t *pending_by_day(const ctx *c)
 
 /* ---- output ---- */
 
-static const char *const columns[] = {
-    "scope", "org", "name", "sent", "received",
-    "receipt_n", "receipt_p50_s", "receipt_p90_s", "receipt_max_s",
-    "answer_n", "answer_p50_s", "answer_p90_s", "answer_max_s",
-    "accepted", "rejected", "rejected_no_followup", "cancelled", "failed",
-    "completed", "handovers_offered", "handovers_received",
-    "handovers_accepted", "handovers_declined", "handover_answer_n",
-    "handover_answer_p50_s", "handover_answer_p90_s", "handover_answer_max_s",
-    "active_paths", NULL};
+static const char *const columns[] = {"scope",
+                                      "org",
+                                      "name",
+                                      "sent",
+                                      "received",
+                                      "receipt_n",
+                                      "receipt_p50_s",
+                                      "receipt_p90_s",
+                                      "receipt_max_s",
+                                      "answer_n",
+                                      "answer_p50_s",
+                                      "answer_p90_s",
+                                      "answer_max_s",
+                                      "accepted",
+                                      "rejected",
+                                      "rejected_no_followup",
+                                      "cancelled",
+                                      "failed",
+                                      "completed",
+                                      "handovers_offered",
+                                      "handovers_received",
+                                      "handovers_accepted",
+                                      "handovers_declined",
+                                      "handover_answer_n",
+                                      "handover_answer_p50_s",
+                                      "handover_answer_p90_s",
+                                      "handover_answer_max_s",
+                                      "active_paths",
+                                      NULL};
 
 static void put_durations(json_t *j, const char *name, durations *d)
 {
@@ -533,12 +552,12 @@ json_t *report_json(const broker_config *cfg, const client_index *cl,
     for (size_t i = 0; i < c.n_outcomes; i++) {
         const outcome *x = &c.outcomes[i];
         json_array_append_new(
-            outs, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "service",
-                            x->service, "completed", (json_int_t)x->completed,
-                            "rejected", (json_int_t)x->rejected, "failed",
-                            (json_int_t)x->failed, "cancelled",
-                            (json_int_t)x->cancelled, "open",
-                            (json_int_t)x->open));
+            outs,
+            json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "service", x->service,
+                      "completed", (json_int_t)x->completed, "rejected",
+                      (json_int_t)x->rejected, "failed", (json_int_t)x->failed,
+                      "cancelled", (json_int_t)x->cancelled, "open",
+                      (json_int_t)x->open));
     }
     json_t *waiting = json_object();
     put_durations(waiting, "waiting", &c.orphan);
@@ -546,8 +565,8 @@ json_t *report_json(const broker_config *cfg, const client_index *cl,
     json_t *by_day = pending_by_day(&c);
     out = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o*}", "from",
                     from, "to", to, "generated", gen, "org",
-                    q->org ? json_string(q->org) : json_null(), "columns",
-                    cols, "rows", rows, "without_coordinator", waiting,
+                    q->org ? json_string(q->org) : json_null(), "columns", cols,
+                    "rows", rows, "without_coordinator", waiting,
                     "outcomes_by_service", outs, "pending_by_day", by_day);
 done:
     for (size_t i = 0; c.rows && i <= cfg->org_count; i++) {

@@ -47,8 +47,8 @@
 
 typedef struct report_query {
     uint64_t from_ms, to_ms; /* inclusive */
-    const char *org;         /* only this org's row (the region stays); NULL all */
-    int csv;                 /* format=csv */
+    const char *org; /* only this org's row (the region stays); NULL all */
+    int csv;         /* format=csv */
 } report_query;
 
 /* Reads the query parameters (each NULL when absent): from and to are

@@ -78,8 +78,7 @@ static void region(fixture *f)
     fold(f, ev_requested(&f->sote, KEY_A, 2, KELA, "vocational-rehab", 0,
                          T0 + MIN));
     fold(f, ev_status(&f->kela, KEY_A, 2, SOTE, RECEIVED, 1, T0 + 31 * MIN));
-    fold(f, ev_status(&f->kela, KEY_A, 2, SOTE, REJECTED, 2,
-                      T0 + 151 * MIN));
+    fold(f, ev_status(&f->kela, KEY_A, 2, SOTE, REJECTED, 2, T0 + 151 * MIN));
     fold(f, ev_requested(&f->sote, KEY_A, 3, TK, "work-ability-assessment", 0,
                          T0 + DAY));
     fold(f, ev_status(&f->tk, KEY_A, 3, SOTE, RECEIVED, 1, T0 + DAY + 5 * MIN));
@@ -103,8 +102,7 @@ static void region(fixture *f)
                         T0 + DAY + 2 * HOUR));
 
     fold(f, ev_requested(&f->kela, KEY_C, 7, TK, "benefits", 0, T0 - 2 * DAY));
-    fold(f, ev_status(&f->tk, KEY_C, 7, KELA, RECEIVED, 1,
-                      T0 - 2 * DAY + MIN));
+    fold(f, ev_status(&f->tk, KEY_C, 7, KELA, RECEIVED, 1, T0 - 2 * DAY + MIN));
     fold(f, ev_status(&f->tk, KEY_C, 7, KELA, ACCEPTED, 2, T0 - DAY));
 
     fold(f, ev_requested(&f->kela, KEY_D, 8, SOTE, "social-work", 0,
@@ -195,12 +193,12 @@ static void expect(const json_t *w, const char *who, const char *names,
 }
 
 #define COUNTS                                                                 \
-    "sent received accepted rejected rejected_no_followup cancelled failed "  \
-    "completed handovers_offered handovers_received handovers_accepted "      \
+    "sent received accepted rejected rejected_no_followup cancelled failed "   \
+    "completed handovers_offered handovers_received handovers_accepted "       \
     "handovers_declined active_paths"
 #define TIMES                                                                  \
-    "receipt_n receipt_p50_s receipt_p90_s receipt_max_s answer_n "           \
-    "answer_p50_s answer_p90_s answer_max_s handover_answer_n "               \
+    "receipt_n receipt_p50_s receipt_p90_s receipt_max_s answer_n "            \
+    "answer_p50_s answer_p90_s answer_max_s handover_answer_n "                \
     "handover_answer_p50_s handover_answer_p90_s handover_answer_max_s"
 
 static void figures_per_org_and_region(void **state)
@@ -230,8 +228,8 @@ static void figures_per_org_and_region(void **state)
     expect(row(r, KELA), KELA, COUNTS,
            (long long[]){1, 3, 0, 2, 1, 1, 0, 0, 0, 1, 0, 1, 0});
     expect(row(r, KELA), KELA, TIMES,
-           (long long[]){3, 600, 1800, 1800, 3, 3600, 7200, 7200, 1, 7200,
-                         7200, 7200});
+           (long long[]){3, 600, 1800, 1800, 3, 3600, 7200, 7200, 1, 7200, 7200,
+                         7200});
     expect(row(r, TYP), TYP, COUNTS,
            (long long[]){0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
     /* the region: r1..r6, r8; receipts [120 300 600 600 1800] p50 (rank 3)
@@ -240,13 +238,12 @@ static void figures_per_org_and_region(void **state)
     expect(row(r, NULL), "region", COUNTS,
            (long long[]){7, 7, 1, 2, 1, 1, 1, 1, 2, 2, 1, 1, 2});
     expect(row(r, NULL), "region", TIMES,
-           (long long[]){5, 600, 1800, 1800, 4, 3600, 7200, 7200, 2, 3600,
-                         7200, 7200});
+           (long long[]){5, 600, 1800, 1800, 4, 3600, 7200, 7200, 2, 3600, 7200,
+                         7200});
+    assert_string_equal(json_string_value(json_object_get(row(r, TK), "name")),
+                        "Työkykytiimi");
     assert_string_equal(
-        json_string_value(json_object_get(row(r, TK), "name")), "Työkykytiimi");
-    assert_string_equal(json_string_value(json_object_get(row(r, NULL),
-                                                          "scope")),
-                        "region");
+        json_string_value(json_object_get(row(r, NULL), "scope")), "region");
     /* nobody coordinates C (r7 accepted, still open, since -2 d: 6 d at
      * now) nor D (r8, since 2 d: 2 d) -> [172800 518400] */
     expect(json_object_get(r, "without_coordinator"), "without_coordinator",
@@ -263,9 +260,9 @@ static void outcomes_by_service(void **state)
     assert_int_equal(json_array_size(o), 4); /* sorted by service */
     const char *svc[4] = {"benefits", "social-work", "vocational-rehab",
                           "work-ability-assessment"};
-    const long long want[4][5] = {{0, 1, 0, 0, 0}, /* r4 (r7 outside) */
-                                  {0, 0, 0, 0, 1}, /* r8 */
-                                  {0, 1, 0, 1, 0}, /* r2, r5 */
+    const long long want[4][5] = {{0, 1, 0, 0, 0},  /* r4 (r7 outside) */
+                                  {0, 0, 0, 0, 1},  /* r8 */
+                                  {0, 1, 0, 1, 0},  /* r2, r5 */
                                   {1, 0, 1, 0, 1}}; /* r1, r6, r3 */
     for (size_t i = 0; i < 4; i++) {
         json_t *x = json_array_get(o, i);
@@ -396,8 +393,8 @@ static void bad_queries(void **state)
     }
     /* a date is a whole day in Finland: 2026-01-01 00:00 EET = 22:00 UTC
      * the day before; 2026-01-31 ends 21:59:59.999 UTC */
-    assert_int_equal(report_parse_query(&f->cfg, "2026-01-01", "2026-01-31",
-                                        TK, "csv", &q, why, sizeof why),
+    assert_int_equal(report_parse_query(&f->cfg, "2026-01-01", "2026-01-31", TK,
+                                        "csv", &q, why, sizeof why),
                      POLKU_OK);
     char from[POLKU_TIME_TEXT], to[POLKU_TIME_TEXT];
     polku_time_format(q.from_ms, from, sizeof from);

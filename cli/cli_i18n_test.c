@@ -187,7 +187,7 @@ static void the_program_speaks_the_language(void **state)
 {
     (void)state;
     const struct {
-        const char *env, *args, *want, *not;
+        const char *env, *args, *want, *not ;
     } cases[] = {
         {"LANG=C LANGUAGE= LC_ALL= LC_MESSAGES=", "--lang fi --help",
          "komennot:", "commands:"},
@@ -197,8 +197,8 @@ static void the_program_speaks_the_language(void **state)
          "commands:", "komennot:"},
         {"LANG=fi_FI.UTF-8 LANGUAGE= LC_ALL= LC_MESSAGES=", "--help",
          "komennot:", "commands:"},
-        {"LANG=en_GB.UTF-8 LANGUAGE= LC_ALL= LC_MESSAGES=sv_FI.UTF-8",
-         "--help", "kommandon:", "commands:"},
+        {"LANG=en_GB.UTF-8 LANGUAGE= LC_ALL= LC_MESSAGES=sv_FI.UTF-8", "--help",
+         "kommandon:", "commands:"},
         {"LANG=C LANGUAGE= LC_ALL= LC_MESSAGES=", "--lang fi report --help",
          "välittäjän koordinoinnin raportin", "coordination report"},
         {"LANG=C LANGUAGE= LC_ALL= LC_MESSAGES=", "report --help",
@@ -211,7 +211,7 @@ static void the_program_speaks_the_language(void **state)
         snprintf(cmd, sizeof cmd, "env %s '%s' %s 2>&1", cases[i].env,
                  POLKU_BIN, cases[i].args);
         char *out = run(cmd);
-        if (!strstr(out, cases[i].want) || strstr(out, cases[i].not))
+        if (!strstr(out, cases[i].want) || strstr(out, cases[i].not ))
             fail_msg("%s: want \"%s\" and no \"%s\", got:\n%s", cmd,
                      cases[i].want, cases[i].not, out);
         free(out);

@@ -17,7 +17,14 @@
 #define DEFAULT_AGENT "http://127.0.0.1:7001"
 #define MAX_OPTIONS 24
 
-enum { OPT_AGENT = 1000, OPT_TOKEN, OPT_JSON, OPT_HELP, OPT_LANG, OPT_BASE = 2000 };
+enum {
+    OPT_AGENT = 1000,
+    OPT_TOKEN,
+    OPT_JSON,
+    OPT_HELP,
+    OPT_LANG,
+    OPT_BASE = 2000
+};
 
 static const char usage_text[] = N_(
     "usage: polku [--agent URL] [--token-file FILE] [--json] [--lang LANG]\n"

@@ -177,8 +177,8 @@ const char *cli_age_text(long long seconds, char *buf, size_t len)
     static const struct {
         long long secs;
         const char *unit;
-    } units[] = {{86400, N_("d")}, {3600, N_("h")}, {60, N_("min")},
-                 {1, N_("s")}};
+    } units[] = {
+        {86400, N_("d")}, {3600, N_("h")}, {60, N_("min")}, {1, N_("s")}};
     if (seconds < 0)
         seconds = 0;
     size_t i = 0;

@@ -66,11 +66,19 @@ static void print_report(const json_t *r)
                           sizeof a),
            cli_local_time(json_string_value(json_object_get(r, "to")), b,
                           sizeof b));
-    static const char *const heads[] = {
-        N_("org"), N_("sent"), N_("recv"), N_("receipt p50/p90/max"),
-        N_("answer p50/p90/max"), N_("acc"), N_("rej"),
-        N_("rej-no-followup"), N_("canc"), N_("fail"), N_("ho off/acc/dec"),
-        N_("ho answer p50/p90/max"), N_("coordinates")};
+    static const char *const heads[] = {N_("org"),
+                                        N_("sent"),
+                                        N_("recv"),
+                                        N_("receipt p50/p90/max"),
+                                        N_("answer p50/p90/max"),
+                                        N_("acc"),
+                                        N_("rej"),
+                                        N_("rej-no-followup"),
+                                        N_("canc"),
+                                        N_("fail"),
+                                        N_("ho off/acc/dec"),
+                                        N_("ho answer p50/p90/max"),
+                                        N_("coordinates")};
     const size_t n = sizeof heads / sizeof heads[0];
     const char *words[sizeof heads / sizeof heads[0]];
     for (size_t k = 0; k < n; k++)
@@ -120,9 +128,9 @@ static void print_report(const json_t *r)
            cli_field(wc, "paths", a, sizeof a), p50, mx);
 
     static const char *const oheads[] = {"service", "completed", "rejected",
-                                         "failed", "cancelled", "open"};
+                                         "failed",  "cancelled", "open"};
     const char *owords[6] = {_("service"), _("completed"), _("rejected"),
-                             _("failed"), _("cancelled"), _("open")};
+                             _("failed"),  _("cancelled"), _("open")};
     cli_table *o = cli_table_new(6, owords);
     json_array_foreach(json_object_get(r, "outcomes_by_service"), i, w)
     {

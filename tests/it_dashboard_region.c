@@ -64,15 +64,12 @@ static int run_node(char *node, h_region *r, const char *phase, char *agents,
     snprintf(dash, sizeof dash, "%s/", r->broker_url);
     snprintf(out, sizeof out, "%s/region-%s.log", r->dir, phase);
     snprintf(state, sizeof state, "%s/region-clients.json", r->dir);
-    char *const argv[] = {node,        script,
-                          "--phase",   (char *)phase,
-                          "--state",   state,
-                          "--dashboard", dash,
-                          "--agents",  agents,
-                          "--down",    (char *)down,
-                          "--out",     POLKU_BUILD_DIR,
-                          "--source",  POLKU_SOURCE_DIR,
-                          NULL};
+    char *const argv[] = {
+        node,       script,          "--phase",     (char *)phase,
+        "--state",  state,           "--dashboard", dash,
+        "--agents", agents,          "--down",      (char *)down,
+        "--out",    POLKU_BUILD_DIR, "--source",    POLKU_SOURCE_DIR,
+        NULL};
     h_note("running %s --phase %s against %s", script, phase, dash);
     int rc = h_run_program(argv, out, H_SEC(280));
     char *text = h_read_file(out, NULL);

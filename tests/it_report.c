@@ -80,8 +80,8 @@ static void referral_ok(h_org *from, const char *key, h_org *to, char id[64])
 {
     h_resp resp;
     long st = h_referral_create(from, key, to->id, NULL, "x", id, &resp);
-    H_REQUIRE(st == 201, "referral %s -> %s: HTTP %ld %s", from->id, to->id,
-              st, hc_body(&resp));
+    H_REQUIRE(st == 201, "referral %s -> %s: HTTP %ld %s", from->id, to->id, st,
+              hc_body(&resp));
     h_resp_free(&resp);
     h_wait_status(to, id, "received", H_SEC(15));
 }
@@ -89,9 +89,10 @@ static void referral_ok(h_org *from, const char *key, h_org *to, char id[64])
 static void set_status(h_org *o, const char *id, const char *status)
 {
     h_resp resp;
-    bool why = strcmp(status, "rejected") == 0 || strcmp(status, "cancelled") == 0;
-    long st = h_referral_set_status(o, id, status, why ? "x" : NULL, NULL,
-                                    &resp);
+    bool why =
+        strcmp(status, "rejected") == 0 || strcmp(status, "cancelled") == 0;
+    long st =
+        h_referral_set_status(o, id, status, why ? "x" : NULL, NULL, &resp);
     H_REQUIRE(st == 200, "%s sets %s %s: HTTP %ld %s", o->id, id, status, st,
               hc_body(&resp));
     h_resp_free(&resp);
@@ -135,17 +136,17 @@ static void case_report_survives_a_broker_kill(void)
     hc_claim_ok(a, keys[1]);
     char h1[64], h2[64], seen[32];
     hc_offer_ok(a, keys[0], b->id, h1);
-    H_WAIT_UNTIL(H_SEC(15),
-                 strcmp(hc_handover_status(b, h1, seen, sizeof seen),
-                        "offered") == 0,
-                 "%s to see the offer %s", b->id, h1);
+    H_WAIT_UNTIL(
+        H_SEC(15),
+        strcmp(hc_handover_status(b, h1, seen, sizeof seen), "offered") == 0,
+        "%s to see the offer %s", b->id, h1);
     H_REQUIRE(hc_handover_act(b, h1, "accept", NULL, NULL) == 200,
               "%s accepts %s", b->id, h1);
     hc_offer_ok(a, keys[1], c->id, h2);
-    H_WAIT_UNTIL(H_SEC(15),
-                 strcmp(hc_handover_status(c, h2, seen, sizeof seen),
-                        "offered") == 0,
-                 "%s to see the offer %s", c->id, h2);
+    H_WAIT_UNTIL(
+        H_SEC(15),
+        strcmp(hc_handover_status(c, h2, seen, sizeof seen), "offered") == 0,
+        "%s to see the offer %s", c->id, h2);
     H_REQUIRE(hc_handover_act(c, h2, "decline", "x", NULL) == 200,
               "%s declines %s", c->id, h2);
 
@@ -155,23 +156,25 @@ static void case_report_survives_a_broker_kill(void)
     json_t *before = NULL;
     /* wait until the broker has folded every answer */
     H_WAIT_UNTIL(H_SEC(15),
-                 (json_decref(before),
-                  before = get_report(r, q, &st, NULL),
+                 (json_decref(before), before = get_report(r, q, &st, NULL),
                   st == 200 && num(before, NULL, "handovers_declined") == 1 &&
                       num(before, NULL, "handovers_accepted") == 1 &&
                       num(before, NULL, "accepted") == 2 &&
                       num(before, NULL, "rejected") == 1 &&
                       num(before, NULL, "cancelled") == 1),
                  "the report to count every answer (HTTP %ld)", st);
-    H_CHECK(num(before, NULL, "sent") == 5 && num(before, NULL, "received") == 5,
+    H_CHECK(num(before, NULL, "sent") == 5 &&
+                num(before, NULL, "received") == 5,
             "the region sent and received 5");
-    H_CHECK(num(before, a->id, "sent") == 4 && num(before, a->id, "received") == 0,
+    H_CHECK(num(before, a->id, "sent") == 4 &&
+                num(before, a->id, "received") == 0,
             "%s sent 4, received 0", a->id);
     H_CHECK(num(before, b->id, "received") == 3 &&
                 num(before, b->id, "accepted") == 2 &&
                 num(before, b->id, "cancelled") == 1,
             "%s received 3, accepted 2, cancelled 1", b->id);
-    H_CHECK(num(before, c->id, "sent") == 1 && num(before, c->id, "received") == 2 &&
+    H_CHECK(num(before, c->id, "sent") == 1 &&
+                num(before, c->id, "received") == 2 &&
                 num(before, c->id, "rejected") == 1,
             "%s sent 1, received 2, rejected 1", c->id);
     H_CHECK(num(before, b->id, "receipt_n") == 3 &&
@@ -232,14 +235,14 @@ static void case_report_survives_a_broker_kill(void)
     snprintf(from, sizeof from, "%.*s", (int)(amp - q - 6), q + 6);
     snprintf(to, sizeof to, "%s", amp + 4);
     const char *args[] = {"report", "--broker", r->broker_url, "--from", from,
-                          "--to", to, NULL};
+                          "--to",   to,         NULL};
     int rc = h_cli(a, out, sizeof out, args);
     const char *region = strstr(out, "REGION");
     H_CHECK(rc == 0 && region && !strstr(region + 1, "REGION") &&
                 strstr(out, "tyokykytiimi") && strstr(out, "rej-no-followup") &&
                 strstr(out, "Outcomes by service"),
-            "polku report prints the table, the region once (exit %d):\n%s",
-            rc, out);
+            "polku report prints the table, the region once (exit %d):\n%s", rc,
+            out);
     /* the region's line: 5 sent, 5 received */
     H_CHECK(region && strncmp(region, "REGION", 6) == 0 &&
                 strstr(region, " 5 ") != NULL,
@@ -252,14 +255,14 @@ static void case_report_survives_a_broker_kill(void)
     hc_wait_replayed(r, H_SEC(30));
     json_t *after = NULL;
     char *now = NULL;
-    H_WAIT_UNTIL(H_SEC(15),
-                 (json_decref(after), free(now), now = NULL,
-                  after = get_report(r, q, &st, NULL),
-                  st == 200 && (now = stable_text(after)) &&
-                      strcmp(now, was) == 0),
-                 "the report after the rebuild to equal the one before:\n"
-                 "  before %s\n  after  %s",
-                 was, now ? now : "(none)");
+    H_WAIT_UNTIL(
+        H_SEC(15),
+        (json_decref(after), free(now), now = NULL,
+         after = get_report(r, q, &st, NULL),
+         st == 200 && (now = stable_text(after)) && strcmp(now, was) == 0),
+        "the report after the rebuild to equal the one before:\n"
+        "  before %s\n  after  %s",
+        was, now ? now : "(none)");
     h_note("report equal after kill -9 and rebuild (%zu bytes)", strlen(was));
     free(now);
     free(was);

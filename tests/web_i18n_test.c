@@ -5,8 +5,8 @@
  * key is missing from a table, a value is empty, a table holds a
  * placeholder ({name}) another lacks, or the page uses a key (i18n("..."),
  * data-i18n="...", data-i18n-attr="attr:key") no table has; a key built
- * at run time (i18n("status." + s)) needs its prefix in every table. It also checks
- * that the comparison itself reports a key taken out of a table. */
+ * at run time (i18n("status." + s)) needs its prefix in every table. It also
+ * checks that the comparison itself reports a key taken out of a table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -156,8 +156,7 @@ static int check_used(const char *file, const char *text, const char *marker,
                       bool attr, json_t *const t[NLANG])
 {
     int seen = 0;
-    for (const char *p = strstr(text, marker); p;
-         p = strstr(p + 1, marker)) {
+    for (const char *p = strstr(text, marker); p; p = strstr(p + 1, marker)) {
         const char *s = p + strlen(marker), *e = strchr(s, '"');
         if (!e)
             break;

@@ -18,9 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static broker_org orgs[2] = {{.id = "sote-keskus", .name = "Sote"},
                              {.id = "kela", .name = "Kela"}};
-static broker_config cfg = {.orgs = orgs, .org_count = 2,
-                            .sla = {3600000, 86400000, 172800000, 432000000,
-                                    86400000}};
+static broker_config cfg = {
+    .orgs = orgs,
+    .org_count = 2,
+    .sla = {3600000, 86400000, 172800000, 432000000, 86400000}};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
