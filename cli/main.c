@@ -267,7 +267,7 @@ int cli_dispatch(cli *c, int argc, char **argv, const cli_cmd *cmds,
  * exit code (negative-mapped) through *rc. */
 static int parse_globals(cli *c, int argc, char **argv, int *rc)
 {
-    struct option longs[6];
+    struct option longs[8]; /* the global options and the terminator */
     longs[add_global_options(longs)] = (struct option){NULL, 0, NULL, 0};
     bool help = false;
     int ch;
