@@ -260,6 +260,7 @@ static void on_requested(client_index *cl, client_entry *c,
     r->service = intern(cl, q->service);
     r->created_ms = env->time_ms;
     r->due_ms = q->due_ms;
+    r->urgent = q->urgency && strcmp(q->urgency, "urgent") == 0;
     if (q->consent_id.len == 16)
         memcpy(r->consent_id, q->consent_id.data, 16);
     if (r->status == 0) {
@@ -526,14 +527,16 @@ json_t *cl_referral_json(const client_index *cl, const cl_referral *r,
                          ? r->received_ms
                          : r->created_ms;
     return json_pack(
-        "{s:o, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:I}", "id",
-        id_json(r->id), "client_key", key, "from", cl_name(cl, r->from), "to",
-        cl_name(cl, r->to), "service", cl_name(cl, r->service), "status",
+        "{s:o, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:I, s:s}",
+        "id", id_json(r->id), "client_key", key, "from", cl_name(cl, r->from),
+        "to", cl_name(cl, r->to), "service", cl_name(cl, r->service), "status",
         r->status ? polku_referral_state_name(r->status) : "unknown", "version",
         (json_int_t)r->version, "created", polku_json_time(r->created_ms),
         "received", polku_json_time(r->received_ms), "answered",
-        polku_json_time(r->answered_ms), "due", polku_json_time(r->due_ms), "age_s",
-        (json_int_t)(since && now_ms > since ? (now_ms - since) / 1000 : 0));
+        polku_json_time(r->answered_ms), "due", polku_json_time(r->due_ms),
+        "age_s",
+        (json_int_t)(since && now_ms > since ? (now_ms - since) / 1000 : 0),
+        "urgency", r->urgent ? "urgent" : "routine");
 }
 
 json_t *cl_client_json(const client_index *cl, const uint8_t key[16],

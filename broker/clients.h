@@ -40,6 +40,7 @@ typedef struct cl_referral {
     uint64_t answered_ms; /* earliest status past received, 0 none */
     uint64_t status_ms;   /* time of the event that set the status */
     uint64_t due_ms;
+    bool urgent; /* the request's urgency: "urgent" (else "routine") */
 } cl_referral;
 
 client_index *cl_new(void);

@@ -4,9 +4,11 @@
  * Only metadata: org ids, counts, the epoch. Bound to loopback by default;
  * when bound elsewhere a bearer token (http_token_file) is required. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http_api.h"
+#include "report.h"
 #include "routes.h"
 #include "views.h"
 #include "web_assets.h"
@@ -175,18 +177,42 @@ static void path_one(broker *b, polku_http_req *req, const char *keyhex)
     polku_http_respond_json(req, 200, j);
 }
 
-static void asset(polku_http_req *req, const char *path)
+/* /api/v1/reports?from=&to=[&org=][&format=csv] */
+static void reports(broker *b, polku_http_req *req)
+{
+    report_query q;
+    char why[200];
+    if (report_parse_query(
+            b->cfg, polku_http_query(req, "from"), polku_http_query(req, "to"),
+            polku_http_query(req, "org"), polku_http_query(req, "format"), &q,
+            why, sizeof why)) {
+        polku_http_respond_error(req, 400, "bad_request", why);
+        return;
+    }
+    json_t *r = report_json(b->cfg, b->clients, b->paths, &q, polku_now_ms());
+    char *csv = r && q.csv ? report_csv(r) : NULL;
+    if (!r || (q.csv && !csv)) {
+        json_decref(r);
+        polku_http_respond_error(req, 500, "internal", "out of memory");
+    } else if (q.csv) {
+        polku_http_respond(req, 200, "text/csv; charset=utf-8", csv,
+                           strlen(csv));
+        json_decref(r);
+    } else {
+        polku_http_respond_json(req, 200, r);
+    }
+    free(csv);
+}
+
+/* The page's file at path ("/" is index.html), or NULL. */
+static const web_asset *asset_of(const char *path)
 {
     if (strcmp(path, "/") == 0)
         path = "/index.html";
-    for (const web_asset *a = web_assets; a->path; a++) {
-        if (strcmp(a->path, path) == 0) {
-            polku_http_respond(req, 200, a->content_type, (const char *)a->data,
-                               a->len);
-            return;
-        }
-    }
-    polku_http_respond_error(req, 404, "not_found", "no such endpoint");
+    for (const web_asset *a = web_assets; a->path; a++)
+        if (strcmp(a->path, path) == 0)
+            return a;
+    return NULL;
 }
 
 /* The token as a header, or (for a browser's EventSource and page, which
@@ -211,10 +237,11 @@ static void on_request(polku_http_req *req, void *arg)
                                  "only GET is served here");
     } else if (strcmp(path, "/healthz") == 0) {
         healthz(b, req);
-    } else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0 ||
-               strcmp(path, "/app.js") == 0 ||
-               strcmp(path, "/style.css") == 0) {
-        asset(req, path); /* the page holds no data: the API calls do */
+    } else if (asset_of(path)) {
+        /* the page and its words hold no data: the API calls do */
+        const web_asset *a = asset_of(path);
+        polku_http_respond(req, 200, a->content_type, (const char *)a->data,
+                           a->len);
     } else if (!authorised(b, req)) {
         polku_http_respond_error(req, 401, "unauthorized",
                                  "a bearer token is required");
@@ -227,6 +254,11 @@ static void on_request(polku_http_req *req, void *arg)
         const views_state v = broker_state_views(b);
         polku_http_respond_json(req, 200,
                                 views_pending_json(&v, polku_now_ms()));
+    } else if (strcmp(path, "/api/v1/directory") == 0) {
+        const views_state v = broker_state_views(b);
+        polku_http_respond_json(req, 200, views_directory_json(&v));
+    } else if (strcmp(path, "/api/v1/reports") == 0) {
+        reports(b, req);
     } else if (strcmp(path, "/api/v1/alerts") == 0) {
         polku_http_respond_json(req, 200, alerts_json(b->alerts));
     } else if (strncmp(path, "/api/v1/paths/", 14) == 0) {

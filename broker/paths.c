@@ -590,6 +590,19 @@ void pi_each(const path_index *pi, pi_path_fn fn, void *arg)
     }
 }
 
+void pi_each_handover(const path_index *pi, pi_handover_fn fn, void *arg)
+{
+    path_handover_view v;
+    for (const path_state *p = pi->paths; p; p = p->hh.next) {
+        const handover_entry *h, *tmp;
+        HASH_ITER(hh, p->handovers, h, tmp)
+        {
+            handover_view(h, &v);
+            fn(p->key, &v, arg);
+        }
+    }
+}
+
 bool pi_view(const path_index *pi, const uint8_t key[16], path_view *out)
 {
     const path_state *p = path_find(pi, key);

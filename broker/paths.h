@@ -82,6 +82,12 @@ typedef void (*pi_path_fn)(const uint8_t key[16], const path_view *v,
                            void *arg);
 void pi_each(const path_index *pi, pi_path_fn fn, void *arg);
 
+/* Every handover of every path (offered, answered or both seen), in no
+ * particular order; fn may not change the index. The reports count them. */
+typedef void (*pi_handover_fn)(const uint8_t key[16],
+                               const path_handover_view *h, void *arg);
+void pi_each_handover(const path_index *pi, pi_handover_fn fn, void *arg);
+
 /* Decides a claim by claimant at now: the coordinator stays if there is
  * one (CLAIM_LOST, or CLAIM_WON when it is the claimant); otherwise the
  * claimant begins the next term (CLAIM_WON) and the path says so at once.

@@ -222,6 +222,28 @@ json_t *views_pending_json(const views_state *vs, uint64_t now_ms)
                      (json_int_t)alerts_count(vs->alerts));
 }
 
+json_t *views_directory_json(const views_state *vs)
+{
+    json_t *orgs = json_array();
+    for (size_t i = 0; i < vs->cfg->org_count; i++) {
+        const broker_org *o = &vs->cfg->orgs[i];
+        json_t *services = json_array();
+        for (size_t k = 0; k < o->service_count; k++)
+            json_array_append_new(services, json_string(o->services[k]));
+        json_array_append_new(orgs, json_pack("{s:s, s:s, s:o}", "id", o->id,
+                                              "name", o->name ? o->name : o->id,
+                                              "services", services));
+    }
+    const broker_sla *s = &vs->cfg->sla;
+    return json_pack(
+        "{s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "orgs", orgs, "sla_s",
+        "referral_receipt", (json_int_t)(s->referral_receipt_ms / 1000),
+        "referral_answer", (json_int_t)(s->referral_answer_ms / 1000),
+        "rejection_followup", (json_int_t)(s->rejection_followup_ms / 1000),
+        "handover_answer", (json_int_t)(s->handover_answer_ms / 1000),
+        "path_coordinator", (json_int_t)(s->path_coordinator_ms / 1000));
+}
+
 json_t *views_stats_json(const views_state *vs)
 {
     char epoch[17], digest[65], paths_digest[65];

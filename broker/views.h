@@ -44,6 +44,10 @@ json_t *views_path_json(const views_state *v, const uint8_t key[16],
  * with ages, overdue flags and the dashboard's tiles. */
 json_t *views_pending_json(const views_state *v, uint64_t now_ms);
 
+/* /api/v1/directory: the organisations (id, name, services) and the SLAs
+ * in seconds, so the dashboard shows names and explains what is overdue. */
+json_t *views_directory_json(const views_state *v);
+
 /* /api/v1/stats. */
 json_t *views_stats_json(const views_state *v);
 

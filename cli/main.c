@@ -4,6 +4,7 @@
  * This file holds the global options, the option parser every command uses
  * and the table of nouns; the commands live in *_cmd.c. */
 #include "cli.h"
+#include "i18n.h"
 
 #include <curl/curl.h>
 #include <ctype.h>
@@ -16,10 +17,18 @@
 #define DEFAULT_AGENT "http://127.0.0.1:7001"
 #define MAX_OPTIONS 24
 
-enum { OPT_AGENT = 1000, OPT_TOKEN, OPT_JSON, OPT_HELP, OPT_BASE = 2000 };
+enum {
+    OPT_AGENT = 1000,
+    OPT_TOKEN,
+    OPT_JSON,
+    OPT_HELP,
+    OPT_LANG,
+    OPT_BASE = 2000
+};
 
-static const char usage_text[] =
-    "usage: polku [--agent URL] [--token-file FILE] [--json] COMMAND ...\n"
+static const char usage_text[] = N_(
+    "usage: polku [--agent URL] [--token-file FILE] [--json] [--lang LANG]\n"
+    "             COMMAND ...\n"
     "\n"
     "Talks to the local API of an organisation's polku-agent; makes keys.\n"
     "\n"
@@ -29,19 +38,22 @@ static const char usage_text[] =
     "  path       claim, show and close the coordination of a client's path\n"
     "  handover   offer, answer, list and show coordination handovers\n"
     "  status     the agent's organisation, broker connection and outbox\n"
+    "  reconcile  what this store lost when it was restored from an older copy\n"
+    "  report     the broker's coordination report (--broker URL)\n"
     "  keygen     write a new CURVE key file and print its public key\n"
     "  secret     write a new regional pseudonym secret\n"
     "\n"
     "options (accepted before or after the command):\n"
     "  --agent URL        the agent's API (default $POLKU_AGENT or\n"
-    "                     " DEFAULT_AGENT ")\n"
+    "                     http://127.0.0.1:7001)\n"
     "  --token-file FILE  bearer token for the API (default "
     "$POLKU_TOKEN_FILE)\n"
     "  --json             print the agent's JSON, for scripts\n"
+    "  --lang fi|sv|en    the language (default from LANG or LC_MESSAGES)\n"
     "  --help             this text; 'polku COMMAND --help' for a command\n"
     "\n"
     "exit status: 0 done, 1 failed (agent unreachable or refused),\n"
-    "2 usage error\n";
+    "2 usage error, 3 something to act on (reconcile)\n");
 
 static const cli_cmd nouns[] = {
     {"referral", "referrals", cli_referral_usage, cli_referral},
@@ -51,6 +63,7 @@ static const cli_cmd nouns[] = {
     {"status", "agent status", cli_status_usage, cli_status},
     {"reconcile", "what a restored store lost", cli_reconcile_usage,
      cli_reconcile},
+    {"report", "coordination report", cli_report_usage, cli_report},
     {"keygen", "key file", cli_keygen_usage, cli_keygen},
     {"secret", "pseudonym secret", cli_secret_usage, cli_secret},
     {NULL, NULL, NULL, NULL},
@@ -70,8 +83,8 @@ int cli_usage_error(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     fputs("polku: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry 'polku %s%s--help'.\n", command,
+    vfprintf(stderr, _(fmt), ap);
+    fprintf(stderr, _("\nTry 'polku %s%s--help'.\n"), command,
             command[0] ? " " : "");
     va_end(ap);
     return CLI_USAGE;
@@ -101,6 +114,8 @@ static bool global_option(cli *c, int ch, bool *help)
     case OPT_JSON:
         c->json = true;
         return true;
+    case OPT_LANG: /* taken by cli_i18n_init before the parse */
+        return true;
     case 'h':
     case OPT_HELP:
         *help = true;
@@ -116,7 +131,8 @@ static size_t add_global_options(struct option *longs)
         (struct option){"token-file", required_argument, NULL, OPT_TOKEN};
     longs[2] = (struct option){"json", no_argument, NULL, OPT_JSON};
     longs[3] = (struct option){"help", no_argument, NULL, OPT_HELP};
-    return 4;
+    longs[4] = (struct option){"lang", required_argument, NULL, OPT_LANG};
+    return 5;
 }
 
 static int check_positional(int argc, char **argv, const char *const *pos_names,
@@ -140,7 +156,7 @@ static int check_positional(int argc, char **argv, const char *const *pos_names,
 int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts,
               const char *const *pos_names, const char **pos, const char *usage)
 {
-    struct option longs[MAX_OPTIONS + 5];
+    struct option longs[MAX_OPTIONS + 6];
     size_t n = add_global_options(longs);
     size_t nopts = 0;
     while (opts != NULL && opts[nopts].name != NULL && nopts < MAX_OPTIONS) {
@@ -168,7 +184,7 @@ int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts,
             *o->flag = true;
     }
     if (help) {
-        fputs(usage, stdout);
+        fputs(_(usage), stdout);
         return CLI_HELP;
     }
     return check_positional(argc, argv, pos_names, pos);
@@ -236,11 +252,11 @@ int cli_dispatch(cli *c, int argc, char **argv, const cli_cmd *cmds,
                  const char *noun_help)
 {
     if (argc < 2) {
-        fputs(noun_help, stderr);
+        fputs(_(noun_help), stderr);
         return cli_usage_error("%s: missing command", argv[0]);
     }
     if (is_help(argv[1])) {
-        fputs(noun_help, stdout);
+        fputs(_(noun_help), stdout);
         return CLI_HELP;
     }
     const cli_cmd *cmd = find_cmd(cmds, argv[1]);
@@ -254,7 +270,7 @@ int cli_dispatch(cli *c, int argc, char **argv, const cli_cmd *cmds,
  * exit code (negative-mapped) through *rc. */
 static int parse_globals(cli *c, int argc, char **argv, int *rc)
 {
-    struct option longs[5];
+    struct option longs[8]; /* the global options and the terminator */
     longs[add_global_options(longs)] = (struct option){NULL, 0, NULL, 0};
     bool help = false;
     int ch;
@@ -268,12 +284,12 @@ static int parse_globals(cli *c, int argc, char **argv, int *rc)
         global_option(c, ch, &help);
     }
     if (help) {
-        fputs(usage_text, stdout);
+        fputs(_(usage_text), stdout);
         *rc = CLI_OK;
         return -1;
     }
     if (optind >= argc) {
-        fputs(usage_text, stderr);
+        fputs(_(usage_text), stderr);
         *rc = cli_usage_error("missing command");
         return -1;
     }
@@ -292,7 +308,7 @@ static int run(int argc, char **argv)
     if (first < 0)
         return rc;
     if (is_help(argv[first])) {
-        fputs(usage_text, stdout);
+        fputs(_(usage_text), stdout);
         return CLI_OK;
     }
     const cli_cmd *noun = find_cmd(nouns, argv[first]);
@@ -305,6 +321,7 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    cli_i18n_init(argc, argv);
     if (sodium_init() < 0)
         return cli_fail("cannot initialise libsodium");
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -4,6 +4,7 @@
  * escape sequences to the terminal. Errors go to stderr as "polku: ..."
  * (cli_fail), the one way every command reports what went wrong. */
 #include "cli.h"
+#include "i18n.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -176,13 +177,14 @@ const char *cli_age_text(long long seconds, char *buf, size_t len)
     static const struct {
         long long secs;
         const char *unit;
-    } units[] = {{86400, "d"}, {3600, "h"}, {60, "min"}, {1, "s"}};
+    } units[] = {
+        {86400, N_("d")}, {3600, N_("h")}, {60, N_("min")}, {1, N_("s")}};
     if (seconds < 0)
         seconds = 0;
     size_t i = 0;
     while (i + 1 < sizeof units / sizeof units[0] && seconds < units[i].secs)
         i++;
-    snprintf(buf, len, "%lld %s", seconds / units[i].secs, units[i].unit);
+    snprintf(buf, len, "%lld %s", seconds / units[i].secs, _(units[i].unit));
     return buf;
 }
 
@@ -191,7 +193,7 @@ int cli_fail(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     fputs("polku: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    vfprintf(stderr, _(fmt), ap);
     fputc('\n', stderr);
     va_end(ap);
     return CLI_FAIL;

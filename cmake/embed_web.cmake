@@ -1,7 +1,7 @@
 # Turns the dashboard's static files (web/) into a C source, so the broker
 # serves them without depending on where it is installed.
 # Called as: cmake -DWEB_DIR=... -DOUT=... -P embed_web.cmake
-set(files index.html app.js style.css)
+set(files index.html app.js style.css i18n/fi.json i18n/sv.json i18n/en.json)
 set(body "/* generated from web/ by cmake/embed_web.cmake: do not edit */\n#include \"web_assets.h\"\n\n")
 set(table "")
 set(i 0)
@@ -17,6 +17,8 @@ foreach(f ${files})
   string(APPEND body "static const unsigned char asset_${i}[] = {${bytes}0};\n")
   if(f MATCHES "\\.html$")
     set(type "text/html; charset=utf-8")
+  elseif(f MATCHES "\\.json$")
+    set(type "application/json; charset=utf-8")
   elseif(f MATCHES "\\.js$")
     set(type "text/javascript; charset=utf-8")
   else()
