@@ -10,6 +10,7 @@
 #include "polku/daemon.h"
 #include "polku/error.h"
 #include "polku/log.h"
+#include "polku/notify.h"
 
 #define USAGE                                                                  \
     "polku-agent [--check | --backup DIR | --restore DIR] --config FILE\n"     \
@@ -134,7 +135,12 @@ int main(int argc, char **argv)
     rc = agent_init(&a, &loop, &cfg);
     if (rc == POLKU_OK) {
         log_info("serving the API on %s, broker %s", cfg.http, cfg.broker);
+        char status[256];
+        snprintf(status, sizeof status, "API on %s, broker %s", cfg.http,
+                 cfg.broker);
+        polku_notify_ready(status);
         uv_run(&loop, UV_RUN_DEFAULT);
+        polku_notify_stopping();
     }
     agent_fini(&a);
     polku_loop_close(&loop);

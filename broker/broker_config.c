@@ -62,23 +62,33 @@ static int load_services(const polku_ini *ini, const char *section,
     return rc;
 }
 
+/* Errors about a section as a whole point at its header line. */
+static polku_ini_entry section_header(const polku_ini *ini, const char *section)
+{
+    return (polku_ini_entry){section, "", "",
+                             polku_ini_section_line(ini, section)};
+}
+
 static int load_org(const polku_ini *ini, const char *section,
                     broker_config *cfg, polku_cfgerr *err)
 {
     const char *id = section + 4; /* after "org " */
+    polku_ini_entry header = section_header(ini, section);
     const polku_ini_entry *pk = polku_ini_find(ini, section, "public_key");
     int rc = polku_ini_check_keys(ini, section, org_keys, err);
     if (rc)
         return rc;
     if (!polku_org_id_valid(id))
-        return polku_cfgerr_set(err, ini, NULL, section, "",
-                                "organisation id must match "
-                                "[a-z0-9][a-z0-9-]{1,31}");
+        return polku_cfgerr_set(err, ini, &header, section, "",
+                                "organisation id '%s' must match "
+                                "[a-z0-9][a-z0-9-]{1,31}",
+                                id);
     if (broker_config_org(cfg, id))
-        return polku_cfgerr_set(err, ini, NULL, section, "",
+        return polku_cfgerr_set(err, ini, &header, section, "",
                                 "organisation listed twice");
     if (!pk || !polku_z85_key_valid(pk->value))
-        return polku_cfgerr_set(err, ini, pk, section, "public_key",
+        return polku_cfgerr_set(err, ini, pk ? pk : &header, section,
+                                "public_key",
                                 "a 40-character Z85 public key is required");
     broker_org *org = &cfg->orgs[cfg->org_count];
     memset(org, 0, sizeof *org);
@@ -180,10 +190,12 @@ int broker_config_load(const char *path, broker_config *cfg, polku_cfgerr *err)
         const char *section = polku_ini_section_at(ini, i);
         if (strncmp(section, "org ", 4) == 0)
             rc = load_org(ini, section, cfg, err);
-        else if (strcmp(section, "broker") && strcmp(section, "sla"))
-            rc = polku_cfgerr_set(err, ini, NULL, section, "",
+        else if (strcmp(section, "broker") && strcmp(section, "sla")) {
+            polku_ini_entry header = section_header(ini, section);
+            rc = polku_cfgerr_set(err, ini, &header, section, "",
                                   "unknown section (expected [broker], "
                                   "[sla] or [org NAME])");
+        }
     }
     polku_ini_free(&ini);
     return rc;

@@ -13,10 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/version.h"
+
 #define DEFAULT_AGENT "http://127.0.0.1:7001"
 #define MAX_OPTIONS 24
 
-enum { OPT_AGENT = 1000, OPT_TOKEN, OPT_JSON, OPT_HELP, OPT_BASE = 2000 };
+enum {
+    OPT_AGENT = 1000,
+    OPT_TOKEN,
+    OPT_JSON,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_BASE = 2000
+};
 
 static const char usage_text[] =
     "usage: polku [--agent URL] [--token-file FILE] [--json] COMMAND ...\n"
@@ -39,6 +48,7 @@ static const char usage_text[] =
     "$POLKU_TOKEN_FILE)\n"
     "  --json             print the agent's JSON, for scripts\n"
     "  --help             this text; 'polku COMMAND --help' for a command\n"
+    "  --version          print polku's version and exit\n"
     "\n"
     "exit status: 0 done, 1 failed (agent unreachable or refused),\n"
     "2 usage error\n";
@@ -252,9 +262,11 @@ int cli_dispatch(cli *c, int argc, char **argv, const cli_cmd *cmds,
  * exit code (negative-mapped) through *rc. */
 static int parse_globals(cli *c, int argc, char **argv, int *rc)
 {
-    struct option longs[5];
-    longs[add_global_options(longs)] = (struct option){NULL, 0, NULL, 0};
-    bool help = false;
+    struct option longs[6];
+    size_t n = add_global_options(longs);
+    longs[n++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
+    longs[n] = (struct option){NULL, 0, NULL, 0};
+    bool help = false, version = false;
     int ch;
     optind = 0;
     opterr = 0;
@@ -263,7 +275,15 @@ static int parse_globals(cli *c, int argc, char **argv, int *rc)
             *rc = option_error(ch, argv);
             return -1;
         }
-        global_option(c, ch, &help);
+        if (ch == OPT_VERSION)
+            version = true;
+        else
+            global_option(c, ch, &help);
+    }
+    if (version) {
+        polku_version_print(stdout, "polku");
+        *rc = CLI_OK;
+        return -1;
     }
     if (help) {
         fputs(usage_text, stdout);

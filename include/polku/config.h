@@ -27,7 +27,8 @@ typedef struct polku_ini_entry {
 
 /* Loads path. Caller owns *out (polku_ini_free). Returns POLKU_OK,
  * POLKU_ENOTFOUND (cannot open: message says why), POLKU_ECONFIG (syntax
- * error or a key given twice in one section: message names the line). */
+ * error, a key given twice in one section, or a value still holding a
+ * template's "@NAME@" placeholder: message names the line). */
 int polku_ini_load(const char *path, polku_ini **out, polku_cfgerr *err);
 
 /* The same for text already in memory (len bytes, need not end in NUL);
