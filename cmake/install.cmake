@@ -43,7 +43,11 @@ install(FILES dist/systemd/polku.tmpfiles DESTINATION lib/tmpfiles.d
 # ---- the Debian package ----
 set(CPACK_GENERATOR "DEB")
 set(CPACK_PACKAGE_NAME "polku")
-set(CPACK_PACKAGE_VERSION "${POLKU_VERSION_TEXT}")
+set(CPACK_PACKAGE_VERSION "${POLKU_VERSION_TEXT}") # again when packaging:
+set(CPACK_PROJECT_CONFIG_FILE "${PROJECT_SOURCE_DIR}/cmake/cpack_project.cmake")
+set(CPACK_POLKU_SOURCE_DIR "${PROJECT_SOURCE_DIR}")
+set(CPACK_POLKU_BASE_VERSION "${PROJECT_VERSION}")
+set(CPACK_STRIP_FILES TRUE)
 set(CPACK_PACKAGE_VENDOR "polku")
 set(CPACK_PACKAGE_CONTACT "polku maintainers <polku@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
