@@ -105,6 +105,7 @@ int main(int argc, char **argv)
         agent_config_fini(&cfg);
         return 2;
     }
+    polku_log_set_format(cfg.log_format, "polku-agent", cfg.org);
     if ((opts & 1) + !!backup_dir + !!restore_dir > 1) {
         fprintf(stderr, "polku-agent: --check, --backup and --restore go "
                         "one at a time\n");

@@ -9,9 +9,9 @@
 #include "polku/error.h"
 
 static const char *const broker_keys[] = {
-    "listen",          "key_file",  "feed",      "http",
-    "http_token_file", "log_level", "heartbeat", "max_frame",
-    "debug_dump_file", NULL};
+    "listen",          "key_file",   "feed",      "http",
+    "http_token_file", "log_level",  "heartbeat", "max_frame",
+    "debug_dump_file", "log_format", NULL};
 static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
                                        "rejection_followup", "handover_answer",
                                        "path_coordinator", NULL};
@@ -140,6 +140,11 @@ static int load_broker_section(const polku_ini *ini, broker_config *cfg,
         return polku_cfgerr_set(
             err, ini, polku_ini_find(ini, "broker", "log_level"), "broker",
             "log_level", "expected debug, info, warn, error or off");
+    polku_ini_str(ini, "broker", "log_format", "text", &s, err);
+    if (polku_log_format_parse(s, &cfg->log_format))
+        return polku_cfgerr_set(
+            err, ini, polku_ini_find(ini, "broker", "log_format"), "broker",
+            "log_format", "expected text or json, got '%.40s'", s);
     if ((rc = polku_ini_duration(ini, "broker", "heartbeat", 1000,
                                  &cfg->heartbeat_ms, err)))
         return rc;
@@ -168,6 +173,17 @@ static int load_sla(const polku_ini *ini, broker_config *cfg, polku_cfgerr *err)
         rc = polku_ini_duration(ini, "sla", "path_coordinator", 86400000ull,
                                 &cfg->sla.path_coordinator_ms, err);
     return rc;
+}
+
+const char *const *broker_config_known_keys(const char *section)
+{
+    if (strcmp(section, "broker") == 0)
+        return broker_keys;
+    if (strcmp(section, "sla") == 0)
+        return sla_keys;
+    if (strcmp(section, "org") == 0)
+        return org_keys;
+    return NULL;
 }
 
 int broker_config_load(const char *path, broker_config *cfg, polku_cfgerr *err)

@@ -34,6 +34,7 @@ int main(int argc, char **argv)
         return 2;
     }
     polku_log_init("broker", cfg.log_level);
+    polku_log_set_format(cfg.log_format, "polku-broker", NULL);
     polku_raise_nofile_limit();
     uv_loop_t loop;
     uv_loop_init(&loop);

@@ -290,8 +290,9 @@ static const polku_ini_entry *find_in(const polku_ini *ini, const char *section,
  * validator judges it. The placeholder is copied into out. */
 static const char *placeholder_in(const char *value, char *out, size_t cap)
 {
-    static const char z85[] = "0123456789abcdefghijklmnopqrstuvwxyz"
-                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    static const char z85[] =
+        "0123456789abcdefghijklmnopqrstuvwxyz"
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
     if (strlen(value) == 40 && strspn(value, z85) == 40)
         return NULL;
     for (const char *at = strchr(value, '@'); at; at = strchr(at + 1, '@')) {

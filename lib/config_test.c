@@ -516,7 +516,8 @@ static void test_parse_from_memory(void **state)
 static void test_placeholder(void **state)
 {
     struct fixture *f = *state;
-    load_fails(f, "[agent]\norg = kela\nbroker = tcp://127.0.0.1:@BROKER_PORT@\n",
+    load_fails(f,
+               "[agent]\norg = kela\nbroker = tcp://127.0.0.1:@BROKER_PORT@\n",
                POLKU_ECONFIG,
                "3: [agent] broker: '@BROKER_PORT@' is a template placeholder: "
                "replace it with the value it stands for (the file's header "
@@ -525,9 +526,10 @@ static void test_placeholder(void **state)
                "2: [org kela] public_key: '@kela.pub@' is a template "
                "placeholder: replace it with the value it stands for (the "
                "file's header comment says which)");
-    polku_ini *ini = load_ok(f, "[org kela]\n"
-                                "public_key = rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n"
-                                "mail = a@b\n");
+    polku_ini *ini =
+        load_ok(f, "[org kela]\n"
+                   "public_key = rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n"
+                   "mail = a@b\n");
     assert_string_equal(polku_ini_find(ini, "org kela", "public_key")->value,
                         "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
     polku_ini_free(&ini);

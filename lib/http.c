@@ -764,8 +764,8 @@ static int listen_on(const struct sockaddr_storage *ss, bool ipv6)
     if (fd < 0)
         return -1;
     int on = 1;
-    socklen_t len = ipv6 ? sizeof(struct sockaddr_in6)
-                         : sizeof(struct sockaddr_in);
+    socklen_t len =
+        ipv6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
         (ipv6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on)) ||
         bind(fd, (const struct sockaddr *)ss, len) != 0 ||
@@ -822,11 +822,10 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
         /* the logger first, or MHD logs the options before it to stderr */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
         fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, POLKU_HTTP_CONNECTION_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, POLKU_HTTP_PER_IP_LIMIT,
-        MHD_OPTION_END);
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+        POLKU_HTTP_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        POLKU_HTTP_PER_IP_LIMIT, MHD_OPTION_END);
     if (!srv->daemon) {
         log_error("http: cannot serve on %s (see the lines above)", listen);
         close(fd);
@@ -834,7 +833,8 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
         return POLKU_EHTTP;
     }
     srv->port = bound_port(fd); /* MHD owns fd now and closes it */
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     int rc = info ? uv_poll_init(loop, &srv->poll, info->epoll_fd) : UV_EBADF;
     if (rc < 0) {
         log_warn("http: cannot watch the epoll fd: %s", uv_strerror(rc));

@@ -108,8 +108,7 @@ static int read_trimmed(const char *path, char *buf, size_t cap,
  * its private keys: one that group or others may read or write is refused
  * with its mode and the fix. A file that cannot be stat'ed is left to the
  * open that follows (which says why). POLKU_OK or POLKU_ECONFIG. */
-static int check_private(const char *path, const char *what,
-                         polku_cfgerr *err)
+static int check_private(const char *path, const char *what, polku_cfgerr *err)
 {
     struct stat st;
     if (stat(path, &st) != 0 || (st.st_mode & 077) == 0)
