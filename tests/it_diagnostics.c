@@ -138,6 +138,38 @@ static void case_wrong_broker_port(void)
                  "the log to say the link is back");
 }
 
+/* broker_public_key is not the broker's: the handshake cannot complete. */
+static void case_wrong_broker_key(void)
+{
+    h_region *r = h_region_new();
+    h_org *a = h_region_add_org(r, "sote-keskus", "coordination");
+    h_region_write(r);
+    polku_keypair other;
+    H_REQUIRE(polku_keypair_generate(&other) == 0, "a key pair");
+    /* the harness wrote the right key first; this one is inserted above */
+    char line[128];
+    snprintf(line, sizeof line, "broker_public_key = %s", other.public_z85);
+    char *text = h_read_file(a->proc.config, NULL);
+    H_REQUIRE(text, "read %s", a->proc.config);
+    char *at = strstr(text, "broker_public_key = ");
+    H_REQUIRE(at, "the config names broker_public_key");
+    memcpy(at + strlen("broker_public_key = "), other.public_z85, 40);
+    FILE *f = fopen(a->proc.config, "w");
+    H_REQUIRE(f && fputs(text, f) >= 0 && fclose(f) == 0, "rewrite config");
+    free(text);
+    h_broker_start(r);
+    h_agent_start(a);
+    char detail[512] = "";
+    H_WAIT_UNTIL(
+        DIAG_MS,
+        broker_state_is(a, "refused: handshake", detail, sizeof detail) ||
+            broker_state_is(a, "no answer", detail, sizeof detail),
+        "/healthz broker \"refused: handshake\" or \"no answer\"");
+    H_CHECK(strstr(detail, "broker_public_key"),
+            "the detail points at broker_public_key: %s", detail);
+    h_note("%s", detail);
+}
+
 /* Time from t0 until /healthz leaves "connected". */
 static uint64_t until_not_connected(h_org *a, uint64_t limit_ms)
 {
@@ -445,6 +477,7 @@ int main(int argc, char **argv)
     h_init(argc, argv, "it_diagnostics");
     H_CASE(case_key_not_in_directory);
     H_CASE(case_wrong_broker_port);
+    H_CASE(case_wrong_broker_key);
     H_CASE(case_broker_stops);
     H_CASE(case_broker_freezes);
     H_CASE(case_port_in_use);

@@ -94,6 +94,8 @@ const char *link_state_name(const broker_link *l)
         return "refused: handshake";
     if (!l->tcp_up && l->trouble == LINK_TROUBLE_REFUSED)
         return "connection refused";
+    if (l->welcomed && !l->tcp_up)
+        return "connection lost";
     if (l->welcomed && link_connected(l))
         return now - l->last_heard_ms <= silence_limit_ms(l) ? "connected"
                                                              : "no answer";
@@ -126,19 +128,24 @@ void link_state_detail(const broker_link *l, char *buf, size_t len)
                  l->cfg->org, l->cfg->key.public_z85);
     else if (l->trouble == LINK_TROUBLE_HANDSHAKE)
         snprintf(buf, len,
-                 "the CURVE handshake with the broker at %s failed: is "
-                 "broker_public_key the broker's public key?",
+                 "the CURVE handshake with %s failed or was cut off: is "
+                 "broker_public_key the broker's public key, and is `broker` "
+                 "a polku broker's listen address?",
                  l->cfg->broker);
     else if (strcmp(state, "connection refused") == 0)
         snprintf(buf, len,
                  "nothing accepts connections at %s: is the broker running, "
                  "and are the host and port of `broker` its listen address?",
                  l->cfg->broker);
+    else if (strcmp(state, "connection lost") == 0)
+        snprintf(buf, len,
+                 "the connection to the broker at %s closed; reconnecting",
+                 l->cfg->broker);
     else if (strcmp(state, "no answer") == 0)
         snprintf(buf, len,
                  "the broker at %s has not answered for %llu ms: is it "
-                 "running (not stopped or overloaded), and is `broker` a "
-                 "polku broker's listen address?",
+                 "running (not stopped or overloaded), is `broker` a polku "
+                 "broker's listen address and broker_public_key its key?",
                  l->cfg->broker, (unsigned long long)quiet);
     else
         snprintf(buf, len, "connecting to the broker at %s", l->cfg->broker);
@@ -150,7 +157,9 @@ void link_state_detail(const broker_link *l, char *buf, size_t len)
 static void log_state_change(broker_link *l)
 {
     const char *state = link_state_name(l);
-    if (state == l->shown_state)
+    /* "disconnected" is a passing state (between two attempts): it does
+     * not count as a change, so a retried failure is logged once. */
+    if (state == l->shown_state || strcmp(state, "disconnected") == 0)
         return;
     const char *was = l->shown_state;
     l->shown_state = state;
@@ -165,8 +174,9 @@ static void log_state_change(broker_link *l)
             log_info("broker link connected again (was: %s)", was);
         return;
     }
-    if (strcmp(state, "connection refused") == 0 ||
-        strcmp(state, "no answer") == 0)
+    /* a refused key or session is logged where it is learnt */
+    if (strcmp(state, "refused: authentication") != 0 &&
+        strcmp(state, "refused: duplicate_session") != 0)
         log_warn("broker link %s: %s", state, detail);
 }
 
@@ -271,6 +281,9 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
     l->epoch = w->epoch;
     l->welcomed = true;
     l->last_heard_ms = polku_mono_ms();
+    /* a Welcome came over an open, authenticated connection, whatever the
+     * monitor (another socket) has told us so far */
+    l->tcp_up = l->tcp_was_up = l->handshaken = true;
     if (directory_set(l->dir, w) == POLKU_OK)
         link_run(l, save_directory, NULL);
     if (w->known_seq > l->d->b->last_seq &&
@@ -576,26 +589,27 @@ static void on_monitor(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
     uint64_t now = polku_mono_ms();
     switch (event) {
     case ZMQ_EVENT_CONNECTED: /* TCP up; the handshake follows */
-        l->tcp_up = true;
+        l->tcp_up = l->tcp_was_up = true;
+        l->handshaken = false;
         l->tcp_since_ms = now;
         if (l->trouble == LINK_TROUBLE_REFUSED)
             l->trouble = LINK_TROUBLE_NONE;
         break;
-    case ZMQ_EVENT_CONNECT_RETRIED: /* a connect failed; libzmq retries */
-        if (!l->tcp_up)
+    case ZMQ_EVENT_CONNECT_RETRIED: /* libzmq will connect again */
+        if (!l->tcp_was_up)         /* the last attempt never got through */
             l->trouble = LINK_TROUBLE_REFUSED;
+        l->tcp_was_up = false;
         break;
     case ZMQ_EVENT_DISCONNECTED:
-        if (l->tcp_up && l->welcomed)
-            log_warn("the connection to the broker at %s closed; "
-                     "reconnecting",
-                     l->cfg->broker);
+        if (l->tcp_up && !l->handshaken && l->trouble == LINK_TROUBLE_NONE)
+            l->trouble = LINK_TROUBLE_HANDSHAKE; /* closed mid-handshake */
         l->tcp_up = false;
         l->tcp_since_ms = now;
         break;
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         l->refused_backoff_ms = REFUSED_BACKOFF_MIN_MS;
         l->trouble = LINK_TROUBLE_NONE;
+        l->handshaken = true;
         break;
     default: /* HANDSHAKE_FAILED_AUTH or _PROTOCOL */
         if (l->reconnect_at_ms == 0)
@@ -649,7 +663,7 @@ static int link_connect(broker_link *l)
          !(l->monitor = zmq_socket(l->zctx, ZMQ_PAIR)) ||
          setopt_int(l->monitor, ZMQ_LINGER, 0) || zmq_connect(l->monitor, mon)))
         rc = -1;
-    l->tcp_up = false;
+    l->tcp_up = l->tcp_was_up = l->handshaken = false;
     l->tcp_since_ms = polku_mono_ms();
     if (rc || zmq_connect(s, l->cfg->broker)) {
         log_error("cannot connect to the broker at %s: %s", l->cfg->broker,

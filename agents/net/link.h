@@ -55,7 +55,9 @@ typedef struct link_counters {
 typedef enum link_trouble {
     LINK_TROUBLE_NONE = 0,
     LINK_TROUBLE_AUTH,      /* the broker's ZAP refused our key */
-    LINK_TROUBLE_HANDSHAKE, /* CURVE handshake failed: wrong broker key? */
+    LINK_TROUBLE_HANDSHAKE, /* CURVE handshake failed, or the peer closed
+                               the connection before it completed: wrong
+                               broker key, or not a polku broker */
     LINK_TROUBLE_REFUSED,   /* TCP connect failed: nothing listens there */
 } link_trouble;
 
@@ -98,6 +100,8 @@ typedef struct broker_link {
     /* diagnostics, from the socket monitor and the broker's heartbeats */
     link_trouble trouble;
     bool tcp_up;                /* the DEALER's TCP connection is open */
+    bool tcp_was_up;            /* it opened since libzmq last retried */
+    bool handshaken;            /* CURVE handshake done on this one */
     uint64_t tcp_since_ms;      /* when it opened, or connecting began */
     uint64_t broker_beat_ms;    /* interval of the broker's heartbeats */
     uint64_t broker_beat_at_ms; /* its last heartbeat (monotonic) */
@@ -126,9 +130,11 @@ bool link_connected(const broker_link *l);
  *   "connected"                  welcomed, and the broker not silent for
  *                                more than two of its heartbeats + 200 ms
  *   "refused: authentication"    the broker's ZAP refused our key
- *   "refused: handshake"         the CURVE handshake failed (wrong
- *                                broker_public_key?)
+ *   "refused: handshake"         the CURVE handshake failed or the peer
+ *                                closed the connection during it (wrong
+ *                                broker_public_key, not a polku broker)
  *   "refused: duplicate_session" another process holds our session
+ *   "connection lost"            the connection closed; reconnecting
  *   "connection refused"         TCP connect failed (nothing listens at
  *                                `broker`, or the broker has stopped)
  *   "no answer"                  connected or connecting, but the broker
