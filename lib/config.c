@@ -524,15 +524,25 @@ static const polku_ini_entry *find_set(const polku_ini *ini,
     return e != NULL && e->value[0] != '\0' ? e : NULL;
 }
 
+/* "FILE:LINE: [section] key is required": LINE is the key's own line when
+ * it is there but empty, else its section's header, else left out. */
 static int required_error(polku_cfgerr *err, const polku_ini *ini,
                           const char *section, const char *key)
 {
-    if (err != NULL && section[0] != '\0')
-        snprintf(err->msg, sizeof err->msg, "%s: [%s] %s is required",
-                 ini->path, section, key);
-    else if (err != NULL)
-        snprintf(err->msg, sizeof err->msg, "%s: %s is required", ini->path,
-                 key);
+    if (err == NULL)
+        return POLKU_ECONFIG;
+    const polku_ini_entry *e = find_in(ini, section, key);
+    int line = e != NULL ? e->line : polku_ini_section_line(ini, section);
+    char where[300];
+    if (line > 0)
+        snprintf(where, sizeof where, "%s:%d:", ini->path, line);
+    else
+        snprintf(where, sizeof where, "%s:", ini->path);
+    if (section[0] != '\0')
+        snprintf(err->msg, sizeof err->msg, "%s [%s] %s is required", where,
+                 section, key);
+    else
+        snprintf(err->msg, sizeof err->msg, "%s %s is required", where, key);
     return POLKU_ECONFIG;
 }
 

@@ -288,7 +288,7 @@ static void test_str(void **state)
     assert_string_equal(s, "dflt");
     assert_int_equal(polku_ini_str(ini, "g", "empty", NULL, &s, &err),
                      POLKU_ECONFIG);
-    expect_msg(f, &err, ": [g] empty is required");
+    expect_msg(f, &err, ":3: [g] empty is required");
     assert_int_equal(polku_ini_str(ini, "h", "x", NULL, &s, &err),
                      POLKU_ECONFIG);
     expect_msg(f, &err, ": [h] x is required");
@@ -315,7 +315,7 @@ static void test_uint(void **state)
     assert_int_equal(
         polku_ini_uint(ini, "g", "absent", true, 0, 0, 10, &v, &err),
         POLKU_ECONFIG);
-    expect_msg(f, &err, ": [g] absent is required");
+    expect_msg(f, &err, ":1: [g] absent is required");
 
     v = 123;
     assert_int_equal(
