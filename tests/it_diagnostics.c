@@ -9,6 +9,9 @@
  *     broker's log names the refused public key in Z85.
  * (2) wrong_broker_port: nothing listens at `broker`: "connection refused"
  *     in /healthz, `polku status` and the log, naming the endpoint.
+ * (2b) wrong_broker_key: broker_public_key is not the broker's: "refused:
+ *     handshake" pointing at broker_public_key; the broker's log names
+ *     the failed handshake and its own public key.
  * (3) broker_stops / broker_freezes: the broker stops (its connection
  *     closes) or freezes (SIGSTOP: silent, connection open): /healthz
  *     leaves "connected" within a heartbeat of the silence (plus the poll
@@ -167,6 +170,10 @@ static void case_wrong_broker_key(void)
         "/healthz broker \"refused: handshake\" or \"no answer\"");
     H_CHECK(strstr(detail, "broker_public_key"),
             "the detail points at broker_public_key: %s", detail);
+    H_WAIT_UNTIL(DIAG_MS,
+                 file_has(r->broker.log, "failed the CURVE handshake") &&
+                     file_has(r->broker.log, r->broker_key.public_z85),
+                 "the broker's log to name a failed handshake and its key");
     h_note("%s", detail);
 }
 
