@@ -7,8 +7,9 @@
 # name the installed programs and hold no unfilled @...@; the manual pages
 # format without warnings (man, when present); `systemd-analyze verify`
 # accepts the units (when systemd-analyze is present); and, when cpack and
-# dpkg-deb are present, the .deb is named polku_VERSION_amd64.deb, holds
-# the same files under /usr and declares its library dependencies.
+# dpkg-deb are present, the .deb is named polku_VERSION_amd64.deb, its
+# polku-broker says that version, and it holds the same files under /usr
+# and declares its library dependencies.
 # Usage: install_test.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -106,8 +107,14 @@ if command -v cpack > /dev/null && command -v dpkg-deb > /dev/null &&
   debs=("$tmp"/pkg/polku_*_amd64.deb)
   deb=${debs[0]}
   [ -f "$deb" ] || { fail "no polku_*_amd64.deb"; exit 1; }
+  # cpack rebuilds what changed first: the version is the build's now.
+  want=$("$build/polku-broker" --version | head -1 | cut -d' ' -f2)
   [ "$(basename "$deb")" = "polku_${want}_amd64.deb" ] ||
     fail "package $(basename "$deb"), expected polku_${want}_amd64.deb"
+  dpkg-deb -x "$deb" "$tmp/unpacked"
+  got=$("$tmp/unpacked/usr/sbin/polku-broker" --version | head -1)
+  [ "$got" = "polku-broker $want" ] ||
+    fail "the packaged polku-broker --version said '$got', expected 'polku-broker $want'"
   dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./usr/||' > "$tmp/contents"
   for f in "${files[@]}"; do
     grep -qx "$f" "$tmp/contents" || fail "$f missing from the package"
