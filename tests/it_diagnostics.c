@@ -12,6 +12,8 @@
  * (2b) wrong_broker_key: broker_public_key is not the broker's: "refused:
  *     handshake" pointing at broker_public_key; the broker's log names
  *     the failed handshake and its own public key.
+ * (2c) silent_peer: something accepts the connection at `broker` and says
+ *     nothing: "no answer" naming the endpoint.
  * (3) broker_stops / broker_freezes: the broker stops (its connection
  *     closes) or freezes (SIGSTOP: silent, connection open): /healthz
  *     leaves "connected" within a heartbeat of the silence (plus the poll
@@ -233,6 +235,26 @@ static int occupy(int port)
                   listen(fd, 4) == 0,
               "occupy 127.0.0.1:%d: %s", port, strerror(errno));
     return fd;
+}
+
+/* Something accepts the TCP connection at `broker` and says nothing (the
+ * kernel's backlog of a listener that never reads): "no answer". */
+static void case_silent_peer(void)
+{
+    h_region *r = h_region_new();
+    h_org *a = h_region_add_org(r, "sote-keskus", "coordination");
+    int fd = occupy(r->broker_port);
+    h_agent_start(a);
+    char detail[512] = "";
+    H_WAIT_UNTIL(DIAG_MS,
+                 broker_state_is(a, "no answer", detail, sizeof detail),
+                 "/healthz broker \"no answer\"");
+    H_CHECK(strstr(detail, r->broker_endpoint), "the detail names %s: %s",
+            r->broker_endpoint, detail);
+    H_WAIT_UNTIL(DIAG_MS, file_has(a->proc.log, "broker link no answer"),
+                 "the log to say \"no answer\"");
+    h_agent_kill(a);
+    close(fd);
 }
 
 /* Starts p expecting it to exit within DIAG_MS with its log naming want. */
@@ -487,6 +509,7 @@ int main(int argc, char **argv)
     H_CASE(case_wrong_broker_key);
     H_CASE(case_broker_stops);
     H_CASE(case_broker_freezes);
+    H_CASE(case_silent_peer);
     H_CASE(case_port_in_use);
     H_CASE(case_readable_key_file);
     H_CASE(case_template_config);
