@@ -82,7 +82,16 @@ static void write_json(polku_log_level level, const char *when,
         return;
     if (org_name[0])
         json_object_set_new(o, "org", json_string(org_name));
-    json_object_set_new(o, "event", json_string(message));
+    json_t *event = json_string(message);
+    if (event == NULL) { /* not UTF-8 (a cut or a library's bytes) */
+        char clean[1024];
+        size_t i = 0;
+        for (; message[i] && i < sizeof clean - 1; i++)
+            clean[i] = (unsigned char)message[i] < 0x80 ? message[i] : '?';
+        clean[i] = '\0';
+        event = json_string(clean);
+    }
+    json_object_set_new(o, "event", event);
     json_object_set_new(o, "ids", ids_in(message));
     char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(o);
