@@ -10,6 +10,7 @@
 #include "polku/daemon.h"
 #include "polku/error.h"
 #include "polku/log.h"
+#include "polku/notify.h"
 
 #define USAGE                                                                  \
     "polku-agent [--check | --backup DIR | --restore DIR] --config FILE\n"     \
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
         agent_config_fini(&cfg);
         return 2;
     }
+    polku_log_set_format(cfg.log_format, "polku-agent", cfg.org);
     if ((opts & 1) + !!backup_dir + !!restore_dir > 1) {
         fprintf(stderr, "polku-agent: --check, --backup and --restore go "
                         "one at a time\n");
@@ -134,7 +136,12 @@ int main(int argc, char **argv)
     rc = agent_init(&a, &loop, &cfg);
     if (rc == POLKU_OK) {
         log_info("serving the API on %s, broker %s", cfg.http, cfg.broker);
+        char status[256];
+        snprintf(status, sizeof status, "API on %s, broker %s", cfg.http,
+                 cfg.broker);
+        polku_notify_ready(status);
         uv_run(&loop, UV_RUN_DEFAULT);
+        polku_notify_stopping();
     }
     agent_fini(&a);
     polku_loop_close(&loop);

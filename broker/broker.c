@@ -2,6 +2,7 @@
 #include "broker.h"
 
 #include "claim_auth.h"
+#include "handshakes.h"
 #include "http_api.h"
 #include "router.h"
 #include "routes.h"
@@ -47,6 +48,8 @@ static int open_router(broker *b)
                   zmq_strerror(zmq_errno()));
         return POLKU_EZMQ;
     }
+    if ((rc = handshakes_watch(b)))
+        return rc;
     if (zmq_bind(s, b->cfg->listen)) {
         log_error("cannot listen on %s: %s", b->cfg->listen,
                   zmq_strerror(zmq_errno()));
@@ -221,6 +224,7 @@ void broker_fini(broker *b)
     polku_http_stop(&b->http);
     polku_zwatch_close(&b->router_watch);
     polku_zwatch_close(&b->zap_watch);
+    handshakes_close(b);
     close_if_open((uv_handle_t *)&b->heartbeat_timer);
     close_if_open((uv_handle_t *)&b->alert_timer);
     close_if_open((uv_handle_t *)&b->sigterm);

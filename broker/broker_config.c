@@ -9,9 +9,9 @@
 #include "polku/error.h"
 
 static const char *const broker_keys[] = {
-    "listen",          "key_file",  "feed",      "http",
-    "http_token_file", "log_level", "heartbeat", "max_frame",
-    "debug_dump_file", NULL};
+    "listen",          "key_file",   "feed",      "http",
+    "http_token_file", "log_level",  "heartbeat", "max_frame",
+    "debug_dump_file", "log_format", NULL};
 static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
                                        "rejection_followup", "handover_answer",
                                        "path_coordinator", NULL};
@@ -62,23 +62,33 @@ static int load_services(const polku_ini *ini, const char *section,
     return rc;
 }
 
+/* Errors about a section as a whole point at its header line. */
+static polku_ini_entry section_header(const polku_ini *ini, const char *section)
+{
+    return (polku_ini_entry){section, "", "",
+                             polku_ini_section_line(ini, section)};
+}
+
 static int load_org(const polku_ini *ini, const char *section,
                     broker_config *cfg, polku_cfgerr *err)
 {
     const char *id = section + 4; /* after "org " */
+    polku_ini_entry header = section_header(ini, section);
     const polku_ini_entry *pk = polku_ini_find(ini, section, "public_key");
     int rc = polku_ini_check_keys(ini, section, org_keys, err);
     if (rc)
         return rc;
     if (!polku_org_id_valid(id))
-        return polku_cfgerr_set(err, ini, NULL, section, "",
-                                "organisation id must match "
-                                "[a-z0-9][a-z0-9-]{1,31}");
+        return polku_cfgerr_set(err, ini, &header, section, "",
+                                "organisation id '%s' must match "
+                                "[a-z0-9][a-z0-9-]{1,31}",
+                                id);
     if (broker_config_org(cfg, id))
-        return polku_cfgerr_set(err, ini, NULL, section, "",
+        return polku_cfgerr_set(err, ini, &header, section, "",
                                 "organisation listed twice");
     if (!pk || !polku_z85_key_valid(pk->value))
-        return polku_cfgerr_set(err, ini, pk, section, "public_key",
+        return polku_cfgerr_set(err, ini, pk ? pk : &header, section,
+                                "public_key",
                                 "a 40-character Z85 public key is required");
     broker_org *org = &cfg->orgs[cfg->org_count];
     memset(org, 0, sizeof *org);
@@ -130,6 +140,11 @@ static int load_broker_section(const polku_ini *ini, broker_config *cfg,
         return polku_cfgerr_set(
             err, ini, polku_ini_find(ini, "broker", "log_level"), "broker",
             "log_level", "expected debug, info, warn, error or off");
+    polku_ini_str(ini, "broker", "log_format", "text", &s, err);
+    if (polku_log_format_parse(s, &cfg->log_format))
+        return polku_cfgerr_set(
+            err, ini, polku_ini_find(ini, "broker", "log_format"), "broker",
+            "log_format", "expected text or json, got '%.40s'", s);
     if ((rc = polku_ini_duration(ini, "broker", "heartbeat", 1000,
                                  &cfg->heartbeat_ms, err)))
         return rc;
@@ -160,6 +175,17 @@ static int load_sla(const polku_ini *ini, broker_config *cfg, polku_cfgerr *err)
     return rc;
 }
 
+const char *const *broker_config_known_keys(const char *section)
+{
+    if (strcmp(section, "broker") == 0)
+        return broker_keys;
+    if (strcmp(section, "sla") == 0)
+        return sla_keys;
+    if (strcmp(section, "org") == 0)
+        return org_keys;
+    return NULL;
+}
+
 int broker_config_load(const char *path, broker_config *cfg, polku_cfgerr *err)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -180,10 +206,12 @@ int broker_config_load(const char *path, broker_config *cfg, polku_cfgerr *err)
         const char *section = polku_ini_section_at(ini, i);
         if (strncmp(section, "org ", 4) == 0)
             rc = load_org(ini, section, cfg, err);
-        else if (strcmp(section, "broker") && strcmp(section, "sla"))
-            rc = polku_cfgerr_set(err, ini, NULL, section, "",
+        else if (strcmp(section, "broker") && strcmp(section, "sla")) {
+            polku_ini_entry header = section_header(ini, section);
+            rc = polku_cfgerr_set(err, ini, &header, section, "",
                                   "unknown section (expected [broker], "
                                   "[sla] or [org NAME])");
+        }
     }
     polku_ini_free(&ini);
     return rc;

@@ -41,6 +41,7 @@ typedef struct broker_config {
     char *debug_dump_file; /* tests only: append every frame received */
     polku_keypair key;
     polku_log_level log_level;
+    polku_log_format log_format; /* text or json */
     uint64_t heartbeat_ms;
     uint64_t max_frame;
     broker_sla sla;
@@ -51,6 +52,11 @@ typedef struct broker_config {
 /* Loads and validates path into cfg. POLKU_OK, or POLKU_ECONFIG /
  * POLKU_ENOTFOUND with err set. cfg is zeroed first; free with
  * broker_config_fini even on failure. */
+/* The keys the loader accepts in a section: "broker", "sla", or "org" for
+ * every [org ID]; NULL-terminated, static; NULL for another section. (A
+ * test compares them with the keys config/broker.ini documents.) */
+const char *const *broker_config_known_keys(const char *section);
+
 int broker_config_load(const char *path, broker_config *cfg, polku_cfgerr *err);
 void broker_config_fini(broker_config *cfg);
 

@@ -56,6 +56,8 @@ typedef struct broker {
     void *zap;
     polku_zwatch *router_watch;
     polku_zwatch *zap_watch;
+    void *handshake_monitor; /* handshakes.h */
+    polku_zwatch *handshake_watch;
     polku_http *http;
     char http_token[POLKU_TOKEN_TEXT]; /* empty: no token required */
     uv_timer_t heartbeat_timer;

@@ -59,17 +59,24 @@ static void metrics(broker *b, polku_http_req *req)
             "destination.\n"
             "# TYPE polku_broker_routed_total counter\n"
             "polku_broker_routed_total %llu\n"
+            "# HELP polku_broker_acks_routed_total Acks forwarded to the "
+            "event's origin.\n"
             "# TYPE polku_broker_acks_routed_total counter\n"
             "polku_broker_acks_routed_total %llu\n"
             "# HELP polku_broker_frames_rejected_total Frames refused before "
             "routing.\n"
             "# TYPE polku_broker_frames_rejected_total counter\n"
             "polku_broker_frames_rejected_total %llu\n"
+            "# HELP polku_broker_hellos_total Hellos received from agents.\n"
             "# TYPE polku_broker_hellos_total counter\n"
             "polku_broker_hellos_total %llu\n"
+            "# HELP polku_broker_zap_total CURVE handshakes decided by the "
+            "organisation directory, by result.\n"
             "# TYPE polku_broker_zap_total counter\n"
             "polku_broker_zap_total{result=\"allowed\"} %llu\n"
             "polku_broker_zap_total{result=\"denied\"} %llu\n"
+            "# HELP polku_broker_orgs_connected Organisations with a live "
+            "session.\n"
             "# TYPE polku_broker_orgs_connected gauge\n"
             "polku_broker_orgs_connected %zu\n"
             "# HELP polku_broker_nacks_total Nacks sent, by code.\n"
@@ -95,13 +102,17 @@ static void metrics(broker *b, polku_http_req *req)
     for (size_t i = 0; i < b->cfg->org_count; i++)
         fprintf(f, "polku_broker_replayed{org=\"%s\"} %d\n", b->cfg->orgs[i].id,
                 b->routes.by_org[i].replayed);
-    fprintf(f, "# TYPE polku_broker_replayed_events_total counter\n");
+    fprintf(f, "# HELP polku_broker_replayed_events_total Events "
+               "replayed from the org's log in this epoch.\n"
+               "# TYPE polku_broker_replayed_events_total counter\n");
     for (size_t i = 0; i < b->cfg->org_count; i++)
         fprintf(f, "polku_broker_replayed_events_total{org=\"%s\"} %llu\n",
                 b->cfg->orgs[i].id, b->routes.by_org[i].replayed_events);
     fprintf(f,
             "# HELP polku_broker_paths Client paths known.\n"
             "# TYPE polku_broker_paths gauge\npolku_broker_paths %zu\n"
+            "# HELP polku_broker_paths_coordinated Client paths with a "
+            "coordinator.\n"
             "# TYPE polku_broker_paths_coordinated gauge\n"
             "polku_broker_paths_coordinated %zu\n"
             "# HELP polku_broker_claims_total Coordination claims decided.\n"
@@ -124,6 +135,8 @@ static void metrics(broker *b, polku_http_req *req)
             "other organisations' logs.\n"
             "# TYPE polku_broker_events_held gauge\n"
             "polku_broker_events_held %zu\n"
+            "# HELP polku_broker_replayed_events_refused_total Replayed "
+            "events the writer rules refused, by org.\n"
             "# TYPE polku_broker_replayed_events_refused_total counter\n",
             c->events_refused, hb_count(b->held));
     for (size_t i = 0; i < b->cfg->org_count; i++)
@@ -144,11 +157,18 @@ static void metrics(broker *b, polku_http_req *req)
             "polku_broker_sequence_conflicts_total %llu\n",
             c->store_regressions, c->seq_conflicts);
     fprintf(f,
+            "# HELP polku_broker_referrals_open Referrals not yet in a final "
+            "state.\n"
             "# TYPE polku_broker_referrals_open gauge\n"
             "polku_broker_referrals_open %zu\n"
+            "# HELP polku_broker_alerts Alerts raised and not yet cleared.\n"
             "# TYPE polku_broker_alerts gauge\npolku_broker_alerts %zu\n"
+            "# HELP polku_broker_feed_events_total Events published on the "
+            "feed.\n"
             "# TYPE polku_broker_feed_events_total counter\n"
             "polku_broker_feed_events_total %llu\n"
+            "# HELP polku_broker_feed_clients Server-Sent Events streams "
+            "open.\n"
             "# TYPE polku_broker_feed_clients gauge\n"
             "polku_broker_feed_clients %zu\n",
             cl_count_open(b->clients), alerts_count(b->alerts),

@@ -8,6 +8,7 @@
 #include "polku/daemon.h"
 #include "polku/error.h"
 #include "polku/log.h"
+#include "polku/notify.h"
 
 #define USAGE                                                                  \
     "polku-broker --config FILE\nRoutes referrals between polku agents (see "  \
@@ -33,13 +34,20 @@ int main(int argc, char **argv)
         return 2;
     }
     polku_log_init("broker", cfg.log_level);
+    polku_log_set_format(cfg.log_format, "polku-broker", NULL);
     polku_raise_nofile_limit();
     uv_loop_t loop;
     uv_loop_init(&loop);
     broker b;
     rc = broker_init(&b, &loop, &cfg);
-    if (rc == POLKU_OK)
+    if (rc == POLKU_OK) {
+        char status[256];
+        snprintf(status, sizeof status, "listening on %s, HTTP on %s",
+                 cfg.listen, cfg.http);
+        polku_notify_ready(status);
         uv_run(&loop, UV_RUN_DEFAULT);
+        polku_notify_stopping();
+    }
     broker_fini(&b);
     polku_loop_close(&loop);
     broker_config_fini(&cfg);

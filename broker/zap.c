@@ -36,6 +36,24 @@ static bool frame_is(zmq_msg_t *m, const char *s)
     return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), s, n) == 0;
 }
 
+/* A refused connection is logged with its address and the public key it
+ * offered (Z85, as in the [org] sections and `polku keygen`), so that an
+ * operator can tell which agent it was and compare the key with the
+ * directory. At most 10 lines a second: anyone can knock. */
+static void log_refused(zmq_msg_t *address, zmq_msg_t *key)
+{
+    static polku_log_limit limit;
+    if (!polku_log_limit_allow(&limit, 10, "refused connections"))
+        return;
+    char z85[41] = "(not a CURVE key)";
+    if (key != NULL && zmq_msg_size(key) == 32)
+        zmq_z85_encode(z85, zmq_msg_data(key), 32);
+    int alen = (int)zmq_msg_size(address);
+    log_warn("zap: refused a connection from %.*s: public key %s is not in "
+             "the directory (no [org] section has it)",
+             alen > 64 ? 64 : alen, (const char *)zmq_msg_data(address), z85);
+}
+
 /* Request: version, request id, domain, address, routing id, mechanism,
  * then the mechanism's credentials (CURVE: the 32-byte client key). */
 static void on_zap_request(polku_zwatch *zw, zmq_msg_t *frames, size_t n,
@@ -56,7 +74,7 @@ static void on_zap_request(polku_zwatch *zw, zmq_msg_t *frames, size_t n,
         zap_reply(b->zap, &frames[1], "200", "OK", org->id);
     } else {
         b->zap_denied++;
-        log_warn("zap: refused a connection with a key not in the directory");
+        log_refused(&frames[3], n == 7 ? &frames[6] : NULL);
         zap_reply(b->zap, &frames[1], "400", "unknown key", "");
     }
 }

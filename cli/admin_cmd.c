@@ -104,7 +104,12 @@ static void print_health(const json_t *h)
     cli_print_field(stdout, 8, "org:", cli_field(h, "org", buf, 32));
     const char *broker = cli_field(h, "broker", buf, 32);
     cli_print_field(stdout, 8, "broker:", broker);
-    if (broker && strcmp(broker, "refused: duplicate_session") == 0)
+    const char *detail = json_string_value(json_object_get(h, "broker_detail"));
+    if (detail && detail[0]) { /* why it is not connected (newer agents) */
+        printf("%-8s ", "");
+        cli_print_clean(stdout, detail);
+        printf(" (see the agent's log)\n");
+    } else if (broker && strcmp(broker, "refused: duplicate_session") == 0)
         printf("%-8s another process with this organisation's key is "
                "connected to the broker (see the agent's log)\n",
                "");

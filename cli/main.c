@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/version.h"
+
 #define DEFAULT_AGENT "http://127.0.0.1:7001"
 #define MAX_OPTIONS 24
 
@@ -23,6 +25,7 @@ enum {
     OPT_JSON,
     OPT_HELP,
     OPT_LANG,
+    OPT_VERSION,
     OPT_BASE = 2000
 };
 
@@ -51,6 +54,7 @@ static const char usage_text[] = N_(
     "  --json             print the agent's JSON, for scripts\n"
     "  --lang fi|sv|en    the language (default from LANG or LC_MESSAGES)\n"
     "  --help             this text; 'polku COMMAND --help' for a command\n"
+    "  --version          print polku's version and exit\n"
     "\n"
     "exit status: 0 done, 1 failed (agent unreachable or refused),\n"
     "2 usage error, 3 something to act on (reconcile)\n");
@@ -270,9 +274,11 @@ int cli_dispatch(cli *c, int argc, char **argv, const cli_cmd *cmds,
  * exit code (negative-mapped) through *rc. */
 static int parse_globals(cli *c, int argc, char **argv, int *rc)
 {
-    struct option longs[8]; /* the global options and the terminator */
-    longs[add_global_options(longs)] = (struct option){NULL, 0, NULL, 0};
-    bool help = false;
+    struct option longs[8]; /* the global options, --version, the end */
+    size_t n = add_global_options(longs);
+    longs[n++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
+    longs[n] = (struct option){NULL, 0, NULL, 0};
+    bool help = false, version = false;
     int ch;
     optind = 0;
     opterr = 0;
@@ -281,7 +287,15 @@ static int parse_globals(cli *c, int argc, char **argv, int *rc)
             *rc = option_error(ch, argv);
             return -1;
         }
-        global_option(c, ch, &help);
+        if (ch == OPT_VERSION)
+            version = true;
+        else
+            global_option(c, ch, &help);
+    }
+    if (version) {
+        polku_version_print(stdout, "polku");
+        *rc = CLI_OK;
+        return -1;
     }
     if (help) {
         fputs(_(usage_text), stdout);

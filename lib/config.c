@@ -284,6 +284,32 @@ static const polku_ini_entry *find_in(const polku_ini *ini, const char *section,
     return NULL;
 }
 
+/* A template's "@NAME@" placeholder in value (NAME: a letter, then
+ * letters, digits, '_', '.' or '-'), or NULL. A 40-character value of Z85
+ * characters is a key, where '@' is an ordinary character: the key
+ * validator judges it. The placeholder is copied into out. */
+static const char *placeholder_in(const char *value, char *out, size_t cap)
+{
+    static const char z85[] =
+        "0123456789abcdefghijklmnopqrstuvwxyz"
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+    if (strlen(value) == 40 && strspn(value, z85) == 40)
+        return NULL;
+    for (const char *at = strchr(value, '@'); at; at = strchr(at + 1, '@')) {
+        const char *p = at + 1;
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            continue;
+        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+               (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-')
+            p++;
+        if (*p != '@')
+            continue;
+        snprintf(out, cap, "%.*s", (int)(p - at + 1), at);
+        return out;
+    }
+    return NULL;
+}
+
 /* inih's own section name is ignored: it truncates long names, and the
  * reader already tracks the section (ld->section). */
 static int handler(void *user, const char *inih_section, const char *key,
@@ -302,6 +328,19 @@ static int handler(void *user, const char *inih_section, const char *key,
         ld->section = intern_section(ld->ini, "", 0);
     if (ld->section == NULL) {
         load_error(ld, POLKU_ENOMEM, "out of memory");
+        return 0;
+    }
+    char placeholder[64];
+    if (placeholder_in(value, placeholder, sizeof placeholder) != NULL) {
+        if (ld->err_code == POLKU_OK) {
+            ld->err_code = POLKU_ECONFIG;
+            ld->err_line = ld->line;
+            error_at(&ld->err, ld->ini->path, ld->line, ld->section, key,
+                     "'%s' is a template placeholder: replace it with the "
+                     "value it stands for (the file's header comment says "
+                     "which)",
+                     placeholder);
+        }
         return 0;
     }
     const polku_ini_entry *first = find_in(ld->ini, ld->section, key);
@@ -485,15 +524,25 @@ static const polku_ini_entry *find_set(const polku_ini *ini,
     return e != NULL && e->value[0] != '\0' ? e : NULL;
 }
 
+/* "FILE:LINE: [section] key is required": LINE is the key's own line when
+ * it is there but empty, else its section's header, else left out. */
 static int required_error(polku_cfgerr *err, const polku_ini *ini,
                           const char *section, const char *key)
 {
-    if (err != NULL && section[0] != '\0')
-        snprintf(err->msg, sizeof err->msg, "%s: [%s] %s is required",
-                 ini->path, section, key);
-    else if (err != NULL)
-        snprintf(err->msg, sizeof err->msg, "%s: %s is required", ini->path,
-                 key);
+    if (err == NULL)
+        return POLKU_ECONFIG;
+    const polku_ini_entry *e = find_in(ini, section, key);
+    int line = e != NULL ? e->line : polku_ini_section_line(ini, section);
+    char where[300];
+    if (line > 0)
+        snprintf(where, sizeof where, "%s:%d:", ini->path, line);
+    else
+        snprintf(where, sizeof where, "%s:", ini->path);
+    if (section[0] != '\0')
+        snprintf(err->msg, sizeof err->msg, "%s [%s] %s is required", where,
+                 section, key);
+    else
+        snprintf(err->msg, sizeof err->msg, "%s %s is required", where, key);
     return POLKU_ECONFIG;
 }
 

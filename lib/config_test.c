@@ -288,7 +288,7 @@ static void test_str(void **state)
     assert_string_equal(s, "dflt");
     assert_int_equal(polku_ini_str(ini, "g", "empty", NULL, &s, &err),
                      POLKU_ECONFIG);
-    expect_msg(f, &err, ": [g] empty is required");
+    expect_msg(f, &err, ":3: [g] empty is required");
     assert_int_equal(polku_ini_str(ini, "h", "x", NULL, &s, &err),
                      POLKU_ECONFIG);
     expect_msg(f, &err, ": [h] x is required");
@@ -315,7 +315,7 @@ static void test_uint(void **state)
     assert_int_equal(
         polku_ini_uint(ini, "g", "absent", true, 0, 0, 10, &v, &err),
         POLKU_ECONFIG);
-    expect_msg(f, &err, ": [g] absent is required");
+    expect_msg(f, &err, ":1: [g] absent is required");
 
     v = 123;
     assert_int_equal(
@@ -511,6 +511,30 @@ static void test_parse_from_memory(void **state)
     polku_ini_free(&ini);
 }
 
+/* A template's "@NAME@" left in a value is named as a placeholder, with
+ * its line; '@' inside a 40-character Z85 key is an ordinary character. */
+static void test_placeholder(void **state)
+{
+    struct fixture *f = *state;
+    load_fails(f,
+               "[agent]\norg = kela\nbroker = tcp://127.0.0.1:@BROKER_PORT@\n",
+               POLKU_ECONFIG,
+               "3: [agent] broker: '@BROKER_PORT@' is a template placeholder: "
+               "replace it with the value it stands for (the file's header "
+               "comment says which)");
+    load_fails(f, "[org kela]\npublic_key = @kela.pub@\n", POLKU_ECONFIG,
+               "2: [org kela] public_key: '@kela.pub@' is a template "
+               "placeholder: replace it with the value it stands for (the "
+               "file's header comment says which)");
+    polku_ini *ini =
+        load_ok(f, "[org kela]\n"
+                   "public_key = rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\n"
+                   "mail = a@b\n");
+    assert_string_equal(polku_ini_find(ini, "org kela", "public_key")->value,
+                        "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    polku_ini_free(&ini);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -530,6 +554,7 @@ int main(void)
         T(test_cfgerr_set),
         T(test_hostport),
         T(test_parse_from_memory),
+        T(test_placeholder),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 
 #include "polku/error.h"
 #include "polku/log.h"
+#include "polku/version.h"
 
 static int flag_index(const char *const flags[], const char *arg)
 {
@@ -28,6 +29,11 @@ int polku_daemon_args_flags(int argc, char **argv, const char *usage,
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             printf("usage: %s\n", usage);
+            return 1;
+        }
+        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+            const char *slash = strrchr(argv[0], '/');
+            polku_version_print(stdout, slash ? slash + 1 : argv[0]);
             return 1;
         }
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {

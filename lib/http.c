@@ -55,7 +55,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "polku/error.h"
 #include "polku/log.h"
@@ -751,6 +754,42 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss,
     return POLKU_OK;
 }
 
+/* A listening TCP socket on ss. We bind it ourselves rather than let MHD:
+ * MHD's message for a taken port names neither the address nor the port
+ * it was given ("Failed to bind to port 0"). -1 with errno on failure. */
+static int listen_on(const struct sockaddr_storage *ss, bool ipv6)
+{
+    int fd = socket(ipv6 ? AF_INET6 : AF_INET,
+                    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    int on = 1;
+    socklen_t len =
+        ipv6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        (ipv6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on)) ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+/* The port fd is bound to (the one the kernel picked for port 0). */
+static uint16_t bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
 int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
                      polku_http_handler handler, void *arg, polku_http **out)
 {
@@ -761,9 +800,16 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
         log_warn("http: bad listen address '%s'", listen ? listen : "");
         return POLKU_EINVAL;
     }
+    int fd = listen_on(&ss, ipv6);
+    if (fd < 0) {
+        log_error("http: cannot listen on %s: %s", listen, strerror(errno));
+        return POLKU_EHTTP;
+    }
     polku_http *srv = calloc(1, sizeof *srv);
-    if (!srv)
+    if (!srv) {
+        close(fd);
         return POLKU_ENOMEM;
+    }
     srv->loop = loop;
     srv->handler = handler;
     srv->arg = arg;
@@ -774,22 +820,21 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, srv,
         /* the logger first, or MHD logs the options before it to stderr */
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, POLKU_HTTP_CONNECTION_LIMIT,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, POLKU_HTTP_PER_IP_LIMIT,
-        MHD_OPTION_END);
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+        fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+        POLKU_HTTP_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        POLKU_HTTP_PER_IP_LIMIT, MHD_OPTION_END);
     if (!srv->daemon) {
-        log_warn("http: cannot listen on %s", listen);
+        log_error("http: cannot serve on %s (see the lines above)", listen);
+        close(fd);
         free(srv);
         return POLKU_EHTTP;
     }
+    srv->port = bound_port(fd); /* MHD owns fd now and closes it */
     const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : 0;
-    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     int rc = info ? uv_poll_init(loop, &srv->poll, info->epoll_fd) : UV_EBADF;
     if (rc < 0) {
         log_warn("http: cannot watch the epoll fd: %s", uv_strerror(rc));

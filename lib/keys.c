@@ -12,6 +12,7 @@
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -103,6 +104,23 @@ static int read_trimmed(const char *path, char *buf, size_t cap,
     return POLKU_OK;
 }
 
+/* A file holding a secret must be the owner's alone, as ssh demands of
+ * its private keys: one that group or others may read or write is refused
+ * with its mode and the fix. A file that cannot be stat'ed is left to the
+ * open that follows (which says why). POLKU_OK or POLKU_ECONFIG. */
+static int check_private(const char *path, const char *what, polku_cfgerr *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || (st.st_mode & 077) == 0)
+        return POLKU_OK;
+    if (err != NULL)
+        snprintf(err->msg, sizeof err->msg,
+                 "%s: permissions %04o are too open: %s must not be "
+                 "accessible by group or others (chmod 600 %s)",
+                 path, (unsigned)(st.st_mode & 07777), what, path);
+    return POLKU_ECONFIG;
+}
+
 int polku_keypair_generate(polku_keypair *kp)
 {
     if (zmq_curve_keypair(kp->public_z85, kp->secret_z85) != 0)
@@ -159,7 +177,10 @@ int polku_keyfile_read(const char *path, polku_keypair *kp, polku_cfgerr *err)
 {
     static const char *const known[] = {"public", "secret", NULL};
     polku_ini *ini = NULL;
-    int rc = polku_ini_load(path, &ini, err);
+    int rc = check_private(path, "a secret key file", err);
+    if (rc != POLKU_OK)
+        return rc;
+    rc = polku_ini_load(path, &ini, err);
     if (rc != POLKU_OK)
         return rc;
     rc = polku_ini_check_keys(ini, "curve", known, err);
@@ -211,7 +232,10 @@ int polku_secret_write(const char *path)
 int polku_secret_read(const char *path, uint8_t out[32], polku_cfgerr *err)
 {
     char text[FILE_MAX];
-    int rc = read_trimmed(path, text, sizeof text, err);
+    int rc = check_private(path, "the pseudonym secret", err);
+    if (rc != POLKU_OK)
+        return rc;
+    rc = read_trimmed(path, text, sizeof text, err);
     if (rc != POLKU_OK)
         return rc == POLKU_ETOOLARGE ? POLKU_ECONFIG : rc;
     size_t bin_len = 0;

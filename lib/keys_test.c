@@ -53,6 +53,7 @@ static void write_text(const char *path, const char *text)
     assert_non_null(fp);
     fputs(text, fp);
     assert_int_equal(fclose(fp), 0);
+    assert_int_equal(chmod(path, 0600), 0); /* as key files must be */
 }
 
 static char *read_text(const char *path)
@@ -190,6 +191,32 @@ static void test_keyfile_missing(void **state)
     assert_true(strlen(err.msg) > 0);
 }
 
+/* A secret file group or others may read is refused, as ssh does, with
+ * the file, its mode and the fix named; 0600 and 0400 are fine. */
+static void test_keyfile_too_open(void **state)
+{
+    fixture *f = *state;
+    polku_keypair kp, back;
+    polku_cfgerr err = {{0}};
+    assert_int_equal(polku_keypair_generate(&kp), POLKU_OK);
+    assert_int_equal(polku_keyfile_write(f->path, &kp), POLKU_OK);
+    assert_int_equal(chmod(f->path, 0644), 0);
+    assert_int_equal(polku_keyfile_read(f->path, &back, &err), POLKU_ECONFIG);
+    assert_non_null(strstr(err.msg, f->path));
+    assert_non_null(strstr(err.msg, "permissions 0644 are too open"));
+    assert_non_null(strstr(err.msg, "chmod 600"));
+    assert_int_equal(chmod(f->path, 0640), 0);
+    assert_int_equal(polku_keyfile_read(f->path, &back, &err), POLKU_ECONFIG);
+    assert_int_equal(chmod(f->path, 0400), 0);
+    assert_int_equal(polku_keyfile_read(f->path, &back, &err), POLKU_OK);
+    unlink(f->path);
+    uint8_t secret[32];
+    assert_int_equal(polku_secret_write(f->path), POLKU_OK);
+    assert_int_equal(chmod(f->path, 0604), 0);
+    assert_int_equal(polku_secret_read(f->path, secret, &err), POLKU_ECONFIG);
+    assert_non_null(strstr(err.msg, "permissions 0604 are too open"));
+}
+
 static void test_secret_round_trip(void **state)
 {
     fixture *f = *state;
@@ -293,6 +320,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keyfile_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfile_bad_z85, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyfile_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keyfile_too_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret_round_trip, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_secret_bad, setup, teardown),

@@ -181,13 +181,16 @@ static void healthz(agent_api *api, api_call *c)
              (unsigned long long)api->link->epoch);
     snprintf(incarnation, sizeof incarnation, "%016llx",
              (unsigned long long)api->d->log->incarnation);
+    char why[512];
+    link_state_detail(api->link, why, sizeof why);
     polku_http_respond_json(
         req, 200,
-        json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "status", "ok", "org",
-                  api->cfg->org, "broker", link_state_name(api->link), "epoch",
-                  epoch, "outbox_pending", (json_int_t)outbox_pending(api->ob),
-                  "last_seq", (json_int_t)api->d->b->committed_seq,
-                  "incarnation", incarnation));
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "status", "ok",
+                  "org", api->cfg->org, "broker", link_state_name(api->link),
+                  "broker_detail", why, "epoch", epoch, "outbox_pending",
+                  (json_int_t)outbox_pending(api->ob), "last_seq",
+                  (json_int_t)api->d->b->committed_seq, "incarnation",
+                  incarnation));
 }
 
 typedef struct dest_metrics {
@@ -237,45 +240,80 @@ static void metrics(agent_api *api, api_call *c)
     }
     const batch_counters *b = &api->d->b->counters;
     const link_counters *l = &api->link->counters;
-    fprintf(f,
-            "# TYPE polku_agent_broker_connected gauge\n"
-            "polku_agent_broker_connected %d\n"
-            "# TYPE polku_agent_outbox_pending gauge\n"
-            "polku_agent_outbox_pending %zu\n"
-            "# TYPE polku_agent_last_seq gauge\n"
-            "polku_agent_last_seq %llu\n"
-            "# TYPE polku_agent_commits_total counter\n"
-            "polku_agent_commits_total %llu\n"
-            "polku_agent_commit_failures_total %llu\n"
-            "# TYPE polku_agent_batch_items_total counter\n"
-            "polku_agent_batch_items_total %llu\n"
-            "polku_agent_inbound_total %llu\n"
-            "polku_agent_duplicates_total %llu\n"
-            "polku_agent_acks_sent_total %llu\n"
-            "polku_agent_acks_received_total %llu\n"
-            "polku_agent_nacks_received_total %llu\n"
-            "polku_agent_failed_deliveries_total %llu\n"
-            "polku_agent_store_full_total %llu\n"
-            "polku_agent_replayed_events_total %llu\n"
-            "# HELP polku_agent_sequence_conflicts_total Events from another "
-            "organisation at a sequence already received for another event "
-            "(its store went back in time); not acknowledged.\n"
-            "# TYPE polku_agent_sequence_conflicts_total counter\n"
-            "polku_agent_sequence_conflicts_total %llu\n"
-            "# HELP polku_agent_log_repairs_total Times this store's log "
-            "continued after what a receiver holds (it went back in time "
-            "where no broker saw it).\n"
-            "# TYPE polku_agent_log_repairs_total counter\n"
-            "polku_agent_log_repairs_total %llu\n"
-            "# TYPE polku_agent_store_map_bytes gauge\n"
-            "polku_agent_store_map_bytes %llu\n",
-            link_connected(api->link), outbox_pending(api->ob),
-            (unsigned long long)api->d->b->committed_seq, b->commits,
-            b->commit_failures, b->items, l->inbound, l->duplicates,
-            l->acks_sent, l->acks_received, l->nacks_received,
-            l->failed_deliveries, b->store_full, l->replayed,
-            l->sequence_conflicts, l->log_repairs,
-            (unsigned long long)api->d->st->map_size);
+    fprintf(
+        f,
+        "# HELP polku_agent_broker_connected 1 when welcomed by the broker and "
+        "heard from recently.\n"
+        "# TYPE polku_agent_broker_connected gauge\n"
+        "polku_agent_broker_connected %d\n"
+        "# HELP polku_agent_outbox_pending Events not yet acknowledged.\n"
+        "# TYPE polku_agent_outbox_pending gauge\n"
+        "polku_agent_outbox_pending %zu\n"
+        "# HELP polku_agent_last_seq Sequence of the last event committed to "
+        "the log.\n"
+        "# TYPE polku_agent_last_seq gauge\n"
+        "polku_agent_last_seq %llu\n"
+        "# HELP polku_agent_commits_total Store write transactions committed.\n"
+        "# TYPE polku_agent_commits_total counter\n"
+        "polku_agent_commits_total %llu\n"
+        "# HELP polku_agent_commit_failures_total Store write transactions "
+        "that failed.\n"
+        "# TYPE polku_agent_commit_failures_total counter\n"
+        "polku_agent_commit_failures_total %llu\n"
+        "# HELP polku_agent_batch_items_total Changes written in those "
+        "transactions.\n"
+        "# TYPE polku_agent_batch_items_total counter\n"
+        "polku_agent_batch_items_total %llu\n"
+        "# HELP polku_agent_inbound_total Events received from other "
+        "organisations.\n"
+        "# TYPE polku_agent_inbound_total counter\n"
+        "polku_agent_inbound_total %llu\n"
+        "# HELP polku_agent_duplicates_total Events received again "
+        "(re-acknowledged, not applied).\n"
+        "# TYPE polku_agent_duplicates_total counter\n"
+        "polku_agent_duplicates_total %llu\n"
+        "# HELP polku_agent_acks_sent_total Acks sent for events received.\n"
+        "# TYPE polku_agent_acks_sent_total counter\n"
+        "polku_agent_acks_sent_total %llu\n"
+        "# HELP polku_agent_acks_received_total Acks received for events "
+        "sent.\n"
+        "# TYPE polku_agent_acks_received_total counter\n"
+        "polku_agent_acks_received_total %llu\n"
+        "# HELP polku_agent_nacks_received_total Nacks received from the "
+        "broker.\n"
+        "# TYPE polku_agent_nacks_received_total counter\n"
+        "polku_agent_nacks_received_total %llu\n"
+        "# HELP polku_agent_failed_deliveries_total Events that ended as a "
+        "visible delivery failure.\n"
+        "# TYPE polku_agent_failed_deliveries_total counter\n"
+        "polku_agent_failed_deliveries_total %llu\n"
+        "# HELP polku_agent_store_full_total Writes refused because the store "
+        "was full.\n"
+        "# TYPE polku_agent_store_full_total counter\n"
+        "polku_agent_store_full_total %llu\n"
+        "# HELP polku_agent_replayed_events_total Events replayed to the "
+        "broker on its request.\n"
+        "# TYPE polku_agent_replayed_events_total counter\n"
+        "polku_agent_replayed_events_total %llu\n"
+        "# HELP polku_agent_sequence_conflicts_total Events from another "
+        "organisation at a sequence already received for another event "
+        "(its store went back in time); not acknowledged.\n"
+        "# TYPE polku_agent_sequence_conflicts_total counter\n"
+        "polku_agent_sequence_conflicts_total %llu\n"
+        "# HELP polku_agent_log_repairs_total Times this store's log "
+        "continued after what a receiver holds (it went back in time "
+        "where no broker saw it).\n"
+        "# TYPE polku_agent_log_repairs_total counter\n"
+        "polku_agent_log_repairs_total %llu\n"
+        "# HELP polku_agent_store_map_bytes Size of the LMDB map.\n"
+        "# TYPE polku_agent_store_map_bytes gauge\n"
+        "polku_agent_store_map_bytes %llu\n",
+        link_up(api->link), outbox_pending(api->ob),
+        (unsigned long long)api->d->b->committed_seq, b->commits,
+        b->commit_failures, b->items, l->inbound, l->duplicates, l->acks_sent,
+        l->acks_received, l->nacks_received, l->failed_deliveries,
+        b->store_full, l->replayed, l->sequence_conflicts, l->log_repairs,
+        (unsigned long long)api->d->st->map_size);
     metrics_outbox(api, f);
     fclose(f);
     polku_http_respond(req, 200, "text/plain; version=0.0.4", text, len);

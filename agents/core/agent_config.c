@@ -19,6 +19,7 @@ static const char *const agent_keys[] = {"org",
                                          "http_token_file",
                                          "pseudonym_secret_file",
                                          "log_level",
+                                         "log_format",
                                          "heartbeat",
                                          "retry_min",
                                          "retry_max",
@@ -83,6 +84,11 @@ static int load_strings(const polku_ini *ini, agent_config *cfg,
         return polku_cfgerr_set(
             err, ini, polku_ini_find(ini, "agent", "log_level"), "agent",
             "log_level", "expected debug, info, warn, error or off");
+    polku_ini_str(ini, "agent", "log_format", "text", &s, err);
+    if (polku_log_format_parse(s, &cfg->log_format))
+        return polku_cfgerr_set(
+            err, ini, polku_ini_find(ini, "agent", "log_format"), "agent",
+            "log_format", "expected text or json, got '%.40s'", s);
     return POLKU_OK;
 }
 
@@ -286,6 +292,15 @@ static int load_rules(const polku_ini *ini, agent_config *cfg,
         cfg->rule_count++;
     }
     return POLKU_OK;
+}
+
+const char *const *agent_config_known_keys(const char *section)
+{
+    if (strcmp(section, "agent") == 0)
+        return agent_keys;
+    if (strcmp(section, "rule") == 0)
+        return rule_keys;
+    return NULL;
 }
 
 int agent_config_load(const char *path, agent_config *cfg, polku_cfgerr *err)

@@ -51,6 +51,7 @@ typedef struct agent_config {
     uint8_t pseudonym_secret[32]; /* turns identity codes into client keys */
     bool has_pseudonym_secret;
     polku_log_level log_level;
+    polku_log_format log_format; /* text or json */
     uint64_t heartbeat_ms;
     uint64_t retry_min_ms, retry_max_ms;
     uint64_t ack_timeout_ms;    /* resend unacknowledged messages after this */
@@ -67,6 +68,11 @@ typedef struct agent_config {
  * afterwards whatever the result. Returns POLKU_OK, POLKU_ENOTFOUND (path
  * cannot be opened), POLKU_ECONFIG (err says "FILE:LINE: [section] key:
  * why"; also for unreadable key, token or secret files), POLKU_ENOMEM. */
+/* The keys the loader accepts in a section: "agent", or "rule" for every
+ * [rule NAME]; NULL-terminated, static; NULL for another section. (A test
+ * compares them with the keys config/agent.ini documents.) */
+const char *const *agent_config_known_keys(const char *section);
+
 int agent_config_load(const char *path, agent_config *cfg, polku_cfgerr *err);
 
 /* Frees what load allocated (rules included) and zeroes cfg. */

@@ -12,6 +12,7 @@
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/log.h"
+#include "polku/notify.h"
 
 int link_send_now(broker_link *l, const uint8_t *data, size_t len)
 {
@@ -73,11 +74,111 @@ bool link_connected(const broker_link *l)
            polku_mono_ms() - l->last_heard_ms < 4 * l->cfg->heartbeat_ms + 1000;
 }
 
+/* Silence longer than this is "no answer": two of the broker's heartbeats
+ * (as observed, never less than our own interval) and a margin. */
+static uint64_t silence_limit_ms(const broker_link *l)
+{
+    uint64_t beat = l->cfg->heartbeat_ms;
+    if (l->broker_beat_ms > beat)
+        beat = l->broker_beat_ms;
+    return 2 * beat + 200;
+}
+
 const char *link_state_name(const broker_link *l)
 {
+    uint64_t now = polku_mono_ms();
     if (l->duplicate && !l->welcomed)
         return "refused: duplicate_session";
-    return link_connected(l) ? "connected" : "disconnected";
+    if (l->trouble == LINK_TROUBLE_AUTH)
+        return "refused: authentication";
+    if (l->trouble == LINK_TROUBLE_HANDSHAKE)
+        return "refused: handshake";
+    if (!l->tcp_up && l->trouble == LINK_TROUBLE_REFUSED)
+        return "connection refused";
+    if (l->welcomed && !l->tcp_up)
+        return "connection lost";
+    if (l->welcomed && link_connected(l))
+        return now - l->last_heard_ms <= silence_limit_ms(l) ? "connected"
+                                                             : "no answer";
+    if (l->tcp_since_ms && now - l->tcp_since_ms > silence_limit_ms(l))
+        return "no answer";
+    return "disconnected";
+}
+
+bool link_up(const broker_link *l)
+{
+    return strcmp(link_state_name(l), "connected") == 0;
+}
+
+void link_state_detail(const broker_link *l, char *buf, size_t len)
+{
+    const char *state = link_state_name(l);
+    uint64_t now = polku_mono_ms();
+    uint64_t quiet = now - (l->welcomed ? l->last_heard_ms : l->tcp_since_ms);
+    if (strcmp(state, "connected") == 0)
+        snprintf(buf, len, "%s", "");
+    else if (strcmp(state, "refused: duplicate_session") == 0)
+        snprintf(buf, len,
+                 "another process with organisation %s's key is connected "
+                 "to the broker from %s",
+                 l->cfg->org, l->duplicate_peer);
+    else if (l->trouble == LINK_TROUBLE_AUTH)
+        snprintf(buf, len,
+                 "the broker refused this organisation's key: is org %s "
+                 "with public key %s in the broker's directory?",
+                 l->cfg->org, l->cfg->key.public_z85);
+    else if (l->trouble == LINK_TROUBLE_HANDSHAKE)
+        snprintf(buf, len,
+                 "the CURVE handshake with %s failed or was cut off: is "
+                 "broker_public_key the broker's public key, and is `broker` "
+                 "a polku broker's listen address?",
+                 l->cfg->broker);
+    else if (strcmp(state, "connection refused") == 0)
+        snprintf(buf, len,
+                 "nothing accepts connections at %s: is the broker running, "
+                 "and are the host and port of `broker` its listen address?",
+                 l->cfg->broker);
+    else if (strcmp(state, "connection lost") == 0)
+        snprintf(buf, len,
+                 "the connection to the broker at %s closed; reconnecting",
+                 l->cfg->broker);
+    else if (strcmp(state, "no answer") == 0)
+        snprintf(buf, len,
+                 "the broker at %s has not answered for %llu ms: is it "
+                 "running (not stopped or overloaded), is `broker` a polku "
+                 "broker's listen address and broker_public_key its key?",
+                 l->cfg->broker, (unsigned long long)quiet);
+    else
+        snprintf(buf, len, "connecting to the broker at %s", l->cfg->broker);
+}
+
+/* Logs each change of the link's state once: why it is not connected and
+ * what to check, or that it is connected again. Refusals by the broker
+ * (key, duplicate session) are logged where they are learnt. */
+static void log_state_change(broker_link *l)
+{
+    const char *state = link_state_name(l);
+    /* "disconnected" is a passing state (between two attempts): it does
+     * not count as a change, so a retried failure is logged once. */
+    if (state == l->shown_state || strcmp(state, "disconnected") == 0)
+        return;
+    const char *was = l->shown_state;
+    l->shown_state = state;
+    char detail[384];
+    link_state_detail(l, detail, sizeof detail);
+    char status[448];
+    snprintf(status, sizeof status, "broker: %s%s%s", state,
+             detail[0] ? ": " : "", detail);
+    polku_notify_status(status);
+    if (strcmp(state, "connected") == 0) {
+        if (was != NULL)
+            log_info("broker link connected again (was: %s)", was);
+        return;
+    }
+    /* a refused key or session is logged where it is learnt */
+    if (strcmp(state, "refused: authentication") != 0 &&
+        strcmp(state, "refused: duplicate_session") != 0)
+        log_warn("broker link %s: %s", state, detail);
 }
 
 static void link_reconnect(broker_link *l);
@@ -98,6 +199,7 @@ void link_tick(broker_link *l)
         send_heartbeat(l);
     if (l->welcomed)
         outbox_pump(l->ob, now);
+    log_state_change(l);
 }
 
 /* ---- directory ---- */
@@ -295,6 +397,9 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
     l->epoch = w->epoch;
     l->welcomed = true;
     l->last_heard_ms = polku_mono_ms();
+    /* a Welcome came over an open, authenticated connection, whatever the
+     * monitor (another socket) has told us so far */
+    l->tcp_up = l->tcp_was_up = l->handshaken = true;
     if (directory_set(l->dir, w) == POLKU_OK)
         link_run(l, save_directory, NULL);
     if ((w->known_seq > l->d->b->last_seq || l->d->log->resend_needed) &&
@@ -497,6 +602,19 @@ static void on_nack(broker_link *l, const Polku__Nack *nack)
 
 static void link_replay_step(broker_link *l);
 
+/* The interval of the broker's own heartbeats, so that silence is judged
+ * by its clock: the last gap, at most the session timeout. */
+static void observe_broker_beat(broker_link *l)
+{
+    uint64_t now = polku_mono_ms();
+    uint64_t cap = 4 * l->cfg->heartbeat_ms + 1000;
+    if (l->broker_beat_at_ms) {
+        uint64_t gap = now - l->broker_beat_at_ms;
+        l->broker_beat_ms = gap < cap ? gap : cap;
+    }
+    l->broker_beat_at_ms = now;
+}
+
 static void on_broker_message(broker_link *l, polku_envelope *env)
 {
     l->last_heard_ms = polku_mono_ms();
@@ -505,6 +623,7 @@ static void on_broker_message(broker_link *l, polku_envelope *env)
         on_welcome(l, env->welcome);
         break;
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
+        observe_broker_beat(l);
         if (env->heartbeat->epoch != l->epoch || !l->welcomed)
             send_hello(l);
         break;
@@ -585,7 +704,8 @@ static void on_frames(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
 #define REFUSED_BACKOFF_MAX_MS 60000
 #define MONITOR_EVENTS                                                         \
     (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |   \
-     ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+     ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_CONNECTED |                     \
+     ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED)
 
 static void link_refused(broker_link *l, uint16_t event, uint32_t value)
 {
@@ -594,6 +714,9 @@ static void link_refused(broker_link *l, uint16_t event, uint32_t value)
         wait * 2 < REFUSED_BACKOFF_MAX_MS ? wait * 2 : REFUSED_BACKOFF_MAX_MS;
     l->reconnect_at_ms = polku_mono_ms() + wait;
     l->welcomed = false;
+    l->trouble = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                     ? LINK_TROUBLE_AUTH
+                     : LINK_TROUBLE_HANDSHAKE;
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
         log_warn("the broker refused this organisation's key (ZAP status "
                  "%u): is org %s with public key %s in the broker's "
@@ -619,10 +742,37 @@ static void on_monitor(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
     uint32_t value;
     memcpy(&event, d, 2);
     memcpy(&value, d + 2, 4);
-    if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+    uint64_t now = polku_mono_ms();
+    switch (event) {
+    case ZMQ_EVENT_CONNECTED: /* TCP up; the handshake follows */
+        l->tcp_up = l->tcp_was_up = true;
+        l->handshaken = false;
+        l->tcp_since_ms = now;
+        if (l->trouble == LINK_TROUBLE_REFUSED)
+            l->trouble = LINK_TROUBLE_NONE;
+        break;
+    case ZMQ_EVENT_CONNECT_RETRIED: /* libzmq will connect again */
+        if (!l->tcp_was_up)         /* the last attempt never got through */
+            l->trouble = LINK_TROUBLE_REFUSED;
+        l->tcp_was_up = false;
+        break;
+    case ZMQ_EVENT_DISCONNECTED:
+        if (l->tcp_up && !l->handshaken && l->trouble == LINK_TROUBLE_NONE)
+            l->trouble = LINK_TROUBLE_HANDSHAKE; /* closed mid-handshake */
+        l->tcp_up = false;
+        l->tcp_since_ms = now;
+        break;
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         l->refused_backoff_ms = REFUSED_BACKOFF_MIN_MS;
-    else if (l->reconnect_at_ms == 0)
-        link_refused(l, event, value);
+        l->trouble = LINK_TROUBLE_NONE;
+        l->handshaken = true;
+        break;
+    default: /* HANDSHAKE_FAILED_AUTH or _PROTOCOL */
+        if (l->reconnect_at_ms == 0)
+            link_refused(l, event, value);
+        break;
+    }
+    log_state_change(l);
 }
 
 static int setopt_int(void *s, int opt, int v)
@@ -669,6 +819,8 @@ static int link_connect(broker_link *l)
          !(l->monitor = zmq_socket(l->zctx, ZMQ_PAIR)) ||
          setopt_int(l->monitor, ZMQ_LINGER, 0) || zmq_connect(l->monitor, mon)))
         rc = -1;
+    l->tcp_up = l->tcp_was_up = l->handshaken = false;
+    l->tcp_since_ms = polku_mono_ms();
     if (rc || zmq_connect(s, l->cfg->broker)) {
         log_error("cannot connect to the broker at %s: %s", l->cfg->broker,
                   zmq_strerror(zmq_errno()));

@@ -52,6 +52,16 @@ typedef struct link_counters {
         log_repairs;
 } link_counters;
 
+/* What the socket monitor last said went wrong (see link_state_name). */
+typedef enum link_trouble {
+    LINK_TROUBLE_NONE = 0,
+    LINK_TROUBLE_AUTH,      /* the broker's ZAP refused our key */
+    LINK_TROUBLE_HANDSHAKE, /* CURVE handshake failed, or the peer closed
+                               the connection before it completed: wrong
+                               broker key, or not a polku broker */
+    LINK_TROUBLE_REFUSED,   /* TCP connect failed: nothing listens there */
+} link_trouble;
+
 typedef struct link_hooks {
     /* an event from another organisation was applied (inside its item:
      * act after the commit) */
@@ -88,6 +98,16 @@ typedef struct broker_link {
     uint64_t duplicate_logged_ms;                        /* monotonic */
     uint64_t last_heard_ms, last_hello_ms, last_beat_ms; /* monotonic */
 
+    /* diagnostics, from the socket monitor and the broker's heartbeats */
+    link_trouble trouble;
+    bool tcp_up;                /* the DEALER's TCP connection is open */
+    bool tcp_was_up;            /* it opened since libzmq last retried */
+    bool handshaken;            /* CURVE handshake done on this one */
+    uint64_t tcp_since_ms;      /* when it opened, or connecting began */
+    uint64_t broker_beat_ms;    /* interval of the broker's heartbeats */
+    uint64_t broker_beat_at_ms; /* its last heartbeat (monotonic) */
+    const char *shown_state;    /* link_state_name last logged */
+
     /* replay on the broker's request */
     uv_idle_t replay_idle;
     bool replaying;
@@ -107,9 +127,28 @@ void link_tick(broker_link *l);
 /* Welcomed and heard from within 4 heartbeats + 1 s. */
 bool link_connected(const broker_link *l);
 
-/* The broker connection in a word for /healthz: "connected",
- * "disconnected", or "refused: duplicate_session". */
+/* The broker connection for /healthz and `polku status`, a static string:
+ *   "connected"                  welcomed, and the broker not silent for
+ *                                more than two of its heartbeats + 200 ms
+ *   "refused: authentication"    the broker's ZAP refused our key
+ *   "refused: handshake"         the CURVE handshake failed or the peer
+ *                                closed the connection during it (wrong
+ *                                broker_public_key, not a polku broker)
+ *   "refused: duplicate_session" another process holds our session
+ *   "connection lost"            the connection closed; reconnecting
+ *   "connection refused"         TCP connect failed (nothing listens at
+ *                                `broker`, or the broker has stopped)
+ *   "no answer"                  connected or connecting, but the broker
+ *                                has said nothing for that long
+ *   "disconnected"               none of these yet (starting). */
 const char *link_state_name(const broker_link *l);
+
+/* One sentence on why the link is not connected and what to check ("" when
+ * connected), into buf. */
+void link_state_detail(const broker_link *l, char *buf, size_t len);
+
+/* link_state_name is "connected". */
+bool link_up(const broker_link *l);
 
 /* Sends a frame to the broker now (ZMQ_DONTWAIT): 0 or errno. */
 int link_send_now(broker_link *l, const uint8_t *data, size_t len);

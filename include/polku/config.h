@@ -27,7 +27,8 @@ typedef struct polku_ini_entry {
 
 /* Loads path. Caller owns *out (polku_ini_free). Returns POLKU_OK,
  * POLKU_ENOTFOUND (cannot open: message says why), POLKU_ECONFIG (syntax
- * error or a key given twice in one section: message names the line). */
+ * error, a key given twice in one section, or a value still holding a
+ * template's "@NAME@" placeholder: message names the line). */
 int polku_ini_load(const char *path, polku_ini **out, polku_cfgerr *err);
 
 /* The same for text already in memory (len bytes, need not end in NUL);
@@ -56,7 +57,9 @@ const polku_ini_entry *polku_ini_find(const polku_ini *ini, const char *section,
 
 /* Getters: when the key is absent, *out = def and POLKU_OK, unless def is
  * NULL for strings / required is true, in which case POLKU_ECONFIG with
- * "FILE: [section] key is required". An empty value counts as absent. */
+ * "FILE:LINE: [section] key is required" (LINE: the empty key's, else the
+ * section header's, left out when there is neither). An empty value
+ * counts as absent. */
 int polku_ini_str(const polku_ini *ini, const char *section, const char *key,
                   const char *def, const char **out, polku_cfgerr *err);
 int polku_ini_uint(const polku_ini *ini, const char *section, const char *key,

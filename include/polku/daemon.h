@@ -1,6 +1,6 @@
 /* daemon.h — what polku-broker and polku-agent share as programs:
- * the command line (`--config FILE`, `--help`, a program's own options
- * such as the agent's `--check`), the descriptor limit and closing the
+ * the command line (`--config FILE`, `--help`, `--version`, a program's own
+ * options such as the agent's `--check`), the descriptor limit and closing the
  * loop. */
 #ifndef POLKU_DAEMON_H
 #define POLKU_DAEMON_H
@@ -8,8 +8,8 @@
 #include <uv.h>
 
 /* Parses argv. Returns 0 with *config set; 1 after printing usage on
- * --help (exit 0); 2 after printing usage to stderr on anything else
- * (exit 2, DESIGN §10). usage is the text after "usage: ". */
+ * --help or the version on --version (exit 0); 2 after printing usage to stderr
+ * on anything else (exit 2, DESIGN §10). usage is the text after "usage: ". */
 int polku_daemon_args(int argc, char **argv, const char *usage,
                       const char **config);
 

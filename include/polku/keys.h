@@ -34,14 +34,16 @@ bool polku_z85_key_valid(const char *text);
 int polku_keyfile_write(const char *path, const polku_keypair *kp);
 
 /* Reads and validates a key file; checks that public matches secret.
- * POLKU_ENOTFOUND, POLKU_ECONFIG (message in err). */
+ * A file group or others may access is refused (as ssh does), naming it,
+ * its mode and `chmod 600`. POLKU_ENOTFOUND, POLKU_ECONFIG (message in
+ * err). */
 int polku_keyfile_read(const char *path, polku_keypair *kp, polku_cfgerr *err);
 
 /* Regional pseudonym secret: 32 random bytes as 64 hex characters + '\n'.
  * write: O_CREAT|O_EXCL, 0600; POLKU_EEXIST, POLKU_EIO (errno says why),
  * POLKU_ECRYPTO. read: POLKU_ENOTFOUND (cannot open), POLKU_EIO,
- * POLKU_ECONFIG (not 64 hex characters); the message in err never holds
- * the secret. */
+ * POLKU_ECONFIG (not 64 hex characters, or accessible by group or
+ * others); the message in err never holds the secret. */
 int polku_secret_write(const char *path);
 int polku_secret_read(const char *path, uint8_t out[32], polku_cfgerr *err);
 

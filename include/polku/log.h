@@ -1,6 +1,12 @@
 /* log.h — levelled logging to stderr.
  *
- * One line per record: "2026-11-22T14:00:00.123Z INFO  component: message".
+ * One line per record: "2026-11-22T14:00:00.123Z INFO  component: message",
+ * or with the json format (log_format = json) one JSON object per line for
+ * log collectors:
+ *   {"time":"2026-11-22T14:00:00.123Z","level":"info","program":"polku-agent",
+ *    "org":"kela","event":"referral 01J... received","ids":["01J..."]}
+ * "org" is absent for the broker; "ids" lists the object ids (26-character
+ * time-ordered ids) the record names.
  * Filtered records cost one comparison; arguments are not formatted.
  * Never log a personal identity code or free text: log org ids, object ids,
  * statuses and counts. */
@@ -17,6 +23,11 @@ typedef enum polku_log_level {
 
 extern polku_log_level polku_log_threshold;
 
+typedef enum polku_log_format {
+    POLKU_LOG_TEXT = 0,
+    POLKU_LOG_JSON,
+} polku_log_format;
+
 /* Sets the threshold and the component name printed on every line
  * (e.g. "broker", "agent kela"). name is copied. */
 void polku_log_init(const char *component, polku_log_level threshold);
@@ -24,6 +35,14 @@ void polku_log_init(const char *component, polku_log_level threshold);
 /* Parses "debug", "info", "warn", "error", "off". Returns POLKU_EINVAL
  * for anything else and leaves *out unchanged. */
 int polku_log_level_parse(const char *text, polku_log_level *out);
+
+/* Parses "text" or "json"; POLKU_EINVAL for anything else. */
+int polku_log_format_parse(const char *text, polku_log_format *out);
+
+/* The format, and the program and organisation (NULL: none) that json
+ * records carry. Strings are copied. */
+void polku_log_set_format(polku_log_format format, const char *program,
+                          const char *org);
 
 void polku_log_write(polku_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
