@@ -73,6 +73,17 @@ void polku_http_respond_json(polku_http_req *req, unsigned status,
 void polku_http_respond_error(polku_http_req *req, unsigned status,
                               const char *code, const char *message);
 
+/* How one request's JSON answers look, for an API with conventions of
+ * its own (the agent's FHIR view): polku_http_respond_json and
+ * polku_http_respond_error send content_type (NULL: application/json),
+ * and polku_http_respond_error builds its body with render (NULL, or
+ * when it returns NULL: {"error": {...}}). content_type must outlive the
+ * request (a string literal). Set it before anything may answer. */
+typedef json_t *(*polku_http_error_body)(unsigned status, const char *code,
+                                         const char *message);
+void polku_http_set_json_style(polku_http_req *req, const char *content_type,
+                               polku_http_error_body render);
+
 /* ---- requests that did not come over a socket ----
  *
  * For fuzzing and testing a handler in-process: the handler gets a request
