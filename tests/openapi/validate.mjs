@@ -208,8 +208,16 @@ if (records.length) {
   if (missed.length) console.log(`openapi: not exercised by the tests: ${missed.join(", ")}`);
   console.log(`openapi: FHIR resources validated: ${[...fhirSeen].map(([t, n]) => `${t} ${n}`).join(", ") || "none"}`);
 }
-const shown = failures.slice(0, 50);
-for (const f of shown) console.log(`FAIL ${f}`);
-if (failures.length > shown.length) console.log(`... and ${failures.length - shown.length} more failures`);
+// The same failure at many places is printed once, with its count and
+// the first place (ids and client keys do not make a failure different).
+const groups = new Map();
+for (const f of failures) {
+  const sep = f.indexOf(": ");
+  const what = (sep > 0 ? f.slice(sep + 2) : f)
+    .replace(/[0-9A-Z]{26}/g, "ID").replace(/[0-9a-f]{32}/g, "KEY");
+  if (!groups.has(what)) groups.set(what, { first: sep > 0 ? f.slice(0, sep) : "", n: 0 });
+  groups.get(what).n++;
+}
+for (const [what, g] of groups) console.log(`FAIL ${what}  (${g.n}x, first at ${g.first})`);
 console.log(`${passed} passed, ${failures.length} failed`);
 process.exit(failures.length ? 1 : 0);
