@@ -217,13 +217,14 @@ static void self_link(task_search *s, const char *const *names,
                       const char *const *values, size_t n)
 {
     size_t off = (size_t)snprintf(s->self, sizeof s->self, "%s/Task", s->base);
-    for (size_t i = 0; i < n && off < sizeof s->self; i++)
-        if (values[i])
-            off += (size_t)snprintf(s->self + off, sizeof s->self - off,
-                                    "%s%s=%s", off == strlen(s->base) + 5
-                                                   ? "?"
-                                                   : "&",
-                                    names[i], values[i]);
+    char sep = '?';
+    for (size_t i = 0; i < n && off < sizeof s->self; i++) {
+        if (!values[i])
+            continue;
+        off += (size_t)snprintf(s->self + off, sizeof s->self - off, "%c%s=%s",
+                                sep, names[i], values[i]);
+        sep = '&';
+    }
 }
 
 void api_fhir_task_search(agent_api *api, api_call *c)
