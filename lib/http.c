@@ -104,6 +104,7 @@ struct polku_http_req {
     const char *const *local_query, *const *local_headers;
     const char *json_type;              /* NULL: application/json */
     polku_http_error_body error_render; /* NULL: {"error": {...}} */
+    const char *location;               /* of a created resource, or NULL */
 };
 
 struct polku_http_stream {
@@ -968,6 +969,12 @@ void polku_http_respond_json(polku_http_req *req, unsigned status, json_t *body)
     struct MHD_Response *resp = make_json_typed(
         body, req->json_type ? req->json_type : "application/json");
     json_decref(body);
+    if (resp && req->location && status >= 200 && status < 300 &&
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+                                req->location) != MHD_YES) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
     answer(req, status, resp);
 }
 
@@ -987,6 +994,12 @@ void polku_http_respond_error(polku_http_req *req, unsigned status,
         return;
     }
     answer(req, status, make_error(code, message));
+}
+
+int polku_http_set_location(polku_http_req *req, const char *url)
+{
+    req->location = keep(req, url);
+    return req->location ? POLKU_OK : POLKU_ENOMEM;
 }
 
 void polku_http_set_json_style(polku_http_req *req, const char *content_type,

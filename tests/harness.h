@@ -207,6 +207,7 @@ typedef struct h_resp {
     size_t len;
     json_t *json; /* parsed body or NULL */
     char err[256];
+    char location[256]; /* the Location header, "" if none */
 } h_resp;
 
 void h_resp_free(h_resp *r);

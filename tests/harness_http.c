@@ -132,6 +132,11 @@ long h_http_request(h_http *c, const char *method, const char *path,
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
     out->body = b.p ? b.p : strdup("");
     out->len = b.len;
+    struct curl_header *loc = NULL;
+    if (curl_easy_header(h, "Location", 0, CURLH_HEADER, -1, &loc) ==
+            CURLHE_OK &&
+        loc)
+        snprintf(out->location, sizeof out->location, "%s", loc->value);
     char *resp_type = NULL;
     curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &resp_type);
     h_record_exchange(c->server, method, path, body ? type : NULL, body,

@@ -243,6 +243,11 @@ static void case_fhir_create_is_a_referral(void)
     CHECK_FIELD(t, "contained.0.reasonCode.0.text", "needs a new trade");
     CHECK_FIELD(t, "restriction.period.end", due);
     CHECK_FIELD(t, "meta.versionId", "0"); /* a new referral is version 0 */
+    char want_location[160];
+    snprintf(want_location, sizeof want_location, "%s/fhir/Task/%s/_history/0",
+             a->url, id);
+    H_CHECK(strcmp(resp.location, want_location) == 0,
+            "Location: want %s, got '%s'", want_location, resp.location);
     h_resp_free(&resp);
 
     /* the same referral through /v1, and at the receiver */
@@ -388,6 +393,8 @@ static void case_errors_are_outcomes(void)
                          new_task("urn:polku:client-key", key, b->id, NULL),
                          &resp);
     check_outcome(&resp, 403, st, "forbidden", "consent_required");
+    H_CHECK(!resp.location[0], "a refusal names no created resource: %s",
+            resp.location);
     h_resp_free(&resp);
     st = h_referral_create(a, key, b->id, NULL, "same", NULL, &resp);
     H_CHECK(st == 403 && strcmp(h_resp_error_code(&resp), "consent_required") ==

@@ -46,7 +46,7 @@ typedef struct api_call {
     Polku__PlanPointer plan;
     handover_new offer;
     /* how a created referral is answered (NULL: render_referral) */
-    json_t *(*view)(const Polku__ReferralRecord *r);
+    json_t *(*view)(struct api_call *c, const Polku__ReferralRecord *r);
 } api_call;
 
 /* ---- answers (api_errors.c) ---- */

@@ -18,6 +18,7 @@
 #include "polku/codec.h"
 #include "polku/error.h"
 #include "polku/hetu.h"
+#include "polku/id.h"
 #include "render_fhir.h"
 
 void api_fhir_style(polku_http_req *req)
@@ -456,8 +457,16 @@ static int task_to_body(agent_api *api, api_call *c, json_t *task,
     return POLKU_OK;
 }
 
-static json_t *task_view(const Polku__ReferralRecord *r)
+/* The created Task, and where it is (FHIR's create answers Location:
+ * [base]/Task/[id]/_history/[version]). */
+static json_t *task_view(api_call *c, const Polku__ReferralRecord *r)
 {
+    char base[192], url[320], id[POLKU_ID_TEXT];
+    base_url(c->api, c, base, sizeof base);
+    polku_id_text(r->id.data, id);
+    snprintf(url, sizeof url, "%s/Task/%s/_history/%u", base, id,
+             (unsigned)r->version);
+    polku_http_set_location(c->req, url); /* without it, still an answer */
     return render_fhir_task(r);
 }
 

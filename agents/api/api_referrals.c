@@ -155,7 +155,7 @@ static int item_create(MDB_txn *txn, void *ctx)
     if (rc)
         return rc;
     api_after_reply(api, c->req, 201,
-                    c->view ? c->view(r) : render_referral(r, false));
+                    c->view ? c->view(c, r) : render_referral(r, false));
     polku__referral_record__free_unpacked(r, NULL);
     return POLKU_OK;
 }

@@ -84,6 +84,11 @@ typedef json_t *(*polku_http_error_body)(unsigned status, const char *code,
 void polku_http_set_json_style(polku_http_req *req, const char *content_type,
                                polku_http_error_body render);
 
+/* A 2xx answer of polku_http_respond_json to req will carry
+ * "Location: url" (the resource a POST created); an error answer will not.
+ * url is copied. POLKU_OK or POLKU_ENOMEM. */
+int polku_http_set_location(polku_http_req *req, const char *url);
+
 /* ---- requests that did not come over a socket ----
  *
  * For fuzzing and testing a handler in-process: the handler gets a request
