@@ -310,8 +310,8 @@ static void buf_reset(struct buf *b)
 }
 
 /* The value of header name in the line p (len bytes) into out. */
-static void header_value(const char *p, size_t len, const char *name,
-                         char *out, size_t out_len)
+static void header_value(const char *p, size_t len, const char *name, char *out,
+                         size_t out_len)
 {
     size_t nl = strlen(name);
     if (len <= nl || strncasecmp(p, name, nl) != 0)

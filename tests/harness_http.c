@@ -92,9 +92,8 @@ long h_http_request(h_http *c, const char *method, const char *path,
     char auth[128];
     hdrs = curl_slist_append(hdrs, "Expect:");
     /* FHIR clients send FHIR's media type */
-    const char *type = strncmp(path, "/fhir/", 6) == 0
-                           ? "application/fhir+json"
-                           : "application/json";
+    const char *type = strncmp(path, "/fhir/", 6) == 0 ? "application/fhir+json"
+                                                       : "application/json";
     char type_header[64];
     snprintf(type_header, sizeof type_header, "Content-Type: %s", type);
     if (body)

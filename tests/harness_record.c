@@ -24,11 +24,10 @@ static json_t *body_json(const char *body, size_t len)
     return j ? j : json_null();
 }
 
-void h_record_exchange(const char *server, const char *method,
-                       const char *path, const char *req_type,
-                       const char *req_body, size_t req_len, long status,
-                       const char *resp_type, const char *resp_body,
-                       size_t resp_len)
+void h_record_exchange(const char *server, const char *method, const char *path,
+                       const char *req_type, const char *req_body,
+                       size_t req_len, long status, const char *resp_type,
+                       const char *resp_body, size_t resp_len)
 {
     const char *file = getenv("POLKU_HTTP_RECORD");
     if (!file || !*file)

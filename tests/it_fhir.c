@@ -162,9 +162,10 @@ static void case_v1_referral_as_task(void)
                 "retraining after an injury");
     CHECK_FIELD(t, "contained.0.subject.identifier.value", key);
     CHECK_FIELD(t, "input.0.type.coding.0.code", "transfer");
-    H_CHECK(json_is_false(json_object_get(
-                json_array_get(json_object_get(t, "input"), 0), "valueBoolean")),
-            "transfer is false");
+    H_CHECK(
+        json_is_false(json_object_get(
+            json_array_get(json_object_get(t, "input"), 0), "valueBoolean")),
+        "transfer is false");
     H_CHECK(!json_object_get(t, "output"), "no outcome yet");
     H_CHECK(at(t, "meta.lastUpdated")[0] && at(t, "authoredOn")[0],
             "times are set");
@@ -212,9 +213,9 @@ static void case_fhir_create_is_a_referral(void)
     /* the consent by identity code gives the client key */
     char until[POLKU_TIME_TEXT];
     polku_time_format(polku_now_ms() + 30 * 86400000ull, until, sizeof until);
-    json_t *cbody = json_pack(
-        "{s:{s:s}, s:[s], s:[s], s:s}", "client", "hetu", HETU, "orgs", b->id,
-        "purposes", "referral", "valid_until", until);
+    json_t *cbody =
+        json_pack("{s:{s:s}, s:[s], s:[s], s:s}", "client", "hetu", HETU,
+                  "orgs", b->id, "purposes", "referral", "valid_until", until);
     h_resp resp;
     long st = h_api_json(a, "POST", "/v1/consents", cbody, &resp);
     H_REQUIRE(st == 201, "consent: %ld %s", st, resp.body);
@@ -330,8 +331,7 @@ static void case_search(void)
     json_t *s = get_ok(a, path);
     H_CHECK(int_at(s, "total") == 2 && bundle_holds(s, id1) &&
                 bundle_holds(s, id2),
-            "owner=kela finds both: total %lld",
-            (long long)int_at(s, "total"));
+            "owner=kela finds both: total %lld", (long long)int_at(s, "total"));
     CHECK_FIELD(s, "link.0.relation", "self");
     H_CHECK(strstr(at(s, "link.0.url"), "/fhir/Task?owner=") != NULL,
             "the self link is the search: %s", at(s, "link.0.url"));
@@ -348,14 +348,13 @@ static void case_search(void)
                 json_array_size(json_object_get(s, "entry")) == 1,
             "total counts every match, _count limits the entries");
     json_decref(s);
-    snprintf(path, sizeof path, "/fhir/Task?requester=urn:polku:org|%s",
-             b->id);
+    snprintf(path, sizeof path, "/fhir/Task?requester=urn:polku:org|%s", b->id);
     s = get_ok(a, path);
     H_CHECK(int_at(s, "total") == 0, "kela requested nothing here: %lld",
             (long long)int_at(s, "total"));
     json_decref(s);
-    snprintf(path, sizeof path, "/fhir/Task?requester=%s&_lastUpdated=ge2020-01-01",
-             a->id);
+    snprintf(path, sizeof path,
+             "/fhir/Task?requester=%s&_lastUpdated=ge2020-01-01", a->id);
     s = get_ok(b, path);
     H_CHECK(int_at(s, "total") == 2, "b holds both from a: %lld",
             (long long)int_at(s, "total"));
@@ -389,16 +388,16 @@ static void case_errors_are_outcomes(void)
     h_resp resp;
 
     /* no consent: refused by the same gate as /v1 */
-    long st = h_api_json(a, "POST", "/fhir/Task",
-                         new_task("urn:polku:client-key", key, b->id, NULL),
-                         &resp);
+    long st =
+        h_api_json(a, "POST", "/fhir/Task",
+                   new_task("urn:polku:client-key", key, b->id, NULL), &resp);
     check_outcome(&resp, 403, st, "forbidden", "consent_required");
     H_CHECK(!resp.location[0], "a refusal names no created resource: %s",
             resp.location);
     h_resp_free(&resp);
     st = h_referral_create(a, key, b->id, NULL, "same", NULL, &resp);
-    H_CHECK(st == 403 && strcmp(h_resp_error_code(&resp), "consent_required") ==
-                             0,
+    H_CHECK(st == 403 &&
+                strcmp(h_resp_error_code(&resp), "consent_required") == 0,
             "/v1 refuses the same: %ld %s", st, resp.body);
     h_resp_free(&resp);
 

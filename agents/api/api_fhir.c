@@ -110,8 +110,8 @@ static int parse_statuses(api_call *c, const char *text, unsigned *out)
 
 /* An organisation as a reference parameter: "Organization/ID",
  * "urn:polku:org|ID" or "ID". */
-static int parse_org(api_call *c, const char *name, const char *text,
-                     char *out, size_t len)
+static int parse_org(api_call *c, const char *name, const char *text, char *out,
+                     size_t len)
 {
     const char *id = text;
     if (strncmp(text, "Organization/", 13) == 0)
@@ -208,7 +208,8 @@ static int item_task_search(MDB_txn *txn, void *ctx)
         json_decref(s->bundle);
         return rc;
     }
-    json_object_set_new(s->bundle, "total", json_integer((json_int_t)s->matched));
+    json_object_set_new(s->bundle, "total",
+                        json_integer((json_int_t)s->matched));
     api_after_reply(s->call->api, s->call->req, 200, s->bundle);
     return POLKU_OK;
 }
@@ -263,9 +264,8 @@ typedef struct consent_search {
 static int add_consent(Polku__ConsentRecord *r, void *arg)
 {
     consent_search *s = arg;
-    render_fhir_bundle_add(
-        s->bundle, s->base,
-        render_fhir_consent(r, domain_now(s->call->api->d)));
+    render_fhir_bundle_add(s->bundle, s->base,
+                           render_fhir_consent(r, domain_now(s->call->api->d)));
     return 0;
 }
 
@@ -339,7 +339,8 @@ static int task_org(api_call *c, json_t *task, const char *name,
     json_t *id = json_object_get(ref, "identifier");
     const char *system = json_string_value(json_object_get(id, "system"));
     const char *value = json_string_value(json_object_get(id, "value"));
-    const char *reference = json_string_value(json_object_get(ref, "reference"));
+    const char *reference =
+        json_string_value(json_object_get(ref, "reference"));
     if (system && strcmp(system, POLKU_FHIR_ORG) == 0 && value)
         *out = value;
     else if (reference && strncmp(reference, "Organization/", 13) == 0)
@@ -378,16 +379,15 @@ static int task_request(api_call *c, json_t *task, json_t *body)
             "(\"#id\")");
         return POLKU_EINVAL;
     }
-    json_array_foreach(
-        json_object_get(json_object_get(sr, "code"), "coding"), i, v)
+    json_array_foreach(json_object_get(json_object_get(sr, "code"), "coding"),
+                       i, v)
     {
         const char *system = json_string_value(json_object_get(v, "system"));
         if (system && strcmp(system, POLKU_FHIR_SERVICE) == 0)
             json_object_set(body, "service", json_object_get(v, "code"));
     }
-    json_t *reason =
-        json_object_get(json_array_get(json_object_get(sr, "reasonCode"), 0),
-                        "text");
+    json_t *reason = json_object_get(
+        json_array_get(json_object_get(sr, "reasonCode"), 0), "text");
     if (reason)
         json_object_set(body, "reason", reason);
     return POLKU_OK;
@@ -421,8 +421,7 @@ static bool field_is(json_t *obj, const char *name, const char *want)
 }
 
 /* The Task as the body of POST /v1/referrals (render_fhir.h's table). */
-static int task_to_body(agent_api *api, api_call *c, json_t *task,
-                        json_t *body)
+static int task_to_body(agent_api *api, api_call *c, json_t *task, json_t *body)
 {
     const char *owner = NULL, *requester = NULL;
     if (!field_is(task, "resourceType", "Task")) {

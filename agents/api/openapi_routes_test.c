@@ -54,7 +54,8 @@ static void every_route_is_documented(void **state)
                      pattern);
         /* a public operation says "security: []" */
         json_t *sec = json_object_get(op, "security");
-        bool documented_public = json_is_array(sec) && json_array_size(sec) == 0;
+        bool documented_public =
+            json_is_array(sec) && json_array_size(sec) == 0;
         if (documented_public != public)
             fail_msg("%s %s: the route is %s but the document says %s", method,
                      pattern, public ? "public" : "behind the token",

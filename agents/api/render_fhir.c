@@ -118,8 +118,8 @@ json_t *render_fhir_task(const Polku__ReferralRecord *r)
         "value", id, "status", polku_referral_state_name(r->status), "intent",
         "order", "priority",
         strcmp(r->urgency, "urgent") == 0 ? "urgent" : "routine", "code",
-        concept("http://hl7.org/fhir/CodeSystem/task-code", "fulfill"),
-        "focus", "reference", "#" POLKU_FHIR_REQUEST_ID, "for",
+        concept("http://hl7.org/fhir/CodeSystem/task-code", "fulfill"), "focus",
+        "reference", "#" POLKU_FHIR_REQUEST_ID, "for",
         client_ref(&r->client_key), "authoredOn",
         polku_json_time(r->created_ms), "lastModified",
         polku_json_time(r->updated_ms), "requester", org_ref(r->from_org),
@@ -213,8 +213,7 @@ void render_fhir_bundle_add(json_t *bundle, const char *base_url,
                         json_integer((json_int_t)json_array_size(entries)));
 }
 
-static json_t *search_param(const char *name, const char *type,
-                            const char *doc)
+static json_t *search_param(const char *name, const char *type, const char *doc)
 {
     return json_pack("{s:s, s:s, s:s}", "name", name, "type", type,
                      "documentation", doc);
@@ -237,11 +236,11 @@ json_t *render_fhir_capability(const char *org, const char *base_url,
                      "urn:polku:org|ID"),
         search_param("_lastUpdated", "date",
                      "with a prefix eq, gt, ge, lt or le (default eq)"));
-    json_t *consent = json_pack(
-        "{s:s, s:[{s:s}], s:[o]}", "type", "Consent", "interaction", "code",
-        "search-type", "searchParam",
-        search_param("patient", "reference",
-                     "the client key (32 hex characters), required"));
+    json_t *consent =
+        json_pack("{s:s, s:[{s:s}], s:[o]}", "type", "Consent", "interaction",
+                  "code", "search-type", "searchParam",
+                  search_param("patient", "reference",
+                               "the client key (32 hex characters), required"));
     char name[96];
     snprintf(name, sizeof name, "polku agent of %s", org);
     return json_pack(
@@ -283,11 +282,11 @@ static const char *issue_code(unsigned status)
 json_t *render_fhir_outcome(unsigned status, const char *code,
                             const char *message)
 {
-    json_t *o = json_pack(
-        "{s:s, s:[{s:s, s:s, s:{s:[o], s:s}}]}", "resourceType",
-        "OperationOutcome", "issue", "severity", "error", "code",
-        issue_code(status), "details", "coding",
-        coding(POLKU_FHIR_ERROR, code), "text", message);
+    json_t *o =
+        json_pack("{s:s, s:[{s:s, s:s, s:{s:[o], s:s}}]}", "resourceType",
+                  "OperationOutcome", "issue", "severity", "error", "code",
+                  issue_code(status), "details", "coding",
+                  coding(POLKU_FHIR_ERROR, code), "text", message);
     if (!o) /* a message that is not UTF-8 */
         o = json_pack("{s:s, s:[{s:s, s:s, s:{s:[o]}}]}", "resourceType",
                       "OperationOutcome", "issue", "severity", "error", "code",

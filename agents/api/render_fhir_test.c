@@ -14,7 +14,7 @@
 #include "render_fhir.h"
 
 static uint8_t id16[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-static uint8_t key16[16] = {0xab, 0xcd, 1, 2, 3, 4, 5, 6,
+static uint8_t key16[16] = {0xab, 0xcd, 1, 2,  3,  4,  5,  6,
                             7,    8,    9, 10, 11, 12, 13, 14};
 
 static const char *str(json_t *j, const char *path)

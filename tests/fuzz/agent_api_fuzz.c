@@ -333,9 +333,9 @@ static void check_answer(const pending *p)
 static void learn_id(enum route r, const polku_http_local *out)
 {
     char *slot = r == R_REFERRAL || r == R_FHIR_TASK ? fz.referral
-                 : r == R_CONSENT  ? fz.consent
-                 : r == R_HANDOVER ? fz.handover
-                                   : NULL;
+                 : r == R_CONSENT                    ? fz.consent
+                 : r == R_HANDOVER                   ? fz.handover
+                                                     : NULL;
     if (!slot || out->status != 201)
         return;
     json_t *j = json_loads(out->body, 0, NULL);
