@@ -12,7 +12,7 @@
  *
  * Run with POLKU_HTTP_RECORD set (the ctest entry does), every exchange
  * here is then validated against docs/openapi.yaml and the FHIR R4 schema
- * (tests/openapi/validate.mjs). */
+ * (tests/openapi/validate.mjs, the ctest entry openapi_validate). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
