@@ -421,7 +421,7 @@ static void case_errors_are_outcomes(void)
     h_resp_free(&resp);
     /* not JSON */
     st = h_api(a, "POST", "/fhir/Task", "{\"resourceType\":", &resp);
-    check_outcome(&resp, 400, st, "invalid", "invalid_json");
+    check_outcome(&resp, 400, st, "structure", "invalid_json");
     h_resp_free(&resp);
     /* no such Task; an id that is not one */
     st = h_api(a, "GET", "/fhir/Task/01JBZZZZZZZZZZZZZZZZZZZZZZ", NULL, &resp);

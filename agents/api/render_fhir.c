@@ -253,9 +253,20 @@ json_t *render_fhir_capability(const char *org, const char *base_url,
         "server", "resource", task, consent);
 }
 
-/* The OperationOutcome issue code for an HTTP status. */
-static const char *issue_code(unsigned status)
+/* The OperationOutcome issue code (FHIR's IssueType) for polku's error
+ * code where one says more than the status, else for the status. */
+static const char *issue_code(unsigned status, const char *code)
 {
+    static const struct {
+        const char *code, *issue;
+    } by_code[] = {
+        {"invalid_json", "structure"},
+        {"invalid_transition", "business-rule"},
+        {"not_supported", "not-supported"},
+    };
+    for (size_t i = 0; i < sizeof by_code / sizeof by_code[0]; i++)
+        if (strcmp(code, by_code[i].code) == 0)
+            return by_code[i].issue;
     switch (status) {
     case 400:
         return "invalid";
@@ -270,10 +281,13 @@ static const char *issue_code(unsigned status)
     case 409:
         return "conflict";
     case 413:
-        return "too-costly";
+        return "too-long";
     case 503:
-    case 504:
         return "transient";
+    case 504:
+        return "timeout";
+    case 507:
+        return "no-store";
     default:
         return "exception";
     }
@@ -285,12 +299,12 @@ json_t *render_fhir_outcome(unsigned status, const char *code,
     json_t *o =
         json_pack("{s:s, s:[{s:s, s:s, s:{s:[o], s:s}}]}", "resourceType",
                   "OperationOutcome", "issue", "severity", "error", "code",
-                  issue_code(status), "details", "coding",
+                  issue_code(status, code), "details", "coding",
                   coding(POLKU_FHIR_ERROR, code), "text", message);
     if (!o) /* a message that is not UTF-8 */
         o = json_pack("{s:s, s:[{s:s, s:s, s:{s:[o]}}]}", "resourceType",
                       "OperationOutcome", "issue", "severity", "error", "code",
-                      issue_code(status), "details", "coding",
+                      issue_code(status, code), "details", "coding",
                       coding(POLKU_FHIR_ERROR, code));
     return o;
 }

@@ -138,9 +138,16 @@ static void outcome_carries_the_code(void **state)
     /* bytes that are not UTF-8 still give the code */
     o = render_fhir_outcome(400, "invalid_json", "bad \xff byte");
     assert_non_null(o);
-    assert_string_equal(str(o, "issue.0.code"), "invalid");
+    assert_string_equal(str(o, "issue.0.code"), "structure");
     assert_string_equal(str(o, "issue.0.details.coding.0.code"),
                         "invalid_json");
+    json_decref(o);
+    /* the status decides where the code says no more */
+    o = render_fhir_outcome(507, "store_full", "full");
+    assert_string_equal(str(o, "issue.0.code"), "no-store");
+    json_decref(o);
+    o = render_fhir_outcome(409, "invalid_transition", "not from here");
+    assert_string_equal(str(o, "issue.0.code"), "business-rule");
     json_decref(o);
 }
 
