@@ -105,6 +105,9 @@ struct polku_http_req {
     polku_http_stream *stream; /* answered as a stream */
     polku_http_local *local;   /* a local request: the answer goes here */
     const char *const *local_query, *const *local_headers;
+    const char *json_type;              /* NULL: application/json */
+    polku_http_error_body error_render; /* NULL: {"error": {...}} */
+    const char *location;               /* of a created resource, or NULL */
 };
 
 struct polku_http_stream {
@@ -320,7 +323,7 @@ static struct MHD_Response *make_response(const char *content_type,
     return resp;
 }
 
-static struct MHD_Response *make_json(json_t *body)
+static struct MHD_Response *make_json_typed(json_t *body, const char *type)
 {
     static const char fallback[] =
         "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode\"}}";
@@ -337,12 +340,17 @@ static struct MHD_Response *make_json(json_t *body)
         release(text);
         return NULL;
     }
-    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                "application/json") != MHD_YES) {
+    if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) !=
+        MHD_YES) {
         MHD_destroy_response(resp);
         return NULL;
     }
     return resp;
+}
+
+static struct MHD_Response *make_json(json_t *body)
+{
+    return make_json_typed(body, "application/json");
 }
 
 /* {"error": {"code", "message"}}; a message that is not valid UTF-8 (a
@@ -1003,19 +1011,47 @@ void polku_http_respond_json(polku_http_req *req, unsigned status, json_t *body)
         json_decref(body);
         return;
     }
-    struct MHD_Response *resp = make_json(body);
+    struct MHD_Response *resp = make_json_typed(
+        body, req->json_type ? req->json_type : "application/json");
     json_decref(body);
+    if (resp && req->location && status >= 200 && status < 300 &&
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+                                req->location) != MHD_YES) {
+        MHD_destroy_response(resp);
+        resp = NULL;
+    }
     answer(req, status, resp);
 }
 
 void polku_http_respond_error(polku_http_req *req, unsigned status,
                               const char *code, const char *message)
 {
+    if (req->error_render) {
+        json_t *body = req->error_render(status, code ? code : "error",
+                                         message ? message : "");
+        if (body) {
+            polku_http_respond_json(req, status, body);
+            return;
+        }
+    }
     if (req->local) {
         polku_http_respond_json(req, status, error_body(code, message));
         return;
     }
     answer(req, status, make_error(code, message));
+}
+
+int polku_http_set_location(polku_http_req *req, const char *url)
+{
+    req->location = keep(req, url);
+    return req->location ? POLKU_OK : POLKU_ENOMEM;
+}
+
+void polku_http_set_json_style(polku_http_req *req, const char *content_type,
+                               polku_http_error_body render)
+{
+    req->json_type = content_type;
+    req->error_render = render;
 }
 
 polku_http_req *polku_http_local_req(const char *method, const char *path,

@@ -82,6 +82,7 @@ struct fx {
     struct buf body;
     char content_type[64];
     char cache_control[64];
+    char location[128];
     long connects;
     int ok;
     CURLcode curl_rc;
@@ -146,6 +147,14 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
+/* An API's own error body (the agent's FHIR view answers OperationOutcomes). */
+static json_t *styled_error(unsigned status, const char *code,
+                            const char *message)
+{
+    return json_pack("{s:I, s:s, s:s}", "status", (json_int_t)status, "why",
+                     code, "text", message);
+}
+
 static void handler(polku_http_req *req, void *arg)
 {
     struct fx *fx = arg;
@@ -195,6 +204,13 @@ static void handler(polku_http_req *req, void *arg)
         put_str(o, "hdr", polku_http_header(req, "x-test"));
         put_str(o, "nohdr", polku_http_header(req, "X-Absent"));
         polku_http_respond_json(req, 200, o);
+    } else if (strcmp(path, "/styled") == 0) {
+        polku_http_set_json_style(req, "application/x-test+json", styled_error);
+        assert_int_equal(polku_http_set_location(req, "/made/1"), POLKU_OK);
+        if (polku_http_query(req, "fail"))
+            polku_http_respond_error(req, 409, "x_conflict", "no");
+        else
+            polku_http_respond_json(req, 201, json_pack("{s:b}", "ok", 1));
     } else {
         polku_http_respond_error(req, 404, "not_found", "no such path");
     }
@@ -293,22 +309,30 @@ static void buf_reset(struct buf *b)
     b->len = 0;
 }
 
-/* Keeps the Cache-Control header of the last response in fx. */
+/* The value of header name in the line p (len bytes) into out. */
+static void header_value(const char *p, size_t len, const char *name, char *out,
+                         size_t out_len)
+{
+    size_t nl = strlen(name);
+    if (len <= nl || strncasecmp(p, name, nl) != 0)
+        return;
+    size_t i = nl;
+    while (i < len && p[i] == ' ')
+        i++;
+    size_t end = len;
+    while (end > i && (p[end - 1] == '\r' || p[end - 1] == '\n'))
+        end--;
+    snprintf(out, out_len, "%.*s", (int)(end - i), p + i);
+}
+
+/* Keeps the Cache-Control and Location headers of the last response. */
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     struct fx *fx = ud;
     size_t len = size * n;
-    static const char name[] = "cache-control:";
-    if (len > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
-        size_t i = sizeof name - 1;
-        while (i < len && p[i] == ' ')
-            i++;
-        size_t end = len;
-        while (end > i && (p[end - 1] == '\r' || p[end - 1] == '\n'))
-            end--;
-        snprintf(fx->cache_control, sizeof fx->cache_control, "%.*s",
-                 (int)(end - i), p + i);
-    }
+    header_value(p, len, "cache-control:", fx->cache_control,
+                 sizeof fx->cache_control);
+    header_value(p, len, "location:", fx->location, sizeof fx->location);
     return len;
 }
 
@@ -780,6 +804,41 @@ static void test_query_and_header(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "hdr")), "abc");
     assert_true(json_is_null(json_object_get(j, "missing")));
     assert_true(json_is_null(json_object_get(j, "nohdr")));
+    json_decref(j);
+}
+
+static void client_styled(struct fx *fx)
+{
+    get_one(fx, "/styled");
+}
+
+static void client_styled_fail(struct fx *fx)
+{
+    fx->location[0] = '\0';
+    get_one(fx, "/styled?fail=1");
+}
+
+/* A request's own content type and error body, and a Location only on
+ * success. */
+static void test_json_style_and_location(void **state)
+{
+    struct fx *fx = *state;
+    run_client(fx, client_styled);
+    assert_int_equal(fx->status, 201);
+    assert_string_equal(fx->content_type, "application/x-test+json");
+    assert_string_equal(fx->location, "/made/1");
+    assert_string_equal(fx->body.data, "{\"ok\":true}");
+    run_client(fx, client_styled_fail);
+    assert_int_equal(fx->status, 409);
+    assert_string_equal(fx->content_type, "application/x-test+json");
+    assert_string_equal(fx->location, "");
+    json_t *j = json_loads(fx->body.data, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(j, "status")), 409);
+    assert_string_equal(json_string_value(json_object_get(j, "why")),
+                        "x_conflict");
+    assert_string_equal(json_string_value(json_object_get(j, "text")), "no");
+    assert_null(json_object_get(j, "error"));
     json_decref(j);
 }
 
@@ -1379,6 +1438,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_style_and_location, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_async_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive_one_connection, setup,
                                         teardown),

@@ -18,6 +18,10 @@
  *   - children log to files in the region directory; when a case fails the
  *     tail of every log is printed and the directory is kept.
  *
+ * With POLKU_HTTP_RECORD=FILE every request made through h_http_request and
+ * its answer are appended to FILE as JSON lines (harness_record.c), for
+ * tests/openapi/validate.mjs to hold against the OpenAPI documents.
+ *
  * A test executable is a plain main():
  *     int main(int argc, char **argv) {
  *         h_init(argc, argv, "it_x");
@@ -207,6 +211,7 @@ typedef struct h_resp {
     size_t len;
     json_t *json; /* parsed body or NULL */
     char err[256];
+    char location[256]; /* the Location header, "" if none */
 } h_resp;
 
 void h_resp_free(h_resp *r);

@@ -15,15 +15,17 @@
 struct h_http {
     CURL *curl;
     char base[64];
+    const char *server; /* "agent" or "broker" */
 };
 
-h_http *h_http_new(const char *base_url)
+h_http *h_http_new(const char *base_url, const char *server)
 {
     h_http *c = calloc(1, sizeof *c);
     H_REQUIRE(c, "out of memory");
     c->curl = curl_easy_init();
     H_REQUIRE(c->curl, "curl_easy_init failed");
     snprintf(c->base, sizeof c->base, "%s", base_url);
+    c->server = server;
     return c;
 }
 
@@ -89,8 +91,13 @@ long h_http_request(h_http *c, const char *method, const char *path,
     struct curl_slist *hdrs = NULL;
     char auth[128];
     hdrs = curl_slist_append(hdrs, "Expect:");
+    /* FHIR clients send FHIR's media type */
+    const char *type = strncmp(path, "/fhir/", 6) == 0 ? "application/fhir+json"
+                                                       : "application/json";
+    char type_header[64];
+    snprintf(type_header, sizeof type_header, "Content-Type: %s", type);
     if (body)
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        hdrs = curl_slist_append(hdrs, type_header);
     if (token) {
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
         hdrs = curl_slist_append(hdrs, auth);
@@ -124,6 +131,15 @@ long h_http_request(h_http *c, const char *method, const char *path,
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
     out->body = b.p ? b.p : strdup("");
     out->len = b.len;
+    struct curl_header *loc = NULL;
+    if (curl_easy_header(h, "Location", 0, CURLH_HEADER, -1, &loc) ==
+            CURLHE_OK &&
+        loc)
+        snprintf(out->location, sizeof out->location, "%s", loc->value);
+    char *resp_type = NULL;
+    curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &resp_type);
+    h_record_exchange(c->server, method, path, body ? type : NULL, body,
+                      body_len, out->status, resp_type, out->body, out->len);
     if (out->len)
         out->json = json_loadb(out->body, out->len, 0, NULL);
     return out->status;

@@ -106,7 +106,7 @@ h_region *h_region_new(void)
     snprintf(b->bin, sizeof b->bin, "%s", POLKU_BROKER_BIN);
     snprintf(b->config, sizeof b->config, "%s/broker.ini", r->dir);
     snprintf(b->log, sizeof b->log, "%s/broker.log", r->dir);
-    r->broker_http = h_http_new(r->broker_url);
+    r->broker_http = h_http_new(r->broker_url, "broker");
     h_note("region %s: broker %s, http %d", r->dir, r->broker_endpoint,
            r->broker_http_port);
     return r;
@@ -141,7 +141,7 @@ h_org *h_region_add_org(h_region *r, const char *id, const char *services)
     snprintf(p->bin, sizeof p->bin, "%s", POLKU_AGENT_BIN);
     snprintf(p->config, sizeof p->config, "%s/%s.ini", dir, id);
     snprintf(p->log, sizeof p->log, "%s/%s.log", dir, id);
-    o->http = h_http_new(o->url);
+    o->http = h_http_new(o->url, "agent");
     return o;
 }
 

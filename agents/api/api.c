@@ -365,7 +365,28 @@ static const api_route routes[] = {
      API_HANDOVER},
     {"POST", "/v1/handovers/{id}/withdraw", api_handover_withdraw, true, false,
      API_HANDOVER},
+    {"GET", "/v1/openapi.json", api_openapi, false, true, API_NONE},
+    /* the FHIR R4 view (api_fhir.c) */
+    {"GET", "/fhir/metadata", api_fhir_metadata, false, true, API_NONE},
+    {"GET", "/fhir/Task", api_fhir_task_search, false, false, API_REFERRAL},
+    {"POST", "/fhir/Task", api_fhir_task_create, true, false, API_REFERRAL},
+    {"GET", "/fhir/Task/{id}", api_fhir_task_read, false, false, API_REFERRAL},
+    {"GET", "/fhir/Consent", api_fhir_consent_search, false, false,
+     API_CONSENT},
 };
+
+size_t api_route_count(void)
+{
+    return sizeof routes / sizeof routes[0];
+}
+
+void api_route_get(size_t i, const char **method, const char **pattern,
+                   bool *public)
+{
+    *method = routes[i].method;
+    *pattern = routes[i].pattern;
+    *public = routes[i].public;
+}
 
 typedef enum match {
     MATCH_NO,       /* another route */
@@ -426,6 +447,8 @@ void api_handle(agent_api *api, polku_http_req *req)
     if (len > 1 && path[len - 1] == '/')
         path[len - 1] = '\0'; /* "/v1/referrals/" is "/v1/referrals" */
     api_call c = {.api = api, .req = req};
+    if (strncmp(path, "/fhir", 5) == 0 && (path[5] == '/' || !path[5]))
+        api_fhir_style(req); /* OperationOutcome from here on, 401 too */
     const api_route *found = NULL, *bad_name = NULL;
     char allowed[32] = "";
     for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !found; i++) {

@@ -15,6 +15,8 @@
 #ifndef POLKU_AGENT_API_H
 #define POLKU_AGENT_API_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -33,6 +35,13 @@ void api_tick(agent_api *api, uint64_t now_mono_ms);
 /* Routes one request (the server's handler; the API fuzz target hands it
  * local requests). */
 void api_handle(agent_api *api, polku_http_req *req);
+
+/* The route table, for the test that holds it against docs/openapi.yaml:
+ * route i's method, pattern ("/v1/referrals/{id}") and whether it is
+ * served without the bearer token. i < api_route_count(). */
+size_t api_route_count(void);
+void api_route_get(size_t i, const char **method, const char **pattern,
+                   bool *public);
 
 /* Hooks: the domain decided a claim (domain_hooks.claim_decided), the link
  * applied an event (link_hooks.event_applied) or got a path answer

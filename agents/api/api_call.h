@@ -45,6 +45,8 @@ typedef struct api_call {
     bool flag; /* service ended / handover accepted */
     Polku__PlanPointer plan;
     handover_new offer;
+    /* how a created referral is answered (NULL: render_referral) */
+    json_t *(*view)(struct api_call *c, const Polku__ReferralRecord *r);
 } api_call;
 
 /* ---- answers (api_errors.c) ---- */
@@ -94,6 +96,10 @@ typedef void (*api_handler)(agent_api *api, api_call *c);
 
 void api_referral_list(agent_api *api, api_call *c);
 void api_referral_create(agent_api *api, api_call *c);
+/* POST /v1/referrals with c->body already parsed (the FHIR view builds
+ * it): the same validation, consent gate and domain call; answers 201
+ * with c->view of the record. */
+void api_referral_create_parsed(agent_api *api, api_call *c);
 void api_referral_show(agent_api *api, api_call *c);
 void api_referral_status(agent_api *api, api_call *c);
 void api_referral_cancel(agent_api *api, api_call *c);
@@ -119,6 +125,18 @@ void api_handover_withdraw(agent_api *api, api_call *c);
 void api_events_attach(agent_api *api, api_call *c);
 
 void api_reconcile_show(agent_api *api, api_call *c);
+
+/* ---- the FHIR R4 view (api_fhir.c) and the OpenAPI document ---- */
+
+/* Answers req's JSON and errors as FHIR does (application/fhir+json,
+ * OperationOutcome); set before anything may answer. */
+void api_fhir_style(polku_http_req *req);
+void api_fhir_metadata(agent_api *api, api_call *c);
+void api_fhir_task_read(agent_api *api, api_call *c);
+void api_fhir_task_search(agent_api *api, api_call *c);
+void api_fhir_task_create(agent_api *api, api_call *c);
+void api_fhir_consent_search(agent_api *api, api_call *c);
+void api_openapi(agent_api *api, api_call *c);
 
 /* ---- /v1/events (api_events.c) ---- */
 

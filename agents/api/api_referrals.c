@@ -157,7 +157,8 @@ static int item_create(MDB_txn *txn, void *ctx)
         rc = referrals_create(api->d, txn, &c->create, &r);
     if (rc)
         return rc;
-    api_after_reply(api, c->req, 201, render_referral(r, false));
+    api_after_reply(api, c->req, 201,
+                    c->view ? c->view(c, r) : render_referral(r, false));
     polku__referral_record__free_unpacked(r, NULL);
     return POLKU_OK;
 }
@@ -273,10 +274,16 @@ void api_referral_list(agent_api *api, api_call *c)
         api_respond_err(c->req, c->object, rc);
 }
 
+void api_referral_create_parsed(agent_api *api, api_call *c)
+{
+    if (parse_create(api, c) == 0)
+        api_run(api, c, item_create);
+}
+
 void api_referral_create(agent_api *api, api_call *c)
 {
-    if (api_parse_body(c) == 0 && parse_create(api, c) == 0)
-        api_run(api, c, item_create);
+    if (api_parse_body(c) == 0)
+        api_referral_create_parsed(api, c);
 }
 
 void api_referral_show(agent_api *api, api_call *c)

@@ -73,6 +73,22 @@ void polku_http_respond_json(polku_http_req *req, unsigned status,
 void polku_http_respond_error(polku_http_req *req, unsigned status,
                               const char *code, const char *message);
 
+/* How one request's JSON answers look, for an API with conventions of
+ * its own (the agent's FHIR view): polku_http_respond_json and
+ * polku_http_respond_error send content_type (NULL: application/json),
+ * and polku_http_respond_error builds its body with render (NULL, or
+ * when it returns NULL: {"error": {...}}). content_type must outlive the
+ * request (a string literal). Set it before anything may answer. */
+typedef json_t *(*polku_http_error_body)(unsigned status, const char *code,
+                                         const char *message);
+void polku_http_set_json_style(polku_http_req *req, const char *content_type,
+                               polku_http_error_body render);
+
+/* A 2xx answer of polku_http_respond_json to req will carry
+ * "Location: url" (the resource a POST created); an error answer will not.
+ * url is copied. POLKU_OK or POLKU_ENOMEM. */
+int polku_http_set_location(polku_http_req *req, const char *url);
+
 /* ---- requests that did not come over a socket ----
  *
  * For fuzzing and testing a handler in-process: the handler gets a request

@@ -12,7 +12,10 @@
  * input gets a clear error and changes nothing"). Ids the agent hands out
  * (referrals, consents, handovers) are reused by later inputs, so the
  * target reaches the status, revoke and answer endpoints with real ids;
- * the store persists across inputs, as in a running agent. Built as a
+ * the store persists across inputs, as in a running agent. The FHIR view
+ * is reached the same way (POST /fhir/Task, the Task and Consent
+ * searches): there every refusal must be an OperationOutcome carrying the
+ * error code. Built as a
  * libFuzzer binary (fuzz_agent_api) and as a corpus replay test;
  * POLKU_FUZZ_VERBOSE=1 prints each request and its answer. */
 #include <ftw.h>
@@ -192,6 +195,9 @@ enum route {
     R_LIST_REFERRALS,
     R_LIST_HANDOVERS,
     R_LIST_CONSENTS,
+    R_FHIR_TASK,
+    R_FHIR_TASK_SEARCH,
+    R_FHIR_CONSENT_SEARCH,
     R_COUNT
 };
 
@@ -244,6 +250,13 @@ static void route_path(enum route r, char *out, size_t len)
                  : r == R_DECLINE ? "decline"
                                   : "withdraw");
         break;
+    case R_FHIR_TASK:
+    case R_FHIR_TASK_SEARCH:
+        snprintf(out, len, "/fhir/Task");
+        break;
+    case R_FHIR_CONSENT_SEARCH:
+        snprintf(out, len, "/fhir/Consent");
+        break;
     case R_COUNT:
         break;
     }
@@ -252,7 +265,8 @@ static void route_path(enum route r, char *out, size_t len)
 static bool is_list(enum route r)
 {
     return r == R_LIST_REFERRALS || r == R_LIST_HANDOVERS ||
-           r == R_LIST_CONSENTS;
+           r == R_LIST_CONSENTS || r == R_FHIR_TASK_SEARCH ||
+           r == R_FHIR_CONSENT_SEARCH;
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -277,8 +291,26 @@ static bool documented(unsigned status)
     }
 }
 
-static void check_answer(const polku_http_local *out)
+/* The error code of a refusal: error.code, or under /fhir the code in
+ * the OperationOutcome's details. */
+static const char *refusal_code(json_t *j, bool fhir)
 {
+    if (!fhir)
+        return json_string_value(
+            json_object_get(json_object_get(j, "error"), "code"));
+    const char *type = json_string_value(json_object_get(j, "resourceType"));
+    if (!type || strcmp(type, "OperationOutcome"))
+        return NULL;
+    json_t *issue = json_array_get(json_object_get(j, "issue"), 0);
+    json_t *coding = json_array_get(
+        json_object_get(json_object_get(issue, "details"), "coding"), 0);
+    return json_string_value(json_object_get(coding, "code"));
+}
+
+static void check_answer(const pending *p)
+{
+    const polku_http_local *out = &p->out;
+    bool fhir = strncmp(p->path, "/fhir/", 6) == 0;
     if (!documented(out->status)) {
         fprintf(stderr, "agent_api_fuzz: status %u: %s\n", out->status,
                 out->body ? out->body : "");
@@ -288,9 +320,11 @@ static void check_answer(const polku_http_local *out)
     if (!json_is_object(j))
         die("an answer that is not a JSON object");
     if (out->status >= 400) {
-        json_t *code = json_object_get(json_object_get(j, "error"), "code");
-        if (!json_is_string(code) || !json_string_length(code))
-            die("a refusal without error.code");
+        const char *code = refusal_code(j, fhir);
+        if (!code || !*code)
+            die(fhir ? "a FHIR refusal that is not an OperationOutcome with "
+                       "the error code"
+                     : "a refusal without error.code");
     }
     json_decref(j);
 }
@@ -298,10 +332,10 @@ static void check_answer(const polku_http_local *out)
 /* Keeps the id a 201 handed out, for the endpoints that take one. */
 static void learn_id(enum route r, const polku_http_local *out)
 {
-    char *slot = r == R_REFERRAL   ? fz.referral
-                 : r == R_CONSENT  ? fz.consent
-                 : r == R_HANDOVER ? fz.handover
-                                   : NULL;
+    char *slot = r == R_REFERRAL || r == R_FHIR_TASK ? fz.referral
+                 : r == R_CONSENT                    ? fz.consent
+                 : r == R_HANDOVER                   ? fz.handover
+                                                     : NULL;
     if (!slot || out->status != 201)
         return;
     json_t *j = json_loads(out->body, 0, NULL);
@@ -317,7 +351,7 @@ static void sweep_waiting(void)
         if ((*p)->out.status) {
             pending *done = *p;
             *p = done->next;
-            check_answer(&done->out);
+            check_answer(done);
             free(done->out.body);
             free(done->value);
             free(done);
@@ -342,7 +376,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         die("memory");
     route_path(r, p->path, sizeof p->path);
     const char *method = is_list(r) ? "GET" : "POST";
-    if (is_list(r)) { /* the bytes become every query value */
+    if (r == R_FHIR_TASK_SEARCH || r == R_FHIR_CONSENT_SEARCH) {
+        /* one search parameter, picked by the next byte; the rest its value */
+        static const char *const names[] = {"status", "owner", "requester",
+                                            "_lastUpdated", "_count"};
+        size_t pick = len ? (unsigned char)body[0] % 5 : 0;
+        p->value = strndup(len ? body + 1 : "", len ? len - 1 : 0);
+        if (!p->value)
+            die("memory");
+        p->query[0] = r == R_FHIR_CONSENT_SEARCH ? "patient" : names[pick];
+        p->query[1] = p->value;
+        body = "";
+        len = 0;
+    } else if (is_list(r)) { /* the bytes become every query value */
         p->value = strndup(body, len);
         if (!p->value)
             die("memory");
@@ -368,7 +414,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "%s %s -> %u %.160s\n", method, p->path, p->out.status,
                 p->out.body ? p->out.body : "(waiting)");
     if (p->out.status) {
-        check_answer(&p->out);
+        check_answer(p);
         if (p->out.status >= 400 && fz.a.b.last_seq != seq_before) {
             fprintf(stderr,
                     "agent_api_fuzz: a %u refusal moved the event "
