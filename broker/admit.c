@@ -62,22 +62,32 @@ typedef struct sweep_ctx {
     const admit_report *report;
 } sweep_ctx;
 
+/* A held event decoded into the arena, or NULL: one that no longer
+ * decodes (cannot happen: it decoded when it was held) is refused, never
+ * dropped silently. */
+static polku_envelope *decode_held(sweep_ctx *c, const uint8_t *data,
+                                   size_t len)
+{
+    polku_envelope *env = NULL;
+    if (polku_envelope_decode_in(c->arena, data, len, c->max_frame, &env, NULL,
+                                 0) == POLKU_OK)
+        return env;
+    polku_arena_reset(c->arena);
+    polku_envelope none = POLKU__ENVELOPE__INIT;
+    none.origin_org = "";
+    refused(&none,
+            (gate_result){GATE_REFUSE, POLKU__NACK_CODE__NACK_MALFORMED,
+                          "a held event no longer decodes"},
+            c->report);
+    return NULL;
+}
+
 static bool decide(const uint8_t *data, size_t len, void *arg)
 {
     sweep_ctx *c = arg;
-    polku_envelope *env = NULL;
-    if (polku_envelope_decode_in(c->arena, data, len, c->max_frame, &env, NULL,
-                                 0) != POLKU_OK) {
-        /* cannot happen (it decoded when it was held): never silently */
-        polku_arena_reset(c->arena);
-        polku_envelope none = POLKU__ENVELOPE__INIT;
-        none.origin_org = "";
-        refused(&none,
-                (gate_result){GATE_REFUSE, POLKU__NACK_CODE__NACK_MALFORMED,
-                              "a held event no longer decodes"},
-                c->report);
+    polku_envelope *env = decode_held(c, data, len);
+    if (!env)
         return true;
-    }
     gate_result w = gate_writer(c->g, env);
     if (w.verdict == GATE_ACCEPT)
         fold_replayed(c->g, env, true, c->report);
@@ -97,21 +107,12 @@ size_t admit_held(const gate_env *g, holdback *hb, polku_arena *arena,
     return hb_sweep(hb, decide, &c);
 }
 
-typedef struct drop_ctx {
-    polku_arena *arena;
-    size_t max_frame;
-    const admit_report *report;
-} drop_ctx;
-
 static void refuse_dropped(const uint8_t *data, size_t len, void *arg)
 {
-    drop_ctx *c = arg;
-    polku_envelope *env = NULL;
-    polku_envelope none = POLKU__ENVELOPE__INIT;
-    none.origin_org = "";
-    if (polku_envelope_decode_in(c->arena, data, len, c->max_frame, &env, NULL,
-                                 0) != POLKU_OK)
-        env = &none;
+    sweep_ctx *c = arg;
+    polku_envelope *env = decode_held(c, data, len);
+    if (!env)
+        return;
     refused(env,
             (gate_result){GATE_REFUSE,
                           POLKU__NACK_CODE__NACK_INVALID_TRANSITION,
@@ -124,7 +125,7 @@ static void refuse_dropped(const uint8_t *data, size_t len, void *arg)
 size_t admit_undecidable(const gate_env *g, holdback *hb, polku_arena *arena,
                          size_t max_frame, const admit_report *report)
 {
-    drop_ctx c = {arena, max_frame, report};
+    sweep_ctx c = {g, arena, max_frame, report};
     size_t dropped = 0;
     while (hb_count(hb) > 0) {
         /* one at a time while few wait; in slices when many do, so the

@@ -59,6 +59,25 @@ static int agent_tool(h_org *o, const char *option, const char *dir,
     return h_run_program(argv, out, H_SEC(30));
 }
 
+/* polku-agent --backup of o's store into r's dir/backup-ID while it runs
+ * (dir: the copy's path); its output in out. */
+static void take_backup(h_region *r, h_org *o, char dir[600], char out[600])
+{
+    snprintf(dir, 600, "%s/backup-%s", r->dir, o->id);
+    snprintf(out, 600, "%s/backup-%s.out", r->dir, o->id);
+    H_REQUIRE(agent_tool(o, "--backup", dir, out) == 0,
+              "polku-agent --backup of %s exits 0 while it runs (see %s)",
+              o->id, out);
+}
+
+/* polku-agent --restore of o's (stopped) store from dir; output in out. */
+static void restore_from(h_region *r, h_org *o, const char *dir, char out[600])
+{
+    snprintf(out, 600, "%s/restore-%s.out", r->dir, o->id);
+    H_REQUIRE(agent_tool(o, "--restore", dir, out) == 0,
+              "polku-agent --restore of %s exits 0 (see %s)", o->id, out);
+}
+
 /* The store_regressed alert of org as /api/v1/alerts lists it now (a new
  * reference), or NULL. */
 static json_t *regression_alert(h_region *r, const char *org)
@@ -120,11 +139,7 @@ static void restore_with_broker_and_receiver_up(void)
     wait_received(a, &before);
 
     char backup[600], out[600];
-    snprintf(backup, sizeof backup, "%s/backup-a", r->dir);
-    snprintf(out, sizeof out, "%s/backup-a.out", r->dir);
-    H_REQUIRE(agent_tool(a, "--backup", backup, out) == 0,
-              "polku-agent --backup exits 0 while the agent runs (see %s)",
-              out);
+    take_backup(r, a, backup, out);
     json_t *h = h_agent_health(a);
     long seq_at_backup =
         (long)json_integer_value(json_object_get(h, "last_seq"));
@@ -137,9 +152,7 @@ static void restore_with_broker_and_receiver_up(void)
     wait_received(a, &lost);
     h_agent_kill(a);
 
-    snprintf(out, sizeof out, "%s/restore-a.out", r->dir);
-    H_REQUIRE(agent_tool(a, "--restore", backup, out) == 0,
-              "polku-agent --restore exits 0 (see %s)", out);
+    restore_from(r, a, backup, out);
     H_CHECK(file_contains(out, "new incarnation"),
             "--restore says it started a new incarnation");
     h_agent_start_connected(a);
@@ -239,17 +252,12 @@ static void restore_behind_a_restarted_broker_repairs_itself(void)
     create(a, b, keys, &before, "before the backup");
     wait_received(a, &before);
     char backup[600], out[600];
-    snprintf(backup, sizeof backup, "%s/backup-a", r->dir);
-    snprintf(out, sizeof out, "%s/backup-a.out", r->dir);
-    H_REQUIRE(agent_tool(a, "--backup", backup, out) == 0,
-              "polku-agent --backup exits 0");
+    take_backup(r, a, backup, out);
     create(a, b, keys, &lost, "after the backup");
     wait_received(a, &lost);
     h_agent_kill(a);
     h_broker_kill(r);
-    snprintf(out, sizeof out, "%s/restore-a.out", r->dir);
-    H_REQUIRE(agent_tool(a, "--restore", backup, out) == 0,
-              "polku-agent --restore exits 0");
+    restore_from(r, a, backup, out);
     h_agent_start(a); /* no broker: what it writes waits in its outbox */
     create(a, b, keys, &offline, "after the restore, before any Hello");
     h_broker_start(r);
@@ -312,19 +320,14 @@ static void a_restored_receiver_gets_back_what_was_sent(void)
     create(a, b, keys, &before, "before typ's backup");
     wait_received(a, &before);
     char backup[600], out[600];
-    snprintf(backup, sizeof backup, "%s/backup-b", r->dir);
-    snprintf(out, sizeof out, "%s/backup-b.out", r->dir);
-    H_REQUIRE(agent_tool(b, "--backup", backup, out) == 0,
-              "polku-agent --backup of %s exits 0", b->id);
+    take_backup(r, b, backup, out);
     create(a, b, keys, &lost, "received by typ after its backup");
     wait_received(a, &lost);
     long pending = -1;
     H_WAIT_UNTIL(H_SEC(20), (pending = h_agent_outbox_pending(a)) == 0,
                  "%s's outbox to drain (now %ld)", a->id, pending);
     h_agent_kill(b);
-    snprintf(out, sizeof out, "%s/restore-b.out", r->dir);
-    H_REQUIRE(agent_tool(b, "--restore", backup, out) == 0,
-              "polku-agent --restore of %s exits 0", b->id);
+    restore_from(r, b, backup, out);
     h_agent_start_connected(b);
 
     h_ids at_b = {0};

@@ -439,10 +439,17 @@ static void send_ack(void *arg, bool committed)
         f->l->counters.acks_sent++;
 }
 
-/* After the commit, env sent to the broker (an answer to an event, sent
- * once what it answers is durable). */
-static int queue_frame(broker_link *l, polku_envelope *env)
+/* After the commit, an answer to event (its body set in env by the
+ * caller) sent to event's origin: an answer leaves once what it answers
+ * is durable. */
+static int queue_answer(broker_link *l, const polku_envelope *event,
+                        polku_envelope *env)
 {
+    uint8_t msg_id[16];
+    char *to[1] = {event->origin_org};
+    eventlog_header(l->cfg->org, env, msg_id);
+    env->n_to = 1;
+    env->to = to;
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = polku_envelope_encode(env, &buf, &len);
@@ -459,25 +466,20 @@ static int queue_frame(broker_link *l, polku_envelope *env)
     return batch_after(l->d->b, send_ack, f, free);
 }
 
-/* After the commit, the Ack of event (so it is acked once it is durable). */
+/* The Ack of event (so it is acked once it is durable). */
 static int queue_ack(broker_link *l, const polku_envelope *event)
 {
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__Ack ack = POLKU__ACK__INIT;
-    uint8_t msg_id[16];
-    char *to[1] = {event->origin_org};
-    eventlog_header(l->cfg->org, &env, msg_id);
-    env.n_to = 1;
-    env.to = to;
     ack.origin_org = event->origin_org;
     ack.origin_seq = event->origin_seq;
     env.body_case = POLKU__ENVELOPE__BODY_ACK;
     env.ack = &ack;
-    return queue_frame(l, &env);
+    return queue_answer(l, event, &env);
 }
 
-/* After the commit, the answer to an event at a sequence we hold another
- * event of its origin at: how far we hold the origin's log. */
+/* The answer to an event at a sequence we hold another event of its
+ * origin at: how far we hold the origin's log. */
 static int queue_conflict_answer(broker_link *l, MDB_txn *txn,
                                  const polku_envelope *event)
 {
@@ -489,17 +491,12 @@ static int queue_conflict_answer(broker_link *l, MDB_txn *txn,
         held = event->origin_seq; /* cannot happen: it holds that one */
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__SeqConflict sc = POLKU__SEQ_CONFLICT__INIT;
-    uint8_t msg_id[16];
-    char *to[1] = {event->origin_org};
-    eventlog_header(l->cfg->org, &env, msg_id);
-    env.n_to = 1;
-    env.to = to;
     sc.origin_org = event->origin_org;
     sc.origin_seq = event->origin_seq;
     sc.held_through = held;
     env.body_case = POLKU__ENVELOPE__BODY_SEQ_CONFLICT;
     env.seq_conflict = &sc;
-    return queue_frame(l, &env);
+    return queue_answer(l, event, &env);
 }
 
 static int apply_event(broker_link *l, MDB_txn *txn, const void *what)
