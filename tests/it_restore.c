@@ -233,14 +233,14 @@ static void restore_with_broker_and_receiver_up(void)
     h_ids_free(&after);
 }
 
-/* The broker restarted while the store was away has no memory of the
- * lost sequences, and the restored agent writes referrals before it has
- * even said Hello: it reuses sequences typ holds other events at, and no
- * broker can tell it. typ can: it holds another event at that sequence
- * (a receipt with another message id), so it applies nothing, acks
- * nothing, and answers how far it holds sote-keskus's log (SeqConflict).
- * sote-keskus then continues after that in a new incarnation and sends
- * what was pending again at new sequences; the broker raises
+/* The broker (and the receiver) restarted while the store was away: the
+ * broker has no memory of the lost sequences, and the restored agent
+ * writes referrals before it has even said Hello: it reuses sequences typ
+ * holds other events at, and no broker can tell it. typ can: it holds another
+ * event at that sequence (a receipt with another message id), so it applies
+ * nothing, acks nothing, and answers how far it holds sote-keskus's log
+ * (SeqConflict). sote-keskus then continues after that in a new incarnation and
+ * sends what was pending again at new sequences; the broker raises
  * store_regressed on the answer and clears it when the log is past. Every
  * referral made after the restore reaches typ exactly once. */
 static void restore_behind_a_restarted_broker_repairs_itself(void)
@@ -256,11 +256,13 @@ static void restore_behind_a_restarted_broker_repairs_itself(void)
     create(a, b, keys, &lost, "after the backup");
     wait_received(a, &lost);
     h_agent_kill(a);
+    h_agent_kill(b); /* the receiver restarts too */
     h_broker_kill(r);
     restore_from(r, a, backup, out);
     h_agent_start(a); /* no broker: what it writes waits in its outbox */
     create(a, b, keys, &offline, "after the restore, before any Hello");
     h_broker_start(r);
+    h_agent_start(b);
     h_wait_agent_connected(a, H_SEC(20));
     h_wait_agent_connected(b, H_SEC(20));
 
@@ -278,6 +280,14 @@ static void restore_behind_a_restarted_broker_repairs_itself(void)
             "the broker counts the conflict it passed on");
     H_CHECK(h_broker_metric(r, "polku_broker_store_regressions_total") >= 1,
             "the broker counts the regression");
+    /* the operator is shown the repair and who told of it */
+    const char *const reconcile_args[] = {"reconcile", NULL};
+    char listing[8192] = "";
+    int rc = h_cli(a, listing, sizeof listing, reconcile_args);
+    H_CHECK(rc == 3 && strstr(listing, "log repaired (told by typ)"),
+            "polku reconcile at %s lists the repair typ told of (exit %d): "
+            "%s",
+            a->id, rc, listing);
     wait_received(a, &offline);
     create(a, b, keys, &after, "after the repair");
     wait_received(a, &after);
