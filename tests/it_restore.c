@@ -408,6 +408,15 @@ static void snapshot_restore_needs_nothing(void)
                  "the broker to see %s's store gone back", a->id);
     create(a, b, keys, &after, "after the snapshot restore");
     wait_received(a, &after);
+    H_WAIT_UNTIL(H_SEC(10), !regression_listed(r, a->id),
+                 "the store_regressed alert of %s to clear", a->id);
+    const char *const reconcile_args[] = {"reconcile", NULL};
+    char listing[8192] = "";
+    int rc = h_cli(a, listing, sizeof listing, reconcile_args);
+    H_CHECK(rc == 3 && strstr(listing, "log repaired (told by broker)"),
+            "polku reconcile lists the repair after the snapshot (exit %d): "
+            "%s",
+            rc, listing);
     h = h_agent_health(a);
     H_CHECK(strcmp(hc_str(h, "incarnation"), incarnation) != 0,
             "the agent began a new incarnation by itself (was %s, now %s)",
