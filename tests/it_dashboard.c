@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_browser.h"
 #include "harness_feed.h"
 
 #ifndef POLKU_SOURCE_DIR
@@ -31,31 +32,6 @@
 
 #define SLA_RECEIPT "2s"
 #define SLA_RECEIPT_MS 2000
-
-static const char *chromium_path(void)
-{
-    const char *c = getenv("POLKU_CHROMIUM");
-    return c && *c ? c : "/usr/bin/chromium";
-}
-
-/* What the browser test needs besides the region: fails the case naming
- * the missing piece and how to get it. */
-static void require_browser_tools(char *node, size_t node_len)
-{
-    H_REQUIRE(h_find_program("node", node, node_len),
-              "node is not on PATH: run scripts/bootstrap (installs nodejs)");
-    H_REQUIRE(access(chromium_path(), X_OK) == 0,
-              "no Chromium at %s: run scripts/bootstrap (installs the Debian "
-              "package chromium)",
-              chromium_path());
-    char pw[1024];
-    snprintf(pw, sizeof pw, "%s/node_modules/playwright-core/package.json",
-             POLKU_SOURCE_DIR);
-    H_REQUIRE(access(pw, R_OK) == 0,
-              "%s is missing: run scripts/bootstrap (npm ci at the "
-              "repository root)",
-              pw);
-}
 
 static bool broker_replayed(h_region *r, const char *org)
 {
@@ -82,7 +58,7 @@ static void print_file(const char *title, const char *path)
 static void case_referral_appears_live_and_turns_overdue(void)
 {
     char node[1024];
-    require_browser_tools(node, sizeof node);
+    h_require_browser_tools(POLKU_SOURCE_DIR, node, sizeof node);
 
     h_region *r = h_region_new();
     h_org *a = h_region_add_org(r, "sote-keskus", "coordination");

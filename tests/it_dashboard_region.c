@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_browser.h"
 #include "harness_coord.h"
 #include "harness_feed.h"
 
@@ -30,29 +31,6 @@
 #ifndef POLKU_BUILD_DIR
 #error "POLKU_BUILD_DIR must name the build folder (screenshots)"
 #endif
-
-static const char *chromium_path(void)
-{
-    const char *c = getenv("POLKU_CHROMIUM");
-    return c && *c ? c : "/usr/bin/chromium";
-}
-
-static void require_browser_tools(char *node, size_t node_len)
-{
-    H_REQUIRE(h_find_program("node", node, node_len),
-              "node is not on PATH: run scripts/bootstrap (installs nodejs)");
-    H_REQUIRE(access(chromium_path(), X_OK) == 0,
-              "no Chromium at %s: run scripts/bootstrap (installs the Debian "
-              "package chromium)",
-              chromium_path());
-    char pw[1024];
-    snprintf(pw, sizeof pw, "%s/node_modules/playwright-core/package.json",
-             POLKU_SOURCE_DIR);
-    H_REQUIRE(access(pw, R_OK) == 0,
-              "%s is missing: run scripts/bootstrap (npm ci at the "
-              "repository root)",
-              pw);
-}
 
 /* Runs one phase of tests/browser/region.mjs and prints its output. */
 static int run_node(char *node, h_region *r, const char *phase, char *agents,
@@ -83,7 +61,7 @@ static int run_node(char *node, h_region *r, const char *phase, char *agents,
 static void case_region_in_three_languages(void)
 {
     char node[1024];
-    require_browser_tools(node, sizeof node);
+    h_require_browser_tools(POLKU_SOURCE_DIR, node, sizeof node);
 
     h_region *r = h_region_new();
     h_org *orgs[5] = {
