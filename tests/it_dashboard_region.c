@@ -42,12 +42,39 @@ static int run_node(char *node, h_region *r, const char *phase, char *agents,
     snprintf(dash, sizeof dash, "%s/", r->broker_url);
     snprintf(out, sizeof out, "%s/region-%s.log", r->dir, phase);
     snprintf(state, sizeof state, "%s/region-clients.json", r->dir);
-    char *const argv[] = {
-        node,       script,          "--phase",     (char *)phase,
-        "--state",  state,           "--dashboard", dash,
-        "--agents", agents,          "--down",      (char *)down,
-        "--out",    POLKU_BUILD_DIR, "--source",    POLKU_SOURCE_DIR,
-        NULL};
+    /* the issue's volume in the plain build; under the sanitizers (every
+     * process several times slower) a third of it, and the load budget
+     * scaled like every other deadline */
+    char referrals[16], clients[16], handovers[16], budget[16];
+    snprintf(referrals, sizeof referrals, "%u", 2000 / h_scale());
+    snprintf(clients, sizeof clients, "%u", 500 / h_scale());
+    snprintf(handovers, sizeof handovers, "%u", 40 / h_scale());
+    snprintf(budget, sizeof budget, "%u", 2000 * h_scale());
+    char *const argv[] = {node,
+                          script,
+                          "--phase",
+                          (char *)phase,
+                          "--state",
+                          state,
+                          "--dashboard",
+                          dash,
+                          "--agents",
+                          agents,
+                          "--down",
+                          (char *)down,
+                          "--out",
+                          POLKU_BUILD_DIR,
+                          "--source",
+                          POLKU_SOURCE_DIR,
+                          "--referrals",
+                          referrals,
+                          "--clients",
+                          clients,
+                          "--handovers",
+                          handovers,
+                          "--load-budget-ms",
+                          budget,
+                          NULL};
     h_note("running %s --phase %s against %s", script, phase, dash);
     int rc = h_run_program(argv, out, H_SEC(280));
     char *text = h_read_file(out, NULL);
