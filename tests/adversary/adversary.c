@@ -537,9 +537,11 @@ static void flood(h_raw *raw, world *w, unsigned n)
     /* ASan's quarantine keeps freed memory: the size says nothing here */
     h_note("(memory growth not checked under AddressSanitizer)");
 #else
-    /* folded, 20 000 referrals cost ~12 MiB (the flood the rules stop) */
-    H_CHECK(after_kb > 0 && after_kb - before_kb < 4 * 1024,
-            "the broker grows by less than 4 MiB (%ld -> %ld KiB)", before_kb,
+    /* folded, 20 000 referrals cost ~12 MiB (the flood the rules stop);
+     * refused, the Nacks queued for a slow reader on a busy machine have
+     * grown the heap by up to ~5.5 MiB (glibc keeps what it freed) */
+    H_CHECK(after_kb > 0 && after_kb - before_kb < 8 * 1024,
+            "the broker grows by less than 8 MiB (%ld -> %ld KiB)", before_kb,
             after_kb);
 #endif
     H_CHECK(health_ms < 1000,
