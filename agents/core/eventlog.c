@@ -175,6 +175,19 @@ int eventlog_acknowledged(eventlog *log, MDB_txn *txn, uint64_t seq,
 
 #define INCARNATION_KEY "incarnation"
 #define RESEND_KEY "resend_needed"
+#define RESEND_ASKED_KEY "resend_asked_seq"
+
+int eventlog_resend_asked(eventlog *log, MDB_txn *txn)
+{
+    uint8_t v[8];
+    store_seq_key(log->b->last_seq, v);
+    int rc = store_meta_put(log->st, txn, RESEND_ASKED_KEY, v, 8);
+    if (!rc)
+        rc = eventlog_set_resend_needed(log, txn, false);
+    if (!rc)
+        log->resend_asked_seq = log->b->last_seq;
+    return rc;
+}
 
 int eventlog_set_resend_needed(eventlog *log, MDB_txn *txn, bool needed)
 {
@@ -221,10 +234,15 @@ static int load_incarnation(eventlog *log)
     int rc = store_err(mdb_txn_begin(log->st->env, NULL, 0, &txn));
     if (rc)
         return rc;
-    MDB_val flag;
+    MDB_val flag, asked;
     log->resend_needed = store_meta_get(log->st, txn, RESEND_KEY, &flag) == 0 &&
                          flag.mv_size == 1 &&
                          *(const uint8_t *)flag.mv_data == 1;
+    log->resend_asked_seq =
+        store_meta_get(log->st, txn, RESEND_ASKED_KEY, &asked) == 0 &&
+                asked.mv_size == 8
+            ? store_seq_from_key(asked.mv_data)
+            : 0;
     rc = eventlog_read_incarnation(log->st, txn, &log->incarnation);
     if (rc == POLKU_ENOTFOUND) {
         rc = eventlog_new_incarnation(log, txn, NULL);

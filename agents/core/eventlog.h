@@ -35,6 +35,10 @@ typedef struct eventlog {
      * ask the others for what they sent it since its copy (a meta flag,
      * so that it survives until the next Welcome) */
     bool resend_needed;
+    /* the last seq of the log when it last asked (a meta value): a
+     * conflict about an event written before that is the same trip back
+     * in time, already asked about */
+    uint64_t resend_asked_seq;
 } eventlog;
 
 void eventlog_init(eventlog *log, store *st, batch *b, outbox *ob,
@@ -100,6 +104,10 @@ int eventlog_continue_after(eventlog *log, MDB_txn *txn, uint64_t known_seq,
 
 /* Sets or clears resend_needed, in the store (txn) and in log. */
 int eventlog_set_resend_needed(eventlog *log, MDB_txn *txn, bool needed);
+
+/* The others were asked now: resend_needed cleared, resend_asked_seq the
+ * log's last seq. */
+int eventlog_resend_asked(eventlog *log, MDB_txn *txn);
 
 /* The incarnation as stored in a store opened elsewhere (for --restore and
  * tests): POLKU_ENOTFOUND if it has none. */

@@ -290,7 +290,7 @@ static int ask_resend(broker_link *l, MDB_txn *txn)
         asked++;
     }
     if (!rc)
-        rc = eventlog_set_resend_needed(l->d->log, txn, false);
+        rc = eventlog_resend_asked(l->d->log, txn);
     if (!rc && asked)
         batch_after_log(l->d->b, POLKU_LOG_WARN,
                         "this store went back in time: asked %zu "
@@ -367,8 +367,12 @@ static int repair_after_conflict(broker_link *l, MDB_txn *txn, const void *what)
         rc = reconcile_note_repair(l->d->st, txn, &res, sc->held_through,
                                    l->d->log->incarnation, env->origin_org,
                                    polku_now_ms());
+    /* a conflict about an event written before the others were last
+     * asked comes from the same trip back in time: asked already */
     if (!rc)
-        rc = ask_resend(l, txn);
+        rc = sc->origin_seq > l->d->log->resend_asked_seq
+                 ? ask_resend(l, txn)
+                 : eventlog_set_resend_needed(l->d->log, txn, false);
     if (!rc) {
         l->counters.log_repairs++;
         batch_after_log(
