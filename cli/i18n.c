@@ -2,6 +2,7 @@
 #include "i18n.h"
 
 #include <locale.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,22 +30,36 @@ static const char *known(const char *text)
     return NULL;
 }
 
+/* The last --lang counts, as for every other option. */
 static const char *from_args(int argc, char **argv)
 {
+    const char *lang = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
         if (strcmp(argv[i], "--lang") == 0 && i + 1 < argc)
-            return argv[i + 1];
-        if (strncmp(argv[i], "--lang=", 7) == 0)
-            return argv[i] + 7;
+            lang = argv[++i];
+        else if (strncmp(argv[i], "--lang=", 7) == 0)
+            lang = argv[i] + 7;
     }
+    return lang;
+}
+
+/* --lang takes exactly fi, sv or en */
+static const char *asked(const char *arg, bool *bad)
+{
+    static const char *const langs[] = {"fi", "sv", "en"};
+    for (size_t i = 0; arg && i < sizeof langs / sizeof langs[0]; i++)
+        if (strcmp(arg, langs[i]) == 0)
+            return langs[i];
+    *bad = arg != NULL;
     return NULL;
 }
 
 const char *cli_i18n_init(int argc, char **argv)
 {
-    const char *lang = known(from_args(argc, argv));
+    bool bad = false;
+    const char *lang = asked(from_args(argc, argv), &bad);
     /* the first of the environment's that is set decides, as for gettext */
     const char *vars[] = {"LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"};
     for (size_t i = 0; !lang && i < sizeof vars / sizeof vars[0]; i++) {
@@ -64,12 +79,17 @@ const char *cli_i18n_init(int argc, char **argv)
     bindtextdomain("polku", dir && *dir ? dir : POLKU_LOCALEDIR);
     bind_textdomain_codeset("polku", "UTF-8");
     textdomain("polku");
-    return chosen;
+    return bad ? NULL : chosen;
 }
 
 const char *cli_lang(void)
 {
     return chosen;
+}
+
+const char *cli_lang_arg(int argc, char **argv)
+{
+    return from_args(argc, argv);
 }
 
 const char *cli_local_time(const char *rfc3339, char *buf, size_t len)
