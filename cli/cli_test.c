@@ -334,6 +334,11 @@ static void test_show_in_finnish_and_swedish(void **state)
     assert_contains(line_of(r->out, "päivitetty:", line, sizeof line),
                     "22.11.2026 17.00");
     assert_contains(r->out, "historia:\nTILA ");
+    /* text that is not a time is shown whole */
+    assert_contains(line_of(r->out, "asiakasavain:", line, sizeof line),
+                    CLIENT_KEY);
+    assert_contains(line_of(r->out, "palvelu:", line, sizeof line),
+                    "vocational-rehab");
     assert_contains(line_of(r->out, "vastaanotettu ", line, sizeof line),
                     "22.11.2026 16.00  kela");
     assert_null(strstr(r->out, "2026-11-22"));

@@ -92,24 +92,15 @@ const char *cli_lang_arg(int argc, char **argv)
     return from_args(argc, argv);
 }
 
-const char *cli_local_time(const char *rfc3339, char *buf, size_t len)
+/* unix_ms in Europe/Helsinki time. */
+static void helsinki_tm(uint64_t ms, struct tm *tm)
 {
-    uint64_t ms;
-    if (!rfc3339) {
-        snprintf(buf, len, "-");
-        return buf;
-    }
-    if (polku_time_parse(rfc3339, &ms) != 0) {
-        snprintf(buf, len, "%s", rfc3339);
-        return buf;
-    }
     const char *tz = getenv("TZ");
     char *saved = tz ? strdup(tz) : NULL;
     setenv("TZ", "Europe/Helsinki", 1);
     tzset();
     time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    localtime_r(&t, &tm);
+    localtime_r(&t, tm);
     if (saved) {
         setenv("TZ", saved, 1);
         free(saved);
@@ -117,9 +108,29 @@ const char *cli_local_time(const char *rfc3339, char *buf, size_t len)
         unsetenv("TZ");
     }
     tzset();
+}
+
+const char *cli_local_time(const char *rfc3339, char *buf, size_t len)
+{
+    uint64_t ms;
+    bool date_only = false;
+    if (!rfc3339) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    if (polku_time_parse_why(rfc3339, &ms, &date_only, NULL, 0) != 0) {
+        snprintf(buf, len, "%s", rfc3339);
+        return buf;
+    }
+    struct tm tm;
+    helsinki_tm(ms, &tm); /* a plain date's midnight UTC: the same day */
+    int n = snprintf(buf, len, "%d.%d.%d", tm.tm_mday, tm.tm_mon + 1,
+                     tm.tm_year + 1900);
+    if (date_only || n < 0 || (size_t)n >= len)
+        return buf;
     /* TRANSLATORS: the separator of hours and minutes (fi: ".") */
     const char *sep = _(":");
-    snprintf(buf, len, "%d.%d.%d %02d%s%02d", tm.tm_mday, tm.tm_mon + 1,
-             tm.tm_year + 1900, tm.tm_hour, sep, tm.tm_min);
+    snprintf(buf + n, len - (size_t)n, " %02d%s%02d", tm.tm_hour, sep,
+             tm.tm_min);
     return buf;
 }

@@ -28,8 +28,9 @@ const char *cli_lang(void);
 const char *cli_lang_arg(int argc, char **argv);
 
 /* An RFC 3339 time as d.M.yyyy and a 24-hour time in Europe/Helsinki
- * ("6.12.2026 14.05" in Finnish), "-" for NULL; other text as it is.
- * Returns buf. */
+ * ("6.12.2026 14.05" in Finnish), a plain date YYYY-MM-DD as d.M.yyyy,
+ * "-" for NULL; other text as it is. The one way the CLI writes a time
+ * for a person in Finnish or Swedish. Returns buf. */
 const char *cli_local_time(const char *rfc3339, char *buf, size_t len);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/clock.h"
+
 struct cli_table {
     size_t ncols;
     const char *const *heads;
@@ -194,7 +196,9 @@ const char *cli_time_field(const json_t *obj, const char *key, char *buf,
                            size_t len)
 {
     const char *text = json_string_value(json_object_get(obj, key));
-    if (text == NULL || in_english())
+    uint64_t ms;
+    /* only a time is rewritten: other text stays whole, however long */
+    if (text == NULL || in_english() || polku_time_parse(text, &ms) != 0)
         return cli_field(obj, key, buf, len);
     return cli_local_time(text, buf, len);
 }
