@@ -2,6 +2,7 @@
  * and the region's pseudonym secret (never overwriting one), and ask an
  * agent how it is doing. */
 #include "cli.h"
+#include "i18n.h"
 
 #include "polku/error.h"
 #include "polku/keys.h"
@@ -10,37 +11,37 @@
 #include <string.h>
 
 const char cli_keygen_usage[] =
-    "usage: polku keygen --out FILE\n"
-    "\n"
-    "Writes a new CURVE key pair to FILE (INI: [curve] public, secret;\n"
-    "readable only by its owner) and prints the public key (Z85). An\n"
-    "existing FILE is never overwritten.\n";
+    N_("usage: polku keygen --out FILE\n"
+       "\n"
+       "Writes a new CURVE key pair to FILE (INI: [curve] public, secret;\n"
+       "readable only by its owner) and prints the public key (Z85). An\n"
+       "existing FILE is never overwritten.\n");
 
 const char cli_secret_usage[] =
-    "usage: polku secret --out FILE\n"
-    "\n"
-    "Writes a new regional pseudonym secret (64 hex characters, readable\n"
-    "only by its owner) to FILE. Every agent of a region uses the same\n"
-    "secret. An existing FILE is never overwritten.\n";
+    N_("usage: polku secret --out FILE\n"
+       "\n"
+       "Writes a new regional pseudonym secret (64 hex characters, readable\n"
+       "only by its owner) to FILE. Every agent of a region uses the same\n"
+       "secret. An existing FILE is never overwritten.\n");
 
-const char cli_status_usage[] =
+const char cli_status_usage[] = N_(
     "usage: polku [--agent URL] [--json] status\n"
     "\n"
     "Shows the agent's organisation, its connection to the broker and how\n"
     "many messages wait in its outbox (GET /healthz). broker: \"refused:\n"
     "duplicate_session\" means another process with this organisation's key\n"
-    "holds the broker's session; this agent takes over when it goes silent.\n";
+    "holds the broker's session; this agent takes over when it goes silent.\n");
 
 const char cli_reconcile_usage[] =
-    "usage: polku [--agent URL] [--json] reconcile\n"
-    "\n"
-    "Lists what this agent's store knows it lost after a restore from an\n"
-    "older copy (a backup or a VM snapshot), from what the broker and the\n"
-    "other organisations told it (GET /v1/reconcile): each repair of its\n"
-    "log (the sequences others hold that it does not, what it sent again)\n"
-    "and each object another organisation wrote about that it does not\n"
-    "hold, with who holds it. Look those up with the organisations named.\n"
-    "Exit 0 with nothing to reconcile, 3 when something is listed.\n";
+    N_("usage: polku [--agent URL] [--json] reconcile\n"
+       "\n"
+       "Lists what this agent's store knows it lost after a restore from an\n"
+       "older copy (a backup or a VM snapshot), from what the broker and the\n"
+       "other organisations told it (GET /v1/reconcile): each repair of its\n"
+       "log (the sequences others hold that it does not, what it sent again)\n"
+       "and each object another organisation wrote about that it does not\n"
+       "hold, with who holds it. Look those up with the organisations named.\n"
+       "Exit 0 with nothing to reconcile, 3 when something is listed.\n");
 
 /* Explains a failed write of a secret file. */
 static int write_failed(const char *what, const char *path, int rc)
@@ -66,7 +67,7 @@ int cli_keygen(cli *c, int argc, char **argv, const cli_cmd *self)
     if (rc == POLKU_OK)
         rc = polku_keyfile_write(out, &kp);
     if (rc != POLKU_OK)
-        return write_failed("key file", out, rc);
+        return write_failed(_("key file"), out, rc);
     if (c->json) {
         json_t *j =
             json_pack("{s:s, s:s}", "public_key", kp.public_z85, "file", out);
@@ -91,31 +92,34 @@ int cli_secret(cli *c, int argc, char **argv, const cli_cmd *self)
         return cli_usage_error("secret: missing --out FILE");
     rc = polku_secret_write(out);
     if (rc != POLKU_OK)
-        return write_failed("secret", out, rc);
+        return write_failed(_("secret"), out, rc);
     if (!c->json)
-        printf("wrote a regional pseudonym secret to %s\n", out);
+        printf(_("wrote a regional pseudonym secret to %s\n"), out);
     return CLI_OK;
 }
 
 static void print_health(const json_t *h)
 {
     char buf[32];
-    cli_print_field(stdout, 8, "agent:", cli_field(h, "status", buf, 32));
-    cli_print_field(stdout, 8, "org:", cli_field(h, "org", buf, 32));
+    cli_print_field(stdout, 12, _("agent:"),
+                    cli_word(cli_field(h, "status", buf, 32)));
+    cli_print_field(stdout, 12, _("org:"), cli_field(h, "org", buf, 32));
     const char *broker = cli_field(h, "broker", buf, 32);
-    cli_print_field(stdout, 8, "broker:", broker);
+    cli_print_field(stdout, 12, _("broker:"), cli_word(broker));
     const char *detail = json_string_value(json_object_get(h, "broker_detail"));
     if (detail && detail[0]) { /* why it is not connected (newer agents) */
-        printf("%-8s ", "");
+        printf("%-12s ", "");
         cli_print_clean(stdout, detail);
-        printf(" (see the agent's log)\n");
+        printf(" %s\n", _("(see the agent's log)"));
     } else if (broker && strcmp(broker, "refused: duplicate_session") == 0)
-        printf("%-8s another process with this organisation's key is "
-               "connected to the broker (see the agent's log)\n",
-               "");
-    cli_print_field(stdout, 8, "epoch:", cli_field(h, "epoch", buf, 32));
-    printf("%-8s %s pending\n",
-           "outbox:", cli_field(h, "outbox_pending", buf, sizeof buf));
+        printf("%-12s %s\n", "",
+               _("another process with this organisation's key is "
+                 "connected to the broker (see the agent's log)"));
+    cli_print_field(stdout, 12, _("epoch:"), cli_field(h, "epoch", buf, 32));
+    char pending[64];
+    snprintf(pending, sizeof pending, _("%s pending"),
+             cli_field(h, "outbox_pending", buf, sizeof buf));
+    cli_print_field(stdout, 12, _("outbox:"), pending);
 }
 
 int cli_status(cli *c, int argc, char **argv, const cli_cmd *self)
@@ -150,14 +154,15 @@ int cli_status(cli *c, int argc, char **argv, const cli_cmd *self)
 static void print_repair(json_t *r)
 {
     json_t *lost = json_object_get(r, "lost_seqs");
-    printf("  %s  log repaired (told by %s): ",
-           json_string_value(json_object_get(r, "at")),
+    char at[40];
+    printf(_("  %s  log repaired (told by %s): "),
+           cli_time_field(r, "at", at, sizeof at),
            json_string_value(json_object_get(r, "told_by")));
     if (json_is_array(lost))
-        printf("seqs %lld..%lld are held by others, not here; ",
+        printf(_("seqs %lld..%lld are held by others, not here; "),
                (long long)json_integer_value(json_array_get(lost, 0)),
                (long long)json_integer_value(json_array_get(lost, 1)));
-    printf("%lld pending events sent again; incarnation %s -> %s\n",
+    printf(_("%lld pending events sent again; incarnation %s -> %s\n"),
            (long long)json_integer_value(json_object_get(r, "resent")),
            json_string_value(json_object_get(r, "old_incarnation")),
            json_string_value(json_object_get(r, "new_incarnation")));
@@ -168,14 +173,15 @@ static void print_unknown(json_t *u)
     const char *id = json_string_value(json_object_get(u, "id"));
     if (!id)
         id = json_string_value(json_object_get(u, "client_key"));
-    printf("  %-8s %s  not held here; %s wrote about it (%s, seq %lld, %lld "
-           "events, last %s)\n",
+    char last[40];
+    printf(_("  %-8s %s  not held here; %s wrote about it (%s, seq %lld, "
+             "%lld events, last %s)\n"),
            json_string_value(json_object_get(u, "object")), id ? id : "?",
            json_string_value(json_object_get(u, "from")),
            json_string_value(json_object_get(u, "event")),
            (long long)json_integer_value(json_object_get(u, "origin_seq")),
            (long long)json_integer_value(json_object_get(u, "seen")),
-           json_string_value(json_object_get(u, "last")));
+           cli_time_field(u, "last", last, sizeof last));
 }
 
 int cli_reconcile(cli *c, int argc, char **argv, const cli_cmd *self)
@@ -202,25 +208,25 @@ int cli_reconcile(cli *c, int argc, char **argv, const cli_cmd *self)
     if (c->json) {
         cli_print_json(j);
     } else if (n == 0) {
-        printf("%s: nothing to reconcile (incarnation %s, last seq %lld)\n",
+        printf(_("%s: nothing to reconcile (incarnation %s, last seq %lld)\n"),
                json_string_value(json_object_get(j, "org")),
                json_string_value(json_object_get(j, "incarnation")),
                (long long)json_integer_value(json_object_get(j, "last_seq")));
     } else {
-        printf("%s: incarnation %s, last seq %lld%s\n",
+        printf(_("%s: incarnation %s, last seq %lld%s\n"),
                json_string_value(json_object_get(j, "org")),
                json_string_value(json_object_get(j, "incarnation")),
                (long long)json_integer_value(json_object_get(j, "last_seq")),
                json_is_true(json_object_get(j, "resend_pending"))
-                   ? "; still to ask the others to send again"
+                   ? _("; still to ask the others to send again")
                    : "");
         size_t i;
         json_t *it;
         if (json_array_size(repairs))
-            printf("repairs of this store's log:\n");
+            printf("%s\n", _("repairs of this store's log:"));
         json_array_foreach(repairs, i, it) print_repair(it);
         if (json_array_size(unknown))
-            printf("objects others hold that this store lost:\n");
+            printf("%s\n", _("objects others hold that this store lost:"));
         json_array_foreach(unknown, i, it) print_unknown(it);
     }
     json_decref(j);

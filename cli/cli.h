@@ -169,12 +169,28 @@ const char *cli_field(const json_t *obj, const char *key, char *buf,
 void cli_print_field(FILE *out, int width, const char *label,
                      const char *value);
 
+/* Prints one line on stdout from fmt (already translated) with control
+ * characters of the result replaced, then a newline. */
+void cli_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Writes text to out with control characters replaced by spaces. */
 void cli_print_clean(FILE *out, const char *text);
 
-/* An RFC 3339 time as "YYYY-MM-DD HH:MM" (UTC) in buf; other text as it
+/* An RFC 3339 time as "YYYY-MM-DD HH:MM" (UTC) in English, in the local
+ * conventions of fi and sv (cli_local_time), in buf; other text as it
  * is, "-" for NULL. Returns buf. */
 const char *cli_short_time(const char *rfc3339, char *buf, size_t len);
+
+/* obj[key] for a person: an RFC 3339 time in the local conventions of
+ * fi and sv (cli_local_time), as the agent wrote it in English; other
+ * values as cli_field. Returns the text (buf or obj's). */
+const char *cli_time_field(const json_t *obj, const char *key, char *buf,
+                           size_t len);
+
+/* A status or other machine word the agent writes (accepted, on-hold,
+ * in, yes...) in the CLI's language for display; other text as it is.
+ * Never use the result in a request or in --json output. */
+const char *cli_word(const char *value);
 
 /* An age in seconds as "42 s", "5 min", "3 h" or "2 d" (rounded down) in
  * buf. Returns buf. */

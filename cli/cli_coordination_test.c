@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -374,6 +375,61 @@ static bool broker_supporter_is(h_region *r, const char *key, const char *org)
     return yes;
 }
 
+/* An RFC 3339 UTC time ("2026-12-06T04:05:06.789Z") as d.M.yyyy and the
+ * hour and minute joined by sep, in Helsinki time; "" if it is not one. */
+static void helsinki_time(const char *utc, char sep, char *out, size_t len)
+{
+    struct tm tm = {0};
+    out[0] = '\0';
+    if (utc == NULL ||
+        sscanf(utc, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+        return;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    const char *tz = getenv("TZ");
+    char saved[128];
+    snprintf(saved, sizeof saved, "%s", tz ? tz : "");
+    setenv("TZ", "Europe/Helsinki", 1);
+    tzset();
+    localtime_r(&t, &tm);
+    if (tz)
+        setenv("TZ", saved, 1);
+    else
+        unsetenv("TZ");
+    tzset();
+    snprintf(out, len, "%d.%d.%d %02d%c%02d", tm.tm_mday, tm.tm_mon + 1,
+             tm.tm_year + 1900, tm.tm_hour, sep, tm.tm_min);
+}
+
+/* The handover id as its offerer a reads it in Finnish and Swedish: words
+ * of the domain, statuses translated, times in the local conventions. */
+static void check_in_finnish_and_swedish(h_org *a, const char *id,
+                                         const char *created)
+{
+    char want[64];
+    helsinki_time(created, '.', want, sizeof want);
+    H_CHECK(want[0] != '\0', "the handover's creation time: %s",
+            created ? created : "(none)");
+    run *x = POLKU(a, "--lang", "fi", "handover", "show", id);
+    CHECK_CODE(x, 0);
+    check_field(x->out, "tila:", "hyväksytty");
+    check_field(x->out, "suunta:", "lähtevä");
+    check_field(x->out, "luotu:", want);
+    CHECK_HAS(x->out, "\nhistoria:\nTILA ");
+    CHECK_HAS(x->out, "\ntarjottu ");
+    H_CHECK(strstr(x->out, created) == NULL, "no RFC 3339 time in:\n%s",
+            x->out);
+    helsinki_time(created, ':', want, sizeof want);
+    x = POLKU(a, "handover", "show", id, "--lang", "sv");
+    CHECK_CODE(x, 0);
+    check_field(x->out, "status:", "godkänd");
+    check_field(x->out, "riktning:", "utgående");
+    check_field(x->out, "skapad:", want);
+    CHECK_HAS(x->out, "\nhistorik:\nSTATUS ");
+}
+
 static void case_handover(void)
 {
     h_org *a, *b;
@@ -466,6 +522,8 @@ static void case_handover(void)
     json_t *j = json_loads(x->out, 0, NULL);
     H_CHECK(json_array_size(json_object_get(j, "history")) >= 2,
             "--json shows the history: %s", x->out);
+    check_in_finnish_and_swedish(
+        a, id, json_string_value(json_object_get(j, "created")));
     json_decref(j);
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #ifndef POLKU_SOURCE_DIR
@@ -125,7 +126,8 @@ static void every_marked_message_is_translated(void **state)
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "cd '%s/cli' && xgettext --from-code=UTF-8 --keyword=_ "
-             "--keyword=N_ --no-location -o - *.c",
+             "--keyword=N_ --keyword=cli_fail --keyword=cli_usage_error "
+             "--no-location -o - *.c",
              POLKU_SOURCE_DIR);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
@@ -134,6 +136,9 @@ static void every_marked_message_is_translated(void **state)
     if (pclose(p) != 0)
         fail_msg("xgettext failed (Debian package gettext): %s", cmd);
     assert_true(pot.n > 20); /* it found the marked messages */
+    /* cli_fail and cli_usage_error translate their format: they count */
+    assert_non_null(lookup(&pot, "out of memory"));
+    assert_non_null(lookup(&pot, "unknown command '%s'"));
     load_po("fi", &fi);
     load_po("sv", &sv);
     const char *m;
@@ -218,12 +223,58 @@ static void the_program_speaks_the_language(void **state)
     }
 }
 
+/* Exit status and output (stdout and stderr) of sh -c cmd. */
+static int run_status(const char *cmd, char *out, size_t len)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = 0;
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* An unknown --lang is a usage error naming the languages there are, in
+ * the language of the environment; the last --lang counts. */
+static void an_unknown_language_is_a_usage_error(void **state)
+{
+    (void)state;
+    const struct {
+        const char *env, *args, *want;
+    } cases[] = {
+        {"LANG=C", "--lang xx status",
+         "polku: unknown language 'xx' for --lang (one of fi, sv, en)\n"
+         "Try 'polku --help'.\n"},
+        {"LANG=C", "referral list --lang=fi_FI",
+         "polku: unknown language 'fi_FI' for --lang (one of fi, sv, en)\n"},
+        {"LANG=C", "--lang sv referral show X --lang klingon",
+         "unknown language 'klingon'"},
+        {"LANG=fi_FI.UTF-8", "--lang xx --help",
+         "polku: tuntematon kieli 'xx' valitsimelle --lang (fi, sv tai en)\n"
+         "Kokeile 'polku --help'.\n"},
+        {"LANG=sv_FI.UTF-8", "--lang=xx status",
+         "polku: okänt språk 'xx' för --lang (fi, sv eller en)\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cmd[2048], out[4096];
+        snprintf(cmd, sizeof cmd,
+                 "env LANGUAGE= LC_ALL= LC_MESSAGES= %s '%s' --agent "
+                 "http://127.0.0.1:1 %s 2>&1",
+                 cases[i].env, POLKU_BIN, cases[i].args);
+        int rc = run_status(cmd, out, sizeof out);
+        if (rc != 2 || !strstr(out, cases[i].want))
+            fail_msg("%s: want exit 2 and \"%s\", got %d:\n%s", cmd,
+                     cases[i].want, rc, out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_marked_message_is_translated),
         cmocka_unit_test(a_missing_translation_is_found),
         cmocka_unit_test(the_program_speaks_the_language),
+        cmocka_unit_test(an_unknown_language_is_a_usage_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

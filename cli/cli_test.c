@@ -304,6 +304,87 @@ static void test_show(void **state)
     assert_contains(r->err, "no such referral");
 }
 
+/* The line of text that starts with label, "" when there is none. */
+static const char *line_of(const char *text, const char *label, char *buf,
+                           size_t len)
+{
+    const char *p = text;
+    buf[0] = '\0';
+    while (p != NULL && strncmp(p, label, strlen(label)) != 0) {
+        p = strchr(p, '\n');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    if (p != NULL)
+        snprintf(buf, len, "%.*s", (int)strcspn(p, "\n"), p);
+    return buf;
+}
+
+/* A referral read in Finnish and in Swedish: labels, statuses and times
+ * in the local conventions, Helsinki time (14:00Z is 16:00 in November). */
+static void test_show_in_finnish_and_swedish(void **state)
+{
+    fixture *f = *state;
+    char line[256];
+    result *r = AGENT(f, "--lang", "fi", "referral", "show", REFERRAL_ID);
+    assert_int_equal(r->code, 0);
+    assert_contains(line_of(r->out, "tila:", line, sizeof line),
+                    "vastaanotettu");
+    assert_contains(line_of(r->out, "luotu:", line, sizeof line),
+                    "22.11.2026 16.00");
+    assert_contains(line_of(r->out, "päivitetty:", line, sizeof line),
+                    "22.11.2026 17.00");
+    assert_contains(r->out, "historia:\nTILA ");
+    /* text that is not a time is shown whole */
+    assert_contains(line_of(r->out, "asiakasavain:", line, sizeof line),
+                    CLIENT_KEY);
+    assert_contains(line_of(r->out, "palvelu:", line, sizeof line),
+                    "vocational-rehab");
+    assert_contains(line_of(r->out, "vastaanotettu ", line, sizeof line),
+                    "22.11.2026 16.00  kela");
+    assert_null(strstr(r->out, "2026-11-22"));
+    assert_null(strstr(r->out, "received"));
+
+    r = AGENT(f, "referral", "show", REFERRAL_ID, "--lang=sv");
+    assert_int_equal(r->code, 0);
+    assert_contains(line_of(r->out, "status:", line, sizeof line), "mottagen");
+    assert_contains(line_of(r->out, "skapad:", line, sizeof line),
+                    "22.11.2026 16:00");
+    assert_contains(r->out, "historik:\nSTATUS ");
+    assert_null(strstr(r->out, "2026-11-22"));
+
+    /* --json stays the agent's, in any language */
+    r = AGENT(f, "--lang", "fi", "--json", "referral", "show", REFERRAL_ID);
+    assert_int_equal(r->code, 0);
+    assert_contains(r->out, "\"status\": \"received\"");
+    assert_contains(r->out, "\"created\": \"2026-11-22T14:00:00.000Z\"");
+}
+
+/* polku status in Finnish and Swedish, and a refusal in Finnish. */
+static void test_status_in_finnish_and_swedish(void **state)
+{
+    fixture *f = *state;
+    char line[256];
+    result *r = RUN(f, "--agent", f->agent, "--lang", "fi", "status");
+    assert_int_equal(r->code, 0);
+    assert_contains(line_of(r->out, "agentti:", line, sizeof line), "kunnossa");
+    assert_contains(line_of(r->out, "välittäjä:", line, sizeof line),
+                    "yhteydessä");
+    assert_contains(line_of(r->out, "lähtevät:", line, sizeof line),
+                    "3 odottaa");
+    r = RUN(f, "--agent", f->agent, "--lang", "sv", "status");
+    assert_int_equal(r->code, 0);
+    assert_contains(line_of(r->out, "förmedlare:", line, sizeof line),
+                    "ansluten");
+    assert_contains(line_of(r->out, "utkorg:", line, sizeof line), "3 väntar");
+    r = RUN(f, "--agent", f->agent, "--lang", "fi", "referral", "list");
+    assert_int_equal(r->code, 1);
+    assert_contains(r->err, "unauthorized"); /* the agent's code as it is */
+    r = AGENT(f, "--lang", "fi", "referral", "status", REFERRAL_ID, "nosuch");
+    assert_int_equal(r->code, 2);
+    assert_contains(r->err, "tuntematon tila 'nosuch'");
+    assert_contains(r->err, "Kokeile 'polku referral status --help'");
+}
+
 static void test_status_change(void **state)
 {
     fixture *f = *state;
@@ -382,6 +463,10 @@ int main(void)
                                         stub_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, stub_setup, stub_teardown),
         cmocka_unit_test_setup_teardown(test_token, stub_setup, stub_teardown),
+        cmocka_unit_test_setup_teardown(test_show_in_finnish_and_swedish,
+                                        stub_setup, stub_teardown),
+        cmocka_unit_test_setup_teardown(test_status_in_finnish_and_swedish,
+                                        stub_setup, stub_teardown),
     };
     int failed = cmocka_run_group_tests_name("cli", plain, NULL, NULL);
     failed += cmocka_run_group_tests_name("cli against a stub agent",

@@ -2,6 +2,7 @@
  * one blocking request per command, the bearer token from its file, and the
  * agent's {"error": {code, message}} turned into a message and exit code. */
 #include "cli.h"
+#include "i18n.h"
 
 #include "polku/keys.h"
 
@@ -218,7 +219,7 @@ int cli_answer_error(const cli *c, long status, const json_t *body)
         cli_print_clean(stderr, code);
         fputs(": ", stderr);
     }
-    cli_print_clean(stderr, message != NULL ? message : "the agent refused");
+    cli_print_clean(stderr, message != NULL ? message : _("the agent refused"));
     fprintf(stderr, " (HTTP %ld)\n", status);
     return CLI_FAIL;
 }

@@ -6,6 +6,7 @@
  * Only client keys are printed: an identity code given with --hetu goes to
  * the agent and is never shown back. */
 #include "cli.h"
+#include "i18n.h"
 
 #include "polku/codec.h"
 
@@ -16,41 +17,41 @@
 #define ITEM_MAX 32 /* an organisation id's longest */
 
 const char cli_consent_usage[] =
-    "usage: polku consent COMMAND ...\n"
-    "\n"
-    "commands:\n"
-    "  grant   (--client KEY | --hetu HETU) --orgs ORG[,ORG...]\n"
-    "          --purposes P[,P...] --valid-until DATE\n"
-    "          [--form Y100|written|oral|electronic]\n"
-    "  list    --client KEY\n"
-    "  revoke  ID --reason TEXT\n"
-    "\n"
-    "KEY is a client key (32 hex characters); HETU an identity code, which\n"
-    "the agent turns into the key. Purposes are referral, handover, path\n"
-    "and plan. --json prints the agent's answer. 'polku consent COMMAND\n"
-    "--help' shows one command.\n";
+    N_("usage: polku consent COMMAND ...\n"
+       "\n"
+       "commands:\n"
+       "  grant   (--client KEY | --hetu HETU) --orgs ORG[,ORG...]\n"
+       "          --purposes P[,P...] --valid-until DATE\n"
+       "          [--form Y100|written|oral|electronic]\n"
+       "  list    --client KEY\n"
+       "  revoke  ID --reason TEXT\n"
+       "\n"
+       "KEY is a client key (32 hex characters); HETU an identity code, which\n"
+       "the agent turns into the key. Purposes are referral, handover, path\n"
+       "and plan. --json prints the agent's answer. 'polku consent COMMAND\n"
+       "--help' shows one command.\n");
 
 static const char grant_usage[] =
-    "usage: polku consent grant (--client KEY | --hetu HETU)\n"
-    "           --orgs ORG[,ORG...] --purposes P[,P...] --valid-until DATE\n"
-    "           [--form Y100|written|oral|electronic]\n"
-    "\n"
-    "Records the client's consent to share their information with ORGs\n"
-    "(this organisation is always included) for the purposes given\n"
-    "(referral, handover, path, plan) until DATE (YYYY-MM-DD or RFC 3339),\n"
-    "and sends it to those organisations. --form is how it was given\n"
-    "(Y100 is Kela's form; the agent's default is written).\n";
+    N_("usage: polku consent grant (--client KEY | --hetu HETU)\n"
+       "           --orgs ORG[,ORG...] --purposes P[,P...] --valid-until DATE\n"
+       "           [--form Y100|written|oral|electronic]\n"
+       "\n"
+       "Records the client's consent to share their information with ORGs\n"
+       "(this organisation is always included) for the purposes given\n"
+       "(referral, handover, path, plan) until DATE (YYYY-MM-DD or RFC 3339),\n"
+       "and sends it to those organisations. --form is how it was given\n"
+       "(Y100 is Kela's form; the agent's default is written).\n");
 
 static const char list_usage[] =
-    "usage: polku consent list --client KEY\n"
-    "\n"
-    "Lists the client's consents known here: active, revoked or expired.\n";
+    N_("usage: polku consent list --client KEY\n"
+       "\n"
+       "Lists the client's consents known here: active, revoked or expired.\n");
 
 static const char revoke_usage[] =
-    "usage: polku consent revoke ID --reason TEXT\n"
-    "\n"
-    "Revokes a consent and tells the organisations in its scope; nothing\n"
-    "more is routed for the client under it.\n";
+    N_("usage: polku consent revoke ID --reason TEXT\n"
+       "\n"
+       "Revokes a consent and tells the organisations in its scope; nothing\n"
+       "more is routed for the client under it.\n");
 
 static const char *const purposes[] = {"referral", "handover", "path", "plan",
                                        NULL};
@@ -144,9 +145,8 @@ static int grant_check(const grant_args *a, char key[33])
     if (a->valid_until == NULL || a->valid_until[0] == '\0')
         return cli_usage_error("consent grant: missing --valid-until DATE");
     if (a->form != NULL && !cli_one_of(a->form, forms))
-        return cli_usage_error(
-            "consent grant: --form is " POLKU_CONSENT_FORMS_TEXT ", not '%s'",
-            a->form);
+        return cli_usage_error("consent grant: --form is %s, not '%s'",
+                               POLKU_CONSENT_FORMS_TEXT, a->form);
     return CLI_OK;
 }
 
@@ -214,15 +214,10 @@ static void print_granted(const json_t *r)
     char *orgs = join(json_object_get(r, "orgs"));
     char *ps = join(json_object_get(r, "purposes"));
     char b1[32], b2[32];
-    fputs("consent ", stdout);
-    cli_print_clean(stdout, cli_field(r, "id", b1, sizeof b1));
-    fputs(" granted: orgs ", stdout);
-    cli_print_clean(stdout, orgs != NULL ? orgs : "?");
-    fputs(" purposes ", stdout);
-    cli_print_clean(stdout, ps != NULL ? ps : "?");
-    fputs(" until ", stdout);
-    cli_print_clean(stdout, cli_field(r, "valid_until", b2, sizeof b2));
-    fputc('\n', stdout);
+    cli_say(_("consent %s granted: orgs %s purposes %s until %s"),
+            cli_field(r, "id", b1, sizeof b1), orgs != NULL ? orgs : "?",
+            ps != NULL ? ps : "?",
+            cli_time_field(r, "valid_until", b2, sizeof b2));
     free(orgs);
     free(ps);
 }
@@ -257,8 +252,9 @@ static int consent_grant(cli *c, int argc, char **argv, const cli_cmd *self)
 
 static void print_list(const json_t *list)
 {
-    static const char *const heads[] = {
-        "ID", "STATE", "ORGS", "PURPOSES", "VALID UNTIL", "RECORDED BY"};
+    static const char *const heads[] = {N_("ID"),          N_("STATE"),
+                                        N_("ORGS"),        N_("PURPOSES"),
+                                        N_("VALID UNTIL"), N_("RECORDED BY")};
     cli_table *t = cli_table_new(6, heads);
     size_t i;
     const json_t *r;
@@ -268,17 +264,17 @@ static void print_list(const json_t *list)
         char *orgs = join(json_object_get(r, "orgs"));
         char *ps = join(json_object_get(r, "purposes"));
         const char *cells[6] = {cli_field(r, "id", b[0], sizeof b[0]),
-                                cli_field(r, "state", b[1], sizeof b[1]),
+                                cli_word(cli_field(r, "state", b[1], 32)),
                                 orgs != NULL ? orgs : "?",
                                 ps != NULL ? ps : "?",
-                                cli_field(r, "valid_until", b[2], sizeof b[2]),
+                                cli_time_field(r, "valid_until", b[2], 32),
                                 cli_field(r, "recorded_by", b[3], sizeof b[3])};
         cli_table_add(t, cells);
         free(orgs);
         free(ps);
     }
     if (json_array_size(list) == 0)
-        printf("no consents\n");
+        printf("%s\n", _("no consents"));
     else
         cli_table_print(t, stdout);
     cli_table_free(&t);
@@ -337,9 +333,7 @@ static int consent_revoke(cli *c, int argc, char **argv, const cli_cmd *self)
     if (rc == CLI_OK && c->json && answer != NULL) {
         print_answer_json(answer);
     } else if (rc == CLI_OK && !c->json) {
-        fputs("consent ", stdout);
-        cli_print_clean(stdout, pos[0]);
-        fputs(" revoked\n", stdout);
+        cli_say(_("consent %s revoked"), pos[0]);
     }
     json_decref(answer);
     return rc;

@@ -7,6 +7,7 @@
  * invariant 3); arguments are checked here first so a typo is a usage
  * error, not a round trip. */
 #include "cli.h"
+#include "i18n.h"
 
 #include "polku/codec.h"
 
@@ -16,60 +17,60 @@
 #define WIDTH 15 /* "withdraw asked:" */
 
 const char cli_handover_usage[] =
-    "usage: polku handover COMMAND ...\n"
-    "\n"
-    "commands:\n"
-    "  offer     (--client KEY | --hetu HETU) --to ORG [--supporter ORG]\n"
-    "            [--plan-id ID --version N [--review-due DATE]]\n"
-    "            [--plan-current] [--note TEXT]\n"
-    "  accept    ID\n"
-    "  decline   ID --reason TEXT\n"
-    "  withdraw  ID\n"
-    "  list      [--direction in|out] [--status STATUS]\n"
-    "  show      ID\n"
-    "\n"
-    "KEY is a client key (32 hex characters); HETU an identity code, which\n"
-    "the agent turns into the key. STATUS is one of offered, accepted,\n"
-    "declined, withdrawn, failed. --json prints the agent's answer.\n"
-    "'polku handover COMMAND --help' shows one command.\n";
+    N_("usage: polku handover COMMAND ...\n"
+       "\n"
+       "commands:\n"
+       "  offer     (--client KEY | --hetu HETU) --to ORG [--supporter ORG]\n"
+       "            [--plan-id ID --version N [--review-due DATE]]\n"
+       "            [--plan-current] [--note TEXT]\n"
+       "  accept    ID\n"
+       "  decline   ID --reason TEXT\n"
+       "  withdraw  ID\n"
+       "  list      [--direction in|out] [--status STATUS]\n"
+       "  show      ID\n"
+       "\n"
+       "KEY is a client key (32 hex characters); HETU an identity code, which\n"
+       "the agent turns into the key. STATUS is one of offered, accepted,\n"
+       "declined, withdrawn, failed. --json prints the agent's answer.\n"
+       "'polku handover COMMAND --help' shows one command.\n");
 
 static const char offer_usage[] =
-    "usage: polku handover offer (--client KEY | --hetu HETU) --to ORG\n"
-    "           [--supporter ORG] [--plan-id ID --version N\n"
-    "           [--review-due DATE]] [--plan-current] [--note TEXT]\n"
-    "\n"
-    "Offers the coordination of the client's path to ORG. Coordinator\n"
-    "only; needs the client's consent for handovers. --supporter names who\n"
-    "supports the client until ORG takes over; the plan options point at\n"
-    "the plan held here and --plan-current says it is up to date. The note\n"
-    "is sealed for ORG. DATE is YYYY-MM-DD or RFC 3339.\n";
+    N_("usage: polku handover offer (--client KEY | --hetu HETU) --to ORG\n"
+       "           [--supporter ORG] [--plan-id ID --version N\n"
+       "           [--review-due DATE]] [--plan-current] [--note TEXT]\n"
+       "\n"
+       "Offers the coordination of the client's path to ORG. Coordinator\n"
+       "only; needs the client's consent for handovers. --supporter names who\n"
+       "supports the client until ORG takes over; the plan options point at\n"
+       "the plan held here and --plan-current says it is up to date. The note\n"
+       "is sealed for ORG. DATE is YYYY-MM-DD or RFC 3339.\n");
 
 static const char accept_usage[] =
-    "usage: polku handover accept ID\n"
-    "\n"
-    "Accepts an offer this organisation received: it becomes the client's\n"
-    "coordinator.\n";
+    N_("usage: polku handover accept ID\n"
+       "\n"
+       "Accepts an offer this organisation received: it becomes the client's\n"
+       "coordinator.\n");
 
 static const char decline_usage[] =
-    "usage: polku handover decline ID --reason TEXT\n"
-    "\n"
-    "Declines an offer this organisation received; the coordinator stays\n"
-    "where it was.\n";
+    N_("usage: polku handover decline ID --reason TEXT\n"
+       "\n"
+       "Declines an offer this organisation received; the coordinator stays\n"
+       "where it was.\n");
 
-static const char withdraw_usage[] =
+static const char withdraw_usage[] = N_(
     "usage: polku handover withdraw ID\n"
     "\n"
     "Asks to withdraw an offer this organisation made; the receiver's agent\n"
-    "applies it if the offer is still open.\n";
+    "applies it if the offer is still open.\n");
 
 static const char list_usage[] =
-    "usage: polku handover list [--direction in|out] [--status STATUS]\n"
-    "\n"
-    "Lists handovers this organisation offered (out) or received (in).\n";
+    N_("usage: polku handover list [--direction in|out] [--status STATUS]\n"
+       "\n"
+       "Lists handovers this organisation offered (out) or received (in).\n");
 
-static const char show_usage[] = "usage: polku handover show ID\n"
-                                 "\n"
-                                 "Shows one handover and its history.\n";
+static const char show_usage[] = N_("usage: polku handover show ID\n"
+                                    "\n"
+                                    "Shows one handover and its history.\n");
 
 static const char *const statuses[] = {"offered",   "accepted", "declined",
                                        "withdrawn", "failed",   NULL};
@@ -163,7 +164,7 @@ static int handover_offer(cli *c, int argc, char **argv, const cli_cmd *self)
     if (rc == CLI_OK && c->json)
         cli_print_json(answer);
     else if (rc == CLI_OK)
-        printf("handover %s offered to %s\n",
+        printf(_("handover %s offered to %s\n"),
                cli_field(answer, "id", b1, sizeof b1),
                cli_field(answer, "to", b2, sizeof b2));
     json_decref(answer);
@@ -188,9 +189,7 @@ static int post_change(cli *c, const char *id, const char *verb, json_t *body,
     if (rc == CLI_OK && c->json) {
         cli_print_json(answer);
     } else if (rc == CLI_OK) {
-        fputs("handover ", stdout);
-        cli_print_clean(stdout, id);
-        printf(" %s\n", what);
+        cli_say(_("handover %s %s"), id, what);
     }
     json_decref(answer);
     return rc;
@@ -203,7 +202,7 @@ static int handover_accept(cli *c, int argc, char **argv, const cli_cmd *self)
     int rc = cli_parse(c, argc, argv, NULL, names, pos, self->usage);
     if (rc != CLI_OK)
         return rc;
-    return post_change(c, pos[0], "accept", json_object(), "accepted");
+    return post_change(c, pos[0], "accept", json_object(), _("accepted"));
 }
 
 static int handover_decline(cli *c, int argc, char **argv, const cli_cmd *self)
@@ -217,7 +216,7 @@ static int handover_decline(cli *c, int argc, char **argv, const cli_cmd *self)
     if (rc != CLI_OK)
         return rc;
     return post_change(c, pos[0], "decline",
-                       json_pack("{s:s}", "reason", reason), "declined");
+                       json_pack("{s:s}", "reason", reason), _("declined"));
 }
 
 static int handover_withdraw(cli *c, int argc, char **argv, const cli_cmd *self)
@@ -228,13 +227,14 @@ static int handover_withdraw(cli *c, int argc, char **argv, const cli_cmd *self)
     if (rc != CLI_OK)
         return rc;
     return post_change(c, pos[0], "withdraw", json_object(),
-                       "withdrawal requested");
+                       _("withdrawal requested"));
 }
 
 static void print_list(const json_t *list)
 {
-    static const char *const heads[] = {"ID",         "DIR",    "FROM",   "TO",
-                                        "CLIENT KEY", "STATUS", "UPDATED"};
+    static const char *const heads[] = {
+        N_("ID"),         N_("DIR"),    N_("FROM"),   N_("TO"),
+        N_("CLIENT KEY"), N_("STATUS"), N_("UPDATED")};
     static const char *const keys[] = {
         "id", "direction", "from", "to", "client_key", "status", "updated"};
     cli_table *t = cli_table_new(7, heads);
@@ -245,11 +245,12 @@ static void print_list(const json_t *list)
         char bufs[7][40];
         const char *cells[7];
         for (size_t k = 0; k < 7; k++)
-            cells[k] = cli_field(h, keys[k], bufs[k], sizeof bufs[k]);
+            cells[k] =
+                cli_word(cli_time_field(h, keys[k], bufs[k], sizeof bufs[k]));
         cli_table_add(t, cells);
     }
     if (json_array_size(list) == 0)
-        printf("no handovers\n");
+        printf("%s\n", _("no handovers"));
     else
         cli_table_print(t, stdout);
     cli_table_free(&t);
@@ -292,7 +293,8 @@ static int handover_list(cli *c, int argc, char **argv, const cli_cmd *self)
 
 static void print_history(const json_t *history)
 {
-    static const char *const heads[] = {"STATUS", "AT", "BY", "REASON"};
+    static const char *const heads[] = {N_("STATUS"), N_("AT"), N_("BY"),
+                                        N_("REASON")};
     static const char *const keys[] = {"status", "at", "by", "reason"};
     cli_table *t = cli_table_new(4, heads);
     size_t i;
@@ -302,7 +304,8 @@ static void print_history(const json_t *history)
         char bufs[4][32];
         const char *cells[4];
         for (size_t k = 0; k < 4; k++)
-            cells[k] = cli_field(h, keys[k], bufs[k], sizeof bufs[k]);
+            cells[k] =
+                cli_word(cli_time_field(h, keys[k], bufs[k], sizeof bufs[k]));
         cli_table_add(t, cells);
     }
     cli_table_print(t, stdout);
@@ -312,33 +315,33 @@ static void print_history(const json_t *history)
 static void print_handover(const json_t *h)
 {
     static const char *const rows[][2] = {
-        {"id:", "id"},
-        {"direction:", "direction"},
-        {"from:", "from"},
-        {"to:", "to"},
-        {"client key:", "client_key"},
-        {"supporter:", "supporter"},
-        {"plan:", NULL},
-        {"plan current:", "plan_current"},
-        {"note:", "note"},
-        {"status:", "status"},
-        {"reason:", "reason"},
-        {"term:", "term"},
-        {"rule:", "rule"},
-        {"referral:", "referral_id"},
-        {"withdraw asked:", "withdraw_requested"},
-        {"created:", "created"},
-        {"updated:", "updated"}};
+        {N_("id:"), "id"},
+        {N_("direction:"), "direction"},
+        {N_("from:"), "from"},
+        {N_("to:"), "to"},
+        {N_("client key:"), "client_key"},
+        {N_("supporter:"), "supporter"},
+        {N_("plan:"), NULL},
+        {N_("plan current:"), "plan_current"},
+        {N_("note:"), "note"},
+        {N_("status:"), "status"},
+        {N_("reason:"), "reason"},
+        {N_("term:"), "term"},
+        {N_("rule:"), "rule"},
+        {N_("referral:"), "referral_id"},
+        {N_("withdraw asked:"), "withdraw_requested"},
+        {N_("created:"), "created"},
+        {N_("updated:"), "updated"}};
     char buf[256];
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         cli_print_field(
-            stdout, WIDTH, rows[i][0],
+            stdout, WIDTH, _(rows[i][0]),
             rows[i][1] != NULL
-                ? cli_field(h, rows[i][1], buf, sizeof buf)
+                ? cli_word(cli_time_field(h, rows[i][1], buf, sizeof buf))
                 : cli_plan_text(json_object_get(h, "plan"), buf, sizeof buf));
     const json_t *history = json_object_get(h, "history");
     if (json_array_size(history) > 0) {
-        printf("\nhistory:\n");
+        printf("\n%s\n", _("history:"));
         print_history(history);
     }
 }

@@ -335,7 +335,10 @@ static int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    cli_i18n_init(argc, argv);
+    if (cli_i18n_init(argc, argv) == NULL)
+        return cli_usage_error("unknown language '%s' for --lang (one of fi, "
+                               "sv, en)",
+                               cli_lang_arg(argc, argv));
     if (sodium_init() < 0)
         return cli_fail("cannot initialise libsodium");
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -9,6 +9,7 @@
  * whom to talk to. Shapes are checked here; which close reasons are valid
  * is the agent's to say. */
 #include "cli.h"
+#include "i18n.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -18,66 +19,67 @@
 #define PATH_MAX_LEN 512
 
 const char cli_path_usage[] =
-    "usage: polku path COMMAND ...\n"
-    "\n"
-    "commands:\n"
-    "  claim    (--client KEY | --hetu HETU)\n"
-    "  show     KEY [--local]\n"
-    "  list\n"
-    "  plan     KEY --plan-id ID --version N --review-due DATE\n"
-    "  service  KEY --service NAME (--started | --ended)\n"
-    "  close    KEY --reason REASON [--text TEXT]\n"
-    "\n"
-    "A client's path names the one organisation that coordinates their\n"
-    "services. KEY is a client key (32 hex characters); HETU an identity\n"
-    "code, which the agent turns into the key. --json prints the agent's\n"
-    "answer. 'polku path COMMAND --help' shows one command.\n";
+    N_("usage: polku path COMMAND ...\n"
+       "\n"
+       "commands:\n"
+       "  claim    (--client KEY | --hetu HETU)\n"
+       "  show     KEY [--local]\n"
+       "  list\n"
+       "  plan     KEY --plan-id ID --version N --review-due DATE\n"
+       "  service  KEY --service NAME (--started | --ended)\n"
+       "  close    KEY --reason REASON [--text TEXT]\n"
+       "\n"
+       "A client's path names the one organisation that coordinates their\n"
+       "services. KEY is a client key (32 hex characters); HETU an identity\n"
+       "code, which the agent turns into the key. --json prints the agent's\n"
+       "answer. 'polku path COMMAND --help' shows one command.\n");
 
 static const char claim_usage[] =
-    "usage: polku path claim (--client KEY | --hetu HETU)\n"
-    "\n"
-    "Claims the coordination of the client's path for this organisation\n"
-    "(needs the client's consent). The broker decides between claims: if\n"
-    "another organisation coordinates the path, the claim fails (exit 1)\n"
-    "naming it. If the broker has not answered yet the claim stays queued\n"
-    "and 'polku path show KEY' tells the outcome.\n";
+    N_("usage: polku path claim (--client KEY | --hetu HETU)\n"
+       "\n"
+       "Claims the coordination of the client's path for this organisation\n"
+       "(needs the client's consent). The broker decides between claims: if\n"
+       "another organisation coordinates the path, the claim fails (exit 1)\n"
+       "naming it. If the broker has not answered yet the claim stays queued\n"
+       "and 'polku path show KEY' tells the outcome.\n");
 
 static const char show_usage[] =
-    "usage: polku path show KEY [--local]\n"
-    "\n"
-    "Shows the client's shared path, assembled by the broker from every\n"
-    "organisation's events: stage, coordinator and since when, any open\n"
-    "handover, the plan pointer and whether its review is overdue, open\n"
-    "referrals with their ages, then the timeline. Needs an active consent\n"
-    "of the client naming this organisation with purpose 'path'.\n"
-    "\n"
-    "  --local   this organisation's own view instead (no broker needed):\n"
-    "            coordinator, plan pointer, its services, open handover\n"
-    "\n"
-    "--json prints the agent's answer as it is.\n";
+    N_("usage: polku path show KEY [--local]\n"
+       "\n"
+       "Shows the client's shared path, assembled by the broker from every\n"
+       "organisation's events: stage, coordinator and since when, any open\n"
+       "handover, the plan pointer and whether its review is overdue, open\n"
+       "referrals with their ages, then the timeline. Needs an active consent\n"
+       "of the client naming this organisation with purpose 'path'.\n"
+       "\n"
+       "  --local   this organisation's own view instead (no broker needed):\n"
+       "            coordinator, plan pointer, its services, open handover\n"
+       "\n"
+       "--json prints the agent's answer as it is.\n");
 
-static const char list_usage[] = "usage: polku path list\n"
-                                 "\n"
-                                 "Lists the paths this organisation knows.\n";
+static const char list_usage[] =
+    N_("usage: polku path list\n"
+       "\n"
+       "Lists the paths this organisation knows.\n");
 
 static const char plan_usage[] =
-    "usage: polku path plan KEY --plan-id ID --version N --review-due DATE\n"
-    "\n"
-    "Points the path at version N of plan ID held here, to be reviewed by\n"
-    "DATE (YYYY-MM-DD or RFC 3339). Coordinator only.\n";
+    N_("usage: polku path plan KEY --plan-id ID --version N --review-due DATE\n"
+       "\n"
+       "Points the path at version N of plan ID held here, to be reviewed by\n"
+       "DATE (YYYY-MM-DD or RFC 3339). Coordinator only.\n");
 
 static const char service_usage[] =
-    "usage: polku path service KEY --service NAME (--started | --ended)\n"
-    "\n"
-    "Records that this organisation's service for the client started or\n"
-    "ended. When the coordinator's service ends, a rule may offer the\n"
-    "handover to a successor; without one the end is refused.\n";
+    N_("usage: polku path service KEY --service NAME (--started | --ended)\n"
+       "\n"
+       "Records that this organisation's service for the client started or\n"
+       "ended. When the coordinator's service ends, a rule may offer the\n"
+       "handover to a successor; without one the end is refused.\n");
 
-static const char close_usage[] =
+static const char close_usage[] = N_(
     "usage: polku path close KEY --reason REASON [--text TEXT]\n"
     "\n"
     "Closes the path without a successor. Coordinator only. REASON is\n"
-    "no_longer_needed, client_declined, moved_away or other (with --text).\n";
+    "no_longer_needed, client_declined, moved_away or other (with --text).\n");
 
 /* "/v1/paths/KEY" + suffix, the key checked and lowercased. */
 static int key_path(const char *cmd, const char *text, const char *suffix,
@@ -98,13 +100,13 @@ static void print_claimed(long status, const json_t *a)
     char b1[40], b2[40], b3[32];
     const char *key = cli_field(a, "client_key", b1, sizeof b1);
     if (status == 202) {
-        printf("path %s: claim pending, the broker has not answered yet; "
-               "'polku path show %s' tells the outcome\n",
+        printf(_("path %s: claim pending, the broker has not answered yet; "
+                 "'polku path show %s' tells the outcome\n"),
                key, key);
         return;
     }
-    printf("path %s %s: coordinator %s (term %s)\n", key,
-           status == 201 ? "claimed" : "already coordinated here",
+    printf(_("path %s %s: coordinator %s (term %s)\n"), key,
+           status == 201 ? _("claimed") : _("already coordinated here"),
            cli_field(a, "coordinator", b2, sizeof b2),
            cli_field(a, "term", b3, sizeof b3));
 }
@@ -132,7 +134,9 @@ static int path_claim(cli *c, int argc, char **argv, const cli_cmd *self)
     if (rc == CLI_OK && (status < 200 || status > 299)) {
         rc = cli_answer_error(c, status, answer);
         if (coordinator != NULL && !c->json) {
-            fputs("polku: the client's path is coordinated by ", stderr);
+            fprintf(stderr, "polku: %s",
+                    _("the client's path is coordinated "
+                      "by "));
             cli_print_clean(stderr, coordinator);
             fputc('\n', stderr);
         }
@@ -151,14 +155,14 @@ static int path_claim(cli *c, int argc, char **argv, const cli_cmd *self)
 static void show_hint(long status)
 {
     if (status == 403)
-        fputs("polku: the shared path needs an active consent of the client "
-              "naming this organisation with purpose 'path'; "
-              "'--local' shows this organisation's own view\n",
-              stderr);
+        fprintf(stderr, "polku: %s\n",
+                _("the shared path needs an active consent of the client "
+                  "naming this organisation with purpose 'path'; "
+                  "'--local' shows this organisation's own view"));
     else if (status == 503 || status == 504)
-        fputs("polku: the broker did not answer; '--local' shows this "
-              "organisation's own view without it\n",
-              stderr);
+        fprintf(stderr, "polku: %s\n",
+                _("the broker did not answer; '--local' shows this "
+                  "organisation's own view without it"));
 }
 
 static int path_show(cli *c, int argc, char **argv, const cli_cmd *self)
@@ -195,8 +199,8 @@ static int path_show(cli *c, int argc, char **argv, const cli_cmd *self)
 static void print_list(const json_t *list)
 {
     static const char *const heads[] = {
-        "CLIENT KEY", "COORDINATOR",   "TERM",   "MINE",
-        "CLOSED",     "OPEN HANDOVER", "UPDATED"};
+        N_("CLIENT KEY"), N_("COORDINATOR"),   N_("TERM"),   N_("MINE"),
+        N_("CLOSED"),     N_("OPEN HANDOVER"), N_("UPDATED")};
     static const char *const keys[] = {
         "client_key", "coordinator",   "term",   "i_coordinate",
         "closed",     "open_handover", "updated"};
@@ -208,11 +212,12 @@ static void print_list(const json_t *list)
         char bufs[7][40];
         const char *cells[7];
         for (size_t k = 0; k < 7; k++)
-            cells[k] = cli_field(p, keys[k], bufs[k], sizeof bufs[k]);
+            cells[k] =
+                cli_word(cli_time_field(p, keys[k], bufs[k], sizeof bufs[k]));
         cli_table_add(t, cells);
     }
     if (json_array_size(list) == 0)
-        printf("no paths\n");
+        printf("%s\n", _("no paths"));
     else
         cli_table_print(t, stdout);
     cli_table_free(&t);
@@ -274,7 +279,7 @@ int cli_plan_version(const char *cmd, const char *text, json_int_t *out)
 static void print_plan(const json_t *p, const void *unused)
 {
     char b1[40], buf[256];
-    printf("path %s plan: %s\n", cli_field(p, "client_key", b1, sizeof b1),
+    printf(_("path %s plan: %s\n"), cli_field(p, "client_key", b1, sizeof b1),
            cli_plan_text(json_object_get(p, "plan"), buf, sizeof buf));
 }
 
@@ -317,11 +322,11 @@ static void print_service(const json_t *a, const void *arg)
     const json_t *p = json_object_get(a, "path");
     const json_t *h = json_object_get(a, "handover");
     char b[4][40];
-    printf("path %s: service ", cli_field(p, "client_key", b[0], 40));
-    cli_print_clean(stdout, sa->service);
-    printf(" %s\n", sa->state);
+    cli_say(_("path %s: service %s %s"), cli_field(p, "client_key", b[0], 40),
+            sa->service,
+            strcmp(sa->state, "started") == 0 ? _("started") : _("ended"));
     if (json_is_object(h))
-        printf("handover %s offered to %s (rule %s)\n",
+        printf(_("handover %s offered to %s (rule %s)\n"),
                cli_field(h, "id", b[1], 40), cli_field(h, "to", b[2], 40),
                cli_field(h, "rule", b[3], 40));
 }
@@ -355,7 +360,7 @@ static int path_service(cli *c, int argc, char **argv, const cli_cmd *self)
 static void print_closed(const json_t *p, const void *unused)
 {
     char b1[40], b2[40];
-    printf("path %s closed: %s\n", cli_field(p, "client_key", b1, sizeof b1),
+    printf(_("path %s closed: %s\n"), cli_field(p, "client_key", b1, sizeof b1),
            cli_field(p, "closed_reason", b2, sizeof b2));
 }
 

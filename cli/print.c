@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/clock.h"
+
 struct cli_table {
     size_t ncols;
     const char *const *heads;
@@ -80,7 +82,7 @@ static void print_row(FILE *out, const cli_table *t, const size_t *widths,
                       size_t r)
 {
     for (size_t col = 0; col < t->ncols; col++) {
-        const char *text = r == (size_t)-1 ? t->heads[col] : cell(t, r, col);
+        const char *text = r == (size_t)-1 ? _(t->heads[col]) : cell(t, r, col);
         fputs(text, out);
         if (col + 1 == t->ncols)
             break;
@@ -98,7 +100,7 @@ void cli_table_print(const cli_table *t, FILE *out)
     if (widths == NULL)
         return;
     for (size_t col = 0; col < t->ncols; col++) {
-        widths[col] = text_width(t->heads[col]);
+        widths[col] = text_width(_(t->heads[col]));
         for (size_t r = 0; r < t->rows; r++) {
             size_t w = text_width(cell(t, r, col));
             if (w > widths[col])
@@ -155,14 +157,32 @@ void cli_print_field(FILE *out, int width, const char *label, const char *value)
     fputc('\n', out);
 }
 
+void cli_say(const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    cli_print_clean(stdout, line);
+    fputc('\n', stdout);
+}
+
 void cli_print_json(const json_t *v)
 {
     json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     fputc('\n', stdout);
 }
 
+static bool in_english(void)
+{
+    return strcmp(cli_lang(), "en") == 0;
+}
+
 const char *cli_short_time(const char *rfc3339, char *buf, size_t len)
 {
+    if (!in_english())
+        return cli_local_time(rfc3339, buf, len);
     size_t n = rfc3339 != NULL ? strlen(rfc3339) : 0;
     if (n < 16 || rfc3339[10] != 'T') {
         snprintf(buf, len, "%s", n > 0 ? rfc3339 : "-");
@@ -170,6 +190,39 @@ const char *cli_short_time(const char *rfc3339, char *buf, size_t len)
     }
     snprintf(buf, len, "%.10s %.5s", rfc3339, rfc3339 + 11);
     return buf;
+}
+
+const char *cli_time_field(const json_t *obj, const char *key, char *buf,
+                           size_t len)
+{
+    const char *text = json_string_value(json_object_get(obj, key));
+    uint64_t ms;
+    /* only a time is rewritten: other text stays whole, however long */
+    if (text == NULL || in_english() || polku_time_parse(text, &ms) != 0)
+        return cli_field(obj, key, buf, len);
+    return cli_local_time(text, buf, len);
+}
+
+const char *cli_word(const char *value)
+{
+    /* the values the agent writes that a person reads in a table */
+    static const char *const words[] = {N_("requested"), N_("received"),
+                                        N_("accepted"),  N_("in-progress"),
+                                        N_("on-hold"),   N_("completed"),
+                                        N_("rejected"),  N_("failed"),
+                                        N_("cancelled"), N_("offered"),
+                                        N_("declined"),  N_("expired"),
+                                        N_("active"),    N_("revoked"),
+                                        N_("in"),        N_("out"),
+                                        N_("yes"),       N_("no"),
+                                        N_("ok"),        N_("connected"),
+                                        N_("routine"),   N_("urgent"),
+                                        N_("open"),      N_("closed"),
+                                        N_("withdrawn"), NULL};
+    for (size_t i = 0; value != NULL && words[i] != NULL; i++)
+        if (strcmp(value, words[i]) == 0)
+            return _(words[i]);
+    return value;
 }
 
 const char *cli_age_text(long long seconds, char *buf, size_t len)

@@ -3,60 +3,61 @@
  * they sent, through their agent's /v1/referrals API. Arguments are
  * checked here first so a typo is a usage error, not a round trip. */
 #include "cli.h"
+#include "i18n.h"
 
 #include <string.h>
 
 #define PATH_MAX_LEN 512
 
 const char cli_referral_usage[] =
-    "usage: polku referral COMMAND ...\n"
-    "\n"
-    "commands:\n"
-    "  create  (--client KEY | --hetu HETU) (--to ORG | --service NAME)\n"
-    "          [--reason TEXT] [--urgency routine|urgent] [--due DATE]\n"
-    "          [--transfer]\n"
-    "  list    [--direction in|out] [--status STATUS]\n"
-    "  show    ID\n"
-    "  status  ID STATUS [--reason TEXT] [--outcome TEXT]\n"
-    "  cancel  ID --reason TEXT\n"
-    "\n"
-    "KEY is a client key (32 hex characters); HETU an identity code, which\n"
-    "the agent turns into the key. STATUS is one of requested, received,\n"
-    "accepted, in-progress, on-hold, completed, rejected, failed,\n"
-    "cancelled. --json prints the agent's answer. 'polku referral COMMAND\n"
-    "--help' shows one command.\n";
+    N_("usage: polku referral COMMAND ...\n"
+       "\n"
+       "commands:\n"
+       "  create  (--client KEY | --hetu HETU) (--to ORG | --service NAME)\n"
+       "          [--reason TEXT] [--urgency routine|urgent] [--due DATE]\n"
+       "          [--transfer]\n"
+       "  list    [--direction in|out] [--status STATUS]\n"
+       "  show    ID\n"
+       "  status  ID STATUS [--reason TEXT] [--outcome TEXT]\n"
+       "  cancel  ID --reason TEXT\n"
+       "\n"
+       "KEY is a client key (32 hex characters); HETU an identity code, which\n"
+       "the agent turns into the key. STATUS is one of requested, received,\n"
+       "accepted, in-progress, on-hold, completed, rejected, failed,\n"
+       "cancelled. --json prints the agent's answer. 'polku referral COMMAND\n"
+       "--help' shows one command.\n");
 
-static const char create_usage[] =
+static const char create_usage[] = N_(
     "usage: polku referral create (--client KEY | --hetu HETU)\n"
     "           (--to ORG | --service NAME) [--reason TEXT]\n"
     "           [--urgency routine|urgent] [--due DATE] [--transfer]\n"
     "\n"
     "Creates a referral and sends it (the agent's outbox holds it until the\n"
     "receiver has it). --transfer asks for coordination to move to the\n"
-    "receiver when it accepts. DATE is YYYY-MM-DD or RFC 3339.\n";
+    "receiver when it accepts. DATE is YYYY-MM-DD or RFC 3339.\n");
 
 static const char list_usage[] =
-    "usage: polku referral list [--direction in|out] [--status STATUS]\n"
-    "\n"
-    "Lists referrals this organisation sent (out) or received (in).\n";
+    N_("usage: polku referral list [--direction in|out] [--status STATUS]\n"
+       "\n"
+       "Lists referrals this organisation sent (out) or received (in).\n");
 
-static const char show_usage[] = "usage: polku referral show ID\n"
-                                 "\n"
-                                 "Shows one referral and its history.\n";
+static const char show_usage[] = N_("usage: polku referral show ID\n"
+                                    "\n"
+                                    "Shows one referral and its history.\n");
 
 static const char status_usage[] =
-    "usage: polku referral status ID STATUS [--reason TEXT] "
-    "[--outcome TEXT]\n"
-    "\n"
-    "Moves a referral this organisation received on (accepted,\n"
-    "in-progress, on-hold, completed, rejected, failed). rejected and\n"
-    "failed need --reason.\n";
+    N_("usage: polku referral status ID STATUS [--reason TEXT] "
+       "[--outcome TEXT]\n"
+       "\n"
+       "Moves a referral this organisation received on (accepted,\n"
+       "in-progress, on-hold, completed, rejected, failed). rejected and\n"
+       "failed need --reason.\n");
 
 static const char cancel_usage[] =
-    "usage: polku referral cancel ID --reason TEXT\n"
-    "\n"
-    "Asks the receiver to cancel a referral this organisation sent; it is\n"
-    "cancelled if the receiver has not finished it.\n";
+    N_("usage: polku referral cancel ID --reason TEXT\n"
+       "\n"
+       "Asks the receiver to cancel a referral this organisation sent; it is\n"
+       "cancelled if the receiver has not finished it.\n");
 
 static const char *const statuses[] = {
     "requested", "received", "accepted", "in-progress", "on-hold",
@@ -157,10 +158,10 @@ static int referral_create(cli *c, int argc, char **argv, const cli_cmd *self)
     } else if (rc == CLI_OK) {
         char b1[32], b2[32], b3[32];
         const char *to = cli_field(answer, "to", b3, sizeof b3);
-        printf("referral %s %s -> %s\n", cli_field(answer, "id", b1, 32),
-               json_object_get(answer, "status") != NULL
-                   ? cli_field(answer, "status", b2, 32)
-                   : "requested",
+        printf(_("referral %s %s -> %s\n"), cli_field(answer, "id", b1, 32),
+               cli_word(json_object_get(answer, "status") != NULL
+                            ? cli_field(answer, "status", b2, 32)
+                            : "requested"),
                strcmp(to, "-") != 0 ? to : (a.to ? a.to : a.service));
     }
     json_decref(answer);
@@ -169,8 +170,8 @@ static int referral_create(cli *c, int argc, char **argv, const cli_cmd *self)
 
 static void print_list(const json_t *list)
 {
-    static const char *const heads[] = {"ID", "DIR",    "FROM",
-                                        "TO", "STATUS", "UPDATED"};
+    static const char *const heads[] = {N_("ID"), N_("DIR"),    N_("FROM"),
+                                        N_("TO"), N_("STATUS"), N_("UPDATED")};
     static const char *const keys[] = {"id", "direction", "from",
                                        "to", "status",    "updated"};
     cli_table *t = cli_table_new(6, heads);
@@ -181,11 +182,12 @@ static void print_list(const json_t *list)
         char bufs[6][32];
         const char *cells[6];
         for (size_t k = 0; k < 6; k++)
-            cells[k] = cli_field(r, keys[k], bufs[k], sizeof bufs[k]);
+            cells[k] =
+                cli_word(cli_time_field(r, keys[k], bufs[k], sizeof bufs[k]));
         cli_table_add(t, cells);
     }
     if (json_array_size(list) == 0)
-        printf("no referrals\n");
+        printf("%s\n", _("no referrals"));
     else
         cli_table_print(t, stdout);
     cli_table_free(&t);
@@ -226,7 +228,8 @@ static int referral_list(cli *c, int argc, char **argv, const cli_cmd *self)
 
 static void print_history(const json_t *history)
 {
-    static const char *const heads[] = {"STATUS", "AT", "BY", "REASON"};
+    static const char *const heads[] = {N_("STATUS"), N_("AT"), N_("BY"),
+                                        N_("REASON")};
     static const char *const keys[] = {"status", "at", "by", "reason"};
     cli_table *t = cli_table_new(4, heads);
     size_t i;
@@ -236,7 +239,8 @@ static void print_history(const json_t *history)
         char bufs[4][32];
         const char *cells[4];
         for (size_t k = 0; k < 4; k++)
-            cells[k] = cli_field(h, keys[k], bufs[k], sizeof bufs[k]);
+            cells[k] =
+                cli_word(cli_time_field(h, keys[k], bufs[k], sizeof bufs[k]));
         cli_table_add(t, cells);
     }
     cli_table_print(t, stdout);
@@ -245,28 +249,30 @@ static void print_history(const json_t *history)
 
 static void print_referral(const json_t *r)
 {
-    static const char *const rows[][2] = {{"id:", "id"},
-                                          {"direction:", "direction"},
-                                          {"from:", "from"},
-                                          {"to:", "to"},
-                                          {"client key:", "client_key"},
-                                          {"service:", "service"},
-                                          {"urgency:", "urgency"},
-                                          {"due:", "due"},
-                                          {"transfer:", "transfer"},
-                                          {"status:", "status"},
-                                          {"reason:", "reason"},
-                                          {"outcome:", "outcome"},
-                                          {"cancel asked:", "cancel_requested"},
-                                          {"created:", "created"},
-                                          {"updated:", "updated"}};
+    static const char *const rows[][2] = {
+        {N_("id:"), "id"},
+        {N_("direction:"), "direction"},
+        {N_("from:"), "from"},
+        {N_("to:"), "to"},
+        {N_("client key:"), "client_key"},
+        {N_("service:"), "service"},
+        {N_("urgency:"), "urgency"},
+        {N_("due:"), "due"},
+        {N_("transfer:"), "transfer"},
+        {N_("status:"), "status"},
+        {N_("reason:"), "reason"},
+        {N_("outcome:"), "outcome"},
+        {N_("cancel asked:"), "cancel_requested"},
+        {N_("created:"), "created"},
+        {N_("updated:"), "updated"}};
     char buf[32];
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-        cli_print_field(stdout, 13, rows[i][0],
-                        cli_field(r, rows[i][1], buf, sizeof buf));
+        cli_print_field(
+            stdout, 13, _(rows[i][0]),
+            cli_word(cli_time_field(r, rows[i][1], buf, sizeof buf)));
     const json_t *history = json_object_get(r, "history");
     if (json_array_size(history) > 0) {
-        printf("\nhistory:\n");
+        printf("\n%s\n", _("history:"));
         print_history(history);
     }
 }
@@ -303,7 +309,7 @@ static int post_change(cli *c, const char *path, json_t *body, const char *id,
     if (rc == CLI_OK && c->json && answer != NULL)
         cli_print_json(answer);
     else if (rc == CLI_OK && !c->json)
-        printf("referral %s %s\n", id, what);
+        printf(_("referral %s %s\n"), id, what);
     json_decref(answer);
     return rc;
 }
@@ -331,7 +337,7 @@ static int referral_status(cli *c, int argc, char **argv, const cli_cmd *self)
         body = NULL;
     }
     char what[64];
-    snprintf(what, sizeof what, "-> %s", pos[1]);
+    snprintf(what, sizeof what, "-> %s", cli_word(pos[1]));
     return post_change(c, path, body, pos[0], what);
 }
 
@@ -353,7 +359,7 @@ static int referral_cancel(cli *c, int argc, char **argv, const cli_cmd *self)
         json_decref(body);
         body = NULL;
     }
-    return post_change(c, path, body, pos[0], "cancel requested");
+    return post_change(c, path, body, pos[0], _("cancel requested"));
 }
 
 static const cli_cmd verbs[] = {
