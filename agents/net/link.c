@@ -391,9 +391,26 @@ static int repair_after_conflict(broker_link *l, MDB_txn *txn, const void *what)
     return rc;
 }
 
+/* A Welcome of the epoch this link is already welcomed in: the broker's
+ * directory changed (its config reloaded). The directory is taken and
+ * saved; nothing is resent, the session goes on. */
+static void on_directory_update(broker_link *l, const Polku__Welcome *w)
+{
+    if (directory_set(l->dir, w) == POLKU_OK)
+        link_run(l, save_directory, NULL);
+    check_rule_orgs(l, false);
+    log_info("directory updated by the broker (%zu organisations), epoch "
+             "%016llx unchanged",
+             w->n_directory, (unsigned long long)w->epoch);
+}
+
 static void on_welcome(broker_link *l, const Polku__Welcome *w)
 {
     bool new_epoch = w->epoch != l->epoch;
+    if (!new_epoch && l->welcomed && w->known_seq == 0) {
+        on_directory_update(l, w);
+        return;
+    }
     l->epoch = w->epoch;
     l->welcomed = true;
     l->last_heard_ms = polku_mono_ms();
