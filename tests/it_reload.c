@@ -250,6 +250,12 @@ static void case_directory_reload(void)
     H_WAIT_UNTIL(H_SEC(10),
                  log_count(&c->proc, "not_authenticated") > refused_c,
                  "%s to be told it is refused", c->id);
+    json_t *hc = NULL;
+    H_WAIT_UNTIL(H_SEC(10),
+                 (json_decref(hc), hc = h_agent_health(c),
+                  strcmp(hc_str(hc, "broker"), "refused: authentication") == 0),
+                 "%s's /healthz to say refused: authentication", c->id);
+    json_decref(hc);
     H_CHECK(!h_broker_lists_connected(r, c->id),
             "the broker does not list %s as connected", c->id);
     H_CHECK(!zap_lets_in(r, &c->key),

@@ -595,8 +595,22 @@ static void on_nack(broker_link *l, const Polku__Nack *nack)
     case POLKU__NACK_CODE__NACK_OVERLOADED:
         outbox_retry_later(l->ob, nack->dest_org, polku_mono_ms());
         return;
-    case POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH:
     case POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED:
+        /* the broker's directory dropped this organisation (a reload):
+         * the session ends; a new connection is refused by ZAP, which the
+         * link reports and retries with its backoff */
+        if (l->welcomed || !l->reconnect_at_ms) {
+            log_error("the broker refused us: not_authenticated (org %s is "
+                      "not in its directory any more?); connecting again "
+                      "in %llu s",
+                      l->cfg->org,
+                      (unsigned long long)(l->refused_backoff_ms / 1000));
+            l->welcomed = false;
+            l->trouble = LINK_TROUBLE_AUTH;
+            l->reconnect_at_ms = polku_mono_ms() + l->refused_backoff_ms;
+        }
+        return;
+    case POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH:
     case POLKU__NACK_CODE__NACK_UNSUPPORTED_VERSION:
         log_error("broker refused us: %s (check org id, keys and versions)",
                   polku_nack_code_name(nack->code));
