@@ -1,6 +1,7 @@
 /* agent.c — startup and wiring only (see agent.h). */
 #include "agent.h"
 
+#include <sodium.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -44,6 +45,49 @@ static void on_signal(uv_signal_t *s, int signum)
     agent *a = s->data;
     log_info("signal %d: stopping", signum);
     uv_stop(a->loop);
+}
+
+static bool rule_org_known(void *arg, const char *org)
+{
+    return directory_knows_org(arg, org);
+}
+
+/* SIGHUP: the [rule] sections read again (agent_config.h). A file that
+ * does not load, or whose rules name organisations the directory lacks,
+ * is refused with its FILE:LINE error; the running rules stay. */
+static void reload_rules(agent *a)
+{
+    agent_config next;
+    polku_cfgerr err = {{0}};
+    int rc = agent_config_load(a->cfg->path, &next, &err);
+    if (!rc && directory_known(&a->dir))
+        rc = agent_rules_check_orgs(&next, rule_org_known, &a->dir, &err);
+    if (rc) {
+        log_error("reload refused, the running rules are kept: %s",
+                  err.msg[0] ? err.msg : polku_strerror(rc));
+    } else {
+        const char *keys[32];
+        size_t n = agent_config_restart_keys(a->cfg, &next, keys, 32);
+        for (size_t i = 0; i < n; i++)
+            log_warn("reload: [agent] %s changed: it takes effect at the "
+                     "next restart (the running value is kept)",
+                     keys[i]);
+        size_t before = a->cfg->rule_count;
+        agent_config_take_rules(a->cfg, &next);
+        log_info("reloaded %s: %zu rules (were %zu)", a->cfg->path,
+                 a->cfg->rule_count, before);
+    }
+    sodium_memzero(next.pseudonym_secret, sizeof next.pseudonym_secret);
+    sodium_memzero(&next.key, sizeof next.key);
+    agent_config_fini(&next);
+}
+
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    agent *a = s->data;
+    log_info("SIGHUP: reading %s again", a->cfg->path);
+    reload_rules(a);
 }
 
 int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg)
@@ -94,7 +138,9 @@ int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg)
     uv_timer_start(&a->tick, on_tick, tick, tick);
     uv_signal_init(loop, &a->sigterm);
     uv_signal_init(loop, &a->sigint);
-    a->sigterm.data = a->sigint.data = a;
+    uv_signal_init(loop, &a->sighup);
+    a->sigterm.data = a->sigint.data = a->sighup.data = a;
+    uv_signal_start(&a->sighup, on_sighup, SIGHUP);
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
     uv_signal_start(&a->sigint, on_signal, SIGINT);
     return POLKU_OK;
@@ -117,6 +163,7 @@ void agent_fini(agent *a)
     close_if_open((uv_handle_t *)&a->tick);
     close_if_open((uv_handle_t *)&a->sigterm);
     close_if_open((uv_handle_t *)&a->sigint);
+    close_if_open((uv_handle_t *)&a->sighup);
     outbox_fini(&a->ob);
     directory_fini(&a->dir);
     store_close(&a->st);

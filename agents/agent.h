@@ -44,6 +44,7 @@ typedef struct agent {
     uv_idle_t commit_idle; /* commits the open batch on the next turn */
     uv_timer_t tick;
     uv_signal_t sigterm, sigint;
+    uv_signal_t sighup; /* the [rule] sections read again */
 } agent;
 
 /* Opens the store, connects to the broker, serves the API. On failure

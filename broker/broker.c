@@ -4,6 +4,7 @@
 #include "claim_auth.h"
 #include "handshakes.h"
 #include "http_api.h"
+#include "reload.h"
 #include "router.h"
 #include "routes.h"
 #include "zap.h"
@@ -149,13 +150,27 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_stop(b->loop);
 }
 
+static void on_sighup(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    broker *b = s->data;
+    if (!b->config_path) {
+        log_warn("SIGHUP: no config file to read again; ignored");
+        return;
+    }
+    log_info("SIGHUP: reading %s again", b->config_path);
+    broker_reload(b, b->config_path); /* it logs what it did or refused */
+}
+
 /* Replayed events held back for other logs, at most (holdback.h): a few
  * hundred bytes each. */
 #define HELD_EVENTS_MAX 100000
 
-int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
+int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
+                const char *config_path)
 {
     memset(b, 0, sizeof *b);
+    b->config_path = config_path;
     b->loop = loop;
     b->cfg = cfg;
     b->started_ms = polku_now_ms();
@@ -204,7 +219,9 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg)
                    ALERT_TICK_MS);
     uv_signal_init(loop, &b->sigterm);
     uv_signal_init(loop, &b->sigint);
-    b->sigterm.data = b->sigint.data = b;
+    uv_signal_init(loop, &b->sighup);
+    b->sigterm.data = b->sigint.data = b->sighup.data = b;
+    uv_signal_start(&b->sighup, on_sighup, SIGHUP);
     uv_signal_start(&b->sigterm, on_signal, SIGTERM);
     uv_signal_start(&b->sigint, on_signal, SIGINT);
     log_info("listening on %s, epoch %016llx, %zu organisations", cfg->listen,
@@ -229,6 +246,7 @@ void broker_fini(broker *b)
     close_if_open((uv_handle_t *)&b->alert_timer);
     close_if_open((uv_handle_t *)&b->sigterm);
     close_if_open((uv_handle_t *)&b->sigint);
+    close_if_open((uv_handle_t *)&b->sighup);
     if (b->router)
         zmq_close(b->router);
     if (b->zap)

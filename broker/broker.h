@@ -13,9 +13,12 @@
 #include "broker_config.h"
 #include "broker_state.h"
 
-/* Sets up sockets, ZAP, HTTP and timers on loop. POLKU_OK or an error
- * (logged). On error, broker_fini still must be called. */
-int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg);
+/* Sets up sockets, ZAP, HTTP, timers and signals on loop: SIGTERM and
+ * SIGINT stop it, SIGHUP reads config_path again (reload.h; the string
+ * must outlive b; NULL: SIGHUP is ignored). POLKU_OK or an error (logged).
+ * On error, broker_fini still must be called. */
+int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
+                const char *config_path);
 
 /* Closes everything (handles freed when the loop runs on). */
 void broker_fini(broker *b);

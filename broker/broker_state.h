@@ -64,6 +64,9 @@ typedef struct broker {
     uv_timer_t alert_timer; /* alerts evaluated, SSE kept alive */
     uint64_t last_keepalive_ms;
     uv_signal_t sigterm, sigint;
+    uv_signal_t sighup;      /* reload.h: the directory read again */
+    const char *config_path; /* the file a reload reads (main's argv) */
+    unsigned long long reloads, reloads_refused;
     uint64_t epoch;
     uint64_t started_ms;
     routes routes; /* where each org is reached, its replay and clock */

@@ -90,8 +90,13 @@ static void metrics(broker *b, polku_http_req *req)
             "# HELP polku_broker_duplicate_sessions_total Connections refused "
             "because another connection of the same organisation was live.\n"
             "# TYPE polku_broker_duplicate_sessions_total counter\n"
-            "polku_broker_duplicate_sessions_total %llu\n",
-            c->duplicate_sessions);
+            "polku_broker_duplicate_sessions_total %llu\n"
+            "# HELP polku_broker_reloads_total Config reloads (SIGHUP), by "
+            "result: done, or refused (an invalid file; nothing changed).\n"
+            "# TYPE polku_broker_reloads_total counter\n"
+            "polku_broker_reloads_total{result=\"done\"} %llu\n"
+            "polku_broker_reloads_total{result=\"refused\"} %llu\n",
+            c->duplicate_sessions, b->reloads, b->reloads_refused);
     fprintf(f,
             "# HELP polku_broker_consents Consents known (folded from "
             "events).\n# TYPE polku_broker_consents gauge\n"

@@ -39,7 +39,7 @@ int main(int argc, char **argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     broker b;
-    rc = broker_init(&b, &loop, &cfg);
+    rc = broker_init(&b, &loop, &cfg, config_path);
     if (rc == POLKU_OK) {
         char status[256];
         snprintf(status, sizeof status, "listening on %s, HTTP on %s",

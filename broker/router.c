@@ -131,6 +131,23 @@ out:
     free(ptrs);
 }
 
+void router_send_directory(broker *b)
+{
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
+        const route *r = &b->routes.by_org[i];
+        if (r->connected) /* known_seq 0: nothing about its store */
+            send_welcome(b, r->routing_id, r->routing_id_len,
+                         b->cfg->orgs[i].id, 0);
+    }
+}
+
+void router_refuse_removed(broker *b, const uint8_t *rid, size_t rid_len,
+                           const char *org)
+{
+    send_nack(b, rid, rid_len, org, POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED, 0,
+              NULL, "this organisation is not in the directory any more");
+}
+
 void router_send_heartbeats(broker *b)
 {
     uint64_t now = polku_mono_ms();
@@ -574,8 +591,9 @@ static void request_replay(broker *b, const uint8_t *rid, size_t rid_len,
 {
     route *r = &b->routes.by_org[idx];
     uint64_t now = polku_mono_ms();
-    if (r->replayed || (r->replay_requested &&
-                        now - r->replay_requested_ms < REPLAY_REQUEST_AGAIN_MS))
+    if ((r->replayed && !r->added_live) ||
+        (r->replay_requested &&
+         now - r->replay_requested_ms < REPLAY_REQUEST_AGAIN_MS))
         return; /* done, or under way (an agent says Hello again and again
                    while it waits for Welcome) */
     polku_envelope env = POLKU__ENVELOPE__INIT;
@@ -713,7 +731,7 @@ static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
     uint64_t have = pi_contiguous(b->paths, org);
     if (last > r->last_seq)
         r->last_seq = last;
-    if (r->replayed)
+    if (r->replayed && !r->added_live)
         return;
     if (have < last && r->gap_retries < REPLAY_GAP_RETRIES) {
         r->gap_retries++;
@@ -736,6 +754,7 @@ static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
                  org, r->replayed_events, (unsigned long long)r->replay_from,
                  (unsigned long long)last);
     r->replayed = true;
+    r->added_live = false;
     router_decide_held(b);
     if (r->events_refused)
         log_warn("%s: %llu events of its log refused by the writer rules "
@@ -960,9 +979,15 @@ void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
     const char *sender = zmq_msg_gets(payload, "User-Id");
     int idx = sender ? routes_org_index(&b->routes, sender) : -1;
     if (idx < 0) {
-        /* Cannot happen with ZAP enforced; never route it if it does. */
+        /* A connection authenticated before its organisation was removed
+         * from the directory (reload.h); without ZAP's User-Id it cannot
+         * happen. Never routed: told so, each frame. */
         b->counters.rejected++;
-        b->counters.nacks[POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED]++;
+        if (sender && *sender)
+            router_refuse_removed(b, zmq_msg_data(rid), zmq_msg_size(rid),
+                                  sender);
+        else
+            b->counters.nacks[POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED]++;
         return;
     }
     if (!learn_route(b, idx, rid, payload))

@@ -6,6 +6,7 @@
 #define POLKU_BROKER_ROUTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "broker_state.h"
 #include "polku/zwatch.h"
@@ -17,6 +18,16 @@ void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
 /* Sends a heartbeat to every connected agent; an agent silent too long is
  * marked offline. */
 void router_send_heartbeats(broker *b);
+
+/* Sends every connected agent a Welcome of the current epoch with the
+ * current directory (after a reload: reload.h); known_seq 0 says nothing
+ * about its store, so the agent only takes the new directory. */
+void router_send_directory(broker *b);
+
+/* Tells the connection rid that org is not in the directory any more: a
+ * Nack not_authenticated (its frames are not routed). */
+void router_refuse_removed(broker *b, const uint8_t *rid, size_t rid_len,
+                           const char *org);
 
 /* Decides again the replayed events held back for other logs. */
 void router_decide_held(broker *b);

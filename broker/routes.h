@@ -89,6 +89,10 @@ typedef struct route {
     bool replay_requested;
     uint64_t replay_requested_ms; /* monotonic */
     bool replayed;
+    /* added to the directory by a reload: counted as replayed (it has no
+     * history the broker could be missing, and nothing waits for an agent
+     * not yet deployed), its log still asked for on its first Hello */
+    bool added_live;
     unsigned long long replayed_events;
     uint64_t replay_from;        /* first seq asked for */
     uint64_t last_seq;           /* the agent's last seq, as it told us */

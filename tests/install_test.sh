@@ -60,6 +60,7 @@ grep -q "^ExecStart=$prefix/sbin/polku-agent --config $prefix/etc/polku/%i.ini\$
 for u in "$units"/*.service; do
   if grep -n '@[A-Z_]*@' "$u"; then fail "$(basename "$u") holds an unfilled placeholder"; fi
   for key in Type=notify Restart=on-failure User=polku ProtectSystem=strict \
+             'ExecReload=/bin/kill -HUP \$MAINPID' \
              NoNewPrivileges=yes PrivateTmp=yes LimitNOFILE= ReadWritePaths=; do
     grep -q "^$key" "$u" || fail "$(basename "$u") lacks $key"
   done

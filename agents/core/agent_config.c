@@ -398,3 +398,60 @@ const agent_rule *agent_rule_for_service_end(const agent_config *cfg,
 {
     return first_rule(cfg, RULE_SERVICE_ENDED, service);
 }
+
+/* ---- reload (SIGHUP): the rules only ---- */
+
+static bool str_differ(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+size_t agent_config_restart_keys(const agent_config *cur,
+                                 const agent_config *next, const char **names,
+                                 size_t max)
+{
+    struct {
+        const char *key;
+        bool changed;
+    } keys[] = {
+        {"org", str_differ(cur->org, next->org)},
+        {"broker", str_differ(cur->broker, next->broker)},
+        {"broker_public_key",
+         str_differ(cur->broker_public_z85, next->broker_public_z85)},
+        {"key_file", str_differ(cur->key.public_z85, next->key.public_z85)},
+        {"store", str_differ(cur->store, next->store)},
+        {"http", str_differ(cur->http, next->http)},
+        {"http_token_file", str_differ(cur->token, next->token)},
+        {"pseudonym_secret_file",
+         cur->has_pseudonym_secret != next->has_pseudonym_secret ||
+             memcmp(cur->pseudonym_secret, next->pseudonym_secret,
+                    sizeof cur->pseudonym_secret) != 0},
+        {"log_level", cur->log_level != next->log_level},
+        {"log_format", cur->log_format != next->log_format},
+        {"heartbeat", cur->heartbeat_ms != next->heartbeat_ms},
+        {"retry_min", cur->retry_min_ms != next->retry_min_ms},
+        {"retry_max", cur->retry_max_ms != next->retry_max_ms},
+        {"ack_timeout", cur->ack_timeout_ms != next->ack_timeout_ms},
+        {"window", cur->window != next->window},
+        {"map_size_mb", cur->map_size != next->map_size},
+        {"map_max_mb", cur->map_max != next->map_max},
+        {"max_body", cur->max_body != next->max_body},
+        {"consent_max_years",
+         cur->consent_max_years != next->consent_max_years},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (keys[i].changed && n < max)
+            names[n++] = keys[i].key;
+    return n;
+}
+
+void agent_config_take_rules(agent_config *cfg, agent_config *next)
+{
+    agent_rule *rules = cfg->rules;
+    size_t count = cfg->rule_count;
+    cfg->rules = next->rules;
+    cfg->rule_count = next->rule_count;
+    next->rules = rules;
+    next->rule_count = count;
+}

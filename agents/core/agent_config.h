@@ -78,6 +78,17 @@ int agent_config_load(const char *path, agent_config *cfg, polku_cfgerr *err);
 /* Frees what load allocated (rules included) and zeroes cfg. */
 void agent_config_fini(agent_config *cfg);
 
+/* Reload (SIGHUP): only the [rule] sections change in a running agent.
+ * agent_config_restart_keys puts in names (at most max) the [agent] keys
+ * whose values differ between cur and next (they need a restart) and
+ * returns how many. agent_config_take_rules gives cfg next's rules and
+ * next cfg's old ones (freed by next's _fini); rule pointers taken from
+ * cfg before are invalid afterwards (none is kept across loop turns). */
+size_t agent_config_restart_keys(const agent_config *cur,
+                                 const agent_config *next, const char **names,
+                                 size_t max);
+void agent_config_take_rules(agent_config *cfg, agent_config *next);
+
 /* Checks that every org a rule names (offer_to, and supporter unless it is
  * "self") is one known(arg, org) accepts, e.g. one in the directory of the
  * broker's last Welcome. Needs only cfg, not the file. Returns POLKU_OK or

@@ -425,6 +425,32 @@ static void test_lookups(void **state)
     assert_string_equal(r->name, "e");
 }
 
+/* Reload: the rules move into the running config, the old ones out; the
+ * [agent] keys that need a restart are named when they differ. */
+static void test_reload_helpers(void **state)
+{
+    fixture *f = *state;
+    load_ok(f, "window = 10\n");
+    agent_config cur = f->cfg; /* taken over: the fixture loads anew */
+    memset(&f->cfg, 0, sizeof f->cfg);
+    load_ok(f, "window = 12\n[rule after]\non = service_ended\n"
+               "offer_to = typ\n");
+    const char *names[4];
+    assert_int_equal(agent_config_restart_keys(&cur, &f->cfg, names, 4), 1);
+    assert_string_equal(names[0], "window");
+    assert_int_equal(agent_config_restart_keys(&cur, &cur, names, 4), 0);
+    assert_null(agent_rule_for_service_end(&cur, NULL));
+    agent_config_take_rules(&cur, &f->cfg);
+    assert_int_equal(cur.rule_count, 1);
+    assert_int_equal(f->cfg.rule_count, 0);
+    assert_null(f->cfg.rules);
+    const agent_rule *r = agent_rule_for_service_end(&cur, NULL);
+    assert_non_null(r);
+    assert_string_equal(r->offer_to, "typ");
+    assert_int_equal(cur.window, 10); /* the rest stays as it runs */
+    agent_config_fini(&cur);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +468,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unknown_section, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_orgs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_helpers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

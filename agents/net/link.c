@@ -395,9 +395,26 @@ static int repair_after_conflict(broker_link *l, MDB_txn *txn, const void *what)
     return rc;
 }
 
+/* A Welcome of the epoch this link is already welcomed in: the broker's
+ * directory changed (its config reloaded). The directory is taken and
+ * saved; nothing is resent, the session goes on. */
+static void on_directory_update(broker_link *l, const Polku__Welcome *w)
+{
+    if (directory_set(l->dir, w) == POLKU_OK)
+        link_run(l, save_directory, NULL);
+    check_rule_orgs(l, false);
+    log_info("directory updated by the broker (%zu organisations), epoch "
+             "%016llx unchanged",
+             w->n_directory, (unsigned long long)w->epoch);
+}
+
 static void on_welcome(broker_link *l, const Polku__Welcome *w)
 {
     bool new_epoch = w->epoch != l->epoch;
+    if (!new_epoch && l->welcomed && w->known_seq == 0) {
+        on_directory_update(l, w);
+        return;
+    }
     l->epoch = w->epoch;
     l->welcomed = true;
     l->last_heard_ms = polku_mono_ms();
@@ -579,8 +596,22 @@ static void on_nack(broker_link *l, const Polku__Nack *nack)
     case POLKU__NACK_CODE__NACK_OVERLOADED:
         outbox_retry_later(l->ob, nack->dest_org, polku_mono_ms());
         return;
-    case POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH:
     case POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED:
+        /* the broker's directory dropped this organisation (a reload):
+         * the session ends; a new connection is refused by ZAP, which the
+         * link reports and retries with its backoff */
+        if (l->welcomed || !l->reconnect_at_ms) {
+            log_error("the broker refused us: not_authenticated (org %s is "
+                      "not in its directory any more?); connecting again "
+                      "in %llu s",
+                      l->cfg->org,
+                      (unsigned long long)(l->refused_backoff_ms / 1000));
+            l->welcomed = false;
+            l->trouble = LINK_TROUBLE_AUTH;
+            l->reconnect_at_ms = polku_mono_ms() + l->refused_backoff_ms;
+        }
+        return;
+    case POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH:
     case POLKU__NACK_CODE__NACK_UNSUPPORTED_VERSION:
         log_error("broker refused us: %s (check org id, keys and versions)",
                   polku_nack_code_name(nack->code));
