@@ -276,10 +276,9 @@ static int skip_to(eventlog *log, MDB_txn *txn, uint64_t through,
     return rc;
 }
 
-/* The pending outbox entries a repair re-emits, gathered before the
- * outbox changes under the cursor. */
+/* The pending outbox entries a repair looks at, gathered (in sequence
+ * order) before the outbox changes under the cursor. */
 typedef struct pending_list {
-    const char *dest; /* NULL: every destination */
     size_t n, cap;
     struct pending_entry {
         uint64_t seq;
@@ -290,8 +289,6 @@ typedef struct pending_list {
 static int gather_pending(void *arg, uint64_t seq, const char *dest)
 {
     pending_list *p = arg;
-    if (p->dest && strcmp(p->dest, dest) != 0)
-        return POLKU_OK;
     if (p->n == p->cap) {
         size_t cap = p->cap ? 2 * p->cap : 16;
         struct pending_entry *v = realloc(p->v, cap * sizeof *v);
@@ -335,35 +332,26 @@ static int reemit(eventlog *log, MDB_txn *txn, uint64_t seq, bool *emitted)
     return rc;
 }
 
-/* Re-emits each event in pending (sorted by seq) once, then ends every
- * outbox entry of the old sequence, whatever its destination: the new
- * event goes to all of them. */
-static int reemit_pending(eventlog *log, MDB_txn *txn, pending_list *p,
-                          uint64_t *reemitted)
+/* Each pending sequence with an entry for dest (any, when dest is NULL)
+ * is emitted again once, and every outbox entry of the old sequence ends,
+ * whatever its destination: the new event goes to all of them. */
+static int reemit_pending(eventlog *log, MDB_txn *txn, const pending_list *p,
+                          const char *dest, uint64_t *reemitted)
 {
     int rc = POLKU_OK;
-    for (size_t i = 0; !rc && i < p->n; i++) {
-        if (i > 0 && p->v[i].seq == p->v[i - 1].seq)
+    for (size_t i = 0, end; !rc && i < p->n; i = end) {
+        bool chosen = dest == NULL;
+        for (end = i; end < p->n && p->v[end].seq == p->v[i].seq; end++)
+            chosen = chosen || strcmp(p->v[end].dest, dest) == 0;
+        if (!chosen)
             continue;
         bool emitted = false;
         rc = reemit(log, txn, p->v[i].seq, &emitted);
         if (emitted)
             (*reemitted)++;
+        for (size_t k = i; !rc && k < end; k++)
+            rc = eventlog_acknowledged(log, txn, p->v[k].seq, p->v[k].dest);
     }
-    if (rc)
-        return rc;
-    /* now every destination of those sequences, not only the asked one */
-    pending_list all = {0};
-    uint64_t through = p->n ? p->v[p->n - 1].seq : 0;
-    rc = store_outbox_each(log->st, txn, through, gather_pending, &all);
-    for (size_t i = 0; !rc && i < all.n; i++) {
-        bool listed = false;
-        for (size_t j = 0; j < p->n && !listed; j++)
-            listed = p->v[j].seq == all.v[i].seq;
-        if (listed)
-            rc = eventlog_acknowledged(log, txn, all.v[i].seq, all.v[i].dest);
-    }
-    free(all.v);
     return rc;
 }
 
@@ -371,14 +359,14 @@ int eventlog_repair(eventlog *log, MDB_txn *txn, uint64_t held_through,
                     const char *dest, eventlog_repair_result *out)
 {
     *out = (eventlog_repair_result){.from_seq = log->b->last_seq};
-    pending_list p = {.dest = dest};
+    pending_list p = {0};
     int rc = store_outbox_each(log->st, txn, held_through, gather_pending, &p);
     if (!rc)
         rc = eventlog_new_incarnation(log, txn, &out->old_incarnation);
     if (!rc)
         rc = skip_to(log, txn, held_through, out->old_incarnation, &out->lost);
     if (!rc)
-        rc = reemit_pending(log, txn, &p, &out->reemitted);
+        rc = reemit_pending(log, txn, &p, dest, &out->reemitted);
     if (!rc)
         rc = eventlog_set_resend_needed(log, txn, true);
     free(p.v);
