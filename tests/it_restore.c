@@ -112,6 +112,39 @@ static bool file_contains(const char *path, const char *text)
     return found;
 }
 
+/* receiver holds every referral of groups, each exactly once, and
+ * nothing else: none was taken for a duplicate of another. */
+static void held_once(h_org *receiver, const h_ids *const groups[], int n)
+{
+    long want = 0;
+    for (int g = 0; g < n; g++)
+        want += (long)groups[g]->n;
+    h_ids held = {0};
+    long count = h_referral_list(receiver, "in", NULL, &held);
+    H_CHECK(count == want, "%s lists %ld referrals, want %ld", receiver->id,
+            count, want);
+    H_CHECK(h_ids_duplicates(&held) == 0, "no referral is listed twice");
+    for (int g = 0; g < n; g++)
+        for (size_t i = 0; i < groups[g]->n; i++)
+            H_CHECK(h_ids_contains(&held, groups[g]->v[i]),
+                    "%s holds %s (group %d)", receiver->id, groups[g]->v[i], g);
+    h_ids_free(&held);
+}
+
+static void wait_drained(h_org *o)
+{
+    long pending = -1;
+    H_WAIT_UNTIL(H_SEC(20), (pending = h_agent_outbox_pending(o)) == 0,
+                 "%s's outbox to drain (now %ld)", o->id, pending);
+}
+
+/* polku reconcile at o into listing; its exit code. */
+static int reconcile(h_org *o, char *listing, size_t len)
+{
+    const char *const args[] = {"reconcile", NULL};
+    return h_cli(o, listing, len, args);
+}
+
 /* sote-keskus and typ, connected, with CLIENTS clients who consented to
  * referrals between them. */
 static h_region *region(h_org **a, h_org **b, char keys[][33])
@@ -184,16 +217,7 @@ static void restore_with_broker_and_receiver_up(void)
 
     /* typ holds every referral exactly once: none made after the restore
      * was taken for a duplicate of a lost one */
-    h_ids at_b = {0};
-    long count = h_referral_list(b, "in", NULL, &at_b);
-    H_CHECK(count == 3 * EACH, "%s lists %ld referrals, want %d", b->id, count,
-            3 * EACH);
-    H_CHECK(h_ids_duplicates(&at_b) == 0, "no referral is listed twice");
-    const h_ids *groups[] = {&before, &lost, &after};
-    for (int g = 0; g < 3; g++)
-        for (size_t i = 0; i < groups[g]->n; i++)
-            H_CHECK(h_ids_contains(&at_b, groups[g]->v[i]),
-                    "%s holds %s (group %d)", b->id, groups[g]->v[i], g);
+    held_once(b, (const h_ids *const[]){&before, &lost, &after}, 3);
     /* the restored sender knows what it kept and what it made since */
     long at_a = h_referral_list(a, "out", NULL, NULL);
     H_CHECK(at_a == 2 * EACH, "%s lists %ld outgoing referrals, want %d", a->id,
@@ -206,11 +230,10 @@ static void restore_with_broker_and_receiver_up(void)
         h_referral_set_status(b, lost.v[0], "accepted", NULL, NULL, &resp);
     H_CHECK(st == 200, "%s accepts %s: HTTP %ld", b->id, lost.v[0], st);
     h_resp_free(&resp);
-    const char *const reconcile_args[] = {"reconcile", NULL};
     char listing[8192] = "";
     int rc = -1;
     H_WAIT_UNTIL(H_SEC(10),
-                 (rc = h_cli(a, listing, sizeof listing, reconcile_args),
+                 (rc = reconcile(a, listing, sizeof listing),
                   strstr(listing, lost.v[0]) != NULL),
                  "polku reconcile at %s to list %s (exit %d): %s", a->id,
                  lost.v[0], rc, listing);
@@ -224,10 +247,7 @@ static void restore_with_broker_and_receiver_up(void)
             seq_at_backup + 1, listing);
     H_CHECK(strstr(listing, "not held here; typ wrote about it"),
             "the listing says typ holds the referral: %s", listing);
-    long pending = -1;
-    H_WAIT_UNTIL(H_SEC(20), (pending = h_agent_outbox_pending(a)) == 0,
-                 "%s's outbox to drain (now %ld)", a->id, pending);
-    h_ids_free(&at_b);
+    wait_drained(a);
     h_ids_free(&before);
     h_ids_free(&lost);
     h_ids_free(&after);
@@ -281,9 +301,8 @@ static void restore_behind_a_restarted_broker_repairs_itself(void)
     H_CHECK(h_broker_metric(r, "polku_broker_store_regressions_total") >= 1,
             "the broker counts the regression");
     /* the operator is shown the repair and who told of it */
-    const char *const reconcile_args[] = {"reconcile", NULL};
     char listing[8192] = "";
-    int rc = h_cli(a, listing, sizeof listing, reconcile_args);
+    int rc = reconcile(a, listing, sizeof listing);
     H_CHECK(rc == 3 && strstr(listing, "log repaired (told by typ)"),
             "polku reconcile at %s lists the repair typ told of (exit %d): "
             "%s",
@@ -294,20 +313,8 @@ static void restore_behind_a_restarted_broker_repairs_itself(void)
     H_WAIT_UNTIL(H_SEC(10), !regression_listed(r, a->id),
                  "the store_regressed alert of %s to clear", a->id);
 
-    h_ids at_b = {0};
-    long count = h_referral_list(b, "in", NULL, &at_b);
-    H_CHECK(count == 4 * EACH, "%s lists %ld referrals, want %d", b->id, count,
-            4 * EACH);
-    H_CHECK(h_ids_duplicates(&at_b) == 0, "no referral is listed twice");
-    const h_ids *groups[] = {&before, &lost, &offline, &after};
-    for (int g = 0; g < 4; g++)
-        for (size_t i = 0; i < groups[g]->n; i++)
-            H_CHECK(h_ids_contains(&at_b, groups[g]->v[i]),
-                    "%s holds %s (group %d)", b->id, groups[g]->v[i], g);
-    long pending = -1;
-    H_WAIT_UNTIL(H_SEC(20), (pending = h_agent_outbox_pending(a)) == 0,
-                 "%s's outbox to drain (now %ld)", a->id, pending);
-    h_ids_free(&at_b);
+    held_once(b, (const h_ids *const[]){&before, &lost, &offline, &after}, 4);
+    wait_drained(a);
     h_ids_free(&before);
     h_ids_free(&lost);
     h_ids_free(&offline);
@@ -333,9 +340,7 @@ static void a_restored_receiver_gets_back_what_was_sent(void)
     take_backup(r, b, backup, out);
     create(a, b, keys, &lost, "received by typ after its backup");
     wait_received(a, &lost);
-    long pending = -1;
-    H_WAIT_UNTIL(H_SEC(20), (pending = h_agent_outbox_pending(a)) == 0,
-                 "%s's outbox to drain (now %ld)", a->id, pending);
+    wait_drained(a);
     h_agent_kill(b);
     restore_from(r, b, backup, out);
     h_agent_start_connected(b);
@@ -383,10 +388,7 @@ static void snapshot_restore_needs_nothing(void)
     h_ids before = {0}, lost = {0}, after = {0};
     create(a, b, keys, &before, "before the snapshot");
     wait_received(a, &before);
-    long pending = -1;
-    H_WAIT_UNTIL(H_SEC(20), (pending = h_agent_outbox_pending(a)) == 0,
-                 "%s to be idle before the snapshot (pending %ld)", a->id,
-                 pending);
+    wait_drained(a); /* idle, as a snapshot would catch it */
     char data[600], snapshot[600];
     snprintf(data, sizeof data, "%s/data.mdb", a->store);
     snprintf(snapshot, sizeof snapshot, "%s/snapshot-a.mdb", r->dir);
@@ -410,9 +412,8 @@ static void snapshot_restore_needs_nothing(void)
     wait_received(a, &after);
     H_WAIT_UNTIL(H_SEC(10), !regression_listed(r, a->id),
                  "the store_regressed alert of %s to clear", a->id);
-    const char *const reconcile_args[] = {"reconcile", NULL};
     char listing[8192] = "";
-    int rc = h_cli(a, listing, sizeof listing, reconcile_args);
+    int rc = reconcile(a, listing, sizeof listing);
     H_CHECK(rc == 3 && strstr(listing, "log repaired (told by broker)"),
             "polku reconcile lists the repair after the snapshot (exit %d): "
             "%s",
@@ -422,17 +423,9 @@ static void snapshot_restore_needs_nothing(void)
             "the agent began a new incarnation by itself (was %s, now %s)",
             incarnation, hc_str(h, "incarnation"));
     json_decref(h);
-    h_ids at_b = {0};
-    long count = h_referral_list(b, "in", NULL, &at_b);
-    H_CHECK(count == 3 * EACH, "%s lists %ld referrals, want %d", b->id, count,
-            3 * EACH);
-    H_CHECK(h_ids_duplicates(&at_b) == 0, "no referral is listed twice");
-    for (size_t i = 0; i < after.n; i++)
-        H_CHECK(h_ids_contains(&at_b, after.v[i]), "%s holds %s", b->id,
-                after.v[i]);
+    held_once(b, (const h_ids *const[]){&before, &lost, &after}, 3);
     H_CHECK(h_agent_metric(b, "polku_agent_sequence_conflicts_total") == 0,
             "%s saw no reused sequence", b->id);
-    h_ids_free(&at_b);
     h_ids_free(&before);
     h_ids_free(&lost);
     h_ids_free(&after);

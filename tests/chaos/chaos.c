@@ -401,24 +401,24 @@ static void count(chaos *c, tally *t)
             json_string_value(json_object_get(in[s->to], s->id));
         const char *at_from =
             json_string_value(json_object_get(out[s->from], s->id));
-        if (!at_to && !at_from && made_in_lost_time(c, i))
+        bool lost_time = made_in_lost_time(c, i);
+        if (!at_to && !at_from && lost_time) {
             t->never_delivered++; /* lost with the disk before it was sent */
-        else if (!at_to && t->lost++ == 0)
-            snprintf(t->example, sizeof t->example,
-                     "%s (referral %zu, %s -> %s) is not at its receiver",
-                     s->id, i, org_ids[s->from], org_ids[s->to]);
-        if (!at_to && !at_from && made_in_lost_time(c, i)) {
-            /* counted above */
-        } else if (!at_from && made_in_lost_time(c, i)) {
-            t->lost_with_disk++;
+        } else if (!at_from && lost_time) {
+            t->lost_with_disk++; /* only at its receiver */
             if (!json_object_get(listed, s->id) && t->unlisted++ == 0 &&
                 !t->lost)
                 snprintf(t->example, sizeof t->example,
                          "%s, made by %s in the lost time, is not listed by "
                          "its reconcile",
                          s->id, org_ids[s->from]);
-        } else if (!at_from) {
-            t->unacked++;
+        } else {
+            if (!at_to && t->lost++ == 0)
+                snprintf(t->example, sizeof t->example,
+                         "%s (referral %zu, %s -> %s) is not at its receiver",
+                         s->id, i, org_ids[s->from], org_ids[s->to]);
+            if (!at_from)
+                t->unacked++;
         }
         if (at_to && at_from && strcmp(at_to, at_from) != 0) {
             if (answered_in_lost_time(c, i))
