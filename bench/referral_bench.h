@@ -45,7 +45,6 @@ bc_conn *rb_conn(h_org *o);
 /* An integer field of a JSON object text; -1 if absent. */
 long long rb_json_int(const char *body, size_t len, const char *name);
 double rb_ms_between(uint64_t t0_ns, uint64_t t1_ns);
-void rb_pause_us(long us);
 
 /* The baseline's LMDB environment, in the region directory (the agents'
  * disk); closed with bs_lmdb_close. */

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "peers/disk_flushes.h"
 #include "polku/clock.h"
@@ -14,12 +13,6 @@
 double rb_ms_between(uint64_t t0_ns, uint64_t t1_ns)
 {
     return (double)(t1_ns - t0_ns) / 1e6;
-}
-
-void rb_pause_us(long us)
-{
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
 }
 
 bc_conn *rb_conn(h_org *o)
