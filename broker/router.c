@@ -237,10 +237,7 @@ static void fold_event(broker *b, const polku_envelope *env)
         b->counters.events_folded++;
     if (!(done & FOLD_CLIENT))
         return;
-    const char *topic = NULL;
-    json_t *ev = feed_event_of(env, b->clients, b->paths, &topic);
-    if (ev)
-        feed_publish(b->feed, topic, ev);
+    feed_publish_event(b->feed, env, b->clients, b->paths);
 }
 
 /* The writer rules refused (or cannot yet decide) a live event: every
