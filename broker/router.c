@@ -113,6 +113,10 @@ static void send_welcome(broker *b, const uint8_t *rid, size_t rid_len,
         entries[i].public_key = (char *)o->public_z85;
         entries[i].n_services = o->service_count;
         entries[i].services = (char **)o->services;
+        if (o->has_previous) { /* rotation.h */
+            entries[i].previous_public_key = (char *)o->previous_z85;
+            entries[i].previous_key_until = o->previous_until_ms;
+        }
         ptrs[i] = &entries[i];
     }
     fill_header(&env, msg_id);

@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "zap.h"
+#include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/log.h"
 
@@ -65,12 +66,19 @@ static void on_zap_request(polku_zwatch *zw, zmq_msg_t *frames, size_t n,
         return;
     }
     const broker_org *org = NULL;
+    bool previous = false;
     if (n == 7 && frame_is(&frames[0], "1.0") &&
         frame_is(&frames[5], "CURVE") && zmq_msg_size(&frames[6]) == 32)
-        org = broker_config_org_by_key(b->cfg, zmq_msg_data(&frames[6]));
+        org = broker_config_org_for_login(b->cfg, zmq_msg_data(&frames[6]),
+                                          polku_now_ms(), &previous);
     if (org) {
         b->zap_allowed++;
-        log_debug("zap: %s authenticated", org->id);
+        if (previous)
+            log_info("zap: %s authenticated with its previous key (a key "
+                     "rotation is under way)",
+                     org->id);
+        else
+            log_debug("zap: %s authenticated", org->id);
         zap_reply(b->zap, &frames[1], "200", "OK", org->id);
     } else {
         b->zap_denied++;
