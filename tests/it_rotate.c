@@ -345,6 +345,13 @@ static void case_key_rotation(void)
                 h_broker_metric(
                     r, "polku_broker_reloads_total{result=\"done\"}") == 1,
             "/metrics: one reload done, one refused by the broker");
+    file_replace(r->broker.config, "[org Not-An-Id]\npublic_key = x\n", "");
+    st = h_http_request(r->broker_http, "POST", "/api/v1/reload", NULL, "{}", 2,
+                        &resp);
+    H_CHECK(st == 200 && json_is_true(json_object_get(resp.json, "reloaded")) &&
+                strstr(hc_str(resp.json, "message"), "3 organisations"),
+            "the fixed file reloads: HTTP %ld %s", st, hc_body(&resp));
+    h_resp_free(&resp);
     char after[64];
     referral_to(a, b, "after the refused reload", after);
     h_wait_status(b, after, "received", H_SEC(10));
