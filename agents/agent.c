@@ -65,8 +65,9 @@ static void log_keys(const agent_config *cfg)
 }
 
 /* SIGHUP: the [rule] sections and the key pairs read again
- * (agent_config.h). A file that does not load, or whose rules name organisations the directory lacks,
- * is refused with its FILE:LINE error; the running rules stay. */
+ * (agent_config.h). A file that does not load, or whose rules name
+ * organisations the directory lacks, is refused with its FILE:LINE error; the
+ * running rules stay. */
 static void reload_rules(agent *a)
 {
     agent_config next;

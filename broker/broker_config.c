@@ -95,8 +95,7 @@ static int load_previous_key(const polku_ini *ini, const char *section,
     char why[160] = "";
     if (polku_time_parse_why(until->value, &org->previous_until_ms, NULL, why,
                              sizeof why))
-        return polku_cfgerr_set(err, ini, until, section,
-                                "previous_key_until",
+        return polku_cfgerr_set(err, ini, until, section, "previous_key_until",
                                 "expected a time such as "
                                 "2026-12-31T00:00:00Z: %s",
                                 why);

@@ -283,8 +283,7 @@ static void reload_call(broker *b, polku_http_req *req)
     } else if (broker_reload_report(b, b->config_path, why, sizeof why) ==
                POLKU_OK) {
         polku_http_respond_json(
-            req, 200,
-            json_pack("{s:b, s:s}", "reloaded", 1, "message", why));
+            req, 200, json_pack("{s:b, s:s}", "reloaded", 1, "message", why));
     } else {
         polku_http_respond_error(req, 422, "config_refused", why);
     }

@@ -22,8 +22,8 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     static const char *const flags[] = {"--reload", NULL};
     unsigned set = 0;
-    int arc = polku_daemon_args_flags(argc, argv, USAGE, flags, &config_path,
-                                      &set);
+    int arc =
+        polku_daemon_args_flags(argc, argv, USAGE, flags, &config_path, &set);
     if (arc)
         return arc == 1 ? 0 : 2;
     if (sodium_init() < 0) {

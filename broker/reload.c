@@ -49,7 +49,8 @@ static void warn_restart_keys(const broker_config *cur,
 static void log_rotation(const broker_org *cur, const broker_org *next)
 {
     if (!next->has_previous ||
-        (cur->has_previous && cur->previous_until_ms == next->previous_until_ms &&
+        (cur->has_previous &&
+         cur->previous_until_ms == next->previous_until_ms &&
          !memcmp(cur->previous_key, next->previous_key, 32)))
         return;
     char until[POLKU_TIME_TEXT];
@@ -57,6 +58,24 @@ static void log_rotation(const broker_org *cur, const broker_org *next)
     log_info("%s: key rotation: new key %s; the previous key %s is let in "
              "and listed to agents until %s",
              next->id, next->public_z85, next->previous_z85, until);
+}
+
+/* A rotation whose end time has passed is over: the file still naming
+ * its old key changes nothing (rotation.h). */
+static void skip_ended_rotations(broker_config *next, uint64_t now_ms)
+{
+    for (size_t i = 0; i < next->org_count; i++) {
+        broker_org *o = &next->orgs[i];
+        if (!o->has_previous || now_ms < o->previous_until_ms)
+            continue;
+        char until[POLKU_TIME_TEXT];
+        polku_time_format(o->previous_until_ms, until, sizeof until);
+        log_info("%s: previous_key_until %s has passed: its previous key is "
+                 "not let in (previous_public_key and previous_key_until "
+                 "can be deleted)",
+                 o->id, until);
+        o->has_previous = false;
+    }
 }
 
 typedef struct reload_counts {
@@ -113,8 +132,7 @@ int broker_reload(broker *b, const char *path)
     return broker_reload_report(b, path, NULL, 0);
 }
 
-int broker_reload_report(broker *b, const char *path, char *why,
-                         size_t why_len)
+int broker_reload_report(broker *b, const char *path, char *why, size_t why_len)
 {
     broker_config next;
     polku_cfgerr err = {{0}};
@@ -135,6 +153,7 @@ int broker_reload_report(broker *b, const char *path, char *why,
         return rc;
     }
     reload_counts n = {0};
+    skip_ended_rotations(&next, polku_now_ms());
     carry_routes(b, &next, &nr, &n);
     refuse_removed(b, &next, &n);
     warn_restart_keys(b->cfg, &next);

@@ -138,7 +138,8 @@ out:
 void router_send_directory(broker *b)
 {
     for (size_t i = 0; i < b->cfg->org_count; i++) {
-        const route *r = &b->routes.by_org[i];
+        route *r = &b->routes.by_org[i];
+        r->directory_missed = !r->connected;
         if (r->connected) /* known_seq 0: nothing about its store */
             send_welcome(b, r->routing_id, r->routing_id_len,
                          b->cfg->orgs[i].id, 0);
@@ -532,6 +533,8 @@ static bool learn_route(broker *b, int idx, zmq_msg_t *rid, zmq_msg_t *payload)
         refuse_second_session(b, idx, rid, peer);
         return false;
     }
+    bool returning = !r->connected && r->routing_id_len == len &&
+                     memcmp(r->routing_id, zmq_msg_data(rid), len) == 0;
     if (s != ROUTES_SAME) {
         log_info("%s: connected from %s%s", b->cfg->orgs[idx].id,
                  peer && *peer ? peer : "an unknown address",
@@ -540,6 +543,10 @@ static bool learn_route(broker *b, int idx, zmq_msg_t *rid, zmq_msg_t *payload)
         r->replay_requested = false; /* a new connection: ask again */
     }
     routes_take(r, zmq_msg_data(rid), len, peer, now);
+    if (returning && r->directory_missed) /* routes.h */
+        send_welcome(b, r->routing_id, r->routing_id_len, b->cfg->orgs[idx].id,
+                     0);
+    r->directory_missed = false; /* else its Hello's Welcome carries it */
     return true;
 }
 

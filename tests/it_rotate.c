@@ -8,15 +8,17 @@
  *      previous_key_file (and a new [rule]), SIGHUP: it takes both keys
  *      and the rule, and stays connected with the old key, which the
  *      broker still lists;
- *   2. b is frozen (SIGSTOP) and a sends referrals to b, sealed to b's
- *      old key: they are in flight;
+ *   2. b is frozen (SIGSTOP) until the broker marks it offline; a sends
+ *      referrals to b, sealed to b's old key: the broker refuses them
+ *      (b offline) and they wait in a's outbox through the change;
  *   3. the broker's [org] section gets public_key = NEW,
  *      previous_public_key = OLD, previous_key_until a few seconds ahead;
  *      `polku-broker --reload` says "reloaded" (exit 0); a takes the
  *      directory and sends more referrals, sealed to the new key;
- *   4. b thaws: every referral is received and its sealed reason opened
- *      (the early ones with b's previous key), none refused; b connects
- *      again with its new key; its answer's reason opens at a;
+ *   4. b thaws: it gets the directory it missed, connects again with
+ *      its new key, and receives every referral with its sealed reason
+ *      opened — the early ones with its previous key, after the switch —
+ *      none refused; its answer's reason opens at a;
  *   5. at the end time the broker drops the old key (logged): ZAP refuses
  *      it, lets the new one in;
  *   6. an invalid file: `--reload` exits 2 naming FILE:LINE, and the
@@ -230,11 +232,17 @@ static void case_key_rotation(void)
 
     /* (2) b frozen; referrals sealed to its old key */
     H_REQUIRE(kill(b->proc.pid, SIGSTOP) == 0, "SIGSTOP %s", b->id);
+    H_WAIT_UNTIL(H_SEC(10),
+                 log_count(&r->broker, "tyokykytiimi: no traffic for") == 1,
+                 "the broker to mark the frozen %s offline", b->id);
     char ids[OLD_SEALED + NEW_SEALED][64], reasons[OLD_SEALED + NEW_SEALED][64];
     for (int i = 0; i < OLD_SEALED; i++) {
         snprintf(reasons[i], sizeof reasons[i], "sealed to the old key #%d", i);
         referral_to(a, b, reasons[i], ids[i]);
     }
+    H_WAIT_UNTIL(H_SEC(10), h_agent_outbox_pending(a) >= OLD_SEALED,
+                 "%s's outbox to hold the referrals to the offline %s", a->id,
+                 b->id);
 
     /* (3) the broker: the new key, the old one until the end time */
     char until[POLKU_TIME_TEXT];
@@ -278,12 +286,14 @@ static void case_key_rotation(void)
             opened, OLD_SEALED + NEW_SEALED);
     H_CHECK(log_count(&b->proc, "could not be verified") == 0,
             "%s refused no sealed content", b->id);
-    /* the first OLD_SEALED were sealed to the old key (a's directory had
-     * no other): opening them took b's previous pair, through the
-     * directory's choice or the fallback, which logs */
-    h_note("%s logged %d openings with its previous key after the broker "
-           "listed the new one",
-           b->id, log_count(&b->proc, "opened with our previous key"));
+    int with_old = log_count(&b->proc, "opened with our previous key");
+    h_note("%s opened %d referrals with its previous key after it had "
+           "switched to the new one",
+           b->id, with_old);
+    H_CHECK(with_old >= 1,
+            "referrals sealed to the old key before the change were opened "
+            "with %s's previous key after it",
+            b->id);
     H_WAIT_UNTIL(H_SEC(10),
                  log_count(&b->proc, "connecting again with key") > reconnects,
                  "%s to connect again with its new key", b->id);

@@ -28,8 +28,8 @@ static bool has_previous(const sealing *s)
  * else the current one. *own_pub names it for the cache ("" unknown). */
 static const char *own_secret(const sealing *s, const char **own_pub)
 {
-    const char *listed = s->dir->self ? directory_public_key(s->dir, s->dir->self)
-                                      : NULL;
+    const char *listed =
+        s->dir->self ? directory_public_key(s->dir, s->dir->self) : NULL;
     if (has_previous(s) && listed &&
         strcmp(listed, s->previous->public_z85) == 0) {
         *own_pub = s->previous->public_z85;

@@ -25,9 +25,9 @@
 struct seal_peer;
 
 typedef struct sealing {
-    const directory *dir;    /* the peers' public keys */
-    const char *secret_z85;  /* this organisation's secret key */
-    const char *public_z85;  /* and its public key (NULL: no rotation) */
+    const directory *dir;   /* the peers' public keys */
+    const char *secret_z85; /* this organisation's secret key */
+    const char *public_z85; /* and its public key (NULL: no rotation) */
     /* During a key rotation, the old key pair (empty or NULL otherwise):
      * text is sealed with whichever pair the directory lists for us, and
      * opened with either, from either of the peer's listed keys. */
