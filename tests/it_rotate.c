@@ -24,7 +24,10 @@
  *   6. an invalid file: `--reload` exits 2 naming FILE:LINE, and the
  *      broker's own answer to POST /api/v1/reload is 422 with it.
  * Throughout: the same pids, the broker's (and feed's) epoch and the
- * alert's "since" unchanged. */
+ * alert's "since" unchanged.
+ *
+ * case_broker_first: the steps in the wrong order (the broker first) lose
+ * nothing either: b holds back what it cannot open yet. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -172,6 +175,21 @@ static void steady_check(h_region *r, const steady *s, h_proc *const p[4],
             after, s->alert, s->since, since);
 }
 
+/* Writes a new key pair for o beside its key file; its config names the
+ * new one as key_file and the old one as previous_key_file. */
+static void agent_takes_new_key(h_org *o, polku_keypair *new_key)
+{
+    char new_file[600], from[600], line[1300];
+    H_REQUIRE(polku_keypair_generate(new_key) == 0, "a new key pair");
+    snprintf(new_file, sizeof new_file, "%s.new", o->key_file);
+    H_REQUIRE(polku_keyfile_write(new_file, new_key) == 0, "write %s",
+              new_file);
+    snprintf(from, sizeof from, "key_file = %s\n", o->key_file);
+    snprintf(line, sizeof line, "key_file = %s\nprevious_key_file = %s\n",
+             new_file, o->key_file);
+    file_replace(o->proc.config, from, line);
+}
+
 #define OLD_SEALED 20
 #define NEW_SEALED 10
 #define ROTATION_S 8
@@ -206,16 +224,8 @@ static void case_key_rotation(void)
 
     /* (1) b's agent: the new key, the old one kept, a new rule */
     polku_keypair old_key = b->key, new_key;
-    char new_file[600], line[1300];
-    H_REQUIRE(polku_keypair_generate(&new_key) == 0, "a new key pair");
-    snprintf(new_file, sizeof new_file, "%s.new", b->key_file);
-    H_REQUIRE(polku_keyfile_write(new_file, &new_key) == 0, "write %s",
-              new_file);
-    char from[600];
-    snprintf(from, sizeof from, "key_file = %s\n", b->key_file);
-    snprintf(line, sizeof line, "key_file = %s\nprevious_key_file = %s\n",
-             new_file, b->key_file);
-    file_replace(b->proc.config, from, line);
+    char from[600], line[1300];
+    agent_takes_new_key(b, &new_key);
     hc_agent_config_append(b, "[rule onwards]\non = service_ended\n"
                               "offer_to = typ\n");
     int reconnects = log_count(&b->proc, "connecting again with key");
@@ -370,9 +380,72 @@ static void case_key_rotation(void)
     steady_check(r, &s, procs, "after the rotation");
 }
 
+/* The broker lists o's new key (and the old one for an hour). */
+static void broker_takes_new_key(h_region *r, const polku_keypair *old_key,
+                                 const polku_keypair *new_key)
+{
+    char until[POLKU_TIME_TEXT], from[600], line[1300];
+    polku_time_format(polku_now_ms() + 3600000, until, sizeof until);
+    snprintf(from, sizeof from, "public_key = %s\n", old_key->public_z85);
+    snprintf(line, sizeof line,
+             "public_key = %s\nprevious_public_key = %s\n"
+             "previous_key_until = %s\n",
+             new_key->public_z85, old_key->public_z85, until);
+    file_replace(r->broker.config, from, line);
+    char out[2048];
+    H_REQUIRE(broker_reload_cmd(r, out, sizeof out) == 0,
+              "the broker reloads: %s", out);
+}
+
+/* The steps in the wrong order: the broker lists b's new key before b's
+ * agent holds it. What a seals to the new key meanwhile is not refused at
+ * b (which would fail the referral for good) but left unacknowledged; it
+ * comes again and is opened once b's agent has reloaded its keys. */
+static void case_broker_first(void)
+{
+    h_region *r = h_region_new();
+    h_org *a = h_region_add_org(r, "sote-keskus", "coordination");
+    h_org *b = h_region_add_org(r, "tyokykytiimi", "work-ability-assessment");
+    h_region_write(r);
+    h_broker_start(r);
+    h_agent_start_connected(a);
+    h_agent_start_connected(b);
+    hc_wait_replayed(r, H_SEC(15));
+    pid_t pid_a = a->proc.pid, pid_b = b->proc.pid;
+
+    polku_keypair old_key = b->key, new_key;
+    agent_takes_new_key(b, &new_key); /* written, not yet reloaded */
+    int dir_a = log_count(&a->proc, "directory updated by the broker");
+    broker_takes_new_key(r, &old_key, &new_key);
+    H_WAIT_UNTIL(H_SEC(10),
+                 log_count(&a->proc, "directory updated by the broker") > dir_a,
+                 "%s to take the directory with %s's new key", a->id, b->id);
+    char id[64];
+    referral_to(a, b, "sealed to a key b does not hold yet", id);
+    H_WAIT_UNTIL(H_SEC(10),
+                 log_count(&b->proc, "which this agent does not hold") >= 1,
+                 "%s to hold the referral back", b->id);
+    char st[32];
+    H_CHECK(strcmp(h_referral_status(b, id, st, sizeof st), "") == 0 &&
+                h_agent_outbox_pending(a) >= 1,
+            "not applied at %s, still in %s's outbox", b->id, a->id);
+    H_CHECK(log_count(&b->proc, "could not be verified") == 0,
+            "nothing refused for good at %s", b->id);
+
+    H_REQUIRE(agent_hup(b), "%s reloads its keys", b->id);
+    h_wait_status(b, id, "received", H_SEC(20));
+    h_wait_status(a, id, "received", H_SEC(10));
+    H_CHECK(reason_is(b, id, "sealed to a key b does not hold yet"),
+            "the held-back referral's reason opened at %s", b->id);
+    H_CHECK(a->proc.pid == pid_a && b->proc.pid == pid_b &&
+                a->proc.starts == 1 && b->proc.starts == 1,
+            "no agent restarted");
+}
+
 int main(int argc, char **argv)
 {
     h_init(argc, argv, "it_rotate");
     H_CASE(case_key_rotation);
+    H_CASE(case_broker_first);
     return h_finish();
 }

@@ -153,9 +153,21 @@ static int open_rotated(sealing *s, const char *org, ProtobufCBinaryData in,
     return POLKU_ECRYPTO;
 }
 
+/* True when the broker lists a key for us that this agent does not hold
+ * (the broker was given a rotated key before this agent was): what others
+ * sealed to it cannot be opened here yet, but will be. */
+static bool key_not_held(const sealing *s)
+{
+    const char *listed =
+        s->dir->self ? directory_public_key(s->dir, s->dir->self) : NULL;
+    return listed && s->public_z85 && strcmp(listed, s->public_z85) != 0 &&
+           !(has_previous(s) && strcmp(listed, s->previous->public_z85) == 0);
+}
+
 /* Opens text org sealed for us; *out NULL when nothing was sealed.
  * POLKU_ECRYPTO when it was not sealed by org for us: the event is not
- * applied. */
+ * applied. POLKU_EAGAIN when the broker lists a key for us this agent
+ * does not hold: the event is not acknowledged, and comes again. */
 int sealing_open(sealing *s, const char *org, ProtobufCBinaryData in,
                  Polku__SealedText **out)
 {
@@ -168,6 +180,18 @@ int sealing_open(sealing *s, const char *org, ProtobufCBinaryData in,
     if ((peer_key(s, org, &key) != POLKU_OK ||
          polku_unseal_with(key, in.data, in.len, &plain, &len)) &&
         open_rotated(s, org, in, &plain, &len) != POLKU_OK) {
+        if (key_not_held(s)) {
+            static polku_log_limit limit;
+            if (polku_log_limit_allow(&limit, 1, "sealed content held back"))
+                log_error("sealed content from %s could not be opened: the "
+                          "broker lists key %s for %s, which this agent "
+                          "does not hold. Not acknowledged: %s sends it "
+                          "again. Give the agent that key_file (and the "
+                          "old one as previous_key_file) and reload it",
+                          org, directory_public_key(s->dir, s->dir->self),
+                          s->dir->self, org);
+            return POLKU_EAGAIN;
+        }
         log_warn("sealed content from %s could not be verified; event "
                  "refused",
                  org);

@@ -43,7 +43,10 @@ int sealing_seal(sealing *s, const char *org, const char *reason,
                  const char *outcome, ProtobufCBinaryData *out);
 
 /* Opens text org sealed for us; *out NULL when nothing was sealed.
- * POLKU_ECRYPTO when it was not sealed by org for us. Caller frees *out
+ * POLKU_ECRYPTO when it was not sealed by org for us. POLKU_EAGAIN when
+ * the directory lists a key for us this agent does not hold (the broker
+ * took a rotated key before the agent did): not our failure to report,
+ * the event is to come again. Caller frees *out
  * (polku__sealed_text__free_unpacked). */
 int sealing_open(sealing *s, const char *org, ProtobufCBinaryData in,
                  Polku__SealedText **out);

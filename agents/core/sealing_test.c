@@ -5,7 +5,9 @@
  * b's agent holds both pairs. What a sealed to b's old key, or b sealed
  * with its old key, before the change still opens; without the previous
  * pair it does not (the refusal a rotation used to cause); after the end
- * time the directory no longer offers the old key. */
+ * time the directory no longer offers the old key. When the broker lists a
+ * key b's agent does not hold yet, text sealed to it is held back, not
+ * refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -133,12 +135,38 @@ static void sealed_to_old_key_opens(void **state)
     org_fini(&b);
 }
 
+/* The broker took b's new key before b's agent did: what a seals to the
+ * new key is not refused for good but held back (POLKU_EAGAIN: not
+ * acknowledged, sent again), and opens once b holds the key. */
+static void key_not_held_yet(void **state)
+{
+    (void)state;
+    org a, b;
+    org_init(&a, "a");
+    org_init(&b, "b");
+    polku_keypair old = b.key, fresh;
+    assert_int_equal(polku_keypair_generate(&fresh), 0);
+    uint64_t until = polku_now_ms() + 3600000;
+    set_dir(&a, a.key.public_z85, fresh.public_z85, old.public_z85, until);
+    set_dir(&b, a.key.public_z85, fresh.public_z85, old.public_z85, until);
+    ProtobufCBinaryData in = {0};
+    assert_int_equal(sealing_seal(&a.s, "b", "wait for me", NULL, &in), 0);
+    assert_int_equal(open_reason(&b, "a", in, ""), POLKU_EAGAIN);
+    b.previous = old; /* the agent reloaded with both key files */
+    b.key = fresh;
+    assert_int_equal(open_reason(&b, "a", in, "wait for me"), POLKU_OK);
+    free(in.data);
+    org_fini(&a);
+    org_fini(&b);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sealed_to_old_key_opens),
+        cmocka_unit_test(key_not_held_yet),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
