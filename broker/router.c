@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "router.h"
+#include "rotation.h"
 #include "routes.h"
 #include "admit.h"
 #include "claim_auth.h"
@@ -151,6 +152,15 @@ void router_refuse_removed(broker *b, const uint8_t *rid, size_t rid_len,
 {
     send_nack(b, rid, rid_len, org, POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED, 0,
               NULL, "this organisation is not in the directory any more");
+}
+
+void router_refuse_retired_key(broker *b, const uint8_t *rid, size_t rid_len,
+                               const char *org)
+{
+    send_nack(b, rid, rid_len, org, POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED, 0,
+              NULL,
+              "this connection's key was retired by a key rotation: connect "
+              "with the new key");
 }
 
 void router_send_heartbeats(broker *b)
@@ -1001,7 +1011,8 @@ void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
             b->counters.nacks[POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED]++;
         return;
     }
-    if (!learn_route(b, idx, rid, payload))
+    if (rotation_refuses(b, idx, rid, payload) ||
+        !learn_route(b, idx, rid, payload))
         return;
     if (b->dump) {
         fwrite(zmq_msg_data(payload), 1, zmq_msg_size(payload), b->dump);

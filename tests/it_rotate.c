@@ -324,12 +324,37 @@ static void case_key_rotation(void)
     json_decref(ra);
     steady_check(r, &s, procs, "during the rotation");
 
-    /* (5) the end time: the old key dropped */
+    /* (5) the end time: the old key dropped; a connection made with it
+     * before (it says nothing until then: b's agent holds the session) is
+     * refused from its next frame */
+    h_raw *stale = h_raw_new(r, &old_key);
+    int value = 0;
+    H_CHECK(h_raw_wait_event(
+                stale,
+                ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED,
+                H_SEC(10), &value) == ZMQ_EVENT_HANDSHAKE_SUCCEEDED,
+            "before the end time %s's old key is let in", b->id);
     H_WAIT_UNTIL(H_SEC(ROTATION_S + 5),
                  log_count(&r->broker, "tyokykytiimi: previous key") == 1,
                  "the broker to drop %s's previous key", b->id);
     H_CHECK(!zap_lets_in(r, &old_key), "%s's old key is refused", b->id);
     H_CHECK(zap_lets_in(r, &new_key), "%s's new key is let in", b->id);
+    h_env hb;
+    h_env_init(&hb, b->id, 0, NULL);
+    Polku__Heartbeat beat = POLKU__HEARTBEAT__INIT;
+    hb.env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
+    hb.env.heartbeat = &beat;
+    char why[256] = "";
+    H_CHECK(h_raw_send_env(stale, &hb.env) == 0 &&
+                h_raw_wait_nack(stale, POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED,
+                                H_SEC(10), why, sizeof why) &&
+                strstr(why, "retired"),
+            "a connection made with the old key is refused after the end "
+            "time (Nack: %s)",
+            why);
+    h_raw_destroy(&stale);
+    H_CHECK(h_broker_lists_connected(r, b->id),
+            "%s's agent, on its new key, stays connected", b->id);
 
     /* (6) an invalid file: --reload and POST /api/v1/reload say where */
     h_broker_config_append(r, "[org Not-An-Id]\npublic_key = x\n");
