@@ -52,9 +52,22 @@ static bool rule_org_known(void *arg, const char *org)
     return directory_knows_org(arg, org);
 }
 
-/* SIGHUP: the [rule] sections read again (agent_config.h). A file that
- * does not load, or whose rules name organisations the directory lacks,
- * is refused with its FILE:LINE error; the running rules stay. */
+/* A key rotation taken on reload: which keys open and seal now. */
+static void log_keys(const agent_config *cfg)
+{
+    if (cfg->has_previous_key)
+        log_info("key rotation: key %s, previous key %s: what was sealed "
+                 "to either is opened; the broker's directory says which "
+                 "one to connect and seal with",
+                 cfg->key.public_z85, cfg->previous_key.public_z85);
+    else
+        log_info("key %s (no previous key any more)", cfg->key.public_z85);
+}
+
+/* SIGHUP: the [rule] sections and the key pairs read again
+ * (agent_config.h). A file that does not load, or whose rules name
+ * organisations the directory lacks, is refused with its FILE:LINE error; the
+ * running rules stay. */
 static void reload_rules(agent *a)
 {
     agent_config next;
@@ -74,8 +87,11 @@ static void reload_rules(agent *a)
                      keys[i]);
         size_t before = a->cfg->rule_count;
         agent_config_take_rules(a->cfg, &next);
+        if (agent_config_take_keys(a->cfg, &next))
+            log_keys(a->cfg);
         log_info("reloaded %s: %zu rules (were %zu)", a->cfg->path,
                  a->cfg->rule_count, before);
+        link_keys(&a->link); /* the broker may list the new key already */
     }
     sodium_memzero(next.pseudonym_secret, sizeof next.pseudonym_secret);
     sodium_memzero(&next.key, sizeof next.key);
@@ -101,7 +117,10 @@ int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg)
     outbox_init(&a->ob, cfg->window, cfg->retry_min_ms, cfg->retry_max_ms,
                 cfg->ack_timeout_ms, link_outbox_send, &a->link);
     directory_init(&a->dir, cfg->org);
-    a->seal = (sealing){.dir = &a->dir, .secret_z85 = cfg->key.secret_z85};
+    a->seal = (sealing){.dir = &a->dir,
+                        .secret_z85 = cfg->key.secret_z85,
+                        .public_z85 = cfg->key.public_z85,
+                        .previous = &cfg->previous_key};
     int rc =
         store_open(&a->st, cfg->store, cfg->map_size, cfg->map_max, cfg->org);
     if (rc)

@@ -5,6 +5,7 @@
 #include "handshakes.h"
 #include "http_api.h"
 #include "reload.h"
+#include "rotation.h"
 #include "router.h"
 #include "routes.h"
 #include "zap.h"
@@ -145,6 +146,7 @@ static void on_alert_tick(uv_timer_t *t)
 {
     broker *b = t->data;
     router_decide_held(b); /* live events may have settled some */
+    rotation_expire(b, polku_now_ms());
     evaluate_alerts(b);
     uint64_t now = polku_mono_ms();
     if (now - b->last_keepalive_ms >= KEEPALIVE_MS) {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "polku/clock.h"
 #include "polku/codec.h"
 #include "polku/error.h"
 
@@ -15,7 +16,12 @@ static const char *const broker_keys[] = {
 static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
                                        "rejection_followup", "handover_answer",
                                        "path_coordinator", NULL};
-static const char *const org_keys[] = {"name", "public_key", "services", NULL};
+static const char *const org_keys[] = {"name",
+                                       "public_key",
+                                       "services",
+                                       "previous_public_key",
+                                       "previous_key_until",
+                                       NULL};
 
 static char *dup_or_null(const char *s)
 {
@@ -62,6 +68,53 @@ static int load_services(const polku_ini *ini, const char *section,
     return rc;
 }
 
+/* previous_public_key and previous_key_until: both or neither. */
+static int load_previous_key(const polku_ini *ini, const char *section,
+                             broker_config *cfg, broker_org *org,
+                             polku_cfgerr *err)
+{
+    const polku_ini_entry *pk =
+        polku_ini_find(ini, section, "previous_public_key");
+    const polku_ini_entry *until =
+        polku_ini_find(ini, section, "previous_key_until");
+    if (!pk && !until)
+        return POLKU_OK;
+    if (!pk || !until)
+        return polku_cfgerr_set(
+            err, ini, pk ? pk : until, section,
+            pk ? "previous_public_key" : "previous_key_until",
+            "a key rotation needs both previous_public_key (the old key) "
+            "and previous_key_until (when it stops being accepted)");
+    if (!polku_z85_key_valid(pk->value))
+        return polku_cfgerr_set(err, ini, pk, section, "previous_public_key",
+                                "a 40-character Z85 public key is required");
+    if (strcmp(pk->value, org->public_z85) == 0)
+        return polku_cfgerr_set(err, ini, pk, section, "previous_public_key",
+                                "the same as public_key: the previous key "
+                                "is the one being replaced");
+    char why[160] = "";
+    if (polku_time_parse_why(until->value, &org->previous_until_ms, NULL, why,
+                             sizeof why))
+        return polku_cfgerr_set(err, ini, until, section, "previous_key_until",
+                                "expected a time such as "
+                                "2026-12-31T00:00:00Z: %s",
+                                why);
+    snprintf(org->previous_z85, sizeof org->previous_z85, "%s", pk->value);
+    zmq_z85_decode(org->previous_key, org->previous_z85);
+    org->has_previous = true;
+    for (size_t i = 0; i < cfg->org_count; i++) {
+        const broker_org *o = &cfg->orgs[i];
+        if (o != org && (!memcmp(o->public_key, org->previous_key, 32) ||
+                         (o->has_previous &&
+                          !memcmp(o->previous_key, org->previous_key, 32))))
+            return polku_cfgerr_set(err, ini, pk, section,
+                                    "previous_public_key",
+                                    "the same key is listed for another "
+                                    "organisation");
+    }
+    return POLKU_OK;
+}
+
 /* Errors about a section as a whole point at its header line. */
 static polku_ini_entry section_header(const polku_ini *ini, const char *section)
 {
@@ -95,7 +148,9 @@ static int load_org(const polku_ini *ini, const char *section,
     snprintf(org->id, sizeof org->id, "%s", id);
     snprintf(org->public_z85, sizeof org->public_z85, "%s", pk->value);
     zmq_z85_decode(org->public_key, org->public_z85);
-    if (broker_config_org_by_key(cfg, org->public_key))
+    bool previous = false;
+    if (broker_config_org_by_key(cfg, org->public_key) ||
+        broker_config_org_for_login(cfg, org->public_key, 0, &previous))
         return polku_cfgerr_set(err, ini, pk, section, "public_key",
                                 "the same key is listed for another "
                                 "organisation");
@@ -103,7 +158,8 @@ static int load_org(const polku_ini *ini, const char *section,
     polku_ini_str(ini, section, "name", id, &name, err);
     org->name = strdup(name);
     cfg->org_count++;
-    return load_services(ini, section, org, err);
+    rc = load_previous_key(ini, section, cfg, org, err);
+    return rc ? rc : load_services(ini, section, org, err);
 }
 
 static int load_broker_section(const polku_ini *ini, broker_config *cfg,
@@ -247,5 +303,24 @@ const broker_org *broker_config_org_by_key(const broker_config *cfg,
     for (size_t i = 0; i < cfg->org_count; i++)
         if (memcmp(cfg->orgs[i].public_key, key, 32) == 0)
             return &cfg->orgs[i];
+    return NULL;
+}
+
+const broker_org *broker_config_org_for_login(const broker_config *cfg,
+                                              const uint8_t key[32],
+                                              uint64_t now_ms, bool *previous)
+{
+    *previous = false;
+    const broker_org *o = broker_config_org_by_key(cfg, key);
+    if (o)
+        return o;
+    for (size_t i = 0; i < cfg->org_count; i++) {
+        o = &cfg->orgs[i];
+        if (o->has_previous && now_ms < o->previous_until_ms &&
+            memcmp(o->previous_key, key, 32) == 0) {
+            *previous = true;
+            return o;
+        }
+    }
     return NULL;
 }

@@ -7,6 +7,7 @@
 #ifndef POLKU_BROKER_CONFIG_H
 #define POLKU_BROKER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,12 @@ typedef struct broker_org {
     uint8_t public_key[32];
     char *services[BROKER_MAX_SERVICES];
     size_t service_count;
+    /* A key rotation: the old key, still let in and listed to agents (so
+     * what was sealed to it is still opened) until previous_until_ms. */
+    bool has_previous;
+    char previous_z85[POLKU_Z85_KEY];
+    uint8_t previous_key[32];
+    uint64_t previous_until_ms; /* Unix ms */
 } broker_org;
 
 typedef struct broker_sla {
@@ -64,5 +71,12 @@ void broker_config_fini(broker_config *cfg);
 const broker_org *broker_config_org(const broker_config *cfg, const char *id);
 const broker_org *broker_config_org_by_key(const broker_config *cfg,
                                            const uint8_t key[32]);
+
+/* The org a connection offering key belongs to: by its public_key, or by
+ * its previous_public_key while now_ms is before previous_key_until
+ * (*previous true then). NULL for any other key. */
+const broker_org *broker_config_org_for_login(const broker_config *cfg,
+                                              const uint8_t key[32],
+                                              uint64_t now_ms, bool *previous);
 
 #endif

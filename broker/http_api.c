@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http_api.h"
+#include "reload.h"
 #include "report.h"
 #include "routes.h"
 #include "views.h"
@@ -268,11 +269,52 @@ static bool authorised(broker *b, polku_http_req *req)
     return q && polku_token_equal(q, b->http_token);
 }
 
+static bool is_loopback(const char *hostport);
+
+/* POST /api/v1/reload: what SIGHUP does, answered with its outcome
+ * (`polku-broker --reload`). The one call that changes anything, so a
+ * browser must not be able to make it for a page of another site: it
+ * takes only Content-Type application/json (a cross-site page cannot
+ * send that without the preflight this server never approves) and a Host
+ * that is this server's own address (no DNS rebinding). */
+static void reload_call(broker *b, polku_http_req *req)
+{
+    const char *type = polku_http_header(req, "Content-Type");
+    const char *host = polku_http_header(req, "Host");
+    char why[1024] = "";
+    if (strcmp(polku_http_method(req), "POST") != 0) {
+        polku_http_respond_error(req, 405, "method_not_allowed",
+                                 "POST /api/v1/reload reloads the config");
+    } else if (!type || strncmp(type, "application/json", 16) != 0) {
+        polku_http_respond_error(req, 415, "unsupported_media_type",
+                                 "send Content-Type: application/json");
+    } else if (!host ||
+               (strcmp(host, b->cfg->http) != 0 && !is_loopback(host))) {
+        polku_http_respond_error(req, 421, "misdirected_request",
+                                 "Host must be the broker's http address");
+    } else if (!b->config_path) {
+        polku_http_respond_error(req, 409, "no_config",
+                                 "this broker has no config file to read");
+    } else if (broker_reload_report(b, b->config_path, why, sizeof why) ==
+               POLKU_OK) {
+        polku_http_respond_json(
+            req, 200, json_pack("{s:b, s:s}", "reloaded", 1, "message", why));
+    } else {
+        polku_http_respond_error(req, 422, "config_refused", why);
+    }
+}
+
 static void on_request(polku_http_req *req, void *arg)
 {
     broker *b = arg;
     const char *path = polku_http_path(req);
-    if (strcmp(polku_http_method(req), "GET") != 0) {
+    if (strcmp(path, "/api/v1/reload") == 0) {
+        if (!authorised(b, req))
+            polku_http_respond_error(req, 401, "unauthorized",
+                                     "a bearer token is required");
+        else
+            reload_call(b, req);
+    } else if (strcmp(polku_http_method(req), "GET") != 0) {
         polku_http_respond_error(req, 405, "method_not_allowed",
                                  "only GET is served here");
     } else if (strcmp(path, "/healthz") == 0) {

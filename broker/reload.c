@@ -3,10 +3,12 @@
 #include "reload.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "router.h"
 #include "routes.h"
+#include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/log.h"
 
@@ -43,6 +45,39 @@ static void warn_restart_keys(const broker_config *cur,
                      keys[i].key);
 }
 
+/* A rotation begun (or its end time moved): both keys named. */
+static void log_rotation(const broker_org *cur, const broker_org *next)
+{
+    if (!next->has_previous ||
+        (cur->has_previous &&
+         cur->previous_until_ms == next->previous_until_ms &&
+         !memcmp(cur->previous_key, next->previous_key, 32)))
+        return;
+    char until[POLKU_TIME_TEXT];
+    polku_time_format(next->previous_until_ms, until, sizeof until);
+    log_info("%s: key rotation: new key %s; the previous key %s is let in "
+             "and listed to agents until %s",
+             next->id, next->public_z85, next->previous_z85, until);
+}
+
+/* A rotation whose end time has passed is over: the file still naming
+ * its old key changes nothing (rotation.h). */
+static void skip_ended_rotations(broker_config *next, uint64_t now_ms)
+{
+    for (size_t i = 0; i < next->org_count; i++) {
+        broker_org *o = &next->orgs[i];
+        if (!o->has_previous || now_ms < o->previous_until_ms)
+            continue;
+        char until[POLKU_TIME_TEXT];
+        polku_time_format(o->previous_until_ms, until, sizeof until);
+        log_info("%s: previous_key_until %s has passed: its previous key is "
+                 "not let in (previous_public_key and previous_key_until "
+                 "can be deleted)",
+                 o->id, until);
+        o->has_previous = false;
+    }
+}
+
 typedef struct reload_counts {
     size_t added, removed, rekeyed;
 } reload_counts;
@@ -64,6 +99,7 @@ static void carry_routes(const broker *b, const broker_config *next, routes *nr,
                          "the new key",
                          o->id);
             }
+            log_rotation(&b->cfg->orgs[old], o);
             continue;
         }
         r->replayed = true; /* nothing may wait for an agent not yet run */
@@ -93,6 +129,11 @@ static void refuse_removed(broker *b, const broker_config *next,
 
 int broker_reload(broker *b, const char *path)
 {
+    return broker_reload_report(b, path, NULL, 0);
+}
+
+int broker_reload_report(broker *b, const char *path, char *why, size_t why_len)
+{
     broker_config next;
     polku_cfgerr err = {{0}};
     int rc = broker_config_load(path, &next, &err);
@@ -103,12 +144,16 @@ int broker_reload(broker *b, const char *path)
         b->reloads_refused++;
         log_error("reload refused, the running directory is kept: %s",
                   err.msg[0] ? err.msg : polku_strerror(rc));
+        if (why)
+            snprintf(why, why_len, "%s",
+                     err.msg[0] ? err.msg : polku_strerror(rc));
         routes_fini(&nr);
         sodium_memzero(&next.key, sizeof next.key);
         broker_config_fini(&next);
         return rc;
     }
     reload_counts n = {0};
+    skip_ended_rotations(&next, polku_now_ms());
     router_flush(b); /* what is queued is queued by the old indexes */
     carry_routes(b, &next, &nr, &n);
     refuse_removed(b, &next, &n);
@@ -130,6 +175,12 @@ int broker_reload(broker *b, const char *path)
              "keys changed), epoch %016llx kept",
              path, b->cfg->org_count, n.added, n.removed, n.rekeyed,
              (unsigned long long)b->epoch);
+    if (why)
+        snprintf(why, why_len,
+                 "%zu organisations (%zu added, %zu removed, %zu keys "
+                 "changed), epoch %016llx kept",
+                 b->cfg->org_count, n.added, n.removed, n.rekeyed,
+                 (unsigned long long)b->epoch);
     router_send_directory(b);
     router_decide_held(b); /* a removed org no longer holds anything back */
     return POLKU_OK;

@@ -19,6 +19,8 @@
  *                               not_authenticated now and for every frame
  *   [org X] K1  [org X] K2      key changed: new connections must use K2;
  *                               a connection already authenticated stays
+ *   [org X] K1  [org X] K2      a rotation (rotation.h): K1 is still let
+ *               previous K1     in and listed until previous_key_until
  *   [org X]     [org X]         name/services taken as they are now
  *
  * Then every connected agent gets a Welcome of the same epoch carrying the
@@ -38,5 +40,10 @@
  * POLKU_ECONFIG / POLKU_ENOTFOUND (the file refused, logged, b unchanged)
  * or POLKU_ENOMEM (b unchanged). */
 int broker_reload(broker *b, const char *path);
+
+/* The same, and why (if not NULL) gets one line for whoever asked: what
+ * the reload did, or the FILE:LINE error it refused. */
+int broker_reload_report(broker *b, const char *path, char *why,
+                         size_t why_len);
 
 #endif

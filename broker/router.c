@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "router.h"
+#include "rotation.h"
 #include "routes.h"
 #include "admit.h"
 #include "claim_auth.h"
@@ -165,6 +166,10 @@ static void send_welcome(broker *b, const uint8_t *rid, size_t rid_len,
         entries[i].public_key = (char *)o->public_z85;
         entries[i].n_services = o->service_count;
         entries[i].services = (char **)o->services;
+        if (o->has_previous) { /* rotation.h */
+            entries[i].previous_public_key = (char *)o->previous_z85;
+            entries[i].previous_key_until = o->previous_until_ms;
+        }
         ptrs[i] = &entries[i];
     }
     fill_header(&env, msg_id);
@@ -187,7 +192,8 @@ out:
 void router_send_directory(broker *b)
 {
     for (size_t i = 0; i < b->cfg->org_count; i++) {
-        const route *r = &b->routes.by_org[i];
+        route *r = &b->routes.by_org[i];
+        r->directory_missed = !r->connected;
         if (r->connected) /* known_seq 0: nothing about its store */
             send_welcome(b, r->routing_id, r->routing_id_len,
                          b->cfg->orgs[i].id, 0);
@@ -199,6 +205,15 @@ void router_refuse_removed(broker *b, const uint8_t *rid, size_t rid_len,
 {
     send_nack(b, rid, rid_len, org, POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED, 0,
               NULL, "this organisation is not in the directory any more");
+}
+
+void router_refuse_retired_key(broker *b, const uint8_t *rid, size_t rid_len,
+                               const char *org)
+{
+    send_nack(b, rid, rid_len, org, POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED, 0,
+              NULL,
+              "this connection's key was retired by a key rotation: connect "
+              "with the new key");
 }
 
 void router_send_heartbeats(broker *b)
@@ -587,6 +602,8 @@ static bool learn_route(broker *b, int idx, zmq_msg_t *rid, zmq_msg_t *payload)
         refuse_second_session(b, idx, rid, peer);
         return false;
     }
+    bool returning = !r->connected && r->routing_id_len == len &&
+                     memcmp(r->routing_id, zmq_msg_data(rid), len) == 0;
     if (s != ROUTES_SAME) {
         log_info("%s: connected from %s%s", b->cfg->orgs[idx].id,
                  peer && *peer ? peer : "an unknown address",
@@ -598,6 +615,10 @@ static bool learn_route(broker *b, int idx, zmq_msg_t *rid, zmq_msg_t *payload)
             polku_outq_drop(b->outq, idx);
     }
     routes_take(r, zmq_msg_data(rid), len, peer, now);
+    if (returning && r->directory_missed) /* routes.h */
+        send_welcome(b, r->routing_id, r->routing_id_len, b->cfg->orgs[idx].id,
+                     0);
+    r->directory_missed = false; /* else its Hello's Welcome carries it */
     return true;
 }
 
@@ -1101,7 +1122,8 @@ void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
             b->counters.nacks[POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED]++;
         return;
     }
-    if (!learn_route(b, idx, rid, payload))
+    if (rotation_refuses(b, idx, rid, payload) ||
+        !learn_route(b, idx, rid, payload))
         return;
     if (b->dump) {
         fwrite(zmq_msg_data(payload), 1, zmq_msg_size(payload), b->dump);

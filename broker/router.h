@@ -35,6 +35,10 @@ void router_send_directory(broker *b);
 void router_refuse_removed(broker *b, const uint8_t *rid, size_t rid_len,
                            const char *org);
 
+/* The same for a connection made with a key a rotation retired. */
+void router_refuse_retired_key(broker *b, const uint8_t *rid, size_t rid_len,
+                               const char *org);
+
 /* Decides again the replayed events held back for other logs. */
 void router_decide_held(broker *b);
 

@@ -94,6 +94,10 @@ typedef struct route {
      * history the broker could be missing, and nothing waits for an agent
      * not yet deployed), its log still asked for on its first Hello */
     bool added_live;
+    /* a reload's directory went out while this org was marked offline: a
+     * connection that was only silent (not closed) gets it when it speaks
+     * again, since it will not say Hello */
+    bool directory_missed;
     unsigned long long replayed_events;
     uint64_t replay_from;        /* first seq asked for */
     uint64_t last_seq;           /* the agent's last seq, as it told us */

@@ -9,6 +9,8 @@
 #include <zmq.h>
 
 #include "zap.h"
+#include "rotation.h"
+#include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/log.h"
 
@@ -20,14 +22,33 @@ static void zap_send(void *sock, const char *s, size_t len, int more)
 }
 
 static void zap_reply(void *sock, zmq_msg_t *request_id, const char *status,
-                      const char *text, const char *user_id)
+                      const char *text, const char *user_id,
+                      const char *previous_z85)
 {
     zap_send(sock, "1.0", 3, 1);
     zap_send(sock, zmq_msg_data(request_id), zmq_msg_size(request_id), 1);
     zap_send(sock, status, strlen(status), 1);
     zap_send(sock, text, strlen(text), 1);
     zap_send(sock, user_id, strlen(user_id), 1);
-    zap_send(sock, "", 0, 0);
+    if (!previous_z85) {
+        zap_send(sock, "", 0, 0);
+        return;
+    }
+    /* ZAP metadata, as ZMTP properties (name length, name, 4-byte value
+     * length, value): the retiring key a connection was made with, which
+     * zmq_msg_gets reads back on its every frame (rotation.h) */
+    uint8_t meta[1 + sizeof ZAP_KEY_PROPERTY + 4 + 40];
+    size_t n = 0, name = sizeof ZAP_KEY_PROPERTY - 1;
+    meta[n++] = (uint8_t)name;
+    memcpy(meta + n, ZAP_KEY_PROPERTY, name);
+    n += name;
+    meta[n++] = 0;
+    meta[n++] = 0;
+    meta[n++] = 0;
+    meta[n++] = 40;
+    memcpy(meta + n, previous_z85, 40);
+    n += 40;
+    zap_send(sock, (const char *)meta, n, 0);
 }
 
 static bool frame_is(zmq_msg_t *m, const char *s)
@@ -65,17 +86,25 @@ static void on_zap_request(polku_zwatch *zw, zmq_msg_t *frames, size_t n,
         return;
     }
     const broker_org *org = NULL;
+    bool previous = false;
     if (n == 7 && frame_is(&frames[0], "1.0") &&
         frame_is(&frames[5], "CURVE") && zmq_msg_size(&frames[6]) == 32)
-        org = broker_config_org_by_key(b->cfg, zmq_msg_data(&frames[6]));
+        org = broker_config_org_for_login(b->cfg, zmq_msg_data(&frames[6]),
+                                          polku_now_ms(), &previous);
     if (org) {
         b->zap_allowed++;
-        log_debug("zap: %s authenticated", org->id);
-        zap_reply(b->zap, &frames[1], "200", "OK", org->id);
+        if (previous)
+            log_info("zap: %s authenticated with its previous key (a key "
+                     "rotation is under way)",
+                     org->id);
+        else
+            log_debug("zap: %s authenticated", org->id);
+        zap_reply(b->zap, &frames[1], "200", "OK", org->id,
+                  previous ? org->previous_z85 : NULL);
     } else {
         b->zap_denied++;
         log_refused(&frames[3], n == 7 ? &frames[6] : NULL);
-        zap_reply(b->zap, &frames[1], "400", "unknown key", "");
+        zap_reply(b->zap, &frames[1], "400", "unknown key", "", NULL);
     }
 }
 

@@ -57,10 +57,14 @@ grep -q "^ExecStart=$prefix/sbin/polku-broker --config $prefix/etc/polku/broker.
   "$units/polku-broker.service" || fail "polku-broker.service ExecStart"
 grep -q "^ExecStart=$prefix/sbin/polku-agent --config $prefix/etc/polku/%i.ini\$" \
   "$units/polku-agent@.service" || fail "polku-agent@.service ExecStart"
+grep -q "^ExecReload=$prefix/sbin/polku-broker --config $prefix/etc/polku/broker.ini --reload\$" \
+  "$units/polku-broker.service" || fail "polku-broker.service ExecReload"
+grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' \
+  "$units/polku-agent@.service" || fail "polku-agent@.service ExecReload"
 for u in "$units"/*.service; do
   if grep -n '@[A-Z_]*@' "$u"; then fail "$(basename "$u") holds an unfilled placeholder"; fi
   for key in Type=notify Restart=on-failure User=polku ProtectSystem=strict \
-             'ExecReload=/bin/kill -HUP \$MAINPID' \
+             ExecReload= \
              NoNewPrivileges=yes PrivateTmp=yes LimitNOFILE= ReadWritePaths=; do
     grep -q "^$key" "$u" || fail "$(basename "$u") lacks $key"
   done

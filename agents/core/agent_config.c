@@ -14,6 +14,7 @@ static const char *const agent_keys[] = {"org",
                                          "broker",
                                          "broker_public_key",
                                          "key_file",
+                                         "previous_key_file",
                                          "store",
                                          "http",
                                          "http_token_file",
@@ -68,6 +69,19 @@ static int load_strings(const polku_ini *ini, agent_config *cfg,
         return rc;
     if (polku_keyfile_read(s, &cfg->key, err))
         return POLKU_ECONFIG;
+    s = NULL;
+    polku_ini_str(ini, "agent", "previous_key_file", "", &s, err);
+    if (s && *s) {
+        if (polku_keyfile_read(s, &cfg->previous_key, err))
+            return POLKU_ECONFIG;
+        if (strcmp(cfg->previous_key.public_z85, cfg->key.public_z85) == 0)
+            return polku_cfgerr_set(
+                err, ini, polku_ini_find(ini, "agent", "previous_key_file"),
+                "agent", "previous_key_file",
+                "holds the same key as key_file: the previous key is the "
+                "one being replaced");
+        cfg->has_previous_key = true;
+    }
     if ((rc = polku_ini_str(ini, "agent", "http_token_file", NULL, &s, err)))
         return rc;
     if (polku_token_load(s, true, cfg->token, err))
@@ -418,7 +432,6 @@ size_t agent_config_restart_keys(const agent_config *cur,
         {"broker", str_differ(cur->broker, next->broker)},
         {"broker_public_key",
          str_differ(cur->broker_public_z85, next->broker_public_z85)},
-        {"key_file", str_differ(cur->key.public_z85, next->key.public_z85)},
         {"store", str_differ(cur->store, next->store)},
         {"http", str_differ(cur->http, next->http)},
         {"http_token_file", str_differ(cur->token, next->token)},
@@ -454,4 +467,16 @@ void agent_config_take_rules(agent_config *cfg, agent_config *next)
     cfg->rule_count = next->rule_count;
     next->rules = rules;
     next->rule_count = count;
+}
+
+bool agent_config_take_keys(agent_config *cfg, const agent_config *next)
+{
+    bool changed =
+        str_differ(cfg->key.public_z85, next->key.public_z85) ||
+        cfg->has_previous_key != next->has_previous_key ||
+        str_differ(cfg->previous_key.public_z85, next->previous_key.public_z85);
+    cfg->key = next->key;
+    cfg->previous_key = next->previous_key;
+    cfg->has_previous_key = next->has_previous_key;
+    return changed;
 }

@@ -45,6 +45,11 @@ typedef struct agent_config {
     char *broker; /* tcp://127.0.0.1:5570 */
     char broker_public_z85[POLKU_Z85_KEY];
     polku_keypair key;
+    /* During a key rotation (previous_key_file): the old key pair, kept
+     * to open what was sealed to it and to connect with it while the
+     * broker still lists it for this organisation. */
+    polku_keypair previous_key;
+    bool has_previous_key;
     char *store; /* LMDB directory */
     char *http;  /* 127.0.0.1:7001 */
     char token[POLKU_TOKEN_TEXT];
@@ -88,6 +93,11 @@ size_t agent_config_restart_keys(const agent_config *cur,
                                  const agent_config *next, const char **names,
                                  size_t max);
 void agent_config_take_rules(agent_config *cfg, agent_config *next);
+
+/* Reload of the key pairs (a key rotation): cfg gets next's key and
+ * previous key. True if either changed. key_file and previous_key_file
+ * are therefore not among the restart keys. */
+bool agent_config_take_keys(agent_config *cfg, const agent_config *next);
 
 /* Checks that every org a rule names (offer_to, and supporter unless it is
  * "self") is one known(arg, org) accepts, e.g. one in the directory of the

@@ -425,6 +425,36 @@ static void test_lookups(void **state)
     assert_string_equal(r->name, "e");
 }
 
+/* A key rotation: previous_key_file holds the old pair (not the current
+ * one); a reload takes both key files, they need no restart. */
+static void test_previous_key(void **state)
+{
+    fixture *f = *state;
+    char line[700], old[600];
+    snprintf(line, sizeof line, "previous_key_file = %s\n", f->key);
+    load_fails(f, line, 1, "agent", "previous_key_file",
+               "the same key as key_file");
+    snprintf(old, sizeof old, "%s/kela-old.key", f->dir);
+    polku_keypair kp;
+    assert_int_equal(polku_keypair_generate(&kp), 0);
+    assert_int_equal(polku_keyfile_write(old, &kp), 0);
+    load_ok(f, "");
+    assert_false(f->cfg.has_previous_key);
+    agent_config cur = f->cfg;
+    memset(&f->cfg, 0, sizeof f->cfg);
+    snprintf(line, sizeof line, "previous_key_file = %s\n", old);
+    load_ok(f, line);
+    assert_true(f->cfg.has_previous_key);
+    assert_string_equal(f->cfg.previous_key.public_z85, kp.public_z85);
+    const char *names[4];
+    assert_int_equal(agent_config_restart_keys(&cur, &f->cfg, names, 4), 0);
+    assert_true(agent_config_take_keys(&cur, &f->cfg));
+    assert_string_equal(cur.previous_key.secret_z85, kp.secret_z85);
+    assert_false(agent_config_take_keys(&cur, &f->cfg)); /* no change */
+    agent_config_fini(&cur);
+    unlink(old);
+}
+
 /* Reload: the rules move into the running config, the old ones out; the
  * [agent] keys that need a restart are named when they differ. */
 static void test_reload_helpers(void **state)
@@ -469,6 +499,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_check_orgs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_helpers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_previous_key, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

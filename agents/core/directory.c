@@ -71,6 +71,16 @@ const char *directory_public_key(const directory *d, const char *org)
     return e ? e->public_key : NULL;
 }
 
+const char *directory_previous_key(const directory *d, const char *org,
+                                   uint64_t now_ms)
+{
+    const Polku__DirectoryEntry *e = entry(d, org);
+    if (!e || !e->previous_public_key || !*e->previous_public_key ||
+        now_ms >= e->previous_key_until)
+        return NULL;
+    return e->previous_public_key;
+}
+
 const char *directory_org_name(const directory *d, const char *org)
 {
     const Polku__DirectoryEntry *e = entry(d, org);

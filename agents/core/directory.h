@@ -11,6 +11,7 @@
 
 #include <lmdb.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "polku.pb-c.h"
 #include "store.h"
@@ -60,5 +61,11 @@ const char *directory_org_at(const directory *d, size_t i);
 
 /* The org's public key (Z85), or NULL. */
 const char *directory_public_key(const directory *d, const char *org);
+
+/* During org's key rotation, its previous public key (Z85), which what was
+ * sealed by or to it before may still need; NULL when none is listed or
+ * its end time (Unix ms) is at or before now_ms. */
+const char *directory_previous_key(const directory *d, const char *org,
+                                   uint64_t now_ms);
 
 #endif

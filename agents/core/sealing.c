@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/log.h"
 #include "polku/seal.h"
@@ -13,8 +14,30 @@
 struct seal_peer {
     char *org;
     char public_z85[41]; /* the key the shared key was derived from */
+    char own_z85[41];    /* and our public key it was derived with */
     polku_seal_key key;
 };
+
+static bool has_previous(const sealing *s)
+{
+    return s->previous && s->previous->secret_z85[0];
+}
+
+/* The secret key we seal with: the previous pair's while the directory
+ * still lists its public key for us (the others open with that one),
+ * else the current one. *own_pub names it for the cache ("" unknown). */
+static const char *own_secret(const sealing *s, const char **own_pub)
+{
+    const char *listed =
+        s->dir->self ? directory_public_key(s->dir, s->dir->self) : NULL;
+    if (has_previous(s) && listed &&
+        strcmp(listed, s->previous->public_z85) == 0) {
+        *own_pub = s->previous->public_z85;
+        return s->previous->secret_z85;
+    }
+    *own_pub = s->public_z85 ? s->public_z85 : "";
+    return s->secret_z85;
+}
 
 /* The shared key with org, derived on first use: POLKU_OK with *out,
  * POLKU_ENOTFOUND when the directory has no key for org, or the error
@@ -25,11 +48,14 @@ static int peer_key(sealing *s, const char *org, const polku_seal_key **out)
     const char *pub = directory_public_key(s->dir, org);
     if (!pub)
         return POLKU_ENOTFOUND;
+    const char *own_pub = "";
+    const char *secret = own_secret(s, &own_pub);
     struct seal_peer *p = NULL;
     for (size_t i = 0; i < s->n_peers && !p; i++)
         if (strcmp(s->peers[i].org, org) == 0)
             p = &s->peers[i];
-    if (p && strcmp(p->public_z85, pub) == 0) {
+    if (p && strcmp(p->public_z85, pub) == 0 &&
+        strcmp(p->own_z85, own_pub) == 0) {
         *out = &p->key;
         return POLKU_OK;
     }
@@ -46,10 +72,11 @@ static int peer_key(sealing *s, const char *org, const polku_seal_key **out)
         s->n_peers++;
     }
     p->public_z85[0] = '\0'; /* derived again below, or unusable */
-    int rc = polku_seal_key_derive(pub, s->secret_z85, &p->key);
+    int rc = polku_seal_key_derive(pub, secret, &p->key);
     if (rc != POLKU_OK)
         return rc;
     snprintf(p->public_z85, sizeof p->public_z85, "%s", pub);
+    snprintf(p->own_z85, sizeof p->own_z85, "%s", own_pub);
     *out = &p->key;
     return POLKU_OK;
 }
@@ -95,9 +122,52 @@ int sealing_seal(sealing *s, const char *org, const char *reason,
     return rc;
 }
 
+/* What the shared key of the current pairs did not open, during a key
+ * rotation of ours or org's: every other pair of org's listed keys and
+ * our own, derived for this message only (rare: the messages sealed
+ * before the change). */
+static int open_rotated(sealing *s, const char *org, ProtobufCBinaryData in,
+                        uint8_t **plain, size_t *len)
+{
+    const char *theirs[2] = {
+        directory_public_key(s->dir, org),
+        directory_previous_key(s->dir, org, polku_now_ms())};
+    const char *ours[2] = {s->secret_z85,
+                           has_previous(s) ? s->previous->secret_z85 : NULL};
+    for (size_t t = 0; t < 2; t++)
+        for (size_t o = 0; o < 2; o++) {
+            polku_seal_key k;
+            if (!theirs[t] || !ours[o] ||
+                polku_seal_key_derive(theirs[t], ours[o], &k) != POLKU_OK)
+                continue;
+            int rc = polku_unseal_with(&k, in.data, in.len, plain, len);
+            sodium_memzero(&k, sizeof k);
+            if (rc == POLKU_OK) {
+                if (t || o)
+                    log_info("sealed content from %s opened with %s "
+                             "previous key (a key rotation)",
+                             org, o ? "our" : "its");
+                return POLKU_OK;
+            }
+        }
+    return POLKU_ECRYPTO;
+}
+
+/* True when the broker lists a key for us that this agent does not hold
+ * (the broker was given a rotated key before this agent was): what others
+ * sealed to it cannot be opened here yet, but will be. */
+static bool key_not_held(const sealing *s)
+{
+    const char *listed =
+        s->dir->self ? directory_public_key(s->dir, s->dir->self) : NULL;
+    return listed && s->public_z85 && strcmp(listed, s->public_z85) != 0 &&
+           !(has_previous(s) && strcmp(listed, s->previous->public_z85) == 0);
+}
+
 /* Opens text org sealed for us; *out NULL when nothing was sealed.
  * POLKU_ECRYPTO when it was not sealed by org for us: the event is not
- * applied. */
+ * applied. POLKU_EAGAIN when the broker lists a key for us this agent
+ * does not hold: the event is not acknowledged, and comes again. */
 int sealing_open(sealing *s, const char *org, ProtobufCBinaryData in,
                  Polku__SealedText **out)
 {
@@ -107,8 +177,21 @@ int sealing_open(sealing *s, const char *org, ProtobufCBinaryData in,
     const polku_seal_key *key;
     uint8_t *plain = NULL;
     size_t len = 0;
-    if (peer_key(s, org, &key) != POLKU_OK ||
-        polku_unseal_with(key, in.data, in.len, &plain, &len)) {
+    if ((peer_key(s, org, &key) != POLKU_OK ||
+         polku_unseal_with(key, in.data, in.len, &plain, &len)) &&
+        open_rotated(s, org, in, &plain, &len) != POLKU_OK) {
+        if (key_not_held(s)) {
+            static polku_log_limit limit;
+            if (polku_log_limit_allow(&limit, 1, "sealed content held back"))
+                log_error("sealed content from %s could not be opened: the "
+                          "broker lists key %s for %s, which this agent "
+                          "does not hold. Not acknowledged: %s sends it "
+                          "again. Give the agent that key_file (and the "
+                          "old one as previous_key_file) and reload it",
+                          org, directory_public_key(s->dir, s->dir->self),
+                          s->dir->self, org);
+            return POLKU_EAGAIN;
+        }
         log_warn("sealed content from %s could not be verified; event "
                  "refused",
                  org);

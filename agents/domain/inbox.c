@@ -73,8 +73,9 @@ int inbox_event(domain *d, MDB_txn *txn, const polku_envelope *env,
         return POLKU_OK;
     }
     rc = apply(d, txn, env);
-    if (rc == POLKU_EFULL || rc == POLKU_ESTORE || rc == POLKU_ENOMEM)
-        return rc; /* not acked: the sender retries */
+    if (rc == POLKU_EFULL || rc == POLKU_ESTORE || rc == POLKU_ENOMEM ||
+        rc == POLKU_EAGAIN) /* EAGAIN: sealed to a key not held yet */
+        return rc;          /* not acked: the sender retries */
     /* about an object this store does not hold: made while a restored
      * store's copy was old, most likely; the operator's to look up */
     if (rc == POLKU_ENOTFOUND) {

@@ -454,6 +454,7 @@ static void on_directory_update(broker_link *l, const Polku__Welcome *w)
     log_info("directory updated by the broker (%zu organisations), epoch "
              "%016llx unchanged",
              w->n_directory, (unsigned long long)w->epoch);
+    link_keys(l); /* the broker may list our new key now */
 }
 
 static void on_welcome(broker_link *l, const Polku__Welcome *w)
@@ -491,6 +492,7 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
                  l->cfg->org, l->duplicate_peer);
     l->duplicate = false;
     outbox_rewind_all(l->ob);
+    link_keys(l);
 }
 
 /* ---- inbound ---- */
@@ -817,7 +819,7 @@ static void link_refused(broker_link *l, uint16_t event, uint32_t value)
         log_warn("the broker refused this organisation's key (ZAP status "
                  "%u): is org %s with public key %s in the broker's "
                  "directory? trying again in %llu s",
-                 (unsigned)value, l->cfg->org, l->cfg->key.public_z85,
+                 (unsigned)value, l->cfg->org, l->connected_key,
                  (unsigned long long)(wait / 1000));
     else
         log_warn("the CURVE handshake with the broker at %s failed "
@@ -887,14 +889,38 @@ static void close_sockets(broker_link *l)
     l->monitor = l->dealer = NULL;
 }
 
+/* The pair to connect with (link.h, link_keys). */
+static const polku_keypair *connect_pair(const broker_link *l)
+{
+    const char *listed = directory_public_key(l->dir, l->cfg->org);
+    if (l->cfg->has_previous_key && listed &&
+        strcmp(listed, l->cfg->previous_key.public_z85) == 0)
+        return &l->cfg->previous_key;
+    return &l->cfg->key;
+}
+
+void link_keys(broker_link *l)
+{
+    const polku_keypair *kp = connect_pair(l);
+    if (!l->dealer || strcmp(kp->public_z85, l->connected_key) == 0)
+        return;
+    log_info("connecting again with key %s (was %s): the broker lists it "
+             "for %s",
+             kp->public_z85, l->connected_key, l->cfg->org);
+    l->welcomed = false; /* the new session's Welcome resends what is due */
+    l->reconnect_at_ms = polku_mono_ms();
+}
+
 /* A new DEALER (and its monitor) connected to the broker; says Hello. */
 static int link_connect(broker_link *l)
 {
     void *s = zmq_socket(l->zctx, ZMQ_DEALER);
     l->dealer = s;
     uint8_t pub[32], sec[32], srv[32];
-    zmq_z85_decode(pub, l->cfg->key.public_z85);
-    zmq_z85_decode(sec, l->cfg->key.secret_z85);
+    const polku_keypair *kp = connect_pair(l);
+    snprintf(l->connected_key, sizeof l->connected_key, "%s", kp->public_z85);
+    zmq_z85_decode(pub, kp->public_z85);
+    zmq_z85_decode(sec, kp->secret_z85);
     zmq_z85_decode(srv, l->cfg->broker_public_z85);
     int64_t maxmsg = POLKU_MAX_FRAME_DEFAULT * 2;
     int rc = !s || setopt_int(s, ZMQ_LINGER, 0) ||

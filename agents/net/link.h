@@ -97,6 +97,9 @@ typedef struct broker_link {
     uint64_t reconnect_at_ms;    /* monotonic; 0: no reconnect due */
     uint64_t epoch;
     bool welcomed;
+    /* the public key this DEALER authenticated with: during a key
+     * rotation the one the broker's directory lists for us (link_keys) */
+    char connected_key[POLKU_Z85_KEY];
     /* refused: another session of this organisation is live at the
      * broker, connected from duplicate_peer (as the broker saw it) */
     bool duplicate;
@@ -130,6 +133,13 @@ void link_flush(broker_link *l);
 
 /* Closes the sockets and their watchers. */
 void link_close(broker_link *l);
+
+/* After the key pairs changed (a reload) or the directory did: when the
+ * key to connect with is not the one this connection uses, connects
+ * again with it (at the next tick). During a rotation that is the pair
+ * whose public key the broker lists for this organisation: the old one
+ * until the broker has the new one, so neither side refuses the other. */
+void link_keys(broker_link *l);
 
 /* Every tick: reconnect, notice silence, Hello or heartbeat, pump. */
 void link_tick(broker_link *l);
