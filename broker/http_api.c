@@ -83,9 +83,12 @@ static void metrics(broker *b, polku_http_req *req)
             "# TYPE polku_broker_nacks_total counter\n",
             c->frames_in, c->routed, c->acks_routed, c->rejected, c->hellos,
             b->zap_allowed, b->zap_denied, connected);
-    for (int code = 1; code <= POLKU_NACK_CODE_LAST; code++)
-        fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
-                polku_nack_code_name((Polku__NackCode)code), c->nacks[code]);
+    for (int code = 1; code <= POLKU_NACK_CODE_LAST; code++) {
+        const char *name = polku_nack_code_name((Polku__NackCode)code);
+        if (strcmp(name, "unspecified") != 0) /* numbers not in use */
+            fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n", name,
+                    c->nacks[code]);
+    }
     fprintf(f,
             "# HELP polku_broker_duplicate_sessions_total Connections refused "
             "because another connection of the same organisation was live.\n"
