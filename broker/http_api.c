@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ha_link.h"
 #include "http_api.h"
 #include "report.h"
 #include "routes.h"
@@ -32,10 +33,11 @@ static void healthz(broker *b, polku_http_req *req)
     snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)b->epoch);
     polku_http_respond_json(
         req, 200,
-        json_pack("{s:s, s:s, s:I, s:o, s:o}", "status", "ok", "epoch", epoch,
-                  "uptime_s",
+        json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "status", "ok", "epoch",
+                  epoch, "uptime_s",
                   (json_int_t)((polku_now_ms() - b->started_ms) / 1000),
-                  "connected", connected, "replayed", replayed));
+                  "connected", connected, "replayed", replayed, "ha",
+                  pair_json(b)));
 }
 
 static void metrics(broker *b, polku_http_req *req)
@@ -100,6 +102,7 @@ static void metrics(broker *b, polku_http_req *req)
             "polku_broker_reloads_total{result=\"done\"} %llu\n"
             "polku_broker_reloads_total{result=\"refused\"} %llu\n",
             c->duplicate_sessions, b->reloads, b->reloads_refused);
+    pair_metrics(b, f);
     fprintf(f,
             "# HELP polku_broker_consents Consents known (folded from "
             "events).\n# TYPE polku_broker_consents gauge\n"
