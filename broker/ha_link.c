@@ -21,7 +21,7 @@ struct pair_link {
     uv_timer_t timer;
     char peer_listen[HA_LISTEN_MAX + 1];
     uint64_t peer_epoch;
-    uint64_t peer_heard_ms; /* monotonic; 0 never */
+    uint64_t peer_heard_ms;     /* monotonic; 0 never */
     unsigned long long refused; /* frames answered broker_passive */
     unsigned long long beats_dropped;
     polku_log_limit refuse_log, beat_log;
@@ -94,9 +94,9 @@ static void on_peer_beat(polku_zwatch *zw, zmq_msg_t *frames, size_t n,
     struct pair_link *p = b->pair;
     ha_beat beat;
     char why[96];
-    if (n != 1 || ha_beat_decode(zmq_msg_data(&frames[0]),
-                                 zmq_msg_size(&frames[0]), &beat, why,
-                                 sizeof why)) {
+    if (n != 1 ||
+        ha_beat_decode(zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
+                       &beat, why, sizeof why)) {
         p->beats_dropped++;
         if (polku_log_limit_allow(&p->beat_log, 1, "pair heartbeats dropped"))
             log_warn("pair: a heartbeat from %s dropped: %s", b->cfg->ha_peer,
@@ -153,8 +153,8 @@ int pair_start(broker *b)
                   zmq_strerror(zmq_errno()));
         return POLKU_EZMQ;
     }
-    int rc = polku_zwatch_start(b->loop, p->sub, 64, on_peer_beat, b,
-                                &p->sub_watch);
+    int rc =
+        polku_zwatch_start(b->loop, p->sub, 64, on_peer_beat, b, &p->sub_watch);
     if (rc)
         return rc;
     uv_timer_init(b->loop, &p->timer);
@@ -201,8 +201,7 @@ static void send_passive_nack(broker *b, const uint8_t *rid, size_t rid_len,
     b->counters.nacks[POLKU__NACK_CODE__NACK_BROKER_PASSIVE]++;
 }
 
-bool pair_admit(broker *b, const uint8_t *rid, size_t rid_len,
-                const char *org)
+bool pair_admit(broker *b, const uint8_t *rid, size_t rid_len, const char *org)
 {
     struct pair_link *p = b->pair;
     if (!p || p->h.role == HA_ROLE_NONE)
@@ -227,11 +226,10 @@ json_t *pair_json(const broker *b)
     const struct pair_link *p = b->pair;
     if (!p)
         return json_null();
-    json_t *j = json_pack("{s:s, s:s, s:I, s:I}", "role",
-                          ha_role_name(p->h.role), "state",
-                          ha_state_name(p->h.state), "failovers",
-                          (json_int_t)p->h.failovers, "refused",
-                          (json_int_t)p->refused);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:I, s:I}", "role", ha_role_name(p->h.role), "state",
+        ha_state_name(p->h.state), "failovers", (json_int_t)p->h.failovers,
+        "refused", (json_int_t)p->refused);
     if (p->h.role == HA_ROLE_NONE)
         return j;
     json_object_set_new(j, "listen", json_string(b->cfg->listen));
@@ -250,11 +248,13 @@ json_t *pair_json(const broker *b)
             json_integer((json_int_t)(polku_mono_ms() - p->peer_heard_ms)));
     }
     json_object_set_new(j, "peer", peer);
-    const char *active = ha_is_active(&p->h) ? b->cfg->listen
-                         : p->peer_heard_ms && p->h.peer_state == HA_STATE_ACTIVE
-                             ? p->peer_listen
-                             : NULL;
-    json_object_set_new(j, "active", active ? json_string(active) : json_null());
+    const char *active =
+        ha_is_active(&p->h) ? b->cfg->listen
+        : p->peer_heard_ms && p->h.peer_state == HA_STATE_ACTIVE
+            ? p->peer_listen
+            : NULL;
+    json_object_set_new(j, "active",
+                        active ? json_string(active) : json_null());
     return j;
 }
 

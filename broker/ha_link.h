@@ -33,8 +33,7 @@ int pair_start(broker *b);
 
 /* A frame from org arrived on routing id rid: true if this broker serves
  * it; false if it answered Nack broker_passive (nothing else to do). */
-bool pair_admit(broker *b, const uint8_t *rid, size_t rid_len,
-                const char *org);
+bool pair_admit(broker *b, const uint8_t *rid, size_t rid_len, const char *org);
 
 /* The pair as /healthz shows it ({"role", "state", "peer", ...}); caller
  * owns the result. */

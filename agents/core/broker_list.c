@@ -45,8 +45,9 @@ int broker_list_parse(const char *s, broker_list *out, char *why,
         p += n;
     }
     if (out->n == 0) {
-        snprintf(why, why_len, "expected tcp://HOST:PORT (several separated "
-                               "by spaces)");
+        snprintf(why, why_len,
+                 "expected tcp://HOST:PORT (several separated "
+                 "by spaces)");
         return POLKU_ECONFIG;
     }
     return POLKU_OK;
