@@ -2,6 +2,7 @@
 #include "broker.h"
 
 #include "claim_auth.h"
+#include "ha_link.h"
 #include "handshakes.h"
 #include "http_api.h"
 #include "reload.h"
@@ -218,6 +219,8 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
         rc = feed_open(b->zctx, cfg->feed, b->epoch, &b->feed);
     if (!rc)
         rc = http_api_start(b);
+    if (!rc)
+        rc = pair_start(b);
     if (rc)
         return rc;
     uv_timer_init(loop, &b->heartbeat_timer);
@@ -256,6 +259,7 @@ void broker_fini(broker *b)
     polku_outq_free(&b->outq);
     polku_zwatch_close(&b->zap_watch);
     handshakes_close(b);
+    pair_close(b);
     close_if_open((uv_handle_t *)&b->heartbeat_timer);
     close_if_open((uv_handle_t *)&b->alert_timer);
     close_if_open((uv_handle_t *)&b->sigterm);

@@ -12,7 +12,8 @@
 static const char *const broker_keys[] = {
     "listen",          "key_file",   "feed",      "http",
     "http_token_file", "log_level",  "heartbeat", "max_frame",
-    "debug_dump_file", "log_format", NULL};
+    "debug_dump_file", "log_format", "ha_role",   "ha_bind",
+    "ha_peer",         NULL};
 static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
                                        "rejection_followup", "handover_answer",
                                        "path_coordinator", NULL};
@@ -162,6 +163,54 @@ static int load_org(const polku_ini *ini, const char *section,
     return rc ? rc : load_services(ini, section, org, err);
 }
 
+/* [broker] ha_role, ha_bind, ha_peer: one of a pair (ha.h), or alone. */
+static int load_pair(const polku_ini *ini, broker_config *cfg,
+                     polku_cfgerr *err)
+{
+    const char *s = NULL;
+    polku_ini_str(ini, "broker", "ha_role", "", &s, err);
+    const polku_ini_entry *role = polku_ini_find(ini, "broker", "ha_role");
+    if (!s || !*s) {
+        if (polku_ini_find(ini, "broker", "ha_bind") ||
+            polku_ini_find(ini, "broker", "ha_peer"))
+            return polku_cfgerr_set(
+                err, ini,
+                polku_ini_find(ini, "broker", "ha_bind")
+                    ? polku_ini_find(ini, "broker", "ha_bind")
+                    : polku_ini_find(ini, "broker", "ha_peer"),
+                "broker", "ha_role",
+                "ha_bind and ha_peer need ha_role = primary or backup");
+        return POLKU_OK;
+    }
+    if (strcmp(s, "primary") == 0)
+        cfg->ha_role = 1;
+    else if (strcmp(s, "backup") == 0)
+        cfg->ha_role = 2;
+    else
+        return polku_cfgerr_set(err, ini, role, "broker", "ha_role",
+                                "expected primary or backup, got '%.40s'", s);
+    static const char *const ends[] = {"ha_bind", "ha_peer"};
+    char **into[] = {&cfg->ha_bind, &cfg->ha_peer};
+    for (int i = 0; i < 2; i++) {
+        const polku_ini_entry *e = polku_ini_find(ini, "broker", ends[i]);
+        if (!e || (strncmp(e->value, "tcp://", 6) != 0 &&
+                   strncmp(e->value, "ipc://", 6) != 0))
+            return polku_cfgerr_set(
+                err, ini, e ? e : role, "broker", ends[i],
+                "a broker of a pair needs %s: a ZeroMQ endpoint such as "
+                "tcp://10.0.0.1:5580 (%s)",
+                ends[i],
+                i == 0 ? "where this broker's pair heartbeat is bound"
+                       : "the other broker's ha_bind");
+        *into[i] = strdup(e->value);
+    }
+    if (strcmp(cfg->ha_bind, cfg->ha_peer) == 0)
+        return polku_cfgerr_set(err, ini, polku_ini_find(ini, "broker", "ha_peer"),
+                                "broker", "ha_peer",
+                                "is the other broker's ha_bind, not this one's");
+    return POLKU_OK;
+}
+
 static int load_broker_section(const polku_ini *ini, broker_config *cfg,
                                polku_cfgerr *err)
 {
@@ -203,6 +252,8 @@ static int load_broker_section(const polku_ini *ini, broker_config *cfg,
             "log_format", "expected text or json, got '%.40s'", s);
     if ((rc = polku_ini_duration(ini, "broker", "heartbeat", 1000,
                                  &cfg->heartbeat_ms, err)))
+        return rc;
+    if ((rc = load_pair(ini, cfg, err)))
         return rc;
     return polku_ini_uint(ini, "broker", "max_frame", false,
                           POLKU_MAX_FRAME_DEFAULT, 1024, 64u * 1024 * 1024,
@@ -280,6 +331,8 @@ void broker_config_fini(broker_config *cfg)
     free(cfg->http);
     free(cfg->http_token_file);
     free(cfg->debug_dump_file);
+    free(cfg->ha_bind);
+    free(cfg->ha_peer);
     for (size_t i = 0; i < cfg->org_count; i++) {
         free(cfg->orgs[i].name);
         for (size_t j = 0; j < cfg->orgs[i].service_count; j++)

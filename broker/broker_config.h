@@ -54,6 +54,9 @@ typedef struct broker_config {
     broker_sla sla;
     broker_org *orgs;
     size_t org_count;
+    int ha_role;   /* ha_role_t (ha.h): 0 alone, 1 primary, 2 backup */
+    char *ha_bind; /* the pair's heartbeat: this end (PUB) */
+    char *ha_peer; /* the other broker's ha_bind (SUB) */
 } broker_config;
 
 /* Loads and validates path into cfg. POLKU_OK, or POLKU_ECONFIG /

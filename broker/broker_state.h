@@ -86,6 +86,7 @@ typedef struct broker {
     /* lines a peer can provoke: at most a few a second */
     polku_log_limit refusal_log, frame_log;
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
+    struct pair_link *pair; /* ha_link.h: one of a pair, or alone */
 } broker;
 
 /* What the views (views.h) read of b, for one call. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ha_link.h"
 #include "http_api.h"
 #include "reload.h"
 #include "report.h"
@@ -33,10 +34,11 @@ static void healthz(broker *b, polku_http_req *req)
     snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)b->epoch);
     polku_http_respond_json(
         req, 200,
-        json_pack("{s:s, s:s, s:I, s:o, s:o}", "status", "ok", "epoch", epoch,
-                  "uptime_s",
+        json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "status", "ok", "epoch",
+                  epoch, "uptime_s",
                   (json_int_t)((polku_now_ms() - b->started_ms) / 1000),
-                  "connected", connected, "replayed", replayed));
+                  "connected", connected, "replayed", replayed, "ha",
+                  pair_json(b)));
 }
 
 static void metrics(broker *b, polku_http_req *req)
@@ -84,9 +86,12 @@ static void metrics(broker *b, polku_http_req *req)
             "# TYPE polku_broker_nacks_total counter\n",
             c->frames_in, c->routed, c->acks_routed, c->rejected, c->hellos,
             b->zap_allowed, b->zap_denied, connected);
-    for (int code = 1; code <= POLKU_NACK_CODE_LAST; code++)
-        fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
-                polku_nack_code_name((Polku__NackCode)code), c->nacks[code]);
+    for (int code = 1; code <= POLKU_NACK_CODE_LAST; code++) {
+        const char *name = polku_nack_code_name((Polku__NackCode)code);
+        if (strcmp(name, "unspecified") != 0) /* numbers not in use */
+            fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n", name,
+                    c->nacks[code]);
+    }
     fprintf(f,
             "# HELP polku_broker_duplicate_sessions_total Connections refused "
             "because another connection of the same organisation was live.\n"
@@ -98,6 +103,7 @@ static void metrics(broker *b, polku_http_req *req)
             "polku_broker_reloads_total{result=\"done\"} %llu\n"
             "polku_broker_reloads_total{result=\"refused\"} %llu\n",
             c->duplicate_sessions, b->reloads, b->reloads_refused);
+    pair_metrics(b, f);
     fprintf(f,
             "# HELP polku_broker_consents Consents known (folded from "
             "events).\n# TYPE polku_broker_consents gauge\n"
@@ -331,7 +337,9 @@ static void on_request(polku_http_req *req, void *arg)
         metrics(b, req);
     } else if (strcmp(path, "/api/v1/stats") == 0) {
         const views_state v = broker_state_views(b);
-        polku_http_respond_json(req, 200, views_stats_json(&v));
+        json_t *stats = views_stats_json(&v);
+        json_object_set_new(stats, "ha", pair_json(b)); /* which one routes */
+        polku_http_respond_json(req, 200, stats);
     } else if (strcmp(path, "/api/v1/pending") == 0) {
         const views_state v = broker_state_views(b);
         polku_http_respond_json(req, 200,

@@ -6,6 +6,7 @@
 
 #include "broker.h"
 #include "reload_client.h"
+#include "ha_link.h"
 #include "polku/daemon.h"
 #include "polku/error.h"
 #include "polku/log.h"
@@ -61,14 +62,19 @@ int main(int argc, char **argv)
                  cfg.listen, cfg.http);
         polku_notify_ready(status);
         uv_run(&loop, UV_RUN_DEFAULT);
-        polku_notify_stopping();
+            polku_notify_stopping();
     }
+    bool failed = rc == POLKU_OK && pair_failed(&b);
     broker_fini(&b);
     polku_loop_close(&loop);
     broker_config_fini(&cfg);
     if (rc) {
         log_error("start failed: %s", polku_strerror(rc));
         return rc == POLKU_ECONFIG ? 2 : 1;
+    }
+    if (failed) { /* ha_link.h: the supervisor starts it again, passive */
+        log_error("stopped: the pair's state machine failed (see above)");
+        return 1;
     }
     log_info("stopped");
     return 0;

@@ -37,6 +37,9 @@ static void warn_restart_keys(const broker_config *cur,
         {"max_frame", cur->max_frame != next->max_frame},
         {"log_level", cur->log_level != next->log_level},
         {"log_format", cur->log_format != next->log_format},
+        {"ha_role", cur->ha_role != next->ha_role},
+        {"ha_bind", differ(cur->ha_bind, next->ha_bind)},
+        {"ha_peer", differ(cur->ha_peer, next->ha_peer)},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (keys[i].changed)

@@ -21,6 +21,7 @@
 #include "claim_auth.h"
 #include "fold.h"
 #include "gate.h"
+#include "ha_link.h"
 #include "views.h"
 #include "polku/clock.h"
 #include "polku/error.h"
@@ -1122,6 +1123,8 @@ void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
             b->counters.nacks[POLKU__NACK_CODE__NACK_NOT_AUTHENTICATED]++;
         return;
     }
+    if (!pair_admit(b, zmq_msg_data(rid), zmq_msg_size(rid), sender))
+        return; /* passive: answered Nack broker_passive, nothing else */
     if (rotation_refuses(b, idx, rid, payload) ||
         !learn_route(b, idx, rid, payload))
         return;

@@ -341,7 +341,8 @@ static bool nack_ok(check *c, const Polku__Nack *b)
     if (b->code < POLKU__NACK_CODE__NACK_UNSPECIFIED ||
         b->code > POLKU_NACK_CODE_LAST)
         return fail(c, "nack.code", "is out of range");
-    if (!text_ok(c, "nack.reason", b->reason, POLKU_MAX_TEXT))
+    if (!text_ok(c, "nack.reason", b->reason, POLKU_MAX_TEXT) ||
+        !text_ok(c, "nack.active_broker", b->active_broker, 256))
         return false;
     return org_or_empty_ok(c, "nack.dest_org", b->dest_org);
 }
@@ -797,6 +798,7 @@ const char *polku_nack_code_name(Polku__NackCode code)
         [POLKU__NACK_CODE__NACK_RETRY_LATER] = "retry_later",
         [POLKU__NACK_CODE__NACK_DUPLICATE_SESSION] = "duplicate_session",
         [POLKU__NACK_CODE__NACK_STALE_PLAN] = "stale_plan",
+        [POLKU__NACK_CODE__NACK_BROKER_PASSIVE] = "broker_passive",
     };
     size_t i = (size_t)code;
     if (code < 0 || i >= sizeof names / sizeof names[0] || names[i] == NULL)

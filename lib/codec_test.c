@@ -1012,6 +1012,8 @@ static void test_nack_code_names(void **state)
         assert_string_equal(polku_nack_code_name((Polku__NackCode)c), names[c]);
     assert_true(polku_nack_code_known("duplicate_session"));
     assert_true(polku_nack_code_known("stale_plan"));
+    assert_string_equal(polku_nack_code_name(POLKU__NACK_CODE__NACK_BROKER_PASSIVE),
+                        "broker_passive");
     assert_string_equal(polku_nack_code_name((Polku__NackCode)15),
                         "unspecified");
     assert_string_equal(polku_nack_code_name((Polku__NackCode)-1),

@@ -185,12 +185,14 @@ static void healthz(agent_api *api, api_call *c)
     link_state_detail(api->link, why, sizeof why);
     polku_http_respond_json(
         req, 200,
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s}", "status", "ok",
-                  "org", api->cfg->org, "broker", link_state_name(api->link),
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:I}",
+                  "status", "ok", "org", api->cfg->org, "broker",
+                  link_state_name(api->link),
                   "broker_detail", why, "epoch", epoch, "outbox_pending",
                   (json_int_t)outbox_pending(api->ob), "last_seq",
                   (json_int_t)api->d->b->committed_seq, "incarnation",
-                  incarnation));
+                  incarnation, "broker_address", link_broker(api->link),
+                  "broker_moves", (json_int_t)api->link->moves));
 }
 
 typedef struct dest_metrics {

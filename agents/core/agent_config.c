@@ -1,5 +1,6 @@
 /* agent_config.c — loading and validating an agent's INI file. */
 #include "agent_config.h"
+#include "broker_list.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -46,6 +47,11 @@ static int load_strings(const polku_ini *ini, agent_config *cfg,
     snprintf(cfg->org, sizeof cfg->org, "%s", s);
     if ((rc = polku_ini_str(ini, "agent", "broker", NULL, &s, err)))
         return rc;
+    broker_list addrs;
+    char why[160];
+    if (broker_list_parse(s, &addrs, why, sizeof why))
+        return polku_cfgerr_set(err, ini, polku_ini_find(ini, "agent", "broker"),
+                                "agent", "broker", "%s", why);
     cfg->broker = strdup(s);
     if ((rc = polku_ini_str(ini, "agent", "broker_public_key", NULL, &s, err)))
         return rc;

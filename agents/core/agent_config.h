@@ -42,7 +42,7 @@ typedef struct agent_rule {
 typedef struct agent_config {
     char path[AGENT_CONFIG_PATH_MAX]; /* the file loaded, for messages */
     char org[33];
-    char *broker; /* tcp://127.0.0.1:5570 */
+    char *broker; /* tcp://127.0.0.1:5570, or a pair's addresses (broker_list.h) */
     char broker_public_z85[POLKU_Z85_KEY];
     polku_keypair key;
     /* During a key rotation (previous_key_file): the old key pair, kept

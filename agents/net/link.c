@@ -116,6 +116,11 @@ static void send_heartbeat(broker_link *l)
     link_send_envelope(l, &env);
 }
 
+const char *link_broker(const broker_link *l)
+{
+    return l->addrs.addr[l->addr_at];
+}
+
 bool link_connected(const broker_link *l)
 {
     return l->welcomed &&
@@ -180,24 +185,24 @@ void link_state_detail(const broker_link *l, char *buf, size_t len)
                  "the CURVE handshake with %s failed or was cut off: is "
                  "broker_public_key the broker's public key, and is `broker` "
                  "a polku broker's listen address?",
-                 l->cfg->broker);
+                 link_broker(l));
     else if (strcmp(state, "connection refused") == 0)
         snprintf(buf, len,
                  "nothing accepts connections at %s: is the broker running, "
                  "and are the host and port of `broker` its listen address?",
-                 l->cfg->broker);
+                 link_broker(l));
     else if (strcmp(state, "connection lost") == 0)
         snprintf(buf, len,
                  "the connection to the broker at %s closed; reconnecting",
-                 l->cfg->broker);
+                 link_broker(l));
     else if (strcmp(state, "no answer") == 0)
         snprintf(buf, len,
                  "the broker at %s has not answered for %llu ms: is it "
                  "running (not stopped or overloaded), is `broker` a polku "
                  "broker's listen address and broker_public_key its key?",
-                 l->cfg->broker, (unsigned long long)quiet);
+                 link_broker(l), (unsigned long long)quiet);
     else
-        snprintf(buf, len, "connecting to the broker at %s", l->cfg->broker);
+        snprintf(buf, len, "connecting to the broker at %s", link_broker(l));
 }
 
 /* Logs each change of the link's state once: why it is not connected and
@@ -230,6 +235,7 @@ static void log_state_change(broker_link *l)
 }
 
 static void link_reconnect(broker_link *l);
+static void link_move(broker_link *l, size_t to, const char *why);
 
 void link_tick(broker_link *l)
 {
@@ -240,6 +246,17 @@ void link_tick(broker_link *l)
         log_warn("broker silent for %llu ms: disconnected",
                  (unsigned long long)(now - l->last_heard_ms));
         l->welcomed = false;
+    }
+    /* a pair: a broker silent for the session timeout since we came to it
+     * or last heard it is left for the next address */
+    uint64_t quiet_since = l->last_heard_ms > l->addr_since_ms
+                               ? l->last_heard_ms
+                               : l->addr_since_ms;
+    if (l->addrs.n > 1 && !l->welcomed && !l->reconnect_at_ms &&
+        now - quiet_since >= 4 * l->cfg->heartbeat_ms + 1000) {
+        l->left_silent = l->addr_at;
+        l->left_silent_ms = now;
+        link_move(l, broker_list_next(&l->addrs, l->addr_at, NULL), "silent");
     }
     if (!l->welcomed && now - l->last_hello_ms >= l->cfg->heartbeat_ms)
         send_hello(l);
@@ -636,12 +653,36 @@ static void on_duplicate_session(broker_link *l, const char *peer)
               l->cfg->org, l->duplicate_peer);
 }
 
+/* The broker is the passive one of a pair: go to the one it names (or the
+ * next address) — unless that is where we just left for silence: then the
+ * passive takes over once it finds its peer silent too, and we stay, saying
+ * Hello each heartbeat. */
+static void on_broker_passive(broker_link *l, const char *active)
+{
+    l->welcomed = false;
+    size_t to = broker_list_next(&l->addrs, l->addr_at, active);
+    uint64_t now = polku_mono_ms();
+    bool just_left = l->left_silent_ms && to == l->left_silent &&
+                     now - l->left_silent_ms < 4 * l->cfg->heartbeat_ms + 1000;
+    if (l->addrs.n < 2 || to == l->addr_at || just_left) {
+        if (polku_log_limit_allow(&l->conflict_log, 1, "passive answers"))
+            log_info("the broker at %s is passive (active: %s); asking it "
+                     "again",
+                     link_broker(l), active && *active ? active : "unknown");
+        return;
+    }
+    link_move(l, to, "passive");
+}
+
 static void on_nack(broker_link *l, const Polku__Nack *nack)
 {
     l->counters.nacks_received++;
     switch (nack->code) {
     case POLKU__NACK_CODE__NACK_DUPLICATE_SESSION:
         on_duplicate_session(l, nack->reason);
+        return;
+    case POLKU__NACK_CODE__NACK_BROKER_PASSIVE:
+        on_broker_passive(l, nack->active_broker);
         return;
     case POLKU__NACK_CODE__NACK_RETRY_LATER: /* also: broker still replaying */
     case POLKU__NACK_CODE__NACK_OVERLOADED:
@@ -825,7 +866,7 @@ static void link_refused(broker_link *l, uint16_t event, uint32_t value)
         log_warn("the CURVE handshake with the broker at %s failed "
                  "(protocol error 0x%x): is broker_public_key the broker's "
                  "key? trying again in %llu s",
-                 l->cfg->broker, (unsigned)value,
+                 link_broker(l), (unsigned)value,
                  (unsigned long long)(wait / 1000));
 }
 
@@ -878,14 +919,19 @@ static int setopt_int(void *s, int opt, int v)
     return zmq_setsockopt(s, opt, &v, sizeof v);
 }
 
+/* The DEALER stops reporting to its monitor before either closes: libzmq's
+ * I/O thread sends those events (a reconnecting DEALER: every retry), and
+ * one sent to a monitor socket that is gone can wedge it. */
 static void close_sockets(broker_link *l)
 {
     polku_zwatch_close(&l->watch);
     polku_zwatch_close(&l->monitor_watch);
-    if (l->monitor)
-        zmq_close(l->monitor);
+    if (l->dealer && l->monitor)
+        zmq_socket_monitor(l->dealer, NULL, 0);
     if (l->dealer)
         zmq_close(l->dealer);
+    if (l->monitor)
+        zmq_close(l->monitor);
     l->monitor = l->dealer = NULL;
 }
 
@@ -943,8 +989,8 @@ static int link_connect(broker_link *l)
         rc = -1;
     l->tcp_up = l->tcp_was_up = l->handshaken = false;
     l->tcp_since_ms = polku_mono_ms();
-    if (rc || zmq_connect(s, l->cfg->broker)) {
-        log_error("cannot connect to the broker at %s: %s", l->cfg->broker,
+    if (rc || zmq_connect(s, link_broker(l))) {
+        log_error("cannot connect to the broker at %s: %s", link_broker(l),
                   zmq_strerror(zmq_errno()));
         return POLKU_EZMQ;
     }
@@ -963,11 +1009,33 @@ static int link_connect(broker_link *l)
     return POLKU_OK;
 }
 
+/* Leaves the current broker of a pair for addrs[to]: a new DEALER there,
+ * Hello; its Welcome (another epoch) resends what is unacknowledged. */
+static void link_move(broker_link *l, size_t to, const char *why)
+{
+    const char *from = link_broker(l);
+    log_warn("broker at %s is %s: moving to %s", from,
+             strcmp(why, "silent") == 0 ? "silent" : "passive",
+             l->addrs.addr[to]);
+    l->moves++;
+    close_sockets(l);
+    l->addr_at = to;
+    l->addr_since_ms = polku_mono_ms();
+    l->welcomed = false;
+    l->replaying = false;
+    uv_idle_stop(&l->replay_idle);
+    l->broker_beat_at_ms = 0;
+    l->trouble = LINK_TROUBLE_NONE; /* that was the other address's */
+    l->shown_state = NULL;
+    if (link_connect(l))
+        l->reconnect_at_ms = polku_mono_ms() + l->refused_backoff_ms;
+}
+
 static void link_reconnect(broker_link *l)
 {
     l->reconnect_at_ms = 0;
     close_sockets(l);
-    log_info("connecting to the broker at %s again", l->cfg->broker);
+    log_info("connecting to the broker at %s again", link_broker(l));
     if (link_connect(l)) /* resources only: try again later */
         l->reconnect_at_ms = polku_mono_ms() + l->refused_backoff_ms;
 }
@@ -991,6 +1059,12 @@ int link_start(broker_link *l, uv_loop_t *loop, const agent_config *cfg,
     l->refused_backoff_ms = REFUSED_BACKOFF_MIN_MS;
     if (polku_outq_new(0, &l->outq))
         return POLKU_ENOMEM;
+    char why[160];
+    if (broker_list_parse(cfg->broker, &l->addrs, why, sizeof why)) {
+        log_error("broker: %s", why); /* agent_config checked it */
+        return POLKU_ECONFIG;
+    }
+    l->addr_since_ms = polku_mono_ms();
     l->zctx = zmq_ctx_new();
     if (!l->zctx) {
         log_error("cannot create a zmq context: %s", zmq_strerror(zmq_errno()));

@@ -27,6 +27,16 @@
  *   | duplicate    | Welcome (the other process    | welcomed     |
  *   |              | went silent: taken over)      |              |
  *
+ * With several addresses (`broker = tcp://A tcp://B`, a broker pair,
+ * broker/ha.h) the link uses one at a time:
+ *
+ *   | any, not     | nothing heard from it for     | connecting to |
+ *   | welcomed     | 4 heartbeats + 1 s            | the next one  |
+ *   | any          | Nack broker_passive naming X  | connecting    |
+ *   |              | (X, else the next address;    | there         |
+ *   |              | not back to one just left for |               |
+ *   |              | silence: Hello again instead) |               |
+ *
  * duplicate: another connection with this organisation's key is live at
  * the broker (a second process, a copied key file); the broker welcomes
  * only one session per organisation (broker/routes.h).
@@ -41,6 +51,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "broker_list.h"
 #include "domain.h"
 #include "polku/codec.h"
 #include "polku/log.h"
@@ -117,6 +128,14 @@ typedef struct broker_link {
     uint64_t broker_beat_at_ms; /* its last heartbeat (monotonic) */
     const char *shown_state;    /* link_state_name last logged */
 
+    /* a broker pair: the addresses, the one in use (link_broker) */
+    broker_list addrs;
+    size_t addr_at;
+    uint64_t addr_since_ms; /* monotonic: when we came to it */
+    size_t left_silent;     /* the address last left for silence, when */
+    uint64_t left_silent_ms;
+    unsigned long long moves; /* to another address of the pair */
+
     /* replay on the broker's request */
     uv_idle_t replay_idle;
     bool replaying;
@@ -146,6 +165,9 @@ void link_tick(broker_link *l);
 
 /* Welcomed and heard from within 4 heartbeats + 1 s. */
 bool link_connected(const broker_link *l);
+
+/* The broker address in use (of `broker`'s one or more). */
+const char *link_broker(const broker_link *l);
 
 /* The broker connection for /healthz and `polku status`, a static string:
  *   "connected"                  welcomed, and the broker not silent for
