@@ -100,13 +100,13 @@ static json_t *id_json(const ProtobufCBinaryData *b)
 }
 
 static json_t *referral_body(const ProtobufCBinaryData *rid,
-                             const client_index *cl)
+                             const client_index *cl, const display *names)
 {
     const cl_referral *r =
         rid->len == 16 ? cl_referral_find(cl, rid->data) : NULL;
     if (!r)
         return json_pack("{s:o}", "id", id_json(rid));
-    return cl_referral_json(cl, r, polku_now_ms());
+    return cl_referral_json(cl, r, polku_now_ms(), names);
 }
 
 static json_t *handover_body(const polku_envelope *env)
@@ -133,7 +133,8 @@ static json_t *handover_body(const polku_envelope *env)
 }
 
 json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
-                      const path_index *pi, const char **topic)
+                      const path_index *pi, const display *names,
+                      const char **topic)
 {
     const char *name = cl_event_name(env);
     if (!name || env->client_key.len != 16)
@@ -141,13 +142,13 @@ json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
     json_t *body = NULL;
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-        body = referral_body(&env->referral_requested->referral_id, cl);
+        body = referral_body(&env->referral_requested->referral_id, cl, names);
         break;
     case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
-        body = referral_body(&env->referral_status->referral_id, cl);
+        body = referral_body(&env->referral_status->referral_id, cl, names);
         break;
     case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
-        body = referral_body(&env->cancel_requested->referral_id, cl);
+        body = referral_body(&env->cancel_requested->referral_id, cl, names);
         break;
     case POLKU__ENVELOPE__BODY_CONSENT_GRANTED: {
         const Polku__ConsentGranted *g = env->consent_granted;
@@ -195,8 +196,8 @@ json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
     }
     if (!body)
         return NULL;
-    char key[POLKU_CLIENT_KEY_HEX];
-    polku_client_key_hex(env->client_key.data, key);
+    char key[DISPLAY_NAME_TEXT];
+    display_name(names, env->client_key.data, key);
     json_object_set_new(body, "client_key", json_string(key));
     *topic = name;
     return body;
