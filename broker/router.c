@@ -573,8 +573,15 @@ static void on_path_query(broker *b, const uint8_t *rid, size_t rid_len,
     } else {
         const views_state v = broker_state_views(b);
         /* over the asking agent's own link: the client key it asked
-         * with, never the display pseudonym */
+         * with, and the display pseudonym the dashboard shows, so that
+         * staff of an organisation in the client's consent find their
+         * client there (it names no one they do not know already) */
         json_t *j = views_path_json(&v, env->client_key.data, now, NULL);
+        if (j) {
+            char shown[DISPLAY_NAME_TEXT];
+            display_name(b->display, env->client_key.data, shown);
+            json_object_set_new(j, "display_name", json_string(shown));
+        }
         text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         ans.status = text ? 200 : 404;
