@@ -9,19 +9,11 @@
 #include "polku/codec.h"
 #include "polku/error.h"
 
-static const char *const broker_keys[] = {"listen",
-                                          "key_file",
-                                          "feed",
-                                          "http",
-                                          "http_token_file",
-                                          "log_level",
-                                          "heartbeat",
-                                          "max_frame",
-                                          "debug_dump_file",
-                                          "log_format",
-                                          "display_secret_file",
-                                          NULL};
-static const char *const sla_keys[] = {"referral_receipt",   "referral_answer",
+static const char *const broker_keys[] = {
+    "listen",          "key_file",   "feed",      "http",
+    "http_token_file", "log_level",  "heartbeat", "max_frame",
+    "debug_dump_file", "log_format", "display_secret_file", NULL};
+static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
                                        "rejection_followup", "handover_answer",
                                        "path_coordinator", NULL};
 static const char *const org_keys[] = {"name", "public_key", "services", NULL};
