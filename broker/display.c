@@ -11,15 +11,19 @@
 
 static const char domain[] = "polku-display:";
 
+/* One client, in two tables: by key (every folded event asks whether it
+ * is known, without computing a MAC) and by name (the API's lookup). */
 typedef struct display_entry {
-    uint8_t name[16]; /* the pseudonym, binary: the hash key */
+    uint8_t name[16]; /* the pseudonym, binary */
     uint8_t key[16];
-    UT_hash_handle hh;
+    UT_hash_handle hh;     /* by_name */
+    UT_hash_handle hh_key; /* by_key */
 } display_entry;
 
 struct display {
     uint8_t secret[DISPLAY_SECRET_BYTES];
     display_entry *by_name;
+    display_entry *by_key;
 };
 
 static void pseudonym(const uint8_t secret[DISPLAY_SECRET_BYTES],
@@ -51,6 +55,7 @@ void display_free(display **d)
     if (!d || !*d)
         return;
     display_entry *e, *tmp;
+    HASH_CLEAR(hh_key, (*d)->by_key);
     HASH_ITER(hh, (*d)->by_name, e, tmp)
     {
         HASH_DEL((*d)->by_name, e);
@@ -81,18 +86,17 @@ void display_name(const display *d, const uint8_t client_key[16],
 
 int display_note(display *d, const uint8_t client_key[16])
 {
-    uint8_t name[16];
-    pseudonym(d->secret, client_key, name);
     display_entry *e = NULL;
-    HASH_FIND(hh, d->by_name, name, 16, e);
+    HASH_FIND(hh_key, d->by_key, client_key, 16, e);
     if (e)
         return POLKU_OK;
     e = malloc(sizeof *e);
     if (!e)
         return POLKU_ENOMEM;
-    memcpy(e->name, name, 16);
+    pseudonym(d->secret, client_key, e->name);
     memcpy(e->key, client_key, 16);
     HASH_ADD(hh, d->by_name, name, 16, e);
+    HASH_ADD(hh_key, d->by_key, key, 16, e);
     return POLKU_OK;
 }
 
