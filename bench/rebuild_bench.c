@@ -101,7 +101,7 @@ static void idx_free(fold_idx *x)
 /* A replayed event, folded as the broker folds it (broker/fold.c). */
 static void fold_event(fold_idx *x, const polku_envelope *env)
 {
-    const broker_indexes ix = {x->ci, x->pi, x->cl};
+    const broker_indexes ix = {x->ci, x->pi, x->cl, NULL};
     fold_apply(&ix, env);
 }
 
@@ -194,7 +194,7 @@ static void replay(const rb_logs *l, const size_t *from, const size_t *to,
 /* What /api/v1/stats shows as digest and paths_digest. */
 static void state_digest(const fold_idx *x, char out[65], char paths[65])
 {
-    const broker_indexes ix = {x->ci, x->pi, x->cl};
+    const broker_indexes ix = {x->ci, x->pi, x->cl, NULL};
     fold_digest(&ix, out, paths);
 }
 
@@ -215,7 +215,7 @@ static size_t check_each(const fold_idx *x, const rb_logs *l)
     for (size_t i = 0; i < l->n_clients; i++) {
         const rb_client *c = &l->clients[i];
         path_view v;
-        json_t *j = cl_client_json(x->cl, c->key, l->t0_ms);
+        json_t *j = cl_client_json(x->cl, c->key, l->t0_ms, NULL);
         size_t len = json_array_size(json_object_get(j, "timeline"));
         json_decref(j);
         wrong += !pi_view(x->pi, c->key, &v) || v.term != c->term ||

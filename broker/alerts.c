@@ -41,7 +41,8 @@ typedef struct alert {
     const char *subject; /* "referral", "handover", "path" */
     char subject_id[33];
     uint8_t client_key[16];
-    char org[33];    /* "" nobody */
+    char client_name[DISPLAY_NAME_TEXT]; /* what is shown (display.h) */
+    char org[33];                        /* "" nobody */
     char detail[48]; /* numbers only, e.g. "seq 2 < 3"; "" none */
     uint64_t since_ms;
     char peers[2][64]; /* duplicate_session: the live, the refused */
@@ -83,11 +84,6 @@ size_t alerts_count(const alert_set *set)
     return HASH_COUNT(set->alerts);
 }
 
-static void key_hex(const uint8_t key[16], char out[33])
-{
-    polku_client_key_hex(key, out);
-}
-
 static void id_text(const uint8_t id[16], char out[33])
 {
     polku_id pid;
@@ -99,14 +95,14 @@ static void id_text(const uint8_t id[16], char out[33])
 
 static json_t *alert_json(const alert *a)
 {
-    char key[33], since[POLKU_TIME_TEXT];
+    char since[POLKU_TIME_TEXT];
     static const uint8_t none[16];
-    key_hex(a->client_key, key);
     polku_time_format(a->since_ms, since, sizeof since);
     json_t *j = json_pack(
         "{s:s, s:s, s:o, s:s, s:s, s:o, s:s}", "id", a->id, "kind",
         kind_names[a->kind], "client_key",
-        memcmp(a->client_key, none, 16) ? json_string(key) : json_null(),
+        memcmp(a->client_key, none, 16) ? json_string(a->client_name)
+                                        : json_null(),
         "subject", a->subject, "subject_id", a->subject_id, "org",
         a->org[0] ? json_string(a->org) : json_null(), "since", since);
     if (j && a->detail[0])
@@ -160,6 +156,7 @@ static void hold_detail(eval *ev, unsigned kind, const char *subject,
     a->subject = subject ? subject : kind_subjects[kind];
     snprintf(a->subject_id, sizeof a->subject_id, "%s", subject_id);
     memcpy(a->client_key, client_key, 16);
+    display_name(ev->in->names, client_key, a->client_name);
     snprintf(a->org, sizeof a->org, "%s", org ? org : "");
     snprintf(a->detail, sizeof a->detail, "%s", detail ? detail : "");
     a->since_ms = since_ms;
@@ -249,8 +246,8 @@ static void on_referral(const cl_referral *r, void *arg)
     if (r->requested &&
         now_at(ev, from) >= r->created_ms + sla->path_coordinator_ms &&
         !coordinated(ev, r->client_key)) {
-        char key[33];
-        key_hex(r->client_key, key);
+        char key[DISPLAY_NAME_TEXT]; /* the subject: shown, and in the id */
+        display_name(ev->in->names, r->client_key, key);
         hold(ev, ALERT_PATH_NO_COORDINATOR, NULL, key, r->client_key, NULL,
              on_broker_clock(ev, from,
                              r->created_ms + sla->path_coordinator_ms));

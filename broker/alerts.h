@@ -83,6 +83,9 @@ typedef struct alert_inputs {
      * clock is wrong neither makes everything overdue nor nothing. */
     int64_t (*clock_offset)(void *arg, const char *org);
     void *clock_arg;
+    /* how a client is named in an alert (display.h): its display
+     * pseudonym; NULL (unit tests) the client key */
+    const display *names;
 } alert_inputs;
 
 /* A change: topic "alert.raised" or "alert.cleared" and the alert's JSON

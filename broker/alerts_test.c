@@ -116,7 +116,7 @@ static int teardown(void **state)
 /* As the router folds (fold.c). */
 static void fold(fixture *f, const polku_envelope *env)
 {
-    const broker_indexes x = {f->ci, f->pi, f->cl};
+    const broker_indexes x = {f->ci, f->pi, f->cl, NULL};
     fold_apply(&x, env);
 }
 

@@ -136,7 +136,8 @@ static void evaluate_alerts(broker *b)
                        .duplicates = dup,
                        .n_duplicates = n_dup,
                        .clock_offset = clock_offset,
-                       .clock_arg = b};
+                       .clock_arg = b,
+                       .names = b->display};
     alerts_evaluate(b->alerts, &in, polku_now_ms(), on_alert_change, b);
 }
 
@@ -197,8 +198,9 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
     b->clients = cl_new();
     b->alerts = alerts_new();
     b->held = hb_new(HELD_EVENTS_MAX);
+    b->display = display_new(cfg->display_secret);
     if (!b->consents || !b->paths || !b->clients || !b->alerts || !b->held ||
-        polku_arena_new(64 * 1024, &b->replay_arena))
+        !b->display || polku_arena_new(64 * 1024, &b->replay_arena))
         return POLKU_ENOMEM;
     if (cfg->debug_dump_file) {
         b->dump = fopen(cfg->debug_dump_file, "ab");
@@ -277,6 +279,7 @@ void broker_fini(broker *b)
     cl_destroy(&b->clients);
     alerts_free(&b->alerts);
     hb_destroy(&b->held);
+    display_free(&b->display);
     sodium_memzero(b->claim_key, sizeof b->claim_key);
     polku_arena_free(&b->replay_arena);
     if (b->dump)

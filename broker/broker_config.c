@@ -1,6 +1,7 @@
 /* broker_config.c — loading and validating the broker's INI file. */
 #include "broker_config.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -13,7 +14,7 @@ static const char *const broker_keys[] = {
     "listen",          "key_file",   "feed",      "http",
     "http_token_file", "log_level",  "heartbeat", "max_frame",
     "debug_dump_file", "log_format", "ha_role",   "ha_bind",
-    "ha_peer",         NULL};
+    "ha_peer",         "display_secret_file", NULL};
 static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
                                        "rejection_followup", "handover_answer",
                                        "path_coordinator", NULL};
@@ -211,6 +212,36 @@ static int load_pair(const polku_ini *ini, broker_config *cfg,
     return POLKU_OK;
 }
 
+/* The broker's own secret for display pseudonyms (display.h). Without
+ * it the broker does not start: generating one here would silently give
+ * every client new names on a host whose file was lost, and two brokers
+ * of a pair different ones. */
+static int load_display_secret(const polku_ini *ini, broker_config *cfg,
+                               polku_cfgerr *err)
+{
+    const polku_ini_entry *e =
+        polku_ini_find(ini, "broker", "display_secret_file");
+    if (!e || !e->value[0]) {
+        polku_ini_entry header = section_header(ini, "broker");
+        return polku_cfgerr_set(
+            err, ini, e ? e : &header, "broker", "display_secret_file",
+            "required: the dashboard, feed, API and logs name clients by "
+            "a keyed hash under a secret only the broker holds (make one "
+            "with 'polku secret --out /etc/polku/display.secret', never a "
+            "copy of the region's pseudonym secret; a broker pair shares "
+            "one; see docs/privacy.md)");
+    }
+    polku_cfgerr why = {{0}};
+    if (polku_secret_read(e->value, cfg->display_secret, &why))
+        return polku_cfgerr_set(err, ini, e, "broker", "display_secret_file",
+                                "%s (the display secret: make one with "
+                                "'polku secret --out %s'; if it was lost, "
+                                "every client gets a new display "
+                                "pseudonym)",
+                                why.msg, e->value);
+    return POLKU_OK;
+}
+
 static int load_broker_section(const polku_ini *ini, broker_config *cfg,
                                polku_cfgerr *err)
 {
@@ -240,6 +271,8 @@ static int load_broker_section(const polku_ini *ini, broker_config *cfg,
         return rc;
     if ((rc = polku_keyfile_read(s, &cfg->key, err)))
         return POLKU_ECONFIG;
+    if ((rc = load_display_secret(ini, cfg, err)))
+        return rc;
     polku_ini_str(ini, "broker", "log_level", "info", &s, err);
     if (polku_log_level_parse(s, &cfg->log_level))
         return polku_cfgerr_set(
@@ -326,6 +359,7 @@ int broker_config_load(const char *path, broker_config *cfg, polku_cfgerr *err)
 
 void broker_config_fini(broker_config *cfg)
 {
+    sodium_memzero(cfg->display_secret, sizeof cfg->display_secret);
     free(cfg->listen);
     free(cfg->feed);
     free(cfg->http);

@@ -47,6 +47,7 @@ typedef struct broker_config {
     char *http_token_file;
     char *debug_dump_file; /* tests only: append every frame received */
     polku_keypair key;
+    uint8_t display_secret[32]; /* display_secret_file (display.h) */
     polku_log_level log_level;
     polku_log_format log_format; /* text or json */
     uint64_t heartbeat_ms;

@@ -78,6 +78,7 @@ typedef struct broker {
     consent_index *consents;
     path_index *paths;
     client_index *clients; /* referrals, services, timelines */
+    display *display;      /* display pseudonyms: all a viewer sees */
     alert_set *alerts;
     feed *feed;
     polku_arena *replay_arena; /* replayed events decode here, one by one */
@@ -92,9 +93,10 @@ typedef struct broker {
 /* What the views (views.h) read of b, for one call. */
 static inline views_state broker_state_views(const broker *b)
 {
-    views_state v = {b->cfg,     {b->consents, b->paths, b->clients},
-                     &b->routes, b->alerts,
-                     b->epoch,   feed_seq(b->feed)};
+    views_state v = {
+        b->cfg,     {b->consents, b->paths, b->clients, b->display},
+        &b->routes, b->alerts,
+        b->epoch,   feed_seq(b->feed)};
     return v;
 }
 

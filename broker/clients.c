@@ -513,16 +513,11 @@ static json_t *id_json(const uint8_t id[16])
     return json_string(text);
 }
 
-static void key_hex(const uint8_t key[16], char out[33])
-{
-    polku_client_key_hex(key, out);
-}
-
 json_t *cl_referral_json(const client_index *cl, const cl_referral *r,
-                         uint64_t now_ms)
+                         uint64_t now_ms, const display *names)
 {
-    char key[33];
-    key_hex(r->client_key, key);
+    char key[DISPLAY_NAME_TEXT];
+    display_name(names, r->client_key, key);
     uint64_t since = r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED
                          ? r->received_ms
                          : r->created_ms;
@@ -540,7 +535,7 @@ json_t *cl_referral_json(const client_index *cl, const cl_referral *r,
 }
 
 json_t *cl_client_json(const client_index *cl, const uint8_t key[16],
-                       uint64_t now_ms)
+                       uint64_t now_ms, const display *names)
 {
     const client_entry *c = client_find(cl, key);
     if (!c)
@@ -548,7 +543,7 @@ json_t *cl_client_json(const client_index *cl, const uint8_t key[16],
     json_t *refs = json_array(), *services = json_array(),
            *timeline = json_array();
     for (referral_entry *e = c->referrals; e; e = e->next_of_client)
-        json_array_append_new(refs, cl_referral_json(cl, &e->r, now_ms));
+        json_array_append_new(refs, cl_referral_json(cl, &e->r, now_ms, names));
     for (size_t i = 0; i < c->n_services; i++) {
         const service_entry *s = &c->services[i];
         if (s->running)

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "display.h"
 #include "polku/codec.h"
 
 #define CL_TIMELINE_MAX 48
@@ -90,15 +91,17 @@ size_t cl_count_clients(const client_index *cl);
 size_t cl_count_referrals(const client_index *cl);
 size_t cl_count_open(const client_index *cl);
 
-/* JSON of one referral (metadata only). */
+/* JSON of one referral (metadata only). "client_key" is the client's
+ * display pseudonym under names (display.h; NULL: the client key, for
+ * an agent's own link only). */
 json_t *cl_referral_json(const client_index *cl, const cl_referral *r,
-                         uint64_t now_ms);
+                         uint64_t now_ms, const display *names);
 
 /* The client's referrals, services and timeline:
  * {"first_seen", "referrals":[...], "services":[{org,service,since}],
  *  "timeline":[{at, org, event, id?}]}; NULL if unknown. */
 json_t *cl_client_json(const client_index *cl, const uint8_t key[16],
-                       uint64_t now_ms);
+                       uint64_t now_ms, const display *names);
 
 /* Feeds the canonical form of every client (sorted by key) into h. */
 void cl_digest_update(const client_index *cl,

@@ -259,7 +259,7 @@ static void in_services_by_service_or_referral(void **state)
     assert_true(cl_apply(
         f->cl, ev_service(&f->kela, KEY_A, "tyokyky", true, T0 + 2500)));
     assert_true(cl_in_services(f->cl, KEY_A));
-    json_t *j = cl_client_json(f->cl, KEY_A, T0 + 4000);
+    json_t *j = cl_client_json(f->cl, KEY_A, T0 + 4000, NULL);
     json_t *svc = json_object_get(j, "services");
     assert_int_equal(json_array_size(svc), 1);
     assert_string_equal(
@@ -292,7 +292,7 @@ static void timeline_keeps_the_newest(void **state)
         assert_true(cl_apply(f->cl, &f->kela.ev[k].env));
     for (size_t k = 0; k < f->tk.n; k++)
         assert_true(cl_apply(f->cl, &f->tk.ev[k].env));
-    json_t *j = cl_client_json(f->cl, KEY_A, T0 + N * 1000ull);
+    json_t *j = cl_client_json(f->cl, KEY_A, T0 + N * 1000ull, NULL);
     assert_non_null(j);
     json_t *tl = json_object_get(j, "timeline");
     assert_int_equal(json_array_size(tl), CL_TIMELINE_MAX);
@@ -337,7 +337,7 @@ static void json_has_no_identity_code_or_free_text(void **state)
     assert_true(cl_apply(f->cl, ev_cancel(&f->sote, KEY_A, 1, TK, T0 + 9500)));
     assert_true(cl_apply(
         f->cl, ev_status(&f->sote, KEY_A, 7, NULL, FAILED, 1, T0 + 9600)));
-    json_t *j = cl_client_json(f->cl, KEY_A, T0 + 10000);
+    json_t *j = cl_client_json(f->cl, KEY_A, T0 + 10000, NULL);
     assert_non_null(j);
     char *s = json_dumps(j, JSON_SORT_KEYS);
     assert_non_null(s);
@@ -351,7 +351,7 @@ static void json_has_no_identity_code_or_free_text(void **state)
     assert_null(strstr(s, SECRET_HETU));
     free(s);
     json_decref(j);
-    json_t *r = cl_referral_json(f->cl, referral(f->cl, 1), T0 + 10000);
+    json_t *r = cl_referral_json(f->cl, referral(f->cl, 1), T0 + 10000, NULL);
     s = json_dumps(r, 0);
     assert_null(strstr(s, SECRET_TEXT));
     assert_null(strstr(s, SECRET_HETU));
@@ -359,7 +359,7 @@ static void json_has_no_identity_code_or_free_text(void **state)
                         polku_referral_state_name(COMPLETED));
     free(s);
     json_decref(r);
-    assert_null(cl_client_json(f->cl, KEY_D, T0));
+    assert_null(cl_client_json(f->cl, KEY_D, T0, NULL));
 }
 
 /* ---- the fold, as router.c does it, in any order ---- */
@@ -388,7 +388,7 @@ static void bstate_fini(bstate *b)
 /* As the router folds (fold.c). */
 static void fold(bstate *b, const polku_envelope *env)
 {
-    const broker_indexes x = {b->ci, b->pi, b->cl};
+    const broker_indexes x = {b->ci, b->pi, b->cl, NULL};
     fold_apply(&x, env);
 }
 
@@ -576,7 +576,7 @@ static void history_is_what_it_should_be(void **state)
     assert_int_equal(referral(b.cl, 5)->status, FAILED);
     assert_true(cl_followed_up(b.cl, KEY_C, referral(b.cl, 3)->status_ms));
     assert_true(cl_in_services(b.cl, KEY_B));
-    json_t *j = cl_client_json(b.cl, KEY_A, DIGEST_NOW);
+    json_t *j = cl_client_json(b.cl, KEY_A, DIGEST_NOW, NULL);
     assert_int_equal(json_array_size(json_object_get(j, "timeline")),
                      CL_TIMELINE_MAX);
     json_decref(j);

@@ -168,7 +168,7 @@ static void before_replay_says_retry_later(void **state)
 static void ended_consents_move_the_stage(void **state)
 {
     (void)state;
-    broker_indexes x = {ci_new(), pi_new(), cl_new()};
+    broker_indexes x = {ci_new(), pi_new(), cl_new(), NULL};
     views_state vs = {.x = x};
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__ServiceStarted st = POLKU__SERVICE_STARTED__INIT;
@@ -186,7 +186,7 @@ static void ended_consents_move_the_stage(void **state)
     /* ran out */
     assert_string_equal(ci_client_ended(x.consents, client_a, 1000),
                         "consent_expired");
-    json_t *j = views_path_json(&vs, client_a, 1000);
+    json_t *j = views_path_json(&vs, client_a, 1000, NULL);
     assert_string_equal(json_string_value(json_object_get(j, "stage")),
                         "consent_ended");
     assert_string_equal(json_string_value(json_object_get(j, "stage_reason")),
@@ -195,7 +195,7 @@ static void ended_consents_move_the_stage(void **state)
     /* a new consent holds again; revoked, it ends again, for that reason */
     granted(x.consents, "sote", consent_2, client_a, "sote,kela", "path", 5000);
     assert_string_equal(views_path_stage(&vs, client_a, 1000), "in_services");
-    j = views_path_json(&vs, client_a, 1000);
+    j = views_path_json(&vs, client_a, 1000, NULL);
     assert_true(json_is_null(json_object_get(j, "stage_reason")));
     json_decref(j);
     revoked(x.consents, "kela", consent_2);

@@ -108,13 +108,13 @@ static json_t *id_json(const ProtobufCBinaryData *b)
 }
 
 static json_t *referral_body(const ProtobufCBinaryData *rid,
-                             const client_index *cl)
+                             const client_index *cl, const display *names)
 {
     const cl_referral *r =
         rid->len == 16 ? cl_referral_find(cl, rid->data) : NULL;
     if (!r)
         return json_pack("{s:o}", "id", id_json(rid));
-    return cl_referral_json(cl, r, polku_now_ms());
+    return cl_referral_json(cl, r, polku_now_ms(), names);
 }
 
 static json_t *handover_body(const polku_envelope *env)
@@ -141,7 +141,8 @@ static json_t *handover_body(const polku_envelope *env)
 }
 
 json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
-                      const path_index *pi, const char **topic)
+                      const path_index *pi, const display *names,
+                      const char **topic)
 {
     const char *name = cl_event_name(env);
     if (!name || env->client_key.len != 16)
@@ -149,13 +150,13 @@ json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
     json_t *body = NULL;
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-        body = referral_body(&env->referral_requested->referral_id, cl);
+        body = referral_body(&env->referral_requested->referral_id, cl, names);
         break;
     case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
-        body = referral_body(&env->referral_status->referral_id, cl);
+        body = referral_body(&env->referral_status->referral_id, cl, names);
         break;
     case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
-        body = referral_body(&env->cancel_requested->referral_id, cl);
+        body = referral_body(&env->cancel_requested->referral_id, cl, names);
         break;
     case POLKU__ENVELOPE__BODY_CONSENT_GRANTED: {
         const Polku__ConsentGranted *g = env->consent_granted;
@@ -203,8 +204,8 @@ json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
     }
     if (!body)
         return NULL;
-    char key[POLKU_CLIENT_KEY_HEX];
-    polku_client_key_hex(env->client_key.data, key);
+    char key[DISPLAY_NAME_TEXT];
+    display_name(names, env->client_key.data, key);
     json_object_set_new(body, "client_key", json_string(key));
     *topic = name;
     return body;
@@ -220,6 +221,7 @@ json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
 
 typedef struct referral_capture {
     const client_index *cl;
+    const display *names;
     cl_referral r;
     bool known; /* r holds the referral; else only its id */
     uint8_t client_key[16];
@@ -231,12 +233,13 @@ static char *render_referral(void *ctx, uint64_t seq)
 {
     const referral_capture *c = ctx;
     ProtobufCBinaryData rid = {16, (uint8_t *)c->r.id};
-    json_t *body = c->known ? cl_referral_json(c->cl, &c->r, c->at_ms)
-                            : json_pack("{s:o}", "id", id_json(&rid));
+    json_t *body = c->known
+                       ? cl_referral_json(c->cl, &c->r, c->at_ms, c->names)
+                       : json_pack("{s:o}", "id", id_json(&rid));
     if (!body)
         return NULL;
-    char key[POLKU_CLIENT_KEY_HEX];
-    polku_client_key_hex(c->client_key, key);
+    char key[DISPLAY_NAME_TEXT];
+    display_name(c->names, c->client_key, key);
     json_object_set_new(body, "client_key", json_string(key));
     return finish(body, seq, c->topic, c->at_ms);
 }
@@ -256,14 +259,15 @@ static const ProtobufCBinaryData *referral_id_of(const polku_envelope *env)
 }
 
 uint64_t feed_publish_event(feed *f, const polku_envelope *env,
-                            const client_index *cl, const path_index *pi)
+                            const client_index *cl, const path_index *pi,
+                            const display *names)
 {
     const char *topic = cl_event_name(env);
     if (!topic || env->client_key.len != 16)
         return 0;
     const ProtobufCBinaryData *rid = referral_id_of(env);
     if (!rid || rid->len != 16 || f->pub) { /* PUB subscribers read all */
-        json_t *body = feed_event_of(env, cl, pi, &topic);
+        json_t *body = feed_event_of(env, cl, pi, names, &topic);
         return body ? feed_publish(f, topic, body) : 0;
     }
     referral_capture *c = calloc(1, sizeof *c);
@@ -271,6 +275,7 @@ uint64_t feed_publish_event(feed *f, const polku_envelope *env,
         return 0;
     const cl_referral *r = cl_referral_find(cl, rid->data);
     c->cl = cl;
+    c->names = names;
     c->known = r != NULL;
     if (r)
         c->r = *r;

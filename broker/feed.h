@@ -30,17 +30,21 @@ void feed_close(feed **f);
 uint64_t feed_publish(feed *f, const char *topic, json_t *body);
 
 /* The feed event of a folded client event (after it was applied), or NULL
- * for bodies the feed does not show. *topic points at a static string. */
+ * for bodies the feed does not show. *topic points at a static string.
+ * The client is named by its display pseudonym under names (display.h). */
 json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
-                      const path_index *pi, const char **topic);
+                      const path_index *pi, const display *names,
+                      const char **topic);
 
 /* Publishes the feed event of a folded client event (after it was
  * applied), if the feed shows its body: a referral's is captured as it
  * stands and rendered only when someone reads it (an SSE client now or
- * resuming; PUB subscribers get every event rendered). Returns its seq,
+ * resuming; PUB subscribers get every event rendered), the client named
+ * by its display pseudonym under names. Returns its seq,
  * 0 for none. */
 uint64_t feed_publish_event(feed *f, const polku_envelope *env,
-                            const client_index *cl, const path_index *pi);
+                            const client_index *cl, const path_index *pi,
+                            const display *names);
 
 /* /events: takes over req as an SSE client. */
 void feed_attach(feed *f, polku_http_req *req);

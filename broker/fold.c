@@ -4,6 +4,13 @@
 #include <sodium.h>
 #include <string.h>
 
+/* The dashboard finds a client by its display pseudonym from now on. */
+static void note_client(const broker_indexes *x, const polku_envelope *env)
+{
+    if (x->names && env->client_key.len == 16)
+        display_note(x->names, env->client_key.data);
+}
+
 unsigned fold_apply(const broker_indexes *x, const polku_envelope *env)
 {
     /* the path index remembers every (origin, seq) it saw: it decides
@@ -11,6 +18,7 @@ unsigned fold_apply(const broker_indexes *x, const polku_envelope *env)
     bool fresh = env->origin_org && env->origin_org[0] && env->origin_seq &&
                  !pi_seen(x->paths, env->origin_org, env->origin_seq);
     unsigned done = 0;
+    note_client(x, env);
     ci_apply(x->consents, env);
     if (pi_apply(x->paths, env))
         done |= FOLD_PATH;
@@ -22,6 +30,7 @@ unsigned fold_apply(const broker_indexes *x, const polku_envelope *env)
 unsigned fold_apply_marked(const broker_indexes *x, const polku_envelope *env)
 {
     unsigned done = 0;
+    note_client(x, env);
     ci_apply(x->consents, env);
     if (pi_apply_marked(x->paths, env))
         done |= FOLD_PATH;

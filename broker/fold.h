@@ -18,6 +18,7 @@ typedef struct broker_indexes {
     consent_index *consents;
     path_index *paths;
     client_index *clients;
+    display *names; /* display pseudonyms (display.h); NULL in tools */
 } broker_indexes;
 
 enum {

@@ -205,20 +205,27 @@ static void metrics(broker *b, polku_http_req *req)
     free(text);
 }
 
-static void path_one(broker *b, polku_http_req *req, const char *keyhex)
+/* /api/v1/paths/{display}: a client named by its display pseudonym
+ * (display.h), never by its client key. */
+static void path_one(broker *b, polku_http_req *req, const char *name)
 {
     uint8_t key[16];
-    if (polku_client_key_parse(keyhex, key)) {
+    if (polku_client_key_parse(name, key)) {
         polku_http_respond_error(req, 400, "bad_request",
-                                 "a client key is 32 lowercase hex "
-                                 "characters");
+                                 "a client is named here by its display "
+                                 "pseudonym, 32 lowercase hex characters "
+                                 "as the dashboard shows it");
         return;
     }
     const views_state v = broker_state_views(b);
-    json_t *j = views_path_json(&v, key, polku_now_ms());
+    json_t *j = display_lookup(b->display, name, key)
+                    ? views_path_json(&v, key, polku_now_ms(), b->display)
+                    : NULL;
     if (!j) {
         polku_http_respond_error(req, 404, "not_found",
-                                 "no path known for this client");
+                                 "no path known for this display "
+                                 "pseudonym (the broker never takes a "
+                                 "client key here)");
         return;
     }
     polku_http_respond_json(req, 200, j);

@@ -795,13 +795,14 @@ void pi_digest(const path_index *pi, char out[65])
 
 /* ---- JSON ---- */
 
-json_t *pi_json(const path_index *pi, const uint8_t key[16])
+json_t *pi_json(const path_index *pi, const uint8_t key[16],
+                const display *names)
 {
     const path_state *p = path_find(pi, key);
     if (!p)
         return NULL;
-    char keyhex[POLKU_CLIENT_KEY_HEX];
-    polku_client_key_hex(p->key, keyhex);
+    char keyhex[DISPLAY_NAME_TEXT];
+    display_name(names, p->key, keyhex);
     json_t *j = json_pack(
         "{s:s, s:o, s:I, s:o, s:b, s:o}", "client_key", keyhex, "coordinator",
         p->coordinator[0] ? json_string(p->coordinator) : json_null(), "term",

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "display.h"
 #include "polku/codec.h"
 
 typedef struct path_index path_index;
@@ -124,7 +125,10 @@ unsigned long long pi_conflicts(const path_index *pi);
  * events came in. */
 void pi_digest(const path_index *pi, char out[65]);
 
-/* A path as JSON (metadata only), or NULL if unknown. */
-json_t *pi_json(const path_index *pi, const uint8_t key[16]);
+/* A path as JSON (metadata only), or NULL if unknown; "client_key" is
+ * the display pseudonym under names (NULL: the client key, for an
+ * agent's own link only). */
+json_t *pi_json(const path_index *pi, const uint8_t key[16],
+                const display *names);
 
 #endif

@@ -392,7 +392,7 @@ static void out_of_order_seqs_apply_once_each(void **state)
     assert_false(pi_seen(f->pi, SOTE, 5));
     assert_false(pi_seen(f->pi, KELA, 1));
     assert_coordinator(f->pi, KEY_A, SOTE, 1);
-    json_t *j = pi_json(f->pi, KEY_A);
+    json_t *j = pi_json(f->pi, KEY_A, NULL);
     assert_non_null(j);
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(j, "plan"), "version")),
@@ -422,7 +422,7 @@ static void offer_shows_as_open(void **state)
     assert_int_equal(v.open_handover.status, OFFERED);
     assert_int_equal(v.open_handover.offered_ms, 2000);
     assert_string_equal(v.coordinator, SOTE); /* until it is accepted */
-    json_t *j = pi_json(f->pi, KEY_A);
+    json_t *j = pi_json(f->pi, KEY_A, NULL);
     json_t *open = json_object_get(j, "open_handover");
     assert_true(json_is_object(open));
     assert_string_equal(json_string_value(json_object_get(open, "from")), SOTE);
@@ -431,7 +431,7 @@ static void offer_shows_as_open(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "coordinator")),
                         SOTE);
     json_decref(j);
-    assert_null(pi_json(f->pi, KEY_B));
+    assert_null(pi_json(f->pi, KEY_B, NULL));
 }
 
 static void declined_offer_leaves_the_coordinator(void **state)
@@ -443,7 +443,7 @@ static void declined_offer_leaves_the_coordinator(void **state)
     assert_coordinator(f->pi, KEY_A, SOTE, 1);
     assert_false(view_of(f->pi, KEY_A).has_open_handover);
     assert_int_equal(handover_status(f->pi, KEY_A, 1), DECLINED);
-    json_t *j = pi_json(f->pi, KEY_A);
+    json_t *j = pi_json(f->pi, KEY_A, NULL);
     assert_true(json_is_null(json_object_get(j, "open_handover")));
     json_decref(j);
     assert_int_equal(pi_check_coordinator(f->pi, KEY_A, SOTE, 1), 0);
@@ -517,7 +517,7 @@ static void coordinator_closes_at_its_term(void **state)
                      NOT_COORDINATOR);
     assert_int_equal(pi_check_coordinator(f->pi, KEY_A, SOTE, 2),
                      NOT_COORDINATOR);
-    json_t *j = pi_json(f->pi, KEY_A);
+    json_t *j = pi_json(f->pi, KEY_A, NULL);
     assert_true(json_is_null(json_object_get(j, "coordinator")));
     assert_true(json_is_true(json_object_get(j, "closed")));
     assert_string_equal(json_string_value(json_object_get(j, "closed_reason")),
@@ -955,7 +955,7 @@ static void accepted_handover_brings_plan_and_supporter(void **state)
     }
     for (size_t i = 0; i < 5; i++)
         pi_apply(f->pi, list[i]);
-    json_t *j = pi_json(f->pi, KEY_A);
+    json_t *j = pi_json(f->pi, KEY_A, NULL);
     assert_string_equal(json_string_value(json_object_get(j, "supporter")),
                         TYP);
     assert_non_null(json_object_get(json_object_get(j, "plan"), "org"));
@@ -967,7 +967,7 @@ static void accepted_handover_brings_plan_and_supporter(void **state)
     assert_true(v.closed);
     assert_false(v.has_plan);
     assert_string_equal(v.supporter, "");
-    j = pi_json(f->pi, KEY_A);
+    j = pi_json(f->pi, KEY_A, NULL);
     assert_true(json_is_null(json_object_get(j, "supporter")));
     json_decref(j);
 }

@@ -48,7 +48,7 @@ typedef struct fixture {
 
 static void fold(fixture *f, const polku_envelope *env)
 {
-    const broker_indexes x = {f->ci, f->pi, f->cl};
+    const broker_indexes x = {f->ci, f->pi, f->cl, NULL};
     fold_apply(&x, env);
 }
 

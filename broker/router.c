@@ -303,13 +303,13 @@ static void log_refusal(broker *b, const char *sender,
  * to the feed (replayed events go through admit.h). */
 static void fold_event(broker *b, const polku_envelope *env)
 {
-    const broker_indexes x = {b->consents, b->paths, b->clients};
+    const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
     unsigned done = fold_apply(&x, env);
     if (done & FOLD_PATH)
         b->counters.events_folded++;
     if (!(done & FOLD_CLIENT))
         return;
-    feed_publish_event(b->feed, env, b->clients, b->paths);
+    feed_publish_event(b->feed, env, b->clients, b->paths, b->display);
 }
 
 /* The writer rules refused (or cannot yet decide) a live event: every
@@ -336,7 +336,7 @@ static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
                         const char *sender, const polku_envelope *env,
                         const frame_bytes *payload)
 {
-    const broker_indexes x = {b->consents, b->paths, b->clients};
+    const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
     gate_env g = gate_of(b, &x);
     gate_result w = gate_writer(&g, env);
     if (w.verdict != GATE_ACCEPT) {
@@ -433,7 +433,7 @@ static void send_claim_answer(broker *b, const uint8_t *rid, size_t rid_len,
 static void on_claim(broker *b, const uint8_t *rid, size_t rid_len,
                      const char *sender, const polku_envelope *env)
 {
-    const broker_indexes x = {b->consents, b->paths, b->clients};
+    const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
     gate_env g = gate_of(b, &x);
     Polku__NackCode code = ci_check(b->consents, env, sender, sender, NULL,
                                     polku_now_ms(), org_replayed, b);
@@ -487,7 +487,7 @@ static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
         fold_event(b, env); /* marks its seq seen */
         return;
     }
-    const broker_indexes x = {b->consents, b->paths, b->clients};
+    const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
     gate_env g = gate_of(b, &x);
     gate_result w = gate_writer(&g, env);
     if (w.verdict == GATE_IGNORE) { /* its own failure of a refused event */
@@ -648,14 +648,24 @@ static void on_path_query(broker *b, const uint8_t *rid, size_t rid_len,
         ans.error_code = "bad_request";
     } else if (!ci_allows_shared(b->consents, env->client_key.data, sender,
                                  "path", now)) {
-        const broker_indexes x = {b->consents, b->paths, b->clients};
+        const broker_indexes x = {b->consents, b->paths, b->clients,
+                                  b->display};
         gate_env g = gate_of(b, &x);
         bool ready = gate_client_ready(&g, env);
         ans.status = ready ? 403 : 503;
         ans.error_code = ready ? "consent_required" : "broker_rebuilding";
     } else {
         const views_state v = broker_state_views(b);
-        json_t *j = views_path_json(&v, env->client_key.data, now);
+        /* over the asking agent's own link: the client key it asked
+         * with, and the display pseudonym the dashboard shows, so that
+         * staff of an organisation in the client's consent find their
+         * client there (it names no one they do not know already) */
+        json_t *j = views_path_json(&v, env->client_key.data, now, NULL);
+        if (j) {
+            char shown[DISPLAY_NAME_TEXT];
+            display_name(b->display, env->client_key.data, shown);
+            json_object_set_new(j, "display_name", json_string(shown));
+        }
         text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         ans.status = text ? 200 : 404;
@@ -733,7 +743,7 @@ static void on_replay_folded(const polku_envelope *env, unsigned done,
 static void replay_event(broker *b, const polku_envelope *ev,
                          const uint8_t *data, size_t len)
 {
-    const broker_indexes x = {b->consents, b->paths, b->clients};
+    const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
     gate_env g = gate_of(b, &x);
     g.live = false;
     admit_report report = {on_replay_refused, on_replay_folded, b};
@@ -744,7 +754,7 @@ void router_decide_held(broker *b)
 {
     if (hb_count(b->held) == 0)
         return;
-    const broker_indexes x = {b->consents, b->paths, b->clients};
+    const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
     gate_env g = gate_of(b, &x);
     g.live = false;
     admit_report report = {on_replay_refused, on_replay_folded, b};

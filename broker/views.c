@@ -1,7 +1,8 @@
 /* views.c — the broker's JSON views over the folded state: the shared
  * client path, what is pending, the stats with the state digest.
  *
- * Metadata only: client keys, organisation ids, statuses, times. */
+ * Metadata only: display pseudonyms (display.h), organisation ids,
+ * statuses, times. */
 #include "fold.h"
 #include "views.h"
 
@@ -48,18 +49,18 @@ const char *views_path_stage(const views_state *vs, const uint8_t key[16],
 }
 
 json_t *views_path_json(const views_state *vs, const uint8_t key[16],
-                        uint64_t now_ms)
+                        uint64_t now_ms, const display *names)
 {
-    json_t *j = pi_json(vs->x.paths, key);
-    json_t *more = cl_client_json(vs->x.clients, key, now_ms);
+    json_t *j = pi_json(vs->x.paths, key, names);
+    json_t *more = cl_client_json(vs->x.clients, key, now_ms, names);
     json_t *consents = ci_client_json(vs->x.consents, key, now_ms);
     if (!j && !more && json_array_size(consents) == 0) {
         json_decref(consents);
         return NULL;
     }
     if (!j) {
-        char hex[POLKU_CLIENT_KEY_HEX];
-        polku_client_key_hex(key, hex);
+        char hex[DISPLAY_NAME_TEXT];
+        display_name(names, key, hex);
         j = json_pack("{s:s, s:n, s:i, s:n, s:b, s:n, s:n, s:n, s:n}",
                       "client_key", hex, "coordinator", "term", 0, "since",
                       "closed", 0, "closed_reason", "open_handover", "plan",
@@ -132,8 +133,8 @@ static void add_referral(const cl_referral *r, void *arg)
     else if (received && r->received_ms &&
              now_to >= r->received_ms + sla->referral_answer_ms)
         reason = "not_answered";
-    json_t *j =
-        cl_referral_json(p->vs->x.clients, r, received ? now_to : now_from);
+    json_t *j = cl_referral_json(p->vs->x.clients, r,
+                                 received ? now_to : now_from, p->vs->x.names);
     json_object_set_new(j, "overdue", json_boolean(reason != NULL));
     json_object_set_new(j, "overdue_reason",
                         reason ? json_string(reason) : json_null());
@@ -150,8 +151,8 @@ static void add_handover(const uint8_t key[16], const path_view *v, void *arg)
     if (!v->has_open_handover)
         return;
     const path_handover_view *h = &v->open_handover;
-    char hex[POLKU_CLIENT_KEY_HEX], id[POLKU_ID_TEXT];
-    polku_client_key_hex(key, hex);
+    char hex[DISPLAY_NAME_TEXT], id[POLKU_ID_TEXT];
+    display_name(p->vs->x.names, key, hex);
     polku_id pid;
     memcpy(pid.b, h->id, 16);
     polku_id_format(&pid, id);

@@ -36,9 +36,12 @@ const char *views_path_stage(const views_state *v, const uint8_t key[16],
 /* The shared path of a client: coordination, open handover, plan pointer
  * (with "overdue"), supporter, stage (and stage_reason for consent_ended:
  * consent_revoked or consent_expired), consents, referrals, services, timeline;
- * NULL if the broker knows nothing of the client. */
+ * NULL if the broker knows nothing of the client. The client is named by
+ * its display pseudonym under names: v->x.names for everything the broker
+ * serves; NULL (the client key) only for a PathReply over the asking
+ * agent's own link. */
 json_t *views_path_json(const views_state *v, const uint8_t key[16],
-                        uint64_t now_ms);
+                        uint64_t now_ms, const display *names);
 
 /* /api/v1/pending: pending referrals and open handovers, oldest first,
  * with ages, overdue flags and the dashboard's tiles. */

@@ -727,6 +727,9 @@ static void case_shared_view(void)
     x = POLKU(b, "path", "show", key);
     CHECK_CODE(x, 0);
     check_field(x->out, "client key:", key);
+    char shown[33]; /* the name the dashboard gives the client */
+    h_display_name(r, key, shown);
+    check_field(x->out, "dashboard:", shown);
     check_field(x->out, "stage:", "planned");
     check_field(x->out, "i coordinate:", "no");
     snprintf(want, sizeof want, "coordinator:   %s (term 1) since 20", a->id);

@@ -209,6 +209,10 @@ void cli_print_shared_path(const json_t *p)
     const json_t *plan = json_object_get(p, "plan");
     cli_print_field(stdout, WIDTH, _("client key:"),
                     cli_field(p, "client_key", buf, sizeof buf));
+    /* the name the broker's dashboard shows instead of the key */
+    if (json_is_string(json_object_get(p, "display_name")))
+        cli_print_field(stdout, WIDTH, _("dashboard:"),
+                        cli_field(p, "display_name", buf, sizeof buf));
     char stage[64];
     snprintf(buf, sizeof buf, "%s", cli_field(p, "stage", stage, sizeof stage));
     const char *why = json_string_value(json_object_get(p, "stage_reason"));

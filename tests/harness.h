@@ -161,6 +161,8 @@ typedef struct h_region {
     char dir[256];
     polku_keypair broker_key;
     char broker_key_file[512];
+    uint8_t display_secret[32]; /* the broker's display_secret_file */
+    char display_secret_file[512];
     int broker_port;
     int broker_http_port;
     char broker_endpoint[64]; /* tcp://127.0.0.1:PORT */
@@ -184,6 +186,10 @@ h_org *h_region_add_org(h_region *r, const char *id, const char *services);
  * written. */
 h_org *h_region_add_twin(h_region *r, const h_org *of);
 h_org *h_org_get(h_region *r, const char *id);
+/* The display pseudonym the broker shows for a client key (32 hex):
+ * HMAC-SHA-256(display secret, "polku-display:" || key), 16 bytes, hex,
+ * computed here independently of the broker (docs/privacy.md). */
+void h_display_name(const h_region *r, const char *client_key, char out[33]);
 /* Writes the broker config and every agent config (done by the first
  * start if not yet done). */
 void h_region_write(h_region *r);

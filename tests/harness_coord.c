@@ -99,8 +99,9 @@ json_t *hc_path(h_org *o, const char *key)
 
 json_t *hc_broker_path(h_region *r, const char *key)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/api/v1/paths/%s", key);
+    char path[128], name[33];
+    h_display_name(r, key, name);
+    snprintf(path, sizeof path, "/api/v1/paths/%s", name);
     return get_json(r->broker_http, NULL, path);
 }
 

@@ -43,7 +43,8 @@ void hc_claim_ok(h_org *o, const char *key);
 /* GET /v1/paths/KEY at o: the path JSON (caller decrefs) or NULL (404,
  * unreachable, not JSON). */
 json_t *hc_path(h_org *o, const char *key);
-/* GET /api/v1/paths/KEY at the broker: the JSON or NULL. */
+/* GET /api/v1/paths/NAME at the broker, NAME the display pseudonym of
+ * the client key KEY (h_display_name): the JSON or NULL. */
 json_t *hc_broker_path(h_region *r, const char *key);
 /* GET /api/v1/stats at the broker: the JSON or NULL. */
 json_t *hc_broker_stats(h_region *r);

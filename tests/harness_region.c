@@ -95,6 +95,15 @@ h_region *h_region_new(void)
     snprintf(r->broker_key_file, sizeof r->broker_key_file, "%s/broker.key",
              r->dir);
     make_keypair(&r->broker_key, r->broker_key_file);
+    /* the broker's display secret (display.h), as 'polku secret' makes it */
+    snprintf(r->display_secret_file, sizeof r->display_secret_file,
+             "%s/display.secret", r->dir);
+    randombytes_buf(r->display_secret, sizeof r->display_secret);
+    char secret_hex[2 * sizeof r->display_secret + 2];
+    sodium_bin2hex(secret_hex, sizeof secret_hex, r->display_secret,
+                   sizeof r->display_secret);
+    strcat(secret_hex, "\n");
+    write_file(r->display_secret_file, 0600, secret_hex);
     r->broker_port = free_port();
     r->broker_http_port = free_port();
     snprintf(r->broker_endpoint, sizeof r->broker_endpoint,
@@ -159,6 +168,26 @@ h_org *h_region_add_twin(h_region *r, const h_org *of)
     return o;
 }
 
+void h_display_name(const h_region *r, const char *client_key, char out[33])
+{
+    static const char domain[] = "polku-display:";
+    uint8_t key[16], mac[crypto_auth_hmacsha256_BYTES];
+    size_t n = 0;
+    H_REQUIRE(strlen(client_key) == 32 &&
+                  sodium_hex2bin(key, sizeof key, client_key, 32, NULL, &n,
+                                 NULL) == 0 &&
+                  n == 16,
+              "'%s' is not a client key", client_key);
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, r->display_secret,
+                                sizeof r->display_secret);
+    crypto_auth_hmacsha256_update(&st, (const uint8_t *)domain,
+                                  sizeof domain - 1);
+    crypto_auth_hmacsha256_update(&st, key, sizeof key);
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_bin2hex(out, 33, mac, 16);
+}
+
 h_org *h_org_get(h_region *r, const char *id)
 {
     for (int i = 0; i < r->norgs; i++)
@@ -181,11 +210,12 @@ void h_region_write(h_region *r)
                      "[broker]\n"
                      "listen = %s\n"
                      "key_file = %s\n"
+                     "display_secret_file = %s\n"
                      "http = 127.0.0.1:%d\n"
                      "heartbeat = 200ms\n"
                      "log_level = %s\n",
                      r->broker_endpoint, r->broker_key_file,
-                     r->broker_http_port, log_level());
+                     r->display_secret_file, r->broker_http_port, log_level());
     for (int i = 0; i < r->norgs; i++) {
         h_org *o = &r->orgs[i];
         if (o->not_in_directory)

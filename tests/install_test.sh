@@ -28,7 +28,7 @@ files=(
   share/man/man1/polku.1 share/man/man5/polku.ini.5
   share/man/man8/polku-broker.8 share/man/man8/polku-agent.8
   share/doc/polku/README.md share/doc/polku/operations.md
-  share/doc/polku/architecture.md
+  share/doc/polku/architecture.md share/doc/polku/privacy.md
   share/doc/polku/examples/broker.ini share/doc/polku/examples/agent.ini
   lib/systemd/system/polku-broker.service
   lib/systemd/system/polku-broker@.service

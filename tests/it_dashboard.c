@@ -75,8 +75,9 @@ static void case_referral_appears_live_and_turns_overdue(void)
                  broker_replayed(r, a->id) && broker_replayed(r, b->id),
                  "the broker to list %s and %s as replayed", a->id, b->id);
 
-    char key[33], cid[64] = "";
+    char key[33], display[33], cid[64] = "";
     h_client_key(key);
+    h_display_name(r, key, display); /* what the dashboard must show */
     const char *const orgs[] = {b->id, NULL};
     h_resp resp;
     long st = h_consent_grant(a, key, orgs, NULL, cid, &resp);
@@ -114,6 +115,8 @@ static void case_referral_appears_live_and_turns_overdue(void)
                           b->id,
                           "--client",
                           key,
+                          "--display",
+                          display,
                           "--sla-ms",
                           sla,
                           "--screenshot",

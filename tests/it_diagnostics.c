@@ -348,21 +348,40 @@ static void case_section_errors(void)
     char path[600], text[2048], want[700];
     snprintf(path, sizeof path, "%s/bad-broker.ini", r->dir);
     snprintf(text, sizeof text,
-             "[broker]\nlisten = %s\nkey_file = %s\n\n[org Beta Org]\n"
-             "public_key = %s\n",
-             r->broker_endpoint, r->broker_key_file, r->broker_key.public_z85);
+             "[broker]\nlisten = %s\nkey_file = %s\ndisplay_secret_file = %s\n"
+             "\n[org Beta Org]\npublic_key = %s\n",
+             r->broker_endpoint, r->broker_key_file, r->display_secret_file,
+             r->broker_key.public_z85);
     write_text(path, text);
     snprintf(want, sizeof want,
-             "%s:5: [org Beta Org] organisation id 'Beta Org' must match",
+             "%s:6: [org Beta Org] organisation id 'Beta Org' must match",
              path);
     run_config_error(r, POLKU_BROKER_BIN, path, want);
 
     snprintf(text, sizeof text,
-             "[broker]\nlisten = %s\nkey_file = %s\n\n"
-             "; a typo\n[brokr]\nhttp = 127.0.0.1:1\n",
+             "[broker]\nlisten = %s\nkey_file = %s\ndisplay_secret_file = %s\n"
+             "\n; a typo\n[brokr]\nhttp = 127.0.0.1:1\n",
+             r->broker_endpoint, r->broker_key_file, r->display_secret_file);
+    write_text(path, text);
+    snprintf(want, sizeof want, "%s:7: [brokr] unknown section", path);
+    run_config_error(r, POLKU_BROKER_BIN, path, want);
+
+    /* no display secret: no start, and the operator is told how to fix it */
+    snprintf(text, sizeof text, "[broker]\nlisten = %s\nkey_file = %s\n",
              r->broker_endpoint, r->broker_key_file);
     write_text(path, text);
-    snprintf(want, sizeof want, "%s:6: [brokr] unknown section", path);
+    snprintf(want, sizeof want,
+             "%s:1: [broker] display_secret_file: required: the dashboard",
+             path);
+    run_config_error(r, POLKU_BROKER_BIN, path, want);
+    run_config_error(r, POLKU_BROKER_BIN, path,
+                     "polku secret --out /etc/polku/display.secret");
+    snprintf(text, sizeof text,
+             "[broker]\nlisten = %s\nkey_file = %s\n"
+             "display_secret_file = %s/no-such.secret\n",
+             r->broker_endpoint, r->broker_key_file, r->dir);
+    write_text(path, text);
+    snprintf(want, sizeof want, "polku secret --out %s/no-such.secret", r->dir);
     run_config_error(r, POLKU_BROKER_BIN, path, want);
 }
 

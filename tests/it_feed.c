@@ -844,19 +844,24 @@ static void case_alerts_raise_clear(void)
     alert_id(&w[NO_FOLLOWUP], "rejection_no_followup", rid[NO_FOLLOWUP]);
     alert_id(&w[HANDOVER], "handover_unanswered", hid);
     alert_id(&w[CONSENT], "consent_expired_open", rid[CONSENT]);
-    alert_id(&w[NO_COORD], "path_no_coordinator", key[NO_COORD]);
+    char no_coord_shown[33]; /* the subject: the display pseudonym */
+    h_display_name(r, key[NO_COORD], no_coord_shown);
+    alert_id(&w[NO_COORD], "path_no_coordinator", no_coord_shown);
     uint64_t t0 = h_now_ms();
     wait_alerts(r, feed, w, N_KINDS, true, SLA_MS);
     h_note("all %d alert kinds raised within %llu ms", N_KINDS,
            (unsigned long long)(h_now_ms() - t0));
 
-    /* the raised alert names the org that must act and its kind */
+    /* the raised alert names the org that must act, its kind and the
+     * client by its display pseudonym */
+    char shown[33];
+    h_display_name(r, key[NOT_RECEIVED], shown);
     long at = h_sse_find(feed, "alert.raised", "id", w[NOT_RECEIVED].id);
     const h_sse_event *ev = h_sse_at(feed, (size_t)at);
     H_CHECK(
         ev && strcmp(hc_str(ev->json, "kind"), "referral_not_received") == 0 &&
             strcmp(hc_str(ev->json, "org"), c->id) == 0 &&
-            strcmp(hc_str(ev->json, "client_key"), key[NOT_RECEIVED]) == 0,
+            strcmp(hc_str(ev->json, "client_key"), shown) == 0,
         "alert.raised names kind, org %s and client: %s", c->id,
         ev ? ev->data : "(none)");
 

@@ -311,8 +311,9 @@ static void case_no_personal_data_leaves(void)
     expect_clean_http(r, "/api/v1/pending", &w);
     expect_clean_http(r, "/api/v1/alerts", &w);
     expect_clean_http(r, "/api/v1/stats", &w);
-    char path_url[96];
-    snprintf(path_url, sizeof path_url, "/api/v1/paths/%s", k1);
+    char path_url[96], shown[33];
+    h_display_name(r, k1, shown);
+    snprintf(path_url, sizeof path_url, "/api/v1/paths/%s", shown);
     expect_clean_http(r, path_url, &w);
     expect_clean_feed(r, &w);
 

@@ -520,6 +520,7 @@ static void indexes_new(broker_indexes *x)
     x->consents = ci_new();
     x->paths = pi_new();
     x->clients = cl_new();
+    x->names = NULL;
     assert_true(x->consents && x->paths && x->clients);
 }
 

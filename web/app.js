@@ -5,7 +5,9 @@
  *   GET api/v1/pending    {now, referrals[], handovers[], tiles{}}
  *   GET api/v1/alerts     {alerts[]}
  *   GET api/v1/stats      {epoch, feed_seq, ...}
- *   GET api/v1/paths/KEY  one client's path (the side panel)
+ *   GET api/v1/paths/NAME one client's path (the side panel); NAME and every
+ *                         "client_key" here are the broker's display
+ *                         pseudonyms, never the agents' client keys
  *   GET api/v1/reports    the report view (?view=report)
  *   GET events            SSE; opened with last_event_id a few events back
  *                         so "Latest events" starts with the backlog.
@@ -73,7 +75,7 @@
     events: [],           /* newest first */
     pending: null, alerts: null, stats: null, report: null,
     f: {},                /* filters, as in the URL */
-    path: null,           /* the open client key */
+    path: null,           /* the open client (its display pseudonym) */
     pathData: null,
     view: params.get("view") === "report" ? "report" : "dashboard",
     langInUrl: params.has("lang")

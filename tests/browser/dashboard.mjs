@@ -48,6 +48,7 @@ function options() {
       "token-file": { type: "string" },
       to: { type: "string" },
       client: { type: "string" },
+      display: { type: "string" },
       "sla-ms": { type: "string" },
       screenshot: { type: "string" },
       "timeout-ms": { type: "string" },
@@ -62,15 +63,17 @@ function options() {
     token: env.POLKU_AGENT_TOKEN,
     to: values.to ?? env.POLKU_TO,
     client: values.client ?? env.POLKU_CLIENT_KEY,
+    display: values.display ?? env.POLKU_DISPLAY_NAME,
     slaMs: Number(values["sla-ms"] ?? env.POLKU_SLA_MS ?? 2000),
     screenshot: values.screenshot ?? env.POLKU_SCREENSHOT,
     timeoutMs: Number(values["timeout-ms"] ?? env.POLKU_TIMEOUT_MS ?? 60000),
     chromium: env.POLKU_CHROMIUM || "/usr/bin/chromium",
   };
-  const missing = ["dashboard", "agent", "to", "client", "screenshot"].filter((k) => !o[k]);
+  const missing = ["dashboard", "agent", "to", "client", "display", "screenshot"].filter((k) => !o[k]);
   if (!o.tokenFile && !o.token) missing.push("token-file");
   if (missing.length) fail(`usage: missing --${missing.join(", --")}`);
   if (!/^[0-9a-f]{32}$/.test(o.client)) fail(`--client must be 32 lowercase hex, got ${o.client}`);
+  if (!/^[0-9a-f]{32}$/.test(o.display)) fail(`--display must be 32 lowercase hex, got ${o.display}`);
   if (!(o.slaMs > 0) || !(o.timeoutMs > 0)) fail("--sla-ms and --timeout-ms must be positive numbers");
   if (!o.token) o.token = readFileSync(o.tokenFile, "utf8").trim();
   if (!o.dashboard.endsWith("/")) o.dashboard += "/";
@@ -223,8 +226,12 @@ async function main(o) {
     if (row.overdue === "true" && seenAt - createdAt < o.slaMs - 500)
       fail(`the row was overdue ${seenAt - createdAt} ms after creation, before its SLA (${o.slaMs} ms)`);
     if (row.to !== o.to) fail(`the row's receiver is ${row.to}, not ${o.to}: ${row.text}`);
-    if (row.text.includes(o.client)) fail("the row shows the whole client key (should be shortened)");
-    if (!row.text.includes(o.client.slice(0, 8))) fail(`the row does not show the shortened client key ${o.client.slice(0, 8)}`);
+    // The broker names the client by its display pseudonym, never by the
+    // client key the agent was given (docs/privacy.md).
+    if (row.text.includes(o.display)) fail("the row shows the whole display pseudonym (should be shortened)");
+    if (!row.text.includes(o.display.slice(0, 8))) fail(`the row does not show the shortened display pseudonym ${o.display.slice(0, 8)}`);
+    if (row.clientKey !== o.display) fail(`the row names client ${row.clientKey}, not the display pseudonym ${o.display}`);
+    if (row.text.includes(o.client.slice(0, 8))) fail(`the row shows the client key's prefix ${o.client.slice(0, 8)}`);
 
     // 4. After the SLA: overdue, on the row's overdue cell and in an alert.
     const cellSel = `${rowSel} [data-col="overdue"]`;
@@ -247,6 +254,8 @@ async function main(o) {
 
     // 5. No identity code anywhere in the page's text; no errors.
     const text = await page.evaluate(() => document.body.innerText);
+    const html = await page.content();
+    if (html.includes(o.client)) fail(`the page holds the client key ${o.client}`);
     const m = text.match(HETU);
     if (m) fail(`the page text holds something shaped like an identity code: ${m[0]}`);
     if (problems.length) fail(`the page reported problems:\n  ${problems.join("\n  ")}`);
