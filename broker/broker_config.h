@@ -7,6 +7,7 @@
 #ifndef POLKU_BROKER_CONFIG_H
 #define POLKU_BROKER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,10 @@ typedef struct broker_org {
     uint8_t public_key[32];
     char *services[BROKER_MAX_SERVICES];
     size_t service_count;
+    /* `overrides`: the break-glass bases it may use ("emergency",
+     * "statutory"; static strings) */
+    const char *overrides[2];
+    size_t override_count;
 } broker_org;
 
 typedef struct broker_sla {
@@ -62,6 +67,10 @@ void broker_config_fini(broker_config *cfg);
 
 /* The org with this id or public key (32 bytes), or NULL. */
 const broker_org *broker_config_org(const broker_config *cfg, const char *id);
+
+/* True if the directory entry of org permits break-glass on basis. */
+bool broker_org_may_override(const broker_config *cfg, const char *org,
+                             const char *basis);
 const broker_org *broker_config_org_by_key(const broker_config *cfg,
                                            const uint8_t key[32]);
 

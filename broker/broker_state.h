@@ -46,6 +46,8 @@ typedef struct broker_counters {
     unsigned long long events_refused;    /* by the writer rules (gate.h) */
     unsigned long long store_regressions; /* stores found gone back */
     unsigned long long seq_conflicts;     /* SeqConflicts passed on */
+    unsigned long long access_queries;    /* access reports asked (access.h) */
+    unsigned long long access_refused;    /* ... refused: not in the scope */
 } broker_counters;
 
 typedef struct broker {
@@ -83,6 +85,7 @@ typedef struct broker {
     /* lines a peer can provoke: at most a few a second */
     polku_log_limit refusal_log, frame_log;
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
+    struct access_pending_set *access; /* access reports under way */
 } broker;
 
 /* What the views (views.h) read of b, for one call. */

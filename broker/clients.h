@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "overrides.h"
 #include "polku/codec.h"
 
 #define CL_TIMELINE_MAX 48
@@ -44,6 +45,8 @@ typedef struct cl_referral {
 } cl_referral;
 
 client_index *cl_new(void);
+/* The overrides folded with the clients (overrides.h). */
+const override_index *cl_overrides(const client_index *cl);
 void cl_destroy(client_index **cl);
 
 /* Folds one event (already known to be new). Returns true if it touched

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "http_api.h"
+#include "override_review.h"
 #include "report.h"
 #include "routes.h"
 #include "views.h"
@@ -84,7 +85,9 @@ static void metrics(broker *b, polku_http_req *req)
             c->frames_in, c->routed, c->acks_routed, c->rejected, c->hellos,
             b->zap_allowed, b->zap_denied, connected);
     for (int code = 1; code <= POLKU_NACK_CODE_LAST; code++)
-        fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
+        if (strcmp(polku_nack_code_name((Polku__NackCode)code),
+                   "unspecified") != 0) /* numbers kept for others */
+            fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
                 polku_nack_code_name((Polku__NackCode)code), c->nacks[code]);
     fprintf(f,
             "# HELP polku_broker_duplicate_sessions_total Connections refused "
@@ -257,7 +260,22 @@ static void on_request(polku_http_req *req, void *arg)
 {
     broker *b = arg;
     const char *path = polku_http_path(req);
-    if (strcmp(polku_http_method(req), "GET") != 0) {
+    if (strcmp(polku_http_method(req), "POST") == 0 &&
+        strncmp(path, "/api/v1/overrides/", 18) == 0) {
+        const char *rest = path + 18, *slash = strchr(rest, '/');
+        char id[32];
+        if (!authorised(b, req))
+            polku_http_respond_error(req, 401, "unauthorized",
+                                     "a bearer token is required");
+        else if (!slash || strcmp(slash, "/review") != 0 ||
+                 (size_t)(slash - rest) >= sizeof id)
+            polku_http_respond_error(req, 404, "not_found",
+                                     "no such endpoint");
+        else {
+            snprintf(id, sizeof id, "%.*s", (int)(slash - rest), rest);
+            override_review_http(b, req, id);
+        }
+    } else if (strcmp(polku_http_method(req), "GET") != 0) {
         polku_http_respond_error(req, 405, "method_not_allowed",
                                  "only GET is served here");
     } else if (strcmp(path, "/healthz") == 0) {

@@ -16,6 +16,7 @@
 
 #include "router.h"
 #include "routes.h"
+#include "access.h"
 #include "admit.h"
 #include "claim_auth.h"
 #include "fold.h"
@@ -57,6 +58,48 @@ static int send_envelope(broker *b, const uint8_t *rid, size_t rid_len,
     if (polku_envelope_encode(env, &buf, &len))
         return ENOMEM;
     int rc = send_to(b, rid, rid_len, buf, len);
+    free(buf);
+    return rc;
+}
+
+int router_send_envelope(broker *b, const uint8_t *rid, size_t rid_len,
+                         polku_envelope *env)
+{
+    uint8_t msg_id[16];
+    fill_header(env, msg_id);
+    int rc = send_envelope(b, rid, rid_len, env);
+    env->msg_id.data = NULL;
+    env->msg_id.len = 0;
+    return rc;
+}
+
+int router_send_raw(broker *b, const char *org, const void *data, size_t len)
+{
+    int idx = routes_org_index(&b->routes, org);
+    if (idx < 0)
+        return ENOENT;
+    route *r = &b->routes.by_org[idx];
+    if (!r->connected)
+        return EHOSTUNREACH;
+    int rc = send_to(b, r->routing_id, r->routing_id_len, data, len);
+    if (rc == EHOSTUNREACH) {
+        log_info("%s: connection gone, marked offline", org);
+        r->connected = false;
+    }
+    return rc;
+}
+
+int router_send_to_org(broker *b, const char *org, polku_envelope *env)
+{
+    uint8_t msg_id[16];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    fill_header(env, msg_id);
+    int rc = polku_envelope_encode(env, &buf, &len) ? ENOMEM : 0;
+    env->msg_id.data = NULL;
+    env->msg_id.len = 0;
+    if (!rc)
+        rc = router_send_raw(b, org, buf, len);
     free(buf);
     return rc;
 }
@@ -113,6 +156,8 @@ static void send_welcome(broker *b, const uint8_t *rid, size_t rid_len,
         entries[i].public_key = (char *)o->public_z85;
         entries[i].n_services = o->service_count;
         entries[i].services = (char **)o->services;
+        entries[i].n_overrides = o->override_count;
+        entries[i].overrides = (char **)o->overrides;
         ptrs[i] = &entries[i];
     }
     fill_header(&env, msg_id);
@@ -951,6 +996,13 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         break;
     case POLKU__ENVELOPE__BODY_PATH_QUERY:
         on_path_query(b, r, rl, sender, env);
+        break;
+    case POLKU__ENVELOPE__BODY_ACCESS_QUERY:
+        access_on_query(b, r, rl, sender, env);
+        break;
+    case POLKU__ENVELOPE__BODY_ACCESS_ANSWER:
+        access_on_answer(b, sender, env, zmq_msg_data(payload),
+                         zmq_msg_size(payload));
         break;
     default:
         if (polku_body_is_event(env->body_case)) {

@@ -38,6 +38,8 @@ typedef enum domain_reason {
     DOMAIN_SUCCESSOR_REQUIRED, /* the coordinator's service would end
                                   without a successor */
     DOMAIN_STALE_PLAN,         /* a plan version older than the path's */
+    DOMAIN_OVERRIDE_NOT_PERMITTED, /* break-glass this org may not use */
+    DOMAIN_OVERRIDE_NOT_NEEDED,    /* break-glass where a consent covers it */
     DOMAIN_REASON_COUNT
 } domain_reason;
 
