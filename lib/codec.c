@@ -519,7 +519,7 @@ static bool override_reviewed_ok(check *c, const polku_envelope *env)
         !org_ok(c, "override_reviewed.reviewer", b->reviewer))
         return false;
     return id_ok(c, "override_reviewed.object_id", b->object_id) &&
-           org_ok(c, "override_reviewed.used_by", b->used_by) &&
+           org_or_empty_ok(c, "override_reviewed.used_by", b->used_by) &&
            opt_bytes_ok(c, "override_reviewed.authenticator", b->authenticator,
                         32);
 }
