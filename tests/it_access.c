@@ -246,6 +246,21 @@ static void case_access_report(void)
             st, lines);
     h_resp_free(&resp);
 
+    /* the same from the CLI, and in Finnish as a table */
+    char out[65536];
+    const char *const csv_args[] = {"client",    "access", key,
+                                    "--network", "--csv",  NULL};
+    int ec = h_cli(sote, out, sizeof out, csv_args);
+    H_CHECK(ec == 0 && strncmp(out, "source,seq,at,kind", 18) == 0 &&
+                strstr(out, r3) != NULL,
+            "polku client access KEY --network --csv: exit %d, %.200s", ec,
+            out);
+    const char *const fi_args[] = {"--lang",   "fi", "client", "access",
+                                   "--client", key,  NULL};
+    ec = h_cli(sote, out, sizeof out, fi_args);
+    H_CHECK(ec == 0 && strstr(out, "tapahtuma") && strstr(out, r1),
+            "polku --lang fi client access: a table in Finnish (exit %d)", ec);
+
     /* outside the scope: the agent refuses, and the broker refuses too */
     json_t *no = access_report(muu, key, "?network=1", &st);
     H_CHECK(st == 403, "an organisation outside the consent: 403, got %ld", st);
