@@ -380,6 +380,20 @@ static void case_break_glass(void)
             "kunta may not: 403 override_not_permitted, got %ld %s", st,
             hc_body(&resp));
     h_resp_free(&resp);
+    /* a handover under an override: the same permission */
+    char hbody[512];
+    snprintf(hbody, sizeof hbody,
+             "{\"client\":{\"key\":\"%s\"},\"to\":\"%s\","
+             "\"override\":{\"basis\":\"statutory\",\"reason\":\"duty\"}}",
+             key, ensi->id);
+    st = h_api(koord, "POST", "/v1/handovers", hbody, &resp);
+    H_CHECK(st == 403 &&
+                strcmp(h_resp_error_code(&resp), "override_not_permitted") ==
+                    0,
+            "a handover under an override sote-keskus may not use: 403 "
+            "override_not_permitted, got %ld %s",
+            st, hc_body(&resp));
+    h_resp_free(&resp);
     /* a consent covers it: the consent is used, not an override */
     char key2[33], cid2[64];
     h_client_key(key2);
