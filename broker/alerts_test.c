@@ -457,15 +457,14 @@ static void skewed_clocks(void **state)
     f->skewed_org[0] = SOTE;
     f->skew_ms[0] = -(int64_t)behind;
     f->n_skews = 1;
-    fold(f, ev_requested(&f->sote, KEY_A, 1, KELA, "benefits", 0,
-                         T0 - behind));
+    fold(f, ev_requested(&f->sote, KEY_A, 1, KELA, "benefits", 0, T0 - behind));
     nothing_changes(f, T0 + 60000); /* a minute old on sote's clock */
     assert_int_equal(alerts_count(f->set), 0);
     evaluate(f, T0 + 2 * 3600000); /* two hours old: overdue */
     assert_int_equal(f->n_seen, 1);
-    assert_string_equal(json_string_value(json_object_get(f->seen[0].alert,
-                                                          "kind")),
-                        "referral_not_received");
+    assert_string_equal(
+        json_string_value(json_object_get(f->seen[0].alert, "kind")),
+        "referral_not_received");
     /* "since" is on the broker's clock: an hour after T0 */
     const char *since =
         json_string_value(json_object_get(f->seen[0].alert, "since"));
@@ -512,15 +511,15 @@ static void events_refused(void **state)
 static void override_used(void **state)
 {
     fixture *f = *state;
-    polku_envelope *env = ev_requested(&f->sote, KEY_A, 7, TK, "tyokyky", 0,
-                                       T0 + 5);
+    polku_envelope *env =
+        ev_requested(&f->sote, KEY_A, 7, TK, "tyokyky", 0, T0 + 5);
     env->referral_requested->override_basis = "emergency";
     fold(f, env);
     char rid[POLKU_ID_TEXT];
     referral_text(7, rid);
     evaluate(f, T0 + 10);
-    assert_one(f, "alert.raised", "override_used", KEY_A, "referral", rid,
-               SOTE, T0 + 5);
+    assert_one(f, "alert.raised", "override_used", KEY_A, "referral", rid, SOTE,
+               T0 + 5);
     assert_string_equal(
         json_string_value(json_object_get(f->seen[0].alert, "detail")),
         "emergency");

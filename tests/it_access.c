@@ -261,6 +261,23 @@ static void case_access_report(void)
     H_CHECK(ec == 0 && strstr(out, "tapahtuma") && strstr(out, r1),
             "polku --lang fi client access: a table in Finnish (exit %d)", ec);
 
+    /* the client in the body (as for an identity code), CSV asked there */
+    char pbody[160];
+    snprintf(pbody, sizeof pbody,
+             "{\"client\":{\"key\":\"%s\"},\"network\":false,"
+             "\"format\":\"json\"}",
+             key);
+    st = h_api(kela, "POST", "/v1/clients/access", pbody, &resp);
+    H_CHECK(st == 200 && count_rows(resp.json, NULL, "source", "kela") > 0 &&
+                count_rows(resp.json, NULL, "source", "kela") ==
+                    (int)json_array_size(json_object_get(resp.json, "events")),
+            "POST /v1/clients/access at kela: its own events (%ld)", st);
+    h_resp_free(&resp);
+    st = h_api(kela, "POST", "/v1/clients/access",
+               "{\"client\":{\"key\":\"zz\"},\"network\":\"yes\"}", &resp);
+    H_CHECK(st == 400, "a bad client or network: 400, got %ld", st);
+    h_resp_free(&resp);
+
     /* outside the scope: the agent refuses, and the broker refuses too */
     json_t *no = access_report(muu, key, "?network=1", &st);
     H_CHECK(st == 403, "an organisation outside the consent: 403, got %ld", st);
@@ -388,8 +405,7 @@ static void case_break_glass(void)
              key, ensi->id);
     st = h_api(koord, "POST", "/v1/handovers", hbody, &resp);
     H_CHECK(st == 403 &&
-                strcmp(h_resp_error_code(&resp), "override_not_permitted") ==
-                    0,
+                strcmp(h_resp_error_code(&resp), "override_not_permitted") == 0,
             "a handover under an override sote-keskus may not use: 403 "
             "override_not_permitted, got %ld %s",
             st, hc_body(&resp));
