@@ -115,9 +115,8 @@ static gate_result override_reviewed(const gate_env *g,
     if (env->n_to != 0 || env->client_key.len != 16)
         return malformed("a review is for the broker, with a client key");
     ov_view v;
-    bool known =
-        ov_find(cl_overrides(g->x->clients), r->object_id.data, &v) &&
-        memcmp(v.client_key, env->client_key.data, 16) == 0;
+    bool known = ov_find(cl_overrides(g->x->clients), r->object_id.data, &v) &&
+                 memcmp(v.client_key, env->client_key.data, 16) == 0;
     if (strcmp(r->reviewer, "operator") == 0) {
         if (strcmp(r->used_by, env->origin_org) != 0 ||
             !ov_review_verify(g->claim_key, env))
@@ -159,8 +158,7 @@ static gate_result referral_requested(const gate_env *g,
          strcmp(cl_name(g->x->clients, r->to), env->to[0]) != 0))
         return not_writer("the referral id names another referral");
     if (q->override_basis[0])
-        return override_permitted(g, env, q->override_basis,
-                                  q->consent_id.len);
+        return override_permitted(g, env, q->override_basis, q->consent_id.len);
     Polku__NackCode code =
         ci_check_scope(g->x->consents, env, env->origin_org, env->to[0],
                        "referral", gate_org_replayed, (void *)g);

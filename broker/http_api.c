@@ -88,7 +88,8 @@ static void metrics(broker *b, polku_http_req *req)
         if (strcmp(polku_nack_code_name((Polku__NackCode)code),
                    "unspecified") != 0) /* numbers kept for others */
             fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
-                polku_nack_code_name((Polku__NackCode)code), c->nacks[code]);
+                    polku_nack_code_name((Polku__NackCode)code),
+                    c->nacks[code]);
     fprintf(f,
             "# HELP polku_broker_duplicate_sessions_total Connections refused "
             "because another connection of the same organisation was live.\n"
@@ -269,8 +270,7 @@ static void on_request(polku_http_req *req, void *arg)
                                      "a bearer token is required");
         else if (!slash || strcmp(slash, "/review") != 0 ||
                  (size_t)(slash - rest) >= sizeof id)
-            polku_http_respond_error(req, 404, "not_found",
-                                     "no such endpoint");
+            polku_http_respond_error(req, 404, "not_found", "no such endpoint");
         else {
             snprintf(id, sizeof id, "%.*s", (int)(slash - rest), rest);
             override_review_http(b, req, id);

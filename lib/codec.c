@@ -186,8 +186,8 @@ static bool code_ok(check *c, const char *field, const char *s,
 
 bool polku_override_basis_valid(const char *basis)
 {
-    return basis && (strcmp(basis, "emergency") == 0 ||
-                     strcmp(basis, "statutory") == 0);
+    return basis &&
+           (strcmp(basis, "emergency") == 0 || strcmp(basis, "statutory") == 0);
 }
 
 bool polku_nack_code_known(const char *s)

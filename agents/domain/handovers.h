@@ -29,7 +29,7 @@ typedef struct handover_new {
     const char *note;
     const char *rule;           /* the automatic rule, or NULL */
     const uint8_t *referral_id; /* the referral that triggered it */
-    override_request override; /* break-glass (basis NULL: none) */
+    override_request override;  /* break-glass (basis NULL: none) */
 } handover_new;
 
 /* The coordinator offers. Refusals: not_coordinator, consent_required

@@ -157,8 +157,7 @@ int referrals_create(domain *d, MDB_txn *txn, const referral_new *n,
     req.due_ms = r->due_ms;
     req.transfer = r->transfer;
     if (override) {
-        r->override =
-            overrides_record(n->override.basis, n->override.reason);
+        r->override = overrides_record(n->override.basis, n->override.reason);
         if (!r->override)
             rc = POLKU_ENOMEM;
         req.override_basis = (char *)n->override.basis;

@@ -559,8 +559,7 @@ static int apply_claim_answer(broker_link *l, MDB_txn *txn, const void *what)
 }
 
 /* An operator reviewed our override at the broker: our log says so. */
-static int apply_operator_review(broker_link *l, MDB_txn *txn,
-                                 const void *what)
+static int apply_operator_review(broker_link *l, MDB_txn *txn, const void *what)
 {
     int rc = overrides_operator_reviewed(l->d, txn, what);
     if (rc == POLKU_ENOTFOUND || rc == POLKU_EINVAL) {

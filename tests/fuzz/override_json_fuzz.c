@@ -41,8 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 !o.reason[0] || strlen(o.reason) > POLKU_MAX_TEXT)
                 abort();
         }
-    } else if (rc != POLKU_EINVAL || !strstr(msg, "override") ||
-               !v) {
+    } else if (rc != POLKU_EINVAL || !strstr(msg, "override") || !v) {
         abort();
     }
     json_decref(body);
