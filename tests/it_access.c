@@ -332,6 +332,21 @@ static void case_access_report(void)
     h_note("with typ stopped the report took %llu ms",
            (unsigned long long)(h_now_ms() - t0));
     json_decref(net);
+
+    /* a broker rebuilt while typ stays away still answers, typ listed */
+    h_broker_kill(r);
+    h_broker_start(r);
+    h_wait_agent_connected(sote, H_SEC(20));
+    net = NULL;
+    H_WAIT_UNTIL(H_SEC(20),
+                 (json_decref(net),
+                  net = access_report(sote, key, "?network=1", &st), st == 200),
+                 "a network report from the rebuilt broker");
+    H_CHECK(listed(json_object_get(net, "not_answering"), "typ") &&
+                listed(json_object_get(net, "answered"), "kela") &&
+                count_rows(net, "referral_requested", "object_id", r1) == 1,
+            "after the rebuild: typ not answering, the rest there once");
+    json_decref(net);
 }
 
 /* ------------------------------------------------------------ break-glass */

@@ -216,20 +216,6 @@ static bool listed(json_t *arr, const char *org)
     return false;
 }
 
-/* Every organisation asked has answered. */
-static bool complete(const access_waiter *w)
-{
-    json_t *answered = json_object_get(w->report, "answered");
-    size_t i;
-    json_t *v;
-    if (!w->broker_answered)
-        return false;
-    json_array_foreach(
-        w->asked, i,
-        v) if (!listed(answered, json_string_value(v))) return false;
-    return true;
-}
-
 static void finish(struct access_queries *q, size_t i)
 {
     access_waiter w = q->w[i];
@@ -308,9 +294,8 @@ void api_access_answered(void *arg, const polku_envelope *env)
         json_array_foreach(w->asked, k, v) done +=
             listed(answered, json_string_value(v)) ||
             listed(missing, json_string_value(v));
+        /* every organisation asked has answered (or refused) */
         if (w->broker_answered && done == json_array_size(w->asked))
-            finish(q, i);
-        else if (complete(w))
             finish(q, i);
         return;
     }
