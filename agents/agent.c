@@ -144,9 +144,11 @@ int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg)
                     .cfg = cfg,
                     .org = cfg->org,
                     .hooks = {api_claim_decided, &a->api}};
-    rc =
-        link_start(&a->link, loop, cfg, &a->d, &a->dir, &a->ob,
-                   (link_hooks){api_event_applied, api_path_answered, &a->api});
+    rc = link_start(&a->link, loop, cfg, &a->d, &a->dir, &a->ob,
+                    (link_hooks){.event_applied = api_event_applied,
+                                 .path_answered = api_path_answered,
+                                 .access_answered = api_access_answered,
+                                 .arg = &a->api});
     if (!rc)
         rc = api_start(&a->api, loop, cfg, &a->d, &a->link, &a->ob);
     if (rc)

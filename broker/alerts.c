@@ -21,6 +21,7 @@ enum alert_kind {
     ALERT_EVENTS_REFUSED,
     ALERT_DUPLICATE_SESSION,
     ALERT_STORE_REGRESSED,
+    ALERT_OVERRIDE_USED,
     ALERT_KINDS
 };
 
@@ -28,11 +29,12 @@ static const char *const kind_names[ALERT_KINDS] = {
     "referral_not_received", "referral_not_answered", "rejection_no_followup",
     "handover_unanswered",   "consent_expired_open",  "path_no_coordinator",
     "events_refused",        "duplicate_session",     "store_regressed",
+    "override_used",
 };
 
 static const char *const kind_subjects[ALERT_KINDS] = {
-    "referral", "referral", "referral", "handover", "referral",
-    "path",     "org",      "org",      "org",
+    "referral", "referral", "referral", "handover", "referral", "path",
+    "org",      "org",      "org",      "referral",
 };
 
 typedef struct alert {
@@ -272,6 +274,16 @@ static void on_path(const uint8_t key[16], const path_view *v, void *arg)
              ev->now);
 }
 
+/* Break-glass not yet reviewed (overrides.h): the organisation that used
+ * it, the basis as detail. */
+static void hold_override(const ov_view *v, void *arg)
+{
+    char id[33];
+    id_text(v->object_id, id);
+    hold_detail(arg, ALERT_OVERRIDE_USED, v->subject, id, v->client_key,
+                v->used_by, v->since_ms, v->basis);
+}
+
 void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
                      alert_change_fn change, void *arg)
 {
@@ -301,6 +313,7 @@ void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
         hold_detail(&ev, ALERT_STORE_REGRESSED, NULL, g->org, no_client, g->org,
                     g->since_ms, detail);
     }
+    ov_each_open(cl_overrides(in->clients), hold_override, &ev);
     alert *a, *tmp;
     HASH_ITER(hh, set->alerts, a, tmp)
     {

@@ -29,7 +29,12 @@
  *                           broker had seen from it: its store was restored
  *                           from an older copy; until its log passes that
  *                           sequence again (that org; subject "org"; detail
- *                           "seq A < B": the agent's and the broker's) */
+ *                           "seq A < B": the agent's and the broker's)
+ *   override_used           a referral or handover sent under break-glass
+ *                           (overrides.h), until the client's coordinator or
+ *                           an operator reviews it (the org that used it;
+ *                           subject "referral" or "handover"; detail the
+ *                           basis) */
 // clang-format on
 #ifndef POLKU_BROKER_ALERTS_H
 #define POLKU_BROKER_ALERTS_H

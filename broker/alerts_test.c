@@ -441,7 +441,8 @@ static void empty_set(void **state)
     assert_string_equal(alerts_kind_name(6), "events_refused");
     assert_string_equal(alerts_kind_name(7), "duplicate_session");
     assert_string_equal(alerts_kind_name(8), "store_regressed");
-    assert_string_equal(alerts_kind_name(9), "");
+    assert_string_equal(alerts_kind_name(9), "override_used");
+    assert_string_equal(alerts_kind_name(10), "");
 }
 
 /* A sender 400 days behind stamps its referral 400 days ago: read on its
@@ -456,15 +457,14 @@ static void skewed_clocks(void **state)
     f->skewed_org[0] = SOTE;
     f->skew_ms[0] = -(int64_t)behind;
     f->n_skews = 1;
-    fold(f, ev_requested(&f->sote, KEY_A, 1, KELA, "benefits", 0,
-                         T0 - behind));
+    fold(f, ev_requested(&f->sote, KEY_A, 1, KELA, "benefits", 0, T0 - behind));
     nothing_changes(f, T0 + 60000); /* a minute old on sote's clock */
     assert_int_equal(alerts_count(f->set), 0);
     evaluate(f, T0 + 2 * 3600000); /* two hours old: overdue */
     assert_int_equal(f->n_seen, 1);
-    assert_string_equal(json_string_value(json_object_get(f->seen[0].alert,
-                                                          "kind")),
-                        "referral_not_received");
+    assert_string_equal(
+        json_string_value(json_object_get(f->seen[0].alert, "kind")),
+        "referral_not_received");
     /* "since" is on the broker's clock: an hour after T0 */
     const char *since =
         json_string_value(json_object_get(f->seen[0].alert, "since"));
@@ -503,6 +503,54 @@ static void events_refused(void **state)
     evaluate(f, T0 + 30);
     assert_int_equal(f->n_seen, 1);
     assert_string_equal(f->seen[0].topic, "alert.cleared");
+}
+
+/* A referral under an override raises override_used (the sender, the
+ * basis) until a review is folded; a review folded first (a replay in
+ * another order) leaves nothing to raise. */
+static void override_used(void **state)
+{
+    fixture *f = *state;
+    polku_envelope *env =
+        ev_requested(&f->sote, KEY_A, 7, TK, "tyokyky", 0, T0 + 5);
+    env->referral_requested->override_basis = "emergency";
+    fold(f, env);
+    char rid[POLKU_ID_TEXT];
+    referral_text(7, rid);
+    evaluate(f, T0 + 10);
+    assert_one(f, "alert.raised", "override_used", KEY_A, "referral", rid, SOTE,
+               T0 + 5);
+    assert_string_equal(
+        json_string_value(json_object_get(f->seen[0].alert, "detail")),
+        "emergency");
+    nothing_changes(f, T0 + 20);
+    /* the coordinator's review, an event of its log */
+    polku_envelope rev = POLKU__ENVELOPE__INIT;
+    Polku__OverrideReviewed r = POLKU__OVERRIDE_REVIEWED__INIT;
+    uint8_t obj[16];
+    test_id(0x5e, 7, obj);
+    rev.version = POLKU_PROTOCOL_VERSION;
+    rev.origin_org = KELA;
+    rev.origin_seq = 1;
+    rev.client_key = test_bytes((uint8_t *)KEY_A, 16);
+    rev.time_ms = T0 + 25;
+    r.object_id = test_bytes(obj, 16);
+    r.used_by = SOTE;
+    r.reviewer = KELA;
+    rev.body_case = POLKU__ENVELOPE__BODY_OVERRIDE_REVIEWED;
+    rev.override_reviewed = &r;
+    fold(f, &rev);
+    evaluate(f, T0 + 30);
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(f->seen[0].topic, "alert.cleared");
+    /* reviewed before its override arrives: never raised */
+    test_id(0x5e, 8, obj);
+    rev.origin_seq = 2;
+    fold(f, &rev);
+    env = ev_requested(&f->sote, KEY_A, 8, TK, "tyokyky", 0, T0 + 35);
+    env->referral_requested->override_basis = "statutory";
+    fold(f, env);
+    nothing_changes(f, T0 + 40);
 }
 
 /* Two sessions of one org: named with both connections' addresses while
@@ -587,6 +635,7 @@ int main(void)
         CASE(events_refused),
         CASE(store_regressed),
         CASE(duplicate_session),
+        CASE(override_used),
         CASE(skewed_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

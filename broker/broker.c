@@ -1,5 +1,6 @@
 /* broker.c — setting up and tearing down the broker's sockets and handles. */
 #include "broker.h"
+#include "access.h"
 
 #include "claim_auth.h"
 #include "ha_link.h"
@@ -278,6 +279,7 @@ void broker_fini(broker *b)
     pi_destroy(&b->paths);
     cl_destroy(&b->clients);
     alerts_free(&b->alerts);
+    access_pending_free(b);
     hb_destroy(&b->held);
     display_free(&b->display);
     sodium_memzero(b->claim_key, sizeof b->claim_key);

@@ -23,6 +23,7 @@ static const char *const org_keys[] = {"name",
                                        "services",
                                        "previous_public_key",
                                        "previous_key_until",
+                                       "overrides",
                                        NULL};
 
 static char *dup_or_null(const char *s)
@@ -117,6 +118,61 @@ static int load_previous_key(const polku_ini *ini, const char *section,
     return POLKU_OK;
 }
 
+/* `overrides = emergency, statutory`: the break-glass bases the
+ * organisation may use (docs/trust.md). */
+static int load_overrides(const polku_ini *ini, const char *section,
+                          broker_org *org, polku_cfgerr *err)
+{
+    static const char *const bases[] = {"emergency", "statutory"};
+    const polku_ini_entry *e = polku_ini_find(ini, section, "overrides");
+    if (!e)
+        return POLKU_OK;
+    char *copy = strdup(e->value);
+    if (!copy)
+        return POLKU_ENOMEM;
+    int rc = POLKU_OK;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !rc;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        size_t n = strlen(tok);
+        while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
+            tok[--n] = '\0';
+        if (n == 0)
+            continue;
+        const char *basis = NULL;
+        for (size_t i = 0; i < 2; i++)
+            if (strcmp(tok, bases[i]) == 0)
+                basis = bases[i];
+        if (!basis) {
+            rc = polku_cfgerr_set(err, ini, e, section, "overrides",
+                                  "'%.64s' is not a basis: expected "
+                                  "emergency and/or statutory, "
+                                  "comma-separated",
+                                  tok);
+            break;
+        }
+        bool seen = false;
+        for (size_t i = 0; i < org->override_count; i++)
+            seen |= org->overrides[i] == basis;
+        if (!seen)
+            org->overrides[org->override_count++] = basis;
+    }
+    free(copy);
+    return rc;
+}
+
+bool broker_org_may_override(const broker_config *cfg, const char *org,
+                             const char *basis)
+{
+    const broker_org *o = broker_config_org(cfg, org);
+    for (size_t i = 0; o && basis && i < o->override_count; i++)
+        if (strcmp(o->overrides[i], basis) == 0)
+            return true;
+    return false;
+}
+
 /* Errors about a section as a whole point at its header line. */
 static polku_ini_entry section_header(const polku_ini *ini, const char *section)
 {
@@ -161,7 +217,9 @@ static int load_org(const polku_ini *ini, const char *section,
     org->name = strdup(name);
     cfg->org_count++;
     rc = load_previous_key(ini, section, cfg, org, err);
-    return rc ? rc : load_services(ini, section, org, err);
+    if (!rc)
+        rc = load_services(ini, section, org, err);
+    return rc ? rc : load_overrides(ini, section, org, err);
 }
 
 /* [broker] ha_role, ha_bind, ha_peer: one of a pair (ha.h), or alone. */

@@ -30,6 +30,10 @@ typedef struct broker_org {
     char previous_z85[POLKU_Z85_KEY];
     uint8_t previous_key[32];
     uint64_t previous_until_ms; /* Unix ms */
+    /* `overrides`: the break-glass bases it may use ("emergency",
+     * "statutory"; static strings) */
+    const char *overrides[2];
+    size_t override_count;
 } broker_org;
 
 typedef struct broker_sla {
@@ -73,6 +77,10 @@ void broker_config_fini(broker_config *cfg);
 
 /* The org with this id or public key (32 bytes), or NULL. */
 const broker_org *broker_config_org(const broker_config *cfg, const char *id);
+
+/* True if the directory entry of org permits break-glass on basis. */
+bool broker_org_may_override(const broker_config *cfg, const char *org,
+                             const char *basis);
 const broker_org *broker_config_org_by_key(const broker_config *cfg,
                                            const uint8_t key[32]);
 

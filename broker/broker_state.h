@@ -48,6 +48,8 @@ typedef struct broker_counters {
     unsigned long long store_regressions; /* stores found gone back */
     unsigned long long seq_conflicts;     /* SeqConflicts passed on */
     unsigned long long bundles_in;        /* Bundles received (of frames_in) */
+    unsigned long long access_queries;    /* access reports asked (access.h) */
+    unsigned long long access_refused;    /* ... refused: not in the scope */
 } broker_counters;
 
 typedef struct broker {
@@ -88,6 +90,7 @@ typedef struct broker {
     polku_log_limit refusal_log, frame_log;
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
     struct pair_link *pair; /* ha_link.h: one of a pair, or alone */
+    struct access_pending_set *access; /* access reports under way */
 } broker;
 
 /* What the views (views.h) read of b, for one call. */

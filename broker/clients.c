@@ -59,6 +59,7 @@ struct client_index {
     char **by_idx;             /* idx -> name; [0] unused */
     size_t n_names, cap_names;
     size_t open;
+    override_index *overrides; /* break-glass until reviewed */
 };
 
 /* ---- event names ---- */
@@ -149,7 +150,17 @@ const char *cl_name(const client_index *cl, uint16_t idx)
 
 client_index *cl_new(void)
 {
-    return calloc(1, sizeof(client_index));
+    client_index *cl = calloc(1, sizeof(client_index));
+    if (cl && !(cl->overrides = ov_new())) {
+        free(cl);
+        return NULL;
+    }
+    return cl;
+}
+
+const override_index *cl_overrides(const client_index *cl)
+{
+    return cl->overrides;
 }
 
 void cl_destroy(client_index **clp)
@@ -157,6 +168,7 @@ void cl_destroy(client_index **clp)
     if (!clp || !*clp)
         return;
     client_index *cl = *clp;
+    ov_destroy(&cl->overrides);
     referral_entry *r, *rtmp;
     HASH_ITER(hh, cl->referrals, r, rtmp)
     {
@@ -406,6 +418,8 @@ static void timeline_add(client_index *cl, client_entry *c,
 
 bool cl_apply(client_index *cl, const polku_envelope *env)
 {
+    if (env->origin_org && env->origin_org[0])
+        ov_apply(cl->overrides, env);
     uint8_t event = event_index(env);
     if (!event || env->client_key.len != 16 || !env->origin_org ||
         !env->origin_org[0])

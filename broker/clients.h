@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "display.h"
+#include "overrides.h"
 #include "polku/codec.h"
 
 #define CL_TIMELINE_MAX 48
@@ -45,6 +46,8 @@ typedef struct cl_referral {
 } cl_referral;
 
 client_index *cl_new(void);
+/* The overrides folded with the clients (overrides.h). */
+const override_index *cl_overrides(const client_index *cl);
 void cl_destroy(client_index **cl);
 
 /* Folds one event (already known to be new). Returns true if it touched

@@ -406,3 +406,25 @@ json_t *ci_client_json(const consent_index *ci, const uint8_t key[16],
     }
     return list;
 }
+
+size_t ci_scope_orgs(const consent_index *ci, const uint8_t key[16],
+                     const char *org, uint64_t now_ms, const char **out,
+                     size_t max)
+{
+    ci_client *c = NULL;
+    size_t n = 0;
+    HASH_FIND(hh, ci->clients, key, 16, c);
+    for (size_t i = 0; c && i < c->n; i++) {
+        const ci_entry *e = c->entries[i];
+        if (!entry_active(e, now_ms) || !in_scope(e, org))
+            continue;
+        for (size_t k = 0; k < e->n_orgs; k++) {
+            bool seen = strcmp(e->orgs[k], org) == 0;
+            for (size_t j = 0; j < n && !seen; j++)
+                seen = strcmp(out[j], e->orgs[k]) == 0;
+            if (!seen && n < max)
+                out[n++] = e->orgs[k];
+        }
+    }
+    return n;
+}

@@ -80,6 +80,14 @@ bool ci_client_replayed(const consent_index *ci, const uint8_t key[16],
 
 size_t ci_count(const consent_index *ci);
 
+/* The other organisations of every active consent of the client that
+ * names org (any purpose), each once, into out (at most max; pointers into
+ * the index, valid until the next ci_apply). Returns how many; 0 when org
+ * is in no active consent of the client. */
+size_t ci_scope_orgs(const consent_index *ci, const uint8_t key[16],
+                     const char *org, uint64_t now_ms, const char **out,
+                     size_t max);
+
 /* The consent id at now: 1 active, 0 revoked or expired, -1 unknown. */
 int ci_consent_active(const consent_index *ci, const uint8_t id[16],
                       uint64_t now_ms);

@@ -75,6 +75,65 @@ static bool one_other_org(const gate_env *g, const polku_envelope *env)
            strcmp(env->to[0], env->origin_org) != 0;
 }
 
+/* ---- break-glass (overrides.h) ---- */
+
+/* An override instead of a consent: only a basis the directory permits
+ * the sender, and no consent besides. */
+static gate_result override_permitted(const gate_env *g,
+                                      const polku_envelope *env,
+                                      const char *basis, size_t consent_len)
+{
+    if (!broker_org_may_override(g->cfg, env->origin_org, basis))
+        return refuse(POLKU__NACK_CODE__NACK_OVERRIDE_NOT_PERMITTED,
+                      "the directory does not permit this organisation "
+                      "that override");
+    if (consent_len)
+        return malformed("an override relies on no consent");
+    return ok;
+}
+
+/* The override's basis an event carries ("" none). */
+static const char *override_basis(const polku_envelope *env)
+{
+    if (env->body_case == POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED)
+        return env->referral_requested->override_basis;
+    if (env->body_case == POLKU__ENVELOPE__BODY_HANDOVER_OFFERED)
+        return env->handover_offered->override_basis;
+    return "";
+}
+
+static gate_result coordinated_at(const gate_env *g, const polku_envelope *env,
+                                  uint32_t term);
+
+/* A review: the coordinator's own (not of its own override), or an
+ * operator's logged by the organisation that used the override with the
+ * broker's authenticator. */
+static gate_result override_reviewed(const gate_env *g,
+                                     const polku_envelope *env)
+{
+    const Polku__OverrideReviewed *r = env->override_reviewed;
+    if (env->n_to != 0 || env->client_key.len != 16)
+        return malformed("a review is for the broker, with a client key");
+    ov_view v;
+    bool known = ov_find(cl_overrides(g->x->clients), r->object_id.data, &v) &&
+                 memcmp(v.client_key, env->client_key.data, 16) == 0;
+    if (strcmp(r->reviewer, "operator") == 0) {
+        if (strcmp(r->used_by, env->origin_org) != 0 ||
+            !ov_review_verify(g->claim_key, env))
+            return not_writer("an operator's review is logged by the "
+                              "organisation that used the override, with "
+                              "the broker's authenticator");
+        return ok;
+    }
+    if (strcmp(r->reviewer, env->origin_org) != 0)
+        return not_writer("a coordinator reviews in its own name");
+    if ((known && strcmp(v.used_by, env->origin_org) == 0) ||
+        strcmp(r->used_by, env->origin_org) == 0)
+        return not_writer("the organisation that used the override does not "
+                          "review it");
+    return coordinated_at(g, env, r->term);
+}
+
 /* ---- referrals ---- */
 
 static gate_result referral_requested(const gate_env *g,
@@ -98,6 +157,8 @@ static gate_result referral_requested(const gate_env *g,
         (strcmp(cl_name(g->x->clients, r->from), env->origin_org) != 0 ||
          strcmp(cl_name(g->x->clients, r->to), env->to[0]) != 0))
         return not_writer("the referral id names another referral");
+    if (q->override_basis[0])
+        return override_permitted(g, env, q->override_basis, q->consent_id.len);
     Polku__NackCode code =
         ci_check_scope(g->x->consents, env, env->origin_org, env->to[0],
                        "referral", gate_org_replayed, (void *)g);
@@ -289,6 +350,13 @@ static gate_result handover_offered(const gate_env *g,
     const char *supporter = env->handover_offered->supporter;
     if (supporter[0] && !directory_org(g, supporter))
         return malformed("the supporter is not in the directory");
+    const char *basis = env->handover_offered->override_basis;
+    if (basis[0]) {
+        gate_result r = override_permitted(
+            g, env, basis, env->handover_offered->consent_id.len);
+        if (r.verdict != GATE_ACCEPT)
+            return r;
+    }
     return coordinated_at(g, env, env->handover_offered->term);
 }
 
@@ -470,6 +538,8 @@ gate_result gate_writer(const gate_env *g, const polku_envelope *env)
         return handover_answered(g, env);
     case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
         return withdraw_requested(g, env);
+    case POLKU__ENVELOPE__BODY_OVERRIDE_REVIEWED:
+        return override_reviewed(g, env);
     case POLKU__ENVELOPE__BODY_SEQ_LOST: /* its own log's hole, nothing more */
         if (env->n_to != 0)
             return malformed("seq_lost is for the broker alone");
@@ -490,8 +560,10 @@ static Polku__NackCode route_offer(const gate_env *g, const polku_envelope *env,
                                    const char *dest, uint64_t now_ms)
 {
     Polku__NackCode code =
-        ci_check(g->x->consents, env, env->origin_org, dest, "handover", now_ms,
-                 gate_org_replayed, (void *)g);
+        override_basis(env)[0] /* permitted by the writer rule */
+            ? 0
+            : ci_check(g->x->consents, env, env->origin_org, dest, "handover",
+                       now_ms, gate_org_replayed, (void *)g);
     if (code)
         return code;
     if (!gate_client_ready(g, env))
@@ -513,6 +585,8 @@ Polku__NackCode gate_route(const gate_env *g, const polku_envelope *env,
         return POLKU__NACK_CODE__NACK_UNKNOWN_ORG;
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        if (override_basis(env)[0]) /* permitted by the writer rule */
+            return 0;
         return ci_check(g->x->consents, env, env->origin_org, dest, "referral",
                         now_ms, gate_org_replayed, (void *)g);
     case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
@@ -544,6 +618,9 @@ const char *gate_nack_reason(Polku__NackCode code)
         return "the event breaks a rule of the protocol";
     case POLKU__NACK_CODE__NACK_STALE_PLAN:
         return "the plan's version is older than the path's";
+    case POLKU__NACK_CODE__NACK_OVERRIDE_NOT_PERMITTED:
+        return "the directory does not permit this organisation that "
+               "override";
     default:
         return "queue full, retry later";
     }

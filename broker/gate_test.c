@@ -464,6 +464,66 @@ static void test_referral_writers(void **state)
 
 /* ---- consents ---- */
 
+/* Break-glass: only where the directory lists the basis for the sender,
+ * never with a consent besides; a permitted one needs no consent at the
+ * writer rule nor at routing. A review: the coordinator's, not the
+ * overrider's; an operator's only with the broker's authenticator. */
+static void test_overrides_from_the_directory(void **state)
+{
+    (void)state;
+    region r;
+    region_init(&r, true);
+    static const char *sote_bases[] = {"emergency"};
+    r.orgs[0].overrides[0] = sote_bases[0];
+    r.orgs[0].override_count = 1;
+    org_log sote = {.org = SOTE}, evil = {.org = EVIL};
+    polku_envelope *q =
+        sealed_only(ev_requested(&sote, KEY, 5, KELA, "", 0, T0 + 1));
+    q->referral_requested->override_basis = "statutory";
+    assert_int_equal(refusal(&r, q),
+                     POLKU__NACK_CODE__NACK_OVERRIDE_NOT_PERMITTED);
+    q->referral_requested->override_basis = "emergency";
+    assert_int_equal(verdict(&r, q), GATE_ACCEPT);
+    assert_int_equal(gate_route(&r.g, q, KELA, T0 + 1), 0);
+    polku_envelope *forged =
+        sealed_only(ev_requested(&evil, KEY, 6, KELA, "", 0, T0 + 1));
+    forged->referral_requested->override_basis = "emergency";
+    assert_int_equal(refusal(&r, forged),
+                     POLKU__NACK_CODE__NACK_OVERRIDE_NOT_PERMITTED);
+    polku_envelope *both =
+        sealed_only(ev_requested(&sote, KEY, 7, KELA, "", 1, T0 + 1));
+    both->referral_requested->override_basis = "emergency";
+    assert_int_equal(refusal(&r, both), POLKU__NACK_CODE__NACK_MALFORMED);
+    assert_int_equal(replay(&r, q), ADMIT_FOLDED);
+
+    /* reviews */
+    polku_envelope rev = POLKU__ENVELOPE__INIT;
+    Polku__OverrideReviewed rv = POLKU__OVERRIDE_REVIEWED__INIT;
+    uint8_t obj[16], mac[32];
+    test_id(0x5e, 5, obj);
+    rev.version = POLKU_PROTOCOL_VERSION;
+    rev.origin_org = SOTE;
+    rev.origin_seq = 9;
+    rev.client_key = test_bytes((uint8_t *)KEY, 16);
+    rv.object_id = test_bytes(obj, 16);
+    rv.used_by = SOTE;
+    rv.reviewer = SOTE;
+    rev.body_case = POLKU__ENVELOPE__BODY_OVERRIDE_REVIEWED;
+    rev.override_reviewed = &rv;
+    assert_int_equal(refusal(&r, &rev),
+                     POLKU__NACK_CODE__NACK_INVALID_TRANSITION);
+    rv.reviewer = "operator"; /* without the broker's authenticator */
+    assert_int_equal(refusal(&r, &rev),
+                     POLKU__NACK_CODE__NACK_INVALID_TRANSITION);
+    ov_review_mac(claim_key, KEY, obj, SOTE, mac);
+    rv.authenticator = test_bytes(mac, 32);
+    assert_int_equal(verdict(&r, &rev), GATE_ACCEPT);
+    rev.origin_org = EVIL; /* another org logging the operator's review */
+    assert_int_equal(refusal(&r, &rev),
+                     POLKU__NACK_CODE__NACK_INVALID_TRANSITION);
+    region_fini(&r);
+}
+
 static void test_consent_writers(void **state)
 {
     (void)state;
@@ -658,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_answer_waits_for_its_offer),
         cmocka_unit_test(test_stale_plan_is_refused),
         cmocka_unit_test(test_referral_writers),
+        cmocka_unit_test(test_overrides_from_the_directory),
         cmocka_unit_test(test_consent_writers),
         cmocka_unit_test(test_revocation_waits_for_its_grant),
         cmocka_unit_test(test_services_from_the_directory),

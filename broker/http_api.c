@@ -10,6 +10,7 @@
 #include "ha_link.h"
 #include "http_api.h"
 #include "reload.h"
+#include "override_review.h"
 #include "report.h"
 #include "routes.h"
 #include "views.h"
@@ -327,6 +328,20 @@ static void on_request(polku_http_req *req, void *arg)
                                      "a bearer token is required");
         else
             reload_call(b, req);
+    } else if (strcmp(polku_http_method(req), "POST") == 0 &&
+        strncmp(path, "/api/v1/overrides/", 18) == 0) {
+        const char *rest = path + 18, *slash = strchr(rest, '/');
+        char id[32];
+        if (!authorised(b, req))
+            polku_http_respond_error(req, 401, "unauthorized",
+                                     "a bearer token is required");
+        else if (!slash || strcmp(slash, "/review") != 0 ||
+                 (size_t)(slash - rest) >= sizeof id)
+            polku_http_respond_error(req, 404, "not_found", "no such endpoint");
+        else {
+            snprintf(id, sizeof id, "%.*s", (int)(slash - rest), rest);
+            override_review_http(b, req, id);
+        }
     } else if (strcmp(polku_http_method(req), "GET") != 0) {
         polku_http_respond_error(req, 405, "method_not_allowed",
                                  "only GET is served here");

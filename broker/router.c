@@ -17,6 +17,7 @@
 #include "router.h"
 #include "rotation.h"
 #include "routes.h"
+#include "access.h"
 #include "admit.h"
 #include "claim_auth.h"
 #include "fold.h"
@@ -115,6 +116,48 @@ static int send_envelope(broker *b, const uint8_t *rid, size_t rid_len,
     return rc;
 }
 
+int router_send_envelope(broker *b, const uint8_t *rid, size_t rid_len,
+                         polku_envelope *env)
+{
+    uint8_t msg_id[16];
+    fill_header(env, msg_id);
+    int rc = send_envelope(b, rid, rid_len, env);
+    env->msg_id.data = NULL;
+    env->msg_id.len = 0;
+    return rc;
+}
+
+int router_send_raw(broker *b, const char *org, const void *data, size_t len)
+{
+    int idx = routes_org_index(&b->routes, org);
+    if (idx < 0)
+        return ENOENT;
+    route *r = &b->routes.by_org[idx];
+    if (!r->connected)
+        return EHOSTUNREACH;
+    int rc = send_to(b, r->routing_id, r->routing_id_len, data, len);
+    if (rc == EHOSTUNREACH) {
+        log_info("%s: connection gone, marked offline", org);
+        r->connected = false;
+    }
+    return rc;
+}
+
+int router_send_to_org(broker *b, const char *org, polku_envelope *env)
+{
+    uint8_t msg_id[16];
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    fill_header(env, msg_id);
+    int rc = polku_envelope_encode(env, &buf, &len) ? ENOMEM : 0;
+    env->msg_id.data = NULL;
+    env->msg_id.len = 0;
+    if (!rc)
+        rc = router_send_raw(b, org, buf, len);
+    free(buf);
+    return rc;
+}
+
 static void send_nack(broker *b, const uint8_t *rid, size_t rid_len,
                       const char *to_org, Polku__NackCode code,
                       uint64_t origin_seq, const char *dest, const char *reason)
@@ -171,6 +214,8 @@ static void send_welcome(broker *b, const uint8_t *rid, size_t rid_len,
             entries[i].previous_public_key = (char *)o->previous_z85;
             entries[i].previous_key_until = o->previous_until_ms;
         }
+        entries[i].n_overrides = o->override_count;
+        entries[i].overrides = (char **)o->overrides;
         ptrs[i] = &entries[i];
     }
     fill_header(&env, msg_id);
@@ -1046,6 +1091,13 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         break;
     case POLKU__ENVELOPE__BODY_PATH_QUERY:
         on_path_query(b, r, rl, sender, env);
+        break;
+    case POLKU__ENVELOPE__BODY_ACCESS_QUERY:
+        access_on_query(b, r, rl, sender, env);
+        break;
+    case POLKU__ENVELOPE__BODY_ACCESS_ANSWER:
+        access_on_answer(b, sender, env, zmq_msg_data(payload),
+                         zmq_msg_size(payload));
         break;
     default:
         if (polku_body_is_event(env->body_case)) {

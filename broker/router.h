@@ -42,4 +42,14 @@ void router_refuse_retired_key(broker *b, const uint8_t *rid, size_t rid_len,
 /* Decides again the replayed events held back for other logs. */
 void router_decide_held(broker *b);
 
+/* For modules that answer agents (access.h): env (from the broker: its
+ * header is filled here) to a connection, or to an org's route. 0 or an
+ * errno (EHOSTUNREACH: the org is offline, ENOENT: not in the
+ * directory). */
+int router_send_envelope(broker *b, const uint8_t *rid, size_t rid_len,
+                         polku_envelope *env);
+int router_send_to_org(broker *b, const char *org, polku_envelope *env);
+/* A frame as it came, to org's route: 0 or an errno. */
+int router_send_raw(broker *b, const char *org, const void *data, size_t len);
+
 #endif

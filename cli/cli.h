@@ -112,6 +112,10 @@ void cli_print_local_path(const json_t *p);
 /* The broker's shared path: header, open referrals, timeline. */
 void cli_print_shared_path(const json_t *p);
 
+/* --- access_cmd.c: the client's access report --- */
+int cli_client(cli *c, int argc, char **argv, const cli_cmd *self);
+extern const char cli_client_usage[];
+
 /* --- handover_cmd.c --- */
 int cli_handover(cli *c, int argc, char **argv, const cli_cmd *self);
 extern const char cli_handover_usage[];

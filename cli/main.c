@@ -40,6 +40,7 @@ static const char usage_text[] = N_(
     "  consent    record, list and revoke a client's consents\n"
     "  path       claim, show and close the coordination of a client's path\n"
     "  handover   offer, answer, list and show coordination handovers\n"
+    "  client     the client's access report: who handled their data\n"
     "  status     the agent's organisation, broker connection and outbox\n"
     "  reconcile  what this store lost when it was restored from an older copy\n"
     "  report     the broker's coordination report (--broker URL)\n"
@@ -64,6 +65,7 @@ static const cli_cmd nouns[] = {
     {"consent", "consents", cli_consent_usage, cli_consent},
     {"path", "paths", cli_path_usage, cli_path},
     {"handover", "handovers", cli_handover_usage, cli_handover},
+    {"client", "client access report", cli_client_usage, cli_client},
     {"status", "agent status", cli_status_usage, cli_status},
     {"reconcile", "what a restored store lost", cli_reconcile_usage,
      cli_reconcile},

@@ -184,6 +184,12 @@ static bool code_ok(check *c, const char *field, const char *s,
     return fail(c, field, "is not one of its known values");
 }
 
+bool polku_override_basis_valid(const char *basis)
+{
+    return basis &&
+           (strcmp(basis, "emergency") == 0 || strcmp(basis, "statutory") == 0);
+}
+
 bool polku_nack_code_known(const char *s)
 {
     const ProtobufCEnumDescriptor *d = &polku__nack_code__descriptor;
@@ -306,6 +312,10 @@ static bool directory_entry_ok(check *c, const Polku__DirectoryEntry *e)
     for (size_t i = 0; i < e->n_services; i++)
         if (!token_ok(c, "welcome.directory.services", e->services[i], false))
             return false;
+    for (size_t i = 0; i < e->n_overrides; i++)
+        if (!code_ok(c, "welcome.directory.overrides", e->overrides[i],
+                     polku_override_basis_valid))
+            return false;
     return true;
 }
 
@@ -371,8 +381,9 @@ static bool bundle_ok(check *c, const polku_envelope *env)
     return true;
 }
 
-/* Sealed SealedText: at most two texts, their framing and the box. */
-#define SEALED_MAX (2 * POLKU_MAX_TEXT + 64 + 40)
+/* Sealed SealedText: at most three texts (reason, outcome, override
+ * reason), their framing and the box. */
+#define SEALED_MAX (3 * POLKU_MAX_TEXT + 96 + 40)
 
 static bool sealed_ok(check *c, const char *field, ProtobufCBinaryData b)
 {
@@ -395,7 +406,9 @@ static bool referral_requested_ok(check *c, const Polku__ReferralRequested *b)
            text_ok(c, "referral_requested.reason", b->reason, POLKU_MAX_TEXT) &&
            org_or_empty_ok(c, "referral_requested.consent_recorded_by",
                            b->consent_recorded_by) &&
-           sealed_ok(c, "referral_requested.sealed", b->sealed);
+           sealed_ok(c, "referral_requested.sealed", b->sealed) &&
+           code_ok(c, "referral_requested.override_basis", b->override_basis,
+                   polku_override_basis_valid);
 }
 
 static bool purpose_known(const char *p)
@@ -509,7 +522,72 @@ static bool handover_offered_ok(check *c, const Polku__HandoverOffered *b)
                            b->consent_recorded_by) &&
            sealed_ok(c, "handover_offered.sealed", b->sealed) &&
            token_ok(c, "handover_offered.rule", b->rule, true) &&
-           opt_id_ok(c, "handover_offered.referral_id", b->referral_id);
+           opt_id_ok(c, "handover_offered.referral_id", b->referral_id) &&
+           code_ok(c, "handover_offered.override_basis", b->override_basis,
+                   polku_override_basis_valid);
+}
+
+static bool override_reviewed_ok(check *c, const polku_envelope *env)
+{
+    const Polku__OverrideReviewed *b = env->override_reviewed;
+    if (env->client_key.len != ID_LEN)
+        return fail(c, "override_reviewed", "needs a client key");
+    if (strcmp(b->reviewer, "operator") != 0 &&
+        !org_ok(c, "override_reviewed.reviewer", b->reviewer))
+        return false;
+    return id_ok(c, "override_reviewed.object_id", b->object_id) &&
+           org_or_empty_ok(c, "override_reviewed.used_by", b->used_by) &&
+           opt_bytes_ok(c, "override_reviewed.authenticator", b->authenticator,
+                        32);
+}
+
+/* An access entry's kind is a body name; its status a state name or a
+ * Nack code: closed vocabularies, like every field the broker passes on. */
+static bool access_entry_ok(check *c, const Polku__AccessEntry *e)
+{
+    if (!token_ok(c, "access_answer.entries.kind", e->kind, false) ||
+        !opt_id_ok(c, "access_answer.entries.object_id", e->object_id) ||
+        !opt_id_ok(c, "access_answer.entries.consent_id", e->consent_id) ||
+        !token_ok(c, "access_answer.entries.status", e->status, true) ||
+        !code_ok(c, "access_answer.entries.override_basis", e->override_basis,
+                 polku_override_basis_valid))
+        return false;
+    if (e->purpose[0] && !purpose_known(e->purpose) &&
+        strcmp(e->purpose, "consent") != 0)
+        return fail(c, "access_answer.entries.purpose", "is not a purpose");
+    if (e->n_to > POLKU_MAX_DESTS)
+        return fail(c, "access_answer.entries.to", "lists too many orgs");
+    for (size_t i = 0; i < e->n_to; i++)
+        if (!org_ok(c, "access_answer.entries.to", e->to[i]))
+            return false;
+    return true;
+}
+
+static bool org_list_ok(check *c, const char *field, char **orgs, size_t n)
+{
+    if (n > POLKU_MAX_DESTS)
+        return fail(c, field, "lists too many orgs");
+    for (size_t i = 0; i < n; i++)
+        if (!org_ok(c, field, orgs[i]))
+            return false;
+    return true;
+}
+
+static bool access_answer_ok(check *c, const Polku__AccessAnswer *b)
+{
+    if (!id_ok(c, "access_answer.query_id", b->query_id) ||
+        !text_ok(c, "access_answer.error_code", b->error_code, 32) ||
+        !org_or_empty_ok(c, "access_answer.from_org", b->from_org) ||
+        !org_list_ok(c, "access_answer.asked", b->asked, b->n_asked) ||
+        !org_list_ok(c, "access_answer.unreachable", b->unreachable,
+                     b->n_unreachable))
+        return false;
+    if (b->status < 100 || b->status > 599)
+        return fail(c, "access_answer.status", "is not an HTTP status");
+    for (size_t i = 0; i < b->n_entries; i++)
+        if (!access_entry_ok(c, b->entries[i]))
+            return false;
+    return true;
 }
 
 static bool handover_answered_ok(check *c, const Polku__HandoverAnswered *b)
@@ -588,6 +666,14 @@ static bool body_ok(check *c, const polku_envelope *env)
         return id_ok(c, "path_answer.query_id", env->path_answer->query_id) &&
                text_ok(c, "path_answer.error_code",
                        env->path_answer->error_code, 32);
+    case POLKU__ENVELOPE__BODY_OVERRIDE_REVIEWED:
+        return override_reviewed_ok(c, env);
+    case POLKU__ENVELOPE__BODY_ACCESS_QUERY:
+        return id_ok(c, "access_query.query_id", env->access_query->query_id) &&
+               org_or_empty_ok(c, "access_query.asker",
+                               env->access_query->asker);
+    case POLKU__ENVELOPE__BODY_ACCESS_ANSWER:
+        return access_answer_ok(c, env->access_answer);
     case POLKU__ENVELOPE__BODY_SEQ_LOST:
         if (env->n_to != 0)
             return fail(c, "seq_lost", "is for the broker alone (no 'to')");
@@ -799,6 +885,8 @@ const char *polku_nack_code_name(Polku__NackCode code)
         [POLKU__NACK_CODE__NACK_DUPLICATE_SESSION] = "duplicate_session",
         [POLKU__NACK_CODE__NACK_STALE_PLAN] = "stale_plan",
         [POLKU__NACK_CODE__NACK_BROKER_PASSIVE] = "broker_passive",
+        [POLKU__NACK_CODE__NACK_OVERRIDE_NOT_PERMITTED] =
+            "override_not_permitted",
     };
     size_t i = (size_t)code;
     if (code < 0 || i >= sizeof names / sizeof names[0] || names[i] == NULL)
@@ -833,6 +921,9 @@ bool polku_event_object_id(const polku_envelope *env, uint8_t out[16])
         break;
     case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
         id = &env->withdraw_requested->handover_id;
+        break;
+    case POLKU__ENVELOPE__BODY_OVERRIDE_REVIEWED:
+        id = &env->override_reviewed->object_id;
         break;
     default:
         return false;
@@ -902,6 +993,12 @@ const char *polku_body_name(Polku__Envelope__BodyCase body)
         return "seq_conflict";
     case POLKU__ENVELOPE__BODY_RESEND_REQUESTED:
         return "resend_requested";
+    case POLKU__ENVELOPE__BODY_OVERRIDE_REVIEWED:
+        return "override_reviewed";
+    case POLKU__ENVELOPE__BODY_ACCESS_QUERY:
+        return "access_query";
+    case POLKU__ENVELOPE__BODY_ACCESS_ANSWER:
+        return "access_answer";
     case POLKU__ENVELOPE__BODY__NOT_SET:
         return "none";
     default:
@@ -989,6 +1086,7 @@ bool polku_body_is_event(Polku__Envelope__BodyCase body)
     case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
     case POLKU__ENVELOPE__BODY_SEQ_LOST:
     case POLKU__ENVELOPE__BODY_RESEND_REQUESTED:
+    case POLKU__ENVELOPE__BODY_OVERRIDE_REVIEWED:
         return true;
     default:
         return false;

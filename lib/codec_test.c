@@ -583,6 +583,10 @@ static void rs_writer_bad(fixture *f)
 {
     f->referral_status.writer_org = "KELA";
 }
+static void rr_override_unknown(fixture *f)
+{
+    f->referral_requested.override_basis = "urgent";
+}
 static void cr_id_empty(fixture *f)
 {
     f->cancel_requested.referral_id.len = 0;
@@ -656,6 +660,9 @@ static const rule_case rules[] = {
      "referral_requested.urgency is not one of its known values"},
     {"rr reason", B(REFERRAL_REQUESTED), rr_reason_long, POLKU_EMALFORMED,
      "referral_requested.reason too long"},
+    {"rr override basis", B(REFERRAL_REQUESTED), rr_override_unknown,
+     POLKU_EMALFORMED,
+     "referral_requested.override_basis is not one of its known values"},
     {"rr overlong", B(REFERRAL_REQUESTED), rr_reason_overlong_utf8,
      POLKU_EMALFORMED, "referral_requested.reason is not valid UTF-8"},
     {"rr surrogate", B(REFERRAL_REQUESTED), rr_service_surrogate,
@@ -1014,6 +1021,13 @@ static void test_nack_code_names(void **state)
     assert_true(polku_nack_code_known("stale_plan"));
     assert_string_equal(polku_nack_code_name(POLKU__NACK_CODE__NACK_BROKER_PASSIVE),
                         "broker_passive");
+    assert_string_equal(
+        polku_nack_code_name(POLKU__NACK_CODE__NACK_OVERRIDE_NOT_PERMITTED),
+        "override_not_permitted");
+    assert_true(polku_override_basis_valid("emergency"));
+    assert_true(polku_override_basis_valid("statutory"));
+    assert_false(polku_override_basis_valid(""));
+    assert_false(polku_override_basis_valid("Emergency"));
     assert_string_equal(polku_nack_code_name((Polku__NackCode)15),
                         "unspecified");
     assert_string_equal(polku_nack_code_name((Polku__NackCode)-1),

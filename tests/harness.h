@@ -154,6 +154,7 @@ typedef struct h_org {
     h_proc proc;
     h_http *http;
     bool not_in_directory; /* leave it out of the broker's [org] sections */
+    char overrides[64];    /* the [org] section's overrides ("" none) */
     struct h_region *region;
 } h_org;
 

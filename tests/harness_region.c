@@ -226,6 +226,9 @@ void h_region_write(h_region *r)
         if (o->services[0])
             n += snprintf(buf + n, sizeof buf - (size_t)n, "services = %s\n",
                           o->services);
+        if (o->overrides[0])
+            n += snprintf(buf + n, sizeof buf - (size_t)n, "overrides = %s\n",
+                          o->overrides);
     }
     H_REQUIRE(n < (int)sizeof buf, "broker config too long");
     write_file(r->broker.config, 0644, buf);

@@ -383,6 +383,11 @@ static const api_route routes[] = {
      API_HANDOVER},
     {"POST", "/v1/handovers/{id}/withdraw", api_handover_withdraw, true, false,
      API_HANDOVER},
+    {"GET", "/v1/clients/{key}/access", api_access_show, false, false,
+     API_NONE},
+    {"POST", "/v1/clients/access", api_access_post, false, false, API_NONE},
+    {"POST", "/v1/overrides/{id}/review", api_override_review, true, false,
+     API_NONE},
     {"GET", "/v1/openapi.json", api_openapi, false, true, API_NONE},
     /* the FHIR R4 view (api_fhir.c) */
     {"GET", "/fhir/metadata", api_fhir_metadata, false, true, API_NONE},
@@ -531,6 +536,7 @@ void api_stop(agent_api *api)
     api_events_stop(api);        /* its streams end before the server */
     polku_http_stop(&api->http); /* answers the waiting requests too */
     api_path_query_fini(api);
+    api_access_fini(api);
     api_claims_fini(api);
 }
 
@@ -538,5 +544,6 @@ void api_tick(agent_api *api, uint64_t now)
 {
     api_claims_expire(api, now);
     api_path_query_expire(api, now);
+    api_access_expire(api, now);
     api_events_keepalive(api, now);
 }

@@ -49,5 +49,7 @@ void api_route_get(size_t i, const char **method, const char **pattern,
 void api_claim_decided(void *arg, const Polku__PathRecord *p);
 void api_event_applied(void *arg, const polku_envelope *env);
 void api_path_answered(void *arg, const polku_envelope *env);
+/* link_hooks.access_answered: an answer to a network access report. */
+void api_access_answered(void *arg, const polku_envelope *env);
 
 #endif

@@ -16,6 +16,7 @@
 #include "polku/hetu.h"
 #include "polku/id.h"
 #include "referrals.h"
+#include "api_override.h"
 
 /* The kind of object a route is about, for "no such ..." answers. */
 typedef enum api_object {
@@ -125,6 +126,17 @@ void api_handover_withdraw(agent_api *api, api_call *c);
 void api_events_attach(agent_api *api, api_call *c);
 
 void api_reconcile_show(agent_api *api, api_call *c);
+
+/* the client's access report (api_access.c) and break-glass review
+ * (api_override.c) */
+void api_access_show(agent_api *api, api_call *c);
+void api_access_post(agent_api *api, api_call *c);
+void api_access_expire(agent_api *api, uint64_t now_mono_ms);
+void api_access_fini(agent_api *api);
+void api_override_review(agent_api *api, api_call *c);
+/* body.override into o (basis NULL when absent); answers 400
+ * (bad_override) and returns POLKU_EINVAL when it is malformed. */
+int api_parse_override(api_call *c, json_t *body, override_request *o);
 
 /* ---- the FHIR R4 view (api_fhir.c) and the OpenAPI document ---- */
 

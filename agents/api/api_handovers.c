@@ -164,7 +164,8 @@ void api_handover_offer(agent_api *api, api_call *c)
     if (api_parse_client(c, b, n->client_key) ||
         api_opt_string(c->req, b, "to", 32, &n->to) ||
         api_opt_string(c->req, b, "supporter", 32, &n->supporter) ||
-        api_opt_text(c->req, b, "note", POLKU_MAX_TEXT, &n->note))
+        api_opt_text(c->req, b, "note", POLKU_MAX_TEXT, &n->note) ||
+        api_parse_override(c, b, &n->override))
         return;
     if (!n->to || !polku_org_id_valid(n->to)) {
         bad(c, "'to' must be an organisation id");

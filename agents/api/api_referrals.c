@@ -118,7 +118,8 @@ static int parse_create(agent_api *api, api_call *c)
         api_opt_string(c->req, b, "service", 128, &n->service) ||
         api_opt_text(c->req, b, "reason", POLKU_MAX_TEXT, &n->reason) ||
         api_opt_string(c->req, b, "urgency", 32, &n->urgency) ||
-        api_opt_string(c->req, b, "due", 64, &due))
+        api_opt_string(c->req, b, "due", 64, &due) ||
+        api_parse_override(c, b, &n->override))
         return POLKU_EINVAL;
     if (!n->urgency)
         n->urgency = "routine";
@@ -153,6 +154,9 @@ static int item_create(MDB_txn *txn, void *ctx)
     agent_api *api = c->api;
     Polku__ReferralRecord *r = NULL;
     int rc = api_remember_client(c, txn, c->create.client_key);
+    if (!rc && c->create.override.basis)
+        rc = overrides_check(api->d, txn, c->create.client_key, c->create.to,
+                             "referral", &c->create.override, &c->why);
     if (!rc)
         rc = referrals_create(api->d, txn, &c->create, &r);
     if (rc)

@@ -14,6 +14,7 @@
 
 struct api_claim_waiter;
 struct path_queries;
+struct access_queries;
 struct polku_sse_hub;
 
 typedef struct agent_api {
@@ -30,6 +31,8 @@ typedef struct agent_api {
     size_t n_waiters, cap_waiters;
     /* shared-path queries waiting for the broker (api_path_query.c) */
     struct path_queries *queries;
+    /* network access reports waiting for answers (api_access.c) */
+    struct access_queries *access;
     /* /v1/events: what arrived here, for this org's own systems */
     struct polku_sse_hub *events;
     uint64_t last_keepalive_ms;

@@ -29,6 +29,20 @@ static json_t *history_json(const Polku__ReferralRecord *r)
     return list;
 }
 
+/* Break-glass on a referral or handover: basis, reason, review. */
+static json_t *override_json(const Polku__OverrideRecord *o)
+{
+    if (!o)
+        return json_null();
+    json_t *j = json_pack("{s:s, s:s, s:o}", "basis", o->basis, "reason",
+                          o->reason, "reviewed_by",
+                          o->reviewed_by[0] ? json_string(o->reviewed_by)
+                                            : json_null());
+    if (j && o->reviewed_ms)
+        json_object_set_new(j, "reviewed_at", polku_json_time(o->reviewed_ms));
+    return j;
+}
+
 json_t *render_referral(const Polku__ReferralRecord *r, bool with_history)
 {
     char idtext[POLKU_ID_TEXT], key[33];
@@ -47,6 +61,7 @@ json_t *render_referral(const Polku__ReferralRecord *r, bool with_history)
         polku_json_time(r->created_ms), "updated",
         polku_json_time(r->updated_ms), "cancel_requested", r->cancel_requested,
         "outcome", r->outcome, "version", (json_int_t)r->version);
+    json_object_set_new(j, "override", override_json(r->override));
     if (with_history)
         json_object_set_new(j, "history", history_json(r));
     return j;
@@ -159,6 +174,7 @@ json_t *render_handover(const Polku__HandoverRecord *h, bool with_history)
                       "review_due", polku_json_time(h->plan->review_due_ms)));
     else
         json_object_set_new(j, "plan", json_null());
+    json_object_set_new(j, "override", override_json(h->override));
     if (with_history) {
         json_t *list = json_array();
         for (size_t i = 0; i < h->n_history; i++) {

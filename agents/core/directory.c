@@ -160,3 +160,13 @@ const char *directory_org_at(const directory *d, size_t i)
 {
     return d->w && i < d->w->n_directory ? d->w->directory[i]->org : NULL;
 }
+
+bool directory_may_override(const directory *d, const char *org,
+                            const char *basis)
+{
+    const Polku__DirectoryEntry *e = entry(d, org);
+    for (size_t i = 0; e && basis && i < e->n_overrides; i++)
+        if (strcmp(e->overrides[i], basis) == 0)
+            return true;
+    return false;
+}

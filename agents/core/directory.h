@@ -59,6 +59,11 @@ const char *directory_org_name(const directory *d, const char *org);
 size_t directory_count(const directory *d);
 const char *directory_org_at(const directory *d, size_t i);
 
+/* True if the directory's entry of org permits break-glass on basis
+ * ("emergency", "statutory"); false before any Welcome. */
+bool directory_may_override(const directory *d, const char *org,
+                            const char *basis);
+
 /* The org's public key (Z85), or NULL. */
 const char *directory_public_key(const directory *d, const char *org);
 

@@ -98,9 +98,18 @@ void sealing_fini(sealing *s)
 int sealing_seal(sealing *s, const char *org, const char *reason,
                  const char *outcome, ProtobufCBinaryData *out)
 {
+    Polku__SealedText t = POLKU__SEALED_TEXT__INIT;
+    t.reason = (char *)(reason ? reason : "");
+    t.outcome = (char *)(outcome ? outcome : "");
+    return sealing_seal_text(s, org, &t, out);
+}
+
+int sealing_seal_text(sealing *s, const char *org, const Polku__SealedText *t,
+                      ProtobufCBinaryData *out)
+{
     out->data = NULL;
     out->len = 0;
-    if ((!reason || !*reason) && (!outcome || !*outcome))
+    if (!t->reason[0] && !t->outcome[0] && !t->override_reason[0])
         return POLKU_OK;
     const polku_seal_key *key;
     int rc = peer_key(s, org, &key);
@@ -108,14 +117,11 @@ int sealing_seal(sealing *s, const char *org, const char *reason,
         return POLKU_OK;
     if (rc != POLKU_OK)
         return rc;
-    Polku__SealedText t = POLKU__SEALED_TEXT__INIT;
-    t.reason = (char *)(reason ? reason : "");
-    t.outcome = (char *)(outcome ? outcome : "");
-    size_t len = polku__sealed_text__get_packed_size(&t);
+    size_t len = polku__sealed_text__get_packed_size(t);
     uint8_t *plain = malloc(len ? len : 1);
     if (!plain)
         return POLKU_ENOMEM;
-    polku__sealed_text__pack(&t, plain);
+    polku__sealed_text__pack(t, plain);
     rc = polku_seal_with(key, plain, len, &out->data, &out->len);
     sodium_memzero(plain, len);
     free(plain);

@@ -42,6 +42,11 @@ typedef struct sealing {
 int sealing_seal(sealing *s, const char *org, const char *reason,
                  const char *outcome, ProtobufCBinaryData *out);
 
+/* sealing_seal for a whole SealedText (all its strings non-NULL; with an
+ * override reason, say). */
+int sealing_seal_text(sealing *s, const char *org, const Polku__SealedText *t,
+                      ProtobufCBinaryData *out);
+
 /* Opens text org sealed for us; *out NULL when nothing was sealed.
  * POLKU_ECRYPTO when it was not sealed by org for us. POLKU_EAGAIN when
  * the directory lists a key for us this agent does not hold (the broker

@@ -32,6 +32,8 @@ const char *domain_reason_code(domain_reason reason)
         [DOMAIN_INVALID_TRANSITION] = "invalid_transition",
         [DOMAIN_SUCCESSOR_REQUIRED] = "successor_required",
         [DOMAIN_STALE_PLAN] = "stale_plan_version",
+        [DOMAIN_OVERRIDE_NOT_PERMITTED] = "override_not_permitted",
+        [DOMAIN_OVERRIDE_NOT_NEEDED] = "override_not_needed",
     };
     return (unsigned)reason < DOMAIN_REASON_COUNT ? codes[reason] : "refused";
 }

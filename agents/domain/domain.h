@@ -29,15 +29,17 @@
  * and the API one HTTP status (api/api_errors.c). */
 typedef enum domain_reason {
     DOMAIN_REFUSED_NONE = 0,
-    DOMAIN_BAD_INPUT,          /* the request names something wrongly */
-    DOMAIN_NOT_FOUND,          /* no such object here */
-    DOMAIN_NOT_COORDINATOR,    /* only the coordinator may do this */
-    DOMAIN_HANDOVER_OPEN,      /* a handover offer is still open */
-    DOMAIN_CONSENT_REQUIRED,   /* no active consent covers it */
-    DOMAIN_INVALID_TRANSITION, /* not from this state, or not by us */
-    DOMAIN_SUCCESSOR_REQUIRED, /* the coordinator's service would end
-                                  without a successor */
-    DOMAIN_STALE_PLAN,         /* a plan version older than the path's */
+    DOMAIN_BAD_INPUT,              /* the request names something wrongly */
+    DOMAIN_NOT_FOUND,              /* no such object here */
+    DOMAIN_NOT_COORDINATOR,        /* only the coordinator may do this */
+    DOMAIN_HANDOVER_OPEN,          /* a handover offer is still open */
+    DOMAIN_CONSENT_REQUIRED,       /* no active consent covers it */
+    DOMAIN_INVALID_TRANSITION,     /* not from this state, or not by us */
+    DOMAIN_SUCCESSOR_REQUIRED,     /* the coordinator's service would end
+                                      without a successor */
+    DOMAIN_STALE_PLAN,             /* a plan version older than the path's */
+    DOMAIN_OVERRIDE_NOT_PERMITTED, /* break-glass this org may not use */
+    DOMAIN_OVERRIDE_NOT_NEEDED,    /* break-glass where a consent covers it */
     DOMAIN_REASON_COUNT
 } domain_reason;
 

@@ -84,6 +84,9 @@ static int check_offer(domain *d, MDB_txn *txn, const handover_new *n,
         return domain_refuse(why, DOMAIN_HANDOVER_OPEN,
                              "this client already has an open handover offer: "
                              "wait for its answer or withdraw it");
+    if (n->override.basis)
+        return overrides_check(d, txn, n->client_key, n->to, "handover",
+                               &n->override, why);
     if (consents_find_active(d, txn, n->client_key, d->org, n->to, "handover",
                              domain_now(d), consent_id, recorded_by))
         return domain_refuse(why, DOMAIN_CONSENT_REQUIRED,
@@ -118,8 +121,12 @@ static int fill_offer(domain *d, Polku__HandoverRecord *h,
         rc = record_set_text(&h->rule, n->rule);
     if (!rc && n->referral_id)
         rc = record_set_bytes(&h->referral_id, n->referral_id, 16);
-    if (!rc)
+    if (!rc && !n->override.basis)
         rc = record_set_bytes(&h->consent_id, consent_id, 16);
+    if (!rc && n->override.basis &&
+        !(h->override =
+              overrides_record(n->override.basis, n->override.reason)))
+        rc = POLKU_ENOMEM;
     if (!rc)
         rc = history_add(h, h->status, now, d->org, "");
     return rc;
@@ -145,7 +152,13 @@ static int emit_offer(domain *d, MDB_txn *txn, const Polku__HandoverRecord *h,
     o.referral_id = h->referral_id;
     env.body_case = POLKU__ENVELOPE__BODY_HANDOVER_OFFERED;
     env.handover_offered = &o;
-    int rc = sealing_seal(d->seal, h->to_org, h->note, NULL, &o.sealed);
+    Polku__SealedText sealed = POLKU__SEALED_TEXT__INIT;
+    sealed.reason = h->note;
+    if (h->override) {
+        o.override_basis = h->override->basis;
+        sealed.override_reason = h->override->reason;
+    }
+    int rc = sealing_seal_text(d->seal, h->to_org, &sealed, &o.sealed);
     if (!rc)
         rc = eventlog_emit(d->log, txn, &env, NULL);
     free(o.sealed.data);
@@ -155,8 +168,8 @@ static int emit_offer(domain *d, MDB_txn *txn, const Polku__HandoverRecord *h,
 int handovers_offer(domain *d, MDB_txn *txn, const handover_new *n,
                     domain_refusal *why, Polku__HandoverRecord **out)
 {
-    uint8_t consent_id[16];
-    char recorded_by[33];
+    uint8_t consent_id[16] = {0};
+    char recorded_by[33] = "";
     Polku__PathRecord *path = NULL;
     int rc = check_offer(d, txn, n, why, &path, consent_id, recorded_by);
     if (rc) {
@@ -378,6 +391,11 @@ static int on_offered(domain *d, MDB_txn *txn, const polku_envelope *env)
     if (!rc)
         rc = record_set_bytes(&h->consent_id, o->consent_id.data,
                               o->consent_id.len);
+    if (!rc && o->override_basis[0] &&
+        !(h->override = overrides_record(
+              o->override_basis,
+              text && text->override_reason ? text->override_reason : "")))
+        rc = POLKU_ENOMEM;
     if (!rc && o->plan && !(h->plan = record_plan_copy(o->plan)))
         rc = POLKU_ENOMEM;
     if (!rc)

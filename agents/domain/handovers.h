@@ -18,6 +18,7 @@
 #include <stdbool.h>
 
 #include "domain.h"
+#include "overrides.h"
 
 typedef struct handover_new {
     uint8_t client_key[16];
@@ -28,10 +29,12 @@ typedef struct handover_new {
     const char *note;
     const char *rule;           /* the automatic rule, or NULL */
     const uint8_t *referral_id; /* the referral that triggered it */
+    override_request override;  /* break-glass (basis NULL: none) */
 } handover_new;
 
 /* The coordinator offers. Refusals: not_coordinator, consent_required
- * (purpose handover), handover_open, bad_request (to = self). */
+ * (purpose handover), handover_open, bad_request (to = self); with an
+ * override, those of overrides_check instead of consent_required. */
 int handovers_offer(domain *d, MDB_txn *txn, const handover_new *n,
                     domain_refusal *why, Polku__HandoverRecord **out);
 

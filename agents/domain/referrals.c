@@ -115,9 +115,12 @@ int referrals_create(domain *d, MDB_txn *txn, const referral_new *n,
 {
     uint64_t now = domain_now(d);
     uint8_t consent_id[16];
-    char recorded_by[33];
-    int crc = consents_find_active(d, txn, n->client_key, d->org, n->to,
-                                   "referral", now, consent_id, recorded_by);
+    char recorded_by[33] = "";
+    bool override = n->override.basis != NULL;
+    int crc = override ? POLKU_OK
+                       : consents_find_active(d, txn, n->client_key, d->org,
+                                              n->to, "referral", now,
+                                              consent_id, recorded_by);
     if (crc)
         return crc; /* POLKU_EFORBIDDEN: nothing stored, nothing sent */
     polku_id id = polku_id_new(now);
@@ -153,15 +156,26 @@ int referrals_create(domain *d, MDB_txn *txn, const referral_new *n,
     req.urgency = r->urgency;
     req.due_ms = r->due_ms;
     req.transfer = r->transfer;
-    r->consent_id.data = malloc(16);
-    r->consent_id.len = 16;
-    memcpy(r->consent_id.data, consent_id, 16);
+    if (override) {
+        r->override = overrides_record(n->override.basis, n->override.reason);
+        if (!r->override)
+            rc = POLKU_ENOMEM;
+        req.override_basis = (char *)n->override.basis;
+    } else {
+        r->consent_id.data = malloc(16);
+        r->consent_id.len = 16;
+        memcpy(r->consent_id.data, consent_id, 16);
+    }
     req.consent_id = r->consent_id;
     req.consent_recorded_by = recorded_by;
     env.body_case = POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED;
     env.referral_requested = &req;
+    Polku__SealedText sealed = POLKU__SEALED_TEXT__INIT;
+    sealed.reason = r->reason;
+    sealed.override_reason =
+        (char *)(override && n->override.reason ? n->override.reason : "");
     if (!rc)
-        rc = sealing_seal(d->seal, n->to, r->reason, NULL, &req.sealed);
+        rc = sealing_seal_text(d->seal, n->to, &sealed, &req.sealed);
     if (!rc)
         rc = store_referral_put(d->st, txn, r);
     if (!rc)
@@ -215,6 +229,11 @@ static int on_requested(domain *d, MDB_txn *txn, const polku_envelope *env)
         trc = record_set_text(&r->service, q->service);
     if (!trc)
         trc = record_set_text(&r->reason, sealed_reason(text));
+    if (!trc && q->override_basis[0] &&
+        !(r->override = overrides_record(
+              q->override_basis,
+              text && text->override_reason ? text->override_reason : "")))
+        trc = POLKU_ENOMEM;
     polku__sealed_text__free_unpacked(text, NULL);
     if (!trc)
         trc = record_set_text(&r->urgency, q->urgency);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "domain.h"
+#include "overrides.h"
 #include "polku/referral.h"
 
 typedef struct referral_new {
@@ -21,6 +22,9 @@ typedef struct referral_new {
     const char *urgency;
     uint64_t due_ms;
     bool transfer;
+    /* break-glass (basis NULL: none): checked by overrides_check before
+     * referrals_create, which then relies on no consent */
+    override_request override;
 } referral_new;
 
 /* Creates an outgoing referral and its ReferralRequested event.

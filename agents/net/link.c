@@ -7,6 +7,8 @@
 #include <zmq.h>
 
 #include "link.h"
+#include "link_access.h"
+#include "overrides.h"
 #include "inbox.h"
 #include "reconcile.h"
 #include "polku/clock.h"
@@ -624,6 +626,18 @@ static int apply_claim_answer(broker_link *l, MDB_txn *txn, const void *what)
     return inbox_claim_answered(l->d, txn, what);
 }
 
+/* An operator reviewed our override at the broker: our log says so. */
+static int apply_operator_review(broker_link *l, MDB_txn *txn, const void *what)
+{
+    int rc = overrides_operator_reviewed(l->d, txn, what);
+    if (rc == POLKU_ENOTFOUND || rc == POLKU_EINVAL) {
+        log_warn("the broker sent a review of an override this "
+                 "organisation does not hold: ignored");
+        return POLKU_OK;
+    }
+    return rc;
+}
+
 static int apply_nack_failure(broker_link *l, MDB_txn *txn, const void *what)
 {
     return inbox_undeliverable(l->d, txn, what);
@@ -780,6 +794,18 @@ static void on_broker_message(broker_link *l, polku_envelope *env)
     case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
         if (env->origin_org[0] == '\0') /* the broker's decision */
             link_run(l, apply_claim_answer, env);
+        break;
+    case POLKU__ENVELOPE__BODY_ACCESS_QUERY:
+        if (env->origin_org[0] == '\0')
+            link_answer_access(l, env);
+        break;
+    case POLKU__ENVELOPE__BODY_ACCESS_ANSWER:
+        if (l->hooks.access_answered)
+            l->hooks.access_answered(l->hooks.arg, env);
+        break;
+    case POLKU__ENVELOPE__BODY_OVERRIDE_REVIEWED:
+        if (env->origin_org[0] == '\0' && env->origin_seq == 0)
+            link_run(l, apply_operator_review, env);
         break;
     default:
         if (!polku_body_is_event(env->body_case) || env->origin_seq == 0 ||

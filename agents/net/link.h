@@ -82,6 +82,9 @@ typedef struct link_hooks {
     /* the broker answered a path query (env->path_answer) */
     void (*path_answered)(void *arg, const polku_envelope *env);
     void *arg;
+    /* an organisation (or the broker) answered our access query
+     * (env->access_answer) */
+    void (*access_answered)(void *arg, const polku_envelope *env);
 } link_hooks;
 
 typedef struct broker_link {

@@ -75,6 +75,10 @@ bool polku_token_valid(const char *s);
 bool polku_consent_form_valid(const char *form);
 bool polku_consent_form_readable(const char *form);
 bool polku_urgency_valid(const char *urgency);
+/* A break-glass basis: "emergency" or "statutory" (polku_override_basis_valid
+ * is false for "" too; code_ok admits "" where the field is optional). */
+#define POLKU_OVERRIDE_BASES_TEXT "emergency or statutory"
+bool polku_override_basis_valid(const char *basis);
 
 /* Organisation id syntax: [a-z0-9][a-z0-9-]{1,31}. */
 bool polku_org_id_valid(const char *org);
