@@ -1096,8 +1096,7 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         access_on_query(b, r, rl, sender, env);
         break;
     case POLKU__ENVELOPE__BODY_ACCESS_ANSWER:
-        access_on_answer(b, sender, env, zmq_msg_data(payload),
-                         zmq_msg_size(payload));
+        access_on_answer(b, sender, env, payload->data, payload->len);
         break;
     default:
         if (polku_body_is_event(env->body_case)) {
