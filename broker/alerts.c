@@ -21,6 +21,7 @@ enum alert_kind {
     ALERT_EVENTS_REFUSED,
     ALERT_DUPLICATE_SESSION,
     ALERT_STORE_REGRESSED,
+    ALERT_LOG_DIVERGED,
     ALERT_KINDS
 };
 
@@ -28,11 +29,12 @@ static const char *const kind_names[ALERT_KINDS] = {
     "referral_not_received", "referral_not_answered", "rejection_no_followup",
     "handover_unanswered",   "consent_expired_open",  "path_no_coordinator",
     "events_refused",        "duplicate_session",     "store_regressed",
+    "log_diverged",
 };
 
 static const char *const kind_subjects[ALERT_KINDS] = {
-    "referral", "referral", "referral", "handover", "referral", "path",
-    "org",      "org",      "org",
+    "referral", "referral", "referral", "handover", "referral",
+    "path",     "org",      "org",      "org",      "org",
 };
 
 typedef struct alert {
@@ -292,6 +294,13 @@ void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
                  (unsigned long long)g->agent_seq,
                  (unsigned long long)g->broker_seq);
         hold_detail(&ev, ALERT_STORE_REGRESSED, NULL, g->org, no_client, g->org,
+                    g->since_ms, detail);
+    }
+    for (size_t i = 0; i < in->n_diverged; i++) {
+        const alert_divergence *g = &in->diverged[i];
+        char detail[48];
+        snprintf(detail, sizeof detail, "seq %llu", (unsigned long long)g->seq);
+        hold_detail(&ev, ALERT_LOG_DIVERGED, NULL, g->org, no_client, g->org,
                     g->since_ms, detail);
     }
     alert *a, *tmp;

@@ -15,7 +15,8 @@ static const char *const broker_keys[] = {
 static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
                                        "rejection_followup", "handover_answer",
                                        "path_coordinator", NULL};
-static const char *const org_keys[] = {"name", "public_key", "services", NULL};
+static const char *const org_keys[] = {"name", "public_key", "services",
+                                       "sign_key", NULL};
 
 static char *dup_or_null(const char *s)
 {
@@ -99,6 +100,16 @@ static int load_org(const polku_ini *ini, const char *section,
         return polku_cfgerr_set(err, ini, pk, section, "public_key",
                                 "the same key is listed for another "
                                 "organisation");
+    const polku_ini_entry *sk = polku_ini_find(ini, section, "sign_key");
+    if (sk && *sk->value) {
+        if (!polku_z85_key_valid(sk->value))
+            return polku_cfgerr_set(err, ini, sk, section, "sign_key",
+                                    "expected the 40-character Z85 chain "
+                                    "signing key (`polku log key`)");
+        snprintf(org->sign_z85, sizeof org->sign_z85, "%s", sk->value);
+        zmq_z85_decode(org->sign_key, org->sign_z85);
+        org->has_sign_key = true;
+    }
     const char *name = NULL;
     polku_ini_str(ini, section, "name", id, &name, err);
     org->name = strdup(name);

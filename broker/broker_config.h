@@ -7,6 +7,7 @@
 #ifndef POLKU_BROKER_CONFIG_H
 #define POLKU_BROKER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,11 @@ typedef struct broker_org {
     uint8_t public_key[32];
     char *services[BROKER_MAX_SERVICES];
     size_t service_count;
+    /* the org's Ed25519 chain signing key (`sign_key`, optional): heads it
+     * signs are checked against it (heads.h) */
+    bool has_sign_key;
+    char sign_z85[POLKU_Z85_KEY];
+    uint8_t sign_key[32];
 } broker_org;
 
 typedef struct broker_sla {

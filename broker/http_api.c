@@ -84,8 +84,11 @@ static void metrics(broker *b, polku_http_req *req)
             c->frames_in, c->routed, c->acks_routed, c->rejected, c->hellos,
             b->zap_allowed, b->zap_denied, connected);
     for (int code = 1; code <= POLKU_NACK_CODE_LAST; code++)
-        fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
-                polku_nack_code_name((Polku__NackCode)code), c->nacks[code]);
+        if (strcmp(polku_nack_code_name((Polku__NackCode)code),
+                   "unspecified") != 0) /* numbers not (yet) assigned */
+            fprintf(f, "polku_broker_nacks_total{code=\"%s\"} %llu\n",
+                    polku_nack_code_name((Polku__NackCode)code),
+                    c->nacks[code]);
     fprintf(f,
             "# HELP polku_broker_duplicate_sessions_total Connections refused "
             "because another connection of the same organisation was live.\n"
@@ -161,6 +164,17 @@ static void metrics(broker *b, polku_http_req *req)
             "# TYPE polku_broker_sequence_conflicts_total counter\n"
             "polku_broker_sequence_conflicts_total %llu\n",
             c->store_regressions, c->seq_conflicts);
+    fprintf(f,
+            "# HELP polku_broker_log_divergences_total Organisations' event "
+            "logs found not to extend the hash chain the broker witnessed "
+            "(alert log_diverged).\n"
+            "# TYPE polku_broker_log_divergences_total counter\n"
+            "polku_broker_log_divergences_total %llu\n"
+            "# HELP polku_broker_chain_reanchors_total Chains started again "
+            "at a new incarnation after a restore.\n"
+            "# TYPE polku_broker_chain_reanchors_total counter\n"
+            "polku_broker_chain_reanchors_total %llu\n",
+            heads_divergences(b->heads), heads_reanchors(b->heads));
     fprintf(f,
             "# HELP polku_broker_referrals_open Referrals not yet in a final "
             "state.\n"

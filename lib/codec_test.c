@@ -977,6 +977,9 @@ static void test_nack_code_names(void **state)
         "not_coordinator", "invalid_transition",  "malformed",
         "too_large",       "unsupported_version", "overloaded",
         "retry_later",     "duplicate_session",   "stale_plan"};
+    assert_string_equal(
+        polku_nack_code_name(POLKU__NACK_CODE__NACK_LOG_DIVERGED),
+        "log_diverged");
     for (int c = 0; c <= 14; c++)
         assert_string_equal(polku_nack_code_name((Polku__NackCode)c), names[c]);
     assert_true(polku_nack_code_known("duplicate_session"));

@@ -125,6 +125,7 @@ void api_handover_withdraw(agent_api *api, api_call *c);
 void api_events_attach(agent_api *api, api_call *c);
 
 void api_reconcile_show(agent_api *api, api_call *c);
+void api_log_verify(agent_api *api, api_call *c);
 
 /* ---- the FHIR R4 view (api_fhir.c) and the OpenAPI document ---- */
 

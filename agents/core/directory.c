@@ -150,3 +150,9 @@ const char *directory_org_at(const directory *d, size_t i)
 {
     return d->w && i < d->w->n_directory ? d->w->directory[i]->org : NULL;
 }
+
+const char *directory_sign_key(const directory *d, const char *org)
+{
+    const Polku__DirectoryEntry *e = entry(d, org);
+    return e && e->sign_key && *e->sign_key ? e->sign_key : NULL;
+}

@@ -61,4 +61,8 @@ const char *directory_org_at(const directory *d, size_t i);
 /* The org's public key (Z85), or NULL. */
 const char *directory_public_key(const directory *d, const char *org);
 
+/* The org's chain signing key (Z85), or NULL when the broker's directory
+ * names none. */
+const char *directory_sign_key(const directory *d, const char *org);
+
 #endif

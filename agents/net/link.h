@@ -42,6 +42,7 @@
 #include <uv.h>
 
 #include "domain.h"
+#include "link_chain.h"
 #include "polku/codec.h"
 #include "polku/log.h"
 #include "polku/zwatch.h"
@@ -108,6 +109,13 @@ typedef struct broker_link {
     uint64_t broker_beat_at_ms; /* its last heartbeat (monotonic) */
     const char *shown_state;    /* link_state_name last logged */
 
+    /* the hash chain: heads said and heard (link_chain.h); refused: the
+     * broker found this log not to extend the chain it witnessed */
+    link_chain chain;
+    bool diverged;
+    char diverged_reason[200];
+    uint64_t diverged_logged_ms;
+
     /* replay on the broker's request */
     uv_idle_t replay_idle;
     bool replaying;
@@ -135,6 +143,8 @@ bool link_connected(const broker_link *l);
  *                                closed the connection during it (wrong
  *                                broker_public_key, not a polku broker)
  *   "refused: duplicate_session" another process holds our session
+ *   "refused: log_diverged"      the broker found this log not to extend
+ *                                the chain it witnessed (docs/trust.md)
  *   "connection lost"            the connection closed; reconnecting
  *   "connection refused"         TCP connect failed (nothing listens at
  *                                `broker`, or the broker has stopped)

@@ -78,7 +78,7 @@ bool polku_org_id_valid(const char *org);
 
 /* The highest Nack code: tables by code have POLKU_NACK_CODE_LAST + 1
  * entries. */
-#define POLKU_NACK_CODE_LAST POLKU__NACK_CODE__NACK_STALE_PLAN
+#define POLKU_NACK_CODE_LAST POLKU__NACK_CODE__NACK_LOG_DIVERGED
 
 /* "unknown_org", "origin_mismatch", ... ("unspecified" for 0/unknown). */
 const char *polku_nack_code_name(Polku__NackCode code);
