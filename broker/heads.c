@@ -183,7 +183,9 @@ heads_verdict heads_note_event(broker_heads *h, const char *org,
                  "after store_regressed)",
                  org, (unsigned long long)seq, (unsigned long long)inc);
     } else if (c->tip_set && seq == c->tip_seq && inc == c->tip_inc &&
-               memcmp(hash, c->tip_hash, POLKU_CHAIN_HASH) != 0) {
+               chained && memcmp(hash, c->tip_hash, POLKU_CHAIN_HASH) != 0) {
+        /* (an event without a chain is from before chains: its bytes are
+         * not held to anything) */
         return diverge(h, c, seq, inc, now_ms,
                        "another event than the one the broker saw");
     }

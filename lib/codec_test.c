@@ -449,6 +449,20 @@ static void client_key_long(fixture *f)
 {
     f->env.client_key.len = 17;
 }
+static void chain_prev_short(fixture *f)
+{
+    static uint8_t prev[31];
+    f->env.chain_prev = (ProtobufCBinaryData){sizeof prev, prev};
+}
+static void hello_chain_hash_short(fixture *f)
+{
+    static uint8_t hash[31];
+    static Polku__ChainHead head = POLKU__CHAIN_HEAD__INIT;
+    head.org = "kela";
+    head.seq = 3;
+    head.hash = (ProtobufCBinaryData){sizeof hash, hash};
+    f->hello.chain = &head;
+}
 static void hello_org_bad(fixture *f)
 {
     f->hello.org = "a";
@@ -589,6 +603,10 @@ static const rule_case rules[] = {
      "too many"},
     {"client_key 8", B(ACK), client_key_short, POLKU_EMALFORMED, "client_key"},
     {"client_key 17", B(ACK), client_key_long, POLKU_EMALFORMED, "client_key"},
+    {"chain_prev 31", B(REFERRAL_REQUESTED), chain_prev_short, POLKU_EMALFORMED,
+     "chain_prev"},
+    {"hello.chain hash 31", B(HELLO), hello_chain_hash_short, POLKU_EMALFORMED,
+     "hello.chain"},
     {"hello.org 1 char", B(HELLO), hello_org_bad, POLKU_EMALFORMED,
      "hello.org"},
     {"hello.org empty", B(HELLO), hello_org_empty, POLKU_EMALFORMED,

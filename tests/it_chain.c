@@ -276,6 +276,11 @@ static void untampered_logs_verify_after_kill9(void)
     H_CHECK(rc == 0, "org-a verifies online (%d): %s", rc, out);
     rc = cli_verify(b, false, out, sizeof out);
     H_CHECK(rc == 0, "org-b verifies online (%d): %s", rc, out);
+    rc = cli_verify(a, true, out, sizeof out);
+    H_CHECK(rc == 0,
+            "org-a's store verifies offline beside the running "
+            "agent (%d): %s",
+            rc, out);
     H_CHECK(diverged_alert(r, a->id) == NULL &&
                 diverged_alert(r, b->id) == NULL,
             "no log_diverged alert");
