@@ -22,6 +22,7 @@ enum alert_kind {
     ALERT_DUPLICATE_SESSION,
     ALERT_STORE_REGRESSED,
     ALERT_OVERRIDE_USED,
+    ALERT_LOG_DIVERGED,
     ALERT_KINDS
 };
 
@@ -30,11 +31,12 @@ static const char *const kind_names[ALERT_KINDS] = {
     "handover_unanswered",   "consent_expired_open",  "path_no_coordinator",
     "events_refused",        "duplicate_session",     "store_regressed",
     "override_used",
+    "log_diverged",
 };
 
 static const char *const kind_subjects[ALERT_KINDS] = {
     "referral", "referral", "referral", "handover", "referral", "path",
-    "org",      "org",      "org",      "referral",
+    "org",      "org",      "org",      "referral", "org",
 };
 
 typedef struct alert {
@@ -314,6 +316,13 @@ void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
                     g->since_ms, detail);
     }
     ov_each_open(cl_overrides(in->clients), hold_override, &ev);
+    for (size_t i = 0; i < in->n_diverged; i++) {
+        const alert_divergence *g = &in->diverged[i];
+        char detail[48];
+        snprintf(detail, sizeof detail, "seq %llu", (unsigned long long)g->seq);
+        hold_detail(&ev, ALERT_LOG_DIVERGED, NULL, g->org, no_client, g->org,
+                    g->since_ms, detail);
+    }
     alert *a, *tmp;
     HASH_ITER(hh, set->alerts, a, tmp)
     {

@@ -34,7 +34,12 @@
  *                           (overrides.h), until the client's coordinator or
  *                           an operator reviews it (the org that used it;
  *                           subject "referral" or "handover"; detail the
- *                           basis) */
+ *                           basis)
+ *   log_diverged            the org's event log does not extend the hash chain
+ *                           the broker witnessed (heads.h): an event was
+ *                           changed or the log rewritten; its agent is refused
+ *                           until its store is restored (that org; subject
+ *                           "org"; detail "seq N": the first bad sequence) */
 // clang-format on
 #ifndef POLKU_BROKER_ALERTS_H
 #define POLKU_BROKER_ALERTS_H
@@ -64,6 +69,13 @@ typedef struct alert_regression {
     uint64_t since_ms;
 } alert_regression;
 
+/* An org whose log diverged from its witnessed chain (heads.h). */
+typedef struct alert_divergence {
+    const char *org;
+    uint64_t seq; /* the first bad sequence */
+    uint64_t since_ms;
+} alert_divergence;
+
 /* An org with a refused second connection, both still heard from. */
 typedef struct alert_session {
     const char *org;
@@ -83,6 +95,8 @@ typedef struct alert_inputs {
     size_t n_regressed;
     const alert_session *duplicates; /* n_duplicates of them, may be NULL */
     size_t n_duplicates;
+    const alert_divergence *diverged; /* n_diverged of them, may be NULL */
+    size_t n_diverged;
     /* org's clock minus the broker's (NULL: all agree). An event's time is
      * its writer's clock; ages are read on that clock, so an agent whose
      * clock is wrong neither makes everything overdue nor nothing. */

@@ -58,6 +58,8 @@ typedef struct fixture {
     size_t n_dups;
     alert_regression regressed[1];
     size_t n_regressed;
+    alert_divergence diverged[1];
+    size_t n_diverged;
     const char *skewed_org[2]; /* an org's clock ahead (+) or behind (-) */
     int64_t skew_ms[2];
     size_t n_skews;
@@ -142,6 +144,8 @@ static void evaluate(fixture *f, uint64_t now)
                        .n_duplicates = f->n_dups,
                        .regressed = f->regressed,
                        .n_regressed = f->n_regressed,
+                       .diverged = f->diverged,
+                       .n_diverged = f->n_diverged,
                        .clock_offset = f->n_skews ? skew_of : NULL,
                        .clock_arg = f};
     alerts_evaluate(f->set, &in, now, record, f);
@@ -442,6 +446,7 @@ static void empty_set(void **state)
     assert_string_equal(alerts_kind_name(7), "duplicate_session");
     assert_string_equal(alerts_kind_name(8), "store_regressed");
     assert_string_equal(alerts_kind_name(9), "override_used");
+    assert_string_equal(alerts_kind_name(10), "log_diverged");
     assert_string_equal(alerts_kind_name(10), "");
 }
 
@@ -617,6 +622,29 @@ static void store_regressed(void **state)
     assert_string_equal(f->seen[0].topic, "alert.cleared");
 }
 
+/* An org whose log no longer extends its witnessed chain is named with
+ * the first bad sequence until the divergence ends (a restore). */
+static void log_diverged(void **state)
+{
+    fixture *f = *state;
+    f->diverged[0] = (alert_divergence){KELA, 7, T0 + 5};
+    f->n_diverged = 1;
+    evaluate(f, T0 + 10);
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(f->seen[0].topic, "alert.raised");
+    const json_t *a = f->seen[0].alert;
+    assert_string_equal(json_string_value(json_object_get(a, "kind")),
+                        "log_diverged");
+    assert_string_equal(json_string_value(json_object_get(a, "org")), KELA);
+    assert_string_equal(json_string_value(json_object_get(a, "detail")),
+                        "seq 7");
+    nothing_changes(f, T0 + 20);
+    f->n_diverged = 0;
+    evaluate(f, T0 + 30);
+    assert_int_equal(f->n_seen, 1);
+    assert_string_equal(f->seen[0].topic, "alert.cleared");
+}
+
 #define CASE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -634,6 +662,7 @@ int main(void)
         CASE(empty_set),
         CASE(events_refused),
         CASE(store_regressed),
+        CASE(log_diverged),
         CASE(duplicate_session),
         CASE(override_used),
         CASE(skewed_clocks),

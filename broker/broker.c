@@ -90,9 +90,26 @@ static int64_t clock_offset(void *arg, const char *org)
     return routes_clock_offset(&b->routes, org);
 }
 
+typedef struct diverged_list {
+    alert_divergence *v;
+    size_t n, cap;
+} diverged_list;
+
+static void add_diverged(void *arg, const char *org, uint64_t seq,
+                         uint64_t since_ms, const char *detail)
+{
+    diverged_list *l = arg;
+    (void)detail;
+    if (l->n < l->cap)
+        l->v[l->n++] = (alert_divergence){org, seq, since_ms};
+}
+
 /* Evaluates the alerts now; raised and cleared ones go to the feed. */
 static void evaluate_alerts(broker *b)
 {
+    alert_divergence diverged[b->cfg->org_count ? b->cfg->org_count : 1];
+    diverged_list dl = {diverged, 0, b->cfg->org_count};
+    heads_each_diverged(b->heads, add_diverged, &dl);
     alert_refusals refused[b->cfg->org_count ? b->cfg->org_count : 1];
     size_t n = 0;
     for (size_t i = 0; i < b->cfg->org_count; i++) {
@@ -136,6 +153,8 @@ static void evaluate_alerts(broker *b)
                        .n_regressed = n_regressed,
                        .duplicates = dup,
                        .n_duplicates = n_dup,
+                       .diverged = diverged,
+                       .n_diverged = dl.n,
                        .clock_offset = clock_offset,
                        .clock_arg = b,
                        .names = b->display};
@@ -200,8 +219,10 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
     b->alerts = alerts_new();
     b->held = hb_new(HELD_EVENTS_MAX);
     b->display = display_new(cfg->display_secret);
+    b->heads = heads_new();
     if (!b->consents || !b->paths || !b->clients || !b->alerts || !b->held ||
-        !b->display || polku_arena_new(64 * 1024, &b->replay_arena))
+        !b->display || !b->heads ||
+        polku_arena_new(64 * 1024, &b->replay_arena))
         return POLKU_ENOMEM;
     if (cfg->debug_dump_file) {
         b->dump = fopen(cfg->debug_dump_file, "ab");
@@ -280,6 +301,7 @@ void broker_fini(broker *b)
     cl_destroy(&b->clients);
     alerts_free(&b->alerts);
     access_pending_free(b);
+    heads_free(&b->heads);
     hb_destroy(&b->held);
     display_free(&b->display);
     sodium_memzero(b->claim_key, sizeof b->claim_key);

@@ -24,6 +24,7 @@ static const char *const org_keys[] = {"name",
                                        "previous_public_key",
                                        "previous_key_until",
                                        "overrides",
+                                       "sign_key",
                                        NULL};
 
 static char *dup_or_null(const char *s)
@@ -212,6 +213,16 @@ static int load_org(const polku_ini *ini, const char *section,
         return polku_cfgerr_set(err, ini, pk, section, "public_key",
                                 "the same key is listed for another "
                                 "organisation");
+    const polku_ini_entry *sk = polku_ini_find(ini, section, "sign_key");
+    if (sk && *sk->value) {
+        if (!polku_z85_key_valid(sk->value))
+            return polku_cfgerr_set(err, ini, sk, section, "sign_key",
+                                    "expected the 40-character Z85 chain "
+                                    "signing key (`polku log key`)");
+        snprintf(org->sign_z85, sizeof org->sign_z85, "%s", sk->value);
+        zmq_z85_decode(org->sign_key, org->sign_z85);
+        org->has_sign_key = true;
+    }
     const char *name = NULL;
     polku_ini_str(ini, section, "name", id, &name, err);
     org->name = strdup(name);

@@ -34,6 +34,11 @@ typedef struct broker_org {
      * "statutory"; static strings) */
     const char *overrides[2];
     size_t override_count;
+    /* the org's Ed25519 chain signing key (`sign_key`, optional): heads it
+     * signs are checked against it (heads.h) */
+    bool has_sign_key;
+    char sign_z85[POLKU_Z85_KEY];
+    uint8_t sign_key[32];
 } broker_org;
 
 typedef struct broker_sla {

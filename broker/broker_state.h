@@ -23,6 +23,7 @@
 #include "clients.h"
 #include "consent_index.h"
 #include "feed.h"
+#include "heads.h"
 #include "holdback.h"
 #include "paths.h"
 #include "routes.h"
@@ -85,6 +86,7 @@ typedef struct broker {
     feed *feed;
     polku_arena *replay_arena; /* replayed events decode here, one by one */
     holdback *held;            /* replayed events waiting for other logs */
+    broker_heads *heads;       /* heads.h: every org's chain, witnessed */
     uint8_t claim_key[32];     /* claim_auth.h: from the broker's secret */
     /* lines a peer can provoke: at most a few a second */
     polku_log_limit refusal_log, frame_log;

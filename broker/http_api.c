@@ -185,6 +185,17 @@ static void metrics(broker *b, polku_http_req *req)
             c->bundles_in, b->outq ? polku_outq_messages(b->outq) : 0ULL,
             b->outq ? polku_outq_frames(b->outq) : 0ULL);
     fprintf(f,
+            "# HELP polku_broker_log_divergences_total Organisations' event "
+            "logs found not to extend the hash chain the broker witnessed "
+            "(alert log_diverged).\n"
+            "# TYPE polku_broker_log_divergences_total counter\n"
+            "polku_broker_log_divergences_total %llu\n"
+            "# HELP polku_broker_chain_reanchors_total Chains started again "
+            "at a new incarnation after a restore.\n"
+            "# TYPE polku_broker_chain_reanchors_total counter\n"
+            "polku_broker_chain_reanchors_total %llu\n",
+            heads_divergences(b->heads), heads_reanchors(b->heads));
+    fprintf(f,
             "# HELP polku_broker_referrals_open Referrals not yet in a final "
             "state.\n"
             "# TYPE polku_broker_referrals_open gauge\n"

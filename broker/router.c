@@ -208,6 +208,7 @@ static void send_welcome(broker *b, const uint8_t *rid, size_t rid_len,
         entries[i].org = (char *)o->id;
         entries[i].name = o->name;
         entries[i].public_key = (char *)o->public_z85;
+        entries[i].sign_key = (char *)o->sign_z85;
         entries[i].n_services = o->service_count;
         entries[i].services = (char **)o->services;
         if (o->has_previous) { /* rotation.h */
@@ -270,6 +271,7 @@ void router_send_heartbeats(broker *b)
     Polku__Heartbeat hb = POLKU__HEARTBEAT__INIT;
     uint8_t msg_id[16];
     heartbeat_envelope(b, &env, &hb, msg_id);
+    heads_all(b->heads, &hb.heads, &hb.n_heads); /* republished to all */
     for (size_t i = 0; i < b->cfg->org_count; i++) {
         route *r = &b->routes.by_org[i];
         if (!r->connected)
@@ -825,10 +827,17 @@ void router_decide_held(broker *b)
 
 static void note_seen(broker *b, int idx, const polku_envelope *ev);
 
-static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
+static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
+                                int idx, const polku_envelope *ev,
+                                const void *data, size_t len);
+
+static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
+                            int idx, const polku_envelope *env)
 {
     const Polku__ReplayBatch *batch = env->replay_batch;
     const char *org = b->cfg->orgs[idx].id;
+    if (heads_diverged(b->heads, org, NULL, NULL, NULL))
+        return; /* refused: nothing more of its log is folded */
     /* thousands of events a frame: each decodes into the arena, is folded
      * (the indexes copy what they keep) and is forgotten */
     for (size_t i = 0; i < batch->n_events; i++) {
@@ -839,6 +848,12 @@ static void on_replay_batch(broker *b, int idx, const polku_envelope *env)
             b->cfg->max_frame, &ev, why, sizeof why);
         if (rc == POLKU_OK && strcmp(ev->origin_org, org) == 0 &&
             polku_body_is_event(ev->body_case)) { /* its own events only */
+            if (chain_refuses_event(b, rid, rid_len, idx, ev,
+                                    batch->events[i].data,
+                                    batch->events[i].len)) {
+                polku_arena_reset(b->replay_arena);
+                break;
+            }
             note_seen(b, idx, ev);
             replay_event(b, ev, batch->events[i].data, batch->events[i].len);
         }
@@ -1055,6 +1070,80 @@ static void on_seq_conflict(broker *b, int idx, const polku_envelope *env,
         b->counters.acks_routed++;
 }
 
+/* ---- the hash chain (heads.h): every log must extend what the broker
+ * witnessed; one that does not is refused with log_diverged ---- */
+
+static void refuse_diverged(broker *b, const uint8_t *rid, size_t rid_len,
+                            int idx, uint64_t origin_seq)
+{
+    const char *org = b->cfg->orgs[idx].id;
+    uint64_t seq = 0;
+    const char *detail = "";
+    heads_diverged(b->heads, org, &seq, NULL, &detail);
+    char reason[200];
+    snprintf(reason, sizeof reason,
+             "the event log does not extend the chain the broker knows: %s",
+             detail);
+    send_nack(b, rid, rid_len, org, POLKU__NACK_CODE__NACK_LOG_DIVERGED,
+              origin_seq, "", reason);
+}
+
+static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
+                                int idx, const polku_envelope *ev,
+                                const void *data, size_t len)
+{
+    route *rt = &b->routes.by_org[idx];
+    if (heads_note_event(b->heads, b->cfg->orgs[idx].id, ev, data, len,
+                         rt->regressed_to != 0,
+                         polku_now_ms()) != HEADS_DIVERGED)
+        return false;
+    refuse_diverged(b, rid, rid_len, idx, ev->origin_seq);
+    if (!rt->replayed) { /* the rest of the region does not wait for it */
+        rt->replayed = true;
+        rt->added_live = false;
+        router_decide_held(b);
+    }
+    return true;
+}
+
+/* A Hello: the heads other organisations held (so a rebuilt broker learns
+ * them again), then the org's own head. A diverged org is refused, unless
+ * it comes back with a new incarnation: its store was restored
+ * (`polku-agent --restore`), the operator's step that re-anchors it. */
+static bool chain_admits_hello(broker *b, const uint8_t *rid, size_t rid_len,
+                               int idx, const Polku__Hello *hello)
+{
+    const char *org = b->cfg->orgs[idx].id;
+    uint64_t now = polku_now_ms();
+    if (heads_diverged(b->heads, org, NULL, NULL, NULL) &&
+        hello->incarnation != heads_diverged_incarnation(b->heads, org)) {
+        log_error("%s: comes back with a new incarnation %016llx after its "
+                  "log diverged: a restored store, re-anchored; check with "
+                  "the organisation that this was its operator's restore",
+                  org, (unsigned long long)hello->incarnation);
+        heads_reanchor(b->heads, org);
+    }
+    for (size_t i = 0; i < hello->n_held; i++)
+        if (strcmp(hello->held[i]->org, org) != 0)
+            heads_note_head(b->heads, b->cfg, hello->held[i], false, now);
+    if (hello->chain && strcmp(hello->chain->org, org) == 0)
+        heads_note_head(b->heads, b->cfg, hello->chain, true, now);
+    if (!heads_diverged(b->heads, org, NULL, NULL, NULL))
+        return true;
+    refuse_diverged(b, rid, rid_len, idx, 0);
+    return false;
+}
+
+static void chain_note_heartbeat(broker *b, const uint8_t *rid, size_t rid_len,
+                                 int idx, const Polku__Heartbeat *hb)
+{
+    const char *org = b->cfg->orgs[idx].id;
+    if (hb->chain && strcmp(hb->chain->org, org) == 0)
+        heads_note_head(b->heads, b->cfg, hb->chain, true, polku_now_ms());
+    if (heads_diverged(b->heads, org, NULL, NULL, NULL))
+        refuse_diverged(b, rid, rid_len, idx, 0);
+}
+
 static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
                      const frame_bytes *payload)
 {
@@ -1069,6 +1158,8 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         log_info("%s: hello, last seq %llu, incarnation %016llx", sender,
                  (unsigned long long)env->hello->last_seq,
                  (unsigned long long)env->hello->incarnation);
+        if (!chain_admits_hello(b, r, rl, idx, env->hello))
+            break;
         send_welcome(b, r, rl, sender, note_hello(b, idx, env->hello));
         if (env->hello->last_seq > b->routes.by_org[idx].last_seq)
             b->routes.by_org[idx].last_seq = env->hello->last_seq;
@@ -1076,9 +1167,10 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         break;
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
         note_clock(b, idx, env); /* and the route was refreshed */
+        chain_note_heartbeat(b, r, rl, idx, env->heartbeat);
         break;
     case POLKU__ENVELOPE__BODY_REPLAY_BATCH:
-        on_replay_batch(b, idx, env);
+        on_replay_batch(b, r, rl, idx, env);
         break;
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
         on_replay_done(b, r, rl, idx, env);
@@ -1100,6 +1192,12 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
         break;
     default:
         if (polku_body_is_event(env->body_case)) {
+            /* while its replay runs, live events (its outbox, resent)
+             * would move the chain's tip past what the replay checks */
+            if (b->routes.by_org[idx].replayed &&
+                chain_refuses_event(b, r, rl, idx, env, zmq_msg_data(payload),
+                                    zmq_msg_size(payload)))
+                break;
             note_seen(b, idx, env);
             on_event(b, r, rl, sender, env, payload);
             break;

@@ -84,6 +84,9 @@ int cli_reconcile(cli *c, int argc, char **argv, const cli_cmd *self);
 extern const char cli_keygen_usage[], cli_secret_usage[], cli_status_usage[],
     cli_reconcile_usage[];
 
+/* --- log_cmd.c: the event log's hash chain --- */
+int cli_log(cli *c, int argc, char **argv, const cli_cmd *self);
+extern const char cli_log_usage[];
 /* --- report_cmd.c: the broker's coordination report --- */
 int cli_report(cli *c, int argc, char **argv, const cli_cmd *self);
 extern const char cli_report_usage[];

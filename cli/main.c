@@ -42,8 +42,10 @@ static const char usage_text[] = N_(
     "  handover   offer, answer, list and show coordination handovers\n"
     "  client     the client's access report: who handled their data\n"
     "  status     the agent's organisation, broker connection and outbox\n"
-    "  reconcile  what this store lost when it was restored from an older copy\n"
+    "  reconcile  what this store lost when it was restored from an older "
+    "copy\n"
     "  report     the broker's coordination report (--broker URL)\n"
+    "  log        verify the event log's hash chain; the chain signing key\n"
     "  keygen     write a new CURVE key file and print its public key\n"
     "  secret     write a new regional pseudonym secret\n"
     "\n"
@@ -70,6 +72,7 @@ static const cli_cmd nouns[] = {
     {"reconcile", "what a restored store lost", cli_reconcile_usage,
      cli_reconcile},
     {"report", "coordination report", cli_report_usage, cli_report},
+    {"log", "the event log's hash chain", cli_log_usage, cli_log},
     {"keygen", "key file", cli_keygen_usage, cli_keygen},
     {"secret", "pseudonym secret", cli_secret_usage, cli_secret},
     {NULL, NULL, NULL, NULL},

@@ -291,14 +291,56 @@ static bool header_ok(check *c, const polku_envelope *env)
         return false;
     if (env->client_key.len != 0 && env->client_key.len != ID_LEN)
         return fail(c, "client_key", "must be empty or 16 bytes");
+    if (env->chain_prev.len != 0 && env->chain_prev.len != 32)
+        return fail(c, "chain_prev", "must be empty or 32 bytes");
     return true;
 }
 
 /* ---- bodies ---- */
 
+/* A chain head (lib/chain.h): an organisation, a 32-byte hash, a 64-byte
+ * signature or none. */
+static bool chain_head_ok(check *c, const char *field,
+                          const Polku__ChainHead *h)
+{
+    if (!org_ok(c, field, h->org))
+        return false;
+    if (h->hash.len != 32)
+        return fail(c, field, "hash must be 32 bytes");
+    if (h->signature.len != 0 && h->signature.len != 64)
+        return fail(c, field, "signature must be empty or 64 bytes");
+    return true;
+}
+
+/* At most this many heads in one Hello or heartbeat: one per organisation
+ * of a region (the directory is far smaller). */
+#define MAX_CHAIN_HEADS 4096
+
+static bool chain_heads_ok(check *c, const char *field,
+                           Polku__ChainHead *const *heads, size_t n)
+{
+    if (n > MAX_CHAIN_HEADS)
+        return fail(c, field, "at most 4096 heads");
+    for (size_t i = 0; i < n; i++)
+        if (!chain_head_ok(c, field, heads[i]))
+            return false;
+    return true;
+}
+
 static bool hello_ok(check *c, const Polku__Hello *b)
 {
+    if (b->chain && !chain_head_ok(c, "hello.chain", b->chain))
+        return false;
+    if (!chain_heads_ok(c, "hello.held", b->held, b->n_held))
+        return false;
     return org_ok(c, "hello.org", b->org);
+}
+
+static bool heartbeat_ok(check *c, const Polku__Heartbeat *b)
+{
+    if (b->chain && !chain_head_ok(c, "heartbeat.chain", b->chain))
+        return false;
+    return chain_heads_ok(c, "heartbeat.heads", b->heads, b->n_heads);
 }
 
 static bool directory_entry_ok(check *c, const Polku__DirectoryEntry *e)
@@ -309,6 +351,9 @@ static bool directory_entry_ok(check *c, const Polku__DirectoryEntry *e)
         return false;
     if (e->public_key == NULL || strlen(e->public_key) != Z85_KEY_LEN)
         return fail(c, "welcome.directory.public_key", "must be 40 chars");
+    if (e->sign_key && *e->sign_key && strlen(e->sign_key) != Z85_KEY_LEN)
+        return fail(c, "welcome.directory.sign_key",
+                    "must be empty or 40 chars");
     for (size_t i = 0; i < e->n_services; i++)
         if (!token_ok(c, "welcome.directory.services", e->services[i], false))
             return false;
@@ -686,6 +731,7 @@ static bool body_ok(check *c, const polku_envelope *env)
             return fail(c, "resend_requested.from_seq", "is at least 1");
         return true;
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
+        return heartbeat_ok(c, env->heartbeat);
     case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
         return true; /* numbers only */
@@ -887,6 +933,7 @@ const char *polku_nack_code_name(Polku__NackCode code)
         [POLKU__NACK_CODE__NACK_BROKER_PASSIVE] = "broker_passive",
         [POLKU__NACK_CODE__NACK_OVERRIDE_NOT_PERMITTED] =
             "override_not_permitted",
+        [POLKU__NACK_CODE__NACK_LOG_DIVERGED] = "log_diverged",
     };
     size_t i = (size_t)code;
     if (code < 0 || i >= sizeof names / sizeof names[0] || names[i] == NULL)

@@ -462,6 +462,20 @@ static void client_key_long(fixture *f)
 {
     f->env.client_key.len = 17;
 }
+static void chain_prev_short(fixture *f)
+{
+    static uint8_t prev[31];
+    f->env.chain_prev = (ProtobufCBinaryData){sizeof prev, prev};
+}
+static void hello_chain_hash_short(fixture *f)
+{
+    static uint8_t hash[31];
+    static Polku__ChainHead head = POLKU__CHAIN_HEAD__INIT;
+    head.org = "kela";
+    head.seq = 3;
+    head.hash = (ProtobufCBinaryData){sizeof hash, hash};
+    f->hello.chain = &head;
+}
 static void hello_org_bad(fixture *f)
 {
     f->hello.org = "a";
@@ -618,6 +632,10 @@ static const rule_case rules[] = {
      "too many"},
     {"client_key 8", B(ACK), client_key_short, POLKU_EMALFORMED, "client_key"},
     {"client_key 17", B(ACK), client_key_long, POLKU_EMALFORMED, "client_key"},
+    {"chain_prev 31", B(REFERRAL_REQUESTED), chain_prev_short, POLKU_EMALFORMED,
+     "chain_prev"},
+    {"hello.chain hash 31", B(HELLO), hello_chain_hash_short, POLKU_EMALFORMED,
+     "hello.chain"},
     {"hello.org 1 char", B(HELLO), hello_org_bad, POLKU_EMALFORMED,
      "hello.org"},
     {"hello.org empty", B(HELLO), hello_org_empty, POLKU_EMALFORMED,
@@ -1015,6 +1033,9 @@ static void test_nack_code_names(void **state)
         "not_coordinator", "invalid_transition",  "malformed",
         "too_large",       "unsupported_version", "overloaded",
         "retry_later",     "duplicate_session",   "stale_plan"};
+    assert_string_equal(
+        polku_nack_code_name(POLKU__NACK_CODE__NACK_LOG_DIVERGED),
+        "log_diverged");
     for (int c = 0; c <= 14; c++)
         assert_string_equal(polku_nack_code_name((Polku__NackCode)c), names[c]);
     assert_true(polku_nack_code_known("duplicate_session"));

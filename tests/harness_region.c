@@ -1,6 +1,7 @@
 /* harness_region.c — a temporary region: directory, keys, tokens, ports,
  * configs, and starting/stopping its broker and agents. */
 #include "harness.h"
+#include "polku/chain.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -204,7 +205,7 @@ static const char *log_level(void)
 
 void h_region_write(h_region *r)
 {
-    char buf[8192];
+    char buf[16384];
     int n = snprintf(buf, sizeof buf,
                      "; written by the polku integration test harness\n"
                      "[broker]\n"
@@ -229,6 +230,10 @@ void h_region_write(h_region *r)
         if (o->overrides[0])
             n += snprintf(buf + n, sizeof buf - (size_t)n, "overrides = %s\n",
                           o->overrides);
+        char sign[41]; /* the chain signing key, as `polku log key` says */
+        if (polku_sign_public_z85(o->key.secret_z85, sign) == 0)
+            n += snprintf(buf + n, sizeof buf - (size_t)n, "sign_key = %s\n",
+                          sign);
     }
     H_REQUIRE(n < (int)sizeof buf, "broker config too long");
     write_file(r->broker.config, 0644, buf);

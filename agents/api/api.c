@@ -354,6 +354,7 @@ static const api_route routes[] = {
     {"GET", "/metrics", metrics, false, false, API_NONE},
     {"GET", "/v1/events", api_events_attach, false, false, API_NONE},
     {"GET", "/v1/reconcile", api_reconcile_show, false, false, API_NONE},
+    {"GET", "/v1/log/verify", api_log_verify, false, false, API_NONE},
     {"GET", "/v1/referrals", api_referral_list, false, false, API_REFERRAL},
     {"POST", "/v1/referrals", api_referral_create, true, false, API_REFERRAL},
     {"GET", "/v1/referrals/{id}", api_referral_show, false, false,

@@ -126,6 +126,7 @@ void api_handover_withdraw(agent_api *api, api_call *c);
 void api_events_attach(agent_api *api, api_call *c);
 
 void api_reconcile_show(agent_api *api, api_call *c);
+void api_log_verify(agent_api *api, api_call *c);
 
 /* the client's access report (api_access.c) and break-glass review
  * (api_override.c) */

@@ -170,3 +170,9 @@ bool directory_may_override(const directory *d, const char *org,
             return true;
     return false;
 }
+
+const char *directory_sign_key(const directory *d, const char *org)
+{
+    const Polku__DirectoryEntry *e = entry(d, org);
+    return e && e->sign_key && *e->sign_key ? e->sign_key : NULL;
+}

@@ -73,4 +73,8 @@ const char *directory_public_key(const directory *d, const char *org);
 const char *directory_previous_key(const directory *d, const char *org,
                                    uint64_t now_ms);
 
+/* The org's chain signing key (Z85), or NULL when the broker's directory
+ * names none. */
+const char *directory_sign_key(const directory *d, const char *org);
+
 #endif

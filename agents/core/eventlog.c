@@ -10,6 +10,7 @@
 #include "polku/error.h"
 #include "polku/id.h"
 #include "polku/log.h"
+#include "logchain.h"
 
 void eventlog_init(eventlog *log, store *st, batch *b, outbox *ob,
                    const char *org)
@@ -82,9 +83,21 @@ int eventlog_emit(eventlog *log, MDB_txn *txn, polku_envelope *env,
     eventlog_header(log->org, env, msg_id);
     env->origin_seq = seq;
     env->origin_incarnation = log->incarnation;
+    /* the chain: the hash of the event before, as stored (none before the
+     * first); the caller's own chain_prev (a reemitted event's) is put
+     * back after */
+    ProtobufCBinaryData caller_prev = env->chain_prev;
+    uint8_t prev[POLKU_CHAIN_HASH];
+    env->chain_prev.data = NULL;
+    env->chain_prev.len = 0;
+    if (seq > 1 && logchain_hash_at(log->st, txn, seq - 1, prev) == POLKU_OK) {
+        env->chain_prev.data = prev;
+        env->chain_prev.len = sizeof prev;
+    }
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc = polku_envelope_encode(env, &buf, &len);
+    env->chain_prev = caller_prev;
     if (!rc)
         rc = store_event_put(log->st, txn, seq, buf, len);
     uint64_t now = polku_now_ms();
@@ -429,5 +442,7 @@ int eventlog_load(eventlog *log)
     log->b->last_seq = log->b->committed_seq = last;
     mdb_cursor_close(c);
     mdb_txn_abort(txn);
+    if (!prc)
+        prc = logchain_load(log->st, last, &log->chain_from);
     return prc;
 }

@@ -39,6 +39,9 @@ typedef struct eventlog {
      * conflict about an event written before that is the same trip back
      * in time, already asked about */
     uint64_t resend_asked_seq;
+    /* the first event of the hash chain (logchain.h): 1, or the first
+     * written after a store from before chains was upgraded */
+    uint64_t chain_from;
 } eventlog;
 
 void eventlog_init(eventlog *log, store *st, batch *b, outbox *ob,

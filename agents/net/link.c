@@ -101,6 +101,8 @@ static void send_hello(broker_link *l)
     hello.incarnation = l->d->log->incarnation;
     hello.protocol_version = POLKU_PROTOCOL_VERSION;
     hello.bundles = true; /* on_frames takes them */
+    hello.chain = link_chain_own(&l->chain);
+    hello.held = link_chain_held(&l->chain, &hello.n_held);
     env.body_case = POLKU__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
     l->last_hello_ms = polku_mono_ms();
@@ -112,6 +114,7 @@ static void send_heartbeat(broker_link *l)
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__Heartbeat hb = POLKU__HEARTBEAT__INIT;
     hb.epoch = l->epoch;
+    hb.chain = link_chain_own(&l->chain);
     env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     l->last_beat_ms = polku_mono_ms();
@@ -144,6 +147,8 @@ const char *link_state_name(const broker_link *l)
     uint64_t now = polku_mono_ms();
     if (l->duplicate && !l->welcomed)
         return "refused: duplicate_session";
+    if (l->diverged && !l->welcomed)
+        return "refused: log_diverged";
     if (l->trouble == LINK_TROUBLE_AUTH)
         return "refused: authentication";
     if (l->trouble == LINK_TROUBLE_HANDSHAKE)
@@ -172,6 +177,11 @@ void link_state_detail(const broker_link *l, char *buf, size_t len)
     uint64_t quiet = now - (l->welcomed ? l->last_heard_ms : l->tcp_since_ms);
     if (strcmp(state, "connected") == 0)
         snprintf(buf, len, "%s", "");
+    else if (strcmp(state, "refused: log_diverged") == 0)
+        snprintf(buf, len,
+                 "the broker refuses this organisation's event log: %s; run "
+                 "`polku log verify` and see docs/operations.md",
+                 l->diverged_reason);
     else if (strcmp(state, "refused: duplicate_session") == 0)
         snprintf(buf, len,
                  "another process with organisation %s's key is connected "
@@ -510,6 +520,7 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
                  "back it is refused; stop one of them for good",
                  l->cfg->org, l->duplicate_peer);
     l->duplicate = false;
+    l->diverged = false;
     outbox_rewind_all(l->ob);
     link_keys(l);
 }
@@ -688,10 +699,34 @@ static void on_broker_passive(broker_link *l, const char *active)
     link_move(l, to, "passive");
 }
 
+/* The broker found this log not to extend the chain it witnessed: nothing
+ * is sent but Hello (each heartbeat) until an operator restores the store
+ * (a new incarnation) or the broker welcomes it again. */
+static void on_log_diverged(broker_link *l, const char *reason)
+{
+    uint64_t now = polku_mono_ms();
+    bool news = !l->diverged;
+    l->welcomed = false;
+    l->diverged = true;
+    snprintf(l->diverged_reason, sizeof l->diverged_reason, "%s",
+             reason && *reason ? reason : "log_diverged");
+    if (!news && now - l->diverged_logged_ms < DUPLICATE_LOG_AGAIN_MS)
+        return;
+    l->diverged_logged_ms = now;
+    log_error("the broker refused this agent (log_diverged): %s. Was the "
+              "store edited or replaced? `polku log verify --config` names "
+              "the first bad sequence; restore a good backup "
+              "(polku-agent --restore) to be accepted again",
+              l->diverged_reason);
+}
+
 static void on_nack(broker_link *l, const Polku__Nack *nack)
 {
     l->counters.nacks_received++;
     switch (nack->code) {
+    case POLKU__NACK_CODE__NACK_LOG_DIVERGED:
+        on_log_diverged(l, nack->reason);
+        return;
     case POLKU__NACK_CODE__NACK_DUPLICATE_SESSION:
         on_duplicate_session(l, nack->reason);
         return;
@@ -762,6 +797,9 @@ static void on_broker_message(broker_link *l, polku_envelope *env)
         break;
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
         observe_broker_beat(l);
+        if (env->heartbeat->n_heads && env->origin_org[0] == '\0')
+            link_chain_heard(&l->chain, env->heartbeat->heads,
+                             env->heartbeat->n_heads);
         if (env->heartbeat->epoch != l->epoch || !l->welcomed)
             send_hello(l);
         break;
@@ -1077,6 +1115,11 @@ int link_start(broker_link *l, uv_loop_t *loop, const agent_config *cfg,
     l->hooks = hooks;
     uv_idle_init(loop, &l->replay_idle);
     l->replay_idle.data = l;
+    if (link_chain_init(&l->chain, cfg->org, cfg->key.secret_z85, d->st, d->b,
+                        dir)) {
+        log_error("cannot derive the chain signing key from the key file");
+        return POLKU_ECONFIG;
+    }
     if (directory_load(dir, d->st))
         log_warn("the saved directory could not be read; waiting for the "
                  "broker's");
@@ -1193,6 +1236,7 @@ static void link_replay_step(broker_link *l)
 void link_close(broker_link *l)
 {
     link_flush(l); /* the last turn's acks and answers */
+    link_chain_fini(&l->chain);
     close_sockets(l);
     polku_outq_free(&l->outq);
     if (l->replay_idle.loop && !uv_is_closing((uv_handle_t *)&l->replay_idle))

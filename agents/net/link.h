@@ -53,6 +53,7 @@
 
 #include "broker_list.h"
 #include "domain.h"
+#include "link_chain.h"
 #include "polku/codec.h"
 #include "polku/log.h"
 #include "polku/outq.h"
@@ -138,6 +139,12 @@ typedef struct broker_link {
     size_t left_silent;     /* the address last left for silence, when */
     uint64_t left_silent_ms;
     unsigned long long moves; /* to another address of the pair */
+    /* the hash chain: heads said and heard (link_chain.h); refused: the
+     * broker found this log not to extend the chain it witnessed */
+    link_chain chain;
+    bool diverged;
+    char diverged_reason[200];
+    uint64_t diverged_logged_ms;
 
     /* replay on the broker's request */
     uv_idle_t replay_idle;
@@ -180,6 +187,8 @@ const char *link_broker(const broker_link *l);
  *                                closed the connection during it (wrong
  *                                broker_public_key, not a polku broker)
  *   "refused: duplicate_session" another process holds our session
+ *   "refused: log_diverged"      the broker found this log not to extend
+ *                                the chain it witnessed (docs/trust.md)
  *   "connection lost"            the connection closed; reconnecting
  *   "connection refused"         TCP connect failed (nothing listens at
  *                                `broker`, or the broker has stopped)

@@ -130,6 +130,36 @@ static void session_frames(void)
     env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &heartbeat;
     write_frame("heartbeat", &env, 0);
+
+    /* chain heads: a Hello with its own and held heads, a heartbeat from
+     * the broker republishing them */
+    static uint8_t hash[32] = {0xab, 1, 2, 3}, sig[64] = {0x22, 4, 5};
+    Polku__ChainHead own = POLKU__CHAIN_HEAD__INIT, held = own;
+    own.org = "kela";
+    own.seq = 41;
+    own.incarnation = 7;
+    own.hash.data = hash;
+    own.hash.len = sizeof hash;
+    own.signature.data = sig;
+    own.signature.len = sizeof sig;
+    held = own;
+    held.org = "hva-pirkanmaa";
+    Polku__ChainHead *heads[] = {&own, &held};
+    env = base("kela");
+    hello.chain = &own;
+    hello.held = &heads[1];
+    hello.n_held = 1;
+    env.body_case = POLKU__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    write_frame("hello-chain", &env, 0);
+    env = base("");
+    heartbeat.heads = heads;
+    heartbeat.n_heads = 2;
+    env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &heartbeat;
+    write_frame("heartbeat-heads", &env, 0);
+    own.hash.len = 31; /* refused: a hash is 32 bytes */
+    write_frame("heartbeat-bad-head", &env, 0);
 }
 
 static void delivery_frames(void)
