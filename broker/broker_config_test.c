@@ -19,7 +19,7 @@
 #include "polku/error.h"
 
 typedef struct fixture {
-    char dir[64], path[128], key[128];
+    char dir[64], path[128], key[128], secret[128];
     polku_keypair kela, kela_old, typ;
     broker_config cfg;
     polku_cfgerr err;
@@ -33,6 +33,12 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->key, sizeof f->key, "%s/broker.key", f->dir);
     snprintf(f->path, sizeof f->path, "%s/broker.ini", f->dir);
+    snprintf(f->secret, sizeof f->secret, "%s/display.secret", f->dir);
+    FILE *sf = fopen(f->secret, "w"); /* the display secret: 32 bytes, hex */
+    assert_non_null(sf);
+    fprintf(sf, "%s\n",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+    assert_int_equal(fclose(sf), 0);
     polku_keypair kp;
     assert_int_equal(polku_keypair_generate(&kp), 0);
     assert_int_equal(polku_keyfile_write(f->key, &kp), 0);
@@ -49,12 +55,13 @@ static int teardown(void **state)
     broker_config_fini(&f->cfg);
     unlink(f->path);
     unlink(f->key);
+    unlink(f->secret);
     rmdir(f->dir);
     free(f);
     return 0;
 }
 
-/* Lines 1-6: [broker] and [org typ]; kela's section from line 7. */
+/* Lines 1-7: [broker] and [org typ]; kela's section from line 8. */
 static int load(fixture *f, const char *kela)
 {
     FILE *fp = fopen(f->path, "w");
@@ -63,12 +70,13 @@ static int load(fixture *f, const char *kela)
             "[broker]\n"                      /* 1 */
             "listen = tcp://127.0.0.1:5570\n" /* 2 */
             "key_file = %s\n"                 /* 3 */
-            "[org typ]\n"                     /* 4 */
-            "public_key = %s\n"               /* 5 */
-            "services = joint-service\n"      /* 6 */
-            "[org kela]\n"                    /* 7 */
+            "display_secret_file = %s\n"      /* 4 */
+            "[org typ]\n"                     /* 5 */
+            "public_key = %s\n"               /* 6 */
+            "services = joint-service\n"      /* 7 */
+            "[org kela]\n"                    /* 8 */
             "%s",
-            f->key, f->typ.public_z85, kela);
+            f->key, f->secret, f->typ.public_z85, kela);
     assert_int_equal(fclose(fp), 0);
     broker_config_fini(&f->cfg);
     memset(&f->err, 0, sizeof f->err);
@@ -92,9 +100,9 @@ static void rotation(void **state)
     fixture *f = *state;
     char text[512];
     snprintf(text, sizeof text,
-             "public_key = %s\n"                            /* 8 */
-             "previous_public_key = %s\n"                   /* 9 */
-             "previous_key_until = 2026-12-31T00:00:00Z\n", /* 10 */
+             "public_key = %s\n"                            /* 9 */
+             "previous_public_key = %s\n"                   /* 10 */
+             "previous_key_until = 2026-12-31T00:00:00Z\n", /* 11 */
              f->kela.public_z85, f->kela_old.public_z85);
     assert_int_equal(load(f, text), POLKU_OK);
     const broker_org *kela = broker_config_org(&f->cfg, "kela");
@@ -126,27 +134,27 @@ static void rotation_refused(void **state)
     char text[512];
     snprintf(text, sizeof text, "public_key = %s\nprevious_public_key = %s\n",
              f->kela.public_z85, f->kela_old.public_z85);
-    fails_at(f, text, 9, "previous_public_key", "both previous_public_key");
+    fails_at(f, text, 10, "previous_public_key", "both previous_public_key");
     snprintf(text, sizeof text,
              "public_key = %s\nprevious_public_key = %s\n"
              "previous_key_until = 2026-12-31T00:00:00Z\n",
              f->kela.public_z85, f->kela.public_z85);
-    fails_at(f, text, 9, "previous_public_key", "the same as public_key");
+    fails_at(f, text, 10, "previous_public_key", "the same as public_key");
     snprintf(text, sizeof text,
              "public_key = %s\nprevious_public_key = %s\n"
              "previous_key_until = 2026-12-31T00:00:00Z\n",
              f->kela.public_z85, f->typ.public_z85);
-    fails_at(f, text, 9, "previous_public_key", "another organisation");
+    fails_at(f, text, 10, "previous_public_key", "another organisation");
     snprintf(text, sizeof text,
              "public_key = %s\nprevious_public_key = %s\n"
              "previous_key_until = next week\n",
              f->kela.public_z85, f->kela_old.public_z85);
-    fails_at(f, text, 10, "previous_key_until", "2026-12-31T00:00:00Z");
+    fails_at(f, text, 11, "previous_key_until", "2026-12-31T00:00:00Z");
     snprintf(text, sizeof text,
              "public_key = %s\nprevious_public_key = not-a-key\n"
              "previous_key_until = 2026-12-31T00:00:00Z\n",
              f->kela.public_z85);
-    fails_at(f, text, 9, "previous_public_key", "Z85");
+    fails_at(f, text, 10, "previous_public_key", "Z85");
 }
 
 int main(void)
