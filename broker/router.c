@@ -1195,8 +1195,8 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
             /* while its replay runs, live events (its outbox, resent)
              * would move the chain's tip past what the replay checks */
             if (b->routes.by_org[idx].replayed &&
-                chain_refuses_event(b, r, rl, idx, env, zmq_msg_data(payload),
-                                    zmq_msg_size(payload)))
+                chain_refuses_event(b, r, rl, idx, env, payload->data,
+                                    payload->len))
                 break;
             note_seen(b, idx, env);
             on_event(b, r, rl, sender, env, payload);
