@@ -447,7 +447,7 @@ static void empty_set(void **state)
     assert_string_equal(alerts_kind_name(8), "store_regressed");
     assert_string_equal(alerts_kind_name(9), "override_used");
     assert_string_equal(alerts_kind_name(10), "log_diverged");
-    assert_string_equal(alerts_kind_name(10), "");
+    assert_string_equal(alerts_kind_name(11), "");
 }
 
 /* A sender 400 days behind stamps its referral 400 days ago: read on its

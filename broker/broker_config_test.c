@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ static int setup(void **state)
     fprintf(sf, "%s\n",
             "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
     assert_int_equal(fclose(sf), 0);
+    assert_int_equal(chmod(f->secret, 0600), 0);
     polku_keypair kp;
     assert_int_equal(polku_keypair_generate(&kp), 0);
     assert_int_equal(polku_keyfile_write(f->key, &kp), 0);
