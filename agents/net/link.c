@@ -126,7 +126,7 @@ void link_state_detail(const broker_link *l, char *buf, size_t len)
         snprintf(buf, len,
                  "the broker refused this organisation's key: is org %s "
                  "with public key %s in the broker's directory?",
-                 l->cfg->org, l->cfg->key.public_z85);
+                 l->cfg->org, l->connected_key);
     else if (l->trouble == LINK_TROUBLE_HANDSHAKE)
         snprintf(buf, len,
                  "the CURVE handshake with %s failed or was cut off: is "
