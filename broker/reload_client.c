@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "polku/error.h"
 #include "polku/keys.h"
 
 typedef struct answer {
@@ -54,14 +55,15 @@ int reload_client_run(const broker_config *cfg)
 {
     char url[512], auth[128] = "";
     reload_url(cfg->http, url, sizeof url);
+    /* a broker on loopback asks for no token (and may never have made its
+     * file): without one, a 401 says the token was needed after all */
+    polku_cfgerr token_err = {{0}};
     if (cfg->http_token_file) {
         char token[POLKU_TOKEN_TEXT];
-        polku_cfgerr err = {{0}};
-        if (polku_token_load(cfg->http_token_file, false, token, &err)) {
-            fprintf(stderr, "polku-broker: %s\n", err.msg);
-            return 1;
-        }
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        if (polku_token_load(cfg->http_token_file, false, token, &token_err) ==
+            POLKU_OK)
+            snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        sodium_memzero(token, sizeof token);
     }
     CURL *c = curl_easy_init();
     if (!c) {
@@ -106,8 +108,10 @@ int reload_client_run(const broker_config *cfg)
                     msg);
             rc = 2;
         } else {
-            fprintf(stderr, "polku-broker: %s answered HTTP %ld: %s\n", url,
-                    status, *msg ? msg : (a.data ? a.data : ""));
+            fprintf(stderr, "polku-broker: %s answered HTTP %ld: %s%s%s\n", url,
+                    status, *msg ? msg : (a.data ? a.data : ""),
+                    status == 401 && token_err.msg[0] ? "; " : "",
+                    status == 401 ? token_err.msg : "");
         }
         json_decref(j);
     }

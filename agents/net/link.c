@@ -191,7 +191,7 @@ void link_state_detail(const broker_link *l, char *buf, size_t len)
         snprintf(buf, len,
                  "the broker refused this organisation's key: is org %s "
                  "with public key %s in the broker's directory?",
-                 l->cfg->org, l->cfg->key.public_z85);
+                 l->cfg->org, l->connected_key);
     else if (l->trouble == LINK_TROUBLE_HANDSHAKE)
         snprintf(buf, len,
                  "the CURVE handshake with %s failed or was cut off: is "
@@ -1012,8 +1012,11 @@ static const polku_keypair *connect_pair(const broker_link *l)
 void link_keys(broker_link *l)
 {
     const polku_keypair *kp = connect_pair(l);
-    if (!l->dealer || strcmp(kp->public_z85, l->connected_key) == 0)
-        return;
+    const char *listed = directory_public_key(l->dir, l->cfg->org);
+    if (!l->dealer || strcmp(kp->public_z85, l->connected_key) == 0 ||
+        (listed && strcmp(listed, kp->public_z85) != 0))
+        return; /* connected with it already, or the broker does not list it
+                   (yet): the live connection stays */
     log_info("connecting again with key %s (was %s): the broker lists it "
              "for %s",
              kp->public_z85, l->connected_key, l->cfg->org);

@@ -164,10 +164,11 @@ void link_flush(broker_link *l);
 void link_close(broker_link *l);
 
 /* After the key pairs changed (a reload) or the directory did: when the
- * key to connect with is not the one this connection uses, connects
- * again with it (at the next tick). During a rotation that is the pair
- * whose public key the broker lists for this organisation: the old one
- * until the broker has the new one, so neither side refuses the other. */
+ * broker lists a key pair of ours that this connection does not use,
+ * connects again with it (at the next tick). During a rotation that is
+ * the old pair until the broker has the new one, so neither side refuses
+ * the other; a key the broker does not list is never switched to (a new
+ * connection, after this one closes, uses key_file). */
 void link_keys(broker_link *l);
 
 /* Every tick: reconnect, notice silence, Hello or heartbeat, pump. */
