@@ -28,6 +28,11 @@ void ha_init(ha *h, ha_role role, uint64_t timeout_ms, uint64_t margin_ms,
 
 static void move(ha *h, ha_state to, const char *why)
 {
+    if (to == HA_STATE_ACTIVE && h->state != HA_STATE_ACTIVE)
+        h->generation =
+            (h->generation > h->peer_generation ? h->generation
+                                                : h->peer_generation) +
+            1;
     h->state = to;
     snprintf(h->why, sizeof h->why, "%s", why);
 }
@@ -75,9 +80,13 @@ static void on_peer(ha *h, ha_event ev)
                  "the peer is configured backup too (ha_role)");
         break;
     case HA_STATE_ACTIVE:
-        if (ev == HA_PEER_ACTIVE)
+        if (ev != HA_PEER_ACTIVE)
+            break;
+        if (h->peer_generation > h->generation ||
+            (h->peer_generation == h->generation && h->role == HA_ROLE_BACKUP))
             move(h, HA_STATE_FAILED,
-                 "the peer is active too (two actives): stopping");
+                 "the peer is active too and took over later (two "
+                 "actives): stopping");
         break;
     case HA_STATE_PASSIVE:
         if (ev == HA_PEER_PRIMARY || ev == HA_PEER_BACKUP)
@@ -114,6 +123,15 @@ static bool on_client(ha *h, uint64_t now)
     default:
         return false;
     }
+}
+
+void ha_on_peer(ha *h, ha_event ev, uint64_t peer_generation, uint64_t now)
+{
+    if (ev < HA_PEER_PRIMARY || ev > HA_PEER_PASSIVE)
+        return;
+    if (h->role != HA_ROLE_NONE && h->state != HA_STATE_FAILED)
+        h->peer_generation = peer_generation;
+    ha_on(h, ev, now);
 }
 
 bool ha_on(ha *h, ha_event ev, uint64_t now)

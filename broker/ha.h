@@ -16,34 +16,43 @@
  * agent comes to it — agents come only when the active one went silent for
  * them too (or they were told it is passive).
  *
- * Lifecycle (state, event -> next; "peer X" is the peer's heartbeat saying
- * it is in state X; every peer heartbeat pushes the peer's expiry to now +
- * timeout):
+ * Lifecycle ("peer X": the peer's heartbeat says it is in state X; each
+ * one pushes the peer's expiry to now + timeout; "gen": generation, below):
  *
- *   | state   | event                          | next    | why |
- *   |---------|--------------------------------|---------|-----------------------------|
- *   | primary | peer backup                    | active  | cold start: primary
- * leads   | | primary | peer active                    | passive | the backup
- * took over        | | primary | peer primary                   | failed  |
- * both configured primary     | | primary | client, peer expired           |
- * active  | alone (peer never came)     | | primary | client, peer not expired
- * | primary | refused: may be failing back| | backup  | peer active | passive |
- * | | backup  | peer backup                    | failed  | both configured
- * backup      | | backup  | client, peer expired           | active  | alone
- * (peer never came)     | | backup  | client, peer not expired       | backup
- * | refused                     | | active  | client                         |
- * active  | served                      | | active  | peer active | failed  |
- * two actives: both stop      | | active  | no heartbeat sent for timeout  |
- * failed  | frozen (SIGSTOP, a stall):  | |         |   - margin (tick or
- * client)    |         | the peer may have taken over| | passive | peer primary
- * / peer backup     | active  | the peer restarted: it will | |         | | |
- * go passive on our heartbeat | | passive | peer passive, role primary     |
- * active  | two passives: primary leads | | passive | client, peer expired |
- * active  | FAILOVER (counted)          | | passive | client, peer not expired
- * | passive | refused: Nack names the peer| | passive,| no heartbeat sent for
- * timeout  | same    | its own stall: the peer's   | | waiting |   - margin |
- * | expiry starts again         | | failed  | anything                       |
- * failed  | refused; the process exits  |
+ *   | state   | event                       | next    | why                |
+ *   |---------|-----------------------------|---------|--------------------|
+ *   | primary | peer backup                 | active  | cold start         |
+ *   | primary | peer active                 | passive | backup took over   |
+ *   | primary | peer primary                | failed  | both primary       |
+ *   | primary | client, peer expired        | active  | alone              |
+ *   | primary | client, peer not expired    | primary | refused            |
+ *   | backup  | peer active                 | passive |                    |
+ *   | backup  | peer backup                 | failed  | both backup        |
+ *   | backup  | client, peer expired        | active  | alone              |
+ *   | backup  | client, peer not expired    | backup  | refused            |
+ *   | active  | client                      | active  | served             |
+ *   | active  | peer active, its gen higher | failed  | two actives: the   |
+ *   |         | (equal: we are the backup)  |         | earlier one stops  |
+ *   | active  | peer active, its gen lower  | active  | the peer stops     |
+ *   | active  | no beat sent for timeout    | failed  | frozen (SIGSTOP):  |
+ *   |         | - margin (tick or client)   |         | peer may have taken|
+ *   |         |                             |         | over               |
+ *   | passive | peer primary / peer backup  | active  | peer restarted; it |
+ *   |         |                             |         | goes passive       |
+ *   | passive | peer passive, role primary  | active  | primary leads      |
+ *   | passive | client, peer expired        | active  | FAILOVER (counted) |
+ *   | passive | client, peer not expired    | passive | refused: Nack names|
+ *   |         |                             |         | the peer           |
+ *   | passive,| no beat sent for timeout    | same    | its own stall: the |
+ *   | waiting | - margin                    |         | peer's expiry anew |
+ *   | failed  | anything                    | failed  | refused; exit 1    |
+ *
+ * The generation: a broker that becomes active takes one more than the
+ * highest it has heard (its own or its peer's) and sends it in every
+ * heartbeat. Of two actives, the later takeover has the higher generation:
+ * a broker frozen while active (SIGSTOP) may get one stale heartbeat out
+ * when it wakes, before it sees the time; that beat must stop it, not the
+ * broker that rightly took over meanwhile.
  *
  * failed is final: the broker stops (exit 1) and its supervisor (systemd
  * Restart=on-failure) starts it again, empty, in its role's waiting state —
@@ -88,6 +97,8 @@ typedef struct ha {
     uint64_t last_beat_ms;   /* our last heartbeat sent (or the start) */
     bool peer_heard;
     ha_state peer_state; /* as its last heartbeat said (0: never heard) */
+    uint64_t generation; /* of our active term (0: never active) */
+    uint64_t peer_generation;
     unsigned long long failovers; /* passive -> active on a client */
     char why[160];                /* the last transition, for the log */
 } ha;
@@ -103,6 +114,9 @@ void ha_init(ha *h, ha_role role, uint64_t timeout_ms, uint64_t margin_ms,
  * (always false for peer events). h->state may have changed: compare with
  * the state before to log h->why. */
 bool ha_on(ha *h, ha_event ev, uint64_t now);
+
+/* A peer's heartbeat: its state as ev (HA_PEER_*) and its generation. */
+void ha_on_peer(ha *h, ha_event ev, uint64_t peer_generation, uint64_t now);
 
 /* Called on the heartbeat timer before a heartbeat is sent: an active that
  * has not sent one for (timeout - margin) was frozen and fails. Returns

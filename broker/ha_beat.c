@@ -14,6 +14,7 @@ size_t ha_beat_encode(const ha_beat *b, uint8_t *buf, size_t cap)
     m.role = b->role;
     m.listen = (char *)b->listen;
     m.epoch = b->epoch;
+    m.generation = b->generation;
     size_t n = polku__pair_beat__get_packed_size(&m);
     if (n > cap)
         return 0;
@@ -53,6 +54,7 @@ int ha_beat_decode(const uint8_t *data, size_t len, ha_beat *out, char *why,
         out->role = m->role;
         memcpy(out->listen, m->listen ? m->listen : "", n + 1);
         out->epoch = m->epoch;
+        out->generation = m->generation;
     }
     polku__pair_beat__free_unpacked(m, NULL);
     return rc;

@@ -20,6 +20,7 @@ typedef struct ha_beat {
     uint32_t role;  /* ha_role 1..2 */
     char listen[HA_LISTEN_MAX + 1];
     uint64_t epoch;
+    uint64_t generation; /* ha.h */
 } ha_beat;
 
 /* Encodes b into buf (cap bytes). Returns the length, 0 if it does not

@@ -62,17 +62,20 @@ static void after_event(broker *b, ha_state was)
                  ha_state_name(p->h.state), p->h.why);
 }
 
-static void send_beat(broker *b)
+/* Sends this broker's state; now: when ha_tick allowed it (a freeze in
+ * between shows at the next check instead of hiding behind a later time). */
+static void send_beat(broker *b, uint64_t now)
 {
     struct pair_link *p = b->pair;
     ha_beat beat = {.state = (uint32_t)p->h.state,
                     .role = (uint32_t)p->h.role,
-                    .epoch = b->epoch};
+                    .epoch = b->epoch,
+                    .generation = p->h.generation};
     snprintf(beat.listen, sizeof beat.listen, "%s", b->cfg->listen);
     uint8_t buf[512];
     size_t n = ha_beat_encode(&beat, buf, sizeof buf);
     if (n && zmq_send(p->pub, buf, n, ZMQ_DONTWAIT) >= 0)
-        ha_beat_sent(&p->h, polku_mono_ms());
+        ha_beat_sent(&p->h, now);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -80,10 +83,11 @@ static void on_timer(uv_timer_t *t)
     broker *b = t->data;
     struct pair_link *p = b->pair;
     ha_state was = p->h.state;
-    bool ok = ha_tick(&p->h, polku_mono_ms());
+    uint64_t now = polku_mono_ms();
+    bool ok = ha_tick(&p->h, now);
     after_event(b, was);
     if (ok)
-        send_beat(b);
+        send_beat(b, now);
 }
 
 static void on_peer_beat(polku_zwatch *zw, zmq_msg_t *frames, size_t n,
@@ -111,7 +115,8 @@ static void on_peer_beat(polku_zwatch *zw, zmq_msg_t *frames, size_t n,
     snprintf(p->peer_listen, sizeof p->peer_listen, "%s", beat.listen);
     p->peer_epoch = beat.epoch;
     p->peer_heard_ms = polku_mono_ms();
-    ha_on(&p->h, ha_peer_event(beat.state), p->peer_heard_ms);
+    ha_on_peer(&p->h, ha_peer_event(beat.state), beat.generation,
+               p->peer_heard_ms);
     after_event(b, was);
 }
 
@@ -226,10 +231,11 @@ json_t *pair_json(const broker *b)
     const struct pair_link *p = b->pair;
     if (!p)
         return json_null();
-    json_t *j = json_pack(
-        "{s:s, s:s, s:I, s:I}", "role", ha_role_name(p->h.role), "state",
-        ha_state_name(p->h.state), "failovers", (json_int_t)p->h.failovers,
-        "refused", (json_int_t)p->refused);
+    json_t *j =
+        json_pack("{s:s, s:s, s:I, s:I, s:I}", "role", ha_role_name(p->h.role),
+                  "state", ha_state_name(p->h.state), "failovers",
+                  (json_int_t)p->h.failovers, "refused", (json_int_t)p->refused,
+                  "generation", (json_int_t)p->h.generation);
     if (p->h.role == HA_ROLE_NONE)
         return j;
     json_object_set_new(j, "listen", json_string(b->cfg->listen));

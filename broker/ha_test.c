@@ -130,11 +130,37 @@ static void test_two_actives_fail(void **state)
     ha p;
     ha_init(&p, HA_ROLE_PRIMARY, TIMEOUT, MARGIN, T0);
     ha_on(&p, HA_PEER_BACKUP, T0);
-    ha_on(&p, HA_PEER_ACTIVE, T0 + 10);
+    assert_int_equal(p.generation, 1);
+    ha_on_peer(&p, HA_PEER_ACTIVE, 1, T0 + 10); /* equal: the backup stops */
+    assert_int_equal(p.state, HA_STATE_ACTIVE);
+    ha_on_peer(&p, HA_PEER_ACTIVE, 2, T0 + 20); /* it took over later */
     assert_int_equal(p.state, HA_STATE_FAILED);
     assert_false(ha_on(&p, HA_CLIENT_REQUEST, T0 + 20));
     assert_false(ha_tick(&p, T0 + 20));
     ha_on(&p, HA_PEER_PASSIVE, T0 + 30); /* failed is final */
+    assert_int_equal(p.state, HA_STATE_FAILED);
+}
+
+/* The backup took over from a frozen primary; the primary, woken, gets
+ * one stale ACTIVE beat out before it sees the time: that beat does not
+ * stop the backup; the backup's beat stops the primary. */
+static void test_stale_active_beat_stops_the_older(void **state)
+{
+    (void)state;
+    ha p, b;
+    ha_init(&p, HA_ROLE_PRIMARY, TIMEOUT, MARGIN, T0);
+    ha_init(&b, HA_ROLE_BACKUP, TIMEOUT, MARGIN, T0);
+    ha_on_peer(&p, HA_PEER_BACKUP, 0, T0);
+    ha_on_peer(&b, HA_PEER_ACTIVE, p.generation, T0 + 1);
+    assert_int_equal(b.state, HA_STATE_PASSIVE);
+    /* p frozen; b takes over */
+    ha_beat_sent(&b, T0 + 3000);
+    assert_true(ha_on(&b, HA_CLIENT_REQUEST, T0 + 3000));
+    assert_true(b.generation > p.generation);
+    ha_on_peer(&b, HA_PEER_ACTIVE, p.generation, T0 + 3100); /* stale */
+    assert_int_equal(b.state, HA_STATE_ACTIVE);
+    ha_beat_sent(&p, T0 + 3100); /* p's last check passed just before */
+    ha_on_peer(&p, HA_PEER_ACTIVE, b.generation, T0 + 3101);
     assert_int_equal(p.state, HA_STATE_FAILED);
 }
 
@@ -224,7 +250,8 @@ static void deliver_beats(node n[2], bool link_up, uint64_t now)
         ha_beat_sent(&n[i].h, now);
         node *peer = &n[1 - i];
         if (link_up && peer->up)
-            ha_on(&peer->h, (ha_event)n[i].h.state, now);
+            ha_on_peer(&peer->h, (ha_event)n[i].h.state, n[i].h.generation,
+                       now);
     }
 }
 
@@ -302,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_passive_refuses_before_expiry),
         cmocka_unit_test(test_restarted_peer_goes_passive),
         cmocka_unit_test(test_two_actives_fail),
+        cmocka_unit_test(test_stale_active_beat_stops_the_older),
         cmocka_unit_test(test_same_role_twice_fails),
         cmocka_unit_test(test_frozen_active_fails_first),
         cmocka_unit_test(test_stalled_passive_waits_afresh),

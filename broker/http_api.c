@@ -280,7 +280,9 @@ static void on_request(polku_http_req *req, void *arg)
         metrics(b, req);
     } else if (strcmp(path, "/api/v1/stats") == 0) {
         const views_state v = broker_state_views(b);
-        polku_http_respond_json(req, 200, views_stats_json(&v));
+        json_t *stats = views_stats_json(&v);
+        json_object_set_new(stats, "ha", pair_json(b)); /* which one routes */
+        polku_http_respond_json(req, 200, stats);
     } else if (strcmp(path, "/api/v1/pending") == 0) {
         const views_state v = broker_state_views(b);
         polku_http_respond_json(req, 200,

@@ -5,7 +5,8 @@
 #   sbin/polku-broker, sbin/polku-agent, bin/polku
 #   share/man/man{1,5,8}/  polku(1), polku.ini(5), polku-broker(8), polku-agent(8)
 #   share/doc/polku/       README, docs/*.md, examples/{broker,agent}.ini
-#   lib/systemd/system/    polku-broker.service, polku-agent@.service
+#   lib/systemd/system/    polku-broker.service, polku-broker@.service,
+#                          polku-agent@.service
 #   lib/sysusers.d/polku.conf, lib/tmpfiles.d/polku.conf  (the polku user,
 #                          /var/lib/polku and /etc/polku)
 # `cpack -G DEB` (in the build directory) makes polku_VERSION_amd64.deb,
@@ -28,7 +29,7 @@ install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}
 install(FILES config/broker.ini config/agent.ini
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
-foreach(unit polku-broker.service polku-agent@.service)
+foreach(unit polku-broker.service polku-broker@.service polku-agent@.service)
   install(CODE "
     set(IN \"${PROJECT_SOURCE_DIR}/dist/systemd/${unit}.in\")
     set(OUT_DIR \"${POLKU_UNIT_DIR}\")

@@ -650,9 +650,28 @@
     return li;
   }
 
+  /* A broker pair: which broker is active; this page's broker may be the
+   * passive one, which routes nothing and shows nothing of the paths. */
+  function renderPair(ha) {
+    var box = $("ha");
+    if (!ha || ha.role === "single") {
+      box.hidden = true;
+      return;
+    }
+    var role = i18n("ha.role." + ha.role);
+    var text;
+    if (ha.state === "active") text = i18n("ha.this_active", { role: role });
+    else if (ha.active) text = i18n("ha.other_active", { role: role, active: ha.active });
+    else text = i18n("ha.none_active", { role: role });
+    $("ha-text").textContent = text;
+    box.setAttribute("data-state", ha.state);
+    box.hidden = false;
+  }
+
   function renderStats() {
     var s = state.stats;
     if (s && s.epoch) $("epoch").textContent = String(s.epoch);
+    if (s) renderPair(s.ha);
   }
 
   function eventSubject(ev) {
