@@ -853,14 +853,19 @@ static int setopt_int(void *s, int opt, int v)
     return zmq_setsockopt(s, opt, &v, sizeof v);
 }
 
+/* The DEALER stops reporting to its monitor before either closes: libzmq's
+ * I/O thread sends those events (a reconnecting DEALER: every retry), and
+ * one sent to a monitor socket that is gone can wedge it. */
 static void close_sockets(broker_link *l)
 {
     polku_zwatch_close(&l->watch);
     polku_zwatch_close(&l->monitor_watch);
-    if (l->monitor)
-        zmq_close(l->monitor);
+    if (l->dealer && l->monitor)
+        zmq_socket_monitor(l->dealer, NULL, 0);
     if (l->dealer)
         zmq_close(l->dealer);
+    if (l->monitor)
+        zmq_close(l->monitor);
     l->monitor = l->dealer = NULL;
 }
 
@@ -925,6 +930,7 @@ static void link_move(broker_link *l, size_t to, const char *why)
     l->replaying = false;
     uv_idle_stop(&l->replay_idle);
     l->broker_beat_at_ms = 0;
+    l->trouble = LINK_TROUBLE_NONE; /* that was the other address's */
     l->shown_state = NULL;
     if (link_connect(l))
         l->reconnect_at_ms = polku_mono_ms() + l->refused_backoff_ms;
