@@ -31,6 +31,7 @@ files=(
   share/doc/polku/architecture.md
   share/doc/polku/examples/broker.ini share/doc/polku/examples/agent.ini
   lib/systemd/system/polku-broker.service
+  lib/systemd/system/polku-broker@.service
   lib/systemd/system/polku-agent@.service
   lib/sysusers.d/polku.conf lib/tmpfiles.d/polku.conf
 )
@@ -82,8 +83,10 @@ if command -v systemd-analyze > /dev/null; then
   mkdir -p "$vdir"
   cp "$units/polku-broker.service" "$vdir/"
   cp "$units/polku-agent@.service" "$vdir/polku-agent@kela.service"
+  cp "$units/polku-broker@.service" "$vdir/polku-broker@primary.service"
   if (cd "$vdir" && MANPATH="$prefix/share/man:" systemd-analyze verify \
-        polku-broker.service polku-agent@kela.service) > "$tmp/verify.log" 2>&1 &&
+        polku-broker.service polku-agent@kela.service \
+        polku-broker@primary.service) > "$tmp/verify.log" 2>&1 &&
      ! grep -v '^$' "$tmp/verify.log"; then
     ok "systemd-analyze verify accepts polku-broker.service and polku-agent@.service"
   else
