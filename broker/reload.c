@@ -109,6 +109,7 @@ int broker_reload(broker *b, const char *path)
         return rc;
     }
     reload_counts n = {0};
+    router_flush(b); /* what is queued is queued by the old indexes */
     carry_routes(b, &next, &nr, &n);
     refuse_removed(b, &next, &n);
     warn_restart_keys(b->cfg, &next);
