@@ -26,10 +26,11 @@
  * the other rebuilds from the agents by replay). It prints the gaps
  * (min/p50/max) and, last, `lost=N duplicated=N`.
  *
- * Size: POLKU_CHAOS_PAIR_N referrals (default 4000, divided by the harness
- * scale under sanitizers) and between POLKU_CHAOS_PAIR_FAILOVERS deaths
- * (default 6) and twice that. Soak: POLKU_CHAOS_PAIR_SECONDS=3600 keeps
- * going (and killing) for that long. POLKU_CHAOS_SEED repeats a run. */
+ * Size: POLKU_CHAOS_PAIR_N referrals (default 4000, divided by the square
+ * of the harness scale under sanitizers: about 450 under ASan) and between
+ * POLKU_CHAOS_PAIR_FAILOVERS deaths (default 6) and twice that. Soak:
+ * POLKU_CHAOS_PAIR_SECONDS=3600 keeps going (and killing) for that long.
+ * POLKU_CHAOS_SEED repeats a run. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -547,7 +548,7 @@ static void chaos_pair_loses_nothing(void)
     if (!rng_state)
         rng_state = 1;
     h_note("seed %" PRIu64 " (POLKU_CHAOS_SEED repeats it)", rng_state);
-    unsigned n = env_uint("POLKU_CHAOS_PAIR_N", 4000 / h_scale());
+    unsigned n = env_uint("POLKU_CHAOS_PAIR_N", 4000 / (h_scale() * h_scale()));
     int min_deaths = (int)env_uint("POLKU_CHAOS_PAIR_FAILOVERS", 6);
     uint64_t soak_ms = 1000ull * env_uint("POLKU_CHAOS_PAIR_SECONDS", 0);
     uint64_t limit_ms = RESUME_LIMIT_MS * h_scale();
