@@ -289,6 +289,11 @@ static bool setup(bc_run *r)
             return false;
         set_common(s->e, r->headers, &s->answer);
         curl_easy_setopt(s->e, CURLOPT_URL, r->url);
+        if (p->source) {
+            char iface[80];
+            snprintf(iface, sizeof iface, "host!%s", p->source);
+            curl_easy_setopt(s->e, CURLOPT_INTERFACE, iface);
+        }
         curl_easy_setopt(s->e, CURLOPT_PRIVATE, (char *)s);
     }
     return true;

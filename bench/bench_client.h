@@ -48,6 +48,7 @@ typedef struct bc_pipeline {
     uint64_t deadline_ns;
     bc_body_fn body;
     void *arg;
+    const char *source; /* local address to connect from; NULL: any */
 } bc_pipeline;
 
 typedef struct bc_pipeline_result {

@@ -15,12 +15,14 @@
  *   1. baseline: durable single-put LMDB commits of 500 bytes (before the
  *      referrals, between the one-at-a-time ones, after the pipelined
  *      ones) and GET /healthz round trips;
- *   2. one at a time: POST /v1/referrals at org-a, then GET the referral at
- *      org-a on the same keep-alive connection until it shows `received`;
- *      then plain reads of one referral;
- *   3. pipelined: POSTs over concurrent keep-alive connections until every
- *      referral is `received` at org-a (referral_pipelined.c says how that
- *      is detected), with both agents' commits and every process's CPU.
+ *   2. one at a time: POST /v1/referrals at org-a, then org-b's and
+ *      org-a's /v1/events streams are read until org-b has stored it
+ *      (`received`) and org-a has stored the receipt; then plain reads of
+ *      one referral;
+ *   3. pipelined, once per --concurrency window: POSTs over concurrent
+ *      keep-alive connections until every referral is `received` at org-a
+ *      (referral_pipelined.c says how that is seen), with both agents'
+ *      commits, the disks' flushes and every process's CPU.
  *
  * This file: options, the run and the printed table. Not a ctest entry:
  * benchmarks are not tests. --machine adds key=value lines after the
@@ -38,10 +40,11 @@
 
 typedef struct opts {
     bool keep;
-    bool machine;      /* key=value lines after the table */
-    size_t serial;     /* one-at-a-time referrals */
-    size_t count;      /* pipelined referrals */
-    int concurrency;   /* pipelined connections */
+    bool machine;                /* key=value lines after the table */
+    size_t serial;               /* one-at-a-time referrals */
+    size_t count;                /* pipelined referrals */
+    int windows[RB_WINDOWS_MAX]; /* pipelined connections, one phase each */
+    int nwindows;
     size_t commits;    /* baseline LMDB commits, in all */
     size_t rtts;       /* baseline API round trips, and reads */
     const char *label; /* "default" or "--short" */
@@ -49,7 +52,8 @@ typedef struct opts {
 
 static opts g_opt = {.serial = 2000,
                      .count = 50000,
-                     .concurrency = 32,
+                     .windows = {32},
+                     .nwindows = 1,
                      .commits = 1000,
                      .rtts = 1000,
                      .label = "default"};
@@ -60,10 +64,10 @@ typedef struct results {
     bs_lmdb *lmdb;
     bs_samples commit; /* every baseline commit: the three below */
     bs_samples commit_before, commit_during, commit_after;
-    bs_samples rtt, create, e2e, reads;
+    bs_samples rtt, reads;
+    rb_serial serial;
     double read_commits;
-    rb_pipe_result pipe;
-    long long pipe_flushes; /* disks' flushes in the pipelined phase */
+    rb_pipe_result pipe[RB_WINDOWS_MAX];
 } results;
 
 static void row(const char *what, bs_samples *s)
@@ -94,8 +98,9 @@ static void print_latencies(results *x)
            "", bs_pct(&x->commit_before, 0.5), bs_pct(&x->commit_during, 0.5),
            "", bs_pct(&x->commit_after, 0.5));
     row("API round trip (GET /healthz at org-a)", &x->rtt);
-    row("one at a time: POST -> 201 at org-a", &x->create);
-    row("one at a time: POST -> `received` at org-a", &x->e2e);
+    row("one at a time: POST -> 201 at org-a", &x->serial.create);
+    row("one at a time: POST -> stored at org-b", &x->serial.at_b);
+    row("one at a time: POST -> `received` at org-a", &x->serial.e2e);
     row("one at a time: GET /v1/referrals/ID at org-a", &x->reads);
     printf("  %-44s        org-a counted %.0f commits for these %zu reads\n",
            "", x->read_commits, x->reads.n);
@@ -121,6 +126,8 @@ static void print_pipelined(const rb_pipe_result *p)
            p->concurrency, p->connections);
     printf("    all answered 201 after        %7.2f s = %8.0f referrals/s\n",
            p->created_s, (double)p->n / p->created_s);
+    printf("    all stored at org-b after     %7.2f s = %8.0f referrals/s\n",
+           p->stored_b_s, (double)p->n / p->stored_b_s);
     printf("    all `received` at org-a after %7.2f s = %8.0f referrals/s\n",
            p->received_s, (double)p->n / p->received_s);
     printf("    commits: org-a %.0f, org-b %.0f = %.3f per referral "
@@ -136,8 +143,8 @@ static void print_pipelined(const rb_pipe_result *p)
  * (same moment, same disk load); pipelined against every baseline commit. */
 static void print_ratios(results *x)
 {
-    const rb_pipe_result *p = &x->pipe;
-    double c50 = bs_pct(&x->commit, 0.50), e50 = bs_pct(&x->e2e, 0.50);
+    const rb_pipe_result *p = &x->pipe[0];
+    double c50 = bs_pct(&x->commit, 0.50), e50 = bs_pct(&x->serial.e2e, 0.50);
     double d50 = bs_pct(&x->commit_during, 0.50);
     double rate = (double)p->n / p->received_s;
     printf("\n  ratios against one durable LMDB commit, this run:\n");
@@ -151,24 +158,61 @@ static void print_ratios(results *x)
            (p->commits_a + p->commits_b) / (double)p->n);
 }
 
+static void machine_latency(const char *name, bs_samples *s)
+{
+    printf("serial_%s_p50_ms=%.3f\nserial_%s_p99_ms=%.3f\n"
+           "serial_%s_mean_ms=%.3f\n",
+           name, bs_pct(s, 0.50), name, bs_pct(s, 0.99), name, bs_mean(s));
+}
+
 /* The figures bench/compare reads, as key=value lines (names as in
- * bench/peers' clients). */
+ * bench/peers' clients: the end points sender = 201, receiver = stored
+ * at org-b, receipt = `received` stored at org-a). CPU: servers are
+ * org-a, org-b and the broker; the client is this process. */
 static void print_machine(results *x)
 {
-    const rb_pipe_result *p = &x->pipe;
     printf("system=polku\npayload_bytes=%d\n", RB_REASON_BYTES);
-    printf("serial_n=%zu\nserial_p50_ms=%.3f\nserial_p99_ms=%.3f\n"
-           "serial_mean_ms=%.3f\n",
-           x->e2e.n, bs_pct(&x->e2e, 0.50), bs_pct(&x->e2e, 0.99),
-           bs_mean(&x->e2e));
-    printf("create_p50_ms=%.3f\ncommit_p50_ms=%.3f\n", bs_pct(&x->create, 0.50),
-           bs_pct(&x->commit, 0.50));
-    printf("tput_n=%zu\ntput_window=%d\ntput_confirmed_s=%.3f\n"
-           "tput_s=%.3f\ntput_per_s=%.0f\ntput_flushes=%lld\n",
-           p->n, p->concurrency, p->created_s, p->received_s,
-           (double)p->n / p->received_s, x->pipe_flushes);
-    printf("tput_commits_per_msg=%.3f\n",
-           (p->commits_a + p->commits_b) / (double)p->n);
+    printf("serial_n=%zu\n", x->serial.e2e.n);
+    machine_latency("sender", &x->serial.create);
+    machine_latency("receiver", &x->serial.at_b);
+    machine_latency("receipt", &x->serial.e2e);
+    if (x->serial.flushes >= 0 && x->serial.e2e.n)
+        printf("serial_flushes_per_msg=%.3f\n",
+               (double)x->serial.flushes / (double)x->serial.e2e.n);
+    else
+        printf("serial_flushes_per_msg=n/a\n");
+    printf("commit_p50_ms=%.3f\n", bs_pct(&x->commit, 0.50));
+    printf("windows=");
+    for (int w = 0; w < g_opt.nwindows; w++)
+        printf("%s%d", w ? "," : "", g_opt.windows[w]);
+    printf("\n");
+    for (int w = 0; w < g_opt.nwindows; w++) {
+        const rb_pipe_result *p = &x->pipe[w];
+        int c = p->concurrency;
+        double n = (double)p->n;
+        printf("tput_w%d_n=%zu\n", c, p->n);
+        printf("tput_w%d_sender_per_s=%.0f\n", c, n / p->created_s);
+        printf("tput_w%d_receiver_per_s=%.0f\n", c, n / p->stored_b_s);
+        printf("tput_w%d_receipt_per_s=%.0f\n", c, n / p->received_s);
+        if (p->flushes >= 0)
+            printf("tput_w%d_flushes_per_msg=%.3f\n", c,
+                   (double)p->flushes / n);
+        else
+            printf("tput_w%d_flushes_per_msg=n/a\n", c);
+        printf("tput_w%d_cpu_server_us=%.0f\n", c,
+               (p->cpu_ms[RB_CPU_A] + p->cpu_ms[RB_CPU_B] +
+                p->cpu_ms[RB_CPU_BROKER]) *
+                   1e3 / n);
+        printf("tput_w%d_cpu_client_us=%.0f\n", c,
+               p->cpu_ms[RB_CPU_CLIENT] * 1e3 / n);
+        printf("tput_w%d_cpu_org_a_us=%.0f\ntput_w%d_cpu_org_b_us=%.0f\n"
+               "tput_w%d_cpu_broker_us=%.0f\n",
+               c, p->cpu_ms[RB_CPU_A] * 1e3 / n, c,
+               p->cpu_ms[RB_CPU_B] * 1e3 / n, c,
+               p->cpu_ms[RB_CPU_BROKER] * 1e3 / n);
+        printf("tput_w%d_commits_per_msg=%.3f\n", c,
+               (p->commits_a + p->commits_b) / n);
+    }
 }
 
 static void results_free(results *x)
@@ -179,9 +223,12 @@ static void results_free(results *x)
     bs_free(&x->commit_after);
     bs_lmdb_close(&x->lmdb);
     bs_free(&x->rtt);
-    bs_free(&x->create);
-    bs_free(&x->e2e);
+    bs_free(&x->serial.create);
+    bs_free(&x->serial.at_b);
+    bs_free(&x->serial.e2e);
+    bs_free(&x->serial.commits);
     bs_free(&x->reads);
+    memset(x, 0, sizeof *x);
 }
 
 /* ------------------------------------------------------------------- run */
@@ -213,15 +260,15 @@ static void bench_case(void)
            "one baseline commit",
            g_opt.serial, RB_SERIAL_WARMUP);
     char last_id[64];
-    rb_run_serial(a, g_opt.serial, x.lmdb, &x.create, &x.e2e, &x.commit_during,
-                  last_id);
+    rb_run_serial(a, b, g_opt.serial, x.lmdb, &x.serial, last_id);
+    bs_merge(&x.commit_during, &x.serial.commits);
     rb_run_reads(a, last_id, g_opt.rtts, &x.reads, &x.read_commits);
 
-    h_note("pipelined: %zu referrals over %d connections", g_opt.count,
-           g_opt.concurrency);
-    long long f0 = df_flushes();
-    rb_run_pipelined(r, a, b, g_opt.count, g_opt.concurrency, &x.pipe);
-    x.pipe_flushes = df_delta(f0, df_flushes());
+    for (int w = 0; w < g_opt.nwindows; w++) {
+        h_note("pipelined: %zu referrals over %d connections", g_opt.count,
+               g_opt.windows[w]);
+        rb_run_pipelined(r, a, b, g_opt.count, g_opt.windows[w], &x.pipe[w]);
+    }
 
     h_note("baseline: %zu more durable LMDB commits",
            g_opt.commits - g_opt.commits / 2);
@@ -232,7 +279,8 @@ static void bench_case(void)
     bs_merge(&x.commit, &x.commit_after);
     print_header(r);
     print_latencies(&x);
-    print_pipelined(&x.pipe);
+    for (int w = 0; w < g_opt.nwindows; w++)
+        print_pipelined(&x.pipe[w]);
     print_ratios(&x);
     if (g_opt.machine)
         print_machine(&x);
@@ -243,12 +291,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: referral_bench [--short] [--serial N] [--count N]\n"
-            "                      [--concurrency N] [--keep] [--machine]\n"
+            "                      [--concurrency N[,N..]] [--keep] "
+            "[--machine]\n"
             "  --short          300 one-at-a-time, 10000 pipelined (< 1 min)\n"
             "  --serial N       one-at-a-time referrals (default 2000)\n"
             "  --count N        pipelined referrals (default 50000)\n"
             "  --concurrency N  pipelined keep-alive connections (default "
-            "32)\n"
+            "32);\n"
+            "                   a list (32,256) runs one pipelined phase "
+            "each\n"
             "  --keep           keep the region directory (logs, stores)\n"
             "  --machine        key=value lines too (for bench/compare)\n");
 }
@@ -261,10 +312,32 @@ static unsigned long number_arg(const char *s)
     return s && *s && end && !*end ? n : 0;
 }
 
+/* "32" or "32,256": each 1..256, at most RB_WINDOWS_MAX, none twice. */
+static bool parse_windows(const char *v)
+{
+    int n = 0, w[RB_WINDOWS_MAX];
+    for (const char *p = v; *p;) {
+        char *end = NULL;
+        long c = strtol(p, &end, 10);
+        if (end == p || c < 1 || c > 256 || n == RB_WINDOWS_MAX ||
+            (*end && *end != ','))
+            return false;
+        for (int k = 0; k < n; k++)
+            if (w[k] == c)
+                return false;
+        w[n++] = (int)c;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0)
+        return false;
+    memcpy(g_opt.windows, w, sizeof w);
+    g_opt.nwindows = n;
+    return true;
+}
+
 static int parse_opts(int argc, char **argv)
 {
     size_t serial = 0, count = 0;
-    int conc = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(arg, "--short") == 0) {
@@ -278,9 +351,9 @@ static int parse_opts(int argc, char **argv)
             serial = number_arg(argv[++i]);
         } else if (strcmp(arg, "--count") == 0 && number_arg(val)) {
             count = number_arg(argv[++i]);
-        } else if (strcmp(arg, "--concurrency") == 0 && number_arg(val) &&
-                   number_arg(val) <= 256) {
-            conc = (int)number_arg(argv[++i]);
+        } else if (strcmp(arg, "--concurrency") == 0 && val &&
+                   parse_windows(val)) {
+            i++;
         } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             usage(stdout);
             exit(0);
@@ -292,7 +365,6 @@ static int parse_opts(int argc, char **argv)
     }
     g_opt.serial = serial ? serial : g_opt.serial;
     g_opt.count = count ? count : g_opt.count;
-    g_opt.concurrency = conc ? conc : g_opt.concurrency;
     return 0;
 }
 

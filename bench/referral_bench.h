@@ -16,12 +16,19 @@
 
 #include "../tests/harness.h"
 #include "bench_client.h"
+#include "bench_events.h"
 #include "bench_stats.h"
 
 #define RB_REASON_BYTES                                                        \
     500 /* the referral's free text, and the baseline's                        \
            put */
 #define RB_SERIAL_WARMUP 50
+#define RB_WINDOWS_MAX 4 /* pipelined phases in one run */
+/* The pipelined POSTs' source address: the agent takes at most
+ * POLKU_HTTP_PER_IP_LIMIT (256) connections from one address, and a
+ * 256-connection window beside the harness's and the event streams' own
+ * connections from 127.0.0.1 would pass it. */
+#define RB_LOAD_SOURCE "127.0.0.2"
 
 /* ------------------------------------------------------ referral_serial.c */
 
@@ -38,7 +45,6 @@ bc_conn *rb_conn(h_org *o);
 /* An integer field of a JSON object text; -1 if absent. */
 long long rb_json_int(const char *body, size_t len, const char *name);
 double rb_ms_between(uint64_t t0_ns, uint64_t t1_ns);
-void rb_pause_us(long us);
 
 /* The baseline's LMDB environment, in the region directory (the agents'
  * disk); closed with bs_lmdb_close. */
@@ -47,13 +53,30 @@ bs_lmdb *rb_lmdb_open(h_region *r);
 void rb_lmdb_baseline(bs_lmdb *l, size_t n, bs_samples *out);
 /* n GET /healthz round trips to o. */
 void rb_rtt_baseline(h_org *o, size_t n, bs_samples *out);
-/* n referrals (after RB_SERIAL_WARMUP untimed ones) from a, each created
- * and then polled at a until `received`; POST->201 and POST->received
- * durations. Between two referrals, one baseline commit on l into
- * commits, so the yardstick is taken under the same conditions. The last
- * referral's id goes into last_id (64 bytes). */
-void rb_run_serial(h_org *a, size_t n, bs_lmdb *l, bs_samples *create,
-                   bs_samples *e2e, bs_samples *commits, char *last_id);
+/* The event streams the benchmark reads: org-b's /v1/events for
+ * `referral.requested` (stored and `received` at org-b), org-a's for
+ * `referral.received` (the receipt committed back at org-a); attached
+ * (their preamble read) on return. */
+enum { RB_STREAM_B, RB_STREAM_A };
+be_watch *rb_watch(h_org *a, h_org *b);
+
+/* The one-at-a-time phase's figures. */
+typedef struct rb_serial {
+    bs_samples create;  /* POST -> 201 (org-a's commit) */
+    bs_samples at_b;    /* POST -> org-b's event: `received` committed */
+    bs_samples e2e;     /* POST -> org-a's event: receipt committed */
+    bs_samples commits; /* the baseline commits between referrals */
+    long long flushes;  /* disks' flushes from POST to org-a's event, all
+                           timed referrals; -1 unreadable */
+} rb_serial;
+
+/* n referrals (after RB_SERIAL_WARMUP untimed ones) from a to b, one at a
+ * time: POST, then org-b's and org-a's event streams are read until both
+ * show it. Between two referrals, one baseline commit on l into
+ * out->commits, so the yardstick is taken under the same conditions. The
+ * last referral's id goes into last_id (64 bytes). */
+void rb_run_serial(h_org *a, h_org *b, size_t n, bs_lmdb *l, rb_serial *out,
+                   char *last_id);
 
 /* --------------------------------------------------- referral_pipelined.c */
 
@@ -79,7 +102,10 @@ extern const char *const rb_cpu_names[RB_CPU_N];
 typedef struct rb_pipe_result {
     size_t n;
     int concurrency, connections;
-    double created_s, received_s;
+    double created_s;  /* the last 201 */
+    double stored_b_s; /* the last referral.requested at org-b */
+    double received_s; /* the last referral.received at org-a */
+    long long flushes; /* disks' flushes meanwhile, -1 unreadable */
     double commits_a, commits_b, items_a, items_b;
     double cpu_ms[RB_CPU_N];
     double machine_busy; /* share of all cores busy, every tenant */

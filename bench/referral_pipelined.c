@@ -1,21 +1,23 @@
 /* referral_pipelined.c — agent snapshots, consents and the pipelined phase
  * of the referral benchmark (see referral_bench.h).
  *
- * When is a pipelined run done? Every referral is `received` at org-a once
- * org-a has committed the ReferralStatus(received) event org-b emitted for
- * it. org-b emits exactly one event per referral it receives (its
- * /healthz last_seq counts them, committed), and org-b's outbox forgets an
- * event only when org-a acknowledges it, which org-a does after its
- * commit. So: done when org-b's last_seq has grown by n and its
- * outbox_pending is 0 — one cheap /healthz poll, no listing of thousands
- * of referrals while the clock runs. After the clock stops, org-a is asked
- * how many of its outgoing referrals are still `requested` or `failed`:
- * both must be 0. */
+ * The three end points of a pipelined run, all on one clock started at
+ * the first POST: the last `201` (org-a committed every referral); the
+ * n-th `referral.requested` on org-b's /v1/events (org-b published it once
+ * the transaction storing the referral with its `received` status was
+ * committed); the n-th `referral.received` on org-a's /v1/events (org-a
+ * committed every receipt). A thread reads both streams while the POSTs
+ * go out, nothing is polled. After the clock stops, org-a is asked how
+ * many of its outgoing referrals are still `requested` or `failed`: both
+ * must be 0. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "peers/disk_flushes.h"
 #include "referral_bench.h"
 
 const char *const rb_cpu_names[RB_CPU_N] = {"org-a", "org-b", "broker",
@@ -145,29 +147,42 @@ static void cpu_diff(const cpu_snap *s0, const cpu_snap *s1,
 
 /* -------------------------------------------------------------- pipelined */
 
-/* The completion condition (see the file header). */
-static bool all_received(bc_conn *b, long long want_seq)
-{
-    size_t len = 0;
-    if (bc_request(b, "GET", "/healthz", NULL, 0) != 200)
-        return false;
-    const char *body = bc_body(b, &len);
-    return rb_json_int(body, len, "last_seq") >= want_seq &&
-           rb_json_int(body, len, "outbox_pending") == 0;
-}
+/* The event streams' reader, in its own thread while the POSTs go out:
+ * done when both streams have reached their targets. */
+typedef struct watch_run {
+    be_watch *w;
+    uint64_t deadline_ns;
+    atomic_bool stop;
+    bool ok;
+    char err[300];
+} watch_run;
 
-static void wait_all_received(bc_conn *cb, long long want_seq, size_t n)
+static void *watch_thread(void *arg)
 {
-    uint64_t deadline =
-        bc_now_ns() + (H_SEC(60) + n * 5 * h_scale()) * 1000000u;
-    while (!all_received(cb, want_seq)) {
-        H_REQUIRE(bc_now_ns() < deadline,
-                  "org-a to see all %zu referrals "
-                  "received (org-b at seq %lld of %lld)",
-                  n, rb_snap(cb).last_seq, want_seq);
-        h_check_processes();
-        rb_pause_us(1000);
+    watch_run *x = arg;
+    x->ok = true;
+    while (!be_target_ns(x->w, RB_STREAM_B) ||
+           !be_target_ns(x->w, RB_STREAM_A)) {
+        if (atomic_load(&x->stop)) {
+            x->ok = false;
+            snprintf(x->err, sizeof x->err, "stopped");
+            break;
+        }
+        if (bc_now_ns() > x->deadline_ns) {
+            x->ok = false;
+            snprintf(x->err, sizeof x->err,
+                     "deadline: %zu referral.requested at org-b, %zu "
+                     "referral.received at org-a seen",
+                     be_count(x->w, RB_STREAM_B), be_count(x->w, RB_STREAM_A));
+            break;
+        }
+        if (!be_watch_pump(x->w, 100)) {
+            x->ok = false;
+            snprintf(x->err, sizeof x->err, "%s", be_error(x->w));
+            break;
+        }
     }
+    return NULL;
 }
 
 /* No referral at org-a still `requested` or ended `failed`. */
@@ -194,21 +209,56 @@ void rb_run_pipelined(h_region *r, h_org *a, h_org *b, size_t n,
     bc_conn *ca = rb_conn(a), *cb = rb_conn(b);
     wait_quiet(ca, cb);
     rb_agent_snap a0 = rb_snap(ca), b0 = rb_snap(cb);
+    static watch_run x; /* static: read by its thread, survives a longjmp */
+    x = (watch_run){.w = rb_watch(a, b)};
+    x.deadline_ns = bc_now_ns() + (H_SEC(60) + n * 5 * h_scale()) * 1000000u;
+    be_set_target(x.w, RB_STREAM_B, n);
+    be_set_target(x.w, RB_STREAM_A, n);
+    bc_pipeline p = {.base_url = a->url,
+                     .token = a->token,
+                     .path = "/v1/referrals",
+                     .count = n,
+                     .concurrency = concurrency,
+                     .want_status = 201,
+                     .body = rb_referral_body,
+                     .arg = "org-b",
+                     .source = RB_LOAD_SOURCE,
+                     .deadline_ns = x.deadline_ns};
+    bc_pipeline_result out;
+    pthread_t th;
     cpu_snap cpu0 = cpu_now(r, a, b);
+    long long f0 = df_flushes();
     uint64_t t0 = bc_now_ns();
-    res->connections =
-        post_many(a, "/v1/referrals", rb_referral_body, n, concurrency);
-    uint64_t t1 = bc_now_ns();
-    wait_all_received(cb, b0.last_seq + (long long)n, n);
-    uint64_t t2 = bc_now_ns();
+    H_REQUIRE(pthread_create(&th, NULL, watch_thread, &x) == 0,
+              "cannot start the event streams' thread");
+    int rc = bc_post_pipelined(&p, &out);
+    if (rc != 0)
+        atomic_store(&x.stop, true);
+    pthread_join(th, NULL);
+    uint64_t t_b = be_target_ns(x.w, RB_STREAM_B);
+    uint64_t t_a = be_target_ns(x.w, RB_STREAM_A);
+    long long flushes = df_delta(f0, df_flushes());
     cpu_snap cpu1 = cpu_now(r, a, b);
+    be_watch_free(&x.w);
+    H_REQUIRE(rc == 0,
+              "pipelined POST /v1/referrals: %zu answered, %zu failed; "
+              "first failure: status %ld %s",
+              out.answered, out.failed, out.first_bad_status, out.first_bad);
+    H_REQUIRE(x.ok, "the event streams: %s", x.err);
+    h_check_processes();
     wait_quiet(ca, cb); /* the last acks' commits belong to the run */
     rb_agent_snap a1 = rb_snap(ca), b1 = rb_snap(cb);
+    H_REQUIRE(b1.last_seq - b0.last_seq == (long long)n,
+              "org-b emitted %lld events for %zu referrals",
+              b1.last_seq - b0.last_seq, n);
     verify_all_received(ca);
     res->n = n;
     res->concurrency = concurrency;
-    res->created_s = rb_ms_between(t0, t1) / 1e3;
-    res->received_s = rb_ms_between(t0, t2) / 1e3;
+    res->connections = out.connections;
+    res->created_s = rb_ms_between(t0, out.last_answer_ns) / 1e3;
+    res->stored_b_s = rb_ms_between(t0, t_b) / 1e3;
+    res->received_s = rb_ms_between(t0, t_a) / 1e3;
+    res->flushes = flushes;
     res->commits_a = a1.commits - a0.commits;
     res->commits_b = b1.commits - b0.commits;
     res->items_a = a1.items - a0.items;

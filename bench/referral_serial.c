@@ -3,24 +3,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "peers/disk_flushes.h"
 #include "polku/clock.h"
 #include "referral_bench.h"
-
-#define POLL_PAUSE_US 100 /* between two GETs of one referral */
 
 /* ---------------------------------------------------------------- helpers */
 
 double rb_ms_between(uint64_t t0_ns, uint64_t t1_ns)
 {
     return (double)(t1_ns - t0_ns) / 1e6;
-}
-
-void rb_pause_us(long us)
-{
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-    nanosleep(&ts, NULL);
 }
 
 bc_conn *rb_conn(h_org *o)
@@ -149,40 +141,39 @@ void rb_rtt_baseline(h_org *o, size_t n, bs_samples *out)
 
 /* ---------------------------------------------------------- one at a time */
 
-/* GETs the referral until it shows `received`; the time it was seen. */
-static uint64_t wait_received(bc_conn *c, const char *id)
+/* Reads org-b's and org-a's event streams until both have shown referral
+ * id: org-b's `referral.requested` (committed there with its `received`
+ * status) into *at_b, org-a's `referral.received` into *at_a. */
+static void wait_events(be_watch *w, const char *id, uint64_t *at_b,
+                        uint64_t *at_a)
 {
-    char path[96], status[32];
-    snprintf(path, sizeof path, "/v1/referrals/%s", id);
     uint64_t deadline = bc_now_ns() + H_SEC(10) * 1000000u;
-    for (unsigned polls = 1;; polls++) {
-        long st = bc_request(c, "GET", path, NULL, 0);
-        uint64_t now = bc_now_ns();
-        size_t len = 0;
-        const char *body = bc_body(c, &len);
-        H_REQUIRE(st == 200, "GET %s: %ld %s%s", path, st, bc_error(c), body);
-        json_str(body, len, "status", status, sizeof status);
-        if (strcmp(status, "received") == 0)
-            return now;
-        H_REQUIRE(strcmp(status, "requested") == 0,
-                  "referral %s went to '%s' instead of received", id, status);
-        H_REQUIRE(now < deadline,
-                  "referral %s not received at org-a within "
-                  "%llu ms",
-                  id, (unsigned long long)H_SEC(10));
-        if (polls % 64 == 0)
+    *at_b = *at_a = 0;
+    for (unsigned pumps = 1;; pumps++) {
+        if (!*at_b && strcmp(be_last_id(w, RB_STREAM_B), id) == 0)
+            *at_b = be_last_ns(w, RB_STREAM_B);
+        if (!*at_a && strcmp(be_last_id(w, RB_STREAM_A), id) == 0)
+            *at_a = be_last_ns(w, RB_STREAM_A);
+        if (*at_b && *at_a)
+            return;
+        H_REQUIRE(bc_now_ns() < deadline,
+                  "referral %s not seen %s within %llu ms", id,
+                  *at_b ? "received at org-a" : "stored at org-b",
+                  (unsigned long long)H_SEC(10));
+        if (pumps % 64 == 0)
             h_check_processes();
-        rb_pause_us(POLL_PAUSE_US);
+        H_REQUIRE(be_watch_pump(w, 100), "%s", be_error(w));
     }
 }
 
-/* Creates referral i and waits until it shows `received`; its id goes
+/* Creates referral i and waits for its three end points; its id goes
  * into id (64 bytes). */
-static void one_referral(bc_conn *c, size_t i, char *id, bs_samples *create,
-                         bs_samples *e2e, bool record)
+static void one_referral(bc_conn *c, be_watch *w, size_t i, char *id,
+                         rb_serial *out, bool record)
 {
     char body[4096];
     size_t len = rb_referral_body(i, body, sizeof body, "org-b");
+    long long f0 = df_flushes();
     uint64_t t0 = bc_now_ns();
     long st = bc_request(c, "POST", "/v1/referrals", body, len);
     uint64_t t1 = bc_now_ns();
@@ -192,22 +183,50 @@ static void one_referral(bc_conn *c, size_t i, char *id, bs_samples *create,
               answer);
     json_str(answer, alen, "id", id, 64);
     H_REQUIRE(id[0], "201 without an id: %s", answer);
-    uint64_t t2 = wait_received(c, id);
+    uint64_t at_b, at_a;
+    wait_events(w, id, &at_b, &at_a);
+    long long f = df_delta(f0, df_flushes());
     if (record) {
-        bs_add(create, rb_ms_between(t0, t1));
-        bs_add(e2e, rb_ms_between(t0, t2));
+        bs_add(&out->create, rb_ms_between(t0, t1));
+        bs_add(&out->at_b, rb_ms_between(t0, at_b));
+        bs_add(&out->e2e, rb_ms_between(t0, at_a));
+        if (f < 0)
+            out->flushes = -1;
+        else if (out->flushes >= 0)
+            out->flushes += f;
     }
 }
 
-void rb_run_serial(h_org *a, size_t n, bs_lmdb *l, bs_samples *create,
-                   bs_samples *e2e, bs_samples *commits, char *last_id)
+void rb_run_serial(h_org *a, h_org *b, size_t n, bs_lmdb *l, rb_serial *out,
+                   char *last_id)
 {
     bc_conn *c = rb_conn(a);
+    be_watch *w = rb_watch(a, b);
     for (size_t i = 0; i < RB_SERIAL_WARMUP + n; i++) {
         bool record = i >= RB_SERIAL_WARMUP;
-        one_referral(c, i, last_id, create, e2e, record);
+        one_referral(c, w, i, last_id, out, record);
         if (record)
-            rb_lmdb_baseline(l, 1, commits);
+            rb_lmdb_baseline(l, 1, &out->commits);
     }
+    be_watch_free(&w);
     bc_conn_free(&c);
+}
+
+be_watch *rb_watch(h_org *a, h_org *b)
+{
+    be_watch *w = be_watch_new();
+    H_REQUIRE(w, "cannot set up the event streams' client");
+    H_REQUIRE(be_watch_add(w, b->url, b->token, "referral.requested") ==
+                      RB_STREAM_B &&
+                  be_watch_add(w, a->url, a->token, "referral.received") ==
+                      RB_STREAM_A,
+              "cannot open the event streams");
+    uint64_t deadline = bc_now_ns() + H_SEC(10) * 1000000u;
+    while (!be_watch_ready(w)) {
+        H_REQUIRE(be_watch_pump(w, 100), "%s", be_error(w));
+        H_REQUIRE(bc_now_ns() < deadline,
+                  "the agents' /v1/events did not answer in %llu ms",
+                  (unsigned long long)H_SEC(10));
+    }
+    return w;
 }

@@ -31,8 +31,8 @@ static const char *const kind_names[ALERT_KINDS] = {
 };
 
 static const char *const kind_subjects[ALERT_KINDS] = {
-    "referral", "referral", "referral", "handover", "referral", "path",
-    "org",      "org",      "org",
+    "referral", "referral", "referral", "handover", "referral",
+    "path",     "org",      "org",      "org",
 };
 
 typedef struct alert {
@@ -201,43 +201,53 @@ static bool coordinated(const eval *ev, const uint8_t key[16])
     return pi_view(ev->in->paths, key, &v) && (v.coordinator[0] || v.closed);
 }
 
+/* A referral's alert holds (its id is written only then: most referrals
+ * of a walk hold none). */
+static void hold_referral(eval *ev, unsigned kind, const cl_referral *r,
+                          const char *org, uint64_t since_ms)
+{
+    char rid[33];
+    id_text(r->id, rid);
+    hold(ev, kind, NULL, rid, r->client_key, org, since_ms);
+}
+
 static void on_referral(const cl_referral *r, void *arg)
 {
     eval *ev = arg;
     const broker_sla *sla = ev->in->sla;
     const client_index *cl = ev->in->clients;
-    char rid[33];
-    id_text(r->id, rid);
     const char *from = cl_name(cl, r->from), *to = cl_name(cl, r->to);
-    uint64_t now_from = now_at(ev, from), now_to = now_at(ev, to);
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REQUESTED &&
-        r->requested && now_from >= r->created_ms + sla->referral_receipt_ms)
-        hold(ev, ALERT_REFERRAL_NOT_RECEIVED, NULL, rid, r->client_key, to,
-             on_broker_clock(ev, from,
-                             r->created_ms + sla->referral_receipt_ms));
+        r->requested &&
+        now_at(ev, from) >= r->created_ms + sla->referral_receipt_ms)
+        hold_referral(ev, ALERT_REFERRAL_NOT_RECEIVED, r, to,
+                      on_broker_clock(
+                          ev, from, r->created_ms + sla->referral_receipt_ms));
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED &&
-        r->received_ms && now_to >= r->received_ms + sla->referral_answer_ms)
-        hold(ev, ALERT_REFERRAL_NOT_ANSWERED, NULL, rid, r->client_key, to,
-             on_broker_clock(ev, to, r->received_ms + sla->referral_answer_ms));
+        r->received_ms &&
+        now_at(ev, to) >= r->received_ms + sla->referral_answer_ms)
+        hold_referral(
+            ev, ALERT_REFERRAL_NOT_ANSWERED, r, to,
+            on_broker_clock(ev, to, r->received_ms + sla->referral_answer_ms));
     if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REJECTED && r->status_ms &&
-        now_to >= r->status_ms + sla->rejection_followup_ms &&
+        now_at(ev, to) >= r->status_ms + sla->rejection_followup_ms &&
         !cl_followed_up(cl, r->client_key, r->status_ms)) {
         path_view v;
         bool closed = pi_view(ev->in->paths, r->client_key, &v) && v.closed;
         if (!closed)
-            hold(ev, ALERT_REJECTION_NO_FOLLOWUP, NULL, rid, r->client_key,
-                 from,
-                 on_broker_clock(ev, to,
-                                 r->status_ms + sla->rejection_followup_ms));
+            hold_referral(
+                ev, ALERT_REJECTION_NO_FOLLOWUP, r, from,
+                on_broker_clock(ev, to,
+                                r->status_ms + sla->rejection_followup_ms));
     }
     if (!cl_referral_open(r))
         return;
     static const uint8_t zero[16];
     if (memcmp(r->consent_id, zero, 16) != 0 &&
         ci_consent_active(ev->in->consents, r->consent_id, ev->now) == 0)
-        hold(ev, ALERT_CONSENT_EXPIRED_OPEN, NULL, rid, r->client_key, from,
-             ev->now);
-    if (r->requested && now_from >= r->created_ms + sla->path_coordinator_ms &&
+        hold_referral(ev, ALERT_CONSENT_EXPIRED_OPEN, r, from, ev->now);
+    if (r->requested &&
+        now_at(ev, from) >= r->created_ms + sla->path_coordinator_ms &&
         !coordinated(ev, r->client_key)) {
         char key[33];
         key_hex(r->client_key, key);
@@ -275,8 +285,8 @@ void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
     static const uint8_t no_client[16];
     for (size_t i = 0; i < in->n_refused; i++)
         if (in->refused[i].events > 0)
-            hold(&ev, ALERT_EVENTS_REFUSED, NULL, in->refused[i].org,
-                 no_client, in->refused[i].org, in->refused[i].since_ms);
+            hold(&ev, ALERT_EVENTS_REFUSED, NULL, in->refused[i].org, no_client,
+                 in->refused[i].org, in->refused[i].since_ms);
     for (size_t i = 0; i < in->n_duplicates; i++) {
         const alert_session *d = &in->duplicates[i];
         ev.peers[0] = d->peer ? d->peer : "";

@@ -25,6 +25,11 @@ static int setopt_int(void *s, int opt, int value)
     return zmq_setsockopt(s, opt, &value, sizeof value);
 }
 
+static void flush_router(void *arg)
+{
+    router_flush(arg);
+}
+
 static int open_router(broker *b)
 {
     void *s = zmq_socket(b->zctx, ZMQ_ROUTER);
@@ -57,8 +62,13 @@ static int open_router(broker *b)
                   zmq_strerror(zmq_errno()));
         return POLKU_EZMQ;
     }
-    return polku_zwatch_start(b->loop, s, 512, router_on_message, b,
-                              &b->router_watch);
+    if ((rc = polku_outq_new(0, &b->outq)))
+        return rc;
+    if ((rc = polku_zwatch_start(b->loop, s, 512, router_on_message, b,
+                                 &b->router_watch)))
+        return rc;
+    polku_zwatch_before_sleep(b->router_watch, flush_router, b);
+    return POLKU_OK;
 }
 
 static void on_heartbeat(uv_timer_t *t)
@@ -241,7 +251,9 @@ void broker_fini(broker *b)
 {
     feed_close(&b->feed); /* its SSE streams end before the server does */
     polku_http_stop(&b->http);
+    router_flush(b); /* a last turn's answers, before the socket closes */
     polku_zwatch_close(&b->router_watch);
+    polku_outq_free(&b->outq);
     polku_zwatch_close(&b->zap_watch);
     handshakes_close(b);
     close_if_open((uv_handle_t *)&b->heartbeat_timer);

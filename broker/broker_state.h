@@ -29,6 +29,7 @@
 #include "views.h"
 #include "polku/codec.h"
 #include "polku/http.h"
+#include "polku/outq.h"
 #include "polku/zwatch.h"
 
 typedef struct broker_counters {
@@ -46,6 +47,7 @@ typedef struct broker_counters {
     unsigned long long events_refused;    /* by the writer rules (gate.h) */
     unsigned long long store_regressions; /* stores found gone back */
     unsigned long long seq_conflicts;     /* SeqConflicts passed on */
+    unsigned long long bundles_in;        /* Bundles received (of frames_in) */
 } broker_counters;
 
 typedef struct broker {
@@ -55,6 +57,7 @@ typedef struct broker {
     void *router;
     void *zap;
     polku_zwatch *router_watch;
+    polku_outq *outq; /* what a loop turn sends, per connection (router.h) */
     polku_zwatch *zap_watch;
     void *handshake_monitor; /* handshakes.h */
     polku_zwatch *handshake_watch;

@@ -63,18 +63,26 @@ void feed_close(feed **fp)
     *fp = NULL;
 }
 
-uint64_t feed_publish(feed *f, const char *topic, json_t *body)
+/* body (taken) with "seq", "topic" and "at", as one line of JSON. */
+static char *finish(json_t *body, uint64_t seq, const char *topic,
+                    uint64_t at_ms)
 {
-    if (!body)
-        return 0;
     char at[POLKU_TIME_TEXT];
-    polku_time_format(polku_now_ms(), at, sizeof at);
-    uint64_t seq = polku_sse_last_seq(f->hub) + 1;
+    polku_time_format(at_ms, at, sizeof at);
     json_object_set_new(body, "seq", json_integer((json_int_t)seq));
     json_object_set_new(body, "topic", json_string(topic));
     json_object_set_new(body, "at", json_string(at));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
+    return text;
+}
+
+uint64_t feed_publish(feed *f, const char *topic, json_t *body)
+{
+    if (!body)
+        return 0;
+    uint64_t seq = polku_sse_last_seq(f->hub) + 1;
+    char *text = finish(body, seq, topic, polku_now_ms());
     if (!text)
         return 0;
     seq = polku_sse_publish(f->hub, topic, text);
@@ -127,8 +135,8 @@ static json_t *handover_body(const polku_envelope *env)
     }
     default: /* withdraw requested */
         return json_pack("{s:o, s:s}", "id",
-                         id_json(&env->withdraw_requested->handover_id),
-                         "from", env->origin_org);
+                         id_json(&env->withdraw_requested->handover_id), "from",
+                         env->origin_org);
     }
 }
 
@@ -158,9 +166,9 @@ json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
             json_array_append_new(purposes, json_string(g->purposes[i]));
         char until[POLKU_TIME_TEXT];
         polku_time_format(g->valid_until_ms, until, sizeof until);
-        body = json_pack("{s:o, s:o, s:o, s:s}", "id", id_json(&g->consent_id),
-                         "orgs", orgs, "purposes", purposes, "valid_until",
-                         until);
+        body =
+            json_pack("{s:o, s:o, s:o, s:s}", "id", id_json(&g->consent_id),
+                      "orgs", orgs, "purposes", purposes, "valid_until", until);
         break;
     }
     case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
@@ -200,6 +208,78 @@ json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
     json_object_set_new(body, "client_key", json_string(key));
     *topic = name;
     return body;
+}
+
+/* ---- a referral's feed event, rendered when read ----
+ *
+ * Most of what the broker folds is a referral's progress, and most of the
+ * time nobody watches the feed: rendering each event's JSON as it is
+ * folded cost as much as routing it. The referral as it stood then is
+ * captured (a small copy; names stay interned in the client index) and
+ * rendered only when an SSE client reads it. */
+
+typedef struct referral_capture {
+    const client_index *cl;
+    cl_referral r;
+    bool known; /* r holds the referral; else only its id */
+    uint8_t client_key[16];
+    const char *topic;
+    uint64_t at_ms;
+} referral_capture;
+
+static char *render_referral(void *ctx, uint64_t seq)
+{
+    const referral_capture *c = ctx;
+    ProtobufCBinaryData rid = {16, (uint8_t *)c->r.id};
+    json_t *body = c->known ? cl_referral_json(c->cl, &c->r, c->at_ms)
+                            : json_pack("{s:o}", "id", id_json(&rid));
+    if (!body)
+        return NULL;
+    char key[POLKU_CLIENT_KEY_HEX];
+    polku_client_key_hex(c->client_key, key);
+    json_object_set_new(body, "client_key", json_string(key));
+    return finish(body, seq, c->topic, c->at_ms);
+}
+
+static const ProtobufCBinaryData *referral_id_of(const polku_envelope *env)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        return &env->referral_requested->referral_id;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+        return &env->referral_status->referral_id;
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        return &env->cancel_requested->referral_id;
+    default:
+        return NULL;
+    }
+}
+
+uint64_t feed_publish_event(feed *f, const polku_envelope *env,
+                            const client_index *cl, const path_index *pi)
+{
+    const char *topic = cl_event_name(env);
+    if (!topic || env->client_key.len != 16)
+        return 0;
+    const ProtobufCBinaryData *rid = referral_id_of(env);
+    if (!rid || rid->len != 16 || f->pub) { /* PUB subscribers read all */
+        json_t *body = feed_event_of(env, cl, pi, &topic);
+        return body ? feed_publish(f, topic, body) : 0;
+    }
+    referral_capture *c = calloc(1, sizeof *c);
+    if (!c)
+        return 0;
+    const cl_referral *r = cl_referral_find(cl, rid->data);
+    c->cl = cl;
+    c->known = r != NULL;
+    if (r)
+        c->r = *r;
+    else
+        memcpy(c->r.id, rid->data, 16);
+    memcpy(c->client_key, env->client_key.data, 16);
+    c->topic = topic;
+    c->at_ms = polku_now_ms();
+    return polku_sse_publish_lazy(f->hub, topic, render_referral, free, c);
 }
 
 void feed_attach(feed *f, polku_http_req *req)

@@ -34,6 +34,14 @@ uint64_t feed_publish(feed *f, const char *topic, json_t *body);
 json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
                       const path_index *pi, const char **topic);
 
+/* Publishes the feed event of a folded client event (after it was
+ * applied), if the feed shows its body: a referral's is captured as it
+ * stands and rendered only when someone reads it (an SSE client now or
+ * resuming; PUB subscribers get every event rendered). Returns its seq,
+ * 0 for none. */
+uint64_t feed_publish_event(feed *f, const polku_envelope *env,
+                            const client_index *cl, const path_index *pi);
+
 /* /events: takes over req as an SSE client. */
 void feed_attach(feed *f, polku_http_req *req);
 /* Keeps SSE connections alive (call every 15 s). */

@@ -163,6 +163,21 @@ static void metrics(broker *b, polku_http_req *req)
             "polku_broker_sequence_conflicts_total %llu\n",
             c->store_regressions, c->seq_conflicts);
     fprintf(f,
+            "# HELP polku_broker_bundles_received_total Frames from agents "
+            "that held several messages (a Bundle).\n"
+            "# TYPE polku_broker_bundles_received_total counter\n"
+            "polku_broker_bundles_received_total %llu\n"
+            "# HELP polku_broker_messages_sent_total Messages sent to agents "
+            "(events, acks, answers), alone or in a Bundle.\n"
+            "# TYPE polku_broker_messages_sent_total counter\n"
+            "polku_broker_messages_sent_total %llu\n"
+            "# HELP polku_broker_frames_sent_total Frames those messages left "
+            "in (one per agent and loop turn where it takes bundles).\n"
+            "# TYPE polku_broker_frames_sent_total counter\n"
+            "polku_broker_frames_sent_total %llu\n",
+            c->bundles_in, b->outq ? polku_outq_messages(b->outq) : 0ULL,
+            b->outq ? polku_outq_frames(b->outq) : 0ULL);
+    fprintf(f,
             "# HELP polku_broker_referrals_open Referrals not yet in a final "
             "state.\n"
             "# TYPE polku_broker_referrals_open gauge\n"

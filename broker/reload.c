@@ -154,6 +154,7 @@ int broker_reload_report(broker *b, const char *path, char *why, size_t why_len)
     }
     reload_counts n = {0};
     skip_ended_rotations(&next, polku_now_ms());
+    router_flush(b); /* what is queued is queued by the old indexes */
     carry_routes(b, &next, &nr, &n);
     refuse_removed(b, &next, &n);
     warn_restart_keys(b->cfg, &next);

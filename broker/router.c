@@ -27,15 +27,57 @@
 #include "polku/id.h"
 #include "polku/log.h"
 
-/* Sends payload to a routing id without blocking. 0 or errno. */
-static int send_to(broker *b, const uint8_t *rid, size_t rid_len,
-                   const void *data, size_t len)
+/* One message as it arrived: a frame, or one message of a Bundle. */
+typedef struct frame_bytes {
+    const uint8_t *data;
+    size_t len;
+} frame_bytes;
+
+/* Sends payload to a routing id at once, without blocking. 0 or errno. */
+static int send_now(broker *b, const uint8_t *rid, size_t rid_len,
+                    const void *data, size_t len)
 {
     if (zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return zmq_errno();
     if (zmq_send(b->router, data, len, ZMQ_DONTWAIT) < 0)
         return zmq_errno();
     return 0;
+}
+
+/* The directory index whose live connection is rid, or -1 (a refused
+ * second connection, a removed organisation). */
+static int route_of_rid(const broker *b, const uint8_t *rid, size_t rid_len)
+{
+    for (size_t i = 0; i < b->routes.count; i++) {
+        const route *r = &b->routes.by_org[i];
+        if (r->routing_id_len == rid_len &&
+            memcmp(r->routing_id, rid, rid_len) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* A forwarded event that cannot leave is Nacked to its sender by this tag:
+ * the sender's index + 1 above bit 48, its sequence below (0: no Nack). */
+#define FORWARD_TAG_SEQ_BITS 48
+
+static uint64_t forward_tag(int origin_idx, uint64_t seq)
+{
+    if (origin_idx < 0 || seq >= (1ULL << FORWARD_TAG_SEQ_BITS))
+        return 0;
+    return ((uint64_t)origin_idx + 1) << FORWARD_TAG_SEQ_BITS | seq;
+}
+
+/* Queues payload for a connection: a live route's frames leave together
+ * before the loop sleeps (router_flush), any other connection's at once.
+ * 0 or errno. */
+static int send_to(broker *b, const uint8_t *rid, size_t rid_len,
+                   const void *data, size_t len)
+{
+    int idx = route_of_rid(b, rid, rid_len);
+    if (idx < 0 || !b->outq)
+        return send_now(b, rid, rid_len, data, len);
+    return polku_outq_add(b->outq, idx, data, len, 0) ? ENOMEM : 0;
 }
 
 static void fill_header(polku_envelope *env, uint8_t msg_id[16])
@@ -47,6 +89,16 @@ static void fill_header(polku_envelope *env, uint8_t msg_id[16])
     env->msg_id.len = 16;
     env->origin_org = "";
     env->time_ms = polku_now_ms();
+}
+
+/* A heartbeat of this epoch (msg_id: the caller's 16 bytes). */
+static void heartbeat_envelope(broker *b, polku_envelope *env,
+                               Polku__Heartbeat *hb, uint8_t msg_id[16])
+{
+    fill_header(env, msg_id);
+    hb->epoch = b->epoch;
+    env->body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
+    env->heartbeat = hb;
 }
 
 /* Encodes env and sends it to one connection. */
@@ -126,6 +178,7 @@ static void send_welcome(broker *b, const uint8_t *rid, size_t rid_len,
     welcome.epoch = b->epoch;
     welcome.applied_seq = 0; /* nothing folded yet: the path issue replays */
     welcome.known_seq = known_seq;
+    welcome.bundles = true; /* router_on_message takes them */
     welcome.n_directory = n;
     welcome.directory = ptrs;
     env.body_case = POLKU__ENVELOPE__BODY_WELCOME;
@@ -170,10 +223,7 @@ void router_send_heartbeats(broker *b)
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__Heartbeat hb = POLKU__HEARTBEAT__INIT;
     uint8_t msg_id[16];
-    fill_header(&env, msg_id);
-    hb.epoch = b->epoch;
-    env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
-    env.heartbeat = &hb;
+    heartbeat_envelope(b, &env, &hb, msg_id);
     for (size_t i = 0; i < b->cfg->org_count; i++) {
         route *r = &b->routes.by_org[i];
         if (!r->connected)
@@ -191,7 +241,8 @@ void router_send_heartbeats(broker *b)
 
 /* Forwards payload to one destination org. Returns the Nack code to give
  * the sender, or 0 when the frame was queued. */
-static Polku__NackCode forward(broker *b, const char *dest, zmq_msg_t *payload)
+static Polku__NackCode forward(broker *b, const char *dest,
+                               const frame_bytes *payload, uint64_t tag)
 {
     int idx = routes_org_index(&b->routes, dest);
     if (idx < 0)
@@ -199,8 +250,13 @@ static Polku__NackCode forward(broker *b, const char *dest, zmq_msg_t *payload)
     route *r = &b->routes.by_org[idx];
     if (!r->connected)
         return POLKU__NACK_CODE__NACK_RETRY_LATER;
-    int err = send_to(b, r->routing_id, r->routing_id_len,
-                      zmq_msg_data(payload), zmq_msg_size(payload));
+    int err =
+        b->outq
+            ? (polku_outq_add(b->outq, idx, payload->data, payload->len, tag)
+                   ? ENOMEM
+                   : 0)
+            : send_now(b, r->routing_id, r->routing_id_len, payload->data,
+                       payload->len);
     if (err == 0)
         return 0;
     b->counters.send_failures++;
@@ -252,10 +308,7 @@ static void fold_event(broker *b, const polku_envelope *env)
         b->counters.events_folded++;
     if (!(done & FOLD_CLIENT))
         return;
-    const char *topic = NULL;
-    json_t *ev = feed_event_of(env, b->clients, b->paths, &topic);
-    if (ev)
-        feed_publish(b->feed, topic, ev);
+    feed_publish_event(b->feed, env, b->clients, b->paths);
 }
 
 /* The writer rules refused (or cannot yet decide) a live event: every
@@ -280,7 +333,7 @@ static void refuse_live(broker *b, const uint8_t *rid, size_t rid_len,
 
 static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
                         const char *sender, const polku_envelope *env,
-                        zmq_msg_t *payload)
+                        const frame_bytes *payload)
 {
     const broker_indexes x = {b->consents, b->paths, b->clients};
     gate_env g = gate_of(b, &x);
@@ -309,7 +362,9 @@ static void route_event(broker *b, const uint8_t *rid, size_t rid_len,
         const char *dest = env->to[i];
         Polku__NackCode code = codes[i];
         if (code == 0)
-            code = forward(b, dest, payload);
+            code = forward(b, dest, payload,
+                           forward_tag(routes_org_index(&b->routes, sender),
+                                       env->origin_seq));
         if (code == 0) {
             b->counters.routed++;
             if (consent)
@@ -463,12 +518,13 @@ static void on_broker_event(broker *b, const uint8_t *rid, size_t rid_len,
     send_ack(b, rid, rid_len, sender, env->origin_seq);
 }
 
-static void route_ack(broker *b, const polku_envelope *env, zmq_msg_t *payload)
+static void route_ack(broker *b, const polku_envelope *env,
+                      const frame_bytes *payload)
 {
     /* An ack that cannot be delivered now is dropped: the event's sender
      * retries and the receiver re-acks the duplicate. */
     for (size_t i = 0; i < env->n_to; i++)
-        if (forward(b, env->to[i], payload) == 0)
+        if (forward(b, env->to[i], payload, 0) == 0)
             b->counters.acks_routed++;
 }
 
@@ -484,12 +540,15 @@ static bool connection_open(broker *b, route *r, uint64_t now)
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__Heartbeat hb = POLKU__HEARTBEAT__INIT;
     uint8_t msg_id[16];
-    fill_header(&env, msg_id);
-    hb.epoch = b->epoch;
-    env.body_case = POLKU__ENVELOPE__BODY_HEARTBEAT;
-    env.heartbeat = &hb;
-    if (send_envelope(b, r->routing_id, r->routing_id_len, &env) ==
-        EHOSTUNREACH)
+    heartbeat_envelope(b, &env, &hb, msg_id);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (polku_envelope_encode(&env, &buf, &len))
+        return true; /* no memory to ask: taken as open */
+    /* at once, not queued: the answer is needed now */
+    int err = send_now(b, r->routing_id, r->routing_id_len, buf, len);
+    free(buf);
+    if (err == EHOSTUNREACH)
         return false;
     r->open_checked_ms = now;
     return true;
@@ -551,6 +610,9 @@ static bool learn_route(broker *b, int idx, zmq_msg_t *rid, zmq_msg_t *payload)
                  s == ROUTES_DUPLICATE ? " (its previous connection closed)"
                                        : "");
         r->replay_requested = false; /* a new connection: ask again */
+        r->bundles = false;          /* until its Hello says so */
+        if (b->outq) /* what this turn had for the old one goes with it */
+            polku_outq_drop(b->outq, idx);
     }
     routes_take(r, zmq_msg_data(rid), len, peer, now);
     if (returning && r->directory_missed) /* routes.h */
@@ -793,7 +855,7 @@ static Polku__NackCode decode_error_code(int rc)
 }
 
 static void on_event(broker *b, const uint8_t *r, size_t rl, const char *sender,
-                     const polku_envelope *env, zmq_msg_t *payload)
+                     const polku_envelope *env, const frame_bytes *payload)
 {
     if (env->origin_seq == 0) {
         b->counters.rejected++;
@@ -915,7 +977,7 @@ static uint64_t note_hello(broker *b, int idx, const Polku__Hello *hello)
  * the first Hello). Passed on like an Ack; the origin repairs its log
  * (continues after held_through); alerted until it has. */
 static void on_seq_conflict(broker *b, int idx, const polku_envelope *env,
-                            zmq_msg_t *payload)
+                            const frame_bytes *payload)
 {
     const Polku__SeqConflict *sc = env->seq_conflict;
     int origin = routes_org_index(&b->routes, sc->origin_org);
@@ -933,12 +995,12 @@ static void on_seq_conflict(broker *b, int idx, const polku_envelope *env,
                   sc->origin_org, (unsigned long long)sc->held_through,
                   sc->origin_org, (unsigned long long)sc->held_through);
     mark_regressed(b, origin, sc->origin_seq - 1, sc->held_through + 1);
-    if (forward(b, sc->origin_org, payload) == 0)
+    if (forward(b, sc->origin_org, payload, 0) == 0)
         b->counters.acks_routed++;
 }
 
 static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
-                     zmq_msg_t *payload)
+                     const frame_bytes *payload)
 {
     const char *sender = b->cfg->orgs[idx].id;
     const uint8_t *r = zmq_msg_data(rid);
@@ -947,6 +1009,7 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
     case POLKU__ENVELOPE__BODY_HELLO:
         note_clock(b, idx, env);
         b->counters.hellos++;
+        b->routes.by_org[idx].bundles = env->hello->bundles;
         log_info("%s: hello, last seq %llu, incarnation %016llx", sender,
                  (unsigned long long)env->hello->last_seq,
                  (unsigned long long)env->hello->incarnation);
@@ -987,10 +1050,58 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
     }
 }
 
+/* One message from org idx (a frame, or one message of its Bundle):
+ * decoded, its origin checked, dispatched. */
+static void on_payload(broker *b, zmq_msg_t *rid, int idx, const char *sender,
+                       const frame_bytes *payload, bool in_bundle)
+{
+    polku_envelope *env = NULL;
+    char why[128] = "";
+    int rc = polku_envelope_decode(payload->data, payload->len,
+                                   b->cfg->max_frame, &env, why, sizeof why);
+    if (rc == 0 && in_bundle &&
+        env->body_case == POLKU__ENVELOPE__BODY_BUNDLE) {
+        snprintf(why, sizeof why, "a bundle inside a bundle");
+        rc = POLKU_EMALFORMED;
+    }
+    if (rc) {
+        b->counters.rejected++;
+        if (polku_log_limit_allow(&b->frame_log, REFUSAL_LOG_PER_S,
+                                  "refused frames"))
+            log_warn("%s: frame refused: %s", sender, why);
+        send_nack(b, zmq_msg_data(rid), zmq_msg_size(rid), sender,
+                  decode_error_code(rc), env ? env->origin_seq : 0, NULL, why);
+        polku_envelope_free(&env);
+        return;
+    }
+    if (strcmp(env->origin_org, sender) != 0) {
+        b->counters.rejected++;
+        if (polku_log_limit_allow(&b->frame_log, REFUSAL_LOG_PER_S,
+                                  "refused frames"))
+            log_warn("%s: envelope claims another origin, refused", sender);
+        send_nack(b, zmq_msg_data(rid), zmq_msg_size(rid), sender,
+                  POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH, env->origin_seq, NULL,
+                  "origin_org differs from the authenticated "
+                  "organisation");
+    } else if (env->body_case == POLKU__ENVELOPE__BODY_BUNDLE) {
+        b->counters.bundles_in++;
+        const Polku__Bundle *bundle = env->bundle;
+        for (size_t i = 0; i < bundle->n_messages; i++) {
+            frame_bytes inner = {bundle->messages[i].data,
+                                 bundle->messages[i].len};
+            on_payload(b, rid, idx, sender, &inner, true);
+        }
+    } else {
+        dispatch(b, rid, idx, env, payload);
+    }
+    polku_envelope_free(&env);
+}
+
 void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
                        void *arg)
 {
     broker *b = arg;
+    (void)zw;
     b->counters.frames_in++;
     if (nframes != 2) {
         b->counters.rejected++;
@@ -1018,31 +1129,63 @@ void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
         fwrite(zmq_msg_data(payload), 1, zmq_msg_size(payload), b->dump);
         fflush(b->dump);
     }
-    polku_envelope *env = NULL;
-    char why[128] = "";
-    int rc = polku_envelope_decode(zmq_msg_data(payload), zmq_msg_size(payload),
-                                   b->cfg->max_frame, &env, why, sizeof why);
-    if (rc) {
-        b->counters.rejected++;
-        if (polku_log_limit_allow(&b->frame_log, REFUSAL_LOG_PER_S,
-                                  "refused frames"))
-            log_warn("%s: frame refused: %s", sender, why);
-        send_nack(b, zmq_msg_data(rid), zmq_msg_size(rid), sender,
-                  decode_error_code(rc), env ? env->origin_seq : 0, NULL, why);
-        polku_envelope_free(&env);
+    frame_bytes bytes = {zmq_msg_data(payload), zmq_msg_size(payload)};
+    on_payload(b, rid, idx, sender, &bytes, false);
+}
+
+/* ---- sending what the turn gathered ---- */
+
+static bool route_bundles(void *arg, int dest)
+{
+    const broker *b = arg;
+    return (size_t)dest < b->routes.count && b->routes.by_org[dest].bundles;
+}
+
+static int route_send(void *arg, int dest, const uint8_t *data, size_t len)
+{
+    broker *b = arg;
+    if ((size_t)dest >= b->routes.count)
+        return ENOENT;
+    const route *r = &b->routes.by_org[dest];
+    return send_now(b, r->routing_id, r->routing_id_len, data, len);
+}
+
+/* A queued message did not leave: the destination is marked offline if its
+ * connection is gone, and a forwarded event is Nacked to its sender (who
+ * keeps it and retries) as forward() would have. */
+static void route_send_failed(void *arg, int dest, uint64_t tag, int err)
+{
+    broker *b = arg;
+    b->counters.send_failures++;
+    route *r = &b->routes.by_org[dest];
+    const char *dest_org = b->cfg->orgs[dest].id;
+    if (err == EHOSTUNREACH && r->connected) {
+        log_info("%s: connection gone, marked offline", dest_org);
+        r->connected = false;
+    }
+    if (tag == 0)
+        return; /* an ack or an answer: its sender sends again */
+    size_t origin = (size_t)(tag >> FORWARD_TAG_SEQ_BITS) - 1;
+    if (origin >= b->routes.count || !b->routes.by_org[origin].connected)
         return;
-    }
-    if (strcmp(env->origin_org, sender) != 0) {
-        b->counters.rejected++;
-        if (polku_log_limit_allow(&b->frame_log, REFUSAL_LOG_PER_S,
-                                  "refused frames"))
-            log_warn("%s: envelope claims another origin, refused", sender);
-        send_nack(b, zmq_msg_data(rid), zmq_msg_size(rid), sender,
-                  POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH, env->origin_seq, NULL,
-                  "origin_org differs from the authenticated "
-                  "organisation");
-    } else {
-        dispatch(b, rid, idx, env, payload);
-    }
-    polku_envelope_free(&env);
+    Polku__NackCode code = err == EHOSTUNREACH
+                               ? POLKU__NACK_CODE__NACK_RETRY_LATER
+                               : POLKU__NACK_CODE__NACK_OVERLOADED;
+    char reason[128];
+    snprintf(reason, sizeof reason, "%s: %s", dest_org, gate_nack_reason(code));
+    const route *o = &b->routes.by_org[origin];
+    send_nack(b, o->routing_id, o->routing_id_len, b->cfg->orgs[origin].id,
+              code, tag & ((1ULL << FORWARD_TAG_SEQ_BITS) - 1), dest_org,
+              reason);
+}
+
+void router_flush(broker *b)
+{
+    if (!b->outq)
+        return;
+    polku_outq_sink sink = {route_bundles, route_send, route_send_failed, b,
+                            ""};
+    /* failures queue Nacks: a second round sends them */
+    for (int round = 0; round < 2 && polku_outq_pending(b->outq); round++)
+        polku_outq_flush(b->outq, &sink);
 }

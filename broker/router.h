@@ -15,6 +15,12 @@
 void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
                        void *arg);
 
+/* Sends what this loop turn queued for each connection: one frame per
+ * connection where it takes bundles. Runs just before the loop sleeps
+ * (the ROUTER watcher's before-sleep hook) and before a reload renumbers
+ * the routes. */
+void router_flush(broker *b);
+
 /* Sends a heartbeat to every connected agent; an agent silent too long is
  * marked offline. */
 void router_send_heartbeats(broker *b);

@@ -85,6 +85,7 @@ typedef struct route {
     uint64_t dup_last_seen_ms; /* monotonic */
     uint64_t dup_since_ms;     /* wall clock: refused first (the alert's) */
     uint64_t open_checked_ms;  /* monotonic: the connection last found open */
+    bool bundles; /* its Hello said it takes a Bundle (polku/outq.h) */
     /* rebuild from the agent's log, once per broker epoch */
     bool replay_requested;
     uint64_t replay_requested_ms; /* monotonic */

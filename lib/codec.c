@@ -354,6 +354,22 @@ static bool replay_batch_ok(check *c, const Polku__ReplayBatch *b)
     return true;
 }
 
+/* A bundle's messages are each decoded and checked on their own by the
+ * receiver; here only the frame's shape: 1..POLKU_BUNDLE_MAX_MESSAGES
+ * non-empty messages, and the bundle itself is not an event. */
+static bool bundle_ok(check *c, const polku_envelope *env)
+{
+    const Polku__Bundle *b = env->bundle;
+    if (env->origin_seq != 0 || env->n_to != 0 || env->client_key.len != 0)
+        return fail(c, "bundle", "carries no sequence, destination or client");
+    if (b->n_messages == 0 || b->n_messages > POLKU_BUNDLE_MAX_MESSAGES)
+        return fail(c, "bundle.messages", "holds 1 to 1024 messages");
+    for (size_t i = 0; i < b->n_messages; i++)
+        if (b->messages[i].len == 0)
+            return fail(c, "bundle.messages", "has an empty message");
+    return true;
+}
+
 /* Sealed SealedText: at most two texts, their framing and the box. */
 #define SEALED_MAX (2 * POLKU_MAX_TEXT + 64 + 40)
 
@@ -523,6 +539,8 @@ static bool body_ok(check *c, const polku_envelope *env)
         return nack_ok(c, env->nack);
     case POLKU__ENVELOPE__BODY_REPLAY_BATCH:
         return replay_batch_ok(c, env->replay_batch);
+    case POLKU__ENVELOPE__BODY_BUNDLE:
+        return bundle_ok(c, env);
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
         return referral_requested_ok(c, env->referral_requested);
     case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
@@ -840,6 +858,8 @@ const char *polku_body_name(Polku__Envelope__BodyCase body)
         return "replay_request";
     case POLKU__ENVELOPE__BODY_REPLAY_BATCH:
         return "replay_batch";
+    case POLKU__ENVELOPE__BODY_BUNDLE:
+        return "bundle";
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
         return "replay_done";
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:

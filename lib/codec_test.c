@@ -31,6 +31,7 @@ typedef struct fixture {
     Polku__ReplayBatch replay_batch;
     ProtobufCBinaryData events[2];
     Polku__ReplayDone replay_done;
+    Polku__Bundle bundle;
     Polku__ReferralRequested referral_requested;
     Polku__ReferralStatus referral_status;
     Polku__CancelRequested cancel_requested;
@@ -54,6 +55,7 @@ static const Polku__Envelope__BodyCase all_bodies[] = {
     POLKU__ENVELOPE__BODY_REFERRAL_STATUS,
     POLKU__ENVELOPE__BODY_CANCEL_REQUESTED,
     POLKU__ENVELOPE__BODY_SEQ_CONFLICT,
+    POLKU__ENVELOPE__BODY_BUNDLE,
 };
 #define N_BODIES (sizeof all_bodies / sizeof all_bodies[0])
 
@@ -106,6 +108,9 @@ static void init_bodies(fixture *f)
     f->replay_batch.n_events = 2;
     f->replay_done = (Polku__ReplayDone)POLKU__REPLAY_DONE__INIT;
     f->replay_done.last_seq = 9;
+    f->bundle = (Polku__Bundle)POLKU__BUNDLE__INIT;
+    f->bundle.messages = f->events; /* two opaque messages */
+    f->bundle.n_messages = 2;
 }
 
 static void init_referral_bodies(fixture *f)
@@ -161,6 +166,12 @@ static void set_body(fixture *f, Polku__Envelope__BodyCase body)
         break;
     case POLKU__ENVELOPE__BODY_REPLAY_DONE:
         f->env.replay_done = &f->replay_done;
+        break;
+    case POLKU__ENVELOPE__BODY_BUNDLE: /* a frame, not an event */
+        f->env.bundle = &f->bundle;
+        f->env.origin_seq = 0;
+        f->env.n_to = 0;
+        f->env.client_key.len = 0;
         break;
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
         f->env.referral_requested = &f->referral_requested;
@@ -272,7 +283,9 @@ static void test_round_trip_every_body(void **state)
         assert_memory_equal(out->msg_id.data, f.msg_id, 16);
         assert_string_equal(out->origin_org, "kela");
         assert_int_equal(out->n_to, f.env.n_to);
-        assert_string_equal(out->to[f.env.n_to - 1], f.to[f.env.n_to - 1]);
+        if (f.env.n_to > 0) /* a bundle goes to no one */
+            assert_string_equal(out->to[f.env.n_to - 1],
+                                f.to[f.env.n_to - 1]);
         assert_int_equal(out->time_ms, 1700000000123u);
         encode(out, &again, &again_len);
         assert_int_equal(again_len, len);
@@ -510,6 +523,18 @@ static void replay_event_empty(fixture *f)
 {
     f->events[1].len = 0;
 }
+static void bundle_none(fixture *f)
+{
+    f->bundle.n_messages = 0;
+}
+static void bundle_empty_message(fixture *f)
+{
+    f->events[0].len = 0;
+}
+static void bundle_with_seq(fixture *f)
+{
+    f->env.origin_seq = 3;
+}
 static void rr_id_short(fixture *f)
 {
     f->referral_requested.referral_id.len = 15;
@@ -617,6 +642,12 @@ static const rule_case rules[] = {
     {"nack dest", B(NACK), nack_dest_bad, POLKU_EMALFORMED, "nack.dest_org"},
     {"replay empty event", B(REPLAY_BATCH), replay_event_empty,
      POLKU_EMALFORMED, "replay_batch.events"},
+    {"bundle of nothing", B(BUNDLE), bundle_none, POLKU_EMALFORMED,
+     "bundle.messages holds 1 to 1024"},
+    {"bundle empty message", B(BUNDLE), bundle_empty_message, POLKU_EMALFORMED,
+     "bundle.messages has an empty message"},
+    {"bundle with a sequence", B(BUNDLE), bundle_with_seq, POLKU_EMALFORMED,
+     "bundle carries no sequence"},
     {"rr id", B(REFERRAL_REQUESTED), rr_id_short, POLKU_EMALFORMED,
      "referral_requested.referral_id must be 16 bytes"},
     {"rr service", B(REFERRAL_REQUESTED), rr_service_long, POLKU_EMALFORMED,
@@ -1001,7 +1032,8 @@ static void test_body_names(void **state)
                                         "referral_requested",
                                         "referral_status",
                                         "cancel_requested",
-                                        "seq_conflict"};
+                                        "seq_conflict",
+                                        "bundle"};
     assert_int_equal(sizeof names / sizeof names[0], N_BODIES);
     for (size_t i = 0; i < N_BODIES; i++)
         assert_string_equal(polku_body_name(all_bodies[i]), names[i]);

@@ -37,9 +37,15 @@ struct sse_client {
     struct sse_client *prev, *next;
 };
 
+/* A ring slot: the wire text, or (published lazily, nobody has read it
+ * yet) what renders it. */
 struct sse_event {
-    char *text; /* the wire text, NUL-terminated */
+    char *text; /* the wire text, NUL-terminated; NULL: not rendered */
     size_t len;
+    const char *topic; /* static: a lazy event's */
+    polku_sse_render_fn render;
+    void (*free_ctx)(void *ctx);
+    void *ctx;
 };
 
 struct polku_sse_hub {
@@ -68,6 +74,14 @@ polku_sse_hub *polku_sse_hub_new(uint64_t epoch, size_t ring_capacity)
     h->epoch = epoch;
     h->capacity = ring_capacity;
     return h;
+}
+
+static void slot_clear(struct sse_event *ev)
+{
+    free(ev->text);
+    if (ev->free_ctx)
+        ev->free_ctx(ev->ctx);
+    memset(ev, 0, sizeof *ev);
 }
 
 static void client_remove(polku_sse_hub *h, struct sse_client *c)
@@ -110,7 +124,7 @@ void polku_sse_hub_free(polku_sse_hub **hp)
         client_remove(h, c);
     }
     for (size_t i = 0; i < h->capacity; i++)
-        free(h->ring[i].text);
+        slot_clear(&h->ring[i]);
     free(h->ring);
     free(h);
 }
@@ -132,37 +146,102 @@ static struct sse_event *ring_slot(polku_sse_hub *h, uint64_t seq)
     return &h->ring[(seq - 1) % h->capacity];
 }
 
-uint64_t polku_sse_publish(polku_sse_hub *h, const char *topic,
-                           const char *json)
+/* The wire text of event seq (NULL: not one line, or out of memory). */
+static char *wire_text(const polku_sse_hub *h, uint64_t seq, const char *topic,
+                       const char *json, size_t *len)
 {
-    assert(h && topic && json);
     if (!*topic || strpbrk(topic, "\r\n") || strpbrk(json, "\r\n")) {
         log_warn("sse: not published: topic or data not one line");
-        return 0;
+        return NULL;
     }
-    uint64_t seq = h->seq + 1;
     int n = snprintf(NULL, 0, "id: " SSE_ID_FMT "\nevent: %s\ndata: %s\n\n",
                      h->epoch, seq, topic, json);
     char *text = n > 0 ? malloc((size_t)n + 1) : NULL;
     if (!text) {
         log_warn("sse: not published: out of memory");
-        return 0;
+        return NULL;
     }
     snprintf(text, (size_t)n + 1, "id: " SSE_ID_FMT "\nevent: %s\ndata: %s\n\n",
              h->epoch, seq, topic, json);
+    *len = (size_t)n;
+    return text;
+}
+
+/* The slot seq now holds ev (taken); the ring drops its oldest. */
+static void keep(polku_sse_hub *h, uint64_t seq, struct sse_event ev)
+{
+    struct sse_event *slot = ring_slot(h, seq);
+    slot_clear(slot);
+    *slot = ev;
+    if (h->count < h->capacity)
+        h->count++;
+}
+
+uint64_t polku_sse_publish(polku_sse_hub *h, const char *topic,
+                           const char *json)
+{
+    assert(h && topic && json);
+    uint64_t seq = h->seq + 1;
+    size_t len = 0;
+    char *text = wire_text(h, seq, topic, json, &len);
+    if (!text)
+        return 0;
     h->seq = seq;
-    broadcast(h, text, (size_t)n);
+    broadcast(h, text, len);
     if (h->capacity == 0) {
         free(text);
         return seq;
     }
-    struct sse_event *slot = ring_slot(h, seq);
-    free(slot->text);
-    slot->text = text;
-    slot->len = (size_t)n;
-    if (h->count < h->capacity)
-        h->count++;
+    keep(h, seq, (struct sse_event){.text = text, .len = len});
     return seq;
+}
+
+uint64_t polku_sse_publish_lazy(polku_sse_hub *h, const char *topic,
+                                polku_sse_render_fn render,
+                                void (*free_ctx)(void *ctx), void *ctx)
+{
+    assert(h && topic && render);
+    uint64_t seq = h->seq + 1;
+    if (h->nclients > 0 || h->capacity == 0) { /* someone reads it now */
+        char *json = h->nclients > 0 ? render(ctx, seq) : NULL;
+        if (free_ctx)
+            free_ctx(ctx);
+        if (h->nclients == 0) {
+            h->seq = seq; /* nobody will ever read it */
+            return seq;
+        }
+        uint64_t done = json ? polku_sse_publish(h, topic, json) : 0;
+        free(json);
+        return done;
+    }
+    h->seq = seq;
+    keep(h, seq,
+         (struct sse_event){.topic = topic,
+                            .render = render,
+                            .free_ctx = free_ctx,
+                            .ctx = ctx});
+    return seq;
+}
+
+/* Renders a lazy slot's text. False when it cannot be (the event is then
+ * lost to resumes: they get a reset). */
+static bool materialize(polku_sse_hub *h, uint64_t seq)
+{
+    struct sse_event *ev = ring_slot(h, seq);
+    if (ev->text)
+        return true;
+    if (!ev->render)
+        return false;
+    char *json = ev->render(ev->ctx, seq);
+    size_t len = 0;
+    char *text = json ? wire_text(h, seq, ev->topic, json, &len) : NULL;
+    free(json);
+    if (!text)
+        return false;
+    if (ev->free_ctx)
+        ev->free_ctx(ev->ctx);
+    *ev = (struct sse_event){.text = text, .len = len};
+    return true;
 }
 
 /* "<1..16 hex>-<1..20 decimal>", nothing else. */
@@ -203,7 +282,7 @@ static bool parse_last_id(const char *text, uint64_t *epoch, uint64_t *seq)
 
 /* Whether a client that saw (epoch, seq) can get exactly what it missed
  * from the ring within one stream's queue. */
-static bool can_resume(const polku_sse_hub *h, uint64_t epoch, uint64_t seq)
+static bool can_resume(polku_sse_hub *h, uint64_t epoch, uint64_t seq)
 {
     if (epoch != h->epoch || seq > h->seq)
         return false;
@@ -212,7 +291,9 @@ static bool can_resume(const polku_sse_hub *h, uint64_t epoch, uint64_t seq)
         return false;
     size_t bytes = SSE_PREAMBLE_MAX;
     for (uint64_t n = seq + 1; n <= h->seq; n++) {
-        bytes += ring_slot((polku_sse_hub *)h, n)->len;
+        if (!materialize(h, n))
+            return false;
+        bytes += ring_slot(h, n)->len;
         if (bytes > POLKU_HTTP_STREAM_MAX_QUEUED)
             return false;
     }

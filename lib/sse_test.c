@@ -438,6 +438,74 @@ static void test_resume_gets_exactly_the_missed(void **state)
     buf_reset(&want_c);
 }
 
+/* Lazily published events: n is what the render writes; renders and
+ * frees are counted, so the test sees that nothing is rendered that
+ * nobody reads, and nothing twice. */
+static int lazy_rendered, lazy_freed;
+
+static char *render_n(void *ctx, uint64_t seq)
+{
+    (void)seq;
+    lazy_rendered++;
+    char *json = malloc(32);
+    snprintf(json, 32, "{\"n\":%d}", *(int *)ctx);
+    return json;
+}
+
+static void free_n(void *ctx)
+{
+    lazy_freed++;
+    free(ctx);
+}
+
+static void publish_lazy(struct fx *fx, int n)
+{
+    static const char *const topics[] = {"t.0", "t.1", "t.2"};
+    int *ctx = malloc(sizeof *ctx);
+    *ctx = n;
+    assert_int_equal(
+        polku_sse_publish_lazy(fx->hub, topics[n % 3], render_n, free_n, ctx),
+        (uint64_t)n);
+}
+
+static void test_lazy_rendered_only_when_read(void **state)
+{
+    struct fx *fx = *state;
+    lazy_rendered = lazy_freed = 0;
+    for (int n = 1; n <= 10; n++) /* ring (8) keeps 3..10 */
+        publish_lazy(fx, n);
+    assert_int_equal(lazy_rendered, 0); /* nobody watched */
+    assert_int_equal(lazy_freed, 2);    /* 1 and 2 left the ring */
+    /* a client resuming after 6 gets 7..10, rendered now, as if eager */
+    struct client *a = connect_client(fx, "/events", EPOCH_HEX "-6", true);
+    struct buf want = {0};
+    buf_addf(&want, "retry: 2000\n\n");
+    for (int n = 7; n <= 10; n++)
+        add_event(&want, (uint64_t)n, n);
+    expect_body(fx, a, &want);
+    assert_int_equal(lazy_rendered, 4);
+    /* with a client attached, the next is rendered at once, once */
+    publish_lazy(fx, 11);
+    add_event(&want, 11, 11);
+    expect_body(fx, a, &want);
+    assert_int_equal(lazy_rendered, 5);
+    /* a second client resuming from 6 renders nothing again */
+    struct client *b = connect_client(fx, "/events", EPOCH_HEX "-6", true);
+    struct buf want_b = {0};
+    buf_addf(&want_b, "retry: 2000\n\n");
+    for (int n = 7; n <= 11; n++)
+        add_event(&want_b, (uint64_t)n, n);
+    expect_body(fx, b, &want_b);
+    assert_int_equal(lazy_rendered, 5);
+    /* and eager events mix with lazy ones in one numbering */
+    assert_int_equal(publish(fx, 12), 12);
+    assert_int_equal(polku_sse_last_seq(fx->hub), 12);
+    polku_sse_hub_free(&fx->hub); /* frees what is left unrendered: none */
+    assert_int_equal(lazy_freed, 11);
+    buf_reset(&want);
+    buf_reset(&want_b);
+}
+
 static void test_cannot_resume_gets_reset(void **state)
 {
     struct fx *fx = *state;
@@ -604,6 +672,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_publish_refuses_multiline, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_resume_gets_exactly_the_missed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lazy_rendered_only_when_read,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_cannot_resume_gets_reset, setup,
                                         teardown),

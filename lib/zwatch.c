@@ -44,6 +44,8 @@ struct polku_zwatch {
     bool dormant;     /* ZMQ_EVENTS failed: watcher stopped until closed */
     unsigned long long received;
     unsigned long long dropped;
+    void (*before_sleep)(void *arg);
+    void *before_sleep_arg;
 };
 
 /* What one receive attempt gave. */
@@ -213,6 +215,8 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 static void on_prepare(uv_prepare_t *prepare)
 {
     polku_zwatch *zw = prepare->data;
+    if (!zw->closing && !zw->dormant && zw->before_sleep)
+        zw->before_sleep(zw->before_sleep_arg);
     if (!zw->closing && !zw->dormant)
         update_idle(zw);
 }
@@ -286,6 +290,13 @@ int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
     uv_unref((uv_handle_t *)&zw->idle);
     *out = zw;
     return POLKU_OK;
+}
+
+void polku_zwatch_before_sleep(polku_zwatch *zw, void (*fn)(void *arg),
+                               void *arg)
+{
+    zw->before_sleep = fn;
+    zw->before_sleep_arg = arg;
 }
 
 void polku_zwatch_close(polku_zwatch **zw)

@@ -315,6 +315,22 @@ static void metrics(agent_api *api, api_call *c)
         b->store_full, l->replayed, l->sequence_conflicts, l->log_repairs,
         (unsigned long long)api->d->st->map_size);
     metrics_outbox(api, f);
+    const polku_outq *q = api->link->outq;
+    fprintf(f,
+            "# HELP polku_agent_bundles_received_total Frames from the broker "
+            "that held several messages (a Bundle).\n"
+            "# TYPE polku_agent_bundles_received_total counter\n"
+            "polku_agent_bundles_received_total %llu\n"
+            "# HELP polku_agent_messages_sent_total Messages sent to the "
+            "broker, alone or in a Bundle.\n"
+            "# TYPE polku_agent_messages_sent_total counter\n"
+            "polku_agent_messages_sent_total %llu\n"
+            "# HELP polku_agent_frames_sent_total Frames those messages left "
+            "in (one per loop turn when the broker takes bundles).\n"
+            "# TYPE polku_agent_frames_sent_total counter\n"
+            "polku_agent_frames_sent_total %llu\n",
+            l->bundles_in, q ? polku_outq_messages(q) : 0ULL,
+            q ? polku_outq_frames(q) : 0ULL);
     fclose(f);
     polku_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
     free(text);

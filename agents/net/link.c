@@ -14,7 +14,8 @@
 #include "polku/log.h"
 #include "polku/notify.h"
 
-int link_send_now(broker_link *l, const uint8_t *data, size_t len)
+/* One frame to the broker at once, without blocking. 0 or an errno. */
+static int send_frame(broker_link *l, const uint8_t *data, size_t len)
 {
     if (!l->dealer)
         return ENOTCONN;
@@ -23,9 +24,55 @@ int link_send_now(broker_link *l, const uint8_t *data, size_t len)
     return 0;
 }
 
+int link_send(broker_link *l, const uint8_t *data, size_t len)
+{
+    if (!l->dealer)
+        return ENOTCONN;
+    if (!l->outq)
+        return send_frame(l, data, len);
+    return polku_outq_add(l->outq, 0, data, len, 0) ? ENOMEM : 0;
+}
+
+static bool sink_bundles(void *arg, int dest)
+{
+    (void)dest;
+    return ((broker_link *)arg)->broker_bundles;
+}
+
+static int sink_send(void *arg, int dest, const uint8_t *data, size_t len)
+{
+    (void)dest;
+    return send_frame(arg, data, len);
+}
+
+/* What could not leave is not lost: the outbox sends an unacknowledged
+ * event again, the broker's sender an unanswered one. */
+static void sink_failed(void *arg, int dest, uint64_t tag, int err)
+{
+    (void)arg;
+    (void)dest;
+    (void)tag;
+    log_debug("a frame to the broker could not be sent now: %s",
+              zmq_strerror(err));
+}
+
+void link_flush(broker_link *l)
+{
+    if (!l->outq || !polku_outq_pending(l->outq))
+        return;
+    polku_outq_sink sink = {sink_bundles, sink_send, sink_failed, l,
+                            l->cfg->org};
+    polku_outq_flush(l->outq, &sink);
+}
+
+static void flush_hook(void *arg)
+{
+    link_flush(arg);
+}
+
 int link_outbox_send(void *arg, const uint8_t *data, size_t len)
 {
-    return link_send_now(arg, data, len);
+    return link_send(arg, data, len);
 }
 
 int link_send_envelope(broker_link *l, polku_envelope *env)
@@ -36,7 +83,7 @@ int link_send_envelope(broker_link *l, polku_envelope *env)
     size_t len = 0;
     int rc = polku_envelope_encode(env, &buf, &len);
     if (rc == 0)
-        rc = link_send_now(l, buf, len);
+        rc = link_send(l, buf, len);
     free(buf);
     env->msg_id.data = NULL; /* msg_id lived on this stack frame */
     env->msg_id.len = 0;
@@ -51,6 +98,7 @@ static void send_hello(broker_link *l)
     hello.last_seq = l->d->b->committed_seq;
     hello.incarnation = l->d->log->incarnation;
     hello.protocol_version = POLKU_PROTOCOL_VERSION;
+    hello.bundles = true; /* on_frames takes them */
     env.body_case = POLKU__ENVELOPE__BODY_HELLO;
     env.hello = &hello;
     l->last_hello_ms = polku_mono_ms();
@@ -418,6 +466,7 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
     }
     l->epoch = w->epoch;
     l->welcomed = true;
+    l->broker_bundles = w->bundles;
     l->last_heard_ms = polku_mono_ms();
     /* a Welcome came over an open, authenticated connection, whatever the
      * monitor (another socket) has told us so far */
@@ -458,7 +507,7 @@ typedef struct ack_frame {
 static void send_ack(void *arg, bool committed)
 {
     ack_frame *f = arg;
-    if (committed && link_send_now(f->l, f->data, f->len) == 0 && f->is_ack)
+    if (committed && link_send(f->l, f->data, f->len) == 0 && f->is_ack)
         f->l->counters.acks_sent++;
 }
 
@@ -704,24 +753,39 @@ static void on_broker_message(broker_link *l, polku_envelope *env)
     }
 }
 
-static void on_frames(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
+/* One message from the broker: a frame, or one message of its Bundle. */
+static void on_payload(broker_link *l, const uint8_t *data, size_t len,
+                       bool in_bundle)
 {
-    (void)zw;
-    broker_link *l = arg;
-    if (n != 1)
-        return;
     polku_envelope *env = NULL;
     char why[128];
-    int rc = polku_envelope_decode(
-        zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]),
-        POLKU_MAX_FRAME_DEFAULT, &env, why, sizeof why);
+    int rc = polku_envelope_decode(data, len, POLKU_MAX_FRAME_DEFAULT, &env,
+                                   why, sizeof why);
     if (rc) {
         log_warn("undecodable frame from the broker: %s", why);
         polku_envelope_free(&env);
         return;
     }
-    on_broker_message(l, env);
+    if (env->body_case != POLKU__ENVELOPE__BODY_BUNDLE) {
+        on_broker_message(l, env);
+    } else if (in_bundle) {
+        log_warn("undecodable frame from the broker: a bundle inside a "
+                 "bundle");
+    } else {
+        l->counters.bundles_in++;
+        for (size_t i = 0; i < env->bundle->n_messages; i++)
+            on_payload(l, env->bundle->messages[i].data,
+                       env->bundle->messages[i].len, true);
+    }
     polku_envelope_free(&env);
+}
+
+static void on_frames(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
+{
+    (void)zw;
+    if (n != 1)
+        return;
+    on_payload(arg, zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]), false);
 }
 
 /* ---- the socket, and a new one after the broker refused us ----
@@ -887,7 +951,12 @@ static int link_connect(broker_link *l)
                   zmq_strerror(zmq_errno()));
         return POLKU_EZMQ;
     }
+    l->broker_bundles = false; /* until this connection's Welcome */
+    if (l->outq) /* what waited was for the connection that is gone */
+        polku_outq_drop(l->outq, 0);
     rc = polku_zwatch_start(l->loop, s, 512, on_frames, l, &l->watch);
+    if (!rc)
+        polku_zwatch_before_sleep(l->watch, flush_hook, l);
     if (!rc)
         rc = polku_zwatch_start(l->loop, l->monitor, 16, on_monitor, l,
                                 &l->monitor_watch);
@@ -923,6 +992,8 @@ int link_start(broker_link *l, uv_loop_t *loop, const agent_config *cfg,
     if (check_rule_orgs(l, true))
         return POLKU_ECONFIG;
     l->refused_backoff_ms = REFUSED_BACKOFF_MIN_MS;
+    if (polku_outq_new(0, &l->outq))
+        return POLKU_ENOMEM;
     l->zctx = zmq_ctx_new();
     if (!l->zctx) {
         log_error("cannot create a zmq context: %s", zmq_strerror(zmq_errno()));
@@ -995,7 +1066,8 @@ static int replay_one_frame(broker_link *l, MDB_txn *txn)
     free(events);
     if (rc)
         return -1;
-    rc = link_send_now(l, buf, len);
+    link_flush(l); /* what the turn queued before goes first */
+    rc = send_frame(l, buf, len);
     free(buf);
     if (rc)
         return -1;
@@ -1023,7 +1095,9 @@ static void link_replay_step(broker_link *l)
 
 void link_close(broker_link *l)
 {
+    link_flush(l); /* the last turn's acks and answers */
     close_sockets(l);
+    polku_outq_free(&l->outq);
     if (l->replay_idle.loop && !uv_is_closing((uv_handle_t *)&l->replay_idle))
         uv_close((uv_handle_t *)&l->replay_idle, NULL);
     if (l->zctx)

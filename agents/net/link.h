@@ -44,12 +44,14 @@
 #include "domain.h"
 #include "polku/codec.h"
 #include "polku/log.h"
+#include "polku/outq.h"
 #include "polku/zwatch.h"
 
 typedef struct link_counters {
     unsigned long long inbound, duplicates, acks_sent, acks_received,
         nacks_received, failed_deliveries, replayed, sequence_conflicts,
         log_repairs;
+    unsigned long long bundles_in; /* Bundles received from the broker */
 } link_counters;
 
 /* What the socket monitor last said went wrong (see link_state_name). */
@@ -84,6 +86,10 @@ typedef struct broker_link {
     void *zctx;
     void *dealer;
     polku_zwatch *watch;
+    /* what a loop turn sends, one frame when the broker takes bundles (its
+     * Welcome said so; polku/outq.h) */
+    polku_outq *outq;
+    bool broker_bundles;
     void *monitor; /* PAIR reading the DEALER's handshake events */
     polku_zwatch *monitor_watch;
     unsigned generation;         /* a new DEALER after each refusal */
@@ -121,6 +127,10 @@ typedef struct broker_link {
  * (POLKU_ECONFIG when one is missing), connects and says Hello. */
 int link_start(broker_link *l, uv_loop_t *loop, const agent_config *cfg,
                domain *d, directory *dir, outbox *ob, link_hooks hooks);
+/* Sends what this loop turn queued for the broker (link_send
+ * queues; this runs just before the loop sleeps). */
+void link_flush(broker_link *l);
+
 /* Closes the sockets and their watchers. */
 void link_close(broker_link *l);
 
@@ -161,8 +171,10 @@ void link_state_detail(const broker_link *l, char *buf, size_t len);
 /* link_state_name is "connected". */
 bool link_up(const broker_link *l);
 
-/* Sends a frame to the broker now (ZMQ_DONTWAIT): 0 or errno. */
-int link_send_now(broker_link *l, const uint8_t *data, size_t len);
+/* Queues a frame for the broker: it leaves with the rest of the loop
+ * turn's, before the loop sleeps (link_flush). 0, ENOTCONN without a
+ * socket, or ENOMEM. */
+int link_send(broker_link *l, const uint8_t *data, size_t len);
 
 /* Fills the header of a message that is not an event and sends it. */
 int link_send_envelope(broker_link *l, polku_envelope *env);

@@ -1,27 +1,32 @@
-/* rabbit_bench.c — durable delivery through a RabbitMQ quorum queue, as
- * bench/compare sets it against polku's referral path.
+/* rabbit_bench.c — durable delivery through RabbitMQ quorum queues and a
+ * receipt back, as bench/compare sets it against polku's referral path.
  *
  * Why it exists: issue #6 asks whether polku's durable path is faster
- * than what an integration team would otherwise deploy. For RabbitMQ
- * that is persistent messages (delivery_mode 2) in a durable quorum queue
+ * than what an integration team would otherwise deploy, and issue #16
+ * asks for the same three end points on both sides. For RabbitMQ that is
+ * persistent messages (delivery_mode 2) in a durable quorum queue
  * (x-queue-type=quorum, Raft log fsynced before a confirm), published
- * with publisher confirms and consumed with manual acks. This client
- * measures exactly that, with the settings polku's run uses (500-byte
- * payloads, the same window), and prints key=value lines for
- * bench/compare to read.
+ * with publisher confirms; a receiving system that stores each message
+ * in its own durable LMDB store (peer_store.h, group commit) before it
+ * acks; and a reply through a second durable quorum queue back to the
+ * publisher. Same settings as polku's run (500-byte payloads, the same
+ * windows); key=value lines for bench/compare to read.
  *
- * Two connections, as two organisations' systems would have: a publisher
- * (channel in confirm mode) and a consumer (basic.consume, manual ack,
- * prefetch --prefetch).
- *   one at a time: publish, wait for its confirm, receive it at the
- *     consumer, ack it; the time from publish to the ack being sent.
- *     --warmup untimed ones first.
- *   throughput: the publisher keeps --window publishes unconfirmed at
- *     most; the consumer (its own thread) acks each message. The clock
- *     runs from the first publish until every message is confirmed and
- *     acked by the consumer. The disks' flushes are read around it.
- * Any protocol error, nack or timeout ends the run with exit 1 and no
- * figures. */
+ * Three connections, as two organisations' systems would have:
+ *   P  the sender's publisher (channel in confirm mode), --window
+ *      publishes unconfirmed at most: end point "sender" is the confirm;
+ *   R  the receiver (its own thread for the whole run): basic.consume
+ *      with manual acks and prefetch --prefetch; takes every message that
+ *      has arrived (the first waited for, the rest without waiting), puts
+ *      them in one LMDB transaction and commits it — end point
+ *      "receiver" — then publishes one persistent 8-byte reply per
+ *      message to the replies queue and acks the batch (multiple);
+ *   K  the sender's reply consumer (manual ack, one basic.ack each): end
+ *      point "receipt" when a reply is consumed.
+ * One at a time: publish, confirm, then K waits for the reply; --warmup
+ * untimed ones first. Throughput: one phase per window, K in its own
+ * thread. Any protocol error, nack or timeout ends the run with exit 1
+ * and no figures. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -39,15 +44,17 @@
 
 #include "disk_flushes.h"
 #include "peer_common.h"
+#include "peer_store.h"
 
 typedef struct opts {
-    const char *host, *queue;
+    const char *host, *queue, *replies;
     int port, prefetch;
 } opts;
 
 /* What only RabbitMQ has; the rest is peer_common.h's. */
 static opts g = {.host = "127.0.0.1",
                  .queue = "polku-bench",
+                 .replies = "polku-bench-replies",
                  .port = 5672,
                  .prefetch = 1000};
 
@@ -125,18 +132,26 @@ typedef struct publisher {
     size_t acked_cap;
 } publisher;
 
-static void publish_one(publisher *p)
+/* A persistent message to queue q through the default exchange. */
+static void publish_persistent(amqp_connection_state_t c, const char *q,
+                               const void *data, size_t len)
 {
     amqp_basic_properties_t props;
     memset(&props, 0, sizeof props);
     props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
     props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
-    amqp_bytes_t body = {.len = (size_t)peer.size, .bytes = peer_payload};
-    int rc =
-        amqp_basic_publish(p->c, 1, amqp_empty_bytes,
-                           amqp_cstring_bytes(g.queue), 0, 0, &props, body);
+    amqp_bytes_t body = {.len = len, .bytes = (void *)data};
+    int rc = amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(q),
+                                0, 0, &props, body);
     if (rc != AMQP_STATUS_OK)
         peer_die("basic.publish", amqp_error_string2(rc));
+}
+
+/* Publishes message seq. */
+static void publish_one(publisher *p, uint64_t seq)
+{
+    peer_stamp(seq);
+    publish_persistent(p->c, g.queue, peer_payload, (size_t)peer.size);
     p->published++;
 }
 
@@ -194,95 +209,151 @@ static void publisher_open(publisher *p, size_t total)
     amqp_table_t args = {.num_entries = 1, .entries = &e};
     amqp_queue_declare(p->c, 1, amqp_cstring_bytes(g.queue), 0, 1, 0, 0, args);
     check_reply(amqp_get_rpc_reply(p->c), "queue.declare (quorum)");
+    amqp_queue_declare(p->c, 1, amqp_cstring_bytes(g.replies), 0, 1, 0, 0,
+                       args);
+    check_reply(amqp_get_rpc_reply(p->c), "queue.declare replies (quorum)");
     p->acked_cap = total + 2;
     p->acked = calloc(p->acked_cap, sizeof *p->acked);
     if (!p->acked)
         peer_die("publisher", "out of memory");
 }
 
-/* ------------------------------------------------------------- consumer */
+/* ------------------------------------------------------------- consumers */
 
-typedef struct consumer {
-    amqp_connection_state_t c;
-    size_t received;
-} consumer;
-
-static void consumer_open(consumer *k)
+/* A connection consuming queue q with manual acks. */
+static amqp_connection_state_t consumer_open(const char *who, const char *q)
 {
-    k->c = connect_channel("consumer");
-    amqp_basic_qos(k->c, 1, 0, (uint16_t)g.prefetch, 0);
-    check_reply(amqp_get_rpc_reply(k->c), "basic.qos");
-    amqp_basic_consume(k->c, 1, amqp_cstring_bytes(g.queue), amqp_empty_bytes,
-                       0, 0, 0, amqp_empty_table);
-    check_reply(amqp_get_rpc_reply(k->c), "basic.consume");
+    amqp_connection_state_t c = connect_channel(who);
+    amqp_basic_qos(c, 1, 0, (uint16_t)g.prefetch, 0);
+    check_reply(amqp_get_rpc_reply(c), "basic.qos");
+    amqp_basic_consume(c, 1, amqp_cstring_bytes(q), amqp_empty_bytes, 0, 0, 0,
+                       amqp_empty_table);
+    check_reply(amqp_get_rpc_reply(c), "basic.consume");
+    return c;
 }
 
-/* Receives one message and acks it. */
-static void consume_one(consumer *k)
+/* The next delivery on c into *env: waits up to the deadline, or not at
+ * all when wait is false (then false if nothing had arrived). */
+static bool next_delivery(amqp_connection_state_t c, amqp_envelope_t *env,
+                          bool wait)
+{
+    struct timeval tv = wait ? time_left() : (struct timeval){0, 0};
+    amqp_maybe_release_buffers(c);
+    amqp_rpc_reply_t r = amqp_consume_message(c, env, &tv, 0);
+    if (!wait && r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+        r.library_error == AMQP_STATUS_TIMEOUT)
+        return false;
+    check_reply(r, "consume");
+    return true;
+}
+
+/* The receiving organisation's system: stores, commits, replies, acks. */
+typedef struct receiver {
+    amqp_connection_state_t c;
+    peer_store *store;
+} receiver;
+
+static void *receiver_thread(void *arg)
+{
+    receiver *r = arg;
+    size_t total = peer_total(), done = 0;
+    while (done < total) {
+        uint64_t last_tag = 0;
+        bool wait = true;
+        amqp_envelope_t env;
+        while (peer_store_pending(r->store) < (size_t)g.prefetch &&
+               next_delivery(r->c, &env, wait)) {
+            amqp_bytes_t b = env.message.body;
+            if (b.len != (size_t)peer.size)
+                peer_die("receiver", "a message of the wrong size");
+            peer_store_put(r->store, peer_seq_of(b.bytes, b.len), b.bytes,
+                           b.len);
+            last_tag = env.delivery_tag;
+            amqp_destroy_envelope(&env);
+            wait = false;
+        }
+        size_t n = peer_store_commit(r->store); /* durable at the receiver */
+        const uint64_t *seqs = peer_store_batch(r->store);
+        for (size_t i = 0; i < n; i++) {
+            uint8_t reply[8];
+            for (int k = 0; k < 8; k++)
+                reply[k] = (uint8_t)(seqs[i] >> (56 - 8 * k));
+            publish_persistent(r->c, g.replies, reply, sizeof reply);
+        }
+        if (amqp_basic_ack(r->c, 1, last_tag, 1) != AMQP_STATUS_OK)
+            peer_die("receiver basic.ack", "cannot send");
+        done += n;
+    }
+    peer_receiver_linger();
+    return NULL;
+}
+
+/* The sender's reply consumer: one reply, acked; its seq. */
+static uint64_t consume_reply(amqp_connection_state_t k)
 {
     amqp_envelope_t env;
-    struct timeval tv = time_left();
-    amqp_maybe_release_buffers(k->c);
-    check_reply(amqp_consume_message(k->c, &env, &tv, 0), "consume");
-    if (env.message.body.len != (size_t)peer.size)
-        peer_die("consume", "a message of the wrong size");
-    if (amqp_basic_ack(k->c, 1, env.delivery_tag, 0) != AMQP_STATUS_OK)
-        peer_die("basic.ack", "cannot send");
+    next_delivery(k, &env, true);
+    uint64_t seq = peer_seq_of(env.message.body.bytes, env.message.body.len);
+    peer_mark_receipt(seq);
+    if (amqp_basic_ack(k, 1, env.delivery_tag, 0) != AMQP_STATUS_OK)
+        peer_die("reply basic.ack", "cannot send");
     amqp_destroy_envelope(&env);
-    k->received++;
+    return seq;
 }
 
-static void *consumer_thread(void *arg)
+typedef struct replies {
+    amqp_connection_state_t k;
+    size_t n;
+} replies;
+
+static void *replies_thread(void *arg)
 {
-    consumer *k = arg;
-    while (k->received < peer.count)
-        consume_one(k);
+    replies *x = arg;
+    for (size_t i = 0; i < x->n; i++)
+        consume_reply(x->k);
     return NULL;
 }
 
 /* ---------------------------------------------------------------- phases */
 
-/* One at a time: publish, wait for the confirm, receive and ack. */
-typedef struct pair {
+typedef struct sender {
     publisher *p;
-    consumer *k;
-} pair;
+    amqp_connection_state_t k;
+} sender;
 
-static void one_at_a_time(void *arg)
+/* One at a time: publish, wait for the confirm, wait for the reply. */
+static void one_at_a_time(void *arg, uint64_t seq, double *t_sender,
+                          double *t_receipt)
 {
-    pair *x = arg;
-    publish_one(x->p);
+    sender *x = arg;
+    publish_one(x->p, seq);
     while (x->p->confirmed < x->p->published)
         read_confirm(x->p);
-    consume_one(x->k);
+    *t_sender = peer_now_s();
+    if (consume_reply(x->k) != seq)
+        peer_die("one at a time", "the reply of another message");
+    *t_receipt = peer_now_s();
 }
 
-static void run_serial(publisher *p, consumer *k)
+static double phase(void *arg, uint64_t first, size_t n, int window)
 {
-    pair x = {p, k};
-    peer_run_serial(one_at_a_time, &x);
-}
-
-static void run_throughput(publisher *p, consumer *k)
-{
+    sender *x = arg;
+    publisher *p = x->p;
     uint64_t base = p->published;
-    k->received = 0;
-    long long f0 = df_flushes();
-    double t0 = peer_now_s();
+    replies r = {x->k, n};
     pthread_t th;
-    if (pthread_create(&th, NULL, consumer_thread, k) != 0)
-        peer_die("consumer thread", strerror(errno));
-    while (p->confirmed < base + peer.count) {
-        while (p->published < base + peer.count &&
-               p->published - p->confirmed < (uint64_t)peer.window)
-            publish_one(p);
+    if (pthread_create(&th, NULL, replies_thread, &r) != 0)
+        peer_die("reply consumer thread", strerror(errno));
+    uint64_t seq = first;
+    while (p->confirmed < base + n) {
+        while (p->published < base + n &&
+               p->published - p->confirmed < (uint64_t)window)
+            publish_one(p, seq++);
         read_confirm(p);
     }
-    double confirmed_s = peer_now_s() - t0;
+    double confirmed = peer_now_s();
     pthread_join(th, NULL);
-    double s = peer_now_s() - t0;
-    long long flushes = df_delta(f0, df_flushes());
-    peer_print_throughput(confirmed_s, s, flushes);
+    return confirmed;
 }
 
 /* ---------------------------------------------------------------- main */
@@ -290,8 +361,9 @@ static void run_throughput(publisher *p, consumer *k)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rabbit_bench [--host H] [--port P] [--queue Q]\n"
-               "         [--serial N] [--count N] [--window N] [--warmup N]\n"
-               "         [--prefetch N] [--size B] [--timeout S]\n");
+               "         [--serial N] [--count N] [--window N[,N..]]\n"
+               "         [--warmup N] [--prefetch N] [--size B] [--timeout S]\n"
+               "         [--server-pid PID] --store DIR\n");
 }
 
 static void parse(int argc, char **argv)
@@ -322,15 +394,24 @@ int main(int argc, char **argv)
     parse(argc, argv);
     peer_start();
     publisher p = {0};
-    consumer k = {0};
-    publisher_open(&p, peer.warmup + peer.serial + peer.count);
-    consumer_open(&k);
+    publisher_open(&p, peer_total());
+    receiver r = {consumer_open("receiver", g.queue),
+                  peer_store_open(peer.store, (size_t)g.prefetch)};
+    sender x = {&p, consumer_open("reply consumer", g.replies)};
     printf("system=rabbitmq\nqueue=quorum\npayload_bytes=%d\nprefetch=%d\n",
            peer.size, g.prefetch);
-    run_serial(&p, &k);
+    pthread_t th;
+    if (pthread_create(&th, NULL, receiver_thread, &r) != 0)
+        peer_die("receiver thread", strerror(errno));
+    peer_set_receiver(th);
+    peer_run_serial(one_at_a_time, &x);
     fflush(stdout);
-    run_throughput(&p, &k);
-    close_connection(k.c);
+    peer_run_throughput(phase, &x);
+    pthread_join(th, NULL);
+    printf("receiver_commits=%zu\n", peer_store_commits(r.store));
+    peer_store_close(&r.store);
+    close_connection(x.k);
+    close_connection(r.c);
     close_connection(p.c);
     free(p.acked);
     return 0;

@@ -18,6 +18,9 @@
 #define POLKU_MAX_FRAME_DEFAULT (1024u * 1024u) /* 1 MiB */
 #define POLKU_MAX_TEXT 8192                     /* any one free-text field */
 #define POLKU_MAX_DESTS 64
+/* A Bundle holds at most this many messages (the frame's size limit
+ * holds for the whole bundle too). */
+#define POLKU_BUNDLE_MAX_MESSAGES 1024
 
 typedef Polku__Envelope polku_envelope;
 

@@ -45,6 +45,21 @@ void polku_sse_hub_free(polku_sse_hub **h);
 uint64_t polku_sse_publish(polku_sse_hub *h, const char *topic,
                            const char *json);
 
+/* Renders an event published lazily: a malloc'd line of JSON (NULL: it
+ * cannot be rendered). seq is the event's. */
+typedef char *(*polku_sse_render_fn)(void *ctx, uint64_t seq);
+
+/* Like polku_sse_publish, for an event whose JSON costs more to make than
+ * to capture: with clients attached it is rendered and sent at once;
+ * otherwise the ring keeps ctx, and render(ctx) runs only if a client
+ * resumes from before it. topic must outlive the hub (a static string).
+ * free_ctx(ctx) (may be NULL) runs once ctx is not needed any more, the
+ * latest when the ring drops the event or the hub is freed. Returns the
+ * event's seq, 0 when nothing was published. */
+uint64_t polku_sse_publish_lazy(polku_sse_hub *h, const char *topic,
+                                polku_sse_render_fn render,
+                                void (*free_ctx)(void *ctx), void *ctx);
+
 /* Takes over req (unanswered) as an SSE client. Reads the header
  * Last-Event-ID, or else the query parameter last_event_id, as
  * "<epoch hex>-<seq>", then sends, in order:

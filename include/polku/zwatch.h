@@ -9,7 +9,8 @@
  *   - uv_check, which drains up to `budget` messages per loop turn, handing
  *     each multipart message to on_message, then re-reads ZMQ_EVENTS.
  * Sends made anywhere on the loop are thus always followed by a fresh look
- * at ZMQ_EVENTS before the loop sleeps. The watcher never sends. */
+ * at ZMQ_EVENTS before the loop sleeps. The watcher never sends; its owner
+ * may, from the before-sleep hook. */
 #ifndef POLKU_ZWATCH_H
 #define POLKU_ZWATCH_H
 
@@ -40,6 +41,13 @@ typedef void (*polku_zwatch_cb)(polku_zwatch *zw, zmq_msg_t *frames,
  * ZMQ_FD), POLKU_EUV. Caller owns *out (polku_zwatch_close). */
 int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
                        polku_zwatch_cb cb, void *arg, polku_zwatch **out);
+
+/* fn(arg) runs each loop turn just before the watcher's last look at
+ * ZMQ_EVENTS, before the loop would block: the owner sends what the turn
+ * gathered (polku/outq.h), and the look that follows sees any edge those
+ * sends consumed. NULL fn: none. */
+void polku_zwatch_before_sleep(polku_zwatch *zw, void (*fn)(void *arg),
+                               void *arg);
 
 /* Stops at once and releases the watcher (memory freed in the handles'
  * close callbacks, so the loop must run once more). Sets *zw to NULL.

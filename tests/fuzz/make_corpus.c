@@ -3,8 +3,8 @@
  * A fuzzer that starts from real frames reaches the body validators in
  * seconds instead of hours. This writes one valid frame per body type and
  * a few broken ones (bad version, bad id, truncated, bad UTF-8, field
- * number 0, ...) into DIR. Run once by hand; the output is committed:
- *     make_fuzz_corpus tests/fuzz/corpus/envelope
+ * number 0, ...) into DIR (and a Bundle of two of them). Run once by hand; the
+ * output is committed: make_fuzz_corpus tests/fuzz/corpus/envelope
  * Deterministic: the same program writes the same bytes. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,6 +151,25 @@ static void delivery_frames(void)
     env.body_case = POLKU__ENVELOPE__BODY_NACK;
     env.nack = &nack;
     write_frame("nack", &env, 0);
+
+    /* a Bundle of the ack and the nack above, as the broker sends them */
+    size_t ack_len, nack_len;
+    polku_envelope ack_env = base("hva-pirkanmaa");
+    ack_env.body_case = POLKU__ENVELOPE__BODY_ACK;
+    ack_env.ack = &ack;
+    uint8_t *ack_bytes = encode(&ack_env, &ack_len);
+    uint8_t *nack_bytes = encode(&env, &nack_len);
+    ProtobufCBinaryData messages[] = {{ack_len, ack_bytes},
+                                      {nack_len, nack_bytes}};
+    Polku__Bundle bundle = POLKU__BUNDLE__INIT;
+    bundle.messages = messages;
+    bundle.n_messages = 2;
+    env = base("");
+    env.body_case = POLKU__ENVELOPE__BODY_BUNDLE;
+    env.bundle = &bundle;
+    write_frame("bundle", &env, 0);
+    free(ack_bytes);
+    free(nack_bytes);
 }
 
 static void replay_frames(const uint8_t *logged, size_t logged_len)
