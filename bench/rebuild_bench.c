@@ -6,9 +6,10 @@
  * consent, path and client indexes (DESIGN.md §5, "Rebuild"); until that
  * is done it answers "retry later". So the rebuild rate bounds how long a
  * restart keeps a region waiting, and the memory per open referral and per
- * path bounds how many clients one broker can hold. The targets of the
- * issue: at least 1 M events/s rebuilt, at most 512 bytes per open
- * referral.
+ * path bounds how many clients one broker can hold. The targets: at least
+ * 1 M events/s rebuilt, at most 300 bytes per open referral; a real broker
+ * rebuilt from real agents (--region, rebuild_region.c) for 1 M events in
+ * at most 3 s.
  *
  * What it measures, in one process, with no sockets (the ZeroMQ/CURVE
  * transport and the agents' LMDB reads are not part of it):
@@ -18,15 +19,17 @@
  *      with malloc's heap in use (mallinfo2) and the RSS
  *      (/proc/self/statm) after each step: bytes per client, per path, per
  *      open referral;
- *   2. rebuild rate: 10 agents' realistic logs (rebuild_logs.c), encoded
+ *   2. rebuild rate: 20 agents' realistic logs (rebuild_logs.c), encoded
  *      up front as the ReplayBatch frames a replay sends, then read in
  *      rounds, the passes interleaved: the decode floor (protobuf-c unpack
  *      and free of every frame and event, nothing else), decode + validate
  *      (polku_envelope_decode and, per event, polku_envelope_decode_in,
- *      what the broker calls), and the fold — what router_on_message
- *      and on_replay_batch do for each frame and fold_apply
- *      (broker/fold.c) for each event, the agents' frames taken round robin
- *      into fresh indexes. The state digest of
+ *      what the broker calls), fold_apply alone (broker/fold.c, no writer
+ *      rules), and the fold — what router_on_message and on_replay_batch
+ *      do for each frame and admit_replayed (broker/admit.c: the writer
+ *      rules, the holdback, fold_apply) for each event, each org's replay
+ *      done (the held events decided again) after its last frame, the
+ *      agents' frames taken round robin into fresh indexes. The state digest of
  *      /api/v1/stats is checked equal in every round and after a fold of
  *      the same logs agent by agent; counts are checked against what the
  *      logs hold. A wrong fold prints no figures and exits 1.
@@ -45,10 +48,15 @@
 
 #include "clients.h"
 #include "consent_index.h"
+#include "admit.h"
+#include "claim_auth.h"
 #include "fold.h"
+#include "gate.h"
+#include "../tests/harness.h"
 #include "paths.h"
 #include "polku/codec.h"
 #include "rebuild_logs.h"
+#include "rebuild_region.h"
 
 #ifndef POLKU_BUILD_TYPE
 #define POLKU_BUILD_TYPE "unknown"
@@ -58,7 +66,7 @@
 #endif
 
 #define TARGET_EVENTS_PER_S 1e6
-#define TARGET_BYTES_PER_OPEN 512.0
+#define TARGET_BYTES_PER_OPEN 300.0 /* the fast path's (was 512) */
 #define MAX_ROUNDS 15
 
 typedef struct opts {
@@ -66,28 +74,68 @@ typedef struct opts {
     size_t clients;            /* memory: clients ... */
     size_t per_client;         /* ... and open referrals each */
     int rounds;
+    bool region; /* also rebuild a real broker from real agents */
     const char *label;
 } opts;
 
 /* ---------------------------------------------------------- the fold */
 
+/* The directory the gate consults: RB_ORGS orgs, each listing the
+ * services of the logs. */
+typedef struct directory {
+    broker_org orgs[RB_ORGS];
+    broker_config cfg;
+} directory;
+
+static char *const g_services[RB_N_SERVICES] = RB_SERVICES;
+static directory g_dir;
+/* the broker's claim authenticator key: the logs' won claims carry its
+ * MAC, the gate verifies it */
+static uint8_t g_claim_key[CLAIM_AUTH_KEY_BYTES];
+
+static void directory_init(directory *d)
+{
+    memset(d, 0, sizeof *d);
+    for (int a = 0; a < RB_ORGS; a++) {
+        snprintf(d->orgs[a].id, sizeof d->orgs[a].id, "org-%02d", a);
+        for (int k = 0; k < RB_N_SERVICES; k++)
+            d->orgs[a].services[k] = g_services[k];
+        d->orgs[a].service_count = RB_N_SERVICES;
+    }
+    d->cfg.orgs = d->orgs;
+    d->cfg.org_count = RB_ORGS;
+    d->cfg.max_frame = POLKU_MAX_FRAME_DEFAULT;
+}
+
+#define REASONS 8
+
 typedef struct fold_idx {
     consent_index *ci;
     path_index *pi;
     client_index *cl;
-    polku_arena *arena;             /* as the broker's replay_arena */
+    holdback *held;     /* as the broker's (HELD_EVENTS_MAX) */
+    polku_arena *arena; /* as the broker's replay_arena */
+    const directory *dir;
+    const uint8_t *claim_key;
+    bool replayed[RB_ORGS];         /* the org's replay is done */
     unsigned long long events, bad; /* events read; frames or events refused */
+    unsigned long long refused, held_max;
+    const char *why[REASONS]; /* the gate's reasons, each counted */
+    unsigned long long why_n[REASONS];
 } fold_idx;
 
-static int idx_new(fold_idx *x)
+static int idx_new(fold_idx *x, const directory *dir, const uint8_t *claim_key)
 {
     memset(x, 0, sizeof *x);
     x->ci = ci_new();
     x->pi = pi_new();
     x->cl = cl_new();
+    x->held = hb_new(100000); /* broker/broker.c HELD_EVENTS_MAX */
+    x->dir = dir;
+    x->claim_key = claim_key;
     if (polku_arena_new(64 * 1024, &x->arena))
         return -1;
-    return x->ci && x->pi && x->cl ? 0 : -1;
+    return x->ci && x->pi && x->cl && x->held ? 0 : -1;
 }
 
 static void idx_free(fold_idx *x)
@@ -95,22 +143,88 @@ static void idx_free(fold_idx *x)
     ci_destroy(&x->ci);
     pi_destroy(&x->pi);
     cl_destroy(&x->cl);
+    hb_destroy(&x->held);
     polku_arena_free(&x->arena);
 }
 
-/* A replayed event, folded as the broker folds it (broker/fold.c). */
-static void fold_event(fold_idx *x, const polku_envelope *env)
+static bool org_replayed(void *arg, const char *org)
 {
-    const broker_indexes ix = {x->ci, x->pi, x->cl, NULL};
-    fold_apply(&ix, env);
+    const fold_idx *x = arg;
+    for (int a = 0; a < RB_ORGS; a++)
+        if (strcmp(x->dir->orgs[a].id, org) == 0)
+            return x->replayed[a];
+    return true; /* gone orgs cannot block (router.c org_replayed) */
 }
 
-typedef enum pass { PASS_RAW, PASS_DECODE, PASS_FOLD, N_PASSES } pass;
+static void on_refused(const polku_envelope *env, gate_result w, void *arg)
+{
+    fold_idx *x = arg;
+    (void)env;
+    x->refused++;
+    for (int i = 0; i < REASONS; i++)
+        if (!x->why[i] || strcmp(x->why[i], w.why) == 0) {
+            x->why[i] = w.why;
+            x->why_n[i]++;
+            break;
+        }
+}
+
+/* What the router's replay_event hands the gate. */
+static gate_env gate_of(fold_idx *x, broker_indexes *ix)
+{
+    *ix = (broker_indexes){x->ci, x->pi, x->cl, NULL};
+    gate_env g = {&x->dir->cfg, ix,   x->held, org_replayed, x,
+                  x->claim_key, false};
+    return g;
+}
+
+static const admit_report g_report_of = {on_refused, NULL, NULL};
+
+/* A replayed event, admitted as the broker admits it (broker/admit.c:
+ * the writer rules, then fold_apply, or held back). */
+static void fold_event(fold_idx *x, const polku_envelope *env,
+                       const uint8_t *data, size_t len)
+{
+    broker_indexes ix;
+    gate_env g = gate_of(x, &ix);
+    admit_report report = g_report_of;
+    report.arg = x;
+    admit_replayed(&g, x->held, env, data, len, &report);
+    if (hb_count(x->held) > x->held_max)
+        x->held_max = hb_count(x->held);
+}
+
+/* An org's replay is done: the held events are decided again, and once
+ * every log is in, what still waits is refused (router_decide_held). */
+static void replay_done(fold_idx *x, int a)
+{
+    broker_indexes ix;
+    gate_env g = gate_of(x, &ix);
+    admit_report report = g_report_of;
+    report.arg = x;
+    x->replayed[a] = true;
+    admit_held(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT, &report);
+    for (int i = 0; i < RB_ORGS; i++)
+        if (!x->replayed[i])
+            return;
+    if (hb_count(x->held))
+        admit_undecidable(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT,
+                          &report);
+}
+
+typedef enum pass {
+    PASS_RAW,
+    PASS_DECODE,
+    PASS_UNGATED,
+    PASS_FOLD,
+    N_PASSES
+} pass;
 
 static const char *const pass_names[N_PASSES] = {
     "decode floor (protobuf-c unpack + free)",
     "decode + validate (polku_envelope_decode*)",
-    "fold (decode + validate + ci/pi/cl apply)",
+    "fold_apply only (no writer rules)",
+    "fold (decode + validate + gate + apply)",
 };
 
 /* One frame: the raw protobuf-c floor. */
@@ -138,8 +252,7 @@ static void read_raw(fold_idx *x, const rb_frame *f)
 
 /* One frame as router_on_message and on_replay_batch take it
  * (max_frame at its default), folded or only decoded. */
-static void read_frame(fold_idx *x, const char *org, const rb_frame *f,
-                       bool fold)
+static void read_frame(fold_idx *x, const char *org, const rb_frame *f, pass p)
 {
     polku_envelope *env = NULL;
     char why[128];
@@ -158,8 +271,13 @@ static void read_frame(fold_idx *x, const char *org, const rb_frame *f,
                 x->arena, batch->events[i].data, batch->events[i].len,
                 POLKU_MAX_FRAME_DEFAULT, &ev, why, sizeof why))
             x->bad++;
-        else if (fold && strcmp(ev->origin_org, org) == 0)
-            fold_event(x, ev);
+        else if (p == PASS_UNGATED && strcmp(ev->origin_org, org) == 0) {
+            const broker_indexes ix = {x->ci, x->pi, x->cl, NULL};
+            fold_apply(&ix, ev); /* what this program timed until the
+                                    writer rules came */
+        } else if (p == PASS_FOLD && strcmp(ev->origin_org, org) == 0 &&
+                   polku_body_is_event(ev->body_case))
+            fold_event(x, ev, batch->events[i].data, batch->events[i].len);
         polku_arena_reset(x->arena);
     }
     x->events += batch->n_events;
@@ -173,9 +291,11 @@ static void replay(const rb_logs *l, const size_t *from, const size_t *to,
                    pass p, fold_idx *x, bool round_robin)
 {
     size_t most = 0;
-    for (int a = 0; a < RB_ORGS; a++)
+    for (int a = 0; a < RB_ORGS; a++) {
         if (to[a] - from[a] > most)
             most = to[a] - from[a];
+        x->replayed[a] = false; /* each org's replay begins */
+    }
     for (size_t k = 0; k < (round_robin ? most : RB_ORGS); k++)
         for (int i = 0; i < (round_robin ? RB_ORGS : 1); i++) {
             int a = round_robin ? i : RB_ORGS - 1 - (int)k;
@@ -186,8 +306,11 @@ static void replay(const rb_logs *l, const size_t *from, const size_t *to,
                 if (p == PASS_RAW)
                     read_raw(x, &ag->frames[f]);
                 else
-                    read_frame(x, ag->org, &ag->frames[f], p == PASS_FOLD);
+                    read_frame(x, ag->org, &ag->frames[f], p);
             }
+            /* its ReplayDone */
+            if (p == PASS_FOLD && !x->replayed[a] && hi >= to[a])
+                replay_done(x, a);
         }
 }
 
@@ -241,9 +364,18 @@ static int check_fold(const fold_idx *x, const rb_logs *l, const char *what,
     size_t want[5] = {e->clients, e->consents, e->paths, e->referrals, e->open};
     const char *names[5] = {"clients", "consents", "coordinated paths",
                             "referrals", "open referrals"};
-    int rc = x->bad ? -1 : 0;
+    int rc = x->bad || x->refused || hb_count(x->held) ? -1 : 0;
     if (x->bad)
-        fprintf(stderr, "%s: %llu frames or events refused\n", what, x->bad);
+        fprintf(stderr, "%s: %llu frames or events do not decode\n", what,
+                x->bad);
+    if (x->refused)
+        fprintf(stderr, "%s: %llu events refused by the writer rules:\n", what,
+                x->refused);
+    for (int i = 0; i < REASONS && x->why[i]; i++)
+        fprintf(stderr, "  %llu: %s\n", x->why_n[i], x->why[i]);
+    if (hb_count(x->held))
+        fprintf(stderr, "%s: %zu events still held back\n", what,
+                hb_count(x->held));
     for (int i = 0; i < 5; i++)
         if (got[i] != want[i]) {
             fprintf(stderr, "%s: %zu %s folded, the logs hold %zu\n", what,
@@ -333,7 +465,7 @@ static int run_memory(const opts *o)
     if (!keys)
         return -1;
     randombytes_buf(keys, n * sizeof *keys);
-    rb_logs_init(&l, 1767225600000ull);
+    rb_logs_init(&l, 1767225600000ull, g_claim_key);
     memcpy(marks[0], zero, sizeof zero);
     int rc = rb_write_consents(&l, keys, n);
     for (int a = 0; a < RB_ORGS; a++)
@@ -345,7 +477,7 @@ static int run_memory(const opts *o)
     for (int a = 0; a < RB_ORGS; a++)
         marks[3][a] = l.agent[a].n_frames;
     free(keys);
-    if (rc || idx_new(&x)) {
+    if (rc || idx_new(&x, &g_dir, g_claim_key)) {
         fprintf(stderr, "memory: out of memory writing the logs\n");
         rb_logs_fini(&l);
         return -1;
@@ -388,7 +520,7 @@ static int run_rebuild(const opts *o)
     rb_logs l;
     size_t from[RB_ORGS] = {0}, to[RB_ORGS];
     double t = now_s(CLOCK_MONOTONIC);
-    rb_logs_init(&l, 1767225600000ull);
+    rb_logs_init(&l, 1767225600000ull, g_claim_key);
     if (rb_write_stories(&l, o->events)) {
         fprintf(stderr, "rebuild: out of memory writing the logs\n");
         rb_logs_fini(&l);
@@ -404,14 +536,15 @@ static int run_rebuild(const opts *o)
            l.expect.referrals, l.expect.open, now_s(CLOCK_MONOTONIC) - t);
 
     double wall[N_PASSES][MAX_ROUNDS], cpu[N_PASSES][MAX_ROUNDS];
-    char digest[65] = "", paths[65] = "";
+    char digest[65] = "", paths[65] = "", udigest[65] = "";
     mem before = {0, 0}, after = {0, 0};
+    unsigned long long held_max = 0;
     int rc = 0;
     for (int r = 0; r < o->rounds && rc == 0; r++)
         for (int k = 0; k < N_PASSES && rc == 0; k++) {
             pass p = (pass)((k + r) % N_PASSES); /* the order rotates */
             fold_idx x;
-            if (idx_new(&x)) {
+            if (idx_new(&x, &g_dir, g_claim_key)) {
                 rc = -1;
                 break;
             }
@@ -424,6 +557,10 @@ static int run_rebuild(const opts *o)
                 fprintf(stderr, "%s: read %llu events of %llu, %llu bad\n",
                         pass_names[p], x.events, l.events, x.bad);
                 rc = -1;
+            }
+            if (p == PASS_UNGATED && !udigest[0]) {
+                char pd[65];
+                state_digest(&x, udigest, pd);
             }
             if (p == PASS_FOLD) {
                 char d[65], pd[65];
@@ -438,11 +575,18 @@ static int run_rebuild(const opts *o)
                     rc = -1;
                 }
             }
+            if (x.held_max > held_max)
+                held_max = x.held_max;
             idx_free(&x);
         }
+    if (rc == 0 && strcmp(udigest, digest) != 0) {
+        fprintf(stderr, "fold_apply alone: digest %s, through the gate: %s\n",
+                udigest, digest);
+        rc = -1;
+    }
     fold_idx x; /* once more, agent by agent: the same state (invariant 1);
                    untimed, so the memory it takes is measured here */
-    if (rc == 0 && idx_new(&x) == 0) {
+    if (rc == 0 && idx_new(&x, &g_dir, g_claim_key) == 0) {
         char d[65], pd[65];
         before = mem_now();
         replay(&l, from, to, PASS_FOLD, &x, false);
@@ -474,9 +618,13 @@ static int run_rebuild(const opts *o)
                median(cpu[p], o->rounds) / ev * 1e9);
     }
     printf("  fold = %.2fx the decode floor's time, %.2fx decode + "
-           "validate's\n",
+           "validate's, %.2fx fold_apply only's\n",
            rate[PASS_RAW] / rate[PASS_FOLD],
-           rate[PASS_DECODE] / rate[PASS_FOLD]);
+           rate[PASS_DECODE] / rate[PASS_FOLD],
+           rate[PASS_UNGATED] / rate[PASS_FOLD]);
+    printf("  events held back (waiting for another log) at most %llu at "
+           "once\n",
+           held_max);
     printf("  target >= %.0f events/s rebuilt: fold %.0f events/s %s\n",
            TARGET_EVENTS_PER_S, rate[PASS_FOLD],
            met(rate[PASS_FOLD] >= TARGET_EVENTS_PER_S));
@@ -488,17 +636,29 @@ static int run_rebuild(const opts *o)
     printf("  digest %s\n  paths_digest %s\n  (as /api/v1/stats: the same "
            "in all %d rounds and folded agent by agent)\n",
            digest, paths, o->rounds);
+    fflush(stdout);
+    rc = o->region ? rr_run(&l, digest, paths) : 0;
     rb_logs_fini(&l);
-    return 0;
+    return rc;
 }
 
 /* ---------------------------------------------------------- main */
+
+static opts g_opts;
+
+/* --region: the logs are written for the region's broker (its claim
+ * key), folded in process, then rebuilt by the real processes. */
+static void region_case(void)
+{
+    rr_prepare(g_claim_key);
+    H_CHECK(run_rebuild(&g_opts) == 0, "the rebuild ran and was right");
+}
 
 static int usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s [--short] [--events N] [--clients N] "
-            "[--per-client N] [--rounds N]\n",
+            "[--per-client N] [--rounds N] [--region]\n",
             argv0);
     return 2;
 }
@@ -538,6 +698,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--per-client") == 0 &&
                    num_arg(argc, argv, &i, 1, 16, &v)) {
             o.per_client = (size_t)v;
+        } else if (strcmp(argv[i], "--region") == 0) {
+            o.region = true;
         } else if (strcmp(argv[i], "--rounds") == 0 &&
                    num_arg(argc, argv, &i, 1, MAX_ROUNDS, &v)) {
             o.rounds = (int)v;
@@ -547,6 +709,8 @@ int main(int argc, char **argv)
     }
     if (sodium_init() < 0)
         return 1;
+    directory_init(&g_dir);
+    randombytes_buf(g_claim_key, sizeof g_claim_key);
     char when[32];
     time_t now = time(NULL);
     struct utsname u;
@@ -560,6 +724,16 @@ int main(int argc, char **argv)
            POLKU_BUILD_TYPE, POLKU_BUILD_FLAGS, o.events, o.clients,
            o.per_client, o.rounds);
     fflush(stdout);
+    if (o.region) {
+        /* One log line per replayed frame at info would be timed too. */
+        setenv("POLKU_IT_LOG_LEVEL", "warn", 0);
+        setenv("POLKU_IT_DEADLINE", "900", 0);
+        char *args[] = {argv[0], NULL};
+        g_opts = o;
+        h_init(1, args, "rebuild_bench");
+        h_run_case("rebuild_region", region_case);
+        return h_finish();
+    }
     if (run_memory(&o) || run_rebuild(&o)) {
         fprintf(stderr, "rebuild_bench: the fold is wrong or the run "
                         "failed: no figures\n");

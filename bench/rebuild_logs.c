@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "claim_auth.h"
 #include "polku/codec.h"
 #include "polku/id.h"
 
@@ -48,10 +49,11 @@ static ProtobufCBinaryData bin(const uint8_t *data, size_t len)
     return (ProtobufCBinaryData){len, (uint8_t *)data};
 }
 
-void rb_logs_init(rb_logs *l, uint64_t t0_ms)
+void rb_logs_init(rb_logs *l, uint64_t t0_ms, const uint8_t claim_key[32])
 {
     memset(l, 0, sizeof *l);
     l->t0_ms = t0_ms;
+    memcpy(l->claim_key, claim_key, sizeof l->claim_key);
     for (int i = 0; i < RB_ORGS; i++)
         snprintf(l->agent[i].org, sizeof l->agent[i].org, "org-%02d", i);
     randombytes_buf(g_sealed, sizeof g_sealed);
@@ -271,6 +273,9 @@ static int claim(rb_logs *l, int h, const uint8_t key[16],
     a.term = 1;
     a.claim_seq = l->agent[h].seq;
     a.since_ms = t;
+    uint8_t mac[CLAIM_AUTH_BYTES];
+    claim_auth_mac(l->claim_key, key, l->agent[h].org, &a, mac);
+    a.authenticator = bin(mac, sizeof mac);
     ev_init(&e, key, t + 50);
     e.env.body_case = POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED;
     e.env.path_claim_answered = &a;
@@ -317,7 +322,7 @@ static int requested(rb_logs *l, int from, int to, const uint8_t key[16],
     ev_to(l, &e, to);
     q.referral_id = bin(rid, 16);
     q.service = (char *)svc;
-    q.urgency = "normal";
+    q.urgency = "routine";
     q.due_ms = t + 14 * DAY;
     q.consent_id = bin(cid, 16);
     q.consent_recorded_by = l->agent[recorded_by].org;

@@ -16,7 +16,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RB_ORGS 10
+#define RB_ORGS 20
+/* The services every org lists in the directory (the gate refuses a
+ * referral or service event for a service its org does not list). */
+#define RB_SERVICES                                                            \
+    {                                                                          \
+        "home-care", "physiotherapy", "occupational-therapy"                   \
+    }
+#define RB_N_SERVICES 3
 #define RB_FRAME_BYTES (256 * 1024) /* agents/net/link.c REPLAY_FRAME_BYTES */
 
 /* One encoded replay frame (an Envelope holding a ReplayBatch). */
@@ -27,7 +34,7 @@ typedef struct rb_frame {
 } rb_frame;
 
 typedef struct rb_agent {
-    char org[8];  /* "org-00" .. "org-09" */
+    char org[8];  /* "org-00" .. "org-19" */
     uint64_t seq; /* the last origin seq written */
     rb_frame *frames;
     size_t n_frames, cap_frames;
@@ -61,6 +68,9 @@ typedef struct rb_referral {
 
 typedef struct rb_logs {
     rb_agent agent[RB_ORGS];
+    /* the broker's claim authenticator key (claim_auth.h): the won claims'
+     * answers carry its MAC, as the broker sends them */
+    uint8_t claim_key[32];
     uint64_t t0_ms;
     unsigned long long events, event_bytes, frames, frame_bytes;
     rb_expect expect;
@@ -70,8 +80,9 @@ typedef struct rb_logs {
     size_t cur; /* the client being written: clients[cur] */
 } rb_logs;
 
-/* Empty logs whose events start at t0_ms. Requires sodium_init(). */
-void rb_logs_init(rb_logs *l, uint64_t t0_ms);
+/* Empty logs whose events start at t0_ms, claim answers authenticated
+ * with claim_key (32 bytes). Requires sodium_init(). */
+void rb_logs_init(rb_logs *l, uint64_t t0_ms, const uint8_t claim_key[32]);
 void rb_logs_fini(rb_logs *l);
 
 /* Writes client stories (rebuild_logs.c says which) into the logs until

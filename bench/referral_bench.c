@@ -37,6 +37,7 @@
 
 #include "peers/disk_flushes.h"
 #include "referral_bench.h"
+#include "sse_subscribers.h"
 
 typedef struct opts {
     bool keep;
@@ -44,6 +45,7 @@ typedef struct opts {
     size_t serial;               /* one-at-a-time referrals */
     size_t count;                /* pipelined referrals */
     int windows[RB_WINDOWS_MAX]; /* pipelined connections, one phase each */
+    size_t subscribers;          /* SSE readers of the broker's /events */
     int nwindows;
     size_t commits;    /* baseline LMDB commits, in all */
     size_t rtts;       /* baseline API round trips, and reads */
@@ -68,6 +70,10 @@ typedef struct results {
     rb_serial serial;
     double read_commits;
     rb_pipe_result pipe[RB_WINDOWS_MAX];
+    /* --subscribers: the same phases with the broker's feed read */
+    rb_pipe_result pipe_subs[RB_WINDOWS_MAX];
+    size_t subs_streaming;
+    unsigned long long subs_bytes;
 } results;
 
 static void row(const char *what, bs_samples *s)
@@ -233,6 +239,8 @@ static void results_free(results *x)
 
 /* ------------------------------------------------------------------- run */
 
+static void print_subscribers(const results *x);
+
 static void bench_case(void)
 {
     static results x; /* static: survives an aborted case's longjmp */
@@ -270,6 +278,27 @@ static void bench_case(void)
         rb_run_pipelined(r, a, b, g_opt.count, g_opt.windows[w], &x.pipe[w]);
     }
 
+    if (g_opt.subscribers) {
+        sse_subs *subs =
+            sse_subs_open(r->broker_http_port, g_opt.subscribers, 10000);
+        H_REQUIRE(subs, "%zu subscribers opened", g_opt.subscribers);
+        x.subs_streaming = sse_subs_streaming(subs);
+        h_note("%zu SSE subscribers asked for the broker's /events, %zu "
+               "streaming",
+               g_opt.subscribers, x.subs_streaming);
+        for (int w = 0; w < g_opt.nwindows; w++) {
+            h_note("pipelined with the subscribers: %zu referrals over %d "
+                   "connections",
+                   g_opt.count, g_opt.windows[w]);
+            rb_run_pipelined(r, a, b, g_opt.count, g_opt.windows[w],
+                             &x.pipe_subs[w]);
+        }
+        if (sse_subs_streaming(subs) < x.subs_streaming)
+            x.subs_streaming = sse_subs_streaming(subs);
+        x.subs_bytes = sse_subs_bytes(subs);
+        sse_subs_close(&subs);
+    }
+
     h_note("baseline: %zu more durable LMDB commits",
            g_opt.commits - g_opt.commits / 2);
     rb_lmdb_baseline(x.lmdb, g_opt.commits - g_opt.commits / 2,
@@ -281,18 +310,40 @@ static void bench_case(void)
     print_latencies(&x);
     for (int w = 0; w < g_opt.nwindows; w++)
         print_pipelined(&x.pipe[w]);
+    if (g_opt.subscribers)
+        print_subscribers(&x);
     print_ratios(&x);
     if (g_opt.machine)
         print_machine(&x);
     results_free(&x);
 }
 
+/* The phases again with subscribers on the broker's feed, and the drop of
+ * the routing rate (the N-th `received` at org-a) against the phase of the
+ * same window without them. */
+static void print_subscribers(const results *x)
+{
+    printf("\n  with %zu SSE subscribers asking for the broker's /events "
+           "(%zu streaming to the end, %.1f MB read by them):\n",
+           g_opt.subscribers, x->subs_streaming, (double)x->subs_bytes / 1e6);
+    for (int w = 0; w < g_opt.nwindows; w++)
+        print_pipelined(&x->pipe_subs[w]);
+    for (int w = 0; w < g_opt.nwindows; w++) {
+        double without = (double)x->pipe[w].n / x->pipe[w].received_s;
+        double with = (double)x->pipe_subs[w].n / x->pipe_subs[w].received_s;
+        printf("  window %d: %.0f referrals/s without subscribers, %.0f with "
+               "%zu streaming: %+.1f%%\n",
+               g_opt.windows[w], without, with, x->subs_streaming,
+               (with - without) / without * 100);
+    }
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: referral_bench [--short] [--serial N] [--count N]\n"
-            "                      [--concurrency N[,N..]] [--keep] "
-            "[--machine]\n"
+            "                      [--concurrency N[,N..]] [--subscribers N] "
+            "[--keep] [--machine]\n"
             "  --short          300 one-at-a-time, 10000 pipelined (< 1 min)\n"
             "  --serial N       one-at-a-time referrals (default 2000)\n"
             "  --count N        pipelined referrals (default 50000)\n"
@@ -300,6 +351,9 @@ static void usage(FILE *f)
             "32);\n"
             "                   a list (32,256) runs one pipelined phase "
             "each\n"
+            "  --subscribers N  then the pipelined phases again with N "
+            "readers of\n"
+            "                   the broker's /events (the drop they cause)\n"
             "  --keep           keep the region directory (logs, stores)\n"
             "  --machine        key=value lines too (for bench/compare)\n");
 }
@@ -349,6 +403,8 @@ static int parse_opts(int argc, char **argv)
             g_opt.machine = true;
         } else if (strcmp(arg, "--serial") == 0 && number_arg(val)) {
             serial = number_arg(argv[++i]);
+        } else if (strcmp(arg, "--subscribers") == 0 && number_arg(val)) {
+            g_opt.subscribers = number_arg(argv[++i]);
         } else if (strcmp(arg, "--count") == 0 && number_arg(val)) {
             count = number_arg(argv[++i]);
         } else if (strcmp(arg, "--concurrency") == 0 && val &&

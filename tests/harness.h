@@ -136,7 +136,7 @@ int h_run_program(char *const argv[], const char *out_path,
 
 /* ---------------------------------------------------------------- region */
 
-#define H_MAX_ORGS 8
+#define H_MAX_ORGS 24 /* bench/rebuild_bench --region: 20 */
 
 typedef struct h_http h_http; /* one keep-alive libcurl handle */
 
