@@ -1,6 +1,8 @@
 /* holdback.c — see holdback.h. Held events sit in a list (oldest first);
- * counters per object, per org and per client's term-beginning events let
- * the gate ask its questions without walking the list. */
+ * counters per object and per org, and per client the terms its held
+ * term-beginning events begin, let the gate ask its questions without
+ * walking the list (a rebuild holds tens of thousands of events and asks
+ * for each event it folds). */
 #include "holdback.h"
 
 #include <stdio.h>
@@ -32,6 +34,10 @@ typedef struct held_event {
 typedef struct count_entry { /* keyed by 16 bytes, or an org id */
     char key[33];
     unsigned long count;
+    /* terms only: the term of each held event counted here (a client has
+     * a handful at most) */
+    uint32_t *terms;
+    size_t n_terms, cap_terms;
     UT_hash_handle hh;
 } count_entry;
 
@@ -56,6 +62,7 @@ static void counts_free(count_entry **set)
     HASH_ITER(hh, *set, e, tmp)
     {
         HASH_DEL(*set, e);
+        free(e->terms);
         free(e);
     }
 }
@@ -79,20 +86,25 @@ void hb_destroy(holdback **hb)
 /* Keys: org ids as they are; 16-byte ids as 32 hex characters. */
 static void bytes_key(const uint8_t id[16], char out[33])
 {
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", id[i]);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = digits[id[i] >> 4];
+        out[2 * i + 1] = digits[id[i] & 15];
+    }
+    out[32] = '\0';
 }
 
-static void count_add(count_entry **set, const char *key, int delta)
+/* The entry counted: found or added (delta > 0), NULL if none. */
+static count_entry *count_add(count_entry **set, const char *key, int delta)
 {
     count_entry *e = NULL;
     HASH_FIND_STR(*set, key, e);
     if (!e) {
         if (delta < 0)
-            return;
+            return NULL;
         e = calloc(1, sizeof *e);
         if (!e)
-            return; /* a count lost only makes a question answer "no" */
+            return NULL; /* a count lost only makes a question answer "no" */
         snprintf(e->key, sizeof e->key, "%s", key);
         HASH_ADD_STR(*set, key, e);
     }
@@ -100,8 +112,33 @@ static void count_add(count_entry **set, const char *key, int delta)
         e->count++;
     } else if (--e->count == 0) {
         HASH_DEL(*set, e);
+        free(e->terms);
         free(e);
+        return NULL;
     }
+    return e;
+}
+
+/* One more (or one less) held event of the entry's client beginning term. */
+static void terms_note(count_entry *e, uint32_t term, int delta)
+{
+    if (delta < 0) {
+        for (size_t i = 0; i < e->n_terms; i++)
+            if (e->terms[i] == term) {
+                e->terms[i] = e->terms[--e->n_terms];
+                return;
+            }
+        return;
+    }
+    if (e->n_terms == e->cap_terms) {
+        size_t cap = e->cap_terms ? 2 * e->cap_terms : 4;
+        uint32_t *t = realloc(e->terms, cap * sizeof *t);
+        if (!t)
+            return; /* a term lost only makes a question answer "no" */
+        e->terms = t;
+        e->cap_terms = cap;
+    }
+    e->terms[e->n_terms++] = term;
 }
 
 static unsigned long count_of(count_entry *set, const char *key)
@@ -139,7 +176,9 @@ static void index_event(holdback *hb, const held_event *e, int delta)
     count_add(&hb->orgs, e->key.org, delta);
     if (e->begins_term) {
         bytes_key(e->client_key, key);
-        count_add(&hb->terms, key, delta);
+        count_entry *c = count_add(&hb->terms, key, delta);
+        if (c) /* removed with its last event otherwise */
+            terms_note(c, e->term, delta);
     }
 }
 
@@ -213,11 +252,10 @@ bool hb_holds_term(const holdback *hb, const uint8_t key[16], uint32_t term)
 {
     char hex[33];
     bytes_key(key, hex);
-    if (count_of(hb->terms, hex) == 0)
-        return false;
-    for (const held_event *e = hb->head; e; e = e->next)
-        if (e->begins_term && e->term <= term &&
-            memcmp(e->client_key, key, 16) == 0)
+    count_entry *c = NULL;
+    HASH_FIND_STR(hb->terms, hex, c);
+    for (size_t i = 0; c && i < c->n_terms; i++)
+        if (c->terms[i] <= term)
             return true;
     return false;
 }

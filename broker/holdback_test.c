@@ -1,0 +1,115 @@
+/* holdback_test.c — what the gate asks of held events: by object, by
+ * organisation and by a client's term-beginning events, answered the same
+ * after events are held, settled and dropped; the bound holds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "holdback.h"
+#include "polku/error.h"
+
+static const uint8_t client_a[16] = {0xa1, 1, 2, 3};
+static const uint8_t client_b[16] = {0xb1, 1, 2, 3};
+
+/* A PathClosed of client at term (it begins term + 1), from org at seq. */
+static int hold_close(holdback *hb, const char *org, uint64_t seq,
+                      const uint8_t client[16], uint32_t term)
+{
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__PathClosed closed = POLKU__PATH_CLOSED__INIT;
+    closed.term = term;
+    env.origin_org = (char *)org;
+    env.origin_seq = seq;
+    env.client_key.data = (uint8_t *)client;
+    env.client_key.len = 16;
+    env.body_case = POLKU__ENVELOPE__BODY_PATH_CLOSED;
+    env.path_closed = &closed;
+    uint8_t data[8] = {(uint8_t)seq, (uint8_t)term};
+    return hb_hold(hb, &env, data, sizeof data);
+}
+
+static void terms_by_client(void **state)
+{
+    (void)state;
+    holdback *hb = hb_new(100);
+    assert_non_null(hb);
+    assert_false(hb_holds_term(hb, client_a, 10));
+    assert_int_equal(hold_close(hb, "kela", 1, client_a, 4), POLKU_OK); /* 5 */
+    assert_int_equal(hold_close(hb, "kela", 2, client_a, 7), POLKU_OK); /* 8 */
+    assert_int_equal(hold_close(hb, "typ", 1, client_b, 1), POLKU_OK);  /* 2 */
+    assert_int_equal(hold_close(hb, "kela", 2, client_a, 7), POLKU_EEXIST);
+    assert_int_equal(hb_count(hb), 3);
+    assert_false(hb_holds_term(hb, client_a, 4));
+    assert_true(hb_holds_term(hb, client_a, 5));
+    assert_true(hb_holds_term(hb, client_a, 100));
+    assert_false(hb_holds_term(hb, client_b, 1));
+    assert_true(hb_holds_term(hb, client_b, 2));
+    assert_true(hb_holds_org(hb, "typ"));
+    assert_false(hb_holds_org(hb, "tyokykytiimi"));
+    hb_destroy(&hb);
+    assert_null(hb);
+}
+
+/* Settles the event whose second byte (its term) is *arg. */
+static bool settle_term(const uint8_t *data, size_t len, void *arg)
+{
+    (void)len;
+    return data[1] == *(const uint8_t *)arg;
+}
+
+static void dropped(const uint8_t *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    (void)arg;
+}
+
+static void settled_and_dropped_leave_the_indexes(void **state)
+{
+    (void)state;
+    holdback *hb = hb_new(100);
+    assert_int_equal(hold_close(hb, "kela", 1, client_a, 4), POLKU_OK);
+    assert_int_equal(hold_close(hb, "kela", 2, client_a, 7), POLKU_OK);
+    uint8_t which = 4;
+    assert_int_equal(hb_sweep(hb, settle_term, &which), 1);
+    /* the term-5 event is gone: only the one beginning 8 is held */
+    assert_false(hb_holds_term(hb, client_a, 7));
+    assert_true(hb_holds_term(hb, client_a, 8));
+    assert_true(hb_drop_oldest(hb, dropped, NULL));
+    assert_false(hb_holds_term(hb, client_a, 100));
+    assert_false(hb_holds_org(hb, "kela"));
+    assert_int_equal(hb_count(hb), 0);
+    assert_false(hb_drop_oldest(hb, dropped, NULL));
+    /* the same client holds again after its entry was freed */
+    assert_int_equal(hold_close(hb, "kela", 3, client_a, 1), POLKU_OK);
+    assert_true(hb_holds_term(hb, client_a, 2));
+    hb_destroy(&hb);
+}
+
+static void bounded(void **state)
+{
+    (void)state;
+    holdback *hb = hb_new(2);
+    assert_int_equal(hold_close(hb, "kela", 1, client_a, 1), POLKU_OK);
+    assert_int_equal(hold_close(hb, "kela", 2, client_a, 2), POLKU_OK);
+    assert_int_equal(hold_close(hb, "typ", 3, client_b, 3), POLKU_EFULL);
+    assert_false(hb_holds_term(hb, client_b, 100)); /* the refused one: no */
+    assert_false(hb_holds_term(hb, client_a, 1));
+    assert_true(hb_holds_term(hb, client_a, 2));
+    hb_destroy(&hb);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(terms_by_client),
+        cmocka_unit_test(settled_and_dropped_leave_the_indexes),
+        cmocka_unit_test(bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
