@@ -280,6 +280,13 @@ static void read_frame(fold_idx *x, const char *org, const rb_frame *f, pass p)
             fold_event(x, ev, batch->events[i].data, batch->events[i].len);
         polku_arena_reset(x->arena);
     }
+    if (p == PASS_FOLD && hb_grown(x->held)) { /* as router.c does */
+        broker_indexes ix;
+        gate_env g = gate_of(x, &ix);
+        admit_report report = g_report_of;
+        report.arg = x;
+        admit_held(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT, &report);
+    }
     x->events += batch->n_events;
     polku_envelope_free(&env);
 }

@@ -45,6 +45,7 @@ struct holdback {
     held_event *head, *tail;
     held_event *by_key; /* the same events, by (origin, seq) */
     size_t count, max;
+    size_t swept_count; /* held after the last sweep (hb_grown) */
     count_entry *objects, *orgs, *terms; /* terms: by client key */
 };
 
@@ -265,6 +266,14 @@ size_t hb_count(const holdback *hb)
     return hb->count;
 }
 
+#define HB_GROWN_MIN 4096 /* below this many, a sweep waits for a replay */
+
+bool hb_grown(const holdback *hb)
+{
+    size_t twice = 2 * hb->swept_count;
+    return hb->count >= (twice > HB_GROWN_MIN ? twice : HB_GROWN_MIN);
+}
+
 size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
 {
     size_t settled = 0, before;
@@ -291,6 +300,7 @@ size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
             e = next;
         }
     } while (settled > before && hb->count > 0);
+    hb->swept_count = hb->count;
     return settled;
 }
 

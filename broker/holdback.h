@@ -44,6 +44,14 @@ bool hb_holds_term(const holdback *hb, const uint8_t key[16], uint32_t term);
 
 size_t hb_count(const holdback *hb);
 
+/* Held events have doubled since the last sweep (and are at least 4096):
+ * decide them again now rather than at the end of a replay. While many
+ * agents replay at once, events whose missing piece has meanwhile come
+ * from another log would otherwise pile up until the bound refuses what
+ * could be decided (a rebuild from 20 agents' million events did). The
+ * doubling keeps the sweeps' cost linear in the events held. */
+bool hb_grown(const holdback *hb);
+
 /* Decides held events again: fn gets each one (oldest first) while it is
  * out of the indexes above and returns true when the event is settled
  * (folded or refused; it is dropped) or false to hold it on. Repeats while

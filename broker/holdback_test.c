@@ -104,12 +104,43 @@ static void bounded(void **state)
     hb_destroy(&hb);
 }
 
+static bool settle_none(const uint8_t *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    (void)arg;
+    return false;
+}
+
+/* A sweep is due when the held events doubled since the last one, from
+ * 4096 on. */
+static void grown_doubles(void **state)
+{
+    (void)state;
+    holdback *hb = hb_new(100000);
+    uint64_t seq = 0;
+    while (hb_count(hb) < 4095)
+        assert_int_equal(hold_close(hb, "kela", ++seq, client_a, 1), POLKU_OK);
+    assert_false(hb_grown(hb));
+    assert_int_equal(hold_close(hb, "kela", ++seq, client_a, 1), POLKU_OK);
+    assert_true(hb_grown(hb));
+    assert_int_equal(hb_sweep(hb, settle_none, NULL), 0); /* all still wait */
+    assert_false(hb_grown(hb));
+    while (hb_count(hb) < 8191)
+        assert_int_equal(hold_close(hb, "kela", ++seq, client_a, 1), POLKU_OK);
+    assert_false(hb_grown(hb));
+    assert_int_equal(hold_close(hb, "kela", ++seq, client_a, 1), POLKU_OK);
+    assert_true(hb_grown(hb));
+    hb_destroy(&hb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(terms_by_client),
         cmocka_unit_test(settled_and_dropped_leave_the_indexes),
         cmocka_unit_test(bounded),
+        cmocka_unit_test(grown_doubles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -859,6 +859,8 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
         }
         polku_arena_reset(b->replay_arena);
     }
+    if (hb_grown(b->held)) /* others' logs may have settled many */
+        router_decide_held(b);
     route *r = &b->routes.by_org[idx];
     r->replayed_events += batch->n_events;
     uint64_t now = polku_mono_ms();
