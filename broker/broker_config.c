@@ -10,14 +10,24 @@
 #include "polku/codec.h"
 #include "polku/error.h"
 
-static const char *const broker_keys[] = {
-    "listen",          "key_file",   "feed",      "http",
-    "http_token_file", "log_level",  "heartbeat", "max_frame",
-    "debug_dump_file", "log_format", "ha_role",   "ha_bind",
-    "ha_peer",         "display_secret_file", NULL};
-static const char *const sla_keys[] = {"referral_receipt", "referral_answer",
+static const char *const broker_keys[] = {"listen",
+                                          "key_file",
+                                          "feed",
+                                          "http",
+                                          "http_token_file",
+                                          "log_level",
+                                          "heartbeat",
+                                          "max_frame",
+                                          "debug_dump_file",
+                                          "log_format",
+                                          "ha_role",
+                                          "ha_bind",
+                                          "ha_peer",
+                                          "display_secret_file",
+                                          NULL};
+static const char *const sla_keys[] = {"referral_receipt",   "referral_answer",
                                        "rejection_followup", "handover_answer",
-                                       "path_coordinator", NULL};
+                                       "path_coordinator",   NULL};
 static const char *const org_keys[] = {"name",
                                        "public_key",
                                        "services",
@@ -32,44 +42,61 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static int load_services(const polku_ini *ini, const char *section,
-                         broker_org *org, polku_cfgerr *err)
+/* The items of a comma-separated value, blanks around each trimmed and
+ * empty ones skipped, handed to fn until it returns non-zero (returned).
+ * POLKU_ENOMEM without memory for the copy. */
+typedef struct listed {
+    const polku_ini *ini;
+    const polku_ini_entry *e;
+    const char *section;
+    broker_org *org;
+    polku_cfgerr *err;
+} listed;
+
+static int each_listed(listed *l, int (*fn)(listed *l, char *item, size_t n))
 {
-    const polku_ini_entry *e = polku_ini_find(ini, section, "services");
-    if (!e)
-        return POLKU_OK;
-    char *copy = strdup(e->value);
+    char *copy = strdup(l->e->value);
     if (!copy)
         return POLKU_ENOMEM;
     int rc = POLKU_OK;
     char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !rc;
          tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ' || *tok == '\t')
             tok++;
         size_t n = strlen(tok);
         while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
             tok[--n] = '\0';
-        if (n == 0)
-            continue;
-        if (n > 64 || org->service_count == BROKER_MAX_SERVICES) {
-            rc = polku_cfgerr_set(err, ini, e, section, "services",
-                                  "at most %d services of at most 64 "
-                                  "characters",
-                                  BROKER_MAX_SERVICES);
-            break;
-        }
-        if (!polku_token_valid(tok)) {
-            rc = polku_cfgerr_set(err, ini, e, section, "services",
-                                  "'%s' is not a service name: expected "
-                                  "[A-Za-z0-9._:-], comma-separated",
-                                  tok);
-            break;
-        }
-        org->services[org->service_count++] = strdup(tok);
+        if (n > 0)
+            rc = fn(l, tok, n);
     }
     free(copy);
     return rc;
+}
+
+static int add_service(listed *l, char *tok, size_t n)
+{
+    broker_org *org = l->org;
+    if (n > 64 || org->service_count == BROKER_MAX_SERVICES)
+        return polku_cfgerr_set(l->err, l->ini, l->e, l->section, "services",
+                                "at most %d services of at most 64 "
+                                "characters",
+                                BROKER_MAX_SERVICES);
+    if (!polku_token_valid(tok))
+        return polku_cfgerr_set(l->err, l->ini, l->e, l->section, "services",
+                                "'%s' is not a service name: expected "
+                                "[A-Za-z0-9._:-], comma-separated",
+                                tok);
+    org->services[org->service_count++] = strdup(tok);
+    return POLKU_OK;
+}
+
+static int load_services(const polku_ini *ini, const char *section,
+                         broker_org *org, polku_cfgerr *err)
+{
+    listed l = {ini, polku_ini_find(ini, section, "services"), section, org,
+                err};
+    return l.e ? each_listed(&l, add_service) : POLKU_OK;
 }
 
 /* previous_public_key and previous_key_until: both or neither. */
@@ -121,47 +148,35 @@ static int load_previous_key(const polku_ini *ini, const char *section,
 
 /* `overrides = emergency, statutory`: the break-glass bases the
  * organisation may use (docs/trust.md). */
+static int add_override(listed *l, char *tok, size_t n)
+{
+    static const char *const bases[] = {"emergency", "statutory"};
+    (void)n;
+    const char *basis = NULL;
+    for (size_t i = 0; i < 2; i++)
+        if (strcmp(tok, bases[i]) == 0)
+            basis = bases[i];
+    if (!basis)
+        return polku_cfgerr_set(l->err, l->ini, l->e, l->section, "overrides",
+                                "'%.64s' is not a basis: expected "
+                                "emergency and/or statutory, "
+                                "comma-separated",
+                                tok);
+    broker_org *org = l->org;
+    bool seen = false;
+    for (size_t i = 0; i < org->override_count; i++)
+        seen |= org->overrides[i] == basis;
+    if (!seen)
+        org->overrides[org->override_count++] = basis;
+    return POLKU_OK;
+}
+
 static int load_overrides(const polku_ini *ini, const char *section,
                           broker_org *org, polku_cfgerr *err)
 {
-    static const char *const bases[] = {"emergency", "statutory"};
-    const polku_ini_entry *e = polku_ini_find(ini, section, "overrides");
-    if (!e)
-        return POLKU_OK;
-    char *copy = strdup(e->value);
-    if (!copy)
-        return POLKU_ENOMEM;
-    int rc = POLKU_OK;
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok && !rc;
-         tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ' || *tok == '\t')
-            tok++;
-        size_t n = strlen(tok);
-        while (n > 0 && (tok[n - 1] == ' ' || tok[n - 1] == '\t'))
-            tok[--n] = '\0';
-        if (n == 0)
-            continue;
-        const char *basis = NULL;
-        for (size_t i = 0; i < 2; i++)
-            if (strcmp(tok, bases[i]) == 0)
-                basis = bases[i];
-        if (!basis) {
-            rc = polku_cfgerr_set(err, ini, e, section, "overrides",
-                                  "'%.64s' is not a basis: expected "
-                                  "emergency and/or statutory, "
-                                  "comma-separated",
-                                  tok);
-            break;
-        }
-        bool seen = false;
-        for (size_t i = 0; i < org->override_count; i++)
-            seen |= org->overrides[i] == basis;
-        if (!seen)
-            org->overrides[org->override_count++] = basis;
-    }
-    free(copy);
-    return rc;
+    listed l = {ini, polku_ini_find(ini, section, "overrides"), section, org,
+                err};
+    return l.e ? each_listed(&l, add_override) : POLKU_OK;
 }
 
 bool broker_org_may_override(const broker_config *cfg, const char *org,
@@ -275,9 +290,9 @@ static int load_pair(const polku_ini *ini, broker_config *cfg,
         *into[i] = strdup(e->value);
     }
     if (strcmp(cfg->ha_bind, cfg->ha_peer) == 0)
-        return polku_cfgerr_set(err, ini, polku_ini_find(ini, "broker", "ha_peer"),
-                                "broker", "ha_peer",
-                                "is the other broker's ha_bind, not this one's");
+        return polku_cfgerr_set(
+            err, ini, polku_ini_find(ini, "broker", "ha_peer"), "broker",
+            "ha_peer", "is the other broker's ha_bind, not this one's");
     return POLKU_OK;
 }
 
