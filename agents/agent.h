@@ -41,7 +41,7 @@ typedef struct agent {
     domain d;
     broker_link link;
     agent_api api;
-    uv_idle_t commit_idle; /* commits the open batch on the next turn */
+    uv_idle_t commit_idle; /* commits or flushes the store on the next turn */
     uv_timer_t tick;
     uv_signal_t sigterm, sigint;
     uv_signal_t sighup; /* the [rule] sections read again */

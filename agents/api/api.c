@@ -187,12 +187,12 @@ static void healthz(agent_api *api, api_call *c)
         req, 200,
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:I}",
                   "status", "ok", "org", api->cfg->org, "broker",
-                  link_state_name(api->link),
-                  "broker_detail", why, "epoch", epoch, "outbox_pending",
-                  (json_int_t)outbox_pending(api->ob), "last_seq",
-                  (json_int_t)api->d->b->committed_seq, "incarnation",
-                  incarnation, "broker_address", link_broker(api->link),
-                  "broker_moves", (json_int_t)api->link->moves));
+                  link_state_name(api->link), "broker_detail", why, "epoch",
+                  epoch, "outbox_pending", (json_int_t)outbox_pending(api->ob),
+                  "last_seq", (json_int_t)api->d->b->committed_seq,
+                  "incarnation", incarnation, "broker_address",
+                  link_broker(api->link), "broker_moves",
+                  (json_int_t)api->link->moves));
 }
 
 typedef struct dest_metrics {
@@ -316,6 +316,16 @@ static void metrics(agent_api *api, api_call *c)
         l->acks_received, l->nacks_received, l->failed_deliveries,
         b->store_full, l->replayed, l->sequence_conflicts, l->log_repairs,
         (unsigned long long)api->d->st->map_size);
+    fprintf(f,
+            "# HELP polku_agent_store_syncs_total Flushes of a commit's meta "
+            "page on their own (when no later commit flushed it first).\n"
+            "# TYPE polku_agent_store_syncs_total counter\n"
+            "polku_agent_store_syncs_total %llu\n"
+            "# HELP polku_agent_store_sync_failures_total Those flushes that "
+            "failed (nothing was answered for their commit).\n"
+            "# TYPE polku_agent_store_sync_failures_total counter\n"
+            "polku_agent_store_sync_failures_total %llu\n",
+            b->syncs, b->sync_failures);
     metrics_outbox(api, f);
     const polku_outq *q = api->link->outq;
     fprintf(f,

@@ -180,7 +180,7 @@ int backup_restore(const char *backup_dir, const char *store_dir,
     if (!rc)
         rc = store_last_seq(&st, txn, last_seq);
     if (!rc)
-        rc = store_err(mdb_txn_commit(txn));
+        rc = store_commit_durable(&st, txn);
     else if (txn)
         mdb_txn_abort(txn);
     *incarnation = log.incarnation;

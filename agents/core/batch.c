@@ -73,34 +73,45 @@ void batch_after_log(batch *b, polku_log_level level, const char *fmt, ...)
     batch_after(b, write_line, l, free);
 }
 
-void batch_commit(batch *b)
+/* The id of the last transaction whose meta page LMDB wrote: it moves
+ * only when a commit wrote pages, and such a commit flushed the data file
+ * (fdatasync) before writing its own meta page. */
+static size_t last_txnid(const batch *b)
 {
-    if (!b->txn)
-        return;
-    int rc = mdb_txn_commit(b->txn); /* a failed commit has aborted */
-    b->txn = NULL;
-    bool ok = rc == MDB_SUCCESS;
-    if (ok) {
-        b->committed_seq = b->last_seq;
-        b->counters.commits++;
-    } else {
-        log_error("batch commit failed: %s", mdb_strerror(rc));
-        b->counters.commit_failures++;
-        b->last_seq = b->committed_seq;
-        if (store_err(rc) == POLKU_EFULL)
-            b->map_full = true;
-    }
-    /* Actions may start a new batch; take the list first. */
-    batch_action *list = b->after;
-    size_t n = b->n_after;
-    b->after = NULL;
-    b->n_after = b->cap_after = 0;
+    MDB_envinfo info;
+    if (mdb_env_info(b->st->env, &info))
+        return 0;
+    return info.me_last_txnid;
+}
+
+static void run_list(batch *b, batch_action *list, size_t n, bool ok)
+{
     for (size_t i = 0; i < n; i++)
         action_run(&list[i], ok);
     free(list);
-    /* Grow before the map is full: a commit that runs out of pages loses
-     * its whole batch (answered 507, not acked: nothing acknowledged is
-     * lost, but the callers must retry). */
+    if (b->committed)
+        b->committed(b->hook_arg, ok);
+}
+
+/* The actions waiting for the last commit's meta flush are durable now. */
+static void settle_unsynced(batch *b)
+{
+    batch_action *list = b->unsynced;
+    size_t n = b->n_unsynced;
+    b->unsynced = NULL;
+    b->n_unsynced = 0;
+    b->waiting = false;
+    if (b->unsynced_seq > b->committed_seq)
+        b->committed_seq = b->unsynced_seq;
+    /* Actions may start a new batch; the list was taken first. */
+    run_list(b, list, n, true);
+}
+
+/* Grow before the map is full: a commit that runs out of pages loses its
+ * whole batch (answered 507, not acked: nothing acknowledged is lost, but
+ * the callers must retry). */
+static void grow_if_needed(batch *b)
+{
     if (b->map_full || store_used(b->st) > b->st->map_size / 4 * 3) {
         bool asked = b->map_full;
         b->map_full = false;
@@ -108,8 +119,102 @@ void batch_commit(batch *b)
             log_error("store full at its maximum map size (%llu MiB)",
                       (unsigned long long)(b->st->map_max >> 20));
     }
-    if (b->committed)
-        b->committed(b->hook_arg, ok);
+}
+
+void batch_commit(batch *b)
+{
+    if (!b->txn)
+        return;
+    size_t before = last_txnid(b);
+    int rc = mdb_txn_commit(b->txn); /* a failed commit has aborted */
+    b->txn = NULL;
+    batch_action *list = b->after;
+    size_t n = b->n_after;
+    b->after = NULL;
+    b->n_after = b->cap_after = 0;
+    if (rc != MDB_SUCCESS) {
+        log_error("batch commit failed: %s", mdb_strerror(rc));
+        b->counters.commit_failures++;
+        b->last_seq = b->written_seq;
+        if (store_err(rc) == POLKU_EFULL)
+            b->map_full = true;
+        run_list(b, list, n, false);
+        grow_if_needed(b);
+        return;
+    }
+    b->counters.commits++;
+    b->written_seq = b->last_seq;
+    bool wrote = last_txnid(b) != before;
+    /* This commit's data flush covered the meta page of the one before. */
+    if (b->waiting && wrote)
+        settle_unsynced(b);
+    if (!b->waiting && !wrote) {
+        /* Nothing written and nothing waits: what the actions saw is
+         * durable already. */
+        run_list(b, list, n, true);
+        grow_if_needed(b);
+        return;
+    }
+    if (b->waiting) {
+        /* The commit before still waits (this one wrote nothing): these
+         * actions join it, they may depend on it. */
+        batch_action *all =
+            n ? realloc(b->unsynced, (b->n_unsynced + n) * sizeof *all)
+              : b->unsynced;
+        if (n && !all) { /* cannot wait without memory: flush now */
+            batch_sync(b);
+            b->unsynced = list;
+            b->n_unsynced = n;
+        } else {
+            if (n)
+                memcpy(all + b->n_unsynced, list, n * sizeof *list);
+            free(list);
+            b->unsynced = all;
+            b->n_unsynced += n;
+        }
+    } else {
+        b->unsynced = list;
+        b->n_unsynced = n;
+    }
+    b->waiting = true;
+    b->unsynced_seq = b->written_seq;
+    grow_if_needed(b);
+    if (b->unsynced_hook)
+        b->unsynced_hook(b->hook_arg);
+}
+
+bool batch_unsynced(const batch *b)
+{
+    return b->waiting;
+}
+
+void batch_sync(batch *b)
+{
+    if (!b->waiting)
+        return;
+    int rc = mdb_env_sync(b->st->env, 1);
+    b->counters.syncs++;
+    if (rc) {
+        /* The commit is in the page cache but its flush failed: whether it
+         * survives an OS crash is unknown, so nothing is answered or acked
+         * for it (callers retry; a restart reads back what the store has). */
+        log_error("store flush failed: %s", mdb_strerror(rc));
+        b->counters.sync_failures++;
+        batch_action *list = b->unsynced;
+        size_t n = b->n_unsynced;
+        b->unsynced = NULL;
+        b->n_unsynced = 0;
+        b->waiting = false;
+        run_list(b, list, n, false);
+        return;
+    }
+    settle_unsynced(b);
+}
+
+void batch_flush(batch *b)
+{
+    batch_commit(b);
+    batch_sync(b);
 }
 
 static int batch_txn(batch *b, MDB_txn **out)
@@ -163,7 +268,7 @@ int batch_run_item(batch *b, batch_item_fn fn, void *ctx)
     if (rc == POLKU_EFULL && b->st->map_size < b->st->map_max) {
         /* Commit what the batch holds, grow the map (no transaction may be
          * open for that), and try this item once more in a new batch. */
-        batch_commit(b);
+        batch_flush(b);
         if (store_grow(b->st) == POLKU_OK)
             rc = run_item_once(b, fn, ctx);
     }
@@ -193,7 +298,7 @@ int batch_read(batch *b, batch_item_fn fn, void *ctx)
 
 void batch_fini(batch *b)
 {
-    batch_commit(b);
+    batch_flush(b);
     for (size_t i = 0; i < b->n_after; i++)
         action_drop(&b->after[i]);
     free(b->after);

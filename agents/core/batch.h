@@ -10,7 +10,21 @@
  *
  * The batch knows nothing of HTTP, ZeroMQ or the loop: whoever owns it
  * says, through `opened`, how to get batch_commit called soon (the agent
- * starts an idle handle, a test commits by hand).
+ * starts an idle handle, a test commits by hand), and through `unsynced`,
+ * how to get batch_sync called soon unless another commit comes first.
+ *
+ * One flush per commit. An LMDB commit is two flushes: the data pages
+ * (fdatasync), then the meta page that points at them (a synchronous
+ * write). The store is opened with MDB_NOMETASYNC, so a commit does the
+ * first only and writes its meta page unflushed; a process crash loses
+ * nothing (the page cache keeps it), an OS crash may undo that last commit.
+ * So its after-actions wait (`unsynced`) until a flush covers the meta
+ * page: the next commit that writes anything (its data flush takes the
+ * whole file), or batch_sync (mdb_env_sync) when no commit comes first.
+ * Under load a commit costs one flush instead of two and the loop is
+ * blocked half as long; one at a time it costs the same two flushes.
+ * Reads may see a commit before its meta page is flushed; answers, acks
+ * and frames never leave before it (docs/architecture.md, durability).
  *
  * Lifecycle of the batch:
  *
@@ -20,10 +34,15 @@
  *   | open   | batch_run_item ok         | open   | item's changes kept     |
  *   | open   | batch_run_item fails      | open   | item's changes and its  |
  *   |        |                           |        | after-actions dropped   |
- *   | open   | batch_commit ok           | closed | after-actions run with  |
- *   |        |                           |        | committed = true        |
+ *   | open   | batch_commit ok           | closed | after-actions wait for  |
+ *   |        |                           |        | the meta flush; those   |
+ *   |        |                           |        | of the commit before run|
+ *   |        |                           |        | (committed = true) if   |
+ *   |        |                           |        | this one wrote pages    |
  *   | open   | batch_commit fails        | closed | after-actions run with  |
  *   |        |                           |        | committed = false       |
+ *   | closed | batch_sync                | closed | waiting actions run     |
+ *   |        |                           |        | (committed = true)      |
  *
  * The event sequence lives here too (last_seq, committed_seq): it is the
  * one counter that must roll back with an item or a failed commit. */
@@ -52,6 +71,8 @@ typedef struct batch_action {
 
 typedef struct batch_counters {
     unsigned long long commits, commit_failures, items, store_full;
+    unsigned long long syncs; /* batch_sync flushes */
+    unsigned long long sync_failures;
 } batch_counters;
 
 typedef struct batch {
@@ -61,10 +82,19 @@ typedef struct batch {
     size_t n_after, cap_after;
     bool map_full;
     uint64_t last_seq;      /* highest seq assigned, in the open batch too */
+    uint64_t written_seq;   /* highest seq committed, durable or not yet */
     uint64_t committed_seq; /* highest seq durably stored */
+    /* actions of the last commit, waiting for its meta page's flush */
+    bool waiting; /* the last commit's meta page is not flushed yet */
+    batch_action *unsynced;
+    size_t n_unsynced;
+    uint64_t unsynced_seq;
     /* called when a batch opens: arrange for batch_commit to run soon */
     void (*opened)(void *arg);
-    /* called after each commit (ok or not), after the actions ran */
+    /* called when a commit leaves actions waiting: arrange for batch_sync
+     * to run soon unless another commit comes first */
+    void (*unsynced_hook)(void *arg);
+    /* called after actions of a commit ran (durable, or failed) */
     void (*committed)(void *arg, bool ok);
     void *hook_arg;
     batch_counters counters;
@@ -85,9 +115,24 @@ int batch_run_item(batch *b, batch_item_fn fn, void *ctx);
  * committed); the actions fn queued run at once. Returns fn's result. */
 int batch_read(batch *b, batch_item_fn fn, void *ctx);
 
-/* Commits the open batch, runs its actions, grows the map if it is
- * getting full. Nothing to do when no batch is open. */
+/* Commits the open batch and grows the map if it is getting full. Its
+ * actions run when it is durable: at the next commit that writes (which
+ * also runs the waiting actions of the commit before), or at batch_sync.
+ * A failed commit runs its actions at once with committed = false. Nothing
+ * to do when no batch is open. */
 void batch_commit(batch *b);
+
+/* Flushes what is committed but not yet durable (the last commit's meta
+ * page) and runs the actions waiting for it. Nothing to do when nothing
+ * waits. */
+void batch_sync(batch *b);
+
+/* True when a commit waits for batch_sync (its meta page unflushed). */
+bool batch_unsynced(const batch *b);
+
+/* batch_commit then batch_sync: everything durable and answered now
+ * (shutdown, tests, the map about to be resized). */
+void batch_flush(batch *b);
 
 /* Queues an action of the item now running (or of the read). POLKU_OK, or
  * POLKU_ENOMEM after free_fn(arg) (fn never runs). */

@@ -1,6 +1,6 @@
 /* batch_test.c — the group commit: items stand or fall alone, what waits
- * for the commit runs after it, once, and the event sequence rolls back
- * with a failed item. */
+ * for the commit runs after it is durable (after the flush of its meta
+ * page), once, and the event sequence rolls back with a failed item. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,6 +120,13 @@ static void items_of_a_turn_share_one_commit(void **state)
     batch_commit(&f->b);
     assert_true(stored(f, "a"));
     assert_true(stored(f, "b"));
+    /* committed, but its meta page is not flushed: nothing answered yet */
+    assert_int_equal(p1.ran, 0);
+    assert_true(batch_unsynced(&f->b));
+    assert_int_equal(f->committed, 0);
+    batch_sync(&f->b);
+    assert_false(batch_unsynced(&f->b));
+    assert_int_equal(f->b.counters.syncs, 1);
     assert_int_equal(p1.ran_committed, 1);
     assert_int_equal(p2.ran_committed, 1);
     assert_int_equal(p1.freed + p2.freed, 2);
@@ -140,6 +147,9 @@ a_failed_item_changes_nothing_and_its_actions_never_run(void **state)
     assert_int_equal(f->b.last_seq, 1); /* the failed item's seq is back */
     assert_int_equal(bad.freed, 1);
     batch_commit(&f->b);
+    assert_int_equal(f->b.written_seq, 1);
+    assert_int_equal(f->b.committed_seq, 0); /* not durable yet */
+    batch_sync(&f->b);
     assert_true(stored(f, "kept"));
     assert_false(stored(f, "dropped"));
     assert_int_equal(good.ran_committed, 1);
@@ -187,7 +197,60 @@ static void a_new_batch_opens_after_each_commit(void **state)
     batch_run_item(&f->b, run, &b);
     batch_commit(&f->b);
     assert_int_equal(f->opened, 2);
+    assert_int_equal(f->committed, 1); /* the second flushed the first */
+    batch_sync(&f->b);
     assert_int_equal(f->committed, 2);
+}
+
+/* Under load a commit costs one flush: the data flush of the next commit
+ * that writes covers the meta page of the one before. */
+static void a_commit_that_writes_makes_the_one_before_durable(void **state)
+{
+    fixture *f = *state;
+    probe pa = {0}, pb = {0};
+    item a = {&f->b, "a", POLKU_OK, &pa, true},
+         b = {&f->b, "b", POLKU_OK, &pb, true};
+    batch_run_item(&f->b, run, &a);
+    batch_commit(&f->b);
+    assert_int_equal(pa.ran, 0);
+    batch_run_item(&f->b, run, &b);
+    batch_commit(&f->b);
+    assert_int_equal(pa.ran_committed, 1);
+    assert_int_equal(f->b.committed_seq, 1);
+    assert_int_equal(pb.ran, 0);
+    assert_int_equal(f->b.counters.syncs, 0);
+    batch_sync(&f->b);
+    assert_int_equal(pb.ran_committed, 1);
+    assert_int_equal(f->b.committed_seq, 2);
+    assert_int_equal(f->b.counters.syncs, 1);
+    batch_sync(&f->b); /* nothing waits: no flush */
+    assert_int_equal(f->b.counters.syncs, 1);
+}
+
+/* A commit that wrote nothing flushed nothing: its actions wait with those
+ * of the commit before (they may have seen what it wrote). */
+static void a_commit_that_writes_nothing_waits_with_the_one_before(void **state)
+{
+    fixture *f = *state;
+    probe pa = {0}, pb = {0};
+    item a = {&f->b, "a", POLKU_OK, &pa, false},
+         b = {&f->b, NULL, POLKU_OK, &pb, false};
+    batch_run_item(&f->b, run, &a);
+    batch_commit(&f->b);
+    batch_run_item(&f->b, run, &b);
+    batch_commit(&f->b);
+    assert_int_equal(pa.ran, 0);
+    assert_int_equal(pb.ran, 0);
+    batch_sync(&f->b);
+    assert_int_equal(pa.ran_committed, 1);
+    assert_int_equal(pb.ran_committed, 1);
+    /* with nothing waiting, a commit that writes nothing answers at once */
+    probe pc = {0};
+    item c = {&f->b, NULL, POLKU_OK, &pc, false};
+    batch_run_item(&f->b, run, &c);
+    batch_commit(&f->b);
+    assert_int_equal(pc.ran_committed, 1);
+    assert_false(batch_unsynced(&f->b));
 }
 
 int main(void)
@@ -195,6 +258,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(items_of_a_turn_share_one_commit, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            a_commit_that_writes_makes_the_one_before_durable, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_commit_that_writes_nothing_waits_with_the_one_before, setup,
+            teardown),
         cmocka_unit_test_setup_teardown(
             a_failed_item_changes_nothing_and_its_actions_never_run, setup,
             teardown),

@@ -260,7 +260,7 @@ static int load_incarnation(eventlog *log)
     if (rc == POLKU_ENOTFOUND) {
         rc = eventlog_new_incarnation(log, txn, NULL);
         if (!rc)
-            rc = store_err(mdb_txn_commit(txn));
+            rc = store_commit_durable(log->st, txn);
         else
             mdb_txn_abort(txn);
         return rc;
@@ -439,7 +439,7 @@ int eventlog_load(eventlog *log)
     uint64_t last = 0;
     if (!prc)
         prc = store_last_seq(log->st, txn, &last);
-    log->b->last_seq = log->b->committed_seq = last;
+    log->b->last_seq = log->b->written_seq = log->b->committed_seq = last;
     mdb_cursor_close(c);
     mdb_txn_abort(txn);
     if (!prc)

@@ -59,7 +59,7 @@ int logchain_load(store *st, uint64_t last_seq, uint64_t *chain_from)
         log_info("event log: the hash chain begins at seq %llu (the %llu "
                  "events before it were written before chains)",
                  (unsigned long long)*chain_from, (unsigned long long)last_seq);
-    return store_err(mdb_txn_commit(txn));
+    return store_commit_durable(st, txn);
 }
 
 int logchain_own_head(store *st, MDB_txn *txn, const char *org,

@@ -110,7 +110,15 @@ static int open_dbis(store *s, const char *org)
         mdb_txn_abort(txn);
         return prc;
     }
-    return store_err(mdb_txn_commit(txn));
+    return store_commit_durable(s, txn);
+}
+
+int store_commit_durable(store *s, MDB_txn *txn)
+{
+    int rc = mdb_txn_commit(txn);
+    if (!rc)
+        rc = mdb_env_sync(s->env, 1);
+    return store_err(rc);
 }
 
 int store_open(store *s, const char *dir, uint64_t map_size, uint64_t map_max,
@@ -129,7 +137,7 @@ int store_open(store *s, const char *dir, uint64_t map_size, uint64_t map_max,
     if (!rc)
         rc = mdb_env_set_mapsize(s->env, (size_t)map_size);
     if (!rc)
-        rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+        rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
     store_check_report rep;
     memset(&rep, 0, sizeof rep);
     if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
@@ -169,8 +177,13 @@ int store_open(store *s, const char *dir, uint64_t map_size, uint64_t map_max,
 
 void store_close(store *s)
 {
-    if (s->env)
+    if (s->env) {
+        /* the last commit's meta page (MDB_NOMETASYNC) */
+        int rc = mdb_env_sync(s->env, 1);
+        if (rc && rc != EACCES && rc != EINVAL)
+            log_error("store flush at close failed: %s", mdb_strerror(rc));
         mdb_env_close(s->env);
+    }
     s->env = NULL;
 }
 

@@ -43,7 +43,14 @@ typedef struct store {
  * the operator can do. */
 int store_open(store *s, const char *dir, uint64_t map_size, uint64_t map_max,
                const char *org);
+/* Flushes what the last commit left unflushed, then closes. */
 void store_close(store *s);
+
+/* Commits txn and flushes it whole (both the data and the meta page): for
+ * the commits made outside the batch (opening, restore, chain start), which
+ * must be durable before anything goes on. The store is opened with
+ * MDB_NOMETASYNC (batch.h says why). */
+int store_commit_durable(store *s, MDB_txn *txn);
 
 int store_err(int mdb_rc);
 

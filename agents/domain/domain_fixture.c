@@ -172,7 +172,7 @@ int fx_run(fx_org *o, fx_fn fn, void *ctx)
 {
     fx_call c = {fn, &o->d, ctx};
     int rc = batch_run_item(&o->b, call, &c);
-    batch_commit(&o->b);
+    batch_flush(&o->b);
     return rc;
 }
 
