@@ -11,9 +11,9 @@
 #include "polku/id.h"
 
 #include "polku/error.h"
+#include "polku/random.h"
 
 #include <pthread.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -61,7 +61,7 @@ polku_id polku_id_new(uint64_t now_ms)
         increment(&id);
     } else {
         put_time(&id, now_ms);
-        randombytes_buf(id.b + TIME_BYTES, POLKU_ID_BYTES - TIME_BYTES);
+        polku_random_bytes(id.b + TIME_BYTES, POLKU_ID_BYTES - TIME_BYTES);
     }
     have_last = true;
     last_ms = now_ms;

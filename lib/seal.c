@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "polku/error.h"
+#include "polku/random.h"
 
 #define Z85_KEY_CHARS 40
 
@@ -70,7 +71,7 @@ int polku_seal_with(const polku_seal_key *key, const void *plain, size_t len,
     uint8_t *buf = malloc(total);
     if (buf == NULL)
         return POLKU_ENOMEM;
-    randombytes_buf(buf, crypto_box_NONCEBYTES);
+    polku_random_bytes(buf, crypto_box_NONCEBYTES);
     /* libsodium wants a non-NULL message pointer even for 0 bytes. */
     static const uint8_t empty[1];
     const uint8_t *m = len > 0 ? plain : empty;
