@@ -11,9 +11,10 @@
  *   uv_prepare before the loop blocks: re-reads ZMQ_EVENTS and, with input
  *              pending, starts the idle handle so the loop polls with a zero
  *              timeout instead of sleeping on an edge that already went by;
- *   uv_check   after polling: drains up to `budget` messages, then re-reads
- *              ZMQ_EVENTS and keeps the idle handle active while input is
- *              left over;
+ *   uv_check   after polling: drains up to `budget` messages and keeps the
+ *              idle handle active while input may be left over (the
+ *              receive that finds nothing processes the socket's commands
+ *              as reading ZMQ_EVENTS would);
  *   uv_idle    started/stopped by the two above; its callback does nothing.
  *
  * Memory is released only when the last of the four close callbacks ran. */
@@ -227,14 +228,22 @@ static void on_check(uv_check_t *check)
 
     if (zw->closing || zw->dormant)
         return;
-    for (unsigned i = 0; i < zw->budget; i++) {
-        enum recv_result r = drain_one(zw);
+    enum recv_result r = RECV_OK;
+    for (unsigned i = 0; i < zw->budget && r == RECV_OK; i++) {
+        r = drain_one(zw);
         if (zw->closing)
             return; /* closed by the callback; the socket may be gone */
-        if (r != RECV_OK)
-            break;
     }
-    update_idle(zw);
+    /* A receive that found nothing has just done what reading ZMQ_EVENTS
+     * would (processed the socket's commands, re-arming ZMQ_FD, and found
+     * no input): no need to ask again. With the budget spent, input is
+     * most likely left: the next turn looks without waiting. */
+    if (r == RECV_EMPTY)
+        uv_idle_stop(&zw->idle);
+    else if (r == RECV_OK)
+        uv_idle_start(&zw->idle, on_idle);
+    else
+        update_idle(zw);
 }
 
 int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
