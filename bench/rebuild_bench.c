@@ -194,6 +194,17 @@ static void fold_event(fold_idx *x, const polku_envelope *env,
         x->held_max = hb_count(x->held);
 }
 
+/* After each event (its arena reset): the held events it woke are
+ * decided again (router.c decide_woken). */
+static void fold_woken(fold_idx *x)
+{
+    broker_indexes ix;
+    gate_env g = gate_of(x, &ix);
+    admit_report report = g_report_of;
+    report.arg = x;
+    admit_woken(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT, &report);
+}
+
 /* An org's replay is done: the held events are decided again, and once
  * every log is in, what still waits is refused (router_decide_held). */
 static void replay_done(fold_idx *x, int a)
@@ -203,13 +214,12 @@ static void replay_done(fold_idx *x, int a)
     admit_report report = g_report_of;
     report.arg = x;
     x->replayed[a] = true;
-    admit_held(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT, &report);
+    bool every_log_in = true;
     for (int i = 0; i < RB_ORGS; i++)
-        if (!x->replayed[i])
-            return;
-    if (hb_count(x->held))
-        admit_undecidable(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT,
-                          &report);
+        every_log_in = every_log_in && x->replayed[i];
+    size_t undecidable = 0;
+    admit_replay_done(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT,
+                      every_log_in, &report, &undecidable);
 }
 
 typedef enum pass {
@@ -276,16 +286,12 @@ static void read_frame(fold_idx *x, const char *org, const rb_frame *f, pass p)
             fold_apply(&ix, ev); /* what this program timed until the
                                     writer rules came */
         } else if (p == PASS_FOLD && strcmp(ev->origin_org, org) == 0 &&
-                   polku_body_is_event(ev->body_case))
+                   polku_body_is_event(ev->body_case)) {
             fold_event(x, ev, batch->events[i].data, batch->events[i].len);
+            polku_arena_reset(x->arena);
+            fold_woken(x);
+        }
         polku_arena_reset(x->arena);
-    }
-    if (p == PASS_FOLD && hb_grown(x->held)) { /* as router.c does */
-        broker_indexes ix;
-        gate_env g = gate_of(x, &ix);
-        admit_report report = g_report_of;
-        report.arg = x;
-        admit_held(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT, &report);
     }
     x->events += batch->n_events;
     polku_envelope_free(&env);

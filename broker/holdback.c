@@ -2,7 +2,9 @@
  * counters per object and per org, and per client the terms its held
  * term-beginning events begin, let the gate ask its questions without
  * walking the list (a rebuild holds tens of thousands of events and asks
- * for each event it folds). */
+ * for each event it folds). Each held event also waits on one key (the
+ * object it names, or its client): hb_wake finds the events waiting on a
+ * key without walking the list either. */
 #include "holdback.h"
 
 #include <stdio.h>
@@ -27,9 +29,21 @@ typedef struct held_event {
     bool begins_term;
     uint8_t client_key[16];
     uint32_t term;
+    /* what it waits for (hb_wake): its object or its client */
+    bool has_wait, ready;
+    uint8_t wait_key[16];
+    struct held_event *wprev, *wnext; /* the events waiting on wait_key */
+    struct waiters *wset;             /* ... and their set */
+    struct held_event *rprev, *rnext; /* the ready queue, if ready */
     size_t len;
     uint8_t data[];
 } held_event;
+
+typedef struct waiters { /* the held events waiting on one key */
+    uint8_t key[16];
+    held_event *head;
+    UT_hash_handle hh;
+} waiters;
 
 typedef struct count_entry { /* keyed by 16 bytes, or an org id */
     char key[33];
@@ -45,8 +59,9 @@ struct holdback {
     held_event *head, *tail;
     held_event *by_key; /* the same events, by (origin, seq) */
     size_t count, max;
-    size_t swept_count; /* held after the last sweep (hb_grown) */
     count_entry *objects, *orgs, *terms; /* terms: by client key */
+    waiters *waits;                      /* by wait_key */
+    held_event *ready_head, *ready_tail; /* woken, to decide again */
 };
 
 holdback *hb_new(size_t max_events)
@@ -80,6 +95,12 @@ void hb_destroy(holdback **hb)
     counts_free(&(*hb)->objects);
     counts_free(&(*hb)->orgs);
     counts_free(&(*hb)->terms);
+    waiters *w, *tmp;
+    HASH_ITER(hh, (*hb)->waits, w, tmp)
+    {
+        HASH_DEL((*hb)->waits, w);
+        free(w);
+    }
     free(*hb);
     *hb = NULL;
 }
@@ -167,9 +188,98 @@ static bool event_term(const polku_envelope *env, uint32_t *term)
     return false;
 }
 
-static void index_event(holdback *hb, const held_event *e, int delta)
+/* The key a held event waits on: the referral, consent or offer it
+ * answers must be folded first; any other event waits on its client
+ * (a consent, a term begun). */
+static bool event_wait_key(const polku_envelope *env, uint8_t key[16])
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return polku_event_object_id(env, key);
+    default:
+        if (env->client_key.len != 16)
+            return false;
+        memcpy(key, env->client_key.data, 16);
+        return true;
+    }
+}
+
+static void ready_remove(holdback *hb, held_event *e)
+{
+    if (!e->ready)
+        return;
+    if (e->rprev)
+        e->rprev->rnext = e->rnext;
+    else
+        hb->ready_head = e->rnext;
+    if (e->rnext)
+        e->rnext->rprev = e->rprev;
+    else
+        hb->ready_tail = e->rprev;
+    e->rprev = e->rnext = NULL;
+    e->ready = false;
+}
+
+static void ready_append(holdback *hb, held_event *e)
+{
+    if (e->ready)
+        return;
+    e->ready = true;
+    e->rprev = hb->ready_tail;
+    e->rnext = NULL;
+    if (hb->ready_tail)
+        hb->ready_tail->rnext = e;
+    else
+        hb->ready_head = e;
+    hb->ready_tail = e;
+}
+
+static void wait_index(holdback *hb, held_event *e, int delta)
+{
+    if (!e->has_wait)
+        return;
+    if (delta < 0) {
+        if (!e->wset)
+            return;
+        if (e->wprev)
+            e->wprev->wnext = e->wnext;
+        else
+            e->wset->head = e->wnext;
+        if (e->wnext)
+            e->wnext->wprev = e->wprev;
+        if (!e->wset->head) {
+            HASH_DEL(hb->waits, e->wset);
+            free(e->wset);
+        }
+        e->wset = NULL;
+        e->wprev = e->wnext = NULL;
+        return;
+    }
+    waiters *w = NULL;
+    HASH_FIND(hh, hb->waits, e->wait_key, 16, w);
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w)
+            return; /* not woken then: decided at the next sweep */
+        memcpy(w->key, e->wait_key, 16);
+        HASH_ADD(hh, hb->waits, key, 16, w);
+    }
+    e->wset = w;
+    e->wprev = NULL;
+    e->wnext = w->head;
+    if (w->head)
+        w->head->wprev = e;
+    w->head = e;
+}
+
+static void index_event(holdback *hb, held_event *e, int delta)
 {
     char key[33];
+    wait_index(hb, e, delta);
     if (e->has_object) {
         bytes_key(e->object, key);
         count_add(&hb->objects, key, delta);
@@ -218,7 +328,7 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
     HASH_FIND(hh, hb->by_key, &k, sizeof k, found);
     if (found)
         return POLKU_EEXIST;
-    if (hb->count >= hb->max)
+    if (count_of(hb->orgs, k.org) >= hb->max)
         return POLKU_EFULL;
     held_event *e = calloc(1, sizeof *e + len);
     if (!e)
@@ -228,6 +338,7 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
     e->begins_term = event_term(env, &e->term);
     if (e->begins_term)
         memcpy(e->client_key, env->client_key.data, 16);
+    e->has_wait = event_wait_key(env, e->wait_key);
     e->len = len;
     memcpy(e->data, data, len);
     list_append(hb, e);
@@ -266,12 +377,12 @@ size_t hb_count(const holdback *hb)
     return hb->count;
 }
 
-#define HB_GROWN_MIN 4096 /* below this many, a sweep waits for a replay */
-
-bool hb_grown(const holdback *hb)
+static void forget(holdback *hb, held_event *e)
 {
-    size_t twice = 2 * hb->swept_count;
-    return hb->count >= (twice > HB_GROWN_MIN ? twice : HB_GROWN_MIN);
+    list_remove(hb, e);
+    HASH_DEL(hb->by_key, e);
+    hb->count--;
+    free(e);
 }
 
 size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
@@ -285,12 +396,10 @@ size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
         while (e) {
             next = e->next;
             bool end = e == last;
+            ready_remove(hb, e); /* decided here, not when woken */
             index_event(hb, e, -1);
             if (fn(e->data, e->len, arg)) {
-                list_remove(hb, e);
-                HASH_DEL(hb->by_key, e);
-                hb->count--;
-                free(e);
+                forget(hb, e);
                 settled++;
             } else {
                 index_event(hb, e, +1);
@@ -300,7 +409,38 @@ size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
             e = next;
         }
     } while (settled > before && hb->count > 0);
-    hb->swept_count = hb->count;
+    return settled;
+}
+
+void hb_wake(holdback *hb, const uint8_t key[16])
+{
+    if (!hb->waits)
+        return;
+    waiters *w = NULL;
+    HASH_FIND(hh, hb->waits, key, 16, w);
+    for (held_event *e = w ? w->head : NULL; e; e = e->wnext)
+        ready_append(hb, e);
+}
+
+bool hb_any_ready(const holdback *hb)
+{
+    return hb->ready_head != NULL;
+}
+
+size_t hb_decide_ready(holdback *hb, hb_decide_fn fn, void *arg)
+{
+    size_t settled = 0;
+    held_event *e;
+    while ((e = hb->ready_head)) {
+        ready_remove(hb, e);
+        index_event(hb, e, -1);
+        if (fn(e->data, e->len, arg)) {
+            forget(hb, e);
+            settled++;
+        } else {
+            index_event(hb, e, +1);
+        }
+    }
     return settled;
 }
 
@@ -311,11 +451,9 @@ bool hb_drop_oldest(holdback *hb,
     held_event *e = hb->head;
     if (!e)
         return false;
+    ready_remove(hb, e);
     index_event(hb, e, -1);
     fn(e->data, e->len, arg);
-    list_remove(hb, e);
-    HASH_DEL(hb->by_key, e);
-    hb->count--;
-    free(e);
+    forget(hb, e);
     return true;
 }

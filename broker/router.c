@@ -797,6 +797,18 @@ static void replay_event(broker *b, const polku_envelope *ev,
     admit_replayed(&g, b->held, ev, data, len, &report);
 }
 
+/* What the event just replayed woke among the held ones (admit.h). */
+static void decide_woken(broker *b)
+{
+    if (hb_count(b->held) == 0)
+        return;
+    const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
+    gate_env g = gate_of(b, &x);
+    g.live = false;
+    admit_report report = {on_replay_refused, on_replay_folded, b};
+    admit_woken(&g, b->held, b->replay_arena, b->cfg->max_frame, &report);
+}
+
 void router_decide_held(broker *b)
 {
     if (hb_count(b->held) == 0)
@@ -805,24 +817,23 @@ void router_decide_held(broker *b)
     gate_env g = gate_of(b, &x);
     g.live = false;
     admit_report report = {on_replay_refused, on_replay_folded, b};
+    bool every_log_in = true;
+    for (size_t i = 0; i < b->cfg->org_count; i++)
+        if (!b->routes.by_org[i].replayed)
+            every_log_in = false; /* a log still to come may decide them */
+    size_t waiting = hb_count(b->held), dropped = 0;
     size_t settled =
-        admit_held(&g, b->held, b->replay_arena, b->cfg->max_frame, &report);
+        admit_replay_done(&g, b->held, b->replay_arena, b->cfg->max_frame,
+                          every_log_in, &report, &dropped);
     if (settled)
         log_info("%zu held-back events decided, %zu still wait for other "
                  "logs",
-                 settled, hb_count(b->held));
-    if (hb_count(b->held) == 0)
-        return;
-    for (size_t i = 0; i < b->cfg->org_count; i++)
-        if (!b->routes.by_org[i].replayed)
-            return; /* a log still to come may decide them */
-    size_t waiting = hb_count(b->held);
-    size_t dropped = admit_undecidable(&g, b->held, b->replay_arena,
-                                       b->cfg->max_frame, &report);
-    log_warn("every log is in and %zu held-back events still waited: %zu "
-             "refused as waiting for events no log holds (a store restored "
-             "from an older copy?), the rest decided",
-             waiting, dropped);
+                 settled, waiting - settled);
+    if (dropped)
+        log_warn("every log is in and %zu held-back events still waited: %zu "
+                 "refused as waiting for events no log holds (a store "
+                 "restored from an older copy?), the rest decided",
+                 waiting - settled, dropped);
 }
 
 static void note_seen(broker *b, int idx, const polku_envelope *ev);
@@ -858,9 +869,8 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
             replay_event(b, ev, batch->events[i].data, batch->events[i].len);
         }
         polku_arena_reset(b->replay_arena);
+        decide_woken(b);
     }
-    if (hb_grown(b->held)) /* others' logs may have settled many */
-        router_decide_held(b);
     route *r = &b->routes.by_org[idx];
     r->replayed_events += batch->n_events;
     uint64_t now = polku_mono_ms();
