@@ -219,7 +219,7 @@ static void replay_done(fold_idx *x, int a)
         every_log_in = every_log_in && x->replayed[i];
     size_t undecidable = 0;
     admit_replay_done(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT,
-                      every_log_in, &report, &undecidable);
+                      x->dir->orgs[a].id, every_log_in, &report, &undecidable);
 }
 
 typedef enum pass {

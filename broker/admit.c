@@ -3,9 +3,7 @@
 
 #include "polku/error.h"
 
-/* The event is folded or settled: what waits on its object or its
- * client may be decided now. */
-static void wake_waiting(holdback *hb, const polku_envelope *env)
+void admit_wake(holdback *hb, const polku_envelope *env)
 {
     uint8_t id[16];
     if (hb_count(hb) == 0)
@@ -28,7 +26,7 @@ static void fold_replayed(const gate_env *g, holdback *hb,
                             env->consent_granted->consent_id.data);
     if (report && report->folded)
         report->folded(env, done, report->arg);
-    wake_waiting(hb, env);
+    admit_wake(hb, env);
 }
 
 static void refused(const polku_envelope *env, gate_result w,
@@ -111,7 +109,7 @@ static bool decide(const uint8_t *data, size_t len, void *arg)
         refused(env, w, c->report);
     /* GATE_IGNORE: its seq was marked when it was held */
     if (w.verdict != GATE_ACCEPT && w.verdict != GATE_WAIT)
-        wake_waiting(c->hb, env); /* waited on it as held (holds_object) */
+        admit_wake(c->hb, env); /* waited on it as held (holds_object) */
     polku_arena_reset(c->arena);
     return w.verdict != GATE_WAIT;
 }
@@ -136,9 +134,14 @@ size_t admit_woken(const gate_env *g, holdback *hb, polku_arena *arena,
 }
 
 size_t admit_replay_done(const gate_env *g, holdback *hb, polku_arena *arena,
-                         size_t max_frame, bool every_log_in,
+                         size_t max_frame, const char *org, bool every_log_in,
                          const admit_report *report, size_t *undecidable)
 {
+    *undecidable = 0;
+    /* while its own events wait, the org is not settled: what waits on its
+     * log stays undecided (and is woken when those are decided) */
+    if (!every_log_in && org && hb_holds_org(hb, org))
+        return 0;
     size_t settled = admit_held(g, hb, arena, max_frame, report);
     *undecidable = every_log_in && hb_count(hb)
                        ? admit_undecidable(g, hb, arena, max_frame, report)
@@ -152,7 +155,7 @@ static void refuse_dropped(const uint8_t *data, size_t len, void *arg)
     polku_envelope *env = decode_held(c, data, len);
     if (!env)
         return;
-    wake_waiting(c->hb, env);
+    admit_wake(c->hb, env);
     refused(env,
             (gate_result){GATE_REFUSE,
                           POLKU__NACK_CODE__NACK_INVALID_TRANSITION,

@@ -39,6 +39,10 @@ admit_outcome admit_replayed(const gate_env *g, holdback *hb,
                              const polku_envelope *env, const uint8_t *data,
                              size_t len, const admit_report *report);
 
+/* env was folded (live, say) or settled: the held events waiting on its
+ * object or its client are woken (admit_woken decides them). */
+void admit_wake(holdback *hb, const polku_envelope *env);
+
 /* Decides the held events that what was folded since woke (hb_wake),
  * decoding each into arena (which the caller must have reset: the event
  * just admitted is gone). Cheap when none woke: call it after each
@@ -59,13 +63,17 @@ size_t admit_held(const gate_env *g, holdback *hb, polku_arena *arena,
 size_t admit_undecidable(const gate_env *g, holdback *hb, polku_arena *arena,
                          size_t max_frame, const admit_report *report);
 
-/* A replay ended (an org's log is in, or an org is given up on): every
- * held event decided again (admit_held), and if every_log_in, what still
- * waits refused (admit_undecidable; how many in *undecidable). What the
+/* A replay ended (org's log is in, or an org is given up on; org NULL:
+ * something else changed, a directory reloaded): every held event decided
+ * again (admit_held), and if every_log_in, what still waits refused
+ * (admit_undecidable; how many in *undecidable). Nothing is swept while
+ * events of org itself are held and other logs are still to come: org is
+ * not settled yet, so nothing that waits on it can be decided, and what
+ * waits on what it folds was decided when that was folded. What the
  * router does and the benchmark measures. Returns how many the sweep
  * settled. */
 size_t admit_replay_done(const gate_env *g, holdback *hb, polku_arena *arena,
-                         size_t max_frame, bool every_log_in,
+                         size_t max_frame, const char *org, bool every_log_in,
                          const admit_report *report, size_t *undecidable);
 
 #endif

@@ -167,7 +167,6 @@ static void evaluate_alerts(broker *b)
 static void on_alert_tick(uv_timer_t *t)
 {
     broker *b = t->data;
-    router_decide_held(b); /* live events may have settled some */
     rotation_expire(b, polku_now_ms());
     evaluate_alerts(b);
     uint64_t now = polku_mono_ms();

@@ -139,7 +139,12 @@ static void org_done(region *r, const char *org)
         if (strcmp(org_ids[i], org) == 0)
             r->replayed[i] = true;
     admit_report rep = {on_refused, on_folded, r};
-    admit_held(&r->g, r->held, r->arena, 1u << 20, &rep);
+    bool every_log_in = true;
+    for (int i = 0; i < 4; i++)
+        every_log_in = every_log_in && r->replayed[i];
+    size_t undecidable = 0;
+    admit_replay_done(&r->g, r->held, r->arena, 1u << 20, org, every_log_in,
+                      &rep, &undecidable);
 }
 
 /* ---- event helpers beyond test_events.h ---- */

@@ -346,6 +346,8 @@ static void log_refusal(broker *b, const char *sender,
              (unsigned long long)env->origin_seq, why ? why : "refused");
 }
 
+static void decide_woken(broker *b);
+
 /* What the broker learns from a live event the gate accepted; news goes
  * to the feed (replayed events go through admit.h). */
 static void fold_event(broker *b, const polku_envelope *env)
@@ -354,6 +356,10 @@ static void fold_event(broker *b, const polku_envelope *env)
     unsigned done = fold_apply(&x, env);
     if (done & FOLD_PATH)
         b->counters.events_folded++;
+    if (hb_count(b->held)) { /* replayed events may wait on it */
+        admit_wake(b->held, env);
+        decide_woken(b);
+    }
     if (!(done & FOLD_CLIENT))
         return;
     feed_publish_event(b->feed, env, b->clients, b->paths, b->display);
@@ -809,7 +815,9 @@ static void decide_woken(broker *b)
     admit_woken(&g, b->held, b->replay_arena, b->cfg->max_frame, &report);
 }
 
-void router_decide_held(broker *b)
+/* A replay ended (org's; NULL: something else changed): the held events
+ * decided again (admit_replay_done). */
+static void decide_held_after(broker *b, const char *org)
 {
     if (hb_count(b->held) == 0)
         return;
@@ -823,7 +831,7 @@ void router_decide_held(broker *b)
             every_log_in = false; /* a log still to come may decide them */
     size_t waiting = hb_count(b->held), dropped = 0;
     size_t settled =
-        admit_replay_done(&g, b->held, b->replay_arena, b->cfg->max_frame,
+        admit_replay_done(&g, b->held, b->replay_arena, b->cfg->max_frame, org,
                           every_log_in, &report, &dropped);
     if (settled)
         log_info("%zu held-back events decided, %zu still wait for other "
@@ -834,6 +842,11 @@ void router_decide_held(broker *b)
                  "refused as waiting for events no log holds (a store "
                  "restored from an older copy?), the rest decided",
                  waiting - settled, dropped);
+}
+
+void router_decide_held(broker *b)
+{
+    decide_held_after(b, NULL);
 }
 
 static void note_seen(broker *b, int idx, const polku_envelope *ev);
@@ -921,7 +934,7 @@ static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
                  (unsigned long long)last);
     r->replayed = true;
     r->added_live = false;
-    router_decide_held(b);
+    decide_held_after(b, org);
     if (r->events_refused)
         log_warn("%s: %llu events of its log refused by the writer rules "
                  "(alert events_refused)",
