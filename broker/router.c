@@ -884,6 +884,12 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
         polku_arena_reset(b->replay_arena);
         decide_woken(b);
     }
+    /* a batch is thousands of events (milliseconds): the next message
+     * waits for the next loop turn, so that other agents' Hellos, the
+     * authentication of their handshakes (ZAP) and timers are answered
+     * between the batches of a rebuild, not after hundreds of them */
+    if (b->router_watch)
+        polku_zwatch_yield(b->router_watch);
     route *r = &b->routes.by_org[idx];
     r->replayed_events += batch->n_events;
     uint64_t now = polku_mono_ms();

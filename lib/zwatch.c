@@ -42,6 +42,7 @@ struct polku_zwatch {
     int open_handles; /* handles whose close callback has not run yet */
     bool closing;     /* polku_zwatch_close was called: touch nothing */
     bool dormant;     /* ZMQ_EVENTS failed: watcher stopped until closed */
+    bool yield;       /* polku_zwatch_yield: this turn's draining ends */
     unsigned long long received;
     unsigned long long dropped;
     void (*before_sleep)(void *arg);
@@ -227,14 +228,21 @@ static void on_check(uv_check_t *check)
 
     if (zw->closing || zw->dormant)
         return;
-    for (unsigned i = 0; i < zw->budget; i++) {
+    zw->yield = false;
+    for (unsigned i = 0; i < zw->budget && !zw->yield; i++) {
         enum recv_result r = drain_one(zw);
         if (zw->closing)
             return; /* closed by the callback; the socket may be gone */
         if (r != RECV_OK)
             break;
     }
+    zw->yield = false;
     update_idle(zw);
+}
+
+void polku_zwatch_yield(polku_zwatch *zw)
+{
+    zw->yield = true;
 }
 
 int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
