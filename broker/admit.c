@@ -3,6 +3,25 @@
 
 #include "polku/error.h"
 
+/* Whether env, folded or settled, can decide an event that waits on its
+ * client: one that needs a consent (a referral request) or a term begun
+ * (coordination: claims, accepted offers, closes). Other events of the
+ * client wake nothing: a client's held events are not decided again for
+ * each of its referrals' statuses. */
+static bool wakes_client(const polku_envelope *env)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+    case POLKU__ENVELOPE__BODY_PATH_CLAIMED:
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+        return true;
+    default:
+        return false;
+    }
+}
+
 void admit_wake(holdback *hb, const polku_envelope *env)
 {
     uint8_t id[16];
@@ -10,7 +29,7 @@ void admit_wake(holdback *hb, const polku_envelope *env)
         return;
     if (polku_event_object_id(env, id))
         hb_wake(hb, id);
-    if (env->client_key.len == 16)
+    if (env->client_key.len == 16 && wakes_client(env))
         hb_wake(hb, env->client_key.data);
 }
 

@@ -46,7 +46,7 @@ typedef struct waiters { /* the held events waiting on one key */
 } waiters;
 
 typedef struct count_entry { /* keyed by 16 bytes, or an org id */
-    char key[33];
+    char key[32];
     unsigned long count;
     /* terms only: the term of each held event counted here (a client has
      * a handful at most) */
@@ -105,30 +105,26 @@ void hb_destroy(holdback **hb)
     *hb = NULL;
 }
 
-/* Keys: org ids as they are; 16-byte ids as 32 hex characters. */
-static void bytes_key(const uint8_t id[16], char out[33])
+/* Keys: org ids as they are (their length), 16-byte ids as bytes. */
+static size_t org_len(const char *org)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = digits[id[i] >> 4];
-        out[2 * i + 1] = digits[id[i] & 15];
-    }
-    out[32] = '\0';
+    return strnlen(org, 32);
 }
 
 /* The entry counted: found or added (delta > 0), NULL if none. */
-static count_entry *count_add(count_entry **set, const char *key, int delta)
+static count_entry *count_add(count_entry **set, const void *key, size_t len,
+                              int delta)
 {
     count_entry *e = NULL;
-    HASH_FIND_STR(*set, key, e);
+    HASH_FIND(hh, *set, key, len, e);
     if (!e) {
         if (delta < 0)
             return NULL;
         e = calloc(1, sizeof *e);
         if (!e)
             return NULL; /* a count lost only makes a question answer "no" */
-        snprintf(e->key, sizeof e->key, "%s", key);
-        HASH_ADD_STR(*set, key, e);
+        memcpy(e->key, key, len);
+        HASH_ADD(hh, *set, key, len, e);
     }
     if (delta > 0) {
         e->count++;
@@ -163,10 +159,10 @@ static void terms_note(count_entry *e, uint32_t term, int delta)
     e->terms[e->n_terms++] = term;
 }
 
-static unsigned long count_of(count_entry *set, const char *key)
+static unsigned long count_of(count_entry *set, const void *key, size_t len)
 {
     count_entry *e = NULL;
-    HASH_FIND_STR(set, key, e);
+    HASH_FIND(hh, set, key, len, e);
     return e ? e->count : 0;
 }
 
@@ -278,16 +274,12 @@ static void wait_index(holdback *hb, held_event *e, int delta)
 
 static void index_event(holdback *hb, held_event *e, int delta)
 {
-    char key[33];
     wait_index(hb, e, delta);
-    if (e->has_object) {
-        bytes_key(e->object, key);
-        count_add(&hb->objects, key, delta);
-    }
-    count_add(&hb->orgs, e->key.org, delta);
+    if (e->has_object)
+        count_add(&hb->objects, e->object, 16, delta);
+    count_add(&hb->orgs, e->key.org, org_len(e->key.org), delta);
     if (e->begins_term) {
-        bytes_key(e->client_key, key);
-        count_entry *c = count_add(&hb->terms, key, delta);
+        count_entry *c = count_add(&hb->terms, e->client_key, 16, delta);
         if (c) /* removed with its last event otherwise */
             terms_note(c, e->term, delta);
     }
@@ -328,7 +320,7 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
     HASH_FIND(hh, hb->by_key, &k, sizeof k, found);
     if (found)
         return POLKU_EEXIST;
-    if (count_of(hb->orgs, k.org) >= hb->max)
+    if (count_of(hb->orgs, k.org, org_len(k.org)) >= hb->max)
         return POLKU_EFULL;
     held_event *e = calloc(1, sizeof *e + len);
     if (!e)
@@ -350,22 +342,18 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
 
 bool hb_holds_object(const holdback *hb, const uint8_t id[16])
 {
-    char key[33];
-    bytes_key(id, key);
-    return count_of(hb->objects, key) > 0;
+    return count_of(hb->objects, id, 16) > 0;
 }
 
 bool hb_holds_org(const holdback *hb, const char *org)
 {
-    return count_of(hb->orgs, org) > 0;
+    return count_of(hb->orgs, org, org_len(org)) > 0;
 }
 
 bool hb_holds_term(const holdback *hb, const uint8_t key[16], uint32_t term)
 {
-    char hex[33];
-    bytes_key(key, hex);
     count_entry *c = NULL;
-    HASH_FIND_STR(hb->terms, hex, c);
+    HASH_FIND(hh, hb->terms, key, 16, c);
     for (size_t i = 0; c && i < c->n_terms; i++)
         if (c->terms[i] <= term)
             return true;
