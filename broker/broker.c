@@ -195,8 +195,8 @@ static void on_sighup(uv_signal_t *s, int signum)
     broker_reload(b, b->config_path); /* it logs what it did or refused */
 }
 
-/* Replayed events held back for other logs, at most (holdback.h): a few
- * hundred bytes each. */
+/* Replayed events of one organisation's log held back for other logs, at
+ * most (holdback.h): a few hundred bytes each. */
 #define HELD_EVENTS_MAX 100000
 
 int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
