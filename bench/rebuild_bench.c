@@ -551,7 +551,7 @@ static int run_rebuild(const opts *o)
     double wall[N_PASSES][MAX_ROUNDS], cpu[N_PASSES][MAX_ROUNDS];
     char digest[65] = "", paths[65] = "", udigest[65] = "";
     mem before = {0, 0}, after = {0, 0};
-    unsigned long long held_max = 0;
+    unsigned long long held_max = 0, held_max_by_agent = 0;
     int rc = 0;
     for (int r = 0; r < o->rounds && rc == 0; r++)
         for (int k = 0; k < N_PASSES && rc == 0; k++) {
@@ -605,6 +605,7 @@ static int run_rebuild(const opts *o)
         replay(&l, from, to, PASS_FOLD, &x, false);
         after = mem_now();
         rc = check_fold(&x, &l, "rebuild, agent by agent", false);
+        held_max_by_agent = x.held_max;
         state_digest(&x, d, pd);
         if (strcmp(d, digest) != 0) {
             fprintf(stderr, "agent by agent: digest %s, round robin: %s\n", d,
@@ -636,8 +637,8 @@ static int run_rebuild(const opts *o)
            rate[PASS_DECODE] / rate[PASS_FOLD],
            rate[PASS_UNGATED] / rate[PASS_FOLD]);
     printf("  events held back (waiting for another log) at most %llu at "
-           "once\n",
-           held_max);
+           "once, %llu agent by agent; none refused\n",
+           held_max, held_max_by_agent);
     printf("  target >= %.0f events/s rebuilt: fold %.0f events/s %s\n",
            TARGET_EVENTS_PER_S, rate[PASS_FOLD],
            met(rate[PASS_FOLD] >= TARGET_EVENTS_PER_S));
