@@ -113,13 +113,13 @@ typedef struct fold_idx {
     consent_index *ci;
     path_index *pi;
     client_index *cl;
-    holdback *held;     /* as the broker's (HELD_EVENTS_MAX) */
+    holdback *held;     /* as the broker's (HB_HELD_PER_ORIGIN_MAX) */
     polku_arena *arena; /* as the broker's replay_arena */
     const directory *dir;
     const uint8_t *claim_key;
     bool replayed[RB_ORGS];         /* the org's replay is done */
     unsigned long long events, bad; /* events read; frames or events refused */
-    unsigned long long refused, held_max;
+    unsigned long long refused, held_max, held_origin_max;
     const char *why[REASONS]; /* the gate's reasons, each counted */
     unsigned long long why_n[REASONS];
 } fold_idx;
@@ -130,7 +130,7 @@ static int idx_new(fold_idx *x, const directory *dir, const uint8_t *claim_key)
     x->ci = ci_new();
     x->pi = pi_new();
     x->cl = cl_new();
-    x->held = hb_new(100000); /* broker/broker.c HELD_EVENTS_MAX */
+    x->held = hb_new(HB_HELD_PER_ORIGIN_MAX); /* as broker/broker.c */
     x->dir = dir;
     x->claim_key = claim_key;
     if (polku_arena_new(64 * 1024, &x->arena))
@@ -192,6 +192,9 @@ static void fold_event(fold_idx *x, const polku_envelope *env,
     admit_replayed(&g, x->held, env, data, len, &report);
     if (hb_count(x->held) > x->held_max)
         x->held_max = hb_count(x->held);
+    size_t of_origin = hb_count_origin(x->held, env->origin_org);
+    if (of_origin > x->held_origin_max)
+        x->held_origin_max = of_origin;
 }
 
 /* After each event (its arena reset): the held events it woke are
@@ -551,7 +554,7 @@ static int run_rebuild(const opts *o)
     double wall[N_PASSES][MAX_ROUNDS], cpu[N_PASSES][MAX_ROUNDS];
     char digest[65] = "", paths[65] = "", udigest[65] = "";
     mem before = {0, 0}, after = {0, 0};
-    unsigned long long held_max = 0, held_max_by_agent = 0;
+    unsigned long long held_max = 0, held_max_by_agent = 0, origin_max = 0;
     int rc = 0;
     for (int r = 0; r < o->rounds && rc == 0; r++)
         for (int k = 0; k < N_PASSES && rc == 0; k++) {
@@ -606,6 +609,7 @@ static int run_rebuild(const opts *o)
         after = mem_now();
         rc = check_fold(&x, &l, "rebuild, agent by agent", false);
         held_max_by_agent = x.held_max;
+        origin_max = x.held_origin_max;
         state_digest(&x, d, pd);
         if (strcmp(d, digest) != 0) {
             fprintf(stderr, "agent by agent: digest %s, round robin: %s\n", d,
@@ -637,8 +641,9 @@ static int run_rebuild(const opts *o)
            rate[PASS_DECODE] / rate[PASS_FOLD],
            rate[PASS_UNGATED] / rate[PASS_FOLD]);
     printf("  events held back (waiting for another log) at most %llu at "
-           "once, %llu agent by agent; none refused\n",
-           held_max, held_max_by_agent);
+           "once, %llu agent by agent (%llu of one log; bound %d a log); "
+           "none refused\n",
+           held_max, held_max_by_agent, origin_max, HB_HELD_PER_ORIGIN_MAX);
     printf("  target >= %.0f events/s rebuilt: fold %.0f events/s %s\n",
            TARGET_EVENTS_PER_S, rate[PASS_FOLD],
            met(rate[PASS_FOLD] >= TARGET_EVENTS_PER_S));

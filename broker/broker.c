@@ -195,10 +195,6 @@ static void on_sighup(uv_signal_t *s, int signum)
     broker_reload(b, b->config_path); /* it logs what it did or refused */
 }
 
-/* Replayed events of one organisation's log held back for other logs, at
- * most (holdback.h): a few hundred bytes each. */
-#define HELD_EVENTS_MAX 100000
-
 int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
                 const char *config_path)
 {
@@ -216,7 +212,7 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
     b->paths = pi_new();
     b->clients = cl_new();
     b->alerts = alerts_new();
-    b->held = hb_new(HELD_EVENTS_MAX);
+    b->held = hb_new(HB_HELD_PER_ORIGIN_MAX);
     b->display = display_new(cfg->display_secret);
     b->heads = heads_new();
     if (!b->consents || !b->paths || !b->clients || !b->alerts || !b->held ||

@@ -776,7 +776,7 @@ static void region_big(region *r)
 {
     region_init(r, false);
     hb_destroy(&r->held);
-    r->held = hb_new(100000); /* broker.c HELD_EVENTS_MAX, per origin */
+    r->held = hb_new(100000); /* per origin: the 120 000 come from two */
     r->g.held = r->held;
 }
 

@@ -365,6 +365,11 @@ size_t hb_count(const holdback *hb)
     return hb->count;
 }
 
+size_t hb_count_origin(const holdback *hb, const char *org)
+{
+    return count_of(hb->orgs, org, org_len(org));
+}
+
 static void forget(holdback *hb, held_event *e)
 {
     list_remove(hb, e);

@@ -30,6 +30,12 @@
 
 typedef struct holdback holdback;
 
+/* The broker's bound: events of one origin's log held at once. A rebuild
+ * of 10 M events from 20 agents, one agent's log after another, holds a
+ * few hundred thousand of one log (each a few hundred bytes); a log that
+ * floods the broker with events nothing will decide is stopped here. */
+#define HB_HELD_PER_ORIGIN_MAX 1000000
+
 holdback *hb_new(size_t max_events);
 void hb_destroy(holdback **hb);
 
@@ -51,6 +57,9 @@ bool hb_holds_org(const holdback *hb, const char *org);
 bool hb_holds_term(const holdback *hb, const uint8_t key[16], uint32_t term);
 
 size_t hb_count(const holdback *hb);
+
+/* Held events of org's log. */
+size_t hb_count_origin(const holdback *hb, const char *org);
 
 /* Decides held events again: fn gets each one (oldest first) while it is
  * out of the indexes above and returns true when the event is settled
