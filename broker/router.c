@@ -855,13 +855,17 @@ static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
                                 int idx, const polku_envelope *ev,
                                 const void *data, size_t len);
 
+#define REPLAY_SLICE_MS 20 /* replay folded in one loop turn, at most */
+
 static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
                             int idx, const polku_envelope *env)
 {
     const Polku__ReplayBatch *batch = env->replay_batch;
     const char *org = b->cfg->orgs[idx].id;
     if (heads_diverged(b->heads, org, NULL, NULL, NULL))
-        return; /* refused: nothing more of its log is folded */
+        return;              /* refused: nothing more of its log is folded */
+    if (!b->replay_slice_ms) /* the turn's first batch */
+        b->replay_slice_ms = polku_mono_ms();
     /* thousands of events a frame: each decodes into the arena, is folded
      * (the indexes copy what they keep) and is forgotten */
     for (size_t i = 0; i < batch->n_events; i++) {
@@ -884,12 +888,16 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
         polku_arena_reset(b->replay_arena);
         decide_woken(b);
     }
-    /* a batch is thousands of events (milliseconds): the next message
-     * waits for the next loop turn, so that other agents' Hellos, the
-     * authentication of their handshakes (ZAP) and timers are answered
-     * between the batches of a rebuild, not after hundreds of them */
-    if (b->router_watch)
+    /* a batch is thousands of events (milliseconds): once a turn has
+     * folded for REPLAY_SLICE_MS the next message waits for the next loop
+     * turn, so that other agents' Hellos, the authentication of their
+     * handshakes (ZAP) and timers are answered between slices of a
+     * rebuild, not after hundreds of batches */
+    if (b->router_watch &&
+        polku_mono_ms() - b->replay_slice_ms >= REPLAY_SLICE_MS) {
         polku_zwatch_yield(b->router_watch);
+        b->replay_slice_ms = 0;
+    }
     route *r = &b->routes.by_org[idx];
     r->replayed_events += batch->n_events;
     uint64_t now = polku_mono_ms();
