@@ -113,13 +113,13 @@ typedef struct fold_idx {
     consent_index *ci;
     path_index *pi;
     client_index *cl;
-    holdback *held;     /* as the broker's (HELD_EVENTS_MAX) */
+    holdback *held;     /* as the broker's (HB_HELD_PER_ORIGIN_MAX) */
     polku_arena *arena; /* as the broker's replay_arena */
     const directory *dir;
     const uint8_t *claim_key;
     bool replayed[RB_ORGS];         /* the org's replay is done */
     unsigned long long events, bad; /* events read; frames or events refused */
-    unsigned long long refused, held_max;
+    unsigned long long refused, held_max, held_origin_max;
     const char *why[REASONS]; /* the gate's reasons, each counted */
     unsigned long long why_n[REASONS];
 } fold_idx;
@@ -130,7 +130,7 @@ static int idx_new(fold_idx *x, const directory *dir, const uint8_t *claim_key)
     x->ci = ci_new();
     x->pi = pi_new();
     x->cl = cl_new();
-    x->held = hb_new(100000); /* broker/broker.c HELD_EVENTS_MAX */
+    x->held = hb_new(HB_HELD_PER_ORIGIN_MAX); /* as broker/broker.c */
     x->dir = dir;
     x->claim_key = claim_key;
     if (polku_arena_new(64 * 1024, &x->arena))
@@ -192,6 +192,20 @@ static void fold_event(fold_idx *x, const polku_envelope *env,
     admit_replayed(&g, x->held, env, data, len, &report);
     if (hb_count(x->held) > x->held_max)
         x->held_max = hb_count(x->held);
+    size_t of_origin = hb_count_origin(x->held, env->origin_org);
+    if (of_origin > x->held_origin_max)
+        x->held_origin_max = of_origin;
+}
+
+/* After each event (its arena reset): the held events it woke are
+ * decided again (router.c decide_woken). */
+static void fold_woken(fold_idx *x)
+{
+    broker_indexes ix;
+    gate_env g = gate_of(x, &ix);
+    admit_report report = g_report_of;
+    report.arg = x;
+    admit_woken(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT, &report);
 }
 
 /* An org's replay is done: the held events are decided again, and once
@@ -203,13 +217,12 @@ static void replay_done(fold_idx *x, int a)
     admit_report report = g_report_of;
     report.arg = x;
     x->replayed[a] = true;
-    admit_held(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT, &report);
+    bool every_log_in = true;
     for (int i = 0; i < RB_ORGS; i++)
-        if (!x->replayed[i])
-            return;
-    if (hb_count(x->held))
-        admit_undecidable(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT,
-                          &report);
+        every_log_in = every_log_in && x->replayed[i];
+    size_t undecidable = 0;
+    admit_replay_done(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT,
+                      x->dir->orgs[a].id, every_log_in, &report, &undecidable);
 }
 
 typedef enum pass {
@@ -276,16 +289,12 @@ static void read_frame(fold_idx *x, const char *org, const rb_frame *f, pass p)
             fold_apply(&ix, ev); /* what this program timed until the
                                     writer rules came */
         } else if (p == PASS_FOLD && strcmp(ev->origin_org, org) == 0 &&
-                   polku_body_is_event(ev->body_case))
+                   polku_body_is_event(ev->body_case)) {
             fold_event(x, ev, batch->events[i].data, batch->events[i].len);
+            polku_arena_reset(x->arena);
+            fold_woken(x);
+        }
         polku_arena_reset(x->arena);
-    }
-    if (p == PASS_FOLD && hb_grown(x->held)) { /* as router.c does */
-        broker_indexes ix;
-        gate_env g = gate_of(x, &ix);
-        admit_report report = g_report_of;
-        report.arg = x;
-        admit_held(&g, x->held, x->arena, POLKU_MAX_FRAME_DEFAULT, &report);
     }
     x->events += batch->n_events;
     polku_envelope_free(&env);
@@ -545,7 +554,7 @@ static int run_rebuild(const opts *o)
     double wall[N_PASSES][MAX_ROUNDS], cpu[N_PASSES][MAX_ROUNDS];
     char digest[65] = "", paths[65] = "", udigest[65] = "";
     mem before = {0, 0}, after = {0, 0};
-    unsigned long long held_max = 0;
+    unsigned long long held_max = 0, held_max_by_agent = 0, origin_max = 0;
     int rc = 0;
     for (int r = 0; r < o->rounds && rc == 0; r++)
         for (int k = 0; k < N_PASSES && rc == 0; k++) {
@@ -599,6 +608,8 @@ static int run_rebuild(const opts *o)
         replay(&l, from, to, PASS_FOLD, &x, false);
         after = mem_now();
         rc = check_fold(&x, &l, "rebuild, agent by agent", false);
+        held_max_by_agent = x.held_max;
+        origin_max = x.held_origin_max;
         state_digest(&x, d, pd);
         if (strcmp(d, digest) != 0) {
             fprintf(stderr, "agent by agent: digest %s, round robin: %s\n", d,
@@ -630,8 +641,9 @@ static int run_rebuild(const opts *o)
            rate[PASS_DECODE] / rate[PASS_FOLD],
            rate[PASS_UNGATED] / rate[PASS_FOLD]);
     printf("  events held back (waiting for another log) at most %llu at "
-           "once\n",
-           held_max);
+           "once, %llu agent by agent (%llu of one log; bound %d a log); "
+           "none refused\n",
+           held_max, held_max_by_agent, origin_max, HB_HELD_PER_ORIGIN_MAX);
     printf("  target >= %.0f events/s rebuilt: fold %.0f events/s %s\n",
            TARGET_EVENTS_PER_S, rate[PASS_FOLD],
            met(rate[PASS_FOLD] >= TARGET_EVENTS_PER_S));

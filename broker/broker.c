@@ -167,7 +167,6 @@ static void evaluate_alerts(broker *b)
 static void on_alert_tick(uv_timer_t *t)
 {
     broker *b = t->data;
-    router_decide_held(b); /* live events may have settled some */
     rotation_expire(b, polku_now_ms());
     evaluate_alerts(b);
     uint64_t now = polku_mono_ms();
@@ -196,10 +195,6 @@ static void on_sighup(uv_signal_t *s, int signum)
     broker_reload(b, b->config_path); /* it logs what it did or refused */
 }
 
-/* Replayed events held back for other logs, at most (holdback.h): a few
- * hundred bytes each. */
-#define HELD_EVENTS_MAX 100000
-
 int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
                 const char *config_path)
 {
@@ -217,7 +212,7 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
     b->paths = pi_new();
     b->clients = cl_new();
     b->alerts = alerts_new();
-    b->held = hb_new(HELD_EVENTS_MAX);
+    b->held = hb_new(HB_HELD_PER_ORIGIN_MAX);
     b->display = display_new(cfg->display_secret);
     b->heads = heads_new();
     if (!b->consents || !b->paths || !b->clients || !b->alerts || !b->held ||

@@ -86,6 +86,7 @@ typedef struct broker {
     feed *feed;
     polku_arena *replay_arena; /* replayed events decode here, one by one */
     holdback *held;            /* replayed events waiting for other logs */
+    uint64_t replay_slice_ms;  /* when this loop turn began folding replay */
     broker_heads *heads;       /* heads.h: every org's chain, witnessed */
     uint8_t claim_key[32];     /* claim_auth.h: from the broker's secret */
     /* lines a peer can provoke: at most a few a second */

@@ -128,6 +128,8 @@ static admit_outcome replay(region *r, polku_envelope *env)
     admit_outcome o = admit_replayed(&r->g, r->held, decoded, buf, len, &rep);
     polku_envelope_free(&decoded);
     free(buf);
+    /* what it woke among the held events, as the router decides them */
+    admit_woken(&r->g, r->held, r->arena, 1u << 20, &rep);
     return o;
 }
 
@@ -137,7 +139,12 @@ static void org_done(region *r, const char *org)
         if (strcmp(org_ids[i], org) == 0)
             r->replayed[i] = true;
     admit_report rep = {on_refused, on_folded, r};
-    admit_held(&r->g, r->held, r->arena, 1u << 20, &rep);
+    bool every_log_in = true;
+    for (int i = 0; i < 4; i++)
+        every_log_in = every_log_in && r->replayed[i];
+    size_t undecidable = 0;
+    admit_replay_done(&r->g, r->held, r->arena, 1u << 20, org, every_log_in,
+                      &rep, &undecidable);
 }
 
 /* ---- event helpers beyond test_events.h ---- */
@@ -707,6 +714,138 @@ static void test_rebuild_in_any_order(void **state)
     }
 }
 
+/* ---- many events waiting on one log that comes last ---- */
+
+#define WAITING_CLIENTS 1000
+#define WAITING_EACH 60 /* referrals of each client to typ and to kela */
+
+static uint8_t waiting_keys[WAITING_CLIENTS][16];
+static org_log scratch; /* one event built at a time */
+
+/* Referral i's id: beyond test_id's 16 bits. */
+static void waiting_id(uint8_t id[16], unsigned i)
+{
+    id[10] = (uint8_t)(i >> 24);
+    id[11] = (uint8_t)(i >> 16);
+    id[12] = (uint8_t)(i >> 8);
+    id[13] = (uint8_t)i;
+}
+
+/* sote's referral consent for client c with typ (k 0) or kela (k 1). */
+static void waiting_consent(region *r, unsigned c, int k, uint64_t seq)
+{
+    scratch.org = SOTE;
+    scratch.n = 0;
+    const char *other = k ? KELA : TYP;
+    polku_envelope *env = ev_granted(&scratch, waiting_keys[c], 2 * c + k + 1,
+                                     other, "referral", T0 + 365 * DAY, T0);
+    scratch.ev[0].to[0] = (char *)other;
+    env->to = scratch.ev[0].to;
+    env->n_to = 1;
+    env->origin_seq = seq;
+    assert_int_equal(replay(r, env), ADMIT_FOLDED);
+}
+
+/* Referral i (client i % clients, to typ or kela by k) requested by sote
+ * (status false) or received by its receiver (status true). */
+static admit_outcome waiting_referral(region *r, unsigned i, int k, bool status,
+                                      uint64_t seq)
+{
+    unsigned c = i % WAITING_CLIENTS;
+    const char *to = k ? KELA : TYP;
+    scratch.n = 0;
+    polku_envelope *env;
+    if (status) {
+        scratch.org = to;
+        env = sealed_only(ev_status(&scratch, waiting_keys[c], 0, SOTE,
+                                    POLKU__REFERRAL_STATE__REFERRAL_RECEIVED, 1,
+                                    T0 + i));
+    } else {
+        scratch.org = SOTE;
+        env = ev_requested(&scratch, waiting_keys[c], 0, to, "", 2 * c + k + 1,
+                           T0 + i);
+        env->referral_requested->reason = "";
+        env->referral_requested->sealed.len = 0;
+    }
+    waiting_id(scratch.ev[0].id, i);
+    env->origin_seq = seq;
+    return replay(r, env);
+}
+
+static void region_big(region *r)
+{
+    region_init(r, false);
+    hb_destroy(&r->held);
+    r->held = hb_new(100000); /* per origin: the 120 000 come from two */
+    r->g.held = r->held;
+}
+
+/* typ's and kela's logs come first: 120 000 statuses wait for sote's log
+ * (more than any one log may hold); it comes last, and every status is
+ * folded, none refused, to the state of the logs merged in time order. */
+static void test_many_wait_for_a_log_to_come(void **state)
+{
+    (void)state;
+    const unsigned n = WAITING_CLIENTS * WAITING_EACH; /* to each receiver */
+    for (unsigned c = 0; c < WAITING_CLIENTS; c++) {
+        test_id(0x4c, c, waiting_keys[c]);
+        waiting_keys[c][2] = 0x77;
+    }
+    region r;
+    char in_time[65], held_first[65];
+
+    region_big(&r); /* in time: each status just after its request */
+    uint64_t sote_seq = 0, seq[2] = {0, 0};
+    for (unsigned c = 0; c < WAITING_CLIENTS; c++)
+        for (int k = 0; k < 2; k++)
+            waiting_consent(&r, c, k, ++sote_seq);
+    for (unsigned i = 0; i < n; i++)
+        for (int k = 0; k < 2; k++) {
+            unsigned id = 2 * i + (unsigned)k;
+            assert_int_equal(waiting_referral(&r, id, k, false, ++sote_seq),
+                             ADMIT_FOLDED);
+            assert_int_equal(waiting_referral(&r, id, k, true, ++seq[k]),
+                             ADMIT_FOLDED);
+        }
+    org_done(&r, SOTE);
+    org_done(&r, TYP);
+    org_done(&r, KELA);
+    org_done(&r, EVIL);
+    assert_int_equal(r.refused, 0);
+    assert_int_equal(cl_count_referrals(r.x.clients), 2 * n);
+    fold_digest(&r.x, in_time, NULL);
+    region_fini(&r);
+
+    region_big(&r); /* typ's log, kela's, then sote's */
+    org_done(&r, EVIL);
+    for (int k = 0; k < 2; k++) {
+        for (unsigned i = 0; i < n; i++)
+            assert_int_equal(
+                waiting_referral(&r, 2 * i + (unsigned)k, k, true, i + 1),
+                ADMIT_HELD);
+        org_done(&r, k ? KELA : TYP);
+    }
+    assert_int_equal(hb_count(r.held), 2 * n); /* > 100 000 */
+    sote_seq = 0;
+    for (unsigned c = 0; c < WAITING_CLIENTS; c++)
+        for (int k = 0; k < 2; k++)
+            waiting_consent(&r, c, k, ++sote_seq);
+    for (unsigned i = 0; i < 2 * n; i++) {
+        assert_int_equal(
+            waiting_referral(&r, i, (int)(i % 2), false, ++sote_seq),
+            ADMIT_FOLDED);
+        /* its status was decided as soon as the request was folded */
+        assert_int_equal(hb_count(r.held), 2 * n - i - 1);
+    }
+    org_done(&r, SOTE);
+    assert_int_equal(r.refused, 0);
+    assert_int_equal(hb_count(r.held), 0);
+    assert_int_equal(r.folded, 2 * WAITING_CLIENTS + 4 * n);
+    fold_digest(&r.x, held_first, NULL);
+    region_fini(&r);
+    assert_string_equal(held_first, in_time);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -723,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_revocation_waits_for_its_grant),
         cmocka_unit_test(test_services_from_the_directory),
         cmocka_unit_test(test_rebuild_in_any_order),
+        cmocka_unit_test(test_many_wait_for_a_log_to_come),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

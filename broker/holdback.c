@@ -2,7 +2,9 @@
  * counters per object and per org, and per client the terms its held
  * term-beginning events begin, let the gate ask its questions without
  * walking the list (a rebuild holds tens of thousands of events and asks
- * for each event it folds). */
+ * for each event it folds). Each held event also waits on one key (the
+ * object it names, or its client): hb_wake finds the events waiting on a
+ * key without walking the list either. */
 #include "holdback.h"
 
 #include <stdio.h>
@@ -27,12 +29,24 @@ typedef struct held_event {
     bool begins_term;
     uint8_t client_key[16];
     uint32_t term;
+    /* what it waits for (hb_wake): its object or its client */
+    bool has_wait, ready;
+    uint8_t wait_key[16];
+    struct held_event *wprev, *wnext; /* the events waiting on wait_key */
+    struct waiters *wset;             /* ... and their set */
+    struct held_event *rprev, *rnext; /* the ready queue, if ready */
     size_t len;
     uint8_t data[];
 } held_event;
 
+typedef struct waiters { /* the held events waiting on one key */
+    uint8_t key[16];
+    held_event *head;
+    UT_hash_handle hh;
+} waiters;
+
 typedef struct count_entry { /* keyed by 16 bytes, or an org id */
-    char key[33];
+    char key[32];
     unsigned long count;
     /* terms only: the term of each held event counted here (a client has
      * a handful at most) */
@@ -45,8 +59,9 @@ struct holdback {
     held_event *head, *tail;
     held_event *by_key; /* the same events, by (origin, seq) */
     size_t count, max;
-    size_t swept_count; /* held after the last sweep (hb_grown) */
     count_entry *objects, *orgs, *terms; /* terms: by client key */
+    waiters *waits;                      /* by wait_key */
+    held_event *ready_head, *ready_tail; /* woken, to decide again */
 };
 
 holdback *hb_new(size_t max_events)
@@ -80,34 +95,36 @@ void hb_destroy(holdback **hb)
     counts_free(&(*hb)->objects);
     counts_free(&(*hb)->orgs);
     counts_free(&(*hb)->terms);
+    waiters *w, *tmp;
+    HASH_ITER(hh, (*hb)->waits, w, tmp)
+    {
+        HASH_DEL((*hb)->waits, w);
+        free(w);
+    }
     free(*hb);
     *hb = NULL;
 }
 
-/* Keys: org ids as they are; 16-byte ids as 32 hex characters. */
-static void bytes_key(const uint8_t id[16], char out[33])
+/* Keys: org ids as they are (their length), 16-byte ids as bytes. */
+static size_t org_len(const char *org)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = digits[id[i] >> 4];
-        out[2 * i + 1] = digits[id[i] & 15];
-    }
-    out[32] = '\0';
+    return strnlen(org, 32);
 }
 
 /* The entry counted: found or added (delta > 0), NULL if none. */
-static count_entry *count_add(count_entry **set, const char *key, int delta)
+static count_entry *count_add(count_entry **set, const void *key, size_t len,
+                              int delta)
 {
     count_entry *e = NULL;
-    HASH_FIND_STR(*set, key, e);
+    HASH_FIND(hh, *set, key, len, e);
     if (!e) {
         if (delta < 0)
             return NULL;
         e = calloc(1, sizeof *e);
         if (!e)
             return NULL; /* a count lost only makes a question answer "no" */
-        snprintf(e->key, sizeof e->key, "%s", key);
-        HASH_ADD_STR(*set, key, e);
+        memcpy(e->key, key, len);
+        HASH_ADD(hh, *set, key, len, e);
     }
     if (delta > 0) {
         e->count++;
@@ -142,10 +159,10 @@ static void terms_note(count_entry *e, uint32_t term, int delta)
     e->terms[e->n_terms++] = term;
 }
 
-static unsigned long count_of(count_entry *set, const char *key)
+static unsigned long count_of(count_entry *set, const void *key, size_t len)
 {
     count_entry *e = NULL;
-    HASH_FIND_STR(set, key, e);
+    HASH_FIND(hh, set, key, len, e);
     return e ? e->count : 0;
 }
 
@@ -167,17 +184,102 @@ static bool event_term(const polku_envelope *env, uint32_t *term)
     return false;
 }
 
-static void index_event(holdback *hb, const held_event *e, int delta)
+/* The key a held event waits on: the referral, consent or offer it
+ * answers must be folded first; any other event waits on its client
+ * (a consent, a term begun). */
+static bool event_wait_key(const polku_envelope *env, uint8_t key[16])
 {
-    char key[33];
-    if (e->has_object) {
-        bytes_key(e->object, key);
-        count_add(&hb->objects, key, delta);
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED:
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return polku_event_object_id(env, key);
+    default:
+        if (env->client_key.len != 16)
+            return false;
+        memcpy(key, env->client_key.data, 16);
+        return true;
     }
-    count_add(&hb->orgs, e->key.org, delta);
+}
+
+static void ready_remove(holdback *hb, held_event *e)
+{
+    if (!e->ready)
+        return;
+    if (e->rprev)
+        e->rprev->rnext = e->rnext;
+    else
+        hb->ready_head = e->rnext;
+    if (e->rnext)
+        e->rnext->rprev = e->rprev;
+    else
+        hb->ready_tail = e->rprev;
+    e->rprev = e->rnext = NULL;
+    e->ready = false;
+}
+
+static void ready_append(holdback *hb, held_event *e)
+{
+    if (e->ready)
+        return;
+    e->ready = true;
+    e->rprev = hb->ready_tail;
+    e->rnext = NULL;
+    if (hb->ready_tail)
+        hb->ready_tail->rnext = e;
+    else
+        hb->ready_head = e;
+    hb->ready_tail = e;
+}
+
+static void wait_index(holdback *hb, held_event *e, int delta)
+{
+    if (!e->has_wait)
+        return;
+    if (delta < 0) {
+        if (!e->wset)
+            return;
+        if (e->wprev)
+            e->wprev->wnext = e->wnext;
+        else
+            e->wset->head = e->wnext;
+        if (e->wnext)
+            e->wnext->wprev = e->wprev;
+        if (!e->wset->head) {
+            HASH_DEL(hb->waits, e->wset);
+            free(e->wset);
+        }
+        e->wset = NULL;
+        e->wprev = e->wnext = NULL;
+        return;
+    }
+    waiters *w = NULL;
+    HASH_FIND(hh, hb->waits, e->wait_key, 16, w);
+    if (!w) {
+        w = calloc(1, sizeof *w);
+        if (!w)
+            return; /* not woken then: decided at the next sweep */
+        memcpy(w->key, e->wait_key, 16);
+        HASH_ADD(hh, hb->waits, key, 16, w);
+    }
+    e->wset = w;
+    e->wprev = NULL;
+    e->wnext = w->head;
+    if (w->head)
+        w->head->wprev = e;
+    w->head = e;
+}
+
+static void index_event(holdback *hb, held_event *e, int delta)
+{
+    wait_index(hb, e, delta);
+    if (e->has_object)
+        count_add(&hb->objects, e->object, 16, delta);
+    count_add(&hb->orgs, e->key.org, org_len(e->key.org), delta);
     if (e->begins_term) {
-        bytes_key(e->client_key, key);
-        count_entry *c = count_add(&hb->terms, key, delta);
+        count_entry *c = count_add(&hb->terms, e->client_key, 16, delta);
         if (c) /* removed with its last event otherwise */
             terms_note(c, e->term, delta);
     }
@@ -218,7 +320,7 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
     HASH_FIND(hh, hb->by_key, &k, sizeof k, found);
     if (found)
         return POLKU_EEXIST;
-    if (hb->count >= hb->max)
+    if (count_of(hb->orgs, k.org, org_len(k.org)) >= hb->max)
         return POLKU_EFULL;
     held_event *e = calloc(1, sizeof *e + len);
     if (!e)
@@ -228,6 +330,7 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
     e->begins_term = event_term(env, &e->term);
     if (e->begins_term)
         memcpy(e->client_key, env->client_key.data, 16);
+    e->has_wait = event_wait_key(env, e->wait_key);
     e->len = len;
     memcpy(e->data, data, len);
     list_append(hb, e);
@@ -239,22 +342,18 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
 
 bool hb_holds_object(const holdback *hb, const uint8_t id[16])
 {
-    char key[33];
-    bytes_key(id, key);
-    return count_of(hb->objects, key) > 0;
+    return count_of(hb->objects, id, 16) > 0;
 }
 
 bool hb_holds_org(const holdback *hb, const char *org)
 {
-    return count_of(hb->orgs, org) > 0;
+    return count_of(hb->orgs, org, org_len(org)) > 0;
 }
 
 bool hb_holds_term(const holdback *hb, const uint8_t key[16], uint32_t term)
 {
-    char hex[33];
-    bytes_key(key, hex);
     count_entry *c = NULL;
-    HASH_FIND_STR(hb->terms, hex, c);
+    HASH_FIND(hh, hb->terms, key, 16, c);
     for (size_t i = 0; c && i < c->n_terms; i++)
         if (c->terms[i] <= term)
             return true;
@@ -266,12 +365,17 @@ size_t hb_count(const holdback *hb)
     return hb->count;
 }
 
-#define HB_GROWN_MIN 4096 /* below this many, a sweep waits for a replay */
-
-bool hb_grown(const holdback *hb)
+size_t hb_count_origin(const holdback *hb, const char *org)
 {
-    size_t twice = 2 * hb->swept_count;
-    return hb->count >= (twice > HB_GROWN_MIN ? twice : HB_GROWN_MIN);
+    return count_of(hb->orgs, org, org_len(org));
+}
+
+static void forget(holdback *hb, held_event *e)
+{
+    list_remove(hb, e);
+    HASH_DEL(hb->by_key, e);
+    hb->count--;
+    free(e);
 }
 
 size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
@@ -285,12 +389,10 @@ size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
         while (e) {
             next = e->next;
             bool end = e == last;
+            ready_remove(hb, e); /* decided here, not when woken */
             index_event(hb, e, -1);
             if (fn(e->data, e->len, arg)) {
-                list_remove(hb, e);
-                HASH_DEL(hb->by_key, e);
-                hb->count--;
-                free(e);
+                forget(hb, e);
                 settled++;
             } else {
                 index_event(hb, e, +1);
@@ -300,7 +402,38 @@ size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
             e = next;
         }
     } while (settled > before && hb->count > 0);
-    hb->swept_count = hb->count;
+    return settled;
+}
+
+void hb_wake(holdback *hb, const uint8_t key[16])
+{
+    if (!hb->waits)
+        return;
+    waiters *w = NULL;
+    HASH_FIND(hh, hb->waits, key, 16, w);
+    for (held_event *e = w ? w->head : NULL; e; e = e->wnext)
+        ready_append(hb, e);
+}
+
+bool hb_any_ready(const holdback *hb)
+{
+    return hb->ready_head != NULL;
+}
+
+size_t hb_decide_ready(holdback *hb, hb_decide_fn fn, void *arg)
+{
+    size_t settled = 0;
+    held_event *e;
+    while ((e = hb->ready_head)) {
+        ready_remove(hb, e);
+        index_event(hb, e, -1);
+        if (fn(e->data, e->len, arg)) {
+            forget(hb, e);
+            settled++;
+        } else {
+            index_event(hb, e, +1);
+        }
+    }
     return settled;
 }
 
@@ -311,11 +444,9 @@ bool hb_drop_oldest(holdback *hb,
     held_event *e = hb->head;
     if (!e)
         return false;
+    ready_remove(hb, e);
     index_event(hb, e, -1);
     fn(e->data, e->len, arg);
-    list_remove(hb, e);
-    HASH_DEL(hb->by_key, e);
-    hb->count--;
-    free(e);
+    forget(hb, e);
     return true;
 }

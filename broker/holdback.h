@@ -8,9 +8,17 @@
  * it is accepted (folded) or refused. So the order logs arrive in never
  * changes what the broker believes.
  *
- * Bounded: past max events, hb_hold refuses (the router then refuses the
- * event as overloaded and says so), so a flood of undecidable events
- * cannot grow the broker without limit. No sockets here. */
+ * Each held event waits on one key: the referral, consent or offer it
+ * answers, or else its client. Whatever folds an event wakes the events
+ * waiting on its object and its client (hb_wake), and they are decided
+ * again at once (hb_decide_ready), not only when a replay ends: so what
+ * is held is what truly waits for a log still to come.
+ *
+ * Bounded per organisation: past max events of one origin, hb_hold
+ * refuses (the router then refuses the event as overloaded and says so),
+ * so a flood of undecidable events from one log cannot grow the broker
+ * without limit, nor crowd out the events of the other logs. No sockets
+ * here. */
 #ifndef POLKU_BROKER_HOLDBACK_H
 #define POLKU_BROKER_HOLDBACK_H
 
@@ -22,12 +30,18 @@
 
 typedef struct holdback holdback;
 
+/* The broker's bound: events of one origin's log held at once. A rebuild
+ * of 10 M events from 20 agents, one agent's log after another, holds a
+ * few hundred thousand of one log (each a few hundred bytes); a log that
+ * floods the broker with events nothing will decide is stopped here. */
+#define HB_HELD_PER_ORIGIN_MAX 1000000
+
 holdback *hb_new(size_t max_events);
 void hb_destroy(holdback **hb);
 
 /* Keeps a copy of the encoded event env (decoded from data). POLKU_OK;
- * POLKU_EEXIST if (origin, seq) is held already; POLKU_EFULL over the
- * limit; POLKU_ENOMEM. */
+ * POLKU_EEXIST if (origin, seq) is held already; POLKU_EFULL if max
+ * events of its origin are held; POLKU_ENOMEM. */
 int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
             size_t len);
 
@@ -44,13 +58,8 @@ bool hb_holds_term(const holdback *hb, const uint8_t key[16], uint32_t term);
 
 size_t hb_count(const holdback *hb);
 
-/* Held events have doubled since the last sweep (and are at least 4096):
- * decide them again now rather than at the end of a replay. While many
- * agents replay at once, events whose missing piece has meanwhile come
- * from another log would otherwise pile up until the bound refuses what
- * could be decided (a rebuild from 20 agents' million events did). The
- * doubling keeps the sweeps' cost linear in the events held. */
-bool hb_grown(const holdback *hb);
+/* Held events of org's log. */
+size_t hb_count_origin(const holdback *hb, const char *org);
 
 /* Decides held events again: fn gets each one (oldest first) while it is
  * out of the indexes above and returns true when the event is settled
@@ -58,6 +67,17 @@ bool hb_grown(const holdback *hb);
  * a round settles something. Returns how many were settled. */
 typedef bool (*hb_decide_fn)(const uint8_t *data, size_t len, void *arg);
 size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg);
+
+/* Something about key (an object or a client) was folded or settled: the
+ * events waiting on it are ready to be decided again. */
+void hb_wake(holdback *hb, const uint8_t key[16]);
+
+/* True if an event is ready (woken, not yet decided again). */
+bool hb_any_ready(const holdback *hb);
+
+/* Decides the ready events again, as hb_sweep does (fn may wake more;
+ * they are decided too), until none is ready. Returns how many settled. */
+size_t hb_decide_ready(holdback *hb, hb_decide_fn fn, void *arg);
 
 /* Drops the oldest held event, handing it to fn first (to refuse it, say
  * why). False if none is held. For an event nothing can ever decide: every

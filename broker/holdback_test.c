@@ -1,6 +1,7 @@
 /* holdback_test.c — what the gate asks of held events: by object, by
  * organisation and by a client's term-beginning events, answered the same
- * after events are held, settled and dropped; the bound holds. */
+ * after events are held, settled and dropped; waking by key; the bound
+ * holds, per origin. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -97,40 +98,96 @@ static void bounded(void **state)
     holdback *hb = hb_new(2);
     assert_int_equal(hold_close(hb, "kela", 1, client_a, 1), POLKU_OK);
     assert_int_equal(hold_close(hb, "kela", 2, client_a, 2), POLKU_OK);
-    assert_int_equal(hold_close(hb, "typ", 3, client_b, 3), POLKU_EFULL);
+    assert_int_equal(hold_close(hb, "kela", 3, client_b, 3), POLKU_EFULL);
     assert_false(hb_holds_term(hb, client_b, 100)); /* the refused one: no */
     assert_false(hb_holds_term(hb, client_a, 1));
     assert_true(hb_holds_term(hb, client_a, 2));
     hb_destroy(&hb);
 }
 
+/* Settles every event it is given, counting them. */
+static bool settle_all(const uint8_t *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    ++*(int *)arg;
+    return true;
+}
+
+/* Holds on to every event it is given, counting them. */
 static bool settle_none(const uint8_t *data, size_t len, void *arg)
 {
     (void)data;
     (void)len;
-    (void)arg;
+    ++*(int *)arg;
     return false;
 }
 
-/* A sweep is due when the held events doubled since the last one, from
- * 4096 on. */
-static void grown_doubles(void **state)
+/* Waking a client readies only its events; each is decided once per wake,
+ * and one that still waits is woken again by the next wake. */
+static void woken_by_their_client(void **state)
 {
     (void)state;
-    holdback *hb = hb_new(100000);
+    holdback *hb = hb_new(100);
+    assert_int_equal(hold_close(hb, "kela", 1, client_a, 4), POLKU_OK);
+    assert_int_equal(hold_close(hb, "kela", 2, client_b, 1), POLKU_OK);
+    assert_int_equal(hold_close(hb, "typ", 1, client_a, 7), POLKU_OK);
+    assert_false(hb_any_ready(hb));
+    int seen = 0;
+    assert_int_equal(hb_decide_ready(hb, settle_all, &seen), 0);
+    assert_int_equal(seen, 0);
+    hb_wake(hb, client_a);
+    hb_wake(hb, client_a); /* twice: still decided once */
+    assert_true(hb_any_ready(hb));
+    assert_int_equal(hb_decide_ready(hb, settle_none, &seen), 0);
+    assert_int_equal(seen, 2);
+    assert_false(hb_any_ready(hb));
+    assert_int_equal(hb_count(hb), 3);
+    hb_wake(hb, client_a);
+    seen = 0;
+    assert_int_equal(hb_decide_ready(hb, settle_all, &seen), 2);
+    assert_int_equal(seen, 2);
+    assert_int_equal(hb_count(hb), 1);
+    assert_false(hb_holds_term(hb, client_a, 100));
+    assert_true(hb_holds_term(hb, client_b, 2));
+    hb_wake(hb, client_a); /* none waits on it any more */
+    assert_false(hb_any_ready(hb));
+    hb_destroy(&hb);
+}
+
+/* A woken event decided by a sweep first leaves the ready queue. */
+static void swept_while_ready(void **state)
+{
+    (void)state;
+    holdback *hb = hb_new(100);
+    assert_int_equal(hold_close(hb, "kela", 1, client_a, 4), POLKU_OK);
+    assert_int_equal(hold_close(hb, "kela", 2, client_b, 1), POLKU_OK);
+    hb_wake(hb, client_a);
+    hb_wake(hb, client_b);
+    uint8_t which = 4;
+    assert_int_equal(hb_sweep(hb, settle_term, &which), 1);
+    assert_false(hb_any_ready(hb)); /* the other was decided by the sweep */
+    assert_true(hb_drop_oldest(hb, dropped, NULL));
+    hb_wake(hb, client_b);
+    assert_false(hb_any_ready(hb));
+    assert_int_equal(hb_count(hb), 0);
+    hb_destroy(&hb);
+}
+
+/* The bound is per origin: one log full of waiting events does not keep
+ * another's from being held. */
+static void bounded_per_origin(void **state)
+{
+    (void)state;
+    holdback *hb = hb_new(1000);
     uint64_t seq = 0;
-    while (hb_count(hb) < 4095)
+    while (hb_count(hb) < 1000)
         assert_int_equal(hold_close(hb, "kela", ++seq, client_a, 1), POLKU_OK);
-    assert_false(hb_grown(hb));
-    assert_int_equal(hold_close(hb, "kela", ++seq, client_a, 1), POLKU_OK);
-    assert_true(hb_grown(hb));
-    assert_int_equal(hb_sweep(hb, settle_none, NULL), 0); /* all still wait */
-    assert_false(hb_grown(hb));
-    while (hb_count(hb) < 8191)
-        assert_int_equal(hold_close(hb, "kela", ++seq, client_a, 1), POLKU_OK);
-    assert_false(hb_grown(hb));
-    assert_int_equal(hold_close(hb, "kela", ++seq, client_a, 1), POLKU_OK);
-    assert_true(hb_grown(hb));
+    assert_int_equal(hold_close(hb, "kela", ++seq, client_a, 1), POLKU_EFULL);
+    for (uint64_t s = 1; s <= 1000; s++)
+        assert_int_equal(hold_close(hb, "typ", s, client_b, 1), POLKU_OK);
+    assert_int_equal(hold_close(hb, "typ", 1001, client_b, 1), POLKU_EFULL);
+    assert_int_equal(hb_count(hb), 2000);
     hb_destroy(&hb);
 }
 
@@ -140,7 +197,9 @@ int main(void)
         cmocka_unit_test(terms_by_client),
         cmocka_unit_test(settled_and_dropped_leave_the_indexes),
         cmocka_unit_test(bounded),
-        cmocka_unit_test(grown_doubles),
+        cmocka_unit_test(woken_by_their_client),
+        cmocka_unit_test(swept_while_ready),
+        cmocka_unit_test(bounded_per_origin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

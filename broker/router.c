@@ -346,6 +346,8 @@ static void log_refusal(broker *b, const char *sender,
              (unsigned long long)env->origin_seq, why ? why : "refused");
 }
 
+static void decide_woken(broker *b);
+
 /* What the broker learns from a live event the gate accepted; news goes
  * to the feed (replayed events go through admit.h). */
 static void fold_event(broker *b, const polku_envelope *env)
@@ -354,6 +356,10 @@ static void fold_event(broker *b, const polku_envelope *env)
     unsigned done = fold_apply(&x, env);
     if (done & FOLD_PATH)
         b->counters.events_folded++;
+    if (hb_count(b->held)) { /* replayed events may wait on it */
+        admit_wake(b->held, env);
+        decide_woken(b);
+    }
     if (!(done & FOLD_CLIENT))
         return;
     feed_publish_event(b->feed, env, b->clients, b->paths, b->display);
@@ -797,7 +803,8 @@ static void replay_event(broker *b, const polku_envelope *ev,
     admit_replayed(&g, b->held, ev, data, len, &report);
 }
 
-void router_decide_held(broker *b)
+/* What the event just replayed woke among the held ones (admit.h). */
+static void decide_woken(broker *b)
 {
     if (hb_count(b->held) == 0)
         return;
@@ -805,24 +812,41 @@ void router_decide_held(broker *b)
     gate_env g = gate_of(b, &x);
     g.live = false;
     admit_report report = {on_replay_refused, on_replay_folded, b};
+    admit_woken(&g, b->held, b->replay_arena, b->cfg->max_frame, &report);
+}
+
+/* A replay ended (org's; NULL: something else changed): the held events
+ * decided again (admit_replay_done). */
+static void decide_held_after(broker *b, const char *org)
+{
+    if (hb_count(b->held) == 0)
+        return;
+    const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
+    gate_env g = gate_of(b, &x);
+    g.live = false;
+    admit_report report = {on_replay_refused, on_replay_folded, b};
+    bool every_log_in = true;
+    for (size_t i = 0; i < b->cfg->org_count; i++)
+        if (!b->routes.by_org[i].replayed)
+            every_log_in = false; /* a log still to come may decide them */
+    size_t waiting = hb_count(b->held), dropped = 0;
     size_t settled =
-        admit_held(&g, b->held, b->replay_arena, b->cfg->max_frame, &report);
+        admit_replay_done(&g, b->held, b->replay_arena, b->cfg->max_frame, org,
+                          every_log_in, &report, &dropped);
     if (settled)
         log_info("%zu held-back events decided, %zu still wait for other "
                  "logs",
-                 settled, hb_count(b->held));
-    if (hb_count(b->held) == 0)
-        return;
-    for (size_t i = 0; i < b->cfg->org_count; i++)
-        if (!b->routes.by_org[i].replayed)
-            return; /* a log still to come may decide them */
-    size_t waiting = hb_count(b->held);
-    size_t dropped = admit_undecidable(&g, b->held, b->replay_arena,
-                                       b->cfg->max_frame, &report);
-    log_warn("every log is in and %zu held-back events still waited: %zu "
-             "refused as waiting for events no log holds (a store restored "
-             "from an older copy?), the rest decided",
-             waiting, dropped);
+                 settled, waiting - settled);
+    if (dropped)
+        log_warn("every log is in and %zu held-back events still waited: %zu "
+                 "refused as waiting for events no log holds (a store "
+                 "restored from an older copy?), the rest decided",
+                 waiting - settled, dropped);
+}
+
+void router_decide_held(broker *b)
+{
+    decide_held_after(b, NULL);
 }
 
 static void note_seen(broker *b, int idx, const polku_envelope *ev);
@@ -831,13 +855,17 @@ static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
                                 int idx, const polku_envelope *ev,
                                 const void *data, size_t len);
 
+#define REPLAY_SLICE_MS 20 /* replay folded in one loop turn, at most */
+
 static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
                             int idx, const polku_envelope *env)
 {
     const Polku__ReplayBatch *batch = env->replay_batch;
     const char *org = b->cfg->orgs[idx].id;
     if (heads_diverged(b->heads, org, NULL, NULL, NULL))
-        return; /* refused: nothing more of its log is folded */
+        return;              /* refused: nothing more of its log is folded */
+    if (!b->replay_slice_ms) /* the turn's first batch */
+        b->replay_slice_ms = polku_mono_ms();
     /* thousands of events a frame: each decodes into the arena, is folded
      * (the indexes copy what they keep) and is forgotten */
     for (size_t i = 0; i < batch->n_events; i++) {
@@ -858,9 +886,18 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
             replay_event(b, ev, batch->events[i].data, batch->events[i].len);
         }
         polku_arena_reset(b->replay_arena);
+        decide_woken(b);
     }
-    if (hb_grown(b->held)) /* others' logs may have settled many */
-        router_decide_held(b);
+    /* a batch is thousands of events (milliseconds): once a turn has
+     * folded for REPLAY_SLICE_MS the next message waits for the next loop
+     * turn, so that other agents' Hellos, the authentication of their
+     * handshakes (ZAP) and timers are answered between slices of a
+     * rebuild, not after hundreds of batches */
+    if (b->router_watch &&
+        polku_mono_ms() - b->replay_slice_ms >= REPLAY_SLICE_MS) {
+        polku_zwatch_yield(b->router_watch);
+        b->replay_slice_ms = 0;
+    }
     route *r = &b->routes.by_org[idx];
     r->replayed_events += batch->n_events;
     uint64_t now = polku_mono_ms();
@@ -911,7 +948,7 @@ static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
                  (unsigned long long)last);
     r->replayed = true;
     r->added_live = false;
-    router_decide_held(b);
+    decide_held_after(b, org);
     if (r->events_refused)
         log_warn("%s: %llu events of its log refused by the writer rules "
                  "(alert events_refused)",

@@ -43,6 +43,7 @@ struct polku_zwatch {
     int open_handles; /* handles whose close callback has not run yet */
     bool closing;     /* polku_zwatch_close was called: touch nothing */
     bool dormant;     /* ZMQ_EVENTS failed: watcher stopped until closed */
+    bool yield;       /* polku_zwatch_yield: this turn's draining ends */
     unsigned long long received;
     unsigned long long dropped;
     void (*before_sleep)(void *arg);
@@ -229,21 +230,29 @@ static void on_check(uv_check_t *check)
     if (zw->closing || zw->dormant)
         return;
     enum recv_result r = RECV_OK;
-    for (unsigned i = 0; i < zw->budget && r == RECV_OK; i++) {
+    zw->yield = false;
+    for (unsigned i = 0; i < zw->budget && r == RECV_OK && !zw->yield; i++) {
         r = drain_one(zw);
         if (zw->closing)
             return; /* closed by the callback; the socket may be gone */
     }
+    zw->yield = false;
     /* A receive that found nothing has just done what reading ZMQ_EVENTS
      * would (processed the socket's commands, re-arming ZMQ_FD, and found
-     * no input): no need to ask again. With the budget spent, input is
-     * most likely left: the next turn looks without waiting. */
+     * no input): no need to ask again. With the budget spent or the turn
+     * yielded, input is most likely left: the next turn looks without
+     * waiting. */
     if (r == RECV_EMPTY)
         uv_idle_stop(&zw->idle);
     else if (r == RECV_OK)
         uv_idle_start(&zw->idle, on_idle);
     else
         update_idle(zw);
+}
+
+void polku_zwatch_yield(polku_zwatch *zw)
+{
+    zw->yield = true;
 }
 
 int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,

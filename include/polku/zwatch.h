@@ -49,6 +49,12 @@ int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
 void polku_zwatch_before_sleep(polku_zwatch *zw, void (*fn)(void *arg),
                                void *arg);
 
+/* From the callback: this turn's draining ends after the message being
+ * handled; the rest waits for the next turn (the loop does not block
+ * meanwhile). A callback that did a long piece of work calls it, so that
+ * timers, the other watchers and the poll for I/O get their turn. */
+void polku_zwatch_yield(polku_zwatch *zw);
+
 /* Stops at once and releases the watcher (memory freed in the handles'
  * close callbacks, so the loop must run once more). Sets *zw to NULL.
  * Accepts NULL. The zmq socket may be closed right after this returns. */
