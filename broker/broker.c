@@ -242,7 +242,7 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
     if (!rc)
         rc = open_router(b);
     if (!rc)
-        rc = feed_open(b->zctx, cfg->feed, b->epoch, &b->feed);
+        rc = feed_open(loop, b->zctx, cfg->feed, b->epoch, &b->feed);
     if (!rc)
         rc = http_api_start(b);
     if (!rc)

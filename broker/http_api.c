@@ -22,6 +22,10 @@
 #include "polku/keys.h"
 #include "polku/log.h"
 
+/* Dashboards and monitors keep /events open, one connection each: the
+ * broker serves thousands of them (the API's own requests come on top). */
+#define BROKER_HTTP_CONNECTIONS 4096u
+
 static void healthz(broker *b, polku_http_req *req)
 {
     json_t *connected = json_array(), *replayed = json_array();
@@ -35,11 +39,10 @@ static void healthz(broker *b, polku_http_req *req)
     snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)b->epoch);
     polku_http_respond_json(
         req, 200,
-        json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "status", "ok", "epoch",
-                  epoch, "uptime_s",
-                  (json_int_t)((polku_now_ms() - b->started_ms) / 1000),
-                  "connected", connected, "replayed", replayed, "ha",
-                  pair_json(b)));
+        json_pack(
+            "{s:s, s:s, s:I, s:o, s:o, s:o}", "status", "ok", "epoch", epoch,
+            "uptime_s", (json_int_t)((polku_now_ms() - b->started_ms) / 1000),
+            "connected", connected, "replayed", replayed, "ha", pair_json(b)));
 }
 
 static void metrics(broker *b, polku_http_req *req)
@@ -340,7 +343,7 @@ static void on_request(polku_http_req *req, void *arg)
         else
             reload_call(b, req);
     } else if (strcmp(polku_http_method(req), "POST") == 0 &&
-        strncmp(path, "/api/v1/overrides/", 18) == 0) {
+               strncmp(path, "/api/v1/overrides/", 18) == 0) {
         const char *rest = path + 18, *slash = strchr(rest, '/');
         char id[32];
         if (!authorised(b, req))
@@ -414,8 +417,9 @@ int http_api_start(broker *b)
             return POLKU_ECONFIG;
         }
     }
-    int rc = polku_http_start(b->loop, b->cfg->http, 64 * 1024, on_request, b,
-                              &b->http);
+    int rc = polku_http_start_limited(b->loop, b->cfg->http, 64 * 1024,
+                                      BROKER_HTTP_CONNECTIONS, on_request, b,
+                                      &b->http);
     if (rc)
         log_error("cannot serve HTTP on %s: %s", b->cfg->http,
                   polku_strerror(rc));

@@ -3,6 +3,9 @@
  * Each event is formatted once, into its wire text, and that text is both
  * written to every client and kept in the ring: event seq n lives in slot
  * (n - 1) % capacity, so the ring holds seq last - count + 1 .. last.
+ * Written means one buffer shared by every stream (polku_http_shared),
+ * not a copy each; a batching hub gathers a turn's events first, so each
+ * client is written to (and its connection woken) once per flush.
  *
  * A client is one polku_http_stream. It leaves the hub in one of three
  * ways, each freeing it exactly once:
@@ -30,6 +33,9 @@
 
 #define SSE_ID_FMT "%016" PRIx64 "-%" PRIu64
 #define SSE_PREAMBLE_MAX 256 /* bytes before the backlog, at most */
+/* A batch this large is written at once (well below a stream's queue). */
+#define SSE_BATCH_MAX ((size_t)256 * 1024)
+#define SSE_BATCH_KEEP ((size_t)64 * 1024) /* larger buffers freed */
 
 struct sse_client {
     polku_sse_hub *hub;
@@ -55,6 +61,9 @@ struct polku_sse_hub {
     struct sse_event *ring;
     struct sse_client *clients;
     size_t nclients;
+    bool batching; /* events wait in batch for polku_sse_flush */
+    char *batch;   /* their wire text, in order */
+    size_t batch_len, batch_cap;
 };
 
 enum sse_plan { PLAN_FRESH, PLAN_RESUME, PLAN_RESET };
@@ -117,6 +126,8 @@ void polku_sse_hub_free(polku_sse_hub **hp)
         return;
     polku_sse_hub *h = *hp;
     *hp = NULL;
+    polku_sse_flush(h); /* its streams still send what was published */
+    free(h->batch);
     struct sse_client *c, *tmp;
     DL_FOREACH_SAFE(h->clients, c, tmp)
     {
@@ -129,16 +140,73 @@ void polku_sse_hub_free(polku_sse_hub **hp)
     free(h);
 }
 
-/* Writes text to every client, dropping those that refuse it. */
-static void broadcast(polku_sse_hub *h, const char *text, size_t len)
+/* Writes text to every client now, dropping those that refuse it: one
+ * buffer shared by all of them (a copy each only when memory ran out). */
+static void write_all(polku_sse_hub *h, const char *text, size_t len)
 {
+    polku_http_shared *shared =
+        h->nclients > 1 ? polku_http_shared_new(text, len) : NULL;
     struct sse_client *c, *tmp;
     DL_FOREACH_SAFE(h->clients, c, tmp)
     {
-        int rc = polku_http_stream_write(c->stream, text, len);
+        int rc = shared ? polku_http_stream_write_shared(c->stream, shared)
+                        : polku_http_stream_write(c->stream, text, len);
         if (rc != POLKU_OK)
             drop_client(h, c, rc);
     }
+    polku_http_shared_release(&shared);
+}
+
+void polku_sse_flush(polku_sse_hub *h)
+{
+    if (h->batch_len == 0)
+        return;
+    size_t len = h->batch_len;
+    h->batch_len = 0;
+    write_all(h, h->batch, len);
+    if (h->batch_cap > SSE_BATCH_KEEP) {
+        free(h->batch);
+        h->batch = NULL;
+        h->batch_cap = 0;
+    }
+}
+
+/* An event's text to every client: at once, or into the batch. */
+static void broadcast(polku_sse_hub *h, const char *text, size_t len)
+{
+    if (!h->batching || h->nclients == 0) {
+        write_all(h, text, len);
+        return;
+    }
+    if (h->batch_len + len > h->batch_cap) {
+        size_t cap = h->batch_cap ? h->batch_cap : 4096;
+        while (cap < h->batch_len + len)
+            cap *= 2;
+        char *grown = realloc(h->batch, cap);
+        if (!grown) { /* out of memory: what waits goes, then this */
+            polku_sse_flush(h);
+            write_all(h, text, len);
+            return;
+        }
+        h->batch = grown;
+        h->batch_cap = cap;
+    }
+    memcpy(h->batch + h->batch_len, text, len);
+    h->batch_len += len;
+    if (h->batch_len >= SSE_BATCH_MAX)
+        polku_sse_flush(h);
+}
+
+void polku_sse_hub_batch(polku_sse_hub *h, bool on)
+{
+    if (!on)
+        polku_sse_flush(h);
+    h->batching = on;
+}
+
+bool polku_sse_pending(const polku_sse_hub *h)
+{
+    return h->batch_len > 0;
 }
 
 static struct sse_event *ring_slot(polku_sse_hub *h, uint64_t seq)
@@ -333,6 +401,7 @@ static int send_start(polku_sse_hub *h, struct sse_client *c,
 void polku_sse_attach(polku_sse_hub *h, polku_http_req *req)
 {
     assert(h && req);
+    polku_sse_flush(h); /* the others' batch is older than this start */
     /* Read everything from req before the stream consumes it. */
     const char *last = polku_http_header(req, "Last-Event-ID");
     if (!last || !*last)
@@ -371,7 +440,8 @@ void polku_sse_attach(polku_sse_hub *h, polku_http_req *req)
 void polku_sse_keepalive(polku_sse_hub *h)
 {
     static const char text[] = ": keepalive\n\n";
-    broadcast(h, text, sizeof text - 1);
+    polku_sse_flush(h);
+    write_all(h, text, sizeof text - 1);
 }
 
 size_t polku_sse_clients(const polku_sse_hub *h)

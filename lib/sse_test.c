@@ -559,6 +559,50 @@ static void test_backlog_over_queue_limit_resets(void **state)
     buf_reset(&want);
 }
 
+/* A batching hub writes nothing until it is flushed, then each client
+ * gets the batch whole (one buffer they share), in order, exactly once;
+ * a client attaching meanwhile sees the batch go out first. */
+static void test_batched_events_shared_at_flush(void **state)
+{
+    struct fx *fx = *state;
+    polku_sse_hub_batch(fx->hub, true);
+    struct client *c[4];
+    struct buf want[4] = {{0}};
+    for (int i = 0; i < 3; i++) {
+        c[i] = connect_client(fx, "/events", NULL, true);
+        buf_addf(&want[i], "retry: 2000\nid: " EPOCH_HEX "-0\n\n");
+        expect_body(fx, c[i], &want[i]);
+    }
+    assert_false(polku_sse_pending(fx->hub));
+    publish_range(fx, 1, 5);
+    assert_true(polku_sse_pending(fx->hub));
+    for (int i = 0; i < 3; i++)
+        for (int n = 1; n <= 5; n++)
+            add_event(&want[i], (uint64_t)n, n);
+    /* the fourth client's start flushes the others' batch first */
+    c[3] = connect_client(fx, "/events", NULL, true);
+    assert_false(polku_sse_pending(fx->hub));
+    buf_addf(&want[3], "retry: 2000\nid: " EPOCH_HEX "-5\n\n");
+    for (int i = 0; i < 4; i++)
+        expect_body(fx, c[i], &want[i]);
+    /* a batch larger than the server's read block: many pieces */
+    char json[2048];
+    memset(json, 'x', sizeof json);
+    memcpy(json, "{\"p\":\"", 6);
+    memcpy(json + sizeof json - 3, "\"}", 3);
+    for (uint64_t seq = 6; seq <= 40; seq++) {
+        assert_int_equal(polku_sse_publish(fx->hub, "big", json), seq);
+        for (int i = 0; i < 4; i++)
+            add_event_text(&want[i], seq, "big", json);
+    }
+    polku_sse_flush(fx->hub);
+    assert_false(polku_sse_pending(fx->hub));
+    for (int i = 0; i < 4; i++) {
+        expect_body(fx, c[i], &want[i]);
+        buf_reset(&want[i]);
+    }
+}
+
 static void test_keepalive(void **state)
 {
     struct fx *fx = *state;
@@ -680,6 +724,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backlog_over_queue_limit_resets,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batched_events_shared_at_flush,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_is_removed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slow_client_dropped, setup,
