@@ -21,6 +21,9 @@ typedef struct as_heap {
 struct alert_schedule {
     as_heap *heaps; /* by org */
     bool lost;
+    bool unordered; /* since as_clear: entries appended, heaps not kept */
+    as_heap *recent[16]; /* by the org string's address: most pushes name
+                            one of a few interned names (clients.h) */
 };
 
 alert_schedule *as_new(void)
@@ -45,8 +48,13 @@ void as_free(alert_schedule **sp)
 
 static as_heap *heap_of(alert_schedule *s, const char *org)
 {
+    as_heap **slot = &s->recent[((uintptr_t)org >> 4) % 16];
+    if (*slot && strcmp((*slot)->org, org) == 0)
+        return *slot;
     as_heap *h = NULL;
     HASH_FIND_STR(s->heaps, org, h);
+    if (h)
+        *slot = h;
     if (h || strlen(org) >= sizeof h->org)
         return h;
     h = calloc(1, sizeof *h);
@@ -83,16 +91,14 @@ void as_at(alert_schedule *s, const char *org, uint64_t due,
     size_t i = h->n++;
     h->e[i].due = due;
     memcpy(h->e[i].key, key, 16);
-    while (i > 0 && h->e[(i - 1) / 2].due > h->e[i].due) {
+    while (!s->unordered && i > 0 && h->e[(i - 1) / 2].due > h->e[i].due) {
         swap(&h->e[(i - 1) / 2], &h->e[i]);
         i = (i - 1) / 2;
     }
 }
 
-static void pop(as_heap *h)
+static void sift_down(as_heap *h, size_t i)
 {
-    h->e[0] = h->e[--h->n];
-    size_t i = 0;
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         if (l < h->n && h->e[l].due < h->e[m].due)
@@ -106,9 +112,26 @@ static void pop(as_heap *h)
     }
 }
 
+static void pop(as_heap *h)
+{
+    h->e[0] = h->e[--h->n];
+    sift_down(h, 0);
+}
+
+void as_order(alert_schedule *s)
+{
+    if (!s->unordered)
+        return;
+    s->unordered = false;
+    for (as_heap *h = s->heaps; h; h = h->hh.next)
+        for (size_t i = h->n / 2; i-- > 0;)
+            sift_down(h, i); /* Floyd: O(n) for the whole heap */
+}
+
 void as_take_due(alert_schedule *s, as_now_fn now_of, void *now_arg,
                  as_key_fn fn, void *arg)
 {
+    as_order(s);
     for (as_heap *h = s->heaps; h; h = h->hh.next) {
         if (h->n == 0)
             continue;
@@ -127,6 +150,7 @@ void as_clear(alert_schedule *s)
     for (as_heap *h = s->heaps; h; h = h->hh.next)
         h->n = 0;
     s->lost = false;
+    s->unordered = true;
 }
 
 bool as_lost(const alert_schedule *s)

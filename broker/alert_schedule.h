@@ -39,8 +39,10 @@ void as_take_due(alert_schedule *s, as_now_fn now_of, void *now_arg,
                  as_key_fn fn, void *arg);
 
 /* Forgets every entry (a full walk schedules everything again); clears
- * as_lost. */
+ * as_lost. Until as_order (or as_take_due) entries are only appended, and
+ * ordered at once then: cheaper than one by one for a whole walk. */
 void as_clear(alert_schedule *s);
+void as_order(alert_schedule *s);
 
 /* True when an entry was forgotten for want of memory since as_clear. */
 bool as_lost(const alert_schedule *s);

@@ -78,6 +78,8 @@ typedef struct watched {
 
 static void watch(alert_set *set, const uint8_t key[16], bool on)
 {
+    if (!on && !set->watched)
+        return; /* the usual case: nobody relies on another's consent */
     watched *w = NULL;
     HASH_FIND(hh, set->watched, key, 16, w);
     if (w && !on) {
@@ -396,29 +398,45 @@ static void on_referral_planned(const cl_referral *r, void *arg)
     plan_referral(arg, r);
 }
 
-/* Evaluates one client's referrals and path, and schedules it again. */
-static void eval_client(eval *ev, const uint8_t key[16])
+/* The thresholds of on_path. */
+static void plan_path(eval *ev, const uint8_t key[16], const path_view *v)
+{
+    const path_handover_view *h = &v->open_handover;
+    if (v->has_open_handover && h->offered_ms)
+        plan_due(ev, h->from, h->offered_ms + ev->in->sla->handover_answer_ms);
+    uint64_t end = v->has_open_handover && h->to[0]
+                       ? ci_client_next_end(ev->in->consents, key, ev->now)
+                       : 0;
+    if (end)
+        plan_due(ev, "", end);
+}
+
+static void plan_begin(eval *ev, const uint8_t key[16])
 {
     ev->n_due = 0;
     ev->due_key = key;
     ev->foreign_consent = false;
+}
+
+/* The planned thresholds into the schedule. */
+static void plan_end(eval *ev)
+{
+    for (size_t i = 0; i < ev->n_due; i++)
+        as_at(ev->set->sched, ev->due_org[i], ev->due_ms[i], ev->due_key);
+}
+
+/* Evaluates one client's referrals and path, and schedules it again. */
+static void eval_client(eval *ev, const uint8_t key[16])
+{
+    plan_begin(ev, key);
     ev->set->looked++;
     cl_each_referral_of(ev->in->clients, key, on_referral_planned, ev);
     path_view v;
     if (pi_view(ev->in->paths, key, &v)) {
         on_path(key, &v, ev);
-        const path_handover_view *h = &v.open_handover;
-        if (v.has_open_handover && h->offered_ms)
-            plan_due(ev, h->from,
-                     h->offered_ms + ev->in->sla->handover_answer_ms);
-        uint64_t end = v.has_open_handover && h->to[0]
-                           ? ci_client_next_end(ev->in->consents, key, ev->now)
-                           : 0;
-        if (end)
-            plan_due(ev, "", end);
+        plan_path(ev, key, &v);
     }
-    for (size_t i = 0; i < ev->n_due; i++)
-        as_at(ev->set->sched, ev->due_org[i], ev->due_ms[i], key);
+    plan_end(ev);
     watch(ev->set, key, ev->foreign_consent);
 }
 
@@ -436,18 +454,27 @@ void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
     evaluate_rest(&ev);
 }
 
-static void walk_client(const uint8_t key[16], uint64_t first_ms, void *arg)
+/* The full walk of alerts_tick: alerts_evaluate's walk in the index's
+ * own order (no lookup per client), each referral and path scheduled on
+ * its own (a client may get an entry for each). */
+static void walk_referral(const cl_referral *r, void *arg)
 {
-    (void)first_ms;
-    eval_client(arg, key);
+    eval *ev = arg;
+    on_referral(r, ev);
+    plan_begin(ev, r->client_key);
+    plan_referral(ev, r);
+    plan_end(ev);
+    if (ev->foreign_consent)
+        watch(ev->set, r->client_key, true);
 }
 
-/* A path of a client the client index does not know (not walked above). */
 static void walk_path(const uint8_t key[16], const path_view *v, void *arg)
 {
     eval *ev = arg;
-    if (v->has_open_handover && !cl_known(ev->in->clients, key))
-        eval_client(ev, key);
+    on_path(key, v, ev);
+    plan_begin(ev, key);
+    plan_path(ev, key, v);
+    plan_end(ev);
 }
 
 /* Client keys to look at again, sorted and made unique before use. */
@@ -537,8 +564,10 @@ void alerts_tick(alert_set *set, const alert_inputs *in, uint64_t now_ms,
             cl_take_changed(in->changed_clients, NULL, NULL);
         if (in->changed_consents)
             ci_take_changed(in->changed_consents, NULL, NULL);
-        cl_each_client(in->clients, walk_client, &ev);
+        cl_each_referral(in->clients, walk_referral, &ev);
         pi_each(in->paths, walk_path, &ev);
+        as_order(set->sched);
+        set->looked = cl_count_clients(in->clients);
     }
     evaluate_rest(&ev);
 }
