@@ -22,10 +22,6 @@
 #include "polku/keys.h"
 #include "polku/log.h"
 
-/* Dashboards and monitors keep /events open, one connection each: the
- * broker serves thousands of them (the API's own requests come on top). */
-#define BROKER_HTTP_CONNECTIONS 4096u
-
 static void healthz(broker *b, polku_http_req *req)
 {
     json_t *connected = json_array(), *replayed = json_array();
@@ -418,8 +414,8 @@ int http_api_start(broker *b)
         }
     }
     int rc = polku_http_start_limited(b->loop, b->cfg->http, 64 * 1024,
-                                      BROKER_HTTP_CONNECTIONS, on_request, b,
-                                      &b->http);
+                                      POLKU_HTTP_STREAM_SERVER_LIMIT,
+                                      on_request, b, &b->http);
     if (rc)
         log_error("cannot serve HTTP on %s: %s", b->cfg->http,
                   polku_strerror(rc));

@@ -1172,6 +1172,15 @@ polku_http_stream *polku_http_stream_open(polku_http_req *req,
                                           polku_http_stream_closed on_closed,
                                           void *arg)
 {
+    return polku_http_stream_open_encoded(req, content_type, NULL, on_closed,
+                                          arg);
+}
+
+polku_http_stream *
+polku_http_stream_open_encoded(polku_http_req *req, const char *content_type,
+                               const char *encoding,
+                               polku_http_stream_closed on_closed, void *arg)
+{
     assert(req && req->state == REQ_HANDLER && "stream on an answered request");
     if (!req->conn) { /* the client is gone: this frees the request */
         answer(req, MHD_HTTP_OK, NULL);
@@ -1189,7 +1198,12 @@ polku_http_stream *polku_http_stream_open(polku_http_req *req,
                                   content_type) != MHD_YES) ||
          MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                                  "no-cache") != MHD_YES ||
-         MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES)) {
+         MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES ||
+         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+                                 "Accept-Encoding") != MHD_YES ||
+         (encoding &&
+          MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
+                                  encoding) != MHD_YES))) {
         MHD_destroy_response(resp);
         resp = NULL;
     }

@@ -33,6 +33,9 @@
  * bench/README.md). */
 #define POLKU_HTTP_CONNECTION_LIMIT 512u
 #define POLKU_HTTP_PER_IP_LIMIT (POLKU_HTTP_CONNECTION_LIMIT / 2)
+/* The limit of a server where dashboards and monitors hold event streams
+ * open, one connection each (the broker's: polku_http_start_limited). */
+#define POLKU_HTTP_STREAM_SERVER_LIMIT 4096u
 
 typedef struct polku_http polku_http;
 typedef struct polku_http_req polku_http_req;
@@ -179,6 +182,14 @@ polku_http_stream *polku_http_stream_open(polku_http_req *req,
                                           const char *content_type,
                                           polku_http_stream_closed on_closed,
                                           void *arg);
+
+/* polku_http_stream_open with "Content-Encoding: encoding" (NULL: none):
+ * the bytes written are then the encoded ones. Every stream says "Vary:
+ * Accept-Encoding". */
+polku_http_stream *
+polku_http_stream_open_encoded(polku_http_req *req, const char *content_type,
+                               const char *encoding,
+                               polku_http_stream_closed on_closed, void *arg);
 
 /* Queues a copy of len bytes (all or nothing). Returns POLKU_OK;
  * POLKU_EFULL when more than POLKU_HTTP_STREAM_MAX_QUEUED bytes would be

@@ -13,8 +13,10 @@
  * resume (another epoch, a seq no longer in the ring or not yet published,
  * or a backlog too large to queue) gets one `reset` event and must re-fetch
  * its snapshot. A client that reads too slowly is dropped; it reconnects and
- * resumes. Everything runs on the loop of the polku_http server the
- * requests come from (see polku/http.h). */
+ * resumes. A client whose Accept-Encoding takes gzip gets the stream
+ * gzip-encoded (each piece deflated once for all such clients; a clean
+ * end carries the trailer). Everything runs on the loop of the polku_http
+ * server the requests come from (see polku/http.h). */
 #ifndef POLKU_SSE_H
 #define POLKU_SSE_H
 
