@@ -31,7 +31,8 @@ static const char *const kind_names[ALERT_KINDS] = {
     "referral_not_received", "referral_not_answered", "rejection_no_followup",
     "handover_unanswered",   "consent_expired_open",  "path_no_coordinator",
     "events_refused",        "duplicate_session",     "store_regressed",
-    "override_used",         "log_diverged",
+    "override_used",
+    "log_diverged",
 };
 
 static const char *const kind_subjects[ALERT_KINDS] = {

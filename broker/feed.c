@@ -262,8 +262,9 @@ static char *render_referral(void *ctx, uint64_t seq)
 {
     const referral_capture *c = ctx;
     ProtobufCBinaryData rid = {16, (uint8_t *)c->r.id};
-    json_t *body = c->known ? cl_referral_json(c->cl, &c->r, c->at_ms, c->names)
-                            : json_pack("{s:o}", "id", id_json(&rid));
+    json_t *body = c->known
+                       ? cl_referral_json(c->cl, &c->r, c->at_ms, c->names)
+                       : json_pack("{s:o}", "id", id_json(&rid));
     if (!body)
         return NULL;
     char key[DISPLAY_NAME_TEXT];

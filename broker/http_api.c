@@ -35,10 +35,11 @@ static void healthz(broker *b, polku_http_req *req)
     snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)b->epoch);
     polku_http_respond_json(
         req, 200,
-        json_pack(
-            "{s:s, s:s, s:I, s:o, s:o, s:o}", "status", "ok", "epoch", epoch,
-            "uptime_s", (json_int_t)((polku_now_ms() - b->started_ms) / 1000),
-            "connected", connected, "replayed", replayed, "ha", pair_json(b)));
+        json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "status", "ok", "epoch",
+                  epoch, "uptime_s",
+                  (json_int_t)((polku_now_ms() - b->started_ms) / 1000),
+                  "connected", connected, "replayed", replayed, "ha",
+                  pair_json(b)));
 }
 
 static void metrics(broker *b, polku_http_req *req)
@@ -339,7 +340,7 @@ static void on_request(polku_http_req *req, void *arg)
         else
             reload_call(b, req);
     } else if (strcmp(polku_http_method(req), "POST") == 0 &&
-               strncmp(path, "/api/v1/overrides/", 18) == 0) {
+        strncmp(path, "/api/v1/overrides/", 18) == 0) {
         const char *rest = path + 18, *slash = strchr(rest, '/');
         char id[32];
         if (!authorised(b, req))

@@ -202,8 +202,8 @@ static void arm(polku_http *srv)
 /* Connections MHD holds (suspended ones included); releases the closed. */
 static unsigned connections(polku_http *srv)
 {
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(
+        srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     return info ? info->num_connections : 0;
 }
 
@@ -630,7 +630,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
  * remember. */
 static enum MHD_Result first_call(polku_http *srv, struct MHD_Connection *conn,
                                   const char *method, const char *url,
-                                  const struct refusal *refusal, void **con_cls)
+                                  const struct refusal *refusal,
+                                  void **con_cls)
 {
     polku_http_req *req = req_new(srv, conn, method, url);
     if (!req)
