@@ -42,8 +42,8 @@ typedef struct client_entry {
     service_entry *services;
     uint8_t n_services, cap_services;
     uint8_t n_timeline, cap_timeline;
+    bool changed; /* on the changed list (in the padding here) */
     timeline_entry *timeline; /* sorted oldest first, CL_TIMELINE_MAX */
-    bool changed;                /* on the changed list */
     struct client_entry *next_changed;
     UT_hash_handle hh;
 } client_entry;
