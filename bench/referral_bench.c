@@ -46,6 +46,7 @@ typedef struct opts {
     size_t count;                /* pipelined referrals */
     int windows[RB_WINDOWS_MAX]; /* pipelined connections, one phase each */
     size_t subscribers;          /* SSE readers of the broker's /events */
+    bool subscribers_gzip;       /* they accept gzip, as browsers do */
     int nwindows;
     size_t commits;    /* baseline LMDB commits, in all */
     size_t rtts;       /* baseline API round trips, and reads */
@@ -279,8 +280,8 @@ static void bench_case(void)
     }
 
     if (g_opt.subscribers) {
-        sse_subs *subs =
-            sse_subs_open(r->broker_http_port, g_opt.subscribers, 10000);
+        sse_subs *subs = sse_subs_open(r->broker_http_port, g_opt.subscribers,
+                                       g_opt.subscribers_gzip, 10000);
         H_REQUIRE(subs, "%zu subscribers opened", g_opt.subscribers);
         x.subs_streaming = sse_subs_streaming(subs);
         h_note("%zu SSE subscribers asked for the broker's /events, %zu "
@@ -343,7 +344,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: referral_bench [--short] [--serial N] [--count N]\n"
             "                      [--concurrency N[,N..]] [--subscribers N] "
-            "[--keep] [--machine]\n"
+            "[--subscribers-gzip]\n"
+            "                      [--keep] [--machine]\n"
             "  --short          300 one-at-a-time, 10000 pipelined (< 1 min)\n"
             "  --serial N       one-at-a-time referrals (default 2000)\n"
             "  --count N        pipelined referrals (default 50000)\n"
@@ -354,6 +356,7 @@ static void usage(FILE *f)
             "  --subscribers N  then the pipelined phases again with N "
             "readers of\n"
             "                   the broker's /events (the drop they cause)\n"
+            "  --subscribers-gzip  they accept gzip, as browsers do\n"
             "  --keep           keep the region directory (logs, stores)\n"
             "  --machine        key=value lines too (for bench/compare)\n");
 }
@@ -405,6 +408,8 @@ static int parse_opts(int argc, char **argv)
             serial = number_arg(argv[++i]);
         } else if (strcmp(arg, "--subscribers") == 0 && number_arg(val)) {
             g_opt.subscribers = number_arg(argv[++i]);
+        } else if (strcmp(arg, "--subscribers-gzip") == 0) {
+            g_opt.subscribers_gzip = true;
         } else if (strcmp(arg, "--count") == 0 && number_arg(val)) {
             count = number_arg(argv[++i]);
         } else if (strcmp(arg, "--concurrency") == 0 && val &&

@@ -34,7 +34,7 @@ struct sse_subs {
     atomic_ullong bytes;
 };
 
-static int connect_one(int port, size_t i)
+static int connect_one(int port, size_t i, bool gzip)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -44,11 +44,12 @@ static int connect_one(int port, size_t i)
                              .sin_port = htons((uint16_t)port)};
     from.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)(i / PER_ADDRESS));
     to.sin_addr.s_addr = htonl(0x7f000001u);
-    char req[128];
-    int len = snprintf(req, sizeof req,
-                       "GET /events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                       "Accept: text/event-stream\r\n\r\n",
-                       port);
+    char req[192];
+    int len =
+        snprintf(req, sizeof req,
+                 "GET /events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                 "Accept: text/event-stream\r\n%s\r\n",
+                 port, gzip ? "Accept-Encoding: gzip, deflate, br\r\n" : "");
     if (bind(fd, (struct sockaddr *)&from, sizeof from) ||
         connect(fd, (struct sockaddr *)&to, sizeof to) ||
         write(fd, req, (size_t)len) != len) {
@@ -108,7 +109,7 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-sse_subs *sse_subs_open(int port, size_t n, unsigned timeout_ms)
+sse_subs *sse_subs_open(int port, size_t n, bool gzip, unsigned timeout_ms)
 {
     sse_subs *s = calloc(1, sizeof *s);
     if (!s)
@@ -121,7 +122,7 @@ sse_subs *sse_subs_open(int port, size_t n, unsigned timeout_ms)
     }
     for (size_t i = 0; i < n; i++) {
         sub *c = &s->subs[s->n];
-        c->fd = connect_one(port, i);
+        c->fd = connect_one(port, i, gzip);
         if (c->fd < 0) {
             /* refused at once: counted as answered, not streaming */
             atomic_fetch_add(&s->answered, 1);

@@ -10,14 +10,17 @@
 #ifndef POLKU_BENCH_SSE_SUBSCRIBERS_H
 #define POLKU_BENCH_SSE_SUBSCRIBERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct sse_subs sse_subs;
 
 /* Opens n subscribers to 127.0.0.1:port's /events and waits (at most
- * timeout_ms) until each has its response header or is closed. NULL if out
- * of memory or descriptors. */
-sse_subs *sse_subs_open(int port, size_t n, unsigned timeout_ms);
+ * timeout_ms) until each has its response header or is closed. gzip: they
+ * say "Accept-Encoding: gzip, deflate, br" as a browser's EventSource does
+ * (and read the compressed bytes without inflating them). NULL if out of
+ * memory or descriptors. */
+sse_subs *sse_subs_open(int port, size_t n, bool gzip, unsigned timeout_ms);
 
 /* Subscribers that got "200" and are still open. */
 size_t sse_subs_streaming(sse_subs *s);

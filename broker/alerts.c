@@ -7,6 +7,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "alert_schedule.h"
 #include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
@@ -51,13 +52,57 @@ typedef struct alert {
     uint64_t since_ms;
     char peers[2][64]; /* duplicate_session: the live, the refused */
     unsigned gen;
+    unsigned raised_gen; /* the evaluation that raised it */
     UT_hash_handle hh;
 } alert;
+
+/* A full walk this often at the latest, whatever the schedule says: the
+ * safety net under the incremental tick (see alerts_tick). */
+#define ALERTS_FULL_WALK_MS 60000u
 
 struct alert_set {
     alert *alerts;
     unsigned gen;
+    alert_schedule *sched;   /* alerts_tick's; NULL until its first call */
+    bool walk_all;           /* the next tick walks everything */
+    uint64_t last_full_ms;   /* the last full walk (on the tick's clock) */
+    size_t looked;           /* clients looked at by the last tick */
+    struct watched *watched; /* looked at every tick (see eval_client) */
 };
+
+/* A client with an open referral relying on a consent not known to be
+ * its own: a grant or revocation of it is noted for another client. */
+typedef struct watched {
+    uint8_t key[16];
+    UT_hash_handle hh;
+} watched;
+
+static void watch(alert_set *set, const uint8_t key[16], bool on)
+{
+    if (!on && !set->watched)
+        return; /* the usual case: nobody relies on another's consent */
+    watched *w = NULL;
+    HASH_FIND(hh, set->watched, key, 16, w);
+    if (w && !on) {
+        HASH_DEL(set->watched, w);
+        free(w);
+    } else if (!w && on && (w = calloc(1, sizeof *w))) {
+        memcpy(w->key, key, 16);
+        HASH_ADD(hh, set->watched, key, 16, w);
+    } else if (!w && on) {
+        set->walk_all = true; /* out of memory: the next tick walks */
+    }
+}
+
+static void unwatch_all(alert_set *set)
+{
+    watched *w, *tmp;
+    HASH_ITER(hh, set->watched, w, tmp)
+    {
+        HASH_DEL(set->watched, w);
+        free(w);
+    }
+}
 
 const char *alerts_kind_name(unsigned kind)
 {
@@ -79,6 +124,8 @@ void alerts_free(alert_set **set)
         HASH_DEL((*set)->alerts, a);
         free(a);
     }
+    as_free(&(*set)->sched);
+    unwatch_all(*set);
     free(*set);
     *set = NULL;
 }
@@ -126,10 +173,17 @@ typedef struct eval {
     alert_change_fn change;
     void *arg;
     const char *peers[2]; /* for the next hold (NULL: none) */
+    /* alerts_tick: the client's next thresholds, earliest per clock */
+    size_t n_due;
+    const char *due_org[8];
+    uint64_t due_ms[8];
+    const uint8_t *due_key;
+    bool foreign_consent; /* an open referral's consent is not its own */
 } eval;
 
 /* The alert holds at this evaluation: kept, or raised if new. An existing
- * alert keeps its since; for path alerts the earliest candidate wins.
+ * alert keeps its since; for path alerts the earliest candidate at the
+ * raise wins (whatever order the candidates come in).
  * subject NULL: the kind's usual subject. */
 static void hold_detail(eval *ev, unsigned kind, const char *subject,
                         const char *subject_id, const uint8_t client_key[16],
@@ -143,11 +197,10 @@ static void hold_detail(eval *ev, unsigned kind, const char *subject,
         for (int i = 0; i < 2; i++)
             snprintf(a->peers[i], sizeof a->peers[i], "%s", ev->peers[i]);
     if (a) {
-        if (a->gen != ev->set->gen) {
+        if (a->gen != ev->set->gen)
             a->gen = ev->set->gen;
-        } else if (since_ms < a->since_ms) {
-            a->since_ms = since_ms; /* several candidates this round */
-        }
+        else if (a->raised_gen == a->gen && since_ms < a->since_ms)
+            a->since_ms = since_ms; /* several candidates at its raise */
         if (detail)
             snprintf(a->detail, sizeof a->detail, "%s", detail);
         return;
@@ -166,7 +219,7 @@ static void hold_detail(eval *ev, unsigned kind, const char *subject,
     a->since_ms = since_ms;
     for (int i = 0; i < 2 && ev->peers[0]; i++)
         snprintf(a->peers[i], sizeof a->peers[i], "%s", ev->peers[i]);
-    a->gen = ev->set->gen;
+    a->gen = a->raised_gen = ev->set->gen;
     HASH_ADD_STR(ev->set->alerts, id, a);
     json_t *j = alert_json(a);
     if (j && ev->change)
@@ -286,13 +339,262 @@ static void hold_override(const ov_view *v, void *arg)
                 v->used_by, v->since_ms, v->basis);
 }
 
+/* ---- the schedule (alerts_tick) ----
+ *
+ * Beside what holds now, evaluating a client notes when its alerts can
+ * next change with no event: each threshold of on_referral and on_path
+ * that its clock has not reached yet. Everything else they read changes
+ * only by a folded event (cl_take_changed) or, for an alert that holds,
+ * is looked at every tick anyway. */
+
+/* org's clock ("" the broker's) reaches due: look again then. */
+static void plan_due(eval *ev, const char *org, uint64_t due)
+{
+    if (due <= now_at(ev, org))
+        return; /* passed: on_referral / on_path has read it already */
+    for (size_t i = 0; i < ev->n_due; i++)
+        if (strcmp(ev->due_org[i], org) == 0) {
+            if (due < ev->due_ms[i])
+                ev->due_ms[i] = due;
+            return;
+        }
+    if (ev->n_due == sizeof ev->due_ms / sizeof ev->due_ms[0]) {
+        as_at(ev->set->sched, org, due, ev->due_key); /* many clocks */
+        return;
+    }
+    ev->due_org[ev->n_due] = org;
+    ev->due_ms[ev->n_due++] = due;
+}
+
+/* The thresholds of on_referral. */
+static void plan_referral(eval *ev, const cl_referral *r)
+{
+    const broker_sla *sla = ev->in->sla;
+    const client_index *cl = ev->in->clients;
+    const char *from = cl_name(cl, r->from), *to = cl_name(cl, r->to);
+    if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REQUESTED && r->requested)
+        plan_due(ev, from, r->created_ms + sla->referral_receipt_ms);
+    if (r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED && r->received_ms)
+        plan_due(ev, to, r->received_ms + sla->referral_answer_ms);
+    if (r->status == POLKU__REFERRAL_STATE__REFERRAL_REJECTED && r->status_ms)
+        plan_due(ev, to, r->status_ms + sla->rejection_followup_ms);
+    if (!cl_referral_open(r))
+        return;
+    static const uint8_t zero[16];
+    uint8_t owner[16];
+    if (memcmp(r->consent_id, zero, 16) != 0 &&
+        (!ci_consent_owner(ev->in->consents, r->consent_id, owner) ||
+         memcmp(owner, r->client_key, 16) != 0))
+        ev->foreign_consent = true;
+    uint64_t until = ci_consent_until(ev->in->consents, r->consent_id, ev->now);
+    if (until)
+        plan_due(ev, "", until);
+    if (r->requested)
+        plan_due(ev, from, r->created_ms + sla->path_coordinator_ms);
+}
+
+static void on_referral_planned(const cl_referral *r, void *arg)
+{
+    on_referral(r, arg);
+    plan_referral(arg, r);
+}
+
+/* The thresholds of on_path. */
+static void plan_path(eval *ev, const uint8_t key[16], const path_view *v)
+{
+    const path_handover_view *h = &v->open_handover;
+    if (v->has_open_handover && h->offered_ms)
+        plan_due(ev, h->from, h->offered_ms + ev->in->sla->handover_answer_ms);
+    uint64_t end = v->has_open_handover && h->to[0]
+                       ? ci_client_next_end(ev->in->consents, key, ev->now)
+                       : 0;
+    if (end)
+        plan_due(ev, "", end);
+}
+
+static void plan_begin(eval *ev, const uint8_t key[16])
+{
+    ev->n_due = 0;
+    ev->due_key = key;
+    ev->foreign_consent = false;
+}
+
+/* The planned thresholds into the schedule. */
+static void plan_end(eval *ev)
+{
+    for (size_t i = 0; i < ev->n_due; i++)
+        as_at(ev->set->sched, ev->due_org[i], ev->due_ms[i], ev->due_key);
+}
+
+/* Evaluates one client's referrals and path, and schedules it again. */
+static void eval_client(eval *ev, const uint8_t key[16])
+{
+    plan_begin(ev, key);
+    ev->set->looked++;
+    cl_each_referral_of(ev->in->clients, key, on_referral_planned, ev);
+    path_view v;
+    if (pi_view(ev->in->paths, key, &v)) {
+        on_path(key, &v, ev);
+        plan_path(ev, key, &v);
+    }
+    plan_end(ev);
+    watch(ev->set, key, ev->foreign_consent);
+}
+
+/* The org-level alerts, break-glass, then what no longer holds. */
+static void evaluate_rest(eval *ev);
+
 void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
                      alert_change_fn change, void *arg)
 {
-    eval ev = {set, in, now_ms, change, arg, {NULL, NULL}};
+    eval ev = {
+        .set = set, .in = in, .now = now_ms, .change = change, .arg = arg};
     set->gen++;
     cl_each_referral(in->clients, on_referral, &ev);
     pi_each(in->paths, on_path, &ev);
+    evaluate_rest(&ev);
+}
+
+/* The full walk of alerts_tick: alerts_evaluate's walk in the index's
+ * own order (no lookup per client), each referral and path scheduled on
+ * its own (a client may get an entry for each). */
+static void walk_referral(const cl_referral *r, void *arg)
+{
+    eval *ev = arg;
+    on_referral(r, ev);
+    plan_begin(ev, r->client_key);
+    plan_referral(ev, r);
+    plan_end(ev);
+    if (ev->foreign_consent)
+        watch(ev->set, r->client_key, true);
+}
+
+static void walk_path(const uint8_t key[16], const path_view *v, void *arg)
+{
+    eval *ev = arg;
+    on_path(key, v, ev);
+    plan_begin(ev, key);
+    plan_path(ev, key, v);
+    plan_end(ev);
+}
+
+/* Client keys to look at again, sorted and made unique before use. */
+typedef struct key_list {
+    uint8_t (*keys)[16];
+    size_t n, cap;
+    bool lost; /* out of memory: a key was dropped */
+} key_list;
+
+static void key_add(const uint8_t key[16], void *arg)
+{
+    key_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        uint8_t(*grown)[16] = realloc(l->keys, cap * sizeof *grown);
+        if (!grown) {
+            l->lost = true;
+            return;
+        }
+        l->keys = grown;
+        l->cap = cap;
+    }
+    memcpy(l->keys[l->n++], key, 16);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 16);
+}
+
+static uint64_t now_of(void *arg, const char *org)
+{
+    return now_at(arg, org);
+}
+
+/* Only the clients whose alerts may have changed. False when a key list
+ * ran out of memory: the caller walks everything instead. */
+static bool evaluate_changed(eval *ev)
+{
+    key_list l = {0};
+    cl_take_changed(ev->in->changed_clients, key_add, &l);
+    ci_take_changed(ev->in->changed_consents, key_add, &l);
+    for (watched *w = ev->set->watched; w; w = w->hh.next)
+        key_add(w->key, &l);
+    for (alert *a = ev->set->alerts; a; a = a->hh.next)
+        if (a->kind <= ALERT_PATH_NO_COORDINATOR) /* a client's alert */
+            key_add(a->client_key, &l);
+    as_take_due(ev->set->sched, now_of, ev, key_add, &l);
+    if (l.lost) {
+        free(l.keys);
+        return false;
+    }
+    if (l.n > 1)
+        qsort(l.keys, l.n, sizeof l.keys[0], key_cmp);
+    for (size_t i = 0; i < l.n; i++)
+        if (i == 0 || memcmp(l.keys[i], l.keys[i - 1], 16) != 0)
+            eval_client(ev, l.keys[i]);
+    free(l.keys);
+    return true;
+}
+
+void alerts_tick(alert_set *set, const alert_inputs *in, uint64_t now_ms,
+                 alert_change_fn change, void *arg)
+{
+    if (!set->sched && !(set->sched = as_new())) {
+        alerts_evaluate(set, in, now_ms, change, arg); /* out of memory */
+        return;
+    }
+    eval ev = {
+        .set = set, .in = in, .now = now_ms, .change = change, .arg = arg};
+    set->gen++;
+    set->looked = 0;
+    bool full = set->walk_all || !in->changed_clients ||
+                !in->changed_consents || as_lost(set->sched) ||
+                now_ms < set->last_full_ms ||
+                now_ms - set->last_full_ms >= ALERTS_FULL_WALK_MS;
+    if (!full && !evaluate_changed(&ev)) {
+        set->looked = 0;
+        full = true; /* nothing was held or cleared yet: walk instead */
+    }
+    if (full) {
+        set->walk_all = false;
+        set->last_full_ms = now_ms;
+        as_clear(set->sched);
+        unwatch_all(set);
+        if (in->changed_clients)
+            cl_take_changed(in->changed_clients, NULL, NULL);
+        if (in->changed_consents)
+            ci_take_changed(in->changed_consents, NULL, NULL);
+        cl_each_referral(in->clients, walk_referral, &ev);
+        pi_each(in->paths, walk_path, &ev);
+        as_order(set->sched);
+        set->looked = cl_count_clients(in->clients);
+    }
+    evaluate_rest(&ev);
+}
+
+void alerts_walk_all(alert_set *set)
+{
+    set->walk_all = true;
+}
+
+size_t alerts_last_looked(const alert_set *set)
+{
+    return set->looked;
+}
+
+size_t alerts_scheduled(const alert_set *set)
+{
+    return set->sched ? as_count(set->sched) : 0;
+}
+
+static void evaluate_rest(eval *evp)
+{
+    eval ev = *evp;
+    const alert_inputs *in = ev.in;
+    alert_set *set = ev.set;
+    alert_change_fn change = ev.change;
+    void *arg = ev.arg;
     static const uint8_t no_client[16];
     for (size_t i = 0; i < in->n_refused; i++)
         if (in->refused[i].events > 0)

@@ -105,6 +105,11 @@ typedef struct alert_inputs {
     /* how a client is named in an alert (display.h): its display
      * pseudonym; NULL (unit tests) the client key */
     const display *names;
+    /* alerts_tick: the indexes whose changed clients (cl_take_changed,
+     * ci_take_changed) it takes, normally .clients and .consents; either
+     * NULL: every tick walks everything */
+    client_index *changed_clients;
+    consent_index *changed_consents;
 } alert_inputs;
 
 /* A change: topic "alert.raised" or "alert.cleared" and the alert's JSON
@@ -115,9 +120,32 @@ typedef void (*alert_change_fn)(const char *topic, const json_t *alert,
 alert_set *alerts_new(void);
 void alerts_free(alert_set **set);
 
-/* Recomputes the alerts at now; calls change for each difference. */
+/* Recomputes the alerts at now from every referral and path; calls
+ * change for each difference. */
 void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
                      alert_change_fn change, void *arg);
+
+/* The same alerts as alerts_evaluate, looking only at the clients whose
+ * alerts can have changed since the last tick: those an event was folded
+ * for and those whose consents changed (in->changed_*), those whose alert
+ * holds, those whose next threshold (alert_schedule.h) has come on its
+ * clock, and those with an open referral relying on a consent that is
+ * not (known to be) their own. The org-level
+ * alerts and break-glass are looked at whole every tick. The first tick,
+ * the one after alerts_walk_all, and one at least every 60 s walk every
+ * client (and schedule them all again). Raised and cleared come in
+ * another order than alerts_evaluate's. */
+void alerts_tick(alert_set *set, const alert_inputs *in, uint64_t now_ms,
+                 alert_change_fn change, void *arg);
+
+/* The next alerts_tick walks every client: after a reload (the SLAs or
+ * the directory changed). */
+void alerts_walk_all(alert_set *set);
+
+/* Clients the last alerts_tick looked at; thresholds it has scheduled
+ * (for tests and the benchmark). */
+size_t alerts_last_looked(const alert_set *set);
+size_t alerts_scheduled(const alert_set *set);
 
 size_t alerts_count(const alert_set *set);
 

@@ -63,6 +63,7 @@ typedef struct fixture {
     const char *skewed_org[2]; /* an org's clock ahead (+) or behind (-) */
     int64_t skew_ms[2];
     size_t n_skews;
+    bool incremental; /* evaluate with alerts_tick */
 } fixture;
 
 static void record(const char *topic, const json_t *alert, void *arg)
@@ -99,6 +100,15 @@ static int setup(void **state)
     f->kela.org = KELA;
     *state = f;
     return 0;
+}
+
+/* The same cases through the incremental tick (alerts_tick). */
+static int setup_incremental(void **state)
+{
+    int rc = setup(state);
+    if (rc == 0)
+        ((fixture *)*state)->incremental = true;
+    return rc;
 }
 
 static int teardown(void **state)
@@ -148,7 +158,13 @@ static void evaluate(fixture *f, uint64_t now)
                        .n_diverged = f->n_diverged,
                        .clock_offset = f->n_skews ? skew_of : NULL,
                        .clock_arg = f};
-    alerts_evaluate(f->set, &in, now, record, f);
+    if (f->incremental) {
+        in.changed_clients = f->cl;
+        in.changed_consents = f->ci;
+        alerts_tick(f->set, &in, now, record, f);
+    } else {
+        alerts_evaluate(f->set, &in, now, record, f);
+    }
 }
 
 static void nothing_changes(fixture *f, uint64_t now)
@@ -645,27 +661,296 @@ static void log_diverged(void **state)
     assert_string_equal(f->seen[0].topic, "alert.cleared");
 }
 
+/* ---- the incremental tick against the full walk ----
+ *
+ * Random histories of a few clients among four organisations (referrals
+ * and their statuses, claims, closed paths, consents with ends and
+ * revocations, handovers), clocks whose offsets change, time in random
+ * steps. After every step one set is evaluated by the full walk and one
+ * by alerts_tick; both must hold the same alerts (kind, subject, org,
+ * since) and have reported the same raised and cleared ones. */
+
+typedef struct rnd_referral {
+    uint8_t key[16];
+    org_log *from, *to;
+    uint32_t version;
+    bool done;
+} rnd_referral;
+
+static uint32_t rnd_next(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(*s >> 33);
+}
+
+static void rnd_changes(const change *seen, size_t n, json_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "%s %s", seen[i].topic,
+                 json_string_value(json_object_get(seen[i].alert, "id")));
+        json_array_append_new(out, json_string(line));
+    }
+}
+
+static int line_cmp(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t *const *)a),
+                  json_string_value(*(json_t *const *)b));
+}
+
+/* The changes of one evaluation as sorted lines. */
+static char *sorted_changes(fixture *f)
+{
+    json_t *lines = json_array();
+    rnd_changes(f->seen, f->n_seen, lines);
+    size_t n = json_array_size(lines);
+    json_t **v = calloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(lines, i);
+    qsort(v, n, sizeof *v, line_cmp);
+    json_t *sorted = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append(sorted, v[i]);
+    char *text = json_dumps(sorted, JSON_COMPACT);
+    json_decref(sorted);
+    json_decref(lines);
+    free(v);
+    return text;
+}
+
+/* Raised by the full walk over all histories, by kind: each kind of a
+ * client must come up, or the histories test nothing. */
+static unsigned raised_by_kind[6];
+
+static void tally(const fixture *f)
+{
+    static const char *const kinds[6] = {
+        "referral_not_received", "referral_not_answered",
+        "rejection_no_followup", "handover_unanswered",
+        "consent_expired_open",  "path_no_coordinator"};
+    for (size_t i = 0; i < f->n_seen; i++)
+        for (unsigned k = 0; k < 6; k++)
+            if (strcmp(f->seen[i].topic, "alert.raised") == 0 &&
+                strcmp(json_string_value(
+                           json_object_get(f->seen[i].alert, "kind")),
+                       kinds[k]) == 0)
+                raised_by_kind[k]++;
+}
+
+static void one_random_history(uint64_t seed)
+{
+    void *full_state = NULL, *tick_state = NULL;
+    assert_int_equal(setup(&full_state), 0);
+    assert_int_equal(setup_incremental(&tick_state), 0);
+    fixture *full = full_state, *tick = tick_state;
+    /* one folded state, two alert sets */
+    cl_destroy(&tick->cl);
+    ci_destroy(&tick->ci);
+    pi_destroy(&tick->pi);
+    tick->cl = full->cl;
+    tick->ci = full->ci;
+    tick->pi = full->pi;
+    uint64_t s = seed * 2654435761u + 1;
+    broker_sla sla = {1000 + rnd_next(&s) % 5000, 1000 + rnd_next(&s) % 5000,
+                      1000 + rnd_next(&s) % 5000, 1000 + rnd_next(&s) % 5000,
+                      1000 + rnd_next(&s) % 5000};
+    full->sla = tick->sla = sla;
+    org_log *orgs[4] = {&full->sote, &full->tk, &full->typ, &full->kela};
+    const char *names[4] = {SOTE, TK, TYP, KELA};
+    uint8_t keys[6][16];
+    for (unsigned i = 0; i < 6; i++)
+        test_id(0xd0, i + 1, keys[i]);
+    rnd_referral refs[64];
+    unsigned n_refs = 0, consents = 0, handovers = 0;
+    uint32_t term[6] = {0};
+    int coordinator[6] = {-1, -1, -1, -1, -1, -1};
+    uint64_t now = T0;
+    for (unsigned step = 0; step < 200; step++) {
+        now += rnd_next(&s) % 1500;
+        unsigned c = rnd_next(&s) % 6, o = rnd_next(&s) % 4;
+        org_log *l = orgs[o];
+        const uint8_t *key = keys[c];
+        uint64_t t = now - rnd_next(&s) % 500;
+        bool room = true;
+        for (unsigned i = 0; i < 4; i++)
+            room = room && orgs[i]->n + 2 < TEST_LOG_MAX;
+        switch (room ? rnd_next(&s) % 9 : 99) {
+        case 0:
+        case 1: /* a referral */
+            if (n_refs < 64) {
+                org_log *to = orgs[(o + 1 + rnd_next(&s) % 3) % 4];
+                unsigned consent = consents && rnd_next(&s) % 2
+                                       ? 1 + rnd_next(&s) % consents
+                                       : 0;
+                fold(full, ev_requested(l, key, ++n_refs, to->org, "palvelu",
+                                        consent, t));
+                rnd_referral *r = &refs[n_refs - 1];
+                memcpy(r->key, key, 16);
+                r->from = l;
+                r->to = to;
+                r->version = 0;
+                r->done = false;
+            }
+            break;
+        case 2:
+        case 3: { /* a status of a referral still open */
+            if (!n_refs)
+                break;
+            unsigned rid = 1 + rnd_next(&s) % n_refs;
+            rnd_referral *r = &refs[rid - 1];
+            if (r->done)
+                break;
+            static const Polku__ReferralState next[] = {
+                RECEIVED, RECEIVED, ACCEPTED, REJECTED,
+                POLKU__REFERRAL_STATE__REFERRAL_COMPLETED};
+            Polku__ReferralState st = next[rnd_next(&s) % 5];
+            if (rnd_next(&s) % 6 == 0) {
+                fold(full, ev_cancel(r->from, r->key, rid, r->to->org, t));
+                r->done = true;
+                break;
+            }
+            fold(full, ev_status(r->to, r->key, rid, r->from->org, st,
+                                 ++r->version, t));
+            r->done = st == REJECTED ||
+                      st == POLKU__REFERRAL_STATE__REFERRAL_COMPLETED;
+            break;
+        }
+        case 4: /* a claim won */
+            fold(full, ev_won(l, key, ++term[c], t));
+            coordinator[c] = (int)o;
+            break;
+        case 5: /* a consent, ending soon or not */
+            fold(full, ev_granted(l, key, ++consents, names[(o + 1) % 4],
+                                  rnd_next(&s) % 2 ? "referral" : "handover",
+                                  now + rnd_next(&s) % 8000, t));
+            break;
+        case 6: /* a consent revoked */
+            if (consents)
+                fold(full, ev_revoked(l, key, 1 + rnd_next(&s) % consents, t));
+            break;
+        case 7: /* a handover offered by the coordinator, or answered */
+            if (coordinator[c] >= 0 && rnd_next(&s) % 2) {
+                org_log *by = orgs[coordinator[c]];
+                fold(full, ev_offered(by, key, names[(coordinator[c] + 1) % 4],
+                                      ++handovers, term[c], t));
+            } else if (handovers) {
+                fold(full,
+                     ev_answered(l, key, handovers,
+                                 rnd_next(&s) % 2
+                                     ? HO_ACCEPTED
+                                     : POLKU__HANDOVER_STATE__HANDOVER_DECLINED,
+                                 term[c] + 1, names[(o + 3) % 4], t));
+            }
+            break;
+        case 8: /* a path closed, or a clock that moves */
+            if (rnd_next(&s) % 3 == 0 && coordinator[c] >= 0) {
+                fold(full, ev_closed(orgs[coordinator[c]], key, term[c], t));
+            } else {
+                full->n_skews = tick->n_skews = 2;
+                full->skewed_org[0] = tick->skewed_org[0] = names[o];
+                full->skewed_org[1] = tick->skewed_org[1] = names[(o + 2) % 4];
+                int64_t a = (int64_t)(rnd_next(&s) % 4000) - 2000;
+                int64_t b = (int64_t)(rnd_next(&s) % 4000) - 2000;
+                full->skew_ms[0] = tick->skew_ms[0] = a;
+                full->skew_ms[1] = tick->skew_ms[1] = b;
+            }
+            break;
+        default:
+            break;
+        }
+        evaluate(full, now);
+        evaluate(tick, now);
+        tally(full);
+        char *a = sorted_changes(full), *b = sorted_changes(tick);
+        if (strcmp(a, b) != 0)
+            fail_msg("seed %llu step %u: full walk %s, tick %s",
+                     (unsigned long long)seed, step, a, b);
+        free(a);
+        free(b);
+        json_t *ja = alerts_json(full->set), *jb = alerts_json(tick->set);
+        if (!json_equal(ja, jb)) {
+            char *x = json_dumps(ja, JSON_COMPACT),
+                 *y = json_dumps(jb, JSON_COMPACT);
+            fail_msg("seed %llu step %u: full walk %s, tick %s",
+                     (unsigned long long)seed, step, x, y);
+        }
+        json_decref(ja);
+        json_decref(jb);
+    }
+    tick->cl = NULL;
+    tick->ci = NULL;
+    tick->pi = NULL;
+    assert_int_equal(teardown(&tick_state), 0);
+    assert_int_equal(teardown(&full_state), 0);
+}
+
+static void tick_equals_full_walk(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 120; seed++)
+        one_random_history(seed);
+    for (unsigned k = 0; k < 6; k++) {
+        printf("kind %u raised %u times\n", k, raised_by_kind[k]);
+        assert_true(raised_by_kind[k] > 0);
+    }
+}
+
+/* Once walked, a tick looks only at what changed, holds or came due. */
+static void tick_looks_only_at_what_can_change(void **state)
+{
+    fixture *f = *state;
+    f->sla.referral_receipt_ms = 1000;
+    for (unsigned i = 1; i <= 40; i++) {
+        uint8_t key[16];
+        test_id(0xd0, i, key);
+        fold(f, ev_requested(&f->sote, key, i, TK, "tyokyky", 0, T0 + i * 100));
+    }
+    evaluate(f, T0); /* the first tick walks all 40 */
+    assert_int_equal(alerts_last_looked(f->set), 40);
+    assert_int_equal(alerts_scheduled(f->set), 40);
+    evaluate(f, T0 + 500);
+    assert_int_equal(alerts_last_looked(f->set), 0);
+    assert_int_equal(f->n_seen, 0);
+    evaluate(f, T0 + 1350); /* clients 1..3 are due */
+    assert_int_equal(alerts_last_looked(f->set), 3);
+    assert_int_equal(f->n_seen, 3);
+    uint8_t key[16];
+    test_id(0xd0, 30, key);
+    fold(f, ev_status(&f->tk, key, 30, SOTE, RECEIVED, 1, T0 + 1400));
+    evaluate(f, T0 + 1380); /* 3 held, 1 changed */
+    assert_int_equal(alerts_last_looked(f->set), 4);
+    assert_int_equal(f->n_seen, 0);
+    alerts_walk_all(f->set);
+    evaluate(f, T0 + 1450);
+    assert_int_equal(alerts_last_looked(f->set), 40);
+}
+
 #define CASE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define TICK(f) cmocka_unit_test_setup_teardown(f, setup_incremental, teardown)
+#define BOTH(f) CASE(f), TICK(f)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        CASE(referral_not_received),
-        CASE(referral_not_answered),
-        CASE(rejection_no_followup),
-        CASE(rejection_on_a_closed_path_needs_no_followup),
-        CASE(handover_unanswered),
-        CASE(consent_expired_open_referral),
-        CASE(consent_revoked_under_an_open_handover),
-        CASE(path_no_coordinator),
-        CASE(json_lists_oldest_first),
-        CASE(empty_set),
-        CASE(events_refused),
-        CASE(store_regressed),
-        CASE(log_diverged),
-        CASE(duplicate_session),
-        CASE(override_used),
-        CASE(skewed_clocks),
+        BOTH(referral_not_received),
+        BOTH(referral_not_answered),
+        BOTH(rejection_no_followup),
+        BOTH(rejection_on_a_closed_path_needs_no_followup),
+        BOTH(handover_unanswered),
+        BOTH(consent_expired_open_referral),
+        BOTH(consent_revoked_under_an_open_handover),
+        BOTH(path_no_coordinator),
+        BOTH(json_lists_oldest_first),
+        BOTH(empty_set),
+        BOTH(events_refused),
+        BOTH(store_regressed),
+        BOTH(log_diverged),
+        BOTH(duplicate_session),
+        BOTH(override_used),
+        BOTH(skewed_clocks),
+        TICK(tick_looks_only_at_what_can_change),
+        CASE(tick_equals_full_walk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,8 +157,10 @@ static void evaluate_alerts(broker *b)
                        .n_diverged = dl.n,
                        .clock_offset = clock_offset,
                        .clock_arg = b,
-                       .names = b->display};
-    alerts_evaluate(b->alerts, &in, polku_now_ms(), on_alert_change, b);
+                       .names = b->display,
+                       .changed_clients = b->clients,
+                       .changed_consents = b->consents};
+    alerts_tick(b->alerts, &in, polku_now_ms(), on_alert_change, b);
 }
 
 #define ALERT_TICK_MS 500
@@ -235,7 +237,7 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
     if (!rc)
         rc = open_router(b);
     if (!rc)
-        rc = feed_open(b->zctx, cfg->feed, b->epoch, &b->feed);
+        rc = feed_open(loop, b->zctx, cfg->feed, b->epoch, &b->feed);
     if (!rc)
         rc = http_api_start(b);
     if (!rc)

@@ -42,7 +42,9 @@ typedef struct client_entry {
     service_entry *services;
     uint8_t n_services, cap_services;
     uint8_t n_timeline, cap_timeline;
+    bool changed; /* on the changed list (in the padding here) */
     timeline_entry *timeline; /* sorted oldest first, CL_TIMELINE_MAX */
+    struct client_entry *next_changed;
     UT_hash_handle hh;
 } client_entry;
 
@@ -60,6 +62,7 @@ struct client_index {
     size_t n_names, cap_names;
     size_t open;
     override_index *overrides; /* break-glass until reviewed */
+    client_entry *changed;     /* events folded since cl_take_changed */
 };
 
 /* ---- event names ---- */
@@ -416,17 +419,30 @@ static void timeline_add(client_index *cl, client_entry *c,
 
 /* ---- apply ---- */
 
+/* The client's alerts may have changed (cl_take_changed). */
+static void note_changed(client_index *cl, client_entry *c)
+{
+    if (!c || c->changed)
+        return;
+    c->changed = true;
+    c->next_changed = cl->changed;
+    cl->changed = c;
+}
+
 bool cl_apply(client_index *cl, const polku_envelope *env)
 {
     if (env->origin_org && env->origin_org[0])
         ov_apply(cl->overrides, env);
     uint8_t event = event_index(env);
+    if (env->client_key.len == 16) /* consents and paths fold it too */
+        note_changed(cl, client_find(cl, env->client_key.data));
     if (!event || env->client_key.len != 16 || !env->origin_org ||
         !env->origin_org[0])
         return false;
     client_entry *c = client_get(cl, env->client_key.data);
     if (!c)
         return false;
+    note_changed(cl, c);
     c->first_ms = earliest(c->first_ms, env->time_ms);
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
@@ -462,6 +478,28 @@ void cl_each_referral(const client_index *cl, cl_referral_fn fn, void *arg)
 {
     for (referral_entry *e = cl->referrals; e; e = e->hh.next)
         fn(&e->r, arg);
+}
+
+void cl_each_referral_of(const client_index *cl, const uint8_t key[16],
+                         cl_referral_fn fn, void *arg)
+{
+    const client_entry *c = client_find(cl, key);
+    for (referral_entry *e = c ? c->referrals : NULL; e; e = e->next_of_client)
+        fn(&e->r, arg);
+}
+
+void cl_take_changed(client_index *cl, cl_key_fn fn, void *arg)
+{
+    client_entry *c = cl->changed;
+    cl->changed = NULL;
+    while (c) {
+        client_entry *next = c->next_changed;
+        c->changed = false;
+        c->next_changed = NULL;
+        if (fn)
+            fn(c->key, arg);
+        c = next;
+    }
 }
 
 bool cl_followed_up(const client_index *cl, const uint8_t key[16],

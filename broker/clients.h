@@ -75,6 +75,17 @@ typedef void (*cl_referral_fn)(const cl_referral *r, void *arg);
 /* Every referral, in no particular order. */
 void cl_each_referral(const client_index *cl, cl_referral_fn fn, void *arg);
 
+/* Every referral of one client (none if unknown). */
+void cl_each_referral_of(const client_index *cl, const uint8_t key[16],
+                         cl_referral_fn fn, void *arg);
+
+/* The clients an event was folded for since the last call (each once, in
+ * no particular order), then forgets them: what the alerts schedule
+ * (alerts.h) looks at again. fn may be NULL (just forget); it may not
+ * change the index. */
+typedef void (*cl_key_fn)(const uint8_t key[16], void *arg);
+void cl_take_changed(client_index *cl, cl_key_fn fn, void *arg);
+
 /* True if the client has a referral requested after after_ms. */
 bool cl_followed_up(const client_index *cl, const uint8_t key[16],
                     uint64_t after_ms);

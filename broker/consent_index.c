@@ -21,6 +21,8 @@ typedef struct ci_entry {
     uint64_t valid_until_ms;
     uint64_t delivered; /* bit per org of orgs the grant was routed to */
     bool distributed;   /* routed to every org of the scope (or replayed) */
+    bool changed;       /* on the changed list (ci_take_changed) */
+    struct ci_entry *next_changed;
     UT_hash_handle hh;
 } ci_entry;
 
@@ -36,7 +38,17 @@ typedef struct ci_client {
 struct consent_index {
     ci_entry *entries;
     ci_client *clients;
+    ci_entry *changed; /* granted or revoked since ci_take_changed */
 };
+
+static void note_changed(consent_index *ci, ci_entry *e)
+{
+    if (e->changed)
+        return;
+    e->changed = true;
+    e->next_changed = ci->changed;
+    ci->changed = e;
+}
 
 static const char *const purpose_names[] = {"referral", "handover", "path",
                                             "plan"};
@@ -141,6 +153,7 @@ static void apply_granted(consent_index *ci, const polku_envelope *env)
     if (!in_scope(e, env->origin_org))
         e->revoked = true; /* recorded by an org outside it: never valid */
     index_by_client(ci, e);
+    note_changed(ci, e);
 }
 
 void ci_apply(consent_index *ci, const polku_envelope *env)
@@ -152,9 +165,35 @@ void ci_apply(consent_index *ci, const polku_envelope *env)
             entry_get(ci, env->consent_revoked->consent_id.data, true);
         /* only an org in scope may revoke; before the grant is seen we
          * cannot tell, and a revocation is the safe side */
-        if (e && (!e->granted || in_scope(e, env->origin_org)))
+        if (e && (!e->granted || in_scope(e, env->origin_org))) {
             e->revoked = true;
+            note_changed(ci, e);
+        }
     }
+}
+
+void ci_take_changed(consent_index *ci, ci_key_fn fn, void *arg)
+{
+    ci_entry *e = ci->changed;
+    ci->changed = NULL;
+    while (e) {
+        ci_entry *next = e->next_changed;
+        e->changed = false;
+        e->next_changed = NULL;
+        if (fn && e->granted)
+            fn(e->client_key, arg);
+        e = next;
+    }
+}
+
+bool ci_consent_owner(const consent_index *ci, const uint8_t id[16],
+                      uint8_t key[16])
+{
+    ci_entry *e = entry_get((consent_index *)ci, id, false);
+    if (!e || !e->granted)
+        return false;
+    memcpy(key, e->client_key, 16);
+    return true;
 }
 
 static bool entry_active(const ci_entry *e, uint64_t now_ms)
@@ -344,6 +383,27 @@ int ci_consent_active(const consent_index *ci, const uint8_t id[16],
     if (!e || (!e->granted && !e->revoked))
         return -1;
     return entry_active(e, now_ms) ? 1 : 0;
+}
+
+uint64_t ci_consent_until(const consent_index *ci, const uint8_t id[16],
+                          uint64_t now_ms)
+{
+    ci_entry *e = entry_get((consent_index *)ci, id, false);
+    return e && entry_active(e, now_ms) ? e->valid_until_ms : 0;
+}
+
+uint64_t ci_client_next_end(const consent_index *ci, const uint8_t key[16],
+                            uint64_t now_ms)
+{
+    ci_client *c = NULL;
+    HASH_FIND(hh, ci->clients, key, 16, c);
+    uint64_t next = 0;
+    for (size_t i = 0; c && i < c->n; i++) {
+        const ci_entry *e = c->entries[i];
+        if (entry_active(e, now_ms) && (!next || e->valid_until_ms < next))
+            next = e->valid_until_ms;
+    }
+    return next;
 }
 
 bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,

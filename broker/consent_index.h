@@ -92,6 +92,27 @@ size_t ci_scope_orgs(const consent_index *ci, const uint8_t key[16],
 int ci_consent_active(const consent_index *ci, const uint8_t id[16],
                       uint64_t now_ms);
 
+/* The clients whose consents were granted or revoked since the last call
+ * (a client may come more than once), then forgets them: what the alerts
+ * schedule (alerts.h) looks at again. fn may be NULL. */
+typedef void (*ci_key_fn)(const uint8_t key[16], void *arg);
+void ci_take_changed(consent_index *ci, ci_key_fn fn, void *arg);
+
+/* The client whose consent id is (the grant's); false while no grant of
+ * it has been seen. */
+bool ci_consent_owner(const consent_index *ci, const uint8_t id[16],
+                      uint8_t key[16]);
+
+/* When the consent id stops being active by itself (its valid-until),
+ * if it is active at now; 0 otherwise. */
+uint64_t ci_consent_until(const consent_index *ci, const uint8_t id[16],
+                          uint64_t now_ms);
+
+/* The earliest time one of the client's consents active at now runs out
+ * (what ci_allows says can change then without an event); 0 none. */
+uint64_t ci_client_next_end(const consent_index *ci, const uint8_t key[16],
+                            uint64_t now_ms);
+
 /* True when an active consent of the client names org for purpose
  * (NULL: any purpose). */
 bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,

@@ -21,8 +21,11 @@
 
 typedef struct feed feed;
 
-/* endpoint: the PUB bind address or NULL/"" for none. */
-int feed_open(void *zctx, const char *endpoint, uint64_t epoch, feed **out);
+/* endpoint: the PUB bind address or NULL/"" for none. SSE clients get
+ * the events of up to 50 ms at once (a timer on loop). feed_close frees
+ * the feed in a close callback: run the loop afterwards. */
+int feed_open(uv_loop_t *loop, void *zctx, const char *endpoint, uint64_t epoch,
+              feed **out);
 void feed_close(feed **f);
 
 /* Publishes body (a JSON object, taken) under topic; adds "seq", "topic"

@@ -414,8 +414,9 @@ int http_api_start(broker *b)
             return POLKU_ECONFIG;
         }
     }
-    int rc = polku_http_start(b->loop, b->cfg->http, 64 * 1024, on_request, b,
-                              &b->http);
+    int rc = polku_http_start_limited(b->loop, b->cfg->http, 64 * 1024,
+                                      POLKU_HTTP_STREAM_SERVER_LIMIT,
+                                      on_request, b, &b->http);
     if (rc)
         log_error("cannot serve HTTP on %s: %s", b->cfg->http,
                   polku_strerror(rc));

@@ -170,6 +170,7 @@ int broker_reload_report(broker *b, const char *path, char *why, size_t why_len)
     b->cfg->orgs = next.orgs;
     b->cfg->org_count = next.org_count;
     b->cfg->sla = next.sla;
+    alerts_walk_all(b->alerts); /* thresholds moved with the SLA */
     next.orgs = old_orgs;
     next.org_count = old_count;
     sodium_memzero(&next.key, sizeof next.key);

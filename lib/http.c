@@ -56,6 +56,7 @@
 #include <string.h>
 #include <strings.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -73,7 +74,8 @@
 #define HTTP_MAX_IDLE_MS 1000u
 #define HTTP_STOP_FLUSH_ROUNDS 16       /* MHD_run calls to send the 503s */
 #define STREAM_BLOCK_SIZE (16u * 1024u) /* advisory reader block size */
-#define STREAM_KEEP_CAP (64u * 1024u)   /* drained buffers above it freed */
+#define STREAM_KEEP_PIECES 64u          /* drained queues above it freed */
+#define STREAM_COPY_MIN 4096u           /* a stream's own copy buffer */
 #define STREAM_DROP_TIMEOUT_S 1u        /* closing an overflowed stream */
 
 enum req_state {
@@ -110,14 +112,29 @@ struct polku_http_req {
     const char *location;               /* of a created resource, or NULL */
 };
 
+/* Bytes several streams send alike (polku_http_stream_write_shared), or
+ * one stream's own copies (priv: more may be appended while queued). */
+struct polku_http_shared {
+    size_t refs, len, cap;
+    bool priv;
+    char data[];
+};
+
+/* A reference to bytes queued on a stream, read from off on. */
+struct stream_piece {
+    polku_http_shared *c;
+    size_t off;
+};
+
 struct polku_http_stream {
     polku_http *srv;
     polku_http_req *req;            /* NULL once finished */
     polku_http_stream *prev, *next; /* srv->streams */
     polku_http_stream_closed on_closed;
     void *arg;
-    char *buf; /* queued bytes are buf[off, len) */
-    size_t off, len, cap;
+    struct stream_piece *q; /* queued pieces are q[head, n) */
+    size_t head, n, qcap;
+    size_t queued;   /* bytes in them not yet read */
     bool owned;      /* the owner holds it: not closed, not told */
     bool ending;     /* end the body once the queue is sent */
     bool abort;      /* end with an error: client gone or too slow */
@@ -413,10 +430,19 @@ static void stream_unlink(polku_http_stream *s)
     s->prev = s->next = NULL;
 }
 
+static void stream_release_queue(polku_http_stream *s)
+{
+    for (size_t i = s->head; i < s->n; i++)
+        polku_http_shared_release(&s->q[i].c);
+    free(s->q);
+    s->q = NULL;
+    s->head = s->n = s->qcap = s->queued = 0;
+}
+
 static void on_watch_closed(uv_handle_t *handle)
 {
     polku_http_stream *s = handle->data;
-    free(s->buf);
+    stream_release_queue(s);
     free(s);
 }
 
@@ -426,7 +452,7 @@ static void stream_free(polku_http_stream *s)
         uv_close((uv_handle_t *)&s->watch, on_watch_closed);
         return;
     }
-    free(s->buf);
+    stream_release_queue(s);
     free(s);
 }
 
@@ -435,9 +461,7 @@ static void stream_wake(polku_http_stream *s)
 {
     if (!s->suspended)
         return;
-    s->suspended = false;
-    if (s->has_watch)
-        uv_poll_stop(&s->watch);
+    s->suspended = false; /* the hang-up watch stays: see on_hangup */
     MHD_resume_connection(s->req->conn);
     kick(s->srv);
 }
@@ -449,6 +473,13 @@ static void on_hangup(uv_poll_t *watch, int status, int events)
     (void)events;
     polku_http_stream *s = watch->data;
     s->ending = true; /* a clean end: no error logged for a normal exit */
+    if (!s->suspended) {
+        /* MHD watches the socket itself now and will see it end; the
+         * watch stays on across wakes only to save two epoll_ctl calls
+         * per write (stream_suspend starts it again if needed) */
+        uv_poll_stop(watch);
+        return;
+    }
     stream_wake(s);
 }
 
@@ -456,7 +487,7 @@ static void stream_suspend(polku_http_stream *s)
 {
     MHD_suspend_connection(s->req->conn);
     s->suspended = true;
-    if (s->has_watch) {
+    if (s->has_watch && !uv_is_active((uv_handle_t *)&s->watch)) {
         int rc = uv_poll_start(&s->watch, UV_DISCONNECT, on_hangup);
         if (rc < 0)
             log_debug("http: cannot watch a stream's socket: %s",
@@ -471,21 +502,29 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     polku_http_stream *s = cls;
     if (s->abort)
         return MHD_CONTENT_READER_END_WITH_ERROR;
-    size_t queued = s->len - s->off;
-    if (queued > 0) {
-        size_t n = queued < max ? queued : max;
-        memcpy(buf, s->buf + s->off, n);
-        s->off += n;
-        if (s->off == s->len) {
-            s->off = s->len = 0;
-            if (s->cap > STREAM_KEEP_CAP) {
-                free(s->buf);
-                s->buf = NULL;
-                s->cap = 0;
-            }
-        }
-        return (ssize_t)n;
+    size_t done = 0;
+    while (done < max && s->head < s->n) {
+        struct stream_piece *p = &s->q[s->head];
+        size_t n = p->c->len - p->off;
+        if (n > max - done)
+            n = max - done;
+        memcpy(buf + done, p->c->data + p->off, n);
+        p->off += n;
+        done += n;
+        if (p->off == p->c->len) /* all read: the piece goes */
+            polku_http_shared_release(&s->q[s->head++].c);
     }
+    if (s->head == s->n) {
+        s->head = s->n = 0;
+        if (s->qcap > STREAM_KEEP_PIECES) {
+            free(s->q);
+            s->q = NULL;
+            s->qcap = 0;
+        }
+    }
+    s->queued -= done;
+    if (done > 0)
+        return (ssize_t)done;
     if (s->ending)
         return MHD_CONTENT_READER_END_OF_STREAM;
     stream_suspend(s);
@@ -798,8 +837,39 @@ static uint16_t bound_port(int fd)
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* Descriptors a process keeps for everything but HTTP connections. */
+#define HTTP_FD_RESERVE 256u
+
+/* The connection limit asked for, or less if the descriptor limit (raised
+ * at start, polku/daemon.h) cannot hold it. */
+static unsigned fitting_limit(unsigned wanted)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY ||
+        lim.rlim_cur >= (rlim_t)wanted + HTTP_FD_RESERVE)
+        return wanted;
+    unsigned fits = lim.rlim_cur > 2 * HTTP_FD_RESERVE
+                        ? (unsigned)lim.rlim_cur - HTTP_FD_RESERVE
+                        : HTTP_FD_RESERVE;
+    if (fits >= wanted)
+        return wanted;
+    log_warn("http: %u connections at most, not %u: the descriptor limit is "
+             "%llu (raise LimitNOFILE)",
+             fits, wanted, (unsigned long long)lim.rlim_cur);
+    return fits;
+}
+
 int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
                      polku_http_handler handler, void *arg, polku_http **out)
+{
+    return polku_http_start_limited(
+        loop, listen, max_body, POLKU_HTTP_CONNECTION_LIMIT, handler, arg, out);
+}
+
+int polku_http_start_limited(uv_loop_t *loop, const char *listen,
+                             size_t max_body, unsigned max_connections,
+                             polku_http_handler handler, void *arg,
+                             polku_http **out)
 {
     assert(loop && handler && out);
     struct sockaddr_storage ss;
@@ -823,6 +893,7 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
     srv->arg = arg;
     srv->max_body = max_body;
 
+    unsigned limit = fitting_limit(max_connections);
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0);
     srv->daemon = MHD_start_daemon(
@@ -831,9 +902,8 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
         fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_CONNECTION_TIMEOUT,
-        HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
-        POLKU_HTTP_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        POLKU_HTTP_PER_IP_LIMIT, MHD_OPTION_END);
+        HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, limit / 2, MHD_OPTION_END);
     if (!srv->daemon) {
         log_error("http: cannot serve on %s (see the lines above)", listen);
         close(fd);
@@ -1103,6 +1173,15 @@ polku_http_stream *polku_http_stream_open(polku_http_req *req,
                                           polku_http_stream_closed on_closed,
                                           void *arg)
 {
+    return polku_http_stream_open_encoded(req, content_type, NULL, on_closed,
+                                          arg);
+}
+
+polku_http_stream *
+polku_http_stream_open_encoded(polku_http_req *req, const char *content_type,
+                               const char *encoding,
+                               polku_http_stream_closed on_closed, void *arg)
+{
     assert(req && req->state == REQ_HANDLER && "stream on an answered request");
     if (!req->conn) { /* the client is gone: this frees the request */
         answer(req, MHD_HTTP_OK, NULL);
@@ -1120,7 +1199,12 @@ polku_http_stream *polku_http_stream_open(polku_http_req *req,
                                   content_type) != MHD_YES) ||
          MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
                                  "no-cache") != MHD_YES ||
-         MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES)) {
+         MHD_add_response_header(resp, "X-Accel-Buffering", "no") != MHD_YES ||
+         MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+                                 "Accept-Encoding") != MHD_YES ||
+         (encoding &&
+          MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
+                                  encoding) != MHD_YES))) {
         MHD_destroy_response(resp);
         resp = NULL;
     }
@@ -1158,37 +1242,95 @@ polku_http_stream *polku_http_stream_open(polku_http_req *req,
     return s;
 }
 
-int polku_http_stream_write(polku_http_stream *s, const char *data, size_t len)
+polku_http_shared *polku_http_shared_new(const char *data, size_t len)
 {
-    assert(s);
+    polku_http_shared *c = malloc(sizeof *c + (len ? len : 1));
+    if (!c)
+        return NULL;
+    c->refs = 1;
+    c->len = c->cap = len;
+    c->priv = false;
+    if (len)
+        memcpy(c->data, data, len);
+    return c;
+}
+
+void polku_http_shared_release(polku_http_shared **cp)
+{
+    if (!cp || !*cp)
+        return;
+    if (--(*cp)->refs == 0)
+        free(*cp);
+    *cp = NULL;
+}
+
+/* Room for one more piece at the end of s's queue. */
+static bool queue_room(polku_http_stream *s)
+{
+    if (s->n < s->qcap)
+        return true;
+    if (s->head > 0) {
+        memmove(s->q, s->q + s->head, (s->n - s->head) * sizeof *s->q);
+        s->n -= s->head;
+        s->head = 0;
+        return true;
+    }
+    size_t cap = s->qcap ? s->qcap * 2 : 8;
+    struct stream_piece *grown = realloc(s->q, cap * sizeof *grown);
+    if (!grown)
+        return false;
+    s->q = grown;
+    s->qcap = cap;
+    return true;
+}
+
+/* POLKU_OK if len more bytes may be queued on s. */
+static int stream_may_queue(polku_http_stream *s, size_t len)
+{
     if (!s->owned)
         return POLKU_EINVAL;
-    size_t queued = s->len - s->off;
-    if (len > POLKU_HTTP_STREAM_MAX_QUEUED - queued) {
+    if (len > POLKU_HTTP_STREAM_MAX_QUEUED - s->queued) {
         s->overflowed = true;
         return POLKU_EFULL;
     }
-    if (len == 0)
-        return POLKU_OK;
-    if (s->len + len > s->cap) {
-        if (s->off > 0) {
-            memmove(s->buf, s->buf + s->off, queued);
-            s->off = 0;
-            s->len = queued;
+    return POLKU_OK;
+}
+
+int polku_http_stream_write(polku_http_stream *s, const char *data, size_t len)
+{
+    assert(s);
+    int rc = stream_may_queue(s, len);
+    if (rc != POLKU_OK || len == 0)
+        return rc;
+    polku_http_shared *tail = s->n > s->head ? s->q[s->n - 1].c : NULL;
+    if (!tail || !tail->priv || tail->cap - tail->len < len) {
+        size_t cap = len > STREAM_COPY_MIN ? len : STREAM_COPY_MIN;
+        tail = malloc(sizeof *tail + cap);
+        if (!tail || !queue_room(s)) {
+            free(tail);
+            return POLKU_ENOMEM;
         }
-        if (queued + len > s->cap) {
-            size_t cap = s->cap ? s->cap : 4096;
-            while (cap < queued + len)
-                cap *= 2;
-            char *grown = realloc(s->buf, cap);
-            if (!grown)
-                return POLKU_ENOMEM;
-            s->buf = grown;
-            s->cap = cap;
-        }
+        *tail = (polku_http_shared){.refs = 1, .cap = cap, .priv = true};
+        s->q[s->n++] = (struct stream_piece){tail, 0};
     }
-    memcpy(s->buf + s->len, data, len);
-    s->len += len;
+    memcpy(tail->data + tail->len, data, len);
+    tail->len += len;
+    s->queued += len;
+    stream_wake(s);
+    return POLKU_OK;
+}
+
+int polku_http_stream_write_shared(polku_http_stream *s, polku_http_shared *c)
+{
+    assert(s && c && !c->priv);
+    int rc = stream_may_queue(s, c->len);
+    if (rc != POLKU_OK || c->len == 0)
+        return rc;
+    if (!queue_room(s))
+        return POLKU_ENOMEM;
+    c->refs++;
+    s->q[s->n++] = (struct stream_piece){c, 0};
+    s->queued += c->len;
     stream_wake(s);
     return POLKU_OK;
 }

@@ -3,6 +3,9 @@
  * Each event is formatted once, into its wire text, and that text is both
  * written to every client and kept in the ring: event seq n lives in slot
  * (n - 1) % capacity, so the ring holds seq last - count + 1 .. last.
+ * Written means one buffer shared by every stream (polku_http_shared),
+ * not a copy each; a batching hub gathers a turn's events first, so each
+ * client is written to (and its connection woken) once per flush.
  *
  * A client is one polku_http_stream. It leaves the hub in one of three
  * ways, each freeing it exactly once:
@@ -27,14 +30,20 @@
 
 #include "polku/error.h"
 #include "polku/log.h"
+#include "sse_gzip.h"
 
 #define SSE_ID_FMT "%016" PRIx64 "-%" PRIu64
 #define SSE_PREAMBLE_MAX 256 /* bytes before the backlog, at most */
+/* A batch this large is written at once (well below a stream's queue). */
+#define SSE_BATCH_MAX ((size_t)256 * 1024)
+#define SSE_BATCH_KEEP ((size_t)64 * 1024) /* larger buffers freed */
 
 struct sse_client {
     polku_sse_hub *hub;
     polku_http_stream *stream;
     struct sse_client *prev, *next;
+    bool gzip;        /* Content-Encoding: gzip (sse_gzip.h) */
+    sse_gzip_sum sum; /* for its trailer */
 };
 
 /* A ring slot: the wire text, or (published lazily, nobody has read it
@@ -55,6 +64,11 @@ struct polku_sse_hub {
     struct sse_event *ring;
     struct sse_client *clients;
     size_t nclients;
+    bool batching; /* events wait in batch for polku_sse_flush */
+    char *batch;   /* their wire text, in order */
+    size_t batch_len, batch_cap;
+    size_t ngzip;       /* clients with gzip */
+    sse_gzip *deflater; /* made for the first of them */
 };
 
 enum sse_plan { PLAN_FRESH, PLAN_RESUME, PLAN_RESET };
@@ -88,7 +102,29 @@ static void client_remove(polku_sse_hub *h, struct sse_client *c)
 {
     DL_DELETE(h->clients, c);
     h->nclients--;
+    if (c->gzip)
+        h->ngzip--;
     free(c);
+}
+
+/* Writes text to one client, deflated if it takes gzip. */
+static int client_write(polku_sse_hub *h, struct sse_client *c,
+                        const char *text, size_t len)
+{
+    if (!c->gzip)
+        return polku_http_stream_write(c->stream, text, len);
+    size_t n = 0;
+    unsigned char *seg = sse_gzip_segment(h->deflater, text, len, &n);
+    if (!seg)
+        return POLKU_ENOMEM;
+    int rc = polku_http_stream_write(c->stream, (const char *)seg, n);
+    free(seg);
+    if (rc == POLKU_OK) {
+        sse_gzip_piece p;
+        sse_gzip_piece_of(text, len, &p);
+        sse_gzip_sum_add(&c->sum, &p);
+    }
+    return rc;
 }
 
 /* The stream's connection closed (client gone, server stopping). */
@@ -117,28 +153,113 @@ void polku_sse_hub_free(polku_sse_hub **hp)
         return;
     polku_sse_hub *h = *hp;
     *hp = NULL;
+    polku_sse_flush(h); /* its streams still send what was published */
+    free(h->batch);
     struct sse_client *c, *tmp;
     DL_FOREACH_SAFE(h->clients, c, tmp)
     {
+        if (c->gzip) { /* a clean end: the trailer checks it all */
+            unsigned char end[SSE_GZIP_END_LEN];
+            sse_gzip_end(&c->sum, end);
+            polku_http_stream_write(c->stream, (const char *)end, sizeof end);
+        }
         polku_http_stream_close(c->stream);
         client_remove(h, c);
     }
+    sse_gzip_free(&h->deflater);
     for (size_t i = 0; i < h->capacity; i++)
         slot_clear(&h->ring[i]);
     free(h->ring);
     free(h);
 }
 
-/* Writes text to every client, dropping those that refuse it. */
-static void broadcast(polku_sse_hub *h, const char *text, size_t len)
+/* Writes text to every client now, dropping those that refuse it: one
+ * buffer shared by all of them (a copy each only when memory ran out). */
+static void write_all(polku_sse_hub *h, const char *text, size_t len)
 {
+    size_t nplain = h->nclients - h->ngzip;
+    polku_http_shared *shared =
+        nplain > 1 ? polku_http_shared_new(text, len) : NULL;
+    /* the gzip clients' segment, deflated once (sse_gzip.h) */
+    polku_http_shared *zshared = NULL;
+    sse_gzip_piece piece;
+    if (h->ngzip > 1) {
+        size_t n = 0;
+        unsigned char *seg = sse_gzip_segment(h->deflater, text, len, &n);
+        zshared = seg ? polku_http_shared_new((const char *)seg, n) : NULL;
+        free(seg);
+        sse_gzip_piece_of(text, len, &piece);
+    }
     struct sse_client *c, *tmp;
     DL_FOREACH_SAFE(h->clients, c, tmp)
     {
-        int rc = polku_http_stream_write(c->stream, text, len);
+        int rc;
+        if (c->gzip && zshared) {
+            rc = polku_http_stream_write_shared(c->stream, zshared);
+            if (rc == POLKU_OK)
+                sse_gzip_sum_add(&c->sum, &piece);
+        } else if (!c->gzip && shared) {
+            rc = polku_http_stream_write_shared(c->stream, shared);
+        } else {
+            rc = client_write(h, c, text, len);
+        }
         if (rc != POLKU_OK)
             drop_client(h, c, rc);
     }
+    polku_http_shared_release(&shared);
+    polku_http_shared_release(&zshared);
+}
+
+void polku_sse_flush(polku_sse_hub *h)
+{
+    if (h->batch_len == 0)
+        return;
+    size_t len = h->batch_len;
+    h->batch_len = 0;
+    write_all(h, h->batch, len);
+    if (h->batch_cap > SSE_BATCH_KEEP) {
+        free(h->batch);
+        h->batch = NULL;
+        h->batch_cap = 0;
+    }
+}
+
+/* An event's text to every client: at once, or into the batch. */
+static void broadcast(polku_sse_hub *h, const char *text, size_t len)
+{
+    if (!h->batching || h->nclients == 0) {
+        write_all(h, text, len);
+        return;
+    }
+    if (h->batch_len + len > h->batch_cap) {
+        size_t cap = h->batch_cap ? h->batch_cap : 4096;
+        while (cap < h->batch_len + len)
+            cap *= 2;
+        char *grown = realloc(h->batch, cap);
+        if (!grown) { /* out of memory: what waits goes, then this */
+            polku_sse_flush(h);
+            write_all(h, text, len);
+            return;
+        }
+        h->batch = grown;
+        h->batch_cap = cap;
+    }
+    memcpy(h->batch + h->batch_len, text, len);
+    h->batch_len += len;
+    if (h->batch_len >= SSE_BATCH_MAX)
+        polku_sse_flush(h);
+}
+
+void polku_sse_hub_batch(polku_sse_hub *h, bool on)
+{
+    if (!on)
+        polku_sse_flush(h);
+    h->batching = on;
+}
+
+bool polku_sse_pending(const polku_sse_hub *h)
+{
+    return h->batch_len > 0;
 }
 
 static struct sse_event *ring_slot(polku_sse_hub *h, uint64_t seq)
@@ -300,39 +421,56 @@ static bool can_resume(polku_sse_hub *h, uint64_t epoch, uint64_t seq)
     return true;
 }
 
-/* retry, then the id / backlog / reset of the plan. */
+/* retry, then the id / backlog / reset of the plan, as one write (for a
+ * gzip client: the header, then one segment). */
 static int send_start(polku_sse_hub *h, struct sse_client *c,
                       enum sse_plan plan, uint64_t seq)
 {
-    char text[SSE_PREAMBLE_MAX];
+    char pre[SSE_PREAMBLE_MAX];
     int n;
     switch (plan) {
     case PLAN_FRESH:
-        n = snprintf(text, sizeof text, "retry: %d\nid: " SSE_ID_FMT "\n\n",
+        n = snprintf(pre, sizeof pre, "retry: %d\nid: " SSE_ID_FMT "\n\n",
                      POLKU_SSE_RETRY_MS, h->epoch, h->seq);
-        return polku_http_stream_write(c->stream, text, (size_t)n);
+        break;
     case PLAN_RESET:
-        n = snprintf(text, sizeof text,
+        n = snprintf(pre, sizeof pre,
                      "retry: %d\n\nid: " SSE_ID_FMT
                      "\nevent: reset\ndata: {\"epoch\":\"%016" PRIx64
                      "\",\"seq\":%" PRIu64 "}\n\n",
                      POLKU_SSE_RETRY_MS, h->epoch, h->seq, h->epoch, h->seq);
-        return polku_http_stream_write(c->stream, text, (size_t)n);
-    case PLAN_RESUME:
+        break;
+    default:
+        n = snprintf(pre, sizeof pre, "retry: %d\n\n", POLKU_SSE_RETRY_MS);
         break;
     }
-    n = snprintf(text, sizeof text, "retry: %d\n\n", POLKU_SSE_RETRY_MS);
-    int rc = polku_http_stream_write(c->stream, text, (size_t)n);
-    for (uint64_t s = seq + 1; rc == POLKU_OK && s <= h->seq; s++) {
+    size_t len = (size_t)n;
+    for (uint64_t s = seq + 1; plan == PLAN_RESUME && s <= h->seq; s++)
+        len += ring_slot(h, s)->len;
+    char *text = malloc(len);
+    if (!text)
+        return POLKU_ENOMEM;
+    memcpy(text, pre, (size_t)n);
+    size_t at = (size_t)n;
+    for (uint64_t s = seq + 1; plan == PLAN_RESUME && s <= h->seq; s++) {
         const struct sse_event *ev = ring_slot(h, s);
-        rc = polku_http_stream_write(c->stream, ev->text, ev->len);
+        memcpy(text + at, ev->text, ev->len);
+        at += ev->len;
     }
+    int rc = c->gzip ? polku_http_stream_write(c->stream,
+                                               (const char *)sse_gzip_header,
+                                               SSE_GZIP_HEADER_LEN)
+                     : POLKU_OK;
+    if (rc == POLKU_OK)
+        rc = client_write(h, c, text, len);
+    free(text);
     return rc;
 }
 
 void polku_sse_attach(polku_sse_hub *h, polku_http_req *req)
 {
     assert(h && req);
+    polku_sse_flush(h); /* the others' batch is older than this start */
     /* Read everything from req before the stream consumes it. */
     const char *last = polku_http_header(req, "Last-Event-ID");
     if (!last || !*last)
@@ -344,20 +482,26 @@ void polku_sse_attach(polku_sse_hub *h, polku_http_req *req)
                    ? PLAN_RESUME
                    : PLAN_RESET;
 
+    bool gzip = sse_gzip_accepted(polku_http_header(req, "Accept-Encoding"));
+    if (gzip && !h->deflater && !(h->deflater = sse_gzip_new()))
+        gzip = false; /* out of memory: plain text then */
     struct sse_client *c = calloc(1, sizeof *c);
     if (!c) {
         polku_http_respond_error(req, 503, "unavailable", "out of memory");
         return;
     }
     c->hub = h;
-    c->stream =
-        polku_http_stream_open(req, "text/event-stream", on_client_closed, c);
+    c->gzip = gzip;
+    c->stream = polku_http_stream_open_encoded(
+        req, "text/event-stream", gzip ? "gzip" : NULL, on_client_closed, c);
     if (!c->stream) {
         free(c);
         return;
     }
     DL_APPEND(h->clients, c);
     h->nclients++;
+    if (gzip)
+        h->ngzip++;
     log_debug("sse: client attached (%s; %zu now)",
               plan == PLAN_FRESH    ? "new"
               : plan == PLAN_RESUME ? "resumed"
@@ -371,7 +515,8 @@ void polku_sse_attach(polku_sse_hub *h, polku_http_req *req)
 void polku_sse_keepalive(polku_sse_hub *h)
 {
     static const char text[] = ": keepalive\n\n";
-    broadcast(h, text, sizeof text - 1);
+    polku_sse_flush(h);
+    write_all(h, text, sizeof text - 1);
 }
 
 size_t polku_sse_clients(const polku_sse_hub *h)

@@ -20,10 +20,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "polku/error.h"
 #include "polku/http.h"
 #include "polku/sse.h"
+#include "sse_gzip.h"
 
 #define EPOCH UINT64_C(0x00c0ffee12345678) /* leading zeros: %016 matters */
 #define EPOCH_HEX "00c0ffee12345678"
@@ -40,6 +42,7 @@ struct client {
     int fd;
     uv_poll_t poll;
     bool eof;
+    bool gzip;     /* asked for Content-Encoding: gzip */
     struct buf in; /* raw bytes: status line, headers, chunks */
 };
 
@@ -57,7 +60,9 @@ struct fx {
     struct client *want_client;
     size_t want_len; /* decoded body bytes awaited */
     size_t want_clients;
+    bool next_gzip; /* connect_client asks for gzip */
 };
+
 
 /* ---- buffers ---- */
 
@@ -89,9 +94,38 @@ static void buf_reset(struct buf *b)
     b->len = 0;
 }
 
+/* The last body_of of a gzip client ended with a valid trailer. */
+static bool gzip_trailer_ok;
+
+/* A gzip body so far (sync-flushed pieces) as plain text, in place. */
+static void gunzip(struct buf *b)
+{
+    z_stream zs = {0};
+    assert_int_equal(inflateInit2(&zs, 16 + 15), Z_OK);
+    struct buf out = {0};
+    buf_add(&out, "", 0);
+    char tmp[65536];
+    zs.next_in = (Bytef *)b->data;
+    zs.avail_in = (uInt)b->len;
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        zs.next_out = (Bytef *)tmp;
+        zs.avail_out = sizeof tmp;
+        rc = inflate(&zs, Z_SYNC_FLUSH);
+        assert_true(rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR);
+        buf_add(&out, tmp, sizeof tmp - zs.avail_out);
+        if (zs.avail_in == 0 && zs.avail_out != 0)
+            break;
+    }
+    gzip_trailer_ok = rc == Z_STREAM_END;
+    inflateEnd(&zs);
+    buf_reset(b);
+    *b = out;
+}
+
 /* The decoded body received so far (complete chunks only), in out. Returns
  * whether the terminating chunk was seen. A malformed response fails. */
-static bool body_of(const struct client *c, struct buf *out)
+static bool body_raw(const struct client *c, struct buf *out)
 {
     buf_reset(out);
     buf_add(out, "", 0);
@@ -181,6 +215,15 @@ static void on_deadline(uv_timer_t *t)
     uv_stop(&fx->loop);
 }
 
+/* body_raw, then unzipped for a gzip client. */
+static bool body_of(const struct client *c, struct buf *out)
+{
+    bool ended = body_raw(c, out);
+    if (c->gzip)
+        gunzip(out);
+    return ended;
+}
+
 static void on_prepare(uv_prepare_t *p)
 {
     struct fx *fx = p->data;
@@ -209,7 +252,8 @@ static bool clients_are(struct fx *fx)
 
 static bool body_long_enough(struct fx *fx)
 {
-    if (fx->want_client->in.len < fx->want_len) /* raw >= decoded */
+    if (!fx->want_client->gzip &&
+        fx->want_client->in.len < fx->want_len) /* raw >= decoded */
         return false;
     struct buf body = {0};
     body_of(fx->want_client, &body);
@@ -279,11 +323,13 @@ static struct client *connect_client(struct fx *fx, const char *target,
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof sa), 0);
     char req[512];
+    c->gzip = fx->next_gzip;
     int n = snprintf(req, sizeof req,
                      "GET %s HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream"
-                     "\r\n%s%s%s\r\n",
+                     "\r\n%s%s%s%s\r\n",
                      target, last_id ? "Last-Event-ID: " : "",
-                     last_id ? last_id : "", last_id ? "\r\n" : "");
+                     last_id ? last_id : "", last_id ? "\r\n" : "",
+                     c->gzip ? "Accept-Encoding: deflate, gzip;q=0.9\r\n" : "");
     assert_int_equal(send(c->fd, req, (size_t)n, MSG_NOSIGNAL), n);
     assert_int_equal(uv_poll_init_socket(&fx->loop, &c->poll, c->fd), 0);
     c->poll.data = c;
@@ -559,6 +605,126 @@ static void test_backlog_over_queue_limit_resets(void **state)
     buf_reset(&want);
 }
 
+/* A batching hub writes nothing until it is flushed, then each client
+ * gets the batch whole (one buffer they share), in order, exactly once;
+ * a client attaching meanwhile sees the batch go out first. */
+static void test_batched_events_shared_at_flush(void **state)
+{
+    struct fx *fx = *state;
+    polku_sse_hub_batch(fx->hub, true);
+    struct client *c[4];
+    struct buf want[4] = {{0}};
+    for (int i = 0; i < 3; i++) {
+        c[i] = connect_client(fx, "/events", NULL, true);
+        buf_addf(&want[i], "retry: 2000\nid: " EPOCH_HEX "-0\n\n");
+        expect_body(fx, c[i], &want[i]);
+    }
+    assert_false(polku_sse_pending(fx->hub));
+    publish_range(fx, 1, 5);
+    assert_true(polku_sse_pending(fx->hub));
+    for (int i = 0; i < 3; i++)
+        for (int n = 1; n <= 5; n++)
+            add_event(&want[i], (uint64_t)n, n);
+    /* the fourth client's start flushes the others' batch first */
+    c[3] = connect_client(fx, "/events", NULL, true);
+    assert_false(polku_sse_pending(fx->hub));
+    buf_addf(&want[3], "retry: 2000\nid: " EPOCH_HEX "-5\n\n");
+    for (int i = 0; i < 4; i++)
+        expect_body(fx, c[i], &want[i]);
+    /* a batch larger than the server's read block: many pieces */
+    char json[2048];
+    memset(json, 'x', sizeof json);
+    memcpy(json, "{\"p\":\"", 6);
+    memcpy(json + sizeof json - 3, "\"}", 3);
+    for (uint64_t seq = 6; seq <= 40; seq++) {
+        assert_int_equal(polku_sse_publish(fx->hub, "big", json), seq);
+        for (int i = 0; i < 4; i++)
+            add_event_text(&want[i], seq, "big", json);
+    }
+    polku_sse_flush(fx->hub);
+    assert_false(polku_sse_pending(fx->hub));
+    for (int i = 0; i < 4; i++) {
+        expect_body(fx, c[i], &want[i]);
+        buf_reset(&want[i]);
+    }
+}
+
+/* A client that accepts gzip gets the same stream gzip-encoded: alone
+ * (its own segments) or with others (one segment shared), batched or not,
+ * resumed, kept alive, and at the hub's end a trailer zlib checks. A
+ * client without it gets plain text. */
+static void test_gzip_stream(void **state)
+{
+    struct fx *fx = *state;
+    struct client *plain = connect_client(fx, "/events", NULL, true);
+    fx->next_gzip = true;
+    struct client *z1 = connect_client(fx, "/events", NULL, true);
+    struct buf want = {0}, wz1 = {0}, wz2 = {0};
+    buf_addf(&want, "retry: 2000\nid: " EPOCH_HEX "-0\n\n");
+    buf_addf(&wz1, "retry: 2000\nid: " EPOCH_HEX "-0\n\n");
+    expect_body(fx, z1, &wz1);
+    assert_non_null(strstr(z1->in.data, "Content-Encoding: gzip"));
+    assert_null(strstr(plain->in.data, "Content-Encoding"));
+    publish_range(fx, 1, 2); /* one gzip client: its own segments */
+    for (int n = 1; n <= 2; n++) {
+        add_event(&want, (uint64_t)n, n);
+        add_event(&wz1, (uint64_t)n, n);
+    }
+    expect_body(fx, z1, &wz1);
+    char last[64];
+    snprintf(last, sizeof last, EPOCH_HEX "-1");
+    struct client *z2 = connect_client(fx, "/events", last, true);
+    buf_addf(&wz2, "retry: 2000\n\n"); /* resumed: event 2 */
+    add_event(&wz2, 2, 2);
+    expect_body(fx, z2, &wz2);
+    polku_sse_hub_batch(fx->hub, true);
+    publish_range(fx, 3, 60); /* two: one shared segment per flush */
+    polku_sse_flush(fx->hub);
+    for (int n = 3; n <= 60; n++) {
+        add_event(&want, (uint64_t)n, n);
+        add_event(&wz1, (uint64_t)n, n);
+        add_event(&wz2, (uint64_t)n, n);
+    }
+    polku_sse_keepalive(fx->hub);
+    buf_addf(&want, ": keepalive\n\n");
+    buf_addf(&wz1, ": keepalive\n\n");
+    buf_addf(&wz2, ": keepalive\n\n");
+    expect_body(fx, plain, &want);
+    expect_body(fx, z1, &wz1);
+    expect_body(fx, z2, &wz2);
+    assert_false(gzip_trailer_ok);               /* still open */
+    assert_true(z1->in.len * 3 < plain->in.len); /* it does compress */
+    polku_sse_hub_free(&fx->hub);
+    struct client *both[2] = {z1, z2};
+    struct buf *wants[2] = {&wz1, &wz2};
+    for (int i = 0; i < 2; i++) {
+        fx->want_client = both[i];
+        assert_true(wait_for(fx, body_ended, WAIT_MS));
+        struct buf body = {0};
+        assert_true(body_of(both[i], &body));
+        assert_true(gzip_trailer_ok); /* CRC-32 and length check out */
+        assert_string_equal(body.data, wants[i]->data);
+        buf_reset(&body);
+    }
+    buf_reset(&want);
+    buf_reset(&wz1);
+    buf_reset(&wz2);
+}
+
+static void test_gzip_accepted(void **state)
+{
+    (void)state;
+    assert_true(sse_gzip_accepted("gzip"));
+    assert_true(sse_gzip_accepted("deflate, GZIP;q=0.5, br"));
+    assert_true(sse_gzip_accepted("x-gzip;q=0.001"));
+    assert_false(sse_gzip_accepted(NULL));
+    assert_false(sse_gzip_accepted(""));
+    assert_false(sse_gzip_accepted("br, deflate"));
+    assert_false(sse_gzip_accepted("gzip;q=0"));
+    assert_false(sse_gzip_accepted("gzip; q=0.000, deflate"));
+    assert_false(sse_gzip_accepted("gzipped"));
+}
+
 static void test_keepalive(void **state)
 {
     struct fx *fx = *state;
@@ -680,6 +846,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_backlog_over_queue_limit_resets,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batched_events_shared_at_flush,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gzip_stream, setup, teardown),
+        cmocka_unit_test(test_gzip_accepted),
         cmocka_unit_test_setup_teardown(test_client_gone_is_removed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_slow_client_dropped, setup,

@@ -129,8 +129,8 @@ static int fresh_get(int port, const char *path, uint64_t timeout_ms)
 /* ------------------------------------------------------------ HTTP stall */
 
 #define STALL_HOSTS 4 /* 127.0.0.2-5, each under the per-address limit */
-#define STALL_CONNS                                                            \
-    ((int)(POLKU_HTTP_CONNECTION_LIMIT + POLKU_HTTP_CONNECTION_LIMIT / 8))
+/* an eighth more than the server's limit (each host under half of it) */
+#define STALL_CONNS(limit) ((int)((limit) + (limit) / 8))
 #define STALL_ROUNDS 5 /* header bytes trickled after the first */
 #define STALL_HEAD "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 #define PROBE_MS 300 /* a full server leaves a new request unanswered */
@@ -151,15 +151,16 @@ static char process_state(pid_t pid)
 
 /* Fills the HTTP server of process pid on port with slow clients, lets
  * them all go at once, and wants the next request answered at once. */
-static void stall(const char *what, pid_t pid, int port)
+static void stall(const char *what, pid_t pid, int port, unsigned limit)
 {
-    int *fds = calloc(STALL_CONNS, sizeof *fds);
+    const int n_conns = STALL_CONNS(limit);
+    int *fds = calloc((size_t)n_conns, sizeof *fds);
     H_REQUIRE(fds, "out of memory");
-    for (int i = 0; i < STALL_CONNS; i++)
+    for (int i = 0; i < n_conns; i++)
         fds[i] = connect_from(2 + (unsigned)(i % STALL_HOSTS), port);
-    wait_established(fds, STALL_CONNS, H_SEC(10));
+    wait_established(fds, n_conns, H_SEC(10));
     for (int r = 0; r <= STALL_ROUNDS; r++) {
-        for (int i = 0; i < STALL_CONNS; i++)
+        for (int i = 0; i < n_conns; i++)
             (void)send(fds[i], STALL_HEAD + r, 1, MSG_NOSIGNAL);
         if (r == STALL_ROUNDS)
             break;
@@ -172,12 +173,12 @@ static void stall(const char *what, pid_t pid, int port)
     H_REQUIRE(probe == 0,
               "%s answered %d while %d slow clients were connected: the "
               "flood did not fill the server, the case proves nothing",
-              what, probe, STALL_CONNS);
+              what, probe, n_conns);
     /* All of them go at once (as when the attacker's process dies): the
      * server is frozen meanwhile, so it sees every hang-up in one turn. */
     H_REQUIRE(kill(pid, SIGSTOP) == 0, "SIGSTOP %s: %s", what, strerror(errno));
     H_WAIT_UNTIL(H_SEC(5), process_state(pid) == 'T', "%s to stop", what);
-    close_all(fds, STALL_CONNS);
+    close_all(fds, n_conns);
     H_REQUIRE(kill(pid, SIGCONT) == 0, "SIGCONT %s: %s", what, strerror(errno));
 
     uint64_t t0 = h_now_ms();
@@ -186,10 +187,10 @@ static void stall(const char *what, pid_t pid, int port)
     H_CHECK(status == 200,
             "%s answers a new connection within %llu ms after %d slow "
             "clients went away (got %d after %llu ms)",
-            what, (unsigned long long)H_SEC(1), STALL_CONNS, status,
+            what, (unsigned long long)H_SEC(1), n_conns, status,
             (unsigned long long)took);
     h_note("%s: %d slow clients gone, next request answered %d after %llu ms",
-           what, STALL_CONNS, status, (unsigned long long)took);
+           what, n_conns, status, (unsigned long long)took);
 }
 
 static void case_http_stall(void)
@@ -199,8 +200,15 @@ static void case_http_stall(void)
     h_broker_start(r);
     h_agent_start_connected(a);
 
-    stall("the agent's API", a->proc.pid, a->http_port);
-    stall("the broker's dashboard", r->broker.pid, r->broker_http_port);
+    struct rlimit lim; /* the broker's flood takes thousands of sockets */
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    stall("the agent's API", a->proc.pid, a->http_port,
+          POLKU_HTTP_CONNECTION_LIMIT);
+    stall("the broker's dashboard", r->broker.pid, r->broker_http_port,
+          POLKU_HTTP_STREAM_SERVER_LIMIT);
 
     /* and both are whole: the link, the API with its token */
     h_wait_agent_connected(a, H_SEC(10));

@@ -33,6 +33,9 @@
  * bench/README.md). */
 #define POLKU_HTTP_CONNECTION_LIMIT 512u
 #define POLKU_HTTP_PER_IP_LIMIT (POLKU_HTTP_CONNECTION_LIMIT / 2)
+/* The limit of a server where dashboards and monitors hold event streams
+ * open, one connection each (the broker's: polku_http_start_limited). */
+#define POLKU_HTTP_STREAM_SERVER_LIMIT 4096u
 
 typedef struct polku_http polku_http;
 typedef struct polku_http_req polku_http_req;
@@ -44,6 +47,16 @@ typedef void (*polku_http_handler)(polku_http_req *req, void *arg);
  * start, e.g. port in use), POLKU_EUV. Caller owns *out. */
 int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
                      polku_http_handler handler, void *arg, polku_http **out);
+
+/* polku_http_start for a server that must hold more (or fewer)
+ * connections than POLKU_HTTP_CONNECTION_LIMIT: max_connections in all,
+ * half of them from one address. The server runs on epoll (no FD_SETSIZE
+ * bound); if the process's descriptor limit cannot hold max_connections
+ * and some to spare, the limit is lowered to fit and a warning logged. */
+int polku_http_start_limited(uv_loop_t *loop, const char *listen,
+                             size_t max_body, unsigned max_connections,
+                             polku_http_handler handler, void *arg,
+                             polku_http **out);
 
 /* The bound port (useful with port 0). */
 uint16_t polku_http_port(const polku_http *srv);
@@ -128,7 +141,7 @@ void polku_http_get_stats(const polku_http *srv, polku_http_stats *out);
 unsigned long long polku_http_in_flight(const polku_http *srv);
 
 /* Client connections the server held after its last run (idle keep-alive
- * and suspended ones included), at most POLKU_HTTP_CONNECTION_LIMIT. A
+ * and suspended ones included), at most its connection limit. A
  * gauge (not yet on /metrics); tests watch the limits with it. */
 unsigned polku_http_connections(const polku_http *srv);
 
@@ -170,12 +183,36 @@ polku_http_stream *polku_http_stream_open(polku_http_req *req,
                                           polku_http_stream_closed on_closed,
                                           void *arg);
 
+/* polku_http_stream_open with "Content-Encoding: encoding" (NULL: none):
+ * the bytes written are then the encoded ones. Every stream says "Vary:
+ * Accept-Encoding". */
+polku_http_stream *
+polku_http_stream_open_encoded(polku_http_req *req, const char *content_type,
+                               const char *encoding,
+                               polku_http_stream_closed on_closed, void *arg);
+
 /* Queues a copy of len bytes (all or nothing). Returns POLKU_OK;
  * POLKU_EFULL when more than POLKU_HTTP_STREAM_MAX_QUEUED bytes would be
  * waiting for a slow client (nothing queued: the caller then closes the
  * stream); POLKU_ENOMEM; POLKU_EINVAL from inside its own on_closed.
  * Never calls on_closed. */
 int polku_http_stream_write(polku_http_stream *s, const char *data, size_t len);
+
+/* Bytes written alike to many streams (an SSE hub's events of one loop
+ * turn): queued by reference, not copied per stream; freed when the last
+ * stream has sent them and the creator has released its reference. */
+typedef struct polku_http_shared polku_http_shared;
+
+/* A copy of len bytes, with one reference (the caller's). NULL when out
+ * of memory. */
+polku_http_shared *polku_http_shared_new(const char *data, size_t len);
+
+/* Drops the caller's reference; sets *c NULL; accepts NULL. */
+void polku_http_shared_release(polku_http_shared **c);
+
+/* Like polku_http_stream_write for c's bytes, but the stream takes a
+ * reference instead of a copy. Same returns. */
+int polku_http_stream_write_shared(polku_http_stream *s, polku_http_shared *c);
 
 /* Ends the response: the bytes queued so far are still sent, then the body
  * ends (the connection may serve the next request). After a POLKU_EFULL the

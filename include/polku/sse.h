@@ -13,11 +13,14 @@
  * resume (another epoch, a seq no longer in the ring or not yet published,
  * or a backlog too large to queue) gets one `reset` event and must re-fetch
  * its snapshot. A client that reads too slowly is dropped; it reconnects and
- * resumes. Everything runs on the loop of the polku_http server the
- * requests come from (see polku/http.h). */
+ * resumes. A client whose Accept-Encoding takes gzip gets the stream
+ * gzip-encoded (each piece deflated once for all such clients; a clean
+ * end carries the trailer). Everything runs on the loop of the polku_http
+ * server the requests come from (see polku/http.h). */
 #ifndef POLKU_SSE_H
 #define POLKU_SSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,6 +78,17 @@ uint64_t polku_sse_publish_lazy(polku_sse_hub *h, const char *topic,
  * The request is consumed in every case (a client already gone, or no
  * memory: its connection just closes). */
 void polku_sse_attach(polku_sse_hub *h, polku_http_req *req);
+
+/* Batching (off by default): published events wait in the hub, and
+ * polku_sse_flush writes all that waits to every client as one buffer
+ * they share, so a client costs one write and one wake-up per flush, not
+ * per event. The owner calls polku_sse_flush soon after an event while
+ * polku_sse_pending (a timer of a few tens of ms). The hub flushes by
+ * itself before a client attaches, before a keepalive, when the batch
+ * passes 256 KiB and when it is freed; turning batching off flushes. */
+void polku_sse_hub_batch(polku_sse_hub *h, bool on);
+void polku_sse_flush(polku_sse_hub *h);
+bool polku_sse_pending(const polku_sse_hub *h);
 
 /* Sends the comment ": keepalive" to every client; call it from a timer
  * every 15 s (it also drops clients whose queue stays full). */
