@@ -364,6 +364,8 @@ static const api_route routes[] = {
     {"GET", "/v1/log/verify", api_log_verify, false, false, API_NONE},
     {"GET", "/v1/referrals", api_referral_list, false, false, API_REFERRAL},
     {"POST", "/v1/referrals", api_referral_create, true, false, API_REFERRAL},
+    {"POST", "/v1/referrals/batch", api_referral_batch, true, false,
+     API_REFERRAL},
     {"GET", "/v1/referrals/{id}", api_referral_show, false, false,
      API_REFERRAL},
     {"POST", "/v1/referrals/{id}/status", api_referral_status, true, false,

@@ -104,6 +104,9 @@ typedef void (*api_handler)(agent_api *api, api_call *c);
 
 void api_referral_list(agent_api *api, api_call *c);
 void api_referral_create(agent_api *api, api_call *c);
+/* POST /v1/referrals/batch: {"referrals": [create request, ...]}, each
+ * item answered as POST /v1/referrals would (api_referral_batch.c). */
+void api_referral_batch(agent_api *api, api_call *c);
 /* POST /v1/referrals with c->body already parsed (the FHIR view builds
  * it): the same validation, consent gate and domain call; answers 201
  * with c->view of the record. */
