@@ -2,12 +2,12 @@
  * against jansson.
  *
  * Any bytes go to both jr_parse and json_loadb(JSON_REJECT_DUPLICATES):
- * the target aborts when one accepts what the other refuses, or when both
- * accept and the values differ (type, integer, real, string bytes, member
- * set, element order). Every accepted string is also written back by the
- * writer (json_writer.h) inside an array and read again by jansson, which
- * must give the same bytes. Built as a libFuzzer binary
- * (fuzz_json_reader) and as a corpus replay test. */
+ * the target aborts when one accepts what the other refuses (but for one
+ * quirk of jansson's, below), or when both accept and the values differ (type,
+ * integer, real, string bytes, member set, element order). Every accepted
+ * string is also written back by the writer (json_writer.h) inside an array and
+ * read again by jansson, which must give the same bytes. Built as a libFuzzer
+ * binary (fuzz_json_reader) and as a corpus replay test. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +100,37 @@ static void same(const jr_value *v, json_t *j)
     }
 }
 
+/* jansson 2.14 skips one NUL byte right after a number or a literal
+ * ("[1\0]" is [1]: its stream takes a NUL it has put back for the end of
+ * its one-character buffer). The reader refuses that; what jansson read is
+ * the text without those NULs, and that the reader must accept alike.
+ * Returns that text's length in out (malloc'd), 0 if there is no such
+ * NUL. */
+static size_t without_skipped_nuls(const uint8_t *data, size_t size,
+                                   uint8_t **out)
+{
+    uint8_t *t = malloc(size ? size : 1);
+    size_t n = 0;
+    bool any = false;
+    for (size_t i = 0; i < size; i++) {
+        bool after_token =
+            i > 0 && ((data[i - 1] >= '0' && data[i - 1] <= '9') ||
+                      (data[i - 1] >= 'a' && data[i - 1] <= 'z') ||
+                      (data[i - 1] >= 'A' && data[i - 1] <= 'Z'));
+        if (data[i] == 0 && after_token) {
+            any = true;
+            continue;
+        }
+        t[n++] = data[i];
+    }
+    if (!any) {
+        free(t);
+        return 0;
+    }
+    *out = t;
+    return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_error_t err;
@@ -107,11 +138,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
     jr_doc doc;
     bool ok = jr_parse(&doc, (const char *)data, size);
-    if (ok != (j != NULL))
-        abort(); /* the verdicts differ */
+    if (ok && !j)
+        abort(); /* the reader accepts what jansson refuses */
     if (ok)
         same(doc.root, j);
     jr_doc_fini(&doc);
+    if (!ok && j) {
+        uint8_t *clean = NULL;
+        size_t n = without_skipped_nuls(data, size, &clean);
+        if (!n)
+            abort(); /* jansson accepts what the reader refuses */
+        if (!jr_parse(&doc, (const char *)clean, n))
+            abort();
+        same(doc.root, j);
+        jr_doc_fini(&doc);
+        free(clean);
+    }
     json_decref(j);
     return 0;
 }
