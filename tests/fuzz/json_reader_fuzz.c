@@ -3,10 +3,12 @@
  *
  * Any bytes go to both jr_parse and json_loadb(JSON_REJECT_DUPLICATES):
  * the target aborts when one accepts what the other refuses (but for one
- * quirk of jansson's, below), or when both accept and the values differ (type,
- * integer, real, string bytes, member set, element order). Every accepted
- * string is also written back by the writer (json_writer.h) inside an array and
- * read again by jansson, which must give the same bytes. Built as a libFuzzer
+ * quirk of jansson's, below), or when both accept and the values differ
+ * (type, integer, real, string bytes, member set, element order). Every
+ * accepted string is also written back by the writer (json_writer.h)
+ * inside an array and read again by jansson, which must give the same
+ * bytes. A body the create fast path takes (json_create.h) must be one the
+ * general path takes alike, with the same values. Built as a libFuzzer
  * binary (fuzz_json_reader) and as a corpus replay test. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,8 +16,10 @@
 
 #include <jansson.h>
 
+#include "json_create.h"
 #include "json_reader.h"
 #include "json_writer.h"
+#include "polku/codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -100,6 +104,60 @@ static void same(const jr_value *v, json_t *j)
     }
 }
 
+/* The member name of j as the general path reads it with api_opt_string:
+ * absent or null, or a string of at most max bytes; want is what the fast
+ * path read (NULL: absent). */
+static void same_field(json_t *obj, const char *name, size_t max,
+                       const char *want)
+{
+    json_t *v = json_object_get(obj, name);
+    if (!v || json_is_null(v)) {
+        if (want)
+            abort();
+        return;
+    }
+    if (!json_is_string(v) || json_string_length(v) > max || !want ||
+        strcmp(json_string_value(v), want) != 0)
+        abort();
+}
+
+/* A body the create fast path took (json_create.h) is one the general
+ * path takes too, with the same values, and one it need not send there:
+ * only the members the fast path knows. */
+static void check_create(const jr_value *root, json_t *j)
+{
+    create_fields f;
+    if (!json_create_fields(root, &f))
+        return;
+    json_t *client = json_object_get(j, "client");
+    if (!json_is_object(client))
+        abort();
+    same_field(client, "hetu", 16, f.hetu);
+    same_field(client, "key", 32, f.key);
+    if (f.hetu && f.key)
+        abort();
+    same_field(j, "to", 32, f.to);
+    same_field(j, "service", 128, f.service);
+    same_field(j, "reason", POLKU_MAX_TEXT, f.reason);
+    same_field(j, "urgency", 32, f.urgency);
+    same_field(j, "due", 64, f.due);
+    json_t *t = json_object_get(j, "transfer");
+    if ((t && !json_is_boolean(t)) || f.transfer != json_is_true(t))
+        abort();
+    static const char *const known[] = {"client",  "to",  "service", "reason",
+                                        "urgency", "due", "transfer"};
+    const char *key;
+    json_t *v;
+    json_object_foreach(j, key, v)
+    {
+        bool found = false;
+        for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+            found |= strcmp(key, known[i]) == 0;
+        if (!found)
+            abort();
+    }
+}
+
 /* jansson 2.14 skips one NUL byte right after a number or a literal
  * ("[1\0]" is [1]: its stream takes a NUL it has put back for the end of
  * its one-character buffer). The reader refuses that; what jansson read is
@@ -140,8 +198,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool ok = jr_parse(&doc, (const char *)data, size);
     if (ok && !j)
         abort(); /* the reader accepts what jansson refuses */
-    if (ok)
+    if (ok) {
         same(doc.root, j);
+        check_create(doc.root, j);
+    }
     jr_doc_fini(&doc);
     if (!ok && j) {
         uint8_t *clean = NULL;
