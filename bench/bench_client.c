@@ -158,12 +158,13 @@ const char *bc_error(const bc_conn *c)
 
 /* ------------------------------------------------------------ pipelined */
 
-#define BC_BODY_MAX 4096
+#define BC_BODY_MAX 4096 /* unless the pipeline says (body_max) */
 
 typedef struct bc_slot {
     CURL *e;
     bc_buf answer;
-    char body[BC_BODY_MAX];
+    char *body;
+    size_t body_cap;
 } bc_slot;
 
 typedef struct bc_run {
@@ -188,8 +189,8 @@ static void note_failure(bc_run *r, long status, const char *what)
  * made (counted as a failure). */
 static bool start_next(bc_run *r, bc_slot *s)
 {
-    size_t len = r->p->body(r->issued, s->body, sizeof s->body, r->p->arg);
-    if (len == 0 || len >= sizeof s->body) {
+    size_t len = r->p->body(r->issued, s->body, s->body_cap, r->p->arg);
+    if (len == 0 || len >= s->body_cap) {
         note_failure(r, 0, "request body could not be made");
         return false;
     }
@@ -284,8 +285,10 @@ static bool setup(bc_run *r)
     curl_multi_setopt(r->multi, CURLMOPT_MAXCONNECTS, (long)p->concurrency);
     for (int i = 0; i < p->concurrency; i++) {
         bc_slot *s = &r->slots[i];
+        s->body_cap = p->body_max ? p->body_max : BC_BODY_MAX;
+        s->body = malloc(s->body_cap);
         s->e = curl_easy_init();
-        if (!s->e)
+        if (!s->e || !s->body)
             return false;
         set_common(s->e, r->headers, &s->answer);
         curl_easy_setopt(s->e, CURLOPT_URL, r->url);
@@ -303,6 +306,7 @@ static void teardown(bc_run *r)
 {
     for (int i = 0; r->slots && i < r->p->concurrency; i++) {
         bc_slot *s = &r->slots[i];
+        free(s->body);
         if (!s->e)
             continue;
         curl_multi_remove_handle(r->multi, s->e);

@@ -49,6 +49,7 @@ typedef struct bc_pipeline {
     bc_body_fn body;
     void *arg;
     const char *source; /* local address to connect from; NULL: any */
+    size_t body_max;    /* room for one body; 0: 4096 bytes */
 } bc_pipeline;
 
 typedef struct bc_pipeline_result {

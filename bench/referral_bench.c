@@ -47,6 +47,7 @@ typedef struct opts {
     int windows[RB_WINDOWS_MAX]; /* pipelined connections, one phase each */
     size_t subscribers;          /* SSE readers of the broker's /events */
     bool subscribers_gzip;       /* they accept gzip, as browsers do */
+    size_t batch; /* referrals per POST /v1/referrals/batch; 0: single */
     int nwindows;
     size_t commits;    /* baseline LMDB commits, in all */
     size_t rtts;       /* baseline API round trips, and reads */
@@ -60,6 +61,8 @@ static opts g_opt = {.serial = 2000,
                      .commits = 1000,
                      .rtts = 1000,
                      .label = "default"};
+/* ", N per POST /v1/referrals/batch" when --batch N, else "" */
+static char g_batch_note[64];
 
 /* ----------------------------------------------------------------- report */
 
@@ -129,8 +132,8 @@ static void print_cpu(const rb_pipe_result *p)
 
 static void print_pipelined(const rb_pipe_result *p)
 {
-    printf("  pipelined: %zu referrals over %d connections (%d opened)\n", p->n,
-           p->concurrency, p->connections);
+    printf("  pipelined: %zu referrals over %d connections (%d opened)%s\n",
+           p->n, p->concurrency, p->connections, g_batch_note);
     printf("    all answered 201 after        %7.2f s = %8.0f referrals/s\n",
            p->created_s, (double)p->n / p->created_s);
     printf("    all stored at org-b after     %7.2f s = %8.0f referrals/s\n",
@@ -249,6 +252,8 @@ static void bench_case(void)
     h_region *r = h_region_new();
     h_org *a = h_region_add_org(r, "org-a", "");
     h_org *b = h_region_add_org(r, "org-b", "bench-intake");
+    if (g_opt.batch) /* a batch body is bigger than the default max_body */
+        h_agent_config_add(a, "max_body = 1048576");
     h_broker_start(r);
     h_agent_start_connected(a);
     h_agent_start_connected(b);
@@ -276,7 +281,8 @@ static void bench_case(void)
     for (int w = 0; w < g_opt.nwindows; w++) {
         h_note("pipelined: %zu referrals over %d connections", g_opt.count,
                g_opt.windows[w]);
-        rb_run_pipelined(r, a, b, g_opt.count, g_opt.windows[w], &x.pipe[w]);
+        rb_run_pipelined(r, a, b, g_opt.count, g_opt.windows[w], g_opt.batch,
+                         &x.pipe[w]);
     }
 
     if (g_opt.subscribers) {
@@ -292,7 +298,7 @@ static void bench_case(void)
                    "connections",
                    g_opt.count, g_opt.windows[w]);
             rb_run_pipelined(r, a, b, g_opt.count, g_opt.windows[w],
-                             &x.pipe_subs[w]);
+                             g_opt.batch, &x.pipe_subs[w]);
         }
         if (sse_subs_streaming(subs) < x.subs_streaming)
             x.subs_streaming = sse_subs_streaming(subs);
@@ -343,12 +349,15 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: referral_bench [--short] [--serial N] [--count N]\n"
-            "                      [--concurrency N[,N..]] [--subscribers N] "
-            "[--subscribers-gzip]\n"
+            "                      [--batch N] [--concurrency N[,N..]] "
+            "[--subscribers N]\n"
+            "                      [--subscribers-gzip]\n"
             "                      [--keep] [--machine]\n"
             "  --short          300 one-at-a-time, 10000 pipelined (< 1 min)\n"
             "  --serial N       one-at-a-time referrals (default 2000)\n"
             "  --count N        pipelined referrals (default 50000)\n"
+            "  --batch N        pipelined: N referrals per POST (1..1000) to\n"
+            "                   /v1/referrals/batch (default one per POST)\n"
             "  --concurrency N  pipelined keep-alive connections (default "
             "32);\n"
             "                   a list (32,256) runs one pipelined phase "
@@ -410,6 +419,9 @@ static int parse_opts(int argc, char **argv)
             g_opt.subscribers = number_arg(argv[++i]);
         } else if (strcmp(arg, "--subscribers-gzip") == 0) {
             g_opt.subscribers_gzip = true;
+        } else if (strcmp(arg, "--batch") == 0 && number_arg(val) &&
+                   number_arg(val) <= 1000) {
+            g_opt.batch = number_arg(argv[++i]);
         } else if (strcmp(arg, "--count") == 0 && number_arg(val)) {
             count = number_arg(argv[++i]);
         } else if (strcmp(arg, "--concurrency") == 0 && val &&
@@ -426,6 +438,9 @@ static int parse_opts(int argc, char **argv)
     }
     g_opt.serial = serial ? serial : g_opt.serial;
     g_opt.count = count ? count : g_opt.count;
+    if (g_opt.batch)
+        snprintf(g_batch_note, sizeof g_batch_note,
+                 ", %zu per POST /v1/referrals/batch", g_opt.batch);
     return 0;
 }
 

@@ -111,9 +111,12 @@ typedef struct rb_pipe_result {
     double machine_busy; /* share of all cores busy, every tenant */
 } rb_pipe_result;
 
-/* n referrals from a to b over `concurrency` connections; then checks
- * that none at a is left `requested` or `failed`. */
+/* n referrals from a to b over `concurrency` connections, one per POST
+ * /v1/referrals, or `batch` per POST /v1/referrals/batch when batch > 0;
+ * then checks that none at a is left `requested` or `failed`. */
 void rb_run_pipelined(h_region *r, h_org *a, h_org *b, size_t n,
-                      int concurrency, rb_pipe_result *res);
+                      int concurrency, size_t batch, rb_pipe_result *res);
+/* Room a batch body of `batch` referrals needs (RB_REASON_BYTES each). */
+#define RB_BATCH_ITEM_MAX (RB_REASON_BYTES + 256)
 
 #endif

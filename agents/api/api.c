@@ -135,7 +135,6 @@ static int client_from_hetu(agent_api *api, api_call *c, const char *text,
 
 int api_parse_client(api_call *c, json_t *body, uint8_t key[16])
 {
-    agent_api *api = c->api;
     polku_http_req *req = c->req;
     json_t *client = json_object_get(body, "client");
     const char *hex = NULL, *hetu = NULL;
@@ -149,6 +148,14 @@ int api_parse_client(api_call *c, json_t *body, uint8_t key[16])
     if (api_opt_string(req, client, "hetu", 16, &hetu) ||
         api_opt_string(req, client, "key", 32, &hex))
         return POLKU_EINVAL;
+    return api_client_from_text(c, hetu, hex, key);
+}
+
+int api_client_from_text(api_call *c, const char *hetu, const char *hex,
+                         uint8_t key[16])
+{
+    agent_api *api = c->api;
+    polku_http_req *req = c->req;
     if (hetu && hex) {
         polku_http_respond_error(req, 400, "bad_request",
                                  "give client.hetu or client.key, not both");
@@ -367,6 +374,8 @@ static const api_route routes[] = {
     {"GET", "/v1/log/verify", api_log_verify, false, false, API_NONE},
     {"GET", "/v1/referrals", api_referral_list, false, false, API_REFERRAL},
     {"POST", "/v1/referrals", api_referral_create, true, false, API_REFERRAL},
+    {"POST", "/v1/referrals/batch", api_referral_batch, true, false,
+     API_REFERRAL},
     {"GET", "/v1/referrals/{id}", api_referral_show, false, false,
      API_REFERRAL},
     {"POST", "/v1/referrals/{id}/status", api_referral_status, true, false,

@@ -67,6 +67,9 @@ void api_run_read(agent_api *api, api_call *c, batch_item_fn fn);
  * 507 if it did not. */
 void api_after_reply(agent_api *api, polku_http_req *req, unsigned status,
                      json_t *json);
+/* As api_after_reply with JSON text already written (taken; malloc'd). */
+void api_after_reply_text(agent_api *api, polku_http_req *req, unsigned status,
+                          char *text, size_t len);
 
 /* ---- parsing (api.c) ---- */
 
@@ -88,6 +91,10 @@ int api_parse_time(api_call *c, const char *name, const char *text,
                    uint64_t *ms, bool *date_only);
 /* body.client as {"hetu"} or {"key"} into key; answers 400 on error. */
 int api_parse_client(api_call *c, json_t *body, uint8_t key[16]);
+/* The client given as the text of client.hetu or client.key (one of them,
+ * NULL when absent) into key, as api_parse_client; answers 400 on error. */
+int api_client_from_text(api_call *c, const char *hetu, const char *hex,
+                         uint8_t key[16]);
 /* Stores the identity code behind the call's client, if it came as one. */
 int api_remember_client(api_call *c, MDB_txn *txn, const uint8_t key[16]);
 
@@ -97,6 +104,9 @@ typedef void (*api_handler)(agent_api *api, api_call *c);
 
 void api_referral_list(agent_api *api, api_call *c);
 void api_referral_create(agent_api *api, api_call *c);
+/* POST /v1/referrals/batch: {"referrals": [create request, ...]}, each
+ * item answered as POST /v1/referrals would (api_referral_batch.c). */
+void api_referral_batch(agent_api *api, api_call *c);
 /* POST /v1/referrals with c->body already parsed (the FHIR view builds
  * it): the same validation, consent gate and domain call; answers 201
  * with c->view of the record. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api_call.h"
+#include "json_writer.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"
@@ -72,30 +73,38 @@ void api_event_applied(void *arg, const polku_envelope *env)
     if (env->client_key.len == 16)
         polku_client_key_hex(env->client_key.data, key);
     polku_time_format(env->time_ms, at, sizeof at);
-    json_t *j = json_pack(
-        "{s:s, s:s, s:I, s:s, s:s}", "topic", topic, "from", env->origin_org,
-        "origin_seq", (json_int_t)env->origin_seq, "client_key", key, "at", at);
+    /* "topic", NUL, then the event's JSON, in one buffer (written
+     * directly: one event per referral on the hot path) */
+    jw w;
+    jw_init(&w);
+    jw_raw(&w, topic, strlen(topic) + 1);
+    w.comma = false;
+    jw_begin_object(&w);
+    jw_key(&w, "topic");
+    jw_string(&w, topic);
+    jw_key(&w, "from");
+    jw_string(&w, env->origin_org);
+    jw_key(&w, "origin_seq");
+    jw_int(&w, (long long)env->origin_seq);
+    jw_key(&w, "client_key");
+    jw_string(&w, key);
+    jw_key(&w, "at");
+    jw_string(&w, at);
     polku_id pid;
-    if (j && polku_event_object_id(env, pid.b)) {
+    if (polku_event_object_id(env, pid.b)) {
         char text[POLKU_ID_TEXT];
         polku_id_format(&pid, text);
-        json_object_set_new(j, "id", json_string(text));
+        jw_key(&w, "id");
+        jw_string(&w, text);
     }
-    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (!body)
-        return;
-    size_t tl = strlen(topic), bl = strlen(body);
-    publication *p = malloc(sizeof *p);
-    char *text = malloc(tl + 1 + bl + 1);
-    if (p && text) {
-        memcpy(text, topic, tl + 1);
-        memcpy(text + tl + 1, body, bl + 1);
-        *p = (publication){api->events, text};
-        batch_after(api->d->b, publish, p, publication_free);
-    } else {
-        free(p);
+    jw_end_object(&w);
+    size_t len = 0;
+    char *text = jw_take(&w, &len);
+    publication *p = text ? malloc(sizeof *p) : NULL;
+    if (!p) {
         free(text);
+        return;
     }
-    free(body);
+    *p = (publication){api->events, text};
+    batch_after(api->d->b, publish, p, publication_free);
 }

@@ -14,12 +14,17 @@ typedef struct reply {
     polku_http_req *req;
     unsigned status;
     json_t *json;
+    char *text; /* or JSON text already written */
+    size_t len;
 } reply;
 
 static void reply_send(void *arg, bool committed)
 {
     reply *r = arg;
-    if (committed) {
+    if (committed && r->text) {
+        polku_http_respond(r->req, r->status, "application/json", r->text,
+                           r->len);
+    } else if (committed) {
         polku_http_respond_json(r->req, r->status, r->json);
         r->json = NULL; /* taken by the response */
     } else {
@@ -33,6 +38,7 @@ static void reply_free(void *arg)
 {
     reply *r = arg;
     json_decref(r->json);
+    free(r->text);
     free(r);
 }
 
@@ -44,7 +50,19 @@ void api_after_reply(agent_api *api, polku_http_req *req, unsigned status,
         json_decref(json);
         return; /* the item goes on; the server answers 500 at its end */
     }
-    *r = (reply){req, status, json};
+    *r = (reply){req, status, json, NULL, 0};
+    batch_after(api->d->b, reply_send, r, reply_free);
+}
+
+void api_after_reply_text(agent_api *api, polku_http_req *req, unsigned status,
+                          char *text, size_t len)
+{
+    reply *r = malloc(sizeof *r);
+    if (!r) {
+        free(text);
+        return; /* as api_after_reply */
+    }
+    *r = (reply){req, status, NULL, text, len};
     batch_after(api->d->b, reply_send, r, reply_free);
 }
 

@@ -1,6 +1,7 @@
 /* store.c — LMDB environment, named databases and typed accessors. */
 #include "store.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -473,10 +474,41 @@ int store_consent_put(store *s, MDB_txn *txn, const Polku__ConsentRecord *r)
     return store_err(mdb_put(txn, s->consents_by_client, &ikv, &empty, 0));
 }
 
+/* The consents a walk hands to its callback live only for the call, and
+ * every referral created walks its client's: each is unpacked into a
+ * block on the stack instead of a malloc per field (a bigger one spills
+ * into malloc). */
+typedef struct unpack_arena {
+    char *cur;
+    _Alignas(16) char block[2048];
+} unpack_arena;
+
+static void *arena_alloc(void *data, size_t size)
+{
+    unpack_arena *a = data;
+    size_t n = (size + 15) & ~(size_t)15;
+    if ((size_t)(a->block + sizeof a->block - a->cur) >= n) {
+        void *p = a->cur;
+        a->cur += n;
+        return p;
+    }
+    return malloc(size);
+}
+
+static void arena_free(void *data, void *p)
+{
+    unpack_arena *a = data;
+    uintptr_t at = (uintptr_t)p, lo = (uintptr_t)a->block;
+    if (at < lo || at >= lo + sizeof a->block)
+        free(p);
+}
+
 int store_consents_of_client(store *s, MDB_txn *txn, const uint8_t key[16],
                              int (*fn)(Polku__ConsentRecord *r, void *arg),
                              void *arg)
 {
+    unpack_arena arena;
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &arena};
     MDB_cursor *c = NULL;
     uint8_t start[32] = {0};
     memcpy(start, key, 16);
@@ -489,11 +521,16 @@ int store_consents_of_client(store *s, MDB_txn *txn, const uint8_t key[16],
          rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         if (k.mv_size != 32 || memcmp(k.mv_data, key, 16) != 0)
             break;
-        Polku__ConsentRecord *r = NULL;
-        if (store_consent_get(s, txn, (const uint8_t *)k.mv_data + 16, &r))
+        MDB_val id = {16, (uint8_t *)k.mv_data + 16}, rec;
+        if (mdb_get(txn, s->consents, &id, &rec))
+            continue;
+        arena.cur = arena.block;
+        Polku__ConsentRecord *r =
+            polku__consent_record__unpack(&alloc, rec.mv_size, rec.mv_data);
+        if (!r)
             continue;
         stop = fn(r, arg);
-        polku__consent_record__free_unpacked(r, NULL);
+        polku__consent_record__free_unpacked(r, &alloc);
     }
     mdb_cursor_close(c);
     return rc == 0 || rc == MDB_NOTFOUND ? POLKU_OK : store_err(rc);

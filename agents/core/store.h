@@ -139,7 +139,8 @@ int store_consent_get(store *s, MDB_txn *txn, const uint8_t id[16],
                       Polku__ConsentRecord **out);
 /* Stores the record and its client index entry. */
 int store_consent_put(store *s, MDB_txn *txn, const Polku__ConsentRecord *r);
-/* Calls fn for each consent of a client until fn returns non-zero. */
+/* Calls fn for each consent of a client until fn returns non-zero; the
+ * record lives only for the call (fn neither keeps nor frees it). */
 int store_consents_of_client(store *s, MDB_txn *txn, const uint8_t key[16],
                              int (*fn)(Polku__ConsentRecord *r, void *arg),
                              void *arg);
