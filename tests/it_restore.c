@@ -103,6 +103,9 @@ static bool regression_listed(h_region *r, const char *org)
     return alert != NULL;
 }
 
+/* An agent writes a log line about a change once the change is durable
+ * (batch_after_log), a loop turn or two after the metric that counts it:
+ * tests wait for such lines. */
 static bool file_contains(const char *path, const char *text)
 {
     size_t len = 0;
@@ -207,8 +210,8 @@ static void restore_with_broker_and_receiver_up(void)
     json_decref(alert);
     H_CHECK(h_broker_metric(r, "polku_broker_store_regressions_total") >= 1,
             "the broker counts the regression");
-    H_CHECK(file_contains(a->proc.log, "are not in this store"),
-            "%s's log tells the operator which sequences it lost", a->id);
+    H_WAIT_UNTIL(H_SEC(10), file_contains(a->proc.log, "are not in this store"),
+                 "%s's log tells the operator which sequences it lost", a->id);
 
     create(a, b, keys, &after, "after the restore");
     wait_received(a, &after);
@@ -289,13 +292,14 @@ static void restore_behind_a_restarted_broker_repairs_itself(void)
     H_WAIT_UNTIL(H_SEC(20),
                  h_agent_metric(b, "polku_agent_sequence_conflicts_total") >= 1,
                  "%s to see a sequence conflict", b->id);
-    H_CHECK(file_contains(b->proc.log, "has gone back in time"),
-            "%s's log says the sender's store went back in time", b->id);
+    H_WAIT_UNTIL(H_SEC(10), file_contains(b->proc.log, "has gone back in time"),
+                 "%s's log says the sender's store went back in time", b->id);
     H_WAIT_UNTIL(H_SEC(20),
                  h_agent_metric(a, "polku_agent_log_repairs_total") >= 1,
                  "%s to repair its log", a->id);
-    H_CHECK(file_contains(a->proc.log, "sent again at new sequences"),
-            "%s's log tells the operator what it sent again", a->id);
+    H_WAIT_UNTIL(H_SEC(10),
+                 file_contains(a->proc.log, "sent again at new sequences"),
+                 "%s's log tells the operator what it sent again", a->id);
     H_CHECK(h_broker_metric(r, "polku_broker_sequence_conflicts_total") >= 1,
             "the broker counts the conflict it passed on");
     H_CHECK(h_broker_metric(r, "polku_broker_store_regressions_total") >= 1,
@@ -356,8 +360,10 @@ static void a_restored_receiver_gets_back_what_was_sent(void)
     for (size_t i = 0; i < lost.n; i++)
         H_CHECK(h_ids_contains(&at_b, lost.v[i]), "%s got %s back from %s",
                 b->id, lost.v[i], a->id);
-    H_CHECK(file_contains(a->proc.log, "asks again for what was sent to it"),
-            "%s's log says what it sent again and why", a->id);
+    H_WAIT_UNTIL(
+        H_SEC(10),
+        file_contains(a->proc.log, "asks again for what was sent to it"),
+        "%s's log says what it sent again and why", a->id);
     create(a, b, keys, &after, "after typ's restore");
     wait_received(a, &after);
     h_resp resp;
