@@ -115,7 +115,7 @@ static void give_directory(void)
     Polku__Welcome w = POLKU__WELCOME__INIT;
     w.n_directory = 3;
     w.directory = list;
-    if (directory_set(&fz.a.dir, &w))
+    if (directory_set(&fz.a.r[0].dir, &w))
         die("directory");
 }
 
@@ -401,12 +401,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len = 0;
     }
 
-    uint64_t seq_before = fz.a.b.last_seq;
+    uint64_t seq_before = fz.a.r[0].b.last_seq;
     polku_http_req *req = polku_http_local_req(method, p->path, p->query,
                                                fz.headers, body, len, &p->out);
     if (!req)
         die("memory");
-    api_handle(&fz.a.api, req);
+    api_front_handle(&fz.a.front, req);
     for (int i = 0; i < 50 && !p->out.status; i++)
         uv_run(&fz.loop, UV_RUN_NOWAIT);
 
@@ -415,12 +415,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 p->out.body ? p->out.body : "(waiting)");
     if (p->out.status) {
         check_answer(p);
-        if (p->out.status >= 400 && fz.a.b.last_seq != seq_before) {
+        if (p->out.status >= 400 && fz.a.r[0].b.last_seq != seq_before) {
             fprintf(stderr,
                     "agent_api_fuzz: a %u refusal moved the event "
                     "sequence from %llu to %llu\n",
                     p->out.status, (unsigned long long)seq_before,
-                    (unsigned long long)fz.a.b.last_seq);
+                    (unsigned long long)fz.a.r[0].b.last_seq);
             abort();
         }
         learn_id(r, &p->out);
