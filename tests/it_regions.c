@@ -340,6 +340,20 @@ static void case_two_regions(void)
     H_CHECK(rc == 1, "the savo key asked in pohjanmaa fails (exit %d: %.300s)",
             rc, out);
     free(out);
+
+    /* a region's store is backed up on its own, while the agent runs */
+    char dir[600], log[600];
+    snprintf(dir, sizeof dir, "%s/backup-savo", w.a->dir);
+    snprintf(log, sizeof log, "%s/backup.out", w.a->dir);
+    char *argv[] = {(char *)POLKU_AGENT_BIN, "--backup", dir, "--region",
+                    "savo", "--config", kela->proc.config, NULL};
+    rc = h_run_program(argv, log, H_SEC(20));
+    size_t len = 0;
+    out = h_read_file(log, &len);
+    H_CHECK(rc == 0 && out && strstr(out, "kela-savo"),
+            "polku-agent --backup --region savo: exit %d, %s", rc,
+            out ? out : "");
+    free(out);
 }
 
 int main(int argc, char **argv)

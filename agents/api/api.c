@@ -471,8 +471,10 @@ void api_handle(agent_api *api, polku_http_req *req)
     if (len > 1 && path[len - 1] == '/')
         path[len - 1] = '\0'; /* "/v1/referrals/" is "/v1/referrals" */
     api_call c = {.api = api, .req = req};
-    if (api->region)
-        polku_http_set_json_tag(req, "region", api->region);
+    if (api->region &&
+        (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/healthz") == 0) &&
+        strcmp(path, "/v1/openapi.json") != 0)
+        polku_http_set_json_tag(req, "region", api->region); /* not FHIR's */
     if (strncmp(path, "/fhir", 5) == 0 && (path[5] == '/' || !path[5]))
         api_fhir_style(req); /* OperationOutcome from here on, 401 too */
     const api_route *found = NULL, *bad_name = NULL;

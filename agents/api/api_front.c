@@ -1,5 +1,6 @@
 /* api_front.c — which region a request is about (see api_front.h). */
 #include "api_front.h"
+#include "api_call.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -395,6 +396,13 @@ static void route_implicit(api_front *f, polku_http_req *req, json_t *body)
         merge_lists(f, req);
     } else if (is_create(method, path) && json_is_object(body)) {
         route_create(f, req, body);
+    } else if (strcmp(method, "POST") == 0 && strcmp(path, "/fhir/Task") == 0) {
+        char names[512], msg[700];
+        names_of(f, NULL, names, sizeof names);
+        snprintf(msg, sizeof msg,
+                 "this agent serves regions %s: give ?region=NAME", names);
+        api_fhir_style(req);
+        respond_region_error(req, "region_required", msg);
     } else {
         dispatch(f, 0, req); /* the rest: the default region's */
     }
