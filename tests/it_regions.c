@@ -328,8 +328,31 @@ static void case_two_regions(void)
         free(out);
     }
     char *out = NULL;
+    const char *plain[] = {"status", NULL};
+    int rc = cli(&w, &out, plain);
+    H_CHECK(rc == 0 && strstr(out, "pohjanmaa: connected") &&
+                strstr(out, "savo: connected"),
+            "polku status lists each region's link (exit %d): %.600s", rc, out);
+    free(out);
+
+    /* one log per region: each gapless from 1, neither holding the other's */
+    json_t *hz = h_agent_health(kela), *each;
+    size_t i;
+    long long seqs[2] = {-1, -1};
+    json_array_foreach(json_object_get(hz, "regions"), i, each)
+    {
+        if (i < 2)
+            seqs[i] = json_integer_value(json_object_get(each, "last_seq"));
+    }
+    json_decref(hz);
+    H_CHECK(seqs[0] >= 3 && seqs[1] >= 2 && seqs[0] != seqs[1],
+            "each region's log holds its own events (pohjanmaa last seq %lld: "
+            "consent, referral, path; savo %lld: consent, referral)",
+            seqs[0], seqs[1]);
+    h_note("kela's logs: pohjanmaa last seq %lld, savo last seq %lld", seqs[0],
+           seqs[1]);
     const char *bad[] = {"--region", "lappi", "referral", "list", NULL};
-    int rc = cli(&w, &out, bad);
+    rc = cli(&w, &out, bad);
     H_CHECK(rc == 1 && strstr(out, "lappi"),
             "polku --region lappi: exit 1 naming the region (exit %d: %.300s)",
             rc, out);
@@ -345,8 +368,14 @@ static void case_two_regions(void)
     char dir[600], log[600];
     snprintf(dir, sizeof dir, "%s/backup-savo", w.a->dir);
     snprintf(log, sizeof log, "%s/backup.out", w.a->dir);
-    char *argv[] = {(char *)POLKU_AGENT_BIN, "--backup", dir, "--region",
-                    "savo", "--config", kela->proc.config, NULL};
+    char *argv[] = {(char *)POLKU_AGENT_BIN,
+                    "--backup",
+                    dir,
+                    "--region",
+                    "savo",
+                    "--config",
+                    kela->proc.config,
+                    NULL};
     rc = h_run_program(argv, log, H_SEC(20));
     size_t len = 0;
     out = h_read_file(log, &len);
