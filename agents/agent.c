@@ -253,6 +253,9 @@ void agent_fini(agent *a)
         sealing_fini(&r->seal);
         link_close(&r->link);
         close_if_open((uv_handle_t *)&r->commit_idle);
+        sodium_memzero(&r->cfg.key, sizeof r->cfg.key); /* copies of secrets */
+        sodium_memzero(&r->cfg.previous_key, sizeof r->cfg.previous_key);
+        sodium_memzero(r->cfg.pseudonym_secret, sizeof r->cfg.pseudonym_secret);
     }
     close_if_open((uv_handle_t *)&a->tick);
     close_if_open((uv_handle_t *)&a->sigterm);

@@ -311,9 +311,17 @@ static void route_create(api_front *f, polku_http_req *req, json_t *body)
     char names[512], msg[700];
     names_of(f, &s, names, sizeof names);
     const char *to = json_string_value(json_object_get(body, "to"));
-    if (to && s.count < f->n)
+    region_set with_to;
+    if (to)
+        regions_with_org(f, to, &with_to);
+    if (to && with_to.count > 1)
         snprintf(msg, sizeof msg,
                  "'%s' is an organisation in regions %s: give \"region\"", to,
+                 names);
+    else if (json_array_size(json_object_get(body, "orgs")) > 0)
+        snprintf(msg, sizeof msg,
+                 "the organisations named are in regions %s: give "
+                 "\"region\"",
                  names);
     else
         snprintf(msg, sizeof msg,
@@ -423,7 +431,10 @@ void api_front_handle(api_front *f, polku_http_req *req)
     if (strcmp(polku_http_method(req), "POST") == 0) {
         size_t len = 0;
         const char *data = polku_http_body(req, &len);
-        body = data && len ? json_loadb(data, len, 0, NULL) : NULL;
+        /* one region: the body is read again only if it names one */
+        if (data && len &&
+            (f->n > 1 || memmem(data, len, "\"region\"", 8) != NULL))
+            body = json_loadb(data, len, 0, NULL);
     }
     json_t *in_body = json_object_get(body, "region");
     const char *named = asked;
