@@ -398,6 +398,16 @@ static void case_two_regions(void)
             rc, out);
     free(out);
 
+    /* what is one region's alone needs --region */
+    const char *verify[] = {"log", "verify", NULL};
+    rc = cli(&w, &out, verify);
+    H_CHECK(rc == 1 && strstr(out, "pohjanmaa and savo") &&
+                strstr(out, "--region"),
+            "polku log verify without --region: exit 1 naming the regions "
+            "(exit %d: %.300s)",
+            rc, out);
+    free(out);
+
     /* a region's store is backed up on its own, while the agent runs */
     char dir[600], log[600];
     snprintf(dir, sizeof dir, "%s/backup-savo", w.a->dir);

@@ -382,6 +382,23 @@ static bool is_create(const char *method, const char *path)
             strcmp(path, "/v1/clients/access") == 0);
 }
 
+/* What is one region's alone and names nothing that picks it: the event
+ * stream, a store's reconcile notes and log chain, the FHIR searches and
+ * a FHIR Task create. Without ?region= they are refused rather than
+ * answered for one region as if it were all. */
+static bool per_region(const char *method, const char *path)
+{
+    static const char *const gets[] = {"/v1/events",     "/v1/reconcile",
+                                       "/v1/log/verify", "/fhir/Task",
+                                       "/fhir/Consent",  NULL};
+    if (strcmp(method, "POST") == 0)
+        return strcmp(path, "/fhir/Task") == 0;
+    for (size_t i = 0; gets[i]; i++)
+        if (strcmp(method, "GET") == 0 && strcmp(path, gets[i]) == 0)
+            return true;
+    return false;
+}
+
 /* Without a region named: what the request names decides. */
 static void route_implicit(api_front *f, polku_http_req *req, json_t *body)
 {
@@ -404,15 +421,18 @@ static void route_implicit(api_front *f, polku_http_req *req, json_t *body)
         merge_lists(f, req);
     } else if (is_create(method, path) && json_is_object(body)) {
         route_create(f, req, body);
-    } else if (strcmp(method, "POST") == 0 && strcmp(path, "/fhir/Task") == 0) {
+    } else if (per_region(method, path)) {
         char names[512], msg[700];
         names_of(f, NULL, names, sizeof names);
         snprintf(msg, sizeof msg,
-                 "this agent serves regions %s: give ?region=NAME", names);
-        api_fhir_style(req);
+                 "this agent serves regions %s, each with a log and store of "
+                 "its own: give ?region=NAME (polku --region NAME)",
+                 names);
+        if (strncmp(path, "/fhir/", 6) == 0)
+            api_fhir_style(req);
         respond_region_error(req, "region_required", msg);
     } else {
-        dispatch(f, 0, req); /* the rest: the default region's */
+        dispatch(f, 0, req); /* health, metrics, the documents */
     }
 }
 
