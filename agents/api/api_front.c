@@ -428,8 +428,6 @@ static void route_implicit(api_front *f, polku_http_req *req, json_t *body)
                  "this agent serves regions %s, each with a log and store of "
                  "its own: give ?region=NAME (polku --region NAME)",
                  names);
-        if (strncmp(path, "/fhir/", 6) == 0)
-            api_fhir_style(req);
         respond_region_error(req, "region_required", msg);
     } else {
         dispatch(f, 0, req); /* health, metrics, the documents */
@@ -447,6 +445,9 @@ static size_t region_index(const api_front *f, const char *name)
 void api_front_handle(api_front *f, polku_http_req *req)
 {
     const char *asked = polku_http_query(req, "region");
+    const char *path = polku_http_path(req);
+    if (strncmp(path, "/fhir", 5) == 0 && (path[5] == '/' || !path[5]))
+        api_fhir_style(req); /* the front's refusals too */
     json_t *body = NULL;
     if (strcmp(polku_http_method(req), "POST") == 0) {
         size_t len = 0;
@@ -474,7 +475,7 @@ void api_front_handle(api_front *f, polku_http_req *req)
         respond_region_error(req, "unknown_region", msg);
     } else if (named) {
         dispatch(f, region_index(f, named), req);
-    } else if (f->n > 1 && strcmp(polku_http_path(req), "/healthz") == 0 &&
+    } else if (f->n > 1 && strcmp(path, "/healthz") == 0 &&
                strcmp(polku_http_method(req), "GET") == 0) {
         health(f, req); /* public, as the one region's */
     } else if (f->n == 1 || !authorised(f, req)) {

@@ -282,6 +282,7 @@ static bool documented(unsigned status)
     case 404:
     case 409:
     case 413:
+    case 422: /* a body naming a region the agent does not serve */
     case 503:
     case 504:
     case 507:
