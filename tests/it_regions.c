@@ -69,7 +69,21 @@ static bool region_connected(h_org *o, const char *name)
     return ok;
 }
 
-static void world_start(world *w)
+/* The kela config's [region savo] section. */
+static void add_savo(world *w)
+{
+    char sb[600], section[1400];
+    snprintf(sb, sizeof sb, "%s/savo.secret", w->b->dir);
+    snprintf(section, sizeof section,
+             "\n[region savo]\nbroker = %s\nbroker_public_key = %s\n"
+             "pseudonym_secret_file = %s\n",
+             w->b->broker_endpoint, w->b->broker_key.public_z85, sb);
+    append(w->kela->proc.config, section);
+}
+
+/* Both regions' brokers and local agents; kela with [region savo] when
+ * with_savo, else in pohjanmaa alone (as before a region is added). */
+static void world_start(world *w, bool with_savo)
 {
     w->a = h_region_new();
     w->b = h_region_new();
@@ -95,12 +109,8 @@ static void world_start(world *w)
     h_agent_config_add(w->kela, "region = pohjanmaa");
     snprintf(line, sizeof line, "pseudonym_secret_file = %s", sb);
     h_agent_config_add(w->sote_b, line);
-    char section[1400];
-    snprintf(section, sizeof section,
-             "\n[region savo]\nbroker = %s\nbroker_public_key = %s\n"
-             "pseudonym_secret_file = %s\n",
-             w->b->broker_endpoint, w->b->broker_key.public_z85, sb);
-    append(w->kela->proc.config, section);
+    if (with_savo)
+        add_savo(w);
     h_broker_start(w->a);
     h_broker_start(w->b);
     h_agent_start_connected(w->sote_a);
@@ -108,6 +118,8 @@ static void world_start(world *w)
     h_agent_start_connected(ty_a);
     h_agent_start_connected(ty_b);
     h_agent_start_connected(w->kela);
+    if (!with_savo)
+        return;
     H_WAIT_UNTIL(H_SEC(10), region_connected(w->kela, "savo"),
                  "kela's link to the savo broker to be connected");
     H_WAIT_UNTIL(H_SEC(10), h_broker_lists_connected(w->b, "kela"),
@@ -192,7 +204,7 @@ static int cli(world *w, char **out, const char *const *args)
 static void case_two_regions(void)
 {
     world w = {0};
-    world_start(&w);
+    world_start(&w, true);
     h_org *kela = w.kela;
     h_resp r;
 
@@ -429,9 +441,64 @@ static void case_two_regions(void)
     free(out);
 }
 
+/* docs/operations.md, "Adding a region to an agent": an agent's store
+ * from before opens unchanged as the default region. */
+static void case_add_region(void)
+{
+    world w = {0};
+    world_start(&w, false);
+    h_org *kela = w.kela;
+    h_resp r;
+    long st =
+        post(kela, "/v1/consents", consent_body(HETU, "sote-pohjanmaa"), &r);
+    H_REQUIRE(st == 201 && strcmp(str(r.json, "region"), "pohjanmaa") == 0,
+              "one region: the consent is the default region's: %ld %s", st,
+              r.body ? r.body : "");
+    h_resp_free(&r);
+    json_t *body = json_pack("{s:{s:s}, s:s, s:s}", "client", "hetu", HETU,
+                             "to", "sote-pohjanmaa", "reason", "before");
+    char id[64];
+    st = post(kela, "/v1/referrals", body, &r);
+    H_REQUIRE(st == 201, "referral before: %ld %s", st, r.body ? r.body : "");
+    snprintf(id, sizeof id, "%s", str(r.json, "id"));
+    h_resp_free(&r);
+    h_wait_status(kela, id, "received", H_SEC(10));
+    json_t *hz = h_agent_health(kela);
+    long long seq = json_integer_value(json_object_get(hz, "last_seq"));
+    char inc[40];
+    snprintf(inc, sizeof inc, "%s", str(hz, "incarnation"));
+    json_decref(hz);
+
+    H_REQUIRE(h_agent_stop(kela) == 0, "kela stops cleanly");
+    add_savo(&w);
+    h_agent_start_connected(kela);
+    H_WAIT_UNTIL(H_SEC(10), region_connected(kela, "savo"),
+                 "kela's new link to the savo broker to be connected");
+    hz = h_agent_health(kela);
+    H_CHECK(json_integer_value(json_object_get(hz, "last_seq")) == seq &&
+                strcmp(str(hz, "incarnation"), inc) == 0 &&
+                strcmp(str(hz, "region"), "pohjanmaa") == 0,
+            "the store from before is the default region, unchanged: last "
+            "seq %lld, incarnation %s",
+            seq, inc);
+    json_decref(hz);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/referrals/%s", id);
+    st = h_api(kela, "GET", path, NULL, &r);
+    H_CHECK(st == 200 && strcmp(str(r.json, "region"), "pohjanmaa") == 0 &&
+                strcmp(str(r.json, "status"), "received") == 0,
+            "the referral from before, found without ?region=: %ld %s", st,
+            r.body ? r.body : "");
+    h_resp_free(&r);
+    H_CHECK(list_count(kela, "/v1/referrals?region=savo", "savo") == 0 &&
+                list_count(kela, "/v1/referrals", NULL) == 1,
+            "the new region starts empty");
+}
+
 int main(int argc, char **argv)
 {
     h_init(argc, argv, "it_regions");
     H_CASE(case_two_regions);
+    H_CASE(case_add_region);
     return h_finish();
 }
