@@ -12,7 +12,7 @@
 #include "polku/keys.h"
 #include "polku/log.h"
 
-#define MAX_REGIONS 64
+#define MAX_REGIONS AGENT_MAX_REGIONS
 
 /* A set of regions, by index into f->apis. */
 typedef struct region_set {

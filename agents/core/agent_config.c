@@ -432,6 +432,13 @@ static int load_regions(const polku_ini *ini, agent_config *cfg,
         count += is_region_section(polku_ini_section_at(ini, i));
     if (count == 0)
         return POLKU_OK;
+    if (count > AGENT_MAX_REGIONS - 1) {
+        polku_ini_entry header = {"region", "", "", 0};
+        return polku_cfgerr_set(err, ini, &header, "region", "",
+                                "%zu [region NAME] sections: at most %d "
+                                "besides the default region",
+                                count, AGENT_MAX_REGIONS - 1);
+    }
     if ((cfg->regions = calloc(count, sizeof *cfg->regions)) == NULL)
         return POLKU_ENOMEM;
     for (size_t i = 0; i < sections; i++) {

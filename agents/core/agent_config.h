@@ -50,6 +50,7 @@ typedef struct agent_rule {
 } agent_rule;
 
 #define AGENT_CONFIG_PATH_MAX 4096
+#define AGENT_MAX_REGIONS 64 /* the default region and 63 [region NAME] */
 
 /* A [region NAME] section: what differs from the default region. */
 typedef struct agent_region_config {
