@@ -115,9 +115,9 @@ static void reload_rules(agent *a)
         const char *keys[32];
         size_t n = agent_config_restart_keys(a->cfg, &next, keys, 32);
         for (size_t i = 0; i < n; i++)
-            log_warn("reload: [agent] %s changed: it takes effect at the "
-                     "next restart (the running value is kept)",
-                     keys[i]);
+            log_warn("reload: %s%s changed: it takes effect at the next "
+                     "restart (the running value is kept)",
+                     keys[i][0] == '[' ? "" : "[agent] ", keys[i]);
         size_t before = a->cfg->rule_count;
         agent_config_take_rules(a->cfg, &next);
         if (agent_config_take_keys(a->cfg, &next))
