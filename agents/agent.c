@@ -2,6 +2,8 @@
 #include "agent.h"
 
 #include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -16,12 +18,12 @@
  * waits for nothing but its own two. */
 static void on_commit_idle(uv_idle_t *h)
 {
-    agent *a = h->data;
-    if (a->b.txn)
-        batch_commit(&a->b);
+    agent_region *r = h->data;
+    if (r->b.txn)
+        batch_commit(&r->b);
     else
-        batch_sync(&a->b);
-    if (!a->b.txn && !batch_unsynced(&a->b))
+        batch_sync(&r->b);
+    if (!r->b.txn && !batch_unsynced(&r->b))
         uv_idle_stop(h);
 }
 
@@ -30,24 +32,27 @@ static void on_commit_idle(uv_idle_t *h)
  * waiting), so batches grow by themselves under load. */
 static void store_has_work(void *arg)
 {
-    agent *a = arg;
-    uv_idle_start(&a->commit_idle, on_commit_idle);
+    agent_region *r = arg;
+    uv_idle_start(&r->commit_idle, on_commit_idle);
 }
 
 /* After each commit: what entered the outbox goes out. */
 static void batch_committed(void *arg, bool ok)
 {
     (void)ok;
-    agent *a = arg;
-    if (a->link.welcomed)
-        outbox_pump(&a->ob, polku_mono_ms());
+    agent_region *r = arg;
+    if (r->link.welcomed)
+        outbox_pump(&r->ob, polku_mono_ms());
 }
 
 static void on_tick(uv_timer_t *t)
 {
     agent *a = t->data;
-    link_tick(&a->link);
-    api_tick(&a->api, polku_mono_ms());
+    uint64_t now = polku_mono_ms();
+    for (size_t i = 0; i < a->n_regions; i++) {
+        link_tick(&a->r[i].link);
+        api_tick(&a->r[i].api, now);
+    }
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -60,6 +65,34 @@ static void on_signal(uv_signal_t *s, int signum)
 static bool rule_org_known(void *arg, const char *org)
 {
     return directory_knows_org(arg, org);
+}
+
+/* What a region's view of the config shares with the agent's: the rules
+ * and the key pairs (after a reload they are new). */
+static void region_sync(agent_region *r, const agent_config *cfg)
+{
+    r->cfg.rules = cfg->rules;
+    r->cfg.rule_count = cfg->rule_count;
+    r->cfg.key = cfg->key;
+    r->cfg.previous_key = cfg->previous_key;
+    r->cfg.has_previous_key = cfg->has_previous_key;
+}
+
+/* The agent's config as region i sees it (agent.h). */
+static void region_view(agent_region *r, const agent_config *cfg, size_t i)
+{
+    r->cfg = *cfg;
+    if (i == 0)
+        return;
+    const agent_region_config *rc = &cfg->regions[i - 1];
+    r->cfg.broker = rc->broker;
+    memcpy(r->cfg.broker_public_z85, rc->broker_public_z85,
+           sizeof r->cfg.broker_public_z85);
+    memcpy(r->cfg.pseudonym_secret, rc->pseudonym_secret,
+           sizeof r->cfg.pseudonym_secret);
+    r->cfg.has_pseudonym_secret = true;
+    r->cfg.store = rc->store;
+    snprintf(r->cfg.region, sizeof r->cfg.region, "%s", rc->name);
 }
 
 /* A key rotation taken on reload: which keys open and seal now. */
@@ -83,8 +116,8 @@ static void reload_rules(agent *a)
     agent_config next;
     polku_cfgerr err = {{0}};
     int rc = agent_config_load(a->cfg->path, &next, &err);
-    if (!rc && directory_known(&a->dir))
-        rc = agent_rules_check_orgs(&next, rule_org_known, &a->dir, &err);
+    if (!rc && directory_known(&a->r[0].dir))
+        rc = agent_rules_check_orgs(&next, rule_org_known, &a->r[0].dir, &err);
     if (rc) {
         log_error("reload refused, the running rules are kept: %s",
                   err.msg[0] ? err.msg : polku_strerror(rc));
@@ -92,16 +125,19 @@ static void reload_rules(agent *a)
         const char *keys[32];
         size_t n = agent_config_restart_keys(a->cfg, &next, keys, 32);
         for (size_t i = 0; i < n; i++)
-            log_warn("reload: [agent] %s changed: it takes effect at the "
-                     "next restart (the running value is kept)",
-                     keys[i]);
+            log_warn("reload: %s%s changed: it takes effect at the next "
+                     "restart (the running value is kept)",
+                     keys[i][0] == '[' ? "" : "[agent] ", keys[i]);
         size_t before = a->cfg->rule_count;
         agent_config_take_rules(a->cfg, &next);
         if (agent_config_take_keys(a->cfg, &next))
             log_keys(a->cfg);
         log_info("reloaded %s: %zu rules (were %zu)", a->cfg->path,
                  a->cfg->rule_count, before);
-        link_keys(&a->link); /* the broker may list the new key already */
+        for (size_t i = 0; i < a->n_regions; i++) {
+            region_sync(&a->r[i], a->cfg);
+            link_keys(&a->r[i].link); /* its broker may list it already */
+        }
     }
     sodium_memzero(next.pseudonym_secret, sizeof next.pseudonym_secret);
     sodium_memzero(&next.key, sizeof next.key);
@@ -116,52 +152,79 @@ static void on_sighup(uv_signal_t *s, int signum)
     reload_rules(a);
 }
 
+/* Region i's store, log and link; its API waits for the front. */
+static int region_init(agent *a, size_t i)
+{
+    agent_region *r = &a->r[i];
+    uv_loop_t *loop = a->loop;
+    r->a = a;
+    region_view(r, a->cfg, i);
+    agent_config *cfg = &r->cfg;
+    const char *name = i ? cfg->region : agent_default_region(a->cfg);
+    uv_idle_init(loop, &r->commit_idle);
+    r->commit_idle.data = r;
+    outbox_init(&r->ob, cfg->window, cfg->retry_min_ms, cfg->retry_max_ms,
+                cfg->ack_timeout_ms, link_outbox_send, &r->link);
+    directory_init(&r->dir, cfg->org);
+    r->seal = (sealing){.dir = &r->dir,
+                        .secret_z85 = cfg->key.secret_z85,
+                        .public_z85 = cfg->key.public_z85,
+                        .previous = &cfg->previous_key};
+    int rc =
+        store_open(&r->st, cfg->store, cfg->map_size, cfg->map_max, cfg->org);
+    if (rc)
+        return rc;
+    batch_init(&r->b, &r->st);
+    r->b.opened = store_has_work;
+    r->b.unsynced_hook = store_has_work;
+    r->b.committed = batch_committed;
+    r->b.hook_arg = r;
+    eventlog_init(&r->log, &r->st, &r->b, &r->ob, cfg->org);
+    rc = eventlog_load(&r->log);
+    if (rc)
+        return rc;
+    log_info("region %s: store %s: last seq %llu, %zu messages awaiting "
+             "acknowledgement",
+             name, cfg->store, (unsigned long long)r->b.committed_seq,
+             outbox_pending(&r->ob));
+    r->d = (domain){.st = &r->st,
+                    .b = &r->b,
+                    .log = &r->log,
+                    .dir = &r->dir,
+                    .seal = &r->seal,
+                    .cfg = cfg,
+                    .org = cfg->org,
+                    .hooks = {api_claim_decided, &r->api}};
+    rc = link_start(&r->link, loop, cfg, &r->d, &r->dir, &r->ob,
+                    (link_hooks){.event_applied = api_event_applied,
+                                 .path_answered = api_path_answered,
+                                 .access_answered = api_access_answered,
+                                 .arg = &r->api});
+    if (!rc)
+        rc = api_start(&r->api, loop, cfg, name, &r->d, &r->link, &r->ob);
+    return rc;
+}
+
 int agent_init(agent *a, uv_loop_t *loop, agent_config *cfg)
 {
     memset(a, 0, sizeof *a);
     a->loop = loop;
     a->cfg = cfg;
-    uv_idle_init(loop, &a->commit_idle);
     uv_timer_init(loop, &a->tick);
-    a->commit_idle.data = a->tick.data = a;
-    outbox_init(&a->ob, cfg->window, cfg->retry_min_ms, cfg->retry_max_ms,
-                cfg->ack_timeout_ms, link_outbox_send, &a->link);
-    directory_init(&a->dir, cfg->org);
-    a->seal = (sealing){.dir = &a->dir,
-                        .secret_z85 = cfg->key.secret_z85,
-                        .public_z85 = cfg->key.public_z85,
-                        .previous = &cfg->previous_key};
-    int rc =
-        store_open(&a->st, cfg->store, cfg->map_size, cfg->map_max, cfg->org);
-    if (rc)
-        return rc;
-    batch_init(&a->b, &a->st);
-    a->b.opened = store_has_work;
-    a->b.unsynced_hook = store_has_work;
-    a->b.committed = batch_committed;
-    a->b.hook_arg = a;
-    eventlog_init(&a->log, &a->st, &a->b, &a->ob, cfg->org);
-    rc = eventlog_load(&a->log);
-    if (rc)
-        return rc;
-    log_info("store %s: last seq %llu, %zu messages awaiting acknowledgement",
-             cfg->store, (unsigned long long)a->b.committed_seq,
-             outbox_pending(&a->ob));
-    a->d = (domain){.st = &a->st,
-                    .b = &a->b,
-                    .log = &a->log,
-                    .dir = &a->dir,
-                    .seal = &a->seal,
-                    .cfg = cfg,
-                    .org = cfg->org,
-                    .hooks = {api_claim_decided, &a->api}};
-    rc = link_start(&a->link, loop, cfg, &a->d, &a->dir, &a->ob,
-                    (link_hooks){.event_applied = api_event_applied,
-                                 .path_answered = api_path_answered,
-                                 .access_answered = api_access_answered,
-                                 .arg = &a->api});
+    a->tick.data = a;
+    size_t n = 1 + cfg->region_count;
+    a->r = calloc(n, sizeof *a->r);
+    a->apis = calloc(n, sizeof *a->apis);
+    if (!a->r || !a->apis)
+        return POLKU_ENOMEM;
+    int rc = POLKU_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        a->n_regions = i + 1; /* what agent_fini undoes */
+        rc = region_init(a, i);
+        a->apis[i] = &a->r[i].api;
+    }
     if (!rc)
-        rc = api_start(&a->api, loop, cfg, &a->d, &a->link, &a->ob);
+        rc = api_front_start(&a->front, loop, cfg, a->apis, n);
     if (rc)
         return rc;
     uint64_t tick = cfg->heartbeat_ms / 4 ? cfg->heartbeat_ms / 4 : 1;
@@ -186,17 +249,37 @@ static void close_if_open(uv_handle_t *h)
 
 void agent_fini(agent *a)
 {
-    if (a->st.env)
-        batch_fini(&a->b); /* answer what is pending with what is durable */
-    api_stop(&a->api);
-    sealing_fini(&a->seal);
-    link_close(&a->link);
-    close_if_open((uv_handle_t *)&a->commit_idle);
+    for (size_t i = 0; i < a->n_regions; i++)
+        if (a->r[i].st.env)
+            batch_fini(&a->r[i].b); /* answer what is pending: durable */
+    if (a->front.apis)
+        api_front_stop(&a->front);
+    else
+        for (size_t i = 0; i < a->n_regions; i++) {
+            api_stop_streams(&a->r[i].api);
+            api_stop(&a->r[i].api);
+        }
+    for (size_t i = 0; i < a->n_regions; i++) {
+        agent_region *r = &a->r[i];
+        sealing_fini(&r->seal);
+        link_close(&r->link);
+        close_if_open((uv_handle_t *)&r->commit_idle);
+        sodium_memzero(&r->cfg.key, sizeof r->cfg.key); /* copies of secrets */
+        sodium_memzero(&r->cfg.previous_key, sizeof r->cfg.previous_key);
+        sodium_memzero(r->cfg.pseudonym_secret, sizeof r->cfg.pseudonym_secret);
+    }
     close_if_open((uv_handle_t *)&a->tick);
     close_if_open((uv_handle_t *)&a->sigterm);
     close_if_open((uv_handle_t *)&a->sigint);
     close_if_open((uv_handle_t *)&a->sighup);
-    outbox_fini(&a->ob);
-    directory_fini(&a->dir);
-    store_close(&a->st);
+    for (size_t i = 0; i < a->n_regions; i++) {
+        outbox_fini(&a->r[i].ob);
+        directory_fini(&a->r[i].dir);
+        store_close(&a->r[i].st);
+    }
+    free(a->r);
+    free(a->apis);
+    a->r = NULL;
+    a->apis = NULL;
+    a->n_regions = 0;
 }

@@ -13,7 +13,8 @@
 #include "polku/notify.h"
 
 #define USAGE                                                                  \
-    "polku-agent [--check | --backup DIR | --restore DIR] --config FILE\n"     \
+    "polku-agent [--check | --backup DIR | --restore DIR] [--region NAME] "    \
+    "--config FILE\n"                                                          \
     "One organisation's polku agent: its store, its API and its link to the "  \
     "broker (see README).\n"                                                   \
     "--check: check the store (every page of every database), print a "        \
@@ -21,9 +22,11 @@
     "--backup DIR: a consistent, compacted copy of the store into the new or " \
     "empty DIR, while the agent runs or not.\n"                                \
     "--restore DIR: put the copy in DIR back as the store (stop the agent "    \
-    "first); it starts a new incarnation (docs/operations.md)."
+    "first); it starts a new incarnation (docs/operations.md).\n"              \
+    "--region NAME: with those, the store of the [region NAME] (default: "     \
+    "the [agent] one); each region's store is backed up on its own."
 
-/* --backup DIR and --restore DIR, taken out of argv (the rest is
+/* --backup DIR, --restore DIR and --region NAME, taken out of argv (the rest is
  * polku_daemon_args_flags'). 0, or 2 after a usage message. */
 static int take_dir_option(int *argc, char **argv, const char *name,
                            const char **out)
@@ -32,8 +35,8 @@ static int take_dir_option(int *argc, char **argv, const char *name,
         if (strcmp(argv[i], name) != 0)
             continue;
         if (i + 1 >= *argc || argv[i + 1][0] == '\0' || argv[i + 1][0] == '-') {
-            fprintf(stderr, "polku-agent: %s needs a directory\nusage: %s\n",
-                    name, USAGE);
+            fprintf(stderr, "polku-agent: %s needs a value\nusage: %s\n", name,
+                    USAGE);
             return 2;
         }
         if (*out) {
@@ -48,24 +51,26 @@ static int take_dir_option(int *argc, char **argv, const char *name,
     return 0;
 }
 
-static int run_backup(const agent_config *cfg, const char *dir)
+static int run_backup(const agent_config *cfg, const char *store_dir,
+                      const char *dir)
 {
     uint64_t last = 0;
-    int rc = backup_make(cfg->store, dir, &last);
+    int rc = backup_make(store_dir, dir, &last);
     if (rc) {
         fprintf(stderr, "polku-agent: backup failed: %s (see the log)\n",
                 polku_strerror(rc));
         return 1;
     }
     printf("backup of %s (organisation %s, last seq %llu) written to %s\n",
-           cfg->store, cfg->org, (unsigned long long)last, dir);
+           store_dir, cfg->org, (unsigned long long)last, dir);
     return 0;
 }
 
-static int run_restore(const agent_config *cfg, const char *dir)
+static int run_restore(const agent_config *cfg, const char *store_dir,
+                       const char *dir)
 {
     uint64_t last = 0, inc = 0;
-    int rc = backup_restore(dir, cfg->store, cfg->org, &last, &inc);
+    int rc = backup_restore(dir, store_dir, cfg->org, &last, &inc);
     if (rc) {
         fprintf(stderr,
                 "polku-agent: restore failed: %s (see the log); the "
@@ -76,16 +81,34 @@ static int run_restore(const agent_config *cfg, const char *dir)
     printf("store %s restored from %s: last seq %llu, new incarnation "
            "%016llx. Start the agent: the broker tells it how far the other "
            "organisations had seen its log, and it continues after that.\n",
-           cfg->store, dir, (unsigned long long)last, (unsigned long long)inc);
+           store_dir, dir, (unsigned long long)last, (unsigned long long)inc);
     return 0;
+}
+
+/* The store --region names in cfg (cfg->store for the default region);
+ * NULL after a message when there is no such region. */
+static char *region_store(const agent_config *cfg, const char *region)
+{
+    if (!region || strcmp(region, agent_default_region(cfg)) == 0)
+        return cfg->store;
+    for (size_t i = 0; i < cfg->region_count; i++)
+        if (strcmp(cfg->regions[i].name, region) == 0)
+            return cfg->regions[i].store;
+    fprintf(stderr,
+            "polku-agent: --region %s: %s has no such region (the default is "
+            "'%s'; others are its [region NAME] sections)\n",
+            region, cfg->path, agent_default_region(cfg));
+    return NULL;
 }
 
 int main(int argc, char **argv)
 {
-    const char *config_path = NULL, *backup_dir = NULL, *restore_dir = NULL;
+    const char *config_path = NULL, *backup_dir = NULL, *restore_dir = NULL,
+               *region = NULL;
     unsigned opts = 0;
     if (take_dir_option(&argc, argv, "--backup", &backup_dir) ||
-        take_dir_option(&argc, argv, "--restore", &restore_dir))
+        take_dir_option(&argc, argv, "--restore", &restore_dir) ||
+        take_dir_option(&argc, argv, "--region", &region))
         return 2;
     int arc = polku_daemon_args_flags(argc, argv, USAGE,
                                       (const char *const[]){"--check", NULL},
@@ -112,17 +135,28 @@ int main(int argc, char **argv)
         agent_config_fini(&cfg);
         return 2;
     }
+    if (region && !(opts & 1) && !backup_dir && !restore_dir) {
+        fprintf(stderr, "polku-agent: --region goes with --check, --backup "
+                        "or --restore (a running agent serves every region)\n");
+        agent_config_fini(&cfg);
+        return 2;
+    }
+    char *store_dir = region_store(&cfg, region);
+    if (!store_dir) {
+        agent_config_fini(&cfg);
+        return 2;
+    }
     if (backup_dir || restore_dir) {
         polku_log_init(backup_dir ? "agent --backup" : "agent --restore",
                        cfg.log_level);
-        rc = backup_dir ? run_backup(&cfg, backup_dir)
-                        : run_restore(&cfg, restore_dir);
+        rc = backup_dir ? run_backup(&cfg, store_dir, backup_dir)
+                        : run_restore(&cfg, store_dir, restore_dir);
         agent_config_fini(&cfg);
         return rc;
     }
     if (opts & 1) { /* --check */
         polku_log_init("agent --check", cfg.log_level);
-        rc = store_check_dir(cfg.store, stdout);
+        rc = store_check_dir(store_dir, stdout);
         agent_config_fini(&cfg);
         return rc;
     }

@@ -120,6 +120,23 @@ static void print_health(const json_t *h)
     snprintf(pending, sizeof pending, _("%s pending"),
              cli_field(h, "outbox_pending", buf, sizeof buf));
     cli_print_field(stdout, 12, _("outbox:"), pending);
+    const char *region = json_string_value(json_object_get(h, "region"));
+    if (region)
+        cli_print_field(stdout, 12, _("region:"), region);
+    json_t *regions = json_object_get(h, "regions"), *r;
+    size_t i;
+    json_array_foreach(regions, i, r)
+    { /* an agent serving several regions: each one's link and outbox */
+        char line[160], word[32], count[32];
+        snprintf(pending, sizeof pending, _("%s pending"),
+                 cli_field(r, "outbox_pending", count, sizeof count));
+        snprintf(line, sizeof line, "%s: %s, %s",
+                 json_string_value(json_object_get(r, "region"))
+                     ? json_string_value(json_object_get(r, "region"))
+                     : "?",
+                 cli_word(cli_field(r, "broker", word, sizeof word)), pending);
+        cli_print_field(stdout, 12, i == 0 ? _("regions:") : "", line);
+    }
 }
 
 int cli_status(cli *c, int argc, char **argv, const cli_cmd *self)

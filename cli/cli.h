@@ -23,6 +23,7 @@ typedef struct cli {
     const char *agent;      /* base URL, e.g. http://127.0.0.1:7001 */
     const char *token_file; /* NULL: no Authorization header */
     bool json;              /* print the agent's JSON instead of tables */
+    const char *region;     /* --region: ?region= on every request, or NULL */
 } cli;
 
 /* One option of a command: --name VALUE (value != NULL) or --name (flag). */

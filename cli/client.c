@@ -98,7 +98,8 @@ static bool agent_url(const cli *c, const char *path, char *out, size_t len)
         base--;
     const char *scheme = strstr(c->agent, "://") == NULL ? "http://" : "";
     int n = snprintf(out, len, "%s%.*s%s", scheme, (int)base, c->agent, path);
-    return n > 0 && (size_t)n < len;
+    return n > 0 && (size_t)n < len &&
+           cli_add_query(out, len, "region", c->region);
 }
 
 /* Adds "Authorization: Bearer <token>" when a token file is configured. */

@@ -25,13 +25,14 @@ enum {
     OPT_JSON,
     OPT_HELP,
     OPT_LANG,
+    OPT_REGION,
     OPT_VERSION,
     OPT_BASE = 2000
 };
 
 static const char usage_text[] = N_(
-    "usage: polku [--agent URL] [--token-file FILE] [--json] [--lang LANG]\n"
-    "             COMMAND ...\n"
+    "usage: polku [--agent URL] [--token-file FILE] [--region NAME] [--json]\n"
+    "             [--lang LANG] COMMAND ...\n"
     "\n"
     "Talks to the local API of an organisation's polku-agent; makes keys.\n"
     "\n"
@@ -54,6 +55,8 @@ static const char usage_text[] = N_(
     "                     http://127.0.0.1:7001)\n"
     "  --token-file FILE  bearer token for the API (default "
     "$POLKU_TOKEN_FILE)\n"
+    "  --region NAME      the region an agent serving several is asked about\n"
+    "                     (default: the one the request names, else all)\n"
     "  --json             print the agent's JSON, for scripts\n"
     "  --lang fi|sv|en    the language (default from LANG or LC_MESSAGES)\n"
     "  --help             this text; 'polku COMMAND --help' for a command\n"
@@ -123,6 +126,9 @@ static bool global_option(cli *c, int ch, bool *help)
     case OPT_JSON:
         c->json = true;
         return true;
+    case OPT_REGION:
+        c->region = optarg;
+        return true;
     case OPT_LANG: /* taken by cli_i18n_init before the parse */
         return true;
     case 'h':
@@ -141,7 +147,8 @@ static size_t add_global_options(struct option *longs)
     longs[2] = (struct option){"json", no_argument, NULL, OPT_JSON};
     longs[3] = (struct option){"help", no_argument, NULL, OPT_HELP};
     longs[4] = (struct option){"lang", required_argument, NULL, OPT_LANG};
-    return 5;
+    longs[5] = (struct option){"region", required_argument, NULL, OPT_REGION};
+    return 6;
 }
 
 static int check_positional(int argc, char **argv, const char *const *pos_names,
@@ -165,7 +172,7 @@ static int check_positional(int argc, char **argv, const char *const *pos_names,
 int cli_parse(cli *c, int argc, char **argv, const cli_opt *opts,
               const char *const *pos_names, const char **pos, const char *usage)
 {
-    struct option longs[MAX_OPTIONS + 6];
+    struct option longs[MAX_OPTIONS + 7];
     size_t n = add_global_options(longs);
     size_t nopts = 0;
     while (opts != NULL && opts[nopts].name != NULL && nopts < MAX_OPTIONS) {
@@ -279,7 +286,7 @@ int cli_dispatch(cli *c, int argc, char **argv, const cli_cmd *cmds,
  * exit code (negative-mapped) through *rc. */
 static int parse_globals(cli *c, int argc, char **argv, int *rc)
 {
-    struct option longs[8]; /* the global options, --version, the end */
+    struct option longs[9]; /* the global options, --version, the end */
     size_t n = add_global_options(longs);
     longs[n++] = (struct option){"version", no_argument, NULL, OPT_VERSION};
     longs[n] = (struct option){NULL, 0, NULL, 0};
@@ -317,7 +324,7 @@ static int parse_globals(cli *c, int argc, char **argv, int *rc)
 
 static int run(int argc, char **argv)
 {
-    cli c = {getenv("POLKU_AGENT"), getenv("POLKU_TOKEN_FILE"), false};
+    cli c = {getenv("POLKU_AGENT"), getenv("POLKU_TOKEN_FILE"), false, NULL};
     if (c.agent == NULL || c.agent[0] == '\0')
         c.agent = DEFAULT_AGENT;
     if (c.token_file != NULL && c.token_file[0] == '\0')

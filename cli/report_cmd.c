@@ -160,6 +160,7 @@ int cli_report(cli *c, int argc, char **argv, const cli_cmd *self)
         broker = getenv("POLKU_BROKER");
     cli bc = *c;
     bc.agent = broker && *broker ? broker : DEFAULT_BROKER;
+    bc.region = NULL; /* a broker is one region's: --broker picks it */
     char dfrom[16], dto[16], path[512] = "/api/v1/reports";
     time_t now = time(NULL);
     if (!from)

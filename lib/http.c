@@ -110,6 +110,7 @@ struct polku_http_req {
     const char *json_type;              /* NULL: application/json */
     polku_http_error_body error_render; /* NULL: {"error": {...}} */
     const char *location;               /* of a created resource, or NULL */
+    const char *tag_name, *tag_value;   /* polku_http_set_json_tag */
 };
 
 /* Bytes several streams send alike (polku_http_stream_write_shared), or
@@ -202,8 +203,8 @@ static void arm(polku_http *srv)
 /* Connections MHD holds (suspended ones included); releases the closed. */
 static unsigned connections(polku_http *srv)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(
-        srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
     return info ? info->num_connections : 0;
 }
 
@@ -630,8 +631,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
  * remember. */
 static enum MHD_Result first_call(polku_http *srv, struct MHD_Connection *conn,
                                   const char *method, const char *url,
-                                  const struct refusal *refusal,
-                                  void **con_cls)
+                                  const struct refusal *refusal, void **con_cls)
 {
     polku_http_req *req = req_new(srv, conn, method, url);
     if (!req)
@@ -1072,8 +1072,36 @@ void polku_http_respond(polku_http_req *req, unsigned status,
         answer(req, status, make_response(content_type, body, len));
 }
 
+/* polku_http_set_json_tag: on o unless o has the name already. */
+static void tag_object(json_t *o, const char *name, const char *value)
+{
+    if (json_is_object(o) && !json_object_get(o, name))
+        json_object_set_new(o, name, json_string(value));
+}
+
+static void tag_answer(const polku_http_req *req, unsigned status, json_t *body)
+{
+    if (!req->tag_name || status < 200 || status >= 300 ||
+        !json_is_object(body))
+        return;
+    tag_object(body, req->tag_name, req->tag_value);
+    if (!json_object_get(body, "count"))
+        return; /* a list: its records are tagged too */
+    const char *k;
+    json_t *v, *item;
+    size_t i;
+    json_object_foreach(body, k, v)
+    {
+        json_array_foreach(v, i, item)
+        {
+            tag_object(item, req->tag_name, req->tag_value);
+        }
+    }
+}
+
 void polku_http_respond_json(polku_http_req *req, unsigned status, json_t *body)
 {
+    tag_answer(req, status, body);
     if (req->local) {
         char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
         answer_local(req, status, text, text ? strlen(text) : 0);
@@ -1115,6 +1143,14 @@ int polku_http_set_location(polku_http_req *req, const char *url)
 {
     req->location = keep(req, url);
     return req->location ? POLKU_OK : POLKU_ENOMEM;
+}
+
+int polku_http_set_json_tag(polku_http_req *req, const char *name,
+                            const char *value)
+{
+    req->tag_name = keep(req, name);
+    req->tag_value = keep(req, value);
+    return req->tag_name && req->tag_value ? POLKU_OK : POLKU_ENOMEM;
 }
 
 void polku_http_set_json_style(polku_http_req *req, const char *content_type,

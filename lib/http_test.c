@@ -917,8 +917,8 @@ static void test_bad_addresses(void **state)
     polku_http_stop(&srv);
     assert_null(srv);
     /* IPv6 literal: accepted as an address; binding needs ::1 here */
-    int rc = polku_http_start(&fx->loop, "[::1]:0", MAX_BODY, handler, fx,
-                              &srv);
+    int rc =
+        polku_http_start(&fx->loop, "[::1]:0", MAX_BODY, handler, fx, &srv);
     assert_true(rc == POLKU_OK || rc == POLKU_EHTTP);
     if (rc == POLKU_OK)
         assert_true(polku_http_port(srv) > 0);
@@ -1122,8 +1122,8 @@ static void local_handler(polku_http_req *req, void *arg)
     if (kind && strcmp(kind, "error") == 0)
         polku_http_respond_error(req, 409, "conflict", "already there");
     else if (kind && strcmp(kind, "stream") == 0)
-        assert_null(polku_http_stream_open(req, "text/event-stream", NULL,
-                                           NULL));
+        assert_null(
+            polku_http_stream_open(req, "text/event-stream", NULL, NULL));
     else if (kind && strcmp(kind, "plain") == 0)
         polku_http_respond(req, 200, "text/plain", body, len);
     else
@@ -1152,7 +1152,8 @@ static void test_local_request(void **state)
     assert_int_equal(out.status, 201);
     json_t *j = json_loads(out.body, 0, NULL);
     assert_non_null(j);
-    assert_string_equal(json_string_value(json_object_get(j, "method")), "POST");
+    assert_string_equal(json_string_value(json_object_get(j, "method")),
+                        "POST");
     assert_string_equal(json_string_value(json_object_get(j, "path")), "/v1/x");
     assert_string_equal(json_string_value(json_object_get(j, "auth")),
                         "Bearer t");
@@ -1178,6 +1179,54 @@ static void test_local_request(void **state)
     local_handler(req, NULL);
     assert_int_equal(out.status, 200);
     assert_null(out.body);
+}
+
+/* polku_http_set_json_tag: on a 2xx object and a list's records, never
+ * over a member they have, never on an error. */
+static void test_json_tag(void **state)
+{
+    (void)state;
+    polku_http_local out;
+    polku_http_req *req =
+        polku_http_local_req("GET", "/v1/x", NULL, NULL, NULL, 0, &out);
+    assert_int_equal(polku_http_set_json_tag(req, "region", "savo"), POLKU_OK);
+    polku_http_respond_json(req, 200,
+                            json_pack("{s:I, s:[{s:s}, {s:s}, i]}", "count",
+                                      (json_int_t)2, "items", "id", "a",
+                                      "region", "lappi", 7));
+    json_t *j = json_loads(out.body, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "region")),
+                        "savo");
+    json_t *items = json_object_get(j, "items");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(items, 0), "region")),
+        "savo");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(items, 1), "region")),
+        "lappi");
+    json_decref(j);
+    free(out.body);
+
+    /* a record (no "count"): its arrays are its own, untouched */
+    req = polku_http_local_req("GET", "/v1/x", NULL, NULL, NULL, 0, &out);
+    polku_http_set_json_tag(req, "region", "savo");
+    polku_http_respond_json(
+        req, 201, json_pack("{s:[{s:s}]}", "history", "status", "sent"));
+    j = json_loads(out.body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "region")),
+                        "savo");
+    assert_null(json_object_get(
+        json_array_get(json_object_get(j, "history"), 0), "region"));
+    json_decref(j);
+    free(out.body);
+
+    req = polku_http_local_req("GET", "/v1/x", NULL, NULL, NULL, 0, &out);
+    polku_http_set_json_tag(req, "region", "savo");
+    polku_http_respond_error(req, 404, "not_found", "no such thing");
+    assert_int_equal(out.status, 404);
+    assert_null(strstr(out.body, "savo"));
+    free(out.body);
 }
 
 /* ---- limits and hostile clients ---- */
@@ -1459,13 +1508,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
         cmocka_unit_test(test_local_request),
+        cmocka_unit_test(test_json_tag),
         cmocka_unit_test_setup_teardown(test_stall_at_connection_limit, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_per_ip_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_control_characters, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_idle_timeout_spares_streams,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_timeout_spares_streams, setup,
+                                        teardown),
     };
     if (getenv("HTTP_TEST_FILTER")) /* e.g. "test_too_large" */
         cmocka_set_test_filter(getenv("HTTP_TEST_FILTER"));

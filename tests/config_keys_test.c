@@ -156,7 +156,7 @@ static void test_agent_ini(void **state)
     documented d;
     read_documented(text, &d);
     free(text);
-    static const char *const sections[] = {"agent", "rule", NULL};
+    static const char *const sections[] = {"agent", "rule", "region", NULL};
     assert_int_equal(
         compare("config/agent.ini", &d, sections, agent_config_known_keys), 0);
 }

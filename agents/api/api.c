@@ -490,6 +490,10 @@ void api_handle(agent_api *api, polku_http_req *req)
     if (len > 1 && path[len - 1] == '/')
         path[len - 1] = '\0'; /* "/v1/referrals/" is "/v1/referrals" */
     api_call c = {.api = api, .req = req};
+    if (api->region &&
+        (strncmp(path, "/v1/", 4) == 0 || strcmp(path, "/healthz") == 0) &&
+        strcmp(path, "/v1/openapi.json") != 0)
+        polku_http_set_json_tag(req, "region", api->region); /* not FHIR's */
     if (strncmp(path, "/fhir", 5) == 0 && (path[5] == '/' || !path[5]))
         api_fhir_style(req); /* OperationOutcome from here on, 401 too */
     const api_route *found = NULL, *bad_name = NULL;
@@ -526,35 +530,26 @@ void api_handle(agent_api *api, polku_http_req *req)
     json_decref(c.body);
 }
 
-static void on_request(polku_http_req *req, void *arg)
-{
-    api_handle(arg, req);
-}
-
 int api_start(agent_api *api, uv_loop_t *loop, const agent_config *cfg,
-              domain *d, broker_link *link, outbox *ob)
+              const char *region, domain *d, broker_link *link, outbox *ob)
 {
     api->loop = loop;
     api->cfg = cfg;
+    api->region = region;
     api->d = d;
     api->dir = d->dir;
     api->link = link;
     api->ob = ob;
-    int rc = api_events_start(api);
-    if (rc)
-        return rc;
-    rc = polku_http_start(loop, cfg->http, cfg->max_body, on_request, api,
-                          &api->http);
-    if (rc)
-        log_error("cannot serve the API on %s: %s", cfg->http,
-                  polku_strerror(rc));
-    return rc;
+    return api_events_start(api);
+}
+
+void api_stop_streams(agent_api *api)
+{
+    api_events_stop(api); /* its streams end before the server */
 }
 
 void api_stop(agent_api *api)
 {
-    api_events_stop(api);        /* its streams end before the server */
-    polku_http_stop(&api->http); /* answers the waiting requests too */
     api_path_query_fini(api);
     api_access_fini(api);
     api_claims_fini(api);

@@ -22,10 +22,13 @@
 
 #include "api_state.h"
 
-/* Serves cfg->http. POLKU_OK or the error (logged). */
+/* One region's API (the server that hands it requests: api_front.h);
+ * region is the name its answers carry. POLKU_OK or the error. */
 int api_start(agent_api *api, uv_loop_t *loop, const agent_config *cfg,
-              domain *d, broker_link *link, outbox *ob);
-/* Ends the event streams, answers what waits, stops the server. */
+              const char *region, domain *d, broker_link *link, outbox *ob);
+/* Ends the event streams (before the server stops). */
+void api_stop_streams(agent_api *api);
+/* Answers what waits (after the server stopped). */
 void api_stop(agent_api *api);
 
 /* Every tick: answers claims and queries past their deadline, keeps the

@@ -19,12 +19,13 @@ struct polku_sse_hub;
 
 typedef struct agent_api {
     uv_loop_t *loop;
-    const agent_config *cfg;
+    const agent_config *cfg; /* this region's view (agent_config.h) */
+    const char *region;      /* its name, on every answer */
     domain *d;
     const directory *dir;
     broker_link *link; /* connected? path queries, epoch */
     outbox *ob;        /* for /healthz and /metrics */
-    polku_http *http;
+    polku_http *http;  /* the server all regions share (api_front.h) */
 
     /* claims waiting for the broker's answer (api_claims.c) */
     struct api_claim_waiter *waiters;

@@ -31,6 +31,7 @@ static const char *const agent_keys[] = {"org",
                                          "map_max_mb",
                                          "max_body",
                                          "consent_max_years",
+                                         "region",
                                          NULL};
 
 static int load_strings(const polku_ini *ini, agent_config *cfg,
@@ -50,8 +51,9 @@ static int load_strings(const polku_ini *ini, agent_config *cfg,
     broker_list addrs;
     char why[160];
     if (broker_list_parse(s, &addrs, why, sizeof why))
-        return polku_cfgerr_set(err, ini, polku_ini_find(ini, "agent", "broker"),
-                                "agent", "broker", "%s", why);
+        return polku_cfgerr_set(err, ini,
+                                polku_ini_find(ini, "agent", "broker"), "agent",
+                                "broker", "%s", why);
     cfg->broker = strdup(s);
     if ((rc = polku_ini_str(ini, "agent", "broker_public_key", NULL, &s, err)))
         return rc;
@@ -99,6 +101,13 @@ static int load_strings(const polku_ini *ini, agent_config *cfg,
             return POLKU_ECONFIG;
         cfg->has_pseudonym_secret = true;
     }
+    s = NULL;
+    polku_ini_str(ini, "agent", "region", "", &s, err);
+    if (s && *s && !polku_org_id_valid(s))
+        return polku_cfgerr_set(err, ini,
+                                polku_ini_find(ini, "agent", "region"), "agent",
+                                "region", "must match [a-z0-9][a-z0-9-]{1,31}");
+    snprintf(cfg->region, sizeof cfg->region, "%s", s ? s : "");
     polku_ini_str(ini, "agent", "log_level", "info", &s, err);
     if (polku_log_level_parse(s, &cfg->log_level))
         return polku_cfgerr_set(
@@ -285,6 +294,173 @@ static int load_rule(const polku_ini *ini, const char *section,
     return rc;
 }
 
+/* ---- [region NAME]: the other regions this organisation serves ---- */
+
+static const char *const region_keys[] = {
+    "broker", "broker_public_key", "pseudonym_secret_file", "store", NULL};
+
+static bool is_region_section(const char *section)
+{
+    return strcmp(section, "region") == 0 ||
+           strncmp(section, "region ", 7) == 0;
+}
+
+const char *agent_default_region(const agent_config *cfg)
+{
+    return cfg->region[0] ? cfg->region : "default";
+}
+
+/* The line of the second "[region NAME]" header for name in the file, 0
+ * if it is there once (the INI reader merges repeated sections). */
+static int repeated_header(const char *path, const char *section)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    char line[512];
+    int n = 0, seen = 0, again = 0;
+    while (!again && fgets(line, sizeof line, f)) {
+        n++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p++ != '[')
+            continue;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strlen(section);
+        if (strncmp(p, section, len) != 0)
+            continue;
+        p += len;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == ']' && seen++)
+            again = n;
+    }
+    fclose(f);
+    return again;
+}
+
+static int load_region(const polku_ini *ini, const char *section,
+                       const agent_config *cfg, agent_region_config *r,
+                       polku_cfgerr *err)
+{
+    polku_ini_entry header = {section, "", "",
+                              polku_ini_section_line(ini, section)};
+    r->line = header.line;
+    const char *name = section + (strlen(section) > 7 ? 7 : strlen(section));
+    if (!polku_org_id_valid(name))
+        return polku_cfgerr_set(err, ini, &header, section, "",
+                                "the region's name must match "
+                                "[a-z0-9][a-z0-9-]{1,31}, as in "
+                                "[region pohjois-savo]");
+    snprintf(r->name, sizeof r->name, "%s", name);
+    int again = repeated_header(polku_ini_path(ini), section);
+    if (again) {
+        header.line = again;
+        return polku_cfgerr_set(err, ini, &header, section, "",
+                                "region '%s' is given twice (first at line "
+                                "%d): one section per region",
+                                name, r->line);
+    }
+    if (strcmp(name, agent_default_region(cfg)) == 0)
+        return polku_cfgerr_set(err, ini, &header, section, "",
+                                "'%s' is the default region's name ([agent] "
+                                "%s): name this region otherwise",
+                                name,
+                                cfg->region[0] ? "region" : "without region");
+    int rc = polku_ini_check_keys(ini, section, region_keys, err);
+    const polku_ini_entry *e;
+    const char *s;
+    if (rc)
+        return rc;
+    if ((s = value_of(ini, section, "broker", &e)) == NULL)
+        return polku_cfgerr_set(err, ini, &header, section, "broker",
+                                "is required: the region's broker address "
+                                "(tcp://HOST:PORT, or a pair's two)");
+    broker_list addrs;
+    char why[160];
+    if (broker_list_parse(s, &addrs, why, sizeof why))
+        return polku_cfgerr_set(err, ini, e, section, "broker", "%s", why);
+    if ((r->broker = strdup(s)) == NULL)
+        return POLKU_ENOMEM;
+    if ((s = value_of(ini, section, "broker_public_key", &e)) == NULL)
+        return polku_cfgerr_set(err, ini, &header, section, "broker_public_key",
+                                "is required: the region's broker's public "
+                                "key (40-character Z85)");
+    if (!polku_z85_key_valid(s))
+        return polku_cfgerr_set(err, ini, e, section, "broker_public_key",
+                                "expected a 40-character Z85 key");
+    snprintf(r->broker_public_z85, sizeof r->broker_public_z85, "%s", s);
+    if ((s = value_of(ini, section, "pseudonym_secret_file", &e)) == NULL)
+        return polku_cfgerr_set(err, ini, &header, section,
+                                "pseudonym_secret_file",
+                                "is required: the region's own pseudonym "
+                                "secret (polku secret --out FILE)");
+    polku_cfgerr why_secret = {{0}};
+    if (polku_secret_read(s, r->pseudonym_secret, &why_secret))
+        return polku_cfgerr_set(err, ini, e, section, "pseudonym_secret_file",
+                                "%s", why_secret.msg);
+    if (cfg->has_pseudonym_secret &&
+        memcmp(r->pseudonym_secret, cfg->pseudonym_secret,
+               sizeof r->pseudonym_secret) == 0)
+        return polku_cfgerr_set(err, ini, e, section, "pseudonym_secret_file",
+                                "holds the same secret as [agent] "
+                                "pseudonym_secret_file: each region has its "
+                                "own, or client keys would cross regions");
+    if ((s = value_of(ini, section, "store", &e)) != NULL) {
+        r->store = strdup(s);
+    } else {
+        size_t n = strlen(cfg->store) + strlen(name) + 2;
+        if ((r->store = malloc(n)) != NULL)
+            snprintf(r->store, n, "%s-%s", cfg->store, name);
+    }
+    if (r->store == NULL)
+        return POLKU_ENOMEM;
+    if (strcmp(r->store, cfg->store) == 0)
+        return polku_cfgerr_set(err, ini, e ? e : &header, section, "store",
+                                "is [agent] store: each region has a store "
+                                "of its own");
+    return POLKU_OK;
+}
+
+static int load_regions(const polku_ini *ini, agent_config *cfg,
+                        polku_cfgerr *err)
+{
+    size_t sections = polku_ini_section_count(ini), count = 0;
+    for (size_t i = 0; i < sections; i++)
+        count += is_region_section(polku_ini_section_at(ini, i));
+    if (count == 0)
+        return POLKU_OK;
+    if (count > AGENT_MAX_REGIONS - 1) {
+        polku_ini_entry header = {"region", "", "", 0};
+        return polku_cfgerr_set(err, ini, &header, "region", "",
+                                "%zu [region NAME] sections: at most %d "
+                                "besides the default region",
+                                count, AGENT_MAX_REGIONS - 1);
+    }
+    if ((cfg->regions = calloc(count, sizeof *cfg->regions)) == NULL)
+        return POLKU_ENOMEM;
+    for (size_t i = 0; i < sections; i++) {
+        const char *section = polku_ini_section_at(ini, i);
+        if (!is_region_section(section))
+            continue;
+        agent_region_config *r = &cfg->regions[cfg->region_count++];
+        int rc = load_region(ini, section, cfg, r, err);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j + 1 < cfg->region_count; j++)
+            if (strcmp(cfg->regions[j].store, r->store) == 0) {
+                polku_ini_entry header = {section, "", "", r->line};
+                return polku_cfgerr_set(
+                    err, ini, &header, section, "store",
+                    "'%s' is region %s's store too: each region has its own",
+                    r->store, cfg->regions[j].name);
+            }
+    }
+    return POLKU_OK;
+}
+
 /* Every section is [agent] or a rule; rules are kept in file order. */
 static int load_rules(const polku_ini *ini, agent_config *cfg,
                       polku_cfgerr *err)
@@ -296,14 +472,14 @@ static int load_rules(const polku_ini *ini, agent_config *cfg,
         return POLKU_ENOMEM;
     for (size_t i = 0; i < sections; i++) {
         const char *section = polku_ini_section_at(ini, i);
-        if (strcmp(section, "agent") == 0)
+        if (strcmp(section, "agent") == 0 || is_region_section(section))
             continue;
         if (!is_rule_section(section)) {
             polku_ini_entry header = {section, "", "",
                                       polku_ini_section_line(ini, section)};
             return polku_cfgerr_set(err, ini, &header, section, "",
-                                    "unknown section (expected [agent] or "
-                                    "[rule NAME])");
+                                    "unknown section (expected [agent], "
+                                    "[rule NAME] or [region NAME])");
         }
         int rc = load_rule(ini, section, cfg->org, &cfg->rules[cfg->rule_count],
                            err);
@@ -320,6 +496,8 @@ const char *const *agent_config_known_keys(const char *section)
         return agent_keys;
     if (strcmp(section, "rule") == 0)
         return rule_keys;
+    if (strcmp(section, "region") == 0)
+        return region_keys;
     return NULL;
 }
 
@@ -338,6 +516,8 @@ int agent_config_load(const char *path, agent_config *cfg, polku_cfgerr *err)
         rc = load_numbers(ini, cfg, err);
     if (!rc)
         rc = load_rules(ini, cfg, err);
+    if (!rc)
+        rc = load_regions(ini, cfg, err);
     polku_ini_free(&ini);
     return rc;
 }
@@ -348,6 +528,11 @@ void agent_config_fini(agent_config *cfg)
     free(cfg->store);
     free(cfg->http);
     free(cfg->rules);
+    for (size_t i = 0; i < cfg->region_count; i++) {
+        free(cfg->regions[i].broker);
+        free(cfg->regions[i].store);
+    }
+    free(cfg->regions);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -426,6 +611,24 @@ static bool str_differ(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") != 0;
 }
 
+/* A region added, removed or changed: the links and stores are made at
+ * startup only. */
+static bool regions_differ(const agent_config *cur, const agent_config *next)
+{
+    if (cur->region_count != next->region_count)
+        return true;
+    for (size_t i = 0; i < cur->region_count; i++) {
+        const agent_region_config *a = &cur->regions[i], *b = &next->regions[i];
+        if (strcmp(a->name, b->name) != 0 || str_differ(a->broker, b->broker) ||
+            strcmp(a->broker_public_z85, b->broker_public_z85) != 0 ||
+            str_differ(a->store, b->store) ||
+            memcmp(a->pseudonym_secret, b->pseudonym_secret,
+                   sizeof a->pseudonym_secret) != 0)
+            return true;
+    }
+    return false;
+}
+
 size_t agent_config_restart_keys(const agent_config *cur,
                                  const agent_config *next, const char **names,
                                  size_t max)
@@ -457,6 +660,8 @@ size_t agent_config_restart_keys(const agent_config *cur,
         {"max_body", cur->max_body != next->max_body},
         {"consent_max_years",
          cur->consent_max_years != next->consent_max_years},
+        {"region", strcmp(cur->region, next->region) != 0},
+        {"[region NAME]", regions_differ(cur, next)},
     };
     size_t n = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)

@@ -10,7 +10,19 @@
  *                              gets the offer); never this organisation
  *   supporter = self | ORG | none                      (default none)
  * agent_config_load checks their syntax; whether the orgs exist is known
- * only once the agent has the broker's directory: agent_rules_check_orgs. */
+ * only once the agent has the broker's directory: agent_rules_check_orgs.
+ *
+ * And [region NAME] sections: an organisation that serves several welfare
+ * areas (Kela) keeps one link, one directory, one store and one pseudonym
+ * secret per region. [agent]'s broker, broker_public_key, store and
+ * pseudonym_secret_file are the default region's ([agent] region names it,
+ * "default" when absent); each [region NAME] gives the same for another:
+ *   broker                 = as [agent] broker (a pair's addresses too)
+ *   broker_public_key      = that region's broker's key        (required)
+ *   pseudonym_secret_file  = that region's secret              (required)
+ *   store                  = its LMDB directory (default: [agent] store
+ *                            followed by "-NAME")
+ * NAME matches [a-z0-9][a-z0-9-]{1,31} and is given once. */
 #ifndef POLKU_AGENT_CONFIG_H
 #define POLKU_AGENT_CONFIG_H
 
@@ -38,11 +50,23 @@ typedef struct agent_rule {
 } agent_rule;
 
 #define AGENT_CONFIG_PATH_MAX 4096
+#define AGENT_MAX_REGIONS 64 /* the default region and 63 [region NAME] */
+
+/* A [region NAME] section: what differs from the default region. */
+typedef struct agent_region_config {
+    char name[33];
+    char *broker; /* as agent_config.broker; owned */
+    char broker_public_z85[POLKU_Z85_KEY];
+    uint8_t pseudonym_secret[32];
+    char *store; /* owned */
+    int line;    /* of the [region NAME] header */
+} agent_region_config;
 
 typedef struct agent_config {
     char path[AGENT_CONFIG_PATH_MAX]; /* the file loaded, for messages */
     char org[33];
-    char *broker; /* tcp://127.0.0.1:5570, or a pair's addresses (broker_list.h) */
+    char *broker; /* tcp://127.0.0.1:5570, or a pair's addresses (broker_list.h)
+                   */
     char broker_public_z85[POLKU_Z85_KEY];
     polku_keypair key;
     /* During a key rotation (previous_key_file): the old key pair, kept
@@ -67,15 +91,23 @@ typedef struct agent_config {
     uint64_t consent_max_years; /* a consent's validity, years ahead */
     agent_rule *rules;          /* in file order; owned, freed by _fini */
     size_t rule_count;
+    char region[33]; /* [agent] region: the default region's name, or "" */
+    agent_region_config *regions; /* [region NAME], file order; owned */
+    size_t region_count;
 } agent_config;
+
+/* The default region's name as answers show it: [agent] region, or
+ * "default". */
+const char *agent_default_region(const agent_config *cfg);
 
 /* Loads and validates path into *cfg (zeroed first). Call agent_config_fini
  * afterwards whatever the result. Returns POLKU_OK, POLKU_ENOTFOUND (path
  * cannot be opened), POLKU_ECONFIG (err says "FILE:LINE: [section] key:
  * why"; also for unreadable key, token or secret files), POLKU_ENOMEM. */
-/* The keys the loader accepts in a section: "agent", or "rule" for every
- * [rule NAME]; NULL-terminated, static; NULL for another section. (A test
- * compares them with the keys config/agent.ini documents.) */
+/* The keys the loader accepts in a section: "agent", "rule" for every
+ * [rule NAME], or "region" for every [region NAME]; NULL-terminated, static;
+ * NULL for another section. (A test compares them with the keys
+ * config/agent.ini documents.) */
 const char *const *agent_config_known_keys(const char *section);
 
 int agent_config_load(const char *path, agent_config *cfg, polku_cfgerr *err);

@@ -337,6 +337,125 @@ static void test_unknown_section(void **state)
                "rules x", "", "unknown section");
 }
 
+/* ---- [region NAME] ---- */
+
+/* Two region secrets in the fixture's directory; the region text with
+ * %1$s the first secret's path, %2$s the second's, %3$s a broker key. */
+static int load_regions(fixture *f, const char *fmt)
+{
+    char a[128], b[128], text[2048];
+    snprintf(a, sizeof a, "%s/savo.secret", f->dir);
+    snprintf(b, sizeof b, "%s/lappi.secret", f->dir);
+    unlink(a);
+    unlink(b);
+    assert_int_equal(polku_secret_write(a), POLKU_OK);
+    assert_int_equal(polku_secret_write(b), POLKU_OK);
+    snprintf(text, sizeof text, fmt, a, b, f->public_z85);
+    int rc = load(f, text);
+    unlink(a);
+    unlink(b);
+    return rc;
+}
+
+static void regions_fail(fixture *f, const char *fmt, int line,
+                         const char *section, const char *key,
+                         const char *fragment)
+{
+    assert_int_equal(load_regions(f, fmt), POLKU_ECONFIG);
+    char want[512];
+    if (key[0])
+        snprintf(want, sizeof want, "%s:%d: [%s] %s: ", f->path,
+                 AGENT_LINES + line, section, key);
+    else
+        snprintf(want, sizeof want, "%s:%d: [%s] ", f->path, AGENT_LINES + line,
+                 section);
+    if (strncmp(f->err.msg, want, strlen(want)) != 0)
+        fail_msg("message '%s' does not start with '%s'", f->err.msg, want);
+    if (strstr(f->err.msg, fragment) == NULL)
+        fail_msg("message '%s' lacks '%s'", f->err.msg, fragment);
+}
+
+static void test_regions(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(load_regions(f, "region = keski-pohjanmaa\n"
+                                     "[region pohjois-savo]\n"
+                                     "broker = tcp://127.0.0.1:6570\n"
+                                     "broker_public_key = %3$s\n"
+                                     "pseudonym_secret_file = %1$s\n"
+                                     "[region lappi]\n"
+                                     "broker = tcp://127.0.0.1:7570 "
+                                     "tcp://127.0.0.1:7571\n"
+                                     "broker_public_key = %3$s\n"
+                                     "pseudonym_secret_file = %2$s\n"
+                                     "store = /tmp/lappi-store\n"),
+                     POLKU_OK);
+    assert_string_equal(agent_default_region(&f->cfg), "keski-pohjanmaa");
+    assert_int_equal(f->cfg.region_count, 2);
+    assert_string_equal(f->cfg.regions[0].name, "pohjois-savo");
+    assert_string_equal(f->cfg.regions[0].broker, "tcp://127.0.0.1:6570");
+    char want[160];
+    snprintf(want, sizeof want, "%s/store-pohjois-savo", f->dir);
+    assert_string_equal(f->cfg.regions[0].store, want);
+    assert_string_equal(f->cfg.regions[1].store, "/tmp/lappi-store");
+    assert_int_equal(f->cfg.regions[1].line, AGENT_LINES + 6);
+    assert_memory_not_equal(f->cfg.regions[0].pseudonym_secret,
+                            f->cfg.regions[1].pseudonym_secret, 32);
+    /* no region at all: the default is "default" */
+    load_ok(f, "");
+    assert_string_equal(agent_default_region(&f->cfg), "default");
+    assert_int_equal(f->cfg.region_count, 0);
+}
+
+static void test_region_refused(void **state)
+{
+    fixture *f = *state;
+    regions_fail(f,
+                 "[region savo]\nbroker = tcp://127.0.0.1:6570\n"
+                 "pseudonym_secret_file = %1$s\n",
+                 1, "region savo", "broker_public_key", "is required");
+    regions_fail(f,
+                 "[region savo]\nbroker_public_key = %3$s\n"
+                 "pseudonym_secret_file = %1$s\n",
+                 1, "region savo", "broker", "is required");
+    regions_fail(f,
+                 "[region savo]\nbroker = tcp://127.0.0.1:6570\n"
+                 "broker_public_key = %3$s\n",
+                 1, "region savo", "pseudonym_secret_file", "is required");
+    regions_fail(f,
+                 "[region savo]\nbroker = tcp://127.0.0.1:6570\n"
+                 "broker_public_key = %3$s\n"
+                 "pseudonym_secret_file = /nonexistent/savo.secret\n",
+                 4, "region savo", "pseudonym_secret_file",
+                 "/nonexistent/savo.secret");
+    regions_fail(f,
+                 "[region savo]\nbroker = tcp://127.0.0.1:6570\n"
+                 "broker_public_key = %3$s\n"
+                 "pseudonym_secret_file = %1$s\n"
+                 "[region lappi]\nbroker = tcp://127.0.0.1:6571\n"
+                 "broker_public_key = %3$s\n"
+                 "pseudonym_secret_file = %2$s\n"
+                 "[region savo]\nstore = /tmp/x\n",
+                 9, "region savo", "", "given twice (first at line 8)");
+    regions_fail(f,
+                 "[region default]\nbroker = tcp://127.0.0.1:6570\n"
+                 "broker_public_key = %3$s\n"
+                 "pseudonym_secret_file = %1$s\n",
+                 1, "region default", "", "the default region's name");
+    regions_fail(f, "[region Savo]\nbroker = tcp://127.0.0.1:6570\n", 1,
+                 "region Savo", "", "must match");
+    regions_fail(f,
+                 "[region savo]\nbroker = tcp://127.0.0.1:6570\n"
+                 "broker_public_key = %3$s\n"
+                 "pseudonym_secret_file = %1$s\nsecret = x\n",
+                 5, "region savo", "", "unknown key 'secret'");
+    regions_fail(f,
+                 "[region savo]\nbroker = udp://x\n"
+                 "broker_public_key = %3$s\n"
+                 "pseudonym_secret_file = %1$s\n",
+                 2, "region savo", "broker", "");
+}
+
 /* A directory: a NULL-terminated list of org ids. Records what it was
  * asked, to check "self" never is. */
 typedef struct directory {
@@ -496,6 +615,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rule_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_service_too_long, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_section, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_regions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_region_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_orgs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lookups, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_helpers, setup, teardown),

@@ -575,6 +575,32 @@ int store_client_put(store *s, MDB_txn *txn, const uint8_t key[16],
     return store_err(mdb_put(txn, s->clients, &k, &v, 0));
 }
 
+bool store_knows_client(store *s, MDB_txn *txn, const uint8_t key[16])
+{
+    MDB_val k = {16, (void *)key}, v;
+    if (mdb_get(txn, s->clients, &k, &v) == 0 ||
+        mdb_get(txn, s->paths, &k, &v) == 0)
+        return true;
+    MDB_cursor *c = NULL;
+    uint8_t start[32] = {0};
+    memcpy(start, key, 16);
+    MDB_val r = {32, start};
+    if (mdb_cursor_open(txn, s->consents_by_client, &c))
+        return false;
+    bool found = mdb_cursor_get(c, &r, &v, MDB_SET_RANGE) == 0 &&
+                 r.mv_size == 32 && memcmp(r.mv_data, key, 16) == 0;
+    mdb_cursor_close(c);
+    return found;
+}
+
+bool store_knows_id(store *s, MDB_txn *txn, const uint8_t id[16])
+{
+    MDB_val k = {16, (void *)id}, v;
+    return mdb_get(txn, s->referrals, &k, &v) == 0 ||
+           mdb_get(txn, s->handovers, &k, &v) == 0 ||
+           mdb_get(txn, s->consents, &k, &v) == 0;
+}
+
 int store_meta_get(store *s, MDB_txn *txn, const char *key, MDB_val *out)
 {
     MDB_val k = {strlen(key), (void *)key};

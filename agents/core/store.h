@@ -161,6 +161,11 @@ int store_each_path(store *s, MDB_txn *txn,
 int store_client_put(store *s, MDB_txn *txn, const uint8_t key[16],
                      const char *canonical_hetu);
 
+/* Whether this store knows the client (its identity code, a path or a
+ * consent) or the id (a referral, handover or consent): which region's
+ * store a request is about (api_front.c). */
+bool store_knows_client(store *s, MDB_txn *txn, const uint8_t key[16]);
+bool store_knows_id(store *s, MDB_txn *txn, const uint8_t id[16]);
 int store_meta_get(store *s, MDB_txn *txn, const char *key, MDB_val *out);
 int store_meta_put(store *s, MDB_txn *txn, const char *key, const void *data,
                    size_t len);

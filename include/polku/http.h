@@ -102,6 +102,14 @@ void polku_http_set_json_style(polku_http_req *req, const char *content_type,
  * url is copied. POLKU_OK or POLKU_ENOMEM. */
 int polku_http_set_location(polku_http_req *req, const char *url);
 
+/* A 2xx answer of polku_http_respond_json to req will carry
+ * "name": "value" on its object, and, when the object is a list (it has
+ * "count"), on each object in its arrays; never over a member they have
+ * already. The agent tags every answer with the region it came from.
+ * Copied; POLKU_OK or POLKU_ENOMEM. */
+int polku_http_set_json_tag(polku_http_req *req, const char *name,
+                            const char *value);
+
 /* ---- requests that did not come over a socket ----
  *
  * For fuzzing and testing a handler in-process: the handler gets a request

@@ -17,7 +17,10 @@
  * searches): there every refusal must be an OperationOutcome carrying the
  * error code. Built as a
  * libFuzzer binary (fuzz_agent_api) and as a corpus replay test;
- * POLKU_FUZZ_VERBOSE=1 prints each request and its answer. */
+ * POLKU_FUZZ_VERBOSE=1 prints each request and its answer.
+ * POLKU_FUZZ_REGIONS=2 gives the agent a second region ("two") whose
+ * directory holds fuzz-a and fuzz-c: the same inputs then go through the
+ * front's choice of region (api_front.h), fuzz-c being in both. */
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -115,8 +118,24 @@ static void give_directory(void)
     Polku__Welcome w = POLKU__WELCOME__INIT;
     w.n_directory = 3;
     w.directory = list;
-    if (directory_set(&fz.a.dir, &w))
+    if (directory_set(&fz.a.r[0].dir, &w))
         die("directory");
+    if (fz.a.n_regions > 1) { /* fuzz-a and fuzz-c */
+        Polku__DirectoryEntry *two[2] = {&e[0], &e[2]};
+        w.n_directory = 2;
+        w.directory = two;
+        if (directory_set(&fz.a.r[1].dir, &w))
+            die("directory of region two");
+    }
+}
+
+/* The event sequences of every region, summed: a refusal moves none. */
+static uint64_t all_seqs(void)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < fz.a.n_regions; i++)
+        n += fz.a.r[i].b.last_seq;
+    return n;
 }
 
 static void write_text(const char *path, const char *text)
@@ -159,6 +178,20 @@ static void setup(void)
              "map_max_mb = 64\n"
              "log_level = off\n",
              broker.public_z85, key, fz.dir, token, secret);
+    const char *regions = getenv("POLKU_FUZZ_REGIONS");
+    if (regions && strcmp(regions, "2") == 0) {
+        char secret2[160];
+        size_t n = strlen(config);
+        snprintf(secret2, sizeof secret2, "%s/two.secret", fz.dir);
+        if (polku_secret_write(secret2))
+            die("secret of region two");
+        snprintf(config + n, sizeof config - n,
+                 "[region two]\n"
+                 "broker = tcp://127.0.0.1:9\n"
+                 "broker_public_key = %s\n"
+                 "pseudonym_secret_file = %s\n",
+                 broker.public_z85, secret2);
+    }
     snprintf(path, sizeof path, "%s/fuzz-a.ini", fz.dir);
     write_text(path, config);
     polku_cfgerr err = {{0}};
@@ -282,6 +315,7 @@ static bool documented(unsigned status)
     case 404:
     case 409:
     case 413:
+    case 422: /* a body naming a region the agent does not serve */
     case 503:
     case 504:
     case 507:
@@ -401,12 +435,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         len = 0;
     }
 
-    uint64_t seq_before = fz.a.b.last_seq;
+    uint64_t seq_before = all_seqs();
     polku_http_req *req = polku_http_local_req(method, p->path, p->query,
                                                fz.headers, body, len, &p->out);
     if (!req)
         die("memory");
-    api_handle(&fz.a.api, req);
+    api_front_handle(&fz.a.front, req);
     for (int i = 0; i < 50 && !p->out.status; i++)
         uv_run(&fz.loop, UV_RUN_NOWAIT);
 
@@ -415,12 +449,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 p->out.body ? p->out.body : "(waiting)");
     if (p->out.status) {
         check_answer(p);
-        if (p->out.status >= 400 && fz.a.b.last_seq != seq_before) {
+        if (p->out.status >= 400 && all_seqs() != seq_before) {
             fprintf(stderr,
                     "agent_api_fuzz: a %u refusal moved the event "
                     "sequence from %llu to %llu\n",
                     p->out.status, (unsigned long long)seq_before,
-                    (unsigned long long)fz.a.b.last_seq);
+                    (unsigned long long)all_seqs());
             abort();
         }
         learn_id(r, &p->out);
