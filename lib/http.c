@@ -1145,6 +1145,12 @@ int polku_http_set_location(polku_http_req *req, const char *url)
     return req->location ? POLKU_OK : POLKU_ENOMEM;
 }
 
+const char *polku_http_json_tag(const polku_http_req *req, const char **value)
+{
+    *value = req->tag_value;
+    return req->tag_name;
+}
+
 int polku_http_set_json_tag(polku_http_req *req, const char *name,
                             const char *value)
 {

@@ -383,16 +383,18 @@ static bool is_create(const char *method, const char *path)
 }
 
 /* What is one region's alone and names nothing that picks it: the event
- * stream, a store's reconcile notes and log chain, the FHIR searches and
- * a FHIR Task create. Without ?region= they are refused rather than
+ * stream, a store's reconcile notes and log chain, the FHIR searches, a
+ * FHIR Task create and a batch of referrals (committed in one region's
+ * store). Without ?region= they are refused rather than
  * answered for one region as if it were all. */
 static bool per_region(const char *method, const char *path)
 {
     static const char *const gets[] = {"/v1/events",     "/v1/reconcile",
                                        "/v1/log/verify", "/fhir/Task",
                                        "/fhir/Consent",  NULL};
-    if (strcmp(method, "POST") == 0)
-        return strcmp(path, "/fhir/Task") == 0;
+    if (strcmp(method, "POST") == 0) /* a batch's items: one region's */
+        return strcmp(path, "/fhir/Task") == 0 ||
+               strcmp(path, "/v1/referrals/batch") == 0;
     for (size_t i = 0; gets[i]; i++)
         if (strcmp(method, "GET") == 0 && strcmp(path, gets[i]) == 0)
             return true;

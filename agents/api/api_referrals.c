@@ -182,7 +182,9 @@ static void answer_created(api_call *c, const Polku__ReferralRecord *r)
     if (!c->view) {
         jw w;
         jw_init(&w);
-        json_write_referral(&w, r);
+        const char *tag_value = NULL;
+        const char *tag_name = polku_http_json_tag(c->req, &tag_value);
+        json_write_referral(&w, r, tag_name, tag_value);
         size_t len = 0;
         char *text = jw_take(&w, &len);
         if (text) {

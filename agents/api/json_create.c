@@ -103,7 +103,8 @@ static void write_override(jw *w, const Polku__OverrideRecord *o)
     jw_end_object(w);
 }
 
-void json_write_referral(jw *w, const Polku__ReferralRecord *r)
+void json_write_referral(jw *w, const Polku__ReferralRecord *r,
+                         const char *tag_name, const char *tag_value)
 {
     char id[POLKU_ID_TEXT], key[33] = "";
     polku_id_text(r->id.data, id);
@@ -144,5 +145,9 @@ void json_write_referral(jw *w, const Polku__ReferralRecord *r)
     jw_int(w, (long long)r->version);
     jw_key(w, "override");
     write_override(w, r->override);
+    if (tag_name) {
+        jw_key(w, tag_name);
+        jw_string(w, tag_value);
+    }
     jw_end_object(w);
 }

@@ -29,7 +29,10 @@ typedef struct create_fields {
  * f's strings point into body's document. */
 bool json_create_fields(const jr_value *body, create_fields *f);
 
-/* r as render_referral(r, false) renders it, written into w. */
-void json_write_referral(jw *w, const Polku__ReferralRecord *r);
+/* r as render_referral(r, false) renders it, written into w; with
+ * tag_name, one more member tag_name: tag_value last (the region an answer
+ * of a multi-region agent carries, polku_http_set_json_tag). */
+void json_write_referral(jw *w, const Polku__ReferralRecord *r,
+                         const char *tag_name, const char *tag_value);
 
 #endif

@@ -22,7 +22,7 @@ static void assert_same_as_render(const Polku__ReferralRecord *r)
 {
     jw w;
     jw_init(&w);
-    json_write_referral(&w, r);
+    json_write_referral(&w, r, NULL, NULL);
     size_t len = 0;
     char *text = jw_take(&w, &len);
     assert_non_null(text);
@@ -90,7 +90,7 @@ static void invalid_text_is_refused(void **state)
     r.reason = "broken \xff";
     jw w;
     jw_init(&w);
-    json_write_referral(&w, &r);
+    json_write_referral(&w, &r, NULL, NULL);
     size_t len = 0;
     assert_null(jw_take(&w, &len)); /* the caller answers through jansson */
 }

@@ -107,6 +107,9 @@ int polku_http_set_location(polku_http_req *req, const char *url);
  * "count"), on each object in its arrays; never over a member they have
  * already. The agent tags every answer with the region it came from.
  * Copied; POLKU_OK or POLKU_ENOMEM. */
+/* The tag set with polku_http_set_json_tag: its name (*value its value),
+ * or NULL. For answers written without jansson, which must carry it too. */
+const char *polku_http_json_tag(const polku_http_req *req, const char **value);
 int polku_http_set_json_tag(polku_http_req *req, const char *name,
                             const char *value);
 
