@@ -74,7 +74,7 @@ static int hex4(const unsigned char *p)
 }
 
 /* Length of the valid UTF-8 sequence at p (first byte >= 0x80), or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+size_t json_utf8_seq(const unsigned char *p, const unsigned char *end)
 {
     unsigned c = p[0], n;
     uint32_t cp;
@@ -169,7 +169,7 @@ static bool read_string(reader *r, const char **out, size_t *len)
         if (c < 0x20)
             return false;
         if (c >= 0x80) {
-            size_t n = utf8_seq(p, r->end);
+            size_t n = json_utf8_seq(p, r->end);
             if (!n)
                 return false;
             memcpy(o, p, n);

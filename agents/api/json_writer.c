@@ -1,5 +1,6 @@
 /* json_writer.c — JSON text straight into a buffer (see json_writer.h). */
 #include "json_writer.h"
+#include "json_reader.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,32 +97,6 @@ void jw_end_array(jw *w)
     w->comma = true;
 }
 
-/* Length of the valid UTF-8 sequence at p (first byte >= 0x80), or 0. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0], n;
-    unsigned long cp;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, cp = c & 0x07;
-    else
-        return 0;
-    if ((size_t)(end - p) < n)
-        return 0;
-    for (unsigned i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
 static void quoted(jw *w, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
@@ -163,7 +138,7 @@ static void quoted(jw *w, const char *s, size_t n)
                 snprintf(esc, sizeof esc, "\\u%04X", *p);
                 put(w, esc, 6);
             } else {
-                size_t k = utf8_len(p, end);
+                size_t k = json_utf8_seq(p, end);
                 if (!k) {
                     w->failed = true;
                     return;
