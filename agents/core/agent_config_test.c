@@ -100,14 +100,12 @@ static void load_ok(fixture *f, const char *rules)
         fail_msg("load failed (%d): %s", rc, f->err.msg);
 }
 
-/* Expects POLKU_ECONFIG and a message that starts with
- * "PATH:LINE: [section] key:" (no key part when key is "") and contains
- * fragment. line counts from the first rule line (1 = file line 8). */
-static void load_fails(fixture *f, const char *rules, int line,
-                       const char *section, const char *key,
-                       const char *fragment)
+/* The load's error message starts with "PATH:LINE: [section] key:" (no
+ * key part when key is "") and contains fragment. line counts from the
+ * first rule line (1 = file line 8). */
+static void error_names(const fixture *f, int line, const char *section,
+                        const char *key, const char *fragment)
 {
-    assert_int_equal(load(f, rules), POLKU_ECONFIG);
     char want[512];
     if (key[0])
         snprintf(want, sizeof want, "%s:%d: [%s] %s: ", f->path,
@@ -119,6 +117,15 @@ static void load_fails(fixture *f, const char *rules, int line,
         fail_msg("message '%s' does not start with '%s'", f->err.msg, want);
     if (strstr(f->err.msg, fragment) == NULL)
         fail_msg("message '%s' lacks '%s'", f->err.msg, fragment);
+}
+
+/* Expects POLKU_ECONFIG and that message. */
+static void load_fails(fixture *f, const char *rules, int line,
+                       const char *section, const char *key,
+                       const char *fragment)
+{
+    assert_int_equal(load(f, rules), POLKU_ECONFIG);
+    error_names(f, line, section, key, fragment);
     agent_config_fini(&f->cfg); /* frees rules of a partly loaded file */
     assert_null(f->cfg.rules);
     assert_int_equal(f->cfg.rule_count, 0);
@@ -362,17 +369,7 @@ static void regions_fail(fixture *f, const char *fmt, int line,
                          const char *fragment)
 {
     assert_int_equal(load_regions(f, fmt), POLKU_ECONFIG);
-    char want[512];
-    if (key[0])
-        snprintf(want, sizeof want, "%s:%d: [%s] %s: ", f->path,
-                 AGENT_LINES + line, section, key);
-    else
-        snprintf(want, sizeof want, "%s:%d: [%s] ", f->path, AGENT_LINES + line,
-                 section);
-    if (strncmp(f->err.msg, want, strlen(want)) != 0)
-        fail_msg("message '%s' does not start with '%s'", f->err.msg, want);
-    if (strstr(f->err.msg, fragment) == NULL)
-        fail_msg("message '%s' lacks '%s'", f->err.msg, fragment);
+    error_names(f, line, section, key, fragment);
 }
 
 static void test_regions(void **state)
