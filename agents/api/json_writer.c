@@ -41,7 +41,7 @@ static bool reserve(jw *w, size_t n)
         return false;
     if (w->len + n + 1 <= w->cap)
         return true;
-    size_t cap = w->cap ? w->cap : 512;
+    size_t cap = w->cap ? w->cap : 1024; /* a referral in one go */
     while (cap < w->len + n + 1)
         cap *= 2;
     char *b = realloc(w->buf, cap);
