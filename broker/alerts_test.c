@@ -686,10 +686,10 @@ static uint32_t rnd_next(uint64_t *s)
 static void rnd_changes(const change *seen, size_t n, json_t *out)
 {
     for (size_t i = 0; i < n; i++) {
-        char line[128];
-        snprintf(line, sizeof line, "%s %s", seen[i].topic,
-                 json_string_value(json_object_get(seen[i].alert, "id")));
-        json_array_append_new(out, json_string(line));
+        const char *id =
+            json_string_value(json_object_get(seen[i].alert, "id"));
+        json_array_append_new(
+            out, json_sprintf("%s %s", seen[i].topic, id ? id : "(no id)"));
     }
 }
 
