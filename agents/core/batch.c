@@ -112,6 +112,7 @@ static void settle_unsynced(batch *b)
  * the callers must retry). */
 static void grow_if_needed(batch *b)
 {
+    store_write_ahead(b->st);
     if (b->map_full || store_used(b->st) > b->st->map_size / 4 * 3) {
         bool asked = b->map_full;
         b->map_full = false;

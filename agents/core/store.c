@@ -4,9 +4,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "polku/error.h"
 #include "polku/log.h"
@@ -214,6 +216,60 @@ uint64_t store_used(store *s)
     if (mdb_env_info(s->env, &info) || mdb_env_stat(s->env, &st))
         return 0;
     return (uint64_t)(info.me_last_pgno + 1) * st.ms_psize;
+}
+
+/* Room kept ahead of the last used page; when it runs short, a chunk of
+ * a thirty-second of what is used (within these bounds) is written at
+ * once. The zeros are flushed once, by the next commit: a bigger chunk
+ * makes that commit slower (8 MiB: a few ms once in ~3 000 referrals),
+ * a smaller one makes it more often. Measured on ext4 (tmp file, 4 pages
+ * and one fdatasync per commit): 89-94 us of CPU and 245-363 us wall per
+ * commit when the file grows, 51-57 us and 137-274 us when it does not. */
+#define STORE_AHEAD_LOW ((uint64_t)1 << 20)
+#define STORE_AHEAD_CHUNK_MIN ((uint64_t)1 << 20)
+#define STORE_AHEAD_CHUNK_MAX ((uint64_t)8 << 20)
+
+void store_write_ahead(store *s)
+{
+    uint64_t used = store_used(s);
+    if (!used || used + STORE_AHEAD_LOW <= s->ahead_end)
+        return;
+    int fd;
+    struct stat sb;
+    if (mdb_env_get_fd(s->env, &fd) || fstat(fd, &sb))
+        return;
+    /* Never below what the file or LMDB holds: only beyond both. */
+    uint64_t from = (uint64_t)sb.st_size > used ? (uint64_t)sb.st_size : used;
+    uint64_t chunk = used / 32;
+    if (chunk < STORE_AHEAD_CHUNK_MIN)
+        chunk = STORE_AHEAD_CHUNK_MIN;
+    if (chunk > STORE_AHEAD_CHUNK_MAX)
+        chunk = STORE_AHEAD_CHUNK_MAX;
+    uint64_t to = used + STORE_AHEAD_LOW + chunk;
+    if (to > s->map_size)
+        to = s->map_size;
+    if (from + STORE_AHEAD_LOW >= to) {
+        s->ahead_end = from; /* room enough, or the map's end */
+        return;
+    }
+    static const uint8_t zeros[1 << 16];
+    for (uint64_t at = from; at < to;) {
+        size_t n = to - at < sizeof zeros ? (size_t)(to - at) : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, (off_t)at);
+        if (w <= 0) {
+            /* A full disk shows here first: LMDB will say so at its
+             * commit; what was written stays zeros beyond its pages. */
+            log_warn("cannot keep space ahead in the store: %s",
+                     w < 0 ? strerror(errno) : "short write");
+            s->ahead_end = used + STORE_AHEAD_LOW; /* again in a MiB */
+            return;
+        }
+        at += (uint64_t)w;
+    }
+    /* Start writing the zeros back now: the next commit's flush need not
+     * carry them all. */
+    sync_file_range(fd, (off_t)from, (off_t)(to - from), SYNC_FILE_RANGE_WRITE);
+    s->ahead_end = to;
 }
 
 int store_last_seq(store *s, MDB_txn *txn, uint64_t *out)

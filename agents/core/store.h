@@ -33,6 +33,8 @@ typedef struct store {
     MDB_dbi events, outbox, receipts, referrals, consents, consents_by_client,
         clients, meta, paths, handovers, reconcile;
     uint64_t map_size, map_max;
+    uint64_t ahead_end; /* end of the zero-filled space store_write_ahead
+                           wrote last (0: none yet); only a hint */
 } store;
 
 /* Opens (creating) the environment in dir (mkdir'ed), clears stale reader
@@ -60,6 +62,16 @@ int store_grow(store *s);
 
 /* Bytes of the map in use (last page written). */
 uint64_t store_used(store *s);
+
+/* Keeps written, zero-filled space in data.mdb ahead of the last used
+ * page (STORE_AHEAD_LOW at least, a chunk at a time), so that a commit's
+ * flush carries its own pages only: a flush that grows a file must also
+ * write the file's size and block map (ext4 writes them synchronously on
+ * every such fdatasync), and a growing store would pay that on nearly
+ * every commit. Call with no write transaction open (it writes beyond the
+ * last page LMDB has written); a failure is logged and changes nothing
+ * LMDB relies on. Cheap when there is room: no system call. */
+void store_write_ahead(store *s);
 
 void store_seq_key(uint64_t seq, uint8_t out[8]);
 uint64_t store_seq_from_key(const void *key);

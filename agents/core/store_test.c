@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "polku/error.h"
 #include "store.h"
@@ -34,6 +36,73 @@ static MDB_txn *begin(store *s)
     MDB_txn *t = NULL;
     assert_int_equal(mdb_txn_begin(s->env, NULL, 0, &t), 0);
     return t;
+}
+
+static uint64_t file_bytes(void)
+{
+    char path[300];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    assert_int_equal(stat(path, &sb), 0);
+    return (uint64_t)sb.st_size;
+}
+
+/* The space written ahead is zeros beyond the used pages, kept as the
+ * store grows, and a store so extended opens, checks and reads as before. */
+static void space_is_written_ahead_of_the_used_pages(void **state)
+{
+    store s;
+    assert_int_equal(store_open(&s, dir, 64 << 20, 64 << 20, "kela"), 0);
+    uint64_t before = file_bytes();
+    store_write_ahead(&s);
+    uint64_t used = store_used(&s), after = file_bytes();
+    assert_true(after >= used + (1 << 20));
+    assert_true(after > before);
+    /* what is beyond the used pages is zeros */
+    char path[300];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseeko(f, (off_t)used, SEEK_SET), 0);
+    static uint8_t buf[1 << 16];
+    uint64_t read = 0;
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            if (buf[i])
+                fail_msg("byte %llu beyond the used pages is %u",
+                         (unsigned long long)(read + i), buf[i]);
+        read += n;
+    }
+    fclose(f);
+    assert_int_equal(read, after - used);
+    /* no system call while there is room: the file stays as it is */
+    store_write_ahead(&s);
+    assert_int_equal(file_bytes(), after);
+    /* grow the store past the room: more is written ahead */
+    static uint8_t value[3000];
+    for (int i = 1; i <= 1200; i++) {
+        MDB_txn *t = begin(&s);
+        char key[16];
+        snprintf(key, sizeof key, "k%04d", i);
+        memset(value, i & 0xff, sizeof value);
+        assert_int_equal(store_meta_put(&s, t, key, value, sizeof value), 0);
+        assert_int_equal(mdb_txn_commit(t), 0);
+        store_write_ahead(&s);
+        assert_true(file_bytes() >= store_used(&s));
+    }
+    assert_true(store_used(&s) > after);
+    assert_true(file_bytes() >= store_used(&s) + (1 << 20));
+    store_close(&s);
+    /* reopens (its size and walk checks pass) and reads what was written */
+    assert_int_equal(store_open(&s, dir, 64 << 20, 64 << 20, "kela"), 0);
+    MDB_txn *t = begin(&s);
+    MDB_val v;
+    assert_int_equal(store_meta_get(&s, t, "k1200", &v), 0);
+    assert_int_equal(v.mv_size, sizeof value);
+    assert_int_equal(((const uint8_t *)v.mv_data)[0], 1200 & 0xff);
+    mdb_txn_abort(t);
+    store_close(&s);
 }
 
 static void receipts_are_permanent_and_per_origin(void **state)
@@ -202,6 +271,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(a_reused_sequence_is_a_conflict,
                                         make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(
+            space_is_written_ahead_of_the_used_pages, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(receipts_are_permanent_and_per_origin,
                                         make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(the_last_receipt_of_an_origin, make_dir,
