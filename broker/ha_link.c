@@ -200,6 +200,7 @@ static void send_passive_nack(broker *b, const uint8_t *rid, size_t rid_len,
     size_t len = 0;
     if (polku_envelope_encode(&env, &buf, &len))
         return;
+    polku_zwatch_sent(b->router_watch);
     if (zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
         zmq_send(b->router, buf, len, ZMQ_DONTWAIT);
     free(buf);

@@ -39,6 +39,7 @@ typedef struct frame_bytes {
 static int send_now(broker *b, const uint8_t *rid, size_t rid_len,
                     const void *data, size_t len)
 {
+    polku_zwatch_sent(b->router_watch);
     if (zmq_send(b->router, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return zmq_errno();
     if (zmq_send(b->router, data, len, ZMQ_DONTWAIT) < 0)

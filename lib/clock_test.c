@@ -42,6 +42,64 @@ static void test_format(void **state)
     polku_time_format(T_2026_11_22_14, small, 0); /* must not write */
 }
 
+/* The hand-written text equals gmtime_r and snprintf's, everywhere from
+ * 1970 to 9999 (day and year ends, leap days, 2100 not a leap year) and
+ * beyond (where gmtime_r still does it). */
+static void reference_format(uint64_t ms, char out[96], size_t len)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm)) {
+        out[0] = '\0';
+        return;
+    }
+    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (unsigned)(ms % 1000));
+}
+
+static void check_same(uint64_t ms)
+{
+    char got[POLKU_TIME_TEXT], want[96];
+    polku_time_format(ms, got, sizeof got);
+    reference_format(ms, want, sizeof want);
+    if (strcmp(got, want))
+        fail_msg("%llu ms: \"%s\", expected \"%s\"", (unsigned long long)ms,
+                 got, want);
+}
+
+static void test_format_equals_gmtime(void **state)
+{
+    static const uint64_t edges[] = {
+        0,
+        999,
+        1000,
+        86399999,
+        86400000,
+        UINT64_C(951782400000),    /* 2000-02-29 */
+        UINT64_C(4107542400000),   /* 2100-03-01 (2100-02-28 + 1 day) */
+        UINT64_C(4107456000000),   /* 2100-02-28 */
+        UINT64_C(253402300799999), /* 9999-12-31T23:59:59.999 */
+        UINT64_C(253402300800000), /* 10000-01-01: the old way */
+        UINT64_C(253402300800000) * 4,
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        check_same(edges[i]);
+    /* every day's last and first millisecond of 1970-2200 */
+    for (uint64_t day = 0; day < 84000; day++) {
+        check_same(day * 86400000);
+        if (day)
+            check_same(day * 86400000 - 1);
+    }
+    uint64_t x = 88172645463325252ull; /* xorshift: reproducible */
+    for (int i = 0; i < 1000000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        check_same(x % UINT64_C(260000000000000));
+    }
+}
+
 struct format_job {
     uint64_t ms;
     const char *want;
@@ -335,6 +393,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_now_is_plausible),
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_equals_gmtime),
         cmocka_unit_test(test_format_thread_safe),
         cmocka_unit_test(test_parse_valid),
         cmocka_unit_test(test_parse_round_trip),

@@ -15,35 +15,52 @@
  *              idle handle active while input may be left over (the
  *              receive that finds nothing processes the socket's commands
  *              as reading ZMQ_EVENTS would);
- *   uv_idle    started/stopped by the two above; its callback does nothing.
+ *   uv_idle    started/stopped by the two above; its callback does nothing;
+ *   uv_timer   turns the loop once a second for the safety look (below).
  *
- * Memory is released only when the last of the four close callbacks ran. */
+ * Each look (ZMQ_EVENTS, or a receive that finds nothing) costs libzmq two
+ * system calls (getpid and a poll of its mailbox): with every watcher
+ * looking twice a turn, they were half of the agents' and the broker's
+ * system calls. So the watcher remembers a look that found nothing
+ * ("quiet"): until ZMQ_FD wakes it, or a send on the socket
+ * (polku_zwatch_sent) may have consumed the edge, nothing can have arrived
+ * unseen and it does not look again. A slow safety look (SAFETY_LOOK_MS)
+ * catches a send that was not reported and says so in the log.
+ *
+ * Memory is released only when the last of the five close callbacks ran. */
 #include "polku/zwatch.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "polku/error.h"
 #include "polku/log.h"
 
 #define ZWATCH_DEFAULT_BUDGET 256u
-#define ZWATCH_HANDLES 4
+#define ZWATCH_HANDLES 5
+#define SAFETY_LOOK_MS 1000
 
 struct polku_zwatch {
     uv_poll_t poll;
     uv_prepare_t prepare;
     uv_check_t check;
     uv_idle_t idle;
+    uv_timer_t safety; /* turns the loop for the safety look */
     void *zsock;
     polku_zwatch_cb cb;
     void *arg;
     unsigned budget;
-    int open_handles; /* handles whose close callback has not run yet */
-    bool closing;     /* polku_zwatch_close was called: touch nothing */
-    bool dormant;     /* ZMQ_EVENTS failed: watcher stopped until closed */
-    bool yield;       /* polku_zwatch_yield: this turn's draining ends */
+    int open_handles;      /* handles whose close callback has not run yet */
+    bool closing;          /* polku_zwatch_close was called: touch nothing */
+    bool dormant;          /* ZMQ_EVENTS failed: watcher stopped until closed */
+    bool yield;            /* polku_zwatch_yield: this turn's draining ends */
+    bool quiet;            /* the last look found nothing and nothing has woken
+                              or sent since: no need to look */
+    bool warned;           /* the safety look found input once */
+    uint64_t last_look_ms; /* loop time of the last look */
     unsigned long long received;
     unsigned long long dropped;
     void (*before_sleep)(void *arg);
@@ -67,6 +84,7 @@ static void close_handles(polku_zwatch *zw)
     uv_close((uv_handle_t *)&zw->prepare, on_handle_closed);
     uv_close((uv_handle_t *)&zw->check, on_handle_closed);
     uv_close((uv_handle_t *)&zw->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&zw->safety, on_handle_closed);
 }
 
 static void on_idle(uv_idle_t *idle)
@@ -84,6 +102,7 @@ static void go_dormant(polku_zwatch *zw)
     uv_idle_stop(&zw->idle);
     uv_prepare_stop(&zw->prepare);
     uv_check_stop(&zw->check);
+    uv_timer_stop(&zw->safety);
 }
 
 /* Reads ZMQ_EVENTS (which also processes the socket's pending commands and
@@ -108,10 +127,34 @@ static bool input_pending(polku_zwatch *zw)
 /* Keeps the idle handle active exactly while input is pending. */
 static void update_idle(polku_zwatch *zw)
 {
-    if (input_pending(zw))
+    zw->last_look_ms = uv_now(zw->poll.loop);
+    if (input_pending(zw)) {
+        zw->quiet = false;
         uv_idle_start(&zw->idle, on_idle);
-    else if (!zw->dormant)
+    } else if (!zw->dormant) {
+        zw->quiet = true;
         uv_idle_stop(&zw->idle);
+    }
+}
+
+/* Whether this turn must look at the socket: not while quiet, except for
+ * the slow safety look. */
+static bool must_look(polku_zwatch *zw)
+{
+    if (!zw->quiet)
+        return true;
+    if (uv_now(zw->poll.loop) - zw->last_look_ms < SAFETY_LOOK_MS)
+        return false;
+    zw->last_look_ms = uv_now(zw->poll.loop);
+    if (!input_pending(zw))
+        return false;
+    if (!zw->warned) {
+        zw->warned = true;
+        log_warn("zwatch: input found by the safety look: a send on this "
+                 "socket was not reported (polku_zwatch_sent)");
+    }
+    zw->quiet = false;
+    return true;
 }
 
 static enum recv_result recv_frame(polku_zwatch *zw, zmq_msg_t *msg)
@@ -207,11 +250,18 @@ static enum recv_result drain_one(polku_zwatch *zw)
 static void on_poll(uv_poll_t *poll, int status, int events)
 {
     /* Waking the loop is all this is for; uv_check does the work. */
-    (void)poll;
+    polku_zwatch *zw = poll->data;
+    zw->quiet = false;
     (void)events;
     if (status < 0) /* libuv has stopped the poll handle itself */
         log_warn("zwatch: poll on ZMQ_FD failed (%s); no more wake-ups",
                  uv_strerror(status));
+}
+
+static void on_safety(uv_timer_t *timer)
+{
+    /* A loop turn is all this is for: the prepare and check handles look. */
+    (void)timer;
 }
 
 static void on_prepare(uv_prepare_t *prepare)
@@ -219,7 +269,7 @@ static void on_prepare(uv_prepare_t *prepare)
     polku_zwatch *zw = prepare->data;
     if (!zw->closing && !zw->dormant && zw->before_sleep)
         zw->before_sleep(zw->before_sleep_arg);
-    if (!zw->closing && !zw->dormant)
+    if (!zw->closing && !zw->dormant && must_look(zw))
         update_idle(zw);
 }
 
@@ -227,7 +277,7 @@ static void on_check(uv_check_t *check)
 {
     polku_zwatch *zw = check->data;
 
-    if (zw->closing || zw->dormant)
+    if (zw->closing || zw->dormant || !must_look(zw))
         return;
     enum recv_result r = RECV_OK;
     zw->yield = false;
@@ -242,12 +292,21 @@ static void on_check(uv_check_t *check)
      * no input): no need to ask again. With the budget spent or the turn
      * yielded, input is most likely left: the next turn looks without
      * waiting. */
-    if (r == RECV_EMPTY)
+    if (r == RECV_EMPTY) {
+        zw->quiet = true;
+        zw->last_look_ms = uv_now(zw->poll.loop);
         uv_idle_stop(&zw->idle);
-    else if (r == RECV_OK)
+    } else if (r == RECV_OK) {
         uv_idle_start(&zw->idle, on_idle);
-    else
+    } else {
         update_idle(zw);
+    }
+}
+
+void polku_zwatch_sent(polku_zwatch *zw)
+{
+    if (zw)
+        zw->quiet = false;
 }
 
 void polku_zwatch_yield(polku_zwatch *zw)
@@ -279,7 +338,8 @@ int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
         return POLKU_EZMQ;
     }
 
-    zw->poll.data = zw->prepare.data = zw->check.data = zw->idle.data = zw;
+    zw->poll.data = zw->prepare.data = zw->check.data = zw->idle.data =
+        zw->safety.data = zw;
     rc = uv_poll_init_socket(loop, &zw->poll, fd);
     if (rc == 0) {
         zw->open_handles = ZWATCH_HANDLES;
@@ -287,12 +347,16 @@ int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
         uv_prepare_init(loop, &zw->prepare);
         uv_check_init(loop, &zw->check);
         uv_idle_init(loop, &zw->idle);
+        uv_timer_init(loop, &zw->safety);
         rc = uv_poll_start(&zw->poll, UV_READABLE, on_poll);
     }
     if (rc == 0)
         rc = uv_prepare_start(&zw->prepare, on_prepare);
     if (rc == 0)
         rc = uv_check_start(&zw->check, on_check);
+    if (rc == 0)
+        rc = uv_timer_start(&zw->safety, on_safety, SAFETY_LOOK_MS,
+                            SAFETY_LOOK_MS);
     if (rc != 0) {
         log_warn("zwatch: cannot watch ZMQ_FD %d (%s)", (int)fd,
                  uv_strerror(rc));
@@ -306,6 +370,7 @@ int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
     uv_unref((uv_handle_t *)&zw->prepare);
     uv_unref((uv_handle_t *)&zw->check);
     uv_unref((uv_handle_t *)&zw->idle);
+    uv_unref((uv_handle_t *)&zw->safety);
     *out = zw;
     return POLKU_OK;
 }

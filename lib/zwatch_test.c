@@ -668,6 +668,7 @@ static void test_budget_one_per_turn(void **state)
 typedef struct edge_ctx {
     uv_loop_t *loop;
     watchdog *wd;
+    polku_zwatch *zw;
     void *dealer;
     int poll_rc;
     int got;
@@ -682,9 +683,10 @@ static void edge_on_timer(uv_timer_t *timer)
     /* Like any zmq call on the socket made outside the watcher (a send
      * from an HTTP handler, a look at ZMQ_EVENTS), zmq_poll processes the
      * socket's commands, so ZMQ_FD goes quiet while the reply stays
-     * queued. Only the prepare handle's fresh look at ZMQ_EVENTS keeps
-     * the loop from blocking now. */
+     * queued. Reported, the prepare handle's fresh look at ZMQ_EVENTS
+     * keeps the loop from blocking now. */
     c->poll_rc = zmq_poll(&item, 1, STALL_MS);
+    polku_zwatch_sent(c->zw);
 }
 
 static void edge_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,
@@ -729,6 +731,7 @@ static void test_edge_consumed_outside_watcher(void **state)
     assert_int_equal(
         polku_zwatch_start(&loop, c.dealer, 0, edge_on_message, &c, &zd),
         POLKU_OK);
+    c.zw = zd;
     assert_int_equal(uv_timer_init(&loop, &consumer), 0);
     consumer.data = &c;
     assert_int_equal(uv_timer_start(&consumer, edge_on_timer, 0, 0), 0);
@@ -746,6 +749,108 @@ static void test_edge_consumed_outside_watcher(void **state)
     assert_false(wd.stalled);
     assert_int_equal(c.got, 1);
     assert_true(c.pong_ok);
+}
+
+/* ---- a quiet watcher: it looks again after a reported send ---- */
+
+/* The watcher has looked and found nothing (it stays "quiet" and does not
+ * look while nothing wakes it). Then, from a timer, a ping goes out on its
+ * socket, the other end answers and a zmq_poll on the socket consumes
+ * ZMQ_FD's edge with the pong queued: reported (polku_zwatch_sent), the
+ * pong is delivered on the next turn; not reported, the watcher's safety
+ * look still finds it, within a few seconds. */
+typedef struct quiet_ctx {
+    uv_loop_t *loop;
+    watchdog *wd;
+    polku_zwatch *zw;
+    void *router, *dealer;
+    bool report;
+    int poll_rc;
+    int got;
+    uint64_t queued_ms, delivered_ms;
+} quiet_ctx;
+
+static void quiet_on_timer(uv_timer_t *timer)
+{
+    quiet_ctx *c = timer->data;
+    zmq_msg_t id, body;
+    zmq_pollitem_t item = {.socket = c->dealer, .events = ZMQ_POLLIN};
+
+    assert_int_equal(zmq_send(c->dealer, "ping", 4, 0), 4);
+    zmq_msg_init(&id);
+    zmq_msg_init(&body);
+    assert_true(zmq_msg_recv(&id, c->router, 0) > 0);
+    assert_int_equal(zmq_msg_recv(&body, c->router, 0), 4);
+    assert_int_equal(zmq_msg_send(&id, c->router, ZMQ_SNDMORE),
+                     (int)zmq_msg_size(&id));
+    assert_int_equal(zmq_send(c->router, "pong", 4, 0), 4);
+    zmq_msg_close(&id);
+    zmq_msg_close(&body);
+    c->poll_rc = zmq_poll(&item, 1, STALL_MS);
+    c->queued_ms = uv_now(c->loop);
+    if (c->report)
+        polku_zwatch_sent(c->zw);
+}
+
+static void quiet_on_message(polku_zwatch *zw, zmq_msg_t *frames,
+                             size_t nframes, void *arg)
+{
+    quiet_ctx *c = arg;
+    uv_update_time(c->loop);
+    c->delivered_ms = uv_now(c->loop);
+    watchdog_kick(c->wd);
+    c->got += nframes == 1 && frame_is(&frames[0], "pong");
+    uv_stop(c->loop);
+}
+
+static void run_quiet(bool report)
+{
+    uv_loop_t loop;
+    uv_timer_t later;
+    watchdog wd;
+    quiet_ctx c;
+    polku_zwatch *zd = NULL;
+
+    memset(&c, 0, sizeof c);
+    c.report = report;
+    c.poll_rc = -1;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    c.loop = &loop;
+    tcp_pair(&c.router, &c.dealer);
+    sock_set_int(c.router, ZMQ_RCVTIMEO, STALL_MS);
+    assert_int_equal(
+        polku_zwatch_start(&loop, c.dealer, 0, quiet_on_message, &c, &zd),
+        POLKU_OK);
+    c.zw = zd;
+    /* 100 ms: the watcher has looked, found nothing and gone quiet */
+    assert_int_equal(uv_timer_init(&loop, &later), 0);
+    later.data = &c;
+    assert_int_equal(uv_timer_start(&later, quiet_on_timer, 100, 0), 0);
+    watchdog_start(&loop, &wd, true);
+    c.wd = &wd;
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    polku_zwatch_close(&zd);
+    uv_close((uv_handle_t *)&later, NULL);
+    sock_close(c.router);
+    sock_close(c.dealer);
+    loop_finish(&loop, &wd);
+
+    assert_int_equal(c.poll_rc, 1);
+    assert_false(wd.stalled);
+    assert_int_equal(c.got, 1);
+    if (report)
+        assert_true(c.delivered_ms - c.queued_ms < 500);
+}
+
+static void test_quiet_then_reported_send(void **state)
+{
+    run_quiet(true);
+}
+
+static void test_quiet_then_unreported_send(void **state)
+{
+    run_quiet(false);
 }
 
 /* ---- closing ---- */
@@ -943,6 +1048,8 @@ int main(void)
         cmocka_unit_test(test_too_many_frames_dropped),
         cmocka_unit_test(test_budget_one_per_turn),
         cmocka_unit_test(test_edge_consumed_outside_watcher),
+        cmocka_unit_test(test_quiet_then_reported_send),
+        cmocka_unit_test(test_quiet_then_unreported_send),
         cmocka_unit_test(test_close_in_callback),
         cmocka_unit_test(test_close_and_zmq_close_in_callback),
         cmocka_unit_test(test_close_other_in_callback),

@@ -21,7 +21,9 @@ static int send_frame(broker_link *l, const uint8_t *data, size_t len)
 {
     if (!l->dealer)
         return ENOTCONN;
-    if (zmq_send(l->dealer, data, len, ZMQ_DONTWAIT) < 0)
+    int rc = zmq_send(l->dealer, data, len, ZMQ_DONTWAIT);
+    polku_zwatch_sent(l->watch);
+    if (rc < 0)
         return zmq_errno() ? zmq_errno() : EIO;
     return 0;
 }

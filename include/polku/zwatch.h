@@ -8,9 +8,10 @@
  *     and, if input is pending, keeps an idle handle active so it does not;
  *   - uv_check, which drains up to `budget` messages per loop turn, handing
  *     each multipart message to on_message, then re-reads ZMQ_EVENTS.
- * Sends made anywhere on the loop are thus always followed by a fresh look
- * at ZMQ_EVENTS before the loop sleeps. The watcher never sends; its owner
- * may, from the before-sleep hook. */
+ * A look that found nothing is remembered until ZMQ_FD wakes the loop or
+ * the owner reports a send (polku_zwatch_sent): each look costs libzmq two
+ * system calls. The watcher never sends; its owner may, from the
+ * before-sleep hook. */
 #ifndef POLKU_ZWATCH_H
 #define POLKU_ZWATCH_H
 
@@ -54,6 +55,14 @@ void polku_zwatch_before_sleep(polku_zwatch *zw, void (*fn)(void *arg),
  * meanwhile). A callback that did a long piece of work calls it, so that
  * timers, the other watchers and the poll for I/O get their turn. */
 void polku_zwatch_yield(polku_zwatch *zw);
+
+/* After every send on the watched socket (from a timer, a hook, another
+ * watcher's callback): the send may have consumed ZMQ_FD's edge, so the
+ * watcher looks at the socket again before the loop sleeps. Only sends
+ * made by this watcher's own callback need not say so (the watcher looks
+ * after them anyway). Without it, a message could wait up to a second (the
+ * watcher's safety look, which logs a warning). Accepts NULL. */
+void polku_zwatch_sent(polku_zwatch *zw);
 
 /* Stops at once and releases the watcher (memory freed in the handles'
  * close callbacks, so the loop must run once more). Sets *zw to NULL.
