@@ -157,6 +157,19 @@ static void end_case_cleanup(bool failed)
     g_nregions = 0;
 }
 
+/* A zmq watcher's safety look found a message that waited for it: a send
+ * on its socket was not reported (polku/zwatch.h), so messages there can
+ * wait up to a second. Every case checks its processes' logs for it. */
+static void check_no_late_messages(h_proc *p)
+{
+    char *log = h_read_file(p->log, NULL);
+    H_CHECK(!log || !strstr(log, "input found by the safety look"),
+            "%s: a zmq send was not reported to its watcher (log says "
+            "\"input found by the safety look\")",
+            p->name);
+    free(log);
+}
+
 /* At the end of a passing case every process still running must stop on
  * SIGTERM with exit code 0 (the contract; under ASan this is also where a
  * leak or a shutdown bug of a child shows up). */
@@ -173,6 +186,7 @@ static void stop_all_gracefully(void)
                         "the case (want 0)",
                         p->name, rc);
             }
+            check_no_late_messages(p);
         }
         if (r->broker.pid > 0) {
             int rc = h_proc_stop(&r->broker);
@@ -181,6 +195,7 @@ static void stop_all_gracefully(void)
                     "case (want 0)",
                     r->broker.name, rc);
         }
+        check_no_late_messages(&r->broker);
     }
 }
 

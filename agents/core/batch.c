@@ -14,7 +14,10 @@ void batch_init(batch *b, store *st)
     b->st = st;
 }
 
-int batch_after(batch *b, batch_after_fn fn, void *arg, batch_free_fn free_fn)
+static void action_run(batch_action *x, bool committed);
+
+static int add_action(batch *b, batch_after_fn fn, void *arg,
+                      batch_free_fn free_fn, bool at_commit)
 {
     if (b->n_after == b->cap_after) {
         size_t cap = b->cap_after ? b->cap_after * 2 : 256;
@@ -27,8 +30,33 @@ int batch_after(batch *b, batch_after_fn fn, void *arg, batch_free_fn free_fn)
         b->after = n;
         b->cap_after = cap;
     }
-    b->after[b->n_after++] = (batch_action){fn, arg, free_fn};
+    b->after[b->n_after++] = (batch_action){fn, arg, free_fn, at_commit};
     return POLKU_OK;
+}
+
+int batch_after(batch *b, batch_after_fn fn, void *arg, batch_free_fn free_fn)
+{
+    return add_action(b, fn, arg, free_fn, false);
+}
+
+int batch_after_commit(batch *b, batch_after_fn fn, void *arg,
+                       batch_free_fn free_fn)
+{
+    return add_action(b, fn, arg, free_fn, true);
+}
+
+/* Runs the at-commit actions of list (committed) and keeps the others, in
+ * their order; returns how many are kept. */
+static size_t run_at_commit(batch_action *list, size_t n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].at_commit)
+            action_run(&list[i], true);
+        else
+            list[kept++] = list[i];
+    }
+    return kept;
 }
 
 static void action_drop(batch_action *x)
@@ -144,11 +172,21 @@ void batch_commit(batch *b)
         return;
     }
     b->counters.commits++;
+    bool new_events = b->last_seq != b->written_seq;
     b->written_seq = b->last_seq;
     bool wrote = last_txnid(b) != before;
+    n = run_at_commit(list, n);
     /* This commit's data flush covered the meta page of the one before. */
     if (b->waiting && wrote)
         settle_unsynced(b);
+    if (n == 0 && !new_events) {
+        /* Nothing of it needs to be durable now: a later flush will do. */
+        free(list);
+        if (b->committed)
+            b->committed(b->hook_arg, true);
+        grow_if_needed(b);
+        return;
+    }
     if (!b->waiting && !wrote) {
         /* Nothing written and nothing waits: what the actions saw is
          * durable already. */

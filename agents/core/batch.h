@@ -34,7 +34,8 @@
  *   | open   | batch_run_item ok         | open   | item's changes kept     |
  *   | open   | batch_run_item fails      | open   | item's changes and its  |
  *   |        |                           |        | after-actions dropped   |
- *   | open   | batch_commit ok           | closed | after-actions wait for  |
+ *   | open   | batch_commit ok           | closed | at-commit actions run;  |
+ *   |        |                           |        | after-actions wait for  |
  *   |        |                           |        | the meta flush; those   |
  *   |        |                           |        | of the commit before run|
  *   |        |                           |        | (committed = true) if   |
@@ -67,6 +68,7 @@ typedef struct batch_action {
     batch_after_fn fn;
     void *arg;
     batch_free_fn free_fn;
+    bool at_commit; /* runs at the commit, not after its flush */
 } batch_action;
 
 typedef struct batch_counters {
@@ -137,6 +139,16 @@ void batch_flush(batch *b);
 /* Queues an action of the item now running (or of the read). POLKU_OK, or
  * POLKU_ENOMEM after free_fn(arg) (fn never runs). */
 int batch_after(batch *b, batch_after_fn fn, void *arg, batch_free_fn free_fn);
+
+/* An action that needs the commit but not its flush: it runs as soon as
+ * the batch has committed (committed = true), or failed to. For what an
+ * OS crash may undo without harm — an ack's removal of an outbox entry
+ * (undone, the event is sent again and its receiver drops the duplicate).
+ * A commit whose actions are all of this kind and that stored no new
+ * event waits for no flush of its own: a later commit's flush covers it
+ * (one flush fewer per lone ack). */
+int batch_after_commit(batch *b, batch_after_fn fn, void *arg,
+                       batch_free_fn free_fn);
 
 /* A log line written once the batch is durable: a state change is
  * announced only when it is true; the line goes with the item or the

@@ -183,7 +183,9 @@ int eventlog_acknowledged(eventlog *log, MDB_txn *txn, uint64_t seq,
     d->ob = log->ob;
     d->seq = seq;
     snprintf(d->dest, sizeof d->dest, "%s", dest);
-    return batch_after(log->b, done_ack, d, free);
+    /* Undone by an OS crash, the event is sent again and its receiver
+     * drops the duplicate: no flush needed before forgetting it. */
+    return batch_after_commit(log->b, done_ack, d, free);
 }
 
 #define INCARNATION_KEY "incarnation"
