@@ -32,6 +32,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ struct polku_zwatch {
     uv_idle_t idle;
     uv_timer_t safety; /* turns the loop for the safety look */
     void *zsock;
+    uv_os_sock_t fd; /* ZMQ_FD */
     polku_zwatch_cb cb;
     void *arg;
     unsigned budget;
@@ -146,9 +148,13 @@ static bool must_look(polku_zwatch *zw)
     if (uv_now(zw->poll.loop) - zw->last_look_ms < SAFETY_LOOK_MS)
         return false;
     zw->last_look_ms = uv_now(zw->poll.loop);
+    /* ZMQ_FD readable: a wake-up the loop has not dispatched yet (this
+     * runs before its poll; the process may have been stopped a while). */
+    struct pollfd fd = {.fd = zw->fd, .events = POLLIN};
+    bool woken = poll(&fd, 1, 0) == 1;
     if (!input_pending(zw))
         return false;
-    if (!zw->warned) {
+    if (!woken && !zw->warned) {
         zw->warned = true;
         log_warn("zwatch: input found by the safety look: a send on this "
                  "socket was not reported (polku_zwatch_sent)");
@@ -338,6 +344,7 @@ int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
         return POLKU_EZMQ;
     }
 
+    zw->fd = fd;
     zw->poll.data = zw->prepare.data = zw->check.data = zw->idle.data =
         zw->safety.data = zw;
     rc = uv_poll_init_socket(loop, &zw->poll, fd);
