@@ -55,24 +55,32 @@ static void entry_free(void *arg)
     free(e);
 }
 
-/* (seq, dest) owed: in the store's outbox now, in memory (a copy of the
- * frame) after the commit. */
+/* (seq, dest) owed: in the store's outbox now, in memory after the
+ * commit. The entry takes frame (malloc'ed), even when this fails. */
 static int owe(eventlog *log, MDB_txn *txn, uint64_t seq, const char *dest,
-               const void *frame, size_t len, uint64_t now)
+               uint8_t *frame, size_t len, uint64_t now)
 {
     int rc = store_outbox_put(log->st, txn, seq, dest, now);
-    if (rc)
-        return rc;
-    outbox_entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->data = malloc(len))) {
-        free(e);
-        return POLKU_ENOMEM;
+    outbox_entry *e = rc ? NULL : malloc(sizeof *e);
+    if (!e) {
+        free(frame);
+        return rc ? rc : POLKU_ENOMEM;
     }
     *e = (outbox_entry){
-        .ob = log->ob, .seq = seq, .at_ms = now, .len = len, .data = e->data};
-    snprintf(e->dest, sizeof e->dest, "%s", dest);
-    memcpy(e->data, frame, len);
+        .ob = log->ob, .seq = seq, .at_ms = now, .len = len, .data = frame};
+    size_t n = strnlen(dest, sizeof e->dest - 1);
+    memcpy(e->dest, dest, n);
+    e->dest[n] = '\0';
     return batch_after(log->b, entry_add, e, entry_free);
+}
+
+/* A copy of frame for owe. */
+static uint8_t *frame_copy(const uint8_t *frame, size_t len)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (copy)
+        memcpy(copy, frame, len);
+    return copy;
 }
 
 int eventlog_emit(eventlog *log, MDB_txn *txn, polku_envelope *env,
@@ -90,7 +98,12 @@ int eventlog_emit(eventlog *log, MDB_txn *txn, polku_envelope *env,
     uint8_t prev[POLKU_CHAIN_HASH];
     env->chain_prev.data = NULL;
     env->chain_prev.len = 0;
-    if (seq > 1 && logchain_hash_at(log->st, txn, seq - 1, prev) == POLKU_OK) {
+    bool have_prev = seq > 1 && log->hashed_seq == seq - 1;
+    if (have_prev)
+        memcpy(prev, log->hashed, sizeof prev);
+    else if (seq > 1)
+        have_prev = logchain_hash_at(log->st, txn, seq - 1, prev) == POLKU_OK;
+    if (have_prev) {
         env->chain_prev.data = prev;
         env->chain_prev.len = sizeof prev;
     }
@@ -98,14 +111,25 @@ int eventlog_emit(eventlog *log, MDB_txn *txn, polku_envelope *env,
     size_t len = 0;
     int rc = polku_envelope_encode(env, &buf, &len);
     env->chain_prev = caller_prev;
+    if (!rc) { /* the next event's link, if this one stands */
+        polku_chain_hash(buf, len, log->hashed);
+        log->hashed_seq = seq;
+    }
     if (!rc)
         rc = store_event_put(log->st, txn, seq, buf, len);
     uint64_t now = polku_now_ms();
     /* no destination: the event is for the broker alone (dest "") */
     size_t n_dest = env->n_to ? env->n_to : 1;
-    for (size_t i = 0; !rc && i < n_dest; i++)
-        rc = owe(log, txn, seq, env->n_to ? env->to[i] : EVENTLOG_DEST_BROKER,
-                 buf, len, now);
+    /* each destination's entry holds a frame: the last takes buf */
+    for (size_t i = 0; !rc && i < n_dest; i++) {
+        uint8_t *frame = i + 1 < n_dest ? frame_copy(buf, len) : buf;
+        if (frame == buf)
+            buf = NULL;
+        rc = frame ? owe(log, txn, seq,
+                         env->n_to ? env->to[i] : EVENTLOG_DEST_BROKER, frame,
+                         len, now)
+                   : POLKU_ENOMEM;
+    }
     free(buf);
     env->msg_id.data = NULL; /* msg_id lived on this stack frame */
     env->msg_id.len = 0;
@@ -138,12 +162,10 @@ static int resend_one(void *arg, uint64_t seq, const void *data, size_t len)
     if (!for_dest || store_outbox_has(w->log->st, w->txn, seq, w->dest))
         return POLKU_OK;
     /* a copy: the map page may move under the writes that follow */
-    uint8_t *frame = malloc(len);
+    uint8_t *frame = frame_copy(data, len);
     if (!frame)
         return POLKU_ENOMEM;
-    memcpy(frame, data, len);
     int rc = owe(w->log, w->txn, seq, w->dest, frame, len, w->now);
-    free(frame);
     if (!rc)
         w->queued++;
     return rc;

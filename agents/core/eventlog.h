@@ -16,6 +16,7 @@
 
 #include "batch.h"
 #include "outbox.h"
+#include "polku/chain.h"
 #include "polku/codec.h"
 #include "store.h"
 
@@ -42,6 +43,14 @@ typedef struct eventlog {
     /* the first event of the hash chain (logchain.h): 1, or the first
      * written after a store from before chains was upgraded */
     uint64_t chain_from;
+    /* the chain hash of the event this log wrote last, at hashed_seq (0:
+     * none): the next event's chain_prev without reading it back. Only
+     * the log writes its store's events, each at the batch's last_seq + 1,
+     * so the last one written at a sequence is the one the store holds
+     * there whenever the next sequence is written (a rolled-back event's
+     * sequence is written again before the one after it). */
+    uint64_t hashed_seq;
+    uint8_t hashed[POLKU_CHAIN_HASH];
 } eventlog;
 
 void eventlog_init(eventlog *log, store *st, batch *b, outbox *ob,

@@ -8,6 +8,7 @@
 
 #include "link.h"
 #include "link_access.h"
+#include "link_runs.h"
 #include "overrides.h"
 #include "inbox.h"
 #include "reconcile.h"
@@ -554,19 +555,14 @@ static int queue_answer(broker_link *l, const polku_envelope *event,
     eventlog_header(l->cfg->org, env, msg_id);
     env->n_to = 1;
     env->to = to;
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc = polku_envelope_encode(env, &buf, &len);
-    ack_frame *f = rc ? NULL : malloc(sizeof *f + len);
-    if (f) {
-        f->l = l;
-        f->is_ack = env->body_case == POLKU__ENVELOPE__BODY_ACK;
-        f->len = len;
-        memcpy(f->data, buf, len);
-    }
-    free(buf);
+    /* packed straight into the frame that waits for the commit */
+    size_t len = polku__envelope__get_packed_size(env);
+    ack_frame *f = malloc(sizeof *f + len);
     if (!f)
-        return rc ? rc : POLKU_ENOMEM;
+        return POLKU_ENOMEM;
+    f->l = l;
+    f->is_ack = env->body_case == POLKU__ENVELOPE__BODY_ACK;
+    f->len = polku__envelope__pack(env, f->data);
     return batch_after(l->d->b, send_ack, f, free);
 }
 
@@ -790,8 +786,69 @@ static void observe_broker_beat(broker_link *l)
     l->broker_beat_at_ms = now;
 }
 
+/* ---- a frame's acks and events, in one batch item (link_runs.h) ---- */
+
+/* What is applied as a batch item with the others of its frame: the
+ * broker's Ack of one of our events, or an event of another organisation
+ * (the bodies on_broker_message handles alone are not). */
+static bool runs_together(const polku_envelope *env)
+{
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_ACK:
+        return true;
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+    case POLKU__ENVELOPE__BODY_OVERRIDE_REVIEWED:
+        return false;
+    default:
+        return polku_body_is_event(env->body_case) && env->origin_seq != 0 &&
+               env->origin_org[0];
+    }
+}
+
+typedef struct inbound_run {
+    broker_link *l;
+    polku_envelope *const *msgs;
+    link_counters counters; /* as they were before the run was applied */
+} inbound_run;
+
+static int apply_inbound(void *arg, MDB_txn *txn, size_t i)
+{
+    inbound_run *r = arg;
+    const polku_envelope *env = r->msgs[i];
+    return env->body_case == POLKU__ENVELOPE__BODY_ACK
+               ? apply_ack(r->l, txn, env)
+               : apply_event(r->l, txn, env);
+}
+
+/* The run failed and its messages are applied again one by one: what
+ * they counted is counted again. */
+static void undo_run(void *arg)
+{
+    inbound_run *r = arg;
+    r->l->counters = r->counters;
+}
+
+static void on_run(broker_link *l, polku_envelope *const *msgs, size_t n)
+{
+    if (n == 0)
+        return;
+    l->last_heard_ms = polku_mono_ms();
+    for (size_t i = 0; i < n; i++) {
+        if (msgs[i]->body_case == POLKU__ENVELOPE__BODY_ACK)
+            l->counters.acks_received++;
+        else
+            l->counters.inbound++;
+    }
+    inbound_run r = {l, msgs, l->counters};
+    link_runs_apply(l->d->b, n, apply_inbound, undo_run, &r);
+}
+
 static void on_broker_message(broker_link *l, polku_envelope *env)
 {
+    if (runs_together(env)) {
+        on_run(l, &env, 1);
+        return;
+    }
     l->last_heard_ms = polku_mono_ms();
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_WELCOME:
@@ -807,10 +864,6 @@ static void on_broker_message(broker_link *l, polku_envelope *env)
         break;
     case POLKU__ENVELOPE__BODY_NACK:
         on_nack(l, env->nack);
-        break;
-    case POLKU__ENVELOPE__BODY_ACK:
-        l->counters.acks_received++;
-        link_run(l, apply_ack, env);
         break;
     case POLKU__ENVELOPE__BODY_SEQ_CONFLICT:
         if (strcmp(env->seq_conflict->origin_org, l->cfg->org) == 0 &&
@@ -847,44 +900,71 @@ static void on_broker_message(broker_link *l, polku_envelope *env)
         if (env->origin_org[0] == '\0' && env->origin_seq == 0)
             link_run(l, apply_operator_review, env);
         break;
-    default:
-        if (!polku_body_is_event(env->body_case) || env->origin_seq == 0 ||
-            !env->origin_org[0]) {
-            log_debug("ignored %s from the broker",
-                      polku_body_name(env->body_case));
-            break;
-        }
-        l->counters.inbound++;
-        link_run(l, apply_event, env);
+    default: /* acks and events went to on_run */
+        log_debug("ignored %s from the broker",
+                  polku_body_name(env->body_case));
         break;
     }
 }
 
-/* One message from the broker: a frame, or one message of its Bundle. */
-static void on_payload(broker_link *l, const uint8_t *data, size_t len,
-                       bool in_bundle)
+/* Decodes one message of a frame into the link's arena. */
+static polku_envelope *decode_message(broker_link *l, const uint8_t *data,
+                                      size_t len)
 {
     polku_envelope *env = NULL;
     char why[128];
-    int rc = polku_envelope_decode(data, len, POLKU_MAX_FRAME_DEFAULT, &env,
-                                   why, sizeof why);
-    if (rc) {
+    if (polku_envelope_decode_in(l->arena, data, len, POLKU_MAX_FRAME_DEFAULT,
+                                 &env, why, sizeof why)) {
         log_warn("undecodable frame from the broker: %s", why);
-        polku_envelope_free(&env);
-        return;
+        return NULL;
     }
-    if (env->body_case != POLKU__ENVELOPE__BODY_BUNDLE) {
+    return env;
+}
+
+/* The messages of a Bundle in order; each run of acks and events between
+ * the others is applied in one batch item. */
+static void on_bundle(broker_link *l, const Polku__Bundle *bundle)
+{
+    l->counters.bundles_in++;
+    if (l->run_cap < bundle->n_messages) {
+        polku_envelope **grown =
+            realloc(l->run, bundle->n_messages * sizeof *grown);
+        if (grown) {
+            l->run = grown;
+            l->run_cap = bundle->n_messages;
+        }
+    }
+    size_t n = 0; /* waiting in l->run */
+    for (size_t i = 0; i < bundle->n_messages; i++) {
+        polku_envelope *env = decode_message(l, bundle->messages[i].data,
+                                             bundle->messages[i].len);
+        if (!env)
+            continue;
+        if (env->body_case == POLKU__ENVELOPE__BODY_BUNDLE) {
+            log_warn("undecodable frame from the broker: a bundle inside a "
+                     "bundle");
+            continue;
+        }
+        if (runs_together(env) && n < l->run_cap) {
+            l->run[n++] = env;
+            continue;
+        }
+        on_run(l, l->run, n); /* what came before it goes first */
+        n = 0;
         on_broker_message(l, env);
-    } else if (in_bundle) {
-        log_warn("undecodable frame from the broker: a bundle inside a "
-                 "bundle");
-    } else {
-        l->counters.bundles_in++;
-        for (size_t i = 0; i < env->bundle->n_messages; i++)
-            on_payload(l, env->bundle->messages[i].data,
-                       env->bundle->messages[i].len, true);
     }
-    polku_envelope_free(&env);
+    on_run(l, l->run, n);
+}
+
+/* One frame from the broker: a message, or a Bundle of them. */
+static void on_payload(broker_link *l, const uint8_t *data, size_t len)
+{
+    polku_envelope *env = decode_message(l, data, len);
+    if (env && env->body_case == POLKU__ENVELOPE__BODY_BUNDLE)
+        on_bundle(l, env->bundle);
+    else if (env)
+        on_broker_message(l, env);
+    polku_arena_reset(l->arena);
 }
 
 static void on_frames(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
@@ -892,7 +972,7 @@ static void on_frames(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
     (void)zw;
     if (n != 1)
         return;
-    on_payload(arg, zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]), false);
+    on_payload(arg, zmq_msg_data(&frames[0]), zmq_msg_size(&frames[0]));
 }
 
 /* ---- the socket, and a new one after the broker refused us ----
@@ -1131,7 +1211,7 @@ int link_start(broker_link *l, uv_loop_t *loop, const agent_config *cfg,
     if (check_rule_orgs(l, true))
         return POLKU_ECONFIG;
     l->refused_backoff_ms = REFUSED_BACKOFF_MIN_MS;
-    if (polku_outq_new(0, &l->outq))
+    if (polku_outq_new(0, &l->outq) || polku_arena_new(64 * 1024, &l->arena))
         return POLKU_ENOMEM;
     char why[160];
     if (broker_list_parse(cfg->broker, &l->addrs, why, sizeof why)) {
@@ -1244,6 +1324,10 @@ void link_close(broker_link *l)
     link_chain_fini(&l->chain);
     close_sockets(l);
     polku_outq_free(&l->outq);
+    polku_arena_free(&l->arena);
+    free(l->run);
+    l->run = NULL;
+    l->run_cap = 0;
     if (l->replay_idle.loop && !uv_is_closing((uv_handle_t *)&l->replay_idle))
         uv_close((uv_handle_t *)&l->replay_idle, NULL);
     if (l->zctx)

@@ -105,6 +105,11 @@ typedef struct broker_link {
      * Welcome said so; polku/outq.h) */
     polku_outq *outq;
     bool broker_bundles;
+    /* what a frame from the broker decodes into, forgotten after it; and
+     * the run of its messages applied in one batch item (link_runs.h) */
+    polku_arena *arena;
+    polku_envelope **run;
+    size_t run_cap;
     void *monitor; /* PAIR reading the DEALER's handshake events */
     polku_zwatch *monitor_watch;
     unsigned generation;         /* a new DEALER after each refusal */

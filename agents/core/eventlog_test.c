@@ -1,0 +1,157 @@
+/* eventlog_test.c — each event names the hash of the one stored before
+ * it, also when the log takes that hash from memory: after items that
+ * failed and wrote their sequences again, and for a log loaded from a
+ * store it did not write. Real temporary store, no sockets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "eventlog.h"
+#include "logchain.h"
+#include "polku/error.h"
+
+typedef struct fixture {
+    char dir[64];
+    store st;
+    batch b;
+    outbox ob;
+    eventlog log;
+} fixture;
+
+static int no_send(void *arg, const uint8_t *data, size_t len)
+{
+    (void)arg, (void)data, (void)len;
+    return 1;
+}
+
+static void open_log(fixture *f)
+{
+    assert_int_equal(store_open(&f->st, f->dir, 8 << 20, 8 << 20, "kela"), 0);
+    batch_init(&f->b, &f->st);
+    outbox_init(&f->ob, 64, 100, 1000, 5000, no_send, NULL);
+    eventlog_init(&f->log, &f->st, &f->b, &f->ob, "kela");
+    assert_int_equal(eventlog_load(&f->log), 0);
+}
+
+static void close_log(fixture *f)
+{
+    batch_fini(&f->b);
+    outbox_fini(&f->ob);
+    store_close(&f->st);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/polku-eventlog-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    open_log(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    close_log(f);
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+    int rc = system(cmd);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+/* One event (a plan update to "sote", plan id `plan`) in an item that
+ * keeps it or not. */
+typedef struct emit_item {
+    fixture *f;
+    const char *plan;
+    int result;
+} emit_item;
+
+static int emit(MDB_txn *txn, void *ctx)
+{
+    emit_item *it = ctx;
+    polku_envelope env = POLKU__ENVELOPE__INIT;
+    Polku__PlanUpdated pu = POLKU__PLAN_UPDATED__INIT;
+    Polku__PlanPointer plan = POLKU__PLAN_POINTER__INIT;
+    char *to[1] = {(char *)"sote"};
+    plan.org = (char *)"kela";
+    plan.plan_id = (char *)it->plan;
+    pu.plan = &plan;
+    env.n_to = 1;
+    env.to = to;
+    env.body_case = POLKU__ENVELOPE__BODY_PLAN_UPDATED;
+    env.plan_updated = &pu;
+    int rc = eventlog_emit(&it->f->log, txn, &env, NULL);
+    return rc ? rc : it->result;
+}
+
+static int run(fixture *f, const char *plan, int result)
+{
+    emit_item it = {f, plan, result};
+    return batch_run_item(&f->b, emit, &it);
+}
+
+static void verify(fixture *f, uint64_t last, uint64_t links)
+{
+    MDB_txn *txn = NULL;
+    logchain_report r;
+    assert_int_equal(mdb_txn_begin(f->st.env, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(logchain_verify(&f->st, txn, "kela", NULL, &r), 0);
+    mdb_txn_abort(txn);
+    assert_string_equal(r.problem, "");
+    assert_int_equal(r.bad_seq, 0);
+    assert_int_equal(r.last_seq, last);
+    assert_int_equal(r.checked, links);
+}
+
+static void the_chain_holds_across_failed_items(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(run(f, "p1", POLKU_OK), POLKU_OK);
+    assert_int_equal(run(f, "p2", POLKU_OK), POLKU_OK);
+    /* seq 3 written and rolled back twice, then another event there */
+    assert_int_equal(run(f, "gone-a", POLKU_EINVAL), POLKU_EINVAL);
+    assert_int_equal(run(f, "gone-bb", POLKU_EINVAL), POLKU_EINVAL);
+    assert_int_equal(f->b.last_seq, 2);
+    assert_int_equal(run(f, "p3", POLKU_OK), POLKU_OK);
+    assert_int_equal(run(f, "p4", POLKU_OK), POLKU_OK);
+    batch_flush(&f->b);
+    verify(f, 4, 3);
+    /* a new batch goes on from the commit */
+    assert_int_equal(run(f, "p5", POLKU_OK), POLKU_OK);
+    batch_flush(&f->b);
+    verify(f, 5, 4);
+}
+
+static void a_log_loaded_again_reads_the_last_hash_back(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(run(f, "p1", POLKU_OK), POLKU_OK);
+    assert_int_equal(run(f, "p2", POLKU_OK), POLKU_OK);
+    batch_flush(&f->b);
+    close_log(f);
+    open_log(f); /* knows no hash: reads event 2 back */
+    assert_int_equal(f->log.hashed_seq, 0);
+    assert_int_equal(run(f, "p3", POLKU_OK), POLKU_OK);
+    assert_int_equal(f->log.hashed_seq, 3);
+    batch_flush(&f->b);
+    verify(f, 3, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(the_chain_holds_across_failed_items,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            a_log_loaded_again_reads_the_last_hash_back, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
