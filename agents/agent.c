@@ -45,6 +45,28 @@ static void batch_committed(void *arg, bool ok)
         outbox_pump(&r->ob, polku_mono_ms());
 }
 
+/* A batch begins: the acks left for it go in first (eventlog.h). */
+static void batch_begun(void *arg, MDB_txn *txn)
+{
+    agent_region *r = arg;
+    eventlog_apply_acks(&r->log, txn);
+}
+
+static int nothing_more(MDB_txn *txn, void *ctx)
+{
+    (void)txn;
+    (void)ctx;
+    return POLKU_OK;
+}
+
+/* Acks left for the next batch while none came: a batch of their own
+ * (no flush waits for it), so that a restart resends little. */
+static void apply_waiting_acks(agent_region *r)
+{
+    if (eventlog_acks_waiting(&r->log) && !r->b.txn)
+        batch_run_item(&r->b, nothing_more, NULL);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     agent *a = t->data;
@@ -52,6 +74,7 @@ static void on_tick(uv_timer_t *t)
     for (size_t i = 0; i < a->n_regions; i++) {
         link_tick(&a->r[i].link);
         api_tick(&a->r[i].api, now);
+        apply_waiting_acks(&a->r[i]);
     }
 }
 
@@ -178,6 +201,7 @@ static int region_init(agent *a, size_t i)
     r->b.opened = store_has_work;
     r->b.unsynced_hook = store_has_work;
     r->b.committed = batch_committed;
+    r->b.begun = batch_begun;
     r->b.hook_arg = r;
     eventlog_init(&r->log, &r->st, &r->b, &r->ob, cfg->org);
     rc = eventlog_load(&r->log);
@@ -250,8 +274,11 @@ static void close_if_open(uv_handle_t *h)
 void agent_fini(agent *a)
 {
     for (size_t i = 0; i < a->n_regions; i++)
-        if (a->r[i].st.env)
+        if (a->r[i].st.env) {
+            apply_waiting_acks(&a->r[i]);
             batch_fini(&a->r[i].b); /* answer what is pending: durable */
+            eventlog_fini(&a->r[i].log);
+        }
     if (a->front.apis)
         api_front_stop(&a->front);
     else

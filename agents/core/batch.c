@@ -265,6 +265,8 @@ static int batch_txn(batch *b, MDB_txn **out)
             log_error("cannot begin a write transaction: %s", mdb_strerror(rc));
             return store_err(rc);
         }
+        if (b->begun)
+            b->begun(b->hook_arg, b->txn);
         if (b->opened)
             b->opened(b->hook_arg);
     }

@@ -93,6 +93,11 @@ typedef struct batch {
     uint64_t unsynced_seq;
     /* called when a batch opens: arrange for batch_commit to run soon */
     void (*opened)(void *arg);
+    /* called with the batch's transaction as it begins, before its first
+     * item: work left for the next batch (acks' outbox removals) goes in
+     * first, so that every item sees it; failures must stay inside it
+     * (a nested transaction) */
+    void (*begun)(void *arg, MDB_txn *txn);
     /* called when a commit leaves actions waiting: arrange for batch_sync
      * to run soon unless another commit comes first */
     void (*unsynced_hook)(void *arg);

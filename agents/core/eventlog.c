@@ -210,6 +210,63 @@ int eventlog_acknowledged(eventlog *log, MDB_txn *txn, uint64_t seq,
     return batch_after_commit(log->b, done_ack, d, free);
 }
 
+int eventlog_ack_later(eventlog *log, uint64_t seq, const char *dest)
+{
+    if (strlen(dest) >= sizeof log->acks_later[0].dest)
+        return POLKU_EINVAL;
+    if (log->n_acks_later == log->cap_acks_later) {
+        size_t cap = log->cap_acks_later ? log->cap_acks_later * 2 : 64;
+        eventlog_ack *n = realloc(log->acks_later, cap * sizeof *n);
+        if (!n)
+            return POLKU_ENOMEM;
+        log->acks_later = n;
+        log->cap_acks_later = cap;
+    }
+    if (!outbox_ack(log->ob, seq, dest))
+        return POLKU_ENOTFOUND;
+    eventlog_ack *a = &log->acks_later[log->n_acks_later++];
+    a->seq = seq;
+    snprintf(a->dest, sizeof a->dest, "%s", dest);
+    return POLKU_OK;
+}
+
+void eventlog_apply_acks(eventlog *log, MDB_txn *txn)
+{
+    if (!log->n_acks_later)
+        return;
+    MDB_txn *child = NULL;
+    int rc = store_err(mdb_txn_begin(log->st->env, txn, 0, &child));
+    for (size_t i = 0; !rc && i < log->n_acks_later; i++) {
+        rc = store_outbox_del(log->st, child, log->acks_later[i].seq,
+                              log->acks_later[i].dest);
+        if (rc == POLKU_ENOTFOUND)
+            rc = POLKU_OK;
+    }
+    if (!rc)
+        rc = store_err(mdb_txn_commit(child));
+    else if (child)
+        mdb_txn_abort(child);
+    if (rc) {
+        log_warn("removing %zu acknowledged events from the outbox store "
+                 "failed (%s): tried again with the next commit",
+                 log->n_acks_later, polku_strerror(rc));
+        return;
+    }
+    log->n_acks_later = 0;
+}
+
+size_t eventlog_acks_waiting(const eventlog *log)
+{
+    return log->n_acks_later;
+}
+
+void eventlog_fini(eventlog *log)
+{
+    free(log->acks_later);
+    log->acks_later = NULL;
+    log->n_acks_later = log->cap_acks_later = 0;
+}
+
 #define INCARNATION_KEY "incarnation"
 #define RESEND_KEY "resend_needed"
 #define RESEND_ASKED_KEY "resend_asked_seq"

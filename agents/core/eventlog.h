@@ -51,7 +51,16 @@ typedef struct eventlog {
      * sequence is written again before the one after it). */
     uint64_t hashed_seq;
     uint8_t hashed[POLKU_CHAIN_HASH];
+    /* acks whose outbox entries are removed from the store by the next
+     * batch (eventlog_ack_later) */
+    struct eventlog_ack *acks_later;
+    size_t n_acks_later, cap_acks_later;
 } eventlog;
+
+typedef struct eventlog_ack {
+    uint64_t seq;
+    char dest[33];
+} eventlog_ack;
 
 void eventlog_init(eventlog *log, store *st, batch *b, outbox *ob,
                    const char *org);
@@ -91,6 +100,23 @@ int eventlog_new_incarnation(eventlog *log, MDB_txn *txn, uint64_t *old);
 /* What a repair of the log did: the store's last seq before it, the
  * incarnation it ended, how many sequences it marked lost (SeqLost) and how
  * many pending events it sent again at new sequences. */
+/* The broker acknowledged seq for dest while no batch is open: the
+ * in-memory outbox forgets it now (it is not sent again), and its entry
+ * in the store goes with the next batch (eventlog_apply_acks), instead of
+ * a commit and a flush of its own. Undone by a crash, the event is sent
+ * again and its receiver drops the duplicate (as for any ack whose
+ * removal a crash undid). POLKU_ENOTFOUND: no such entry (a repeated
+ * ack), POLKU_ENOMEM. */
+int eventlog_ack_later(eventlog *log, uint64_t seq, const char *dest);
+/* Removes the entries of the acks left for later, in a transaction nested
+ * in txn (the batch's, as it begins): a failure keeps them for the next
+ * batch and changes nothing else. */
+void eventlog_apply_acks(eventlog *log, MDB_txn *txn);
+/* Acks left for later. */
+size_t eventlog_acks_waiting(const eventlog *log);
+/* Frees what eventlog_ack_later kept. */
+void eventlog_fini(eventlog *log);
+
 typedef struct eventlog_repair_result {
     uint64_t from_seq, old_incarnation, lost, reemitted;
 } eventlog_repair_result;

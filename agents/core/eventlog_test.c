@@ -1,7 +1,9 @@
 /* eventlog_test.c — each event names the hash of the one stored before
  * it, also when the log takes that hash from memory: after items that
  * failed and wrote their sequences again, and for a log loaded from a
- * store it did not write. Real temporary store, no sockets. */
+ * store it did not write. An ack left for later leaves the in-memory
+ * outbox at once and the store with the next batch. Real temporary store,
+ * no sockets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +31,11 @@ static int no_send(void *arg, const uint8_t *data, size_t len)
     return 1;
 }
 
+static void begun(void *arg, MDB_txn *txn)
+{
+    eventlog_apply_acks(arg, txn);
+}
+
 static void open_log(fixture *f)
 {
     assert_int_equal(store_open(&f->st, f->dir, 8 << 20, 8 << 20, "kela"), 0);
@@ -36,11 +43,14 @@ static void open_log(fixture *f)
     outbox_init(&f->ob, 64, 100, 1000, 5000, no_send, NULL);
     eventlog_init(&f->log, &f->st, &f->b, &f->ob, "kela");
     assert_int_equal(eventlog_load(&f->log), 0);
+    f->b.begun = begun;
+    f->b.hook_arg = &f->log;
 }
 
 static void close_log(fixture *f)
 {
     batch_fini(&f->b);
+    eventlog_fini(&f->log);
     outbox_fini(&f->ob);
     store_close(&f->st);
 }
@@ -145,6 +155,50 @@ static void a_log_loaded_again_reads_the_last_hash_back(void **state)
     verify(f, 3, 2);
 }
 
+static bool owed_in_store(fixture *f, uint64_t seq)
+{
+    MDB_txn *txn = NULL;
+    assert_int_equal(mdb_txn_begin(f->st.env, NULL, MDB_RDONLY, &txn), 0);
+    bool has = store_outbox_has(&f->st, txn, seq, "sote");
+    mdb_txn_abort(txn);
+    return has;
+}
+
+static void an_ack_left_for_later_goes_with_the_next_batch(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(run(f, "p1", POLKU_OK), POLKU_OK);
+    assert_int_equal(run(f, "p2", POLKU_OK), POLKU_OK);
+    batch_flush(&f->b);
+    assert_int_equal(outbox_pending(&f->ob), 2);
+    assert_true(owed_in_store(f, 1));
+
+    assert_int_equal(eventlog_ack_later(&f->log, 1, "sote"), POLKU_OK);
+    /* a repeated ack, and one for an event never sent there */
+    assert_int_equal(eventlog_ack_later(&f->log, 1, "sote"), POLKU_ENOTFOUND);
+    assert_int_equal(eventlog_ack_later(&f->log, 2, "typ"), POLKU_ENOTFOUND);
+    assert_int_equal(eventlog_acks_waiting(&f->log), 1);
+    assert_int_equal(outbox_pending(&f->ob), 1); /* not sent again */
+    assert_true(owed_in_store(f, 1));            /* no commit of its own */
+    assert_int_equal(f->b.counters.commits, 1);  /* p1 and p2's, alone */
+
+    /* the next batch takes it, before its first item */
+    assert_int_equal(run(f, "p3", POLKU_OK), POLKU_OK);
+    assert_int_equal(eventlog_acks_waiting(&f->log), 0);
+    batch_flush(&f->b);
+    assert_false(owed_in_store(f, 1));
+    assert_true(owed_in_store(f, 2));
+    assert_true(owed_in_store(f, 3));
+
+    /* left for later and never applied: after a restart it is owed
+     * again, as after a crash (sent again, dropped by its receiver) */
+    assert_int_equal(eventlog_ack_later(&f->log, 2, "sote"), POLKU_OK);
+    close_log(f);
+    open_log(f);
+    assert_true(owed_in_store(f, 2));
+    assert_int_equal(outbox_pending(&f->ob), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -152,6 +206,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
             a_log_loaded_again_reads_the_last_hash_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            an_ack_left_for_later_goes_with_the_next_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

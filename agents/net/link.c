@@ -828,6 +828,29 @@ static void undo_run(void *arg)
     r->l->counters = r->counters;
 }
 
+/* A run of acks only while no batch is open: their outbox entries leave
+ * the store with the next batch (eventlog_ack_later), not in a commit and
+ * a flush of their own. Returns how many of msgs were taken so (those
+ * after go as items). */
+static size_t acks_later(broker_link *l, polku_envelope *const *msgs, size_t n)
+{
+    if (l->d->b->txn)
+        return 0; /* a batch is open: they join it as items */
+    for (size_t i = 0; i < n; i++)
+        if (msgs[i]->body_case != POLKU__ENVELOPE__BODY_ACK ||
+            strcmp(msgs[i]->ack->origin_org, l->d->org) != 0)
+            return 0;
+    size_t taken = 0;
+    while (taken < n &&
+           eventlog_ack_later(l->d->log, msgs[taken]->ack->origin_seq,
+                              msgs[taken]->origin_org) != POLKU_ENOMEM)
+        taken++; /* POLKU_ENOTFOUND: a repeated ack, nothing to do */
+    /* an entry acked may have opened the window for the next */
+    if (taken && l->welcomed)
+        outbox_pump(l->ob, polku_mono_ms());
+    return taken;
+}
+
 static void on_run(broker_link *l, polku_envelope *const *msgs, size_t n)
 {
     if (n == 0)
@@ -839,6 +862,11 @@ static void on_run(broker_link *l, polku_envelope *const *msgs, size_t n)
         else
             l->counters.inbound++;
     }
+    size_t taken = acks_later(l, msgs, n);
+    msgs += taken;
+    n -= taken;
+    if (n == 0)
+        return;
     inbound_run r = {l, msgs, l->counters};
     link_runs_apply(l->d->b, n, apply_inbound, undo_run, &r);
 }
