@@ -254,6 +254,7 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
         !b->display || !b->heads ||
         polku_arena_new(64 * 1024, &b->replay_arena))
         return POLKU_ENOMEM;
+    cl_set_display(b->clients, b->display);
     if (cfg->debug_dump_file) {
         b->dump = fopen(cfg->debug_dump_file, "ab");
         if (!b->dump) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "polku/error.h"
 #include "polku/json.h"
 #include "polku/hetu.h"
 #include "polku/clock.h"
@@ -42,7 +43,8 @@ typedef struct client_entry {
     service_entry *services;
     uint8_t n_services, cap_services;
     uint8_t n_timeline, cap_timeline;
-    bool changed; /* on the changed list (in the padding here) */
+    bool changed;             /* on the changed list (in the padding here) */
+    bool named;               /* noted in the display (cl_set_display) */
     timeline_entry *timeline; /* sorted oldest first, CL_TIMELINE_MAX */
     struct client_entry *next_changed;
     UT_hash_handle hh;
@@ -63,6 +65,15 @@ struct client_index {
     size_t open;
     override_index *overrides; /* break-glass until reviewed */
     client_entry *changed;     /* events folded since cl_take_changed */
+    display *display;          /* clients noted as they become known */
+    /* The client and referral found last: the gate, the fold and the feed
+     * ask for the same ones in turn for each event. Entries are freed only
+     * with the index, so a pointer kept here stays valid. Behind a pointer
+     * so that the const lookups may update it. */
+    struct cl_last {
+        client_entry *client;
+        referral_entry *referral;
+    } * last;
 };
 
 /* ---- event names ---- */
@@ -95,16 +106,61 @@ static const char *const event_names[] = {
     "handover.withdraw_requested",
 };
 #define N_EVENT_NAMES (sizeof event_names / sizeof event_names[0])
+_Static_assert(N_EVENT_NAMES == 25, "event_index numbers these names");
 
 /* The index of the event's topic in event_names (0: not a client event):
- * a byte per timeline entry instead of a pointer. */
+ * a byte per timeline entry instead of a pointer. By body and status, as
+ * polku_event_topic names them (clients_test checks every case), without
+ * comparing the topic with each name for every folded event. */
 static uint8_t event_index(const polku_envelope *env)
 {
-    const char *topic = polku_event_topic(env);
-    for (size_t i = 1; topic && i < N_EVENT_NAMES; i++)
-        if (strcmp(event_names[i], topic) == 0)
-            return (uint8_t)i;
-    return 0;
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        return 1;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS: {
+        unsigned s = env->referral_status->status;
+        return s >= 1 && s <= 9 ? (uint8_t)s : 0; /* 1 + (s - 1) */
+    }
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        return 10;
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+        return 11;
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        return 12;
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+        switch (env->path_claim_answered->outcome) {
+        case POLKU__CLAIM_OUTCOME__CLAIM_WON:
+            return 13;
+        case POLKU__CLAIM_OUTCOME__CLAIM_LOST:
+            return 14;
+        default:
+            return 0;
+        }
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+        return 15;
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        return 16;
+    case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
+        return 17;
+    case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
+        return 18;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        return 19;
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED: {
+        unsigned s = env->handover_answered->status;
+        return s >= 2 && s <= 5 ? (uint8_t)(18 + s) : 0;
+    }
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return 24;
+    default:
+        return 0;
+    }
+}
+
+bool cl_notes_display(const client_index *cl, const polku_envelope *env)
+{
+    return cl->display && env->client_key.len == 16 && env->origin_org &&
+           env->origin_org[0] && event_index(env) != 0;
 }
 
 const char *cl_event_name(const polku_envelope *env)
@@ -154,11 +210,22 @@ const char *cl_name(const client_index *cl, uint16_t idx)
 client_index *cl_new(void)
 {
     client_index *cl = calloc(1, sizeof(client_index));
-    if (cl && !(cl->overrides = ov_new())) {
+    if (!cl)
+        return NULL;
+    cl->overrides = ov_new();
+    cl->last = calloc(1, sizeof *cl->last);
+    if (!cl->overrides || !cl->last) {
+        ov_destroy(&cl->overrides);
+        free(cl->last);
         free(cl);
         return NULL;
     }
     return cl;
+}
+
+void cl_set_display(client_index *cl, display *names)
+{
+    cl->display = names;
 }
 
 const override_index *cl_overrides(const client_index *cl)
@@ -193,15 +260,34 @@ void cl_destroy(client_index **clp)
         free(n);
     }
     free(cl->by_idx);
+    free(cl->last);
     free(cl);
     *clp = NULL;
 }
 
 static client_entry *client_find(const client_index *cl, const uint8_t key[16])
 {
-    client_entry *c = NULL;
+    client_entry *c = cl->last->client;
+    if (c && memcmp(c->key, key, 16) == 0)
+        return c;
+    c = NULL;
     HASH_FIND(hh, cl->clients, key, 16, c);
+    if (c)
+        cl->last->client = c;
     return c;
+}
+
+static referral_entry *referral_find(const client_index *cl,
+                                     const uint8_t id[16])
+{
+    referral_entry *e = cl->last->referral;
+    if (e && memcmp(e->r.id, id, 16) == 0)
+        return e;
+    e = NULL;
+    HASH_FIND(hh, cl->referrals, id, 16, e);
+    if (e)
+        cl->last->referral = e;
+    return e;
 }
 
 static client_entry *client_get(client_index *cl, const uint8_t key[16])
@@ -234,8 +320,7 @@ bool cl_referral_open(const cl_referral *r)
 static referral_entry *referral_get(client_index *cl, client_entry *c,
                                     const uint8_t id[16])
 {
-    referral_entry *e = NULL;
-    HASH_FIND(hh, cl->referrals, id, 16, e);
+    referral_entry *e = referral_find(cl, id);
     if (e)
         return e;
     e = calloc(1, sizeof *e);
@@ -433,16 +518,20 @@ bool cl_apply(client_index *cl, const polku_envelope *env)
 {
     if (env->origin_org && env->origin_org[0])
         ov_apply(cl->overrides, env);
-    uint8_t event = event_index(env);
-    if (env->client_key.len == 16) /* consents and paths fold it too */
-        note_changed(cl, client_find(cl, env->client_key.data));
-    if (!event || env->client_key.len != 16 || !env->origin_org ||
-        !env->origin_org[0])
+    if (env->client_key.len != 16)
         return false;
+    uint8_t event = event_index(env);
+    if (!event || !env->origin_org || !env->origin_org[0]) {
+        /* consents and paths fold it too */
+        note_changed(cl, client_find(cl, env->client_key.data));
+        return false;
+    }
     client_entry *c = client_get(cl, env->client_key.data);
     if (!c)
         return false;
     note_changed(cl, c);
+    if (cl->display && !c->named)
+        c->named = display_note(cl->display, c->key) == POLKU_OK;
     c->first_ms = earliest(c->first_ms, env->time_ms);
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
@@ -469,8 +558,7 @@ bool cl_apply(client_index *cl, const polku_envelope *env)
 const cl_referral *cl_referral_find(const client_index *cl,
                                     const uint8_t id[16])
 {
-    referral_entry *e = NULL;
-    HASH_FIND(hh, cl->referrals, id, 16, e);
+    referral_entry *e = referral_find(cl, id);
     return e ? &e->r : NULL;
 }
 
@@ -615,8 +703,8 @@ json_t *cl_client_json(const client_index *cl, const uint8_t key[16],
         json_array_append_new(timeline, j);
     }
     return json_pack("{s:o, s:o, s:o, s:o}", "first_seen",
-                     polku_json_time(c->first_ms), "referrals", refs, "services",
-                     services, "timeline", timeline);
+                     polku_json_time(c->first_ms), "referrals", refs,
+                     "services", services, "timeline", timeline);
 }
 
 /* ---- digest ---- */
