@@ -12,6 +12,7 @@
 #include "polku/clock.h"
 #include "polku/id.h"
 #include "polku/referral.h"
+#include "pool.h"
 
 #define CL_MAX_NAMES 65535
 
@@ -63,9 +64,10 @@ struct client_index {
     char **by_idx;             /* idx -> name; [0] unused */
     size_t n_names, cap_names;
     size_t open;
-    override_index *overrides; /* break-glass until reviewed */
-    client_entry *changed;     /* events folded since cl_take_changed */
-    display *display;          /* clients noted as they become known */
+    override_index *overrides;       /* break-glass until reviewed */
+    client_entry *changed;           /* events folded since cl_take_changed */
+    display *display;                /* clients noted as they become known */
+    pool client_pool, referral_pool; /* entries, freed with the index */
     /* The client and referral found last: the gate, the fold and the feed
      * ask for the same ones in turn for each event. Entries are freed only
      * with the index, so a pointer kept here stays valid. Behind a pointer
@@ -73,7 +75,7 @@ struct client_index {
     struct cl_last {
         client_entry *client;
         referral_entry *referral;
-    } * last;
+    } *last;
 };
 
 /* ---- event names ---- */
@@ -212,6 +214,8 @@ client_index *cl_new(void)
     client_index *cl = calloc(1, sizeof(client_index));
     if (!cl)
         return NULL;
+    pool_init(&cl->client_pool, sizeof(client_entry), 0);
+    pool_init(&cl->referral_pool, sizeof(referral_entry), 0);
     cl->overrides = ov_new();
     cl->last = calloc(1, sizeof *cl->last);
     if (!cl->overrides || !cl->last) {
@@ -239,20 +243,14 @@ void cl_destroy(client_index **clp)
         return;
     client_index *cl = *clp;
     ov_destroy(&cl->overrides);
-    referral_entry *r, *rtmp;
-    HASH_ITER(hh, cl->referrals, r, rtmp)
-    {
-        HASH_DEL(cl->referrals, r);
-        free(r);
-    }
-    client_entry *c, *ctmp;
-    HASH_ITER(hh, cl->clients, c, ctmp)
-    {
-        HASH_DEL(cl->clients, c);
+    HASH_CLEAR(hh, cl->referrals);
+    for (client_entry *c = cl->clients; c; c = c->hh.next) {
         free(c->services);
         free(c->timeline);
-        free(c);
     }
+    HASH_CLEAR(hh, cl->clients);
+    pool_fini(&cl->referral_pool);
+    pool_fini(&cl->client_pool);
     name_entry *n, *ntmp;
     HASH_ITER(hh, cl->names, n, ntmp)
     {
@@ -295,7 +293,7 @@ static client_entry *client_get(client_index *cl, const uint8_t key[16])
     client_entry *c = client_find(cl, key);
     if (c)
         return c;
-    c = calloc(1, sizeof *c);
+    c = pool_calloc(&cl->client_pool);
     if (!c)
         return NULL;
     memcpy(c->key, key, 16);
@@ -323,7 +321,7 @@ static referral_entry *referral_get(client_index *cl, client_entry *c,
     referral_entry *e = referral_find(cl, id);
     if (e)
         return e;
-    e = calloc(1, sizeof *e);
+    e = pool_calloc(&cl->referral_pool);
     if (!e)
         return NULL;
     memcpy(e->r.id, id, 16);
