@@ -39,6 +39,15 @@ struct consent_index {
     ci_entry *entries;
     ci_client *clients;
     ci_entry *changed; /* granted or revoked since ci_take_changed */
+    /* The consent and client found last: the gate, the fold and the
+     * alerts ask about the same ones in turn (a referral's consent is
+     * asked whether it is active, whose it is and until when). Freed only
+     * with the index, so a pointer kept here stays valid. Behind a pointer
+     * so that the const lookups may update it. */
+    struct ci_last {
+        ci_entry *entry;
+        ci_client *client;
+    } *last;
 };
 
 static void note_changed(consent_index *ci, ci_entry *e)
@@ -63,7 +72,12 @@ static unsigned purpose_bit(const char *p)
 
 consent_index *ci_new(void)
 {
-    return calloc(1, sizeof(consent_index));
+    consent_index *ci = calloc(1, sizeof(consent_index));
+    if (ci && !(ci->last = calloc(1, sizeof *ci->last))) {
+        free(ci);
+        return NULL;
+    }
+    return ci;
 }
 
 void ci_destroy(consent_index **ci)
@@ -84,22 +98,38 @@ void ci_destroy(consent_index **ci)
         free(c->entries);
         free(c);
     }
+    free((*ci)->last);
     free(*ci);
     *ci = NULL;
 }
 
 static ci_entry *entry_get(consent_index *ci, const uint8_t id[16], bool create)
 {
-    ci_entry *e = NULL;
-    HASH_FIND(hh, ci->entries, id, 16, e);
-    if (e || !create)
+    ci_entry *e = ci->last->entry;
+    if (e && memcmp(e->id, id, 16) == 0)
         return e;
-    e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    memcpy(e->id, id, 16);
-    HASH_ADD(hh, ci->entries, id, 16, e);
+    e = NULL;
+    HASH_FIND(hh, ci->entries, id, 16, e);
+    if (!e && create && (e = calloc(1, sizeof *e))) {
+        memcpy(e->id, id, 16);
+        HASH_ADD(hh, ci->entries, id, 16, e);
+    }
+    if (e)
+        ci->last->entry = e;
     return e;
+}
+
+/* The client's consents, or NULL. */
+static ci_client *client_of(const consent_index *ci, const uint8_t key[16])
+{
+    ci_client *c = ci->last->client;
+    if (c && memcmp(c->key, key, 16) == 0)
+        return c;
+    c = NULL;
+    HASH_FIND(hh, ci->clients, key, 16, c);
+    if (c)
+        ci->last->client = c;
+    return c;
 }
 
 static bool in_scope(const ci_entry *e, const char *org)
@@ -112,8 +142,7 @@ static bool in_scope(const ci_entry *e, const char *org)
 
 static void index_by_client(consent_index *ci, ci_entry *e)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, e->client_key, 16, c);
+    ci_client *c = client_of(ci, e->client_key);
     if (!c) {
         c = calloc(1, sizeof *c);
         if (!c)
@@ -348,8 +377,7 @@ void ci_mark_distributed(consent_index *ci, const uint8_t id[16])
 bool ci_allows_shared(const consent_index *ci, const uint8_t key[16],
                       const char *org, const char *purpose, uint64_t now_ms)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     unsigned bit = purpose ? purpose_bit(purpose) : ~0u;
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
@@ -363,8 +391,7 @@ bool ci_allows_shared(const consent_index *ci, const uint8_t key[16],
 bool ci_client_replayed(const consent_index *ci, const uint8_t key[16],
                         ci_replayed_fn replayed, void *arg)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     for (size_t i = 0; c && i < c->n; i++)
         if (!scope_replayed(c->entries[i], replayed, arg))
             return false;
@@ -395,8 +422,7 @@ uint64_t ci_consent_until(const consent_index *ci, const uint8_t id[16],
 uint64_t ci_client_next_end(const consent_index *ci, const uint8_t key[16],
                             uint64_t now_ms)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     uint64_t next = 0;
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
@@ -409,8 +435,7 @@ uint64_t ci_client_next_end(const consent_index *ci, const uint8_t key[16],
 bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,
                const char *purpose, uint64_t now_ms)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     unsigned bit = purpose ? purpose_bit(purpose) : ~0u;
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
@@ -423,8 +448,7 @@ bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,
 const char *ci_client_ended(const consent_index *ci, const uint8_t key[16],
                             uint64_t now_ms)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     bool granted = false, revoked = false;
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
@@ -443,8 +467,7 @@ const char *ci_client_ended(const consent_index *ci, const uint8_t key[16],
 json_t *ci_client_json(const consent_index *ci, const uint8_t key[16],
                        uint64_t now_ms)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     json_t *list = json_array();
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
@@ -471,9 +494,8 @@ size_t ci_scope_orgs(const consent_index *ci, const uint8_t key[16],
                      const char *org, uint64_t now_ms, const char **out,
                      size_t max)
 {
-    ci_client *c = NULL;
+    ci_client *c = client_of(ci, key);
     size_t n = 0;
-    HASH_FIND(hh, ci->clients, key, 16, c);
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
         if (!entry_active(e, now_ms) || !in_scope(e, org))
