@@ -12,14 +12,14 @@
 #include "polku/clock.h"
 #include "polku/id.h"
 #include "polku/referral.h"
+#include "idmap.h"
 #include "pool.h"
 
 #define CL_MAX_NAMES 65535
 
 typedef struct referral_entry {
-    cl_referral r;
+    cl_referral r; /* by r.id in client_index.referrals */
     struct referral_entry *next_of_client;
-    UT_hash_handle hh;
 } referral_entry;
 
 /* One organisation's service for the client: its latest start or end. */
@@ -48,7 +48,6 @@ typedef struct client_entry {
     bool named;               /* noted in the display (cl_set_display) */
     timeline_entry *timeline; /* sorted oldest first, CL_TIMELINE_MAX */
     struct client_entry *next_changed;
-    UT_hash_handle hh;
 } client_entry;
 
 typedef struct name_entry {
@@ -58,10 +57,10 @@ typedef struct name_entry {
 } name_entry;
 
 struct client_index {
-    client_entry *clients;
-    referral_entry *referrals; /* by id */
-    name_entry *names;         /* by name */
-    char **by_idx;             /* idx -> name; [0] unused */
+    idmap clients;     /* client_entry by key, in client_pool */
+    idmap referrals;   /* referral_entry by id, in referral_pool */
+    name_entry *names; /* by name */
+    char **by_idx;     /* idx -> name; [0] unused */
     size_t n_names, cap_names;
     size_t open;
     override_index *overrides;       /* break-glass until reviewed */
@@ -75,7 +74,7 @@ struct client_index {
     struct cl_last {
         client_entry *client;
         referral_entry *referral;
-    } *last;
+    } * last;
 };
 
 /* ---- event names ---- */
@@ -215,6 +214,8 @@ client_index *cl_new(void)
     if (!cl)
         return NULL;
     pool_init(&cl->client_pool, sizeof(client_entry), 0);
+    idmap_init(&cl->clients, offsetof(client_entry, key));
+    idmap_init(&cl->referrals, offsetof(referral_entry, r.id));
     pool_init(&cl->referral_pool, sizeof(referral_entry), 0);
     cl->overrides = ov_new();
     cl->last = calloc(1, sizeof *cl->last);
@@ -243,12 +244,14 @@ void cl_destroy(client_index **clp)
         return;
     client_index *cl = *clp;
     ov_destroy(&cl->overrides);
-    HASH_CLEAR(hh, cl->referrals);
-    for (client_entry *c = cl->clients; c; c = c->hh.next) {
+    idmap_fini(&cl->referrals);
+    client_entry *c;
+    for (pool_cursor at = pool_begin(&cl->client_pool);
+         (c = pool_next(&cl->client_pool, &at));) {
         free(c->services);
         free(c->timeline);
     }
-    HASH_CLEAR(hh, cl->clients);
+    idmap_fini(&cl->clients);
     pool_fini(&cl->referral_pool);
     pool_fini(&cl->client_pool);
     name_entry *n, *ntmp;
@@ -268,8 +271,7 @@ static client_entry *client_find(const client_index *cl, const uint8_t key[16])
     client_entry *c = cl->last->client;
     if (c && memcmp(c->key, key, 16) == 0)
         return c;
-    c = NULL;
-    HASH_FIND(hh, cl->clients, key, 16, c);
+    c = idmap_find(&cl->clients, key);
     if (c)
         cl->last->client = c;
     return c;
@@ -281,8 +283,7 @@ static referral_entry *referral_find(const client_index *cl,
     referral_entry *e = cl->last->referral;
     if (e && memcmp(e->r.id, id, 16) == 0)
         return e;
-    e = NULL;
-    HASH_FIND(hh, cl->referrals, id, 16, e);
+    e = idmap_find(&cl->referrals, id);
     if (e)
         cl->last->referral = e;
     return e;
@@ -293,11 +294,11 @@ static client_entry *client_get(client_index *cl, const uint8_t key[16])
     client_entry *c = client_find(cl, key);
     if (c)
         return c;
-    c = pool_calloc(&cl->client_pool);
-    if (!c)
+    if (idmap_reserve(&cl->clients) != POLKU_OK ||
+        !(c = pool_calloc(&cl->client_pool)))
         return NULL;
     memcpy(c->key, key, 16);
-    HASH_ADD(hh, cl->clients, key, 16, c);
+    idmap_put(&cl->clients, c); /* reserved: cannot fail */
     return c;
 }
 
@@ -321,12 +322,12 @@ static referral_entry *referral_get(client_index *cl, client_entry *c,
     referral_entry *e = referral_find(cl, id);
     if (e)
         return e;
-    e = pool_calloc(&cl->referral_pool);
-    if (!e)
+    if (idmap_reserve(&cl->referrals) != POLKU_OK ||
+        !(e = pool_calloc(&cl->referral_pool)))
         return NULL;
     memcpy(e->r.id, id, 16);
     memcpy(e->r.client_key, c->key, 16);
-    HASH_ADD(hh, cl->referrals, r.id, 16, e);
+    idmap_put(&cl->referrals, e); /* reserved: cannot fail */
     e->next_of_client = c->referrals;
     c->referrals = e;
     return e;
@@ -562,7 +563,9 @@ const cl_referral *cl_referral_find(const client_index *cl,
 
 void cl_each_referral(const client_index *cl, cl_referral_fn fn, void *arg)
 {
-    for (referral_entry *e = cl->referrals; e; e = e->hh.next)
+    referral_entry *e;
+    for (pool_cursor at = pool_begin(&cl->referral_pool);
+         (e = pool_next(&cl->referral_pool, &at));)
         fn(&e->r, arg);
 }
 
@@ -600,7 +603,9 @@ bool cl_followed_up(const client_index *cl, const uint8_t key[16],
 
 void cl_each_client(const client_index *cl, cl_client_fn fn, void *arg)
 {
-    for (client_entry *c = cl->clients; c; c = c->hh.next)
+    client_entry *c;
+    for (pool_cursor at = pool_begin(&cl->client_pool);
+         (c = pool_next(&cl->client_pool, &at));)
         fn(c->key, c->first_ms, arg);
 }
 
@@ -627,12 +632,12 @@ bool cl_known(const client_index *cl, const uint8_t key[16])
 
 size_t cl_count_clients(const client_index *cl)
 {
-    return HASH_COUNT(cl->clients);
+    return idmap_count(&cl->clients);
 }
 
 size_t cl_count_referrals(const client_index *cl)
 {
-    return HASH_COUNT(cl->referrals);
+    return idmap_count(&cl->referrals);
 }
 
 size_t cl_count_open(const client_index *cl)
@@ -797,9 +802,11 @@ static void digest_client(const client_index *cl, const client_entry *c,
 
 void cl_digest_update(const client_index *cl, crypto_hash_sha256_state *h)
 {
-    size_t n = HASH_COUNT(cl->clients), k = 0;
+    size_t n = idmap_count(&cl->clients), k = 0;
     client_entry **all = n ? malloc(n * sizeof *all) : NULL;
-    for (client_entry *c = cl->clients; all && c; c = c->hh.next)
+    client_entry *c;
+    for (pool_cursor at = pool_begin(&cl->client_pool);
+         all && k < n && (c = pool_next(&cl->client_pool, &at));)
         all[k++] = c;
     if (all)
         qsort(all, n, sizeof *all, key_cmp);

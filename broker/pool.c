@@ -6,7 +6,7 @@
 #include <string.h>
 
 struct pool_block {
-    pool_block *next;
+    pool_block *next; /* the next newer */
     _Alignas(8) unsigned char data[];
 };
 
@@ -28,13 +28,35 @@ void *pool_calloc(pool *p)
         pool_block *b = malloc(sizeof *b + p->per_block * p->size);
         if (!b)
             return NULL;
-        b->next = p->blocks;
-        p->blocks = b;
+        b->next = NULL;
+        if (p->newest)
+            p->newest->next = b;
+        else
+            p->blocks = b;
+        p->newest = b;
         p->used = 0;
     }
-    void *r = p->blocks->data + p->used++ * p->size;
+    void *r = p->newest->data + p->used++ * p->size;
     memset(r, 0, p->size);
+    p->count++;
     return r;
+}
+
+pool_cursor pool_begin(const pool *p)
+{
+    return (pool_cursor){p->blocks, 0};
+}
+
+void *pool_next(const pool *p, pool_cursor *c)
+{
+    while (c->block) {
+        size_t n = c->block == p->newest ? p->used : p->per_block;
+        if (c->i < n)
+            return (unsigned char *)c->block->data + c->i++ * p->size;
+        c->block = c->block->next;
+        c->i = 0;
+    }
+    return NULL;
 }
 
 void pool_fini(pool *p)
@@ -43,6 +65,7 @@ void pool_fini(pool *p)
         next = b->next;
         free(b);
     }
-    p->blocks = NULL;
+    p->blocks = p->newest = NULL;
     p->used = p->per_block;
+    p->count = 0;
 }

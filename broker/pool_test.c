@@ -32,8 +32,16 @@ static void records_are_zeroed_aligned_and_distinct(void **state)
     }
     for (int i = 0; i < 100; i++) /* none overwrote another */
         assert_int_equal(all[i]->a, (uint64_t)i);
+    assert_int_equal(p.count, 100);
+    int seen = 0; /* walked in the order handed out */
+    record *r;
+    for (pool_cursor c = pool_begin(&p); (r = pool_next(&p, &c)); seen++)
+        assert_ptr_equal(r, all[seen]);
+    assert_int_equal(seen, 100);
     pool_fini(&p);
     assert_null(p.blocks);
+    pool_cursor none = pool_begin(&p);
+    assert_null(pool_next(&p, &none));
     record *again = pool_calloc(&p); /* usable after fini */
     assert_non_null(again);
     assert_int_equal(again->a, 0);
