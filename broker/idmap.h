@@ -1,17 +1,17 @@
 /* idmap.h — records found by a 16-byte key, for the broker's big indexes.
  *
- * The client index finds a client by its key and a referral by its id for
- * nearly every event, live or replayed, in tables of hundreds of
- * thousands. uthash keeps about two records a bucket and compares them one
- * by one through their handles: a cache miss for the bucket and one for
- * each record on the way, two or three a lookup, and as many for a key
- * that is not there. An idmap is an open-addressing table of (hash,
- * record) slots: a lookup reads one slot (rarely a few, side by side) and
- * then only the record whose hash matches; a key that is not there reads
- * no record at all. The key lives in the record, at key_offset. Records
- * are only added (the indexes grow until they are destroyed); the idmap
- * does not own them. The hash is keyed per map (random seed), so ids an
- * agent chooses cannot be made to collide. */
+ * The client and path indexes find a client (or its path) by its key and
+ * a referral by its id for nearly every event, live or replayed, in
+ * tables of hundreds of thousands. uthash keeps about two records a bucket and
+ * compares them one by one through their handles: a cache miss for the bucket
+ * and one for each record on the way, two or three a lookup, and as many for a
+ * key that is not there. An idmap is an open-addressing table of (hash, record)
+ * slots: a lookup reads one slot (rarely a few, side by side) and then only the
+ * record whose hash matches; a key that is not there reads no record at all.
+ * The key lives in the record, at key_offset. Records are only added (the
+ * indexes grow until they are destroyed); the idmap does not own them. The hash
+ * is keyed per map (random seed), so ids an agent chooses cannot be made to
+ * collide. */
 #ifndef POLKU_BROKER_IDMAP_H
 #define POLKU_BROKER_IDMAP_H
 

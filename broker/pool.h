@@ -1,6 +1,6 @@
 /* pool.h — fixed-size records that live as long as their index.
  *
- * The broker's indexes keep a record per client, referral and display
+ * The broker's indexes keep a record per client, referral, path and display
  * name and free them only all together, with the index. malloc's header
  * and bookkeeping were paid per record for nothing, and a rebuild makes
  * hundreds of thousands of records in a few seconds: a pool hands records
