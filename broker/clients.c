@@ -120,7 +120,7 @@ static uint8_t event_index(const polku_envelope *env)
         return 1;
     case POLKU__ENVELOPE__BODY_REFERRAL_STATUS: {
         unsigned s = env->referral_status->status;
-        return s >= 1 && s <= 9 ? (uint8_t)s : 0; /* 1 + (s - 1) */
+        return s >= 1 && s <= 9 ? (uint8_t)s : 0; /* listed in state order */
     }
     case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
         return 10;
