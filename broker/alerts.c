@@ -31,8 +31,7 @@ static const char *const kind_names[ALERT_KINDS] = {
     "referral_not_received", "referral_not_answered", "rejection_no_followup",
     "handover_unanswered",   "consent_expired_open",  "path_no_coordinator",
     "events_refused",        "duplicate_session",     "store_regressed",
-    "override_used",
-    "log_diverged",
+    "override_used",         "log_diverged",
 };
 
 static const char *const kind_subjects[ALERT_KINDS] = {
@@ -166,7 +165,19 @@ static json_t *alert_json(const alert *a)
 
 /* ---- one evaluation ---- */
 
+/* The clock offsets one evaluation asked for, by org: each referral asks
+ * for its two orgs' clocks several times, each a lookup in the routes,
+ * and a region has a handful of orgs. Offsets do not change during an
+ * evaluation. */
+#define CLOCK_MEMO 8
+typedef struct clock_memo {
+    size_t n, next;
+    char org[CLOCK_MEMO][33];
+    int64_t off[CLOCK_MEMO];
+} clock_memo;
+
 typedef struct eval {
+    clock_memo *clocks; /* NULL: none (asked every time) */
     alert_set *set;
     const alert_inputs *in;
     uint64_t now;
@@ -234,12 +245,27 @@ static void hold(eval *ev, unsigned kind, const char *subject,
     hold_detail(ev, kind, subject, subject_id, client_key, org, since_ms, NULL);
 }
 
+/* org's clock offset, remembered for the rest of the evaluation. */
+static int64_t clock_offset(const eval *ev, const char *org)
+{
+    clock_memo *m = ev->clocks;
+    for (size_t i = 0; m && i < m->n; i++)
+        if (strcmp(m->org[i], org) == 0)
+            return m->off[i];
+    int64_t off = ev->in->clock_offset(ev->in->clock_arg, org);
+    if (m && strlen(org) < sizeof m->org[0]) {
+        size_t i = m->n < CLOCK_MEMO ? m->n++ : m->next++ % CLOCK_MEMO;
+        memcpy(m->org[i], org, strlen(org) + 1);
+        m->off[i] = off;
+    }
+    return off;
+}
+
 /* The broker's now on org's clock (event times are its writer's). */
 static uint64_t now_at(const eval *ev, const char *org)
 {
-    int64_t off = ev->in->clock_offset && org && *org
-                      ? ev->in->clock_offset(ev->in->clock_arg, org)
-                      : 0;
+    int64_t off =
+        ev->in->clock_offset && org && *org ? clock_offset(ev, org) : 0;
     return polku_ms_shift(ev->now, off);
 }
 
@@ -447,8 +473,13 @@ static void evaluate_rest(eval *ev);
 void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
                      alert_change_fn change, void *arg)
 {
-    eval ev = {
-        .set = set, .in = in, .now = now_ms, .change = change, .arg = arg};
+    clock_memo clocks = {0};
+    eval ev = {.clocks = &clocks,
+               .set = set,
+               .in = in,
+               .now = now_ms,
+               .change = change,
+               .arg = arg};
     set->gen++;
     cl_each_referral(in->clients, on_referral, &ev);
     pi_each(in->paths, on_path, &ev);
@@ -544,8 +575,13 @@ void alerts_tick(alert_set *set, const alert_inputs *in, uint64_t now_ms,
         alerts_evaluate(set, in, now_ms, change, arg); /* out of memory */
         return;
     }
-    eval ev = {
-        .set = set, .in = in, .now = now_ms, .change = change, .arg = arg};
+    clock_memo clocks = {0};
+    eval ev = {.clocks = &clocks,
+               .set = set,
+               .in = in,
+               .now = now_ms,
+               .change = change,
+               .arg = arg};
     set->gen++;
     set->looked = 0;
     bool full = set->walk_all || !in->changed_clients ||

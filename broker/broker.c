@@ -165,12 +165,45 @@ static void evaluate_alerts(broker *b)
 
 #define ALERT_TICK_MS 500
 #define KEEPALIVE_MS 15000
+#define ALERT_REPLAY_WAIT_MS 30000 /* alerts wait for replays at most */
+
+/* An agent connected and its log is being replayed. */
+static bool replay_running(const broker *b)
+{
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
+        const route *r = &b->routes.by_org[i];
+        if (r->connected && r->replay_requested && !r->replayed)
+            return true;
+    }
+    return false;
+}
+
+/* While a replay runs the indexes are half rebuilt (a request folded, its
+ * receipt still in another log): the alerts a tick would raise then are
+ * false, and evaluating every client the replay touched took a third of
+ * the rebuild's CPU. The tick waits until the replays are done (what they
+ * changed is remembered, cl_take_changed), at most ALERT_REPLAY_WAIT_MS
+ * in a row, so a replay that never ends does not silence the alerts. */
+static bool alerts_wait_for_replay(broker *b, uint64_t mono_ms)
+{
+    if (!replay_running(b)) {
+        b->alerts_held_ms = 0;
+        return false;
+    }
+    if (!b->alerts_held_ms)
+        b->alerts_held_ms = mono_ms;
+    if (mono_ms - b->alerts_held_ms < ALERT_REPLAY_WAIT_MS)
+        return true;
+    b->alerts_held_ms = 0; /* evaluated now, then waits again */
+    return false;
+}
 
 static void on_alert_tick(uv_timer_t *t)
 {
     broker *b = t->data;
     rotation_expire(b, polku_now_ms());
-    evaluate_alerts(b);
+    if (!alerts_wait_for_replay(b, polku_mono_ms()))
+        evaluate_alerts(b);
     uint64_t now = polku_mono_ms();
     if (now - b->last_keepalive_ms >= KEEPALIVE_MS) {
         b->last_keepalive_ms = now;
@@ -221,6 +254,7 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
         !b->display || !b->heads ||
         polku_arena_new(64 * 1024, &b->replay_arena))
         return POLKU_ENOMEM;
+    cl_set_display(b->clients, b->display);
     if (cfg->debug_dump_file) {
         b->dump = fopen(cfg->debug_dump_file, "ab");
         if (!b->dump) {

@@ -69,6 +69,7 @@ typedef struct broker {
     uv_timer_t heartbeat_timer;
     uv_timer_t alert_timer; /* alerts evaluated, SSE kept alive */
     uint64_t last_keepalive_ms;
+    uint64_t alerts_held_ms; /* monotonic: ticks wait for replays since */
     uv_signal_t sigterm, sigint;
     uv_signal_t sighup;      /* reload.h: the directory read again */
     const char *config_path; /* the file a reload reads (main's argv) */
@@ -92,7 +93,7 @@ typedef struct broker {
     /* lines a peer can provoke: at most a few a second */
     polku_log_limit refusal_log, frame_log;
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */
-    struct pair_link *pair; /* ha_link.h: one of a pair, or alone */
+    struct pair_link *pair;            /* ha_link.h: one of a pair, or alone */
     struct access_pending_set *access; /* access reports under way */
 } broker;
 

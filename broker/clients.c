@@ -6,18 +6,20 @@
 #include <string.h>
 #include <uthash.h>
 
+#include "polku/error.h"
 #include "polku/json.h"
 #include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
 #include "polku/referral.h"
+#include "idmap.h"
+#include "pool.h"
 
 #define CL_MAX_NAMES 65535
 
 typedef struct referral_entry {
-    cl_referral r;
+    cl_referral r; /* by r.id in client_index.referrals */
     struct referral_entry *next_of_client;
-    UT_hash_handle hh;
 } referral_entry;
 
 /* One organisation's service for the client: its latest start or end. */
@@ -42,10 +44,10 @@ typedef struct client_entry {
     service_entry *services;
     uint8_t n_services, cap_services;
     uint8_t n_timeline, cap_timeline;
-    bool changed; /* on the changed list (in the padding here) */
+    bool changed;             /* on the changed list (in the padding here) */
+    bool named;               /* noted in the display (cl_set_display) */
     timeline_entry *timeline; /* sorted oldest first, CL_TIMELINE_MAX */
     struct client_entry *next_changed;
-    UT_hash_handle hh;
 } client_entry;
 
 typedef struct name_entry {
@@ -55,14 +57,24 @@ typedef struct name_entry {
 } name_entry;
 
 struct client_index {
-    client_entry *clients;
-    referral_entry *referrals; /* by id */
-    name_entry *names;         /* by name */
-    char **by_idx;             /* idx -> name; [0] unused */
+    idmap clients;     /* client_entry by key, in client_pool */
+    idmap referrals;   /* referral_entry by id, in referral_pool */
+    name_entry *names; /* by name */
+    char **by_idx;     /* idx -> name; [0] unused */
     size_t n_names, cap_names;
     size_t open;
-    override_index *overrides; /* break-glass until reviewed */
-    client_entry *changed;     /* events folded since cl_take_changed */
+    override_index *overrides;       /* break-glass until reviewed */
+    client_entry *changed;           /* events folded since cl_take_changed */
+    display *display;                /* clients noted as they become known */
+    pool client_pool, referral_pool; /* entries, freed with the index */
+    /* The client and referral found last: the gate, the fold and the feed
+     * ask for the same ones in turn for each event. Entries are freed only
+     * with the index, so a pointer kept here stays valid. Behind a pointer
+     * so that the const lookups may update it. */
+    struct cl_last {
+        client_entry *client;
+        referral_entry *referral;
+    } * last;
 };
 
 /* ---- event names ---- */
@@ -95,16 +107,61 @@ static const char *const event_names[] = {
     "handover.withdraw_requested",
 };
 #define N_EVENT_NAMES (sizeof event_names / sizeof event_names[0])
+_Static_assert(N_EVENT_NAMES == 25, "event_index numbers these names");
 
 /* The index of the event's topic in event_names (0: not a client event):
- * a byte per timeline entry instead of a pointer. */
+ * a byte per timeline entry instead of a pointer. By body and status, as
+ * polku_event_topic names them (clients_test checks every case), without
+ * comparing the topic with each name for every folded event. */
 static uint8_t event_index(const polku_envelope *env)
 {
-    const char *topic = polku_event_topic(env);
-    for (size_t i = 1; topic && i < N_EVENT_NAMES; i++)
-        if (strcmp(event_names[i], topic) == 0)
-            return (uint8_t)i;
-    return 0;
+    switch (env->body_case) {
+    case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
+        return 1;
+    case POLKU__ENVELOPE__BODY_REFERRAL_STATUS: {
+        unsigned s = env->referral_status->status;
+        return s >= 1 && s <= 9 ? (uint8_t)s : 0; /* listed in state order */
+    }
+    case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
+        return 10;
+    case POLKU__ENVELOPE__BODY_CONSENT_GRANTED:
+        return 11;
+    case POLKU__ENVELOPE__BODY_CONSENT_REVOKED:
+        return 12;
+    case POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED:
+        switch (env->path_claim_answered->outcome) {
+        case POLKU__CLAIM_OUTCOME__CLAIM_WON:
+            return 13;
+        case POLKU__CLAIM_OUTCOME__CLAIM_LOST:
+            return 14;
+        default:
+            return 0;
+        }
+    case POLKU__ENVELOPE__BODY_PATH_CLOSED:
+        return 15;
+    case POLKU__ENVELOPE__BODY_PLAN_UPDATED:
+        return 16;
+    case POLKU__ENVELOPE__BODY_SERVICE_STARTED:
+        return 17;
+    case POLKU__ENVELOPE__BODY_SERVICE_ENDED:
+        return 18;
+    case POLKU__ENVELOPE__BODY_HANDOVER_OFFERED:
+        return 19;
+    case POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED: {
+        unsigned s = env->handover_answered->status;
+        return s >= 2 && s <= 5 ? (uint8_t)(18 + s) : 0;
+    }
+    case POLKU__ENVELOPE__BODY_WITHDRAW_REQUESTED:
+        return 24;
+    default:
+        return 0;
+    }
+}
+
+bool cl_notes_display(const client_index *cl, const polku_envelope *env)
+{
+    return cl->display && env->client_key.len == 16 && env->origin_org &&
+           env->origin_org[0] && event_index(env) != 0;
 }
 
 const char *cl_event_name(const polku_envelope *env)
@@ -154,11 +211,26 @@ const char *cl_name(const client_index *cl, uint16_t idx)
 client_index *cl_new(void)
 {
     client_index *cl = calloc(1, sizeof(client_index));
-    if (cl && !(cl->overrides = ov_new())) {
+    if (!cl)
+        return NULL;
+    pool_init(&cl->client_pool, sizeof(client_entry), 0);
+    idmap_init(&cl->clients, offsetof(client_entry, key));
+    idmap_init(&cl->referrals, offsetof(referral_entry, r.id));
+    pool_init(&cl->referral_pool, sizeof(referral_entry), 0);
+    cl->overrides = ov_new();
+    cl->last = calloc(1, sizeof *cl->last);
+    if (!cl->overrides || !cl->last) {
+        ov_destroy(&cl->overrides);
+        free(cl->last);
         free(cl);
         return NULL;
     }
     return cl;
+}
+
+void cl_set_display(client_index *cl, display *names)
+{
+    cl->display = names;
 }
 
 const override_index *cl_overrides(const client_index *cl)
@@ -172,20 +244,16 @@ void cl_destroy(client_index **clp)
         return;
     client_index *cl = *clp;
     ov_destroy(&cl->overrides);
-    referral_entry *r, *rtmp;
-    HASH_ITER(hh, cl->referrals, r, rtmp)
-    {
-        HASH_DEL(cl->referrals, r);
-        free(r);
-    }
-    client_entry *c, *ctmp;
-    HASH_ITER(hh, cl->clients, c, ctmp)
-    {
-        HASH_DEL(cl->clients, c);
+    idmap_fini(&cl->referrals);
+    client_entry *c;
+    for (pool_cursor at = pool_begin(&cl->client_pool);
+         (c = pool_next(&cl->client_pool, &at));) {
         free(c->services);
         free(c->timeline);
-        free(c);
     }
+    idmap_fini(&cl->clients);
+    pool_fini(&cl->referral_pool);
+    pool_fini(&cl->client_pool);
     name_entry *n, *ntmp;
     HASH_ITER(hh, cl->names, n, ntmp)
     {
@@ -193,15 +261,32 @@ void cl_destroy(client_index **clp)
         free(n);
     }
     free(cl->by_idx);
+    free(cl->last);
     free(cl);
     *clp = NULL;
 }
 
 static client_entry *client_find(const client_index *cl, const uint8_t key[16])
 {
-    client_entry *c = NULL;
-    HASH_FIND(hh, cl->clients, key, 16, c);
+    client_entry *c = cl->last->client;
+    if (c && memcmp(c->key, key, 16) == 0)
+        return c;
+    c = idmap_find(&cl->clients, key);
+    if (c)
+        cl->last->client = c;
     return c;
+}
+
+static referral_entry *referral_find(const client_index *cl,
+                                     const uint8_t id[16])
+{
+    referral_entry *e = cl->last->referral;
+    if (e && memcmp(e->r.id, id, 16) == 0)
+        return e;
+    e = idmap_find(&cl->referrals, id);
+    if (e)
+        cl->last->referral = e;
+    return e;
 }
 
 static client_entry *client_get(client_index *cl, const uint8_t key[16])
@@ -209,11 +294,11 @@ static client_entry *client_get(client_index *cl, const uint8_t key[16])
     client_entry *c = client_find(cl, key);
     if (c)
         return c;
-    c = calloc(1, sizeof *c);
-    if (!c)
+    if (idmap_reserve(&cl->clients) != POLKU_OK ||
+        !(c = pool_calloc(&cl->client_pool)))
         return NULL;
     memcpy(c->key, key, 16);
-    HASH_ADD(hh, cl->clients, key, 16, c);
+    idmap_put(&cl->clients, c); /* reserved: cannot fail */
     return c;
 }
 
@@ -234,16 +319,15 @@ bool cl_referral_open(const cl_referral *r)
 static referral_entry *referral_get(client_index *cl, client_entry *c,
                                     const uint8_t id[16])
 {
-    referral_entry *e = NULL;
-    HASH_FIND(hh, cl->referrals, id, 16, e);
+    referral_entry *e = referral_find(cl, id);
     if (e)
         return e;
-    e = calloc(1, sizeof *e);
-    if (!e)
+    if (idmap_reserve(&cl->referrals) != POLKU_OK ||
+        !(e = pool_calloc(&cl->referral_pool)))
         return NULL;
     memcpy(e->r.id, id, 16);
     memcpy(e->r.client_key, c->key, 16);
-    HASH_ADD(hh, cl->referrals, r.id, 16, e);
+    idmap_put(&cl->referrals, e); /* reserved: cannot fail */
     e->next_of_client = c->referrals;
     c->referrals = e;
     return e;
@@ -433,16 +517,20 @@ bool cl_apply(client_index *cl, const polku_envelope *env)
 {
     if (env->origin_org && env->origin_org[0])
         ov_apply(cl->overrides, env);
-    uint8_t event = event_index(env);
-    if (env->client_key.len == 16) /* consents and paths fold it too */
-        note_changed(cl, client_find(cl, env->client_key.data));
-    if (!event || env->client_key.len != 16 || !env->origin_org ||
-        !env->origin_org[0])
+    if (env->client_key.len != 16)
         return false;
+    uint8_t event = event_index(env);
+    if (!event || !env->origin_org || !env->origin_org[0]) {
+        /* consents and paths fold it too */
+        note_changed(cl, client_find(cl, env->client_key.data));
+        return false;
+    }
     client_entry *c = client_get(cl, env->client_key.data);
     if (!c)
         return false;
     note_changed(cl, c);
+    if (cl->display && !c->named)
+        c->named = display_note(cl->display, c->key) == POLKU_OK;
     c->first_ms = earliest(c->first_ms, env->time_ms);
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
@@ -469,14 +557,15 @@ bool cl_apply(client_index *cl, const polku_envelope *env)
 const cl_referral *cl_referral_find(const client_index *cl,
                                     const uint8_t id[16])
 {
-    referral_entry *e = NULL;
-    HASH_FIND(hh, cl->referrals, id, 16, e);
+    referral_entry *e = referral_find(cl, id);
     return e ? &e->r : NULL;
 }
 
 void cl_each_referral(const client_index *cl, cl_referral_fn fn, void *arg)
 {
-    for (referral_entry *e = cl->referrals; e; e = e->hh.next)
+    referral_entry *e;
+    for (pool_cursor at = pool_begin(&cl->referral_pool);
+         (e = pool_next(&cl->referral_pool, &at));)
         fn(&e->r, arg);
 }
 
@@ -514,7 +603,9 @@ bool cl_followed_up(const client_index *cl, const uint8_t key[16],
 
 void cl_each_client(const client_index *cl, cl_client_fn fn, void *arg)
 {
-    for (client_entry *c = cl->clients; c; c = c->hh.next)
+    client_entry *c;
+    for (pool_cursor at = pool_begin(&cl->client_pool);
+         (c = pool_next(&cl->client_pool, &at));)
         fn(c->key, c->first_ms, arg);
 }
 
@@ -541,12 +632,12 @@ bool cl_known(const client_index *cl, const uint8_t key[16])
 
 size_t cl_count_clients(const client_index *cl)
 {
-    return HASH_COUNT(cl->clients);
+    return idmap_count(&cl->clients);
 }
 
 size_t cl_count_referrals(const client_index *cl)
 {
-    return HASH_COUNT(cl->referrals);
+    return idmap_count(&cl->referrals);
 }
 
 size_t cl_count_open(const client_index *cl)
@@ -615,8 +706,8 @@ json_t *cl_client_json(const client_index *cl, const uint8_t key[16],
         json_array_append_new(timeline, j);
     }
     return json_pack("{s:o, s:o, s:o, s:o}", "first_seen",
-                     polku_json_time(c->first_ms), "referrals", refs, "services",
-                     services, "timeline", timeline);
+                     polku_json_time(c->first_ms), "referrals", refs,
+                     "services", services, "timeline", timeline);
 }
 
 /* ---- digest ---- */
@@ -711,9 +802,11 @@ static void digest_client(const client_index *cl, const client_entry *c,
 
 void cl_digest_update(const client_index *cl, crypto_hash_sha256_state *h)
 {
-    size_t n = HASH_COUNT(cl->clients), k = 0;
+    size_t n = idmap_count(&cl->clients), k = 0;
     client_entry **all = n ? malloc(n * sizeof *all) : NULL;
-    for (client_entry *c = cl->clients; all && c; c = c->hh.next)
+    client_entry *c;
+    for (pool_cursor at = pool_begin(&cl->client_pool);
+         all && k < n && (c = pool_next(&cl->client_pool, &at));)
         all[k++] = c;
     if (all)
         qsort(all, n, sizeof *all, key_cmp);

@@ -50,6 +50,14 @@ client_index *cl_new(void);
 const override_index *cl_overrides(const client_index *cl);
 void cl_destroy(client_index **cl);
 
+/* Clients this index comes to know are noted in names (display_note)
+ * from now on; NULL: none (the default). Only folding uses it. */
+void cl_set_display(client_index *cl, display *names);
+
+/* True if cl_apply of env notes its client in the display set with
+ * cl_set_display (a client event with an origin): the caller need not. */
+bool cl_notes_display(const client_index *cl, const polku_envelope *env);
+
 /* Folds one event (already known to be new). Returns true if it touched
  * a client. Never fails on content. */
 bool cl_apply(client_index *cl, const polku_envelope *env);
@@ -118,7 +126,6 @@ json_t *cl_client_json(const client_index *cl, const uint8_t key[16],
                        uint64_t now_ms, const display *names);
 
 /* Feeds the canonical form of every client (sorted by key) into h. */
-void cl_digest_update(const client_index *cl,
-                      crypto_hash_sha256_state *h);
+void cl_digest_update(const client_index *cl, crypto_hash_sha256_state *h);
 
 #endif

@@ -684,6 +684,45 @@ static void digest_tells_histories_apart(void **state)
     assert_string_not_equal(half, empty);
 }
 
+/* The timeline numbers events by body and status: the same names as
+ * polku_event_topic gives, for every body, status, outcome and answer. */
+static void event_names_are_the_topics(void **state)
+{
+    (void)state;
+    Polku__ReferralStatus st = POLKU__REFERRAL_STATUS__INIT;
+    Polku__PathClaimAnswered ans = POLKU__PATH_CLAIM_ANSWERED__INIT;
+    Polku__HandoverAnswered ho = POLKU__HANDOVER_ANSWERED__INIT;
+    size_t named = 0;
+    for (int body = 0; body < 64; body++)
+        for (int v = 0; v < 12; v++) {
+            polku_envelope env = POLKU__ENVELOPE__INIT;
+            env.body_case = (Polku__Envelope__BodyCase)body;
+            /* every body pointer of the union is the same one: the
+             * cases read only the member of their own body */
+            st.status = (Polku__ReferralState)v;
+            ans.outcome = (Polku__ClaimOutcome)v;
+            ho.status = (Polku__HandoverState)v;
+            if (body == POLKU__ENVELOPE__BODY_REFERRAL_STATUS)
+                env.referral_status = &st;
+            else if (body == POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED)
+                env.path_claim_answered = &ans;
+            else if (body == POLKU__ENVELOPE__BODY_HANDOVER_ANSWERED)
+                env.handover_answered = &ho;
+            else if (v > 0)
+                continue;
+            const char *want = polku_event_topic(&env);
+            const char *got = cl_event_name(&env);
+            if (!want)
+                assert_null(got);
+            else {
+                assert_non_null(got);
+                assert_string_equal(got, want);
+                named++;
+            }
+        }
+    assert_int_equal(named, 25); /* the 24 names; requested as a status too */
+}
+
 #define CASE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -703,6 +742,7 @@ int main(void)
         cmocka_unit_test(same_in_any_interleaving),
         cmocka_unit_test(clients_same_in_any_order),
         cmocka_unit_test(digest_tells_histories_apart),
+        cmocka_unit_test(event_names_are_the_topics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

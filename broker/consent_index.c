@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 
 #include "polku/id.h"
+#include "idmap.h"
+#include "polku/error.h"
+#include "pool.h"
 
 #define CI_MAX_ORGS 64
 
@@ -23,7 +25,6 @@ typedef struct ci_entry {
     bool distributed;   /* routed to every org of the scope (or replayed) */
     bool changed;       /* on the changed list (ci_take_changed) */
     struct ci_entry *next_changed;
-    UT_hash_handle hh;
 } ci_entry;
 
 /* The consents of one client (for "has every org that could know about
@@ -32,13 +33,22 @@ typedef struct ci_client {
     uint8_t key[16];
     ci_entry **entries;
     size_t n, cap;
-    UT_hash_handle hh;
 } ci_client;
 
 struct consent_index {
-    ci_entry *entries;
-    ci_client *clients;
-    ci_entry *changed; /* granted or revoked since ci_take_changed */
+    idmap entries;                /* ci_entry by consent id, in entry_pool */
+    idmap clients;                /* ci_client by client key, in client_pool */
+    pool entry_pool, client_pool; /* freed with the index */
+    ci_entry *changed;            /* granted or revoked since ci_take_changed */
+    /* The consent and client found last: the gate, the fold and the
+     * alerts ask about the same ones in turn (a referral's consent is
+     * asked whether it is active, whose it is and until when). Freed only
+     * with the index, so a pointer kept here stays valid. Behind a pointer
+     * so that the const lookups may update it. */
+    struct ci_last {
+        ci_entry *entry;
+        ci_client *client;
+    } * last;
 };
 
 static void note_changed(consent_index *ci, ci_entry *e)
@@ -63,43 +73,67 @@ static unsigned purpose_bit(const char *p)
 
 consent_index *ci_new(void)
 {
-    return calloc(1, sizeof(consent_index));
+    consent_index *ci = calloc(1, sizeof(consent_index));
+    if (ci && !(ci->last = calloc(1, sizeof *ci->last))) {
+        free(ci);
+        return NULL;
+    }
+    if (ci) {
+        idmap_init(&ci->entries, offsetof(ci_entry, id));
+        idmap_init(&ci->clients, offsetof(ci_client, key));
+        pool_init(&ci->entry_pool, sizeof(ci_entry), 0);
+        pool_init(&ci->client_pool, sizeof(ci_client), 0);
+    }
+    return ci;
 }
 
 void ci_destroy(consent_index **ci)
 {
     if (!ci || !*ci)
         return;
-    ci_entry *e, *tmp;
-    HASH_ITER(hh, (*ci)->entries, e, tmp)
-    {
-        HASH_DEL((*ci)->entries, e);
+    ci_entry *e;
+    for (pool_cursor at = pool_begin(&(*ci)->entry_pool);
+         (e = pool_next(&(*ci)->entry_pool, &at));)
         free(e->orgs);
-        free(e);
-    }
-    ci_client *c, *ctmp;
-    HASH_ITER(hh, (*ci)->clients, c, ctmp)
-    {
-        HASH_DEL((*ci)->clients, c);
+    ci_client *c;
+    for (pool_cursor at = pool_begin(&(*ci)->client_pool);
+         (c = pool_next(&(*ci)->client_pool, &at));)
         free(c->entries);
-        free(c);
-    }
+    idmap_fini(&(*ci)->entries);
+    idmap_fini(&(*ci)->clients);
+    pool_fini(&(*ci)->entry_pool);
+    pool_fini(&(*ci)->client_pool);
+    free((*ci)->last);
     free(*ci);
     *ci = NULL;
 }
 
 static ci_entry *entry_get(consent_index *ci, const uint8_t id[16], bool create)
 {
-    ci_entry *e = NULL;
-    HASH_FIND(hh, ci->entries, id, 16, e);
-    if (e || !create)
+    ci_entry *e = ci->last->entry;
+    if (e && memcmp(e->id, id, 16) == 0)
         return e;
-    e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    memcpy(e->id, id, 16);
-    HASH_ADD(hh, ci->entries, id, 16, e);
+    e = idmap_find(&ci->entries, id);
+    if (!e && create && idmap_reserve(&ci->entries) == POLKU_OK &&
+        (e = pool_calloc(&ci->entry_pool))) {
+        memcpy(e->id, id, 16);
+        idmap_put(&ci->entries, e); /* reserved: cannot fail */
+    }
+    if (e)
+        ci->last->entry = e;
     return e;
+}
+
+/* The client's consents, or NULL. */
+static ci_client *client_of(const consent_index *ci, const uint8_t key[16])
+{
+    ci_client *c = ci->last->client;
+    if (c && memcmp(c->key, key, 16) == 0)
+        return c;
+    c = idmap_find(&ci->clients, key);
+    if (c)
+        ci->last->client = c;
+    return c;
 }
 
 static bool in_scope(const ci_entry *e, const char *org)
@@ -112,14 +146,13 @@ static bool in_scope(const ci_entry *e, const char *org)
 
 static void index_by_client(consent_index *ci, ci_entry *e)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, e->client_key, 16, c);
+    ci_client *c = client_of(ci, e->client_key);
     if (!c) {
-        c = calloc(1, sizeof *c);
-        if (!c)
+        if (idmap_reserve(&ci->clients) != POLKU_OK ||
+            !(c = pool_calloc(&ci->client_pool)))
             return;
         memcpy(c->key, e->client_key, 16);
-        HASH_ADD(hh, ci->clients, key, 16, c);
+        idmap_put(&ci->clients, c); /* reserved: cannot fail */
     }
     if (c->n == c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 4;
@@ -348,8 +381,7 @@ void ci_mark_distributed(consent_index *ci, const uint8_t id[16])
 bool ci_allows_shared(const consent_index *ci, const uint8_t key[16],
                       const char *org, const char *purpose, uint64_t now_ms)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     unsigned bit = purpose ? purpose_bit(purpose) : ~0u;
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
@@ -363,8 +395,7 @@ bool ci_allows_shared(const consent_index *ci, const uint8_t key[16],
 bool ci_client_replayed(const consent_index *ci, const uint8_t key[16],
                         ci_replayed_fn replayed, void *arg)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     for (size_t i = 0; c && i < c->n; i++)
         if (!scope_replayed(c->entries[i], replayed, arg))
             return false;
@@ -373,7 +404,7 @@ bool ci_client_replayed(const consent_index *ci, const uint8_t key[16],
 
 size_t ci_count(const consent_index *ci)
 {
-    return HASH_COUNT(ci->entries);
+    return idmap_count(&ci->entries);
 }
 
 int ci_consent_active(const consent_index *ci, const uint8_t id[16],
@@ -395,8 +426,7 @@ uint64_t ci_consent_until(const consent_index *ci, const uint8_t id[16],
 uint64_t ci_client_next_end(const consent_index *ci, const uint8_t key[16],
                             uint64_t now_ms)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     uint64_t next = 0;
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
@@ -409,8 +439,7 @@ uint64_t ci_client_next_end(const consent_index *ci, const uint8_t key[16],
 bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,
                const char *purpose, uint64_t now_ms)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     unsigned bit = purpose ? purpose_bit(purpose) : ~0u;
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
@@ -423,8 +452,7 @@ bool ci_allows(const consent_index *ci, const uint8_t key[16], const char *org,
 const char *ci_client_ended(const consent_index *ci, const uint8_t key[16],
                             uint64_t now_ms)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     bool granted = false, revoked = false;
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
@@ -443,8 +471,7 @@ const char *ci_client_ended(const consent_index *ci, const uint8_t key[16],
 json_t *ci_client_json(const consent_index *ci, const uint8_t key[16],
                        uint64_t now_ms)
 {
-    ci_client *c = NULL;
-    HASH_FIND(hh, ci->clients, key, 16, c);
+    ci_client *c = client_of(ci, key);
     json_t *list = json_array();
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
@@ -471,9 +498,8 @@ size_t ci_scope_orgs(const consent_index *ci, const uint8_t key[16],
                      const char *org, uint64_t now_ms, const char **out,
                      size_t max)
 {
-    ci_client *c = NULL;
+    ci_client *c = client_of(ci, key);
     size_t n = 0;
-    HASH_FIND(hh, ci->clients, key, 16, c);
     for (size_t i = 0; c && i < c->n; i++) {
         const ci_entry *e = c->entries[i];
         if (!entry_active(e, now_ms) || !in_scope(e, org))

@@ -8,6 +8,7 @@
 
 #include "polku/error.h"
 #include "polku/hetu.h"
+#include "pool.h"
 
 static const char domain[] = "polku-display:";
 
@@ -24,6 +25,7 @@ struct display {
     uint8_t secret[DISPLAY_SECRET_BYTES];
     display_entry *by_name;
     display_entry *by_key;
+    pool entries; /* freed together with the display */
 };
 
 static void pseudonym(const uint8_t secret[DISPLAY_SECRET_BYTES],
@@ -45,8 +47,10 @@ static void pseudonym(const uint8_t secret[DISPLAY_SECRET_BYTES],
 display *display_new(const uint8_t secret[DISPLAY_SECRET_BYTES])
 {
     display *d = calloc(1, sizeof *d);
-    if (d)
-        memcpy(d->secret, secret, DISPLAY_SECRET_BYTES);
+    if (!d)
+        return NULL;
+    memcpy(d->secret, secret, DISPLAY_SECRET_BYTES);
+    pool_init(&d->entries, sizeof(display_entry), 0);
     return d;
 }
 
@@ -54,13 +58,9 @@ void display_free(display **d)
 {
     if (!d || !*d)
         return;
-    display_entry *e, *tmp;
     HASH_CLEAR(hh_key, (*d)->by_key);
-    HASH_ITER(hh, (*d)->by_name, e, tmp)
-    {
-        HASH_DEL((*d)->by_name, e);
-        free(e);
-    }
+    HASH_CLEAR(hh, (*d)->by_name);
+    pool_fini(&(*d)->entries);
     sodium_memzero((*d)->secret, sizeof(*d)->secret);
     free(*d);
     *d = NULL;
@@ -90,7 +90,7 @@ int display_note(display *d, const uint8_t client_key[16])
     HASH_FIND(hh_key, d->by_key, client_key, 16, e);
     if (e)
         return POLKU_OK;
-    e = malloc(sizeof *e);
+    e = pool_calloc(&d->entries);
     if (!e)
         return POLKU_ENOMEM;
     pseudonym(d->secret, client_key, e->name);

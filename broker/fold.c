@@ -4,10 +4,14 @@
 #include <sodium.h>
 #include <string.h>
 
-/* The dashboard finds a client by its display pseudonym from now on. */
-static void note_client(const broker_indexes *x, const polku_envelope *env)
+/* The dashboard finds a client by its display pseudonym from now on. A
+ * client event the client index folds is noted there, with the lookup of
+ * its client it makes anyway (cl_set_display); fresh: it will fold it. */
+static void note_client(const broker_indexes *x, const polku_envelope *env,
+                        bool fresh)
 {
-    if (x->names && env->client_key.len == 16)
+    if (x->names && env->client_key.len == 16 &&
+        !(fresh && cl_notes_display(x->clients, env)))
         display_note(x->names, env->client_key.data);
 }
 
@@ -18,7 +22,7 @@ unsigned fold_apply(const broker_indexes *x, const polku_envelope *env)
     bool fresh = env->origin_org && env->origin_org[0] && env->origin_seq &&
                  !pi_seen(x->paths, env->origin_org, env->origin_seq);
     unsigned done = 0;
-    note_client(x, env);
+    note_client(x, env, fresh);
     ci_apply(x->consents, env);
     if (pi_apply(x->paths, env))
         done |= FOLD_PATH;
@@ -30,7 +34,7 @@ unsigned fold_apply(const broker_indexes *x, const polku_envelope *env)
 unsigned fold_apply_marked(const broker_indexes *x, const polku_envelope *env)
 {
     unsigned done = 0;
-    note_client(x, env);
+    note_client(x, env, true);
     ci_apply(x->consents, env);
     if (pi_apply_marked(x->paths, env))
         done |= FOLD_PATH;

@@ -14,6 +14,8 @@
 #include "polku/hetu.h"
 #include "polku/clock.h"
 #include "polku/id.h"
+#include "idmap.h"
+#include "pool.h"
 
 /* ---- applied events, per origin: a contiguous prefix and the rest ---- */
 
@@ -103,26 +105,36 @@ typedef struct path_state {
     char supporter[33];
     plan_rank supporter_rank; /* term and kind only */
     handover_entry *handovers;
-    UT_hash_handle hh;
 } path_state;
 
 struct path_index {
-    path_state *paths;
+    idmap paths;    /* path_state by client key, in path_pool */
+    pool path_pool; /* the paths, oldest first, freed with the index */
     origin_seen *origins;
     unsigned long long conflicts;
 };
 
 path_index *pi_new(void)
 {
-    return calloc(1, sizeof(path_index));
+    path_index *pi = calloc(1, sizeof(path_index));
+    if (pi) {
+        idmap_init(&pi->paths, offsetof(path_state, key));
+        pool_init(&pi->path_pool, sizeof(path_state), 0);
+    }
+    return pi;
 }
+
+/* Walks every path, oldest first. */
+#define EACH_PATH(pi, p)                                                       \
+    for (pool_cursor at_ = pool_begin(&(pi)->path_pool);                       \
+         ((p) = pool_next(&(pi)->path_pool, &at_));)
 
 void pi_destroy(path_index **pi)
 {
     if (!pi || !*pi)
         return;
-    path_state *p, *ptmp;
-    HASH_ITER(hh, (*pi)->paths, p, ptmp)
+    path_state *p;
+    EACH_PATH(*pi, p)
     {
         handover_entry *h, *htmp;
         HASH_ITER(hh, p->handovers, h, htmp)
@@ -130,10 +142,10 @@ void pi_destroy(path_index **pi)
             HASH_DEL(p->handovers, h);
             free(h);
         }
-        HASH_DEL((*pi)->paths, p);
         free(p->terms);
-        free(p);
     }
+    idmap_fini(&(*pi)->paths);
+    pool_fini(&(*pi)->path_pool);
     origin_seen *o, *otmp;
     HASH_ITER(hh, (*pi)->origins, o, otmp)
     {
@@ -214,9 +226,7 @@ static bool mark_seen(path_index *pi, const char *org, uint64_t seq)
 
 static path_state *path_find(const path_index *pi, const uint8_t key[16])
 {
-    path_state *p = NULL;
-    HASH_FIND(hh, pi->paths, key, 16, p);
-    return p;
+    return idmap_find(&pi->paths, key);
 }
 
 static path_state *path_get(path_index *pi, const uint8_t key[16])
@@ -224,11 +234,11 @@ static path_state *path_get(path_index *pi, const uint8_t key[16])
     path_state *p = path_find(pi, key);
     if (p)
         return p;
-    p = calloc(1, sizeof *p);
-    if (!p)
+    if (idmap_reserve(&pi->paths) != POLKU_OK ||
+        !(p = pool_calloc(&pi->path_pool)))
         return NULL;
     memcpy(p->key, key, 16);
-    HASH_ADD(hh, pi->paths, key, 16, p);
+    idmap_put(&pi->paths, p); /* reserved: cannot fail */
     return p;
 }
 
@@ -291,8 +301,8 @@ static void begin_term(path_index *pi, path_state *p, uint32_t term,
     if (term < p->term)
         return;
     if (term == p->term) {
-        bool same = closed == p->closed &&
-                    strcmp(coordinator, p->coordinator) == 0;
+        bool same =
+            closed == p->closed && strcmp(coordinator, p->coordinator) == 0;
         if (same) {
             if (since_ms && (!p->since_ms || since_ms < p->since_ms))
                 p->since_ms = since_ms;
@@ -584,7 +594,9 @@ static void fill_view(const path_state *p, path_view *out)
 void pi_each(const path_index *pi, pi_path_fn fn, void *arg)
 {
     path_view v;
-    for (const path_state *p = pi->paths; p; p = p->hh.next) {
+    const path_state *p;
+    EACH_PATH(pi, p)
+    {
         fill_view(p, &v);
         fn(p->key, &v, arg);
     }
@@ -593,7 +605,9 @@ void pi_each(const path_index *pi, pi_path_fn fn, void *arg)
 void pi_each_handover(const path_index *pi, pi_handover_fn fn, void *arg)
 {
     path_handover_view v;
-    for (const path_state *p = pi->paths; p; p = p->hh.next) {
+    const path_state *p;
+    EACH_PATH(pi, p)
+    {
         const handover_entry *h, *tmp;
         HASH_ITER(hh, p->handovers, h, tmp)
         {
@@ -652,14 +666,13 @@ Polku__NackCode pi_check_coordinator(const path_index *pi,
     uint32_t current = p ? p->term : 0;
     if (term > current)
         return POLKU__NACK_CODE__NACK_RETRY_LATER;
-    if (term == current && p && !p->closed &&
-        strcmp(p->coordinator, org) == 0)
+    if (term == current && p && !p->closed && strcmp(p->coordinator, org) == 0)
         return 0;
     return POLKU__NACK_CODE__NACK_NOT_COORDINATOR;
 }
 
-bool pi_term_holder(const path_index *pi, const uint8_t key[16],
-                    uint32_t term, char who[33], bool *closed)
+bool pi_term_holder(const path_index *pi, const uint8_t key[16], uint32_t term,
+                    char who[33], bool *closed)
 {
     const path_state *p = path_find(pi, key);
     for (uint32_t i = 0; p && i < p->n_terms; i++) {
@@ -685,14 +698,14 @@ bool pi_handover(const path_index *pi, const uint8_t key[16],
 
 size_t pi_count(const path_index *pi)
 {
-    return HASH_COUNT(pi->paths);
+    return idmap_count(&pi->paths);
 }
 
 size_t pi_coordinated(const path_index *pi)
 {
     size_t n = 0;
-    const path_state *p, *tmp;
-    HASH_ITER(hh, pi->paths, p, tmp)
+    const path_state *p;
+    EACH_PATH(pi, p)
     {
         if (p->coordinator[0] && !p->closed)
             n++;
@@ -778,12 +791,15 @@ void pi_digest(const path_index *pi, char out[65])
     crypto_hash_sha256_state st;
     unsigned char hash[crypto_hash_sha256_BYTES];
     crypto_hash_sha256_init(&st);
-    size_t n = HASH_COUNT(pi->paths), i = 0;
+    size_t n = idmap_count(&pi->paths), i = 0;
     path_state **list = malloc((n ? n : 1) * sizeof *list);
     if (list) {
-        path_state *p, *tmp;
-        HASH_ITER(hh, pi->paths, p, tmp)
-        list[i++] = p;
+        path_state *p;
+        EACH_PATH(pi, p)
+        {
+            if (i < n)
+                list[i++] = p;
+        }
         qsort(list, n, sizeof *list, by_key);
         for (i = 0; i < n; i++)
             hash_path(&st, list[i]);
@@ -815,11 +831,11 @@ json_t *pi_json(const path_index *pi, const uint8_t key[16],
         polku_id hid;
         memcpy(hid.b, h->id, 16);
         polku_id_format(&hid, id);
-        json_object_set_new(
-            j, "open_handover",
-            json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", id, "from", h->from,
-                      "to", h->to, "term", (json_int_t)h->term, "offered",
-                      polku_json_time(h->offered_ms)));
+        json_object_set_new(j, "open_handover",
+                            json_pack("{s:s, s:s, s:s, s:I, s:o}", "id", id,
+                                      "from", h->from, "to", h->to, "term",
+                                      (json_int_t)h->term, "offered",
+                                      polku_json_time(h->offered_ms)));
     } else {
         json_object_set_new(j, "open_handover", json_null());
     }

@@ -1,0 +1,50 @@
+/* idmap.h — records found by a 16-byte key, for the broker's big indexes.
+ *
+ * The client and path indexes find a client (or its path) by its key and
+ * a referral by its id for nearly every event, live or replayed, in
+ * tables of hundreds of thousands. uthash keeps about two records a bucket and
+ * compares them one by one through their handles: a cache miss for the bucket
+ * and one for each record on the way, two or three a lookup, and as many for a
+ * key that is not there. An idmap is an open-addressing table of (hash, record)
+ * slots: a lookup reads one slot (rarely a few, side by side) and then only the
+ * record whose hash matches; a key that is not there reads no record at all.
+ * The key lives in the record, at key_offset. Records are only added (the
+ * indexes grow until they are destroyed); the idmap does not own them. The hash
+ * is keyed per map (random seed), so ids an agent chooses cannot be made to
+ * collide. */
+#ifndef POLKU_BROKER_IDMAP_H
+#define POLKU_BROKER_IDMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct idmap_slot idmap_slot;
+
+/* Embedded in its index; initialise with idmap_init. */
+typedef struct idmap {
+    idmap_slot *slots;
+    size_t cap, count; /* cap: a power of two, or 0 */
+    size_t key_offset; /* of the 16-byte key in a record */
+    uint64_t seed[2];
+} idmap;
+
+/* An empty map of records whose key is at key_offset. Allocates nothing. */
+void idmap_init(idmap *m, size_t key_offset);
+
+/* The record with this key, or NULL. */
+void *idmap_find(const idmap *m, const uint8_t key[16]);
+
+/* Room for one more record, so that the next idmap_put cannot fail.
+ * POLKU_OK, or POLKU_ENOMEM (nothing changed). */
+int idmap_reserve(idmap *m);
+
+/* Adds record (its key not in the map yet). POLKU_OK, or POLKU_ENOMEM
+ * (nothing changed; never right after idmap_reserve). */
+int idmap_put(idmap *m, void *record);
+
+size_t idmap_count(const idmap *m);
+
+/* Frees the table (not the records); the map is empty again. */
+void idmap_fini(idmap *m);
+
+#endif

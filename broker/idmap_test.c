@@ -1,0 +1,89 @@
+/* idmap_test.c — records found by their 16-byte key (idmap.h): every
+ * record added is found, keys not added are not, through many growths,
+ * with keys that share their first or last bytes (ids that begin with a
+ * time, client keys that are random). */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "idmap.h"
+#include "polku/error.h"
+
+typedef struct record {
+    uint32_t n;
+    uint8_t key[16];
+} record;
+
+#define N 50000
+
+static void key_of(uint32_t i, bool shared_prefix, uint8_t key[16])
+{
+    memset(key, 0, 16);
+    if (shared_prefix) { /* a time, then a counter: ids */
+        memset(key, 0x01, 6);
+        memcpy(key + 12, &i, 4);
+    } else { /* a counter, then the same bytes: the other half varies */
+        memcpy(key, &i, 4);
+        memset(key + 4, 0xab, 12);
+    }
+}
+
+static void found_and_not_found(bool shared_prefix)
+{
+    idmap m;
+    idmap_init(&m, offsetof(record, key));
+    uint8_t key[16];
+    assert_null(idmap_find(&m, key)); /* empty: no table yet */
+    record *all = calloc(N, sizeof *all);
+    assert_non_null(all);
+    for (uint32_t i = 0; i < N; i++) {
+        all[i].n = i;
+        key_of(i, shared_prefix, all[i].key);
+        assert_int_equal(idmap_put(&m, &all[i]), POLKU_OK);
+    }
+    assert_int_equal(idmap_count(&m), N);
+    for (uint32_t i = 0; i < N; i++) {
+        key_of(i, shared_prefix, key);
+        record *r = idmap_find(&m, key);
+        assert_non_null(r);
+        assert_int_equal(r->n, i);
+    }
+    for (uint32_t i = N; i < 2 * N; i++) {
+        key_of(i, shared_prefix, key);
+        assert_null(idmap_find(&m, key));
+    }
+    assert_int_equal(idmap_reserve(&m), POLKU_OK);
+    idmap_fini(&m);
+    assert_int_equal(idmap_count(&m), 0);
+    assert_null(idmap_find(&m, all[0].key));
+    free(all);
+}
+
+static void ids_with_a_time_prefix(void **state)
+{
+    (void)state;
+    found_and_not_found(true);
+}
+
+static void keys_that_differ_in_front(void **state)
+{
+    (void)state;
+    found_and_not_found(false);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ids_with_a_time_prefix),
+        cmocka_unit_test(keys_that_differ_in_front),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
