@@ -1,4 +1,4 @@
-/* idmap.c — see idmap.h. Linear probing, at most 70 % full. */
+/* idmap.c — see idmap.h: ck_hs holding pointers to the records' keys. */
 #include "idmap.h"
 
 #include <sodium.h>
@@ -7,81 +7,99 @@
 
 #include "polku/error.h"
 
-struct idmap_slot {
-    uint64_t hash; /* 0: empty (a real hash of 0 is stored as 1) */
-    void *record;
-};
-
 #define IDMAP_MIN_CAP 64
+
+static void *hs_malloc(size_t n)
+{
+    return malloc(n);
+}
+
+static void hs_free(void *p, size_t n, bool defer)
+{
+    (void)n;
+    (void)defer; /* one thread: nothing reads while the table changes */
+    free(p);
+}
+
+static struct ck_malloc hs_allocator = {.malloc = hs_malloc, .free = hs_free};
+
+/* Two keyed multiply-xorshift rounds over the key's halves. */
+static unsigned long hash_key(const void *key, unsigned long seed)
+{
+    uint64_t a, b;
+    memcpy(&a, key, 8);
+    memcpy(&b, (const uint8_t *)key + 8, 8);
+    uint64_t h = (a ^ seed) * 0x9e3779b97f4a7c15u;
+    h ^= h >> 29;
+    h = (h ^ b ^ (seed >> 7)) * 0xbf58476d1ce4e5b9u;
+    h ^= h >> 32;
+    return (unsigned long)h;
+}
+
+static bool same_key(const void *stored, const void *key)
+{
+    return memcmp(stored, key, 16) == 0;
+}
 
 void idmap_init(idmap *m, size_t key_offset)
 {
     *m = (idmap){.key_offset = key_offset};
-    randombytes_buf(m->seed, sizeof m->seed);
+    randombytes_buf(&m->seed, sizeof m->seed);
 }
 
-static const uint8_t *key_of(const idmap *m, const void *record)
+static int ready(idmap *m)
 {
-    return (const uint8_t *)record + m->key_offset;
+    if (!m->ready &&
+        ck_hs_init(&m->hs,
+                   CK_HS_MODE_OBJECT | CK_HS_MODE_SPMC | CK_HS_MODE_DELETE,
+                   hash_key, same_key, &hs_allocator, IDMAP_MIN_CAP, m->seed)) {
+        m->ready = true;
+        m->cap = IDMAP_MIN_CAP;
+    }
+    return m->ready ? POLKU_OK : POLKU_ENOMEM;
 }
 
-/* Two keyed multiply-xorshift rounds over the key's halves. */
-static uint64_t hash_key(const idmap *m, const uint8_t key[16])
+/* ck_hs takes its table without const even where it only reads it
+ * (ck_hs_get, ck_hs_count). */
+static ck_hs_t *table(const idmap *m)
 {
-    uint64_t a, b;
-    memcpy(&a, key, 8);
-    memcpy(&b, key + 8, 8);
-    uint64_t h = (a ^ m->seed[0]) * 0x9e3779b97f4a7c15u;
-    h ^= h >> 29;
-    h = (h ^ b ^ m->seed[1]) * 0xbf58476d1ce4e5b9u;
-    h ^= h >> 32;
-    return h ? h : 1;
+    return (ck_hs_t *)&m->hs;
+}
+
+static unsigned long hash_of(const idmap *m, const uint8_t key[16])
+{
+    return CK_HS_HASH(table(m), hash_key, key);
 }
 
 void *idmap_find(const idmap *m, const uint8_t key[16])
 {
-    if (!m->cap)
+    if (!m->ready)
         return NULL;
-    uint64_t h = hash_key(m, key);
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const idmap_slot *s = &m->slots[i];
-        if (!s->hash)
-            return NULL;
-        if (s->hash == h && memcmp(key_of(m, s->record), key, 16) == 0)
-            return s->record;
-    }
+    const uint8_t *k = ck_hs_get(table(m), hash_of(m, key), key);
+    return k ? (void *)(k - m->key_offset) : NULL;
 }
 
-static void place(idmap_slot *slots, size_t cap, uint64_t h, void *record)
-{
-    size_t mask = cap - 1, i = h & mask;
-    while (slots[i].hash)
-        i = (i + 1) & mask;
-    slots[i].hash = h;
-    slots[i].record = record;
-}
-
-static int grow(idmap *m)
-{
-    size_t cap = m->cap ? 2 * m->cap : IDMAP_MIN_CAP;
-    if (cap > SIZE_MAX / sizeof(idmap_slot))
-        return POLKU_ENOMEM;
-    idmap_slot *slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return POLKU_ENOMEM;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].hash)
-            place(slots, cap, m->slots[i].hash, m->slots[i].record);
-    free(m->slots);
-    m->slots = slots;
-    m->cap = cap;
-    return POLKU_OK;
-}
-
+/* ck_hs doubles its table after an insert that leaves it more than half
+ * full, and ignores a failure there. Every insert here is reserved first:
+ * the table is doubled before it gets that full, where a failure can be
+ * answered, so ck_hs's own growth does not come (its probe finding no
+ * slot in a half-empty table would be the one other reason: then cap is
+ * behind, ck_hs_grow refuses a size it has, and the next doubling
+ * catches up). */
 int idmap_reserve(idmap *m)
 {
-    return (m->count + 1) * 10 > m->cap * 7 ? grow(m) : POLKU_OK;
+    if (ready(m))
+        return POLKU_ENOMEM;
+    if ((ck_hs_count(&m->hs) + 1) * 2 <= m->cap)
+        return POLKU_OK;
+    for (int tries = 0; tries < 4; tries++) {
+        unsigned long cap = m->cap << (tries + 1);
+        if (ck_hs_grow(&m->hs, cap)) {
+            m->cap = cap;
+            return POLKU_OK;
+        }
+    }
+    return POLKU_ENOMEM;
 }
 
 int idmap_put(idmap *m, void *record)
@@ -89,19 +107,26 @@ int idmap_put(idmap *m, void *record)
     int rc = idmap_reserve(m);
     if (rc)
         return rc;
-    place(m->slots, m->cap, hash_key(m, key_of(m, record)), record);
-    m->count++;
-    return POLKU_OK;
+    const uint8_t *key = (const uint8_t *)record + m->key_offset;
+    return ck_hs_put(&m->hs, hash_of(m, key), key) ? POLKU_OK : POLKU_ENOMEM;
+}
+
+void *idmap_remove(idmap *m, const uint8_t key[16])
+{
+    if (!m->ready)
+        return NULL;
+    const uint8_t *k = ck_hs_remove(&m->hs, hash_of(m, key), key);
+    return k ? (void *)(k - m->key_offset) : NULL;
 }
 
 size_t idmap_count(const idmap *m)
 {
-    return m->count;
+    return m->ready ? ck_hs_count(table(m)) : 0;
 }
 
 void idmap_fini(idmap *m)
 {
-    free(m->slots);
-    m->slots = NULL;
-    m->cap = m->count = 0;
+    if (m->ready)
+        ck_hs_destroy(&m->hs);
+    m->ready = false;
 }

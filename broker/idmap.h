@@ -2,30 +2,33 @@
  *
  * The client and path indexes find a client (or its path) by its key and
  * a referral by its id for nearly every event, live or replayed, in
- * tables of hundreds of thousands. uthash keeps about two records a bucket and
- * compares them one by one through their handles: a cache miss for the bucket
- * and one for each record on the way, two or three a lookup, and as many for a
- * key that is not there. An idmap is an open-addressing table of (hash, record)
- * slots: a lookup reads one slot (rarely a few, side by side) and then only the
- * record whose hash matches; a key that is not there reads no record at all.
- * The key lives in the record, at key_offset. Records are only added (the
- * indexes grow until they are destroyed); the idmap does not own them. The hash
- * is keyed per map (random seed), so ids an agent chooses cannot be made to
- * collide. */
+ * tables of hundreds of thousands. uthash keeps about two records a bucket
+ * and compares them one by one through their handles: a cache miss for the
+ * bucket and one for each record on the way, two or three a lookup, and as
+ * many for a key that is not there. An idmap is Concurrency Kit's
+ * open-addressing hash set (ck_hs, libck) of pointers to the records' keys:
+ * a lookup reads one slot (rarely a few, side by side; each keeps some bits
+ * of its hash, so a mismatch rarely reads the record) and then the record
+ * whose key matches. The key lives in the record, at key_offset. The big
+ * indexes only add records (they grow until they are destroyed); the
+ * holdback's, whose records come and go, also removes them. The idmap does
+ * not own them. The hash is keyed per map (random seed), so ids an agent
+ * chooses cannot be made to collide. Single-threaded use. */
 #ifndef POLKU_BROKER_IDMAP_H
 #define POLKU_BROKER_IDMAP_H
 
+#include <ck_hs.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct idmap_slot idmap_slot;
-
 /* Embedded in its index; initialise with idmap_init. */
 typedef struct idmap {
-    idmap_slot *slots;
-    size_t cap, count; /* cap: a power of two, or 0 */
+    ck_hs_t hs;
+    bool ready;        /* hs is initialised (at the first record) */
+    unsigned long cap; /* hs's slots: it grows only when told to (below) */
     size_t key_offset; /* of the 16-byte key in a record */
-    uint64_t seed[2];
+    unsigned long seed;
 } idmap;
 
 /* An empty map of records whose key is at key_offset. Allocates nothing. */
@@ -41,6 +44,10 @@ int idmap_reserve(idmap *m);
 /* Adds record (its key not in the map yet). POLKU_OK, or POLKU_ENOMEM
  * (nothing changed; never right after idmap_reserve). */
 int idmap_put(idmap *m, void *record);
+
+/* Takes the record with this key out of the map (the table keeps its
+ * size); returns it, or NULL if there was none. */
+void *idmap_remove(idmap *m, const uint8_t key[16]);
 
 size_t idmap_count(const idmap *m);
 
