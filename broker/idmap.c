@@ -1,4 +1,5 @@
-/* idmap.c — see idmap.h. Linear probing, at most 70 % full. */
+/* idmap.c — see idmap.h. Linear probing, at most 70 % full; a removal
+ * shifts the slots after it back (no tombstones). */
 #include "idmap.h"
 
 #include <sodium.h>
@@ -92,6 +93,35 @@ int idmap_put(idmap *m, void *record)
     place(m->slots, m->cap, hash_key(m, key_of(m, record)), record);
     m->count++;
     return POLKU_OK;
+}
+
+void *idmap_remove(idmap *m, const uint8_t key[16])
+{
+    if (!m->cap)
+        return NULL;
+    uint64_t h = hash_key(m, key);
+    size_t mask = m->cap - 1, i = h & mask;
+    for (;; i = (i + 1) & mask) {
+        if (!m->slots[i].hash)
+            return NULL;
+        if (m->slots[i].hash == h &&
+            memcmp(key_of(m, m->slots[i].record), key, 16) == 0)
+            break;
+    }
+    void *record = m->slots[i].record;
+    /* the hole at i is filled by the next slot of the run whose home (the
+     * slot its hash chose) is not after the hole, until the run ends */
+    for (size_t j = (i + 1) & mask; m->slots[j].hash; j = (j + 1) & mask) {
+        size_t home = m->slots[j].hash & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].hash = 0;
+    m->slots[i].record = NULL;
+    m->count--;
+    return record;
 }
 
 size_t idmap_count(const idmap *m)

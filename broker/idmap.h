@@ -8,8 +8,9 @@
  * key that is not there. An idmap is an open-addressing table of (hash, record)
  * slots: a lookup reads one slot (rarely a few, side by side) and then only the
  * record whose hash matches; a key that is not there reads no record at all.
- * The key lives in the record, at key_offset. Records are only added (the
- * indexes grow until they are destroyed); the idmap does not own them. The hash
+ * The key lives in the record, at key_offset. The big indexes only add
+ * records (they grow until they are destroyed); the holdback's, whose
+ * records come and go, also removes them. The idmap does not own them. The hash
  * is keyed per map (random seed), so ids an agent chooses cannot be made to
  * collide. */
 #ifndef POLKU_BROKER_IDMAP_H
@@ -42,6 +43,9 @@ int idmap_reserve(idmap *m);
  * (nothing changed; never right after idmap_reserve). */
 int idmap_put(idmap *m, void *record);
 
+/* Takes the record with this key out of the map (the table keeps its
+ * size); returns it, or NULL if there was none. */
+void *idmap_remove(idmap *m, const uint8_t key[16]);
 size_t idmap_count(const idmap *m);
 
 /* Frees the table (not the records); the map is empty again. */
