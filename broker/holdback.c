@@ -440,6 +440,13 @@ static void forget(holdback *hb, held_event *e)
     idmap_remove(&hb->by_id, e->id);
     hb->count--;
     free(e);
+    if (hb->count == 0) { /* nothing waits: a rebuild's tables are freed */
+        idmap_fini(&hb->by_id);
+        if (!idmap_count(&hb->objects))
+            idmap_fini(&hb->objects);
+        if (!idmap_count(&hb->waits))
+            idmap_fini(&hb->waits);
+    }
 }
 
 size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
