@@ -252,7 +252,8 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
     b->heads = heads_new();
     if (!b->consents || !b->paths || !b->clients || !b->alerts || !b->held ||
         !b->display || !b->heads ||
-        polku_arena_new(64 * 1024, &b->replay_arena))
+        polku_arena_new(64 * 1024, &b->replay_arena) ||
+        polku_arena_new(512 * 1024, &b->frame_arena))
         return POLKU_ENOMEM;
     cl_set_display(b->clients, b->display);
     if (cfg->debug_dump_file) {
@@ -337,6 +338,7 @@ void broker_fini(broker *b)
     display_free(&b->display);
     sodium_memzero(b->claim_key, sizeof b->claim_key);
     polku_arena_free(&b->replay_arena);
+    polku_arena_free(&b->frame_arena);
     if (b->dump)
         fclose(b->dump);
     b->dump = NULL;

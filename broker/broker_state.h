@@ -86,6 +86,8 @@ typedef struct broker {
     alert_set *alerts;
     feed *feed;
     polku_arena *replay_arena; /* replayed events decode here, one by one */
+    polku_arena *frame_arena;  /* an agent's frame decodes here (not nested) */
+    bool frame_arena_busy;     /* a frame decoded in it is being handled */
     holdback *held;            /* replayed events waiting for other logs */
     uint64_t replay_slice_ms;  /* when this loop turn began folding replay */
     broker_heads *heads;       /* heads.h: every org's chain, witnessed */

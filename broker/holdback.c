@@ -4,26 +4,33 @@
  * walking the list (a rebuild holds tens of thousands of events and asks
  * for each event it folds). Each held event also waits on one key (the
  * object it names, or its client): hb_wake finds the events waiting on a
- * key without walking the list either. */
+ * key without walking the list either. hb_wake (each event folded) and the
+ * object counts (each event held, and asked by the gate) are found in
+ * idmaps: one slot read, no chain of records to walk. */
 #include "holdback.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
 
+#include "idmap.h"
 #include "polku/error.h"
 
-/* (origin, seq): zeroed whole, so it hashes as bytes */
-typedef struct held_key {
+/* An origin whose events were held: its number (in held ids) and how many
+ * it has held now. Kept until hb_destroy: the directory's organisations. */
+typedef struct origin {
     char org[33];
-    uint64_t seq;
-} held_key;
+    uint32_t number;
+    unsigned long count;
+    UT_hash_handle hh;
+} origin;
 
 typedef struct held_event {
     struct held_event *prev, *next;
-    held_key key;
-    UT_hash_handle hh; /* holdback.by_key */
+    uint8_t id[16]; /* origin seq, origin number: holdback.by_id */
+    origin *origin;
     bool has_object;
     uint8_t object[16];
     bool begins_term;
@@ -42,10 +49,14 @@ typedef struct held_event {
 typedef struct waiters { /* the held events waiting on one key */
     uint8_t key[16];
     held_event *head;
-    UT_hash_handle hh;
 } waiters;
 
-typedef struct count_entry { /* keyed by 16 bytes, or an org id */
+typedef struct object_count { /* held events naming one object */
+    uint8_t key[16];
+    unsigned long count;
+} object_count;
+
+typedef struct count_entry { /* a client's held term beginnings */
     char key[32];
     unsigned long count;
     /* terms only: the term of each held event counted here (a client has
@@ -57,18 +68,25 @@ typedef struct count_entry { /* keyed by 16 bytes, or an org id */
 
 struct holdback {
     held_event *head, *tail;
-    held_event *by_key; /* the same events, by (origin, seq) */
+    idmap by_id; /* the same events, by (origin, seq) */
+    origin *origins;
+    uint32_t n_origins;
     size_t count, max;
-    count_entry *objects, *orgs, *terms; /* terms: by client key */
-    waiters *waits;                      /* by wait_key */
+    idmap objects;                       /* object_count, by object id */
+    count_entry *terms;                  /* by client key */
+    idmap waits;                         /* waiters, by wait_key */
     held_event *ready_head, *ready_tail; /* woken, to decide again */
 };
 
 holdback *hb_new(size_t max_events)
 {
     holdback *hb = calloc(1, sizeof *hb);
-    if (hb)
-        hb->max = max_events;
+    if (!hb)
+        return NULL;
+    hb->max = max_events;
+    idmap_init(&hb->by_id, offsetof(held_event, id));
+    idmap_init(&hb->objects, offsetof(object_count, key));
+    idmap_init(&hb->waits, offsetof(waiters, key));
     return hb;
 }
 
@@ -83,26 +101,52 @@ static void counts_free(count_entry **set)
     }
 }
 
+static void index_event(holdback *hb, struct held_event *e, int delta);
+
 void hb_destroy(holdback **hb)
 {
     if (!hb || !*hb)
         return;
-    HASH_CLEAR(hh, (*hb)->by_key);
     for (held_event *e = (*hb)->head, *next; e; e = next) {
         next = e->next;
+        index_event(*hb, e, -1); /* frees its waiters and object counts */
         free(e);
     }
-    counts_free(&(*hb)->objects);
-    counts_free(&(*hb)->orgs);
+    idmap_fini(&(*hb)->by_id);
+    idmap_fini(&(*hb)->objects);
+    idmap_fini(&(*hb)->waits);
     counts_free(&(*hb)->terms);
-    waiters *w, *tmp;
-    HASH_ITER(hh, (*hb)->waits, w, tmp)
+    origin *o, *tmp;
+    HASH_ITER(hh, (*hb)->origins, o, tmp)
     {
-        HASH_DEL((*hb)->waits, w);
-        free(w);
+        HASH_DEL((*hb)->origins, o);
+        free(o);
     }
     free(*hb);
     *hb = NULL;
+}
+
+/* One more (or one less) held event naming the object id. */
+static void object_add(holdback *hb, const uint8_t id[16], int delta)
+{
+    object_count *c = idmap_find(&hb->objects, id);
+    if (delta < 0) {
+        if (c && --c->count == 0)
+            free(idmap_remove(&hb->objects, id));
+        return;
+    }
+    if (!c) {
+        c = malloc(sizeof *c);
+        if (!c)
+            return; /* a count lost only makes a question answer "no" */
+        memcpy(c->key, id, 16);
+        c->count = 0;
+        if (idmap_put(&hb->objects, c)) {
+            free(c);
+            return;
+        }
+    }
+    c->count++;
 }
 
 /* Keys: org ids as they are (their length), 16-byte ids as bytes. */
@@ -157,13 +201,6 @@ static void terms_note(count_entry *e, uint32_t term, int delta)
         e->cap_terms = cap;
     }
     e->terms[e->n_terms++] = term;
-}
-
-static unsigned long count_of(count_entry *set, const void *key, size_t len)
-{
-    count_entry *e = NULL;
-    HASH_FIND(hh, set, key, len, e);
-    return e ? e->count : 0;
 }
 
 /* The term an event begins, if it may begin one. */
@@ -247,22 +284,22 @@ static void wait_index(holdback *hb, held_event *e, int delta)
             e->wset->head = e->wnext;
         if (e->wnext)
             e->wnext->wprev = e->wprev;
-        if (!e->wset->head) {
-            HASH_DEL(hb->waits, e->wset);
-            free(e->wset);
-        }
+        if (!e->wset->head)
+            free(idmap_remove(&hb->waits, e->wset->key));
         e->wset = NULL;
         e->wprev = e->wnext = NULL;
         return;
     }
-    waiters *w = NULL;
-    HASH_FIND(hh, hb->waits, e->wait_key, 16, w);
+    waiters *w = idmap_find(&hb->waits, e->wait_key);
     if (!w) {
         w = calloc(1, sizeof *w);
         if (!w)
             return; /* not woken then: decided at the next sweep */
         memcpy(w->key, e->wait_key, 16);
-        HASH_ADD(hh, hb->waits, key, 16, w);
+        if (idmap_put(&hb->waits, w)) {
+            free(w);
+            return;
+        }
     }
     e->wset = w;
     e->wprev = NULL;
@@ -276,8 +313,11 @@ static void index_event(holdback *hb, held_event *e, int delta)
 {
     wait_index(hb, e, delta);
     if (e->has_object)
-        count_add(&hb->objects, e->object, 16, delta);
-    count_add(&hb->orgs, e->key.org, org_len(e->key.org), delta);
+        object_add(hb, e->object, delta);
+    if (delta > 0)
+        e->origin->count++;
+    else
+        e->origin->count--;
     if (e->begins_term) {
         count_entry *c = count_add(&hb->terms, e->client_key, 16, delta);
         if (c) /* removed with its last event otherwise */
@@ -309,23 +349,45 @@ static void list_append(holdback *hb, held_event *e)
     hb->tail = e;
 }
 
+/* The origin named org (its first 32 characters), added if new. */
+static origin *origin_get(holdback *hb, const char *org)
+{
+    size_t len = org_len(org);
+    origin *o = NULL;
+    HASH_FIND(hh, hb->origins, org, len, o);
+    if (o)
+        return o;
+    o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    memcpy(o->org, org, len);
+    o->number = hb->n_origins++;
+    HASH_ADD(hh, hb->origins, org, len, o);
+    return o;
+}
+
 int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
             size_t len)
 {
-    held_key k;
-    memset(&k, 0, sizeof k);
-    snprintf(k.org, sizeof k.org, "%s", env->origin_org);
-    k.seq = env->origin_seq;
-    held_event *found = NULL;
-    HASH_FIND(hh, hb->by_key, &k, sizeof k, found);
-    if (found)
+    origin *o = origin_get(hb, env->origin_org);
+    if (!o)
+        return POLKU_ENOMEM;
+    uint8_t id[16] = {0};
+    memcpy(id, &env->origin_seq, 8);
+    memcpy(id + 8, &o->number, 4);
+    if (idmap_find(&hb->by_id, id))
         return POLKU_EEXIST;
-    if (count_of(hb->orgs, k.org, org_len(k.org)) >= hb->max)
+    if (o->count >= hb->max)
         return POLKU_EFULL;
-    held_event *e = calloc(1, sizeof *e + len);
+    if (idmap_reserve(&hb->by_id))
+        return POLKU_ENOMEM;
+    /* the header zeroed, the data copied over (not zeroed first) */
+    held_event *e = malloc(sizeof *e + len);
     if (!e)
         return POLKU_ENOMEM;
-    e->key = k;
+    memset(e, 0, sizeof *e);
+    memcpy(e->id, id, 16);
+    e->origin = o;
     e->has_object = polku_event_object_id(env, e->object);
     e->begins_term = event_term(env, &e->term);
     if (e->begins_term)
@@ -334,7 +396,7 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
     e->len = len;
     memcpy(e->data, data, len);
     list_append(hb, e);
-    HASH_ADD(hh, hb->by_key, key, sizeof e->key, e);
+    idmap_put(&hb->by_id, e); /* reserved above: cannot fail */
     index_event(hb, e, +1);
     hb->count++;
     return POLKU_OK;
@@ -342,12 +404,12 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
 
 bool hb_holds_object(const holdback *hb, const uint8_t id[16])
 {
-    return count_of(hb->objects, id, 16) > 0;
+    return idmap_find(&hb->objects, id) != NULL;
 }
 
 bool hb_holds_org(const holdback *hb, const char *org)
 {
-    return count_of(hb->orgs, org, org_len(org)) > 0;
+    return hb_count_origin(hb, org) > 0;
 }
 
 bool hb_holds_term(const holdback *hb, const uint8_t key[16], uint32_t term)
@@ -367,15 +429,24 @@ size_t hb_count(const holdback *hb)
 
 size_t hb_count_origin(const holdback *hb, const char *org)
 {
-    return count_of(hb->orgs, org, org_len(org));
+    origin *o = NULL;
+    HASH_FIND(hh, hb->origins, org, org_len(org), o);
+    return o ? o->count : 0;
 }
 
 static void forget(holdback *hb, held_event *e)
 {
     list_remove(hb, e);
-    HASH_DEL(hb->by_key, e);
+    idmap_remove(&hb->by_id, e->id);
     hb->count--;
     free(e);
+    if (hb->count == 0) { /* nothing waits: a rebuild's tables are freed */
+        idmap_fini(&hb->by_id);
+        if (!idmap_count(&hb->objects))
+            idmap_fini(&hb->objects);
+        if (!idmap_count(&hb->waits))
+            idmap_fini(&hb->waits);
+    }
 }
 
 size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
@@ -407,10 +478,9 @@ size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
 
 void hb_wake(holdback *hb, const uint8_t key[16])
 {
-    if (!hb->waits)
+    if (!idmap_count(&hb->waits))
         return;
-    waiters *w = NULL;
-    HASH_FIND(hh, hb->waits, key, 16, w);
+    waiters *w = idmap_find(&hb->waits, key);
     for (held_event *e = w ? w->head : NULL; e; e = e->wnext)
         ready_append(hb, e);
 }

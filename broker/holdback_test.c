@@ -1,7 +1,8 @@
 /* holdback_test.c — what the gate asks of held events: by object, by
  * organisation and by a client's term-beginning events, answered the same
  * after events are held, settled and dropped; waking by key; the bound
- * holds, per origin. */
+ * holds, per origin; an (origin, seq) is held once, and again once it was
+ * settled, also after the holdback was empty and its tables freed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -191,6 +192,39 @@ static void bounded_per_origin(void **state)
     hb_destroy(&hb);
 }
 
+/* The same seq from two origins is two events; once everything is settled
+ * (the tables freed) the holdback holds, finds and wakes as before. */
+static void emptied_and_held_again(void **state)
+{
+    (void)state;
+    holdback *hb = hb_new(10000);
+    for (int round = 0; round < 2; round++) {
+        for (uint64_t s = 1; s <= 3000; s++) { /* tables grow a few times */
+            assert_int_equal(hold_close(hb, "kela", s, client_a, 1), POLKU_OK);
+            assert_int_equal(hold_close(hb, "typ", s, client_b, 2), POLKU_OK);
+        }
+        assert_int_equal(hold_close(hb, "kela", 3000, client_a, 1),
+                         POLKU_EEXIST);
+        assert_int_equal(hold_close(hb, "typ", 1, client_b, 2), POLKU_EEXIST);
+        assert_int_equal(hb_count_origin(hb, "kela"), 3000);
+        assert_int_equal(hb_count_origin(hb, "typ"), 3000);
+        hb_wake(hb, client_a);
+        int seen = 0;
+        assert_int_equal(hb_decide_ready(hb, settle_all, &seen), 3000);
+        assert_false(hb_holds_org(hb, "kela"));
+        assert_true(hb_holds_org(hb, "typ"));
+        /* settled: the same (origin, seq) may be held again */
+        assert_int_equal(hold_close(hb, "kela", 7, client_a, 1), POLKU_OK);
+        seen = 0;
+        assert_int_equal(hb_sweep(hb, settle_all, &seen), 3001);
+        assert_int_equal(hb_count(hb), 0);
+        hb_wake(hb, client_b); /* none waits */
+        assert_false(hb_any_ready(hb));
+        assert_false(hb_holds_term(hb, client_b, 100));
+    }
+    hb_destroy(&hb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -200,6 +234,7 @@ int main(void)
         cmocka_unit_test(woken_by_their_client),
         cmocka_unit_test(swept_while_ready),
         cmocka_unit_test(bounded_per_origin),
+        cmocka_unit_test(emptied_and_held_again),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* idmap_test.c — records found by their 16-byte key (idmap.h): every
  * record added is found, keys not added are not, through many growths,
  * with keys that share their first or last bytes (ids that begin with a
- * time, client keys that are random). */
+ * time, client keys that are random); records removed (every third, then
+ * the rest) are not found and the others still are. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -65,6 +66,52 @@ static void found_and_not_found(bool shared_prefix)
     free(all);
 }
 
+static void removed_and_kept(bool shared_prefix)
+{
+    idmap m;
+    idmap_init(&m, offsetof(record, key));
+    uint8_t key[16];
+    key_of(1, shared_prefix, key);
+    assert_null(idmap_remove(&m, key)); /* empty: no table yet */
+    record *all = calloc(N, sizeof *all);
+    assert_non_null(all);
+    for (uint32_t i = 0; i < N; i++) {
+        all[i].n = i;
+        key_of(i, shared_prefix, all[i].key);
+        assert_int_equal(idmap_put(&m, &all[i]), POLKU_OK);
+    }
+    for (uint32_t i = 0; i < N; i += 3)
+        assert_ptr_equal(idmap_remove(&m, all[i].key), &all[i]);
+    key_of(N + 1, shared_prefix, key);
+    assert_null(idmap_remove(&m, key));        /* never added */
+    assert_null(idmap_remove(&m, all[0].key)); /* removed already */
+    assert_int_equal(idmap_count(&m), N - (N + 2) / 3);
+    for (uint32_t i = 0; i < N; i++) {
+        record *r = idmap_find(&m, all[i].key);
+        if (i % 3 == 0) {
+            assert_null(r);
+        } else {
+            assert_ptr_equal(r, &all[i]);
+        }
+    }
+    for (uint32_t i = 0; i < N; i += 3) /* back again */
+        assert_int_equal(idmap_put(&m, &all[i]), POLKU_OK);
+    for (uint32_t i = 0; i < N; i++)
+        assert_ptr_equal(idmap_remove(&m, all[i].key), &all[i]);
+    assert_int_equal(idmap_count(&m), 0);
+    for (uint32_t i = 0; i < N; i++)
+        assert_null(idmap_find(&m, all[i].key));
+    idmap_fini(&m);
+    free(all);
+}
+
+static void removals(void **state)
+{
+    (void)state;
+    removed_and_kept(true);
+    removed_and_kept(false);
+}
+
 static void ids_with_a_time_prefix(void **state)
 {
     (void)state;
@@ -84,6 +131,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ids_with_a_time_prefix),
         cmocka_unit_test(keys_that_differ_in_front),
+        cmocka_unit_test(removals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

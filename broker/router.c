@@ -1252,13 +1252,36 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
 
 /* One message from org idx (a frame, or one message of its Bundle):
  * decoded, its origin checked, dispatched. */
+/* The decoded frame is forgotten: its arena reset, or freed. */
+static void frame_done(broker *b, polku_envelope **env, bool in_arena)
+{
+    if (!in_arena) {
+        polku_envelope_free(env);
+        return;
+    }
+    *env = NULL;
+    polku_arena_reset(b->frame_arena);
+    b->frame_arena_busy = false;
+}
+
 static void on_payload(broker *b, zmq_msg_t *rid, int idx, const char *sender,
                        const frame_bytes *payload, bool in_bundle)
 {
     polku_envelope *env = NULL;
     char why[128] = "";
-    int rc = polku_envelope_decode(payload->data, payload->len,
-                                   b->cfg->max_frame, &env, why, sizeof why);
+    /* a frame (a replay batch: thousands of byte fields) decodes into the
+     * frame arena, forgotten when it has been handled; a message of a
+     * bundle, decoded while its frame is handled, on the heap */
+    bool in_arena = !b->frame_arena_busy;
+    int rc =
+        in_arena
+            ? polku_envelope_decode_in(b->frame_arena, payload->data,
+                                       payload->len, b->cfg->max_frame, &env,
+                                       why, sizeof why)
+            : polku_envelope_decode(payload->data, payload->len,
+                                    b->cfg->max_frame, &env, why, sizeof why);
+    if (in_arena)
+        b->frame_arena_busy = true;
     if (rc == 0 && in_bundle &&
         env->body_case == POLKU__ENVELOPE__BODY_BUNDLE) {
         snprintf(why, sizeof why, "a bundle inside a bundle");
@@ -1271,7 +1294,7 @@ static void on_payload(broker *b, zmq_msg_t *rid, int idx, const char *sender,
             log_warn("%s: frame refused: %s", sender, why);
         send_nack(b, zmq_msg_data(rid), zmq_msg_size(rid), sender,
                   decode_error_code(rc), env ? env->origin_seq : 0, NULL, why);
-        polku_envelope_free(&env);
+        frame_done(b, &env, in_arena);
         return;
     }
     if (strcmp(env->origin_org, sender) != 0) {
@@ -1294,7 +1317,7 @@ static void on_payload(broker *b, zmq_msg_t *rid, int idx, const char *sender,
     } else {
         dispatch(b, rid, idx, env, payload);
     }
-    polku_envelope_free(&env);
+    frame_done(b, &env, in_arena);
 }
 
 void router_on_message(polku_zwatch *zw, zmq_msg_t *frames, size_t nframes,

@@ -1134,6 +1134,16 @@ void link_keys(broker_link *l)
     l->reconnect_at_ms = polku_mono_ms();
 }
 
+/* While the broker is down libzmq retries the TCP connection after
+ * RECONNECT_IVL_MS, doubling up to RECONNECT_IVL_MAX_MS, each wait plus a
+ * random jitter of up to RECONNECT_IVL_MS (libzmq's own), so the agents of a
+ * region do not retry in step. A restarted broker has its agents back
+ * within about half a second (it rebuilds from their logs, so the sooner
+ * they are back the sooner it serves); a broker that stays down costs each
+ * agent at most about two refused connection attempts a second. */
+#define RECONNECT_IVL_MS 100
+#define RECONNECT_IVL_MAX_MS 500
+
 /* A new DEALER (and its monitor) connected to the broker; says Hello. */
 static int link_connect(broker_link *l)
 {
@@ -1149,8 +1159,8 @@ static int link_connect(broker_link *l)
     int rc = !s || setopt_int(s, ZMQ_LINGER, 0) ||
              setopt_int(s, ZMQ_SNDHWM, 200000) ||
              setopt_int(s, ZMQ_RCVHWM, 200000) ||
-             setopt_int(s, ZMQ_RECONNECT_IVL, 100) ||
-             setopt_int(s, ZMQ_RECONNECT_IVL_MAX, 2000) ||
+             setopt_int(s, ZMQ_RECONNECT_IVL, RECONNECT_IVL_MS) ||
+             setopt_int(s, ZMQ_RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS) ||
              setopt_int(s, ZMQ_HANDSHAKE_IVL, POLKU_ZMQ_HANDSHAKE_IVL_MS) ||
              zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
              zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, srv, 32) ||
