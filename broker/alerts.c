@@ -470,17 +470,25 @@ static void eval_client(eval *ev, const uint8_t key[16])
 /* The org-level alerts, break-glass, then what no longer holds. */
 static void evaluate_rest(eval *ev);
 
+/* An evaluation (the walk's or the tick's) starts a new generation. */
+static eval eval_begin(clock_memo *clocks, alert_set *set,
+                       const alert_inputs *in, uint64_t now_ms,
+                       alert_change_fn change, void *arg)
+{
+    set->gen++;
+    return (eval){.clocks = clocks,
+                  .set = set,
+                  .in = in,
+                  .now = now_ms,
+                  .change = change,
+                  .arg = arg};
+}
+
 void alerts_evaluate(alert_set *set, const alert_inputs *in, uint64_t now_ms,
                      alert_change_fn change, void *arg)
 {
     clock_memo clocks = {0};
-    eval ev = {.clocks = &clocks,
-               .set = set,
-               .in = in,
-               .now = now_ms,
-               .change = change,
-               .arg = arg};
-    set->gen++;
+    eval ev = eval_begin(&clocks, set, in, now_ms, change, arg);
     cl_each_referral(in->clients, on_referral, &ev);
     pi_each(in->paths, on_path, &ev);
     evaluate_rest(&ev);
@@ -576,13 +584,7 @@ void alerts_tick(alert_set *set, const alert_inputs *in, uint64_t now_ms,
         return;
     }
     clock_memo clocks = {0};
-    eval ev = {.clocks = &clocks,
-               .set = set,
-               .in = in,
-               .now = now_ms,
-               .change = change,
-               .arg = arg};
-    set->gen++;
+    eval ev = eval_begin(&clocks, set, in, now_ms, change, arg);
     set->looked = 0;
     bool full = set->walk_all || !in->changed_clients ||
                 !in->changed_consents || as_lost(set->sched) ||
