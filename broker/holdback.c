@@ -27,8 +27,20 @@ typedef struct origin {
     UT_hash_handle hh;
 } origin;
 
-typedef struct held_event {
+/* Held events sit on two queues through links of their own: every held
+ * event in the order it came (sweeps, hb_drop_oldest), and the woken ones
+ * to decide again. One pair of queue operations serves both, given which
+ * link (its offset in held_event). */
+struct held_event;
+typedef struct hb_link {
     struct held_event *prev, *next;
+} hb_link;
+typedef struct hb_queue {
+    struct held_event *head, *tail;
+} hb_queue;
+
+typedef struct held_event {
+    hb_link order;  /* on holdback.all */
     uint8_t id[16]; /* origin seq, origin number: holdback.by_id */
     origin *origin;
     bool has_object;
@@ -41,7 +53,7 @@ typedef struct held_event {
     uint8_t wait_key[16];
     struct held_event *wprev, *wnext; /* the events waiting on wait_key */
     struct waiters *wset;             /* ... and their set */
-    struct held_event *rprev, *rnext; /* the ready queue, if ready */
+    hb_link ready_link;               /* on holdback.ready, if ready */
     size_t len;
     uint8_t data[];
 } held_event;
@@ -67,15 +79,15 @@ typedef struct count_entry { /* a client's held term beginnings */
 } count_entry;
 
 struct holdback {
-    held_event *head, *tail;
+    hb_queue all;
     idmap by_id; /* the same events, by (origin, seq) */
     origin *origins;
     uint32_t n_origins;
     size_t count, max;
-    idmap objects;                       /* object_count, by object id */
-    count_entry *terms;                  /* by client key */
-    idmap waits;                         /* waiters, by wait_key */
-    held_event *ready_head, *ready_tail; /* woken, to decide again */
+    idmap objects;      /* object_count, by object id */
+    count_entry *terms; /* by client key */
+    idmap waits;        /* waiters, by wait_key */
+    hb_queue ready;     /* woken, to decide again */
 };
 
 holdback *hb_new(size_t max_events)
@@ -107,8 +119,8 @@ void hb_destroy(holdback **hb)
 {
     if (!hb || !*hb)
         return;
-    for (held_event *e = (*hb)->head, *next; e; e = next) {
-        next = e->next;
+    for (held_event *e = (*hb)->all.head, *next; e; e = next) {
+        next = e->order.next;
         index_event(*hb, e, -1); /* frees its waiters and object counts */
         free(e);
     }
@@ -241,19 +253,45 @@ static bool event_wait_key(const polku_envelope *env, uint8_t key[16])
     }
 }
 
+#define ORDER offsetof(held_event, order)
+#define READY offsetof(held_event, ready_link)
+
+static hb_link *link_at(held_event *e, size_t at)
+{
+    return (hb_link *)((char *)e + at);
+}
+
+static void queue_remove(hb_queue *q, held_event *e, size_t at)
+{
+    hb_link *l = link_at(e, at);
+    if (l->prev)
+        link_at(l->prev, at)->next = l->next;
+    else
+        q->head = l->next;
+    if (l->next)
+        link_at(l->next, at)->prev = l->prev;
+    else
+        q->tail = l->prev;
+    l->prev = l->next = NULL;
+}
+
+static void queue_append(hb_queue *q, held_event *e, size_t at)
+{
+    hb_link *l = link_at(e, at);
+    l->prev = q->tail;
+    l->next = NULL;
+    if (q->tail)
+        link_at(q->tail, at)->next = e;
+    else
+        q->head = e;
+    q->tail = e;
+}
+
 static void ready_remove(holdback *hb, held_event *e)
 {
     if (!e->ready)
         return;
-    if (e->rprev)
-        e->rprev->rnext = e->rnext;
-    else
-        hb->ready_head = e->rnext;
-    if (e->rnext)
-        e->rnext->rprev = e->rprev;
-    else
-        hb->ready_tail = e->rprev;
-    e->rprev = e->rnext = NULL;
+    queue_remove(&hb->ready, e, READY);
     e->ready = false;
 }
 
@@ -262,13 +300,7 @@ static void ready_append(holdback *hb, held_event *e)
     if (e->ready)
         return;
     e->ready = true;
-    e->rprev = hb->ready_tail;
-    e->rnext = NULL;
-    if (hb->ready_tail)
-        hb->ready_tail->rnext = e;
-    else
-        hb->ready_head = e;
-    hb->ready_tail = e;
+    queue_append(&hb->ready, e, READY);
 }
 
 static void wait_index(holdback *hb, held_event *e, int delta)
@@ -325,30 +357,6 @@ static void index_event(holdback *hb, held_event *e, int delta)
     }
 }
 
-static void list_remove(holdback *hb, held_event *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        hb->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        hb->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void list_append(holdback *hb, held_event *e)
-{
-    e->prev = hb->tail;
-    e->next = NULL;
-    if (hb->tail)
-        hb->tail->next = e;
-    else
-        hb->head = e;
-    hb->tail = e;
-}
-
 /* The origin named org (its first 32 characters), added if new. */
 static origin *origin_get(holdback *hb, const char *org)
 {
@@ -395,7 +403,7 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
     e->has_wait = event_wait_key(env, e->wait_key);
     e->len = len;
     memcpy(e->data, data, len);
-    list_append(hb, e);
+    queue_append(&hb->all, e, ORDER);
     idmap_put(&hb->by_id, e); /* reserved above: cannot fail */
     index_event(hb, e, +1);
     hb->count++;
@@ -436,7 +444,7 @@ size_t hb_count_origin(const holdback *hb, const char *org)
 
 static void forget(holdback *hb, held_event *e)
 {
-    list_remove(hb, e);
+    queue_remove(&hb->all, e, ORDER);
     idmap_remove(&hb->by_id, e->id);
     hb->count--;
     free(e);
@@ -449,25 +457,33 @@ static void forget(holdback *hb, held_event *e)
     }
 }
 
+/* fn decides e once more (off the ready queue, out of the indexes while
+ * it does: fn may hold or wake others): settled and forgotten (1), or
+ * indexed again to wait on (0). */
+static size_t decide(holdback *hb, held_event *e, hb_decide_fn fn, void *arg)
+{
+    ready_remove(hb, e);
+    index_event(hb, e, -1);
+    if (fn(e->data, e->len, arg)) {
+        forget(hb, e);
+        return 1;
+    }
+    index_event(hb, e, +1);
+    return 0;
+}
+
 size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
 {
     size_t settled = 0, before;
     do {
         before = settled;
-        held_event *e = hb->head, *next;
+        held_event *e = hb->all.head, *next;
         /* events held during this round go to the tail: seen next round */
-        held_event *last = hb->tail;
+        held_event *last = hb->all.tail;
         while (e) {
-            next = e->next;
+            next = e->order.next;
             bool end = e == last;
-            ready_remove(hb, e); /* decided here, not when woken */
-            index_event(hb, e, -1);
-            if (fn(e->data, e->len, arg)) {
-                forget(hb, e);
-                settled++;
-            } else {
-                index_event(hb, e, +1);
-            }
+            settled += decide(hb, e, fn, arg); /* here, not when woken */
             if (end)
                 break;
             e = next;
@@ -487,23 +503,15 @@ void hb_wake(holdback *hb, const uint8_t key[16])
 
 bool hb_any_ready(const holdback *hb)
 {
-    return hb->ready_head != NULL;
+    return hb->ready.head != NULL;
 }
 
 size_t hb_decide_ready(holdback *hb, hb_decide_fn fn, void *arg)
 {
     size_t settled = 0;
     held_event *e;
-    while ((e = hb->ready_head)) {
-        ready_remove(hb, e);
-        index_event(hb, e, -1);
-        if (fn(e->data, e->len, arg)) {
-            forget(hb, e);
-            settled++;
-        } else {
-            index_event(hb, e, +1);
-        }
-    }
+    while ((e = hb->ready.head))
+        settled += decide(hb, e, fn, arg);
     return settled;
 }
 
@@ -511,7 +519,7 @@ bool hb_drop_oldest(holdback *hb,
                     void (*fn)(const uint8_t *data, size_t len, void *arg),
                     void *arg)
 {
-    held_event *e = hb->head;
+    held_event *e = hb->all.head;
     if (!e)
         return false;
     ready_remove(hb, e);
