@@ -12,17 +12,31 @@
  * unless noted):
  *
  *   from        event                                to
- *   (none)      headers received (1st call)          RECEIVING, or QUEUED
- *                                                    (413 early: closes)
+ *   (none)      headers received (1st call)          RECEIVING
+ *   (none)      declared length over max_body,       DISCARDING
+ *               within the discard allowance
+ *   (none)      declared length over the allowance,  QUEUED (413 early,
+ *               or over max_body with Expect:        then closes)
+ *               100-continue
  *   RECEIVING   body chunk, fits max_body            RECEIVING
  *   RECEIVING   body chunk over max_body             DISCARDING
- *   DISCARDING  body chunk (dropped)                 DISCARDING
+ *   DISCARDING  body chunk, within the allowance     DISCARDING (dropped)
+ *   DISCARDING  body chunk beyond the allowance      (closed, no answer)
  *   DISCARDING  upload complete                      QUEUED (413)
  *   RECEIVING   upload complete                      HANDLER (user called)
  *   HANDLER     polku_http_respond* in the handler   ANSWERED -> QUEUED
  *   HANDLER     handler returned unanswered          HANDLER (suspended)
  *   HANDLER     polku_http_respond* later            ANSWERED (resumed)
  *   ANSWERED    next access-handler call             QUEUED
+ *
+ * Why a refused body is read rather than refused at once: a server that
+ * answers and closes while the client is still sending leaves unread bytes
+ * in its socket, and the kernel then resets the connection, often before
+ * the client has read the 413 (curl: "Failed sending data to the peer").
+ * So a body over max_body is read and dropped up to the discard allowance
+ * (twice max_body, at least 4 MiB) and answered 413 on a connection that
+ * stays usable. Only a client that waits for "100 Continue" (nothing sent
+ * yet) or declares a body beyond the allowance gets the 413 at once.
  *
  * Ownership: MHD's completion callback frees the request, except in state
  * HANDLER, where the handler owns it; if MHD ever drops such a connection
@@ -626,9 +640,28 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return NULL;
 }
 
-/* First call: a refused target, or a declared body over the limit, is
- * answered at once (MHD then closes the connection); otherwise just
- * remember. */
+/* How much of a refused body is read and dropped so that its 413 arrives
+ * on a usable connection (see the top of this file). */
+#define DISCARD_ALLOWANCE_MIN ((size_t)4 << 20)
+
+static size_t discard_allowance(const polku_http *srv)
+{
+    size_t twice = srv->max_body * 2;
+    return twice > DISCARD_ALLOWANCE_MIN ? twice : DISCARD_ALLOWANCE_MIN;
+}
+
+/* True when the client waits for "100 Continue" before it sends the body:
+ * its 413 then goes out before any of the body (RFC 9110, 10.1.1). */
+static bool expects_continue(struct MHD_Connection *conn)
+{
+    const char *expect =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+    return expect && strcasecmp(expect, "100-continue") == 0;
+}
+
+/* First call: a refused target is answered at once (MHD then closes the
+ * connection); a declared body over the limit is read and dropped, or
+ * answered at once (see the top of this file); otherwise just remember. */
 static enum MHD_Result first_call(polku_http *srv, struct MHD_Connection *conn,
                                   const char *method, const char *url,
                                   const struct refusal *refusal, void **con_cls)
@@ -651,6 +684,10 @@ static enum MHD_Result first_call(polku_http *srv, struct MHD_Connection *conn,
         errno = 0;
         unsigned long long n = strtoull(cl, &end, 10);
         if (errno == 0 && end != cl && *end == '\0' && n > srv->max_body) {
+            if (n <= discard_allowance(srv) && !expects_continue(conn)) {
+                req->state = REQ_DISCARDING; /* answered once it is read */
+                return MHD_YES;
+            }
             req->response = make_error("too_large", "request body too large");
             req->status = MHD_HTTP_CONTENT_TOO_LARGE;
             return queue(req);
@@ -700,11 +737,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn,
         return MHD_YES;
     case REQ_DISCARDING:
         if (len > 0) {
-            /* Read on (to answer 413 on a usable connection) up to twice
-             * the limit; beyond it just close. */
+            /* Read on (to answer 413 on a usable connection) up to the
+             * allowance; beyond it just close. */
             req->discarded += len;
-            return req->discarded - srv->max_body > srv->max_body ? MHD_NO
-                                                                  : MHD_YES;
+            return req->discarded > discard_allowance(srv) ? MHD_NO : MHD_YES;
         }
         req->response = make_error("too_large", "request body too large");
         req->status = MHD_HTTP_CONTENT_TOO_LARGE;

@@ -679,14 +679,45 @@ static void client_too_large(struct fx *fx)
     memset(big, 'y', sizeof big);
     fx->ok = 0;
 
-    /* declared by Content-Length: refused before the body is read */
+    /* declared by Content-Length: read and dropped, 413 on a connection
+     * that stays usable (answering before the body is read would have the
+     * kernel reset the connection under the client's feet) */
+    fx->connects = 0;
     CURL *c = easy(fx, "/echo", &fx->body);
+    struct curl_slist *no_expect = curl_slist_append(NULL, "Expect:");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, no_expect);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, big);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)sizeof big);
     perform(fx, c);
+    curl_off_t sent = 0;
+    curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent);
     if (fx->status == 413 && is_too_large(&fx->body) &&
-        strcmp(fx->content_type, "application/json") == 0)
+        strcmp(fx->content_type, "application/json") == 0 &&
+        sent == (curl_off_t)sizeof big)
         fx->ok++;
+    /* the same body again on the same connection: still usable */
+    perform(fx, c);
+    if (fx->status == 413 && is_too_large(&fx->body) && fx->connects == 1)
+        fx->ok++;
+    curl_slist_free_all(no_expect);
+    curl_easy_cleanup(c);
+
+    /* a client that waits for "100 Continue": 413 before any of the body */
+    static char huge[64 * MAX_BODY];
+    memset(huge, 'z', sizeof huge);
+    c = easy(fx, "/echo", &fx->body);
+    struct curl_slist *expect =
+        curl_slist_append(NULL, "Expect: 100-continue");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, expect);
+    curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, huge);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)sizeof huge);
+    perform(fx, c);
+    sent = -1;
+    curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent);
+    if (fx->status == 413 && is_too_large(&fx->body) && sent == 0)
+        fx->ok++;
+    curl_slist_free_all(expect);
     curl_easy_cleanup(c);
 
     /* chunked: read and dropped, 413 at the end, connection still usable */
@@ -726,7 +757,7 @@ static void test_too_large(void **state)
 {
     struct fx *fx = *state;
     run_client(fx, client_too_large);
-    assert_int_equal(fx->ok, 4);
+    assert_int_equal(fx->ok, 6);
     assert_int_equal(fx->handler_calls, 1); /* only the 404 request */
     polku_http_stats st;
     polku_http_get_stats(fx->srv, &st);
