@@ -4,10 +4,11 @@
  * Every event the broker folds live, and every alert raised or cleared,
  * becomes one feed event: a topic ("referral.received", "handover.offered",
  * "consent.granted", "path.closed", "alert.raised", ...) and one line of
- * JSON without identity codes or free text. It goes out on the ZeroMQ PUB
- * socket (frames [topic][json], when `feed =` is configured) and to the
- * Server-Sent Events clients of /events, which resume with Last-Event-ID
- * (ids are epoch-seq). */
+ * JSON without identity codes or free text (a referral's: what changed and
+ * between whom, not its whole view; docs/openapi-broker.yaml, /events).
+ * It goes out on the ZeroMQ PUB socket (frames [topic][json], when
+ * `feed =` is configured) and to the Server-Sent Events clients of
+ * /events, which resume with Last-Event-ID (ids are epoch-seq). */
 #ifndef POLKU_BROKER_FEED_H
 #define POLKU_BROKER_FEED_H
 
