@@ -29,8 +29,9 @@ int feed_open(uv_loop_t *loop, void *zctx, const char *endpoint, uint64_t epoch,
               feed **out);
 void feed_close(feed **f);
 
-/* Publishes body (a JSON object, taken) under topic; adds "seq", "topic"
- * and "at". Returns the event's seq. */
+/* Publishes body (a JSON object, taken) under topic (the SSE event name
+ * and the PUB topic frame; not repeated in the JSON); adds "seq" and
+ * "at". Returns the event's seq. */
 uint64_t feed_publish(feed *f, const char *topic, json_t *body);
 
 /* The feed event of a folded client event (after it was applied), or NULL
