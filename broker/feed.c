@@ -91,14 +91,13 @@ void feed_close(feed **fp)
     *fp = NULL;
 }
 
-/* body (taken) with "seq", "topic" and "at", as one line of JSON. */
-static char *finish(json_t *body, uint64_t seq, const char *topic,
-                    uint64_t at_ms)
+/* body (taken) with "seq" and "at", as one line of JSON. The topic is
+ * not repeated in it: the SSE event name and the PUB frame carry it. */
+static char *finish(json_t *body, uint64_t seq, uint64_t at_ms)
 {
     char at[POLKU_TIME_TEXT];
     polku_time_format(at_ms, at, sizeof at);
     json_object_set_new(body, "seq", json_integer((json_int_t)seq));
-    json_object_set_new(body, "topic", json_string(topic));
     json_object_set_new(body, "at", json_string(at));
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
@@ -110,7 +109,7 @@ uint64_t feed_publish(feed *f, const char *topic, json_t *body)
     if (!body)
         return 0;
     uint64_t seq = polku_sse_last_seq(f->hub) + 1;
-    char *text = finish(body, seq, topic, polku_now_ms());
+    char *text = finish(body, seq, polku_now_ms());
     if (!text)
         return 0;
     seq = polku_sse_publish(f->hub, topic, text);
@@ -136,14 +135,31 @@ static json_t *id_json(const ProtobufCBinaryData *b)
     return json_string(text);
 }
 
+/* A referral's feed event: what changed and between whom, not the whole
+ * view (its dates, due time and age are in /api/v1/pending and
+ * /api/v1/paths/{display}, which a dashboard re-reads on an event). Each feed
+ * event is written to every SSE client, so its bytes are multiplied by
+ * them (bench/README.md, "SSE subscribers on the broker"). client_key is
+ * added by the caller. */
+static json_t *referral_event_json(const client_index *cl, const cl_referral *r)
+{
+    ProtobufCBinaryData rid = {16, (uint8_t *)r->id};
+    return json_pack(
+        "{s:o, s:s, s:s, s:s, s:s, s:I, s:s}", "id", id_json(&rid), "from",
+        cl_name(cl, r->from), "to", cl_name(cl, r->to), "service",
+        cl_name(cl, r->service), "status",
+        r->status ? polku_referral_state_name(r->status) : "unknown", "version",
+        (json_int_t)r->version, "urgency", r->urgent ? "urgent" : "routine");
+}
+
 static json_t *referral_body(const ProtobufCBinaryData *rid,
-                             const client_index *cl, const display *names)
+                             const client_index *cl)
 {
     const cl_referral *r =
         rid->len == 16 ? cl_referral_find(cl, rid->data) : NULL;
     if (!r)
         return json_pack("{s:o}", "id", id_json(rid));
-    return cl_referral_json(cl, r, polku_now_ms(), names);
+    return referral_event_json(cl, r);
 }
 
 static json_t *handover_body(const polku_envelope *env)
@@ -179,13 +195,13 @@ json_t *feed_event_of(const polku_envelope *env, const client_index *cl,
     json_t *body = NULL;
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
-        body = referral_body(&env->referral_requested->referral_id, cl, names);
+        body = referral_body(&env->referral_requested->referral_id, cl);
         break;
     case POLKU__ENVELOPE__BODY_REFERRAL_STATUS:
-        body = referral_body(&env->referral_status->referral_id, cl, names);
+        body = referral_body(&env->referral_status->referral_id, cl);
         break;
     case POLKU__ENVELOPE__BODY_CANCEL_REQUESTED:
-        body = referral_body(&env->cancel_requested->referral_id, cl, names);
+        body = referral_body(&env->cancel_requested->referral_id, cl);
         break;
     case POLKU__ENVELOPE__BODY_CONSENT_GRANTED: {
         const Polku__ConsentGranted *g = env->consent_granted;
@@ -262,15 +278,14 @@ static char *render_referral(void *ctx, uint64_t seq)
 {
     const referral_capture *c = ctx;
     ProtobufCBinaryData rid = {16, (uint8_t *)c->r.id};
-    json_t *body = c->known
-                       ? cl_referral_json(c->cl, &c->r, c->at_ms, c->names)
-                       : json_pack("{s:o}", "id", id_json(&rid));
+    json_t *body = c->known ? referral_event_json(c->cl, &c->r)
+                            : json_pack("{s:o}", "id", id_json(&rid));
     if (!body)
         return NULL;
     char key[DISPLAY_NAME_TEXT];
     display_name(c->names, c->client_key, key);
     json_object_set_new(body, "client_key", json_string(key));
-    return finish(body, seq, c->topic, c->at_ms);
+    return finish(body, seq, c->at_ms);
 }
 
 static const ProtobufCBinaryData *referral_id_of(const polku_envelope *env)

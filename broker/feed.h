@@ -4,10 +4,11 @@
  * Every event the broker folds live, and every alert raised or cleared,
  * becomes one feed event: a topic ("referral.received", "handover.offered",
  * "consent.granted", "path.closed", "alert.raised", ...) and one line of
- * JSON without identity codes or free text. It goes out on the ZeroMQ PUB
- * socket (frames [topic][json], when `feed =` is configured) and to the
- * Server-Sent Events clients of /events, which resume with Last-Event-ID
- * (ids are epoch-seq). */
+ * JSON without identity codes or free text (a referral's: what changed and
+ * between whom, not its whole view; docs/openapi-broker.yaml, /events).
+ * It goes out on the ZeroMQ PUB socket (frames [topic][json], when
+ * `feed =` is configured) and to the Server-Sent Events clients of
+ * /events, which resume with Last-Event-ID (ids are epoch-seq). */
 #ifndef POLKU_BROKER_FEED_H
 #define POLKU_BROKER_FEED_H
 
@@ -28,8 +29,9 @@ int feed_open(uv_loop_t *loop, void *zctx, const char *endpoint, uint64_t epoch,
               feed **out);
 void feed_close(feed **f);
 
-/* Publishes body (a JSON object, taken) under topic; adds "seq", "topic"
- * and "at". Returns the event's seq. */
+/* Publishes body (a JSON object, taken) under topic (the SSE event name
+ * and the PUB topic frame; not repeated in the JSON); adds "seq" and
+ * "at". Returns the event's seq. */
 uint64_t feed_publish(feed *f, const char *topic, json_t *body);
 
 /* The feed event of a folded client event (after it was applied), or NULL

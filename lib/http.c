@@ -91,6 +91,9 @@
 #define STREAM_KEEP_PIECES 64u          /* drained queues above it freed */
 #define STREAM_COPY_MIN 4096u           /* a stream's own copy buffer */
 #define STREAM_DROP_TIMEOUT_S 1u        /* closing an overflowed stream */
+/* MHD's memory per connection (its default): the request's headers and
+ * the buffer a response is copied into for each send. */
+#define HTTP_CONNECTION_MEMORY ((size_t)32 * 1024)
 
 enum req_state {
     REQ_RECEIVING,
@@ -895,17 +898,9 @@ static unsigned fitting_limit(unsigned wanted)
     return fits;
 }
 
-int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
-                     polku_http_handler handler, void *arg, polku_http **out)
-{
-    return polku_http_start_limited(
-        loop, listen, max_body, POLKU_HTTP_CONNECTION_LIMIT, handler, arg, out);
-}
-
-int polku_http_start_limited(uv_loop_t *loop, const char *listen,
-                             size_t max_body, unsigned max_connections,
-                             polku_http_handler handler, void *arg,
-                             polku_http **out)
+static int start(uv_loop_t *loop, const char *listen, size_t max_body,
+                 unsigned max_connections, size_t connection_memory,
+                 polku_http_handler handler, void *arg, polku_http **out)
 {
     assert(loop && handler && out);
     struct sockaddr_storage ss;
@@ -939,7 +934,8 @@ int polku_http_start_limited(uv_loop_t *loop, const char *listen,
         fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_CONNECTION_TIMEOUT,
         HTTP_CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, limit,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, limit / 2, MHD_OPTION_END);
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, limit / 2,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, connection_memory, MHD_OPTION_END);
     if (!srv->daemon) {
         log_error("http: cannot serve on %s (see the lines above)", listen);
         close(fd);
@@ -971,6 +967,22 @@ int polku_http_start_limited(uv_loop_t *loop, const char *listen,
     arm(srv);
     *out = srv;
     return POLKU_OK;
+}
+
+int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
+                     polku_http_handler handler, void *arg, polku_http **out)
+{
+    return start(loop, listen, max_body, POLKU_HTTP_CONNECTION_LIMIT,
+                 HTTP_CONNECTION_MEMORY, handler, arg, out);
+}
+
+int polku_http_start_limited(uv_loop_t *loop, const char *listen,
+                             size_t max_body, unsigned max_connections,
+                             polku_http_handler handler, void *arg,
+                             polku_http **out)
+{
+    return start(loop, listen, max_body, max_connections,
+                 POLKU_HTTP_STREAM_CONNECTION_MEMORY, handler, arg, out);
 }
 
 uint16_t polku_http_port(const polku_http *srv)

@@ -706,8 +706,7 @@ static void client_too_large(struct fx *fx)
     static char huge[64 * MAX_BODY];
     memset(huge, 'z', sizeof huge);
     c = easy(fx, "/echo", &fx->body);
-    struct curl_slist *expect =
-        curl_slist_append(NULL, "Expect: 100-continue");
+    struct curl_slist *expect = curl_slist_append(NULL, "Expect: 100-continue");
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, expect);
     curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 20000L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, huge);
@@ -1141,6 +1140,84 @@ static void test_stream_full(void **state)
     assert_int_equal(fx->stream_closed_calls, 0);
 }
 
+/* The broker's kind of server (polku_http_start_limited): each connection
+ * has POLKU_HTTP_STREAM_CONNECTION_MEMORY, so a stream's queue goes out in
+ * sends of up to that much. */
+static int setup_stream_server(void **state)
+{
+    assert_int_equal(setup(state), 0);
+    struct fx *fx = *state;
+    polku_http_stop(&fx->srv);
+    assert_int_equal(polku_http_start_limited(&fx->loop, "127.0.0.1:0",
+                                              MAX_BODY, 64, handler, fx,
+                                              &fx->srv),
+                     POLKU_OK);
+    snprintf(fx->base, sizeof fx->base, "http://127.0.0.1:%u",
+             (unsigned)polku_http_port(fx->srv));
+    return 0;
+}
+
+/* The body of a chunked response in raw (headers included) into out, if
+ * it has ended (the last chunk, size 0, came). */
+static bool dechunk(const struct buf *raw, struct buf *out)
+{
+    const char *p = raw->data ? strstr(raw->data, "\r\n\r\n") : NULL;
+    if (!p)
+        return false;
+    p += 4;
+    const char *end = raw->data + raw->len;
+    out->len = 0;
+    while (p < end) {
+        char *after = NULL;
+        unsigned long n = strtoul(p, &after, 16);
+        if (after == p || after + 2 > end || memcmp(after, "\r\n", 2) != 0)
+            return false;
+        p = after + 2;
+        if (n == 0)
+            return true;
+        if ((size_t)(end - p) < n + 2)
+            return false;
+        assert_int_equal(on_write((char *)p, 1, n, out), n);
+        p += n + 2;
+    }
+    return false;
+}
+
+static bool raw_stream_ended(struct fx *fx)
+{
+    struct buf body = {0};
+    bool done = dechunk(&fx->raw[0]->in, &body);
+    buf_reset(&body);
+    return done;
+}
+
+static void test_stream_server_large_writes(void **state)
+{
+    struct fx *fx = *state;
+    rawc_open(fx, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n", true);
+    assert_true(wait_for(fx, one_stream, WAIT_MS));
+    polku_http_stream *st = fx->streams[0];
+    /* three times the connection's memory, shared, then a copy of its own */
+    enum { BIG = 3 * POLKU_HTTP_STREAM_CONNECTION_MEMORY + 7 };
+    static char big[BIG];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + i % 23);
+    polku_http_shared *c = polku_http_shared_new(big, sizeof big);
+    assert_non_null(c);
+    assert_int_equal(polku_http_stream_write_shared(st, c), POLKU_OK);
+    polku_http_shared_release(&c);
+    assert_int_equal(polku_http_stream_write(st, "end\n", 4), POLKU_OK);
+    polku_http_stream_close(st);
+    fx->streams[0] = NULL;
+    assert_true(wait_for(fx, raw_stream_ended, WAIT_MS));
+    struct buf body = {0};
+    assert_true(dechunk(&fx->raw[0]->in, &body));
+    assert_int_equal(body.len, sizeof big + 4);
+    assert_memory_equal(body.data, big, sizeof big);
+    assert_memory_equal(body.data + sizeof big, "end\n", 4);
+    buf_reset(&body);
+}
+
 /* A local request: the handler reads method, path, query, headers (any
  * case) and body as from a socket; JSON, error and plain answers land in
  * polku_http_local; a stream ends at once with 200. */
@@ -1537,6 +1614,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_stream_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_full, setup_stream_server,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stream_writes_in_order,
+                                        setup_stream_server, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_server_large_writes,
+                                        setup_stream_server, teardown),
         cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
         cmocka_unit_test(test_local_request),
         cmocka_unit_test(test_json_tag),

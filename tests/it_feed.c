@@ -916,6 +916,28 @@ static void make_events(h_org *a, h_org *b, int n_referrals, char key[33])
     }
 }
 
+/* A referral's feed event names what changed and between whom, and no
+ * more: every byte of it goes to each dashboard (docs/openapi-broker.yaml,
+ * /events). */
+static void check_referral_event(const h_sse_event *e, const char *topic)
+{
+    static const char *const want[] = {
+        "id",     "client_key", "from",    "to",  "service",
+        "status", "version",    "urgency", "seq", "at"};
+    size_t n = sizeof want / sizeof want[0];
+    H_REQUIRE(e->json && json_is_object(e->json), "%s has JSON data: %s", topic,
+              e->data);
+    for (size_t i = 0; i < n; i++)
+        H_CHECK(json_object_get(e->json, want[i]) != NULL,
+                "%s data has \"%s\": %s", topic, want[i], e->data);
+    H_CHECK(json_object_size(e->json) == n,
+            "%s data has only the %zu members of a feed event: %s", topic, n,
+            e->data);
+    H_CHECK(strcmp(hc_str(e->json, "from"), "sote-keskus") == 0 &&
+                strcmp(hc_str(e->json, "to"), "tyokykytiimi") == 0,
+            "%s names the organisations: %s", topic, e->data);
+}
+
 static void case_sse_resume(void)
 {
     h_region *r = h_region_new();
@@ -940,6 +962,16 @@ static void case_sse_resume(void)
     H_WAIT_UNTIL(H_SEC(5), (h_sse_pump(s, 20), last_seq_of(s) == feed_seq),
                  "the stream to reach seq %lld (at %lld)", feed_seq,
                  last_seq_of(s));
+    long requested = h_sse_find(s, "referral.requested", NULL, NULL);
+    long received = h_sse_find(s, "referral.received", NULL, NULL);
+    H_REQUIRE(requested >= 0 && received > requested,
+              "referral.requested, then referral.received on the stream");
+    check_referral_event(h_sse_at(s, (size_t)requested), "referral.requested");
+    check_referral_event(h_sse_at(s, (size_t)received), "referral.received");
+    H_CHECK(strcmp(hc_str(h_sse_at(s, (size_t)received)->json, "status"),
+                   "received") == 0,
+            "referral.received has status received: %s",
+            h_sse_at(s, (size_t)received)->data);
     char seen_id[64];
     snprintf(seen_id, sizeof seen_id, "%s", h_sse_last_id(s));
     long long seen = last_seq_of(s);

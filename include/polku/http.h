@@ -36,6 +36,13 @@
 /* The limit of a server where dashboards and monitors hold event streams
  * open, one connection each (the broker's: polku_http_start_limited). */
 #define POLKU_HTTP_STREAM_SERVER_LIMIT 4096u
+/* What one connection of such a server may hold for its sends (MHD's
+ * connection memory; mapped, so a page costs only once it is used): what
+ * an event stream queued since its last send goes out in one send of up
+ * to this much rather than in pieces of 16-32 KiB, each a system call and
+ * a wake-up of the reader (bench/README.md, "SSE subscribers on the
+ * broker"). */
+#define POLKU_HTTP_STREAM_CONNECTION_MEMORY ((size_t)128 * 1024)
 
 typedef struct polku_http polku_http;
 typedef struct polku_http_req polku_http_req;
@@ -52,7 +59,8 @@ int polku_http_start(uv_loop_t *loop, const char *listen, size_t max_body,
  * connections than POLKU_HTTP_CONNECTION_LIMIT: max_connections in all,
  * half of them from one address. The server runs on epoll (no FD_SETSIZE
  * bound); if the process's descriptor limit cannot hold max_connections
- * and some to spare, the limit is lowered to fit and a warning logged. */
+ * and some to spare, the limit is lowered to fit and a warning logged.
+ * Its connections have POLKU_HTTP_STREAM_CONNECTION_MEMORY each. */
 int polku_http_start_limited(uv_loop_t *loop, const char *listen,
                              size_t max_body, unsigned max_connections,
                              polku_http_handler handler, void *arg,
