@@ -29,13 +29,24 @@ static int send_frame(broker_link *l, const uint8_t *data, size_t len)
     return 0;
 }
 
-int link_send(broker_link *l, const uint8_t *data, size_t len)
+/* A frame into this turn's queue; is_ack says whether it is an Ack. */
+static int queue_frame(broker_link *l, const uint8_t *data, size_t len,
+                       bool is_ack)
 {
     if (!l->dealer)
         return ENOTCONN;
     if (!l->outq)
         return send_frame(l, data, len);
-    return polku_outq_add(l->outq, 0, data, len, 0) ? ENOMEM : 0;
+    bool first = polku_outq_pending(l->outq) == 0;
+    if (polku_outq_add(l->outq, 0, data, len, 0))
+        return ENOMEM;
+    l->outq_acks_only = is_ack && (first || l->outq_acks_only);
+    return 0;
+}
+
+int link_send(broker_link *l, const uint8_t *data, size_t len)
+{
+    return queue_frame(l, data, len, false);
 }
 
 static bool sink_bundles(void *arg, int dest)
@@ -63,6 +74,10 @@ static void sink_failed(void *arg, int dest, uint64_t tag, int err)
 
 void link_flush(broker_link *l)
 {
+    if (l->acks_held) {
+        l->acks_held = false;
+        uv_idle_stop(&l->ack_idle);
+    }
     if (!l->outq || !polku_outq_pending(l->outq))
         return;
     polku_outq_sink sink = {sink_bundles, sink_send, sink_failed, l,
@@ -70,9 +85,29 @@ void link_flush(broker_link *l)
     polku_outq_flush(l->outq, &sink);
 }
 
+/* The turn after Acks were held, after its timers (the HTTP server's
+ * writes): they leave. */
+static void on_ack_idle(uv_idle_t *h)
+{
+    link_flush(h->data);
+}
+
+/* Before the loop sleeps: what the turn queued leaves. Only Acks (what
+ * the agent's acknowledging the last frames from the broker left, e.g. of
+ * a receipt) wait one more turn: that turn's HTTP answers and event
+ * streams are written first, since someone waits for them, while an Ack
+ * only lets the sender forget what is durable here already. An Ack is
+ * never held twice. */
 static void flush_hook(void *arg)
 {
-    link_flush(arg);
+    broker_link *l = arg;
+    if (l->outq && l->outq_acks_only && !l->acks_held &&
+        polku_outq_pending(l->outq)) {
+        l->acks_held = true;
+        uv_idle_start(&l->ack_idle, on_ack_idle);
+        return;
+    }
+    link_flush(l);
 }
 
 int link_outbox_send(void *arg, const uint8_t *data, size_t len)
@@ -540,7 +575,8 @@ typedef struct ack_frame {
 static void send_ack(void *arg, bool committed)
 {
     ack_frame *f = arg;
-    if (committed && link_send(f->l, f->data, f->len) == 0 && f->is_ack)
+    if (committed && queue_frame(f->l, f->data, f->len, f->is_ack) == 0 &&
+        f->is_ack)
         f->l->counters.acks_sent++;
 }
 
@@ -1238,6 +1274,8 @@ int link_start(broker_link *l, uv_loop_t *loop, const agent_config *cfg,
     l->hooks = hooks;
     uv_idle_init(loop, &l->replay_idle);
     l->replay_idle.data = l;
+    uv_idle_init(loop, &l->ack_idle);
+    l->ack_idle.data = l;
     if (link_chain_init(&l->chain, cfg->org, cfg->key.secret_z85, d->st, d->b,
                         dir)) {
         log_error("cannot derive the chain signing key from the key file");
@@ -1368,6 +1406,8 @@ void link_close(broker_link *l)
     l->run_cap = 0;
     if (l->replay_idle.loop && !uv_is_closing((uv_handle_t *)&l->replay_idle))
         uv_close((uv_handle_t *)&l->replay_idle, NULL);
+    if (l->ack_idle.loop && !uv_is_closing((uv_handle_t *)&l->ack_idle))
+        uv_close((uv_handle_t *)&l->ack_idle, NULL);
     if (l->zctx)
         zmq_ctx_term(l->zctx);
     l->zctx = NULL;

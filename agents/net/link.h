@@ -105,6 +105,11 @@ typedef struct broker_link {
      * Welcome said so; polku/outq.h) */
     polku_outq *outq;
     bool broker_bundles;
+    /* a turn whose frames are all Acks sends them one turn later, after
+     * the HTTP answers and events of that turn (link.c, flush_hook) */
+    bool outq_acks_only; /* everything in outq is an Ack */
+    bool acks_held;      /* they wait for the next turn */
+    uv_idle_t ack_idle;  /* that turn comes without waiting */
     /* what a frame from the broker decodes into, forgotten after it; and
      * the run of its messages applied in one batch item (link_runs.h) */
     polku_arena *arena;
