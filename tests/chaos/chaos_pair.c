@@ -9,7 +9,7 @@
  * their clients to the others; receivers accept or reject; coordinators
  * offer handovers and the receivers answer. Meanwhile, a second or two
  * apart, the active broker is killed (SIGKILL) or frozen (SIGSTOP), at
- * random — while three organisations race to claim an unclaimed path (the
+ * random (the second death is the kind the first was not) — while three organisations race to claim an unclaimed path (the
  * claims are sent by a child process, so the kill lands among them). The
  * other broker must take over: the test measures the gap from the death
  * until the new active one has every agent connected and replayed (it
@@ -192,7 +192,12 @@ static void strike(chaos *c)
         c->races++;
     }
     usleep(rnd_below(40000));
-    c->frozen = rnd_below(2) == 0;
+    /* kill or freeze at random, but the second death is the kind the
+     * first was not: a run of any length then tries both */
+    if (c->kills + c->stops == 1)
+        c->frozen = c->kills == 1;
+    else
+        c->frozen = rnd_below(2) == 0;
     c->death_ms = h_now_ms();
     if (c->frozen) {
         a->broker.expect_alive = false; /* it is to stop by itself later */
