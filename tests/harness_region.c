@@ -25,8 +25,75 @@
 static int g_ports[256];
 static int g_nports;
 
+/* The kernel's range for the local ports of outgoing connections
+ * (net.ipv4.ip_local_port_range), [*lo, *hi]; Linux's default if unread. */
+static void ephemeral_range(int *lo, int *hi)
+{
+    *lo = 32768;
+    *hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (!f)
+        return;
+    int a, b;
+    if (fscanf(f, "%d %d", &a, &b) == 2 && a > 0 && b >= a) {
+        *lo = a;
+        *hi = b;
+    }
+    fclose(f);
+}
+
+static bool handed_out(int port)
+{
+    for (int i = 0; i < g_nports; i++)
+        if (g_ports[i] == port)
+            return true;
+    return false;
+}
+
+static int hand_out(int port)
+{
+    if (g_nports < (int)(sizeof g_ports / sizeof g_ports[0]))
+        g_ports[g_nports++] = port;
+    return port;
+}
+
+/* True if nothing holds 127.0.0.1:port now and this process has not
+ * handed it out before. */
+static bool port_free(int port)
+{
+    if (handed_out(port))
+        return false;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    H_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)port)};
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A port for a broker or agent to listen on, picked below the ephemeral
+ * range: a port there that is free now can become the local port of any
+ * process's outgoing connection (an agent reconnecting, a test's HTTP
+ * client) before the server binds it, and the server then fails with
+ * "Address already in use" — it happened on a busy machine. Below the
+ * range only another listener can take it. */
 static int free_port(void)
 {
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)h_now_ms();
+    int lo, hi;
+    ephemeral_range(&lo, &hi);
+    const int base = 10000;
+    if (lo - base >= 1000)
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int port = base + (int)(rand_r(&seed) % (unsigned)(lo - base));
+            if (port_free(port))
+                return hand_out(port);
+        }
+    /* no room below the range (or none free there): the kernel's pick */
     for (int attempt = 0; attempt < 50; attempt++) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         H_REQUIRE(fd >= 0, "socket: %s", strerror(errno));
@@ -34,24 +101,18 @@ static int free_port(void)
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                                 .sin_port = 0};
         socklen_t alen = sizeof a;
-        if (bind(fd, (struct sockaddr *)&a, sizeof a) ||
-            getsockname(fd, (struct sockaddr *)&a, &alen)) {
-            int e = errno;
-            close(fd);
-            H_FAIL("bind 127.0.0.1:0: %s", strerror(e));
-        }
+        int rc = bind(fd, (struct sockaddr *)&a, sizeof a) ||
+                 getsockname(fd, (struct sockaddr *)&a, &alen);
+        int e = errno;
         close(fd);
+        H_REQUIRE(rc == 0, "bind 127.0.0.1:0: %s", strerror(e));
         int port = ntohs(a.sin_port);
-        bool used = false;
-        for (int i = 0; i < g_nports; i++)
-            used |= g_ports[i] == port;
-        if (!used) {
-            if (g_nports < (int)(sizeof g_ports / sizeof g_ports[0]))
-                g_ports[g_nports++] = port;
-            return port;
-        }
+        if (!handed_out(port))
+            return hand_out(port);
     }
-    H_FAIL("could not find a free port");
+    H_FAIL("could not find a free port (below the ephemeral range %d..%d, "
+           "or in it)",
+           lo, hi);
 }
 
 static void write_file(const char *path, mode_t mode, const char *text)
