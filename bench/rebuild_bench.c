@@ -189,7 +189,10 @@ static void fold_event(fold_idx *x, const polku_envelope *env,
     gate_env g = gate_of(x, &ix);
     admit_report report = g_report_of;
     report.arg = x;
-    admit_replayed(&g, x->held, env, data, len, &report);
+    /* what is held can grow only with a hold (and the broker does not
+     * count it: looked up after a hold only) */
+    if (admit_replayed(&g, x->held, env, data, len, &report) != ADMIT_HELD)
+        return;
     if (hb_count(x->held) > x->held_max)
         x->held_max = hb_count(x->held);
     size_t of_origin = hb_count_origin(x->held, env->origin_org);

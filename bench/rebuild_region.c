@@ -183,7 +183,7 @@ int rr_run(const rb_logs *l, const char *digest, const char *paths_digest)
            written, agents_up);
     printf("  broker start -> /healthz answers     %8.3f s\n", first_answer);
     printf("  broker start -> all %d connected     %8.3f s (the agents retry "
-           "every <= 0.6 s while it is down)\n",
+           "every <= 0.3 s while it is down)\n",
            RB_ORGS, all_connected);
     printf("  broker start -> first replay done    %8.3f s\n", first_done);
     printf("  broker start -> every replay done    %8.3f s = %.0f events/s "

@@ -74,6 +74,7 @@ struct client_index {
     struct cl_last {
         client_entry *client;
         referral_entry *referral;
+        uint16_t origin; /* the name an event's origin interned last */
     } * last;
 };
 
@@ -204,6 +205,20 @@ static uint16_t intern(client_index *cl, const char *name)
 const char *cl_name(const client_index *cl, uint16_t idx)
 {
     return idx && idx <= cl->n_names ? cl->by_idx[idx] : "";
+}
+
+/* The event's origin, interned: a replay folds thousands of events of one
+ * origin in a row (a strcmp instead of a hash). */
+static uint16_t intern_origin(client_index *cl, const polku_envelope *env)
+{
+    uint16_t last = cl->last->origin;
+    if (last && env->origin_org &&
+        strcmp(cl_name(cl, last), env->origin_org) == 0)
+        return last;
+    uint16_t idx = intern(cl, env->origin_org);
+    if (idx)
+        cl->last->origin = idx;
+    return idx;
 }
 
 /* ---- life ---- */
@@ -354,7 +369,7 @@ static void on_requested(client_index *cl, client_entry *c,
     cl_referral *r = &e->r;
     bool was_open = cl_referral_open(r);
     r->requested = true;
-    r->from = intern(cl, env->origin_org);
+    r->from = intern_origin(cl, env);
     r->to = intern(cl, env->to[0]);
     r->service = intern(cl, q->service);
     r->created_ms = env->time_ms;
@@ -389,9 +404,9 @@ static void on_status(client_index *cl, client_entry *c,
                      env->n_to == 0; /* its own `failed` */
     if (!r->requested) { /* the request is still to come: parties now */
         if (by_sender && !r->from)
-            r->from = intern(cl, env->origin_org);
+            r->from = intern_origin(cl, env);
         if (!by_sender && !r->to)
-            r->to = intern(cl, env->origin_org);
+            r->to = intern_origin(cl, env);
         if (!by_sender && !r->from && env->n_to == 1)
             r->from = intern(cl, env->to[0]);
     }
@@ -415,7 +430,7 @@ static void on_service(client_entry *c, client_index *cl,
                        const polku_envelope *env, const char *service,
                        bool running)
 {
-    uint16_t org = intern(cl, env->origin_org), svc = intern(cl, service);
+    uint16_t org = intern_origin(cl, env), svc = intern(cl, service);
     if (!org || !svc)
         return;
     service_entry *s = NULL;
@@ -471,7 +486,7 @@ static void timeline_add(client_index *cl, client_entry *c,
 {
     timeline_entry t = {.at_ms = env->time_ms,
                         .seq = env->origin_seq,
-                        .org = intern(cl, env->origin_org),
+                        .org = intern_origin(cl, env),
                         .event = event};
     t.has_id = polku_event_object_id(env, t.id);
     if (c->n_timeline == c->cap_timeline && c->cap_timeline < CL_TIMELINE_MAX) {

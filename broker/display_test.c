@@ -76,12 +76,42 @@ static void test_a_noted_client_is_found_by_its_name(void **state)
     display_free(&d);
 }
 
+/* Enough clients that both tables grow many times: each is found by its
+ * name (the keyed HMAC state reused gives the one-shot HMAC's name), and
+ * noting one again adds nothing. */
+static void test_many_clients_are_each_found_by_name(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    display *d = display_new(SECRET_B);
+    assert_non_null(d);
+    for (int pass = 0; pass < 2; pass++)
+        for (uint32_t i = 0; i < N; i++) {
+            uint8_t key[16] = {0x5a};
+            memcpy(key + 4, &i, sizeof i);
+            assert_int_equal(display_note(d, key), 0);
+        }
+    assert_int_equal(display_count(d), N);
+    for (uint32_t i = 0; i < N; i += 7) {
+        uint8_t key[16] = {0x5a}, got[16];
+        char name[DISPLAY_NAME_TEXT], want[DISPLAY_NAME_TEXT];
+        memcpy(key + 4, &i, sizeof i);
+        display_name(d, key, name);
+        display_name_with(SECRET_B, key, want);
+        assert_string_equal(name, want);
+        assert_true(display_lookup(d, name, got));
+        assert_memory_equal(got, key, 16);
+    }
+    display_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_name_is_keyed_and_stable),
         cmocka_unit_test(test_no_display_renders_the_key_for_the_link),
         cmocka_unit_test(test_a_noted_client_is_found_by_its_name),
+        cmocka_unit_test(test_many_clients_are_each_found_by_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,9 +27,25 @@ static gate_result malformed(const char *why)
     return refuse(POLKU__NACK_CODE__NACK_MALFORMED, why);
 }
 
+/* The directory's organisation named org (broker_config_org's answer).
+ * The gate asks several times an event; comparing the name with each id
+ * by strcmp showed as ~4% of a rebuild, and most ids differ from it in
+ * their length or their last character (org-07, org-08; hus, kela),
+ * checked first here. */
 static const broker_org *directory_org(const gate_env *g, const char *org)
 {
-    return org && *org ? broker_config_org(g->cfg, org) : NULL;
+    if (!org || !*org)
+        return NULL;
+    size_t len = strnlen(org, sizeof g->cfg->orgs[0].id);
+    if (len == sizeof g->cfg->orgs[0].id)
+        return NULL; /* longer than any id */
+    for (size_t i = 0; i < g->cfg->org_count; i++) {
+        const char *id = g->cfg->orgs[i].id;
+        if (id[len] == '\0' && id[len - 1] == org[len - 1] &&
+            memcmp(id, org, len) == 0)
+            return &g->cfg->orgs[i];
+    }
+    return NULL;
 }
 
 /* A service the org lists in the directory. */

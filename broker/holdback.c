@@ -87,12 +87,31 @@ struct holdback {
     idmap objects;      /* object_count, by object id */
     count_entry *terms; /* by client key */
     idmap waits;        /* waiters, by wait_key */
-    hb_queue ready;     /* woken, to decide again */
+    /* keys with waiters counted by a few bits of their hash: most events
+     * folded wake nothing, and a bucket of 0 says so without a lookup (a
+     * lookup that misses reads the records in its probe) */
+    uint32_t *wait_filter;
+    hb_queue ready; /* woken, to decide again */
 };
+
+#define WAIT_FILTER_BITS 16
+
+static size_t filter_bucket(const uint8_t key[16])
+{
+    uint64_t a, b;
+    memcpy(&a, key, 8);
+    memcpy(&b, key + 8, 8);
+    return (size_t)(((a ^ b) * 0x9e3779b97f4a7c15u) >> (64 - WAIT_FILTER_BITS));
+}
 
 holdback *hb_new(size_t max_events)
 {
     holdback *hb = calloc(1, sizeof *hb);
+    if (hb && !(hb->wait_filter = calloc((size_t)1 << WAIT_FILTER_BITS,
+                                         sizeof *hb->wait_filter))) {
+        free(hb);
+        return NULL;
+    }
     if (!hb)
         return NULL;
     hb->max = max_events;
@@ -128,6 +147,7 @@ void hb_destroy(holdback **hb)
     idmap_fini(&(*hb)->objects);
     idmap_fini(&(*hb)->waits);
     counts_free(&(*hb)->terms);
+    free((*hb)->wait_filter);
     origin *o, *tmp;
     HASH_ITER(hh, (*hb)->origins, o, tmp)
     {
@@ -316,8 +336,10 @@ static void wait_index(holdback *hb, held_event *e, int delta)
             e->wset->head = e->wnext;
         if (e->wnext)
             e->wnext->wprev = e->wprev;
-        if (!e->wset->head)
+        if (!e->wset->head) {
+            hb->wait_filter[filter_bucket(e->wset->key)]--;
             free(idmap_remove(&hb->waits, e->wset->key));
+        }
         e->wset = NULL;
         e->wprev = e->wnext = NULL;
         return;
@@ -332,6 +354,7 @@ static void wait_index(holdback *hb, held_event *e, int delta)
             free(w);
             return;
         }
+        hb->wait_filter[filter_bucket(w->key)]++;
     }
     e->wset = w;
     e->wprev = NULL;
@@ -494,7 +517,7 @@ size_t hb_sweep(holdback *hb, hb_decide_fn fn, void *arg)
 
 void hb_wake(holdback *hb, const uint8_t key[16])
 {
-    if (!idmap_count(&hb->waits))
+    if (!hb->wait_filter[filter_bucket(key)])
         return;
     waiters *w = idmap_find(&hb->waits, key);
     for (held_event *e = w ? w->head : NULL; e; e = e->wnext)

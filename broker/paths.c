@@ -111,12 +111,26 @@ struct path_index {
     idmap paths;    /* path_state by client key, in path_pool */
     pool path_pool; /* the paths, oldest first, freed with the index */
     origin_seen *origins;
+    /* The origin and the path found last: a replay asks for the same
+     * origin for thousands of events in a row, several times each (a
+     * strcmp, not a hash), and the gate and the fold ask for the same path
+     * in turn. Paths and origins are freed only with the index, so a
+     * pointer kept here stays valid. Behind a pointer so that the const
+     * lookups may update it. */
+    struct pi_last {
+        origin_seen *origin;
+        path_state *path;
+    } * cache;
     unsigned long long conflicts;
 };
 
 path_index *pi_new(void)
 {
     path_index *pi = calloc(1, sizeof(path_index));
+    if (pi && !(pi->cache = calloc(1, sizeof *pi->cache))) {
+        free(pi);
+        return NULL;
+    }
     if (pi) {
         idmap_init(&pi->paths, offsetof(path_state, key));
         pool_init(&pi->path_pool, sizeof(path_state), 0);
@@ -158,15 +172,29 @@ void pi_destroy(path_index **pi)
         HASH_DEL((*pi)->origins, o);
         free(o);
     }
+    free((*pi)->cache);
     free(*pi);
     *pi = NULL;
 }
 
 static origin_seen *origin_get(const path_index *pi, const char *org)
 {
-    origin_seen *o = NULL;
+    origin_seen *o = pi->cache->origin;
+    if (o && strcmp(o->org, org) == 0)
+        return o;
     HASH_FIND_STR(pi->origins, org, o);
+    if (o)
+        pi->cache->origin = o;
     return o;
+}
+
+static bool seen_in(const origin_seen *o, uint64_t seq)
+{
+    if (seq <= o->contig)
+        return true;
+    seq_entry *s = NULL;
+    HASH_FIND(hh, o->above, &seq, sizeof seq, s);
+    return s != NULL;
 }
 
 uint64_t pi_contiguous(const path_index *pi, const char *org)
@@ -177,14 +205,8 @@ uint64_t pi_contiguous(const path_index *pi, const char *org)
 
 bool pi_seen(const path_index *pi, const char *org, uint64_t seq)
 {
-    origin_seen *o = origin_get(pi, org);
-    if (!o)
-        return false;
-    if (seq <= o->contig)
-        return true;
-    seq_entry *s = NULL;
-    HASH_FIND(hh, o->above, &seq, sizeof seq, s);
-    return s != NULL;
+    const origin_seen *o = origin_get(pi, org);
+    return o && seen_in(o, seq);
 }
 
 /* Records (org, seq) as applied; false if it already was. */
@@ -198,7 +220,7 @@ static bool mark_seen(path_index *pi, const char *org, uint64_t seq)
         snprintf(o->org, sizeof o->org, "%s", org);
         HASH_ADD_STR(pi->origins, org, o);
     }
-    if (pi_seen(pi, org, seq))
+    if (seen_in(o, seq))
         return false;
     if (seq == o->contig + 1) {
         o->contig = seq;
@@ -226,7 +248,13 @@ static bool mark_seen(path_index *pi, const char *org, uint64_t seq)
 
 static path_state *path_find(const path_index *pi, const uint8_t key[16])
 {
-    return idmap_find(&pi->paths, key);
+    path_state *p = pi->cache->path;
+    if (p && memcmp(p->key, key, 16) == 0)
+        return p;
+    p = idmap_find(&pi->paths, key);
+    if (p)
+        pi->cache->path = p;
+    return p;
 }
 
 static path_state *path_get(path_index *pi, const uint8_t key[16])

@@ -128,6 +128,13 @@ bool polku_token_valid(const char *s)
     /* the characters of an identity code are all token characters: a
      * token that holds one is refused (they never leave their agent) */
     for (size_t i = 0; i + POLKU_HETU_LEN <= n; i++) {
+        /* an identity code begins with six digits (its birth date): a
+         * window that does not is not parsed */
+        size_t digits = 0;
+        while (digits < 6 && s[i + digits] >= '0' && s[i + digits] <= '9')
+            digits++;
+        if (digits < 6)
+            continue;
         char window[POLKU_HETU_LEN + 1], canonical[POLKU_HETU_LEN + 1];
         memcpy(window, s + i, POLKU_HETU_LEN);
         window[POLKU_HETU_LEN] = '\0';
