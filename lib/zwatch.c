@@ -25,7 +25,10 @@
  * ("quiet"): until ZMQ_FD wakes it, or a send on the socket
  * (polku_zwatch_sent) may have consumed the edge, nothing can have arrived
  * unseen and it does not look again. A slow safety look (SAFETY_LOOK_MS)
- * catches a send that was not reported and says so in the log.
+ * catches a send that was not reported and says so in the log — unless
+ * ZMQ_FD was readable or the loop had not run for longer than the safety
+ * timer lets it sleep (a stopped or starved process: the input may have
+ * arrived while it stood still).
  *
  * Memory is released only when the last of the five close callbacks ran. */
 #include "polku/zwatch.h"
@@ -63,6 +66,7 @@ struct polku_zwatch {
                               or sent since: no need to look */
     bool warned;           /* the safety look found input once */
     uint64_t last_look_ms; /* loop time of the last look */
+    uint64_t last_turn_ms; /* loop time at the last prepare or check */
     unsigned long long received;
     unsigned long long dropped;
     void (*before_sleep)(void *arg);
@@ -147,14 +151,19 @@ static bool must_look(polku_zwatch *zw)
         return true;
     if (uv_now(zw->poll.loop) - zw->last_look_ms < SAFETY_LOOK_MS)
         return false;
-    zw->last_look_ms = uv_now(zw->poll.loop);
+    uint64_t now = uv_now(zw->poll.loop);
+    zw->last_look_ms = now;
     /* ZMQ_FD readable: a wake-up the loop has not dispatched yet (this
      * runs before its poll; the process may have been stopped a while). */
     struct pollfd fd = {.fd = zw->fd, .events = POLLIN};
     bool woken = poll(&fd, 1, 0) == 1;
+    /* The loop did not run for longer than its poll can sleep (the safety
+     * timer bounds it): the process was stopped or starved, and libzmq's
+     * I/O thread, resumed with it, may signal ZMQ_FD only just now. */
+    bool stalled = now - zw->last_turn_ms > SAFETY_LOOK_MS * 3 / 2;
     if (!input_pending(zw))
         return false;
-    if (!woken && !zw->warned) {
+    if (!woken && !stalled && !zw->warned) {
         zw->warned = true;
         log_warn("zwatch: input found by the safety look: a send on this "
                  "socket was not reported (polku_zwatch_sent)");
@@ -277,12 +286,12 @@ static void on_prepare(uv_prepare_t *prepare)
         zw->before_sleep(zw->before_sleep_arg);
     if (!zw->closing && !zw->dormant && must_look(zw))
         update_idle(zw);
+    zw->last_turn_ms = uv_now(zw->poll.loop);
 }
 
-static void on_check(uv_check_t *check)
+/* After the loop's poll: drain what arrived, within the budget. */
+static void check_turn(polku_zwatch *zw)
 {
-    polku_zwatch *zw = check->data;
-
     if (zw->closing || zw->dormant || !must_look(zw))
         return;
     enum recv_result r = RECV_OK;
@@ -307,6 +316,13 @@ static void on_check(uv_check_t *check)
     } else {
         update_idle(zw);
     }
+}
+
+static void on_check(uv_check_t *check)
+{
+    polku_zwatch *zw = check->data;
+    check_turn(zw);
+    zw->last_turn_ms = uv_now(check->loop); /* the memory outlives a close */
 }
 
 void polku_zwatch_sent(polku_zwatch *zw)
@@ -337,6 +353,7 @@ int polku_zwatch_start(uv_loop_t *loop, void *zsock, unsigned budget,
     zw->cb = cb;
     zw->arg = arg;
     zw->budget = budget ? budget : ZWATCH_DEFAULT_BUDGET;
+    zw->last_turn_ms = uv_now(loop);
 
     if (zmq_getsockopt(zsock, ZMQ_FD, &fd, &len) != 0) {
         log_warn("zwatch: cannot read ZMQ_FD (%s)", zmq_strerror(errno));
