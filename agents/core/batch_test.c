@@ -12,9 +12,10 @@
 
 #include "batch.h"
 #include "polku/error.h"
+#include "test_tmpdir.h"
 
 typedef struct fixture {
-    char dir[64];
+    char dir[256];
     store st;
     batch b;
     int opened, committed;
@@ -34,8 +35,7 @@ static void on_committed(void *arg, bool ok)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/polku-batch-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(test_tmpdir_make(f->dir, sizeof f->dir, "batch"), 0);
     assert_int_equal(store_open(&f->st, f->dir, 8 << 20, 8 << 20, "kela"), 0);
     batch_init(&f->b, &f->st);
     f->b.opened = on_opened;
@@ -50,11 +50,9 @@ static int teardown(void **state)
     fixture *f = *state;
     batch_fini(&f->b);
     store_close(&f->st);
-    char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
+    int rc = test_tmpdir_remove(f->dir);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* An after-action that records what happened to it. */

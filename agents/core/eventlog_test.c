@@ -16,9 +16,10 @@
 #include "eventlog.h"
 #include "logchain.h"
 #include "polku/error.h"
+#include "test_tmpdir.h"
 
 typedef struct fixture {
-    char dir[64];
+    char dir[256];
     store st;
     batch b;
     outbox ob;
@@ -58,8 +59,7 @@ static void close_log(fixture *f)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/polku-eventlog-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(test_tmpdir_make(f->dir, sizeof f->dir, "eventlog"), 0);
     open_log(f);
     *state = f;
     return 0;
@@ -69,11 +69,9 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     close_log(f);
-    char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
+    int rc = test_tmpdir_remove(f->dir);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 /* One event (a plan update to "sote", plan id `plan`) in an item that

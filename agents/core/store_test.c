@@ -12,23 +12,24 @@
 #include <unistd.h>
 
 #include "polku/error.h"
+#include "test_tmpdir.h"
 #include "store.h"
 
-static char dir[256];
+static char top[200]; /* the test's temporary directory */
+static char dir[240]; /* the store's: top/kela */
 
 static int make_dir(void **state)
 {
-    snprintf(dir, sizeof dir, "/tmp/polku-store-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    strncat(dir, "/kela", sizeof dir - strlen(dir) - 1);
+    (void)state;
+    assert_int_equal(test_tmpdir_make(top, sizeof top, "store"), 0);
+    snprintf(dir, sizeof dir, "%s/kela", top);
     return 0;
 }
 
 static int remove_dir(void **state)
 {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%.*s'", (int)(strlen(dir) - 5), dir);
-    return system(cmd) == 0 ? 0 : -1;
+    (void)state;
+    return test_tmpdir_remove(top);
 }
 
 static MDB_txn *begin(store *s)

@@ -12,9 +12,10 @@
 
 #include "link_runs.h"
 #include "polku/error.h"
+#include "test_tmpdir.h"
 
 typedef struct fixture {
-    char dir[64];
+    char dir[256];
     store st;
     batch b;
     /* the messages: fail[i] is fn's answer for message i */
@@ -27,8 +28,7 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/polku-runs-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    assert_int_equal(test_tmpdir_make(f->dir, sizeof f->dir, "runs"), 0);
     assert_int_equal(store_open(&f->st, f->dir, 8 << 20, 8 << 20, "kela"), 0);
     batch_init(&f->b, &f->st);
     *state = f;
@@ -40,11 +40,9 @@ static int teardown(void **state)
     fixture *f = *state;
     batch_fini(&f->b);
     store_close(&f->st);
-    char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    int rc = system(cmd);
+    int rc = test_tmpdir_remove(f->dir);
     free(f);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 typedef struct answer {
