@@ -460,11 +460,23 @@ void broker_config_fini(broker_config *cfg)
     memset(cfg, 0, sizeof *cfg);
 }
 
+/* Asked several times for every event the gate admits: most ids differ
+ * from the one asked for in their length or their last character (org-07,
+ * org-08; hus, kela), compared before the whole name (a strcmp per id
+ * showed as ~4 % of a rebuild). */
 const broker_org *broker_config_org(const broker_config *cfg, const char *id)
 {
-    for (size_t i = 0; i < cfg->org_count; i++)
-        if (strcmp(cfg->orgs[i].id, id) == 0)
+    if (!id || !*id)
+        return NULL;
+    size_t len = strnlen(id, sizeof cfg->orgs[0].id);
+    if (len == sizeof cfg->orgs[0].id)
+        return NULL; /* longer than any id */
+    for (size_t i = 0; i < cfg->org_count; i++) {
+        const char *o = cfg->orgs[i].id;
+        if (o[len] == '\0' && o[len - 1] == id[len - 1] &&
+            memcmp(o, id, len) == 0)
             return &cfg->orgs[i];
+    }
     return NULL;
 }
 

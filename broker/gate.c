@@ -27,27 +27,6 @@ static gate_result malformed(const char *why)
     return refuse(POLKU__NACK_CODE__NACK_MALFORMED, why);
 }
 
-/* The directory's organisation named org (broker_config_org's answer).
- * The gate asks several times an event; comparing the name with each id
- * by strcmp showed as ~4% of a rebuild, and most ids differ from it in
- * their length or their last character (org-07, org-08; hus, kela),
- * checked first here. */
-static const broker_org *directory_org(const gate_env *g, const char *org)
-{
-    if (!org || !*org)
-        return NULL;
-    size_t len = strnlen(org, sizeof g->cfg->orgs[0].id);
-    if (len == sizeof g->cfg->orgs[0].id)
-        return NULL; /* longer than any id */
-    for (size_t i = 0; i < g->cfg->org_count; i++) {
-        const char *id = g->cfg->orgs[i].id;
-        if (id[len] == '\0' && id[len - 1] == org[len - 1] &&
-            memcmp(id, org, len) == 0)
-            return &g->cfg->orgs[i];
-    }
-    return NULL;
-}
-
 /* A service the org lists in the directory. */
 static bool offers_service(const broker_org *o, const char *service)
 {
@@ -66,7 +45,7 @@ static bool settled(const gate_env *g, const char *org)
 static bool gate_org_replayed(void *arg, const char *org)
 {
     const gate_env *g = arg;
-    return !directory_org(g, org) || g->replayed(g->arg, org);
+    return !broker_config_org(g->cfg, org) || g->replayed(g->arg, org);
 }
 
 bool gate_client_ready(const gate_env *g, const polku_envelope *env)
@@ -87,7 +66,7 @@ static bool every_org_settled(const gate_env *g)
 /* A destination that is another org of the directory. */
 static bool one_other_org(const gate_env *g, const polku_envelope *env)
 {
-    return env->n_to == 1 && directory_org(g, env->to[0]) &&
+    return env->n_to == 1 && broker_config_org(g->cfg, env->to[0]) &&
            strcmp(env->to[0], env->origin_org) != 0;
 }
 
@@ -156,7 +135,7 @@ static gate_result referral_requested(const gate_env *g,
                                       const polku_envelope *env)
 {
     const Polku__ReferralRequested *q = env->referral_requested;
-    if (env->n_to == 1 && !directory_org(g, env->to[0]))
+    if (env->n_to == 1 && !broker_config_org(g->cfg, env->to[0]))
         return refuse(POLKU__NACK_CODE__NACK_UNKNOWN_ORG,
                       "the receiver is not in the directory");
     if (!one_other_org(g, env))
@@ -165,7 +144,7 @@ static gate_result referral_requested(const gate_env *g,
     if (env->client_key.len != 16)
         return malformed("a referral needs a client key");
     if (q->service[0] &&
-        !offers_service(directory_org(g, env->to[0]), q->service))
+        !offers_service(broker_config_org(g->cfg, env->to[0]), q->service))
         return malformed("the service is not one the receiver offers in the "
                          "directory");
     const cl_referral *r = cl_referral_find(g->x->clients, q->referral_id.data);
@@ -198,7 +177,7 @@ static gate_result referral_known(const gate_env *g, const uint8_t id[16],
     *out = cl_referral_find(g->x->clients, id);
     if (*out && (*out)->requested)
         return ok;
-    if (!directory_org(g, sender))
+    if (!broker_config_org(g->cfg, sender))
         return not_writer("the referral is not known");
     if (hb_holds_object(g->held, id) || !settled(g, sender))
         return undecided;
@@ -272,7 +251,7 @@ static gate_result consent_granted(const gate_env *g, const polku_envelope *env)
                           "records it");
     /* org ids are shown with the consent: only the directory's */
     for (size_t i = 0; i < c->n_orgs; i++)
-        if (!directory_org(g, c->orgs[i]))
+        if (!broker_config_org(g->cfg, c->orgs[i]))
             return refuse(POLKU__NACK_CODE__NACK_UNKNOWN_ORG,
                           "the consent names an organisation outside the "
                           "directory");
@@ -357,14 +336,14 @@ static gate_result claim_answered(const gate_env *g, const polku_envelope *env)
 static gate_result handover_offered(const gate_env *g,
                                     const polku_envelope *env)
 {
-    if (env->n_to == 1 && !directory_org(g, env->to[0]))
+    if (env->n_to == 1 && !broker_config_org(g->cfg, env->to[0]))
         return refuse(POLKU__NACK_CODE__NACK_UNKNOWN_ORG,
                       "the receiver is not in the directory");
     if (!one_other_org(g, env))
         return malformed("an offer goes to one other organisation of the "
                          "directory");
     const char *supporter = env->handover_offered->supporter;
-    if (supporter[0] && !directory_org(g, supporter))
+    if (supporter[0] && !broker_config_org(g->cfg, supporter))
         return malformed("the supporter is not in the directory");
     const char *basis = env->handover_offered->override_basis;
     if (basis[0]) {
@@ -396,7 +375,7 @@ static gate_result handover_answered(const gate_env *g,
         !h.offered) {
         const char *offerer = a->offered_by;
         if (hb_holds_object(g->held, a->handover_id.data) ||
-            (directory_org(g, offerer) && !settled(g, offerer)))
+            (broker_config_org(g->cfg, offerer) && !settled(g, offerer)))
             return undecided;
         /* its own failure of an offer the broker refused: nothing to fold */
         return own_failure ? ignore : not_writer("the offer is not known");
@@ -442,7 +421,7 @@ static gate_result service_event(const gate_env *g, const polku_envelope *env,
 {
     if (env->client_key.len != 16)
         return malformed("a service event needs a client key");
-    if (!offers_service(directory_org(g, env->origin_org), service))
+    if (!offers_service(broker_config_org(g->cfg, env->origin_org), service))
         return malformed("the service is not one this organisation offers "
                          "in the directory");
     return ok;
@@ -451,10 +430,10 @@ static gate_result service_event(const gate_env *g, const polku_envelope *env,
 static gate_result plan_updated(const gate_env *g, const polku_envelope *env)
 {
     const Polku__PlanPointer *plan = env->plan_updated->plan;
-    if (plan->org[0] && !directory_org(g, plan->org))
+    if (plan->org[0] && !broker_config_org(g->cfg, plan->org))
         return malformed("the plan's organisation is not in the directory");
     for (size_t i = 0; i < env->n_to; i++)
-        if (!directory_org(g, env->to[i]))
+        if (!broker_config_org(g->cfg, env->to[i]))
             return refuse(POLKU__NACK_CODE__NACK_UNKNOWN_ORG,
                           "a destination is not in the directory");
     gate_result r = coordinated_at(g, env, env->plan_updated->term);
@@ -505,10 +484,10 @@ static bool named_orgs_known(const gate_env *g, const polku_envelope *env)
         break;
     }
     for (int i = 0; i < 3; i++)
-        if (names[i] && names[i][0] && !directory_org(g, names[i]))
+        if (names[i] && names[i][0] && !broker_config_org(g->cfg, names[i]))
             return false;
     for (size_t i = 0; i < env->n_to; i++)
-        if (!directory_org(g, env->to[i]) &&
+        if (!broker_config_org(g->cfg, env->to[i]) &&
             env->body_case != POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED &&
             env->body_case != POLKU__ENVELOPE__BODY_HANDOVER_OFFERED &&
             env->body_case != POLKU__ENVELOPE__BODY_PLAN_UPDATED &&
@@ -597,7 +576,7 @@ static Polku__NackCode route_offer(const gate_env *g, const polku_envelope *env,
 Polku__NackCode gate_route(const gate_env *g, const polku_envelope *env,
                            const char *dest, uint64_t now_ms)
 {
-    if (!directory_org(g, dest))
+    if (!broker_config_org(g->cfg, dest))
         return POLKU__NACK_CODE__NACK_UNKNOWN_ORG;
     switch (env->body_case) {
     case POLKU__ENVELOPE__BODY_REFERRAL_REQUESTED:
