@@ -35,9 +35,9 @@ static void on_committed(void *arg, bool ok)
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    assert_int_equal(test_tmpdir_make(f->dir, sizeof f->dir, "batch"), 0);
-    assert_int_equal(store_open(&f->st, f->dir, 8 << 20, 8 << 20, "kela"), 0);
-    batch_init(&f->b, &f->st);
+    assert_int_equal(
+        test_batch_store_open(f->dir, sizeof f->dir, "batch", &f->st, &f->b),
+        0);
     f->b.opened = on_opened;
     f->b.committed = on_committed;
     f->b.hook_arg = f;
@@ -48,9 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    batch_fini(&f->b);
-    store_close(&f->st);
-    int rc = test_tmpdir_remove(f->dir);
+    int rc = test_batch_store_close(f->dir, &f->st, &f->b);
     free(f);
     return rc;
 }

@@ -28,9 +28,8 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
-    assert_int_equal(test_tmpdir_make(f->dir, sizeof f->dir, "runs"), 0);
-    assert_int_equal(store_open(&f->st, f->dir, 8 << 20, 8 << 20, "kela"), 0);
-    batch_init(&f->b, &f->st);
+    assert_int_equal(
+        test_batch_store_open(f->dir, sizeof f->dir, "runs", &f->st, &f->b), 0);
     *state = f;
     return 0;
 }
@@ -38,9 +37,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    batch_fini(&f->b);
-    store_close(&f->st);
-    int rc = test_tmpdir_remove(f->dir);
+    int rc = test_batch_store_close(f->dir, &f->st, &f->b);
     free(f);
     return rc;
 }
