@@ -671,25 +671,37 @@ static json_t *id_json(const uint8_t id[16])
     return json_string(text);
 }
 
+json_t *cl_referral_change_json(const client_index *cl, const cl_referral *r)
+{
+    return json_pack(
+        "{s:o, s:s, s:s, s:s, s:s, s:I, s:s}", "id", id_json(r->id), "from",
+        cl_name(cl, r->from), "to", cl_name(cl, r->to), "service",
+        cl_name(cl, r->service), "status",
+        r->status ? polku_referral_state_name(r->status) : "unknown", "version",
+        (json_int_t)r->version, "urgency", r->urgent ? "urgent" : "routine");
+}
+
 json_t *cl_referral_json(const client_index *cl, const cl_referral *r,
                          uint64_t now_ms, const display *names)
 {
+    json_t *j = cl_referral_change_json(cl, r);
+    if (!j)
+        return NULL;
     char key[DISPLAY_NAME_TEXT];
     display_name(names, r->client_key, key);
     uint64_t since = r->status == POLKU__REFERRAL_STATE__REFERRAL_RECEIVED
                          ? r->received_ms
                          : r->created_ms;
-    return json_pack(
-        "{s:o, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:I, s:s}",
-        "id", id_json(r->id), "client_key", key, "from", cl_name(cl, r->from),
-        "to", cl_name(cl, r->to), "service", cl_name(cl, r->service), "status",
-        r->status ? polku_referral_state_name(r->status) : "unknown", "version",
-        (json_int_t)r->version, "created", polku_json_time(r->created_ms),
-        "received", polku_json_time(r->received_ms), "answered",
-        polku_json_time(r->answered_ms), "due", polku_json_time(r->due_ms),
-        "age_s",
-        (json_int_t)(since && now_ms > since ? (now_ms - since) / 1000 : 0),
-        "urgency", r->urgent ? "urgent" : "routine");
+    json_object_set_new(j, "client_key", json_string(key));
+    json_object_set_new(j, "created", polku_json_time(r->created_ms));
+    json_object_set_new(j, "received", polku_json_time(r->received_ms));
+    json_object_set_new(j, "answered", polku_json_time(r->answered_ms));
+    json_object_set_new(j, "due", polku_json_time(r->due_ms));
+    json_object_set_new(j, "age_s",
+                        json_integer((json_int_t)(since && now_ms > since
+                                                      ? (now_ms - since) / 1000
+                                                      : 0)));
+    return j;
 }
 
 json_t *cl_client_json(const client_index *cl, const uint8_t key[16],

@@ -113,7 +113,14 @@ size_t cl_count_clients(const client_index *cl);
 size_t cl_count_referrals(const client_index *cl);
 size_t cl_count_open(const client_index *cl);
 
-/* JSON of one referral (metadata only). "client_key" is the client's
+/* What changed in one referral and between whom: id, from, to, service,
+ * status, version, urgency (the feed's referral event, feed.c; no client
+ * key, dates or age). */
+json_t *cl_referral_change_json(const client_index *cl, const cl_referral *r);
+
+/* JSON of one referral (metadata only): cl_referral_change_json's members
+ * and client_key, created, received, answered, due, age_s. "client_key" is
+ * the client's
  * display pseudonym under names (display.h; NULL: the client key, for
  * an agent's own link only). */
 json_t *cl_referral_json(const client_index *cl, const cl_referral *r,

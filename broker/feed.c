@@ -135,23 +135,11 @@ static json_t *id_json(const ProtobufCBinaryData *b)
     return json_string(text);
 }
 
-/* A referral's feed event: what changed and between whom, not the whole
- * view (its dates, due time and age are in /api/v1/pending and
- * /api/v1/paths/{display}, which a dashboard re-reads on an event). Each feed
- * event is written to every SSE client, so its bytes are multiplied by
- * them (bench/README.md, "SSE subscribers on the broker"). client_key is
- * added by the caller. */
-static json_t *referral_event_json(const client_index *cl, const cl_referral *r)
-{
-    ProtobufCBinaryData rid = {16, (uint8_t *)r->id};
-    return json_pack(
-        "{s:o, s:s, s:s, s:s, s:s, s:I, s:s}", "id", id_json(&rid), "from",
-        cl_name(cl, r->from), "to", cl_name(cl, r->to), "service",
-        cl_name(cl, r->service), "status",
-        r->status ? polku_referral_state_name(r->status) : "unknown", "version",
-        (json_int_t)r->version, "urgency", r->urgent ? "urgent" : "routine");
-}
-
+/* A referral's feed event names what changed and between whom, not the
+ * whole view: its dates, due time and age are in /api/v1/pending and
+ * /api/v1/paths/{display}, which a dashboard re-reads on an event, and
+ * each feed event is written to every SSE client (bench/README.md, "SSE
+ * subscribers on the broker"). client_key is added by the caller. */
 static json_t *referral_body(const ProtobufCBinaryData *rid,
                              const client_index *cl)
 {
@@ -159,7 +147,7 @@ static json_t *referral_body(const ProtobufCBinaryData *rid,
         rid->len == 16 ? cl_referral_find(cl, rid->data) : NULL;
     if (!r)
         return json_pack("{s:o}", "id", id_json(rid));
-    return referral_event_json(cl, r);
+    return cl_referral_change_json(cl, r);
 }
 
 static json_t *handover_body(const polku_envelope *env)
@@ -278,7 +266,7 @@ static char *render_referral(void *ctx, uint64_t seq)
 {
     const referral_capture *c = ctx;
     ProtobufCBinaryData rid = {16, (uint8_t *)c->r.id};
-    json_t *body = c->known ? referral_event_json(c->cl, &c->r)
+    json_t *body = c->known ? cl_referral_change_json(c->cl, &c->r)
                             : json_pack("{s:o}", "id", id_json(&rid));
     if (!body)
         return NULL;
