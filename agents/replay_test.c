@@ -94,8 +94,10 @@ static void send_env(conn *c, polku_envelope *env)
     polku_id pid = polku_id_new(polku_now_ms());
     memcpy(id, pid.b, 16);
     env->version = POLKU_PROTOCOL_VERSION;
-    env->msg_id.data = id;
-    env->msg_id.len = 16;
+    if (env->msg_id.len == 0) { /* else the caller's */
+        env->msg_id.data = id;
+        env->msg_id.len = 16;
+    }
     env->origin_org = "";
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -126,6 +128,12 @@ static uint64_t handshake(conn *c)
     }
 }
 
+/* Whether a replay frame's `answers` names the request id asked. */
+static bool answers(const ProtobufCBinaryData *named, const uint8_t asked[16])
+{
+    return named->len == 16 && memcmp(named->data, asked, 16) == 0;
+}
+
 /* Asks for a replay from `from` and checks what comes back. */
 static void replay_and_check(conn *c, uint64_t from, uint64_t last)
 {
@@ -134,13 +142,17 @@ static void replay_and_check(conn *c, uint64_t from, uint64_t last)
     rr.from_seq = from;
     req.body_case = POLKU__ENVELOPE__BODY_REPLAY_REQUEST;
     req.replay_request = &rr;
+    polku_id asked = polku_id_new(polku_now_ms());
+    req.msg_id = (ProtobufCBinaryData){sizeof asked.b, asked.b};
     send_env(c, &req);
+    unsigned long long unanswered = 0; /* frames not naming the request */
     uint64_t expect = from, frames = 0;
     for (;;) {
         polku_envelope *env = recv_env(c);
         H_REQUIRE(env, "replay frames (got up to seq %llu)",
                   (unsigned long long)expect - 1);
         if (env->body_case == POLKU__ENVELOPE__BODY_REPLAY_DONE) {
+            unanswered += !answers(&env->replay_done->answers, asked.b);
             H_CHECK(env->replay_done->last_seq == last,
                     "ReplayDone names the last seq %llu (got %llu)",
                     (unsigned long long)last,
@@ -153,6 +165,7 @@ static void replay_and_check(conn *c, uint64_t from, uint64_t last)
             continue;
         }
         frames++;
+        unanswered += !answers(&env->replay_batch->answers, asked.b);
         for (size_t i = 0; i < env->replay_batch->n_events; i++) {
             polku_envelope *ev = NULL;
             char why[128];
@@ -173,6 +186,10 @@ static void replay_and_check(conn *c, uint64_t from, uint64_t last)
             "(next expected %llu)",
             (unsigned long long)from, (unsigned long long)last,
             (unsigned long long)expect);
+    H_CHECK(unanswered == 0,
+            "every batch and the ReplayDone name the request they answer "
+            "(%llu do not)",
+            unanswered);
     H_CHECK(frames > 1 && frames < (last - from + 1) / 10,
             "many events per frame (%llu frames)", (unsigned long long)frames);
     h_note("replayed %llu events from %llu in %llu frames",

@@ -751,6 +751,8 @@ static void request_replay(broker *b, const uint8_t *rid, size_t rid_len,
     fill_header(&env, msg_id);
     env.n_to = 1;
     env.to = to;
+    memcpy(r->replay_request_id, msg_id, sizeof r->replay_request_id);
+    r->replay_stale_logged = false;
     req.from_seq = pi_contiguous(b->paths, b->cfg->orgs[idx].id) + 1;
     env.body_case = POLKU__ENVELOPE__BODY_REPLAY_REQUEST;
     env.replay_request = &req;
@@ -858,13 +860,47 @@ static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
 
 #define REPLAY_SLICE_MS 20 /* replay folded in one loop turn, at most */
 
+/* Whether a replay frame (its `answers`) answers the request this broker
+ * asked last. An agent's DEALER sends the frames it had queued for a
+ * broker that died to the next one once it reconnects, and an agent
+ * answers an earlier request until it sees the later one: folded, such a
+ * frame would apply events from the middle of a log before the ones ahead
+ * of them, and the writer rules would refuse what depends on those (a
+ * handover offered in a term whose claim had not been folded yet). It is
+ * dropped and counted (stats: replay.stale); the log is asked for in
+ * order. An agent older than the field answers nothing: taken while a
+ * request is outstanding, as before. */
+static bool replay_answers_ours(broker *b, int idx,
+                                const ProtobufCBinaryData *answers)
+{
+    route *r = &b->routes.by_org[idx];
+    bool ours =
+        r->replay_requested &&
+        (answers->len == 0 || (answers->len == sizeof r->replay_request_id &&
+                               memcmp(answers->data, r->replay_request_id,
+                                      sizeof r->replay_request_id) == 0));
+    if (ours)
+        return true;
+    r->replay_stale++;
+    if (!r->replay_stale_logged) {
+        r->replay_stale_logged = true;
+        log_info("%s: replay frames answering another request than this "
+                 "broker's last (queued for an earlier broker or ask) are "
+                 "dropped; its log is folded in order from what it asked",
+                 b->cfg->orgs[idx].id);
+    }
+    return false;
+}
+
 static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
                             int idx, const polku_envelope *env)
 {
     const Polku__ReplayBatch *batch = env->replay_batch;
     const char *org = b->cfg->orgs[idx].id;
     if (heads_diverged(b->heads, org, NULL, NULL, NULL))
-        return;              /* refused: nothing more of its log is folded */
+        return; /* refused: nothing more of its log is folded */
+    if (!replay_answers_ours(b, idx, &batch->answers))
+        return;
     if (!b->replay_slice_ms) /* the turn's first batch */
         b->replay_slice_ms = polku_mono_ms();
     /* thousands of events a frame: each decodes into the arena, is folded
@@ -921,6 +957,8 @@ static void on_replay_done(broker *b, const uint8_t *rid, size_t rid_len,
 {
     route *r = &b->routes.by_org[idx];
     const char *org = b->cfg->orgs[idx].id;
+    if (!replay_answers_ours(b, idx, &env->replay_done->answers))
+        return;
     uint64_t last = env->replay_done->last_seq;
     uint64_t have = pi_contiguous(b->paths, org);
     if (last > r->last_seq)

@@ -43,8 +43,12 @@
  *
  *   replay         event                                   next
  *   not asked      Hello (or a new connection)             asked
+ *   not asked      ReplayBatch or ReplayDone               not asked (dropped)
  *   asked          no answer for 10 s, or a gap            asked (again)
- *   asked          ReplayDone                              replayed
+ *   asked          ReplayBatch answering this request      asked (folded)
+ *   asked          ReplayBatch or ReplayDone answering     asked (dropped,
+ *                  another request                         counted stale)
+ *   asked          ReplayDone answering this request       replayed
  *   replayed       -                                       (for the epoch)
  *
  *   store          event                                   next
@@ -104,6 +108,12 @@ typedef struct route {
     uint64_t progress_logged_ms; /* monotonic: a long replay says how far */
     unsigned gap_retries;
     unsigned long long gaps_detected;
+    /* the msg_id of the last ReplayRequest: a replay frame answering
+     * another (queued for a broker that died, or for an earlier ask) is
+     * dropped and counted, never folded */
+    uint8_t replay_request_id[16];
+    unsigned long long replay_stale;
+    bool replay_stale_logged; /* once per request */
     /* the agent's clock minus the broker's, from its Hello and heartbeats:
      * SLA ages of its events are read on the broker's clock */
     int64_t clock_offset_ms;

@@ -164,8 +164,8 @@ static void add_handover(const uint8_t key[16], const path_view *v, void *arg)
         p->handovers,
         json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:b}", "id", id,
                   "client_key", hex, "from", h->from, "to", h->to, "term",
-                  (json_int_t)h->term, "offered", polku_json_time(h->offered_ms),
-                  "age_s",
+                  (json_int_t)h->term, "offered",
+                  polku_json_time(h->offered_ms), "age_s",
                   (json_int_t)(h->offered_ms && now > h->offered_ms
                                    ? (now - h->offered_ms) / 1000
                                    : 0),
@@ -263,12 +263,13 @@ json_t *views_stats_json(const views_state *vs)
         json_object_set_new(
             replay, vs->cfg->orgs[i].id,
             json_pack(
-                "{s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "events",
+                "{s:I, s:I, s:I, s:I, s:b, s:I, s:I, s:I}", "events",
                 (json_int_t)r->replayed_events, "expected",
                 (json_int_t)expected, "from_seq", (json_int_t)r->replay_from,
                 "last_seq", (json_int_t)r->last_seq, "done", r->replayed,
                 "gaps", (json_int_t)r->gaps_detected, "applied_seq",
-                (json_int_t)pi_contiguous(vs->x.paths, vs->cfg->orgs[i].id)));
+                (json_int_t)pi_contiguous(vs->x.paths, vs->cfg->orgs[i].id),
+                "stale", (json_int_t)r->replay_stale));
     }
     return json_pack(
         "{s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "

@@ -227,6 +227,13 @@ static bool id_ok(check *c, const char *field, ProtobufCBinaryData id)
     return true;
 }
 
+static bool opt_id_ok(check *c, const char *field, ProtobufCBinaryData id)
+{
+    if (id.len != 0 && id.len != ID_LEN)
+        return fail(c, field, "must be empty or 16 bytes");
+    return true;
+}
+
 /* ---- field numbers ---- */
 
 static bool unknown_fields_ok(const ProtobufCMessage *m);
@@ -414,7 +421,7 @@ static bool replay_batch_ok(check *c, const Polku__ReplayBatch *b)
     for (size_t i = 0; i < b->n_events; i++)
         if (b->events[i].len == 0)
             return fail(c, "replay_batch.events", "has an empty event");
-    return true;
+    return opt_id_ok(c, "replay_batch.answers", b->answers);
 }
 
 /* A bundle's messages are each decoded and checked on their own by the
@@ -516,13 +523,6 @@ static bool opt_bytes_ok(check *c, const char *field, ProtobufCBinaryData b,
 {
     if (b.len != 0 && b.len != len)
         return fail(c, field, "has the wrong length");
-    return true;
-}
-
-static bool opt_id_ok(check *c, const char *field, ProtobufCBinaryData id)
-{
-    if (id.len != 0 && id.len != ID_LEN)
-        return fail(c, field, "must be empty or 16 bytes");
     return true;
 }
 
@@ -740,8 +740,9 @@ static bool body_ok(check *c, const polku_envelope *env)
     case POLKU__ENVELOPE__BODY_HEARTBEAT:
         return heartbeat_ok(c, env->heartbeat);
     case POLKU__ENVELOPE__BODY_REPLAY_REQUEST:
-    case POLKU__ENVELOPE__BODY_REPLAY_DONE:
         return true; /* numbers only */
+    case POLKU__ENVELOPE__BODY_REPLAY_DONE:
+        return opt_id_ok(c, "replay_done.answers", env->replay_done->answers);
     case POLKU__ENVELOPE__BODY__NOT_SET:
     default:
         return fail(c, "body", "is missing");

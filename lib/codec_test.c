@@ -106,8 +106,10 @@ static void init_bodies(fixture *f)
     f->replay_batch = (Polku__ReplayBatch)POLKU__REPLAY_BATCH__INIT;
     f->replay_batch.events = f->events;
     f->replay_batch.n_events = 2;
+    f->replay_batch.answers = (ProtobufCBinaryData){16, f->msg_id};
     f->replay_done = (Polku__ReplayDone)POLKU__REPLAY_DONE__INIT;
     f->replay_done.last_seq = 9;
+    f->replay_done.answers = (ProtobufCBinaryData){16, f->msg_id};
     f->bundle = (Polku__Bundle)POLKU__BUNDLE__INIT;
     f->bundle.messages = f->events; /* two opaque messages */
     f->bundle.n_messages = 2;
@@ -284,8 +286,7 @@ static void test_round_trip_every_body(void **state)
         assert_string_equal(out->origin_org, "kela");
         assert_int_equal(out->n_to, f.env.n_to);
         if (f.env.n_to > 0) /* a bundle goes to no one */
-            assert_string_equal(out->to[f.env.n_to - 1],
-                                f.to[f.env.n_to - 1]);
+            assert_string_equal(out->to[f.env.n_to - 1], f.to[f.env.n_to - 1]);
         assert_int_equal(out->time_ms, 1700000000123u);
         encode(out, &again, &again_len);
         assert_int_equal(again_len, len);
@@ -428,6 +429,15 @@ static void bad_version_and_msg_id(fixture *f)
 {
     f->env.version = 9;
     f->env.msg_id.len = 4;
+}
+static void replay_batch_answers_short(fixture *f)
+{
+    f->replay_batch.answers = (ProtobufCBinaryData){15, f->msg_id};
+}
+static void replay_done_answers_long(fixture *f)
+{
+    static uint8_t id[17];
+    f->replay_done.answers = (ProtobufCBinaryData){sizeof id, id};
 }
 static void origin_upper(fixture *f)
 {
@@ -622,6 +632,10 @@ static const rule_case rules[] = {
     {"bad version+msg_id", B(HELLO), bad_version_and_msg_id, POLKU_EMALFORMED,
      "msg_id"},
     {"origin case", B(HELLO), origin_upper, POLKU_EMALFORMED, "origin_org"},
+    {"replay batch answers 15", B(REPLAY_BATCH), replay_batch_answers_short,
+     POLKU_EMALFORMED, "replay_batch.answers"},
+    {"replay done answers 17", B(REPLAY_DONE), replay_done_answers_long,
+     POLKU_EMALFORMED, "replay_done.answers"},
     {"to syntax", B(REFERRAL_REQUESTED), to_invalid, POLKU_EMALFORMED,
      "to is not a valid org id"},
     {"to empty", B(REFERRAL_REQUESTED), to_empty_string, POLKU_EMALFORMED,
@@ -1040,8 +1054,9 @@ static void test_nack_code_names(void **state)
         assert_string_equal(polku_nack_code_name((Polku__NackCode)c), names[c]);
     assert_true(polku_nack_code_known("duplicate_session"));
     assert_true(polku_nack_code_known("stale_plan"));
-    assert_string_equal(polku_nack_code_name(POLKU__NACK_CODE__NACK_BROKER_PASSIVE),
-                        "broker_passive");
+    assert_string_equal(
+        polku_nack_code_name(POLKU__NACK_CODE__NACK_BROKER_PASSIVE),
+        "broker_passive");
     assert_string_equal(
         polku_nack_code_name(POLKU__NACK_CODE__NACK_OVERRIDE_NOT_PERMITTED),
         "override_not_permitted");

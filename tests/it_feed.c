@@ -14,7 +14,12 @@
  *     left-out event is in the path. A second peer never sends seq 3: the
  *     broker asks a bounded number of times, then counts it replayed with
  *     the gap visible in /api/v1/stats (applied_seq 2 of last_seq 5) and
- *     warns in its log.
+ *     warns in its log. Replay frames that answer another request than the
+ *     broker's last (an agent's frames queued for a broker that died), or
+ *     come before any request, are dropped and counted (replay.stale): the
+ *     seq 3 they carry is not folded. The second peer names no request in
+ *     its answers (an agent from before ReplayBatch.answers): taken while
+ *     asked.
  * (3) path_view_consent: GET /v1/paths/{key} at an agent is refused (403
  *     consent_required) while no consent has purpose `path`, answered once
  *     one has; the answer names the coordinator and has a timeline, and
@@ -348,9 +353,19 @@ static void peer_header(polku_envelope *env, const char *org, uint8_t id[16])
     env->time_ms = polku_now_ms();
 }
 
-/* Sends one ReplayBatch with the events of seqs (n of them). */
+/* The msg_id of a ReplayRequest, which every frame of its answer names
+ * (ReplayBatch.answers); none: an agent from before the field. */
+typedef struct request_id {
+    uint8_t id[16];
+    size_t len;
+} request_id;
+
+static const request_id no_request_id = {{0}, 0};
+
+/* Sends one ReplayBatch with the events of seqs (n of them), answering
+ * the request req. */
 static void send_batch(h_peer *p, const char *org, const uint8_t key[16],
-                       const uint64_t *seqs, size_t n)
+                       const uint64_t *seqs, size_t n, const request_id *req)
 {
     ProtobufCBinaryData ev[8];
     H_REQUIRE(n <= 8, "batch too big");
@@ -362,6 +377,8 @@ static void send_batch(h_peer *p, const char *org, const uint8_t key[16],
     peer_header(&env, org, id);
     batch.n_events = n;
     batch.events = ev;
+    batch.answers.data = (uint8_t *)req->id;
+    batch.answers.len = req->len;
     env.body_case = POLKU__ENVELOPE__BODY_REPLAY_BATCH;
     env.replay_batch = &batch;
     int rc = h_peer_send(p, &env);
@@ -370,23 +387,31 @@ static void send_batch(h_peer *p, const char *org, const uint8_t key[16],
     H_REQUIRE(rc == 0, "send the ReplayBatch");
 }
 
-static void send_done(h_peer *p, const char *org, uint64_t last)
+static void send_done(h_peer *p, const char *org, uint64_t last,
+                      const request_id *req)
 {
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__ReplayDone done = POLKU__REPLAY_DONE__INIT;
     uint8_t id[16];
     peer_header(&env, org, id);
     done.last_seq = last;
+    done.answers.data = (uint8_t *)req->id;
+    done.answers.len = req->len;
     env.body_case = POLKU__ENVELOPE__BODY_REPLAY_DONE;
     env.replay_done = &done;
     H_REQUIRE(h_peer_send(p, &env) == 0, "send ReplayDone");
 }
 
-static uint64_t expect_replay_request(h_peer *p, const char *when)
+static uint64_t expect_replay_request(h_peer *p, const char *when,
+                                      request_id *req)
 {
     polku_envelope *env =
         h_peer_recv(p, POLKU__ENVELOPE__BODY_REPLAY_REQUEST, (int)H_SEC(10));
     H_REQUIRE(env, "a ReplayRequest from the broker %s", when);
+    H_REQUIRE(env->msg_id.len == sizeof req->id,
+              "the ReplayRequest has a 16-byte msg_id");
+    memcpy(req->id, env->msg_id.data, sizeof req->id);
+    req->len = sizeof req->id;
     uint64_t from = env->replay_request->from_seq;
     polku_envelope_free(&env);
     return from;
@@ -433,8 +458,9 @@ static bool answered_until_done(h_region *r, h_peer *p, const char *org,
         const uint64_t all_but_3[] = {1, 2, 4, 5};
         uint64_t from = req->replay_request->from_seq;
         size_t skip = from <= 1 ? 0 : 2; /* from 3: seqs 4 and 5 */
-        send_batch(p, org, key, all_but_3 + skip, 4 - skip);
-        send_done(p, org, 5);
+        /* an agent from before ReplayBatch.answers names no request */
+        send_batch(p, org, key, all_but_3 + skip, 4 - skip, &no_request_id);
+        send_done(p, org, 5, &no_request_id);
         (*requests)++;
         polku_envelope_free(&req);
     }
@@ -461,31 +487,40 @@ static void case_replay_gap(void)
 
     h_peer *p = h_peer_new(r, o);
     peer_hello(p, o->id, 5);
-    uint64_t from = expect_replay_request(p, "after Hello(last_seq 5)");
+    request_id req;
+    uint64_t from = expect_replay_request(p, "after Hello(last_seq 5)", &req);
     H_REQUIRE(from == 1,
               "the first ReplayRequest asks from seq 1, not %" PRIu64, from);
 
+    /* frames answering another request (queued for a broker that died):
+     * dropped, or seq 3 would be folded and no gap found below */
+    request_id stale = {{0}, sizeof stale.id};
+    randombytes_buf(stale.id, sizeof stale.id);
+    const uint64_t only_3[] = {3};
+    send_batch(p, o->id, key, only_3, 1, &stale);
+    send_done(p, o->id, 3, &stale);
+
     /* seq 3 is left out */
     const uint64_t first[] = {1, 2, 4, 5};
-    send_batch(p, o->id, key, first, 4);
-    send_done(p, o->id, 5);
-    from = expect_replay_request(p, "after a replay with a gap at seq 3");
+    send_batch(p, o->id, key, first, 4, &req);
+    send_done(p, o->id, 5, &req);
+    from = expect_replay_request(p, "after a replay with a gap at seq 3", &req);
     H_CHECK(from == 3,
             "the broker asks again from the gap, seq 3, not %" PRIu64, from);
     json_t *mid = replay_of(r, o->id);
     H_CHECK(mid && !json_is_true(json_object_get(mid, "done")) &&
                 hc_int(mid, "gaps") == 1 && hc_int(mid, "last_seq") == 5 &&
-                hc_int(mid, "applied_seq") == 2,
+                hc_int(mid, "applied_seq") == 2 && hc_int(mid, "stale") == 2,
             "while the gap is open the org is not replayed, one gap, applied "
-            "up to seq 2: %s",
+            "up to seq 2, the two frames of another request dropped: %s",
             mid ? json_dumps(mid, JSON_COMPACT) : "(missing)");
     json_decref(mid);
     H_CHECK(stats_int(r, "orgs_replayed") == 0,
             "no org counts as replayed while the gap is open");
 
     const uint64_t rest[] = {3, 4, 5};
-    send_batch(p, o->id, key, rest, 3);
-    send_done(p, o->id, 5);
+    send_batch(p, o->id, key, rest, 3, &req);
+    send_done(p, o->id, 5, &req);
     json_t *done = NULL;
     H_WAIT_UNTIL(H_SEC(10),
                  (json_decref(done), done = replay_of(r, o->id),
@@ -528,6 +563,9 @@ static void case_replay_gap(void)
     uint8_t key2[16];
     randombytes_buf(key2, sizeof key2);
     h_peer *q = h_peer_new(r, u);
+    /* before any request, even a frame naming none is not taken: seq 3
+     * folded here would close the gap the rest of this case keeps open */
+    send_batch(q, u->id, key2, only_3, 1, &no_request_id);
     peer_hello(q, u->id, 5);
     int requests = 0;
     H_WAIT_UNTIL(H_SEC(10), answered_until_done(r, q, u->id, key2, &requests),
@@ -538,7 +576,7 @@ static void case_replay_gap(void)
     h_note("replay of %s after %d requests: %s", u->id, requests, text);
     H_CHECK(requests >= 2 && requests <= 10 && hc_int(open, "gaps") >= 1 &&
                 hc_int(open, "applied_seq") == 2 &&
-                hc_int(open, "last_seq") == 5,
+                hc_int(open, "last_seq") == 5 && hc_int(open, "stale") == 1,
             "a gap never filled is asked for again a bounded number of times "
             "and stays visible (applied_seq 2 of last_seq 5): %s",
             text);

@@ -531,6 +531,16 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
         on_directory_update(l, w);
         return;
     }
+    if (new_epoch && l->replaying) {
+        /* it answered another broker (one that died, or the pair's other
+         * half): this one asks for its own replay after its Welcome */
+        l->replaying = false;
+        uv_idle_stop(&l->replay_idle);
+        log_info("replay for broker epoch %016llx stopped at seq %llu: a new "
+                 "broker asks for its own",
+                 (unsigned long long)l->epoch,
+                 (unsigned long long)l->replay_next);
+    }
     l->epoch = w->epoch;
     l->welcomed = true;
     l->broker_bundles = w->bundles;
@@ -939,6 +949,11 @@ static void on_broker_message(broker_link *l, polku_envelope *env)
         l->replay_next =
             env->replay_request->from_seq ? env->replay_request->from_seq : 1;
         l->replay_last = l->d->b->committed_seq;
+        l->replay_answers_len = env->msg_id.len == sizeof l->replay_answers
+                                    ? sizeof l->replay_answers
+                                    : 0;
+        if (l->replay_answers_len)
+            memcpy(l->replay_answers, env->msg_id.data, l->replay_answers_len);
         log_info("replaying events %llu..%llu for the broker",
                  (unsigned long long)l->replay_next,
                  (unsigned long long)l->replay_last);
@@ -1322,6 +1337,8 @@ static void send_replay_done(broker_link *l)
     polku_envelope env = POLKU__ENVELOPE__INIT;
     Polku__ReplayDone done = POLKU__REPLAY_DONE__INIT;
     done.last_seq = l->replay_last;
+    done.answers.data = l->replay_answers;
+    done.answers.len = l->replay_answers_len;
     env.body_case = POLKU__ENVELOPE__BODY_REPLAY_DONE;
     env.replay_done = &done;
     link_send_envelope(l, &env);
@@ -1362,6 +1379,8 @@ static int replay_one_frame(broker_link *l, MDB_txn *txn)
     uint8_t msg_id[16];
     replay.n_events = n;
     replay.events = events;
+    replay.answers.data = l->replay_answers;
+    replay.answers.len = l->replay_answers_len;
     env.body_case = POLKU__ENVELOPE__BODY_REPLAY_BATCH;
     env.replay_batch = &replay;
     eventlog_header(l->cfg->org, &env, msg_id);

@@ -160,6 +160,10 @@ typedef struct broker_link {
     uv_idle_t replay_idle;
     bool replaying;
     uint64_t replay_next, replay_last;
+    /* the msg_id of the request being answered, echoed in every batch
+     * (ReplayBatch.answers): a broker folds only its latest request's */
+    uint8_t replay_answers[16];
+    size_t replay_answers_len;
 } broker_link;
 
 /* Loads the saved directory, checks the rules' organisations against it

@@ -215,6 +215,7 @@ static void replay_frames(const uint8_t *logged, size_t logged_len)
     Polku__ReplayBatch batch = POLKU__REPLAY_BATCH__INIT;
     batch.events = events;
     batch.n_events = 1;
+    batch.answers = (ProtobufCBinaryData){sizeof msg_id, msg_id};
     env = base("kela");
     env.body_case = POLKU__ENVELOPE__BODY_REPLAY_BATCH;
     env.replay_batch = &batch;
@@ -222,6 +223,7 @@ static void replay_frames(const uint8_t *logged, size_t logged_len)
 
     Polku__ReplayDone done = POLKU__REPLAY_DONE__INIT;
     done.last_seq = 42;
+    done.answers = (ProtobufCBinaryData){sizeof msg_id, msg_id};
     env.body_case = POLKU__ENVELOPE__BODY_REPLAY_DONE;
     env.replay_done = &done;
     write_frame("replay-done", &env, 0);
