@@ -34,8 +34,13 @@
 
 #define SSE_ID_FMT "%016" PRIx64 "-%" PRIu64
 #define SSE_PREAMBLE_MAX 256 /* bytes before the backlog, at most */
-/* A batch this large is written at once (well below a stream's queue). */
-#define SSE_BATCH_MAX ((size_t)256 * 1024)
+/* A batch this large is written at once: half a stream's queue, so a
+ * dashboard that has not yet read the last one is not dropped for the
+ * next. A gzip client's write is one send whatever the batch holds, so
+ * under a high event rate the batch size, not the owner's timer, sets
+ * how many sends each subscriber costs (at 256 KiB, 7 000 referrals/s
+ * flushed every 40 ms). */
+#define SSE_BATCH_MAX (POLKU_HTTP_STREAM_MAX_QUEUED / 2)
 #define SSE_BATCH_KEEP ((size_t)64 * 1024) /* larger buffers freed */
 
 struct sse_client {

@@ -85,7 +85,8 @@ void polku_sse_attach(polku_sse_hub *h, polku_http_req *req);
  * per event. The owner calls polku_sse_flush soon after an event while
  * polku_sse_pending (a timer of a few tens of ms). The hub flushes by
  * itself before a client attaches, before a keepalive, when the batch
- * passes 256 KiB and when it is freed; turning batching off flushes. */
+ * passes half a stream's queue (512 KiB) and when it is freed; turning
+ * batching off flushes. */
 void polku_sse_hub_batch(polku_sse_hub *h, bool on);
 void polku_sse_flush(polku_sse_hub *h);
 bool polku_sse_pending(const polku_sse_hub *h);
