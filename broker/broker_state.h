@@ -90,6 +90,7 @@ typedef struct broker {
     bool frame_arena_busy;     /* a frame decoded in it is being handled */
     holdback *held;            /* replayed events waiting for other logs */
     uint64_t replay_slice_ms;  /* when this loop turn began folding replay */
+    uint64_t presized_events;  /* the indexes are sized for (fold_presize) */
     broker_heads *heads;       /* heads.h: every org's chain, witnessed */
     uint8_t claim_key[32];     /* claim_auth.h: from the broker's secret */
     /* lines a peer can provoke: at most a few a second */

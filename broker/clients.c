@@ -466,6 +466,12 @@ static void on_service(client_entry *c, client_index *cl,
     }
 }
 
+void cl_presize(client_index *cl, size_t clients, size_t referrals)
+{
+    idmap_presize(&cl->clients, clients);
+    idmap_presize(&cl->referrals, referrals);
+}
+
 /* ---- timeline ---- */
 
 /* Orders entries by (time, org name, seq): the same whatever the order

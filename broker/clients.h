@@ -50,6 +50,10 @@ client_index *cl_new(void);
 const override_index *cl_overrides(const client_index *cl);
 void cl_destroy(client_index **cl);
 
+/* Room for this many clients and referrals without growing the tables
+ * (idmap_presize); a hint: nothing changes when memory runs out. */
+void cl_presize(client_index *cl, size_t clients, size_t referrals);
+
 /* Clients this index comes to know are noted in names (display_note)
  * from now on; NULL: none (the default). Only folding uses it. */
 void cl_set_display(client_index *cl, display *names);

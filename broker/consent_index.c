@@ -87,6 +87,12 @@ consent_index *ci_new(void)
     return ci;
 }
 
+void ci_presize(consent_index *ci, size_t consents, size_t clients)
+{
+    idmap_presize(&ci->entries, consents);
+    idmap_presize(&ci->clients, clients);
+}
+
 void ci_destroy(consent_index **ci)
 {
     if (!ci || !*ci)

@@ -28,6 +28,10 @@ typedef bool (*ci_replayed_fn)(void *arg, const char *org);
 consent_index *ci_new(void);
 void ci_destroy(consent_index **ci);
 
+/* Room for this many consents and clients without growing the tables
+ * (idmap_presize); a hint: nothing changes when memory runs out. */
+void ci_presize(consent_index *ci, size_t consents, size_t clients);
+
 /* Folds a consent event from origin (idempotent; a revocation that
  * arrives before its grant is kept and wins). Other bodies are ignored. */
 void ci_apply(consent_index *ci, const polku_envelope *env);

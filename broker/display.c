@@ -64,6 +64,12 @@ display *display_new(const uint8_t secret[DISPLAY_SECRET_BYTES])
     return d;
 }
 
+void display_presize(display *d, size_t clients)
+{
+    idmap_presize(&d->by_name, clients);
+    idmap_presize(&d->by_key, clients);
+}
+
 void display_free(display **d)
 {
     if (!d || !*d)

@@ -37,6 +37,10 @@ display *display_new(const uint8_t secret[DISPLAY_SECRET_BYTES]);
 /* Wipes the secret, frees, nulls *d; NULL and *d NULL are fine. */
 void display_free(display **d);
 
+/* Room for this many clients without growing the tables
+ * (idmap_presize); a hint: nothing changes when memory runs out. */
+void display_presize(display *d, size_t clients);
+
 /* The display pseudonym of a 16-byte client key, as 32 lowercase hex.
  * d NULL renders the client key itself: only for answers that go back
  * over the asking agent's own link, never for anything served or

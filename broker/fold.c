@@ -43,6 +43,17 @@ unsigned fold_apply_marked(const broker_indexes *x, const polku_envelope *env)
     return done;
 }
 
+void fold_presize(const broker_indexes *x, uint64_t events)
+{
+    uint64_t n = events / FOLD_PRESIZE_EVENTS;
+    size_t each = n < FOLD_PRESIZE_MAX ? (size_t)n : FOLD_PRESIZE_MAX;
+    cl_presize(x->clients, each, each);
+    ci_presize(x->consents, each, each);
+    pi_presize(x->paths, each);
+    if (x->names)
+        display_presize(x->names, each);
+}
+
 void fold_digest(const broker_indexes *x, char out[65], char paths[65])
 {
     char pd[65];

@@ -33,6 +33,17 @@ unsigned fold_apply(const broker_indexes *x, const polku_envelope *env);
  * (pi_mark) when the gate held it back: applied as new. */
 unsigned fold_apply_marked(const broker_indexes *x, const polku_envelope *env);
 
+/* The indexes made ready for a rebuild of about this many events (the
+ * agents' logs together, as their Hellos say), so that their tables do
+ * not double again and again, rehashing every record each time, while
+ * the logs are folded. Sized for a client, a referral, a consent and a
+ * path per FOLD_PRESIZE_EVENTS events, at most FOLD_PRESIZE_MAX of each
+ * (an agent's Hello cannot make the broker take much memory); never
+ * shrinks. Only a hint: memory short, the tables grow as before. */
+#define FOLD_PRESIZE_EVENTS 8
+#define FOLD_PRESIZE_MAX ((size_t)1 << 18)
+void fold_presize(const broker_indexes *x, uint64_t events);
+
 /* The state digest /api/v1/stats shows: SHA-256 (hex) over the paths
  * digest and every client; paths (if not NULL) gets the paths digest. */
 void fold_digest(const broker_indexes *x, char out[65], char paths[65]);

@@ -111,6 +111,21 @@ int idmap_put(idmap *m, void *record)
     return ck_hs_put(&m->hs, hash_of(m, key), key) ? POLKU_OK : POLKU_ENOMEM;
 }
 
+int idmap_presize(idmap *m, size_t records)
+{
+    if (ready(m))
+        return POLKU_ENOMEM;
+    unsigned long cap = m->cap;
+    while (cap / 2 < records + 1 && cap < (1ul << 40))
+        cap <<= 1;
+    if (cap == m->cap)
+        return POLKU_OK;
+    if (!ck_hs_grow(&m->hs, cap))
+        return POLKU_ENOMEM;
+    m->cap = cap;
+    return POLKU_OK;
+}
+
 void *idmap_remove(idmap *m, const uint8_t key[16])
 {
     if (!m->ready)

@@ -51,6 +51,13 @@ void *idmap_remove(idmap *m, const uint8_t key[16]);
 
 size_t idmap_count(const idmap *m);
 
+/* Room for records in all without growing again (the table never
+ * shrinks): a rebuild that knows roughly how many records come grows an
+ * empty table once instead of doubling a full one a dozen times, each
+ * doubling rehashing every record. POLKU_OK, or POLKU_ENOMEM (nothing
+ * changed: the map still grows as records come). */
+int idmap_presize(idmap *m, size_t records);
+
 /* Frees the table (not the records); the map is empty again. */
 void idmap_fini(idmap *m);
 

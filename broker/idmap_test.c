@@ -2,7 +2,9 @@
  * record added is found, keys not added are not, through many growths,
  * with keys that share their first or last bytes (ids that begin with a
  * time, client keys that are random); records removed (every third, then
- * the rest) are not found and the others still are. */
+ * the rest) are not found and the others still are. A presized map
+ * takes as many records as it was sized for without growing, keeps the
+ * records it had, never shrinks, and grows as before past its size. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -124,6 +126,47 @@ static void keys_that_differ_in_front(void **state)
     found_and_not_found(false);
 }
 
+static void presized(void **state)
+{
+    (void)state;
+    idmap m;
+    idmap_init(&m, offsetof(record, key));
+    record *all = calloc(N, sizeof *all);
+    assert_non_null(all);
+    for (uint32_t i = 0; i < N; i++) {
+        all[i].n = i;
+        key_of(i, true, all[i].key);
+    }
+    for (uint32_t i = 0; i < 100; i++) /* some before */
+        assert_int_equal(idmap_put(&m, &all[i]), POLKU_OK);
+    assert_int_equal(idmap_presize(&m, N / 2), POLKU_OK);
+    unsigned long cap = m.cap;
+    assert_true(cap / 2 >= N / 2 + 1);
+    assert_true(cap / 4 < N / 2 + 1); /* the smallest that fits */
+    assert_int_equal(idmap_presize(&m, 10), POLKU_OK); /* never shrinks */
+    assert_int_equal(m.cap, cap);
+    for (uint32_t i = 100; i < N / 2; i++)
+        assert_int_equal(idmap_put(&m, &all[i]), POLKU_OK);
+    assert_int_equal(m.cap, cap);        /* all of them without growing */
+    for (uint32_t i = N / 2; i < N; i++) /* past it: grows as before */
+        assert_int_equal(idmap_put(&m, &all[i]), POLKU_OK);
+    assert_true(m.cap > cap);
+    assert_int_equal(idmap_count(&m), N);
+    for (uint32_t i = 0; i < N; i++)
+        assert_ptr_equal(idmap_find(&m, all[i].key), &all[i]);
+    idmap_fini(&m);
+
+    idmap e; /* an empty map, presized: no record, then found */
+    idmap_init(&e, offsetof(record, key));
+    assert_int_equal(idmap_presize(&e, 1000), POLKU_OK);
+    assert_int_equal(idmap_count(&e), 0);
+    assert_null(idmap_find(&e, all[0].key));
+    assert_int_equal(idmap_put(&e, &all[0]), POLKU_OK);
+    assert_ptr_equal(idmap_find(&e, all[0].key), &all[0]);
+    idmap_fini(&e);
+    free(all);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -132,6 +175,7 @@ int main(void)
         cmocka_unit_test(ids_with_a_time_prefix),
         cmocka_unit_test(keys_that_differ_in_front),
         cmocka_unit_test(removals),
+        cmocka_unit_test(presized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,6 +143,11 @@ path_index *pi_new(void)
     for (pool_cursor at_ = pool_begin(&(pi)->path_pool);                       \
          ((p) = pool_next(&(pi)->path_pool, &at_));)
 
+void pi_presize(path_index *pi, size_t paths)
+{
+    idmap_presize(&pi->paths, paths);
+}
+
 void pi_destroy(path_index **pi)
 {
     if (!pi || !*pi)

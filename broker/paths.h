@@ -53,6 +53,10 @@ typedef struct path_view {
 path_index *pi_new(void);
 void pi_destroy(path_index **pi);
 
+/* Room for this many clients' paths without growing the table
+ * (idmap_presize); a hint: nothing changes when memory runs out. */
+void pi_presize(path_index *pi, size_t paths);
+
 /* Folds one event of origin (env->origin_org, env->origin_seq). Returns
  * true if it was new, false for a duplicate or a body without effect on
  * paths. Never fails on content: what it cannot use it ignores. */

@@ -892,6 +892,23 @@ static bool replay_answers_ours(broker *b, int idx,
     return false;
 }
 
+/* The indexes sized for every log the Hellos announced so far, before
+ * more of them is folded (fold_presize): sized while they are small,
+ * they are not rehashed again and again as they fill. */
+static void presize_for_replay(broker *b)
+{
+    uint64_t events = 0;
+    for (size_t i = 0; i < b->cfg->org_count; i++) {
+        uint64_t last = b->routes.by_org[i].last_seq;
+        events = last > UINT64_MAX - events ? UINT64_MAX : events + last;
+    }
+    if (events <= b->presized_events)
+        return;
+    b->presized_events = events;
+    const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
+    fold_presize(&x, events);
+}
+
 static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
                             int idx, const polku_envelope *env)
 {
@@ -903,6 +920,7 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
         return;
     if (!b->replay_slice_ms) /* the turn's first batch */
         b->replay_slice_ms = polku_mono_ms();
+    presize_for_replay(b);
     /* thousands of events a frame: each decodes into the arena, is folded
      * (the indexes copy what they keep) and is forgotten */
     for (size_t i = 0; i < batch->n_events; i++) {
