@@ -256,6 +256,7 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
         polku_arena_new(512 * 1024, &b->frame_arena))
         return POLKU_ENOMEM;
     cl_set_display(b->clients, b->display);
+    heap_warm_init(&b->heap);
     if (cfg->debug_dump_file) {
         b->dump = fopen(cfg->debug_dump_file, "ab");
         if (!b->dump) {

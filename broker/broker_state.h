@@ -24,6 +24,7 @@
 #include "consent_index.h"
 #include "feed.h"
 #include "heads.h"
+#include "heap_warm.h"
 #include "holdback.h"
 #include "paths.h"
 #include "routes.h"
@@ -91,6 +92,7 @@ typedef struct broker {
     holdback *held;            /* replayed events waiting for other logs */
     uint64_t replay_slice_ms;  /* when this loop turn began folding replay */
     uint64_t presized_events;  /* the indexes are sized for (fold_presize) */
+    heap_warm heap;            /* a rebuild's heap paged in ahead */
     broker_heads *heads;       /* heads.h: every org's chain, witnessed */
     uint8_t claim_key[32];     /* claim_auth.h: from the broker's secret */
     /* lines a peer can provoke: at most a few a second */

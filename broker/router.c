@@ -953,6 +953,7 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
         polku_zwatch_yield(b->router_watch);
         b->replay_slice_ms = 0;
     }
+    heap_warm_step(&b->heap); /* the next batches' pages, in one call */
     route *r = &b->routes.by_org[idx];
     r->replayed_events += batch->n_events;
     uint64_t now = polku_mono_ms();
