@@ -406,18 +406,19 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
     uint8_t id[16] = {0};
     memcpy(id, &env->origin_seq, 8);
     memcpy(id + 8, &o->number, 4);
-    if (idmap_find(&hb->by_id, id))
-        return POLKU_EEXIST;
     if (o->count >= hb->max)
-        return POLKU_EFULL;
-    if (idmap_reserve(&hb->by_id))
-        return POLKU_ENOMEM;
+        return idmap_find(&hb->by_id, id) ? POLKU_EEXIST : POLKU_EFULL;
     /* the header zeroed, the data copied over (not zeroed first) */
     held_event *e = malloc(sizeof *e + len);
     if (!e)
         return POLKU_ENOMEM;
     memset(e, 0, sizeof *e);
     memcpy(e->id, id, 16);
+    int rc = idmap_put_new(&hb->by_id, e); /* POLKU_EEXIST: held already */
+    if (rc) {
+        free(e);
+        return rc;
+    }
     e->origin = o;
     e->has_object = polku_event_object_id(env, e->object);
     e->begins_term = event_term(env, &e->term);
@@ -427,7 +428,6 @@ int hb_hold(holdback *hb, const polku_envelope *env, const uint8_t *data,
     e->len = len;
     memcpy(e->data, data, len);
     queue_append(&hb->all, e, ORDER);
-    idmap_put(&hb->by_id, e); /* reserved above: cannot fail */
     index_event(hb, e, +1);
     hb->count++;
     return POLKU_OK;

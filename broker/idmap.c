@@ -126,6 +126,18 @@ int idmap_presize(idmap *m, size_t records)
     return POLKU_OK;
 }
 
+int idmap_put_new(idmap *m, void *record)
+{
+    int rc = idmap_reserve(m);
+    if (rc)
+        return rc;
+    const uint8_t *key = (const uint8_t *)record + m->key_offset;
+    unsigned long h = hash_of(m, key);
+    if (ck_hs_put(&m->hs, h, key)) /* refuses a key it has */
+        return POLKU_OK;
+    return ck_hs_get(&m->hs, h, key) ? POLKU_EEXIST : POLKU_ENOMEM;
+}
+
 void *idmap_remove(idmap *m, const uint8_t key[16])
 {
     if (!m->ready)

@@ -45,6 +45,12 @@ int idmap_reserve(idmap *m);
  * (nothing changed; never right after idmap_reserve). */
 int idmap_put(idmap *m, void *record);
 
+/* Adds record unless a record with its key is in the map: one lookup
+ * where idmap_find then idmap_put make two. POLKU_OK; POLKU_EEXIST (a
+ * record has that key: nothing changed); POLKU_ENOMEM (nothing
+ * changed). */
+int idmap_put_new(idmap *m, void *record);
+
 /* Takes the record with this key out of the map (the table keeps its
  * size); returns it, or NULL if there was none. */
 void *idmap_remove(idmap *m, const uint8_t key[16]);

@@ -62,6 +62,15 @@ static void found_and_not_found(bool shared_prefix)
         assert_null(idmap_find(&m, key));
     }
     assert_int_equal(idmap_reserve(&m), POLKU_OK);
+    record twin = all[7]; /* another record with a key the map has */
+    assert_int_equal(idmap_put_new(&m, &twin), POLKU_EEXIST);
+    assert_ptr_equal(idmap_find(&m, twin.key), &all[7]);
+    assert_int_equal(idmap_count(&m), N);
+    record fresh = {.n = 2 * N};
+    key_of(2 * N, shared_prefix, fresh.key);
+    assert_int_equal(idmap_put_new(&m, &fresh), POLKU_OK);
+    assert_ptr_equal(idmap_find(&m, fresh.key), &fresh);
+    assert_int_equal(idmap_count(&m), N + 1);
     idmap_fini(&m);
     assert_int_equal(idmap_count(&m), 0);
     assert_null(idmap_find(&m, all[0].key));
