@@ -117,6 +117,7 @@ typedef struct fold_idx {
     polku_arena *arena; /* as the broker's replay_arena */
     const directory *dir;
     const uint8_t *claim_key;
+    claim_auth_keyed claim_keyed;   /* as the broker's */
     bool replayed[RB_ORGS];         /* the org's replay is done */
     unsigned long long events, bad; /* events read; frames or events refused */
     unsigned long long refused, held_max, held_origin_max;
@@ -133,6 +134,7 @@ static int idx_new(fold_idx *x, const directory *dir, const uint8_t *claim_key)
     x->held = hb_new(HB_HELD_PER_ORIGIN_MAX); /* as broker/broker.c */
     x->dir = dir;
     x->claim_key = claim_key;
+    claim_auth_keyed_init(&x->claim_keyed, claim_key);
     if (polku_arena_new(64 * 1024, &x->arena))
         return -1;
     return x->ci && x->pi && x->cl && x->held ? 0 : -1;
@@ -173,8 +175,8 @@ static void on_refused(const polku_envelope *env, gate_result w, void *arg)
 static gate_env gate_of(fold_idx *x, broker_indexes *ix)
 {
     *ix = (broker_indexes){x->ci, x->pi, x->cl, NULL};
-    gate_env g = {&x->dir->cfg, ix,   x->held, org_replayed, x,
-                  x->claim_key, false};
+    gate_env g = {&x->dir->cfg, ix,    x->held,        org_replayed, x,
+                  x->claim_key, false, &x->claim_keyed};
     return g;
 }
 

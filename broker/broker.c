@@ -41,6 +41,7 @@ static int open_router(broker *b)
     uint8_t secret[32];
     zmq_z85_decode(secret, b->cfg->key.secret_z85);
     claim_auth_key(secret, b->claim_key);
+    claim_auth_keyed_init(&b->claim_keyed, b->claim_key);
     int rc = !s || setopt_int(s, ZMQ_LINGER, 0) ||
              setopt_int(s, ZMQ_ROUTER_MANDATORY, 1) ||
              setopt_int(s, ZMQ_SNDHWM, 100000) ||
@@ -338,6 +339,7 @@ void broker_fini(broker *b)
     hb_destroy(&b->held);
     display_free(&b->display);
     sodium_memzero(b->claim_key, sizeof b->claim_key);
+    claim_auth_keyed_wipe(&b->claim_keyed);
     polku_arena_free(&b->replay_arena);
     polku_arena_free(&b->frame_arena);
     if (b->dump)

@@ -20,6 +20,7 @@
 
 #include "alerts.h"
 #include "broker_config.h"
+#include "claim_auth.h"
 #include "clients.h"
 #include "consent_index.h"
 #include "feed.h"
@@ -95,6 +96,7 @@ typedef struct broker {
     heap_warm heap;            /* a rebuild's heap paged in ahead */
     broker_heads *heads;       /* heads.h: every org's chain, witnessed */
     uint8_t claim_key[32];     /* claim_auth.h: from the broker's secret */
+    claim_auth_keyed claim_keyed; /* claim_key made ready (claim_auth.h) */
     /* lines a peer can provoke: at most a few a second */
     polku_log_limit refusal_log, frame_log;
     FILE *dump; /* debug_dump_file: every frame received, for privacy tests */

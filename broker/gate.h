@@ -76,6 +76,7 @@
 #include <stdint.h>
 
 #include "broker_config.h"
+#include "claim_auth.h"
 #include "fold.h"
 #include "holdback.h"
 #include "polku/codec.h"
@@ -98,7 +99,8 @@ typedef struct gate_result {
 typedef bool (*gate_replayed_fn)(void *arg, const char *org);
 
 /* What the gate may consult. claim_key: the 32-byte key of the broker's
- * claim authenticator (claim_auth.h). */
+ * claim authenticator (claim_auth.h); claim_keyed (may be NULL): the same
+ * key made ready, so that a rebuild does not key it for each answer. */
 typedef struct gate_env {
     const broker_config *cfg;
     const broker_indexes *x;
@@ -109,6 +111,7 @@ typedef struct gate_env {
     /* live: the event passes now; its origin may be a step ahead of the
      * broker (its acceptance of an offer still on its way) */
     bool live;
+    const claim_auth_keyed *claim_keyed;
 } gate_env;
 
 /* The writer rule for an event of env->origin_org (already authenticated):

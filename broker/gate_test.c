@@ -81,7 +81,8 @@ static void region_init(region *r, bool all_replayed)
     r->x.clients = cl_new();
     r->held = hb_new(1000);
     assert_int_equal(polku_arena_new(4096, &r->arena), 0);
-    r->g = (gate_env){&r->cfg, &r->x, r->held, replayed, r, claim_key, false};
+    r->g = (gate_env){&r->cfg, &r->x,     r->held, replayed,
+                      r,       claim_key, false,   NULL};
 }
 
 static void region_fini(region *r)
@@ -239,6 +240,16 @@ static void test_claim_answer_needs_the_brokers_authenticator(void **state)
     assert_int_equal(verdict(&r, real), GATE_ACCEPT);
     real->origin_org = EVIL;
     assert_int_equal(verdict(&r, real), GATE_REFUSE);
+    /* the same with the key made ready (a rebuild's gate) */
+    claim_auth_keyed keyed;
+    claim_auth_keyed_init(&keyed, claim_key);
+    r.g.claim_keyed = &keyed;
+    assert_int_equal(verdict(&r, real), GATE_REFUSE);
+    real->origin_org = SOTE;
+    assert_int_equal(verdict(&r, real), GATE_ACCEPT);
+    assert_int_equal(verdict(&r, forged), GATE_REFUSE);
+    claim_auth_keyed_wipe(&keyed);
+    r.g.claim_keyed = NULL;
     region_fini(&r);
 }
 

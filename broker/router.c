@@ -328,7 +328,8 @@ static bool org_replayed(void *arg, const char *org)
 /* What the gate may consult: valid while b and x are. */
 static gate_env gate_of(broker *b, const broker_indexes *x)
 {
-    gate_env g = {b->cfg, x, b->held, org_replayed, b, b->claim_key, true};
+    gate_env g = {b->cfg,       x,    b->held,        org_replayed, b,
+                  b->claim_key, true, &b->claim_keyed};
     return g;
 }
 
