@@ -72,25 +72,13 @@ void claim_auth_keyed_wipe(claim_auth_keyed *k)
     sodium_memzero(k, sizeof *k);
 }
 
-bool claim_auth_verify_keyed(const claim_auth_keyed *k,
-                             const uint8_t client_key[16], const char *claimant,
-                             const Polku__PathClaimAnswered *a)
+bool claim_auth_verify(const claim_auth_keyed *k, const uint8_t client_key[16],
+                       const char *claimant, const Polku__PathClaimAnswered *a)
 {
     uint8_t mac[CLAIM_AUTH_BYTES];
     if (a->authenticator.len != CLAIM_AUTH_BYTES)
         return false;
     crypto_auth_hmacsha256_state st = k->st;
     mac_keyed(&st, client_key, claimant, a, mac);
-    return sodium_memcmp(mac, a->authenticator.data, CLAIM_AUTH_BYTES) == 0;
-}
-
-bool claim_auth_verify(const uint8_t key[CLAIM_AUTH_KEY_BYTES],
-                       const uint8_t client_key[16], const char *claimant,
-                       const Polku__PathClaimAnswered *a)
-{
-    uint8_t mac[CLAIM_AUTH_BYTES];
-    if (a->authenticator.len != CLAIM_AUTH_BYTES)
-        return false;
-    claim_auth_mac(key, client_key, claimant, a, mac);
     return sodium_memcmp(mac, a->authenticator.data, CLAIM_AUTH_BYTES) == 0;
 }

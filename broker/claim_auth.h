@@ -32,11 +32,6 @@ void claim_auth_mac(const uint8_t key[CLAIM_AUTH_KEY_BYTES],
                     const Polku__PathClaimAnswered *a,
                     uint8_t out[CLAIM_AUTH_BYTES]);
 
-/* True if a->authenticator is the broker's MAC for this answer. */
-bool claim_auth_verify(const uint8_t key[CLAIM_AUTH_KEY_BYTES],
-                       const uint8_t client_key[16], const char *claimant,
-                       const Polku__PathClaimAnswered *a);
-
 /* The key made ready for many answers: HMAC-SHA256 keyed once (its two
  * key blocks hashed), not again for each claim answer a rebuild checks. */
 typedef struct claim_auth_keyed {
@@ -47,9 +42,9 @@ void claim_auth_keyed_init(claim_auth_keyed *k,
                            const uint8_t key[CLAIM_AUTH_KEY_BYTES]);
 void claim_auth_keyed_wipe(claim_auth_keyed *k);
 
-/* claim_auth_verify with the key made ready. */
-bool claim_auth_verify_keyed(const claim_auth_keyed *k,
-                             const uint8_t client_key[16], const char *claimant,
-                             const Polku__PathClaimAnswered *a);
+/* True if a->authenticator is the broker's MAC for this answer (k made
+ * ready from its key). */
+bool claim_auth_verify(const claim_auth_keyed *k, const uint8_t client_key[16],
+                       const char *claimant, const Polku__PathClaimAnswered *a);
 
 #endif

@@ -99,8 +99,9 @@ typedef struct gate_result {
 typedef bool (*gate_replayed_fn)(void *arg, const char *org);
 
 /* What the gate may consult. claim_key: the 32-byte key of the broker's
- * claim authenticator (claim_auth.h); claim_keyed (may be NULL): the same
- * key made ready, so that a rebuild does not key it for each answer. */
+ * claim authenticator (claim_auth.h), which an override review's MAC
+ * uses; claim_keyed: the same key made ready for the claim answers, so
+ * that a rebuild does not key it for each of them. */
 typedef struct gate_env {
     const broker_config *cfg;
     const broker_indexes *x;

@@ -48,6 +48,7 @@ typedef struct region {
     polku_arena *arena;
     bool replayed[4];
     gate_env g;
+    claim_auth_keyed keyed; /* claim_key made ready, as the broker's */
     unsigned refused, folded;
     Polku__NackCode last_code;
 } region;
@@ -81,8 +82,9 @@ static void region_init(region *r, bool all_replayed)
     r->x.clients = cl_new();
     r->held = hb_new(1000);
     assert_int_equal(polku_arena_new(4096, &r->arena), 0);
+    claim_auth_keyed_init(&r->keyed, claim_key);
     r->g = (gate_env){&r->cfg, &r->x,     r->held, replayed,
-                      r,       claim_key, false,   NULL};
+                      r,       claim_key, false,   &r->keyed};
 }
 
 static void region_fini(region *r)
@@ -92,6 +94,7 @@ static void region_fini(region *r)
     cl_destroy(&r->x.clients);
     hb_destroy(&r->held);
     polku_arena_free(&r->arena);
+    claim_auth_keyed_wipe(&r->keyed);
 }
 
 static void on_refused(const polku_envelope *env, gate_result w, void *arg)
@@ -240,16 +243,12 @@ static void test_claim_answer_needs_the_brokers_authenticator(void **state)
     assert_int_equal(verdict(&r, real), GATE_ACCEPT);
     real->origin_org = EVIL;
     assert_int_equal(verdict(&r, real), GATE_REFUSE);
-    /* the same with the key made ready (a rebuild's gate) */
-    claim_auth_keyed keyed;
-    claim_auth_keyed_init(&keyed, claim_key);
-    r.g.claim_keyed = &keyed;
+    /* the state made ready stays usable: the same answers, the same
+     * verdicts again */
     assert_int_equal(verdict(&r, real), GATE_REFUSE);
     real->origin_org = SOTE;
     assert_int_equal(verdict(&r, real), GATE_ACCEPT);
     assert_int_equal(verdict(&r, forged), GATE_REFUSE);
-    claim_auth_keyed_wipe(&keyed);
-    r.g.claim_keyed = NULL;
     region_fini(&r);
 }
 
