@@ -524,6 +524,14 @@ static void on_directory_update(broker_link *l, const Polku__Welcome *w)
     link_keys(l); /* the broker may list our new key now */
 }
 
+/* A replay ends: answered, given up for another broker, or moved away
+ * from; its idle handle stops sending. */
+static void replay_stop(broker_link *l)
+{
+    l->replaying = false;
+    uv_idle_stop(&l->replay_idle);
+}
+
 static void on_welcome(broker_link *l, const Polku__Welcome *w)
 {
     bool new_epoch = w->epoch != l->epoch;
@@ -534,8 +542,7 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
     if (new_epoch && l->replaying) {
         /* it answered another broker (one that died, or the pair's other
          * half): this one asks for its own replay after its Welcome */
-        l->replaying = false;
-        uv_idle_stop(&l->replay_idle);
+        replay_stop(l);
         log_info("replay for broker epoch %016llx stopped at seq %llu: a new "
                  "broker asks for its own",
                  (unsigned long long)l->epoch,
@@ -1264,8 +1271,7 @@ static void link_move(broker_link *l, size_t to, const char *why)
     l->addr_at = to;
     l->addr_since_ms = polku_mono_ms();
     l->welcomed = false;
-    l->replaying = false;
-    uv_idle_stop(&l->replay_idle);
+    replay_stop(l);
     l->broker_beat_at_ms = 0;
     l->trouble = LINK_TROUBLE_NONE; /* that was the other address's */
     l->shown_state = NULL;
@@ -1342,8 +1348,7 @@ static void send_replay_done(broker_link *l)
     env.body_case = POLKU__ENVELOPE__BODY_REPLAY_DONE;
     env.replay_done = &done;
     link_send_envelope(l, &env);
-    l->replaying = false;
-    uv_idle_stop(&l->replay_idle);
+    replay_stop(l);
     log_info("replay done up to %llu", (unsigned long long)l->replay_last);
 }
 
