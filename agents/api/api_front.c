@@ -1,6 +1,7 @@
 /* api_front.c — which region a request is about (see api_front.h). */
 #include "api_front.h"
 #include "api_call.h"
+#include "json_reader.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -268,37 +269,109 @@ static void health(api_front *f, polku_http_req *req)
 
 /* ---- creates: the regions the body's names fit ---- */
 
-/* Narrows s by the body's destination (to, orgs) and client key. */
-static void narrow_by_body(const api_front *f, json_t *body, region_set *s,
-                           const char **hetu_only)
+/* What the front reads of a POST body: the names that may pick a region.
+ * The strings point into the parsed body, which lives until the request
+ * has been handed on. */
+typedef struct body_names {
+    bool object;             /* the body is a JSON object */
+    bool region_given;       /* it has a "region" member */
+    const char *region;      /* that member when it is a string */
+    const char *to;          /* "to" when a string */
+    size_t orgs;             /* elements of "orgs" */
+    region_set orgs_fit;     /* every region, narrowed by each org named */
+    const char *client_key;  /* client.key when a string */
+    bool client_hetu;        /* client has "hetu" */
+} body_names;
+
+static void names_init(const api_front *f, body_names *n)
+{
+    memset(n, 0, sizeof *n);
+    set_all(f, &n->orgs_fit);
+}
+
+static void names_org(const api_front *f, body_names *n, const char *org)
 {
     region_set t;
-    const char *to = json_string_value(json_object_get(body, "to"));
-    if (to) {
-        regions_with_org(f, to, &t);
-        narrow(s, &t);
+    regions_with_org(f, org, &t);
+    narrow(&n->orgs_fit, &t);
+}
+
+/* The usual body, read without a malloc (json_reader.h): it accepts a
+ * subset of what jansson does, with the same meaning. */
+static void names_from_reader(const api_front *f, const jr_value *root,
+                              body_names *n)
+{
+    names_init(f, n);
+    if (!root || root->type != JR_OBJECT)
+        return;
+    n->object = true;
+    const jr_value *v = jr_get(root, "region");
+    n->region_given = v != NULL;
+    n->region = v && v->type == JR_STRING ? v->u.s : NULL;
+    v = jr_get(root, "to");
+    n->to = v && v->type == JR_STRING ? v->u.s : NULL;
+    v = jr_get(root, "orgs");
+    if (v && v->type == JR_ARRAY) {
+        n->orgs = v->len;
+        for (const jr_value *o = v->u.first; o; o = o->next)
+            if (o->type == JR_STRING)
+                names_org(f, n, o->u.s);
     }
-    json_t *orgs = json_object_get(body, "orgs"), *o;
+    const jr_value *client = jr_get(root, "client");
+    if (client && client->type == JR_OBJECT) {
+        v = jr_get(client, "key");
+        n->client_key = v && v->type == JR_STRING ? v->u.s : NULL;
+        n->client_hetu = jr_get(client, "hetu") != NULL;
+    }
+}
+
+/* Any other body jansson takes (a duplicate key, the last one counting). */
+static void names_from_jansson(const api_front *f, json_t *root,
+                               body_names *n)
+{
+    names_init(f, n);
+    if (!json_is_object(root))
+        return;
+    n->object = true;
+    json_t *v = json_object_get(root, "region");
+    n->region_given = v != NULL;
+    n->region = json_string_value(v);
+    n->to = json_string_value(json_object_get(root, "to"));
+    json_t *orgs = json_object_get(root, "orgs"), *o;
     size_t i;
+    n->orgs = json_array_size(orgs);
     json_array_foreach(orgs, i, o)
     {
-        if (json_is_string(o)) {
-            regions_with_org(f, json_string_value(o), &t);
-            narrow(s, &t);
-        }
+        if (json_is_string(o))
+            names_org(f, n, json_string_value(o));
     }
-    json_t *client = json_object_get(body, "client");
-    const char *hex = json_string_value(json_object_get(client, "key"));
+    json_t *client = json_object_get(root, "client");
+    n->client_key = json_string_value(json_object_get(client, "key"));
+    n->client_hetu = json_object_get(client, "hetu") != NULL;
+}
+
+/* Narrows s by the body's destination (to, orgs) and client key. */
+static void narrow_by_body(const api_front *f, const body_names *body,
+                           region_set *s, const char **hetu_only)
+{
+    region_set t;
+    if (body->to) {
+        regions_with_org(f, body->to, &t);
+        narrow(s, &t);
+    }
+    narrow(s, &body->orgs_fit);
     uint8_t key[16];
-    if (hex && polku_client_key_parse(hex, key) == POLKU_OK) {
+    if (body->client_key &&
+        polku_client_key_parse(body->client_key, key) == POLKU_OK) {
         regions_knowing(f, key, true, &t);
         narrow(s, &t);
     }
-    if (json_object_get(client, "hetu"))
+    if (body->client_hetu)
         *hetu_only = "an identity code fits every region";
 }
 
-static void route_create(api_front *f, polku_http_req *req, json_t *body)
+static void route_create(api_front *f, polku_http_req *req,
+                         const body_names *body)
 {
     region_set s;
     set_all(f, &s);
@@ -310,15 +383,14 @@ static void route_create(api_front *f, polku_http_req *req, json_t *body)
     }
     char names[512], msg[700];
     names_of(f, &s, names, sizeof names);
-    const char *to = json_string_value(json_object_get(body, "to"));
     region_set with_to;
-    if (to)
-        regions_with_org(f, to, &with_to);
-    if (to && with_to.count > 1)
+    if (body->to)
+        regions_with_org(f, body->to, &with_to);
+    if (body->to && with_to.count > 1)
         snprintf(msg, sizeof msg,
-                 "'%s' is an organisation in regions %s: give \"region\"", to,
-                 names);
-    else if (json_array_size(json_object_get(body, "orgs")) > 0)
+                 "'%s' is an organisation in regions %s: give \"region\"",
+                 body->to, names);
+    else if (body->orgs > 0)
         snprintf(msg, sizeof msg,
                  "the organisations named are in regions %s: give "
                  "\"region\"",
@@ -402,7 +474,8 @@ static bool per_region(const char *method, const char *path)
 }
 
 /* Without a region named: what the request names decides. */
-static void route_implicit(api_front *f, polku_http_req *req, json_t *body)
+static void route_implicit(api_front *f, polku_http_req *req,
+                           const body_names *body)
 {
     const char *method = polku_http_method(req);
     char path[256];
@@ -421,7 +494,7 @@ static void route_implicit(api_front *f, polku_http_req *req, json_t *body)
         dispatch(f, s.count ? first_of(&s) : 0, req);
     } else if (is_list(method, path)) {
         merge_lists(f, req);
-    } else if (is_create(method, path) && json_is_object(body)) {
+    } else if (is_create(method, path) && body->object) {
         route_create(f, req, body);
     } else if (per_region(method, path)) {
         char names[512], msg[700];
@@ -450,25 +523,32 @@ void api_front_handle(api_front *f, polku_http_req *req)
     const char *path = polku_http_path(req);
     if (strncmp(path, "/fhir", 5) == 0 && (path[5] == '/' || !path[5]))
         api_fhir_style(req); /* the front's refusals too */
-    json_t *body = NULL;
+    body_names body;
+    names_init(f, &body);
+    jr_doc doc;
+    bool read = false;
+    json_t *other = NULL;
     if (strcmp(polku_http_method(req), "POST") == 0) {
         size_t len = 0;
         const char *data = polku_http_body(req, &len);
         /* one region: the body is read again only if it names one */
         if (data && len &&
-            (f->n > 1 || memmem(data, len, "\"region\"", 8) != NULL))
-            body = json_loadb(data, len, 0, NULL);
+            (f->n > 1 || memmem(data, len, "\"region\"", 8) != NULL)) {
+            read = true;
+            if (jr_parse(&doc, data, len))
+                names_from_reader(f, doc.root, &body);
+            else if ((other = json_loadb(data, len, 0, NULL)) != NULL)
+                names_from_jansson(f, other, &body);
+        }
     }
-    json_t *in_body = json_object_get(body, "region");
     const char *named = asked;
-    if (in_body && !json_is_string(in_body)) {
+    if (body.region_given && !body.region) {
         polku_http_respond_error(req, 400, "bad_request",
                                  "'region' must be a region's name");
-    } else if (asked && in_body &&
-               strcmp(asked, json_string_value(in_body)) != 0) {
+    } else if (asked && body.region && strcmp(asked, body.region) != 0) {
         polku_http_respond_error(req, 400, "bad_request",
                                  "?region= and the body's \"region\" differ");
-    } else if ((named = asked ? asked : json_string_value(in_body)) != NULL &&
+    } else if ((named = asked ? asked : body.region) != NULL &&
                region_index(f, named) == f->n) {
         char names[512], msg[700];
         names_of(f, NULL, names, sizeof names);
@@ -483,9 +563,11 @@ void api_front_handle(api_front *f, polku_http_req *req)
     } else if (f->n == 1 || !authorised(f, req)) {
         dispatch(f, 0, req); /* it answers 401 where a token is needed */
     } else {
-        route_implicit(f, req, body);
+        route_implicit(f, req, &body);
     }
-    json_decref(body);
+    if (read)
+        jr_doc_fini(&doc);
+    json_decref(other);
 }
 
 static void on_request(polku_http_req *req, void *arg)

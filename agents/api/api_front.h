@@ -13,6 +13,8 @@
  * whose directory and store know them. Still several candidates: 422
  * region_required naming them (an identity code alone fits every region).
  * A list without ?region= is every region's list, one after the other.
+ * A POST body is read with json_reader.h (jansson only for what that
+ * refuses), so a region's create keeps the fast path (agents/api/README.md).
  * With one region the front is a pass-through. */
 #ifndef POLKU_AGENT_API_FRONT_H
 #define POLKU_AGENT_API_FRONT_H
