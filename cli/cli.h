@@ -154,6 +154,14 @@ bool cli_url_escape(const char *text, char *out, size_t out_len);
  * out when value is not NULL. Returns false if it does not fit. */
 bool cli_add_query(char *out, size_t len, const char *name, const char *value);
 
+/* GETs path (a list route) and prints the answer's array member: as JSON
+ * with --json (through print_json when not NULL, else cli_print_json),
+ * otherwise through print_list. CLI_OK or the error (printed); an answer
+ * without the array is an error. */
+int cli_get_list(const cli *c, const char *path, const char *member,
+                 void (*print_list)(const json_t *list),
+                 void (*print_json)(json_t *answer));
+
 /* --- print.c --- */
 
 typedef struct cli_table cli_table;
@@ -166,6 +174,19 @@ void cli_table_add(cli_table *t, const char *const *cells);
 void cli_table_print(const cli_table *t, FILE *out);
 /* Frees t and sets it NULL; accepts NULL. */
 void cli_table_free(cli_table **t);
+
+/* At most this many columns in cli_print_rows. */
+#define CLI_ROWS_MAX_COLS 8
+
+/* Prints list's objects as a table, one row each: column k headed
+ * heads[k] shows obj[keys[k]] as a person reads it (cli_time_field, then
+ * cli_word). An empty list prints the line empty (already translated)
+ * instead, or the heads alone when empty is NULL. */
+void cli_print_rows(const json_t *list, size_t ncols, const char *const *heads,
+                    const char *const *keys, const char *empty);
+
+/* A referral's or handover's history: status, time, by whom, reason. */
+void cli_print_history(const json_t *history);
 
 /* The text of obj[key]: the string, "yes"/"no", a number (written into
  * buf), or "-" when absent or null. */

@@ -244,3 +244,23 @@ int cli_call(const cli *c, const char *method, const char *path, json_t *body,
     *out = answer;
     return CLI_OK;
 }
+
+int cli_get_list(const cli *c, const char *path, const char *member,
+                 void (*print_list)(const json_t *list),
+                 void (*print_json)(json_t *answer))
+{
+    json_t *answer = NULL;
+    int rc = cli_call(c, "GET", path, NULL, &answer);
+    const json_t *list = json_object_get(answer, member);
+    if (rc == CLI_OK && !json_is_array(list))
+        rc = cli_fail("unexpected answer from the agent: no list '%s'",
+                      member);
+    else if (rc == CLI_OK && c->json && print_json)
+        print_json(answer);
+    else if (rc == CLI_OK && c->json)
+        cli_print_json(answer);
+    else if (rc == CLI_OK)
+        print_list(list);
+    json_decref(answer);
+    return rc;
+}

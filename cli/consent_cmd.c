@@ -295,17 +295,7 @@ static int consent_list(cli *c, int argc, char **argv, const cli_cmd *self)
                                "of 32 hex characters");
     char path[PATH_MAX_LEN] = "/v1/consents";
     cli_add_query(path, sizeof path, "client", key); /* always fits */
-    json_t *answer = NULL;
-    rc = cli_call(c, "GET", path, NULL, &answer);
-    const json_t *list = json_object_get(answer, "consents");
-    if (rc == CLI_OK && !json_is_array(list))
-        rc = cli_fail("unexpected answer from the agent: no consents");
-    else if (rc == CLI_OK && c->json)
-        print_answer_json(answer);
-    else if (rc == CLI_OK)
-        print_list(list);
-    json_decref(answer);
-    return rc;
+    return cli_get_list(c, path, "consents", print_list, print_answer_json);
 }
 
 static int consent_revoke(cli *c, int argc, char **argv, const cli_cmd *self)

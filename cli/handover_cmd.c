@@ -237,23 +237,7 @@ static void print_list(const json_t *list)
         N_("CLIENT KEY"), N_("STATUS"), N_("UPDATED")};
     static const char *const keys[] = {
         "id", "direction", "from", "to", "client_key", "status", "updated"};
-    cli_table *t = cli_table_new(7, heads);
-    size_t i;
-    const json_t *h;
-    json_array_foreach(list, i, h)
-    {
-        char bufs[7][40];
-        const char *cells[7];
-        for (size_t k = 0; k < 7; k++)
-            cells[k] =
-                cli_word(cli_time_field(h, keys[k], bufs[k], sizeof bufs[k]));
-        cli_table_add(t, cells);
-    }
-    if (json_array_size(list) == 0)
-        printf("%s\n", _("no handovers"));
-    else
-        cli_table_print(t, stdout);
-    cli_table_free(&t);
+    cli_print_rows(list, 7, heads, keys, _("no handovers"));
 }
 
 static int handover_list(cli *c, int argc, char **argv, const cli_cmd *self)
@@ -278,38 +262,7 @@ static int handover_list(cli *c, int argc, char **argv, const cli_cmd *self)
     if (!cli_add_query(path, sizeof path, "direction", direction) ||
         !cli_add_query(path, sizeof path, "status", status))
         return cli_usage_error("handover list: argument too long");
-    json_t *answer = NULL;
-    rc = cli_call(c, "GET", path, NULL, &answer);
-    const json_t *list = json_object_get(answer, "handovers");
-    if (rc == CLI_OK && !json_is_array(list))
-        rc = cli_fail("unexpected answer from the agent: no handovers");
-    else if (rc == CLI_OK && c->json)
-        cli_print_json(answer);
-    else if (rc == CLI_OK)
-        print_list(list);
-    json_decref(answer);
-    return rc;
-}
-
-static void print_history(const json_t *history)
-{
-    static const char *const heads[] = {N_("STATUS"), N_("AT"), N_("BY"),
-                                        N_("REASON")};
-    static const char *const keys[] = {"status", "at", "by", "reason"};
-    cli_table *t = cli_table_new(4, heads);
-    size_t i;
-    const json_t *h;
-    json_array_foreach(history, i, h)
-    {
-        char bufs[4][32];
-        const char *cells[4];
-        for (size_t k = 0; k < 4; k++)
-            cells[k] =
-                cli_word(cli_time_field(h, keys[k], bufs[k], sizeof bufs[k]));
-        cli_table_add(t, cells);
-    }
-    cli_table_print(t, stdout);
-    cli_table_free(&t);
+    return cli_get_list(c, path, "handovers", print_list, NULL);
 }
 
 static void print_handover(const json_t *h)
@@ -342,7 +295,7 @@ static void print_handover(const json_t *h)
     const json_t *history = json_object_get(h, "history");
     if (json_array_size(history) > 0) {
         printf("\n%s\n", _("history:"));
-        print_history(history);
+        cli_print_history(history);
     }
 }
 

@@ -204,23 +204,7 @@ static void print_list(const json_t *list)
     static const char *const keys[] = {
         "client_key", "coordinator",   "term",   "i_coordinate",
         "closed",     "open_handover", "updated"};
-    cli_table *t = cli_table_new(7, heads);
-    size_t i;
-    const json_t *p;
-    json_array_foreach(list, i, p)
-    {
-        char bufs[7][40];
-        const char *cells[7];
-        for (size_t k = 0; k < 7; k++)
-            cells[k] =
-                cli_word(cli_time_field(p, keys[k], bufs[k], sizeof bufs[k]));
-        cli_table_add(t, cells);
-    }
-    if (json_array_size(list) == 0)
-        printf("%s\n", _("no paths"));
-    else
-        cli_table_print(t, stdout);
-    cli_table_free(&t);
+    cli_print_rows(list, 7, heads, keys, _("no paths"));
 }
 
 static int path_list(cli *c, int argc, char **argv, const cli_cmd *self)
@@ -228,17 +212,7 @@ static int path_list(cli *c, int argc, char **argv, const cli_cmd *self)
     int rc = cli_parse(c, argc, argv, NULL, NULL, NULL, self->usage);
     if (rc != CLI_OK)
         return rc;
-    json_t *answer = NULL;
-    rc = cli_call(c, "GET", "/v1/paths", NULL, &answer);
-    const json_t *list = json_object_get(answer, "paths");
-    if (rc == CLI_OK && !json_is_array(list))
-        rc = cli_fail("unexpected answer from the agent: no paths");
-    else if (rc == CLI_OK && c->json)
-        cli_print_json(answer);
-    else if (rc == CLI_OK)
-        print_list(list);
-    json_decref(answer);
-    return rc;
+    return cli_get_list(c, "/v1/paths", "paths", print_list, NULL);
 }
 
 /* POSTs body (taken; NULL: out of memory) to path; prints the answer with

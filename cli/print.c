@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "i18n.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,38 @@ void cli_table_free(cli_table **t)
     free((*t)->cells);
     free(*t);
     *t = NULL;
+}
+
+void cli_print_rows(const json_t *list, size_t ncols, const char *const *heads,
+                    const char *const *keys, const char *empty)
+{
+    assert(ncols <= CLI_ROWS_MAX_COLS);
+    if (json_array_size(list) == 0 && empty != NULL) {
+        printf("%s\n", empty);
+        return;
+    }
+    cli_table *t = cli_table_new(ncols, heads);
+    size_t i;
+    const json_t *obj;
+    json_array_foreach(list, i, obj)
+    {
+        char bufs[CLI_ROWS_MAX_COLS][40];
+        const char *cells[CLI_ROWS_MAX_COLS];
+        for (size_t k = 0; k < ncols; k++)
+            cells[k] = cli_word(
+                cli_time_field(obj, keys[k], bufs[k], sizeof bufs[k]));
+        cli_table_add(t, cells);
+    }
+    cli_table_print(t, stdout);
+    cli_table_free(&t);
+}
+
+void cli_print_history(const json_t *history)
+{
+    static const char *const heads[] = {N_("STATUS"), N_("AT"), N_("BY"),
+                                        N_("REASON")};
+    static const char *const keys[] = {"status", "at", "by", "reason"};
+    cli_print_rows(history, 4, heads, keys, NULL);
 }
 
 const char *cli_field(const json_t *obj, const char *key, char *buf, size_t len)
