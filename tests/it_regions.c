@@ -201,6 +201,64 @@ static int cli(world *w, char **out, const char *const *args)
     return rc;
 }
 
+/* How many times needle stands in text. */
+static int occurrences(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* The value of the sample "name{region=\"region\"}" in text, or -1. */
+static long long region_sample(const char *text, const char *name,
+                               const char *region)
+{
+    char head[160];
+    snprintf(head, sizeof head, "\n%s{region=\"%s\"} ", name, region);
+    const char *p = strstr(text, head);
+    return p ? strtoll(p + strlen(head), NULL, 10) : -1;
+}
+
+/* kela's /metrics: each family described once, a sample per region
+ * labelled with it, the values that region's (its log's last seq); with
+ * ?region= that region's samples only. */
+static void check_metrics(h_org *kela, const long long seqs[2])
+{
+    h_resp r;
+    long st = h_api(kela, "GET", "/metrics", NULL, &r);
+    H_REQUIRE(st == 200 && r.body, "GET /metrics at kela: HTTP %ld", st);
+    long long a = region_sample(r.body, "polku_agent_last_seq", "pohjanmaa");
+    long long b = region_sample(r.body, "polku_agent_last_seq", "savo");
+    H_CHECK(a == seqs[0] && b == seqs[1],
+            "/metrics: polku_agent_last_seq per region %lld and %lld, "
+            "healthz says %lld and %lld",
+            a, b, seqs[0], seqs[1]);
+    H_CHECK(occurrences(r.body, "# TYPE polku_agent_last_seq gauge\n") == 1 &&
+                occurrences(r.body, "# HELP polku_agent_commits_total ") == 1 &&
+                occurrences(r.body, "\npolku_agent_commits_total{region=") ==
+                    2 &&
+                !strstr(r.body, "\npolku_agent_commits_total "),
+            "/metrics: each family described once, one labelled sample per "
+            "region, none unlabelled:\n%.2000s",
+            r.body);
+    H_CHECK(!strstr(r.body, "polku_agent_outbox_pending_by_dest{dest=") &&
+                !strstr(r.body, "polku_agent_outbox_oldest_seconds{dest="),
+            "/metrics: the outbox by destination carries the region too");
+    h_resp_free(&r);
+    st = h_api(kela, "GET", "/metrics?region=savo", NULL, &r);
+    H_CHECK(st == 200 && r.body &&
+                region_sample(r.body, "polku_agent_last_seq", "savo") ==
+                    seqs[1] &&
+                !strstr(r.body, "pohjanmaa"),
+            "/metrics?region=savo: savo's samples only, got HTTP %ld", st);
+    h_resp_free(&r);
+    st = h_api(kela, "GET", "/metrics?region=lappi", NULL, &r);
+    H_CHECK(st == 422 && strcmp(h_resp_error_code(&r), "unknown_region") == 0,
+            "/metrics?region=lappi: 422 unknown_region, got %ld", st);
+    h_resp_free(&r);
+}
+
 static void case_two_regions(void)
 {
     world w = {0};
@@ -407,6 +465,7 @@ static void case_two_regions(void)
             seqs[0], seqs[1]);
     h_note("kela's logs: pohjanmaa last seq %lld, savo last seq %lld", seqs[0],
            seqs[1]);
+    check_metrics(kela, seqs);
     const char *bad[] = {"--region", "lappi", "referral", "list", NULL};
     rc = cli(&w, &out, bad);
     H_CHECK(rc == 1 && strstr(out, "lappi"),

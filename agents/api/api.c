@@ -4,6 +4,7 @@
  * writes (a batch item, answered after the commit) or reads. A pattern's
  * {id} is a 26-character id and {key} a client key of 32 hex characters;
  * a segment that is neither is answered 404 naming the object. */
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,8 +203,135 @@ static void healthz(agent_api *api, api_call *c)
                   (json_int_t)api->link->moves));
 }
 
+/* ---- /metrics ---- */
+
+/* The agent's metric families, one value per region. Names, help and
+ * type here; the values in metric_values, by the same index. */
+enum {
+    M_BROKER_CONNECTED,
+    M_OUTBOX_PENDING,
+    M_LAST_SEQ,
+    M_COMMITS,
+    M_COMMIT_FAILURES,
+    M_BATCH_ITEMS,
+    M_INBOUND,
+    M_DUPLICATES,
+    M_ACKS_SENT,
+    M_ACKS_RECEIVED,
+    M_NACKS_RECEIVED,
+    M_FAILED_DELIVERIES,
+    M_STORE_FULL,
+    M_REPLAYED,
+    M_SEQUENCE_CONFLICTS,
+    M_LOG_REPAIRS,
+    M_STORE_MAP_BYTES,
+    M_STORE_SYNCS,
+    M_STORE_SYNC_FAILURES,
+    M_BUNDLES_RECEIVED,
+    M_MESSAGES_SENT,
+    M_FRAMES_SENT,
+    M_COUNT
+};
+
+typedef struct agent_metric {
+    const char *name;
+    bool counter; /* else a gauge */
+    const char *help;
+} agent_metric;
+
+static const agent_metric metric_table[M_COUNT] = {
+    [M_BROKER_CONNECTED] = {"polku_agent_broker_connected", false,
+                            "1 when welcomed by the broker and heard from "
+                            "recently."},
+    [M_OUTBOX_PENDING] = {"polku_agent_outbox_pending", false,
+                          "Events not yet acknowledged."},
+    [M_LAST_SEQ] = {"polku_agent_last_seq", false,
+                    "Sequence of the last event committed to the log."},
+    [M_COMMITS] = {"polku_agent_commits_total", true,
+                   "Store write transactions committed."},
+    [M_COMMIT_FAILURES] = {"polku_agent_commit_failures_total", true,
+                           "Store write transactions that failed."},
+    [M_BATCH_ITEMS] = {"polku_agent_batch_items_total", true,
+                       "Changes written in those transactions."},
+    [M_INBOUND] = {"polku_agent_inbound_total", true,
+                   "Events received from other organisations."},
+    [M_DUPLICATES] = {"polku_agent_duplicates_total", true,
+                      "Events received again (re-acknowledged, not "
+                      "applied)."},
+    [M_ACKS_SENT] = {"polku_agent_acks_sent_total", true,
+                     "Acks sent for events received."},
+    [M_ACKS_RECEIVED] = {"polku_agent_acks_received_total", true,
+                         "Acks received for events sent."},
+    [M_NACKS_RECEIVED] = {"polku_agent_nacks_received_total", true,
+                          "Nacks received from the broker."},
+    [M_FAILED_DELIVERIES] = {"polku_agent_failed_deliveries_total", true,
+                             "Events that ended as a visible delivery "
+                             "failure."},
+    [M_STORE_FULL] = {"polku_agent_store_full_total", true,
+                      "Writes refused because the store was full."},
+    [M_REPLAYED] = {"polku_agent_replayed_events_total", true,
+                    "Events replayed to the broker on its request."},
+    [M_SEQUENCE_CONFLICTS] = {"polku_agent_sequence_conflicts_total", true,
+                              "Events from another organisation at a "
+                              "sequence already received for another event "
+                              "(its store went back in time); not "
+                              "acknowledged."},
+    [M_LOG_REPAIRS] = {"polku_agent_log_repairs_total", true,
+                       "Times this store's log continued after what a "
+                       "receiver holds (it went back in time where no "
+                       "broker saw it)."},
+    [M_STORE_MAP_BYTES] = {"polku_agent_store_map_bytes", false,
+                           "Size of the LMDB map."},
+    [M_STORE_SYNCS] = {"polku_agent_store_syncs_total", true,
+                       "Flushes of a commit's meta page on their own (when "
+                       "no later commit flushed it first)."},
+    [M_STORE_SYNC_FAILURES] = {"polku_agent_store_sync_failures_total", true,
+                               "Those flushes that failed (nothing was "
+                               "answered for their commit)."},
+    [M_BUNDLES_RECEIVED] = {"polku_agent_bundles_received_total", true,
+                            "Frames from the broker that held several "
+                            "messages (a Bundle)."},
+    [M_MESSAGES_SENT] = {"polku_agent_messages_sent_total", true,
+                         "Messages sent to the broker, alone or in a "
+                         "Bundle."},
+    [M_FRAMES_SENT] = {"polku_agent_frames_sent_total", true,
+                       "Frames those messages left in (one per loop turn "
+                       "when the broker takes bundles)."},
+};
+
+static void metric_values(const agent_api *api,
+                          unsigned long long v[M_COUNT])
+{
+    const batch_counters *b = &api->d->b->counters;
+    const link_counters *l = &api->link->counters;
+    const polku_outq *q = api->link->outq;
+    v[M_BROKER_CONNECTED] = (unsigned long long)link_up(api->link);
+    v[M_OUTBOX_PENDING] = outbox_pending(api->ob);
+    v[M_LAST_SEQ] = api->d->b->committed_seq;
+    v[M_COMMITS] = b->commits;
+    v[M_COMMIT_FAILURES] = b->commit_failures;
+    v[M_BATCH_ITEMS] = b->items;
+    v[M_INBOUND] = l->inbound;
+    v[M_DUPLICATES] = l->duplicates;
+    v[M_ACKS_SENT] = l->acks_sent;
+    v[M_ACKS_RECEIVED] = l->acks_received;
+    v[M_NACKS_RECEIVED] = l->nacks_received;
+    v[M_FAILED_DELIVERIES] = l->failed_deliveries;
+    v[M_STORE_FULL] = b->store_full;
+    v[M_REPLAYED] = l->replayed;
+    v[M_SEQUENCE_CONFLICTS] = l->sequence_conflicts;
+    v[M_LOG_REPAIRS] = l->log_repairs;
+    v[M_STORE_MAP_BYTES] = api->d->st->map_size;
+    v[M_STORE_SYNCS] = b->syncs;
+    v[M_STORE_SYNC_FAILURES] = b->sync_failures;
+    v[M_BUNDLES_RECEIVED] = l->bundles_in;
+    v[M_MESSAGES_SENT] = q ? polku_outq_messages(q) : 0ULL;
+    v[M_FRAMES_SENT] = q ? polku_outq_frames(q) : 0ULL;
+}
+
 typedef struct dest_metrics {
     FILE *f;
+    const char *region; /* the label's value; NULL: no region label */
     uint64_t now_ms;
     bool ages; /* second pass: ages instead of counts */
 } dest_metrics;
@@ -214,32 +342,49 @@ static void metric_dest(const char *dest, size_t pending, uint64_t oldest,
     dest_metrics *m = arg;
     if (!dest[0])
         dest = "@broker";
+    char labels[160];
+    if (m->region)
+        snprintf(labels, sizeof labels, "region=\"%s\",dest=\"%s\"",
+                 m->region, dest);
+    else
+        snprintf(labels, sizeof labels, "dest=\"%s\"", dest);
     if (m->ages)
         fprintf(
-            m->f, "polku_agent_outbox_oldest_seconds{dest=\"%s\"} %.3f\n", dest,
+            m->f, "polku_agent_outbox_oldest_seconds{%s} %.3f\n", labels,
             oldest && oldest < m->now_ms ? (m->now_ms - oldest) / 1e3 : 0.0);
     else
-        fprintf(m->f, "polku_agent_outbox_pending_by_dest{dest=\"%s\"} %zu\n",
-                dest, pending);
+        fprintf(m->f, "polku_agent_outbox_pending_by_dest{%s} %zu\n", labels,
+                pending);
 }
 
-static void metrics_outbox(agent_api *api, FILE *f)
+static void metrics_outbox(agent_api *const *apis, size_t n, bool by_region,
+                           FILE *f)
 {
-    dest_metrics m = {.f = f, .now_ms = domain_now(api->d)};
     fprintf(f, "# HELP polku_agent_outbox_pending_by_dest Events not yet "
                "acknowledged, by destination.\n"
                "# TYPE polku_agent_outbox_pending_by_dest gauge\n");
-    outbox_each_dest(api->ob, metric_dest, &m);
-    m.ages = true;
+    for (size_t i = 0; i < n; i++) {
+        dest_metrics m = {.f = f,
+                          .region = by_region ? apis[i]->region : NULL,
+                          .now_ms = domain_now(apis[i]->d)};
+        outbox_each_dest(apis[i]->ob, metric_dest, &m);
+    }
     fprintf(f, "# HELP polku_agent_outbox_oldest_seconds Age of the oldest "
                "unacknowledged event, by destination.\n"
                "# TYPE polku_agent_outbox_oldest_seconds gauge\n");
-    outbox_each_dest(api->ob, metric_dest, &m);
+    for (size_t i = 0; i < n; i++) {
+        dest_metrics m = {.f = f,
+                          .region = by_region ? apis[i]->region : NULL,
+                          .now_ms = domain_now(apis[i]->d),
+                          .ages = true};
+        outbox_each_dest(apis[i]->ob, metric_dest, &m);
+    }
 }
 
-static void metrics(agent_api *api, api_call *c)
+void api_metrics_respond(polku_http_req *req, agent_api *const *apis,
+                         size_t n, bool by_region)
 {
-    polku_http_req *req = c->req;
+    assert(n >= 1 && n <= AGENT_MAX_REGIONS);
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -247,112 +392,33 @@ static void metrics(agent_api *api, api_call *c)
         polku_http_respond_error(req, 500, "internal", "out of memory");
         return;
     }
-    const batch_counters *b = &api->d->b->counters;
-    const link_counters *l = &api->link->counters;
-    fprintf(
-        f,
-        "# HELP polku_agent_broker_connected 1 when welcomed by the broker and "
-        "heard from recently.\n"
-        "# TYPE polku_agent_broker_connected gauge\n"
-        "polku_agent_broker_connected %d\n"
-        "# HELP polku_agent_outbox_pending Events not yet acknowledged.\n"
-        "# TYPE polku_agent_outbox_pending gauge\n"
-        "polku_agent_outbox_pending %zu\n"
-        "# HELP polku_agent_last_seq Sequence of the last event committed to "
-        "the log.\n"
-        "# TYPE polku_agent_last_seq gauge\n"
-        "polku_agent_last_seq %llu\n"
-        "# HELP polku_agent_commits_total Store write transactions committed.\n"
-        "# TYPE polku_agent_commits_total counter\n"
-        "polku_agent_commits_total %llu\n"
-        "# HELP polku_agent_commit_failures_total Store write transactions "
-        "that failed.\n"
-        "# TYPE polku_agent_commit_failures_total counter\n"
-        "polku_agent_commit_failures_total %llu\n"
-        "# HELP polku_agent_batch_items_total Changes written in those "
-        "transactions.\n"
-        "# TYPE polku_agent_batch_items_total counter\n"
-        "polku_agent_batch_items_total %llu\n"
-        "# HELP polku_agent_inbound_total Events received from other "
-        "organisations.\n"
-        "# TYPE polku_agent_inbound_total counter\n"
-        "polku_agent_inbound_total %llu\n"
-        "# HELP polku_agent_duplicates_total Events received again "
-        "(re-acknowledged, not applied).\n"
-        "# TYPE polku_agent_duplicates_total counter\n"
-        "polku_agent_duplicates_total %llu\n"
-        "# HELP polku_agent_acks_sent_total Acks sent for events received.\n"
-        "# TYPE polku_agent_acks_sent_total counter\n"
-        "polku_agent_acks_sent_total %llu\n"
-        "# HELP polku_agent_acks_received_total Acks received for events "
-        "sent.\n"
-        "# TYPE polku_agent_acks_received_total counter\n"
-        "polku_agent_acks_received_total %llu\n"
-        "# HELP polku_agent_nacks_received_total Nacks received from the "
-        "broker.\n"
-        "# TYPE polku_agent_nacks_received_total counter\n"
-        "polku_agent_nacks_received_total %llu\n"
-        "# HELP polku_agent_failed_deliveries_total Events that ended as a "
-        "visible delivery failure.\n"
-        "# TYPE polku_agent_failed_deliveries_total counter\n"
-        "polku_agent_failed_deliveries_total %llu\n"
-        "# HELP polku_agent_store_full_total Writes refused because the store "
-        "was full.\n"
-        "# TYPE polku_agent_store_full_total counter\n"
-        "polku_agent_store_full_total %llu\n"
-        "# HELP polku_agent_replayed_events_total Events replayed to the "
-        "broker on its request.\n"
-        "# TYPE polku_agent_replayed_events_total counter\n"
-        "polku_agent_replayed_events_total %llu\n"
-        "# HELP polku_agent_sequence_conflicts_total Events from another "
-        "organisation at a sequence already received for another event "
-        "(its store went back in time); not acknowledged.\n"
-        "# TYPE polku_agent_sequence_conflicts_total counter\n"
-        "polku_agent_sequence_conflicts_total %llu\n"
-        "# HELP polku_agent_log_repairs_total Times this store's log "
-        "continued after what a receiver holds (it went back in time "
-        "where no broker saw it).\n"
-        "# TYPE polku_agent_log_repairs_total counter\n"
-        "polku_agent_log_repairs_total %llu\n"
-        "# HELP polku_agent_store_map_bytes Size of the LMDB map.\n"
-        "# TYPE polku_agent_store_map_bytes gauge\n"
-        "polku_agent_store_map_bytes %llu\n",
-        link_up(api->link), outbox_pending(api->ob),
-        (unsigned long long)api->d->b->committed_seq, b->commits,
-        b->commit_failures, b->items, l->inbound, l->duplicates, l->acks_sent,
-        l->acks_received, l->nacks_received, l->failed_deliveries,
-        b->store_full, l->replayed, l->sequence_conflicts, l->log_repairs,
-        (unsigned long long)api->d->st->map_size);
-    fprintf(f,
-            "# HELP polku_agent_store_syncs_total Flushes of a commit's meta "
-            "page on their own (when no later commit flushed it first).\n"
-            "# TYPE polku_agent_store_syncs_total counter\n"
-            "polku_agent_store_syncs_total %llu\n"
-            "# HELP polku_agent_store_sync_failures_total Those flushes that "
-            "failed (nothing was answered for their commit).\n"
-            "# TYPE polku_agent_store_sync_failures_total counter\n"
-            "polku_agent_store_sync_failures_total %llu\n",
-            b->syncs, b->sync_failures);
-    metrics_outbox(api, f);
-    const polku_outq *q = api->link->outq;
-    fprintf(f,
-            "# HELP polku_agent_bundles_received_total Frames from the broker "
-            "that held several messages (a Bundle).\n"
-            "# TYPE polku_agent_bundles_received_total counter\n"
-            "polku_agent_bundles_received_total %llu\n"
-            "# HELP polku_agent_messages_sent_total Messages sent to the "
-            "broker, alone or in a Bundle.\n"
-            "# TYPE polku_agent_messages_sent_total counter\n"
-            "polku_agent_messages_sent_total %llu\n"
-            "# HELP polku_agent_frames_sent_total Frames those messages left "
-            "in (one per loop turn when the broker takes bundles).\n"
-            "# TYPE polku_agent_frames_sent_total counter\n"
-            "polku_agent_frames_sent_total %llu\n",
-            l->bundles_in, q ? polku_outq_messages(q) : 0ULL,
-            q ? polku_outq_frames(q) : 0ULL);
+    unsigned long long values[AGENT_MAX_REGIONS][M_COUNT];
+    for (size_t i = 0; i < n; i++)
+        metric_values(apis[i], values[i]);
+    for (size_t k = 0; k < M_COUNT; k++) {
+        const agent_metric *m = &metric_table[k];
+        fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
+                m->counter ? "counter" : "gauge");
+        for (size_t i = 0; i < n; i++) {
+            if (by_region)
+                fprintf(f, "%s{region=\"%s\"} %llu\n", m->name,
+                        apis[i]->region, values[i][k]);
+            else
+                fprintf(f, "%s %llu\n", m->name, values[i][k]);
+        }
+    }
+    metrics_outbox(apis, n, by_region, f);
     fclose(f);
     polku_http_respond(req, 200, "text/plain; version=0.0.4", text, len);
     free(text);
+}
+
+/* One region's metrics, without a region label (an agent of several
+ * regions answers /metrics in its front: api_front.c). */
+static void metrics(agent_api *api, api_call *c)
+{
+    agent_api *one[1] = {api};
+    api_metrics_respond(c->req, one, 1, false);
 }
 
 /* ---- the route table ---- */

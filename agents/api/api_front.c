@@ -267,6 +267,16 @@ static void health(api_front *f, polku_http_req *req)
     polku_http_respond_json(req, 200, top);
 }
 
+/* /metrics of an agent of several regions: every region's, or the one
+ * at index only (index < f->n), each sample labelled with its region. */
+static void metrics(api_front *f, polku_http_req *req, size_t index)
+{
+    if (index < f->n)
+        api_metrics_respond(req, &f->apis[index], 1, true);
+    else
+        api_metrics_respond(req, f->apis, f->n, true);
+}
+
 /* ---- creates: the regions the body's names fit ---- */
 
 /* What the front reads of a POST body: the names that may pick a region.
@@ -555,6 +565,10 @@ void api_front_handle(api_front *f, polku_http_req *req)
         snprintf(msg, sizeof msg,
                  "no region '%.40s' here: this agent serves %s", named, names);
         respond_region_error(req, "unknown_region", msg);
+    } else if (f->n > 1 && strcmp(path, "/metrics") == 0 &&
+               strcmp(polku_http_method(req), "GET") == 0 &&
+               authorised(f, req)) {
+        metrics(f, req, named ? region_index(f, named) : f->n);
     } else if (named) {
         dispatch(f, region_index(f, named), req);
     } else if (f->n > 1 && strcmp(path, "/healthz") == 0 &&

@@ -12,7 +12,8 @@
  * knows it; a create's destination (to, orgs) and client key the regions
  * whose directory and store know them. Still several candidates: 422
  * region_required naming them (an identity code alone fits every region).
- * A list without ?region= is every region's list, one after the other.
+ * A list without ?region= is every region's list, one after the other;
+ * /metrics every region's samples, labelled region="NAME".
  * A POST body is read with json_reader.h (jansson only for what that
  * refuses), so a region's create keeps the fast path (agents/api/README.md).
  * With one region the front is a pass-through. */
