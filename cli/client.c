@@ -253,8 +253,7 @@ int cli_get_list(const cli *c, const char *path, const char *member,
     int rc = cli_call(c, "GET", path, NULL, &answer);
     const json_t *list = json_object_get(answer, member);
     if (rc == CLI_OK && !json_is_array(list))
-        rc = cli_fail("unexpected answer from the agent: no list '%s'",
-                      member);
+        rc = cli_fail("unexpected answer from the agent: no list '%s'", member);
     else if (rc == CLI_OK && c->json && print_json)
         print_json(answer);
     else if (rc == CLI_OK && c->json)

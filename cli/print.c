@@ -141,8 +141,8 @@ void cli_print_rows(const json_t *list, size_t ncols, const char *const *heads,
         char bufs[CLI_ROWS_MAX_COLS][40];
         const char *cells[CLI_ROWS_MAX_COLS];
         for (size_t k = 0; k < ncols; k++)
-            cells[k] = cli_word(
-                cli_time_field(obj, keys[k], bufs[k], sizeof bufs[k]));
+            cells[k] =
+                cli_word(cli_time_field(obj, keys[k], bufs[k], sizeof bufs[k]));
         cli_table_add(t, cells);
     }
     cli_table_print(t, stdout);

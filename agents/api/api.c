@@ -299,8 +299,7 @@ static const agent_metric metric_table[M_COUNT] = {
                        "when the broker takes bundles)."},
 };
 
-static void metric_values(const agent_api *api,
-                          unsigned long long v[M_COUNT])
+static void metric_values(const agent_api *api, unsigned long long v[M_COUNT])
 {
     const batch_counters *b = &api->d->b->counters;
     const link_counters *l = &api->link->counters;
@@ -344,14 +343,14 @@ static void metric_dest(const char *dest, size_t pending, uint64_t oldest,
         dest = "@broker";
     char labels[160];
     if (m->region)
-        snprintf(labels, sizeof labels, "region=\"%s\",dest=\"%s\"",
-                 m->region, dest);
+        snprintf(labels, sizeof labels, "region=\"%s\",dest=\"%s\"", m->region,
+                 dest);
     else
         snprintf(labels, sizeof labels, "dest=\"%s\"", dest);
     if (m->ages)
-        fprintf(
-            m->f, "polku_agent_outbox_oldest_seconds{%s} %.3f\n", labels,
-            oldest && oldest < m->now_ms ? (m->now_ms - oldest) / 1e3 : 0.0);
+        fprintf(m->f, "polku_agent_outbox_oldest_seconds{%s} %.3f\n", labels,
+                oldest && oldest < m->now_ms ? (m->now_ms - oldest) / 1e3
+                                             : 0.0);
     else
         fprintf(m->f, "polku_agent_outbox_pending_by_dest{%s} %zu\n", labels,
                 pending);
@@ -381,8 +380,8 @@ static void metrics_outbox(agent_api *const *apis, size_t n, bool by_region,
     }
 }
 
-void api_metrics_respond(polku_http_req *req, agent_api *const *apis,
-                         size_t n, bool by_region)
+void api_metrics_respond(polku_http_req *req, agent_api *const *apis, size_t n,
+                         bool by_region)
 {
     assert(n >= 1 && n <= AGENT_MAX_REGIONS);
     char *text = NULL;
@@ -401,8 +400,8 @@ void api_metrics_respond(polku_http_req *req, agent_api *const *apis,
                 m->counter ? "counter" : "gauge");
         for (size_t i = 0; i < n; i++) {
             if (by_region)
-                fprintf(f, "%s{region=\"%s\"} %llu\n", m->name,
-                        apis[i]->region, values[i][k]);
+                fprintf(f, "%s{region=\"%s\"} %llu\n", m->name, apis[i]->region,
+                        values[i][k]);
             else
                 fprintf(f, "%s %llu\n", m->name, values[i][k]);
         }

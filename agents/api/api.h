@@ -41,8 +41,8 @@ void api_handle(agent_api *api, polku_http_req *req);
 /* Answers GET /metrics for apis[0..n) (1 <= n <= AGENT_MAX_REGIONS): each
  * family described once, then one sample per region, labelled
  * region="NAME" when by_region (an agent of several regions). */
-void api_metrics_respond(polku_http_req *req, agent_api *const *apis,
-                         size_t n, bool by_region);
+void api_metrics_respond(polku_http_req *req, agent_api *const *apis, size_t n,
+                         bool by_region);
 
 /* The route table, for the test that holds it against docs/openapi.yaml:
  * route i's method, pattern ("/v1/referrals/{id}") and whether it is

@@ -283,14 +283,14 @@ static void metrics(api_front *f, polku_http_req *req, size_t index)
  * The strings point into the parsed body, which lives until the request
  * has been handed on. */
 typedef struct body_names {
-    bool object;             /* the body is a JSON object */
-    bool region_given;       /* it has a "region" member */
-    const char *region;      /* that member when it is a string */
-    const char *to;          /* "to" when a string */
-    size_t orgs;             /* elements of "orgs" */
-    region_set orgs_fit;     /* every region, narrowed by each org named */
-    const char *client_key;  /* client.key when a string */
-    bool client_hetu;        /* client has "hetu" */
+    bool object;            /* the body is a JSON object */
+    bool region_given;      /* it has a "region" member */
+    const char *region;     /* that member when it is a string */
+    const char *to;         /* "to" when a string */
+    size_t orgs;            /* elements of "orgs" */
+    region_set orgs_fit;    /* every region, narrowed by each org named */
+    const char *client_key; /* client.key when a string */
+    bool client_hetu;       /* client has "hetu" */
 } body_names;
 
 static void names_init(const api_front *f, body_names *n)
@@ -336,8 +336,7 @@ static void names_from_reader(const api_front *f, const jr_value *root,
 }
 
 /* Any other body jansson takes (a duplicate key, the last one counting). */
-static void names_from_jansson(const api_front *f, json_t *root,
-                               body_names *n)
+static void names_from_jansson(const api_front *f, json_t *root, body_names *n)
 {
     names_init(f, n);
     if (!json_is_object(root))
