@@ -466,6 +466,14 @@ static void case_two_regions(void)
     h_note("kela's logs: pohjanmaa last seq %lld, savo last seq %lld", seqs[0],
            seqs[1]);
     check_metrics(kela, seqs);
+    /* each region's link names its region in kela's log */
+    char *kela_log = h_read_file(kela->proc.log, NULL);
+    H_CHECK(
+        kela_log &&
+            strstr(kela_log, "region pohjanmaa: welcomed by broker epoch") &&
+            strstr(kela_log, "region savo: welcomed by broker epoch"),
+        "kela's log names the region of each broker link's lines");
+    free(kela_log);
     const char *bad[] = {"--region", "lappi", "referral", "list", NULL};
     rc = cli(&w, &out, bad);
     H_CHECK(rc == 1 && strstr(out, "lappi"),

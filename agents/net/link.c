@@ -65,11 +65,11 @@ static int sink_send(void *arg, int dest, const uint8_t *data, size_t len)
  * event again, the broker's sender an unanswered one. */
 static void sink_failed(void *arg, int dest, uint64_t tag, int err)
 {
-    (void)arg;
+    const broker_link *l = arg;
     (void)dest;
     (void)tag;
-    log_debug("a frame to the broker could not be sent now: %s",
-              zmq_strerror(err));
+    link_debug(l, "a frame to the broker could not be sent now: %s",
+               zmq_strerror(err));
 }
 
 void link_flush(broker_link *l)
@@ -275,13 +275,13 @@ static void log_state_change(broker_link *l)
     polku_notify_status(status);
     if (strcmp(state, "connected") == 0) {
         if (was != NULL)
-            log_info("broker link connected again (was: %s)", was);
+            link_info(l, "broker link connected again (was: %s)", was);
         return;
     }
     /* a refused key or session is logged where it is learnt */
     if (strcmp(state, "refused: authentication") != 0 &&
         strcmp(state, "refused: duplicate_session") != 0)
-        log_warn("broker link %s: %s", state, detail);
+        link_warn(l, "broker link %s: %s", state, detail);
 }
 
 static void link_reconnect(broker_link *l);
@@ -293,8 +293,8 @@ void link_tick(broker_link *l)
     if (l->reconnect_at_ms && now >= l->reconnect_at_ms)
         link_reconnect(l);
     if (l->welcomed && !link_connected(l)) {
-        log_warn("broker silent for %llu ms: disconnected",
-                 (unsigned long long)(now - l->last_heard_ms));
+        link_warn(l, "broker silent for %llu ms: disconnected",
+                  (unsigned long long)(now - l->last_heard_ms));
         l->welcomed = false;
     }
     /* a pair: a broker silent for the session timeout since we came to it
@@ -335,10 +335,10 @@ static int check_rule_orgs(broker_link *l, bool at_start)
         return POLKU_OK;
     if (at_start) {
         fprintf(stderr, "polku-agent: %s\n", err.msg);
-        log_error("%s", err.msg);
+        link_error(l, "%s", err.msg);
         return POLKU_ECONFIG;
     }
-    log_error("%s (the rule cannot offer to it)", err.msg);
+    link_error(l, "%s (the rule cannot offer to it)", err.msg);
     return POLKU_OK;
 }
 
@@ -467,12 +467,14 @@ static int repair_after_conflict(broker_link *l, MDB_txn *txn, const void *what)
     uint64_t last = l->d->b->last_seq;
     if (sc->held_through > last &&
         sc->held_through - last > CONFLICT_SKIP_MAX) {
-        log_error("%s says it holds this organisation's log up to seq %llu, "
-                  "%llu past this store's last seq %llu: not skipped on its "
-                  "word alone; event %llu stays pending (docs/operations.md)",
-                  env->origin_org, (unsigned long long)sc->held_through,
-                  (unsigned long long)(sc->held_through - last),
-                  (unsigned long long)last, (unsigned long long)sc->origin_seq);
+        link_error(l,
+                   "%s says it holds this organisation's log up to seq %llu, "
+                   "%llu past this store's last seq %llu: not skipped on its "
+                   "word alone; event %llu stays pending (docs/operations.md)",
+                   env->origin_org, (unsigned long long)sc->held_through,
+                   (unsigned long long)(sc->held_through - last),
+                   (unsigned long long)last,
+                   (unsigned long long)sc->origin_seq);
         return POLKU_OK;
     }
     eventlog_repair_result res;
@@ -518,9 +520,10 @@ static void on_directory_update(broker_link *l, const Polku__Welcome *w)
     if (directory_set(l->dir, w) == POLKU_OK)
         link_run(l, save_directory, NULL);
     check_rule_orgs(l, false);
-    log_info("directory updated by the broker (%zu organisations), epoch "
-             "%016llx unchanged",
-             w->n_directory, (unsigned long long)w->epoch);
+    link_info(l,
+              "directory updated by the broker (%zu organisations), epoch "
+              "%016llx unchanged",
+              w->n_directory, (unsigned long long)w->epoch);
     link_keys(l); /* the broker may list our new key now */
 }
 
@@ -543,10 +546,11 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
         /* it answered another broker (one that died, or the pair's other
          * half): this one asks for its own replay after its Welcome */
         replay_stop(l);
-        log_info("replay for broker epoch %016llx stopped at seq %llu: a new "
-                 "broker asks for its own",
-                 (unsigned long long)l->epoch,
-                 (unsigned long long)l->replay_next);
+        link_info(l,
+                  "replay for broker epoch %016llx stopped at seq %llu: a new "
+                  "broker asks for its own",
+                  (unsigned long long)l->epoch,
+                  (unsigned long long)l->replay_next);
     }
     l->epoch = w->epoch;
     l->welcomed = true;
@@ -559,21 +563,23 @@ static void on_welcome(broker_link *l, const Polku__Welcome *w)
         link_run(l, save_directory, NULL);
     if ((w->known_seq > l->d->b->last_seq || l->d->log->resend_needed) &&
         link_run(l, continue_after, w) != POLKU_OK) {
-        log_error("cannot continue the log after seq %llu; nothing is sent "
-                  "until it can (the next Welcome tries again)",
-                  (unsigned long long)w->known_seq);
+        link_error(l,
+                   "cannot continue the log after seq %llu; nothing is sent "
+                   "until it can (the next Welcome tries again)",
+                   (unsigned long long)w->known_seq);
         l->welcomed = false; /* no outbox pump; Hello again */
         return;
     }
     check_rule_orgs(l, false);
-    log_info("welcomed by broker epoch %016llx (%zu organisations)%s",
-             (unsigned long long)w->epoch, w->n_directory,
-             new_epoch ? "; resending what is unacknowledged" : "");
+    link_info(l, "welcomed by broker epoch %016llx (%zu organisations)%s",
+              (unsigned long long)w->epoch, w->n_directory,
+              new_epoch ? "; resending what is unacknowledged" : "");
     if (l->duplicate)
-        log_warn("this agent now holds org %s's session at the broker: the "
-                 "other process (from %s) went silent or stopped. If it comes "
-                 "back it is refused; stop one of them for good",
-                 l->cfg->org, l->duplicate_peer);
+        link_warn(l,
+                  "this agent now holds org %s's session at the broker: the "
+                  "other process (from %s) went silent or stopped. If it comes "
+                  "back it is refused; stop one of them for good",
+                  l->cfg->org, l->duplicate_peer);
     l->duplicate = false;
     l->diverged = false;
     outbox_rewind_all(l->ob);
@@ -662,13 +668,14 @@ static int apply_event(broker_link *l, MDB_txn *txn, const void *what)
     if (outcome == INBOX_CONFLICT) {
         l->counters.sequence_conflicts++;
         if (polku_log_limit_allow(&l->conflict_log, 5, "sequence conflicts"))
-            log_error("%s sent another event at its seq %llu than the one "
-                      "received before: its store has gone back in time "
-                      "(a restored copy?) and reuses sequences. Not "
-                      "applied, not acknowledged: %s is told how far its "
-                      "log is held here and sends it again after that",
-                      env->origin_org, (unsigned long long)env->origin_seq,
-                      env->origin_org);
+            link_error(l,
+                       "%s sent another event at its seq %llu than the one "
+                       "received before: its store has gone back in time "
+                       "(a restored copy?) and reuses sequences. Not "
+                       "applied, not acknowledged: %s is told how far its "
+                       "log is held here and sends it again after that",
+                       env->origin_org, (unsigned long long)env->origin_seq,
+                       env->origin_org);
         return queue_conflict_answer(l, txn, env);
     }
     if (outcome == INBOX_DUPLICATE)
@@ -693,8 +700,8 @@ static int apply_operator_review(broker_link *l, MDB_txn *txn, const void *what)
 {
     int rc = overrides_operator_reviewed(l->d, txn, what);
     if (rc == POLKU_ENOTFOUND || rc == POLKU_EINVAL) {
-        log_warn("the broker sent a review of an override this "
-                 "organisation does not hold: ignored");
+        link_warn(l, "the broker sent a review of an override this "
+                     "organisation does not hold: ignored");
         return POLKU_OK;
     }
     return rc;
@@ -721,12 +728,13 @@ static void on_duplicate_session(broker_link *l, const char *peer)
     if (!news && now - l->duplicate_logged_ms < DUPLICATE_LOG_AGAIN_MS)
         return;
     l->duplicate_logged_ms = now;
-    log_error("the broker refused this agent (duplicate_session): is another "
-              "process with organisation %s's key connected to the broker "
-              "from %s? Two agents must never share a key. This agent sends "
-              "nothing, keeps retrying and takes over when the other goes "
-              "silent",
-              l->cfg->org, l->duplicate_peer);
+    link_error(l,
+               "the broker refused this agent (duplicate_session): is another "
+               "process with organisation %s's key connected to the broker "
+               "from %s? Two agents must never share a key. This agent sends "
+               "nothing, keeps retrying and takes over when the other goes "
+               "silent",
+               l->cfg->org, l->duplicate_peer);
 }
 
 /* The broker is the passive one of a pair: go to the one it names (or the
@@ -742,9 +750,10 @@ static void on_broker_passive(broker_link *l, const char *active)
                      now - l->left_silent_ms < 4 * l->cfg->heartbeat_ms + 1000;
     if (l->addrs.n < 2 || to == l->addr_at || just_left) {
         if (polku_log_limit_allow(&l->conflict_log, 1, "passive answers"))
-            log_info("the broker at %s is passive (active: %s); asking it "
-                     "again",
-                     link_broker(l), active && *active ? active : "unknown");
+            link_info(l,
+                      "the broker at %s is passive (active: %s); asking it "
+                      "again",
+                      link_broker(l), active && *active ? active : "unknown");
         return;
     }
     link_move(l, to, "passive");
@@ -764,11 +773,12 @@ static void on_log_diverged(broker_link *l, const char *reason)
     if (!news && now - l->diverged_logged_ms < DUPLICATE_LOG_AGAIN_MS)
         return;
     l->diverged_logged_ms = now;
-    log_error("the broker refused this agent (log_diverged): %s. Was the "
-              "store edited or replaced? `polku log verify --config` names "
-              "the first bad sequence; restore a good backup "
-              "(polku-agent --restore) to be accepted again",
-              l->diverged_reason);
+    link_error(l,
+               "the broker refused this agent (log_diverged): %s. Was the "
+               "store edited or replaced? `polku log verify --config` names "
+               "the first bad sequence; restore a good backup "
+               "(polku-agent --restore) to be accepted again",
+               l->diverged_reason);
 }
 
 static void on_nack(broker_link *l, const Polku__Nack *nack)
@@ -793,11 +803,12 @@ static void on_nack(broker_link *l, const Polku__Nack *nack)
          * the session ends; a new connection is refused by ZAP, which the
          * link reports and retries with its backoff */
         if (l->welcomed || !l->reconnect_at_ms) {
-            log_error("the broker refused us: not_authenticated (org %s is "
-                      "not in its directory any more?); connecting again "
-                      "in %llu s",
-                      l->cfg->org,
-                      (unsigned long long)(l->refused_backoff_ms / 1000));
+            link_error(l,
+                       "the broker refused us: not_authenticated (org %s is "
+                       "not in its directory any more?); connecting again "
+                       "in %llu s",
+                       l->cfg->org,
+                       (unsigned long long)(l->refused_backoff_ms / 1000));
             l->welcomed = false;
             l->trouble = LINK_TROUBLE_AUTH;
             l->reconnect_at_ms = polku_mono_ms() + l->refused_backoff_ms;
@@ -805,22 +816,22 @@ static void on_nack(broker_link *l, const Polku__Nack *nack)
         return;
     case POLKU__NACK_CODE__NACK_ORIGIN_MISMATCH:
     case POLKU__NACK_CODE__NACK_UNSUPPORTED_VERSION:
-        log_error("broker refused us: %s (check org id, keys and versions)",
-                  polku_nack_code_name(nack->code));
+        link_error(l, "broker refused us: %s (check org id, keys and versions)",
+                   polku_nack_code_name(nack->code));
         return;
     default:
         break;
     }
     if (nack->origin_seq == 0) {
-        log_warn("broker refused a frame: %s",
-                 polku_nack_code_name(nack->code));
+        link_warn(l, "broker refused a frame: %s",
+                  polku_nack_code_name(nack->code));
         return;
     }
     l->counters.failed_deliveries++;
-    log_warn("event %llu to %s refused by the broker: %s",
-             (unsigned long long)nack->origin_seq,
-             nack->dest_org[0] ? nack->dest_org : "the broker",
-             polku_nack_code_name(nack->code));
+    link_warn(l, "event %llu to %s refused by the broker: %s",
+              (unsigned long long)nack->origin_seq,
+              nack->dest_org[0] ? nack->dest_org : "the broker",
+              polku_nack_code_name(nack->code));
     link_run(l, apply_nack_failure, nack);
 }
 
@@ -961,9 +972,9 @@ static void on_broker_message(broker_link *l, polku_envelope *env)
                                     : 0;
         if (l->replay_answers_len)
             memcpy(l->replay_answers, env->msg_id.data, l->replay_answers_len);
-        log_info("replaying events %llu..%llu for the broker",
-                 (unsigned long long)l->replay_next,
-                 (unsigned long long)l->replay_last);
+        link_info(l, "replaying events %llu..%llu for the broker",
+                  (unsigned long long)l->replay_next,
+                  (unsigned long long)l->replay_last);
         link_replay_step(l);
         break;
     case POLKU__ENVELOPE__BODY_PATH_ANSWER:
@@ -987,8 +998,8 @@ static void on_broker_message(broker_link *l, polku_envelope *env)
             link_run(l, apply_operator_review, env);
         break;
     default: /* acks and events went to on_run */
-        log_debug("ignored %s from the broker",
-                  polku_body_name(env->body_case));
+        link_debug(l, "ignored %s from the broker",
+                   polku_body_name(env->body_case));
         break;
     }
 }
@@ -1001,7 +1012,7 @@ static polku_envelope *decode_message(broker_link *l, const uint8_t *data,
     char why[128];
     if (polku_envelope_decode_in(l->arena, data, len, POLKU_MAX_FRAME_DEFAULT,
                                  &env, why, sizeof why)) {
-        log_warn("undecodable frame from the broker: %s", why);
+        link_warn(l, "undecodable frame from the broker: %s", why);
         return NULL;
     }
     return env;
@@ -1027,8 +1038,8 @@ static void on_bundle(broker_link *l, const Polku__Bundle *bundle)
         if (!env)
             continue;
         if (env->body_case == POLKU__ENVELOPE__BODY_BUNDLE) {
-            log_warn("undecodable frame from the broker: a bundle inside a "
-                     "bundle");
+            link_warn(l, "undecodable frame from the broker: a bundle inside a "
+                         "bundle");
             continue;
         }
         if (runs_together(env) && n < l->run_cap) {
@@ -1089,17 +1100,19 @@ static void link_refused(broker_link *l, uint16_t event, uint32_t value)
                      ? LINK_TROUBLE_AUTH
                      : LINK_TROUBLE_HANDSHAKE;
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        log_warn("the broker refused this organisation's key (ZAP status "
-                 "%u): is org %s with public key %s in the broker's "
-                 "directory? trying again in %llu s",
-                 (unsigned)value, l->cfg->org, l->connected_key,
-                 (unsigned long long)(wait / 1000));
+        link_warn(l,
+                  "the broker refused this organisation's key (ZAP status "
+                  "%u): is org %s with public key %s in the broker's "
+                  "directory? trying again in %llu s",
+                  (unsigned)value, l->cfg->org, l->connected_key,
+                  (unsigned long long)(wait / 1000));
     else
-        log_warn("the CURVE handshake with the broker at %s failed "
-                 "(protocol error 0x%x): is broker_public_key the broker's "
-                 "key? trying again in %llu s",
-                 link_broker(l), (unsigned)value,
-                 (unsigned long long)(wait / 1000));
+        link_warn(l,
+                  "the CURVE handshake with the broker at %s failed "
+                  "(protocol error 0x%x): is broker_public_key the broker's "
+                  "key? trying again in %llu s",
+                  link_broker(l), (unsigned)value,
+                  (unsigned long long)(wait / 1000));
 }
 
 static void on_monitor(polku_zwatch *zw, zmq_msg_t *frames, size_t n, void *arg)
@@ -1185,9 +1198,10 @@ void link_keys(broker_link *l)
         (listed && strcmp(listed, kp->public_z85) != 0))
         return; /* connected with it already, or the broker does not list it
                    (yet): the live connection stays */
-    log_info("connecting again with key %s (was %s): the broker lists it "
-             "for %s",
-             kp->public_z85, l->connected_key, l->cfg->org);
+    link_info(l,
+              "connecting again with key %s (was %s): the broker lists it "
+              "for %s",
+              kp->public_z85, l->connected_key, l->cfg->org);
     l->welcomed = false; /* the new session's Welcome resends what is due */
     l->reconnect_at_ms = polku_mono_ms();
 }
@@ -1239,8 +1253,8 @@ static int link_connect(broker_link *l)
     l->tcp_up = l->tcp_was_up = l->handshaken = false;
     l->tcp_since_ms = polku_mono_ms();
     if (rc || zmq_connect(s, link_broker(l))) {
-        log_error("cannot connect to the broker at %s: %s", link_broker(l),
-                  zmq_strerror(zmq_errno()));
+        link_error(l, "cannot connect to the broker at %s: %s", link_broker(l),
+                   zmq_strerror(zmq_errno()));
         return POLKU_EZMQ;
     }
     l->broker_bundles = false; /* until this connection's Welcome */
@@ -1263,9 +1277,9 @@ static int link_connect(broker_link *l)
 static void link_move(broker_link *l, size_t to, const char *why)
 {
     const char *from = link_broker(l);
-    log_warn("broker at %s is %s: moving to %s", from,
-             strcmp(why, "silent") == 0 ? "silent" : "passive",
-             l->addrs.addr[to]);
+    link_warn(l, "broker at %s is %s: moving to %s", from,
+              strcmp(why, "silent") == 0 ? "silent" : "passive",
+              l->addrs.addr[to]);
     l->moves++;
     close_sockets(l);
     l->addr_at = to;
@@ -1283,7 +1297,7 @@ static void link_reconnect(broker_link *l)
 {
     l->reconnect_at_ms = 0;
     close_sockets(l);
-    log_info("connecting to the broker at %s again", link_broker(l));
+    link_info(l, "connecting to the broker at %s again", link_broker(l));
     if (link_connect(l)) /* resources only: try again later */
         l->reconnect_at_ms = polku_mono_ms() + l->refused_backoff_ms;
 }
@@ -1297,18 +1311,21 @@ int link_start(broker_link *l, uv_loop_t *loop, const agent_config *cfg,
     l->dir = dir;
     l->ob = ob;
     l->hooks = hooks;
+    if (cfg->region_count > 0)
+        snprintf(l->log_tag, sizeof l->log_tag,
+                 "region %.32s: ", agent_default_region(cfg));
     uv_idle_init(loop, &l->replay_idle);
     l->replay_idle.data = l;
     uv_idle_init(loop, &l->ack_idle);
     l->ack_idle.data = l;
     if (link_chain_init(&l->chain, cfg->org, cfg->key.secret_z85, d->st, d->b,
                         dir)) {
-        log_error("cannot derive the chain signing key from the key file");
+        link_error(l, "cannot derive the chain signing key from the key file");
         return POLKU_ECONFIG;
     }
     if (directory_load(dir, d->st))
-        log_warn("the saved directory could not be read; waiting for the "
-                 "broker's");
+        link_warn(l, "the saved directory could not be read; waiting for the "
+                     "broker's");
     if (check_rule_orgs(l, true))
         return POLKU_ECONFIG;
     l->refused_backoff_ms = REFUSED_BACKOFF_MIN_MS;
@@ -1316,13 +1333,14 @@ int link_start(broker_link *l, uv_loop_t *loop, const agent_config *cfg,
         return POLKU_ENOMEM;
     char why[160];
     if (broker_list_parse(cfg->broker, &l->addrs, why, sizeof why)) {
-        log_error("broker: %s", why); /* agent_config checked it */
+        link_error(l, "broker: %s", why); /* agent_config checked it */
         return POLKU_ECONFIG;
     }
     l->addr_since_ms = polku_mono_ms();
     l->zctx = zmq_ctx_new();
     if (!l->zctx) {
-        log_error("cannot create a zmq context: %s", zmq_strerror(zmq_errno()));
+        link_error(l, "cannot create a zmq context: %s",
+                   zmq_strerror(zmq_errno()));
         return POLKU_EZMQ;
     }
     return link_connect(l);
@@ -1349,7 +1367,7 @@ static void send_replay_done(broker_link *l)
     env.replay_done = &done;
     link_send_envelope(l, &env);
     replay_stop(l);
-    log_info("replay done up to %llu", (unsigned long long)l->replay_last);
+    link_info(l, "replay done up to %llu", (unsigned long long)l->replay_last);
 }
 
 /* Sends one ReplayBatch from replay_next. 0 sent, 1 nothing left, -1 the

@@ -164,7 +164,19 @@ typedef struct broker_link {
      * (ReplayBatch.answers): a broker folds only its latest request's */
     uint8_t replay_answers[16];
     size_t replay_answers_len;
+
+    /* what leads this link's log lines: "region NAME: " on an agent of
+     * several regions (which region's broker a line is about), else "" */
+    char log_tag[48];
 } broker_link;
+
+/* A log line about link l (polku/log.h), led by l->log_tag. */
+#define link_log(l, level, fmt, ...)                                           \
+    POLKU_LOG(level, "%s" fmt, (l)->log_tag, ##__VA_ARGS__)
+#define link_debug(l, ...) link_log(l, POLKU_LOG_DEBUG, __VA_ARGS__)
+#define link_info(l, ...) link_log(l, POLKU_LOG_INFO, __VA_ARGS__)
+#define link_warn(l, ...) link_log(l, POLKU_LOG_WARN, __VA_ARGS__)
+#define link_error(l, ...) link_log(l, POLKU_LOG_ERROR, __VA_ARGS__)
 
 /* Loads the saved directory, checks the rules' organisations against it
  * (POLKU_ECONFIG when one is missing), connects and says Hello. */

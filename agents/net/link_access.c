@@ -59,12 +59,13 @@ void link_answer_access(broker_link *l, const polku_envelope *q)
     env.body_case = POLKU__ENVELOPE__BODY_ACCESS_ANSWER;
     env.access_answer = &ans;
     if (link_send_envelope(l, &env))
-        log_warn("access report for %s: the answer could not be sent", asker);
+        link_warn(l, "access report for %s: the answer could not be sent",
+                  asker);
     else
-        log_info("access report: answered %s with %zu events%s", asker,
-                 ans.n_entries,
-                 ans.status == 403 ? " (refused: no consent "
-                                     "names it with us)"
-                                   : "");
+        link_info(l, "access report: answered %s with %zu events%s", asker,
+                  ans.n_entries,
+                  ans.status == 403 ? " (refused: no consent "
+                                      "names it with us)"
+                                    : "");
     access_entries_free(&ans);
 }
