@@ -139,8 +139,19 @@ static void reload_rules(agent *a)
     agent_config next;
     polku_cfgerr err = {{0}};
     int rc = agent_config_load(a->cfg->path, &next, &err);
-    if (!rc && directory_known(&a->r[0].dir))
-        rc = agent_rules_check_orgs(&next, rule_org_known, &a->r[0].dir, &err);
+    for (size_t i = 0; !rc && i < a->n_regions; i++) {
+        /* a rule acts in every region: its organisations must be in each
+         * directory, as link_start asks of them when the agent starts */
+        if (!directory_known(&a->r[i].dir))
+            continue;
+        rc = agent_rules_check_orgs(&next, rule_org_known, &a->r[i].dir, &err);
+        if (rc && a->n_regions > 1) {
+            char msg[sizeof err.msg];
+            snprintf(msg, sizeof msg, "%.440s of region %.40s", err.msg,
+                     agent_default_region(&a->r[i].cfg));
+            snprintf(err.msg, sizeof err.msg, "%s", msg);
+        }
+    }
     if (rc) {
         log_error("reload refused, the running rules are kept: %s",
                   err.msg[0] ? err.msg : polku_strerror(rc));

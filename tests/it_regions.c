@@ -15,6 +15,7 @@
  *   - `polku --region NAME` on every noun. */
 #include "harness.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,6 +258,37 @@ static void check_metrics(h_org *kela, const long long seqs[2])
     H_CHECK(st == 422 && strcmp(h_resp_error_code(&r), "unknown_region") == 0,
             "/metrics?region=lappi: 422 unknown_region, got %ld", st);
     h_resp_free(&r);
+}
+
+static bool log_says(const h_org *o, const char *needle)
+{
+    char *text = h_read_file(o->proc.log, NULL);
+    bool found = text && strstr(text, needle);
+    free(text);
+    return found;
+}
+
+/* A rule acts in every region, so each region's directory must hold the
+ * organisations it names: a reload of a rule naming one only pohjanmaa
+ * has is refused, naming savo, as a restart would refuse to start. */
+static void check_rule_reload(h_org *kela)
+{
+    FILE *f = fopen(kela->proc.config, "a");
+    H_REQUIRE(f, "append to %s", kela->proc.config);
+    fputs("\n[rule pohjanmaa_only]\non = service_ended\n"
+          "offer_to = sote-pohjanmaa\n",
+          f);
+    fclose(f);
+    H_REQUIRE(kill(kela->proc.pid, SIGHUP) == 0, "SIGHUP to kela");
+    H_WAIT_UNTIL(H_SEC(10),
+                 log_says(kela, "reload refused") ||
+                     log_says(kela, "reloaded "),
+                 "kela to log the reload's outcome");
+    H_CHECK(log_says(kela, "reload refused") &&
+                log_says(kela, "'sote-pohjanmaa' is not an organisation in "
+                               "the directory of region savo"),
+            "a rule naming an organisation savo lacks is refused on reload, "
+            "naming savo");
 }
 
 static void case_two_regions(void)
@@ -516,6 +548,7 @@ static void case_two_regions(void)
             "polku-agent --backup --region savo: exit %d, %s", rc,
             out ? out : "");
     free(out);
+    check_rule_reload(kela);
 }
 
 /* docs/operations.md, "Adding a region to an agent": an agent's store
