@@ -78,6 +78,7 @@ typedef struct results {
     rb_pipe_result pipe_subs[RB_WINDOWS_MAX];
     size_t subs_streaming;
     unsigned long long subs_bytes;
+    double subs_cpu_ms[RB_WINDOWS_MAX]; /* their reader thread's */
 } results;
 
 static void row(const char *what, bs_samples *s)
@@ -300,8 +301,10 @@ static void bench_case(void)
             h_note("pipelined with the subscribers: %zu referrals over %d "
                    "connections",
                    g_opt.count, g_opt.windows[w]);
+            double cpu0 = sse_subs_cpu_ms(subs);
             rb_run_pipelined(r, a, b, g_opt.count, g_opt.windows[w],
                              g_opt.batch, &x.pipe_subs[w]);
+            x.subs_cpu_ms[w] = sse_subs_cpu_ms(subs) - cpu0;
         }
         if (sse_subs_streaming(subs) < x.subs_streaming)
             x.subs_streaming = sse_subs_streaming(subs);
@@ -345,6 +348,9 @@ static void print_subscribers(const results *x)
                "%zu streaming: %+.1f%%\n",
                g_opt.windows[w], without, with, x->subs_streaming,
                (with - without) / without * 100);
+        printf("    the subscribers' reader thread (in \"client\" above): "
+               "%.0f us CPU per referral\n",
+               x->subs_cpu_ms[w] * 1e3 / (double)x->pipe_subs[w].n);
     }
 }
 

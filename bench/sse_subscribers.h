@@ -26,6 +26,8 @@ sse_subs *sse_subs_open(int port, size_t n, bool gzip, unsigned timeout_ms);
 size_t sse_subs_streaming(sse_subs *s);
 /* Bytes read by all of them so far. */
 unsigned long long sse_subs_bytes(sse_subs *s);
+/* CPU time (ms) of the thread that reads them, so far. */
+double sse_subs_cpu_ms(sse_subs *s);
 
 /* Stops the reader and closes every socket. */
 void sse_subs_close(sse_subs **s);

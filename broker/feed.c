@@ -11,6 +11,7 @@
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"
+#include "polku/json_line.h"
 #include "polku/log.h"
 #include "polku/referral.h"
 #include "polku/sse.h"
@@ -277,9 +278,43 @@ typedef struct referral_capture {
     uint64_t at_ms;
 } referral_capture;
 
+/* The event of a known referral written by hand (polku/json_line.h):
+ * what jansson would print for cl_referral_change_json plus client_key,
+ * seq and at, in that order, at a fraction of the cost (it is rendered
+ * for every event while anyone watches). NULL when a name is not plain:
+ * the caller renders it with jansson then. */
+static char *render_referral_line(const referral_capture *c, uint64_t seq)
+{
+    const cl_referral *r = &c->r;
+    const char *status =
+        r->status ? polku_referral_state_name(r->status) : "unknown";
+    if (!status)
+        return NULL;
+    char id[POLKU_ID_TEXT], key[DISPLAY_NAME_TEXT], at[POLKU_TIME_TEXT];
+    polku_id_text(r->id, id);
+    display_name(c->names, c->client_key, key);
+    polku_time_format(c->at_ms, at, sizeof at);
+    const polku_json_member m[] = {
+        {"id", id, 0},
+        {"from", cl_name(c->cl, r->from), 0},
+        {"to", cl_name(c->cl, r->to), 0},
+        {"service", cl_name(c->cl, r->service), 0},
+        {"status", status, 0},
+        {"version", NULL, (int64_t)r->version},
+        {"urgency", r->urgent ? "urgent" : "routine", 0},
+        {"client_key", key, 0},
+        {"seq", NULL, (int64_t)seq},
+        {"at", at, 0},
+    };
+    return polku_json_line(m, sizeof m / sizeof m[0], NULL);
+}
+
 static char *render_referral(void *ctx, uint64_t seq)
 {
     const referral_capture *c = ctx;
+    char *line = c->known ? render_referral_line(c, seq) : NULL;
+    if (line)
+        return line;
     ProtobufCBinaryData rid = {16, (uint8_t *)c->r.id};
     json_t *body = c->known ? cl_referral_change_json(c->cl, &c->r)
                             : json_pack("{s:o}", "id", id_json(&rid));

@@ -63,7 +63,6 @@ struct fx {
     bool next_gzip; /* connect_client asks for gzip */
 };
 
-
 /* ---- buffers ---- */
 
 static void buf_add(struct buf *b, const char *p, size_t n)
@@ -429,6 +428,28 @@ static void test_live_in_order(void **state)
     expect_body(fx, c, &want);
     assert_int_equal(polku_sse_last_seq(fx->hub), 13);
     assert_int_equal(polku_sse_clients(fx->hub), 1);
+    buf_reset(&want);
+}
+
+/* The id line is written by hand (not snprintf): every hex digit of an
+ * epoch with all nibbles set, and a seq past one digit. */
+static void test_id_digits(void **state)
+{
+    struct fx *fx = *state;
+    polku_sse_hub_free(&fx->hub);
+    fx->hub = polku_sse_hub_new(UINT64_C(0xfedcba9876543210), RING);
+    assert_non_null(fx->hub);
+    struct client *c = connect_client(fx, "/events", NULL, true);
+    struct buf want = {0};
+    buf_addf(&want, "retry: 2000\nid: fedcba9876543210-0\n\n");
+    expect_body(fx, c, &want);
+    for (int n = 1; n <= 12; n++) {
+        assert_int_equal(publish(fx, n), (uint64_t)n);
+        buf_addf(&want,
+                 "id: fedcba9876543210-%d\nevent: t.%d\ndata: {\"n\":%d}\n\n",
+                 n, n % 3, n);
+    }
+    expect_body(fx, c, &want);
     buf_reset(&want);
 }
 
@@ -849,6 +870,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batched_events_shared_at_flush,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_gzip_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_id_digits, setup, teardown),
         cmocka_unit_test(test_gzip_accepted),
         cmocka_unit_test_setup_teardown(test_client_gone_is_removed, setup,
                                         teardown),
