@@ -278,11 +278,11 @@ typedef struct referral_capture {
     uint64_t at_ms;
 } referral_capture;
 
-/* The event of a known referral written by hand (polku/json_line.h):
+/* The event of a known referral without building it (polku/json_line.h):
  * what jansson would print for cl_referral_change_json plus client_key,
  * seq and at, in that order, at a fraction of the cost (it is rendered
- * for every event while anyone watches). NULL when a name is not plain:
- * the caller renders it with jansson then. */
+ * for every event while anyone watches). NULL when a name is not valid
+ * UTF-8 or memory ran out: the caller tries jansson then. */
 static char *render_referral_line(const referral_capture *c, uint64_t seq)
 {
     const cl_referral *r = &c->r;

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "api_call.h"
-#include "json_writer.h"
+#include "polku/json_writer.h"
 #include "polku/clock.h"
 #include "polku/error.h"
 #include "polku/id.h"

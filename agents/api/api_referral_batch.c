@@ -18,7 +18,7 @@
 
 #include "api_call.h"
 #include "json_reader.h"
-#include "json_writer.h"
+#include "polku/json_writer.h"
 #include "polku/error.h"
 
 #define BATCH_MAX_ITEMS 1000

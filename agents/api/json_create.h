@@ -16,7 +16,7 @@
 #include <stdbool.h>
 
 #include "json_reader.h"
-#include "json_writer.h"
+#include "polku/json_writer.h"
 #include "polku.pb-c.h"
 
 typedef struct create_fields {

@@ -72,9 +72,4 @@ void jr_doc_fini(jr_doc *doc);
 /* The member of object o called name, or NULL. */
 const jr_value *jr_get(const jr_value *o, const char *name);
 
-/* Length of the valid UTF-8 sequence at p (its first byte >= 0x80): 2-4,
- * or 0 when it is not one (overlong, a surrogate, past U+10FFFF, cut off
- * by end). The writer checks what it escapes with the same rule. */
-size_t json_utf8_seq(const unsigned char *p, const unsigned char *end);
-
 #endif

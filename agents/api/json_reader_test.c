@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "json_reader.h"
-#include "json_writer.h"
+#include "polku/json_writer.h"
 
 static bool accepts(const char *text)
 {

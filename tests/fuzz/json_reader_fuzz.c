@@ -18,7 +18,7 @@
 
 #include "json_create.h"
 #include "json_reader.h"
-#include "json_writer.h"
+#include "polku/json_writer.h"
 #include "polku/codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,7 +1,7 @@
 /* json_writer.c — JSON text straight into a buffer (see json_writer.h). */
-#include "json_writer.h"
-#include "json_reader.h"
+#include "polku/json_writer.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +32,31 @@ char *jw_take(jw *w, size_t *len)
         free(w->buf);
     *w = (jw){0};
     return out;
+}
+
+size_t json_utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0], n;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
+    if ((size_t)(end - p) < n)
+        return 0;
+    for (unsigned i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
 }
 
 /* Room for n more bytes and the NUL. */

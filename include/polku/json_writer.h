@@ -1,5 +1,6 @@
 /* json_writer.h — JSON text written straight into a buffer, for the
- * answers on the hot path (a created referral, a batch's results).
+ * texts on the hot path: the agent's answers (a created referral, a
+ * batch's results, /v1/events) and the broker's feed events.
  *
  * Building a jansson tree only to dump it cost an allocation per value
  * and a pass over the tree; these answers have a fixed shape, so they are
@@ -7,8 +8,8 @@
  * json_dumps(JSON_COMPACT) escapes them; a string that is not valid UTF-8
  * makes the writer fail (jw_ok false) rather than send broken JSON, and
  * the caller answers through jansson instead. */
-#ifndef POLKU_AGENT_JSON_WRITER_H
-#define POLKU_AGENT_JSON_WRITER_H
+#ifndef POLKU_JSON_WRITER_H
+#define POLKU_JSON_WRITER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,5 +43,11 @@ void jw_null(jw *w);
 void jw_time(jw *w, uint64_t ms);
 /* Text that is already JSON (a value). */
 void jw_raw(jw *w, const char *json, size_t n);
+
+/* Length of the valid UTF-8 sequence at p (its first byte >= 0x80): 2-4,
+ * or 0 when it is not one (overlong, a surrogate, past U+10FFFF, cut off
+ * by end). The writer checks what it escapes with this rule, and the
+ * agent's reader (agents/api/json_reader.h) what it reads. */
+size_t json_utf8_seq(const unsigned char *p, const unsigned char *end);
 
 #endif
