@@ -857,7 +857,8 @@ static void note_seen(broker *b, int idx, const polku_envelope *ev);
 
 static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
                                 int idx, const polku_envelope *ev,
-                                const void *data, size_t len);
+                                const void *data, size_t len,
+                                const uint8_t *hash);
 
 #define REPLAY_SLICE_MS 20 /* replay folded in one loop turn, at most */
 
@@ -922,28 +923,26 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
     if (!b->replay_slice_ms) /* the turn's first batch */
         b->replay_slice_ms = polku_mono_ms();
     presize_for_replay(b);
-    /* thousands of events a frame: each decodes into the arena, is folded
-     * (the indexes copy what they keep) and is forgotten */
+    /* thousands of events a frame: decoded and hashed ahead on the helper
+     * thread (replay_ahead.h), folded here in order (the indexes copy what
+     * they keep), forgotten with the batch; one that does not decode is
+     * skipped (a gap, asked for again at the replay's end) */
+    if (ra_begin(b->ahead, org, batch->events, batch->n_events))
+        return; /* no memory: the same gap */
     for (size_t i = 0; i < batch->n_events; i++) {
-        polku_envelope *ev = NULL;
-        char why[128];
-        int rc = polku_envelope_decode_in(
-            b->replay_arena, batch->events[i].data, batch->events[i].len,
-            b->cfg->max_frame, &ev, why, sizeof why);
-        if (rc == POLKU_OK && strcmp(ev->origin_org, org) == 0 &&
-            polku_body_is_event(ev->body_case)) { /* its own events only */
-            if (chain_refuses_event(b, rid, rid_len, idx, ev,
+        const ra_event *e = ra_get(b->ahead, i);
+        if (e->ours) { /* decoded, an event, its own */
+            if (chain_refuses_event(b, rid, rid_len, idx, e->env,
                                     batch->events[i].data,
-                                    batch->events[i].len)) {
-                polku_arena_reset(b->replay_arena);
+                                    batch->events[i].len, e->hash))
                 break;
-            }
-            note_seen(b, idx, ev);
-            replay_event(b, ev, batch->events[i].data, batch->events[i].len);
+            note_seen(b, idx, e->env);
+            replay_event(b, e->env, batch->events[i].data,
+                         batch->events[i].len);
         }
-        polku_arena_reset(b->replay_arena);
         decide_woken(b);
     }
+    ra_end(b->ahead);
     /* a batch is thousands of events (milliseconds): once a turn has
      * folded for REPLAY_SLICE_MS the next message waits for the next loop
      * turn, so that other agents' Hellos, the authentication of their
@@ -1188,12 +1187,18 @@ static void refuse_diverged(broker *b, const uint8_t *rid, size_t rid_len,
 
 static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
                                 int idx, const polku_envelope *ev,
-                                const void *data, size_t len)
+                                const void *data, size_t len,
+                                const uint8_t *hash)
 {
     route *rt = &b->routes.by_org[idx];
-    if (heads_note_event(b->heads, b->cfg->orgs[idx].id, ev, data, len,
-                         rt->regressed_to != 0,
-                         polku_now_ms()) != HEADS_DIVERGED)
+    const char *org = b->cfg->orgs[idx].id;
+    bool regressed = rt->regressed_to != 0;
+    heads_verdict v =
+        hash ? heads_note_event_hashed(b->heads, org, ev, hash, regressed,
+                                       polku_now_ms())
+             : heads_note_event(b->heads, org, ev, data, len, regressed,
+                                polku_now_ms());
+    if (v != HEADS_DIVERGED)
         return false;
     refuse_diverged(b, rid, rid_len, idx, ev->origin_seq);
     if (!rt->replayed) { /* the rest of the region does not wait for it */
@@ -1294,7 +1299,7 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
              * would move the chain's tip past what the replay checks */
             if (b->routes.by_org[idx].replayed &&
                 chain_refuses_event(b, r, rl, idx, env, payload->data,
-                                    payload->len))
+                                    payload->len, NULL))
                 break;
             note_seen(b, idx, env);
             on_event(b, r, rl, sender, env, payload);

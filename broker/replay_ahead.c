@@ -1,0 +1,214 @@
+/* replay_ahead.c — see replay_ahead.h. One helper thread, one batch at a
+ * time. The thread publishes how many events are ready (`ready`); the
+ * router reads it without a lock and sleeps on `cv` only when it has
+ * caught up. `waiting` (set by the router, read by the thread after each
+ * event) says whether a wake-up is wanted: both sequentially consistent,
+ * so one of the two always sees the other (no wake-up lost). */
+#include "replay_ahead.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "polku/error.h"
+#include "polku/log.h"
+
+#define SPINS 200 /* polls of `ready` before sleeping: about a decode */
+
+struct replay_ahead {
+    size_t max_frame;
+    polku_arena *arena; /* the thread's while a batch runs, else the caller's */
+    ra_event *slots;
+    size_t cap;
+    /* the batch */
+    char org[33];
+    const ProtobufCBinaryData *events;
+    size_t n;
+    bool inline_batch; /* decoded by the caller in ra_get */
+    size_t decoded;    /* inline: events decoded so far */
+    /* the thread */
+    bool threaded;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* a batch to do, one ready, the thread idle */
+    bool quit, busy;   /* under mu */
+    unsigned long job, done_job; /* under mu */
+    atomic_size_t ready;
+    atomic_bool stop, waiting;
+};
+
+static void decode_one(replay_ahead *ra, size_t i)
+{
+    ra_event *e = &ra->slots[i];
+    e->env = NULL;
+    e->ours = false;
+    e->rc = polku_envelope_decode_in(ra->arena, ra->events[i].data,
+                                     ra->events[i].len, ra->max_frame, &e->env,
+                                     NULL, 0);
+    if (e->rc != POLKU_OK) {
+        e->env = NULL;
+        return;
+    }
+    e->ours = strcmp(e->env->origin_org, ra->org) == 0 &&
+              polku_body_is_event(e->env->body_case);
+    if (e->ours)
+        polku_chain_hash(ra->events[i].data, ra->events[i].len, e->hash);
+}
+
+static void *run(void *arg)
+{
+    replay_ahead *ra = arg;
+    pthread_mutex_lock(&ra->mu);
+    for (;;) {
+        while (!ra->quit && ra->job == ra->done_job)
+            pthread_cond_wait(&ra->cv, &ra->mu);
+        if (ra->quit)
+            break;
+        unsigned long job = ra->job;
+        size_t n = ra->n;
+        pthread_mutex_unlock(&ra->mu);
+        for (size_t i = 0; i < n && !atomic_load(&ra->stop); i++) {
+            decode_one(ra, i);
+            atomic_store(&ra->ready, i + 1);
+            if (atomic_load(&ra->waiting)) {
+                pthread_mutex_lock(&ra->mu);
+                pthread_cond_broadcast(&ra->cv);
+                pthread_mutex_unlock(&ra->mu);
+            }
+        }
+        pthread_mutex_lock(&ra->mu);
+        ra->done_job = job;
+        ra->busy = false;
+        pthread_cond_broadcast(&ra->cv);
+    }
+    pthread_mutex_unlock(&ra->mu);
+    return NULL;
+}
+
+int ra_new(size_t max_frame, bool threaded, replay_ahead **out)
+{
+    *out = NULL;
+    replay_ahead *ra = calloc(1, sizeof *ra);
+    if (!ra)
+        return POLKU_ENOMEM;
+    ra->max_frame = max_frame;
+    if (polku_arena_new(RA_ARENA_CHUNK, &ra->arena)) {
+        free(ra);
+        return POLKU_ENOMEM;
+    }
+    ra->inline_batch = true;
+    atomic_init(&ra->ready, 0);
+    atomic_init(&ra->stop, false);
+    atomic_init(&ra->waiting, false);
+    if (threaded && pthread_mutex_init(&ra->mu, NULL) == 0) {
+        if (pthread_cond_init(&ra->cv, NULL) == 0) {
+            int rc = pthread_create(&ra->thread, NULL, run, ra);
+            if (rc == 0)
+                ra->threaded = true;
+            else
+                log_warn("replayed events are decoded on the loop's thread: "
+                         "no helper thread (%s)",
+                         strerror(rc));
+            if (!ra->threaded)
+                pthread_cond_destroy(&ra->cv);
+        }
+        if (!ra->threaded)
+            pthread_mutex_destroy(&ra->mu);
+    }
+    *out = ra;
+    return POLKU_OK;
+}
+
+void ra_destroy(replay_ahead **p)
+{
+    if (!p || !*p)
+        return;
+    replay_ahead *ra = *p;
+    if (ra->threaded) {
+        ra_end(ra);
+        pthread_mutex_lock(&ra->mu);
+        ra->quit = true;
+        pthread_cond_broadcast(&ra->cv);
+        pthread_mutex_unlock(&ra->mu);
+        pthread_join(ra->thread, NULL);
+        pthread_cond_destroy(&ra->cv);
+        pthread_mutex_destroy(&ra->mu);
+    }
+    polku_arena_free(&ra->arena);
+    free(ra->slots);
+    free(ra);
+    *p = NULL;
+}
+
+bool ra_threaded(const replay_ahead *ra)
+{
+    return ra->threaded;
+}
+
+int ra_begin(replay_ahead *ra, const char *org, const ProtobufCBinaryData *events,
+             size_t n)
+{
+    if (n > ra->cap) {
+        size_t cap = ra->cap ? ra->cap : 256;
+        while (cap < n)
+            cap *= 2;
+        ra_event *s = realloc(ra->slots, cap * sizeof *s);
+        if (!s)
+            return POLKU_ENOMEM;
+        ra->slots = s;
+        ra->cap = cap;
+    }
+    snprintf(ra->org, sizeof ra->org, "%s", org);
+    ra->events = events;
+    ra->n = n;
+    ra->decoded = 0;
+    ra->inline_batch = !ra->threaded || n < RA_THREADED_MIN;
+    if (ra->inline_batch)
+        return POLKU_OK;
+    atomic_store(&ra->ready, 0);
+    atomic_store(&ra->stop, false);
+    pthread_mutex_lock(&ra->mu);
+    ra->busy = true;
+    ra->job++;
+    pthread_cond_broadcast(&ra->cv);
+    pthread_mutex_unlock(&ra->mu);
+    return POLKU_OK;
+}
+
+const ra_event *ra_get(replay_ahead *ra, size_t i)
+{
+    if (ra->inline_batch) {
+        while (ra->decoded <= i)
+            decode_one(ra, ra->decoded++);
+        return &ra->slots[i];
+    }
+    for (int spin = 0; atomic_load(&ra->ready) <= i; spin++) {
+        if (spin < SPINS)
+            continue;
+        pthread_mutex_lock(&ra->mu);
+        atomic_store(&ra->waiting, true);
+        while (atomic_load(&ra->ready) <= i && ra->busy)
+            pthread_cond_wait(&ra->cv, &ra->mu);
+        atomic_store(&ra->waiting, false);
+        pthread_mutex_unlock(&ra->mu);
+        break;
+    }
+    return &ra->slots[i];
+}
+
+void ra_end(replay_ahead *ra)
+{
+    if (!ra->inline_batch) {
+        atomic_store(&ra->stop, true);
+        pthread_mutex_lock(&ra->mu);
+        while (ra->busy)
+            pthread_cond_wait(&ra->cv, &ra->mu);
+        pthread_mutex_unlock(&ra->mu);
+    }
+    ra->inline_batch = true;
+    ra->events = NULL;
+    ra->n = ra->decoded = 0;
+    polku_arena_reset(ra->arena);
+}
