@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap_warm.h"
 #include "polku/error.h"
 #include "polku/log.h"
 
@@ -35,6 +36,9 @@ struct replay_ahead {
     pthread_cond_t cv; /* a batch to do, one ready, the thread idle */
     bool quit, busy;   /* under mu */
     unsigned long job, done_job; /* under mu */
+    uintptr_t pop_from;          /* heap to page in with the next batch */
+    size_t pop_len;              /* (under mu) */
+    atomic_bool pop_refused;
     atomic_size_t ready;
     atomic_bool stop, waiting;
 };
@@ -68,7 +72,12 @@ static void *run(void *arg)
             break;
         unsigned long job = ra->job;
         size_t n = ra->n;
+        uintptr_t pop_from = ra->pop_from;
+        size_t pop_len = ra->pop_len;
+        ra->pop_len = 0;
         pthread_mutex_unlock(&ra->mu);
+        /* the heap is paged in once the loop has its first events */
+        size_t pop_at = n < RA_POPULATE_AFTER ? n : RA_POPULATE_AFTER;
         for (size_t i = 0; i < n && !atomic_load(&ra->stop); i++) {
             decode_one(ra, i);
             atomic_store(&ra->ready, i + 1);
@@ -77,7 +86,14 @@ static void *run(void *arg)
                 pthread_cond_broadcast(&ra->cv);
                 pthread_mutex_unlock(&ra->mu);
             }
+            if (i + 1 == pop_at && pop_len) {
+                if (heap_warm_populate(pop_from, pop_len))
+                    atomic_store(&ra->pop_refused, true);
+                pop_len = 0;
+            }
         }
+        if (pop_len && heap_warm_populate(pop_from, pop_len)) /* stopped */
+            atomic_store(&ra->pop_refused, true);
         pthread_mutex_lock(&ra->mu);
         ra->done_job = job;
         ra->busy = false;
@@ -102,6 +118,7 @@ int ra_new(size_t max_frame, bool threaded, replay_ahead **out)
     atomic_init(&ra->ready, 0);
     atomic_init(&ra->stop, false);
     atomic_init(&ra->waiting, false);
+    atomic_init(&ra->pop_refused, false);
     if (threaded && pthread_mutex_init(&ra->mu, NULL) == 0) {
         if (pthread_cond_init(&ra->cv, NULL) == 0) {
             int rc = pthread_create(&ra->thread, NULL, run, ra);
@@ -211,4 +228,30 @@ void ra_end(replay_ahead *ra)
     ra->events = NULL;
     ra->n = ra->decoded = 0;
     polku_arena_reset(ra->arena);
+}
+
+void ra_populate(replay_ahead *ra, uintptr_t from, size_t len)
+{
+    if (!ra->threaded) {
+        if (heap_warm_populate(from, len))
+            atomic_store(&ra->pop_refused, true);
+        return;
+    }
+    pthread_mutex_lock(&ra->mu);
+    if (ra->pop_len) { /* not begun yet: one range over both */
+        uintptr_t end = ra->pop_from + ra->pop_len;
+        if (from + len > end)
+            end = from + len;
+        if (from > ra->pop_from)
+            from = ra->pop_from;
+        len = end - from;
+    }
+    ra->pop_from = from;
+    ra->pop_len = len;
+    pthread_mutex_unlock(&ra->mu);
+}
+
+bool ra_populate_refused(const replay_ahead *ra)
+{
+    return atomic_load(&ra->pop_refused);
 }

@@ -31,6 +31,7 @@
 
 #define RA_THREADED_MIN 32
 #define RA_ARENA_CHUNK (2u << 20)
+#define RA_POPULATE_AFTER 64
 
 typedef struct replay_ahead replay_ahead;
 
@@ -68,5 +69,14 @@ void ra_end(replay_ahead *ra);
 
 /* Whether batches are decoded on the helper thread. */
 bool ra_threaded(const replay_ahead *ra);
+
+/* The heap's [from, from + len) to page in (heap_warm_populate): by the
+ * thread during the next batch, once its first RA_POPULATE_AFTER events
+ * are decoded, so that the loop does not take those page faults itself;
+ * at once without the thread. */
+void ra_populate(replay_ahead *ra, uintptr_t from, size_t len);
+
+/* Whether the kernel refused the advice (heap_warm.h: turn it off). */
+bool ra_populate_refused(const replay_ahead *ra);
 
 #endif

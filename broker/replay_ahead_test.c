@@ -5,13 +5,18 @@
  * decode, and "not ours" for another org's event and for a message that
  * is not an event. Checked with the helper thread and without, for many
  * batches in a row, for a batch abandoned half-way (the next one is
- * whole), and for a batch too small to hand over. */
+ * whole), and for a batch too small to hand over. Memory handed over
+ * to page in (ra_populate) is resident once the next batch has ended,
+ * with the thread or without. */
+#define _DEFAULT_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "replay_ahead.h"
@@ -182,6 +187,55 @@ static void idle(void **state)
     assert_null(ra);
 }
 
+static size_t resident_pages(void *p, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 0;
+    unsigned char vec[64];
+    assert_true(len / page <= sizeof vec);
+    assert_int_equal(mincore(p, len, vec), 0);
+    for (size_t i = 0; i < len / page; i++)
+        n += vec[i] & 1;
+    return n;
+}
+
+static void populated(bool threaded)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = 48 * page;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    assert_int_equal(resident_pages(p, len), 0);
+    batch *bt = calloc(1, sizeof *bt);
+    assert_non_null(bt);
+    make_batch(bt);
+    replay_ahead *ra = NULL;
+    assert_int_equal(ra_new(1 << 20, threaded, &ra), POLKU_OK);
+    /* two ranges before a batch: both paged in with it */
+    ra_populate(ra, (uintptr_t)p + 16 * page, len - 16 * page);
+    ra_populate(ra, (uintptr_t)p, 16 * page);
+    assert_int_equal(ra_begin(ra, "org-a", bt->ev, BATCH), POLKU_OK);
+    check_event(bt, 0, ra_get(ra, 0));
+    ra_end(ra);
+    if (!ra_populate_refused(ra)) /* a kernel before 5.14 refuses */
+        assert_int_equal(resident_pages(p, len), len / page);
+    ra_destroy(&ra);
+    free_batch(bt);
+    free(bt);
+    munmap(p, len);
+}
+
+static void populated_threaded(void **state)
+{
+    (void)state;
+    populated(true);
+}
+
+static void populated_inline(void **state)
+{
+    (void)state;
+    populated(false);
+}
+
 int main(void)
 {
     make_logs();
@@ -189,6 +243,8 @@ int main(void)
         cmocka_unit_test(threaded),
         cmocka_unit_test(inline_only),
         cmocka_unit_test(idle),
+        cmocka_unit_test(populated_threaded),
+        cmocka_unit_test(populated_inline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

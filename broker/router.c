@@ -858,7 +858,7 @@ static void note_seen(broker *b, int idx, const polku_envelope *ev);
 static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
                                 int idx, const polku_envelope *ev,
                                 const void *data, size_t len,
-                                const uint8_t *hash);
+                                const uint8_t *hash, uint64_t now_ms);
 
 #define REPLAY_SLICE_MS 20 /* replay folded in one loop turn, at most */
 
@@ -929,12 +929,13 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
      * skipped (a gap, asked for again at the replay's end) */
     if (ra_begin(b->ahead, org, batch->events, batch->n_events))
         return; /* no memory: the same gap */
+    uint64_t now_ms = polku_now_ms(); /* (a batch takes milliseconds) */
     for (size_t i = 0; i < batch->n_events; i++) {
         const ra_event *e = ra_get(b->ahead, i);
         if (e->ours) { /* decoded, an event, its own */
             if (chain_refuses_event(b, rid, rid_len, idx, e->env,
                                     batch->events[i].data,
-                                    batch->events[i].len, e->hash))
+                                    batch->events[i].len, e->hash, now_ms))
                 break;
             note_seen(b, idx, e->env);
             replay_event(b, e->env, batch->events[i].data,
@@ -953,7 +954,13 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
         polku_zwatch_yield(b->router_watch);
         b->replay_slice_ms = 0;
     }
-    heap_warm_step(&b->heap); /* the next batches' pages, in one call */
+    /* the next batches' pages, in one call, on the replay thread */
+    uintptr_t from;
+    size_t len;
+    if (heap_warm_take(&b->heap, &from, &len))
+        ra_populate(b->ahead, from, len);
+    if (ra_populate_refused(b->ahead))
+        b->heap.off = true;
     route *r = &b->routes.by_org[idx];
     r->replayed_events += batch->n_events;
     uint64_t now = polku_mono_ms();
@@ -1188,16 +1195,16 @@ static void refuse_diverged(broker *b, const uint8_t *rid, size_t rid_len,
 static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
                                 int idx, const polku_envelope *ev,
                                 const void *data, size_t len,
-                                const uint8_t *hash)
+                                const uint8_t *hash, uint64_t now_ms)
 {
     route *rt = &b->routes.by_org[idx];
     const char *org = b->cfg->orgs[idx].id;
     bool regressed = rt->regressed_to != 0;
     heads_verdict v =
         hash ? heads_note_event_hashed(b->heads, org, ev, hash, regressed,
-                                       polku_now_ms())
+                                       now_ms)
              : heads_note_event(b->heads, org, ev, data, len, regressed,
-                                polku_now_ms());
+                                now_ms);
     if (v != HEADS_DIVERGED)
         return false;
     refuse_diverged(b, rid, rid_len, idx, ev->origin_seq);
@@ -1299,7 +1306,7 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
              * would move the chain's tip past what the replay checks */
             if (b->routes.by_org[idx].replayed &&
                 chain_refuses_event(b, r, rl, idx, env, payload->data,
-                                    payload->len, NULL))
+                                    payload->len, NULL, polku_now_ms()))
                 break;
             note_seen(b, idx, env);
             on_event(b, r, rl, sender, env, payload);
