@@ -175,8 +175,13 @@ static void on_refused(const polku_envelope *env, gate_result w, void *arg)
 static gate_env gate_of(fold_idx *x, broker_indexes *ix)
 {
     *ix = (broker_indexes){x->ci, x->pi, x->cl, NULL};
-    gate_env g = {&x->dir->cfg, ix,    x->held,        org_replayed, x,
-                  x->claim_key, false, &x->claim_keyed};
+    gate_env g = {.cfg = &x->dir->cfg,
+                  .x = ix,
+                  .held = x->held,
+                  .replayed = org_replayed,
+                  .arg = x,
+                  .claim_key = x->claim_key,
+                  .claim_keyed = &x->claim_keyed};
     return g;
 }
 

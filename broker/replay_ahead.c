@@ -25,6 +25,7 @@ struct replay_ahead {
     size_t cap;
     /* the batch */
     char org[33];
+    const claim_auth_keyed *claim_keyed;
     const ProtobufCBinaryData *events;
     size_t n;
     bool inline_batch; /* decoded by the caller in ra_get */
@@ -48,6 +49,7 @@ static void decode_one(replay_ahead *ra, size_t i)
     ra_event *e = &ra->slots[i];
     e->env = NULL;
     e->ours = false;
+    e->claim = -1;
     e->rc = polku_envelope_decode_in(ra->arena, ra->events[i].data,
                                      ra->events[i].len, ra->max_frame, &e->env,
                                      NULL, 0);
@@ -57,8 +59,18 @@ static void decode_one(replay_ahead *ra, size_t i)
     }
     e->ours = strcmp(e->env->origin_org, ra->org) == 0 &&
               polku_body_is_event(e->env->body_case);
-    if (e->ours)
-        polku_chain_hash(ra->events[i].data, ra->events[i].len, e->hash);
+    e->claim = -1;
+    if (!e->ours)
+        return;
+    polku_chain_hash(ra->events[i].data, ra->events[i].len, e->hash);
+    const polku_envelope *env = e->env;
+    if (ra->claim_keyed &&
+        env->body_case == POLKU__ENVELOPE__BODY_PATH_CLAIM_ANSWERED &&
+        env->client_key.len == 16 &&
+        env->path_claim_answered->outcome !=
+            POLKU__CLAIM_OUTCOME__CLAIM_REFUSED)
+        e->claim = claim_auth_verify(ra->claim_keyed, env->client_key.data,
+                                     env->origin_org, env->path_claim_answered);
 }
 
 static void *run(void *arg)
@@ -165,7 +177,7 @@ bool ra_threaded(const replay_ahead *ra)
 }
 
 int ra_begin(replay_ahead *ra, const char *org, const ProtobufCBinaryData *events,
-             size_t n)
+             size_t n, const claim_auth_keyed *claim_keyed)
 {
     if (n > ra->cap) {
         size_t cap = ra->cap ? ra->cap : 256;
@@ -178,6 +190,7 @@ int ra_begin(replay_ahead *ra, const char *org, const ProtobufCBinaryData *event
         ra->cap = cap;
     }
     snprintf(ra->org, sizeof ra->org, "%s", org);
+    ra->claim_keyed = claim_keyed;
     ra->events = events;
     ra->n = n;
     ra->decoded = 0;
@@ -226,6 +239,7 @@ void ra_end(replay_ahead *ra)
     }
     ra->inline_batch = true;
     ra->events = NULL;
+    ra->claim_keyed = NULL;
     ra->n = ra->decoded = 0;
     polku_arena_reset(ra->arena);
 }

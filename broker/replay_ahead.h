@@ -4,8 +4,9 @@
  * Why: a rebuild is one thread folding a million events in order, and a
  * third of that thread's time went to what does not depend on the
  * broker's state: decoding and validating each event (protobuf-c and
- * polku_envelope_decode's checks) and its chain hash (BLAKE2b over its
- * bytes, heads.h). The agents have sent their logs within the first
+ * polku_envelope_decode's checks), its chain hash (BLAKE2b over its
+ * bytes, heads.h) and, for a claim answer, the broker's authenticator
+ * (HMAC-SHA256, claim_auth.h). The agents have sent their logs within the first
  * second; after that the machine's second core idled while the first
  * decoded. Here one helper thread decodes and hashes a batch's events, in
  * order, into an arena of its own, and the router takes each event as soon
@@ -26,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "claim_auth.h"
 #include "polku/chain.h"
 #include "polku/codec.h"
 
@@ -37,11 +39,16 @@ typedef struct replay_ahead replay_ahead;
 
 /* One event of the batch. env NULL: it did not decode (rc why). ours: it
  * decoded, is an event and its origin is the batch's org; only then is
- * hash its chain hash (polku_chain_hash of its bytes). */
+ * hash its chain hash (polku_chain_hash of its bytes). claim: for a claim
+ * answer of ours that the gate would check (not refused, with a client
+ * key), 1 if it carries the broker's authenticator, 0 if not (the gate's
+ * claim_auth_verify, done ahead with the key given to ra_begin); else -1,
+ * not checked. */
 typedef struct ra_event {
     polku_envelope *env;
     int rc;
     bool ours;
+    int8_t claim;
     uint8_t hash[POLKU_CHAIN_HASH];
 } ra_event;
 
@@ -53,11 +60,11 @@ int ra_new(size_t max_frame, bool threaded, replay_ahead **out);
 /* Stops and joins the thread; accepts NULL and nulls *ra. */
 void ra_destroy(replay_ahead **ra);
 
-/* Begins a batch of n events, org's: events[i] must stay as they are
- * until ra_end. One batch at a time. POLKU_OK or POLKU_ENOMEM (nothing
- * begun). */
+/* Begins a batch of n events, org's: events[i] and *claim_keyed (NULL:
+ * claim answers not checked ahead) must stay as they are until ra_end.
+ * One batch at a time. POLKU_OK or POLKU_ENOMEM (nothing begun). */
 int ra_begin(replay_ahead *ra, const char *org, const ProtobufCBinaryData *events,
-             size_t n);
+             size_t n, const claim_auth_keyed *claim_keyed);
 
 /* Event i (i < n, each at most once and in order), waiting until it is
  * decoded. Valid until ra_end. */

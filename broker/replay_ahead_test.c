@@ -7,7 +7,10 @@
  * batches in a row, for a batch abandoned half-way (the next one is
  * whole), and for a batch too small to hand over. Memory handed over
  * to page in (ra_populate) is resident once the next batch has ended,
- * with the thread or without. */
+ * with the thread or without. A claim answer's authenticator is checked
+ * ahead as the gate checks it (claim_auth_verify): 1 for the broker's own,
+ * 0 for another, -1 (not checked) for a refused claim, for another org's
+ * answer, and when no key was given. */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -114,6 +117,7 @@ static void check_event(const batch *bt, size_t i, const ra_event *e)
     assert_non_null(e->env);
     assert_int_equal(e->env->origin_seq, bt->seq[i]);
     assert_int_equal(e->ours, bt->kind[i] == OURS);
+    assert_int_equal(e->claim, -1);
     if (bt->kind[i] == NOT_EVENT) {
         assert_int_equal(e->env->body_case, POLKU__ENVELOPE__BODY_HEARTBEAT);
         return;
@@ -139,19 +143,19 @@ static void batches(bool threaded)
     for (int round = 0; round < 60; round++) {
         /* every third batch abandoned half-way, as a diverged chain does */
         size_t n = BATCH - (size_t)round, upto = round % 3 == 1 ? n / 2 : n;
-        assert_int_equal(ra_begin(ra, "org-a", bt->ev, n), POLKU_OK);
+        assert_int_equal(ra_begin(ra, "org-a", bt->ev, n, NULL), POLKU_OK);
         for (size_t i = 0; i < upto; i++)
             check_event(bt, i, ra_get(ra, i));
         ra_end(ra);
     }
     /* a batch too small to hand over: the same answers */
-    assert_int_equal(ra_begin(ra, "org-a", bt->ev, RA_THREADED_MIN - 1),
+    assert_int_equal(ra_begin(ra, "org-a", bt->ev, RA_THREADED_MIN - 1, NULL),
                      POLKU_OK);
     for (size_t i = 0; i < RA_THREADED_MIN - 1; i++)
         check_event(bt, i, ra_get(ra, i));
     ra_end(ra);
     /* the batch's org decides what is ours */
-    assert_int_equal(ra_begin(ra, "org-b", bt->ev, BATCH), POLKU_OK);
+    assert_int_equal(ra_begin(ra, "org-b", bt->ev, BATCH, NULL), POLKU_OK);
     for (size_t i = 0; i < BATCH; i++) {
         const ra_event *e = ra_get(ra, i);
         assert_int_equal(e->ours, bt->kind[i] == OTHER);
@@ -213,7 +217,7 @@ static void populated(bool threaded)
     /* two ranges before a batch: both paged in with it */
     ra_populate(ra, (uintptr_t)p + 16 * page, len - 16 * page);
     ra_populate(ra, (uintptr_t)p, 16 * page);
-    assert_int_equal(ra_begin(ra, "org-a", bt->ev, BATCH), POLKU_OK);
+    assert_int_equal(ra_begin(ra, "org-a", bt->ev, BATCH, NULL), POLKU_OK);
     check_event(bt, 0, ra_get(ra, 0));
     ra_end(ra);
     if (!ra_populate_refused(ra)) /* a kernel before 5.14 refuses */
@@ -236,6 +240,70 @@ static void populated_inline(void **state)
     populated(false);
 }
 
+#define CLAIMS 90
+
+static void claims(bool threaded)
+{
+    static org_log claims_log = {.org = "org-a"};
+    static uint8_t auth[CLAIMS][CLAIM_AUTH_BYTES];
+    uint8_t secret[32], key[CLAIM_AUTH_KEY_BYTES], client[16];
+    memset(secret, 0x42, sizeof secret);
+    claim_auth_key(secret, key);
+    claim_auth_keyed keyed;
+    claim_auth_keyed_init(&keyed, key);
+    claims_log.n = 0;
+    ProtobufCBinaryData ev[CLAIMS];
+    for (unsigned i = 0; i < CLAIMS; i++) {
+        test_id(0xcc, i, client);
+        polku_envelope *env =
+            i % 5 == 4 ? ev_claim_answer(&claims_log, client,
+                                         POLKU__CLAIM_OUTCOME__CLAIM_REFUSED,
+                                         "org-b", 1, 10, 10 + i)
+                       : ev_won(&claims_log, client, 1, 10 + i);
+        Polku__PathClaimAnswered *a = env->path_claim_answered;
+        claim_auth_mac(key, client, "org-a", a, auth[i]);
+        if (i % 2) /* another key's */
+            auth[i][0] ^= 1;
+        a->authenticator = test_bytes(auth[i], CLAIM_AUTH_BYTES);
+        ev[i] = encoded(env);
+    }
+    replay_ahead *ra = NULL;
+    assert_int_equal(ra_new(1 << 20, threaded, &ra), POLKU_OK);
+    for (int with_key = 0; with_key < 2; with_key++) {
+        assert_int_equal(
+            ra_begin(ra, "org-a", ev, CLAIMS, with_key ? &keyed : NULL),
+            POLKU_OK);
+        for (unsigned i = 0; i < CLAIMS; i++) {
+            const ra_event *e = ra_get(ra, i);
+            assert_true(e->ours);
+            int want = !with_key || i % 5 == 4 ? -1 : i % 2 ? 0 : 1;
+            assert_int_equal(e->claim, want);
+        }
+        ra_end(ra);
+    }
+    /* another org's batch: its claims are not checked */
+    assert_int_equal(ra_begin(ra, "org-b", ev, CLAIMS, &keyed), POLKU_OK);
+    for (unsigned i = 0; i < CLAIMS; i++)
+        assert_int_equal(ra_get(ra, i)->claim, -1);
+    ra_end(ra);
+    ra_destroy(&ra);
+    for (unsigned i = 0; i < CLAIMS; i++)
+        free(ev[i].data);
+    claim_auth_keyed_wipe(&keyed);
+}
+
+static void claims_threaded(void **state)
+{
+    (void)state;
+    claims(true);
+}
+
+static void claims_inline(void **state)
+{
+    (void)state;
+    claims(false);
+}
+
 int main(void)
 {
     make_logs();
@@ -245,6 +313,8 @@ int main(void)
         cmocka_unit_test(idle),
         cmocka_unit_test(populated_threaded),
         cmocka_unit_test(populated_inline),
+        cmocka_unit_test(claims_threaded),
+        cmocka_unit_test(claims_inline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -328,8 +328,14 @@ static bool org_replayed(void *arg, const char *org)
 /* What the gate may consult: valid while b and x are. */
 static gate_env gate_of(broker *b, const broker_indexes *x)
 {
-    gate_env g = {b->cfg,       x,    b->held,        org_replayed, b,
-                  b->claim_key, true, &b->claim_keyed};
+    gate_env g = {.cfg = b->cfg,
+                  .x = x,
+                  .held = b->held,
+                  .replayed = org_replayed,
+                  .arg = b,
+                  .claim_key = b->claim_key,
+                  .live = true,
+                  .claim_keyed = &b->claim_keyed};
     return g;
 }
 
@@ -797,12 +803,17 @@ static void on_replay_folded(const polku_envelope *env, unsigned done,
         b->counters.events_folded++;
 }
 
-static void replay_event(broker *b, const polku_envelope *ev,
-                         const uint8_t *data, size_t len)
+static void replay_event(broker *b, const ra_event *e, const uint8_t *data,
+                         size_t len)
 {
+    const polku_envelope *ev = e->env;
     const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
     gate_env g = gate_of(b, &x);
     g.live = false;
+    if (e->claim >= 0) { /* its authenticator, checked ahead */
+        g.claim_checked = ev;
+        g.claim_checked_ok = e->claim == 1;
+    }
     admit_report report = {on_replay_refused, on_replay_folded, b};
     admit_replayed(&g, b->held, ev, data, len, &report);
 }
@@ -927,7 +938,8 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
      * thread (replay_ahead.h), folded here in order (the indexes copy what
      * they keep), forgotten with the batch; one that does not decode is
      * skipped (a gap, asked for again at the replay's end) */
-    if (ra_begin(b->ahead, org, batch->events, batch->n_events))
+    if (ra_begin(b->ahead, org, batch->events, batch->n_events,
+                 &b->claim_keyed))
         return; /* no memory: the same gap */
     uint64_t now_ms = polku_now_ms(); /* (a batch takes milliseconds) */
     for (size_t i = 0; i < batch->n_events; i++) {
@@ -938,8 +950,7 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
                                     batch->events[i].len, e->hash, now_ms))
                 break;
             note_seen(b, idx, e->env);
-            replay_event(b, e->env, batch->events[i].data,
-                         batch->events[i].len);
+            replay_event(b, e, batch->events[i].data, batch->events[i].len);
         }
         decide_woken(b);
     }
