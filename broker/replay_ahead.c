@@ -1,9 +1,14 @@
 /* replay_ahead.c — see replay_ahead.h. One helper thread, one batch at a
- * time. The thread publishes how many events are ready (`ready`); the
- * router reads it without a lock and sleeps on `cv` only when it has
- * caught up. `waiting` (set by the router, read by the thread after each
- * event) says whether a wake-up is wanted: both sequentially consistent,
- * so one of the two always sees the other (no wake-up lost). */
+ * time. The batch's events are claimed one at a time from `next` by the
+ * thread and, whenever the event it needs is not ready yet, by the loop
+ * itself (each into its own arena): a thread the machine has descheduled
+ * delays the loop by one event at most, not by the rest of the batch.
+ * An event's `ready` flag is set once its slot is written; the loop sleeps
+ * on `cv` only when every event is claimed and the one it needs is still
+ * being decoded by the thread. `waiting` (set by the loop, read by the
+ * thread after each event) says whether a wake-up is wanted: both
+ * sequentially consistent, so one of the two always sees the other (no
+ * wake-up lost). */
 #include "replay_ahead.h"
 
 #include <pthread.h>
@@ -20,8 +25,10 @@
 
 struct replay_ahead {
     size_t max_frame;
-    polku_arena *arena; /* the thread's while a batch runs, else the caller's */
+    polku_arena *arena; /* the thread's */
+    polku_arena *own;   /* the caller's (ra_get, inline batches) */
     ra_event *slots;
+    atomic_uchar *ready; /* slots[i] written */
     size_t cap;
     /* the batch */
     char org[33];
@@ -36,21 +43,21 @@ struct replay_ahead {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a batch to do, one ready, the thread idle */
     bool quit, busy;   /* under mu */
-    unsigned long job, done_job; /* under mu */
+    unsigned long job, taken_job, done_job; /* under mu */
     uintptr_t pop_from;          /* heap to page in with the next batch */
     size_t pop_len;              /* (under mu) */
     atomic_bool pop_refused;
-    atomic_size_t ready;
+    atomic_size_t next; /* the next event to claim */
     atomic_bool stop, waiting;
 };
 
-static void decode_one(replay_ahead *ra, size_t i)
+static void decode_one(replay_ahead *ra, polku_arena *arena, size_t i)
 {
     ra_event *e = &ra->slots[i];
     e->env = NULL;
     e->ours = false;
     e->claim = -1;
-    e->rc = polku_envelope_decode_in(ra->arena, ra->events[i].data,
+    e->rc = polku_envelope_decode_in(arena, ra->events[i].data,
                                      ra->events[i].len, ra->max_frame, &e->env,
                                      NULL, 0);
     if (e->rc != POLKU_OK) {
@@ -83,6 +90,7 @@ static void *run(void *arg)
         if (ra->quit)
             break;
         unsigned long job = ra->job;
+        ra->taken_job = job;
         size_t n = ra->n;
         uintptr_t pop_from = ra->pop_from;
         size_t pop_len = ra->pop_len;
@@ -90,15 +98,18 @@ static void *run(void *arg)
         pthread_mutex_unlock(&ra->mu);
         /* the heap is paged in once the loop has its first events */
         size_t pop_at = n < RA_POPULATE_AFTER ? n : RA_POPULATE_AFTER;
-        for (size_t i = 0; i < n && !atomic_load(&ra->stop); i++) {
-            decode_one(ra, i);
-            atomic_store(&ra->ready, i + 1);
+        for (size_t done = 1; !atomic_load(&ra->stop); done++) {
+            size_t i = atomic_fetch_add(&ra->next, 1);
+            if (i >= n)
+                break;
+            decode_one(ra, ra->arena, i);
+            atomic_store(&ra->ready[i], 1);
             if (atomic_load(&ra->waiting)) {
                 pthread_mutex_lock(&ra->mu);
                 pthread_cond_broadcast(&ra->cv);
                 pthread_mutex_unlock(&ra->mu);
             }
-            if (i + 1 == pop_at && pop_len) {
+            if (done == pop_at && pop_len) {
                 if (heap_warm_populate(pop_from, pop_len))
                     atomic_store(&ra->pop_refused, true);
                 pop_len = 0;
@@ -122,12 +133,14 @@ int ra_new(size_t max_frame, bool threaded, replay_ahead **out)
     if (!ra)
         return POLKU_ENOMEM;
     ra->max_frame = max_frame;
-    if (polku_arena_new(RA_ARENA_CHUNK, &ra->arena)) {
+    if (polku_arena_new(RA_ARENA_CHUNK, &ra->arena) ||
+        polku_arena_new(RA_ARENA_CHUNK, &ra->own)) {
+        polku_arena_free(&ra->arena);
         free(ra);
         return POLKU_ENOMEM;
     }
     ra->inline_batch = true;
-    atomic_init(&ra->ready, 0);
+    atomic_init(&ra->next, 0);
     atomic_init(&ra->stop, false);
     atomic_init(&ra->waiting, false);
     atomic_init(&ra->pop_refused, false);
@@ -166,7 +179,9 @@ void ra_destroy(replay_ahead **p)
         pthread_mutex_destroy(&ra->mu);
     }
     polku_arena_free(&ra->arena);
+    polku_arena_free(&ra->own);
     free(ra->slots);
+    free(ra->ready);
     free(ra);
     *p = NULL;
 }
@@ -187,6 +202,10 @@ int ra_begin(replay_ahead *ra, const char *org, const ProtobufCBinaryData *event
         if (!s)
             return POLKU_ENOMEM;
         ra->slots = s;
+        atomic_uchar *r = realloc(ra->ready, cap * sizeof *r);
+        if (!r)
+            return POLKU_ENOMEM;
+        ra->ready = r;
         ra->cap = cap;
     }
     snprintf(ra->org, sizeof ra->org, "%s", org);
@@ -197,7 +216,9 @@ int ra_begin(replay_ahead *ra, const char *org, const ProtobufCBinaryData *event
     ra->inline_batch = !ra->threaded || n < RA_THREADED_MIN;
     if (ra->inline_batch)
         return POLKU_OK;
-    atomic_store(&ra->ready, 0);
+    for (size_t i = 0; i < n; i++) /* (the thread is idle) */
+        atomic_init(&ra->ready[i], 0);
+    atomic_store(&ra->next, 0);
     atomic_store(&ra->stop, false);
     pthread_mutex_lock(&ra->mu);
     ra->busy = true;
@@ -211,19 +232,26 @@ const ra_event *ra_get(replay_ahead *ra, size_t i)
 {
     if (ra->inline_batch) {
         while (ra->decoded <= i)
-            decode_one(ra, ra->decoded++);
+            decode_one(ra, ra->own, ra->decoded++);
         return &ra->slots[i];
     }
-    for (int spin = 0; atomic_load(&ra->ready) <= i; spin++) {
-        if (spin < SPINS)
+    for (int spin = 0; !atomic_load(&ra->ready[i]); spin++) {
+        if (atomic_load(&ra->next) < ra->n) { /* the thread lags: help */
+            size_t j = atomic_fetch_add(&ra->next, 1);
+            if (j < ra->n) {
+                decode_one(ra, ra->own, j);
+                atomic_store(&ra->ready[j], 1);
+            }
+            continue;
+        }
+        if (spin < SPINS) /* the thread is decoding event i */
             continue;
         pthread_mutex_lock(&ra->mu);
         atomic_store(&ra->waiting, true);
-        while (atomic_load(&ra->ready) <= i && ra->busy)
+        while (!atomic_load(&ra->ready[i]))
             pthread_cond_wait(&ra->cv, &ra->mu);
         atomic_store(&ra->waiting, false);
         pthread_mutex_unlock(&ra->mu);
-        break;
     }
     return &ra->slots[i];
 }
@@ -233,6 +261,10 @@ void ra_end(replay_ahead *ra)
     if (!ra->inline_batch) {
         atomic_store(&ra->stop, true);
         pthread_mutex_lock(&ra->mu);
+        if (ra->busy && ra->taken_job != ra->job) { /* never begun */
+            ra->done_job = ra->job;
+            ra->busy = false;
+        }
         while (ra->busy)
             pthread_cond_wait(&ra->cv, &ra->mu);
         pthread_mutex_unlock(&ra->mu);
@@ -242,6 +274,7 @@ void ra_end(replay_ahead *ra)
     ra->claim_keyed = NULL;
     ra->n = ra->decoded = 0;
     polku_arena_reset(ra->arena);
+    polku_arena_reset(ra->own);
 }
 
 void ra_populate(replay_ahead *ra, uintptr_t from, size_t len)
