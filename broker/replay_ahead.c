@@ -44,8 +44,8 @@ struct replay_ahead {
     pthread_cond_t cv; /* a batch to do, one ready, the thread idle */
     bool quit, busy;   /* under mu */
     unsigned long job, taken_job, done_job; /* under mu */
-    uintptr_t pop_from;          /* heap to page in with the next batch */
-    size_t pop_len;              /* (under mu) */
+    uintptr_t pop_from; /* heap to page in with the next batch */
+    size_t pop_len;     /* (under mu) */
     atomic_bool pop_refused;
     atomic_size_t next; /* the next event to claim */
     atomic_bool stop, waiting;
@@ -57,9 +57,9 @@ static void decode_one(replay_ahead *ra, polku_arena *arena, size_t i)
     e->env = NULL;
     e->ours = false;
     e->claim = -1;
-    e->rc = polku_envelope_decode_in(arena, ra->events[i].data,
-                                     ra->events[i].len, ra->max_frame, &e->env,
-                                     NULL, 0);
+    e->rc =
+        polku_envelope_decode_in(arena, ra->events[i].data, ra->events[i].len,
+                                 ra->max_frame, &e->env, NULL, 0);
     if (e->rc != POLKU_OK) {
         e->env = NULL;
         return;
@@ -191,8 +191,9 @@ bool ra_threaded(const replay_ahead *ra)
     return ra->threaded;
 }
 
-int ra_begin(replay_ahead *ra, const char *org, const ProtobufCBinaryData *events,
-             size_t n, const claim_auth_keyed *claim_keyed)
+int ra_begin(replay_ahead *ra, const char *org,
+             const ProtobufCBinaryData *events, size_t n,
+             const claim_auth_keyed *claim_keyed)
 {
     if (n > ra->cap) {
         size_t cap = ra->cap ? ra->cap : 256;

@@ -63,8 +63,9 @@ void ra_destroy(replay_ahead **ra);
 /* Begins a batch of n events, org's: events[i] and *claim_keyed (NULL:
  * claim answers not checked ahead) must stay as they are until ra_end.
  * One batch at a time. POLKU_OK or POLKU_ENOMEM (nothing begun). */
-int ra_begin(replay_ahead *ra, const char *org, const ProtobufCBinaryData *events,
-             size_t n, const claim_auth_keyed *claim_keyed);
+int ra_begin(replay_ahead *ra, const char *org,
+             const ProtobufCBinaryData *events, size_t n,
+             const claim_auth_keyed *claim_keyed);
 
 /* Event i (i < n, each at most once and in order), waiting until it is
  * decoded. Valid until ra_end. */

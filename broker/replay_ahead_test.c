@@ -55,12 +55,14 @@ static ProtobufCBinaryData encoded(const polku_envelope *env)
 
 static void make_logs(void)
 {
-    uint8_t key[16];
+    static uint8_t keys[2][80][16]; /* the envelopes point at them */
     for (unsigned i = 0; own.n < 80; i++) {
+        uint8_t *key = keys[0][i];
         test_id(0xaa, i, key);
-        ev_status(&own, key, i, "org-b", POLKU__REFERRAL_STATE__REFERRAL_RECEIVED,
-                  2, 1000 + i)
+        ev_status(&own, key, i, "org-b",
+                  POLKU__REFERRAL_STATE__REFERRAL_RECEIVED, 2, 1000 + i)
             ->referral_status->sealed.len = 0; /* too short to be sealed */
+        key = keys[1][i];
         test_id(0xab, i, key);
         ev_status(&other, key, i, "org-a",
                   POLKU__REFERRAL_STATE__REFERRAL_ACCEPTED, 3, 2000 + i)
@@ -90,8 +92,8 @@ static void make_batch(batch *bt)
             bt->kind[i] = NOT_EVENT;
         }
         bt->seq[i] = env ? env->origin_seq : 0;
-        bt->ev[i] = env ? encoded(env)
-                        : (ProtobufCBinaryData){sizeof garbage, NULL};
+        bt->ev[i] =
+            env ? encoded(env) : (ProtobufCBinaryData){sizeof garbage, NULL};
         if (!env) {
             bt->ev[i].data = malloc(sizeof garbage);
             memcpy(bt->ev[i].data, garbage, sizeof garbage);
@@ -222,8 +224,7 @@ static void populated(bool threaded)
     int batches = 0;
     do {
         assert_true(++batches < 1000);
-        assert_int_equal(ra_begin(ra, "org-a", bt->ev, BATCH, NULL),
-                         POLKU_OK);
+        assert_int_equal(ra_begin(ra, "org-a", bt->ev, BATCH, NULL), POLKU_OK);
         for (size_t i = 0; i < BATCH; i++)
             check_event(bt, i, ra_get(ra, i));
         ra_end(ra);
