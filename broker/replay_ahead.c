@@ -23,12 +23,19 @@
 
 #define SPINS 200 /* polls of `ready` before sleeping: about a decode */
 
+/* A slot on a cache line of its own, its flag beside it: the line the
+ * thread writes is the one the loop reads next, never one it is reading
+ * (no line bounces between the cores while both work). */
+typedef struct slot {
+    ra_event ev;
+    atomic_uchar ready; /* ev written */
+} __attribute__((aligned(64))) slot;
+
 struct replay_ahead {
     size_t max_frame;
     polku_arena *arena; /* the thread's */
     polku_arena *own;   /* the caller's (ra_get, inline batches) */
-    ra_event *slots;
-    atomic_uchar *ready; /* slots[i] written */
+    slot *slots;
     size_t cap;
     /* the batch */
     char org[33];
@@ -53,7 +60,7 @@ struct replay_ahead {
 
 static void decode_one(replay_ahead *ra, polku_arena *arena, size_t i)
 {
-    ra_event *e = &ra->slots[i];
+    ra_event *e = &ra->slots[i].ev;
     e->env = NULL;
     e->ours = false;
     e->claim = -1;
@@ -103,7 +110,7 @@ static void *run(void *arg)
             if (i >= n)
                 break;
             decode_one(ra, ra->arena, i);
-            atomic_store(&ra->ready[i], 1);
+            atomic_store(&ra->slots[i].ready, 1);
             if (atomic_load(&ra->waiting)) {
                 pthread_mutex_lock(&ra->mu);
                 pthread_cond_broadcast(&ra->cv);
@@ -181,7 +188,6 @@ void ra_destroy(replay_ahead **p)
     polku_arena_free(&ra->arena);
     polku_arena_free(&ra->own);
     free(ra->slots);
-    free(ra->ready);
     free(ra);
     *p = NULL;
 }
@@ -199,14 +205,11 @@ int ra_begin(replay_ahead *ra, const char *org,
         size_t cap = ra->cap ? ra->cap : 256;
         while (cap < n)
             cap *= 2;
-        ra_event *s = realloc(ra->slots, cap * sizeof *s);
+        slot *s = aligned_alloc(_Alignof(slot), cap * sizeof *s);
         if (!s)
             return POLKU_ENOMEM;
+        free(ra->slots); /* (nothing in them between batches) */
         ra->slots = s;
-        atomic_uchar *r = realloc(ra->ready, cap * sizeof *r);
-        if (!r)
-            return POLKU_ENOMEM;
-        ra->ready = r;
         ra->cap = cap;
     }
     snprintf(ra->org, sizeof ra->org, "%s", org);
@@ -218,7 +221,7 @@ int ra_begin(replay_ahead *ra, const char *org,
     if (ra->inline_batch)
         return POLKU_OK;
     for (size_t i = 0; i < n; i++) /* (the thread is idle) */
-        atomic_init(&ra->ready[i], 0);
+        atomic_init(&ra->slots[i].ready, 0);
     atomic_store(&ra->next, 0);
     atomic_store(&ra->stop, false);
     pthread_mutex_lock(&ra->mu);
@@ -234,14 +237,14 @@ const ra_event *ra_get(replay_ahead *ra, size_t i)
     if (ra->inline_batch) {
         while (ra->decoded <= i)
             decode_one(ra, ra->own, ra->decoded++);
-        return &ra->slots[i];
+        return &ra->slots[i].ev;
     }
-    for (int spin = 0; !atomic_load(&ra->ready[i]); spin++) {
+    for (int spin = 0; !atomic_load(&ra->slots[i].ready); spin++) {
         if (atomic_load(&ra->next) < ra->n) { /* the thread lags: help */
             size_t j = atomic_fetch_add(&ra->next, 1);
             if (j < ra->n) {
                 decode_one(ra, ra->own, j);
-                atomic_store(&ra->ready[j], 1);
+                atomic_store(&ra->slots[j].ready, 1);
             }
             continue;
         }
@@ -249,12 +252,12 @@ const ra_event *ra_get(replay_ahead *ra, size_t i)
             continue;
         pthread_mutex_lock(&ra->mu);
         atomic_store(&ra->waiting, true);
-        while (!atomic_load(&ra->ready[i]))
+        while (!atomic_load(&ra->slots[i].ready))
             pthread_cond_wait(&ra->cv, &ra->mu);
         atomic_store(&ra->waiting, false);
         pthread_mutex_unlock(&ra->mu);
     }
-    return &ra->slots[i];
+    return &ra->slots[i].ev;
 }
 
 void ra_end(replay_ahead *ra)
