@@ -254,7 +254,8 @@ int broker_init(broker *b, uv_loop_t *loop, broker_config *cfg,
     if (!b->consents || !b->paths || !b->clients || !b->alerts || !b->held ||
         !b->display || !b->heads ||
         polku_arena_new(64 * 1024, &b->replay_arena) ||
-        polku_arena_new(512 * 1024, &b->frame_arena))
+        polku_arena_new(512 * 1024, &b->frame_arena) ||
+        ra_new(cfg->max_frame, true, &b->ahead))
         return POLKU_ENOMEM;
     cl_set_display(b->clients, b->display);
     heap_warm_init(&b->heap);
@@ -342,6 +343,7 @@ void broker_fini(broker *b)
     claim_auth_keyed_wipe(&b->claim_keyed);
     polku_arena_free(&b->replay_arena);
     polku_arena_free(&b->frame_arena);
+    ra_destroy(&b->ahead);
     if (b->dump)
         fclose(b->dump);
     b->dump = NULL;

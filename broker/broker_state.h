@@ -28,6 +28,7 @@
 #include "heap_warm.h"
 #include "holdback.h"
 #include "paths.h"
+#include "replay_ahead.h"
 #include "routes.h"
 #include "views.h"
 #include "polku/codec.h"
@@ -87,7 +88,8 @@ typedef struct broker {
     display *display;      /* display pseudonyms: all a viewer sees */
     alert_set *alerts;
     feed *feed;
-    polku_arena *replay_arena; /* replayed events decode here, one by one */
+    polku_arena *replay_arena; /* held events decode here, one by one */
+    replay_ahead *ahead;       /* replayed batches decode here, ahead */
     polku_arena *frame_arena;  /* an agent's frame decodes here (not nested) */
     bool frame_arena_busy;     /* a frame decoded in it is being handled */
     holdback *held;            /* replayed events waiting for other logs */

@@ -113,6 +113,10 @@ typedef struct gate_env {
      * broker (its acceptance of an offer still on its way) */
     bool live;
     const claim_auth_keyed *claim_keyed;
+    /* a claim answer whose authenticator was checked ahead with
+     * claim_keyed (replay_ahead.h), and the verdict; NULL: none */
+    const polku_envelope *claim_checked;
+    bool claim_checked_ok;
 } gate_env;
 
 /* The writer rule for an event of env->origin_org (already authenticated):

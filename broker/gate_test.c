@@ -83,8 +83,13 @@ static void region_init(region *r, bool all_replayed)
     r->held = hb_new(1000);
     assert_int_equal(polku_arena_new(4096, &r->arena), 0);
     claim_auth_keyed_init(&r->keyed, claim_key);
-    r->g = (gate_env){&r->cfg, &r->x,     r->held, replayed,
-                      r,       claim_key, false,   &r->keyed};
+    r->g = (gate_env){.cfg = &r->cfg,
+                      .x = &r->x,
+                      .held = r->held,
+                      .replayed = replayed,
+                      .arg = r,
+                      .claim_key = claim_key,
+                      .claim_keyed = &r->keyed};
 }
 
 static void region_fini(region *r)
@@ -249,6 +254,29 @@ static void test_claim_answer_needs_the_brokers_authenticator(void **state)
     real->origin_org = SOTE;
     assert_int_equal(verdict(&r, real), GATE_ACCEPT);
     assert_int_equal(verdict(&r, forged), GATE_REFUSE);
+    region_fini(&r);
+}
+
+/* An authenticator checked ahead (replay_ahead.h) is the verdict for
+ * that envelope only: another envelope is checked here as before. */
+static void test_claim_checked_ahead_is_for_its_envelope(void **state)
+{
+    (void)state;
+    region r;
+    region_init(&r, true);
+    org_log sote = {.org = SOTE};
+    polku_envelope *real = won(&sote, 1, T0);
+    r.g.claim_checked = real; /* found not authentic ahead */
+    r.g.claim_checked_ok = false;
+    assert_int_equal(verdict(&r, real), GATE_REFUSE);
+    r.g.claim_checked_ok = true;
+    assert_int_equal(verdict(&r, real), GATE_ACCEPT);
+    org_log evil = {.org = EVIL};
+    polku_envelope *forged = ev_won(&evil, KEY, 1000, T0);
+    assert_int_equal(verdict(&r, forged), GATE_REFUSE); /* not that one */
+    r.g.claim_checked = forged;
+    assert_int_equal(verdict(&r, forged), GATE_ACCEPT);
+    assert_int_equal(verdict(&r, real), GATE_ACCEPT); /* checked here */
     region_fini(&r);
 }
 
@@ -863,6 +891,7 @@ int main(void)
     randombytes_buf(claim_key, sizeof claim_key);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_claim_answer_needs_the_brokers_authenticator),
+        cmocka_unit_test(test_claim_checked_ahead_is_for_its_envelope),
         cmocka_unit_test(test_answers_and_terms),
         cmocka_unit_test(test_answer_waits_for_its_offer),
         cmocka_unit_test(test_stale_plan_is_refused),

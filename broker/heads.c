@@ -154,14 +154,22 @@ heads_verdict heads_note_event(broker_heads *h, const char *org,
                                const polku_envelope *env, const void *data,
                                size_t len, bool regressed, uint64_t now_ms)
 {
+    uint8_t hash[POLKU_CHAIN_HASH];
+    polku_chain_hash(data, len, hash);
+    return heads_note_event_hashed(h, org, env, hash, regressed, now_ms);
+}
+
+heads_verdict heads_note_event_hashed(broker_heads *h, const char *org,
+                                      const polku_envelope *env,
+                                      const uint8_t hash[POLKU_CHAIN_HASH],
+                                      bool regressed, uint64_t now_ms)
+{
     org_chain *c = get(h, org);
     if (!c)
         return HEADS_IGNORED;
     if (c->diverged)
         return HEADS_DIVERGED;
     uint64_t seq = env->origin_seq, inc = env->origin_incarnation;
-    uint8_t hash[POLKU_CHAIN_HASH];
-    polku_chain_hash(data, len, hash);
     bool chained = env->chain_prev.len == POLKU_CHAIN_HASH;
     bool move = !c->tip_set || seq > c->tip_seq;
     if (c->tip_set && seq == c->tip_seq + 1 && chained &&

@@ -51,6 +51,13 @@ heads_verdict heads_note_event(broker_heads *h, const char *org,
                                const polku_envelope *env, const void *data,
                                size_t len, bool regressed, uint64_t now_ms);
 
+/* heads_note_event given the event's hash (polku_chain_hash of its bytes,
+ * computed ahead: replay_ahead.h). */
+heads_verdict heads_note_event_hashed(broker_heads *h, const char *org,
+                                      const polku_envelope *env,
+                                      const uint8_t hash[POLKU_CHAIN_HASH],
+                                      bool regressed, uint64_t now_ms);
+
 /* Whether org is marked diverged; *seq the first bad sequence. */
 bool heads_diverged(const broker_heads *h, const char *org, uint64_t *seq,
                     uint64_t *since_ms, const char **detail);

@@ -20,25 +20,39 @@ void heap_warm_init(heap_warm *w)
     mallopt(M_TOP_PAD, (int)HEAP_WARM_AHEAD);
 }
 
-void heap_warm_step(heap_warm *w)
+bool heap_warm_take(heap_warm *w, uintptr_t *from, size_t *len)
 {
     if (w->off)
-        return;
+        return false;
     uintptr_t end = (uintptr_t)sbrk(0);
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     if (!w->paged || end < w->paged) { /* begun, or the heap shrank */
         w->paged = end & ~(page - 1);
-        return;
+        return false;
     }
-    uintptr_t from = w->paged;
     end &= ~(page - 1);
-    if (end <= from)
-        return;
-    if (madvise((void *)from, end - from, MADV_POPULATE_WRITE) != 0 &&
+    if (end <= w->paged)
+        return false;
+    *from = w->paged;
+    *len = end - w->paged;
+    w->paged = end;
+    return true;
+}
+
+int heap_warm_populate(uintptr_t from, size_t len)
+{
+    if (madvise((void *)from, len, MADV_POPULATE_WRITE) != 0 &&
         (errno == EINVAL || errno == ENOSYS)) {
         log_debug("heap pages not paged in ahead: %s", strerror(errno));
-        w->off = true;
-        return;
+        return -1;
     }
-    w->paged = end;
+    return 0; /* (ENOMEM: the heap shrank meanwhile; nothing to page in) */
+}
+
+void heap_warm_step(heap_warm *w)
+{
+    uintptr_t from;
+    size_t len;
+    if (heap_warm_take(w, &from, &len) && heap_warm_populate(from, len))
+        w->off = true;
 }

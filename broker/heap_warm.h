@@ -12,11 +12,14 @@
  * most HEAP_WARM_AHEAD bytes more are resident than malloc uses. Where
  * the kernel does not know the advice, the first call says so (debug)
  * and the heap faults in as before. Only the main thread's heap (brk):
- * other threads' arenas are left as they are. */
+ * other threads' arenas are left as they are. During a rebuild the
+ * router hands the range to the replay thread (replay_ahead.h,
+ * ra_populate), which pages it in while the loop folds. */
 #ifndef POLKU_BROKER_HEAP_WARM_H
 #define POLKU_BROKER_HEAP_WARM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define HEAP_WARM_AHEAD (4u << 20)
@@ -31,5 +34,12 @@ void heap_warm_init(heap_warm *w);
 
 /* Pages in what the heap gained since the last step. */
 void heap_warm_step(heap_warm *w);
+
+/* heap_warm_step in two halves, so that another thread can page in
+ * (replay_ahead.h): the range the heap gained since the last call
+ * (false: none, or w is off), then paging it in, on any thread: 0, or -1
+ * where the kernel does not know the advice (the caller sets w->off). */
+bool heap_warm_take(heap_warm *w, uintptr_t *from, size_t *len);
+int heap_warm_populate(uintptr_t from, size_t len);
 
 #endif

@@ -328,8 +328,14 @@ static bool org_replayed(void *arg, const char *org)
 /* What the gate may consult: valid while b and x are. */
 static gate_env gate_of(broker *b, const broker_indexes *x)
 {
-    gate_env g = {b->cfg,       x,    b->held,        org_replayed, b,
-                  b->claim_key, true, &b->claim_keyed};
+    gate_env g = {.cfg = b->cfg,
+                  .x = x,
+                  .held = b->held,
+                  .replayed = org_replayed,
+                  .arg = b,
+                  .claim_key = b->claim_key,
+                  .live = true,
+                  .claim_keyed = &b->claim_keyed};
     return g;
 }
 
@@ -797,12 +803,17 @@ static void on_replay_folded(const polku_envelope *env, unsigned done,
         b->counters.events_folded++;
 }
 
-static void replay_event(broker *b, const polku_envelope *ev,
-                         const uint8_t *data, size_t len)
+static void replay_event(broker *b, const ra_event *e, const uint8_t *data,
+                         size_t len)
 {
+    const polku_envelope *ev = e->env;
     const broker_indexes x = {b->consents, b->paths, b->clients, b->display};
     gate_env g = gate_of(b, &x);
     g.live = false;
+    if (e->claim >= 0) { /* its authenticator, checked ahead */
+        g.claim_checked = ev;
+        g.claim_checked_ok = e->claim == 1;
+    }
     admit_report report = {on_replay_refused, on_replay_folded, b};
     admit_replayed(&g, b->held, ev, data, len, &report);
 }
@@ -857,7 +868,8 @@ static void note_seen(broker *b, int idx, const polku_envelope *ev);
 
 static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
                                 int idx, const polku_envelope *ev,
-                                const void *data, size_t len);
+                                const void *data, size_t len,
+                                const uint8_t *hash, uint64_t now_ms);
 
 #define REPLAY_SLICE_MS 20 /* replay folded in one loop turn, at most */
 
@@ -922,28 +934,27 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
     if (!b->replay_slice_ms) /* the turn's first batch */
         b->replay_slice_ms = polku_mono_ms();
     presize_for_replay(b);
-    /* thousands of events a frame: each decodes into the arena, is folded
-     * (the indexes copy what they keep) and is forgotten */
+    /* thousands of events a frame: decoded and hashed ahead on the helper
+     * thread (replay_ahead.h), folded here in order (the indexes copy what
+     * they keep), forgotten with the batch; one that does not decode is
+     * skipped (a gap, asked for again at the replay's end) */
+    if (ra_begin(b->ahead, org, batch->events, batch->n_events,
+                 &b->claim_keyed))
+        return; /* no memory: the same gap */
+    uint64_t now_ms = polku_now_ms(); /* (a batch takes milliseconds) */
     for (size_t i = 0; i < batch->n_events; i++) {
-        polku_envelope *ev = NULL;
-        char why[128];
-        int rc = polku_envelope_decode_in(
-            b->replay_arena, batch->events[i].data, batch->events[i].len,
-            b->cfg->max_frame, &ev, why, sizeof why);
-        if (rc == POLKU_OK && strcmp(ev->origin_org, org) == 0 &&
-            polku_body_is_event(ev->body_case)) { /* its own events only */
-            if (chain_refuses_event(b, rid, rid_len, idx, ev,
+        const ra_event *e = ra_get(b->ahead, i);
+        if (e->ours) { /* decoded, an event, its own */
+            if (chain_refuses_event(b, rid, rid_len, idx, e->env,
                                     batch->events[i].data,
-                                    batch->events[i].len)) {
-                polku_arena_reset(b->replay_arena);
+                                    batch->events[i].len, e->hash, now_ms))
                 break;
-            }
-            note_seen(b, idx, ev);
-            replay_event(b, ev, batch->events[i].data, batch->events[i].len);
+            note_seen(b, idx, e->env);
+            replay_event(b, e, batch->events[i].data, batch->events[i].len);
         }
-        polku_arena_reset(b->replay_arena);
         decide_woken(b);
     }
+    ra_end(b->ahead);
     /* a batch is thousands of events (milliseconds): once a turn has
      * folded for REPLAY_SLICE_MS the next message waits for the next loop
      * turn, so that other agents' Hellos, the authentication of their
@@ -954,7 +965,13 @@ static void on_replay_batch(broker *b, const uint8_t *rid, size_t rid_len,
         polku_zwatch_yield(b->router_watch);
         b->replay_slice_ms = 0;
     }
-    heap_warm_step(&b->heap); /* the next batches' pages, in one call */
+    /* the next batches' pages, in one call, on the replay thread */
+    uintptr_t from;
+    size_t len;
+    if (heap_warm_take(&b->heap, &from, &len))
+        ra_populate(b->ahead, from, len);
+    if (ra_populate_refused(b->ahead))
+        b->heap.off = true;
     route *r = &b->routes.by_org[idx];
     r->replayed_events += batch->n_events;
     uint64_t now = polku_mono_ms();
@@ -1188,12 +1205,18 @@ static void refuse_diverged(broker *b, const uint8_t *rid, size_t rid_len,
 
 static bool chain_refuses_event(broker *b, const uint8_t *rid, size_t rid_len,
                                 int idx, const polku_envelope *ev,
-                                const void *data, size_t len)
+                                const void *data, size_t len,
+                                const uint8_t *hash, uint64_t now_ms)
 {
     route *rt = &b->routes.by_org[idx];
-    if (heads_note_event(b->heads, b->cfg->orgs[idx].id, ev, data, len,
-                         rt->regressed_to != 0,
-                         polku_now_ms()) != HEADS_DIVERGED)
+    const char *org = b->cfg->orgs[idx].id;
+    bool regressed = rt->regressed_to != 0;
+    heads_verdict v =
+        hash ? heads_note_event_hashed(b->heads, org, ev, hash, regressed,
+                                       now_ms)
+             : heads_note_event(b->heads, org, ev, data, len, regressed,
+                                now_ms);
+    if (v != HEADS_DIVERGED)
         return false;
     refuse_diverged(b, rid, rid_len, idx, ev->origin_seq);
     if (!rt->replayed) { /* the rest of the region does not wait for it */
@@ -1294,7 +1317,7 @@ static void dispatch(broker *b, zmq_msg_t *rid, int idx, polku_envelope *env,
              * would move the chain's tip past what the replay checks */
             if (b->routes.by_org[idx].replayed &&
                 chain_refuses_event(b, r, rl, idx, env, payload->data,
-                                    payload->len))
+                                    payload->len, NULL, polku_now_ms()))
                 break;
             note_seen(b, idx, env);
             on_event(b, r, rl, sender, env, payload);
