@@ -311,6 +311,9 @@ static void close_if_open(uv_handle_t *h)
 
 void broker_fini(broker *b)
 {
+    /* first: the replay thread may be decoding a batch whose bytes, claim
+     * key and arenas are freed below */
+    ra_destroy(&b->ahead);
     feed_close(&b->feed); /* its SSE streams end before the server does */
     polku_http_stop(&b->http);
     router_flush(b); /* a last turn's answers, before the socket closes */
@@ -343,7 +346,6 @@ void broker_fini(broker *b)
     claim_auth_keyed_wipe(&b->claim_keyed);
     polku_arena_free(&b->replay_arena);
     polku_arena_free(&b->frame_arena);
-    ra_destroy(&b->ahead);
     if (b->dump)
         fclose(b->dump);
     b->dump = NULL;
