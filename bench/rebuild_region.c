@@ -112,8 +112,8 @@ static json_t *broker_stats(h_region *r)
 {
     h_resp resp;
     memset(&resp, 0, sizeof resp);
-    h_http_request(r->broker_http, "GET", "/api/v1/stats", NULL, NULL, 0,
-                   &resp);
+    h_http_request(r->broker_http, "GET", "/api/v1/stats?digest=1", NULL, NULL,
+                   0, &resp);
     json_t *j = resp.status == 200 ? json_incref(resp.json) : NULL;
     h_resp_free(&resp);
     return j;

@@ -219,6 +219,24 @@ static void metrics(broker *b, polku_http_req *req)
 
 /* /api/v1/paths/{display}: a client named by its display pseudonym
  * (display.h), never by its client key. */
+/* /api/v1/stats: counts, the epoch, each organisation's replay; the
+ * state digest only with ?digest=1 (views.h: it costs the loop about a
+ * second per million events, and the dashboard polls this). */
+static void stats(broker *b, polku_http_req *req)
+{
+    const char *digest = polku_http_query(req, "digest");
+    if (digest && strcmp(digest, "1") != 0 && strcmp(digest, "0") != 0) {
+        polku_http_respond_error(req, 400, "bad_request",
+                                 "digest must be 1 (add the state digest) "
+                                 "or 0");
+        return;
+    }
+    const views_state v = broker_state_views(b);
+    json_t *j = views_stats_json(&v, digest && digest[0] == '1');
+    json_object_set_new(j, "ha", pair_json(b)); /* which one routes */
+    polku_http_respond_json(req, 200, j);
+}
+
 static void path_one(broker *b, polku_http_req *req, const char *name)
 {
     uint8_t key[16];
@@ -369,10 +387,7 @@ static void on_request(polku_http_req *req, void *arg)
     } else if (strcmp(path, "/metrics") == 0) {
         metrics(b, req);
     } else if (strcmp(path, "/api/v1/stats") == 0) {
-        const views_state v = broker_state_views(b);
-        json_t *stats = views_stats_json(&v);
-        json_object_set_new(stats, "ha", pair_json(b)); /* which one routes */
-        polku_http_respond_json(req, 200, stats);
+        stats(b, req);
     } else if (strcmp(path, "/api/v1/pending") == 0) {
         const views_state v = broker_state_views(b);
         polku_http_respond_json(req, 200,

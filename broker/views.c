@@ -245,12 +245,10 @@ json_t *views_directory_json(const views_state *vs)
         "path_coordinator", (json_int_t)(s->path_coordinator_ms / 1000));
 }
 
-json_t *views_stats_json(const views_state *vs)
+json_t *views_stats_json(const views_state *vs, bool with_digest)
 {
-    char epoch[17], digest[65], paths_digest[65];
+    char epoch[17];
     snprintf(epoch, sizeof epoch, "%016llx", (unsigned long long)vs->epoch);
-    views_digest(vs, digest);
-    pi_digest(vs->x.paths, paths_digest);
     size_t replayed = 0;
     json_t *replay = json_object();
     for (size_t i = 0; i < vs->cfg->org_count; i++) {
@@ -271,12 +269,10 @@ json_t *views_stats_json(const views_state *vs)
                 (json_int_t)pi_contiguous(vs->x.paths, vs->cfg->orgs[i].id),
                 "stale", (json_int_t)r->replay_stale));
     }
-    return json_pack(
-        "{s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-        "s:o}",
-        "epoch", epoch, "paths", (json_int_t)pi_count(vs->x.paths),
-        "coordinated", (json_int_t)pi_coordinated(vs->x.paths), "digest",
-        digest, "paths_digest", paths_digest, "clients",
+    json_t *stats = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "epoch",
+        epoch, "paths", (json_int_t)pi_count(vs->x.paths), "coordinated",
+        (json_int_t)pi_coordinated(vs->x.paths), "clients",
         (json_int_t)cl_count_clients(vs->x.clients), "referrals",
         (json_int_t)cl_count_referrals(vs->x.clients), "referrals_open",
         (json_int_t)cl_count_open(vs->x.clients), "consents",
@@ -284,4 +280,12 @@ json_t *views_stats_json(const views_state *vs)
         (json_int_t)alerts_count(vs->alerts), "orgs",
         (json_int_t)vs->cfg->org_count, "orgs_replayed", (json_int_t)replayed,
         "feed_seq", (json_int_t)vs->feed_seq, "replay", replay);
+    if (stats && with_digest) {
+        char digest[65], paths_digest[65];
+        views_digest(vs, digest);
+        pi_digest(vs->x.paths, paths_digest);
+        json_object_set_new(stats, "digest", json_string(digest));
+        json_object_set_new(stats, "paths_digest", json_string(paths_digest));
+    }
+    return stats;
 }

@@ -107,7 +107,7 @@ json_t *hc_broker_path(h_region *r, const char *key)
 
 json_t *hc_broker_stats(h_region *r)
 {
-    return get_json(r->broker_http, NULL, "/api/v1/stats");
+    return get_json(r->broker_http, NULL, "/api/v1/stats?digest=1");
 }
 
 const char *hc_coordinator(const json_t *j)

@@ -256,6 +256,25 @@ static void case_claim_race(void)
     snprintf(digest, sizeof digest, "%s", hc_str(before, "digest"));
     H_CHECK(strlen(digest) == 64, "the stats carry a 64-hex digest ('%s')",
             digest);
+    /* the digest walks every record: only when asked for, not for the
+     * dashboard's polling; a bad value is refused */
+    h_resp plain;
+    long got = h_http_request(r->broker_http, "GET", "/api/v1/stats", NULL,
+                             NULL, 0, &plain);
+    H_CHECK(got == 200 && json_is_object(plain.json) &&
+                !json_object_get(plain.json, "digest") &&
+                !json_object_get(plain.json, "paths_digest") &&
+                hc_int(plain.json, "paths") == n,
+            "/api/v1/stats without ?digest=1: the counts, no digest (HTTP "
+            "%ld)",
+            got);
+    h_resp_free(&plain);
+    got = h_http_request(r->broker_http, "GET", "/api/v1/stats?digest=yes",
+                         NULL, NULL, 0, &plain);
+    H_CHECK(got == 400 && plain.body && strstr(plain.body, "digest must be 1"),
+            "/api/v1/stats?digest=yes: 400 naming the parameter, got %ld",
+            got);
+    h_resp_free(&plain);
 
     h_broker_kill(r);
     h_broker_start(r);
