@@ -48,11 +48,3 @@ int heap_warm_populate(uintptr_t from, size_t len)
     }
     return 0; /* (ENOMEM: the heap shrank meanwhile; nothing to page in) */
 }
-
-void heap_warm_step(heap_warm *w)
-{
-    uintptr_t from;
-    size_t len;
-    if (heap_warm_take(w, &from, &len) && heap_warm_populate(from, len))
-        w->off = true;
-}

@@ -6,8 +6,9 @@
  * its time during a rebuild on a virtual machine, where a fault costs
  * the most (tens of microseconds a page). Here malloc keeps
  * HEAP_WARM_AHEAD bytes of room above the heap's top (M_TOP_PAD), and
- * heap_warm_step, called between batches of a rebuild, pages in what the
- * heap gained since with one madvise(MADV_POPULATE_WRITE) (Linux 5.14):
+ * between batches of a rebuild what the heap gained since (heap_warm_take)
+ * is paged in with one madvise(MADV_POPULATE_WRITE) (Linux 5.14,
+ * heap_warm_populate):
  * the same pages, about half the cost, none of them taken mid-event. At
  * most HEAP_WARM_AHEAD bytes more are resident than malloc uses. Where
  * the kernel does not know the advice, the first call says so (debug)
@@ -32,13 +33,10 @@ typedef struct heap_warm {
 /* Malloc keeps HEAP_WARM_AHEAD of room above the heap (process-wide). */
 void heap_warm_init(heap_warm *w);
 
-/* Pages in what the heap gained since the last step. */
-void heap_warm_step(heap_warm *w);
-
-/* heap_warm_step in two halves, so that another thread can page in
- * (replay_ahead.h): the range the heap gained since the last call
- * (false: none, or w is off), then paging it in, on any thread: 0, or -1
- * where the kernel does not know the advice (the caller sets w->off). */
+/* In two halves, so that another thread can page in (replay_ahead.h):
+ * the range the heap gained since the last call (false: none, or w is
+ * off), then paging it in, on any thread: 0, or -1 where the kernel does
+ * not know the advice (the caller sets w->off). */
 bool heap_warm_take(heap_warm *w, uintptr_t *from, size_t *len);
 int heap_warm_populate(uintptr_t from, size_t len);
 

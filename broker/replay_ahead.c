@@ -73,7 +73,6 @@ static void decode_one(replay_ahead *ra, polku_arena *arena, size_t i)
     }
     e->ours = strcmp(e->env->origin_org, ra->org) == 0 &&
               polku_body_is_event(e->env->body_case);
-    e->claim = -1;
     if (!e->ours)
         return;
     polku_chain_hash(ra->events[i].data, ra->events[i].len, e->hash);
